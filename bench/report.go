@@ -1,0 +1,246 @@
+package bench
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Phase names, in the order Run runs them.
+const (
+	PhaseSync   = "sync"   // sequential Call round trips: one in flight
+	PhaseAsync  = "async"  // pipelined calls with results: Concurrency in flight
+	PhaseNotify = "notify" // fire-and-forget notifications, counted as the nodes complete them
+)
+
+// PhaseResult is what one phase measured.
+type PhaseResult struct {
+	// Name is PhaseSync, PhaseAsync or PhaseNotify.
+	Name string
+	// Tasks counts the tasks completed successfully (for notify: as counted by the broker or the
+	// nodes).
+	Tasks int64
+	// Errors counts failed calls (a JSON-RPC error or a local failure such as a timeout).
+	Errors int64
+	// Elapsed is the wall time from the first send to the last completion.
+	Elapsed time.Duration
+	// Concurrency is how many calls were in flight at most (1 for sync).
+	Concurrency int
+	// Latency holds the per-call round-trip percentiles (zero for notify: nothing comes back).
+	Latency Latency
+	// Hist is the latency histogram behind Latency (nil for notify).
+	Hist *Histogram
+}
+
+// TasksPerSec returns Tasks / Elapsed (0 when nothing elapsed).
+func (p PhaseResult) TasksPerSec() float64 {
+	if p.Elapsed <= 0 {
+		return 0
+	}
+	return float64(p.Tasks) / p.Elapsed.Seconds()
+}
+
+// Report is a whole benchmark run: where it ran and what each phase measured.
+type Report struct {
+	// Broker is "in-process" or the external broker's endpoint.
+	Broker string
+	// Nodes and NodeConcurrency describe the in-process nodes (0 when the broker is external).
+	Nodes           int
+	NodeConcurrency int
+	// Method is the task method every phase calls, Params its raw JSON params.
+	Method string
+	Params string
+	// Host facts, for comparing figures: GOMAXPROCS, the CPU count, model, Go version, OS/arch.
+	GOMAXPROCS int
+	NumCPU     int
+	CPU        string
+	GoVersion  string
+	OS         string
+	Arch       string
+	// Phases holds one result per phase run, in order.
+	Phases []PhaseResult
+}
+
+// NewReport returns a Report with the host facts filled in.
+func NewReport() *Report {
+	return &Report{
+		GOMAXPROCS: runtime.GOMAXPROCS(0),
+		NumCPU:     runtime.NumCPU(),
+		CPU:        CPUModel(),
+		GoVersion:  runtime.Version(),
+		OS:         runtime.GOOS,
+		Arch:       runtime.GOARCH,
+	}
+}
+
+// Phase returns the result of the named phase and whether it ran.
+func (r *Report) Phase(name string) (PhaseResult, bool) {
+	for _, p := range r.Phases {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return PhaseResult{}, false
+}
+
+// CPUModel returns the CPU model name from /proc/cpuinfo ("model name", or "Hardware"/"cpu
+// model" on some ARM and MIPS kernels), or GOARCH where there is no such file.
+func CPUModel() string {
+	f, err := os.Open("/proc/cpuinfo")
+	if err != nil {
+		return runtime.GOARCH
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
+			continue
+		}
+		switch strings.TrimSpace(k) {
+		case "model name", "Hardware", "cpu model":
+			if v = strings.TrimSpace(v); v != "" {
+				return v
+			}
+		}
+	}
+	return runtime.GOARCH
+}
+
+// jsonPhase and jsonReport are the --json shape: flat, snake_case, durations in microseconds
+// (floats), so that `jq .phases[0].p50_us` reads naturally.
+type jsonPhase struct {
+	Name        string  `json:"name"`
+	Tasks       int64   `json:"tasks"`
+	Errors      int64   `json:"errors"`
+	ElapsedS    float64 `json:"elapsed_s"`
+	TasksPerSec float64 `json:"tasks_per_sec"`
+	Concurrency int     `json:"concurrency"`
+	P50us       float64 `json:"p50_us"`
+	P90us       float64 `json:"p90_us"`
+	P99us       float64 `json:"p99_us"`
+	P999us      float64 `json:"p999_us"`
+	MaxUs       float64 `json:"max_us"`
+	MeanUs      float64 `json:"mean_us"`
+}
+
+type jsonReport struct {
+	Broker          string      `json:"broker"`
+	Nodes           int         `json:"nodes"`
+	NodeConcurrency int         `json:"node_concurrency"`
+	Method          string      `json:"method"`
+	Params          string      `json:"params"`
+	GOMAXPROCS      int         `json:"gomaxprocs"`
+	NumCPU          int         `json:"num_cpu"`
+	CPU             string      `json:"cpu"`
+	GoVersion       string      `json:"go_version"`
+	OS              string      `json:"os"`
+	Arch            string      `json:"arch"`
+	Phases          []jsonPhase `json:"phases"`
+}
+
+func us(d time.Duration) float64 { return math.Round(float64(d)/1e1) / 1e2 } // 0.01 µs resolution
+
+// WriteJSON writes the report as one indented JSON object followed by a newline.
+func (r *Report) WriteJSON(w io.Writer) error {
+	out := jsonReport{
+		Broker: r.Broker, Nodes: r.Nodes, NodeConcurrency: r.NodeConcurrency,
+		Method: r.Method, Params: r.Params,
+		GOMAXPROCS: r.GOMAXPROCS, NumCPU: r.NumCPU, CPU: r.CPU, GoVersion: r.GoVersion,
+		OS: r.OS, Arch: r.Arch, Phases: make([]jsonPhase, 0, len(r.Phases)),
+	}
+	for _, p := range r.Phases {
+		out.Phases = append(out.Phases, jsonPhase{
+			Name: p.Name, Tasks: p.Tasks, Errors: p.Errors,
+			ElapsedS:    math.Round(p.Elapsed.Seconds()*1e6) / 1e6,
+			TasksPerSec: math.Round(p.TasksPerSec()*10) / 10,
+			Concurrency: p.Concurrency,
+			P50us:       us(p.Latency.P50), P90us: us(p.Latency.P90), P99us: us(p.Latency.P99),
+			P999us: us(p.Latency.P999), MaxUs: us(p.Latency.Max), MeanUs: us(p.Latency.Mean),
+		})
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}
+
+// WriteTable writes the report as a human-readable table, one row per phase.
+func (r *Report) WriteTable(w io.Writer) error {
+	bw := bufio.NewWriter(w)
+	where := r.Broker
+	if r.Nodes > 0 {
+		where = fmt.Sprintf("%s broker, %d node(s) x concurrency %d", r.Broker, r.Nodes, r.NodeConcurrency)
+	}
+	fmt.Fprintf(bw, "zerotask bench: %s, method %s %s\n", where, r.Method, r.Params)
+	fmt.Fprintf(bw, "host: %s, GOMAXPROCS=%d, %d CPUs, %s, %s/%s\n\n",
+		r.CPU, r.GOMAXPROCS, r.NumCPU, r.GoVersion, r.OS, r.Arch)
+	tw := tabwriter.NewWriter(bw, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "phase \tin flight\ttasks\terrors\telapsed\ttasks/s\tp50\tp90\tp99\tmax\t")
+	for _, p := range r.Phases {
+		lat := [4]string{"-", "-", "-", "-"}
+		if p.Hist != nil && p.Hist.Count() > 0 {
+			lat = [4]string{fmtDur(p.Latency.P50), fmtDur(p.Latency.P90), fmtDur(p.Latency.P99), fmtDur(p.Latency.Max)}
+		}
+		fmt.Fprintf(tw, "%-6s\t%d\t%s\t%s\t%.2fs\t%s\t%s\t%s\t%s\t%s\t\n",
+			p.Name, p.Concurrency, fmtInt(p.Tasks), fmtInt(p.Errors), p.Elapsed.Seconds(),
+			fmtInt(int64(math.Round(p.TasksPerSec()))), lat[0], lat[1], lat[2], lat[3])
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+// fmtInt formats n with thousands separators: 1234567 -> "1,234,567".
+func fmtInt(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	if neg {
+		s = s[1:]
+	}
+	var b strings.Builder
+	if neg {
+		b.WriteByte('-')
+	}
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// fmtDur formats a latency with three significant digits in the most readable unit.
+func fmtDur(d time.Duration) string {
+	switch {
+	case d < time.Microsecond:
+		return fmt.Sprintf("%dns", d)
+	case d < time.Millisecond:
+		return strconv.FormatFloat(float64(d)/1e3, 'f', digits(float64(d)/1e3), 64) + "µs"
+	case d < time.Second:
+		return strconv.FormatFloat(float64(d)/1e6, 'f', digits(float64(d)/1e6), 64) + "ms"
+	default:
+		return strconv.FormatFloat(d.Seconds(), 'f', digits(d.Seconds()), 64) + "s"
+	}
+}
+
+// digits returns how many decimals give three significant digits for v in [1, 1000).
+func digits(v float64) int {
+	switch {
+	case v >= 100:
+		return 0
+	case v >= 10:
+		return 1
+	default:
+		return 2
+	}
+}
