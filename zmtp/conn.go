@@ -1,0 +1,404 @@
+package zmtp
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// conn is one connection of a socket. It has at most two goroutines: the one that accepted or
+// dialed it, which runs the handshake and then the read loop, and a writer.
+//
+// Write path: Send encodes the message straight into pending under wmu; that buffer IS the
+// queue (nmsgs counts its messages against SendHWM). The writer, woken only when it was idle,
+// swaps pending with its spare buffer and writes it with one syscall, looping until nothing is
+// pending: messages sent while a write is in flight leave together in the next one.
+//
+// Lock order: Socket.mu, then conn.wmu; recvQueue.mu is never held with either.
+type conn struct {
+	s        *Socket
+	nc       net.Conn
+	ep       string // the Bind or Connect endpoint this connection belongs to
+	fr       *frameReader
+	id       []byte // ROUTER: routing identity in use; other types: the peer's identity
+	peerType []byte
+	minor    byte // peer's ZMTP minor version: 0 (3.0) or 1 (3.1)
+	hwm      int
+	ln       *listener // the bound endpoint that accepted it (counts against MaxConns), or nil
+	d        *dialer   // the Connect that dialed it, or nil
+
+	reads atomic.Uint64 // successful reads, for the heartbeat ticker
+
+	wmu     sync.Mutex // guards the fields below
+	pending []byte     // encoded messages and commands waiting for the writer
+	nmsgs   int        // messages (not commands) in pending
+	writing bool       // the writer was woken and has not yet found pending empty
+	wclosed bool       // the connection is closing: nothing more is queued
+	subs    []subEntry // PUB: the peer's subscriptions
+
+	wake       chan struct{} // 1-slot: wakes an idle writer
+	done       chan struct{} // closed when the connection shuts down
+	writerDone chan struct{} // closed when the writer has returned
+	closeOnce  sync.Once
+	closeErr   error
+}
+
+// subEntry is one subscription of a SUB peer (counted: subscribing twice needs two cancels).
+type subEntry struct {
+	prefix []byte
+	n      int
+}
+
+func newConn(s *Socket, nc net.Conn, ep string) *conn {
+	c := &conn{
+		s:          s,
+		nc:         nc,
+		ep:         ep,
+		hwm:        s.opts.SendHWM,
+		wake:       make(chan struct{}, 1),
+		done:       make(chan struct{}),
+		writerDone: make(chan struct{}),
+	}
+	c.fr = newFrameReader(nc, s.opts.MaxMsgSize)
+	c.fr.reads = &c.reads
+	return c
+}
+
+// shutdown closes the connection once; err says why. Safe from any goroutine.
+func (c *conn) shutdown(err error) {
+	c.closeOnce.Do(func() {
+		c.closeErr = err
+		c.wmu.Lock()
+		c.wclosed = true
+		c.wmu.Unlock()
+		close(c.done)
+		_ = c.nc.Close()
+		c.s.sendWait.wakeAll() // senders parked on this peer's full queue
+	})
+}
+
+// enqueue encodes one message into the pending buffer. It returns false with closed=false when
+// the queue is at its HWM, and closed=true when the connection is going away.
+func (c *conn) enqueue(pre, frames [][]byte) (ok, closed bool) {
+	c.wmu.Lock()
+	if c.wclosed {
+		c.wmu.Unlock()
+		return false, true
+	}
+	if c.nmsgs >= c.hwm {
+		c.wmu.Unlock()
+		return false, false
+	}
+	c.pending = appendFrames(c.pending, pre, frames)
+	c.nmsgs++
+	c.kickLocked()
+	return true, false
+}
+
+// kickLocked marks the writer busy and wakes it if it was idle, then unlocks wmu. Waking only
+// an idle writer keeps channel operations off the path of messages sent during a write.
+func (c *conn) kickLocked() {
+	wake := !c.writing
+	c.writing = true
+	c.wmu.Unlock()
+	if wake {
+		select {
+		case c.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// sendCommand queues a command frame (commands do not count against the HWM).
+func (c *conn) sendCommand(name string, data ...[]byte) {
+	c.wmu.Lock()
+	if c.wclosed {
+		c.wmu.Unlock()
+		return
+	}
+	c.pending = appendCommand(c.pending, name, data...)
+	c.kickLocked()
+}
+
+// sendSubscription tells a PUB peer about a (un)subscription in the form its ZMTP version
+// understands: SUBSCRIBE/CANCEL commands for 3.1, a message starting with 1/0 for 3.0.
+func (c *conn) sendSubscription(topic []byte, subscribe bool) {
+	if c.minor >= 1 {
+		name := "CANCEL"
+		if subscribe {
+			name = "SUBSCRIBE"
+		}
+		c.sendCommand(name, topic)
+		return
+	}
+	flag := []byte{0}
+	if subscribe {
+		flag[0] = 1
+	}
+	c.wmu.Lock()
+	if c.wclosed {
+		c.wmu.Unlock()
+		return
+	}
+	c.pending = appendFrameHeader(c.pending, 0, 1+len(topic))
+	c.pending = append(c.pending, flag...)
+	c.pending = append(c.pending, topic...)
+	c.kickLocked()
+}
+
+// publish queues a PUB message if the peer subscribed to a prefix of its first frame. It
+// never blocks: dropped reports a matching peer at its HWM.
+func (c *conn) publish(frames [][]byte) (sent, dropped bool) {
+	c.wmu.Lock()
+	if c.wclosed || !c.matchLocked(frames[0]) {
+		c.wmu.Unlock()
+		return false, false
+	}
+	if c.nmsgs >= c.hwm {
+		c.wmu.Unlock()
+		return false, true
+	}
+	c.pending = appendFrames(c.pending, nil, frames)
+	c.nmsgs++
+	c.kickLocked()
+	return true, false
+}
+
+func (c *conn) matchLocked(topic []byte) bool {
+	for i := range c.subs {
+		if bytes.HasPrefix(topic, c.subs[i].prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// subscribe records a peer's (un)subscription (PUB side).
+func (c *conn) subscribe(topic []byte, on bool) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	for i := range c.subs {
+		if bytes.Equal(c.subs[i].prefix, topic) {
+			if on {
+				c.subs[i].n++
+			} else if c.subs[i].n--; c.subs[i].n == 0 {
+				last := len(c.subs) - 1
+				c.subs[i] = c.subs[last]
+				c.subs[last] = subEntry{}
+				c.subs = c.subs[:last]
+			}
+			return nil
+		}
+	}
+	if !on {
+		return nil // cancelling an unknown subscription is ignored, as libzmq
+	}
+	if len(c.subs) >= MaxSubscriptions {
+		return errTooManySubs
+	}
+	c.subs = append(c.subs, subEntry{prefix: append([]byte(nil), topic...), n: 1})
+	return nil
+}
+
+var errTooManySubs = fmt.Errorf("%w: too many subscriptions", ErrProtocol)
+
+// maxSpareWriteBuf is the largest write buffer a writer keeps after a burst; a larger one is
+// dropped so an idle connection does not pin memory.
+const maxSpareWriteBuf = 1 << 20
+
+// writeLoop is the connection's writer goroutine.
+func (c *conn) writeLoop() {
+	defer close(c.writerDone)
+	var spare []byte
+	var tick <-chan time.Time
+	hb := c.s.opts.HeartbeatInterval
+	if hb > 0 && c.minor >= 1 {
+		t := time.NewTicker(hb)
+		defer t.Stop()
+		tick = t.C
+	}
+	var lastReads, writes, lastWrites uint64
+	for {
+		select {
+		case <-c.wake:
+			n, err := c.flush(&spare)
+			if err != nil {
+				c.shutdown(err)
+				return
+			}
+			writes += n
+		case <-tick:
+			// PING when the interval passed with nothing received (to make the peer speak) or
+			// nothing sent (so the peer knows we are alive).
+			r := c.reads.Load()
+			if r == lastReads || writes == lastWrites {
+				c.sendPing()
+			}
+			lastReads, lastWrites = r, writes
+		case <-c.done:
+			return
+		}
+	}
+}
+
+// flush writes everything pending, one syscall per swap, until pending is empty. It returns
+// the number of writes made.
+func (c *conn) flush(spare *[]byte) (uint64, error) {
+	var writes uint64
+	for {
+		c.wmu.Lock()
+		if len(c.pending) == 0 || c.wclosed {
+			c.writing = false
+			c.wmu.Unlock()
+			return writes, nil
+		}
+		buf := c.pending
+		c.pending = (*spare)[:0]
+		n := c.nmsgs
+		c.nmsgs = 0
+		c.wmu.Unlock()
+		if n > 0 {
+			c.s.sendWait.wakeAll() // room in this peer's queue
+		}
+		if _, err := c.nc.Write(buf); err != nil {
+			return writes, err
+		}
+		writes++
+		c.s.stats.msgsOut.Add(uint64(n))
+		c.s.stats.bytesOut.Add(uint64(len(buf)))
+		if cap(buf) > maxSpareWriteBuf {
+			buf = nil
+		}
+		*spare = buf[:0]
+	}
+}
+
+// sendPing queues a PING with our TTL and no context.
+func (c *conn) sendPing() {
+	var ttl [2]byte
+	ds := c.s.opts.HeartbeatTTL / (100 * time.Millisecond)
+	binary.BigEndian.PutUint16(ttl[:], uint16(min(ds, 0xFFFF)))
+	c.sendCommand("PING", ttl[:])
+}
+
+// readLoop reads messages until the connection fails or closes, delivering them to the
+// socket's receive queue in batches (one lock per batch, not per message). It returns why it
+// stopped.
+func (c *conn) readLoop() error {
+	s := c.s
+	const maxBatch = 64
+	var batchArr [maxBatch]*Msg
+	batch := batchArr[:0]
+	defer func() {
+		for _, m := range batch {
+			m.Release()
+		}
+	}()
+	for {
+		if len(batch) > 0 && (len(batch) == maxBatch || !c.fr.completeBuffered()) {
+			err := s.deliver(c, batch) // consumes the batch, even on error
+			batch = batch[:0]
+			if err != nil {
+				return err
+			}
+		}
+		m := AcquireMsg()
+		m.from = c
+		if s.typ == Router {
+			m.buf = append(m.buf, c.id...)
+			m.endFrame()
+		}
+		kind, err := c.fr.readMsg(m)
+		if err != nil {
+			m.Release()
+			return err
+		}
+		if kind == kindCommand {
+			err := c.handleCommand(m.Frames[len(m.Frames)-1])
+			m.Release()
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		switch s.typ {
+		case Pub:
+			// A SUB or XSUB peer's data messages are ZMTP 3.0 (un)subscriptions: 1 or 0 then
+			// the topic. Anything else is ignored, as libzmq's PUB does.
+			f := m.Frames[0]
+			if len(m.Frames) == 1 && len(f) > 0 && (f[0] == 0 || f[0] == 1) {
+				if err := c.subscribe(f[1:], f[0] == 1); err != nil {
+					m.Release()
+					return err
+				}
+			}
+			m.Release()
+			continue
+		case Sub:
+			if !s.subMatch(m.Frames[0]) {
+				m.Release()
+				continue
+			}
+		}
+		batch = append(batch, m)
+	}
+}
+
+// handleCommand handles a command after the handshake: PING, PONG, SUBSCRIBE, CANCEL, ERROR.
+func (c *conn) handleCommand(body []byte) error {
+	name, data, err := splitCommand(body)
+	if err != nil {
+		return err
+	}
+	switch {
+	case isCommand(name, "PING"):
+		if len(data) < 2 || len(data)-2 > maxPingCtx {
+			return errBadPing
+		}
+		if ttl := time.Duration(binary.BigEndian.Uint16(data)) * 100 * time.Millisecond; ttl > 0 {
+			// Honour the peer's TTL: close if it stays silent for that long.
+			if c.fr.timeout == 0 || ttl < c.fr.timeout {
+				c.fr.timeout = ttl
+				c.fr.dlSetAt = time.Time{}
+			}
+		}
+		c.sendCommand("PONG", data[2:])
+	case isCommand(name, "PONG"):
+		// liveness only: any read already counts
+	case isCommand(name, "SUBSCRIBE"), isCommand(name, "CANCEL"):
+		if c.s.typ != Pub {
+			return errUnexpectedCommand
+		}
+		return c.subscribe(data, isCommand(name, "SUBSCRIBE"))
+	case isCommand(name, "ERROR"):
+		return errPeerError
+	default:
+		return errUnexpectedCommand
+	}
+	return nil
+}
+
+var (
+	errBadPing           = fmt.Errorf("%w: malformed PING", ErrProtocol)
+	errUnexpectedCommand = fmt.Errorf("%w: unexpected command", ErrProtocol)
+)
+
+// isProtocolErr reports whether err ends a connection for a protocol violation.
+func isProtocolErr(err error) bool {
+	return errors.Is(err, ErrProtocol)
+}
+
+// isTimeoutErr reports a read deadline (heartbeat) expiry.
+func isTimeoutErr(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// isEOF reports a normal end of stream.
+func isEOF(err error) bool { return err == io.EOF }

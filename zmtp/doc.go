@@ -1,0 +1,54 @@
+// Package zmtp is ZeroTask's own ZeroMQ engine: ZMTP 3.1 (rfc.zeromq.org/spec/23 and 37) over
+// tcp and ipc, with the NULL and PLAIN (spec 24) security mechanisms, and the REQ, REP, DEALER,
+// ROUTER (spec 28), PUB and SUB (spec 29) socket types. It talks to libzmq and to other ZMTP
+// 3.0/3.1 implementations, and is payload-agnostic: frames are bytes.
+//
+// # What it owns
+//
+// Greeting and handshake, framing, socket semantics, connection management (bind, connect,
+// reconnect with backoff), ZMTP 3.1 heartbeats (PING/PONG and TTL), high-water marks, frame
+// and message size limits, and write coalescing. It does not own the payload (see codec).
+//
+// # Ownership
+//
+// Send copies the frames before it returns: the caller keeps its message and buffers. Recv
+// returns a pooled *Msg that the caller owns until it calls Release; frames must not be used
+// after Release. AcquireMsg gives an empty pooled message for sending.
+//
+// # Limits (all in Options, each with a default)
+//
+//   - MaxMsgSize (1 MiB): a frame or message announced larger closes the connection before
+//     anything is allocated for it; memory for a large frame grows only as its bytes arrive.
+//   - HandshakeTimeout (5s): greeting plus handshake; run on the connection's own goroutine,
+//     never in the accept loop, so a silent client delays nobody else.
+//   - MaxConns (1024): connections accepted at once by a bound socket; past it new ones are
+//     closed at once and counted (Stats.Refused).
+//   - SendHWM (1000 messages per peer): DEALER/REQ/ROUTER/REP block (with the context) or fail
+//     fast (TrySend); PUB drops for that subscriber and counts it (Stats.Drops).
+//   - RecvHWM (1000 messages per socket): when full, connections stop reading (TCP
+//     backpressure).
+//   - MaxSubscriptions (10000 per SUB peer on a PUB).
+//
+// Protocol violations (bad greeting, unknown mechanism, malformed or unexpected command,
+// reserved flag bits, a message before the handshake completed, ...) close that connection at
+// once and are counted in Stats.ProtocolErrors or Stats.HandshakeFailures; the socket keeps
+// serving its other peers.
+//
+// # Performance shape
+//
+// Each connection has at most two goroutines: a reader (the goroutine that accepted or dialed
+// it, which also runs the handshake) and a writer. The reader parses frames in place from a
+// pooled 64 KiB buffer and copies each complete message once into a pooled Msg, delivering
+// batches to the socket's bounded receive ring under one lock. Send encodes straight into the
+// peer's pending write buffer under the connection's mutex (that buffer is the queue) and
+// wakes the writer only when it is idle; the writer swaps the buffer with its spare and writes
+// it in one syscall, so messages sent during a write leave together in the next one, while a
+// lone message is written at once. The steady-state send and receive paths allocate nothing.
+//
+// # Differences from libzmq
+//
+// A ROUTER always reports an unknown destination (ErrUnknownPeer; ZMQ_ROUTER_MANDATORY is
+// always on). Close does not linger: queued messages not yet written are dropped. SUB
+// subscriptions go out as SUBSCRIBE/CANCEL commands to ZMTP 3.1 peers and as 0x01/0x00
+// messages to ZMTP 3.0 peers; a PUB accepts both. CURVE is not implemented.
+package zmtp

@@ -1,0 +1,166 @@
+package zmtp
+
+import (
+	"crypto/subtle"
+	"fmt"
+	"net"
+)
+
+// Mechanism is a ZMTP security mechanism: NULL (Null) or PLAIN (PlainClient, PlainServer).
+// CURVE is not implemented yet. Mechanisms are built by this package's constructors only.
+type Mechanism interface {
+	// Name returns the mechanism's name as sent in the greeting ("NULL", "PLAIN").
+	Name() string
+	// isServer is the greeting's as-server flag.
+	isServer() bool
+	// run performs the mechanism's handshake after the greetings were exchanged, ending with
+	// both sides' metadata exchanged (READY, or INITIATE/READY).
+	run(h *handshake) error
+}
+
+// Null returns the NULL mechanism: no authentication, no encryption (rfc 37). It is the default.
+func Null() Mechanism { return nullMech{} }
+
+type nullMech struct{}
+
+func (nullMech) Name() string   { return "NULL" }
+func (nullMech) isServer() bool { return false }
+
+// run: each side sends READY with its metadata and expects the peer's READY (or an ERROR).
+func (nullMech) run(h *handshake) error {
+	if err := h.send(appendCommand(h.out[:0], "READY", h.metadata())); err != nil {
+		return err
+	}
+	name, data, err := h.recvCommand()
+	if err != nil {
+		return err
+	}
+	if isCommand(name, "READY") {
+		return h.peerMetadata(data)
+	}
+	return h.unexpected(name, data, "READY")
+}
+
+// PlainClient returns the client side of PLAIN (rfc.zeromq.org/spec/24): it sends username and
+// password in clear text. Each is at most 255 bytes (longer ones fail the handshake).
+func PlainClient(username, password string) Mechanism {
+	return plainClient{user: username, pass: password}
+}
+
+type plainClient struct{ user, pass string }
+
+func (plainClient) Name() string   { return "PLAIN" }
+func (plainClient) isServer() bool { return false }
+
+// run: HELLO(user, pass) -> WELCOME, then INITIATE(metadata) -> READY(metadata).
+func (p plainClient) run(h *handshake) error {
+	if len(p.user) > 255 || len(p.pass) > 255 {
+		return fmt.Errorf("%w: PLAIN username or password over 255 bytes", ErrBadOption)
+	}
+	b := h.out[:0]
+	hello := make([]byte, 0, 2+len(p.user)+len(p.pass))
+	hello = append(hello, byte(len(p.user)))
+	hello = append(hello, p.user...)
+	hello = append(hello, byte(len(p.pass)))
+	hello = append(hello, p.pass...)
+	if err := h.send(appendCommand(b, "HELLO", hello)); err != nil {
+		return err
+	}
+	name, data, err := h.recvCommand()
+	if err != nil {
+		return err
+	}
+	if !isCommand(name, "WELCOME") {
+		return h.unexpected(name, data, "WELCOME")
+	}
+	if len(data) != 0 {
+		return fmt.Errorf("%w: WELCOME with data", ErrProtocol)
+	}
+	if err := h.send(appendCommand(h.out[:0], "INITIATE", h.metadata())); err != nil {
+		return err
+	}
+	name, data, err = h.recvCommand()
+	if err != nil {
+		return err
+	}
+	if !isCommand(name, "READY") {
+		return h.unexpected(name, data, "READY")
+	}
+	return h.peerMetadata(data)
+}
+
+// PlainServer returns the server side of PLAIN. auth decides each client's credentials; it
+// must not be nil (a nil auth refuses everyone: there is no accept-anything mode). A refused
+// client gets an ERROR command and is disconnected.
+func PlainServer(auth func(username, password string, peer net.Addr) bool) Mechanism {
+	return plainServer{auth: auth}
+}
+
+type plainServer struct {
+	auth func(username, password string, peer net.Addr) bool
+}
+
+func (plainServer) Name() string   { return "PLAIN" }
+func (plainServer) isServer() bool { return true }
+
+// run: HELLO -> WELCOME or ERROR, then INITIATE -> READY.
+func (p plainServer) run(h *handshake) error {
+	name, data, err := h.recvCommand()
+	if err != nil {
+		return err
+	}
+	if !isCommand(name, "HELLO") {
+		return h.unexpected(name, data, "HELLO")
+	}
+	if len(data) < 1 || int(data[0]) > len(data)-2 {
+		return fmt.Errorf("%w: malformed HELLO", ErrProtocol)
+	}
+	ul := int(data[0])
+	user := data[1 : 1+ul]
+	rest := data[1+ul:]
+	if len(rest) < 1 || int(rest[0]) != len(rest)-1 {
+		return fmt.Errorf("%w: malformed HELLO", ErrProtocol)
+	}
+	pass := rest[1:]
+	if p.auth == nil || !p.auth(string(user), string(pass), h.remote) {
+		_ = h.send(appendCommand(h.out[:0], "ERROR", errorReason("Invalid username or password")))
+		return fmt.Errorf("%w: PLAIN credentials refused", ErrHandshake)
+	}
+	if err := h.send(appendCommand(h.out[:0], "WELCOME")); err != nil {
+		return err
+	}
+	name, data, err = h.recvCommand()
+	if err != nil {
+		return err
+	}
+	if !isCommand(name, "INITIATE") {
+		return h.unexpected(name, data, "INITIATE")
+	}
+	if err := h.peerMetadata(data); err != nil {
+		return err
+	}
+	return h.send(appendCommand(h.out[:0], "READY", h.metadata()))
+}
+
+// PlainCredentials returns an auth function for PlainServer accepting exactly the given
+// username/password pairs (compared in constant time).
+func PlainCredentials(users map[string]string) func(username, password string, peer net.Addr) bool {
+	m := make(map[string]string, len(users))
+	for u, p := range users {
+		m[u] = p
+	}
+	return func(username, password string, _ net.Addr) bool {
+		want, ok := m[username]
+		return ok && subtle.ConstantTimeCompare([]byte(want), []byte(password)) == 1
+	}
+}
+
+// errorReason encodes an ERROR command's body: reason-size then reason (at most 255 bytes).
+func errorReason(reason string) []byte {
+	if len(reason) > 255 {
+		reason = reason[:255]
+	}
+	b := make([]byte, 0, 1+len(reason))
+	b = append(b, byte(len(reason)))
+	return append(b, reason...)
+}

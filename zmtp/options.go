@@ -1,0 +1,268 @@
+package zmtp
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// SocketType is the kind of a socket (rfc.zeromq.org/spec/28 and 29). Its String is the name
+// sent in the READY command's Socket-Type property.
+type SocketType uint8
+
+// The socket types this package implements. The zero value is not a socket type.
+const (
+	// Req sends a request and waits for its reply, strictly alternating, to one peer at a time
+	// (round-robin). It prepends the empty delimiter frame on send and strips it on receive.
+	Req SocketType = iota + 1
+	// Rep receives requests (fair-queued) and sends each reply back to the peer that asked,
+	// with the request's envelope.
+	Rep
+	// Dealer sends round-robin to its connected peers and receives from all of them.
+	Dealer
+	// Router addresses peers by routing identity: Recv prepends the sender's identity, Send
+	// takes the destination from the first frame.
+	Router
+	// Pub sends every message to each subscriber whose subscription is a prefix of the
+	// message's first frame; it never blocks, dropping for subscribers past their HWM.
+	Pub
+	// Sub receives the messages of the publishers it is connected to that match its
+	// subscriptions.
+	Sub
+)
+
+// String returns the socket type's name as on the wire ("ROUTER", "DEALER", ...).
+func (t SocketType) String() string {
+	switch t {
+	case Req:
+		return "REQ"
+	case Rep:
+		return "REP"
+	case Dealer:
+		return "DEALER"
+	case Router:
+		return "ROUTER"
+	case Pub:
+		return "PUB"
+	case Sub:
+		return "SUB"
+	}
+	return fmt.Sprintf("SocketType(%d)", uint8(t))
+}
+
+func (t SocketType) valid() bool { return t >= Req && t <= Sub }
+
+// compatible reports whether a peer announcing the socket type name peer may talk to a socket
+// of type t (rfc 28 and 29, as libzmq's mechanism_t::check_socket_type).
+func (t SocketType) compatible(peer []byte) bool {
+	p := string(peer) // no allocation: compared only
+	switch t {
+	case Req:
+		return p == "REP" || p == "ROUTER"
+	case Rep:
+		return p == "REQ" || p == "DEALER"
+	case Dealer:
+		return p == "REP" || p == "DEALER" || p == "ROUTER"
+	case Router:
+		return p == "REQ" || p == "DEALER" || p == "ROUTER"
+	case Pub:
+		return p == "SUB" || p == "XSUB"
+	case Sub:
+		return p == "PUB" || p == "XPUB"
+	}
+	return false
+}
+
+// sendsIdentity reports whether READY carries the Identity property for this type (spec 37:
+// REQ, DEALER and ROUTER).
+func (t SocketType) sendsIdentity() bool { return t == Req || t == Dealer || t == Router }
+
+// Defaults for the zero values of Options.
+const (
+	DefaultSendHWM              = 1000
+	DefaultRecvHWM              = 1000
+	DefaultMaxMsgSize           = 1 << 20
+	DefaultHandshakeTimeout     = 5 * time.Second
+	DefaultMaxConns             = 1024
+	DefaultReconnectInterval    = 100 * time.Millisecond
+	DefaultReconnectIntervalMax = 5 * time.Second
+	// MaxSubscriptions bounds the subscriptions one SUB peer may hold on a PUB socket; a peer
+	// asking for more has its connection closed as a protocol violation.
+	MaxSubscriptions = 10000
+)
+
+// Options configure a socket. The zero value works: every zero field takes the default written
+// beside it.
+type Options struct {
+	// Identity is the routing identity sent in READY (REQ, DEALER and ROUTER only), at most 255
+	// bytes. Default: none, and a ROUTER peer generates one (0x00 followed by a uint32).
+	Identity []byte
+	// SendHWM bounds each peer's send queue, in messages. Default 1000. Up to SendHWM messages
+	// wait in the queue, plus those of the batch being written at that moment.
+	SendHWM int
+	// RecvHWM bounds the socket's receive queue, in messages. Default 1000. When it is full the
+	// connections stop reading, which pushes back on the peers through TCP.
+	RecvHWM int
+	// MaxMsgSize bounds every incoming frame and message (the sum of its frames), in bytes.
+	// Default 1 MiB. A peer announcing more is disconnected before anything is allocated for
+	// it. -1 removes the limit (trusted peers only: memory is still only allocated as bytes
+	// arrive, but a peer may then make a message as large as it likes).
+	MaxMsgSize int64
+	// HandshakeTimeout bounds the greeting plus the security handshake of each connection.
+	// Default 5s. The handshake runs in the connection's own goroutine, so a silent peer only
+	// holds its own connection slot.
+	HandshakeTimeout time.Duration
+	// MaxConns bounds the connections accepted at once by a bound socket (over all its Bind
+	// endpoints, handshaking ones included). Default 1024. Past it, new connections are closed
+	// at once and counted in Stats.Refused.
+	MaxConns int
+	// HeartbeatInterval is the ZMTP 3.1 PING interval: a PING goes out when an interval passed
+	// with nothing sent or nothing received on the connection. Default 0: no PINGs (PINGs from
+	// the peer are always answered).
+	HeartbeatInterval time.Duration
+	// HeartbeatTimeout closes a connection from which nothing at all (data or command) arrived
+	// for that long. Only used with HeartbeatInterval; default 3×HeartbeatInterval. Not applied
+	// to ZMTP 3.0 peers, which have no PING.
+	HeartbeatTimeout time.Duration
+	// HeartbeatTTL is the time-to-live sent in our PINGs: the peer should close the
+	// connection if it hears nothing from us for that long. Default 0: none. Rounded to
+	// deciseconds, at most 6553.5s. A peer's own TTL is always honoured.
+	HeartbeatTTL time.Duration
+	// ReconnectInterval is the first wait before a connecting socket redials after a failed
+	// attempt or a lost connection. Default 100ms. It doubles after each failure up to
+	// ReconnectIntervalMax and starts again after a successful handshake.
+	ReconnectInterval time.Duration
+	// ReconnectIntervalMax bounds the reconnect backoff. Default 5s.
+	ReconnectIntervalMax time.Duration
+	// Security is the security mechanism. Default (nil): NULL.
+	Security Mechanism
+	// RouterHandover lets a new connection whose identity is already in use on a ROUTER take
+	// it over (the old connection is closed), as ZMQ_ROUTER_HANDOVER. Default false: the new
+	// connection is refused, as libzmq does.
+	RouterHandover bool
+	// Logger receives connection events at debug level. Default slog.Default().
+	Logger *slog.Logger
+	// Monitor, when set, is called for connection events. It runs on the connection's
+	// goroutine and must not block.
+	Monitor func(Event)
+}
+
+// withDefaults returns o with every zero field set to its default.
+func (o Options) withDefaults() Options {
+	if o.SendHWM <= 0 {
+		o.SendHWM = DefaultSendHWM
+	}
+	if o.RecvHWM <= 0 {
+		o.RecvHWM = DefaultRecvHWM
+	}
+	if o.MaxMsgSize == 0 {
+		o.MaxMsgSize = DefaultMaxMsgSize
+	} else if o.MaxMsgSize < 0 {
+		o.MaxMsgSize = -1
+	}
+	if o.HandshakeTimeout <= 0 {
+		o.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if o.MaxConns <= 0 {
+		o.MaxConns = DefaultMaxConns
+	}
+	if o.HeartbeatInterval < 0 {
+		o.HeartbeatInterval = 0
+	}
+	if o.HeartbeatInterval > 0 && o.HeartbeatTimeout <= 0 {
+		o.HeartbeatTimeout = 3 * o.HeartbeatInterval
+	}
+	if o.HeartbeatTTL < 0 {
+		o.HeartbeatTTL = 0
+	}
+	if o.ReconnectInterval <= 0 {
+		o.ReconnectInterval = DefaultReconnectInterval
+	}
+	if o.ReconnectIntervalMax <= 0 {
+		o.ReconnectIntervalMax = DefaultReconnectIntervalMax
+	}
+	if o.ReconnectIntervalMax < o.ReconnectInterval {
+		o.ReconnectIntervalMax = o.ReconnectInterval
+	}
+	if o.Security == nil {
+		o.Security = Null()
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	o.Identity = append([]byte(nil), o.Identity...)
+	return o
+}
+
+// EventType is the kind of a connection event.
+type EventType uint8
+
+// Connection events, passed to Options.Monitor.
+const (
+	// EventListening: Bind succeeded; Endpoint is the resolved address.
+	EventListening EventType = iota + 1
+	// EventAccepted: a bound socket accepted a connection (the handshake is next).
+	EventAccepted
+	// EventConnected: a connection completed its handshake and carries messages; Identity is
+	// the peer's routing identity (ROUTER: the one in use, generated when the peer sent none).
+	EventConnected
+	// EventDisconnected: a ready connection ended; Err says why.
+	EventDisconnected
+	// EventHandshakeFailed: the greeting or handshake failed or timed out; Err says why.
+	EventHandshakeFailed
+	// EventConnectFailed: a dial failed; the socket retries after its backoff.
+	EventConnectFailed
+	// EventRefused: a connection was closed at once (MaxConns reached, or a ROUTER identity
+	// already in use without RouterHandover).
+	EventRefused
+	// EventClosed: a listener or dialer stopped (Close, Unbind, Disconnect).
+	EventClosed
+)
+
+// String returns the event type's name.
+func (e EventType) String() string {
+	switch e {
+	case EventListening:
+		return "listening"
+	case EventAccepted:
+		return "accepted"
+	case EventConnected:
+		return "connected"
+	case EventDisconnected:
+		return "disconnected"
+	case EventHandshakeFailed:
+		return "handshake-failed"
+	case EventConnectFailed:
+		return "connect-failed"
+	case EventRefused:
+		return "refused"
+	case EventClosed:
+		return "closed"
+	}
+	return fmt.Sprintf("EventType(%d)", uint8(e))
+}
+
+// Event is a connection event passed to Options.Monitor.
+type Event struct {
+	Type     EventType
+	Endpoint string // the Bind or Connect endpoint the connection belongs to
+	Remote   string // the peer's address, when there is one
+	Identity []byte // the peer's routing identity (EventConnected, EventDisconnected)
+	Err      error  // why (failures and disconnections)
+}
+
+// Stats are a socket's counters, readable at any time (Socket.Stats).
+type Stats struct {
+	MsgsIn            uint64 // messages received from peers and queued for Recv
+	MsgsOut           uint64 // messages written to peers
+	BytesIn           uint64 // payload bytes of MsgsIn (frame bodies, without framing)
+	BytesOut          uint64 // bytes written to peers, framing included
+	Drops             uint64 // PUB messages not queued for a subscriber at its HWM
+	Peers             int    // connections that completed their handshake and are open now
+	Accepted          uint64 // connections accepted by bound endpoints
+	Refused           uint64 // connections closed at once (MaxConns, identity in use)
+	HandshakeFailures uint64 // greetings or handshakes that failed or timed out
+	ProtocolErrors    uint64 // connections closed for a protocol violation (sizes included)
+	HeartbeatTimeouts uint64 // connections closed because the peer went silent
+	Reconnects        uint64 // dials made after the first one of each Connect
+}

@@ -1,0 +1,607 @@
+package zmtp
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Socket is a ZeroMQ socket of one type, bound and/or connected to any number of endpoints.
+// Its methods are safe for concurrent use (REQ and REP keep one send/receive state, so they
+// are meant for one user at a time, as in libzmq).
+type Socket struct {
+	typ    SocketType
+	opts   Options
+	log    *slog.Logger
+	optErr error // a bad option, reported by Bind and Connect
+
+	mu        sync.Mutex // guards the fields below (lock order: mu, then rmu, then conn.wmu)
+	closed    bool
+	listeners map[string]*listener
+	dialers   map[string]*dialer
+	conns     map[*conn]struct{} // every live connection, handshaking or ready
+	ready     []*conn            // connections past their handshake
+	nAccepted int                // live accepted connections (MaxConns)
+	nextID    uint32             // ROUTER: next generated identity
+	lastEP    string
+	lastAddr  net.Addr
+
+	peers      atomic.Pointer[[]*conn] // copy of ready, read without locks by Send
+	rr         atomic.Uint32           // round-robin cursor
+	closedFlag atomic.Bool
+
+	rmu    sync.RWMutex     // guards routes
+	routes map[string]*conn // ROUTER: routing identity -> connection
+
+	q        *recvQueue
+	sendWait waiters // senders parked on full queues or on no peer
+	closing  chan struct{}
+	wg       sync.WaitGroup
+
+	subMu   sync.Mutex               // SUB: guards subs; held while a new peer gets them
+	subs    map[string]int           // SUB: subscription counts
+	subList atomic.Pointer[[][]byte] // SUB: snapshot of subs' keys for filtering
+
+	stMu       sync.Mutex // REQ/REP state
+	reqPeer    *conn
+	reqWaiting bool
+	repPeer    *conn
+	repReady   bool
+	repEnv     [][]byte
+	repEnvBuf  []byte
+
+	stats struct {
+		msgsIn, msgsOut, bytesIn, bytesOut, drops              atomic.Uint64
+		accepted, refused, hsFail, proto, hbTimeout, reconnect atomic.Uint64
+	}
+}
+
+// listener is one Bind endpoint.
+type listener struct {
+	ep       string // as given to Bind
+	resolved string // with the real port
+	l        net.Listener
+}
+
+// dialer is one Connect endpoint: it redials until cancelled.
+type dialer struct {
+	ep     string
+	e      endpoint
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+// NewSocket returns a socket of type t. It does nothing on the network until Bind or Connect.
+// An invalid type or option makes Bind and Connect fail (with ErrNotSupported or
+// ErrBadOption).
+func NewSocket(t SocketType, o Options) *Socket {
+	o = o.withDefaults()
+	s := &Socket{
+		typ:       t,
+		opts:      o,
+		log:       o.Logger,
+		listeners: map[string]*listener{},
+		dialers:   map[string]*dialer{},
+		conns:     map[*conn]struct{}{},
+		routes:    map[string]*conn{},
+		subs:      map[string]int{},
+		q:         newRecvQueue(o.RecvHWM),
+		closing:   make(chan struct{}),
+		nextID:    rand.Uint32(),
+	}
+	s.peers.Store(&[]*conn{})
+	s.subList.Store(&[][]byte{})
+	switch {
+	case !t.valid():
+		s.optErr = fmt.Errorf("%w: %v", ErrNotSupported, t)
+	case len(o.Identity) > maxIdentity:
+		s.optErr = fmt.Errorf("%w: Identity over %d bytes", ErrBadOption, maxIdentity)
+	}
+	return s
+}
+
+// NewRouter returns a ROUTER socket.
+func NewRouter(o Options) *Socket { return NewSocket(Router, o) }
+
+// NewDealer returns a DEALER socket.
+func NewDealer(o Options) *Socket { return NewSocket(Dealer, o) }
+
+// NewPub returns a PUB socket.
+func NewPub(o Options) *Socket { return NewSocket(Pub, o) }
+
+// NewSub returns a SUB socket. It receives nothing until Subscribe.
+func NewSub(o Options) *Socket { return NewSocket(Sub, o) }
+
+// NewReq returns a REQ socket.
+func NewReq(o Options) *Socket { return NewSocket(Req, o) }
+
+// NewRep returns a REP socket.
+func NewRep(o Options) *Socket { return NewSocket(Rep, o) }
+
+// Type returns the socket's type.
+func (s *Socket) Type() SocketType { return s.typ }
+
+// Bind listens on endpoint ("tcp://127.0.0.1:0", "tcp://*:5555", "ipc:///tmp/x.sock"). A
+// socket may bind several endpoints. Connections are accepted in the background; each runs
+// its handshake on its own goroutine, bounded by HandshakeTimeout.
+func (s *Socket) Bind(endpoint string) error {
+	if s.optErr != nil {
+		return s.optErr
+	}
+	e, err := parseEndpoint(endpoint)
+	if err != nil {
+		return err
+	}
+	l, err := e.listen()
+	if err != nil {
+		return fmt.Errorf("zmtp: bind %s: %w", endpoint, err)
+	}
+	ln := &listener{ep: endpoint, resolved: endpointString(l), l: l}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		l.Close()
+		return ErrClosed
+	}
+	if _, dup := s.listeners[endpoint]; dup {
+		s.mu.Unlock()
+		l.Close()
+		return fmt.Errorf("%w: %s already bound", ErrEndpoint, endpoint)
+	}
+	s.listeners[endpoint] = ln
+	s.lastEP, s.lastAddr = ln.resolved, l.Addr()
+	s.wg.Add(1)
+	s.mu.Unlock()
+	s.event(Event{Type: EventListening, Endpoint: ln.resolved})
+	go s.acceptLoop(ln)
+	return nil
+}
+
+// Unbind stops listening on an endpoint given to Bind (or its resolved form) and closes the
+// connections accepted there.
+func (s *Socket) Unbind(endpoint string) error {
+	s.mu.Lock()
+	ln := s.listeners[endpoint]
+	if ln == nil {
+		for _, l := range s.listeners {
+			if l.resolved == endpoint {
+				ln = l
+			}
+		}
+	}
+	if ln == nil {
+		s.mu.Unlock()
+		return fmt.Errorf("%w: %s not bound", ErrEndpoint, endpoint)
+	}
+	delete(s.listeners, ln.ep)
+	ln.l.Close()
+	for c := range s.conns {
+		if c.ln == ln {
+			c.shutdown(ErrClosed)
+		}
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// Connect connects to endpoint in the background: it does not wait for the peer. Until Close
+// or Disconnect it redials with backoff (ReconnectInterval doubling up to
+// ReconnectIntervalMax) whenever the connection fails or is lost.
+func (s *Socket) Connect(endpoint string) error {
+	if s.optErr != nil {
+		return s.optErr
+	}
+	e, err := parseEndpoint(endpoint)
+	if err != nil {
+		return err
+	}
+	if e.network == "tcp" {
+		if h, _, _ := net.SplitHostPort(e.addr); h == "" {
+			return fmt.Errorf("%w: %q: connect needs a host", ErrEndpoint, endpoint)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	d := &dialer{ep: endpoint, e: e, ctx: ctx, cancel: cancel}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		cancel()
+		return ErrClosed
+	}
+	if _, dup := s.dialers[endpoint]; dup {
+		s.mu.Unlock()
+		cancel()
+		return fmt.Errorf("%w: %s already connected", ErrEndpoint, endpoint)
+	}
+	s.dialers[endpoint] = d
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go s.dialLoop(d)
+	return nil
+}
+
+// Disconnect stops redialing an endpoint given to Connect and closes its connection.
+func (s *Socket) Disconnect(endpoint string) error {
+	s.mu.Lock()
+	d := s.dialers[endpoint]
+	if d == nil {
+		s.mu.Unlock()
+		return fmt.Errorf("%w: %s not connected", ErrEndpoint, endpoint)
+	}
+	delete(s.dialers, endpoint)
+	d.cancel()
+	for c := range s.conns {
+		if c.d == d {
+			c.shutdown(ErrClosed)
+		}
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// Addr returns the address of the last successful Bind, or nil.
+func (s *Socket) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastAddr
+}
+
+// LastEndpoint returns the resolved endpoint of the last successful Bind (with the real port,
+// e.g. "tcp://127.0.0.1:40123"), or "".
+func (s *Socket) LastEndpoint() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastEP
+}
+
+// Stats returns the socket's counters.
+func (s *Socket) Stats() Stats {
+	st := Stats{
+		MsgsIn:            s.stats.msgsIn.Load(),
+		MsgsOut:           s.stats.msgsOut.Load(),
+		BytesIn:           s.stats.bytesIn.Load(),
+		BytesOut:          s.stats.bytesOut.Load(),
+		Drops:             s.stats.drops.Load(),
+		Peers:             len(*s.peers.Load()),
+		Accepted:          s.stats.accepted.Load(),
+		Refused:           s.stats.refused.Load(),
+		HandshakeFailures: s.stats.hsFail.Load(),
+		ProtocolErrors:    s.stats.proto.Load(),
+		HeartbeatTimeouts: s.stats.hbTimeout.Load(),
+		Reconnects:        s.stats.reconnect.Load(),
+	}
+	return st
+}
+
+// Close closes the listeners, dialers and connections, waits for every goroutine of the socket
+// to end, and makes pending and later Send and Recv calls return ErrClosed. Messages still
+// queued are dropped. Close is idempotent.
+func (s *Socket) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.closedFlag.Store(true)
+	close(s.closing)
+	for _, ln := range s.listeners {
+		ln.l.Close()
+	}
+	for _, d := range s.dialers {
+		d.cancel()
+	}
+	for c := range s.conns {
+		c.shutdown(ErrClosed)
+	}
+	s.mu.Unlock()
+	s.q.close()
+	s.sendWait.wakeAll()
+	s.wg.Wait()
+	s.q.close() // anything delivered while closing
+	return nil
+}
+
+// event logs a connection event and hands it to the monitor.
+func (s *Socket) event(ev Event) {
+	if s.log.Enabled(context.Background(), slog.LevelDebug) {
+		s.log.Debug("zmtp "+ev.Type.String(), "socket", s.typ.String(), "endpoint", ev.Endpoint,
+			"remote", ev.Remote, "identity", ev.Identity, "err", ev.Err)
+	}
+	if s.opts.Monitor != nil {
+		s.opts.Monitor(ev)
+	}
+}
+
+// acceptLoop accepts connections of one listener until it is closed. It never runs a
+// handshake itself: each connection gets its own goroutine at once.
+func (s *Socket) acceptLoop(ln *listener) {
+	defer s.wg.Done()
+	var backoff time.Duration
+	for {
+		nc, err := ln.l.Accept()
+		if err != nil {
+			if isClosedErr(err) || s.closedFlag.Load() {
+				s.event(Event{Type: EventClosed, Endpoint: ln.resolved})
+				return
+			}
+			// Out of file descriptors and the like: back off, keep serving.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			t := time.NewTimer(backoff)
+			select {
+			case <-t.C:
+			case <-s.closing:
+				t.Stop()
+				return
+			}
+			continue
+		}
+		backoff = 0
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			nc.Close()
+			continue
+		}
+		if s.nAccepted >= s.opts.MaxConns {
+			s.mu.Unlock()
+			remote := nc.RemoteAddr().String()
+			nc.Close()
+			s.stats.refused.Add(1)
+			s.event(Event{Type: EventRefused, Endpoint: ln.resolved, Remote: remote,
+				Err: fmt.Errorf("zmtp: MaxConns (%d) reached", s.opts.MaxConns)})
+			continue
+		}
+		s.nAccepted++
+		c := newConn(s, nc, ln.resolved)
+		c.ln = ln
+		s.conns[c] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		s.stats.accepted.Add(1)
+		s.event(Event{Type: EventAccepted, Endpoint: ln.resolved, Remote: nc.RemoteAddr().String()})
+		go func() {
+			defer s.wg.Done()
+			s.runConn(c)
+			s.mu.Lock()
+			s.nAccepted--
+			s.mu.Unlock()
+		}()
+	}
+}
+
+// dialLoop dials one Connect endpoint until cancelled, with backoff.
+func (s *Socket) dialLoop(d *dialer) {
+	defer s.wg.Done()
+	backoff := s.opts.ReconnectInterval
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			s.stats.reconnect.Add(1)
+		}
+		nc, err := d.e.dial(d.ctx)
+		if err != nil {
+			if d.ctx.Err() != nil {
+				return
+			}
+			s.event(Event{Type: EventConnectFailed, Endpoint: d.ep, Err: err})
+		} else {
+			c := newConn(s, nc, d.ep)
+			c.d = d
+			s.mu.Lock()
+			if s.closed || d.ctx.Err() != nil {
+				s.mu.Unlock()
+				nc.Close()
+				c.fr.release()
+				return
+			}
+			s.conns[c] = struct{}{}
+			s.mu.Unlock()
+			if s.runConn(c) {
+				backoff = s.opts.ReconnectInterval
+			}
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-d.ctx.Done():
+			t.Stop()
+			s.event(Event{Type: EventClosed, Endpoint: d.ep})
+			return
+		}
+		backoff = min(2*backoff, s.opts.ReconnectIntervalMax)
+	}
+}
+
+// errIdentityInUse refuses a ROUTER peer whose identity is taken (without RouterHandover).
+var errIdentityInUse = errors.New("zmtp: routing identity already in use")
+
+// runConn runs one connection from handshake to close on the calling goroutine (which then
+// is the connection's reader), and reports whether the handshake succeeded.
+func (s *Socket) runConn(c *conn) bool {
+	nc := c.nc
+	remote := nc.RemoteAddr().String()
+	_ = nc.SetDeadline(time.Now().Add(s.opts.HandshakeTimeout))
+	info, err := runHandshake(nc, c.fr, s.typ, s.opts.Identity, s.opts.Security, nc.RemoteAddr())
+	if err != nil {
+		s.stats.hsFail.Add(1)
+		if isTimeoutErr(err) {
+			err = fmt.Errorf("%w: deadline %v passed", err, s.opts.HandshakeTimeout)
+		}
+		s.event(Event{Type: EventHandshakeFailed, Endpoint: c.ep, Remote: remote, Err: err})
+		s.dropConn(c, err)
+		return false
+	}
+	_ = nc.SetDeadline(time.Time{})
+	c.peerType, c.minor = info.typeName, info.minor
+	c.fr.dl = nc
+	if s.opts.HeartbeatInterval > 0 && c.minor >= 1 {
+		c.fr.timeout = s.opts.HeartbeatTimeout
+	}
+	if err := s.attach(c, info.identity); err != nil {
+		s.stats.refused.Add(1)
+		s.event(Event{Type: EventRefused, Endpoint: c.ep, Remote: remote, Identity: info.identity, Err: err})
+		s.dropConn(c, err)
+		return false
+	}
+	s.event(Event{Type: EventConnected, Endpoint: c.ep, Remote: remote, Identity: c.id})
+	err = c.readLoop()
+	switch {
+	case isProtocolErr(err):
+		s.stats.proto.Add(1)
+	case isTimeoutErr(err) && !s.closedFlag.Load():
+		s.stats.hbTimeout.Add(1)
+		err = fmt.Errorf("zmtp: heartbeat timeout: %w", err)
+	}
+	c.shutdown(err)
+	<-c.writerDone
+	s.detach(c)
+	c.fr.release()
+	if c.closeErr != nil && c.closeErr != err {
+		err = c.closeErr
+	}
+	s.event(Event{Type: EventDisconnected, Endpoint: c.ep, Remote: remote, Identity: c.id, Err: err})
+	return true
+}
+
+// dropConn ends a connection that never became ready.
+func (s *Socket) dropConn(c *conn, err error) {
+	c.shutdown(err)
+	close(c.writerDone)
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	c.fr.release()
+}
+
+// attach makes a connection ready: ROUTER identity (generated or the peer's; refused or taken
+// over when in use), peer list for Send, writer started, SUB subscriptions sent.
+func (s *Socket) attach(c *conn, peerID []byte) error {
+	if s.typ == Sub {
+		s.subMu.Lock() // so a concurrent Subscribe is sent exactly once to this peer
+		defer s.subMu.Unlock()
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	if s.typ == Router {
+		id := peerID
+		s.rmu.Lock()
+		if len(id) == 0 {
+			for {
+				var b [5]byte
+				binary.BigEndian.PutUint32(b[1:], s.nextID)
+				s.nextID++
+				if s.routes[string(b[:])] == nil {
+					id = b[:]
+					break
+				}
+			}
+		}
+		if old := s.routes[string(id)]; old != nil {
+			if !s.opts.RouterHandover {
+				s.rmu.Unlock()
+				s.mu.Unlock()
+				return fmt.Errorf("%w: %q", errIdentityInUse, id)
+			}
+			delete(s.routes, string(id))
+			old.shutdown(errors.New("zmtp: identity taken over by a new connection"))
+		}
+		s.routes[string(id)] = c
+		s.rmu.Unlock()
+		c.id = id
+	} else {
+		c.id = peerID
+	}
+	s.ready = append(s.ready, c)
+	snap := append([]*conn(nil), s.ready...)
+	s.peers.Store(&snap)
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.wg.Done()
+		c.writeLoop()
+	}()
+	if s.typ == Sub {
+		for _, p := range *s.subList.Load() {
+			c.sendSubscription(p, true)
+		}
+	}
+	s.sendWait.wakeAll() // senders waiting for a peer
+	return nil
+}
+
+// detach removes a closed connection from the socket.
+func (s *Socket) detach(c *conn) {
+	s.mu.Lock()
+	for i, p := range s.ready {
+		if p == c {
+			s.ready = append(s.ready[:i], s.ready[i+1:]...)
+			break
+		}
+	}
+	snap := append([]*conn(nil), s.ready...)
+	s.peers.Store(&snap)
+	if s.typ == Router {
+		s.rmu.Lock()
+		if s.routes[string(c.id)] == c {
+			delete(s.routes, string(c.id))
+		}
+		s.rmu.Unlock()
+	}
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.sendWait.wakeAll() // senders waiting on this peer learn it is gone
+}
+
+// deliver queues a batch of received messages for Recv, waiting while the queue is full (the
+// connection then reads nothing more: backpressure). It consumes the batch: messages it could
+// not queue are released.
+func (s *Socket) deliver(c *conn, batch []*Msg) error {
+	idLen := 0
+	if s.typ == Router {
+		idLen = len(c.id)
+	}
+	// Sizes are read before pushing: once queued, a message belongs to Recv's caller.
+	size := 0
+	for _, m := range batch {
+		size += len(m.buf) - idLen
+	}
+	s.stats.msgsIn.Add(uint64(len(batch)))
+	s.stats.bytesIn.Add(uint64(size))
+	for len(batch) > 0 {
+		k, ch, ok := s.q.push(batch)
+		if !ok {
+			releaseAll(batch)
+			return ErrClosed
+		}
+		if k > 0 {
+			batch = batch[k:]
+			continue
+		}
+		select {
+		case <-ch:
+		case <-c.done:
+			s.q.spaceWait.done(ch)
+			releaseAll(batch)
+			return ErrClosed
+		}
+		s.q.spaceWait.done(ch)
+	}
+	return nil
+}
+
+func releaseAll(ms []*Msg) {
+	for i, m := range ms {
+		m.Release()
+		ms[i] = nil
+	}
+}
