@@ -1,19 +1,177 @@
-// Command zerotask is ZeroTask's one binary: broker, node, client calls and the benchmark.
+// Command zerotask is ZeroTask's one binary: a broker, a node, both in one process, client calls
+// from the shell, and the end-to-end benchmark.
+//
+//	zerotask broker [flags]                 bind the ROUTER and PUB sockets and route tasks
+//	zerotask node [flags]                   serve add, subtract, echo and sleep for a broker
+//	zerotask up [flags]                     a broker and a node in one process
+//	zerotask call [flags] METHOD [ARG...]   call a task and print its result as JSON
+//	zerotask submit [flags] METHOD [ARG...] queue a task and print its id
+//	zerotask status [flags] ID              print a task's record
+//	zerotask result [flags] ID              print a task's record, waiting for it to finish
+//	zerotask bench [flags]                  measure round trips and tasks/s
+//	zerotask version                        print the version
+//
+// Every subcommand takes -h. ARGs are JSON values; a bare word that is not valid JSON is taken as
+// a string (`zerotask call echo hello` sends ["hello"]). Flags come before positional arguments.
+//
+// Exit status: 0 on success, 1 when the command failed (a JSON-RPC error is printed on stderr as
+// its JSON error object), 2 on a usage error.
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
+	"os/signal"
+	"syscall"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
+// Exit statuses.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "version" {
-		fmt.Println("zerotask", version)
-		return
+	// SIGINT and SIGTERM end ctx: the servers stop gracefully, client commands give up.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], &stdio{out: os.Stdout, err: os.Stderr, errFile: os.Stderr})
+	stop()
+	os.Exit(code)
+}
+
+// stdio is where a command writes. errFile is the real stderr when there is one (the progress
+// bar is drawn only when it is a terminal); tests leave it nil.
+type stdio struct {
+	out     io.Writer
+	err     io.Writer
+	errFile *os.File
+}
+
+// command is one subcommand: its name, the synopsis of its positional arguments, a one-line
+// summary and the function that parses its flags and runs it.
+type command struct {
+	name    string
+	args    string
+	summary string
+	run     func(ctx context.Context, io *stdio, args []string) error
+}
+
+// commands returns the subcommand table, in the order `zerotask help` lists it.
+func commands() []command {
+	return []command{
+		{"broker", "", "run a broker: bind the ROUTER and PUB sockets, queue tasks and hand them to nodes", runBroker},
+		{"node", "", "run a node serving add, subtract, echo and sleep for a broker", runNode},
+		{"up", "", "run a broker and a node in one process (stops on SIGINT/SIGTERM)", runUp},
+		{"call", "METHOD [ARG...]", "call a task, wait for it and print its result as JSON", runCall},
+		{"submit", "METHOD [ARG...]", "queue a task and print its id at once", runSubmit},
+		{"status", "ID", "print a task's record as JSON", runStatus},
+		{"result", "ID", "print a task's record as JSON, waiting up to --wait for it to finish", runResult},
+		{"bench", "", "measure sequential round trips, pipelined tasks/s and notifications/s", runBench},
+		{"version", "", "print the version", runVersion},
+		{"help", "[COMMAND]", "print this help, or a command's", nil},
 	}
-	fmt.Fprintln(os.Stderr, "usage: zerotask version")
-	os.Exit(2)
+}
+
+func lookup(name string) (command, bool) {
+	for _, c := range commands() {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
+}
+
+// usageError is a command line mistake: reported with the command's usage, exit status 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
+
+// exitError carries an exit status for an error the command already reported (e.g. a JSON-RPC
+// error object printed on stderr).
+type exitError struct{ code int }
+
+func (e *exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+// run runs the command line args (without the program name) and returns the exit status.
+func run(ctx context.Context, args []string, io *stdio) int {
+	if len(args) == 0 {
+		printUsage(io.err)
+		return exitUsage
+	}
+	name := args[0]
+	switch name {
+	case "help", "-h", "-help", "--help":
+		if len(args) > 1 && name == "help" {
+			c, ok := lookup(args[1])
+			if !ok || c.run == nil {
+				fmt.Fprintf(io.err, "zerotask help: unknown command %q\n", args[1])
+				return exitUsage
+			}
+			return run(ctx, []string{c.name, "-h"}, io)
+		}
+		printUsage(io.out)
+		return exitOK
+	case "-version", "--version":
+		name = "version"
+	}
+	c, ok := lookup(name)
+	if !ok || c.run == nil {
+		fmt.Fprintf(io.err, "zerotask: unknown command %q\n\n", name)
+		printUsage(io.err)
+		return exitUsage
+	}
+	err := c.run(ctx, io, args[1:])
+	var ue *usageError
+	var ee *exitError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, errHelp):
+		return exitOK
+	case errors.As(err, &ue):
+		fmt.Fprintf(io.err, "zerotask %s: %v\n", c.name, ue.msg)
+		fmt.Fprintf(io.err, "run 'zerotask %s -h' for usage\n", c.name)
+		return exitUsage
+	case errors.As(err, &ee):
+		return ee.code
+	default:
+		fmt.Fprintf(io.err, "zerotask %s: %v\n", c.name, err)
+		return exitFailure
+	}
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprintln(w, "zerotask: a distributed task system (JSON-RPC 2.0 over ZeroMQ)")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "usage: zerotask COMMAND [flags] [ARG...]")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "commands:")
+	cmds := commands()
+	width := 0
+	for _, c := range cmds {
+		width = max(width, len(c.name)+1+len(c.args))
+	}
+	for _, c := range cmds {
+		fmt.Fprintf(w, "  %-*s  %s\n", width, c.name+" "+c.args, c.summary)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Run 'zerotask COMMAND -h' for a command's flags. Default endpoints: ROUTER "+defaultBroker+", PUB "+defaultPub+".")
+}
+
+func runVersion(_ context.Context, io *stdio, args []string) error {
+	fs := newFlagSet("version", "", "print the version and the Go toolchain that built it")
+	if err := parse(fs, io, args, 0, 0); err != nil {
+		return err
+	}
+	fmt.Fprintf(io.out, "zerotask %s (%s)\n", version, goVersion())
+	return nil
 }

@@ -1,0 +1,243 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/zerotask/zerotask/broker"
+	"github.com/zerotask/zerotask/client"
+	"github.com/zerotask/zerotask/dispatch"
+	"github.com/zerotask/zerotask/node"
+)
+
+// Defaults of EnvConfig.
+const (
+	DefaultNodes      = 2
+	DefaultStartupMax = 10 * time.Second
+)
+
+// EnvConfig configures NewEnv. The zero value starts a broker and DefaultNodes nodes in this
+// process.
+type EnvConfig struct {
+	// Broker is the ROUTER endpoint of an external broker; "" starts one in this process on
+	// tcp://127.0.0.1 port 0 (with its PUB on port 0 too).
+	Broker string
+	// Nodes is how many in-process nodes to start (default DefaultNodes; ignored with Broker).
+	Nodes int
+	// NodeConcurrency is each in-process node's concurrency (default runtime.NumCPU()).
+	NodeConcurrency int
+	// Dispatcher serves the in-process nodes' tasks (default: a fresh one with node.Builtins).
+	Dispatcher *dispatch.Dispatcher
+	// StartupTimeout bounds the wait for the in-process nodes to connect (default 10s).
+	StartupTimeout time.Duration
+	// Logger receives the broker's, nodes' and client's logs (default: discarded).
+	Logger *slog.Logger
+}
+
+// Env is a client connected to a broker that nodes serve: the system under load.
+type Env struct {
+	// Client is connected to the broker; the phases share it.
+	Client *client.Client
+	// Broker is the in-process broker, nil for an external one.
+	Broker *broker.Broker
+	// Nodes are the in-process nodes (none for an external broker).
+	Nodes []*node.Node
+	// Endpoint is the broker's resolved ROUTER endpoint.
+	Endpoint string
+	// NodeConcurrency is the in-process nodes' concurrency (0 for an external broker).
+	NodeConcurrency int
+
+	stopNodes  context.CancelFunc // ends the nodes' Run (they stop gracefully)
+	stopBroker context.CancelFunc // ends the broker's Serve (after Shutdown, as a backstop)
+	nodesWG    sync.WaitGroup
+	brokerWG   sync.WaitGroup
+	mu         sync.Mutex // guards errs
+	errs       []error    // what the broker's Serve and the nodes' Run returned
+}
+
+// NewEnv starts what cfg asks for and connects the client. For an in-process broker it returns
+// once every node has connected to it, or fails after cfg.StartupTimeout.
+func NewEnv(ctx context.Context, cfg EnvConfig) (_ *Env, err error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	nodesCtx, stopNodes := context.WithCancel(context.WithoutCancel(ctx))
+	brokerCtx, stopBroker := context.WithCancel(context.WithoutCancel(ctx))
+	e := &Env{stopNodes: stopNodes, stopBroker: stopBroker, Endpoint: cfg.Broker}
+	defer func() {
+		if err != nil {
+			_ = e.Close()
+		}
+	}()
+	if cfg.Broker == "" {
+		if err := e.startInProcess(ctx, brokerCtx, nodesCtx, cfg, log); err != nil {
+			return e, err
+		}
+	}
+	e.Client, err = client.Dial(ctx, e.Endpoint, client.WithLogger(log.With("role", "client")))
+	if err != nil {
+		return e, fmt.Errorf("bench: connect to %s: %w", e.Endpoint, err)
+	}
+	return e, nil
+}
+
+func (e *Env) startInProcess(ctx, brokerCtx, nodesCtx context.Context, cfg EnvConfig, log *slog.Logger) error {
+	nodes := cfg.Nodes
+	if nodes <= 0 {
+		nodes = DefaultNodes
+	}
+	conc := cfg.NodeConcurrency
+	if conc <= 0 {
+		conc = runtime.NumCPU()
+	}
+	e.NodeConcurrency = conc
+	d := cfg.Dispatcher
+	if d == nil {
+		d = dispatch.New()
+		if err := node.Builtins(d); err != nil {
+			return fmt.Errorf("bench: built-in tasks: %w", err)
+		}
+	}
+	b, err := broker.New(broker.Config{
+		Listen: "tcp://127.0.0.1:0",
+		Pub:    "tcp://127.0.0.1:0",
+		Logger: log.With("role", "broker"),
+	})
+	if err != nil {
+		return fmt.Errorf("bench: start the broker: %w", err)
+	}
+	e.Broker, e.Endpoint = b, b.Addr()
+	e.goRun(&e.brokerWG, func() error { return b.Serve(brokerCtx) })
+	for i := range nodes {
+		n, err := node.New(node.Config{
+			Broker:      b.Addr(),
+			Sub:         b.PubAddr(),
+			Dispatcher:  d,
+			Name:        fmt.Sprintf("bench-node-%d", i+1),
+			Concurrency: conc,
+			Logger:      log.With("role", "node", "node", i+1),
+		})
+		if err != nil {
+			return fmt.Errorf("bench: start node %d: %w", i+1, err)
+		}
+		e.Nodes = append(e.Nodes, n)
+		e.goRun(&e.nodesWG, func() error { return n.Run(nodesCtx) })
+	}
+	wait := cfg.StartupTimeout
+	if wait <= 0 {
+		wait = DefaultStartupMax
+	}
+	return e.waitNodes(ctx, nodes, wait)
+}
+
+// waitNodes polls until the broker counts n nodes (and each node says it is connected).
+func (e *Env) waitNodes(ctx context.Context, n int, wait time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	t := time.NewTicker(2 * time.Millisecond)
+	defer t.Stop()
+	for {
+		ready := e.Broker.Stats().Nodes >= n
+		for _, nd := range e.Nodes {
+			ready = ready && nd.Stats().Connected
+		}
+		if ready {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("bench: %d node(s) not connected to the broker after %v: %w", n, wait, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+func (e *Env) goRun(wg *sync.WaitGroup, f func() error) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := f(); err != nil && !errors.Is(err, broker.ErrServerClosed) && !errors.Is(err, context.Canceled) {
+			e.mu.Lock()
+			e.errs = append(e.errs, err)
+			e.mu.Unlock()
+		}
+	}()
+}
+
+// Completed returns how many tasks the nodes have finished so far, successfully or not: the sum
+// of the in-process nodes' Stats, or the external broker's broker.stats counters. Phases take its
+// difference, so only its growth matters.
+func (e *Env) Completed(ctx context.Context) (done, failed int64, err error) {
+	if e.Broker != nil {
+		for _, n := range e.Nodes {
+			st := n.Stats()
+			done += int64(st.Done)
+			failed += int64(st.Failed)
+		}
+		return done, failed, nil
+	}
+	raw, err := e.Client.CallRaw(ctx, nil, "broker.stats", nil)
+	if err != nil {
+		return 0, 0, fmt.Errorf("bench: broker.stats: %w", err)
+	}
+	return parseStats(raw)
+}
+
+// parseStats takes the finished-task counters out of a broker.stats answer. It accepts the
+// names the broker may use (succeeded or done; failed).
+func parseStats(raw []byte) (done, failed int64, err error) {
+	var st map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return 0, 0, fmt.Errorf("bench: broker.stats answer %.100s: %w", raw, err)
+	}
+	num := func(keys ...string) (int64, bool) {
+		for _, k := range keys {
+			if v, ok := st[k]; ok {
+				var n int64
+				if json.Unmarshal(v, &n) == nil {
+					return n, true
+				}
+			}
+		}
+		return 0, false
+	}
+	done, okDone := num("succeeded", "done", "completed")
+	failed, _ = num("failed")
+	if !okDone {
+		return 0, 0, fmt.Errorf("bench: broker.stats answer has no succeeded/done counter: %.200s", raw)
+	}
+	return done, failed, nil
+}
+
+// Close closes the client, stops the nodes (gracefully: they finish their tasks and leave with
+// a bye), then the broker, waits for all of them, and returns what they reported.
+func (e *Env) Close() error {
+	var errs []error
+	if e.Client != nil {
+		if err := e.Client.Close(); err != nil && !errors.Is(err, client.ErrClosed) {
+			errs = append(errs, err)
+		}
+	}
+	e.stopNodes()
+	e.nodesWG.Wait()
+	if e.Broker != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := e.Broker.Shutdown(sctx); err != nil && !errors.Is(err, broker.ErrServerClosed) {
+			errs = append(errs, err)
+		}
+		cancel()
+	}
+	e.stopBroker()
+	e.brokerWG.Wait()
+	e.mu.Lock()
+	errs = append(errs, e.errs...)
+	e.mu.Unlock()
+	return errors.Join(errs...)
+}

@@ -1,0 +1,418 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Defaults of Load and Config.
+const (
+	DefaultMethod      = "add"
+	DefaultDuration    = 3 * time.Second // per phase: three phases finish in about 10 s
+	DefaultConcurrency = 256             // async calls in flight
+	DefaultTimeout     = 10 * time.Second
+	DefaultNotifyAhead = 100_000 // notifications sent and not yet completed, at most
+)
+
+// DefaultParams returns the params the built-in tasks take in a benchmark: [5,6] for add and
+// subtract, ["x"] for echo, [1] (one millisecond) for sleep, and nothing for anything else.
+func DefaultParams(method string) []byte {
+	switch method {
+	case "add", "subtract":
+		return []byte("[5,6]")
+	case "echo":
+		return []byte(`["x"]`)
+	case "sleep":
+		return []byte("[1]")
+	}
+	return nil
+}
+
+// Load is what one phase sends.
+type Load struct {
+	// Method and Params make each task (default DefaultMethod with DefaultParams(Method)).
+	Method string
+	Params []byte
+	// Tasks bounds the phase by count and Duration by time; whichever comes first ends it.
+	// Both zero means DefaultDuration.
+	Tasks    int64
+	Duration time.Duration
+	// Concurrency is how many calls the async phase keeps in flight (default
+	// DefaultConcurrency); for notify, how many goroutines send (default GOMAXPROCS).
+	Concurrency int
+	// Timeout bounds the wait for replies past Duration (default DefaultTimeout): a call still
+	// unanswered then counts as an error.
+	Timeout time.Duration
+	// NotifyAhead bounds the notifications sent and not yet completed (default
+	// DefaultNotifyAhead), so that the broker's queue limit is never hit.
+	NotifyAhead int64
+	// Progress, when set, draws a bar while the phase runs.
+	Progress *Progress
+}
+
+func (l Load) withDefaults() Load {
+	if l.Method == "" {
+		l.Method = DefaultMethod
+	}
+	if l.Params == nil {
+		l.Params = DefaultParams(l.Method)
+	}
+	if l.Tasks <= 0 && l.Duration <= 0 {
+		l.Duration = DefaultDuration
+	}
+	if l.Timeout <= 0 {
+		l.Timeout = DefaultTimeout
+	}
+	if l.NotifyAhead <= 0 {
+		l.NotifyAhead = DefaultNotifyAhead
+	}
+	return l
+}
+
+// budget ends a phase: a task count (claimed atomically, so exactly Tasks are sent) and/or a
+// deadline.
+type budget struct {
+	tasks    int64
+	claimed  atomic.Int64
+	deadline time.Time // zero: none
+}
+
+func newBudget(l Load, start time.Time) *budget {
+	b := &budget{tasks: l.Tasks}
+	if l.Duration > 0 {
+		b.deadline = start.Add(l.Duration)
+	}
+	return b
+}
+
+// next reports whether one more task may be sent at time now.
+func (b *budget) next(now time.Time) bool {
+	if !b.deadline.IsZero() && !now.Before(b.deadline) {
+		return false
+	}
+	return b.tasks <= 0 || b.claimed.Add(1) <= b.tasks
+}
+
+// phaseCtx bounds a whole phase: a time-bounded phase ends at its duration plus the reply
+// timeout; a count-bounded one only when ctx does.
+func phaseCtx(ctx context.Context, l Load) (context.Context, context.CancelFunc) {
+	if l.Duration > 0 {
+		return context.WithTimeout(ctx, l.Duration+l.Timeout)
+	}
+	return context.WithCancel(ctx)
+}
+
+// Sync runs sequential round trips: one call in flight, each one's latency recorded.
+func (e *Env) Sync(ctx context.Context, l Load) (PhaseResult, error) {
+	l = l.withDefaults()
+	l.Concurrency = 1
+	return e.calls(ctx, PhaseSync, l)
+}
+
+// Async runs l.Concurrency goroutines each calling back to back: that many calls in flight.
+func (e *Env) Async(ctx context.Context, l Load) (PhaseResult, error) {
+	l = l.withDefaults()
+	if l.Concurrency <= 0 {
+		l.Concurrency = DefaultConcurrency
+	}
+	return e.calls(ctx, PhaseAsync, l)
+}
+
+// calls runs l.Concurrency call loops until the budget is spent and merges their histograms.
+func (e *Env) calls(ctx context.Context, name string, l Load) (PhaseResult, error) {
+	ctx, cancel := phaseCtx(ctx, l)
+	defer cancel()
+	var done atomic.Int64 // for the progress bar: updated every few calls, not every one
+	start := time.Now()
+	bud := newBudget(l, start)
+	l.Progress.Begin(name, l.Tasks, l.Duration, done.Load)
+	defer l.Progress.End()
+
+	type worker struct {
+		h     Histogram
+		ok    int64
+		errs  int64
+		last  time.Time
+		first error
+	}
+	ws := make([]*worker, l.Concurrency)
+	var wg sync.WaitGroup
+	for i := range ws {
+		w := new(worker)
+		ws[i] = w
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var dst []byte // reused: the raw path needs no allocation of ours per call
+			var pending int64
+			t0 := time.Now()
+			for bud.next(t0) {
+				var err error
+				dst, err = e.Client.CallRaw(ctx, dst[:0], l.Method, l.Params)
+				t1 := time.Now()
+				if err != nil {
+					w.errs++
+					if w.first == nil {
+						w.first = err
+					}
+					if ctx.Err() != nil {
+						break
+					}
+				} else {
+					w.ok++
+					w.h.Record(t1.Sub(t0))
+				}
+				w.last = t1
+				if pending++; pending == 64 {
+					done.Add(pending)
+					pending = 0
+				}
+				t0 = t1
+			}
+			done.Add(pending)
+		}()
+	}
+	wg.Wait()
+
+	res := PhaseResult{Name: name, Concurrency: l.Concurrency, Hist: new(Histogram)}
+	var firstErr error
+	end := start
+	for _, w := range ws {
+		res.Hist.Merge(&w.h)
+		res.Tasks += w.ok
+		res.Errors += w.errs
+		if w.last.After(end) {
+			end = w.last
+		}
+		if firstErr == nil && w.first != nil {
+			firstErr = w.first
+		}
+	}
+	res.Elapsed = end.Sub(start)
+	res.Latency = res.Hist.Summary()
+	if res.Tasks == 0 && firstErr != nil {
+		return res, fmt.Errorf("bench: %s: every call failed: %w", name, firstErr)
+	}
+	return res, nil
+}
+
+// Notify sends notifications from l.Concurrency goroutines (default GOMAXPROCS), never more
+// than l.NotifyAhead ahead of the nodes, and measures how fast the nodes complete them.
+// Elapsed runs from the first send to the moment the last one is seen completed.
+func (e *Env) Notify(ctx context.Context, l Load) (PhaseResult, error) {
+	l = l.withDefaults()
+	if l.Concurrency <= 0 {
+		l.Concurrency = runtime.GOMAXPROCS(0)
+	}
+	ctx, cancel := phaseCtx(ctx, l)
+	defer cancel()
+	args, err := notifyArgs(l.Params)
+	if err != nil {
+		return PhaseResult{}, err
+	}
+	base, baseFailed, err := e.Completed(ctx)
+	if err != nil {
+		return PhaseResult{}, err
+	}
+	var (
+		sent      atomic.Int64
+		completed atomic.Int64 // completed tasks (done + failed) since base, as last polled
+		sendErrs  atomic.Int64
+		firstErr  error
+		errOnce   sync.Once
+	)
+	start := time.Now()
+	bud := newBudget(l, start)
+	l.Progress.Begin(PhaseNotify, l.Tasks, l.Duration, completed.Load)
+	defer l.Progress.End()
+
+	// The poller refreshes completed so that senders stay at most NotifyAhead ahead.
+	pollDone := make(chan struct{})
+	var pollErr error
+	var finalDone, finalFailed int64
+	var finished time.Time
+	sendersDone := make(chan struct{})
+	go func(sendersDone <-chan struct{}) {
+		defer close(pollDone)
+		t := time.NewTicker(time.Millisecond)
+		defer t.Stop()
+		sendersOver := false
+		for {
+			d, f, err := e.Completed(ctx)
+			if err != nil {
+				pollErr = err
+				return
+			}
+			completed.Store(d + f - base - baseFailed)
+			if sendersOver && completed.Load() >= sent.Load() {
+				finalDone, finalFailed, finished = d-base, f-baseFailed, time.Now()
+				return
+			}
+			select {
+			case <-ctx.Done():
+				finalDone, finalFailed, finished = d-base, f-baseFailed, time.Now()
+				return
+			case <-sendersDone:
+				sendersOver = true
+				sendersDone = nil
+			case <-t.C:
+			}
+		}
+	}(sendersDone)
+
+	var wg sync.WaitGroup
+	for range l.Concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for bud.next(time.Now()) {
+				for sent.Load()-completed.Load() >= l.NotifyAhead {
+					select {
+					case <-ctx.Done():
+						return
+					case <-time.After(200 * time.Microsecond): // window full: wait for the nodes
+					}
+				}
+				if err := e.Client.Notify(ctx, l.Method, args...); err != nil {
+					sendErrs.Add(1)
+					errOnce.Do(func() { firstErr = err })
+					if ctx.Err() != nil {
+						return
+					}
+					continue
+				}
+				sent.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	close(sendersDone)
+	<-pollDone
+	if pollErr != nil {
+		return PhaseResult{}, pollErr
+	}
+	res := PhaseResult{
+		Name:        PhaseNotify,
+		Tasks:       finalDone,
+		Errors:      finalFailed + sendErrs.Load() + max(0, sent.Load()-finalDone-finalFailed),
+		Elapsed:     finished.Sub(start),
+		Concurrency: l.Concurrency,
+	}
+	if res.Tasks == 0 && firstErr != nil {
+		return res, fmt.Errorf("bench: notify: every send failed: %w", firstErr)
+	}
+	return res, nil
+}
+
+// notifyArgs turns raw params into Notify's variadic args: the members of a JSON array, each
+// passed through untouched as a json.RawMessage. Object params cannot be expressed as args.
+func notifyArgs(params []byte) ([]any, error) {
+	if len(params) == 0 {
+		return nil, nil
+	}
+	var members []json.RawMessage
+	if err := json.Unmarshal(params, &members); err != nil {
+		return nil, fmt.Errorf("bench: notify params must be a JSON array: %w", err)
+	}
+	args := make([]any, len(members))
+	for i, m := range members {
+		args[i] = m
+	}
+	return args, nil
+}
+
+// Config configures Run: where to run (EnvConfig), what to send (Load) and which phases.
+type Config struct {
+	EnvConfig
+	Load
+	// Phases lists the phases to run, in order (default PhaseSync, PhaseAsync, PhaseNotify).
+	Phases []string
+	// Warmup is how many sync calls run before measuring (default 1,000; negative: none), so
+	// that connections, pools and the scheduler are warm.
+	Warmup int
+}
+
+// Run starts an Env as cfg says, runs the phases and returns the report.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	phases := cfg.Phases
+	if len(phases) == 0 {
+		phases = []string{PhaseSync, PhaseAsync, PhaseNotify}
+	}
+	for _, p := range phases {
+		switch p {
+		case PhaseSync, PhaseAsync, PhaseNotify:
+		default:
+			return nil, fmt.Errorf("%w %q (want %s, %s or %s)", ErrUnknownPhase, p, PhaseSync, PhaseAsync, PhaseNotify)
+		}
+	}
+	l := cfg.Load.withDefaults()
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	env, err := NewEnv(ctx, cfg.EnvConfig)
+	if err != nil {
+		return nil, err
+	}
+	rep := NewReport()
+	rep.Method, rep.Params = l.Method, string(l.Params)
+	rep.Broker = env.Endpoint
+	if env.Broker != nil {
+		rep.Broker = "in-process"
+		rep.Nodes, rep.NodeConcurrency = len(env.Nodes), env.NodeConcurrency
+	}
+	runErr := func() error {
+		if warm := cfg.Warmup; warm >= 0 {
+			if warm == 0 {
+				warm = 1_000
+			}
+			w := l
+			w.Tasks, w.Duration, w.Progress = int64(warm), 0, nil
+			wctx, cancel := context.WithTimeout(ctx, l.Timeout)
+			_, err := env.Sync(wctx, w)
+			cancel()
+			if err != nil {
+				return fmt.Errorf("bench: warm-up: %w", err)
+			}
+		}
+		for _, p := range phases {
+			log.Info("bench phase", "phase", p)
+			var res PhaseResult
+			var err error
+			switch p {
+			case PhaseSync:
+				res, err = env.Sync(ctx, l)
+			case PhaseAsync:
+				res, err = env.Async(ctx, l)
+			case PhaseNotify:
+				res, err = env.Notify(ctx, l)
+			}
+			if err != nil {
+				return err
+			}
+			rep.Phases = append(rep.Phases, res)
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+		}
+		return nil
+	}()
+	closeErr := env.Close()
+	if runErr != nil {
+		return rep, runErr
+	}
+	if closeErr != nil {
+		return rep, fmt.Errorf("bench: stopping: %w", closeErr)
+	}
+	return rep, nil
+}
+
+// ErrUnknownPhase reports a phase name Run does not know.
+var ErrUnknownPhase = errors.New("bench: unknown phase")

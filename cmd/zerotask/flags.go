@@ -1,0 +1,158 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strings"
+)
+
+// Default endpoints (docs/protocol.md). ZEROTASK_BROKER overrides the ROUTER endpoint that the
+// client commands and `zerotask node` connect to.
+const (
+	defaultBroker = "tcp://127.0.0.1:5555"
+	defaultPub    = "tcp://127.0.0.1:5556"
+)
+
+// errHelp reports that -h was given and the usage printed: exit status 0.
+var errHelp = errors.New("help requested")
+
+// flagSet is a flag.FlagSet with the synopsis and summary its usage prints.
+type flagSet struct {
+	*flag.FlagSet
+	synopsis string
+	summary  string
+	logLevel *slog.Level // nil for commands that do not log
+}
+
+// newFlagSet returns an empty flag set for command name. Parse errors are reported by parse, not
+// by the flag package, so its output is discarded.
+func newFlagSet(name, args, summary string) *flagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	syn := "zerotask " + name + " [flags]"
+	if args != "" {
+		syn += " " + args
+	}
+	return &flagSet{FlagSet: fs, synopsis: syn, summary: summary}
+}
+
+// withLogLevel adds --log-level with the given default to fs.
+func (fs *flagSet) withLogLevel(def slog.Level) *flagSet {
+	lvl := def
+	fs.logLevel = &lvl
+	fs.TextVar(fs.logLevel, "log-level", def, "log level on stderr: debug, info, warn or error")
+	return fs
+}
+
+// logger returns the slog logger that writes to w at the parsed --log-level (discarding
+// everything for commands without the flag).
+func (fs *flagSet) logger(w io.Writer) *slog.Logger {
+	if fs.logLevel == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: *fs.logLevel}))
+}
+
+// printUsage writes the command's synopsis, summary and every flag with its default.
+func (fs *flagSet) printUsage(w io.Writer) {
+	fmt.Fprintf(w, "usage: %s\n\n%s\n", fs.synopsis, fs.summary)
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	if n > 0 {
+		fmt.Fprintln(w, "\nflags:")
+		fs.SetOutput(w)
+		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
+	}
+}
+
+// parse parses args into fs and checks that between minArgs and maxArgs positional arguments
+// remain (maxArgs < 0: no upper bound). -h prints the usage on stdout and returns errHelp.
+func parse(fs *flagSet, io *stdio, args []string, minArgs, maxArgs int) error {
+	err := fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		fs.printUsage(io.out)
+		return errHelp
+	}
+	if err != nil {
+		return usagef("%v", err)
+	}
+	n := fs.NArg()
+	switch {
+	case n < minArgs:
+		return usagef("missing arguments: %s", fs.synopsis)
+	case maxArgs >= 0 && n > maxArgs:
+		return usagef("unexpected arguments %q: %s", fs.Args()[maxArgs:], fs.synopsis)
+	}
+	return nil
+}
+
+// brokerFlag adds --broker (the ROUTER endpoint to connect to) to fs.
+func brokerFlag(fs *flagSet) *string {
+	def := defaultBroker
+	if v := os.Getenv("ZEROTASK_BROKER"); v != "" {
+		def = v
+	}
+	return fs.String("broker", def, "broker ROUTER endpoint to connect to (default from $ZEROTASK_BROKER when set)")
+}
+
+// argValue turns one command-line argument into a JSON value: valid JSON is kept (compacted),
+// anything else is taken as a string. So `5` is a number, `true` a boolean, `{"a":1}` an object,
+// `hello` and `5x` strings, and `'"5"'` the string "5".
+func argValue(arg string) json.RawMessage {
+	if json.Valid([]byte(arg)) {
+		var b bytes.Buffer
+		if json.Compact(&b, []byte(arg)) == nil {
+			return b.Bytes()
+		}
+	}
+	s, _ := json.Marshal(arg) // a string always marshals
+	return s
+}
+
+// paramsOf returns the JSON-RPC params for the positional ARGs: a JSON array of their values, or
+// nil (params omitted) when there are none. raw, when set (--params), is used instead: it must be
+// a JSON array or object, and no ARGs may be given alongside it.
+func paramsOf(args []string, raw string) ([]byte, error) {
+	if raw != "" {
+		if len(args) > 0 {
+			return nil, usagef("--params and positional ARGs are exclusive")
+		}
+		raw = strings.TrimSpace(raw)
+		if !json.Valid([]byte(raw)) || (raw[0] != '[' && raw[0] != '{') {
+			return nil, usagef("--params must be a JSON array or object, got %q", raw)
+		}
+		var b bytes.Buffer
+		_ = json.Compact(&b, []byte(raw))
+		return b.Bytes(), nil
+	}
+	if len(args) == 0 {
+		return nil, nil
+	}
+	b := []byte{'['}
+	for i, a := range args {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, argValue(a)...)
+	}
+	return append(b, ']'), nil
+}
+
+// goVersion returns the toolchain that built the binary and, when known, its module version.
+func goVersion() string {
+	v := runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		v = bi.Main.Version + ", " + v
+	}
+	return v
+}
