@@ -1,0 +1,435 @@
+package dispatch
+
+//go:generate go run gen_adapters.go
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/zerotask/zerotask/codec"
+)
+
+// Errors returned by registration. They are wrapped with the method name, so test them with
+// errors.Is.
+var (
+	// ErrEmptyName: a method needs a name.
+	ErrEmptyName = errors.New("dispatch: empty method name")
+	// ErrReservedName: JSON-RPC reserves names starting with "rpc." for the protocol itself.
+	ErrReservedName = errors.New(`dispatch: method names starting with "rpc." are reserved`)
+	// ErrDuplicate: a name is registered at most once.
+	ErrDuplicate = errors.New("dispatch: method already registered")
+	// ErrNilHandler: the handler or the adapted function is nil.
+	ErrNilHandler = errors.New("dispatch: nil handler")
+	// ErrUnsupported: Register does not know how to call the value it was given; the message
+	// names the adapter that fits (dispatch.Pure2, dispatch.Func1, ...).
+	ErrUnsupported = errors.New("dispatch: unsupported handler type")
+	// ErrBadOption: an option does not fit the handler (Names with the wrong count, Names on a
+	// raw handler).
+	ErrBadOption = errors.New("dispatch: invalid option")
+)
+
+// Handler is the raw fast path: params arrive as raw JSON (nil when the request has none) and
+// the result is appended to dst as raw JSON. ServeRPC returns dst with the result appended, or
+// dst (its length unchanged) and an error; a handler that appends nothing answers null.
+//
+// Ownership: params and dst belong to the caller and are reused after ServeRPC returns, so a
+// handler must copy whatever it keeps. A Handler must be safe for concurrent use.
+type Handler interface {
+	ServeRPC(ctx context.Context, dst, params []byte) ([]byte, error)
+}
+
+// HandlerFunc adapts an ordinary function to the Handler interface, as http.HandlerFunc does.
+type HandlerFunc func(ctx context.Context, dst, params []byte) ([]byte, error)
+
+// ServeRPC calls f(ctx, dst, params).
+func (f HandlerFunc) ServeRPC(ctx context.Context, dst, params []byte) ([]byte, error) {
+	return f(ctx, dst, params)
+}
+
+// Middleware wraps the handler of the method called name. It runs when the table is built (at
+// registration, and for every method again when Use adds middleware), not per request: the
+// Handler it returns is what runs per request, so a middleware can precompute per-method state
+// (a metric label, a logger attribute) once. Returning nil leaves next unwrapped.
+type Middleware func(name string, next Handler) Handler
+
+// table is one immutable version of the method table. Writers copy it, change the copy and
+// publish it with an atomic store; readers load it once per call and never lock.
+type table struct {
+	handlers map[string]Handler // name -> handler with middleware applied: what Lookup returns
+	raw      map[string]Handler // name -> handler as registered
+	names    []string           // sorted
+	mws      []Middleware       // in Use order: mws[0] is outermost
+}
+
+// Dispatcher maps method names to handlers and runs them: the name->handler table of a broker
+// or a node. Registration (Handle, Register, Use) may happen at any time, also while requests
+// are being served; serving (Lookup, Call, ServeFrame) never locks and allocates nothing of its
+// own. The zero value is an empty Dispatcher ready to use.
+type Dispatcher struct {
+	mu     sync.Mutex // serializes writers; readers only load tab
+	tab    atomic.Pointer[table]
+	logger atomic.Pointer[slog.Logger]
+	limits atomic.Pointer[codec.Limits]
+}
+
+// New returns an empty Dispatcher.
+func New() *Dispatcher { return &Dispatcher{} }
+
+// Default is the package-level Dispatcher that Register, MustRegister, Handle and HandleFunc
+// fill in (the seed's @task decorator). A Broker or Node serves it unless handed its own.
+var Default = New()
+
+// Register adds fn to Default under name. See Dispatcher.Register.
+func Register(name string, fn any, opts ...Option) error { return Default.Register(name, fn, opts...) }
+
+// MustRegister adds fn to Default under name and panics on error, for package init code.
+func MustRegister(name string, fn any, opts ...Option) { Default.MustRegister(name, fn, opts...) }
+
+// Handle adds the raw handler h to Default under name. See Dispatcher.Handle.
+func Handle(name string, h Handler) error { return Default.Handle(name, h) }
+
+// HandleFunc adds the raw handler function f to Default under name.
+func HandleFunc(name string, f HandlerFunc) error { return Default.HandleFunc(name, f) }
+
+// SetLogger sets where panics in handlers are logged; nil means slog.Default().
+func (d *Dispatcher) SetLogger(l *slog.Logger) { d.logger.Store(l) }
+
+func (d *Dispatcher) log() *slog.Logger {
+	if l := d.logger.Load(); l != nil {
+		return l
+	}
+	return slog.Default()
+}
+
+// Handle registers the raw handler h under name. The name must be non-empty, must not start
+// with "rpc." and must not be taken; the middleware already added with Use wraps h at once.
+func (d *Dispatcher) Handle(name string, h Handler) error {
+	if h == nil {
+		return fmt.Errorf("dispatch: handle %q: %w", name, ErrNilHandler)
+	}
+	if t, ok := h.(typedHandler); ok && t.signature().err != nil {
+		return fmt.Errorf("dispatch: handle %q: %w", name, t.signature().err)
+	}
+	if f, ok := h.(HandlerFunc); ok && f == nil {
+		return fmt.Errorf("dispatch: handle %q: %w", name, ErrNilHandler)
+	}
+	switch {
+	case name == "":
+		return ErrEmptyName
+	case codec.IsReserved([]byte(name)):
+		return fmt.Errorf("dispatch: handle %q: %w", name, ErrReservedName)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	old := d.load()
+	if _, dup := old.raw[name]; dup {
+		return fmt.Errorf("dispatch: handle %q: %w", name, ErrDuplicate)
+	}
+	// Copy-on-write: O(methods) per registration, which happens a few dozen times per process.
+	t := &table{
+		handlers: make(map[string]Handler, len(old.raw)+1),
+		raw:      make(map[string]Handler, len(old.raw)+1),
+		names:    make([]string, 0, len(old.names)+1),
+		mws:      old.mws,
+	}
+	for k, v := range old.raw {
+		t.raw[k] = v
+		t.handlers[k] = old.handlers[k]
+	}
+	t.raw[name] = h
+	t.handlers[name] = wrap(name, h, t.mws) // may run user middleware: we hold mu, not a reader lock
+	t.names = append(t.names, old.names...)
+	t.names = append(t.names, name)
+	slices.Sort(t.names)
+	d.tab.Store(t)
+	return nil
+}
+
+// HandleFunc registers the raw handler function f under name.
+func (d *Dispatcher) HandleFunc(name string, f HandlerFunc) error {
+	if f == nil {
+		return fmt.Errorf("dispatch: handle %q: %w", name, ErrNilHandler)
+	}
+	return d.Handle(name, f)
+}
+
+// Register registers fn under name, working out at registration how to call it. fn may be:
+//
+//   - a typed adapter: Func0..Func4, Try0..Try4, Pure0..Pure4, Proc0..Proc4, which turn a typed Go
+//     function into a Handler (dispatch.Pure2(func(a, b int) int { return a + b })); options such
+//     as Names apply to these;
+//   - a Handler, a HandlerFunc or a func(context.Context, []byte, []byte) ([]byte, error) (the raw
+//     fast path);
+//   - a function of no params with no result: func(), func() error, func(context.Context) or
+//     func(context.Context) error (the result is null).
+//
+// Anything else is refused with ErrUnsupported and a message naming the adapter to use (Go
+// cannot call a function of unknown shape without reflect.Value.Call, which dispatch never does
+// per request).
+func (d *Dispatcher) Register(name string, fn any, opts ...Option) error {
+	var o options
+	for _, op := range opts {
+		if op != nil {
+			op.apply(&o)
+		}
+	}
+	h, err := handlerOf(fn, &o)
+	if err != nil {
+		return fmt.Errorf("dispatch: register %q: %w", name, err)
+	}
+	return d.Handle(name, h)
+}
+
+// handlerOf turns what Register was given into a Handler.
+func handlerOf(fn any, o *options) (Handler, error) {
+	var h Handler
+	switch f := fn.(type) {
+	case nil:
+		return nil, ErrNilHandler
+	case typedHandler:
+		if err := f.signature().err; err != nil {
+			return nil, err
+		}
+		if o.empty() {
+			return f, nil
+		}
+		return f.withOptions(o)
+	case HandlerFunc:
+		if f == nil {
+			return nil, ErrNilHandler
+		}
+		h = f
+	case func(context.Context, []byte, []byte) ([]byte, error):
+		if f == nil {
+			return nil, ErrNilHandler
+		}
+		h = HandlerFunc(f)
+	case func(context.Context) error:
+		h = Proc0(f)
+	case func() error:
+		if f == nil {
+			return nil, ErrNilHandler
+		}
+		h = Proc0(func(context.Context) error { return f() })
+	case func(context.Context):
+		if f == nil {
+			return nil, ErrNilHandler
+		}
+		h = Proc0(func(ctx context.Context) error { f(ctx); return nil })
+	case func():
+		if f == nil {
+			return nil, ErrNilHandler
+		}
+		h = Proc0(func(context.Context) error { f(); return nil })
+	case Handler:
+		h = f
+	default:
+		return nil, unsupported(fn)
+	}
+	if t, ok := h.(typedHandler); ok {
+		if err := t.signature().err; err != nil {
+			return nil, err
+		}
+		if o.empty() {
+			return h, nil
+		}
+		return t.withOptions(o)
+	}
+	if !o.empty() {
+		return nil, fmt.Errorf("%w: Names applies to typed adapters only; a raw handler decodes its own params", ErrBadOption)
+	}
+	return h, nil
+}
+
+// MustRegister is Register that panics on error, for package init code.
+func (d *Dispatcher) MustRegister(name string, fn any, opts ...Option) {
+	if err := d.Register(name, fn, opts...); err != nil {
+		panic(err)
+	}
+}
+
+// Use appends middleware. The first middleware ever added is the outermost: with Use(a, b), a
+// call runs a, then b, then the handler. Middleware added after registration takes effect too:
+// Use rebuilds every method's chain at once (the table is rebuilt, not consulted per request),
+// so requests already running finish with the old chain and later ones get the new one.
+func (d *Dispatcher) Use(mw ...Middleware) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	old := d.load()
+	t := &table{
+		handlers: make(map[string]Handler, len(old.raw)),
+		raw:      old.raw, // immutable once published: safe to share
+		names:    old.names,
+		mws:      append(slices.Clip(old.mws), mw...),
+	}
+	for name, h := range t.raw {
+		t.handlers[name] = wrap(name, h, t.mws)
+	}
+	d.tab.Store(t)
+}
+
+// wrap applies mws to h, the last one innermost.
+func wrap(name string, h Handler, mws []Middleware) Handler {
+	for i := len(mws) - 1; i >= 0; i-- {
+		if mws[i] == nil {
+			continue
+		}
+		if w := mws[i](name, h); w != nil {
+			h = w
+		}
+	}
+	return h
+}
+
+var emptyTable = &table{}
+
+func (d *Dispatcher) load() *table {
+	if t := d.tab.Load(); t != nil {
+		return t
+	}
+	return emptyTable
+}
+
+// Lookup returns the handler registered under method, with the middleware chain applied (but
+// not Call's panic recovery and error mapping). method is the bare name, without JSON quotes.
+// It does not allocate: the map lookup with string(method) uses the bytes in place.
+func (d *Dispatcher) Lookup(method []byte) (Handler, bool) {
+	h, ok := d.load().handlers[string(method)]
+	return h, ok
+}
+
+// Methods returns the registered method names, sorted.
+func (d *Dispatcher) Methods() []string {
+	return slices.Clone(d.load().names)
+}
+
+// Call runs the method with the raw JSON params (nil or empty when there are none) through the
+// middleware chain, and returns dst with the raw JSON result appended. A handler that appends
+// nothing answers null.
+//
+// On failure Call returns dst unchanged and an error that is a *codec.Error or wraps one (find
+// it with errors.As):
+//   - -32601 "Method not found" for an unknown method (codec.ErrMethodNotFound);
+//   - -32602 for params that do not fit a typed adapter, with a message saying what was wrong
+//     ("param 2 (b): expected int, got string");
+//   - -32603 for a panic in the handler or a middleware; the message carries the panic value
+//     only, the stack goes to the logger (SetLogger), and the Dispatcher keeps serving;
+//   - the handler's own error: when it is or wraps a *codec.Error (see Errorf) that code, message
+//     and data go on the wire; any other error becomes code -32000 (the start of the server error
+//     range) with err.Error() as the message, and the returned error wraps both, so errors.Is
+//     still finds the handler's own sentinels.
+func (d *Dispatcher) Call(ctx context.Context, dst, method, params []byte) ([]byte, error) {
+	h, ok := d.Lookup(method)
+	if !ok {
+		return dst, codec.ErrMethodNotFound
+	}
+	return d.call(ctx, h, dst, method, params)
+}
+
+// call runs h with panic recovery. The deferred closure does not escape, so it costs no
+// allocation; only a panic allocates (the stack trace and the error).
+func (d *Dispatcher) call(ctx context.Context, h Handler, dst, method, params []byte) (out []byte, err error) {
+	n := len(dst)
+	done := false
+	defer func() {
+		if done {
+			return
+		}
+		// A panic (or runtime.Goexit, where recover returns nil): answer -32603, log the stack.
+		r := recover()
+		out, err = dst[:n], d.panicked(method, r)
+	}()
+	out, err = h.ServeRPC(ctx, dst, params)
+	done = true
+	if err != nil {
+		return dst[:n], rpcError(err)
+	}
+	if len(out) == n {
+		out = append(out, "null"...)
+	}
+	return out, nil
+}
+
+// maxPanicMessage bounds the panic value quoted in a -32603 message, so that a handler
+// panicking with a huge value cannot make a huge reply.
+const maxPanicMessage = 256
+
+func (d *Dispatcher) panicked(method []byte, r any) error {
+	stack := debug.Stack()
+	msg := "internal error"
+	if r != nil {
+		v := fmt.Sprint(r)
+		if len(v) > maxPanicMessage {
+			v = v[:maxPanicMessage] + "..."
+		}
+		msg += ": " + v
+	}
+	d.log().Error("dispatch: handler panicked", "method", string(method), "panic", r, "stack", string(stack))
+	return codec.NewError(codec.CodeInternalError, msg, nil)
+}
+
+// handlerError is what Call returns for a handler error that carries no *codec.Error: the
+// -32000 that goes on the wire, and the handler's own error for errors.Is / errors.As.
+type handlerError struct {
+	rpc *codec.Error
+	err error
+}
+
+func (e *handlerError) Error() string   { return e.err.Error() }
+func (e *handlerError) Unwrap() []error { return []error{e.rpc, e.err} }
+
+// rpcError maps a handler's error to one that is or wraps a *codec.Error.
+func rpcError(err error) error {
+	if _, ok := err.(*codec.Error); ok {
+		return err
+	}
+	var ce *codec.Error
+	if errors.As(err, &ce) {
+		return err
+	}
+	return &handlerError{rpc: codec.NewError(codec.CodeServerErrorMax, err.Error(), nil), err: err}
+}
+
+// asRPCError finds the *codec.Error in an error returned by call.
+func asRPCError(err error) *codec.Error {
+	if ce, ok := err.(*codec.Error); ok {
+		return ce
+	}
+	var ce *codec.Error
+	if errors.As(err, &ce) {
+		return ce
+	}
+	return codec.NewError(codec.CodeServerErrorMax, err.Error(), nil)
+}
+
+// Errorf builds the error a handler returns to choose its own JSON-RPC code, message and data:
+// Call puts them on the wire as they are. data is encoded with codec.Marshal (nil means no data;
+// a []byte is taken as raw JSON when valid, and as a JSON string otherwise). If data cannot be
+// encoded the error carries none. Application codes should avoid -32768..-32000, which JSON-RPC
+// reserves (except -32099..-32000, the server error range).
+func Errorf(code int, data any, format string, args ...any) *codec.Error {
+	msg := fmt.Sprintf(format, args...)
+	var raw []byte
+	switch v := data.(type) {
+	case nil:
+	case []byte:
+		if t := trimSpace(v); len(t) > 0 {
+			if end, err := skipValue(t, 0, 0); err == nil && end == len(t) {
+				raw = append([]byte(nil), t...)
+				break
+			}
+		}
+		raw = codec.AppendString(nil, string(v))
+	default:
+		if b, err := codec.Marshal(v); err == nil {
+			raw = b
+		}
+	}
+	return codec.NewError(code, msg, raw)
+}

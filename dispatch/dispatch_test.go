@@ -1,0 +1,493 @@
+package dispatch
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/zerotask/zerotask/codec"
+)
+
+func rawAdd(ctx context.Context, dst, params []byte) ([]byte, error) {
+	var a, b int
+	it := elemIter{b: params, i: 1}
+	for n := 0; it.next(); n++ {
+		v, ok := parseInt(it.val, 64)
+		if !ok {
+			return dst, invalidParams("not an int")
+		}
+		if n == 0 {
+			a = int(v)
+		} else {
+			b = int(v)
+		}
+	}
+	return strconv.AppendInt(dst, int64(a+b), 10), nil
+}
+
+type handlerStruct struct{}
+
+func (handlerStruct) ServeRPC(ctx context.Context, dst, params []byte) ([]byte, error) {
+	return append(dst, `"struct"`...), nil
+}
+
+func TestRegisterAccepts(t *testing.T) {
+	d := New()
+	accepted := map[string]any{
+		"handler":     handlerStruct{},
+		"handlerfunc": HandlerFunc(rawAdd),
+		"rawfunc":     rawAdd,
+		"func":        func() {},
+		"func.err":    func() error { return nil },
+		"func.ctx":    func(context.Context) {},
+		"func.ctxerr": func(context.Context) error { return nil },
+		"Func0":       Func0(func(context.Context) (int, error) { return 0, nil }),
+		"Try2":        Try2(func(a, b int) (int, error) { return a + b, nil }),
+		"Pure4":       Pure4(func(a, b, c, d int) int { return a + b + c + d }),
+		"Proc3":       Proc3(func(ctx context.Context, a, b, c string) error { return nil }),
+	}
+	for name, fn := range accepted {
+		if err := d.Register(name, fn); err != nil {
+			t.Errorf("Register(%s): %v", name, err)
+		}
+	}
+	want := []string{"Func0", "Proc3", "Pure4", "Try2", "func", "func.ctx", "func.ctxerr", "func.err", "handler", "handlerfunc", "rawfunc"}
+	if got := d.Methods(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("Methods() = %v, want %v", got, want)
+	}
+	for _, name := range []string{"func", "func.err", "func.ctx", "func.ctxerr"} {
+		if got, err := call(t, d, name, ""); err != nil || got != "null" {
+			t.Errorf("%s: %s %v", name, got, err)
+		}
+	}
+	if got, err := call(t, d, "rawfunc", "[2,3]"); err != nil || got != "5" {
+		t.Errorf("rawfunc: %s %v", got, err)
+	}
+	if got, err := call(t, d, "handler", ""); err != nil || got != `"struct"` {
+		t.Errorf("handler: %s %v", got, err)
+	}
+}
+
+func TestRegisterErrors(t *testing.T) {
+	d := New()
+	d.MustRegister("taken", Pure0(func() int { return 1 }))
+	var nilHandlerFunc HandlerFunc
+	var nilRaw func(context.Context, []byte, []byte) ([]byte, error)
+	var nilPure func(a, b int) int
+	var nilCtxErr func(context.Context) error
+	tests := []struct {
+		name   string
+		method string
+		fn     any
+		opts   []Option
+		is     error
+		substr string
+	}{
+		{"empty name", "", Pure0(func() int { return 1 }), nil, ErrEmptyName, ""},
+		{"reserved name", "rpc.discover", Pure0(func() int { return 1 }), nil, ErrReservedName, "rpc.discover"},
+		{"reserved name exact prefix", "rpc.", Pure0(func() int { return 1 }), nil, ErrReservedName, ""},
+		{"duplicate", "taken", Pure0(func() int { return 2 }), nil, ErrDuplicate, `"taken"`},
+		{"nil", "m", nil, nil, ErrNilHandler, ""},
+		{"nil HandlerFunc", "m", nilHandlerFunc, nil, ErrNilHandler, ""},
+		{"nil raw func", "m", nilRaw, nil, ErrNilHandler, ""},
+		{"nil adapted func", "m", Pure2(nilPure), nil, ErrNilHandler, ""},
+		{"nil ctx func", "m", nilCtxErr, nil, ErrNilHandler, ""},
+		{"plain func", "m", func(a, b int) int { return a + b }, nil, ErrUnsupported, "dispatch.Pure2(f)"},
+		{"full shape func", "m", func(ctx context.Context, s string) (int, error) { return 0, nil }, nil, ErrUnsupported, "dispatch.Func1(f)"},
+		{"try shape func", "m", func(s string) (int, error) { return 0, nil }, nil, ErrUnsupported, "dispatch.Try1(f)"},
+		{"proc shape func", "m", func(ctx context.Context, a, b, c int) error { return nil }, nil, ErrUnsupported, "dispatch.Proc3(f)"},
+		{"arity0 result", "m", func() int { return 0 }, nil, ErrUnsupported, "dispatch.Pure0(f)"},
+		{"no adapter shape", "m", func(ctx context.Context, a int) int { return 0 }, nil, ErrUnsupported, "dispatch.Func1"},
+		{"too many params", "m", func(a, b, c, d, e int) int { return 0 }, nil, ErrUnsupported, "at most 4 params"},
+		{"variadic", "m", func(a ...int) int { return 0 }, nil, ErrUnsupported, "variadic"},
+		{"three results", "m", func() (int, int, error) { return 0, 0, nil }, nil, ErrUnsupported, "returns (R, error)"},
+		{"two results no error", "m", func() (int, int) { return 0, 0 }, nil, ErrUnsupported, "returns (R, error)"},
+		{"not a func", "m", 42, nil, ErrUnsupported, "int: want a Handler"},
+		{"ctx as typed param", "m", Pure1(func(ctx context.Context) int { return 0 }), nil, ErrUnsupported, "context.Context"},
+		{"chan param", "m", Pure1(func(c chan int) int { return 0 }), nil, ErrUnsupported, "chan int"},
+		{"func result", "m", Pure0(func() func() { return nil }), nil, ErrUnsupported, "result type"},
+		{"names count", "m", Pure2(func(a, b int) int { return 0 }), []Option{Names("a")}, ErrBadOption, "1 names for a function of 2 params"},
+		{"names empty", "m", Pure2(func(a, b int) int { return 0 }), []Option{Names("a", "")}, ErrBadOption, "name 2 is empty"},
+		{"names repeated", "m", Pure2(func(a, b int) int { return 0 }), []Option{Names("a", "a")}, ErrBadOption, `"a" given twice`},
+		{"names on raw", "m", HandlerFunc(rawAdd), []Option{Names("a", "b")}, ErrBadOption, "typed adapters only"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := d.Register(tt.method, tt.fn, tt.opts...)
+			if !errors.Is(err, tt.is) {
+				t.Fatalf("Register: got %v, want %v", err, tt.is)
+			}
+			if !strings.Contains(err.Error(), tt.substr) {
+				t.Fatalf("Register: %q does not say %q", err, tt.substr)
+			}
+		})
+	}
+	// Handle and HandleFunc check the same way.
+	if err := d.Handle("x", nil); !errors.Is(err, ErrNilHandler) {
+		t.Errorf("Handle(nil): %v", err)
+	}
+	if err := d.HandleFunc("x", nil); !errors.Is(err, ErrNilHandler) {
+		t.Errorf("HandleFunc(nil): %v", err)
+	}
+	if err := d.Handle("x", nilHandlerFunc); !errors.Is(err, ErrNilHandler) {
+		t.Errorf("Handle(nil HandlerFunc): %v", err)
+	}
+	if err := d.Handle("x", Pure2(nilPure)); !errors.Is(err, ErrNilHandler) {
+		t.Errorf("Handle(Pure2(nil)): %v", err)
+	}
+	if err := d.HandleFunc("rpc.x", rawAdd); !errors.Is(err, ErrReservedName) {
+		t.Errorf("HandleFunc(rpc.x): %v", err)
+	}
+	// Nothing but "taken" got in.
+	if got := d.Methods(); len(got) != 1 || got[0] != "taken" {
+		t.Fatalf("Methods() = %v", got)
+	}
+	// MustRegister panics with the same error.
+	func() {
+		defer func() {
+			if r := recover(); r == nil || !errors.Is(r.(error), ErrDuplicate) {
+				t.Fatalf("MustRegister(dup) recovered %v", r)
+			}
+		}()
+		d.MustRegister("taken", Pure0(func() int { return 1 }))
+	}()
+}
+
+func TestZeroDispatcher(t *testing.T) {
+	var d Dispatcher
+	if _, ok := d.Lookup([]byte("x")); ok {
+		t.Fatal("Lookup on empty dispatcher found something")
+	}
+	if got := d.Methods(); len(got) != 0 {
+		t.Fatalf("Methods() = %v", got)
+	}
+	_, err := d.Call(context.Background(), nil, []byte("x"), nil)
+	if err != codec.ErrMethodNotFound {
+		t.Fatalf("Call unknown: %v", err)
+	}
+	d.Use(func(name string, next Handler) Handler { return next })
+	if err := d.HandleFunc("x", rawAdd); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := d.Lookup([]byte("x")); !ok {
+		t.Fatal("Lookup missed x")
+	}
+}
+
+func TestCallUnknownMethod(t *testing.T) {
+	d := typedDispatcher(t, &procRecorder{})
+	for _, m := range []string{"", "nope", "ADD", "add ", "rpc.add"} {
+		_, err := call(t, d, m, "[1,2]")
+		if err == nil || err.Code != codec.CodeMethodNotFound {
+			t.Errorf("Call(%q): %v, want -32601", m, err)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the logger's concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type secret struct{ key string }
+
+func (s secret) String() string { return "redacted" }
+
+func TestPanics(t *testing.T) {
+	d := New()
+	var logs syncBuffer
+	d.SetLogger(slog.New(slog.NewTextHandler(&logs, nil)))
+	d.MustRegister("add", Pure2(func(a, b int) int { return a + b }))
+	tests := []struct {
+		name  string
+		fn    any
+		want  string
+		inLog string
+	}{
+		{"string", func() { panic("boom") }, "internal error: boom", "boom"},
+		{"error", func() { panic(errors.New("bad state")) }, "internal error: bad state", "bad state"},
+		{"int", func() { panic(42) }, "internal error: 42", "42"},
+		{"stringer", func() { panic(secret{"k"}) }, "internal error: redacted", "redacted"},
+		{"nil", func() { panic(nil) }, "internal error: panic called with nil argument", "panic called with nil"},
+		{"runtime", func() {
+			var m map[string]int
+			m["x"] = 1
+		}, "internal error: assignment to entry in nil map", "assignment to entry in nil map"},
+		{"long", func() { panic(strings.Repeat("x", 1000)) }, "internal error: " + strings.Repeat("x", maxPanicMessage) + "...", "xxxx"},
+		{"typed", Pure1(func(s string) int { panic("typed " + s) }), "internal error: typed ", "typed"},
+		{"raw", HandlerFunc(func(ctx context.Context, dst, params []byte) ([]byte, error) {
+			dst = append(dst, "half written"...)
+			panic("raw")
+		}), "internal error: raw", "raw"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			name := "panic." + tt.name
+			if err := d.Register(name, tt.fn); err != nil {
+				t.Fatal(err)
+			}
+			params := ""
+			if tt.name == "typed" {
+				params = `[""]`
+			}
+			_, err := call(t, d, name, params) // call checks dst is untouched
+			if err == nil || err.Code != codec.CodeInternalError || err.Message != tt.want {
+				t.Fatalf("got %v, want -32603 %q", err, tt.want)
+			}
+			log := logs.String()
+			if !strings.Contains(log, "handler panicked") || !strings.Contains(log, "method="+name) ||
+				!strings.Contains(log, tt.inLog) || !strings.Contains(log, "dispatch_test.go") {
+				t.Fatalf("log lacks the panic, the method or the stack:\n%s", log)
+			}
+			// The dispatcher keeps serving.
+			if got, err := call(t, d, "add", "[1,2]"); err != nil || got != "3" {
+				t.Fatalf("after panic: %s %v", got, err)
+			}
+		})
+	}
+}
+
+func TestHandlerErrors(t *testing.T) {
+	d := New()
+	errSentinel := errors.New("disk full")
+	tests := []struct {
+		name     string
+		err      error
+		code     int
+		message  string
+		data     string
+		isTarget error
+	}{
+		{"plain", errSentinel, -32000, "disk full", "", errSentinel},
+		{"wrapped plain", fmt.Errorf("save: %w", errSentinel), -32000, "save: disk full", "", errSentinel},
+		{"codec sentinel", codec.ErrInvalidParams, -32602, "Invalid params", "", codec.ErrInvalidParams},
+		{"Errorf", Errorf(-32050, nil, "quota %s", "exceeded"), -32050, "quota exceeded", "", nil},
+		{"Errorf data", Errorf(1001, map[string]any{"retry": true}, "busy"), 1001, "busy", `{"retry":true}`, nil},
+		{"Errorf raw data", Errorf(1002, []byte(` [1, 2] `), "raw"), 1002, "raw", `[1, 2]`, nil},
+		{"Errorf bad raw data", Errorf(1003, []byte(`not json`), "raw"), 1003, "raw", `"not json"`, nil},
+		{"Errorf empty raw data", Errorf(1003, []byte{}, "raw"), 1003, "raw", `""`, nil},
+		{"Errorf unencodable data", Errorf(1004, make(chan int), "chan"), 1004, "chan", "", nil},
+		{"wrapped Errorf", fmt.Errorf("ctx: %w", Errorf(1006, "d", "inner")), 1006, "inner", `"d"`, nil},
+		{"context", context.Canceled, -32000, "context canceled", "", context.Canceled},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := tt.err
+			name := "err." + tt.name
+			d.MustRegister(name, HandlerFunc(func(ctx context.Context, dst, params []byte) ([]byte, error) {
+				return append(dst, "partial"...), e
+			}))
+			out, err := d.Call(context.Background(), []byte("x"), []byte(name), nil)
+			if string(out) != "x" {
+				t.Fatalf("dst after error: %q", out)
+			}
+			var ce *codec.Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("error %v carries no *codec.Error", err)
+			}
+			if ce.Code != tt.code || ce.Message != tt.message || string(ce.Data) != tt.data {
+				t.Fatalf("got %d %q %s, want %d %q %s", ce.Code, ce.Message, ce.Data, tt.code, tt.message, tt.data)
+			}
+			if tt.isTarget != nil && !errors.Is(err, tt.isTarget) {
+				t.Fatalf("errors.Is(%v, %v) is false", err, tt.isTarget)
+			}
+		})
+	}
+}
+
+func TestEmptyResultIsNull(t *testing.T) {
+	d := New()
+	d.MustRegister("empty", HandlerFunc(func(ctx context.Context, dst, params []byte) ([]byte, error) {
+		return dst, nil
+	}))
+	if got, err := call(t, d, "empty", ""); err != nil || got != "null" {
+		t.Fatalf("got %s %v", got, err)
+	}
+}
+
+func TestMiddlewareOrder(t *testing.T) {
+	d := New()
+	var mu sync.Mutex
+	var trace []string
+	record := func(s string) {
+		mu.Lock()
+		trace = append(trace, s)
+		mu.Unlock()
+	}
+	built := map[string]int{}
+	mw := func(tag string) Middleware {
+		return func(name string, next Handler) Handler {
+			built[tag+":"+name]++ // build time: under the dispatcher's write lock, no race
+			return HandlerFunc(func(ctx context.Context, dst, params []byte) ([]byte, error) {
+				record(tag + ">" + name)
+				out, err := next.ServeRPC(ctx, dst, params)
+				record(tag + "<")
+				return out, err
+			})
+		}
+	}
+	d.Use(mw("a"), mw("b"))
+	d.MustRegister("m", Pure0(func() int { record("m"); return 1 }))
+	d.Use(mw("c"), nil, func(string, Handler) Handler { return nil }) // nil middleware and nil results are ignored
+	d.MustRegister("n", Pure0(func() int { record("n"); return 2 }))
+
+	for _, tc := range []struct{ method, want string }{
+		{"m", "a>m b>m c>m m c< b< a<"},
+		{"n", "a>n b>n c>n n c< b< a<"},
+	} {
+		trace = nil
+		if got, err := call(t, d, tc.method, ""); err != nil {
+			t.Fatalf("%s: %s %v", tc.method, got, err)
+		}
+		if got := strings.Join(trace, " "); got != tc.want {
+			t.Fatalf("%s ran %q, want %q", tc.method, got, tc.want)
+		}
+	}
+	// Lookup returns the wrapped handler.
+	h, _ := d.Lookup([]byte("m"))
+	trace = nil
+	if _, err := h.ServeRPC(context.Background(), nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(trace, " "); got != "a>m b>m c>m m c< b< a<" {
+		t.Fatalf("Lookup handler ran %q", got)
+	}
+	// Each middleware was built once per method per table build: a, b for m at registration
+	// and again when Use added c; c once for m and once for n.
+	if built["a:m"] != 2 || built["c:m"] != 1 || built["a:n"] != 1 || built["c:n"] != 1 {
+		t.Fatalf("middleware built %v", built)
+	}
+}
+
+func TestMiddlewarePanicAndErrors(t *testing.T) {
+	d := New()
+	d.SetLogger(slog.New(slog.NewTextHandler(&syncBuffer{}, nil)))
+	d.Use(func(name string, next Handler) Handler {
+		return HandlerFunc(func(ctx context.Context, dst, params []byte) ([]byte, error) {
+			if string(params) == `["mw-panic"]` {
+				panic("middleware")
+			}
+			if string(params) == `["mw-error"]` {
+				return dst, errors.New("denied")
+			}
+			return next.ServeRPC(ctx, dst, params)
+		})
+	})
+	d.MustRegister("echo", Pure1(func(s string) string { return s }))
+	if _, err := call(t, d, "echo", `["mw-panic"]`); err == nil || err.Code != codec.CodeInternalError {
+		t.Fatalf("middleware panic: %v", err)
+	}
+	if _, err := call(t, d, "echo", `["mw-error"]`); err == nil || err.Code != -32000 || err.Message != "denied" {
+		t.Fatalf("middleware error: %v", err)
+	}
+	if got, err := call(t, d, "echo", `["ok"]`); err != nil || got != `"ok"` {
+		t.Fatalf("echo: %s %v", got, err)
+	}
+}
+
+// TestConcurrentRegistration calls methods from many goroutines while another goroutine keeps
+// registering methods and middleware. Run it under -race.
+func TestConcurrentRegistration(t *testing.T) {
+	d := New()
+	d.MustRegister("add", Pure2(func(a, b int) int { return a + b }))
+	const (
+		callers = 8
+		calls   = 500
+		methods = 100
+	)
+	var wg sync.WaitGroup
+	errs := make(chan error, callers+1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; i < methods; i++ {
+			v := i
+			if err := d.Register("m"+strconv.Itoa(i), Pure0(func() int { return v })); err != nil {
+				errs <- err
+				return
+			}
+			if i%25 == 0 {
+				d.Use(func(name string, next Handler) Handler { return next })
+			}
+		}
+	}()
+	for g := 0; g < callers; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			buf := make([]byte, 0, 64)
+			for i := 0; i < calls; i++ {
+				out, err := d.Call(context.Background(), buf[:0], []byte("add"), []byte("[2,3]"))
+				if err != nil || string(out) != "5" {
+					errs <- fmt.Errorf("add: %s %v", out, err)
+					return
+				}
+				m := "m" + strconv.Itoa((g*calls+i)%methods)
+				out, err = d.Call(context.Background(), buf[:0], []byte(m), nil)
+				switch {
+				case err == nil && string(out) != m[1:]:
+					errs <- fmt.Errorf("%s returned %s", m, out)
+					return
+				case err != nil && !errors.Is(err, codec.ErrMethodNotFound):
+					errs <- fmt.Errorf("%s: %v", m, err)
+					return
+				}
+				_ = d.Methods()
+			}
+		}(g)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if got := len(d.Methods()); got != methods+1 {
+		t.Fatalf("%d methods registered, want %d", got, methods+1)
+	}
+}
+
+func TestDefaultDispatcher(t *testing.T) {
+	name := "test.default." + t.Name()
+	if err := Register(name, Pure2(func(a, b int) int { return a * b })); err != nil {
+		t.Fatal(err)
+	}
+	MustRegister(name+".must", Pure0(func() string { return "must" }))
+	if err := Handle(name+".handle", handlerStruct{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := HandleFunc(name+".func", rawAdd); err != nil {
+		t.Fatal(err)
+	}
+	if err := Register(name, Pure0(func() int { return 0 })); !errors.Is(err, ErrDuplicate) {
+		t.Fatalf("duplicate on Default: %v", err)
+	}
+	for _, tc := range []struct{ method, params, want string }{
+		{name, "[3,4]", "12"},
+		{name + ".must", "", `"must"`},
+		{name + ".handle", "", `"struct"`},
+		{name + ".func", "[3,4]", "7"},
+	} {
+		if got, err := call(t, Default, tc.method, tc.params); err != nil || got != tc.want {
+			t.Fatalf("%s: %s %v, want %s", tc.method, got, err, tc.want)
+		}
+	}
+}
