@@ -1,0 +1,274 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zerotask/zerotask/broker"
+	"github.com/zerotask/zerotask/client"
+	"github.com/zerotask/zerotask/codec"
+	"github.com/zerotask/zerotask/dispatch"
+	"github.com/zerotask/zerotask/internal/testutil"
+	"github.com/zerotask/zerotask/node"
+)
+
+// TestWalkthroughInProcess is the seed walkthrough as a library: a broker, a node serving add,
+// a client calling add(5, 6).
+func TestWalkthroughInProcess(t *testing.T) {
+	s := startSystem(t, node.Config{Concurrency: 2})
+	ctx := testutil.Context(t, 10*time.Second)
+	var sum int
+	if err := s.c.Call(ctx, "add", &sum, 5, 6); err != nil {
+		t.Fatalf("Call(add, 5, 6): %v", err)
+	}
+	if sum != 11 {
+		t.Fatalf("add(5, 6) = %d, want 11", sum)
+	}
+	raw, err := s.c.CallRaw(ctx, nil, "add", []byte(`{"a":5,"b":6}`))
+	if err != nil || string(raw) != "11" {
+		t.Fatalf("CallRaw(add, {a:5,b:6}) = %s, %v; want 11", raw, err)
+	}
+}
+
+// TestWalkthroughBinary is the README walkthrough through the real binary: `zerotask broker`
+// and `zerotask node` as child processes, then `zerotask call add 5 6` prints 11.
+func TestWalkthroughBinary(t *testing.T) {
+	_, router, pub := startBinaryBroker(t)
+	startBinaryNode(t, router, pub, "--concurrency", "2")
+	code, out, errOut := zerotask(t, 30*time.Second, "call", "--broker", router, "--timeout", "20s", "add", "5", "6")
+	if code != 0 || out != "11\n" {
+		t.Fatalf("zerotask call add 5 6: exit %d, stdout %q, stderr %q; want exit 0 and \"11\\n\"", code, out, errOut)
+	}
+
+	// submit, status, result: the async half of the walkthrough.
+	code, out, errOut = zerotask(t, 30*time.Second, "submit", "--broker", router, "sleep", "50")
+	if code != 0 {
+		t.Fatalf("zerotask submit: exit %d, stderr %q", code, errOut)
+	}
+	id := strings.TrimSpace(out)
+	if id == "" || strings.ContainsAny(id, " \n") {
+		t.Fatalf("zerotask submit printed %q, want one task id", out)
+	}
+	code, out, errOut = zerotask(t, 30*time.Second, "status", "--broker", router, id)
+	if code != 0 {
+		t.Fatalf("zerotask status: exit %d, stderr %q", code, errOut)
+	}
+	var rec struct {
+		ID     string          `json:"id"`
+		State  string          `json:"state"`
+		Method string          `json:"method"`
+		Result json.RawMessage `json:"result"`
+	}
+	if err := json.Unmarshal([]byte(out), &rec); err != nil || rec.ID != id || rec.Method != "sleep" {
+		t.Fatalf("zerotask status printed %q (%v), want the record of %s", out, err, id)
+	}
+	switch rec.State {
+	case "QUEUED", "RUNNING", "SUCCESS":
+	default:
+		t.Fatalf("state %q, want QUEUED, RUNNING or SUCCESS", rec.State)
+	}
+	code, out, errOut = zerotask(t, 30*time.Second, "result", "--broker", router, "--wait", "10s", id)
+	if code != 0 {
+		t.Fatalf("zerotask result: exit %d, stderr %q", code, errOut)
+	}
+	if err := json.Unmarshal([]byte(out), &rec); err != nil || rec.State != "SUCCESS" || string(rec.Result) != "50" {
+		t.Fatalf("zerotask result printed %q (%v), want state SUCCESS and result 50", out, err)
+	}
+}
+
+// TestBinaryCallErrors checks that a JSON-RPC error goes to stderr as its error object with exit
+// status 1, and nothing to stdout.
+func TestBinaryCallErrors(t *testing.T) {
+	_, router, pub := startBinaryBroker(t)
+	startBinaryNode(t, router, pub, "--concurrency", "1")
+	tests := []struct {
+		name string
+		args []string
+		code int
+	}{
+		{"unknown broker method", []string{"broker.no_such_method"}, codec.CodeMethodNotFound},
+		{"reserved rpc method", []string{"rpc.discover"}, codec.CodeMethodNotFound},
+		{"invalid params for add", []string{"add", "5", "x"}, codec.CodeInvalidParams},
+		{"invalid params for broker.status", []string{"--params", `{"id":5}`, "broker.status"}, codec.CodeInvalidParams},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"call", "--broker", router, "--timeout", "20s"}, tc.args...)
+			code, out, errOut := zerotask(t, 30*time.Second, args...)
+			if code != 1 || out != "" {
+				t.Fatalf("exit %d, stdout %q, stderr %q; want exit 1 and no stdout", code, out, errOut)
+			}
+			var e struct {
+				Code    int    `json:"code"`
+				Message string `json:"message"`
+			}
+			if err := json.Unmarshal([]byte(errOut), &e); err != nil || e.Code != tc.code || e.Message == "" {
+				t.Fatalf("stderr %q (%v), want a JSON-RPC error object with code %d", errOut, err, tc.code)
+			}
+		})
+	}
+	// Local failures are not JSON: nothing listens on this endpoint.
+	code, out, errOut := zerotask(t, 30*time.Second, "call", "--broker", testutil.FreeEndpoint(t), "--timeout", "300ms", "add", "1", "2")
+	if code != 1 || out != "" || !strings.HasPrefix(errOut, "zerotask call: ") {
+		t.Fatalf("call to a dead endpoint: exit %d, stdout %q, stderr %q; want exit 1 and a zerotask call: message", code, out, errOut)
+	}
+}
+
+// TestBinaryUp runs `zerotask up` (a broker and a node in one process), calls it and stops it
+// with SIGTERM: it must exit 0.
+func TestBinaryUp(t *testing.T) {
+	d, m := startDaemon(t, brokerLine, "up", "--listen", "tcp://127.0.0.1:0", "--pub", "tcp://127.0.0.1:0", "--concurrency", "2", "--log-level", "warn")
+	code, out, errOut := zerotask(t, 30*time.Second, "call", "--broker", m[1], "--timeout", "20s", "subtract", "10", "4")
+	if code != 0 || out != "6\n" {
+		t.Fatalf("zerotask call subtract 10 4 against up: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	if err := d.cmd.Process.Signal(sigterm); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-d.exited:
+		if d.err != nil {
+			t.Fatalf("zerotask up after SIGTERM: %v, want exit 0\nstderr:\n%s", d.err, d.Stderr())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("zerotask up still running 20s after SIGTERM\nstderr:\n%s", d.Stderr())
+	}
+}
+
+// TestHandleStates follows a sleep task through its handle: QUEUED while no node serves it,
+// RUNNING once a node took it, SUCCESS when it is done.
+func TestHandleStates(t *testing.T) {
+	b, _ := startBroker(t, broker.Config{})
+	c := dial(t, b.Addr())
+	ctx := testutil.Context(t, 20*time.Second)
+	h, err := c.Submit(ctx, "sleep", 500)
+	if err != nil {
+		t.Fatalf("Submit(sleep, 500): %v", err)
+	}
+	if h.ID() == "" {
+		t.Fatal("handle has no id")
+	}
+	var seen []client.State
+	observe := func() client.State {
+		st, err := h.Status(ctx)
+		if err != nil {
+			t.Fatalf("Status: %v", err)
+		}
+		if len(seen) == 0 || seen[len(seen)-1] != st {
+			seen = append(seen, st)
+		}
+		return st
+	}
+	if st := observe(); st != client.State("QUEUED") {
+		t.Fatalf("state with no node = %s, want QUEUED", st)
+	}
+	startNode(t, b, node.Config{Concurrency: 1})
+	testutil.Eventually(t, 10*time.Second, func() bool { return observe() != "QUEUED" }, "task never left QUEUED")
+	testutil.Eventually(t, 10*time.Second, func() bool { return observe() == "SUCCESS" }, "task never reached SUCCESS (seen %v)", seen)
+	want := []client.State{"QUEUED", "RUNNING", "SUCCESS"}
+	if len(seen) != len(want) || seen[0] != want[0] || seen[1] != want[1] || seen[2] != want[2] {
+		t.Fatalf("states seen %v, want %v", seen, want)
+	}
+	var ms int
+	if err := h.Wait(ctx, &ms); err != nil || ms != 500 {
+		t.Fatalf("Wait = %d, %v; want 500, nil", ms, err)
+	}
+	select {
+	case <-h.Done():
+	default:
+		t.Fatal("Done not closed after Wait")
+	}
+	raw, rerr, done := h.Result()
+	if !done || rerr != nil || string(raw) != "500" {
+		t.Fatalf("Result() = %s, %v, %v; want 500, nil, true", raw, rerr, done)
+	}
+	info, err := c.Status(ctx, h.ID())
+	if err != nil || info.State != "SUCCESS" || info.Method != "sleep" || info.Attempts != 1 || string(info.Result) != "500" {
+		t.Fatalf("Status(%s) = %+v, %v", h.ID(), info, err)
+	}
+}
+
+// TestUserBrokerTask registers broker.new_hotness on the broker's dispatcher: a client calls it
+// like any task, no node involved.
+func TestUserBrokerTask(t *testing.T) {
+	d := dispatch.New()
+	if err := d.Register("broker.new_hotness", dispatch.Pure1(func(name string) string { return "hot: " + name })); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := startBroker(t, broker.Config{Dispatcher: d})
+	c := dial(t, b.Addr())
+	ctx := testutil.Context(t, 10*time.Second)
+	var got string
+	if err := c.Call(ctx, "broker.new_hotness", &got, "zerotask"); err != nil {
+		t.Fatalf("Call(broker.new_hotness): %v", err)
+	}
+	if got != "hot: zerotask" {
+		t.Fatalf("broker.new_hotness = %q, want %q", got, "hot: zerotask")
+	}
+	// Built-ins still answer, and the user cannot have replaced them.
+	var pong string
+	if err := c.Call(ctx, "broker.ping", &pong); err != nil || pong != "pong" {
+		t.Fatalf("broker.ping = %q, %v", pong, err)
+	}
+	err := c.Call(ctx, "broker.not_registered", nil)
+	var rpcErr *codec.Error
+	if !errors.As(err, &rpcErr) || rpcErr.Code != codec.CodeMethodNotFound {
+		t.Fatalf("unknown broker method: %v, want a -32601 error", err)
+	}
+}
+
+// TestBinaryBenchJSON runs `zerotask bench --json` briefly and checks the figures it prints.
+func TestBinaryBenchJSON(t *testing.T) {
+	code, out, errOut := zerotask(t, 90*time.Second, "bench", "--json", "--duration", "300ms", "--warmup", "100", "--nodes", "1")
+	if code != 0 {
+		t.Fatalf("zerotask bench: exit %d\nstderr:\n%s", code, errOut)
+	}
+	if strings.Contains(errOut, "\r") {
+		t.Errorf("a progress bar was drawn on a stderr that is not a terminal: %q", errOut)
+	}
+	var rep struct {
+		Broker     string `json:"broker"`
+		GOMAXPROCS int    `json:"gomaxprocs"`
+		CPU        string `json:"cpu"`
+		Phases     []struct {
+			Name        string  `json:"name"`
+			Tasks       int64   `json:"tasks"`
+			Errors      int64   `json:"errors"`
+			TasksPerSec float64 `json:"tasks_per_sec"`
+			P50         float64 `json:"p50_us"`
+			P90         float64 `json:"p90_us"`
+			P99         float64 `json:"p99_us"`
+		} `json:"phases"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("stdout is not the JSON report: %v\n%s", err, out)
+	}
+	if rep.Broker != "in-process" || rep.GOMAXPROCS < 1 || rep.CPU == "" || len(rep.Phases) != 3 {
+		t.Fatalf("report %+v", rep)
+	}
+	for i, name := range []string{"sync", "async", "notify"} {
+		p := rep.Phases[i]
+		if p.Name != name || p.Tasks <= 0 || p.TasksPerSec <= 0 || p.Errors != 0 {
+			t.Errorf("phase %d = %+v, want %s with tasks, tasks/s and no errors", i, p, name)
+		}
+		if name != "notify" && !(p.P50 > 0 && p.P50 <= p.P90 && p.P90 <= p.P99) {
+			t.Errorf("phase %s percentiles p50 %v p90 %v p99 %v, want 0 < p50 <= p90 <= p99", name, p.P50, p.P90, p.P99)
+		}
+	}
+}
+
+// TestBinaryHelp checks -h on every subcommand of the built binary.
+func TestBinaryHelp(t *testing.T) {
+	for _, cmd := range []string{"broker", "node", "up", "call", "submit", "status", "result", "bench", "version"} {
+		code, out, errOut := zerotask(t, 10*time.Second, cmd, "-h")
+		if code != 0 || !regexp.MustCompile(`^usage: zerotask `+cmd).MatchString(out) {
+			t.Errorf("zerotask %s -h: exit %d, stdout %q, stderr %q", cmd, code, out, errOut)
+		}
+	}
+	_ = context.Background
+}
