@@ -1,0 +1,427 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/zerotask/zerotask/codec"
+	"github.com/zerotask/zerotask/dispatch"
+)
+
+// MaxSleep bounds the builtin sleep task: longer sleeps are invalid params.
+const MaxSleep = 24 * time.Hour
+
+// Builtins registers the node's builtin tasks on d (dispatch.Default when d is nil):
+//
+//   - add, subtract: params [a, b] or {"a": a, "b": b}; two integers give an integer (5+6 is
+//     11, not 11.0), anything else a float64 (1.5+2 is 3.5); an integer result that would
+//     overflow int64 is computed in float64.
+//   - echo: returns its argument as it came, byte for byte: the element of a one-element array
+//     (["hi"] gives "hi"), otherwise the params themselves (an object, a longer array), null
+//     without params.
+//   - sleep: params [ms] or {"ms": ms}, 0 <= ms <= MaxSleep in milliseconds (a fraction is
+//     allowed); sleeps that long and returns ms as given, or returns early with the context's
+//     error when the task is cancelled (revoke, stop).
+//
+// They are raw handlers (no reflection, no allocation for add, subtract and echo). Builtins
+// fails, registering nothing, if d already has one of these names.
+func Builtins(d *dispatch.Dispatcher) error {
+	if d == nil {
+		d = dispatch.Default
+	}
+	hs := []struct {
+		name string
+		h    dispatch.Handler
+	}{
+		{"add", arith{sub: false}},
+		{"subtract", arith{sub: true}},
+		{"echo", dispatch.HandlerFunc(echo)},
+		{"sleep", dispatch.HandlerFunc(sleep)},
+	}
+	for _, h := range hs {
+		if _, ok := d.Lookup([]byte(h.name)); ok {
+			return fmt.Errorf("node: builtin %q: %w", h.name, dispatch.ErrDuplicate)
+		}
+	}
+	for _, h := range hs {
+		if err := d.Handle(h.name, h.h); err != nil {
+			return fmt.Errorf("node: builtin %q: %w", h.name, err)
+		}
+	}
+	return nil
+}
+
+// Errors of the builtins, built once so the error paths of hot tasks allocate nothing.
+var (
+	errArithParams = codec.NewError(codec.CodeInvalidParams,
+		`Invalid params: expected two numbers, [a, b] or {"a": a, "b": b}`, nil)
+	errArithRange = codec.NewError(codec.CodeServerErrorMax, "result is not a finite number", nil)
+	errSleepParams = codec.NewError(codec.CodeInvalidParams,
+		`Invalid params: expected [ms] or {"ms": ms} with 0 <= ms <= 86400000`, nil)
+)
+
+// arith is add (sub false) and subtract (sub true).
+type arith struct{ sub bool }
+
+// ServeRPC computes a+b or a-b.
+func (h arith) ServeRPC(_ context.Context, dst, params []byte) ([]byte, error) {
+	var raw [2][]byte
+	if !args(params, &raw, "a", "b") {
+		return dst, errArithParams
+	}
+	x, xok := parseNumber(raw[0])
+	y, yok := parseNumber(raw[1])
+	if !xok || !yok {
+		return dst, errArithParams
+	}
+	if x.isInt && y.isInt {
+		a, b := x.i, y.i
+		if h.sub {
+			if s := a - b; (a >= 0) == (b >= 0) || (s >= 0) == (a >= 0) {
+				return strconv.AppendInt(dst, s, 10), nil
+			}
+		} else {
+			if s := a + b; (a >= 0) != (b >= 0) || (s >= 0) == (a >= 0) {
+				return strconv.AppendInt(dst, s, 10), nil
+			}
+		}
+		// Overflow: fall through to float64.
+	}
+	var f float64
+	if h.sub {
+		f = x.float() - y.float()
+	} else {
+		f = x.float() + y.float()
+	}
+	if math.IsInf(f, 0) || math.IsNaN(f) {
+		return dst, errArithRange
+	}
+	return appendFloat(dst, f), nil
+}
+
+// echo returns its argument byte for byte.
+func echo(_ context.Context, dst, params []byte) ([]byte, error) {
+	p := trimWS(params)
+	if len(p) == 0 {
+		return append(dst, "null"...), nil
+	}
+	if p[0] == '[' {
+		i := skipWS(p, 1)
+		if i < len(p) && p[i] != ']' {
+			if end := skipValue(p, i); end > 0 {
+				if j := skipWS(p, end); j < len(p) && p[j] == ']' && j == len(p)-1 {
+					return append(dst, p[i:end]...), nil
+				}
+			}
+		}
+	}
+	return append(dst, p...), nil
+}
+
+// sleep sleeps for params' milliseconds, honouring ctx.
+func sleep(ctx context.Context, dst, params []byte) ([]byte, error) {
+	var raw [2][]byte
+	if !args(params, &raw, "ms") {
+		return dst, errSleepParams
+	}
+	v, ok := parseNumber(raw[0])
+	ms := v.float()
+	if !ok || ms < 0 || ms > float64(MaxSleep/time.Millisecond) {
+		return dst, errSleepParams
+	}
+	if d := time.Duration(ms * float64(time.Millisecond)); d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return dst, ctx.Err()
+		}
+	}
+	return append(dst, raw[0]...), nil
+}
+
+// number is a parsed JSON number: an int64 when it is written as an integer that fits.
+type number struct {
+	isInt bool
+	i     int64
+	f     float64
+}
+
+func (n number) float() float64 {
+	if n.isInt {
+		return float64(n.i)
+	}
+	return n.f
+}
+
+// parseNumber parses one JSON number (RFC 8259 grammar exactly: no '+', no leading zeros, no
+// "Inf"). It allocates nothing.
+func parseNumber(b []byte) (number, bool) {
+	if !validNumber(b) {
+		return number{}, false
+	}
+	integer := true
+	for _, c := range b {
+		if c == '.' || c == 'e' || c == 'E' {
+			integer = false
+			break
+		}
+	}
+	if integer {
+		if i, ok := parseInt64(b); ok {
+			return number{isInt: true, i: i}, true
+		}
+	}
+	f, err := strconv.ParseFloat(string(b), 64) // no allocation: the string does not escape
+	if err != nil && !math.IsInf(f, 0) {
+		return number{}, false
+	}
+	if math.IsInf(f, 0) {
+		return number{}, false
+	}
+	return number{f: f}, true
+}
+
+// parseInt64 parses an optionally negative run of digits, reporting false on overflow.
+func parseInt64(b []byte) (int64, bool) {
+	neg := false
+	if len(b) > 0 && b[0] == '-' {
+		neg, b = true, b[1:]
+	}
+	if len(b) == 0 || len(b) > 19 {
+		return 0, false
+	}
+	var u uint64
+	for _, c := range b {
+		u = u*10 + uint64(c-'0')
+	}
+	if neg {
+		if u > 1<<63 {
+			return 0, false
+		}
+		return -int64(u), true
+	}
+	if u > math.MaxInt64 {
+		return 0, false
+	}
+	return int64(u), true
+}
+
+// validNumber reports whether b is exactly one JSON number.
+func validNumber(b []byte) bool {
+	i := 0
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && b[i] >= '1' && b[i] <= '9':
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	default:
+		return false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if i >= len(b) || b[i] < '0' || b[i] > '9' {
+			return false
+		}
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if i >= len(b) || b[i] < '0' || b[i] > '9' {
+			return false
+		}
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	}
+	return i == len(b)
+}
+
+// appendFloat writes f as encoding/json does: plain notation for 1e-6 <= |f| < 1e21, exponent
+// notation (e-7, not e-07) outside, shortest digits that read back as f.
+func appendFloat(dst []byte, f float64) []byte {
+	abs := math.Abs(f)
+	format := byte('f')
+	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	dst = strconv.AppendFloat(dst, f, format, -1, 64)
+	if format == 'e' {
+		if n := len(dst); n >= 4 && dst[n-4] == 'e' && dst[n-3] == '-' && dst[n-2] == '0' {
+			dst[n-2] = dst[n-1]
+			dst = dst[:n-1]
+		}
+	}
+	return dst
+}
+
+// args splits params into the raw values of len(names) (at most len(out)) arguments, given
+// positionally ([x, y]) or by name ({"a": x, "b": y}, each name exactly once, nothing else). It
+// reports false for anything else. It does not validate the values themselves beyond skipping
+// them, and allocates nothing.
+func args(params []byte, out *[2][]byte, names ...string) bool {
+	p := trimWS(params)
+	if len(p) < 2 || len(names) > len(out) {
+		return false
+	}
+	switch p[0] {
+	case '[':
+		i := 1
+		for k := range names {
+			i = skipWS(p, i)
+			if k > 0 {
+				if i >= len(p) || p[i] != ',' {
+					return false
+				}
+				i = skipWS(p, i+1)
+			}
+			end := skipValue(p, i)
+			if end < 0 {
+				return false
+			}
+			out[k] = p[i:end]
+			i = end
+		}
+		i = skipWS(p, i)
+		return i == len(p)-1 && p[i] == ']'
+	case '{':
+		var seen [2]bool
+		i := skipWS(p, 1)
+		for k := 0; ; k++ {
+			if k > 0 {
+				if i < len(p) && p[i] == '}' {
+					break
+				}
+				if i >= len(p) || p[i] != ',' {
+					return false
+				}
+				i = skipWS(p, i+1)
+			}
+			if i >= len(p) || p[i] != '"' {
+				return false
+			}
+			kend := skipString(p, i)
+			if kend < 0 {
+				return false
+			}
+			key := p[i+1 : kend-1]
+			slot := -1
+			for j, name := range names {
+				if string(key) == name {
+					slot = j
+				}
+			}
+			if slot < 0 || seen[slot] {
+				return false
+			}
+			i = skipWS(p, kend)
+			if i >= len(p) || p[i] != ':' {
+				return false
+			}
+			i = skipWS(p, i+1)
+			end := skipValue(p, i)
+			if end < 0 {
+				return false
+			}
+			out[slot], seen[slot] = p[i:end], true
+			i = skipWS(p, end)
+		}
+		for j := range names {
+			if !seen[j] {
+				return false
+			}
+		}
+		return i == len(p)-1
+	}
+	return false
+}
+
+func isWS(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+func skipWS(b []byte, i int) int {
+	for i < len(b) && isWS(b[i]) {
+		i++
+	}
+	return i
+}
+
+func trimWS(b []byte) []byte {
+	i, j := 0, len(b)
+	for i < j && isWS(b[i]) {
+		i++
+	}
+	for j > i && isWS(b[j-1]) {
+		j--
+	}
+	return b[i:j]
+}
+
+// skipString returns the index just past the JSON string that starts at b[i] (a '"'), or -1.
+func skipString(b []byte, i int) int {
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return -1
+}
+
+// skipValue returns the index just past the JSON value that starts at b[i], or -1 when there is
+// none. It trusts its input to be JSON (the node scans every message before its tasks run) and
+// only finds the value's end: strings, nested arrays and objects, literals and numbers.
+func skipValue(b []byte, i int) int {
+	if i >= len(b) {
+		return -1
+	}
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '[', '{':
+		depth := 0
+		for ; i < len(b); i++ {
+			switch b[i] {
+			case '"':
+				end := skipString(b, i)
+				if end < 0 {
+					return -1
+				}
+				i = end - 1
+			case '[', '{':
+				depth++
+			case ']', '}':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+		}
+		return -1
+	case ',', ']', '}', ':':
+		return -1
+	}
+	start := i
+	for i < len(b) && !isWS(b[i]) && b[i] != ',' && b[i] != ']' && b[i] != '}' && b[i] != ':' {
+		i++
+	}
+	if i == start {
+		return -1
+	}
+	return i
+}

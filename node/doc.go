@@ -1,0 +1,62 @@
+// Package node is ZeroTask's worker: it connects to a broker, pulls tasks with credit, runs them
+// on a dispatcher and reports their results.
+//
+// A Node connects a DEALER to the broker's ROUTER and a SUB to its PUB (it binds nothing), says
+// `broker.hello` with the methods of its dispatcher, and grants credit: the broker never sends
+// more tasks than the credit granted. The node's capacity is Concurrency + Prefetch tasks: at
+// most Concurrency handlers run at once, and up to Prefetch more tasks wait in the node for a
+// free slot, so that a worker that finishes finds its next task already there.
+//
+// # How a task flows
+//
+// A reader goroutine receives the broker's messages, scans them with codec (params are never
+// decoded by the node itself), copies each task once into a pooled task record and queues it.
+// A fixed pool of Concurrency worker goroutines takes tasks from that queue (the tasks of one
+// broker message spread over all workers), runs each through Dispatcher.Call with the raw params,
+// and appends the JSON-RPC response to a shared outgoing buffer. When a worker has nothing more
+// ready (the queue is empty), when a batch is full, or when enough credit is owed to the broker,
+// the worker sends whatever has accumulated, results of other workers included, as one message
+// together with the new credit. So results coalesce under load, and a lone result leaves at
+// once, from the worker's own goroutine, without a hand-off. Only when the socket cannot take
+// the message at once (broker down, send queue full) does a background flusher take over and
+// wait.
+//
+// A task that is still running about a millisecond after it started is reported with
+// `broker.running` (ids packed together); a task that finishes before that is never reported as
+// running: its result says it all.
+//
+// The path of a raw handler (dispatch.Handler) allocates nothing per task in steady state.
+//
+// # Handler contexts
+//
+// Each worker owns one context and hands it to every handler it runs. It carries the values of
+// Run's context but not its cancellation (a node that stops finishes its running tasks), and it
+// is cancelled when the task is revoked (`broker.revoke` on the PUB control topic) or when the
+// grace period of a stop runs out. A handler must not use its ctx after it returns: the worker
+// reuses it for its next task.
+//
+// # Connection loss, restart and stop
+//
+// The DEALER reconnects by itself; on every new connection the node says hello again and grants
+// fresh credit (capacity minus the tasks it still holds). Results that could not be sent while
+// the broker was away are sent after the new hello: the broker ignores answers for tasks it did
+// not give to this connection.
+//
+// When Run's context ends the node stops gracefully: it grants no more credit, drops the tasks
+// it received but did not start (the final `broker.bye` makes the broker put them back in their
+// queues), lets running handlers finish for up to GracePeriod and then cancels their contexts,
+// sends the remaining results, says `broker.bye`, closes its sockets and returns nil. Results of
+// handlers cancelled by the grace period are not reported: the bye hands those tasks back too.
+//
+// # Limits
+//
+//   - Concurrency (default runtime.NumCPU()) handlers at once, Prefetch (default Concurrency)
+//     tasks waiting: the credit the node grants never exceeds their sum.
+//   - A task that arrives without credit while the node is full is answered at once with error
+//     -32010 (CodeNoCredit); a well-behaved broker never triggers it.
+//   - Outgoing messages hold at most the broker's max_batch members (from its hello reply,
+//     default 1024) and at most MaxMsgSize bytes (default 1 MiB); a single result larger than
+//     that is replaced by a -32603 error.
+//   - GracePeriod (default 30s) bounds how long a stop waits for running handlers; the final
+//     results and the bye then get up to 5 seconds to leave.
+package node

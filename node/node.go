@@ -1,0 +1,340 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/zerotask/zerotask/dispatch"
+	"github.com/zerotask/zerotask/zmtp"
+)
+
+// Defaults for the zero values of Config.
+const (
+	DefaultBroker            = "tcp://127.0.0.1:5555"
+	DefaultSub               = "tcp://127.0.0.1:5556"
+	DefaultGracePeriod       = 30 * time.Second
+	DefaultHeartbeatInterval = time.Second
+	DefaultMaxMsgSize        = 1 << 20
+	// DefaultMaxBatch is the number of members per outgoing message until the broker's hello
+	// reply says otherwise (its max_batch).
+	DefaultMaxBatch = 1024
+)
+
+// CodeNoCredit is the JSON-RPC error code a node answers a task with when the broker sent it
+// without credit while the node already holds Concurrency + Prefetch tasks. It lies in the
+// server-error range; a broker that honours credit never sees it.
+const CodeNoCredit = -32010
+
+// runningDelay is how long a task runs before the node reports it with broker.running: tasks
+// that finish sooner are never reported as running (their result is), so a stream of small tasks
+// costs no running notices at all.
+const runningDelay = time.Millisecond
+
+// stopSendTimeout bounds how long a stopping node waits to send its last results and its bye
+// once its handlers have returned.
+const stopSendTimeout = 5 * time.Second
+
+// Errors returned by New and Run.
+var (
+	// ErrBadConfig: a Config field is out of range; the message names it.
+	ErrBadConfig = errors.New("node: bad config")
+	// ErrRunning: Run was called while the node runs or after it ran; a Node runs once.
+	ErrRunning = errors.New("node: Run called twice")
+)
+
+// Config configures a Node. The zero value works: every zero field takes the default written
+// beside it.
+type Config struct {
+	// Broker is the broker's ROUTER endpoint. Default "tcp://127.0.0.1:5555".
+	Broker string
+	// Sub is the broker's PUB endpoint, for revokes. Default "tcp://127.0.0.1:5556"; "none"
+	// disables it (revokes then do not reach the node).
+	Sub string
+	// Dispatcher runs the tasks. Default dispatch.Default. Its methods (except broker.* and
+	// rpc.* names) are announced in every hello; methods registered later are announced at the
+	// next reconnection.
+	Dispatcher *dispatch.Dispatcher
+	// Name is how the node shows in broker.nodes and task records. Default "hostname-pid".
+	Name string
+	// Concurrency is the number of worker goroutines, hence the most handlers running at once.
+	// Default runtime.NumCPU().
+	Concurrency int
+	// Prefetch is the credit granted beyond Concurrency: tasks that wait in the node for a free
+	// worker. Default Concurrency. Larger values help small tasks (fewer round trips to refill),
+	// smaller ones leave more tasks to other nodes. Negative means 0.
+	Prefetch int
+	// GracePeriod bounds how long a stopping node waits for its running handlers before it
+	// cancels their contexts. Default 30s.
+	GracePeriod time.Duration
+	// HeartbeatInterval is the ZMTP heartbeat interval on the node's connections; a broker
+	// silent for 3 intervals is taken as dead and the node reconnects. Default 1s.
+	HeartbeatInterval time.Duration
+	// MaxMsgSize bounds every message the node sends and receives, in bytes. Default 1 MiB
+	// (the broker's default frame limit).
+	MaxMsgSize int64
+	// Logger receives the node's events. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Stats are a node's counters, readable at any time.
+type Stats struct {
+	Running    int    // handlers running now
+	MaxRunning int    // the most handlers that ever ran at once (never above Concurrency)
+	Queued     int    // tasks received and waiting for a worker
+	Credit     int    // credit granted to the broker and not yet used by a task
+	Received   uint64 // tasks received
+	Done       uint64 // tasks whose handler succeeded
+	Failed     uint64 // tasks whose handler returned an error (revoked ones included)
+	Revoked    uint64 // running or queued tasks hit by a broker.revoke
+	NoCredit   uint64 // tasks refused with CodeNoCredit
+	Hellos     uint64 // hellos sent (one per connection)
+	Connected  bool   // whether the node is connected to a broker and has said hello
+}
+
+// Node is a ZeroTask worker. Create it with New and serve with Run.
+type Node struct {
+	cfg      Config
+	d        *dispatch.Dispatcher
+	log      *slog.Logger
+	capacity int    // Concurrency + Prefetch: the most tasks held plus credit outstanding
+	identity []byte // fixed random routing identity of this process's DEALER
+
+	q       taskQueue
+	workers []*worker
+	out     outbox
+
+	running    atomic.Int64
+	maxRunning atomic.Int64
+	received   atomic.Uint64
+	done       atomic.Uint64
+	failed     atomic.Uint64
+	revoked    atomic.Uint64
+	noCredit   atomic.Uint64
+	hellos     atomic.Uint64
+
+	started atomic.Bool
+	dealer  *zmtp.Socket
+	sub     *zmtp.Socket
+}
+
+// New checks cfg, fills in its defaults and returns a Node ready to Run.
+func New(cfg Config) (*Node, error) {
+	if cfg.Broker == "" {
+		cfg.Broker = DefaultBroker
+	}
+	if cfg.Sub == "" {
+		cfg.Sub = DefaultSub
+	}
+	if cfg.Dispatcher == nil {
+		cfg.Dispatcher = dispatch.Default
+	}
+	if cfg.Name == "" {
+		host, err := os.Hostname()
+		if err != nil || host == "" {
+			host = "node"
+		}
+		cfg.Name = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	if cfg.Concurrency < 0 {
+		return nil, fmt.Errorf("%w: Concurrency %d < 0", ErrBadConfig, cfg.Concurrency)
+	}
+	if cfg.Concurrency == 0 {
+		cfg.Concurrency = runtime.NumCPU()
+	}
+	if cfg.Prefetch == 0 {
+		cfg.Prefetch = cfg.Concurrency
+	} else if cfg.Prefetch < 0 {
+		cfg.Prefetch = 0
+	}
+	if cfg.GracePeriod < 0 {
+		return nil, fmt.Errorf("%w: GracePeriod %v < 0", ErrBadConfig, cfg.GracePeriod)
+	}
+	if cfg.GracePeriod == 0 {
+		cfg.GracePeriod = DefaultGracePeriod
+	}
+	if cfg.HeartbeatInterval < 0 {
+		return nil, fmt.Errorf("%w: HeartbeatInterval %v < 0", ErrBadConfig, cfg.HeartbeatInterval)
+	}
+	if cfg.HeartbeatInterval == 0 {
+		cfg.HeartbeatInterval = DefaultHeartbeatInterval
+	}
+	if cfg.MaxMsgSize < 0 {
+		return nil, fmt.Errorf("%w: MaxMsgSize %d < 0", ErrBadConfig, cfg.MaxMsgSize)
+	}
+	if cfg.MaxMsgSize == 0 {
+		cfg.MaxMsgSize = DefaultMaxMsgSize
+	}
+	if cfg.MaxMsgSize < 256 {
+		return nil, fmt.Errorf("%w: MaxMsgSize %d < 256", ErrBadConfig, cfg.MaxMsgSize)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	n := &Node{
+		cfg:      cfg,
+		d:        cfg.Dispatcher,
+		log:      cfg.Logger.With("node", cfg.Name),
+		capacity: cfg.Concurrency + cfg.Prefetch,
+		identity: newIdentity(),
+	}
+	n.q.init()
+	n.out.init(n)
+	n.workers = make([]*worker, cfg.Concurrency)
+	for i := range n.workers {
+		n.workers[i] = newWorker(n)
+	}
+	return n, nil
+}
+
+// newIdentity returns a random routing identity, printable, that cannot start with a zero byte
+// (ZMTP reserves those for identities a ROUTER generates).
+func newIdentity() []byte {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return []byte("node-" + hex.EncodeToString(b[:]))
+}
+
+// Stats returns the node's counters.
+func (n *Node) Stats() Stats {
+	s := Stats{
+		Running:    int(n.running.Load()),
+		MaxRunning: int(n.maxRunning.Load()),
+		Queued:     n.q.len(),
+		Received:   n.received.Load(),
+		Done:       n.done.Load(),
+		Failed:     n.failed.Load(),
+		Revoked:    n.revoked.Load(),
+		NoCredit:   n.noCredit.Load(),
+		Hellos:     n.hellos.Load(),
+	}
+	n.out.mu.Lock()
+	s.Credit = n.out.outstanding
+	s.Connected = n.out.ready
+	n.out.mu.Unlock()
+	return s
+}
+
+// Run connects to the broker and serves tasks until ctx ends, then stops gracefully (see the
+// package doc) and returns nil. It returns an error only when the sockets cannot be set up. A
+// Node runs once.
+func (n *Node) Run(ctx context.Context) error {
+	if !n.started.CompareAndSwap(false, true) {
+		return ErrRunning
+	}
+	// Handlers get the values of ctx but not its cancellation: a stopping node lets its
+	// running tasks finish.
+	base := context.WithoutCancel(ctx)
+	for _, w := range n.workers {
+		w.ctx.parent = base
+	}
+	// life ends the node's own goroutines (readers, flusher) once the stop is complete.
+	life, endLife := context.WithCancel(base)
+	defer endLife()
+
+	n.dealer = zmtp.NewSocket(zmtp.Dealer, zmtp.Options{
+		Identity:          n.identity,
+		HeartbeatInterval: n.cfg.HeartbeatInterval,
+		MaxMsgSize:        n.cfg.MaxMsgSize,
+		// The broker's replies and tasks may pile up while workers are busy; the credit
+		// bounds them anyway, so the receive queue only has to hold messages, not tasks.
+		Logger:  n.log,
+		Monitor: n.monitor,
+	})
+	if err := n.dealer.Connect(n.cfg.Broker); err != nil {
+		n.dealer.Close()
+		return fmt.Errorf("node: connect %s: %w", n.cfg.Broker, err)
+	}
+	n.out.sock = n.dealer
+	if n.cfg.Sub != "none" {
+		n.sub = zmtp.NewSocket(zmtp.Sub, zmtp.Options{
+			HeartbeatInterval: n.cfg.HeartbeatInterval,
+			MaxMsgSize:        n.cfg.MaxMsgSize,
+			Logger:            n.log,
+		})
+		if err := n.sub.Subscribe([]byte("control")); err != nil {
+			n.sub.Close()
+			n.dealer.Close()
+			return fmt.Errorf("node: subscribe: %w", err)
+		}
+		if err := n.sub.Connect(n.cfg.Sub); err != nil {
+			n.sub.Close()
+			n.dealer.Close()
+			return fmt.Errorf("node: connect %s: %w", n.cfg.Sub, err)
+		}
+	}
+
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); n.readLoop(life) }()
+	go func() { defer wg.Done(); n.out.loop(life) }()
+	if n.sub != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); n.subLoop(life) }()
+	}
+	var workers sync.WaitGroup
+	workers.Add(len(n.workers))
+	for _, w := range n.workers {
+		go func() { defer workers.Done(); w.loop() }()
+	}
+	workersDone := make(chan struct{})
+	go func() { workers.Wait(); close(workersDone) }()
+
+	<-ctx.Done()
+	n.log.Info("node: stopping", "running", n.running.Load(), "grace", n.cfg.GracePeriod)
+
+	// 1. No more credit; tasks not started are dropped (the bye hands them back).
+	n.out.stop()
+	n.q.close(n)
+
+	// 2. Let running handlers finish, for up to the grace period.
+	grace := time.NewTimer(n.cfg.GracePeriod)
+	select {
+	case <-workersDone:
+	case <-grace.C:
+		n.log.Warn("node: grace period over, cancelling running tasks", "running", n.running.Load())
+		n.out.abandonResults()
+		for _, w := range n.workers {
+			w.ctx.cancel(false)
+		}
+		<-workersDone
+	}
+	grace.Stop()
+
+	// 3. Send what is left and say bye, bounded.
+	sendCtx, cancelSend := context.WithTimeout(life, stopSendTimeout)
+	if !n.out.finish(sendCtx) {
+		n.log.Warn("node: could not send the last results and bye before closing")
+	}
+	cancelSend()
+
+	// 4. Close: the readers' Recv return ErrClosed, the flusher sees life end.
+	endLife()
+	n.dealer.Close()
+	if n.sub != nil {
+		n.sub.Close()
+	}
+	wg.Wait()
+	n.log.Info("node: stopped", "done", n.done.Load(), "failed", n.failed.Load())
+	return nil
+}
+
+// monitor receives the DEALER's connection events (on a zmtp goroutine: it must not block).
+func (n *Node) monitor(e zmtp.Event) {
+	switch e.Type {
+	case zmtp.EventConnected:
+		n.log.Debug("node: connected", "endpoint", e.Endpoint, "remote", e.Remote)
+		n.out.onConnect()
+	case zmtp.EventDisconnected:
+		n.log.Info("node: connection to broker lost", "endpoint", e.Endpoint, "err", e.Err)
+		n.out.onDisconnect()
+	}
+}

@@ -1,0 +1,231 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"strings"
+
+	"github.com/zerotask/zerotask/codec"
+	"github.com/zerotask/zerotask/zmtp"
+)
+
+// readLoop receives the broker's messages on the DEALER until the socket closes.
+func (n *Node) readLoop(life context.Context) {
+	var r reader
+	r.n = n
+	r.lim = codec.Limits{MaxFrame: int(n.cfg.MaxMsgSize)}
+	for {
+		m, err := n.dealer.Recv(life)
+		if err != nil {
+			if !errors.Is(err, zmtp.ErrClosed) && life.Err() == nil {
+				n.log.Error("node: receive failed", "err", err)
+			}
+			return
+		}
+		if k := len(m.Frames); k > 0 {
+			// The broker echoes an empty delimiter only when we send one (we never do); take
+			// the last frame as the body either way.
+			r.ingest(m.Frames[k-1])
+		}
+		m.Release()
+	}
+}
+
+// reader turns broker messages into queued tasks. It belongs to the read loop; its buffers are
+// reused from message to message.
+type reader struct {
+	n     *Node
+	lim   codec.Limits
+	h     codec.Header
+	it    codec.BatchIter
+	tasks []*task
+}
+
+// ingest handles one message body: tasks are queued, the hello reply is read, anything else is
+// logged and dropped.
+func (r *reader) ingest(body []byte) {
+	n := r.n
+	if err := codec.ScanLimits(body, &r.h, &r.lim); err != nil {
+		n.log.Warn("node: bad message from broker", "err", err, "bytes", len(body))
+		return
+	}
+	r.tasks = r.tasks[:0]
+	if r.h.Kind == codec.KindBatch {
+		r.it.ResetLimits(body, &r.lim)
+		for r.it.Next() {
+			h, err := r.it.Header()
+			if err != nil {
+				continue
+			}
+			r.one(h)
+		}
+	} else {
+		r.one(&r.h)
+	}
+	if len(r.tasks) == 0 {
+		return
+	}
+	n.received.Add(uint64(len(r.tasks)))
+	ok := n.out.accept(len(r.tasks))
+	for _, t := range r.tasks[ok:] {
+		n.noCredit.Add(1)
+		n.log.Warn("node: task without credit refused", "id", string(t.id))
+		n.out.refuse(t.id)
+		putTask(t)
+	}
+	if !n.q.push(r.tasks[:ok]) {
+		// Stopping: not started, not answered; the bye hands them back.
+		for _, t := range r.tasks[:ok] {
+			putTask(t)
+		}
+		n.out.release(ok)
+	}
+	clear(r.tasks)
+	r.tasks = r.tasks[:0]
+}
+
+// one handles one JSON-RPC object from the broker.
+func (r *reader) one(h *codec.Header) {
+	switch h.Kind {
+	case codec.KindRequest:
+		method := h.Method
+		if h.MethodEscaped {
+			method = codec.AppendUnescape(nil, method)
+		}
+		r.tasks = append(r.tasks, newTask(h.ID, method, h.Params))
+	case codec.KindResponse:
+		r.n.response(h)
+	case codec.KindNotification:
+		// Nothing is expected from the broker this way; tolerated for the future.
+		r.n.log.Debug("node: notification from broker ignored", "method", string(h.Method))
+	}
+}
+
+// response handles a response from the broker: only hello replies are expected.
+func (n *Node) response(h *codec.Header) {
+	if !bytes.HasPrefix(h.ID, []byte(`"hello-`)) {
+		n.log.Debug("node: unexpected response from broker", "id", string(h.ID))
+		return
+	}
+	if h.Error != nil {
+		n.log.Error("node: broker refused hello", "error", string(h.Error))
+		return
+	}
+	var reply struct {
+		Broker      string `json:"broker"`
+		HeartbeatMS int    `json:"heartbeat_ms"`
+		MaxBatch    int    `json:"max_batch"`
+	}
+	if err := codec.Unmarshal(h.Result, &reply); err != nil {
+		n.log.Warn("node: bad hello reply", "err", err)
+		return
+	}
+	if reply.MaxBatch > 0 {
+		n.out.mu.Lock()
+		n.out.maxBatch = reply.MaxBatch
+		n.out.mu.Unlock()
+	}
+	n.log.Info("node: connected to broker", "broker", reply.Broker, "max_batch", reply.MaxBatch)
+}
+
+// helloFrame builds the broker.hello request for connection number seq.
+func (n *Node) helloFrame(seq int) []byte {
+	p := []byte(`{"role":"node","name":`)
+	p = codec.AppendString(p, n.cfg.Name)
+	p = append(p, `,"methods":[`...)
+	k := 0
+	for _, m := range n.d.Methods() {
+		if strings.HasPrefix(m, "broker.") || codec.IsReservedName(m) {
+			continue // broker.* tasks run on the broker; rpc.* are reserved
+		}
+		if k > 0 {
+			p = append(p, ',')
+		}
+		p = codec.AppendString(p, m)
+		k++
+	}
+	p = append(p, `],"concurrency":`...)
+	p = strconv.AppendInt(p, int64(n.cfg.Concurrency), 10)
+	p = append(p, `,"prefetch":`...)
+	p = strconv.AppendInt(p, int64(n.cfg.Prefetch), 10)
+	p = append(p, '}')
+	id := strconv.AppendInt([]byte(`"hello-`), int64(seq), 10)
+	id = append(id, '"')
+	return codec.AppendRequest(nil, id, "broker.hello", p)
+}
+
+// subLoop receives the PUB control topic until the socket closes: revokes.
+func (n *Node) subLoop(life context.Context) {
+	for {
+		m, err := n.sub.Recv(life)
+		if err != nil {
+			if !errors.Is(err, zmtp.ErrClosed) && life.Err() == nil {
+				n.log.Error("node: receive on SUB failed", "err", err)
+			}
+			return
+		}
+		if len(m.Frames) == 2 {
+			n.control(m.Frames[1])
+		}
+		m.Release()
+	}
+}
+
+// control handles a body published on the control topic: a notification or an array of them.
+func (n *Node) control(body []byte) {
+	var h codec.Header
+	if err := codec.Scan(body, &h); err != nil {
+		return
+	}
+	if h.Kind != codec.KindBatch {
+		n.controlOne(&h)
+		return
+	}
+	var it codec.BatchIter
+	it.Reset(body)
+	for it.Next() {
+		if eh, err := it.Header(); err == nil {
+			n.controlOne(eh)
+		}
+	}
+}
+
+func (n *Node) controlOne(h *codec.Header) {
+	if h.Kind != codec.KindNotification || string(h.Method) != "broker.revoke" {
+		return
+	}
+	var p struct {
+		IDs []json.RawMessage `json:"ids"`
+		ID  json.RawMessage   `json:"id"`
+	}
+	if err := codec.Unmarshal(h.Params, &p); err != nil {
+		n.log.Warn("node: bad revoke", "err", err)
+		return
+	}
+	for _, id := range p.IDs {
+		n.revoke(id)
+	}
+	if p.ID != nil {
+		n.revoke(p.ID)
+	}
+}
+
+// revoke cancels the task with this id if it runs here, and marks it if it waits here.
+func (n *Node) revoke(id []byte) {
+	hit := false
+	for _, w := range n.workers {
+		if w.revoke(id) {
+			hit = true
+		}
+	}
+	if n.q.revoke(id) {
+		hit = true
+	}
+	if hit {
+		n.revoked.Add(1)
+		n.log.Info("node: task revoked", "id", string(id))
+	}
+}
