@@ -58,7 +58,7 @@ func Builtins(d *dispatch.Dispatcher) error {
 var (
 	errArithParams = codec.NewError(codec.CodeInvalidParams,
 		`Invalid params: expected two numbers, [a, b] or {"a": a, "b": b}`, nil)
-	errArithRange = codec.NewError(codec.CodeServerErrorMax, "result is not a finite number", nil)
+	errArithRange  = codec.NewError(codec.CodeServerErrorMax, "result is not a finite number", nil)
 	errSleepParams = codec.NewError(codec.CodeInvalidParams,
 		`Invalid params: expected [ms] or {"ms": ms} with 0 <= ms <= 86400000`, nil)
 )
