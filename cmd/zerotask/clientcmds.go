@@ -125,7 +125,7 @@ func runSubmit(ctx context.Context, io *stdio, args []string) error {
 	req := []byte(`{"method":`)
 	req = codec.AppendString(req, fs.Arg(0))
 	if params != nil {
-		req = append(append(append(req, `,"params":`...), params...))
+		req = append(append(req, `,"params":`...), params...)
 	}
 	req = append(req, '}')
 	ctx, cancel, c, err := cf.dial(ctx, fs.logger(io.err), 0)

@@ -49,7 +49,7 @@ func newFlagSet(name, args, summary string) *flagSet {
 func (fs *flagSet) withLogLevel(def slog.Level) *flagSet {
 	lvl := def
 	fs.logLevel = &lvl
-	fs.TextVar(fs.logLevel, "log-level", def, "log level on stderr: debug, info, warn or error")
+	fs.TextVar(fs.logLevel, "log-level", def, "`level` of the logs written to stderr: debug, info, warn or error")
 	return fs
 }
 
@@ -102,7 +102,7 @@ func brokerFlag(fs *flagSet) *string {
 	if v := os.Getenv("ZEROTASK_BROKER"); v != "" {
 		def = v
 	}
-	return fs.String("broker", def, "broker ROUTER endpoint to connect to (default from $ZEROTASK_BROKER when set)")
+	return fs.String("broker", def, "broker ROUTER endpoint to connect to ($ZEROTASK_BROKER overrides the default)")
 }
 
 // argValue turns one command-line argument into a JSON value: valid JSON is kept (compacted),
