@@ -141,12 +141,10 @@ def main():
     while running:
         for sock, _ in poller.poll():
             if sock is s:
-                # Drain what is there now so one poll serves a burst.
-                while True:
-                    try:
-                        frames = s.recv_multipart(zmq.NOBLOCK)
-                    except zmq.Again:
-                        break
+                # Drain what is there now so one poll serves a burst. ZMQ_EVENTS, not a
+                # NOBLOCK recv until EAGAIN: a REQ raises EFSM on a second recv.
+                while s.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+                    frames = s.recv_multipart()
                     if a.echo:
                         s.send_multipart(frames)
                     else:
