@@ -1,0 +1,446 @@
+package broker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/zerotask/zerotask/codec"
+	"github.com/zerotask/zerotask/zmtp"
+)
+
+// Broker binds a ROUTER (clients and nodes) and a PUB (notifications), queues tasks, hands them
+// to nodes by credit and routes results back. Create it with New, run it with Serve, stop it
+// with Shutdown.
+type Broker struct {
+	cfg    Config
+	router *zmtp.Socket
+	pub    *zmtp.Socket // nil when disabled
+
+	// mu guards the routing state c (lock order: mu, then zmtp's own locks inside TrySend and
+	// Recv; never the reverse: zmtp calls back only into monitor, which takes evmu alone).
+	mu sync.Mutex
+	c  *core
+
+	// Monitor events (disconnects) from zmtp's goroutines, applied under mu by the routing
+	// loop (before the next message) or the ticker.
+	evmu   sync.Mutex
+	evq    [][]byte
+	evflag atomic.Bool
+	evwake chan struct{}
+
+	// User broker tasks (guarded by mu).
+	jobActive int
+	jobQ      []*job
+	jobWG     sync.WaitGroup
+	jobCtx    context.Context
+	jobCancel context.CancelFunc
+
+	serving  atomic.Bool
+	shutdown atomic.Bool
+	cancel   context.CancelFunc // ends Serve (guarded by mu)
+	stopped  bool               // Shutdown asked Serve to end (guarded by mu)
+	drained  chan struct{}      // closed by the ticker once Shutdown's drain is complete
+	done     chan struct{}      // closed when Serve has returned
+	sent     atomic.Uint64      // messages accepted by the ROUTER's TrySend (for the linger)
+	closeMu  sync.Once
+}
+
+// New validates cfg, binds the ROUTER and the PUB at once (so port 0 works and Addr is known)
+// and returns the broker, ready to Serve.
+func New(cfg Config) (*Broker, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	var e [4]byte
+	if _, err := rand.Read(e[:]); err != nil {
+		return nil, fmt.Errorf("broker: epoch: %w", err)
+	}
+	cfg.epoch = hex.EncodeToString(e[:])
+	b := &Broker{
+		cfg:     cfg,
+		evwake:  make(chan struct{}, 1),
+		drained: make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	b.jobCtx, b.jobCancel = context.WithCancel(context.Background())
+	b.router = zmtp.NewRouter(zmtp.Options{
+		SendHWM:           cfg.SendHWM,
+		RecvHWM:           4096,
+		MaxMsgSize:        cfg.MaxMsgSize,
+		MaxConns:          cfg.MaxConns,
+		HeartbeatInterval: cfg.HeartbeatInterval,
+		HeartbeatTimeout:  3 * cfg.HeartbeatInterval,
+		Logger:            cfg.Logger,
+		Monitor:           b.monitor,
+	})
+	if err := b.router.Bind(cfg.Listen); err != nil {
+		b.router.Close()
+		b.jobCancel()
+		return nil, fmt.Errorf("broker: bind %s: %w", cfg.Listen, err)
+	}
+	var pub sender
+	if cfg.Pub != PubDisabled {
+		b.pub = zmtp.NewPub(zmtp.Options{
+			SendHWM:    cfg.SendHWM,
+			MaxMsgSize: cfg.MaxMsgSize,
+			MaxConns:   cfg.MaxConns,
+			Logger:     cfg.Logger,
+		})
+		if err := b.pub.Bind(cfg.Pub); err != nil {
+			b.router.Close()
+			b.pub.Close()
+			b.jobCancel()
+			return nil, fmt.Errorf("broker: bind %s: %w", cfg.Pub, err)
+		}
+		pub = b.pub
+	}
+	b.c = newCore(&b.cfg, countingSender{b.router, &b.sent}, pub)
+	b.c.jobs = b.startJob
+	return b, nil
+}
+
+// countingSender counts the messages the ROUTER accepted, so Shutdown can wait until zmtp
+// has written them (zmtp does not linger on Close).
+type countingSender struct {
+	s *zmtp.Socket
+	n *atomic.Uint64
+}
+
+func (s countingSender) TrySend(m *zmtp.Msg) error {
+	err := s.s.TrySend(m)
+	if err == nil {
+		s.n.Add(1)
+	}
+	return err
+}
+
+// Addr returns the resolved ROUTER endpoint, e.g. "tcp://127.0.0.1:40123".
+func (b *Broker) Addr() string { return b.router.LastEndpoint() }
+
+// PubAddr returns the resolved PUB endpoint, or "" when the PUB is disabled.
+func (b *Broker) PubAddr() string {
+	if b.pub == nil {
+		return ""
+	}
+	return b.pub.LastEndpoint()
+}
+
+// ID returns the broker's epoch: 8 hex digits, the prefix of its public task ids.
+func (b *Broker) ID() string { return b.cfg.epoch }
+
+// Stats returns the broker's counters. It may be called at any time, from any goroutine.
+func (b *Broker) Stats() Stats {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.c.stats()
+}
+
+// monitor receives zmtp's connection events (on zmtp's goroutines: it must not block and must
+// not take mu, which is held around TrySend).
+func (b *Broker) monitor(ev zmtp.Event) {
+	if ev.Type != zmtp.EventDisconnected || len(ev.Identity) == 0 {
+		return
+	}
+	b.evmu.Lock()
+	b.evq = append(b.evq, append([]byte(nil), ev.Identity...))
+	b.evflag.Store(true)
+	b.evmu.Unlock()
+	select {
+	case b.evwake <- struct{}{}:
+	default:
+	}
+}
+
+// applyEvents applies pending disconnects (mu held).
+func (b *Broker) applyEvents() {
+	if !b.evflag.Load() {
+		return
+	}
+	b.evmu.Lock()
+	evs := b.evq
+	b.evq = nil
+	b.evflag.Store(false)
+	b.evmu.Unlock()
+	for _, ident := range evs {
+		b.c.peerGone(ident)
+	}
+}
+
+// drainMax bounds the messages handled under one hold of mu, so the ticker and broker-task
+// replies get the lock regularly under a sustained load.
+const drainMax = 256
+
+// doneCtx is an already ended context: Recv with it takes a message only if one is queued.
+var doneCtx = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()
+
+// Serve routes messages until ctx ends or Shutdown completes, then closes the sockets. It
+// returns ErrServerClosed after Shutdown, and ErrServerClosed wrapping ctx's error when ctx
+// ended (errors.Is matches both).
+func (b *Broker) Serve(ctx context.Context) error {
+	if !b.serving.CompareAndSwap(false, true) {
+		return ErrServing
+	}
+	defer close(b.done)
+	if b.shutdown.Load() {
+		b.closeSockets()
+		return ErrServerClosed
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	b.mu.Lock()
+	b.cancel = cancel
+	if b.stopped {
+		cancel()
+	}
+	b.mu.Unlock()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		b.tickLoop(sctx)
+	}()
+	err := b.loop(sctx)
+	cancel()
+	wg.Wait()
+	b.jobCancel()
+	b.jobWG.Wait()
+	b.closeSockets()
+	if b.shutdown.Load() {
+		return ErrServerClosed
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("%w: %w", ErrServerClosed, ctx.Err())
+	}
+	return fmt.Errorf("broker: receive: %w", err)
+}
+
+// loop is the routing loop: wait for a message, then handle it and everything already
+// received (up to drainMax) under one hold of mu, then flush the pending arrays. A burst
+// leaves in as few messages as possible; a lone call leaves at once.
+func (b *Broker) loop(ctx context.Context) error {
+	for {
+		m, err := b.router.Recv(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		b.mu.Lock()
+		b.applyEvents()
+		b.c.handle(m)
+		m.Release()
+		for i := 1; i < drainMax; i++ {
+			m, err = b.router.Recv(doneCtx)
+			if err != nil {
+				break
+			}
+			b.applyEvents()
+			b.c.handle(m)
+			m.Release()
+		}
+		b.c.flush()
+		b.mu.Unlock()
+	}
+}
+
+// tickLoop runs the timers and the PUB batches every Tick, and applies disconnects at once.
+func (b *Broker) tickLoop(ctx context.Context) {
+	t := time.NewTicker(b.cfg.Tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-b.evwake:
+		}
+		b.mu.Lock()
+		b.applyEvents()
+		b.c.tick(b.c.now())
+		if b.c.closing && b.c.running == 0 && b.jobActive == 0 {
+			select {
+			case <-b.drained:
+			default:
+				close(b.drained)
+			}
+		}
+		b.mu.Unlock()
+	}
+}
+
+// startJob runs a user broker task on a worker, or queues it (mu held). It reports false when
+// the queue is full.
+func (b *Broker) startJob(j *job) bool {
+	if b.jobActive < b.cfg.BrokerTaskWorkers {
+		b.jobActive++
+		b.jobWG.Add(1)
+		go b.runJobs(j)
+		return true
+	}
+	if len(b.jobQ) >= b.cfg.BrokerTaskQueue {
+		return false
+	}
+	b.jobQ = append(b.jobQ, j)
+	return true
+}
+
+// runJobs runs j, then the queued jobs, until none is left.
+func (b *Broker) runJobs(j *job) {
+	defer b.jobWG.Done()
+	for j != nil {
+		res, err := b.cfg.Dispatcher.Call(b.jobCtx, nil, j.method, j.params)
+		b.mu.Lock()
+		b.c.jobDone(j, res, err)
+		b.c.flush()
+		j = nil
+		if len(b.jobQ) > 0 {
+			j = b.jobQ[0]
+			b.jobQ[0] = nil
+			b.jobQ = b.jobQ[1:]
+		} else {
+			b.jobActive--
+		}
+		b.mu.Unlock()
+	}
+}
+
+// Shutdown stops the broker gracefully: new tasks are refused with -32003 (queued ones too:
+// their callers get -32003), nodes and clients are told on the PUB control topic, the tasks
+// running at nodes and the broker tasks may finish until ctx ends, then the sockets close and
+// Serve returns ErrServerClosed. It returns ctx's error when ctx ended before the drain was
+// complete (the remaining callers then get -32003).
+func (b *Broker) Shutdown(ctx context.Context) error {
+	b.shutdown.Store(true)
+	b.mu.Lock()
+	b.c.beginClose()
+	b.mu.Unlock()
+	if !b.serving.Load() {
+		b.closeSockets()
+		return nil
+	}
+	var err error
+	select {
+	case <-b.drained:
+	case <-b.done:
+	case <-ctx.Done():
+		err = ctx.Err()
+		b.mu.Lock()
+		b.c.abortRunning()
+		b.mu.Unlock()
+	}
+	b.linger(ctx)
+	b.mu.Lock()
+	b.stopped = true
+	cancel := b.cancel
+	b.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	select {
+	case <-b.done:
+	case <-ctx.Done():
+		if err == nil {
+			err = ctx.Err()
+		}
+	}
+	return err
+}
+
+// maxLinger bounds how long Shutdown waits for zmtp to write the last replies.
+const maxLinger = time.Second
+
+// linger waits (at most maxLinger, or until ctx ends) until the ROUTER has written the
+// messages handed to it, since zmtp drops unwritten messages on Close.
+func (b *Broker) linger(ctx context.Context) {
+	deadline := time.Now().Add(maxLinger)
+	for b.router.Stats().MsgsOut < b.sent.Load() && time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(time.Millisecond) // bounded wait for the writer goroutines, not synchronization
+	}
+}
+
+func (b *Broker) closeSockets() {
+	b.closeMu.Do(func() {
+		b.jobCancel()
+		b.router.Close()
+		if b.pub != nil {
+			b.pub.Close()
+		}
+	})
+}
+
+// beginClose starts a graceful shutdown (mu held): refuse new tasks, answer the queued ones
+// with -32003, wake the result waiters, and publish broker.shutdown.
+func (c *core) beginClose() {
+	if c.closing {
+		return
+	}
+	c.closing = true
+	for _, q := range c.queues {
+		if q == nil {
+			continue
+		}
+		for q.live > 0 {
+			slot, t := c.popQueued(q)
+			if t == nil {
+				break
+			}
+			c.refuse(slot, t, errShuttingDown)
+		}
+	}
+	c.store.wakeAll()
+	c.publish()
+	c.publishShutdown()
+	c.flush()
+}
+
+// refuse ends a task that will not run (taken out of its queue, or held by a node at an
+// aborted shutdown) with error e.
+func (c *core) refuse(slot uint32, t *task, e *codec.Error) {
+	c.scratch2 = codec.AppendErrorObject(c.scratch2[:0], e)
+	if t.flags&fHeld != 0 {
+		c.unlinkHeld(c.peers[t.node], slot, t)
+	}
+	if t.flags&fClient != 0 {
+		tg := target{client: t.client, cgen: t.cgen, batch: t.batch, delim: t.flags&fDelim != 0, member: t.flags&fMember != 0}
+		c.unlinkClient(slot, t)
+		c.scratch = appendResponse(c.scratch[:0], t.id(), nil, c.scratch2)
+		c.deliverAsync(tg, c.scratch)
+	}
+	if t.flags&fSubmitted != 0 {
+		t.state = stFailure
+		c.storeTask(t, nil, c.scratch2, "")
+	}
+	c.cnt.failed++
+	c.freeTask(slot, t)
+}
+
+// abortRunning ends the tasks still held by nodes when Shutdown's context ends (mu held).
+func (c *core) abortRunning() {
+	for _, p := range c.peers {
+		if !p.alive || !p.node {
+			continue
+		}
+		for slot := p.hhead; slot != noRef; {
+			t := c.tasks.at(slot)
+			next := t.nnext
+			if t.state == stRevoked {
+				c.unlinkHeld(p, slot, t)
+				c.freeTask(slot, t)
+			} else {
+				c.refuse(slot, t, errShuttingDown)
+			}
+			slot = next
+		}
+	}
+	c.flush()
+}

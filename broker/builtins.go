@@ -1,0 +1,471 @@
+package broker
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/zerotask/zerotask/codec"
+	"github.com/zerotask/zerotask/dispatch"
+)
+
+// The broker's own methods (broker.*). Params come as an object or as a positional array in the
+// order protocol.md gives. The node-side ones (credit, running) are on the hot path and parse
+// their few numbers by hand; the rest may allocate.
+
+// brokerCall runs a broker.* method: a built-in, else a user task registered under that name on
+// the broker's dispatcher (run off the routing loop), else -32601.
+func (c *core) brokerCall(p *peer, tg target, h *codec.Header) {
+	c.cnt.brokerCalls++
+	switch string(h.Method) {
+	case "broker.credit":
+		c.bCredit(p, tg, h)
+	case "broker.running":
+		c.bRunning(p, tg, h)
+	case "broker.hello":
+		c.bHello(p, tg, h)
+	case "broker.bye":
+		if p.node {
+			c.nodeGone(p)
+		}
+		c.ok(tg, h.ID, trueJSON)
+	case "broker.submit":
+		c.bSubmit(p, tg, h)
+	case "broker.status":
+		c.bStatus(tg, h)
+	case "broker.result":
+		c.bResult(p, tg, h)
+	case "broker.revoke":
+		c.bRevoke(tg, h)
+	case "broker.stats":
+		c.ok(tg, h.ID, c.appendStats(c.valbuf[:0]))
+	case "broker.nodes":
+		c.ok(tg, h.ID, c.appendNodes(c.valbuf[:0]))
+	case "broker.ping":
+		c.ok(tg, h.ID, pongJSON)
+	default:
+		c.userCall(p, tg, h)
+	}
+}
+
+var (
+	trueJSON = []byte("true")
+	pongJSON = []byte(`"pong"`)
+)
+
+// ok answers a request with a raw result at once.
+func (c *core) ok(tg target, id, result []byte) {
+	if tg.client == noRef {
+		return
+	}
+	c.scratch = codec.AppendResult(c.scratch[:0], id, result)
+	c.deliverNow(tg, c.scratch)
+}
+
+// badParams answers -32602 with a message saying what is wrong.
+func (c *core) badParams(tg target, id []byte, msg string) {
+	c.fail(tg, id, &codec.Error{Code: codec.CodeInvalidParams, Message: "Invalid params: " + msg})
+}
+
+// maxCredit bounds the credit one node may hold.
+const maxCredit = 1 << 30
+
+// bCredit: a node grants n more tasks ([n] or {"credit":n}).
+func (c *core) bCredit(p *peer, tg target, h *codec.Header) {
+	n, ok := parseInt(param(h.Params, "credit", 0))
+	if !ok || n < 0 {
+		c.badParams(tg, h.ID, "credit must be a non-negative integer")
+		return
+	}
+	if !p.node {
+		c.badParams(tg, h.ID, "broker.hello as a node first")
+		return
+	}
+	credit := int64(p.credit) + n
+	if credit > maxCredit {
+		credit = maxCredit
+	}
+	c.setCredit(p, int(credit))
+	c.pumpNode(p)
+	if tg.client != noRef {
+		c.ok(tg, h.ID, strconv.AppendInt(c.valbuf[:0], int64(p.credit), 10))
+	}
+}
+
+// bRunning: a node started these tasks ([k1, k2, ...] or {"ids":[...]}).
+func (c *core) bRunning(p *peer, tg target, h *codec.Header) {
+	list := h.Params
+	if ids := member(list, "ids"); ids != nil {
+		list = ids
+	}
+	var it arrayIter
+	if !it.reset(list) {
+		c.badParams(tg, h.ID, "expected an array of task ids")
+		return
+	}
+	for it.next() {
+		k, ok := parseUint(it.cur)
+		if !ok {
+			continue
+		}
+		slot, gen := splitKey(k)
+		t := c.tasks.at(slot)
+		if t == nil || t.buf == nil || t.gen != gen || t.flags&fHeld == 0 || t.node != p.slot {
+			c.cnt.stale++
+			continue
+		}
+		if t.state != stRunning && t.state != stRevoked {
+			t.state = stRunning
+			c.stateChanged(t)
+		}
+	}
+	c.ok(tg, h.ID, trueJSON)
+}
+
+type helloParams struct {
+	Role        string   `json:"role"`
+	Name        string   `json:"name"`
+	Methods     []string `json:"methods"`
+	Concurrency int      `json:"concurrency"`
+	Unordered   bool     `json:"unordered"`
+}
+
+// maxNodeMethods bounds the methods one node's hello may list.
+const maxNodeMethods = 4096
+
+// bHello: a client says how it reads replies; a node says what it serves (its credit starts
+// from zero again).
+func (c *core) bHello(p *peer, tg target, h *codec.Header) {
+	var hp helloParams
+	ps := trimSpace(h.Params)
+	switch {
+	case len(ps) == 0:
+	case ps[0] == '{':
+		if err := codec.Unmarshal(ps, &hp); err != nil {
+			c.badParams(tg, h.ID, err.Error())
+			return
+		}
+	default: // positional: [role, ...] with the members of that role in protocol order
+		if err := codec.Unmarshal(param(ps, "", 0), &hp.Role); err != nil {
+			c.badParams(tg, h.ID, "role: "+err.Error())
+			return
+		}
+		var err error
+		if hp.Role == "node" {
+			if v := param(ps, "", 1); v != nil {
+				err = codec.Unmarshal(v, &hp.Name)
+			}
+			if v := param(ps, "", 2); v != nil && err == nil {
+				err = codec.Unmarshal(v, &hp.Methods)
+			}
+			if v := param(ps, "", 3); v != nil && err == nil {
+				err = codec.Unmarshal(v, &hp.Concurrency)
+			}
+		} else if v := param(ps, "", 1); v != nil {
+			err = codec.Unmarshal(v, &hp.Unordered)
+		}
+		if err != nil {
+			c.badParams(tg, h.ID, err.Error())
+			return
+		}
+	}
+	if hp.Role == "" && hp.Methods != nil {
+		hp.Role = "node"
+	}
+	switch hp.Role {
+	case "", "client":
+		p.unordered = hp.Unordered
+	case "node":
+		if len(hp.Methods) > maxNodeMethods {
+			c.badParams(tg, h.ID, "too many methods")
+			return
+		}
+		c.nodeHello(p, &hp)
+	default:
+		c.badParams(tg, h.ID, `role must be "client" or "node"`)
+		return
+	}
+	v := append(c.valbuf[:0], `{"broker":"`...)
+	v = append(v, c.epoch...)
+	v = append(v, `","heartbeat_ms":`...)
+	v = strconv.AppendInt(v, c.cfg.HeartbeatInterval.Milliseconds(), 10)
+	v = append(v, `,"max_batch":`...)
+	v = strconv.AppendInt(v, int64(c.cfg.MaxBatch), 10)
+	c.valbuf = append(v, '}')
+	c.ok(tg, h.ID, c.valbuf)
+}
+
+// nodeHello (re)registers p as a node serving hp.Methods, with no credit.
+func (c *core) nodeHello(p *peer, hp *helloParams) {
+	if p.node {
+		c.setCredit(p, 0)
+		for _, qi := range p.methods {
+			q := c.queues[qi]
+			for i, s := range q.nodes {
+				if s == p.slot {
+					q.nodes = append(q.nodes[:i], q.nodes[i+1:]...)
+					break
+				}
+			}
+			c.maybeDropQueue(q)
+		}
+		p.methods = p.methods[:0]
+	} else {
+		c.nodes++
+	}
+	p.node = true
+	p.name = hp.Name
+	if p.name == "" {
+		p.name = "node-" + strconv.Quote(string(p.ident))
+	}
+	p.concurrency = hp.Concurrency
+	for _, m := range hp.Methods {
+		if m == "" || codec.IsReservedName(m) || len(m) >= 7 && m[:7] == "broker." {
+			continue
+		}
+		q := c.queueFor([]byte(m))
+		if q == nil {
+			break // MaxMethods: the rest is not served
+		}
+		dup := false
+		for _, s := range q.nodes {
+			if s == p.slot {
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			q.nodes = append(q.nodes, p.slot)
+			p.methods = append(p.methods, q.idx)
+		}
+	}
+	c.log.Debug("broker: node hello", "node", p.name, "methods", hp.Methods, "concurrency", hp.Concurrency)
+}
+
+// bSubmit queues a task and answers at once with its id; the result goes to the store.
+// Params: {"method":M,"params":P} or [M, P].
+func (c *core) bSubmit(p *peer, tg target, h *codec.Header) {
+	mraw := param(h.Params, "method", 0)
+	var method string
+	if mraw == nil || codec.Unmarshal(mraw, &method) != nil || method == "" {
+		c.badParams(tg, h.ID, "method must be a non-empty string")
+		return
+	}
+	if codec.IsReservedName(method) || len(method) >= 7 && method[:7] == "broker." {
+		c.badParams(tg, h.ID, "broker.* and rpc.* methods cannot be submitted")
+		return
+	}
+	params := param(h.Params, "params", 1)
+	if params != nil && params[0] != '[' && params[0] != '{' {
+		c.badParams(tg, h.ID, "params must be an array or an object")
+		return
+	}
+	q := c.queueFor([]byte(method))
+	if !c.admit(p, tg, h.ID, q) {
+		if q != nil {
+			c.maybeDropQueue(q)
+		}
+		return
+	}
+	slot, t, ok := c.newTask(q, nil, params)
+	if !ok {
+		c.cnt.rejected++
+		c.fail(tg, h.ID, errQueueFull)
+		c.maybeDropQueue(q)
+		return
+	}
+	c.seq++
+	t.seq = c.seq
+	t.flags |= fSubmitted
+	c.subm[t.seq] = slot
+	c.cnt.submitted++
+	c.cnt.accepted++
+	c.stateChanged(t)
+	seq := t.seq
+	c.enqueue(slot, t, q, false)
+
+	v := append(c.valbuf[:0], `{"id":`...)
+	v = c.appendPublicID(v, seq)
+	c.valbuf = append(v, `,"state":"QUEUED"}`...)
+	c.ok(tg, h.ID, c.valbuf)
+}
+
+// appendPublicID appends the quoted public id "<epoch>-<seq>" of a submitted task.
+func (c *core) appendPublicID(dst []byte, seq uint64) []byte {
+	dst = append(dst, '"')
+	dst = append(dst, c.epoch...)
+	dst = append(dst, '-')
+	dst = appendUint(dst, seq)
+	return append(dst, '"')
+}
+
+// parsePublicID returns the sequence number of a public task id of this broker.
+func (c *core) parsePublicID(raw []byte) (uint64, bool) {
+	s, ok := unquote(raw)
+	if !ok || len(s) < len(c.epoch)+2 || string(s[:len(c.epoch)]) != c.epoch || s[len(c.epoch)] != '-' {
+		return 0, false
+	}
+	return parseUint(s[len(c.epoch)+1:])
+}
+
+// idParam returns the raw "id" param, answering -32602 when it is missing or not a string.
+func (c *core) idParam(tg target, h *codec.Header) []byte {
+	raw := trimSpace(param(h.Params, "id", 0))
+	if len(raw) == 0 || raw[0] != '"' {
+		c.badParams(tg, h.ID, "id must be a task id string")
+		return nil
+	}
+	return raw
+}
+
+func (c *core) bStatus(tg target, h *codec.Header) {
+	raw := c.idParam(tg, h)
+	if raw == nil {
+		return
+	}
+	c.ok(tg, h.ID, c.appendRecordOf(c.valbuf[:0], raw))
+}
+
+// maxWait bounds the wait of broker.result.
+const maxWait = time.Hour
+
+// bResult answers the task's record once it is finished or wait_ms has passed.
+func (c *core) bResult(p *peer, tg target, h *codec.Header) {
+	raw := c.idParam(tg, h)
+	if raw == nil {
+		return
+	}
+	var waitMS int64
+	if v := param(h.Params, "wait_ms", 1); v != nil {
+		n, ok := parseInt(v)
+		if !ok || n < 0 {
+			c.badParams(tg, h.ID, "wait_ms must be a non-negative integer")
+			return
+		}
+		waitMS = n
+	}
+	seq, ok := c.parsePublicID(raw)
+	_, live := c.subm[seq]
+	if !ok || !live || waitMS == 0 || tg.client == noRef || c.closing {
+		c.ok(tg, h.ID, c.appendRecordOf(c.valbuf[:0], raw))
+		return
+	}
+	if p.inflight >= c.cfg.MaxInFlightPerClient {
+		c.cnt.rejected++
+		c.fail(tg, h.ID, errTooManyInFlight)
+		return
+	}
+	wait := time.Duration(waitMS) * time.Millisecond
+	if wait > maxWait {
+		wait = maxWait
+	}
+	w := c.newWaiter()
+	w.tg = tg
+	w.id = append(c.pool.get(len(h.ID)), h.ID...)
+	c.pending(p, tg)
+	c.store.wait(seq, c.now()+int64(wait), w)
+}
+
+func (c *core) newWaiter() *waiter {
+	if k := len(c.waiterFree); k > 0 {
+		w := c.waiterFree[k-1]
+		c.waiterFree = c.waiterFree[:k-1]
+		return w
+	}
+	return &waiter{hidx: -1}
+}
+
+// wake answers a broker.result waiter: with the finished record, or (rec nil, the wait is
+// over) with the task's record as it is now.
+func (c *core) wake(w *waiter, rec *record) {
+	v := c.valbuf[:0]
+	if rec != nil {
+		v = c.appendRecord(v, rec)
+	} else {
+		v = c.appendRecordSeq(v, w.seq, nil)
+	}
+	c.valbuf = v
+	c.scratch = codec.AppendResult(c.scratch[:0], w.id, v)
+	c.deliverAsync(w.tg, c.scratch)
+	c.pool.put(w.id)
+	*w = waiter{hidx: -1}
+	c.waiterFree = append(c.waiterFree, w)
+}
+
+// bRevoke revokes a submitted task: a queued one is removed, a running one is marked REVOKED
+// (its result will be ignored) and its node is told on the PUB control topic.
+func (c *core) bRevoke(tg target, h *codec.Header) {
+	raw := c.idParam(tg, h)
+	if raw == nil {
+		return
+	}
+	if seq, ok := c.parsePublicID(raw); ok {
+		if slot, live := c.subm[seq]; live {
+			t := c.tasks.at(slot)
+			t.state = stRevoked
+			c.cnt.revoked++
+			c.scratch2 = codec.AppendErrorObject(c.scratch2[:0], errRevoked)
+			c.storeTask(t, nil, c.scratch2, c.nodeName(t))
+			t.flags &^= fSubmitted
+			delete(c.subm, seq)
+			if t.flags&fHeld != 0 {
+				c.ctlIDs = append(c.ctlIDs, t.key(slot))
+			} else {
+				c.dropQueued(slot, t)
+			}
+		}
+	}
+	c.ok(tg, h.ID, c.appendRecordOf(c.valbuf[:0], raw))
+}
+
+// job is a user broker.* task waiting for, or running on, a broker-task worker.
+type job struct {
+	h      dispatch.Handler
+	method []byte
+	params []byte
+	id     []byte
+	tg     target
+}
+
+// userCall runs a user broker.* task off the routing loop; the reply comes when it is done.
+func (c *core) userCall(p *peer, tg target, h *codec.Header) {
+	hd, ok := c.disp.Lookup(h.Method)
+	if !ok || c.jobs == nil {
+		c.fail(tg, h.ID, codec.ErrMethodNotFound)
+		return
+	}
+	if c.closing {
+		c.cnt.rejected++
+		c.fail(tg, h.ID, errShuttingDown)
+		return
+	}
+	if tg.client != noRef && p.inflight >= c.cfg.MaxInFlightPerClient {
+		c.cnt.rejected++
+		c.fail(tg, h.ID, errTooManyInFlight)
+		return
+	}
+	j := &job{h: hd, method: append([]byte(nil), h.Method...), params: append([]byte(nil), h.Params...), tg: tg}
+	if tg.client != noRef {
+		j.id = append([]byte(nil), h.ID...)
+	}
+	if !c.jobs(j) {
+		c.cnt.rejected++
+		c.fail(tg, h.ID, errBrokerBusy)
+		return
+	}
+	if tg.client != noRef {
+		c.pending(p, tg)
+	}
+}
+
+// jobDone delivers a user broker task's reply (called with the lock held).
+func (c *core) jobDone(j *job, result []byte, err error) {
+	if j.tg.client == noRef {
+		return
+	}
+	if err != nil {
+		c.scratch = codec.AppendError(c.scratch[:0], j.id, codec.AsError(err))
+	} else {
+		c.scratch = codec.AppendResult(c.scratch[:0], j.id, result)
+	}
+	c.deliverAsync(j.tg, c.scratch)
+}

@@ -1,0 +1,833 @@
+package broker
+
+import (
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/zerotask/zerotask/codec"
+	"github.com/zerotask/zerotask/dispatch"
+	"github.com/zerotask/zerotask/zmtp"
+)
+
+// sender is what the routing state sends through: the ROUTER and the PUB socket (TrySend never
+// blocks, so one slow peer never stalls the loop), or a recorder in tests.
+type sender interface {
+	TrySend(m *zmtp.Msg) error
+}
+
+// target is where a reply goes: a client peer (slot and generation, so a reply for a peer that
+// has gone is dropped), possibly a strict batch collecting replies, and whether the request came
+// with the empty delimiter frame. client noRef means no reply is owed.
+type target struct {
+	client uint32
+	cgen   uint32
+	batch  uint32
+	delim  bool
+	member bool // a member of a batch (an unordered client's replies to members are arrays)
+}
+
+var noTarget = target{client: noRef, batch: noRef}
+
+// peer is one connection on the ROUTER, known by its routing identity. It may be a client, a
+// node, or both (a node that also calls tasks).
+type peer struct {
+	ident []byte // routing identity (owned)
+	slot  uint32
+	gen   uint32 // bumped when the slot is freed: stale references never match
+	alive bool
+	delim bool // its last message had the empty delimiter frame
+
+	// Client side.
+	unordered bool   // broker.hello {"unordered":true}: replies packed as they complete
+	inflight  int    // replies owed (task calls, result waits, broker tasks)
+	thead     uint32 // head of the list of its task calls that owe a reply (task.cprev/cnext)
+	rbuf      []byte // unordered replies waiting for the flush, as an array body
+	rcount    int
+	rbatch    bool // rbuf holds a reply to a batch member
+
+	// Node side.
+	node        bool
+	name        string
+	concurrency int
+	methods     []uint32 // queues it serves
+	credit      int
+	held        int    // tasks it holds
+	hhead       uint32 // its held tasks, oldest first (task.nprev/nnext)
+	htail       uint32
+	mrr         int    // round robin over methods when pulling with credit
+	tbuf        []byte // tasks waiting for the flush, as an array body
+	tcount      int
+
+	dirty   bool     // in core.dirty (tbuf or rbuf has content)
+	outbox  [][]byte // messages the ROUTER refused (send queue full), retried on tick
+	blocked bool     // in core.blocked
+}
+
+// queue is the FIFO of one method's tasks and the nodes that serve it.
+type queue struct {
+	name       string
+	idx        uint32
+	methodJSON []byte // the method as a JSON string, for task requests
+	topic      []byte // "tasks.<method>"
+	ring       ring   // task keys; entries of removed tasks are skipped
+	live       int    // queued tasks
+	refs       int    // live tasks of this method (queued or held): the queue stays while > 0
+	nodes      []uint32
+	rr         int
+	withCredit int  // serving nodes with credit > 0
+	announce   bool // tasks were queued since the last PUB tick
+}
+
+// batch collects the replies of a strict client batch until every member is done.
+type batch struct {
+	client  uint32
+	cgen    uint32
+	delim   bool
+	pending int // members still to answer (plus one while the batch is being read)
+	buf     []byte
+	count   int
+	used    bool
+}
+
+// counters are the routing state's statistics.
+type counters struct {
+	accepted, submitted, succeeded, failed, retried, revoked, expired uint64
+	dropped, stale, rejected, badFrames, brokerCalls                  uint64
+}
+
+// core is the broker's routing state. Every field is guarded by Broker.mu (held by the
+// routing loop while it handles received messages, by the ticker, by broker-task workers when
+// they deliver a reply, and by Stats). Nothing under the lock does a syscall: sends go through
+// TrySend, which only copies into the peer's queue.
+type core struct {
+	cfg   *Config
+	log   *slog.Logger
+	epoch string // 8 hex digits: public task ids are "<epoch>-<seq>"
+	now   func() int64
+	disp  *dispatch.Dispatcher
+	lim   codec.Limits
+
+	out  sender // the ROUTER
+	pub  sender // the PUB (nil when disabled)
+	omsg zmtp.Msg
+
+	pool  bufPool
+	tasks taskSlab
+
+	peers     []*peer
+	peerIdx   map[string]uint32
+	freePeers []uint32
+	nodes     int
+
+	queues     []*queue
+	queueIdx   map[string]uint32
+	freeQueues []uint32
+
+	batches     []batch
+	freeBatches []uint32
+
+	subm  map[uint64]uint32 // live submitted tasks: seq -> slot
+	seq   uint64
+	store resultStore
+
+	waiterFree []*waiter
+	dirty      []uint32
+	blocked    []uint32
+	announce   []uint32 // queues with q.announce set
+	scratch    []byte   // replies being built
+	scratch2   []byte   // values inside them
+	valbuf     []byte   // result values being built
+	rec        record   // the record being stored
+	hdr        codec.Header
+	it         codec.BatchIter
+
+	// PUB output, flushed on tick.
+	stbuf   []byte
+	stcount int
+	ctlIDs  []uint64
+
+	// jobs runs a user broker.* task off the routing loop (set by the Broker); it reports false
+	// when its queue is full.
+	jobs func(j *job) bool
+
+	closing bool
+	queued  int // tasks waiting in queues
+	running int // tasks held by nodes
+	cnt     counters
+}
+
+func newCore(cfg *Config, out, pub sender) *core {
+	c := &core{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		epoch:    cfg.epoch,
+		now:      func() int64 { return time.Now().UnixNano() },
+		disp:     cfg.Dispatcher,
+		lim:      codec.Limits{MaxFrame: int(cfg.MaxMsgSize), MaxBatch: cfg.MaxBatch},
+		out:      out,
+		pub:      pub,
+		peerIdx:  make(map[string]uint32),
+		queueIdx: make(map[string]uint32),
+		subm:     make(map[uint64]uint32),
+		scratch:  make([]byte, 0, 4096),
+	}
+	if cfg.MaxMsgSize < 0 || cfg.MaxMsgSize > 1<<40 {
+		c.lim.MaxFrame = 1 << 40
+	}
+	c.hdr.Scratch = make([]byte, 0, maxMethodLen)
+	c.it.Scratch = make([]byte, 0, maxMethodLen)
+	c.store = newMemStore(cfg.MaxResults, c.wake, func() int64 { return c.now() })
+	return c
+}
+
+// maxMethodLen bounds the escaped method names the broker decodes (longer escaped names are
+// answered as not found; unescaped names of any length work).
+const maxMethodLen = 1024
+
+// ---- peers ----
+
+// peerFor returns the live peer with routing identity ident, creating it on its first message.
+func (c *core) peerFor(ident []byte) *peer {
+	if i, ok := c.peerIdx[string(ident)]; ok {
+		return c.peers[i]
+	}
+	var p *peer
+	if k := len(c.freePeers); k > 0 {
+		p = c.peers[c.freePeers[k-1]]
+		c.freePeers = c.freePeers[:k-1]
+	} else {
+		p = &peer{slot: uint32(len(c.peers))}
+		c.peers = append(c.peers, p)
+	}
+	p.ident = append(p.ident[:0], ident...)
+	p.alive = true
+	p.thead, p.hhead, p.htail = noRef, noRef, noRef
+	c.peerIdx[string(p.ident)] = p.slot
+	return p
+}
+
+// livePeer returns the peer of a reply target if it is still connected.
+func (c *core) livePeer(slot, gen uint32) *peer {
+	if slot == noRef || int(slot) >= len(c.peers) {
+		return nil
+	}
+	p := c.peers[slot]
+	if !p.alive || p.gen != gen {
+		return nil
+	}
+	return p
+}
+
+// peerGone forgets a disconnected peer: a node's held tasks go back to their queues (RETRY),
+// a client's queued calls are dropped and its pending replies with them (tasks already at a
+// node still run; submitted tasks are not a client's and keep going).
+func (c *core) peerGone(ident []byte) {
+	i, ok := c.peerIdx[string(ident)]
+	if !ok {
+		return
+	}
+	p := c.peers[i]
+	delete(c.peerIdx, string(p.ident))
+	if p.node {
+		c.nodeGone(p)
+	}
+	p.alive = false // from here on no reply reaches it (batches settle silently)
+	// Detach the client's task calls.
+	for s := p.thead; s != noRef; {
+		t := c.tasks.at(s)
+		next := t.cnext
+		t.flags &^= fClient
+		t.flags |= fOrphan
+		t.cprev, t.cnext = noRef, noRef
+		tg := target{client: t.client, cgen: t.cgen, batch: t.batch}
+		t.client, t.batch = noRef, noRef
+		if t.flags&fHeld == 0 && t.flags&fSubmitted == 0 {
+			// Queued and nobody will read its answer: drop it.
+			c.dropQueued(s, t)
+			c.cnt.dropped++
+		}
+		c.deliverAsync(tg, nil)
+		s = next
+	}
+	for _, b := range p.outbox {
+		c.pool.put(b)
+	}
+	clear(p.outbox)
+	// Keep the buffers, and the dirty/blocked flags that match the slot's entries in c.dirty
+	// and c.blocked (skipped while the slot is free, valid again once it is reused).
+	*p = peer{slot: p.slot, gen: p.gen + 1, ident: p.ident[:0], rbuf: p.rbuf[:0], tbuf: p.tbuf[:0],
+		outbox: p.outbox[:0], methods: p.methods[:0], dirty: p.dirty, blocked: p.blocked,
+		thead: noRef, hhead: noRef, htail: noRef}
+	c.freePeers = append(c.freePeers, p.slot)
+}
+
+// linkClient adds a task call to its client's list.
+func (c *core) linkClient(p *peer, slot uint32, t *task) {
+	t.flags |= fClient
+	t.cprev, t.cnext = noRef, p.thead
+	if p.thead != noRef {
+		c.tasks.at(p.thead).cprev = slot
+	}
+	p.thead = slot
+}
+
+func (c *core) unlinkClient(slot uint32, t *task) {
+	if t.flags&fClient == 0 {
+		return
+	}
+	t.flags &^= fClient
+	if t.cprev != noRef {
+		c.tasks.at(t.cprev).cnext = t.cnext
+	} else if p := c.livePeer(t.client, t.cgen); p != nil && p.thead == slot {
+		p.thead = t.cnext
+	}
+	if t.cnext != noRef {
+		c.tasks.at(t.cnext).cprev = t.cprev
+	}
+	t.cprev, t.cnext = noRef, noRef
+}
+
+// ---- queues ----
+
+// queueFor returns the queue of method, creating it. It returns nil when MaxMethods queues
+// exist already.
+func (c *core) queueFor(method []byte) *queue {
+	if i, ok := c.queueIdx[string(method)]; ok {
+		return c.queues[i]
+	}
+	if len(c.queueIdx) >= c.cfg.MaxMethods {
+		return nil
+	}
+	q := &queue{name: string(method)}
+	if k := len(c.freeQueues); k > 0 {
+		q.idx = c.freeQueues[k-1]
+		c.freeQueues = c.freeQueues[:k-1]
+		c.queues[q.idx] = q
+	} else {
+		q.idx = uint32(len(c.queues))
+		c.queues = append(c.queues, q)
+	}
+	q.methodJSON = codec.AppendString(nil, q.name)
+	q.topic = append([]byte("tasks."), q.name...)
+	c.queueIdx[q.name] = q.idx
+	return q
+}
+
+// maybeDropQueue forgets a queue that holds no task and that no node serves.
+func (c *core) maybeDropQueue(q *queue) {
+	if q.refs > 0 || len(q.nodes) > 0 || q.live > 0 {
+		return
+	}
+	delete(c.queueIdx, q.name)
+	c.queues[q.idx] = nil
+	c.freeQueues = append(c.freeQueues, q.idx)
+}
+
+// compact drops the entries of removed tasks from q's ring once they outnumber the live ones.
+func (c *core) compact(q *queue) {
+	dead := q.ring.len() - q.live
+	if dead < 1024 || dead < q.live {
+		return
+	}
+	q.ring.filter(func(k uint64) bool { return c.queuedIn(k, q) != nil })
+}
+
+// queuedIn returns the task of key k if it is still queued in q.
+func (c *core) queuedIn(k uint64, q *queue) *task {
+	slot, gen := splitKey(k)
+	t := c.tasks.at(slot)
+	if t == nil || t.gen != gen || t.flags&fHeld != 0 || t.q != q.idx || t.buf == nil {
+		return nil
+	}
+	return t
+}
+
+// ---- tasks ----
+
+// newTask takes a task slot and copies id and params into one pooled buffer.
+func (c *core) newTask(q *queue, id, params []byte) (uint32, *task, bool) {
+	slot, t, ok := c.tasks.alloc()
+	if !ok {
+		return 0, nil, false
+	}
+	n := len(id) + len(params)
+	if n == 0 {
+		n = 1 // buf != nil marks a live task
+	}
+	t.buf = append(append(c.pool.get(n), id...), params...)
+	t.idLen = uint32(len(id))
+	t.q = q.idx
+	t.client, t.batch, t.node = noRef, noRef, noRef
+	t.cprev, t.cnext, t.nprev, t.nnext = noRef, noRef, noRef, noRef
+	t.state = stQueued
+	q.refs++
+	return slot, t, true
+}
+
+// freeTask returns a finished task's slot and buffer.
+func (c *core) freeTask(slot uint32, t *task) {
+	q := c.queues[t.q]
+	q.refs--
+	if t.flags&fSubmitted != 0 {
+		delete(c.subm, t.seq)
+	}
+	c.pool.put(t.buf)
+	c.tasks.release(slot)
+	c.maybeDropQueue(q)
+}
+
+// dropQueued removes a queued task (client gone, revoked, expired, shutdown): its ring entry
+// becomes stale and is skipped.
+func (c *core) dropQueued(slot uint32, t *task) {
+	q := c.queues[t.q]
+	q.live--
+	c.queued--
+	c.unlinkClient(slot, t)
+	c.freeTask(slot, t)
+	c.compact(q)
+}
+
+// enqueue hands a new or returned task to a node with credit, or queues it (front: a task
+// given back by a lost node runs next).
+func (c *core) enqueue(slot uint32, t *task, q *queue, front bool) {
+	if q.withCredit > 0 && q.live == 0 {
+		if p := c.pickNode(q); p != nil {
+			c.dispatch(p, q, slot, t)
+			return
+		}
+	}
+	k := t.key(slot)
+	if front {
+		q.ring.pushFront(k)
+	} else {
+		q.ring.pushBack(k)
+	}
+	q.live++
+	c.queued++
+	c.announceQueue(q)
+}
+
+// announceQueue marks q for the PUB "tasks.<method>" topic at the next tick.
+func (c *core) announceQueue(q *queue) {
+	if !q.announce {
+		q.announce = true
+		c.announce = append(c.announce, q.idx)
+	}
+}
+
+// pickNode returns the next node serving q that has credit, round robin.
+func (c *core) pickNode(q *queue) *peer {
+	n := len(q.nodes)
+	for i := 0; i < n; i++ {
+		if q.rr >= n {
+			q.rr = 0
+		}
+		p := c.peers[q.nodes[q.rr]]
+		q.rr++
+		if p.credit > 0 {
+			return p
+		}
+	}
+	return nil
+}
+
+// popQueued takes the first live task of q.
+func (c *core) popQueued(q *queue) (uint32, *task) {
+	for {
+		k, ok := q.ring.popFront()
+		if !ok {
+			return noRef, nil
+		}
+		if t := c.queuedIn(k, q); t != nil {
+			slot, _ := splitKey(k)
+			q.live--
+			c.queued--
+			return slot, t
+		}
+	}
+}
+
+// pumpQueue hands q's queued tasks to its nodes with credit.
+func (c *core) pumpQueue(q *queue) {
+	for q.live > 0 && q.withCredit > 0 {
+		p := c.pickNode(q)
+		if p == nil {
+			return
+		}
+		slot, t := c.popQueued(q)
+		if t == nil {
+			return
+		}
+		c.dispatch(p, q, slot, t)
+	}
+}
+
+// pumpNode hands queued tasks to node p while it has credit, taking one task at a time from
+// each of its queues in turn.
+func (c *core) pumpNode(p *peer) {
+	n := len(p.methods)
+	for p.credit > 0 && n > 0 {
+		progress := false
+		for i := 0; i < n && p.credit > 0; i++ {
+			if p.mrr >= n {
+				p.mrr = 0
+			}
+			q := c.queues[p.methods[p.mrr]]
+			p.mrr++
+			if q.live == 0 {
+				continue
+			}
+			slot, t := c.popQueued(q)
+			if t == nil {
+				continue
+			}
+			c.dispatch(p, q, slot, t)
+			progress = true
+		}
+		if !progress {
+			return
+		}
+	}
+}
+
+// setCredit changes a node's credit, keeping its queues' withCredit counts.
+func (c *core) setCredit(p *peer, credit int) {
+	was := p.credit > 0
+	p.credit = credit
+	if now := credit > 0; now != was {
+		d := 1
+		if !now {
+			d = -1
+		}
+		for _, qi := range p.methods {
+			c.queues[qi].withCredit += d
+		}
+	}
+}
+
+// dispatch hands task t to node p: one credit used, the task appended to p's pending array.
+func (c *core) dispatch(p *peer, q *queue, slot uint32, t *task) {
+	c.setCredit(p, p.credit-1)
+	t.bump()
+	t.flags |= fHeld
+	t.node = p.slot
+	t.attempts++
+	t.nprev, t.nnext = p.htail, noRef
+	if p.htail != noRef {
+		c.tasks.at(p.htail).nnext = slot
+	} else {
+		p.hhead = slot
+	}
+	p.htail = slot
+	p.held++
+	c.running++
+
+	if p.tcount == 0 {
+		p.tbuf = append(p.tbuf[:0], '[')
+	} else {
+		p.tbuf = append(p.tbuf, ',')
+	}
+	p.tbuf = append(p.tbuf, `{"jsonrpc":"2.0","id":`...)
+	p.tbuf = appendUint(p.tbuf, t.key(slot))
+	p.tbuf = append(p.tbuf, `,"method":`...)
+	p.tbuf = append(p.tbuf, q.methodJSON...)
+	if ps := t.params(); len(ps) > 0 {
+		p.tbuf = append(p.tbuf, `,"params":`...)
+		p.tbuf = append(p.tbuf, ps...)
+	}
+	p.tbuf = append(p.tbuf, '}')
+	p.tcount++
+	if p.tcount >= c.cfg.MaxBatch || int64(len(p.tbuf)) >= c.cfg.MaxMsgSize/2 {
+		c.flushTasks(p)
+	} else {
+		c.markDirty(p)
+	}
+}
+
+// unlinkHeld removes t from its node's held list.
+func (c *core) unlinkHeld(p *peer, slot uint32, t *task) {
+	if t.nprev != noRef {
+		c.tasks.at(t.nprev).nnext = t.nnext
+	} else {
+		p.hhead = t.nnext
+	}
+	if t.nnext != noRef {
+		c.tasks.at(t.nnext).nprev = t.nprev
+	} else {
+		p.htail = t.nprev
+	}
+	t.nprev, t.nnext = noRef, noRef
+	t.flags &^= fHeld
+	t.node = noRef
+	p.held--
+	c.running--
+}
+
+// nodeGone puts back every task node p held, at the front of its queue in their original
+// order, state RETRY (attempts already counted), and forgets p as a node.
+func (c *core) nodeGone(p *peer) {
+	for slot := p.htail; slot != noRef; {
+		t := c.tasks.at(slot)
+		prev := t.nprev
+		c.unlinkHeld(p, slot, t)
+		if t.state == stRevoked || t.flags&fOrphan != 0 {
+			// Revoked, or a call whose client has gone: nobody wants it run again.
+			c.freeTask(slot, t)
+		} else {
+			t.bump()
+			t.state = stRetry
+			c.cnt.retried++
+			c.stateChanged(t)
+			q := c.queues[t.q]
+			k := t.key(slot)
+			q.ring.pushFront(k)
+			q.live++
+			c.queued++
+			c.announceQueue(q)
+		}
+		slot = prev
+	}
+	methods := p.methods
+	c.setCredit(p, 0)
+	p.methods = p.methods[:0]
+	p.node = false
+	c.nodes--
+	for _, qi := range methods {
+		q := c.queues[qi]
+		for i, s := range q.nodes {
+			if s == p.slot {
+				q.nodes = append(q.nodes[:i], q.nodes[i+1:]...)
+				break
+			}
+		}
+		c.pumpQueue(q)
+		c.maybeDropQueue(q)
+	}
+	p.tbuf, p.tcount = p.tbuf[:0], 0
+	c.log.Debug("broker: node gone", "node", p.name, "requeued", c.queued)
+}
+
+// ---- replies ----
+
+// deliverNow delivers a reply produced while its request is being handled.
+func (c *core) deliverNow(tg target, elem []byte) {
+	if tg.batch != noRef {
+		c.batchAppend(tg.batch, elem)
+		return
+	}
+	if p := c.livePeer(tg.client, tg.cgen); p != nil {
+		c.reply(p, tg.delim, elem, tg.member)
+	}
+}
+
+// deliverAsync delivers the reply of a request that was pending (elem nil: none, the request
+// is settled without answer) and releases the client's in-flight slot.
+func (c *core) deliverAsync(tg target, elem []byte) {
+	p := c.livePeer(tg.client, tg.cgen)
+	if p != nil {
+		p.inflight--
+	}
+	if tg.batch != noRef {
+		if elem != nil {
+			c.batchAppend(tg.batch, elem)
+		}
+		c.batchDone(tg.batch)
+		return
+	}
+	if p != nil && elem != nil {
+		c.reply(p, tg.delim, elem, tg.member)
+	}
+}
+
+// reply sends one reply to a client: at once in its own message (JSON-RPC clients expect one
+// response per request), or packed with others at the next flush for unordered clients.
+func (c *core) reply(p *peer, delim bool, elem []byte, batchMember bool) {
+	if !p.unordered {
+		c.send(p, delim, elem)
+		return
+	}
+	if p.rcount == 0 {
+		p.rbuf = append(p.rbuf[:0], '[')
+	} else {
+		p.rbuf = append(p.rbuf, ',')
+	}
+	p.rbuf = append(p.rbuf, elem...)
+	p.rcount++
+	p.rbatch = p.rbatch || batchMember
+	if p.rcount >= c.cfg.MaxBatch || int64(len(p.rbuf)) >= c.cfg.MaxMsgSize/2 {
+		c.flushReplies(p)
+	} else {
+		c.markDirty(p)
+	}
+}
+
+// ---- batches ----
+
+func (c *core) newBatch(p *peer, delim bool) uint32 {
+	var bi uint32
+	if k := len(c.freeBatches); k > 0 {
+		bi = c.freeBatches[k-1]
+		c.freeBatches = c.freeBatches[:k-1]
+	} else {
+		bi = uint32(len(c.batches))
+		c.batches = append(c.batches, batch{})
+	}
+	b := &c.batches[bi]
+	b.client, b.cgen, b.delim, b.pending, b.count, b.used = p.slot, p.gen, delim, 1, 0, true
+	b.buf = append(b.buf[:0], '[')
+	return bi
+}
+
+func (c *core) batchAppend(bi uint32, elem []byte) {
+	b := &c.batches[bi]
+	if c.livePeer(b.client, b.cgen) == nil {
+		return
+	}
+	if b.count > 0 {
+		b.buf = append(b.buf, ',')
+	}
+	b.buf = append(b.buf, elem...)
+	b.count++
+}
+
+// batchDone settles one pending member; the last one sends the batch's array (unless every
+// member was a notification) and frees the batch.
+func (c *core) batchDone(bi uint32) {
+	b := &c.batches[bi]
+	b.pending--
+	if b.pending > 0 {
+		return
+	}
+	if p := c.livePeer(b.client, b.cgen); p != nil && b.count > 0 {
+		b.buf = append(b.buf, ']')
+		c.send(p, b.delim, b.buf)
+	}
+	if cap(b.buf) > 64<<10 {
+		b.buf = nil
+	}
+	b.used = false
+	c.freeBatches = append(c.freeBatches, bi)
+}
+
+// ---- output ----
+
+func (c *core) markDirty(p *peer) {
+	if !p.dirty {
+		p.dirty = true
+		c.dirty = append(c.dirty, p.slot)
+	}
+}
+
+// flush sends every pending array (tasks to nodes, unordered replies to clients). It runs when
+// there is nothing more to read, so a burst leaves in as few messages as possible and a lone
+// call leaves at once.
+func (c *core) flush() {
+	for _, s := range c.dirty {
+		p := c.peers[s]
+		p.dirty = false
+		if !p.alive {
+			continue
+		}
+		c.flushTasks(p)
+		c.flushReplies(p)
+	}
+	c.dirty = c.dirty[:0]
+}
+
+func (c *core) flushTasks(p *peer) {
+	switch p.tcount {
+	case 0:
+		return
+	case 1:
+		c.send(p, p.delim, p.tbuf[1:])
+	default:
+		p.tbuf = append(p.tbuf, ']')
+		c.send(p, p.delim, p.tbuf)
+	}
+	p.tbuf, p.tcount = p.tbuf[:0], 0
+}
+
+func (c *core) flushReplies(p *peer) {
+	switch {
+	case p.rcount == 0:
+		return
+	case p.rcount == 1 && !p.rbatch:
+		c.send(p, p.delim, p.rbuf[1:])
+	default:
+		p.rbuf = append(p.rbuf, ']')
+		c.send(p, p.delim, p.rbuf)
+	}
+	p.rbuf, p.rcount, p.rbatch = p.rbuf[:0], 0, false
+}
+
+// send sends one message to p without blocking. When p's send queue is full the message
+// waits in p's outbox (bounded by p's credit or in-flight limit) and is retried on tick.
+func (c *core) send(p *peer, delim bool, body []byte) {
+	if len(p.outbox) > 0 {
+		c.park(p, delim, body)
+		return
+	}
+	err := c.trySend(p.ident, delim, body)
+	if errors.Is(err, zmtp.ErrQueueFull) {
+		c.park(p, delim, body)
+	}
+}
+
+func (c *core) trySend(ident []byte, delim bool, body []byte) error {
+	m := &c.omsg
+	m.Frames = append(m.Frames[:0], ident)
+	if delim {
+		m.Frames = append(m.Frames, nil)
+	}
+	m.Frames = append(m.Frames, body)
+	err := c.out.TrySend(m)
+	clear(m.Frames)
+	return err
+}
+
+// park keeps a message for p's outbox: the delimiter flag is stored as a leading byte.
+func (c *core) park(p *peer, delim bool, body []byte) {
+	b := c.pool.get(len(body) + 1)
+	if delim {
+		b = append(b, 1)
+	} else {
+		b = append(b, 0)
+	}
+	p.outbox = append(p.outbox, append(b, body...))
+	if !p.blocked {
+		p.blocked = true
+		c.blocked = append(c.blocked, p.slot)
+	}
+}
+
+// retryBlocked sends what waits in the outboxes, in order, until a queue is full again.
+func (c *core) retryBlocked() {
+	w := 0
+	for _, s := range c.blocked {
+		p := c.peers[s]
+		if !p.alive {
+			p.blocked = false
+			continue
+		}
+		n := 0
+		for _, b := range p.outbox {
+			err := c.trySend(p.ident, b[0] == 1, b[1:])
+			if errors.Is(err, zmtp.ErrQueueFull) {
+				break
+			}
+			c.pool.put(b)
+			n++
+		}
+		k := copy(p.outbox, p.outbox[n:])
+		clear(p.outbox[k:])
+		p.outbox = p.outbox[:k]
+		if k > 0 {
+			c.blocked[w] = s
+			w++
+		} else {
+			p.blocked = false
+		}
+	}
+	c.blocked = c.blocked[:w]
+}

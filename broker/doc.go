@@ -1,0 +1,77 @@
+// Package broker is ZeroTask's broker: it binds a ROUTER socket that clients and nodes connect
+// to and a PUB socket for notifications, queues the tasks clients call, hands them to nodes by
+// credit, and routes each result back to its caller. docs/protocol.md is the contract it
+// implements; this page says how.
+//
+// # What it owns
+//
+//   - Task calls: any JSON-RPC request whose method is not broker.* or rpc.* is queued per
+//     method, handed to a node that serves the method and has credit, and its response goes
+//     back with the caller's own id, byte for byte. Notifications are run and never answered.
+//     Batches are answered as one array once every member is done, or member by member
+//     (packed) for a client that said broker.hello {"unordered":true}. A REQ socket works like
+//     a DEALER: the empty delimiter frame is echoed.
+//   - Its own methods: broker.hello, credit, running, bye (nodes), submit, status, result
+//     (with a wait answered on completion), revoke, stats, nodes, ping. Users add broker tasks
+//     by registering "broker.<name>" handlers on Config.Dispatcher; they run in the broker
+//     process on a bounded set of goroutines (Config.BrokerTaskWorkers, BrokerTaskQueue), off
+//     the routing loop. Built-ins win over user handlers of the same name.
+//   - Credit-based pulling: a node says hello (methods, concurrency) and grants credit; the
+//     broker never has more tasks out at a node than the credit it granted, and picks among
+//     the nodes of a method round robin. A queue is non-empty only while none of its nodes has
+//     credit, so no node hoards while another idles.
+//   - Node death (a ZMTP disconnect, including 3 missed heartbeats, or broker.bye): every task
+//     the node held goes back to the front of its queue in state RETRY, its attempt counted,
+//     and runs elsewhere. A late result from the old holder is ignored: the id a node sees is
+//     the task's key, which changes with every hand-out (see "Task keys" below).
+//   - Client disconnect: its queued calls are dropped, its pending replies with them; calls
+//     already at a node still run (their results are dropped), submitted tasks are not a
+//     client's and keep going.
+//   - Task states QUEUED, RUNNING, SUCCESS, FAILURE, RETRY, REVOKED, EXPIRED and UNKNOWN; the
+//     records of finished submitted tasks kept in memory for Config.ResultTTL, at most
+//     Config.MaxResults, behind a small internal interface (resultStore) so another store can
+//     replace it.
+//   - PUB notifications, batched per tick (Config.Tick, 5 ms): "tasks.<method>" when tasks
+//     wait for a method, "state" for state changes of submitted tasks, "control" for revokes
+//     and shutdown. PUB only wakes and informs; credit is the truth.
+//
+// # Limits
+//
+// Every limit is a Config field with its default: MaxQueued (-32001 at once; nothing already
+// accepted is dropped), MaxInFlightPerClient (-32002), MaxBatch (-32600), MaxMsgSize (zmtp
+// closes the connection), MaxMethods (-32001), MaxResults and ResultTTL, SendHWM, MaxConns,
+// BrokerTaskWorkers and BrokerTaskQueue (-32001). During Shutdown new tasks get -32003. The
+// error codes are the exported Code* constants.
+//
+// # How the routing path is built
+//
+// One routing loop receives from the ROUTER and handles every message under Broker.mu,
+// keeping on with whatever is already received (up to 256 messages) before it flushes the
+// per-node task arrays and per-client reply arrays: a burst leaves in as few ZMTP messages as
+// possible, a lone call leaves at once. Sends use zmtp's TrySend, which never blocks: a peer
+// whose queue is full gets its messages kept by the broker and retried every tick, and the
+// other peers are not held back. A ticker goroutine takes the same lock for the timers and the
+// PUB batches, broker-task workers take it to deliver their replies; nothing under the lock
+// does a syscall or waits.
+//
+// Tasks are records in a chunked slab with a free list (88 bytes each; a task's client id and
+// params share one buffer from size-classed free lists), queues are rings of 64-bit task keys,
+// and every reference is a 32-bit slot: a million queued small tasks take about 130 MB. Params
+// and results are never decoded: the frame is scanned once (codec.Scan) and raw bytes are
+// copied once. The steady-state path from a client's request to a node's task and from the
+// node's result to the client's reply allocates nothing (held to it by TestRoutingAllocs).
+//
+// # Task keys
+//
+// The id a node sees for a task is gen<<26 | slot: the task's slot in the slab and a
+// generation that is bumped every time the task is handed out, given back or freed, so a key
+// names one hand-out of one task. Keys are below 2^53 so that every JSON library reads them
+// exactly. The public id of a submitted task is "<broker epoch>-<sequence>" (8 hex digits, a
+// decimal sequence number) and does not change across attempts.
+//
+// # Ownership
+//
+// A message received from the ROUTER is released as soon as it has been handled: everything
+// that must outlive it (ids, params, results) is copied. Replies and tasks are encoded into
+// buffers owned by the routing state and copied by zmtp's TrySend.
+package broker

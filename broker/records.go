@@ -1,0 +1,295 @@
+package broker
+
+import (
+	"encoding/hex"
+	"strconv"
+
+	"github.com/zerotask/zerotask/codec"
+)
+
+// Task records, stats and node lists as JSON, and the PUB topics.
+
+// appendRecordOf appends the record of the task with public id raw (a quoted JSON string):
+// live, stored, or {"id":raw,"state":"UNKNOWN"}.
+func (c *core) appendRecordOf(dst, raw []byte) []byte {
+	if seq, ok := c.parsePublicID(raw); ok {
+		return c.appendRecordSeq(dst, seq, raw)
+	}
+	return appendUnknown(dst, raw)
+}
+
+// appendRecordSeq appends the record of submitted task seq as it is now.
+func (c *core) appendRecordSeq(dst []byte, seq uint64, raw []byte) []byte {
+	if slot, ok := c.subm[seq]; ok {
+		t := c.tasks.at(slot)
+		dst = append(dst, `{"id":`...)
+		dst = c.appendPublicID(dst, seq)
+		dst = append(dst, `,"method":`...)
+		dst = append(dst, c.queues[t.q].methodJSON...)
+		dst = append(dst, `,"state":"`...)
+		dst = append(dst, t.state.String()...)
+		dst = append(dst, `","attempts":`...)
+		dst = strconv.AppendUint(dst, uint64(t.attempts), 10)
+		if name := c.nodeName(t); name != "" {
+			dst = append(dst, `,"node":`...)
+			dst = codec.AppendString(dst, name)
+		}
+		return append(dst, '}')
+	}
+	if rec, ok := c.store.get(seq); ok {
+		return c.appendRecord(dst, rec)
+	}
+	if raw == nil {
+		raw = c.appendPublicID(c.scratch2[:0], seq)
+		c.scratch2 = raw
+	}
+	return appendUnknown(dst, raw)
+}
+
+func appendUnknown(dst, raw []byte) []byte {
+	dst = append(dst, `{"id":`...)
+	dst = append(dst, raw...)
+	return append(dst, `,"state":"UNKNOWN"}`...)
+}
+
+// appendRecord appends a stored (finished) record.
+func (c *core) appendRecord(dst []byte, rec *record) []byte {
+	dst = append(dst, `{"id":`...)
+	dst = c.appendPublicID(dst, rec.seq)
+	dst = append(dst, `,"method":`...)
+	dst = codec.AppendString(dst, rec.method)
+	dst = append(dst, `,"state":"`...)
+	dst = append(dst, rec.state.String()...)
+	dst = append(dst, `","attempts":`...)
+	dst = strconv.AppendUint(dst, uint64(rec.attempts), 10)
+	switch rec.state {
+	case stSuccess:
+		dst = append(dst, `,"result":`...)
+		if len(rec.result) == 0 {
+			dst = append(dst, nullJSON...)
+		} else {
+			dst = append(dst, rec.result...)
+		}
+	default:
+		if len(rec.errObj) > 0 {
+			dst = append(dst, `,"error":`...)
+			dst = append(dst, rec.errObj...)
+		}
+	}
+	if rec.node != "" {
+		dst = append(dst, `,"node":`...)
+		dst = codec.AppendString(dst, rec.node)
+	}
+	return append(dst, '}')
+}
+
+// nodeName returns the name of the node holding t, or "".
+func (c *core) nodeName(t *task) string {
+	if t.flags&fHeld == 0 || t.node == noRef {
+		return ""
+	}
+	return c.peers[t.node].name
+}
+
+// storeTask puts the record of a finished submitted task into the result store.
+func (c *core) storeTask(t *task, result, errObj []byte, node string) {
+	c.rec = record{
+		seq:      t.seq,
+		method:   c.queues[t.q].name,
+		node:     node,
+		result:   result,
+		errObj:   errObj,
+		attempts: t.attempts,
+		state:    t.state,
+	}
+	c.stateChanged(t)
+	c.store.put(&c.rec, c.cfg.ResultTTL)
+	c.rec = record{}
+}
+
+// appendStats appends the broker.stats object.
+func (c *core) appendStats(dst []byte) []byte {
+	s := c.stats()
+	field := func(dst []byte, name string, v uint64) []byte {
+		dst = append(dst, ',', '"')
+		dst = append(dst, name...)
+		dst = append(dst, '"', ':')
+		return strconv.AppendUint(dst, v, 10)
+	}
+	dst = append(dst, `{"broker":"`...)
+	dst = append(dst, c.epoch...)
+	dst = append(dst, '"')
+	dst = field(dst, "queued", uint64(s.Queued))
+	dst = field(dst, "running", uint64(s.Running))
+	dst = field(dst, "accepted", s.Accepted)
+	dst = field(dst, "submitted", s.Submitted)
+	dst = field(dst, "succeeded", s.Succeeded)
+	dst = field(dst, "failed", s.Failed)
+	dst = field(dst, "retried", s.Retried)
+	dst = field(dst, "revoked", s.Revoked)
+	dst = field(dst, "expired", s.Expired)
+	dst = field(dst, "dropped", s.Dropped)
+	dst = field(dst, "stale", s.Stale)
+	dst = field(dst, "rejected", s.Rejected)
+	dst = field(dst, "bad_frames", s.BadFrames)
+	dst = field(dst, "nodes", uint64(s.Nodes))
+	dst = field(dst, "clients", uint64(s.Clients))
+	dst = field(dst, "results", uint64(s.Results))
+	dst = field(dst, "waiting", uint64(s.Waiting))
+	dst = field(dst, "methods", uint64(s.Methods))
+	return append(dst, '}')
+}
+
+// appendNodes appends the broker.nodes array.
+func (c *core) appendNodes(dst []byte) []byte {
+	dst = append(dst, '[')
+	first := true
+	for _, p := range c.peers {
+		if !p.alive || !p.node {
+			continue
+		}
+		if !first {
+			dst = append(dst, ',')
+		}
+		first = false
+		dst = append(dst, `{"id":"`...)
+		dst = hex.AppendEncode(dst, p.ident)
+		dst = append(dst, `","name":`...)
+		dst = codec.AppendString(dst, p.name)
+		dst = append(dst, `,"methods":[`...)
+		for i, qi := range p.methods {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, c.queues[qi].methodJSON...)
+		}
+		dst = append(dst, `],"concurrency":`...)
+		dst = strconv.AppendInt(dst, int64(p.concurrency), 10)
+		dst = append(dst, `,"credit":`...)
+		dst = strconv.AppendInt(dst, int64(p.credit), 10)
+		dst = append(dst, `,"running":`...)
+		dst = strconv.AppendInt(dst, int64(p.held), 10)
+		dst = append(dst, '}')
+	}
+	return append(dst, ']')
+}
+
+// stats returns the counters as a Stats value.
+func (c *core) stats() Stats {
+	return Stats{
+		Queued:    c.queued,
+		Running:   c.running,
+		Accepted:  c.cnt.accepted,
+		Submitted: c.cnt.submitted,
+		Succeeded: c.cnt.succeeded,
+		Failed:    c.cnt.failed,
+		Retried:   c.cnt.retried,
+		Revoked:   c.cnt.revoked,
+		Expired:   c.cnt.expired,
+		Dropped:   c.cnt.dropped,
+		Stale:     c.cnt.stale,
+		Rejected:  c.cnt.rejected,
+		BadFrames: c.cnt.badFrames,
+		Nodes:     c.nodes,
+		Clients:   len(c.peerIdx) - c.nodes,
+		Results:   c.store.len(),
+		Waiting:   c.store.waiting(),
+		Methods:   len(c.queueIdx),
+	}
+}
+
+// ---- PUB ----
+
+// stateChanged notes a state change of a submitted task for the PUB "state" topic.
+func (c *core) stateChanged(t *task) {
+	if t.flags&fSubmitted == 0 || c.pub == nil {
+		return
+	}
+	if c.stcount == 0 {
+		c.stbuf = append(c.stbuf[:0], '[')
+	} else {
+		c.stbuf = append(c.stbuf, ',')
+	}
+	c.stbuf = append(c.stbuf, `{"jsonrpc":"2.0","method":"broker.state","params":{"id":`...)
+	c.stbuf = c.appendPublicID(c.stbuf, t.seq)
+	c.stbuf = append(c.stbuf, `,"state":"`...)
+	c.stbuf = append(c.stbuf, t.state.String()...)
+	c.stbuf = append(c.stbuf, `"}}`...)
+	c.stcount++
+	if c.stcount >= c.cfg.MaxBatch {
+		c.publishState()
+	}
+}
+
+var (
+	topicState   = []byte("state")
+	topicControl = []byte("control")
+)
+
+func (c *core) publishState() {
+	if c.stcount == 0 {
+		return
+	}
+	c.stbuf = append(c.stbuf, ']')
+	c.publishMsg(topicState, c.stbuf)
+	c.stbuf, c.stcount = c.stbuf[:0], 0
+}
+
+// publishMsg sends [topic, body] on the PUB socket, which never blocks (a slow subscriber
+// loses messages: PUB only wakes and informs).
+func (c *core) publishMsg(topic, body []byte) {
+	if c.pub == nil {
+		return
+	}
+	m := &c.omsg
+	m.Frames = append(m.Frames[:0], topic, body)
+	_ = c.pub.TrySend(m)
+	clear(m.Frames)
+}
+
+// publish sends what the tick collected: tasks waiting per method, state changes, revokes.
+func (c *core) publish() {
+	for _, qi := range c.announce {
+		q := c.queues[qi]
+		if q == nil || !q.announce {
+			continue
+		}
+		q.announce = false
+		if q.live == 0 || c.pub == nil {
+			continue
+		}
+		v := append(c.valbuf[:0], `{"jsonrpc":"2.0","method":"broker.tasks","params":{"method":`...)
+		v = append(v, q.methodJSON...)
+		v = append(v, `,"queued":`...)
+		v = strconv.AppendInt(v, int64(q.live), 10)
+		c.valbuf = append(v, `}}`...)
+		c.publishMsg(q.topic, c.valbuf)
+	}
+	c.announce = c.announce[:0]
+	c.publishState()
+	if len(c.ctlIDs) > 0 {
+		v := append(c.valbuf[:0], `{"jsonrpc":"2.0","method":"broker.revoke","params":{"ids":[`...)
+		for i, k := range c.ctlIDs {
+			if i > 0 {
+				v = append(v, ',')
+			}
+			v = appendUint(v, k)
+		}
+		c.valbuf = append(v, `]}}`...)
+		c.publishMsg(topicControl, c.valbuf)
+		c.ctlIDs = c.ctlIDs[:0]
+	}
+}
+
+// publishShutdown tells nodes and clients on the control topic that the broker is stopping.
+func (c *core) publishShutdown() {
+	c.publishMsg(topicControl, []byte(`{"jsonrpc":"2.0","method":"broker.shutdown"}`))
+}
+
+// tick runs the timers: result TTLs and waits, blocked outboxes, PUB batches.
+func (c *core) tick(now int64) {
+	c.store.expire(now)
+	c.retryBlocked()
+	c.publish()
+	c.flush()
+}

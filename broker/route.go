@@ -1,0 +1,257 @@
+package broker
+
+import (
+	"bytes"
+
+	"github.com/zerotask/zerotask/codec"
+	"github.com/zerotask/zerotask/zmtp"
+)
+
+// The routing path: a message from the ROUTER is scanned once (codec.Scan: kind, id, method,
+// raw params or result, nothing decoded), and then either queued as a task (params copied once
+// into a pooled buffer), matched to the task a node answers (the node's raw result copied once
+// into the client's reply), or handled as a broker.* call. Nothing here allocates in steady
+// state, and nothing blocks: replies go out through TrySend.
+
+// handle routes one message received on the ROUTER. The caller releases m right after: what
+// must outlive it is copied.
+func (c *core) handle(m *zmtp.Msg) {
+	fr := m.Frames
+	if len(fr) < 2 {
+		return
+	}
+	ident := fr[0]
+	var delim bool
+	var body []byte
+	switch {
+	case len(fr) == 2:
+		body = fr[1]
+	case len(fr) == 3 && len(fr[1]) == 0:
+		delim, body = true, fr[2]
+	default:
+		// Not [body] nor ["", body]: -32600 with id null, in the same envelope shape.
+		c.cnt.badFrames++
+		c.scratch = codec.AppendError(c.scratch[:0], nil, codec.ErrInvalidRequest)
+		_ = c.trySend(ident, len(fr[1]) == 0, c.scratch)
+		return
+	}
+	p := c.peerFor(ident)
+	p.delim = delim
+	c.handleBody(p, delim, body)
+}
+
+// handleBody routes one JSON-RPC frame (object or array) from p.
+func (c *core) handleBody(p *peer, delim bool, body []byte) {
+	h := &c.hdr
+	if err := codec.ScanLimits(body, h, &c.lim); err != nil {
+		// The whole frame is bad: one error object with id null (also for `[]`).
+		c.cnt.badFrames++
+		c.scratch = codec.AppendError(c.scratch[:0], nil, codec.AsError(err))
+		c.send(p, delim, c.scratch)
+		return
+	}
+	tg := target{client: p.slot, cgen: p.gen, batch: noRef, delim: delim}
+	if h.Kind != codec.KindBatch {
+		c.handleOne(p, tg, h)
+		return
+	}
+	// An array: a client's batch (answered as one array once every member is done, or member
+	// by member when the client is unordered), or a node's packed results and notices (nothing
+	// to answer). The batch record is only made for the first member that needs a reply.
+	it := &c.it
+	it.ResetLimits(body, &c.lim)
+	tg.member = true
+	for it.Next() {
+		h, err := it.Header()
+		needsReply := err != nil || h.Kind == codec.KindRequest
+		if needsReply && tg.batch == noRef && !p.unordered {
+			tg.batch = c.newBatch(p, delim)
+		}
+		if err != nil {
+			c.cnt.badFrames++
+			c.scratch = codec.AppendError(c.scratch[:0], nil, codec.AsError(err))
+			c.deliverNow(tg, c.scratch)
+			continue
+		}
+		c.handleOne(p, tg, h)
+	}
+	if tg.batch != noRef {
+		c.batchDone(tg.batch) // the reading guard: sends now if nothing is pending
+	}
+}
+
+// handleOne routes one JSON-RPC object.
+func (c *core) handleOne(p *peer, tg target, h *codec.Header) {
+	switch h.Kind {
+	case codec.KindResponse:
+		c.nodeResult(p, h)
+		return
+	case codec.KindNotification:
+		tg.client = noRef // nothing is ever answered
+	case codec.KindRequest:
+	default:
+		return
+	}
+	method := h.Method
+	switch {
+	case h.MethodEscaped:
+		c.fail(tg, h.ID, codec.ErrMethodNotFound)
+	case bytes.HasPrefix(method, brokerPrefix):
+		c.brokerCall(p, tg, h)
+	case codec.IsReserved(method):
+		c.fail(tg, h.ID, codec.ErrMethodNotFound)
+	default:
+		c.call(p, tg, method, h.ID, h.Params)
+	}
+}
+
+var brokerPrefix = []byte("broker.")
+
+// fail answers a request with an error at once (nothing for a notification).
+func (c *core) fail(tg target, id []byte, e *codec.Error) {
+	if tg.client == noRef {
+		return
+	}
+	c.scratch = codec.AppendError(c.scratch[:0], id, e)
+	c.deliverNow(tg, c.scratch)
+}
+
+// admit checks the limits for a new task of queue q (nil: no queue could be made) from a
+// client with reply target tg; it answers the request and returns false when one is reached.
+func (c *core) admit(p *peer, tg target, id []byte, q *queue) bool {
+	switch {
+	case c.closing:
+		c.cnt.rejected++
+		c.fail(tg, id, errShuttingDown)
+		return false
+	case tg.client != noRef && p != nil && p.inflight >= c.cfg.MaxInFlightPerClient:
+		c.cnt.rejected++
+		c.fail(tg, id, errTooManyInFlight)
+		return false
+	case q == nil:
+		c.cnt.rejected++
+		c.fail(tg, id, errTooManyMethods)
+		return false
+	case (q.live > 0 || q.withCredit == 0) && c.queued >= c.cfg.MaxQueued:
+		// Only a task that would wait counts against MaxQueued; nothing accepted is dropped.
+		c.cnt.rejected++
+		c.fail(tg, id, errQueueFull)
+		return false
+	}
+	return true
+}
+
+// call queues a task call (a notification when tg.client is noRef).
+func (c *core) call(p *peer, tg target, method, id, params []byte) {
+	q := c.queueFor(method)
+	if !c.admit(p, tg, id, q) {
+		if q != nil {
+			c.maybeDropQueue(q)
+		}
+		return
+	}
+	if tg.client == noRef {
+		id = nil
+	}
+	slot, t, ok := c.newTask(q, id, params)
+	if !ok {
+		c.cnt.rejected++
+		c.fail(tg, id, errQueueFull)
+		c.maybeDropQueue(q)
+		return
+	}
+	if tg.client != noRef {
+		c.own(p, tg, slot, t)
+	}
+	c.cnt.accepted++
+	c.enqueue(slot, t, q, false)
+}
+
+// own makes task t owe its reply to tg's client.
+func (c *core) own(p *peer, tg target, slot uint32, t *task) {
+	t.client, t.cgen, t.batch = tg.client, tg.cgen, tg.batch
+	if tg.delim {
+		t.flags |= fDelim
+	}
+	if tg.member {
+		t.flags |= fMember
+	}
+	c.linkClient(p, slot, t)
+	c.pending(p, tg)
+}
+
+// pending counts a request whose reply will come later.
+func (c *core) pending(p *peer, tg target) {
+	p.inflight++
+	if tg.batch != noRef {
+		c.batches[tg.batch].pending++
+	}
+}
+
+// nodeResult handles a response from a node: the result (or error) of the task whose key is
+// its id. A response for a task the broker did not give to this node, or for an earlier
+// attempt (its generation has moved on), is ignored and counted.
+func (c *core) nodeResult(p *peer, h *codec.Header) {
+	k, ok := parseUint(h.ID)
+	if !ok || k > 1<<53 {
+		c.cnt.stale++
+		return
+	}
+	slot, gen := splitKey(k)
+	t := c.tasks.at(slot)
+	if t == nil || t.buf == nil || t.gen != gen || t.flags&fHeld == 0 || t.node != p.slot {
+		c.cnt.stale++
+		return
+	}
+	c.unlinkHeld(p, slot, t)
+	if t.state == stRevoked {
+		c.freeTask(slot, t) // its record was stored when it was revoked
+		return
+	}
+	c.finish(slot, t, h.Result, h.Error, p.name)
+}
+
+// finish completes a task: the reply to its client (the node's raw result or error object
+// after the client's own id), its record in the store if it was submitted, and its slot freed.
+func (c *core) finish(slot uint32, t *task, result, errObj []byte, node string) {
+	st := stSuccess
+	if errObj != nil {
+		st = stFailure
+		c.cnt.failed++
+	} else {
+		c.cnt.succeeded++
+	}
+	if t.flags&fClient != 0 {
+		tg := target{client: t.client, cgen: t.cgen, batch: t.batch, delim: t.flags&fDelim != 0, member: t.flags&fMember != 0}
+		c.unlinkClient(slot, t)
+		c.scratch = appendResponse(c.scratch[:0], t.id(), result, errObj)
+		c.deliverAsync(tg, c.scratch)
+	}
+	if t.flags&fSubmitted != 0 {
+		t.state = st
+		c.storeTask(t, result, errObj, node)
+	}
+	c.freeTask(slot, t)
+}
+
+// appendResponse appends a response with raw id and raw result or error object.
+func appendResponse(dst, id, result, errObj []byte) []byte {
+	dst = append(dst, `{"jsonrpc":"2.0","id":`...)
+	if id == nil {
+		id = nullJSON
+	}
+	dst = append(dst, id...)
+	if errObj != nil {
+		dst = append(dst, `,"error":`...)
+		dst = append(dst, errObj...)
+	} else {
+		dst = append(dst, `,"result":`...)
+		if result == nil {
+			result = nullJSON
+		}
+		dst = append(dst, result...)
+	}
+	return append(dst, '}')
+}
+
+var nullJSON = []byte("null")

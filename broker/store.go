@@ -1,0 +1,254 @@
+package broker
+
+import "time"
+
+// record is a finished task of a submitted call, as the result store keeps it. method and node
+// share the strings of the queue and node they came from (no copy); result and errObj are raw
+// JSON owned by the record.
+type record struct {
+	seq      uint64
+	method   string
+	node     string
+	result   []byte // raw JSON result (SUCCESS)
+	errObj   []byte // raw JSON error object (FAILURE, REVOKED, EXPIRED)
+	expires  int64  // unix nanoseconds after which the record is forgotten
+	attempts uint16
+	state    state
+}
+
+// resultStore keeps the records of finished submitted tasks for a TTL and up to a bound, and
+// wakes the waiters of broker.result when a record arrives. It is the seam for another store
+// (Redis, shared by several brokers) later: the routing state only talks to it through this
+// interface.
+//
+// All methods are called by the routing state with its lock held; they must not block. A
+// store whose backend blocks must do the slow part on goroutines of its own and call back
+// under the broker's lock.
+type resultStore interface {
+	// put stores rec (the store copies what it keeps; rec is the caller's) for ttl and wakes
+	// every waiter of rec.seq.
+	put(rec *record, ttl time.Duration)
+	// get returns the record of seq. The record is valid until the next call into the store.
+	get(seq uint64) (*record, bool)
+	// wait registers w to be woken once: by put(seq), or by expire once deadline has passed
+	// (then with a nil record), or by cancel.
+	wait(seq uint64, deadline int64, w *waiter)
+	// expire forgets records past their TTL and wakes the waiters past their deadline.
+	expire(now int64)
+	// wakeAll wakes every waiter at once (with a nil record): the broker is stopping.
+	wakeAll()
+	// len returns the number of records kept.
+	len() int
+	// waiting returns the number of registered waiters.
+	waiting() int
+}
+
+// waiter is a pending broker.result with a wait: the reply target and the client's request id
+// (owned, from the routing state's buffer pool).
+type waiter struct {
+	tg       target
+	id       []byte
+	seq      uint64
+	deadline int64
+	hidx     int     // index in the deadline heap, -1 when not in it
+	next     *waiter // next waiter of the same seq
+}
+
+// memStore is the in-memory resultStore: a map by task sequence number, a FIFO in completion
+// order for TTL and bound eviction (the TTL is the same for every record, so completion order
+// is expiry order), and a deadline heap for waiters.
+type memStore struct {
+	recs    map[uint64]*record
+	order   ring // seqs in put order
+	max     int
+	free    []*record
+	waiters map[uint64]*waiter
+	heap    waiterHeap
+	// wake is called (lock held) for each woken waiter; rec is nil when its deadline passed.
+	wake func(w *waiter, rec *record)
+	now  func() int64
+}
+
+func newMemStore(max int, wake func(*waiter, *record), now func() int64) *memStore {
+	return &memStore{
+		recs:    make(map[uint64]*record),
+		waiters: make(map[uint64]*waiter),
+		max:     max,
+		wake:    wake,
+		now:     now,
+	}
+}
+
+func (s *memStore) put(rec *record, ttl time.Duration) {
+	r, ok := s.recs[rec.seq]
+	if !ok {
+		if n := len(s.free); n > 0 {
+			r = s.free[n-1]
+			s.free = s.free[:n-1]
+		} else {
+			r = new(record)
+		}
+		s.recs[rec.seq] = r
+		s.order.pushBack(rec.seq)
+	}
+	res, eo := r.result[:0], r.errObj[:0]
+	*r = *rec
+	r.result = append(res, rec.result...)
+	r.errObj = append(eo, rec.errObj...)
+	r.expires = s.now() + int64(ttl)
+	for s.max > 0 && len(s.recs) > s.max {
+		s.evictFront()
+	}
+	for w := s.waiters[rec.seq]; w != nil; {
+		next := w.next
+		s.heap.remove(w)
+		w.next = nil
+		s.wake(w, r)
+		w = next
+	}
+	delete(s.waiters, rec.seq)
+}
+
+func (s *memStore) evictFront() {
+	seq, ok := s.order.popFront()
+	if !ok {
+		return
+	}
+	if r, ok := s.recs[seq]; ok {
+		delete(s.recs, seq)
+		if cap(r.result) > 4096 {
+			r.result = nil
+		}
+		if cap(r.errObj) > 4096 {
+			r.errObj = nil
+		}
+		if len(s.free) < 1024 {
+			s.free = append(s.free, r)
+		}
+	}
+}
+
+func (s *memStore) get(seq uint64) (*record, bool) {
+	r, ok := s.recs[seq]
+	return r, ok
+}
+
+func (s *memStore) wait(seq uint64, deadline int64, w *waiter) {
+	w.seq, w.deadline = seq, deadline
+	w.next = s.waiters[seq]
+	s.waiters[seq] = w
+	s.heap.push(w)
+}
+
+func (s *memStore) expire(now int64) {
+	for {
+		seq, ok := s.order.front()
+		if !ok {
+			break
+		}
+		if r, ok := s.recs[seq]; ok && r.expires > now {
+			break
+		}
+		s.evictFront()
+	}
+	for len(s.heap) > 0 && s.heap[0].deadline <= now {
+		w := s.heap[0]
+		s.heap.remove(w)
+		s.unlinkWaiter(w)
+		s.wake(w, nil)
+	}
+}
+
+func (s *memStore) wakeAll() {
+	for len(s.heap) > 0 {
+		w := s.heap[0]
+		s.heap.remove(w)
+		s.unlinkWaiter(w)
+		s.wake(w, nil)
+	}
+}
+
+// unlinkWaiter removes w from its seq's list.
+func (s *memStore) unlinkWaiter(w *waiter) {
+	head := s.waiters[w.seq]
+	if head == w {
+		if w.next == nil {
+			delete(s.waiters, w.seq)
+		} else {
+			s.waiters[w.seq] = w.next
+		}
+		w.next = nil
+		return
+	}
+	for p := head; p != nil; p = p.next {
+		if p.next == w {
+			p.next = w.next
+			w.next = nil
+			return
+		}
+	}
+}
+
+func (s *memStore) len() int     { return len(s.recs) }
+func (s *memStore) waiting() int { return len(s.heap) }
+
+// waiterHeap is a min-heap of waiters by deadline, each knowing its index (for removal).
+type waiterHeap []*waiter
+
+func (h *waiterHeap) push(w *waiter) {
+	*h = append(*h, w)
+	w.hidx = len(*h) - 1
+	h.up(w.hidx)
+}
+
+func (h *waiterHeap) remove(w *waiter) {
+	i := w.hidx
+	if i < 0 || i >= len(*h) || (*h)[i] != w {
+		return
+	}
+	last := len(*h) - 1
+	h.swap(i, last)
+	(*h)[last] = nil
+	*h = (*h)[:last]
+	w.hidx = -1
+	if i < last {
+		h.down(i)
+		h.up(i)
+	}
+}
+
+func (h waiterHeap) swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].hidx = i
+	h[j].hidx = j
+}
+
+func (h waiterHeap) up(i int) {
+	for i > 0 {
+		p := (i - 1) / 2
+		if h[p].deadline <= h[i].deadline {
+			break
+		}
+		h.swap(i, p)
+		i = p
+	}
+}
+
+func (h waiterHeap) down(i int) {
+	n := len(h)
+	for {
+		l := 2*i + 1
+		if l >= n {
+			return
+		}
+		m := l
+		if r := l + 1; r < n && h[r].deadline < h[l].deadline {
+			m = r
+		}
+		if h[i].deadline <= h[m].deadline {
+			return
+		}
+		h.swap(i, m)
+		i = m
+	}
+}
