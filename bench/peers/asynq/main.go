@@ -58,6 +58,7 @@ type config struct {
 	resultsN     int
 	notifyN      int
 	duration     time.Duration
+	syncDuration time.Duration
 	inflight     int
 	enqueuers    int
 	poll         time.Duration
@@ -98,6 +99,7 @@ func main() {
 	flag.IntVar(&c.resultsN, "results-n", 20000, "with_results: max tasks")
 	flag.IntVar(&c.notifyN, "notify-n", 50000, "fire_and_forget: max tasks")
 	flag.DurationVar(&c.duration, "duration", 5*time.Second, "each phase stops sending after this long (or its -n, whichever comes first)")
+	flag.DurationVar(&c.syncDuration, "sync-duration", 10*time.Second, "sync: stop sending after this long (each round trip waits for asynq's task check tick)")
 	flag.IntVar(&c.inflight, "inflight", 128, "with_results: tasks in flight (client goroutines, each enqueue + poll)")
 	flag.IntVar(&c.enqueuers, "enqueuers", 4, "fire_and_forget: client goroutines enqueueing")
 	flag.DurationVar(&c.poll, "poll", 10*time.Millisecond, "interval between GetTaskInfo polls while waiting for a result")
@@ -176,9 +178,9 @@ func run(ctx context.Context, c config, log *slog.Logger) error {
 		var l line
 		switch strings.TrimSpace(mode) {
 		case "sync":
-			l = p.phaseResults("sync", c.syncN, 1)
+			l = p.phaseResults("sync", c.syncN, 1, c.syncDuration)
 		case "with_results":
-			l = p.phaseResults("with_results", c.resultsN, c.inflight)
+			l = p.phaseResults("with_results", c.resultsN, c.inflight, c.duration)
 		case "fire_and_forget":
 			l = p.phaseNotify()
 		case "":
@@ -250,9 +252,9 @@ func (p *peer) roundTrip(ctx context.Context, a, b int64) (time.Duration, error)
 	}
 }
 
-// phaseResults runs n round trips (or as many as fit in -duration) with inflight of them at once,
+// phaseResults runs n round trips (or as many as start within d) with inflight of them at once,
 // and measures each one's latency.
-func (p *peer) phaseResults(mode string, n, inflight int) line {
+func (p *peer) phaseResults(mode string, n, inflight int, d time.Duration) line {
 	var (
 		next   atomic.Int64 // tasks claimed by senders
 		errs   atomic.Int64
@@ -260,7 +262,7 @@ func (p *peer) phaseResults(mode string, n, inflight int) line {
 		lat    = make([]time.Duration, 0, min(n, 1<<20))
 		wg     sync.WaitGroup
 		start  = time.Now()
-		stopAt = start.Add(p.cfg.duration)
+		stopAt = start.Add(d)
 	)
 	for range inflight {
 		wg.Go(func() {
