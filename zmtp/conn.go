@@ -1,7 +1,6 @@
 package zmtp
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -40,19 +39,13 @@ type conn struct {
 	nmsgs   int        // messages (not commands) in pending
 	writing bool       // the writer was woken and has not yet found pending empty
 	wclosed bool       // the connection is closing: nothing more is queued
-	subs    []subEntry // PUB: the peer's subscriptions
+	subs    subSet     // PUB: the peer's subscriptions
 
 	wake       chan struct{} // 1-slot: wakes an idle writer
 	done       chan struct{} // closed when the connection shuts down
 	writerDone chan struct{} // closed when the writer has returned
 	closeOnce  sync.Once
 	closeErr   error
-}
-
-// subEntry is one subscription of a SUB peer (counted: subscribing twice needs two cancels).
-type subEntry struct {
-	prefix []byte
-	n      int
 }
 
 func newConn(s *Socket, nc net.Conn, ep string) *conn {
@@ -156,7 +149,7 @@ func (c *conn) sendSubscription(topic []byte, subscribe bool) {
 // never blocks: dropped reports a matching peer at its HWM.
 func (c *conn) publish(frames [][]byte) (sent, dropped bool) {
 	c.wmu.Lock()
-	if c.wclosed || !c.matchLocked(frames[0]) {
+	if c.wclosed || !c.subs.match(frames[0]) {
 		c.wmu.Unlock()
 		return false, false
 	}
@@ -170,39 +163,17 @@ func (c *conn) publish(frames [][]byte) (sent, dropped bool) {
 	return true, false
 }
 
-func (c *conn) matchLocked(topic []byte) bool {
-	for i := range c.subs {
-		if bytes.HasPrefix(topic, c.subs[i].prefix) {
-			return true
-		}
-	}
-	return false
-}
-
 // subscribe records a peer's (un)subscription (PUB side).
 func (c *conn) subscribe(topic []byte, on bool) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	for i := range c.subs {
-		if bytes.Equal(c.subs[i].prefix, topic) {
-			if on {
-				c.subs[i].n++
-			} else if c.subs[i].n--; c.subs[i].n == 0 {
-				last := len(c.subs) - 1
-				c.subs[i] = c.subs[last]
-				c.subs[last] = subEntry{}
-				c.subs = c.subs[:last]
-			}
-			return nil
-		}
-	}
 	if !on {
-		return nil // cancelling an unknown subscription is ignored, as libzmq
+		c.subs.remove(topic)
+		return nil
 	}
-	if len(c.subs) >= MaxSubscriptions {
+	if _, ok := c.subs.add(topic, MaxSubscriptions); !ok {
 		return errTooManySubs
 	}
-	c.subs = append(c.subs, subEntry{prefix: append([]byte(nil), topic...), n: 1})
 	return nil
 }
 

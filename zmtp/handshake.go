@@ -64,9 +64,8 @@ func (h *handshake) run(mech Mechanism) (peerInfo, error) {
 	if !bytes.Equal(g.mechName(), []byte(mech.Name())) {
 		return peerInfo{}, fmt.Errorf("%w: peer mechanism %q, ours %q", ErrProtocol, g.mechName(), mech.Name())
 	}
-	if mech.Name() != "NULL" && g.asServer == mech.isServer() {
-		return peerInfo{}, fmt.Errorf("%w: both peers claim the same %s role", ErrProtocol, mech.Name())
-	}
+	// The peer's as-server flag is not checked: our role comes from our mechanism, as in
+	// libzmq (whose PLAIN server and zmq4 both send as-server 0).
 	if err := mech.run(h); err != nil {
 		return peerInfo{}, err
 	}
@@ -101,7 +100,7 @@ func (h *handshake) recvCommand() (name, data []byte, err error) {
 // unexpected builds the error for a command other than want; an ERROR command's reason is
 // reported.
 func (h *handshake) unexpected(name, data []byte, want string) error {
-	if isCommand(name, "ERROR") {
+	if isCommand(name, "ERROR") || isCommand(name, libzmqPlainError) {
 		reason := data
 		if len(reason) > 0 && int(reason[0]) <= len(reason)-1 {
 			reason = reason[1 : 1+int(reason[0])]

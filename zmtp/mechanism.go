@@ -123,7 +123,11 @@ func (p plainServer) run(h *handshake) error {
 	}
 	pass := rest[1:]
 	if p.auth == nil || !p.auth(string(user), string(pass), h.remote) {
-		_ = h.send(appendCommand(h.out[:0], "ERROR", errorReason("Invalid username or password")))
+		// libzmq's PLAIN (every version: its "\x05ERROR" C literal parses as "\x5E" + "RROR")
+		// sends and only understands an ERROR command named "^RROR", with a ZAP status code
+		// as reason. We send that form so libzmq clients report an authentication failure;
+		// any other peer sees an unknown command, which fails its handshake just the same.
+		_ = h.send(appendCommand(h.out[:0], libzmqPlainError, errorReason("400")))
 		return fmt.Errorf("%w: PLAIN credentials refused", ErrHandshake)
 	}
 	if err := h.send(appendCommand(h.out[:0], "WELCOME")); err != nil {
@@ -154,6 +158,9 @@ func PlainCredentials(users map[string]string) func(username, password string, p
 		return ok && subtle.ConstantTimeCompare([]byte(want), []byte(password)) == 1
 	}
 }
+
+// libzmqPlainError is the ERROR command as libzmq's PLAIN mechanism spells it (see above).
+const libzmqPlainError = "^RROR"
 
 // errorReason encodes an ERROR command's body: reason-size then reason (at most 255 bytes).
 func errorReason(reason string) []byte {

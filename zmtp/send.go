@@ -1,7 +1,6 @@
 package zmtp
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 )
@@ -333,38 +332,24 @@ func (s *Socket) setSub(prefix []byte, on bool) error {
 	}
 	s.subMu.Lock()
 	defer s.subMu.Unlock()
-	n := s.subs[string(prefix)]
-	switch {
-	case on:
-		s.subs[string(prefix)] = n + 1
-		if n > 0 {
-			return nil
+	var changed bool
+	if on {
+		changed, _ = s.subs.add(prefix, 0)
+	} else {
+		changed = s.subs.remove(prefix)
+	}
+	if changed {
+		for _, c := range *s.peers.Load() {
+			c.sendSubscription(prefix, on)
 		}
-	case n == 0:
-		return nil
-	case n > 1:
-		s.subs[string(prefix)] = n - 1
-		return nil
-	default:
-		delete(s.subs, string(prefix))
-	}
-	list := make([][]byte, 0, len(s.subs))
-	for k := range s.subs {
-		list = append(list, []byte(k))
-	}
-	s.subList.Store(&list)
-	for _, c := range *s.peers.Load() {
-		c.sendSubscription(prefix, on)
 	}
 	return nil
 }
 
 // subMatch reports whether a received topic matches one of our subscriptions.
 func (s *Socket) subMatch(topic []byte) bool {
-	for _, p := range *s.subList.Load() {
-		if bytes.HasPrefix(topic, p) {
-			return true
-		}
-	}
-	return false
+	s.subMu.RLock()
+	ok := s.subs.match(topic)
+	s.subMu.RUnlock()
+	return ok
 }

@@ -45,9 +45,8 @@ type Socket struct {
 	closing  chan struct{}
 	wg       sync.WaitGroup
 
-	subMu   sync.Mutex               // SUB: guards subs; held while a new peer gets them
-	subs    map[string]int           // SUB: subscription counts
-	subList atomic.Pointer[[][]byte] // SUB: snapshot of subs' keys for filtering
+	subMu sync.RWMutex // SUB: guards subs; held while a new peer gets them
+	subs  subSet       // SUB: our subscriptions (also filters what arrives)
 
 	stMu       sync.Mutex // REQ/REP state
 	reqPeer    *conn
@@ -91,13 +90,11 @@ func NewSocket(t SocketType, o Options) *Socket {
 		dialers:   map[string]*dialer{},
 		conns:     map[*conn]struct{}{},
 		routes:    map[string]*conn{},
-		subs:      map[string]int{},
 		q:         newRecvQueue(o.RecvHWM),
 		closing:   make(chan struct{}),
 		nextID:    rand.Uint32(),
 	}
 	s.peers.Store(&[]*conn{})
-	s.subList.Store(&[][]byte{})
 	switch {
 	case !t.valid():
 		s.optErr = fmt.Errorf("%w: %v", ErrNotSupported, t)
@@ -531,7 +528,7 @@ func (s *Socket) attach(c *conn, peerID []byte) error {
 		c.writeLoop()
 	}()
 	if s.typ == Sub {
-		for _, p := range *s.subList.Load() {
+		for _, p := range s.subs.prefixes() {
 			c.sendSubscription(p, true)
 		}
 	}
