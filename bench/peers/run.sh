@@ -19,7 +19,8 @@
 #   ASYNQ_ENQUEUERS [4]       asynq fire_and_forget: enqueueing goroutines
 #   CELERY_POOL [prefork]     Celery worker --pool (prefork, threads or solo)
 #   DRAIN_SECONDS [60]        how long a phase waits for outstanding tasks
-#   ZEROTASK_BENCH_ARGS []    extra arguments for `zerotask bench --json`
+#   ZEROTASK_BENCH_ARGS ["--duration ${PHASE_SECONDS}s --concurrency ${INFLIGHT}"]
+#                             arguments for `zerotask bench --json` (its nodes: its own defaults)
 #   ZEROTASK_TIMEOUT [300]    seconds before the ZeroTask run is stopped
 #   SYSTEMS ["zerotask asynq celery"]  which to run
 #   KEEP_DIR []               if set, the raw outputs and logs are copied there
@@ -43,7 +44,7 @@ ASYNQ_TASK_CHECK_INTERVAL=${ASYNQ_TASK_CHECK_INTERVAL:-0}
 ASYNQ_ENQUEUERS=${ASYNQ_ENQUEUERS:-4}
 CELERY_POOL=${CELERY_POOL:-prefork}
 DRAIN_SECONDS=${DRAIN_SECONDS:-60}
-ZEROTASK_BENCH_ARGS=${ZEROTASK_BENCH_ARGS:-}
+ZEROTASK_BENCH_ARGS=${ZEROTASK_BENCH_ARGS-"--duration ${PHASE_SECONDS}s --concurrency ${INFLIGHT}"}
 ZEROTASK_TIMEOUT=${ZEROTASK_TIMEOUT:-300}
 SYSTEMS=${SYSTEMS:-zerotask asynq celery}
 PY=/usr/bin/python3 # Debian's, where python3-celery and python3-redis live
