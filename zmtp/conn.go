@@ -181,7 +181,7 @@ var errTooManySubs = fmt.Errorf("%w: too many subscriptions", ErrProtocol)
 
 // maxSpareWriteBuf is the largest write buffer a writer keeps after a burst; a larger one is
 // dropped so an idle connection does not pin memory.
-const maxSpareWriteBuf = 1 << 20
+const maxSpareWriteBuf = 8 << 20
 
 // writeLoop is the connection's writer goroutine.
 func (c *conn) writeLoop() {
