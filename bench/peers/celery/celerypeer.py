@@ -215,6 +215,15 @@ def main():
 
     logdir = tempfile.mkdtemp(prefix="celerypeer-")
     proc, log = start_worker(args, logdir)
+
+    # On SIGTERM or SIGINT, stop the worker and leave at once. Raising SystemExit here instead is not
+    # enough: it can land inside a destructor (AsyncResult.__del__), where Python ignores it.
+    def on_term(signum, frame):
+        stop_worker(proc, grace=5)
+        os._exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
     try:
         try:  # warm-up (not measured): the worker is up and its pool ready
             add.delay(1, 2).get(timeout=120)
