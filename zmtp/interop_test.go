@@ -356,6 +356,18 @@ func TestInteropLibzmqHeartbeatKeptAliveByOurPongs(t *testing.T) {
 	}
 }
 
+// TestInteropLibzmqHeartbeatDropsSilentPeer is the control for the test above: with the same
+// settings, libzmq does drop a peer that never answers its PINGs (a raw connection that
+// completes the handshake and then only listens), so staying connected there is our PONGs'
+// doing.
+func TestInteropLibzmqHeartbeatDropsSilentPeer(t *testing.T) {
+	p := startPy(t, "--type", "ROUTER", "--bind", loopback, "--heartbeat-ivl", "100", "--heartbeat-timeout", "300")
+	rc := dialRaw(t, p.endpoint())
+	rc.mustHandshake("DEALER", "mute")
+	took := rc.waitClosed(3 * time.Second)
+	t.Logf("libzmq dropped the peer that never answers PING after %v", took)
+}
+
 // --- go-zeromq/zmq4 ------------------------------------------------------------------------
 
 func TestInteropZmq4DealerToRouter(t *testing.T) {
