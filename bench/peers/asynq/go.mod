@@ -2,7 +2,10 @@ module zerotask-bench/asynqpeer
 
 go 1.26
 
-require github.com/hibiken/asynq v0.26.0
+require (
+	github.com/hibiken/asynq v0.26.0
+	go.uber.org/goleak v1.3.0
+)
 
 require (
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect

@@ -25,6 +25,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"os"
@@ -109,7 +110,7 @@ func main() {
 	flag.Parse()
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	if err := run(context.Background(), c, log); err != nil {
+	if err := run(context.Background(), c, log, os.Stdout); err != nil {
 		log.Error("asynqpeer failed", "err", err)
 		os.Exit(1)
 	}
@@ -119,6 +120,7 @@ func main() {
 // handler updates.
 type peer struct {
 	cfg    config
+	log    *slog.Logger
 	client *asynq.Client
 	insp   *asynq.Inspector
 
@@ -126,12 +128,14 @@ type peer struct {
 	notifyLast atomic.Int64 // UnixNano of the latest such return
 }
 
-func run(ctx context.Context, c config, log *slog.Logger) error {
+// run starts the server and client, runs the phases -modes names and writes one JSON line per
+// phase to out.
+func run(ctx context.Context, c config, log *slog.Logger, out io.Writer) error {
 	if c.concurrency < 1 || c.inflight < 1 || c.enqueuers < 1 {
 		return errors.New("-concurrency, -inflight and -enqueuers must be at least 1")
 	}
 	redisOpt := asynq.RedisClientOpt{Addr: c.redis, DB: c.db, PoolSize: c.inflight + c.enqueuers + 4}
-	p := &peer{cfg: c, client: asynq.NewClient(redisOpt), insp: asynq.NewInspector(redisOpt)}
+	p := &peer{cfg: c, log: log, client: asynq.NewClient(redisOpt), insp: asynq.NewInspector(redisOpt)}
 	defer p.client.Close()
 	defer p.insp.Close()
 
@@ -194,7 +198,7 @@ func run(ctx context.Context, c config, log *slog.Logger) error {
 			check = time.Second
 		}
 		l.TaskCheckMs = float64(check) / 1e6
-		if err := json.NewEncoder(os.Stdout).Encode(l); err != nil {
+		if err := json.NewEncoder(out).Encode(l); err != nil {
 			return err
 		}
 	}
@@ -274,7 +278,7 @@ func (p *peer) phaseResults(mode string, n, inflight int, d time.Duration) line 
 				d, err := p.roundTrip(context.Background(), i, 10)
 				if err != nil {
 					errs.Add(1)
-					slog.Warn("round trip", "mode", mode, "err", err)
+					p.log.Warn("round trip", "mode", mode, "err", err)
 					continue
 				}
 				mu.Lock()
@@ -314,7 +318,7 @@ func (p *peer) phaseNotify() line {
 					asynq.Queue(p.cfg.queue), asynq.MaxRetry(0))
 				if err != nil {
 					errs.Add(1)
-					slog.Warn("enqueue", "err", err)
+					p.log.Warn("enqueue", "err", err)
 					continue
 				}
 				sent.Add(1)
