@@ -51,7 +51,7 @@ func gen(b *bytes.Buffer, n int) {
 	}
 	inst := strings.Join(append(append([]string{}, L...), "R"), ", ")
 	instNull := strings.Join(append(append([]string{}, L...), "null"), ", ")
-	args := strings.Join(L, ", ")                         // A, B
+	args := strings.Join(L, ", ")                                            // A, B
 	ctxArgs := strings.Join(append([]string{"context.Context"}, L...), ", ") // context.Context, A, B
 	params := make([]string, n)
 	for i := range L {

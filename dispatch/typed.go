@@ -97,14 +97,14 @@ func kindOf(t reflect.Type) kind {
 // built (and again when options such as Names are applied at registration). It is read-only
 // afterwards, so any number of goroutines may serve through it.
 type sig struct {
-	arity int
-	err   error    // a problem found at construction, reported by Handle/Register
-	whole bool     // one struct parameter and no Names: a params object decodes into it whole
-	names []string // parameter names for named params (nil: positional only)
-	kinds [maxArity]kind
-	types [maxArity]string // Go type names, for messages
-	label [maxArity]string // "param 2 (b)", for messages
-	res   kind
+	arity   int
+	err     error    // a problem found at construction, reported by Handle/Register
+	whole   bool     // one struct parameter and no Names: a params object decodes into it whole
+	names   []string // parameter names for named params (nil: positional only)
+	kinds   [maxArity]kind
+	types   [maxArity]string // Go type names, for messages
+	label   [maxArity]string // "param 2 (b)", for messages
+	res     kind
 	adapter string // "Func2", for messages
 }
 
