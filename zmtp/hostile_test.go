@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"runtime"
 	"testing"
 	"time"
@@ -52,15 +53,12 @@ func goodDealer(t *testing.T, r *zmtp.Socket, ep string) func(string) {
 		start := time.Now()
 		body := []byte("ping " + tag)
 		sendFrames(t, d, ioWait, body)
-		for {
-			got := recvMsg(t, r, ioWait)
-			if string(got[0]) != "good" {
-				t.Fatalf("%s: ROUTER received %s from a hostile peer", tag, show(got))
-			}
-			if len(got) != 2 || !bytes.Equal(got[1], body) {
-				t.Fatalf("%s: ROUTER got %s, want [good %q]", tag, show(got), body)
-			}
-			break
+		got := recvMsg(t, r, ioWait)
+		if string(got[0]) != "good" {
+			t.Fatalf("%s: ROUTER received %s from a hostile peer", tag, show(got))
+		}
+		if len(got) != 2 || !bytes.Equal(got[1], body) {
+			t.Fatalf("%s: ROUTER got %s, want [good %q]", tag, show(got), body)
 		}
 		sendFrames(t, r, ioWait, []byte("good"), []byte("pong "+tag))
 		if back := recvMsg(t, d, ioWait); len(back) != 1 || string(back[0]) != "pong "+tag {
@@ -244,7 +242,7 @@ func TestHostileSilentPeers(t *testing.T) {
 				if d := time.Since(start); d >= deadline {
 					t.Logf("note: good peer took %v, past the silent peer's deadline", d)
 				}
-				took := rc.waitClosed(deadline + 2*time.Second)
+				rc.waitClosed(deadline + 2*time.Second)
 				total := time.Since(start)
 				if total < deadline*8/10 {
 					t.Fatalf("silent peer closed after %v, before the %v handshake deadline", total, deadline)
@@ -252,7 +250,6 @@ func TestHostileSilentPeers(t *testing.T) {
 				if total > deadline+time.Second {
 					t.Fatalf("silent peer closed after %v, want around the %v handshake deadline", total, deadline)
 				}
-				_ = took
 				check("after")
 				testutil.Eventually(t, time.Second, func() bool { return rec.count(zmtp.EventHandshakeFailed) > 0 },
 					"no handshake-failed event for the silent peer: %v", &rec)
@@ -512,4 +509,73 @@ func TestHostileSubscriptionFlood(t *testing.T) {
 			check("after")
 		})
 	}
+}
+
+// FuzzHostilePeer throws arbitrary bytes at a bound ROUTER over real loopback connections:
+// before any greeting (mode 0), after a good greeting (mode 1) or after a whole NULL handshake
+// as a DEALER (mode 2). Whatever the bytes, the engine must not crash, must end or keep the
+// connection cleanly, and must keep serving a good peer, checked by a round trip after every
+// input.
+func FuzzHostilePeer(f *testing.F) {
+	ready := command("READY", "Socket-Type", "DEALER", "Identity", "fz")
+	f.Add(byte(0), greeting(3, 1, "NULL", false))
+	f.Add(byte(0), randomBytes(64))
+	f.Add(byte(1), ready)
+	f.Add(byte(1), frameHeader(flagCommand, 1<<63, true))
+	f.Add(byte(2), frame(0, []byte("hello")))
+	f.Add(byte(2), append(frame(flagMore, []byte("a")), frame(0, nil)...))
+	f.Add(byte(2), frameHeader(0, 1<<63, true))
+	f.Add(byte(2), frame(flagCommand, []byte("\x04PING\x00\x0aab")))
+	f.Add(byte(2), []byte{0xFF, 0xFF, 0xFF})
+
+	r := zmtp.NewSocket(zmtp.Router, zmtp.Options{MaxMsgSize: 1 << 16, HandshakeTimeout: time.Second})
+	f.Cleanup(func() { _ = r.Close() })
+	if err := r.Bind(loopback); err != nil {
+		f.Fatalf("bind: %v", err)
+	}
+	ep := r.LastEndpoint()
+	d := zmtp.NewSocket(zmtp.Dealer, zmtp.Options{Identity: []byte("good")})
+	f.Cleanup(func() { _ = d.Close() })
+	if err := d.Connect(ep); err != nil {
+		f.Fatalf("connect: %v", err)
+	}
+	seq := 0
+	f.Fuzz(func(t *testing.T, mode byte, data []byte) {
+		if len(data) > 1<<16 {
+			return
+		}
+		rc := dialRaw(t, ep)
+		_ = rc.c.(*net.TCPConn).SetLinger(0) // reset on close: no TIME_WAIT pile-up over many inputs
+		var prefix []byte
+		switch mode % 3 {
+		case 1:
+			prefix = greeting(3, 1, "NULL", false)
+		case 2:
+			prefix = append(greeting(3, 1, "NULL", false), ready...)
+		}
+		_ = rc.write(append(prefix, data...))
+		// Let the engine act on the bytes (it may answer, close, or wait for more).
+		_ = rc.stillOpen(5 * time.Millisecond)
+
+		// The good peer still gets through; hostile messages that happen to be valid are
+		// skipped.
+		seq++
+		body := []byte(fmt.Sprintf("ping %d", seq))
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := d.SendFrames(ctx, body); err != nil {
+			t.Fatalf("good DEALER send: %v", err)
+		}
+		for {
+			m, err := r.Recv(ctx)
+			if err != nil {
+				t.Fatalf("good peer's message lost after input mode=%d % x: %v", mode, data, err)
+			}
+			ok := len(m.Frames) == 2 && string(m.Frames[0]) == "good" && bytes.Equal(m.Frames[1], body)
+			m.Release()
+			if ok {
+				break
+			}
+		}
+	})
 }
