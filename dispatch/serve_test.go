@@ -287,3 +287,67 @@ func TestServeFrameLimits(t *testing.T) {
 		t.Fatalf("Limits() = %+v", d.Limits())
 	}
 }
+
+// FuzzServeFrame: any frame gives no panic and either no reply or a valid JSON-RPC reply (one
+// response object, or a non-empty array of them), each with exactly one of result and error.
+func FuzzServeFrame(f *testing.F) {
+	for _, s := range []string{
+		`{"jsonrpc":"2.0","method":"subtract","params":[42,23],"id":1}`,
+		`{"jsonrpc":"2.0","method":"subtract","params":{"subtrahend":23,"minuend":42},"id":3}`,
+		`{"jsonrpc":"2.0","method":"update","params":[1,2,3,4,5]}`,
+		`{"jsonrpc":"2.0","method":"foobar","id":"1"}`,
+		`{"jsonrpc":"2.0","method":"foobar, "params":"bar","baz]`,
+		`[]`, `[1,2,3]`, `[{"jsonrpc":"2.0","method":"sum","params":[1,2,4],"id":"1"},{"foo":"boo"}]`,
+		`{"jsonrpc":"2.0","method":"get_data","id":"9"}`,
+		`{"jsonrpc":"2.0","method":"boom","id":2}`,
+		`{"jsonrpc":"2.0","method":"fail","id":null}`,
+		`{"jsonrpc":"2.0","method":"sub\u0074ract","params":[1,2],"id":1}`,
+		`{"jsonrpc":"2.0","result":1,"id":1}`,
+	} {
+		f.Add([]byte(s))
+	}
+	d := specDispatcher(f, &noteLog{})
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		out := d.ServeFrame(context.Background(), nil, frame)
+		if len(out) == 0 {
+			return
+		}
+		var v any
+		if err := json.Unmarshal(out, &v); err != nil {
+			t.Fatalf("frame %q: reply is not JSON: %v: %s", frame, err, out)
+		}
+		var replies []any
+		switch r := v.(type) {
+		case map[string]any:
+			replies = []any{r}
+		case []any:
+			if len(r) == 0 {
+				t.Fatalf("frame %q: empty batch reply", frame)
+			}
+			replies = r
+		default:
+			t.Fatalf("frame %q: reply %s", frame, out)
+		}
+		for _, r := range replies {
+			m, ok := r.(map[string]any)
+			if !ok || m["jsonrpc"] != "2.0" {
+				t.Fatalf("frame %q: bad response %s", frame, out)
+			}
+			_, hasID := m["id"]
+			_, hasResult := m["result"]
+			e, hasError := m["error"]
+			if !hasID || hasResult == hasError {
+				t.Fatalf("frame %q: bad response %s", frame, out)
+			}
+			if hasError {
+				em, ok := e.(map[string]any)
+				if _, isNum := em["code"].(float64); !ok || !isNum {
+					t.Fatalf("frame %q: bad error object %s", frame, out)
+				}
+				if _, isStr := em["message"].(string); !isStr {
+					t.Fatalf("frame %q: bad error object %s", frame, out)
+				}
+			}
+		}
+	})
+}
