@@ -264,10 +264,13 @@ func (c *conn) sendPing() {
 func (c *conn) readLoop() error {
 	s := c.s
 	const maxBatch = 64
-	var batchArr [maxBatch]*Msg
+	var batchArr, freeArr [maxBatch]*Msg
 	batch := batchArr[:0]
+	free := freeArr[:0] // messages taken from the socket's free list, used before the pool
 	defer func() {
-		for _, m := range batch {
+		releaseAll(batch)
+		for _, m := range free {
+			m.home = nil
 			m.Release()
 		}
 	}()
@@ -279,7 +282,18 @@ func (c *conn) readLoop() error {
 				return err
 			}
 		}
-		m := AcquireMsg()
+		if len(free) == 0 {
+			free = s.takeFree(free)
+		}
+		var m *Msg
+		if n := len(free); n > 0 {
+			m = free[n-1]
+			free[n-1] = nil
+			free = free[:n-1]
+		} else {
+			m = AcquireMsg()
+			m.home = s
+		}
 		m.from = c
 		if s.typ == Router {
 			m.buf = append(m.buf, c.id...)

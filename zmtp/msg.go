@@ -16,6 +16,7 @@ type Msg struct {
 	buf  []byte // backing storage of received frames
 	offs []int  // frame end offsets into buf while a message is read
 	from *conn  // the connection it came from (REQ/REP routing); nil for user messages
+	home *Socket // the socket whose free list it returns to on Release; nil: msgPool
 }
 
 // maxPooledBuf is the largest backing buffer kept when a message goes back to the pool; larger
@@ -42,6 +43,10 @@ func (m *Msg) Release() {
 		m.buf = make([]byte, 0, 512)
 	}
 	m.buf = m.buf[:0]
+	if h := m.home; h != nil && h.putFree(m) {
+		return
+	}
+	m.home = nil
 	msgPool.Put(m)
 }
 

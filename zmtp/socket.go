@@ -41,6 +41,8 @@ type Socket struct {
 	routes map[string]*conn // ROUTER: routing identity -> connection
 
 	q        *recvQueue
+	freeMu   sync.Mutex // guards free
+	free     []*Msg     // released received messages, reused by the readers (see putFree)
 	sendWait waiters // senders parked on full queues or on no peer
 	closing  chan struct{}
 	wg       sync.WaitGroup
@@ -594,6 +596,33 @@ func (s *Socket) deliver(c *conn, batch []*Msg) error {
 		s.q.spaceWait.done(ch)
 	}
 	return nil
+}
+
+// putFree takes back a released message that this socket's reader made. A per-socket free
+// list costs one uncontended lock per message where sync.Pool, with Put and Get on different
+// goroutines (Recv's caller and the connection's reader), costs a steal from another P. The
+// list is bounded (2×RecvHWM); past it, messages go to the shared pool.
+func (s *Socket) putFree(m *Msg) bool {
+	s.freeMu.Lock()
+	if len(s.free) >= 2*s.opts.RecvHWM {
+		s.freeMu.Unlock()
+		return false
+	}
+	s.free = append(s.free, m)
+	s.freeMu.Unlock()
+	return true
+}
+
+// takeFree moves up to cap(dst)-len(dst) free messages into dst.
+func (s *Socket) takeFree(dst []*Msg) []*Msg {
+	s.freeMu.Lock()
+	n := min(cap(dst)-len(dst), len(s.free))
+	k := len(s.free) - n
+	dst = append(dst, s.free[k:]...)
+	clear(s.free[k:])
+	s.free = s.free[:k]
+	s.freeMu.Unlock()
+	return dst
 }
 
 func releaseAll(ms []*Msg) {
