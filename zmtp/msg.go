@@ -13,9 +13,9 @@ type Msg struct {
 	// Frames are the message's parts, in order.
 	Frames [][]byte
 
-	buf  []byte // backing storage of received frames
-	offs []int  // frame end offsets into buf while a message is read
-	from *conn  // the connection it came from (REQ/REP routing); nil for user messages
+	buf  []byte  // backing storage of received frames
+	offs []int   // frame end offsets into buf while a message is read
+	from *conn   // the connection it came from (REQ/REP routing); nil for user messages
 	home *Socket // the socket whose free list it returns to on Release; nil: msgPool
 }
 

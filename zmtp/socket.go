@@ -43,7 +43,7 @@ type Socket struct {
 	q        *recvQueue
 	freeMu   sync.Mutex // guards free
 	free     []*Msg     // released received messages, reused by the readers (see putFree)
-	sendWait waiters // senders parked on full queues or on no peer
+	sendWait waiters    // senders parked on full queues or on no peer
 	closing  chan struct{}
 	wg       sync.WaitGroup
 
