@@ -1,0 +1,403 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/zerotask/zerotask/zmtp"
+)
+
+// fakeBroker is a minimal broker for the node's tests: a zmtp ROUTER (and PUB) speaking the
+// node side of docs/protocol.md with encoding/json, independent of the codec package. It hands
+// queued tasks to nodes strictly within their credit, and checks the node's side of the
+// contract as it goes: credit outstanding plus tasks held never above the capacity the node
+// announced, results only for tasks it holds.
+type fakeBroker struct {
+	t        testing.TB
+	router   *zmtp.Socket
+	pub      *zmtp.Socket
+	Addr     string
+	PubAddr  string
+	maxBatch int
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu         sync.Mutex
+	changed    chan struct{} // closed and replaced on every state change
+	peers      map[string]*fakePeer
+	queue      []fakeTask
+	results    map[string]fakeResult // task id -> response
+	order      []string              // event log: "hello", "credit N", "running ID", "result ID", "bye"
+	msgs       int                   // messages received
+	members    int                   // JSON objects received
+	maxMembers int                   // most members in one message
+	violations []string
+	nextID     int
+	holdCredit bool // do not hand out tasks
+}
+
+type fakePeer struct {
+	identity []byte
+	hello    map[string]any
+	capacity int
+	credit   int
+	held     map[string]bool
+	hellos   int
+	byes     int
+	maxHeld  int
+}
+
+type fakeTask struct {
+	id     string
+	method string
+	params string
+}
+
+type fakeResult struct {
+	Result json.RawMessage `json:"result"`
+	Error  *struct {
+		Code    int             `json:"code"`
+		Message string          `json:"message"`
+		Data    json.RawMessage `json:"data"`
+	} `json:"error"`
+	at int // index in order
+}
+
+// newFakeBroker binds a fake broker on free loopback ports (or on the given endpoints, to
+// restart one in place) and serves until the test ends or Close.
+func newFakeBroker(t testing.TB, endpoints ...string) *fakeBroker {
+	t.Helper()
+	f := &fakeBroker{
+		t:        t,
+		maxBatch: 1024,
+		peers:    map[string]*fakePeer{},
+		results:  map[string]fakeResult{},
+		changed:  make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+	addr, pubAddr := "tcp://127.0.0.1:0", "tcp://127.0.0.1:0"
+	if len(endpoints) == 2 {
+		addr, pubAddr = endpoints[0], endpoints[1]
+	}
+	f.router = zmtp.NewRouter(zmtp.Options{HeartbeatInterval: 200 * time.Millisecond})
+	if err := bindRetry(f.router, addr); err != nil {
+		t.Fatalf("fake broker bind: %v", err)
+	}
+	f.pub = zmtp.NewPub(zmtp.Options{})
+	if err := bindRetry(f.pub, pubAddr); err != nil {
+		f.router.Close()
+		t.Fatalf("fake broker bind pub: %v", err)
+	}
+	f.Addr, f.PubAddr = f.router.LastEndpoint(), f.pub.LastEndpoint()
+	f.ctx, f.cancel = context.WithCancel(context.Background())
+	go f.serve()
+	t.Cleanup(f.Close)
+	return f
+}
+
+// bindRetry binds, retrying briefly: a port just released by a closed fake may take a moment.
+func bindRetry(s *zmtp.Socket, ep string) error {
+	var err error
+	for i := 0; i < 50; i++ {
+		if err = s.Bind(ep); err == nil {
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond) // retry interval for a busy port, not synchronization
+	}
+	return err
+}
+
+// Close stops the fake broker and closes its sockets (connections drop, as in a crash).
+func (f *fakeBroker) Close() {
+	select {
+	case <-f.done:
+		return
+	default:
+	}
+	f.cancel()
+	f.router.Close()
+	f.pub.Close()
+	<-f.done
+}
+
+func (f *fakeBroker) serve() {
+	defer close(f.done)
+	for {
+		m, err := f.router.Recv(f.ctx)
+		if err != nil {
+			return
+		}
+		id := append([]byte(nil), m.Frames[0]...)
+		body := append([]byte(nil), m.Frames[len(m.Frames)-1]...)
+		m.Release()
+		f.handle(id, body)
+		f.dispatch()
+	}
+}
+
+// handle processes one message from a peer.
+func (f *fakeBroker) handle(identity, body []byte) {
+	var items []json.RawMessage
+	if len(body) > 0 && body[0] == '[' {
+		if err := json.Unmarshal(body, &items); err != nil {
+			f.violation("bad JSON array from node: %s", body)
+			return
+		}
+	} else {
+		items = []json.RawMessage{body}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	defer f.signal()
+	f.msgs++
+	f.members += len(items)
+	f.maxMembers = max(f.maxMembers, len(items))
+	if len(items) > f.maxBatch {
+		f.violationLocked("message with %d members > max_batch %d", len(items), f.maxBatch)
+	}
+	p := f.peers[string(identity)]
+	for _, raw := range items {
+		var msg struct {
+			JSONRPC string          `json:"jsonrpc"`
+			ID      json.RawMessage `json:"id"`
+			Method  string          `json:"method"`
+			Params  json.RawMessage `json:"params"`
+			Result  json.RawMessage `json:"result"`
+			Error   json.RawMessage `json:"error"`
+		}
+		if err := json.Unmarshal(raw, &msg); err != nil || msg.JSONRPC != "2.0" {
+			f.violationLocked("bad member %s", raw)
+			continue
+		}
+		switch {
+		case msg.Method == "broker.hello":
+			var hp map[string]any
+			_ = json.Unmarshal(msg.Params, &hp)
+			if p == nil {
+				p = &fakePeer{identity: identity}
+				f.peers[string(identity)] = p
+			}
+			p.hello = hp
+			conc, _ := hp["concurrency"].(float64)
+			pre, _ := hp["prefetch"].(float64)
+			p.capacity = int(conc + pre)
+			p.credit = 0
+			p.held = map[string]bool{} // a new hello: the fake forgets what it gave before
+			p.hellos++
+			f.order = append(f.order, "hello")
+			reply := fmt.Sprintf(`{"jsonrpc":"2.0","id":%s,"result":{"broker":"fake","heartbeat_ms":1000,"max_batch":%d}}`, msg.ID, f.maxBatch)
+			f.sendLocked(identity, []byte(reply))
+		case p == nil:
+			f.violationLocked("message before hello: %s", raw)
+		case msg.Method == "broker.credit":
+			var n []int
+			if err := json.Unmarshal(msg.Params, &n); err != nil || len(n) != 1 || n[0] <= 0 {
+				f.violationLocked("bad credit %s", raw)
+				continue
+			}
+			p.credit += n[0]
+			f.order = append(f.order, "credit "+strconv.Itoa(n[0]))
+			if p.credit+len(p.held) > p.capacity {
+				f.violationLocked("credit %d + held %d > capacity %d", p.credit, len(p.held), p.capacity)
+			}
+		case msg.Method == "broker.running":
+			var ids []json.RawMessage
+			_ = json.Unmarshal(msg.Params, &ids)
+			for _, id := range ids {
+				f.order = append(f.order, "running "+string(id))
+			}
+		case msg.Method == "broker.bye":
+			p.byes++
+			f.order = append(f.order, "bye")
+		case msg.Method != "":
+			f.violationLocked("unexpected method %q", msg.Method)
+		default: // a response
+			id := string(msg.ID)
+			var r fakeResult
+			_ = json.Unmarshal(raw, &r)
+			r.at = len(f.order)
+			f.order = append(f.order, "result "+id)
+			if _, dup := f.results[id]; dup {
+				f.violationLocked("second result for %s", id)
+			}
+			f.results[id] = r
+			if !p.held[id] {
+				f.violationLocked("result for %s, which the node does not hold", id)
+			}
+			delete(p.held, id)
+		}
+	}
+}
+
+// dispatch hands queued tasks to peers within their credit, packed several per message.
+func (f *fakeBroker) dispatch() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.holdCredit {
+		return
+	}
+	for _, p := range f.peers {
+		if p.hello == nil || p.credit == 0 || len(f.queue) == 0 {
+			continue
+		}
+		k := min(p.credit, len(f.queue), f.maxBatch)
+		body := []byte{'['}
+		for i, t := range f.queue[:k] {
+			if i > 0 {
+				body = append(body, ',')
+			}
+			body = fmt.Appendf(body, `{"jsonrpc":"2.0","id":%s,"method":%q,"params":%s}`, t.id, t.method, t.params)
+			p.held[t.id] = true
+		}
+		body = append(body, ']')
+		f.queue = f.queue[k:]
+		p.credit -= k
+		p.maxHeld = max(p.maxHeld, len(p.held))
+		f.sendLocked(p.identity, body)
+	}
+}
+
+func (f *fakeBroker) sendLocked(identity, body []byte) {
+	ctx, cancel := context.WithTimeout(f.ctx, 5*time.Second)
+	defer cancel()
+	if err := f.router.SendFrames(ctx, identity, body); err != nil && f.ctx.Err() == nil {
+		f.t.Logf("fake broker send: %v", err)
+	}
+}
+
+// submit queues a task and returns its id (a JSON number, as the broker's).
+func (f *fakeBroker) submit(method, params string) string {
+	f.mu.Lock()
+	f.nextID++
+	id := strconv.Itoa(f.nextID)
+	f.queue = append(f.queue, fakeTask{id: id, method: method, params: params})
+	f.mu.Unlock()
+	f.kickDispatch()
+	return id
+}
+
+// submitMany queues several tasks at once, so that they leave in the same messages.
+func (f *fakeBroker) submitMany(method string, params []string) []string {
+	f.mu.Lock()
+	ids := make([]string, len(params))
+	for i, p := range params {
+		f.nextID++
+		ids[i] = strconv.Itoa(f.nextID)
+		f.queue = append(f.queue, fakeTask{id: ids[i], method: method, params: p})
+	}
+	f.mu.Unlock()
+	f.kickDispatch()
+	return ids
+}
+
+// sendRaw sends a body to every peer that said hello, whatever their credit (to test refusals).
+func (f *fakeBroker) sendRaw(body string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, p := range f.peers {
+		f.sendLocked(p.identity, []byte(body))
+	}
+}
+
+// hold stops (true) or resumes (false) handing out tasks.
+func (f *fakeBroker) hold(on bool) {
+	f.mu.Lock()
+	f.holdCredit = on
+	f.mu.Unlock()
+	if !on {
+		f.kickDispatch()
+	}
+}
+
+// kickDispatch runs dispatch from the caller's goroutine (the serve loop also runs it after
+// every message).
+func (f *fakeBroker) kickDispatch() { f.dispatch() }
+
+// publish sends a PUB message.
+func (f *fakeBroker) publish(topic, body string) {
+	if err := f.pub.SendFrames(f.ctx, []byte(topic), []byte(body)); err != nil {
+		f.t.Errorf("fake broker publish: %v", err)
+	}
+}
+
+func (f *fakeBroker) violation(format string, args ...any) {
+	f.mu.Lock()
+	f.violationLocked(format, args...)
+	f.mu.Unlock()
+}
+
+func (f *fakeBroker) violationLocked(format string, args ...any) {
+	f.violations = append(f.violations, fmt.Sprintf(format, args...))
+}
+
+func (f *fakeBroker) signal() {
+	close(f.changed)
+	f.changed = make(chan struct{})
+}
+
+// snapshot runs fn with the fake's state locked.
+func (f *fakeBroker) snapshot(fn func(f *fakeBroker)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fn(f)
+}
+
+// result returns the response received for id, if any.
+func (f *fakeBroker) result(id string) (fakeResult, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r, ok := f.results[id]
+	return r, ok
+}
+
+// waitFor blocks until cond (called with the state locked) holds, or fails the test.
+func (f *fakeBroker) waitFor(timeout time.Duration, what string, cond func(f *fakeBroker) bool) {
+	f.t.Helper()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		f.mu.Lock()
+		ok := cond(f)
+		ch := f.changed
+		f.mu.Unlock()
+		if ok {
+			return
+		}
+		select {
+		case <-ch:
+		case <-deadline.C:
+			f.mu.Lock()
+			order := f.order
+			if len(order) > 40 {
+				order = order[len(order)-40:]
+			}
+			f.mu.Unlock()
+			f.t.Fatalf("fake broker: timed out after %v waiting for %s; last events %v", timeout, what, order)
+		}
+	}
+}
+
+// checkClean fails the test on any protocol violation seen.
+func (f *fakeBroker) checkClean() {
+	f.t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, v := range f.violations {
+		f.t.Errorf("protocol violation: %s", v)
+	}
+}
+
+// onlyPeer returns the single peer (tests run one node per fake).
+func (f *fakeBroker) onlyPeerLocked() *fakePeer {
+	for _, p := range f.peers {
+		return p
+	}
+	return nil
+}
