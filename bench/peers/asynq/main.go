@@ -149,17 +149,22 @@ func run(ctx context.Context, c config, log *slog.Logger, out io.Writer) error {
 	mux.HandleFunc(typeAdd, func(ctx context.Context, t *asynq.Task) error {
 		sum, err := add(t.Payload())
 		if err != nil {
-			return fmt.Errorf("%v: %w", err, asynq.SkipRetry)
+			return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 		}
 		_, err = t.ResultWriter().Write(strconv.AppendInt(nil, sum, 10))
 		return err
 	})
 	mux.HandleFunc(typeAddNotify, func(ctx context.Context, t *asynq.Task) error {
 		if _, err := add(t.Payload()); err != nil {
-			return fmt.Errorf("%v: %w", err, asynq.SkipRetry)
+			return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+		}
+		// The latest return wins even when two handlers race to store their times.
+		for now, last := time.Now().UnixNano(), p.notifyLast.Load(); now > last; last = p.notifyLast.Load() {
+			if p.notifyLast.CompareAndSwap(last, now) {
+				break
+			}
 		}
 		p.notifyDone.Add(1)
-		p.notifyLast.Store(time.Now().UnixNano())
 		return nil
 	})
 	if err := srv.Start(mux); err != nil {
@@ -182,11 +187,11 @@ func run(ctx context.Context, c config, log *slog.Logger, out io.Writer) error {
 		var l line
 		switch strings.TrimSpace(mode) {
 		case "sync":
-			l = p.phaseResults("sync", c.syncN, 1, c.syncDuration)
+			l = p.phaseResults(ctx, "sync", c.syncN, 1, c.syncDuration)
 		case "with_results":
-			l = p.phaseResults("with_results", c.resultsN, c.inflight, c.duration)
+			l = p.phaseResults(ctx, "with_results", c.resultsN, c.inflight, c.duration)
 		case "fire_and_forget":
-			l = p.phaseNotify()
+			l = p.phaseNotify(ctx)
 		case "":
 			continue
 		default:
@@ -258,7 +263,7 @@ func (p *peer) roundTrip(ctx context.Context, a, b int64) (time.Duration, error)
 
 // phaseResults runs n round trips (or as many as start within d) with inflight of them at once,
 // and measures each one's latency.
-func (p *peer) phaseResults(mode string, n, inflight int, d time.Duration) line {
+func (p *peer) phaseResults(ctx context.Context, mode string, n, inflight int, d time.Duration) line {
 	var (
 		next   atomic.Int64 // tasks claimed by senders
 		errs   atomic.Int64
@@ -272,10 +277,10 @@ func (p *peer) phaseResults(mode string, n, inflight int, d time.Duration) line 
 		wg.Go(func() {
 			for {
 				i := next.Add(1)
-				if i > int64(n) || time.Now().After(stopAt) {
+				if i > int64(n) || time.Now().After(stopAt) || ctx.Err() != nil {
 					return
 				}
-				d, err := p.roundTrip(context.Background(), i, 10)
+				d, err := p.roundTrip(ctx, i, 10)
 				if err != nil {
 					errs.Add(1)
 					p.log.Warn("round trip", "mode", mode, "err", err)
@@ -298,7 +303,7 @@ func (p *peer) phaseResults(mode string, n, inflight int, d time.Duration) line 
 // phaseNotify enqueues up to -notify-n tasks without Retention (asynq deletes a completed task at
 // once) from -enqueuers goroutines, stops sending after -duration, and measures from the first
 // enqueue to the last handler return.
-func (p *peer) phaseNotify() line {
+func (p *peer) phaseNotify(ctx context.Context) line {
 	var (
 		next, sent, errs atomic.Int64
 		wg               sync.WaitGroup
@@ -311,10 +316,10 @@ func (p *peer) phaseNotify() line {
 		wg.Go(func() {
 			for {
 				i := next.Add(1)
-				if i > n || time.Now().After(stopAt) {
+				if i > n || time.Now().After(stopAt) || ctx.Err() != nil {
 					return
 				}
-				_, err := p.client.Enqueue(asynq.NewTask(typeAddNotify, payload(i, 10)),
+				_, err := p.client.EnqueueContext(ctx, asynq.NewTask(typeAddNotify, payload(i, 10)),
 					asynq.Queue(p.cfg.queue), asynq.MaxRetry(0))
 				if err != nil {
 					errs.Add(1)
@@ -328,11 +333,14 @@ func (p *peer) phaseNotify() line {
 	wg.Wait()
 	// Wait (bounded) for the worker to complete every enqueued task.
 	deadline := time.Now().Add(p.cfg.drainTimeout)
-	for p.notifyDone.Load()-base < sent.Load() && time.Now().Before(deadline) {
+	for p.notifyDone.Load()-base < sent.Load() && time.Now().Before(deadline) && ctx.Err() == nil {
 		time.Sleep(time.Millisecond)
 	}
 	done := p.notifyDone.Load() - base
 	elapsed := time.Duration(p.notifyLast.Load() - start.UnixNano())
+	if done == 0 {
+		elapsed = time.Since(start)
+	}
 	l := summarize("fire_and_forget", nil, elapsed)
 	l.Tasks, l.Errors, l.InFlight = done, errs.Load()+sent.Load()-done, p.cfg.enqueuers
 	if elapsed > 0 {
