@@ -39,7 +39,7 @@ func Try0[R any](f func() (R, error)) Handler {
 // Pure0 adapts a plain function, func() R, taking 0 params: no context, no error. Its type
 // parameters are inferred, so registering one is a single line:
 //
-//	dispatch.MustRegister("add", dispatch.Pure2(func(a, b int) int { return a + b }))
+//	dispatch.MustRegister("ping", dispatch.Pure0(func() string { return "pong" }))
 func Pure0[R any](f func() R) Handler {
 	if f == nil {
 		return newTyped0[R]("Pure0", nil, true)
@@ -110,7 +110,7 @@ func Try1[A, R any](f func(A) (R, error)) Handler {
 // Pure1 adapts a plain function, func(A) R, taking 1 param: no context, no error. Its type
 // parameters are inferred, so registering one is a single line:
 //
-//	dispatch.MustRegister("add", dispatch.Pure2(func(a, b int) int { return a + b }))
+//	dispatch.MustRegister("double", dispatch.Pure1(func(x float64) float64 { return 2 * x }))
 func Pure1[A, R any](f func(A) R) Handler {
 	if f == nil {
 		return newTyped1[A, R]("Pure1", nil, true)
@@ -266,7 +266,7 @@ func Try3[A, B, C, R any](f func(A, B, C) (R, error)) Handler {
 // Pure3 adapts a plain function, func(A, B, C) R, taking 3 params: no context, no error. Its type
 // parameters are inferred, so registering one is a single line:
 //
-//	dispatch.MustRegister("add", dispatch.Pure2(func(a, b int) int { return a + b }))
+//	dispatch.MustRegister("clamp", dispatch.Pure3(func(x, lo, hi int) int { return max(lo, min(x, hi)) }))
 func Pure3[A, B, C, R any](f func(A, B, C) R) Handler {
 	if f == nil {
 		return newTyped3[A, B, C, R]("Pure3", nil, true)
@@ -350,7 +350,7 @@ func Try4[A, B, C, D, R any](f func(A, B, C, D) (R, error)) Handler {
 // Pure4 adapts a plain function, func(A, B, C, D) R, taking 4 params: no context, no error. Its type
 // parameters are inferred, so registering one is a single line:
 //
-//	dispatch.MustRegister("add", dispatch.Pure2(func(a, b int) int { return a + b }))
+//	dispatch.MustRegister("area", dispatch.Pure4(func(x0, y0, x1, y1 float64) float64 { return (x1 - x0) * (y1 - y0) }))
 func Pure4[A, B, C, D, R any](f func(A, B, C, D) R) Handler {
 	if f == nil {
 		return newTyped4[A, B, C, D, R]("Pure4", nil, true)

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/zerotask/zerotask/codec"
@@ -465,8 +466,11 @@ func TestConcurrentRegistration(t *testing.T) {
 	}
 }
 
+// defaultSeq makes the names TestDefaultDispatcher registers unique under -count.
+var defaultSeq atomic.Int64
+
 func TestDefaultDispatcher(t *testing.T) {
-	name := "test.default." + t.Name()
+	name := "test.default." + strconv.FormatInt(defaultSeq.Add(1), 10)
 	if err := Register(name, Pure2(func(a, b int) int { return a * b })); err != nil {
 		t.Fatal(err)
 	}

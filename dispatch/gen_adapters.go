@@ -76,6 +76,13 @@ func gen(b *bytes.Buffer, n int) {
 		3: "func(ctx context.Context, x, y, z float64) (Point, error)",
 		4: "func(ctx context.Context, a, b, c, d int) (int, error)",
 	}[n]
+	pureExample := map[int]string{
+		0: `dispatch.MustRegister("ping", dispatch.Pure0(func() string { return "pong" }))`,
+		1: `dispatch.MustRegister("double", dispatch.Pure1(func(x float64) float64 { return 2 * x }))`,
+		2: `dispatch.MustRegister("add", dispatch.Pure2(func(a, b int) int { return a + b }))`,
+		3: `dispatch.MustRegister("clamp", dispatch.Pure3(func(x, lo, hi int) int { return max(lo, min(x, hi)) }))`,
+		4: `dispatch.MustRegister("area", dispatch.Pure4(func(x0, y0, x1, y1 float64) float64 { return (x1 - x0) * (y1 - y0) }))`,
+	}[n]
 
 	fmt.Fprintf(b, `
 // typed%[1]d is the adapter behind Func%[1]d, Try%[1]d, Pure%[1]d and Proc%[1]d: every shape is brought to
@@ -119,14 +126,14 @@ func Try%[1]d[%[4]s](f func(%[2]s) (R, error)) Handler {
 // Pure%[1]d adapts a plain function, func(%[2]s) R, taking %[1]d %[3]s: no context, no error. Its type
 // parameters are inferred, so registering one is a single line:
 //
-//	dispatch.MustRegister("add", dispatch.Pure2(func(a, b int) int { return a + b }))
+//	%[8]s
 func Pure%[1]d[%[4]s](f func(%[2]s) R) Handler {
 	if f == nil {
 		return newTyped%[1]d[%[5]s]("Pure%[1]d", nil, true)
 	}
 	return newTyped%[1]d("Pure%[1]d", func(%[6]s) (R, error) { return f(%[7]s), nil }, false)
 }
-`, n, args, noun, tpR, inst, underParams, callArgs)
+`, n, args, noun, tpR, inst, underParams, callArgs, pureExample)
 
 	// Proc
 	fmt.Fprintf(b, `

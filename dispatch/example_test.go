@@ -1,0 +1,414 @@
+package dispatch_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/zerotask/zerotask/codec"
+	"github.com/zerotask/zerotask/dispatch"
+)
+
+// Tasks go into the default dispatcher once, from init, as the seed's @task decorator does.
+// A Broker or a Node serves dispatch.Default unless it is handed another Dispatcher.
+func init() {
+	dispatch.MustRegister("add", dispatch.Pure2(func(a, b int) int { return a + b }))
+	dispatch.MustRegister("subtract", dispatch.Pure2(func(minuend, subtrahend int) int { return minuend - subtrahend }),
+		dispatch.Names("minuend", "subtrahend"))
+	if err := dispatch.Handle("echo", echo{}); err != nil {
+		panic(err)
+	}
+	if err := dispatch.HandleFunc("len", func(ctx context.Context, dst, params []byte) ([]byte, error) {
+		return strconv.AppendInt(dst, int64(len(params)), 10), nil
+	}); err != nil {
+		panic(err)
+	}
+}
+
+// echo is a raw Handler: it answers its params as they came.
+type echo struct{}
+
+func (echo) ServeRPC(ctx context.Context, dst, params []byte) ([]byte, error) {
+	if params == nil {
+		return append(dst, "null"...), nil
+	}
+	return append(dst, params...), nil
+}
+
+// The seed's add, served by the default dispatcher from a raw JSON-RPC frame.
+func Example() {
+	frame := []byte(`{"jsonrpc":"2.0","method":"add","params":[5,6],"id":1}`)
+	reply := dispatch.Default.ServeFrame(context.Background(), nil, frame)
+	fmt.Println(string(reply))
+	// Output: {"jsonrpc":"2.0","id":1,"result":11}
+}
+
+func ExampleRegister() {
+	// "add" was registered by init above; a name is taken once.
+	err := dispatch.Register("add", dispatch.Pure2(func(a, b int) int { return a + b }))
+	fmt.Println(errors.Is(err, dispatch.ErrDuplicate))
+
+	// A plain function needs its adapter; the error says which one.
+	err = dispatch.Register("mul", func(a, b int) int { return a * b })
+	fmt.Println(err)
+	// Output:
+	// true
+	// dispatch: register "mul": dispatch: unsupported handler type: func(int, int) int: wrap it with dispatch.Pure2(f)
+}
+
+func ExampleMustRegister() {
+	// init above did: dispatch.MustRegister("subtract", dispatch.Pure2(sub), dispatch.Names("minuend", "subtrahend"))
+	ctx := context.Background()
+	out, _ := dispatch.Default.Call(ctx, nil, []byte("subtract"), []byte(`[42, 23]`))
+	fmt.Println(string(out))
+	out, _ = dispatch.Default.Call(ctx, nil, []byte("subtract"), []byte(`{"subtrahend": 23, "minuend": 42}`))
+	fmt.Println(string(out))
+	// Output:
+	// 19
+	// 19
+}
+
+func ExampleHandle() {
+	// init above did: dispatch.Handle("echo", echo{})
+	out, _ := dispatch.Default.Call(context.Background(), nil, []byte("echo"), []byte(`{"k":[1,2]}`))
+	fmt.Println(string(out))
+	// Output: {"k":[1,2]}
+}
+
+func ExampleHandleFunc() {
+	// init above did: dispatch.HandleFunc("len", ...)
+	out, _ := dispatch.Default.Call(context.Background(), nil, []byte("len"), []byte(`[1,2,3]`))
+	fmt.Println(string(out))
+	// Output: 7
+}
+
+func ExampleNew() {
+	d := dispatch.New()
+	d.MustRegister("ping", dispatch.Pure0(func() string { return "pong" }))
+	out, _ := d.Call(context.Background(), nil, []byte("ping"), nil)
+	fmt.Println(string(out), d.Methods())
+	// Output: "pong" [ping]
+}
+
+type point struct {
+	X float64 `json:"x"`
+	Y float64 `json:"y"`
+}
+
+func ExampleDispatcher_Register() {
+	d := dispatch.New()
+	// The full shape: context first, (R, error) last.
+	d.MustRegister("div", dispatch.Func2(func(ctx context.Context, a, b float64) (float64, error) {
+		if b == 0 {
+			return 0, dispatch.Errorf(1001, map[string]float64{"a": a}, "division by zero")
+		}
+		return a / b, nil
+	}), dispatch.Names("a", "b"))
+	// One struct parameter: a params object decodes into it by its json tags.
+	d.MustRegister("norm", dispatch.Pure1(func(p point) float64 { return p.X*p.X + p.Y*p.Y }))
+
+	ctx := context.Background()
+	for _, c := range []struct{ method, params string }{
+		{"div", `[1, 4]`},
+		{"div", `{"a": 1, "b": 0}`},
+		{"div", `[1, "x"]`},
+		{"norm", `{"x": 3, "y": 4}`},
+	} {
+		out, err := d.Call(ctx, nil, []byte(c.method), []byte(c.params))
+		if err != nil {
+			e := codec.AsError(err)
+			fmt.Printf("%s %s -> error %d %q data=%s\n", c.method, c.params, e.Code, e.Message, e.Data)
+			continue
+		}
+		fmt.Printf("%s %s -> %s\n", c.method, c.params, out)
+	}
+	// Output:
+	// div [1, 4] -> 0.25
+	// div {"a": 1, "b": 0} -> error 1001 "division by zero" data={"a":1}
+	// div [1, "x"] -> error -32602 "param 2 (b): expected float64, got string" data=
+	// norm {"x": 3, "y": 4} -> 25
+}
+
+func ExampleDispatcher_Handle() {
+	d := dispatch.New()
+	// A raw handler gets the params as raw JSON and appends its result as raw JSON: no
+	// decoding at all, for handlers that forward or store their params as they are.
+	if err := d.Handle("echo", echo{}); err != nil {
+		fmt.Println(err)
+	}
+	out, _ := d.Call(context.Background(), nil, []byte("echo"), []byte(`["as", "is"]`))
+	fmt.Println(string(out))
+	// Output: ["as", "is"]
+}
+
+func ExampleDispatcher_HandleFunc() {
+	d := dispatch.New()
+	err := d.HandleFunc("now", func(ctx context.Context, dst, params []byte) ([]byte, error) {
+		return strconv.AppendInt(dst, 1700000000, 10), nil
+	})
+	fmt.Println(err)
+	err = d.HandleFunc("rpc.discover", func(ctx context.Context, dst, params []byte) ([]byte, error) { return dst, nil })
+	fmt.Println(err)
+	// Output:
+	// <nil>
+	// dispatch: handle "rpc.discover": dispatch: method names starting with "rpc." are reserved
+}
+
+// metrics counts calls and errors per method. Its middleware looks the counters up once per
+// method, when the table is built, so that a call only does atomic adds.
+type metrics struct {
+	mu      sync.Mutex
+	methods map[string]*methodStats
+}
+
+type methodStats struct {
+	calls, errors atomic.Int64
+	nanos         atomic.Int64
+}
+
+func (m *metrics) middleware(name string, next dispatch.Handler) dispatch.Handler {
+	m.mu.Lock()
+	s := m.methods[name]
+	if s == nil {
+		s = &methodStats{}
+		m.methods[name] = s
+	}
+	m.mu.Unlock()
+	return dispatch.HandlerFunc(func(ctx context.Context, dst, params []byte) ([]byte, error) {
+		start := time.Now()
+		out, err := next.ServeRPC(ctx, dst, params)
+		s.nanos.Add(int64(time.Since(start)))
+		s.calls.Add(1)
+		if err != nil {
+			s.errors.Add(1)
+		}
+		return out, err
+	})
+}
+
+// logging logs every call that fails.
+func logging(log *slog.Logger) dispatch.Middleware {
+	return func(name string, next dispatch.Handler) dispatch.Handler {
+		log := log.With("method", name) // built once per method
+		return dispatch.HandlerFunc(func(ctx context.Context, dst, params []byte) ([]byte, error) {
+			out, err := next.ServeRPC(ctx, dst, params)
+			if err != nil {
+				log.Warn("call failed", "err", codec.AsError(err).Message)
+			}
+			return out, err
+		})
+	}
+}
+
+func ExampleDispatcher_Use() {
+	// A logger without timestamps, so that the output is stable.
+	log := slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return a
+		},
+	}))
+	m := &metrics{methods: map[string]*methodStats{}}
+
+	d := dispatch.New()
+	d.Use(logging(log)) // outermost
+	d.MustRegister("add", dispatch.Pure2(func(a, b int) int { return a + b }))
+	d.Use(m.middleware) // added after registration: it wraps "add" too
+
+	ctx := context.Background()
+	for _, params := range []string{`[1,2]`, `[3,4]`, `[5]`} {
+		_, _ = d.Call(ctx, nil, []byte("add"), []byte(params))
+	}
+	names := make([]string, 0, len(m.methods))
+	for name := range m.methods {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		s := m.methods[name]
+		fmt.Printf("%s: %d calls, %d errors\n", name, s.calls.Load(), s.errors.Load())
+	}
+	// Output:
+	// level=WARN msg="call failed" method=add err="expected 2 params, got 1"
+	// add: 3 calls, 1 errors
+}
+
+func ExampleDispatcher_Call() {
+	d := dispatch.New()
+	d.MustRegister("upper", dispatch.Pure1(strings.ToUpper))
+	d.MustRegister("crash", dispatch.Pure1(func(s string) int { panic("out of cheese") }))
+	d.SetLogger(slog.New(slog.NewTextHandler(discard{}, nil))) // the panic's stack goes here
+
+	ctx := context.Background()
+	dst := make([]byte, 0, 64) // reused across calls: no allocation in steady state
+	for _, method := range []string{"upper", "crash", "missing"} {
+		out, err := d.Call(ctx, dst[:0], []byte(method), []byte(`["hi"]`))
+		if err != nil {
+			var e *codec.Error
+			errors.As(err, &e)
+			fmt.Println(method, e.Code, e.Message)
+			continue
+		}
+		fmt.Println(method, string(out))
+	}
+	// Output:
+	// upper "HI"
+	// crash -32603 internal error: out of cheese
+	// missing -32601 Method not found
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+func ExampleDispatcher_ServeFrame() {
+	d := dispatch.New()
+	d.MustRegister("sum", dispatch.Pure1(func(xs []int) int {
+		s := 0
+		for _, x := range xs {
+			s += x
+		}
+		return s
+	}))
+	d.MustRegister("notify_hello", dispatch.Proc1(func(ctx context.Context, n int) error { return nil }))
+
+	ctx := context.Background()
+	for _, frame := range []string{
+		`{"jsonrpc":"2.0","method":"sum","params":[[1,2,4]],"id":"1"}`,
+		`{"jsonrpc":"2.0","method":"notify_hello","params":[7]}`,
+		`[{"jsonrpc":"2.0","method":"sum","params":[[1]],"id":1},{"foo":"boo"},{"jsonrpc":"2.0","method":"notify_hello","params":[7]}]`,
+		`{"jsonrpc":"2.0","method":"sum","params":[[1]],"id":1`,
+	} {
+		reply := d.ServeFrame(ctx, nil, []byte(frame))
+		fmt.Printf("%q\n", reply)
+	}
+	// Output:
+	// "{\"jsonrpc\":\"2.0\",\"id\":\"1\",\"result\":7}"
+	// ""
+	// "[{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":1},{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32600,\"message\":\"Invalid Request\"}}]"
+	// "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32700,\"message\":\"Parse error\"}}"
+}
+
+func ExampleDispatcher_SetLimits() {
+	d := dispatch.New()
+	d.MustRegister("add", dispatch.Pure2(func(a, b int) int { return a + b }))
+	d.SetLimits(codec.Limits{MaxBatch: 2})
+	req := `{"jsonrpc":"2.0","method":"add","params":[1,1],"id":1}`
+	fmt.Println(string(d.ServeFrame(context.Background(), nil, []byte("["+req+","+req+","+req+"]"))))
+	// Output: {"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"Invalid Request: batch too large"}}
+}
+
+func ExampleDispatcher_Lookup() {
+	d := dispatch.New()
+	d.MustRegister("add", dispatch.Pure2(func(a, b int) int { return a + b }))
+	h, ok := d.Lookup([]byte("add")) // no allocation
+	out, err := h.ServeRPC(context.Background(), nil, []byte("[2,3]"))
+	fmt.Println(ok, string(out), err)
+	_, ok = d.Lookup([]byte("nope"))
+	fmt.Println(ok)
+	// Output:
+	// true 5 <nil>
+	// false
+}
+
+func ExampleNames() {
+	d := dispatch.New()
+	d.MustRegister("greet", dispatch.Pure2(func(greeting, name string) string { return greeting + ", " + name }),
+		dispatch.Names("greeting", "name"))
+	ctx := context.Background()
+	for _, params := range []string{`["hello", "world"]`, `{"name": "you", "greeting": "hi"}`, `{"greeting": "hi"}`} {
+		out, err := d.Call(ctx, nil, []byte("greet"), []byte(params))
+		if err != nil {
+			fmt.Println(codec.AsError(err).Message)
+			continue
+		}
+		fmt.Println(string(out))
+	}
+	// Output:
+	// "hello, world"
+	// "hi, you"
+	// missing param 2 (name)
+}
+
+func ExampleErrorf() {
+	d := dispatch.New()
+	d.MustRegister("withdraw", dispatch.Proc1(func(ctx context.Context, amount int) error {
+		if amount > 100 {
+			return dispatch.Errorf(402, map[string]int{"balance": 100}, "insufficient funds: %d > %d", amount, 100)
+		}
+		return nil
+	}))
+	d.MustRegister("fails", dispatch.Try0(func() (int, error) { return 0, errors.New("disk full") }))
+
+	frames := []string{
+		`{"jsonrpc":"2.0","method":"withdraw","params":[500],"id":1}`,
+		`{"jsonrpc":"2.0","method":"fails","id":2}`,
+	}
+	for _, f := range frames {
+		fmt.Println(string(d.ServeFrame(context.Background(), nil, []byte(f))))
+	}
+	// Output:
+	// {"jsonrpc":"2.0","id":1,"error":{"code":402,"message":"insufficient funds: 500 > 100","data":{"balance":100}}}
+	// {"jsonrpc":"2.0","id":2,"error":{"code":-32000,"message":"disk full"}}
+}
+
+func ExampleFunc1() {
+	type key struct{}
+	d := dispatch.New()
+	d.MustRegister("whoami", dispatch.Func1(func(ctx context.Context, prefix string) (string, error) {
+		user, _ := ctx.Value(key{}).(string)
+		return prefix + user, nil
+	}))
+	ctx := context.WithValue(context.Background(), key{}, "alice")
+	out, _ := d.Call(ctx, nil, []byte("whoami"), []byte(`["user: "]`))
+	fmt.Println(string(out))
+	// Output: "user: alice"
+}
+
+func ExampleTry1() {
+	d := dispatch.New()
+	d.MustRegister("atoi", dispatch.Try1(strconv.Atoi))
+	out, err := d.Call(context.Background(), nil, []byte("atoi"), []byte(`["42"]`))
+	fmt.Println(string(out), err)
+	_, err = d.Call(context.Background(), nil, []byte("atoi"), []byte(`["x"]`))
+	fmt.Println(codec.AsError(err).Code)
+	// Output:
+	// 42 <nil>
+	// -32000
+}
+
+func ExamplePure2() {
+	d := dispatch.New()
+	d.MustRegister("add", dispatch.Pure2(func(a, b int) int { return a + b }))
+	out, _ := d.Call(context.Background(), nil, []byte("add"), []byte(`[5, 6]`))
+	fmt.Println(string(out))
+	// Output: 11
+}
+
+func ExampleProc1() {
+	d := dispatch.New()
+	var got atomic.Int64
+	d.MustRegister("record", dispatch.Proc1(func(ctx context.Context, v int64) error {
+		got.Store(v)
+		return nil
+	}))
+	// As a notification: it runs, and nothing is answered.
+	reply := d.ServeFrame(context.Background(), nil, []byte(`{"jsonrpc":"2.0","method":"record","params":[7]}`))
+	fmt.Printf("%q %d\n", reply, got.Load())
+	// As a request: the result is null.
+	reply = d.ServeFrame(context.Background(), nil, []byte(`{"jsonrpc":"2.0","method":"record","params":[8],"id":1}`))
+	fmt.Printf("%s %d\n", reply, got.Load())
+	// Output:
+	// "" 7
+	// {"jsonrpc":"2.0","id":1,"result":null} 8
+}
