@@ -3,6 +3,7 @@ package codec
 import (
 	"bytes"
 	"encoding/binary"
+	"strconv"
 	"unicode/utf8"
 )
 
@@ -25,7 +26,7 @@ func (k Kind) String() string {
 	if int(k) < len(kindNames) {
 		return kindNames[k]
 	}
-	return "kind(" + string(rune('0'+k%10)) + ")"
+	return "kind(" + strconv.Itoa(int(k)) + ")"
 }
 
 // Header is what Scan takes out of one JSON-RPC object without decoding params or result and
