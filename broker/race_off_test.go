@@ -1,0 +1,6 @@
+//go:build !race
+
+package broker
+
+// raceEnabled: the race detector adds allocations, so alloc assertions are skipped under it.
+const raceEnabled = false
