@@ -1,0 +1,206 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+
+	"github.com/zerotask/zerotask/codec"
+)
+
+// call is one request waiting for its reply. Calls are pooled; the reader fills result or err
+// and completes the call exactly once, by its callback (internal calls) or on its done channel.
+type call struct {
+	id     uint64
+	own    chan *call   // capacity 1: the channel of a synchronous call
+	done   chan<- *call // where completion is signalled (own, or a Map's channel)
+	cb     func(*call)  // internal calls: run on completion instead of signalling done
+	result []byte       // raw JSON result, owned by the call
+	err    error
+	index  int // Map: the input's index
+	pos    int // Map: the call's position among the in-flight calls
+}
+
+// maxKeptResult bounds the result buffer a pooled call keeps.
+const maxKeptResult = 64 << 10
+
+var callPool = sync.Pool{New: func() any {
+	cl := &call{own: make(chan *call, 1)}
+	return cl
+}}
+
+// newCall returns a pooled call signalling done (its own channel when nil).
+func newCall(done chan<- *call) *call {
+	cl := callPool.Get().(*call)
+	if done == nil {
+		cl.done = cl.own
+	} else {
+		cl.done = done
+	}
+	return cl
+}
+
+func putCall(cl *call) {
+	cl.id, cl.done, cl.cb, cl.err, cl.index, cl.pos = 0, nil, nil, nil, 0, 0
+	if cap(cl.result) > maxKeptResult {
+		cl.result = nil
+	}
+	cl.result = cl.result[:0]
+	callPool.Put(cl)
+}
+
+// complete hands the finished call to whoever waits for it. It never blocks: own has room for
+// its one completion and a Map's channel for all its calls in flight.
+func (cl *call) complete() {
+	if cl.cb != nil {
+		cl.cb(cl)
+		return
+	}
+	cl.done <- cl
+}
+
+// acquire takes an in-flight slot, waiting until one frees or ctx ends.
+func (c *Client) acquire(ctx context.Context) error {
+	select {
+	case c.slots <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case c.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.life.Done():
+		return ErrClosed
+	}
+}
+
+// tryAcquire takes a slot if one is free now.
+func (c *Client) tryAcquire() bool {
+	select {
+	case c.slots <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+func (c *Client) release() { <-c.slots }
+
+// CallRaw calls method with raw JSON params (nil for none; an array or an object otherwise) and
+// appends the raw JSON result to dst. It blocks until the reply comes or ctx ends; when ctx ends
+// first it returns ctx.Err() at once and the late reply is dropped. A remote error is a
+// *codec.Error (see Error); local ones are ErrClosed, ErrConnectionLost, ErrTooLarge and ctx
+// errors. params are copied before CallRaw returns. In steady state CallRaw allocates nothing
+// beyond what the socket needs.
+func (c *Client) CallRaw(ctx context.Context, dst []byte, method string, params []byte) ([]byte, error) {
+	if err := c.acquire(ctx); err != nil {
+		return dst, err
+	}
+	cl := newCall(nil)
+	if err := c.out.enqueue(cl, method, params, true); err != nil {
+		putCall(cl)
+		c.release()
+		return dst, err
+	}
+	select {
+	case <-cl.own:
+	case <-ctx.Done():
+		if c.out.abandon(cl) {
+			putCall(cl)
+			c.release()
+			return dst, ctx.Err()
+		}
+		<-cl.own // its reply is being delivered: take it, it is already here
+	}
+	err := cl.err
+	if err == nil {
+		dst = append(dst, cl.result...)
+	}
+	putCall(cl)
+	c.release()
+	return dst, err
+}
+
+// Call calls method with args as positional params (a JSON array; none when args is empty, or
+// the object given by Named) and decodes the result into result (a pointer, or nil to discard
+// it; a *json.RawMessage or *[]byte receives the raw JSON). It blocks like CallRaw and returns
+// the same errors, plus a local one when args cannot be encoded or the result decoded.
+func (c *Client) Call(ctx context.Context, method string, result any, args ...any) error {
+	params, err := encodeArgs(args)
+	if err != nil {
+		return err
+	}
+	raw, err := c.CallRaw(ctx, nil, method, params)
+	if err != nil {
+		return err
+	}
+	return decodeResult(raw, result)
+}
+
+// Notify sends method with args as a notification: the task runs, nothing comes back, not even
+// an error. It returns once the notification is queued for sending (ctx is only checked first:
+// a notification does not wait for a slot).
+func (c *Client) Notify(ctx context.Context, method string, args ...any) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	params, err := encodeArgs(args)
+	if err != nil {
+		return err
+	}
+	return c.out.enqueue(nil, method, params, true)
+}
+
+// named marks a value to be sent as the params object itself (see Named).
+type named struct{ v any }
+
+// Named wraps a value (a struct or a map) so that Call, Notify and Submit send it as the
+// params object, by name, instead of as the single member of a positional array:
+//
+//	c.Call(ctx, "add", &sum, client.Named(map[string]int{"a": 5, "b": 6}))
+func Named(v any) any { return named{v} }
+
+// encodeArgs encodes call arguments as JSON-RPC params.
+func encodeArgs(args []any) ([]byte, error) {
+	if len(args) == 0 {
+		return nil, nil
+	}
+	if len(args) == 1 {
+		if n, ok := args[0].(named); ok {
+			b, err := codec.Marshal(n.v)
+			if err != nil {
+				return nil, fmt.Errorf("client: encode params: %w", err)
+			}
+			if len(b) == 0 || b[0] != '{' {
+				return nil, fmt.Errorf("client: Named(%T) is not a JSON object", n.v)
+			}
+			return b, nil
+		}
+	}
+	b, err := codec.Marshal(args)
+	if err != nil {
+		return nil, fmt.Errorf("client: encode params: %w", err)
+	}
+	return b, nil
+}
+
+// decodeResult decodes raw into result.
+func decodeResult(raw []byte, result any) error {
+	switch r := result.(type) {
+	case nil:
+		return nil
+	case *json.RawMessage:
+		*r = append((*r)[:0], raw...)
+		return nil
+	case *[]byte:
+		*r = append((*r)[:0], raw...)
+		return nil
+	}
+	if err := codec.Unmarshal(raw, result); err != nil {
+		return fmt.Errorf("client: decode result into %T: %w", result, err)
+	}
+	return nil
+}

@@ -1,0 +1,345 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/zerotask/zerotask/codec"
+	"github.com/zerotask/zerotask/zmtp"
+)
+
+// Defaults of the options.
+const (
+	DefaultEndpoint    = "tcp://127.0.0.1:5555"
+	DefaultMaxInFlight = 10000
+	DefaultHeartbeat   = time.Second
+	DefaultPollWait    = 10 * time.Second
+	DefaultMaxMsgSize  = 1 << 20
+	DefaultMaxBatch    = 1024
+)
+
+// Local errors. Remote errors are *codec.Error values (see Error).
+var (
+	// ErrClosed: the Client was closed (by Close) before or while the call ran.
+	ErrClosed = errors.New("client: closed")
+	// ErrConnectionLost: the connection to the broker dropped while the call was out; the
+	// task may or may not have run. Later calls use the new connection.
+	ErrConnectionLost = errors.New("client: connection to broker lost")
+	// ErrTooLarge: the request does not fit in one message (WithMaxMsgSize).
+	ErrTooLarge = errors.New("client: request larger than the message size limit")
+	// ErrUnknownTask: the broker does not know the task (never seen, forgotten after its
+	// result TTL, or lost in a broker restart).
+	ErrUnknownTask = errors.New("client: task unknown to the broker")
+)
+
+// Error is a JSON-RPC error object returned by the broker or by the task: Code, Message and
+// Data (raw JSON) as they came on the wire. errors.Is matches two of them by Code.
+type Error = codec.Error
+
+// Option configures a Client.
+type Option func(*options)
+
+type options struct {
+	logger      *slog.Logger
+	maxInFlight int
+	heartbeat   time.Duration
+	security    zmtp.Mechanism
+	pollWait    time.Duration
+	maxMsgSize  int64
+	maxBatch    int
+}
+
+// WithLogger sets the logger for connection events. Default slog.Default().
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithMaxInFlight bounds the calls waiting for their answer (default 10,000). Past it, a call
+// blocks until another completes or its context ends.
+func WithMaxInFlight(n int) Option { return func(o *options) { o.maxInFlight = n } }
+
+// WithHeartbeat sets the ZMTP heartbeat interval (default 1s): a broker silent for three
+// intervals is taken as lost, its calls fail with ErrConnectionLost and the client reconnects.
+// A negative value turns heartbeats off.
+func WithHeartbeat(d time.Duration) Option { return func(o *options) { o.heartbeat = d } }
+
+// WithPlain authenticates with ZMTP PLAIN credentials.
+func WithPlain(user, pass string) Option {
+	return func(o *options) { o.security = zmtp.PlainClient(user, pass) }
+}
+
+// WithPollWait sets how long one broker.result long poll of a Handle waits (default 10s). A
+// poll that ends before the task does is issued again at once.
+func WithPollWait(d time.Duration) Option { return func(o *options) { o.pollWait = d } }
+
+// WithMaxMsgSize bounds every message sent and received, in bytes (default 1 MiB, the broker's
+// default frame limit).
+func WithMaxMsgSize(n int64) Option { return func(o *options) { o.maxMsgSize = n } }
+
+// WithMaxBatch bounds the requests packed in one message (default 1,024). The broker's own
+// max_batch, from its hello reply, lowers it further when smaller.
+func WithMaxBatch(n int) Option { return func(o *options) { o.maxBatch = n } }
+
+// Client is a connection to a ZeroTask broker. It is safe for concurrent use.
+type Client struct {
+	opts     options
+	endpoint string
+	log      *slog.Logger
+	sock     *zmtp.Socket
+	slots    chan struct{} // max in flight: a slot is a token sent in, taken back on release
+
+	out outbox
+
+	life  context.Context // ends at Close
+	stop  context.CancelFunc
+	wg    sync.WaitGroup
+	hooks hookRunner
+
+	ready     chan struct{} // closed at the first hello reply
+	readyOnce sync.Once
+
+	goMu    sync.Mutex // guards closing against wg.Add while Close waits
+	closing bool
+}
+
+// spawn runs f on a goroutine that Close waits for; it reports false (and does not run f) once
+// the client is closing.
+func (c *Client) spawn(f func()) bool {
+	c.goMu.Lock()
+	defer c.goMu.Unlock()
+	if c.closing {
+		return false
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		f()
+	}()
+	return true
+}
+
+// Dial connects to the broker's ROUTER at endpoint ("" means DefaultEndpoint) and returns once
+// the broker has answered the client's hello, or fails when ctx ends first. Later outages do
+// not need a new Dial: the client reconnects by itself.
+func Dial(ctx context.Context, endpoint string, opts ...Option) (*Client, error) {
+	if endpoint == "" {
+		endpoint = DefaultEndpoint
+	}
+	o := options{
+		maxInFlight: DefaultMaxInFlight,
+		heartbeat:   DefaultHeartbeat,
+		pollWait:    DefaultPollWait,
+		maxMsgSize:  DefaultMaxMsgSize,
+		maxBatch:    DefaultMaxBatch,
+	}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.logger == nil {
+		o.logger = slog.Default()
+	}
+	switch {
+	case o.maxInFlight < 1:
+		return nil, fmt.Errorf("client: WithMaxInFlight(%d): must be at least 1", o.maxInFlight)
+	case o.maxMsgSize < 256:
+		return nil, fmt.Errorf("client: WithMaxMsgSize(%d): must be at least 256", o.maxMsgSize)
+	case o.maxBatch < 1:
+		return nil, fmt.Errorf("client: WithMaxBatch(%d): must be at least 1", o.maxBatch)
+	case o.pollWait <= 0:
+		return nil, fmt.Errorf("client: WithPollWait(%v): must be positive", o.pollWait)
+	}
+	hb := o.heartbeat
+	if hb < 0 {
+		hb = 0
+	}
+	c := &Client{
+		opts:     o,
+		endpoint: endpoint,
+		log:      o.logger,
+		slots:    make(chan struct{}, o.maxInFlight),
+		ready:    make(chan struct{}),
+	}
+	c.life, c.stop = context.WithCancel(context.Background())
+	c.out.init(c)
+	c.hooks.init()
+	c.sock = zmtp.NewDealer(zmtp.Options{
+		HeartbeatInterval: hb,
+		MaxMsgSize:        o.maxMsgSize,
+		Security:          o.security,
+		Logger:            o.logger,
+		Monitor:           c.monitor,
+	})
+	c.out.sock = c.sock
+	if err := c.sock.Connect(endpoint); err != nil {
+		c.sock.Close()
+		c.stop()
+		return nil, fmt.Errorf("client: dial %s: %w", endpoint, err)
+	}
+	c.spawn(c.readLoop)
+	c.spawn(func() { c.out.loop(c.life) })
+	c.spawn(func() { c.hooks.run(c.life) })
+	select {
+	case <-c.ready:
+		return c, nil
+	case <-ctx.Done():
+		c.Close()
+		return nil, fmt.Errorf("client: dial %s: no answer from a broker: %w", endpoint, ctx.Err())
+	}
+}
+
+// Close fails the calls still waiting with ErrClosed, closes the connection and waits for the
+// client's goroutines. Close is idempotent.
+func (c *Client) Close() error {
+	if !c.out.close() {
+		return nil
+	}
+	c.stop()
+	c.sock.Close()
+	c.goMu.Lock()
+	c.closing = true
+	c.goMu.Unlock()
+	c.wg.Wait()
+	return nil
+}
+
+// monitor receives connection events (on a zmtp goroutine: it must not block, and it must not
+// call the socket).
+func (c *Client) monitor(e zmtp.Event) {
+	switch e.Type {
+	case zmtp.EventConnected:
+		c.log.Debug("client: connected", "endpoint", e.Endpoint, "remote", e.Remote)
+		c.out.onConnect()
+	case zmtp.EventDisconnected:
+		c.log.Info("client: connection to broker lost", "endpoint", e.Endpoint, "err", e.Err)
+		c.out.onDisconnect()
+	}
+}
+
+// helloDone handles the hello reply (on the reader goroutine).
+func (c *Client) helloDone(cl *call) {
+	if cl.err != nil {
+		if !errors.Is(cl.err, ErrConnectionLost) && !errors.Is(cl.err, ErrClosed) {
+			c.log.Error("client: broker refused hello", "err", cl.err)
+		}
+		return
+	}
+	var reply struct {
+		Broker   string `json:"broker"`
+		MaxBatch int    `json:"max_batch"`
+	}
+	if err := codec.Unmarshal(cl.result, &reply); err != nil {
+		c.log.Warn("client: bad hello reply", "err", err)
+	}
+	if reply.MaxBatch > 0 {
+		c.out.setMaxBatch(reply.MaxBatch)
+	}
+	c.readyOnce.Do(func() { close(c.ready) })
+}
+
+// readLoop receives the broker's replies until the socket closes.
+func (c *Client) readLoop() {
+	var r reader
+	r.c = c
+	r.lim = codec.Limits{MaxFrame: int(c.opts.maxMsgSize)}
+	for {
+		m, err := c.sock.Recv(c.life)
+		if err != nil {
+			if !errors.Is(err, zmtp.ErrClosed) && c.life.Err() == nil {
+				c.log.Error("client: receive failed", "err", err)
+			}
+			return
+		}
+		if k := len(m.Frames); k > 0 {
+			r.ingest(m.Frames[k-1])
+		}
+		m.Release()
+	}
+}
+
+// reader turns reply messages into completed calls; it belongs to the read loop.
+type reader struct {
+	c   *Client
+	lim codec.Limits
+	h   codec.Header
+	it  codec.BatchIter
+}
+
+func (r *reader) ingest(body []byte) {
+	if err := codec.ScanLimits(body, &r.h, &r.lim); err != nil {
+		r.c.log.Warn("client: bad message from broker", "err", err, "bytes", len(body))
+		return
+	}
+	if r.h.Kind != codec.KindBatch {
+		r.one(&r.h)
+		return
+	}
+	r.it.ResetLimits(body, &r.lim)
+	for r.it.Next() {
+		if h, err := r.it.Header(); err == nil {
+			r.one(h)
+		}
+	}
+}
+
+func (r *reader) one(h *codec.Header) {
+	if h.Kind != codec.KindResponse {
+		return
+	}
+	id, ok := parseID(h.ID)
+	if !ok {
+		if h.Error != nil {
+			// id null: the broker could not read a request of ours (or a whole batch).
+			r.c.log.Error("client: broker rejected a message", "error", string(h.Error))
+		}
+		return
+	}
+	cl := r.c.out.take(id)
+	if cl == nil {
+		return // abandoned by its caller, or failed when the connection dropped
+	}
+	if h.Error != nil {
+		cl.err = decodeError(h.Error)
+	} else {
+		cl.result = append(cl.result[:0], h.Result...)
+	}
+	cl.complete()
+}
+
+// parseID reads the client's own ids: unsigned integers.
+func parseID(b []byte) (uint64, bool) {
+	if len(b) == 0 || len(b) > 20 {
+		return 0, false
+	}
+	var v uint64
+	for _, ch := range b {
+		if ch < '0' || ch > '9' {
+			return 0, false
+		}
+		v = v*10 + uint64(ch-'0')
+	}
+	return v, true
+}
+
+// decodeError turns a raw JSON-RPC error object into a *codec.Error.
+func decodeError(raw []byte) *codec.Error {
+	var e struct {
+		Code    int          `json:"code"`
+		Message string       `json:"message"`
+		Data    rawJSONField `json:"data"`
+	}
+	if err := codec.Unmarshal(raw, &e); err != nil {
+		return codec.NewError(codec.CodeInternalError, "client: undecodable error object: "+string(raw), nil)
+	}
+	return codec.NewError(e.Code, e.Message, e.Data)
+}
+
+// rawJSONField keeps a member's raw JSON (nil when absent).
+type rawJSONField []byte
+
+// UnmarshalJSON keeps a copy of the raw bytes.
+func (r *rawJSONField) UnmarshalJSON(b []byte) error {
+	*r = append((*r)[:0], b...)
+	return nil
+}

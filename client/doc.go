@@ -1,0 +1,52 @@
+// Package client is ZeroTask's Go client: it calls tasks through a broker, synchronously (Call,
+// CallRaw), asynchronously (Submit, with a Handle to wait on), or over many inputs at once (Map).
+//
+// A Client is one DEALER connected to the broker's ROUTER, one reader goroutine and a map of
+// pending calls keyed by JSON-RPC id. It is safe for use by many goroutines at once, and meant
+// to be shared: one Client per process and broker is the usual shape.
+//
+// # Batching without added latency
+//
+// Every request is appended to an outgoing buffer. The goroutine that finds nobody sending
+// sends it at once (a lone call leaves alone, immediately, from the caller's own goroutine);
+// requests that arrive while a send is under way pile up and leave together as one JSON-RPC
+// batch when the sender comes back for them. The client says `broker.hello` with
+// `"unordered": true` on every (re)connection, so the broker answers batch members as they
+// complete instead of holding a batch's answers until its slowest member is done. Map issues
+// its requests many at a time and so always travels in batches.
+//
+// # Errors
+//
+// An error returned by the task, or by the broker, is a *codec.Error (also spelled
+// *client.Error): its Code, Message and Data are what came on the wire; errors.As finds it, and
+// errors.Is matches it against the codec sentinels by code (errors.Is(err,
+// codec.ErrMethodNotFound)). Everything else is local: ErrClosed after Close,
+// ErrConnectionLost when the connection dropped while the call was out (its outcome is then
+// unknown: the task may or may not have run), ErrTooLarge, or the context's error.
+//
+// # Connection loss
+//
+// The DEALER reconnects by itself. When the connection drops, the calls sent on it fail with
+// ErrConnectionLost at once (detected by the zmtp monitor, or by missed heartbeats when the
+// broker hangs); calls made while the broker is away wait, each bounded by its context, and go
+// out as soon as the connection is back. The Client does not have to be rebuilt.
+//
+// # Limits
+//
+//   - WithMaxInFlight (default 10,000, the broker's per-client default): calls waiting for
+//     their answer. Past it, a call blocks until one of them completes or its context ends.
+//     A call abandoned by its context frees its slot at once, though the broker still counts
+//     the task until it is answered.
+//   - Outgoing messages hold at most the broker's max_batch requests (1,024 by default, from
+//     its hello reply) and at most WithMaxMsgSize bytes (1 MiB); a single request larger than
+//     that fails with ErrTooLarge.
+//   - Handles learn of completion through `broker.result` long polls (WithPollWait, default
+//     10s, per poll), one at a time per handle that something waits on; each takes an
+//     in-flight slot while it is out.
+//   - Map keeps at most MapConcurrency (default 1,000) inputs in flight.
+//
+// # Ownership
+//
+// CallRaw appends the raw JSON result to dst and returns it; params are copied before
+// CallRaw returns. Handle.Result returns the handle's own bytes: do not modify them.
+package client

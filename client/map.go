@@ -1,0 +1,169 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/zerotask/zerotask/codec"
+)
+
+// DefaultMapConcurrency is how many inputs Map keeps in flight unless MapConcurrency says
+// otherwise.
+const DefaultMapConcurrency = 1000
+
+// MapOption configures Map.
+type MapOption func(*mapOptions)
+
+type mapOptions struct {
+	concurrency int
+}
+
+// MapConcurrency bounds the inputs in flight at once (default 1,000; values below 1 mean 1).
+// The client's WithMaxInFlight bounds them too, shared with all other calls.
+func MapConcurrency(n int) MapOption { return func(o *mapOptions) { o.concurrency = max(1, n) } }
+
+// MapError is the error of one input of a Map.
+type MapError struct {
+	Index int   // the input's index
+	Err   error // its error: a remote *codec.Error, or a local one
+}
+
+// Error returns "client: map input N: ...".
+func (e *MapError) Error() string { return fmt.Sprintf("client: map input %d: %v", e.Index, e.Err) }
+
+// Unwrap returns the input's error.
+func (e *MapError) Unwrap() error { return e.Err }
+
+// Map calls method once per input and returns the results in input order: the seed's
+// map-reduce fan-out. Each input becomes the params of one call: a value that encodes to a
+// JSON array or object is the params itself (a []any{5, 6} is [5,6], a struct or map goes by
+// name), anything else is its single positional argument (7 gives [7]).
+//
+// At most MapConcurrency inputs are in flight; requests leave in batches as results come back,
+// so large inputs move at the broker's pace. The first input that fails stops Map: the calls
+// still in flight are abandoned (their replies dropped) and Map returns a *MapError naming the
+// input. When ctx ends Map returns ctx.Err() the same way.
+func Map[T any](ctx context.Context, c *Client, method string, inputs []any, opts ...MapOption) ([]T, error) {
+	o := mapOptions{concurrency: DefaultMapConcurrency}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	results := make([]T, len(inputs))
+	if len(inputs) == 0 {
+		return results, nil
+	}
+	conc := min(o.concurrency, len(inputs))
+	done := make(chan *call, conc) // room for every call in flight: completion never blocks
+	live := make([]*call, 0, conc)
+	var failed error
+
+	finish := func(cl *call) {
+		last := len(live) - 1
+		live[cl.pos] = live[last]
+		live[cl.pos].pos = cl.pos
+		live[last] = nil
+		live = live[:last]
+		if failed == nil {
+			if cl.err != nil {
+				failed = &MapError{Index: cl.index, Err: cl.err}
+			} else if err := decodeResult(cl.result, &results[cl.index]); err != nil {
+				failed = &MapError{Index: cl.index, Err: err}
+			}
+		}
+		putCall(cl)
+		c.release()
+	}
+	abort := func() {
+		for len(live) > 0 {
+			cl := live[len(live)-1]
+			if c.out.abandon(cl) {
+				live = live[:len(live)-1]
+				putCall(cl)
+				c.release()
+				continue
+			}
+			finish(<-done) // its completion is on its way
+		}
+	}
+
+	next := 0
+	for {
+		issued := 0
+		for failed == nil && next < len(inputs) && len(live) < conc {
+			if !c.tryAcquire() {
+				if len(live) > 0 {
+					break // results first: they free slots
+				}
+				if err := c.acquire(ctx); err != nil {
+					return nil, err
+				}
+			}
+			params, err := inputParams(inputs[next])
+			if err != nil {
+				c.release()
+				failed = &MapError{Index: next, Err: err}
+				break
+			}
+			cl := newCall(done)
+			cl.index, cl.pos = next, len(live)
+			if err := c.out.enqueue(cl, method, params, false); err != nil {
+				putCall(cl)
+				c.release()
+				failed = &MapError{Index: next, Err: err}
+				break
+			}
+			live = append(live, cl)
+			next++
+			issued++
+		}
+		if issued > 0 {
+			c.out.flush(false)
+		}
+		if failed != nil {
+			abort()
+			return nil, failed
+		}
+		if len(live) == 0 {
+			return results, nil
+		}
+		select {
+		case cl := <-done:
+			finish(cl)
+			for more := true; more; {
+				select {
+				case cl := <-done:
+					finish(cl)
+				default:
+					more = false
+				}
+			}
+		case <-ctx.Done():
+			abort()
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// inputParams encodes one Map input as params.
+func inputParams(v any) ([]byte, error) {
+	var b []byte
+	switch x := v.(type) {
+	case json.RawMessage:
+		b = x
+	case named:
+		return encodeArgs([]any{x})
+	default:
+		var err error
+		if b, err = codec.Marshal(v); err != nil {
+			return nil, fmt.Errorf("client: encode input: %w", err)
+		}
+	}
+	if len(b) > 0 && (b[0] == '[' || b[0] == '{') {
+		return b, nil
+	}
+	p := make([]byte, 0, len(b)+2)
+	p = append(p, '[')
+	p = append(p, b...)
+	return append(p, ']'), nil
+}

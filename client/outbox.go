@@ -1,0 +1,393 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"sync"
+
+	"github.com/zerotask/zerotask/codec"
+	"github.com/zerotask/zerotask/zmtp"
+)
+
+// sender is the part of a zmtp DEALER the outbox uses.
+type sender interface {
+	Send(ctx context.Context, m *zmtp.Msg) error
+	TrySend(m *zmtp.Msg) error
+}
+
+// outbox holds the pending calls and the requests on their way out.
+//
+// Requests are appended to cur, a JSON array under construction ('[' then members separated
+// by ','); cur is closed into frames when it reaches maxBatch members or would pass maxBytes.
+// One sender at a time (sending) takes frames, then cur, until nothing is left: the caller that
+// finds nobody sending sends its own request at once with TrySend, and requests appended
+// meanwhile leave together in the sender's next message. When the socket cannot take a
+// message at once the background loop takes over with a blocking Send.
+//
+// Connection loss: sentUpTo is the highest call id handed to the socket (ids grow in the order
+// requests are appended, and frames leave in that order, so every call up to it is out). When
+// the connection drops, every pending call up to sentUpTo fails with ErrConnectionLost; later
+// ones wait for the next connection.
+//
+// Lock order: outbox.mu is a leaf: never held while calling the socket or completing a call.
+type outbox struct {
+	c    *Client
+	sock sender
+
+	mu       sync.Mutex
+	pending  map[uint64]*call
+	nextID   uint64
+	cur      []byte
+	curN     int
+	curFirst uint64 // first and last call ids in cur (0: none)
+	curLast  uint64
+	frames   []outFrame // closed messages, oldest first
+	free     [][]byte
+	maxBatch int
+	maxBytes int
+
+	sending   bool
+	connected bool
+	helloDue  bool
+	hello     *call // the hello of the current connection while unanswered
+	sentUpTo  uint64
+	lostUpTo  uint64
+	failDue   bool
+	closed    bool
+
+	kick chan struct{} // wakes loop (capacity 1)
+	msg  zmtp.Msg      // the message handed to the socket (sending held)
+}
+
+// outFrame is a closed message and the range of call ids in it.
+type outFrame struct {
+	b           []byte
+	first, last uint64
+}
+
+const (
+	maxFreeBufs = 8
+	maxKeptBuf  = 256 << 10
+)
+
+func (o *outbox) init(c *Client) {
+	o.c = c
+	o.pending = make(map[uint64]*call)
+	o.maxBatch = c.opts.maxBatch
+	o.maxBytes = int(c.opts.maxMsgSize)
+	o.kick = make(chan struct{}, 1)
+}
+
+func (o *outbox) wake() {
+	select {
+	case o.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (o *outbox) setMaxBatch(n int) {
+	o.mu.Lock()
+	o.maxBatch = max(1, min(o.c.opts.maxBatch, n))
+	o.mu.Unlock()
+}
+
+func (o *outbox) getBuf() []byte {
+	if k := len(o.free); k > 0 {
+		b := o.free[k-1]
+		o.free[k-1] = nil
+		o.free = o.free[:k-1]
+		return b
+	}
+	return make([]byte, 0, 4096)
+}
+
+func (o *outbox) putBuf(b []byte) {
+	if cap(b) <= maxKeptBuf && len(o.free) < maxFreeBufs {
+		o.free = append(o.free, b[:0])
+	}
+}
+
+// enqueue registers cl (nil for a notification) under a new id and appends its request. With
+// send set, it then sends unless someone else is sending (who will take it along).
+func (o *outbox) enqueue(cl *call, method string, params []byte, send bool) error {
+	o.mu.Lock()
+	if o.closed {
+		o.mu.Unlock()
+		return ErrClosed
+	}
+	var id uint64
+	var idb [20]byte
+	var idRaw []byte
+	if cl != nil {
+		o.nextID++
+		id = o.nextID
+		cl.id = id
+		idRaw = strconv.AppendUint(idb[:0], id, 10)
+	}
+	start := o.beginMember()
+	o.cur = codec.AppendRequest(o.cur, idRaw, method, params)
+	if len(o.cur)-start > o.maxBytes-2 {
+		if o.curN == 0 {
+			o.cur = o.cur[:0]
+		} else {
+			o.cur = o.cur[:start-1]
+		}
+		o.mu.Unlock()
+		return ErrTooLarge
+	}
+	if cl != nil {
+		o.pending[id] = cl
+	}
+	o.endMember(start, id)
+	o.mu.Unlock()
+	if send {
+		o.flush(false)
+	}
+	return nil
+}
+
+// beginMember starts a member of cur and returns its offset (o.mu held).
+func (o *outbox) beginMember() int {
+	if o.cur == nil {
+		o.cur = o.getBuf()
+	}
+	if o.curN == 0 {
+		o.cur = append(o.cur[:0], '[')
+	} else {
+		o.cur = append(o.cur, ',')
+	}
+	return len(o.cur)
+}
+
+// endMember counts a member (with call id, 0 for none) and closes cur when full (o.mu held).
+func (o *outbox) endMember(start int, id uint64) {
+	o.curN++
+	if o.curN > 1 && len(o.cur)+1 > o.maxBytes {
+		// The member does not fit: close cur without it and start the next message with it.
+		member := o.cur[start:]
+		next := append(o.getBuf(), '[')
+		next = append(next, member...)
+		o.cur, o.curN = o.cur[:start-1], o.curN-1
+		o.closeCur()
+		o.cur, o.curN = next, 1
+	}
+	if id != 0 {
+		if o.curFirst == 0 {
+			o.curFirst = id
+		}
+		o.curLast = id
+	}
+	if o.curN >= o.maxBatch {
+		o.closeCur()
+	}
+}
+
+// closeCur moves cur to frames: a lone request as a bare object, several as a batch (o.mu held).
+func (o *outbox) closeCur() {
+	if o.curN == 0 {
+		return
+	}
+	if o.curN == 1 {
+		n := copy(o.cur, o.cur[1:])
+		o.cur = o.cur[:n]
+	} else {
+		o.cur = append(o.cur, ']')
+	}
+	o.frames = append(o.frames, outFrame{b: o.cur, first: o.curFirst, last: o.curLast})
+	o.cur, o.curN, o.curFirst, o.curLast = nil, 0, 0, 0
+}
+
+// flush sends everything queued unless another sender is at work or there is no connection.
+// With blocking false it only uses TrySend and hands over to loop when the socket cannot take a
+// message at once.
+func (o *outbox) flush(blocking bool) {
+	o.mu.Lock()
+	if o.sending || !o.connected || o.closed {
+		o.mu.Unlock()
+		return
+	}
+	o.sending = true
+	for {
+		if len(o.frames) == 0 {
+			if o.curN == 0 {
+				break
+			}
+			o.closeCur()
+		}
+		f := o.frames[0]
+		copy(o.frames, o.frames[1:])
+		o.frames[len(o.frames)-1] = outFrame{}
+		o.frames = o.frames[:len(o.frames)-1]
+		prev := o.sentUpTo
+		o.sentUpTo = max(o.sentUpTo, f.last)
+		o.mu.Unlock()
+
+		o.msg.Frames = append(o.msg.Frames[:0], f.b)
+		var err error
+		if blocking {
+			err = o.sock.Send(o.c.life, &o.msg)
+		} else {
+			err = o.sock.TrySend(&o.msg)
+		}
+		o.msg.Frames[0] = nil
+
+		o.mu.Lock()
+		if err != nil {
+			o.sentUpTo = prev
+			if errors.Is(err, zmtp.ErrMsgTooLarge) || errors.Is(err, zmtp.ErrEmptyMsg) {
+				o.c.log.Error("client: dropping a message the socket refused", "err", err, "bytes", len(f.b))
+				continue
+			}
+			if f.last == 0 || o.lostUpTo < f.last {
+				// Not sent: keep it first in line.
+				o.frames = append(o.frames, outFrame{})
+				copy(o.frames[1:], o.frames)
+				o.frames[0] = f
+			} // else its calls already failed with the connection: sending it would only run them unseen
+			o.sending = false
+			o.mu.Unlock()
+			if !blocking {
+				o.wake()
+			}
+			return
+		}
+		o.putBuf(f.b)
+	}
+	o.sending = false
+	o.mu.Unlock()
+}
+
+// take removes and returns the pending call with this id, or nil.
+func (o *outbox) take(id uint64) *call {
+	o.mu.Lock()
+	cl := o.pending[id]
+	if cl != nil {
+		delete(o.pending, id)
+		if cl == o.hello {
+			o.hello = nil
+		}
+	}
+	o.mu.Unlock()
+	return cl
+}
+
+// abandon removes cl from the pending calls; false means its reply is being delivered.
+func (o *outbox) abandon(cl *call) bool {
+	o.mu.Lock()
+	_, ok := o.pending[cl.id]
+	if ok {
+		delete(o.pending, cl.id)
+	}
+	o.mu.Unlock()
+	return ok
+}
+
+// onConnect notes a new connection (from the monitor: no socket calls here).
+func (o *outbox) onConnect() {
+	o.mu.Lock()
+	o.connected, o.helloDue = true, true
+	o.mu.Unlock()
+	o.wake()
+}
+
+// onDisconnect notes a lost connection: the calls out on it fail (in loop).
+func (o *outbox) onDisconnect() {
+	o.mu.Lock()
+	o.connected = false
+	o.lostUpTo = o.sentUpTo
+	o.failDue = true
+	o.mu.Unlock()
+	o.wake()
+}
+
+// close marks the outbox closed and fails every pending call with ErrClosed. It reports false
+// when it was closed already.
+func (o *outbox) close() bool {
+	o.mu.Lock()
+	if o.closed {
+		o.mu.Unlock()
+		return false
+	}
+	o.closed = true
+	calls := make([]*call, 0, len(o.pending))
+	for id, cl := range o.pending {
+		delete(o.pending, id)
+		calls = append(calls, cl)
+	}
+	o.hello = nil
+	o.mu.Unlock()
+	for _, cl := range calls {
+		cl.err = ErrClosed
+		cl.complete()
+	}
+	return true
+}
+
+// loop is the background sender: it fails the calls of a lost connection, says hello on a new
+// one, and sends what callers could not send at once.
+func (o *outbox) loop(life context.Context) {
+	for {
+		select {
+		case <-life.Done():
+			return
+		case <-o.kick:
+		}
+		o.failLost()
+		o.sayHello()
+		o.flush(true)
+	}
+}
+
+// failLost fails the calls that were out when the connection dropped.
+func (o *outbox) failLost() {
+	o.mu.Lock()
+	if !o.failDue {
+		o.mu.Unlock()
+		return
+	}
+	o.failDue = false
+	var lost []*call
+	for id, cl := range o.pending {
+		if id <= o.lostUpTo || cl == o.hello {
+			delete(o.pending, id)
+			lost = append(lost, cl)
+		}
+	}
+	o.hello = nil
+	o.mu.Unlock()
+	for _, cl := range lost {
+		cl.err = ErrConnectionLost
+		cl.complete()
+	}
+	if len(lost) > 0 {
+		o.c.log.Warn("client: calls failed with the connection", "calls", len(lost))
+	}
+}
+
+// helloParams are the params of the client's hello.
+var helloParams = []byte(`{"role":"client","unordered":true}`)
+
+// sayHello sends broker.hello first on a new connection, ahead of anything queued.
+func (o *outbox) sayHello() {
+	o.mu.Lock()
+	if !o.helloDue || !o.connected || o.closed {
+		o.mu.Unlock()
+		return
+	}
+	o.helloDue = false
+	cl := newCall(nil)
+	cl.cb = o.c.helloDone
+	o.nextID++
+	cl.id = o.nextID
+	o.pending[cl.id] = cl
+	o.hello = cl
+	var idb [20]byte
+	frame := codec.AppendRequest(nil, strconv.AppendUint(idb[:0], cl.id, 10), "broker.hello", helloParams)
+	// First in line; its id is left out of the frame's range so that the calls queued before
+	// it are not taken as sent (the hello itself is failed explicitly on disconnect).
+	o.frames = append(o.frames, outFrame{})
+	copy(o.frames[1:], o.frames)
+	o.frames[0] = outFrame{b: frame}
+	o.mu.Unlock()
+}
