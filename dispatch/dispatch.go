@@ -363,14 +363,17 @@ const maxPanicMessage = 256
 func (d *Dispatcher) panicked(method []byte, r any) error {
 	stack := debug.Stack()
 	msg := "internal error"
+	v := "<nil>" // runtime.Goexit, or panic(nil) under GODEBUG=panicnil=1
 	if r != nil {
-		v := fmt.Sprint(r)
+		// fmt recovers from a String or Error method that panics in turn, so formatting the
+		// value cannot take the process down from inside this deferred call.
+		v = fmt.Sprint(r)
 		if len(v) > maxPanicMessage {
 			v = v[:maxPanicMessage] + "..."
 		}
 		msg += ": " + v
 	}
-	d.log().Error("dispatch: handler panicked", "method", string(method), "panic", r, "stack", string(stack))
+	d.log().Error("dispatch: handler panicked", "method", string(method), "panic", v, "stack", string(stack))
 	return codec.NewError(codec.CodeInternalError, msg, nil)
 }
 

@@ -209,6 +209,11 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// badError panics when asked for its message.
+type badError struct{}
+
+func (badError) Error() string { panic("inner") }
+
 type secret struct{ key string }
 
 func (s secret) String() string { return "redacted" }
@@ -234,6 +239,9 @@ func TestPanics(t *testing.T) {
 			m["x"] = 1
 		}, "internal error: assignment to entry in nil map", "assignment to entry in nil map"},
 		{"long", func() { panic(strings.Repeat("x", 1000)) }, "internal error: " + strings.Repeat("x", maxPanicMessage) + "...", "xxxx"},
+		{"at the bound", func() { panic(strings.Repeat("y", maxPanicMessage)) }, "internal error: " + strings.Repeat("y", maxPanicMessage), "yyyy"},
+		{"one past the bound", func() { panic(strings.Repeat("z", maxPanicMessage+1)) }, "internal error: " + strings.Repeat("z", maxPanicMessage) + "...", "zzzz"},
+		{"panicking Error method", func() { panic(badError{}) }, "internal error: %!v(PANIC=Error method: inner)", "PANIC"},
 		{"typed", Pure1(func(s string) int { panic("typed " + s) }), "internal error: typed ", "typed"},
 		{"raw", HandlerFunc(func(ctx context.Context, dst, params []byte) ([]byte, error) {
 			dst = append(dst, "half written"...)
@@ -242,7 +250,7 @@ func TestPanics(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			name := "panic." + tt.name
+			name := "panic." + strings.ReplaceAll(tt.name, " ", "_")
 			if err := d.Register(name, tt.fn); err != nil {
 				t.Fatal(err)
 			}
