@@ -8,6 +8,7 @@ package broker
 import (
 	"errors"
 	"strconv"
+	"unicode/utf8"
 )
 
 // errJSON reports malformed JSON in broker.* params (answered with -32602).
@@ -236,7 +237,11 @@ func param(params []byte, name string, pos int) []byte {
 // parseUint parses a JSON number that is a non-negative integer (no fraction, no exponent,
 // no sign), as task numbers and credit counts are. It allocates nothing.
 func parseUint(b []byte) (uint64, bool) {
-	b = trimSpace(b)
+	return parseDigits(trimSpace(b))
+}
+
+// parseDigits parses a non-empty run of decimal digits without a leading zero.
+func parseDigits(b []byte) (uint64, bool) {
 	if len(b) == 0 || len(b) > 20 {
 		return 0, false
 	}
@@ -264,7 +269,7 @@ func parseInt(b []byte) (int64, bool) {
 	if neg {
 		b = b[1:]
 	}
-	u, ok := parseUint(b)
+	u, ok := parseDigits(b)
 	if !ok || u > 1<<62 {
 		return 0, false
 	}
@@ -286,6 +291,9 @@ func unquote(b []byte) ([]byte, bool) {
 		if c == '\\' || c == '"' || c < 0x20 {
 			return nil, false
 		}
+	}
+	if !utf8.Valid(s) {
+		return nil, false
 	}
 	return s, true
 }
