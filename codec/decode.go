@@ -1,6 +1,7 @@
 package codec
 
 import (
+	"bytes"
 	stdjson "encoding/json"
 	"fmt"
 	"strconv"
@@ -25,7 +26,7 @@ func (r *Request) UnmarshalParams(v any) error {
 	if r.Params == nil {
 		return nil
 	}
-	if err := json.Unmarshal(r.Params, v); err != nil {
+	if err := Unmarshal(r.Params, v); err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalidParams, err)
 	}
 	return nil
@@ -49,7 +50,7 @@ func (r *Response) UnmarshalResult(v any) error {
 	if r.Error != nil {
 		return r.Error
 	}
-	return json.Unmarshal(r.Result, v)
+	return Unmarshal(r.Result, v)
 }
 
 // AppendTo appends r encoded as a response.
@@ -282,13 +283,15 @@ func decodeErrorObject(raw []byte) (*Error, bool) {
 	return &Error{Code: int(n), Message: msg, Data: data}, true
 }
 
-// decodeString decodes a raw JSON value that must be a string.
+// decodeString decodes a raw JSON value that must be a string. It uses encoding/json: go-json
+// v0.10.5 trips Go's checkptr (a fatal error under -race) on a lone string with escapes at the
+// very end of its input (goccy/go-json#575 is the same family).
 func decodeString(raw []byte) (string, bool) {
 	if len(raw) == 0 || raw[0] != '"' {
 		return "", false
 	}
 	var s string
-	if json.Unmarshal(raw, &s) != nil {
+	if stdjson.Unmarshal(raw, &s) != nil {
 		return "", false
 	}
 	return s, true
@@ -297,6 +300,15 @@ func decodeString(raw []byte) (string, bool) {
 // Marshal encodes v as JSON with goccy/go-json: the one JSON encoder for the rest of ZeroTask.
 func Marshal(v any) ([]byte, error) { return json.Marshal(v) }
 
-// Unmarshal decodes JSON into v with goccy/go-json. Note that, like encoding/json, it does not
-// check raw-message members (json.RawMessage) strictly; Scan and Decode do.
-func Unmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
+// Unmarshal decodes JSON into v with goccy/go-json, the JSON decoder for the rest of
+// ZeroTask (params, results). It is lenient where Scan is strict: it does not check
+// json.RawMessage members, and accepts some invalid numbers and literals there; decode only
+// what Scan or Decode validated. A bare JSON string with escapes is decoded with
+// encoding/json instead, because go-json v0.10.5 reads past the end of such an input (a fatal
+// checkptr error under -race; goccy/go-json#575 is the same family).
+func Unmarshal(data []byte, v any) error {
+	if i := skipWS(data, 0); i < len(data) && data[i] == '"' && bytes.IndexByte(data, '\\') >= 0 {
+		return stdjson.Unmarshal(data, v)
+	}
+	return json.Unmarshal(data, v)
+}

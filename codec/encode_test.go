@@ -219,3 +219,27 @@ func TestBatchIterErrors(t *testing.T) {
 		t.Fatalf("n=%d err=%v", n, it.Err())
 	}
 }
+
+// Regression: go-json v0.10.5 trips checkptr (fatal under -race) on a bare JSON string with
+// escapes; Unmarshal and Decode route such strings to encoding/json.
+func TestUnmarshalEscapedString(t *testing.T) {
+	var s string
+	if err := Unmarshal([]byte(`"a\u0041\n"`), &s); err != nil || s != "aA\n" {
+		t.Fatalf("Unmarshal = %q, %v", s, err)
+	}
+	r, err := DecodeResponse([]byte(`{"jsonrpc":"2.0","result":"x\u0079","id":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.UnmarshalResult(&s); err != nil || s != "xy" {
+		t.Fatalf("UnmarshalResult = %q, %v", s, err)
+	}
+	var v struct{ A []int }
+	if err := Unmarshal([]byte(`{"A":[1,2]}`), &v); err != nil || len(v.A) != 2 {
+		t.Fatalf("Unmarshal struct = %+v, %v", v, err)
+	}
+	b, err := Marshal(map[string]int{"a": 1})
+	if err != nil || string(b) != `{"a":1}` {
+		t.Fatalf("Marshal = %s, %v", b, err)
+	}
+}
