@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"runtime"
 	"strconv"
 	"sync"
 
@@ -208,6 +209,14 @@ func (o *outbox) flush(blocking bool) {
 		return
 	}
 	o.sending = true
+	if !blocking && len(o.pending) > 1 && o.curN < o.maxBatch/2 {
+		// Other calls are in flight, so other callers are likely runnable right now (woken by
+		// the replies that just came in): let them run first and append their requests, which
+		// then leave with this one. A lone call (nothing else pending) is sent at once.
+		o.mu.Unlock()
+		runtime.Gosched()
+		o.mu.Lock()
+	}
 	for {
 		if len(o.frames) == 0 {
 			if o.curN == 0 {
