@@ -63,6 +63,14 @@ type Header struct {
 	Scratch []byte
 }
 
+// reset clears every field but Scratch. (Field by field: rebuilding *h from a composite
+// literal that copies h.Scratch would make Scratch's memory escape in the escape analysis,
+// whereas h.Method = h.Scratch[:n] is a recognised self-assignment.)
+func (h *Header) reset() {
+	h.Kind, h.MethodEscaped, h.BatchLen = KindInvalid, false, 0
+	h.ID, h.Method, h.Params, h.Result, h.Error = nil, nil, nil, nil, nil
+}
+
 // The default limits and the hard ceiling on nesting.
 const (
 	DefaultMaxFrame = 1 << 20 // bytes in one frame
@@ -146,7 +154,7 @@ func Scan(frame []byte, h *Header) error {
 // Decode. Member names are matched exactly (case-sensitive) after unescaping.
 func ScanLimits(frame []byte, h *Header, lim *Limits) error {
 	maxFrame, maxBatch, maxDepth := lim.values()
-	*h = Header{Scratch: h.Scratch}
+	h.reset()
 	if len(frame) > maxFrame {
 		return ErrFrameTooLarge
 	}
