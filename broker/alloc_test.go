@@ -67,9 +67,14 @@ func newRig(tb testing.TB, cfg Config) *rig {
 // sendBytes hands one message from ident to the routing state and flushes, as the routing
 // loop does when nothing more is queued.
 func (r *rig) sendBytes(ident string, body []byte) {
-	id := identN
-	if ident == "C" {
+	var id []byte
+	switch ident {
+	case "C":
 		id = identC
+	case "N":
+		id = identN
+	default:
+		id = []byte(ident)
 	}
 	r.msg.Frames = append(r.msg.Frames[:0], id, body)
 	r.c.handle(&r.msg)

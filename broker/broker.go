@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/zerotask/zerotask/codec"
 	"github.com/zerotask/zerotask/zmtp"
 )
 
@@ -394,34 +393,13 @@ func (c *core) beginClose() {
 			if t == nil {
 				break
 			}
-			c.refuse(slot, t, errShuttingDown)
+			c.end(slot, t, errShuttingDown, stFailure)
 		}
 	}
 	c.store.wakeAll()
 	c.publish()
 	c.publishShutdown()
 	c.flush()
-}
-
-// refuse ends a task that will not run (taken out of its queue, or held by a node at an
-// aborted shutdown) with error e.
-func (c *core) refuse(slot uint32, t *task, e *codec.Error) {
-	c.scratch2 = codec.AppendErrorObject(c.scratch2[:0], e)
-	if t.flags&fHeld != 0 {
-		c.unlinkHeld(c.peers[t.node], slot, t)
-	}
-	if t.flags&fClient != 0 {
-		tg := target{client: t.client, cgen: t.cgen, batch: t.batch, delim: t.flags&fDelim != 0, member: t.flags&fMember != 0}
-		c.unlinkClient(slot, t)
-		c.scratch = appendResponse(c.scratch[:0], t.id(), nil, c.scratch2)
-		c.deliverAsync(tg, c.scratch)
-	}
-	if t.flags&fSubmitted != 0 {
-		t.state = stFailure
-		c.storeTask(t, nil, c.scratch2, "")
-	}
-	c.cnt.failed++
-	c.freeTask(slot, t)
 }
 
 // abortRunning ends the tasks still held by nodes when Shutdown's context ends (mu held).
@@ -437,7 +415,7 @@ func (c *core) abortRunning() {
 				c.unlinkHeld(p, slot, t)
 				c.freeTask(slot, t)
 			} else {
-				c.refuse(slot, t, errShuttingDown)
+				c.end(slot, t, errShuttingDown, stFailure)
 			}
 			slot = next
 		}

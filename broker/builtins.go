@@ -273,6 +273,7 @@ func (c *core) bSubmit(p *peer, tg target, h *codec.Header) {
 		c.maybeDropQueue(q)
 		return
 	}
+	c.setDeadline(t, parseTimeout(param(h.Params, "timeout_ms", 2)))
 	c.seq++
 	t.seq = c.seq
 	t.flags |= fSubmitted

@@ -49,6 +49,7 @@ var (
 	errTooManyInFlight = codec.NewError(CodeTooManyInFlight, "too many in-flight requests", nil)
 	errShuttingDown    = codec.NewError(CodeShuttingDown, "broker shutting down", nil)
 	errRevoked         = codec.NewError(CodeRevoked, "task revoked", nil)
+	errExpired         = codec.NewError(CodeExpired, "task expired", nil)
 	errBrokerBusy      = codec.NewError(CodeQueueFull, "queue full: broker tasks", nil)
 )
 

@@ -139,8 +139,11 @@ type core struct {
 	scratch2   []byte   // values inside them
 	valbuf     []byte   // result values being built
 	rec        record   // the record being stored
-	hdr        codec.Header
-	it         codec.BatchIter
+
+	deadlines    deadlineHeap // queued tasks with a deadline (see expiry.go)
+	withDeadline int          // queued tasks with a deadline (the live entries of deadlines)
+	hdr          codec.Header
+	it           codec.BatchIter
 
 	// PUB output, flushed on tick.
 	stbuf   []byte
@@ -381,11 +384,19 @@ func (c *core) freeTask(slot uint32, t *task) {
 // becomes stale and is skipped.
 func (c *core) dropQueued(slot uint32, t *task) {
 	q := c.queues[t.q]
-	q.live--
-	c.queued--
+	c.leaveQueue(q, t)
 	c.unlinkClient(slot, t)
 	c.freeTask(slot, t)
 	c.compact(q)
+}
+
+// leaveQueue counts a task out of its queue.
+func (c *core) leaveQueue(q *queue, t *task) {
+	q.live--
+	c.queued--
+	if t.deadline != 0 {
+		c.withDeadline--
+	}
 }
 
 // enqueue hands a new or returned task to a node with credit, or queues it (front: a task
@@ -406,6 +417,7 @@ func (c *core) enqueue(slot uint32, t *task, q *queue, front bool) {
 	q.live++
 	c.queued++
 	c.announceQueue(q)
+	c.watchDeadline(slot, t)
 }
 
 // announceQueue marks q for the PUB "tasks.<method>" topic at the next tick.
@@ -441,8 +453,11 @@ func (c *core) popQueued(q *queue) (uint32, *task) {
 		}
 		if t := c.queuedIn(k, q); t != nil {
 			slot, _ := splitKey(k)
-			q.live--
-			c.queued--
+			c.leaveQueue(q, t)
+			if c.expired(t) {
+				c.end(slot, t, errExpired, stExpired)
+				continue
+			}
 			return slot, t
 		}
 	}
@@ -585,6 +600,7 @@ func (c *core) nodeGone(p *peer) {
 			q.live++
 			c.queued++
 			c.announceQueue(q)
+			c.watchDeadline(slot, t)
 		}
 		slot = prev
 	}

@@ -289,6 +289,7 @@ func (c *core) publishShutdown() {
 // tick runs the timers: result TTLs and waits, blocked outboxes, PUB batches.
 func (c *core) tick(now int64) {
 	c.store.expire(now)
+	c.expireDue(now)
 	c.retryBlocked()
 	c.publish()
 	c.flush()

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"bytes"
+	"time"
 
 	"github.com/zerotask/zerotask/codec"
 	"github.com/zerotask/zerotask/zmtp"
@@ -52,7 +53,7 @@ func (c *core) handleBody(p *peer, delim bool, body []byte) {
 	}
 	tg := target{client: p.slot, cgen: p.gen, batch: noRef, delim: delim}
 	if h.Kind != codec.KindBatch {
-		c.handleOne(p, tg, h)
+		c.handleOne(p, tg, h, body)
 		return
 	}
 	// An array: a client's batch (answered as one array once every member is done, or member
@@ -73,15 +74,15 @@ func (c *core) handleBody(p *peer, delim bool, body []byte) {
 			c.deliverNow(tg, c.scratch)
 			continue
 		}
-		c.handleOne(p, tg, h)
+		c.handleOne(p, tg, h, it.Elem())
 	}
 	if tg.batch != noRef {
 		c.batchDone(tg.batch) // the reading guard: sends now if nothing is pending
 	}
 }
 
-// handleOne routes one JSON-RPC object.
-func (c *core) handleOne(p *peer, tg target, h *codec.Header) {
+// handleOne routes one JSON-RPC object (raw is its bytes).
+func (c *core) handleOne(p *peer, tg target, h *codec.Header, raw []byte) {
 	switch h.Kind {
 	case codec.KindResponse:
 		c.nodeResult(p, h)
@@ -101,7 +102,7 @@ func (c *core) handleOne(p *peer, tg target, h *codec.Header) {
 	case codec.IsReserved(method):
 		c.fail(tg, h.ID, codec.ErrMethodNotFound)
 	default:
-		c.call(p, tg, method, h.ID, h.Params)
+		c.call(p, tg, method, h.ID, h.Params, requestTimeout(raw))
 	}
 }
 
@@ -141,8 +142,9 @@ func (c *core) admit(p *peer, tg target, id []byte, q *queue) bool {
 	return true
 }
 
-// call queues a task call (a notification when tg.client is noRef).
-func (c *core) call(p *peer, tg target, method, id, params []byte) {
+// call queues a task call (a notification when tg.client is noRef) that expires after timeout
+// if it is still queued (0: never).
+func (c *core) call(p *peer, tg target, method, id, params []byte, timeout time.Duration) {
 	q := c.queueFor(method)
 	if !c.admit(p, tg, id, q) {
 		if q != nil {
@@ -163,6 +165,7 @@ func (c *core) call(p *peer, tg target, method, id, params []byte) {
 	if tg.client != noRef {
 		c.own(p, tg, slot, t)
 	}
+	c.setDeadline(t, timeout)
 	c.cnt.accepted++
 	c.enqueue(slot, t, q, false)
 }

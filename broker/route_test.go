@@ -505,3 +505,81 @@ func TestMaxMethods(t *testing.T) {
 		t.Fatalf("stats %+v", s)
 	}
 }
+
+// TestDeadline: the timeout_ms extension: a call or a submitted task still queued when its
+// deadline passes expires (-32005, state EXPIRED); one handed to a node in time does not.
+func TestDeadline(t *testing.T) {
+	b := startBroker(t, Config{})
+	c := dealer(t, b)
+	start := time.Now()
+	r := decodeResp(t, c.call(`{"jsonrpc":"2.0","id":1,"method":"nobody","params":[],"timeout_ms":50}`))
+	if r.Error == nil || r.Error.Code != CodeExpired || time.Since(start) < 50*time.Millisecond {
+		t.Fatalf("reply %+v after %v", r, time.Since(start))
+	}
+	id := submit(t, c, "nobody", `[1],"timeout_ms":50`)
+	testutil.Eventually(t, wait, func() bool { return status(t, c, id).State == "EXPIRED" }, "EXPIRED")
+	if st := status(t, c, id); st.Error == nil || st.Error.Code != CodeExpired {
+		t.Fatalf("status %+v", st)
+	}
+	if s := b.Stats(); s.Expired != 2 || s.Queued != 0 {
+		t.Fatalf("stats %+v", s)
+	}
+	// In a batch, and handed out in time.
+	n := newNode(t, b, "n", "work")
+	n.credit(1)
+	c.send(`[{"jsonrpc":"2.0","id":2,"method":"work","timeout_ms":50},{"jsonrpc":"2.0","id":3,"method":"work","timeout_ms":50}]`)
+	ts := n.collect(1)
+	rs := decodeResps(t, func() string { n.result(ts[0].ID, "1"); return c.recv() }())
+	if len(rs) != 2 {
+		t.Fatalf("batch %+v", rs)
+	}
+	for _, r := range rs {
+		switch string(r.ID) {
+		case "2":
+			if r.Error != nil {
+				t.Fatalf("handed-out member expired: %+v", r)
+			}
+		case "3":
+			if r.Error == nil || r.Error.Code != CodeExpired {
+				t.Fatalf("queued member: %+v", r)
+			}
+		}
+	}
+}
+
+// TestDeadlineAtHandOut: a task whose deadline passed between ticks expires when it would be
+// handed out instead of running.
+func TestDeadlineAtHandOut(t *testing.T) {
+	r := newRig(t, Config{})
+	now := int64(1_000_000_000)
+	r.c.now = func() int64 { return now }
+	r.send("C", `{"jsonrpc":"2.0","id":"late","method":"slow","timeout_ms":10}`)
+	r.send("C", `{"jsonrpc":"2.0","id":"ok","method":"slow"}`)
+	now += int64(20 * time.Millisecond)
+	r.send("N2", `{"jsonrpc":"2.0","method":"broker.hello","params":{"role":"node","methods":["slow"]}}`)
+	r.send("N2", `{"jsonrpc":"2.0","method":"broker.credit","params":[5]}`)
+	if got := string(r.out.body("C")); !strings.Contains(got, `"id":"late","error":{"code":-32005`) {
+		t.Fatalf("client got %s", got)
+	}
+	if got := string(r.out.body("N2")); strings.Count(got, `"method":"slow"`) != 1 {
+		t.Fatalf("node got %s", got)
+	}
+	checkCounts(t, r.c)
+}
+
+// TestDeadlineHeapBounded: entries of tasks handed out before their deadline do not pile up.
+func TestDeadlineHeapBounded(t *testing.T) {
+	r := newRig(t, Config{MaxInFlightPerClient: 100_000})
+	req := []byte(`{"jsonrpc":"2.0","id":1,"method":"later","timeout_ms":3600000}`)
+	r.send("L", `{"jsonrpc":"2.0","method":"broker.hello","params":{"role":"node","methods":["later"]}}`)
+	for round := 0; round < 10; round++ {
+		for i := 0; i < 2000; i++ {
+			r.sendBytes("C", req)
+		}
+		r.send("L", `{"jsonrpc":"2.0","method":"broker.credit","params":[2000]}`)
+	}
+	if r.c.withDeadline != 0 || len(r.c.deadlines) > 4096 {
+		t.Fatalf("%d queued with a deadline, %d heap entries", r.c.withDeadline, len(r.c.deadlines))
+	}
+	checkCounts(t, r.c)
+}

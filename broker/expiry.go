@@ -1,0 +1,202 @@
+package broker
+
+import (
+	"bytes"
+	"time"
+
+	"github.com/zerotask/zerotask/codec"
+)
+
+// Task deadlines (a ZeroTask extension, see protocol.md): a call whose request object has a
+// top-level "timeout_ms" member, or a broker.submit with a "timeout_ms" param, expires when it
+// is still queued that long after it arrived: a call is answered -32005, a submitted task ends
+// in state EXPIRED. A task already handed to a node no longer expires.
+//
+// Queued tasks with a deadline are in a min-heap of (deadline, key). Entries of tasks that
+// were handed out or removed in the meantime are stale and skipped; the heap is rebuilt
+// without them when they outnumber the live ones, so its size stays bounded by the queued
+// tasks with a deadline.
+
+// deadlineEntry is one heap entry.
+type deadlineEntry struct {
+	at  int64
+	key uint64
+}
+
+// deadlineHeap is a min-heap by at.
+type deadlineHeap []deadlineEntry
+
+func (h *deadlineHeap) push(e deadlineEntry) {
+	*h = append(*h, e)
+	s := *h
+	for i := len(s) - 1; i > 0; {
+		p := (i - 1) / 2
+		if s[p].at <= s[i].at {
+			break
+		}
+		s[p], s[i] = s[i], s[p]
+		i = p
+	}
+}
+
+func (h *deadlineHeap) pop() deadlineEntry {
+	s := *h
+	top := s[0]
+	last := len(s) - 1
+	s[0] = s[last]
+	s = s[:last]
+	for i := 0; ; {
+		l := 2*i + 1
+		if l >= len(s) {
+			break
+		}
+		m := l
+		if r := l + 1; r < len(s) && s[r].at < s[l].at {
+			m = r
+		}
+		if s[i].at <= s[m].at {
+			break
+		}
+		s[i], s[m] = s[m], s[i]
+		i = m
+	}
+	*h = s
+	return top
+}
+
+// heapify restores the heap order of an arbitrary slice.
+func (h deadlineHeap) heapify() {
+	for i := len(h)/2 - 1; i >= 0; i-- {
+		for j := i; ; {
+			l := 2*j + 1
+			if l >= len(h) {
+				break
+			}
+			m := l
+			if r := l + 1; r < len(h) && h[r].at < h[l].at {
+				m = r
+			}
+			if h[j].at <= h[m].at {
+				break
+			}
+			h[j], h[m] = h[m], h[j]
+			j = m
+		}
+	}
+}
+
+var timeoutKey = []byte(`"timeout_ms"`)
+
+// maxTimeout bounds timeout_ms.
+const maxTimeout = 24 * time.Hour
+
+// requestTimeout returns the top-level "timeout_ms" of a request object, or 0. The byte search
+// keeps the cost off requests that have none.
+func requestTimeout(obj []byte) time.Duration {
+	if !bytes.Contains(obj, timeoutKey) {
+		return 0
+	}
+	return parseTimeout(member(obj, "timeout_ms"))
+}
+
+// parseTimeout reads a timeout_ms value: a positive integer, capped at maxTimeout.
+func parseTimeout(v []byte) time.Duration {
+	if v == nil {
+		return 0
+	}
+	n, ok := parseUint(v)
+	if !ok || n == 0 {
+		return 0
+	}
+	if n > uint64(maxTimeout/time.Millisecond) {
+		return maxTimeout
+	}
+	return time.Duration(n) * time.Millisecond
+}
+
+// setDeadline gives a new task its deadline.
+func (c *core) setDeadline(t *task, d time.Duration) {
+	if d > 0 {
+		t.deadline = c.now() + int64(d)
+	}
+}
+
+// watchDeadline notes a queued task's deadline in the heap.
+func (c *core) watchDeadline(slot uint32, t *task) {
+	if t.deadline == 0 {
+		return
+	}
+	c.deadlines.push(deadlineEntry{at: t.deadline, key: t.key(slot)})
+	c.withDeadline++
+	if len(c.deadlines) > 1024 && len(c.deadlines) > 2*c.withDeadline {
+		c.compactDeadlines()
+	}
+}
+
+// compactDeadlines drops the stale entries.
+func (c *core) compactDeadlines() {
+	w := 0
+	for _, e := range c.deadlines {
+		slot, gen := splitKey(e.key)
+		if t := c.tasks.at(slot); t != nil && t.buf != nil && t.gen == gen && t.flags&fHeld == 0 {
+			c.deadlines[w] = e
+			w++
+		}
+	}
+	clear(c.deadlines[w:])
+	c.deadlines = c.deadlines[:w]
+	c.deadlines.heapify()
+}
+
+// expireDue expires the queued tasks whose deadline has passed.
+func (c *core) expireDue(now int64) {
+	for len(c.deadlines) > 0 && c.deadlines[0].at <= now {
+		e := c.deadlines.pop()
+		slot, gen := splitKey(e.key)
+		t := c.tasks.at(slot)
+		if t == nil || t.buf == nil || t.gen != gen || t.flags&fHeld != 0 {
+			continue // handed out or gone since
+		}
+		c.expire(slot, t)
+	}
+}
+
+// expire ends a queued task whose deadline passed.
+func (c *core) expire(slot uint32, t *task) {
+	q := c.queues[t.q]
+	c.leaveQueue(q, t)
+	c.end(slot, t, errExpired, stExpired)
+	c.compact(q)
+}
+
+// expired reports whether a queued task's deadline has passed (checked again when it is about
+// to be handed out, between ticks).
+func (c *core) expired(t *task) bool {
+	return t.deadline != 0 && t.deadline <= c.now()
+}
+
+// end finishes a task that will not run, with error e and final state st: its caller gets the
+// error, a submitted task's record is stored. The task must be out of its queue and its node's
+// list already, or be held (it is then taken off its node).
+func (c *core) end(slot uint32, t *task, e *codec.Error, st state) {
+	c.scratch2 = codec.AppendErrorObject(c.scratch2[:0], e)
+	if t.flags&fHeld != 0 {
+		c.unlinkHeld(c.peers[t.node], slot, t)
+	}
+	if t.flags&fClient != 0 {
+		tg := target{client: t.client, cgen: t.cgen, batch: t.batch, delim: t.flags&fDelim != 0, member: t.flags&fMember != 0}
+		c.unlinkClient(slot, t)
+		c.scratch = appendResponse(c.scratch[:0], t.id(), nil, c.scratch2)
+		c.deliverAsync(tg, c.scratch)
+	}
+	if t.flags&fSubmitted != 0 {
+		t.state = st
+		c.storeTask(t, nil, c.scratch2, "")
+	}
+	if st == stExpired {
+		c.cnt.expired++
+	} else {
+		c.cnt.failed++
+	}
+	c.freeTask(slot, t)
+}
