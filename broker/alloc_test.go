@@ -225,3 +225,57 @@ func BenchmarkRouting(b *testing.B) {
 		})
 	}
 }
+
+// fullSender refuses messages to one peer (its zmtp queue is full) and records the rest.
+type fullSender struct {
+	*recorder
+	full    string
+	refused int
+}
+
+func (f *fullSender) TrySend(m *zmtp.Msg) error {
+	if string(m.Frames[0]) == f.full {
+		f.refused++
+		return zmtp.ErrQueueFull
+	}
+	return f.recorder.TrySend(m)
+}
+
+// TestBlockedPeer: a peer whose send queue is full does not hold back the others; its
+// messages wait in order and go out when it has room again.
+func TestBlockedPeer(t *testing.T) {
+	r := newRig(t, Config{})
+	fs := &fullSender{recorder: r.out, full: "C"}
+	r.c.out = fs
+	r.roundTrip([]byte(`{"jsonrpc":"2.0","id":1,"method":"add","params":[1,1]}`))
+	r.roundTrip([]byte(`{"jsonrpc":"2.0","id":2,"method":"add","params":[2,2]}`))
+	if fs.refused != 1 || len(r.c.peers[r.c.peerIdx["C"]].outbox) != 2 {
+		t.Fatalf("refused %d, outbox %d", fs.refused, len(r.c.peers[r.c.peerIdx["C"]].outbox))
+	}
+	// Another client is served meanwhile.
+	r.sendBytes("D", []byte(`{"jsonrpc":"2.0","id":3,"method":"broker.ping"}`))
+	if got := string(r.out.body("D")); got != `{"jsonrpc":"2.0","id":3,"result":"pong"}` {
+		t.Fatalf("other client: %s", got)
+	}
+	r.c.tick(r.c.now()) // still full
+	if len(r.c.peers[r.c.peerIdx["C"]].outbox) != 2 {
+		t.Fatal("outbox lost messages while full")
+	}
+	var got []string
+	fs.full = ""
+	r.c.out = senderFunc(func(m *zmtp.Msg) error {
+		got = append(got, string(m.Frames[len(m.Frames)-1]))
+		return nil
+	})
+	r.c.tick(r.c.now())
+	if len(got) != 2 || got[0] != `{"jsonrpc":"2.0","id":1,"result":11}` || got[1] != `{"jsonrpc":"2.0","id":2,"result":11}` {
+		t.Fatalf("sent after unblocking: %q", got)
+	}
+	if len(r.c.blocked) != 0 {
+		t.Fatalf("still blocked: %v", r.c.blocked)
+	}
+}
+
+type senderFunc func(m *zmtp.Msg) error
+
+func (f senderFunc) TrySend(m *zmtp.Msg) error { return f(m) }

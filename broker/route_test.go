@@ -583,3 +583,40 @@ func TestDeadlineHeapBounded(t *testing.T) {
 	}
 	checkCounts(t, r.c)
 }
+
+// TestFrameAndBatchBounds: a frame of exactly MaxMsgSize is served, one byte more closes the
+// connection (zmtp); a batch of exactly MaxBatch is served, one more member is -32600.
+func TestFrameAndBatchBounds(t *testing.T) {
+	const maxMsg = 1024
+	const maxBatch = 8
+	b := startBroker(t, Config{MaxMsgSize: maxMsg, MaxBatch: maxBatch})
+	c := dealer(t, b)
+	ping := `{"jsonrpc":"2.0","id":1,"method":"broker.ping"}`
+	atBound := ping + strings.Repeat(" ", maxMsg-len(ping))
+	if got := c.call(atBound); got != `{"jsonrpc":"2.0","id":1,"result":"pong"}` {
+		t.Fatalf("frame at the bound: %s", got)
+	}
+	before := b.router.Stats().ProtocolErrors
+	c.send(atBound + " ")
+	testutil.Eventually(t, wait, func() bool { return b.router.Stats().ProtocolErrors == before+1 }, "connection closed past MaxMsgSize")
+
+	d := dealer(t, b)
+	batch := func(n int) string {
+		var sb strings.Builder
+		sb.WriteByte('[')
+		for i := 0; i < n; i++ {
+			if i > 0 {
+				sb.WriteByte(',')
+			}
+			fmt.Fprintf(&sb, `{"jsonrpc":"2.0","id":%d,"method":"broker.ping"}`, i)
+		}
+		sb.WriteByte(']')
+		return sb.String()
+	}
+	if rs := decodeResps(t, d.call(batch(maxBatch))); len(rs) != maxBatch {
+		t.Fatalf("batch at the bound: %d replies", len(rs))
+	}
+	if code := errCode(t, d.call(batch(maxBatch+1))); code != -32600 {
+		t.Fatalf("batch past the bound: code %d", code)
+	}
+}
