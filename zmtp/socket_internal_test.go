@@ -540,7 +540,8 @@ func TestPlain(t *testing.T) {
 // TestHeartbeat: a peer that completes the handshake and then stays silent (no PONG) is
 // closed after HeartbeatTimeout; a live peer answering PINGs stays through many timeouts.
 func TestHeartbeat(t *testing.T) {
-	const ivl, timeout = 20 * time.Millisecond, 100 * time.Millisecond
+	// Generous: a loaded machine under -race can stall a process for a few hundred ms.
+	const ivl, timeout = 50 * time.Millisecond, time.Second
 	r := newBound(t, Router, Options{HeartbeatInterval: ivl, HeartbeatTimeout: timeout}, "tcp")
 	live := newConnected(t, Dealer, Options{Identity: []byte("live")}, r.LastEndpoint())
 	p := dialRaw(t, r.LastEndpoint())
@@ -559,8 +560,9 @@ func TestHeartbeat(t *testing.T) {
 		t.Fatalf("silent peer closed after %v, want about %v", took, timeout)
 	}
 	testutil.Eventually(t, wait, func() bool { return r.Stats().HeartbeatTimeouts == 1 }, "stats %+v", r.Stats())
+	waitPeers(t, r, 1)
 	// The live peer (our DEALER answers PINGs) is still there well past the timeout.
-	deadline := time.Now().Add(5 * timeout)
+	deadline := time.Now().Add(5 * timeout / 2)
 	for time.Now().Before(deadline) {
 		if r.Stats().Peers != 1 {
 			t.Fatal("live peer dropped")
