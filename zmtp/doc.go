@@ -48,7 +48,11 @@
 // # Differences from libzmq
 //
 // A ROUTER always reports an unknown destination (ErrUnknownPeer; ZMQ_ROUTER_MANDATORY is
-// always on). Close does not linger: queued messages not yet written are dropped. SUB
+// always on). Close does not linger: queued messages not yet written are dropped, and so are
+// the queued messages of a peer that disconnects (as in libzmq). A REQ whose peer disconnects
+// before replying waits until its Recv context ends (no ZMQ_REQ_RELAXED). A PLAIN server
+// refuses bad credentials with the ERROR command spelled as libzmq's PLAIN does ("^RROR",
+// reason "400"), so libzmq clients report an authentication failure. SUB
 // subscriptions go out as SUBSCRIBE/CANCEL commands to ZMTP 3.1 peers and as 0x01/0x00
 // messages to ZMTP 3.0 peers; a PUB accepts both. CURVE is not implemented.
 package zmtp

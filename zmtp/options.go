@@ -79,12 +79,19 @@ func (t SocketType) sendsIdentity() bool { return t == Req || t == Dealer || t =
 
 // Defaults for the zero values of Options.
 const (
-	DefaultSendHWM              = 1000
-	DefaultRecvHWM              = 1000
-	DefaultMaxMsgSize           = 1 << 20
-	DefaultHandshakeTimeout     = 5 * time.Second
-	DefaultMaxConns             = 1024
-	DefaultReconnectInterval    = 100 * time.Millisecond
+	// DefaultSendHWM is Options.SendHWM's default, in messages per peer.
+	DefaultSendHWM = 1000
+	// DefaultRecvHWM is Options.RecvHWM's default, in messages per socket.
+	DefaultRecvHWM = 1000
+	// DefaultMaxMsgSize is Options.MaxMsgSize's default, in bytes.
+	DefaultMaxMsgSize = 1 << 20
+	// DefaultHandshakeTimeout is Options.HandshakeTimeout's default.
+	DefaultHandshakeTimeout = 5 * time.Second
+	// DefaultMaxConns is Options.MaxConns's default.
+	DefaultMaxConns = 1024
+	// DefaultReconnectInterval is Options.ReconnectInterval's default.
+	DefaultReconnectInterval = 100 * time.Millisecond
+	// DefaultReconnectIntervalMax is Options.ReconnectIntervalMax's default.
 	DefaultReconnectIntervalMax = 5 * time.Second
 	// MaxSubscriptions bounds the subscriptions one SUB peer may hold on a PUB socket; a peer
 	// asking for more has its connection closed as a protocol violation.
