@@ -312,7 +312,7 @@ func (n *Node) Run(ctx context.Context) error {
 	// 3. Send what is left and say bye, bounded.
 	sendCtx, cancelSend := context.WithTimeout(life, stopSendTimeout)
 	if !n.out.finish(sendCtx) {
-		n.log.Warn("node: could not send the last results and bye before closing")
+		n.log.Warn("node: last results and bye not delivered (no connection to the broker, or it did not take them in time)")
 	}
 	cancelSend()
 

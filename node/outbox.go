@@ -474,15 +474,23 @@ func (o *outbox) hello() {
 }
 
 // finish asks loop to send what is left and the bye, and waits until the bye is written to
-// the connection or ctx ends. It reports whether the bye left.
+// the connection, the connection drops, or ctx ends. It reports whether the bye left. Without
+// a connection there is nothing to wait for: a broker that lost this node's connection has
+// already put back the tasks the node held, so their results would be ignored anyway.
 func (o *outbox) finish(ctx context.Context) bool {
 	o.mu.Lock()
 	o.final = true
+	connected, sess := o.connected, o.sess
 	o.mu.Unlock()
+	if !connected {
+		return false
+	}
 	o.wake()
 	select {
 	case <-o.byeWritten:
 		return true
+	case <-sess.Done():
+		return false
 	case <-ctx.Done():
 		return false
 	}
