@@ -18,7 +18,7 @@ import (
 
 // Defaults of EnvConfig.
 const (
-	DefaultNodes      = 2
+	DefaultNodes      = 1 // on a small machine one node (of NumCPU workers) beats several
 	DefaultStartupMax = 10 * time.Second
 )
 

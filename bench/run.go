@@ -16,7 +16,7 @@ import (
 const (
 	DefaultMethod      = "add"
 	DefaultDuration    = 3 * time.Second // per phase: three phases finish in about 10 s
-	DefaultConcurrency = 256             // async calls in flight
+	DefaultConcurrency = 128             // async calls in flight
 	DefaultTimeout     = 10 * time.Second
 	DefaultNotifyAhead = 100_000 // notifications sent and not yet completed, at most
 )
@@ -45,8 +45,11 @@ type Load struct {
 	Tasks    int64
 	Duration time.Duration
 	// Concurrency is how many calls the async phase keeps in flight (default
-	// DefaultConcurrency); for notify, how many goroutines send (default GOMAXPROCS).
+	// DefaultConcurrency).
 	Concurrency int
+	// Senders is how many goroutines send notifications in the notify phase (default
+	// GOMAXPROCS).
+	Senders int
 	// Timeout bounds the wait for replies past Duration (default DefaultTimeout): a call still
 	// unanswered then counts as an error.
 	Timeout time.Duration
@@ -203,13 +206,14 @@ func (e *Env) calls(ctx context.Context, name string, l Load) (PhaseResult, erro
 	return res, nil
 }
 
-// Notify sends notifications from l.Concurrency goroutines (default GOMAXPROCS), never more
-// than l.NotifyAhead ahead of the nodes, and measures how fast the nodes complete them.
-// Elapsed runs from the first send to the moment the last one is seen completed.
+// Notify sends notifications from l.Senders goroutines (default GOMAXPROCS), never more than
+// l.NotifyAhead ahead of the nodes, and measures how fast the nodes complete them. Elapsed runs
+// from the first send to the moment the last one is seen completed; the result's Concurrency is
+// the NotifyAhead bound (what may be in flight).
 func (e *Env) Notify(ctx context.Context, l Load) (PhaseResult, error) {
 	l = l.withDefaults()
-	if l.Concurrency <= 0 {
-		l.Concurrency = runtime.GOMAXPROCS(0)
+	if l.Senders <= 0 {
+		l.Senders = runtime.GOMAXPROCS(0)
 	}
 	ctx, cancel := phaseCtx(ctx, l)
 	defer cancel()
@@ -268,7 +272,7 @@ func (e *Env) Notify(ctx context.Context, l Load) (PhaseResult, error) {
 	}(sendersDone)
 
 	var wg sync.WaitGroup
-	for range l.Concurrency {
+	for range l.Senders {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -303,7 +307,7 @@ func (e *Env) Notify(ctx context.Context, l Load) (PhaseResult, error) {
 		Tasks:       finalDone,
 		Errors:      finalFailed + sendErrs.Load() + max(0, sent.Load()-finalDone-finalFailed),
 		Elapsed:     finished.Sub(start),
-		Concurrency: l.Concurrency,
+		Concurrency: int(l.NotifyAhead),
 	}
 	if res.Tasks == 0 && firstErr != nil {
 		return res, fmt.Errorf("bench: notify: every send failed: %w", firstErr)
