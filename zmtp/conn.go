@@ -179,8 +179,8 @@ func (c *conn) subscribe(topic []byte, on bool) error {
 
 var errTooManySubs = fmt.Errorf("%w: too many subscriptions", ErrProtocol)
 
-// maxSpareWriteBuf is the largest write buffer a writer keeps after a burst; a larger one is
-// dropped so an idle connection does not pin memory.
+// maxSpareWriteBuf is the largest write buffer a writer keeps once a burst is over; a larger
+// one is dropped so an idle connection does not pin memory.
 const maxSpareWriteBuf = 8 << 20
 
 // writeLoop is the connection's writer goroutine.
@@ -243,7 +243,9 @@ func (c *conn) flush(spare *[]byte) (uint64, error) {
 		writes++
 		c.s.stats.msgsOut.Add(uint64(n))
 		c.s.stats.bytesOut.Add(uint64(len(buf)))
-		if cap(buf) > maxSpareWriteBuf {
+		// Keep a large buffer while it is being used (a sustained burst would otherwise
+		// regrow it every swap); drop it once batches shrink to a quarter of it.
+		if cap(buf) > maxSpareWriteBuf && len(buf) < cap(buf)/4 {
 			buf = nil
 		}
 		*spare = buf[:0]
