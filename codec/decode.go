@@ -4,8 +4,6 @@ import (
 	"bytes"
 	stdjson "encoding/json"
 	"fmt"
-	"strconv"
-	"unicode/utf8"
 
 	json "github.com/goccy/go-json"
 )
@@ -88,213 +86,116 @@ func Decode(frame []byte) (msgs []Message, batch bool, err error) {
 }
 
 // DecodeLimits decodes a whole frame: one message (batch false, len(msgs) == 1) or a batch
-// (batch true, one Message per element, invalid elements included). It is the convenient and
-// independent twin of Scan: JSON validity comes from encoding/json.Valid plus a UTF-8 check,
-// members and strings from goccy/go-json; it accepts exactly the frames Scan accepts and
-// returns the same sentinel errors, in the same order of precedence (see ScanLimits). Raw
-// fields (ID, Params, Result, Error.Data) are copies, not sub-slices of frame.
+// (batch true, one Message per element, invalid elements included). It accepts exactly what
+// ScanLimits accepts and returns the same errors (it is built on Scan and BatchIter); its raw
+// fields (ID, Params, Result, Error.Data) are copies, not sub-slices of frame, and method names
+// and error messages are unescaped Go strings.
+//
+// The tests hold it, Scan and BatchIter to an independent reference decoder written with
+// encoding/json and goccy/go-json (FuzzScan, FuzzDecode).
 func DecodeLimits(frame []byte, lim *Limits) (msgs []Message, batch bool, err error) {
-	maxFrame, maxBatch, maxDepth := lim.values()
-	if len(frame) > maxFrame {
-		return nil, false, ErrFrameTooLarge
+	var h Header
+	if err := ScanLimits(frame, &h, lim); err != nil {
+		return nil, false, err
 	}
-	depth := nesting(frame)
-	if depth > HardMaxDepth {
-		return nil, false, ErrTooDeep
+	if h.Kind != KindBatch {
+		return []Message{messageOf(&h)}, false, nil
 	}
-	if !utf8.Valid(frame) || !stdjson.Valid(frame) {
-		return nil, false, ErrParse
-	}
-	if depth > maxDepth {
-		return nil, false, ErrTooDeep
-	}
-	switch frame[skipWS(frame, 0)] {
-	case '[':
-		var elems []json.RawMessage
-		if err := json.Unmarshal(frame, &elems); err != nil {
-			return nil, false, ErrParse
-		}
-		if len(elems) > maxBatch {
-			return nil, false, ErrBatchTooLarge
-		}
-		if len(elems) == 0 {
-			return nil, false, ErrInvalidRequest
-		}
-		msgs = make([]Message, len(elems))
-		for i, el := range elems {
-			if msgs[i], err = decodeObject(el); err != nil {
-				msgs[i] = Message{Kind: KindInvalid, Err: ErrInvalidRequest}
-			}
-		}
-		return msgs, true, nil
-	case '{':
-		m, err := decodeObject(frame)
+	msgs = make([]Message, 0, h.BatchLen)
+	var it BatchIter
+	it.ResetLimits(frame, lim)
+	for it.Next() {
+		eh, err := it.Header()
 		if err != nil {
-			return nil, false, err
+			msgs = append(msgs, Message{Kind: KindInvalid, Err: ErrInvalidRequest})
+			continue
 		}
-		return []Message{m}, false, nil
+		msgs = append(msgs, messageOf(eh))
 	}
-	return nil, false, ErrInvalidRequest
+	if err := it.Err(); err != nil { // not after a successful Scan with the same limits
+		return nil, false, err
+	}
+	return msgs, true, nil
+}
+
+// messageOf copies a valid header into a Message.
+func messageOf(h *Header) Message {
+	if h.Kind == KindResponse {
+		r := Response{ID: bytes.Clone(h.ID), Result: bytes.Clone(h.Result)}
+		if h.Error != nil {
+			var s scanner
+			s.maxDepth = HardMaxDepth
+			code, msg, data, _ := s.errorObject(h.Error)
+			r.Error = &Error{Code: code, Message: unquote(msg), Data: bytes.Clone(data)}
+		}
+		return Message{Kind: KindResponse, Response: r}
+	}
+	method := string(h.Method)
+	if h.MethodEscaped {
+		method = string(AppendUnescape(nil, h.Method))
+	}
+	return Message{Kind: h.Kind, Request: Request{ID: bytes.Clone(h.ID), Method: method, Params: bytes.Clone(h.Params)}}
+}
+
+// unquote decodes a raw JSON string already validated by the scanner.
+func unquote(raw []byte) string {
+	body := raw[1 : len(raw)-1]
+	if bytes.IndexByte(body, '\\') < 0 {
+		return string(body)
+	}
+	return string(AppendUnescape(nil, body))
 }
 
 // DecodeRequest decodes a frame holding one request or notification. Anything else (a
 // response, a batch) fails with ErrInvalidRequest.
 func DecodeRequest(frame []byte) (*Request, error) {
-	msgs, batch, err := Decode(frame)
-	if err != nil {
+	var h Header
+	if err := Scan(frame, &h); err != nil {
 		return nil, err
 	}
-	if batch || (msgs[0].Kind != KindRequest && msgs[0].Kind != KindNotification) {
+	if h.Kind != KindRequest && h.Kind != KindNotification {
 		return nil, ErrInvalidRequest
 	}
-	return &msgs[0].Request, nil
+	m := messageOf(&h)
+	return &m.Request, nil
 }
 
 // DecodeResponse decodes a frame holding one response. Anything else (a request, a batch)
 // fails with ErrInvalidRequest.
 func DecodeResponse(frame []byte) (*Response, error) {
-	msgs, batch, err := Decode(frame)
-	if err != nil {
+	var h Header
+	if err := Scan(frame, &h); err != nil {
 		return nil, err
 	}
-	if batch || msgs[0].Kind != KindResponse {
+	if h.Kind != KindResponse {
 		return nil, ErrInvalidRequest
 	}
-	return &msgs[0].Response, nil
+	m := messageOf(&h)
+	return &m.Response, nil
 }
 
 // DecodeError decodes a raw JSON-RPC error object (Header.Error) into an *Error. It fails with
-// ErrInvalidRequest when raw is not an object with an integer code and a string message.
+// ErrParse when raw is not valid JSON, ErrInvalidRequest when it is not an object with an
+// integer code and a string message.
 func DecodeError(raw []byte) (*Error, error) {
-	if !utf8.Valid(raw) || !stdjson.Valid(raw) {
+	var s scanner
+	s.maxDepth = HardMaxDepth
+	i := skipWS(raw, 0)
+	if i >= len(raw) {
 		return nil, ErrParse
 	}
-	e, ok := decodeErrorObject(raw)
+	end, e := s.skipValue(raw, i, 0)
+	if e == nil && skipWS(raw, end) != len(raw) {
+		e = ErrParse
+	}
+	if e != nil {
+		return nil, e
+	}
+	code, msg, data, ok := s.errorObject(raw[i:end])
 	if !ok {
 		return nil, ErrInvalidRequest
 	}
-	return e, nil
-}
-
-// nesting returns the deepest nesting of arrays and objects in frame, counting brackets outside
-// strings (exact for valid JSON; a rough figure otherwise).
-func nesting(frame []byte) int {
-	depth, deepest, inString := 0, 0, false
-	for i := 0; i < len(frame); i++ {
-		c := frame[i]
-		if inString {
-			if c == '\\' {
-				i++
-			} else if c == '"' {
-				inString = false
-			}
-			continue
-		}
-		switch c {
-		case '"':
-			inString = true
-		case '[', '{':
-			if depth++; depth > deepest {
-				deepest = depth
-			}
-		case ']', '}':
-			depth--
-		}
-	}
-	return deepest
-}
-
-// decodeObject applies the JSON-RPC rules to one valid JSON value.
-func decodeObject(raw []byte) (Message, error) {
-	var obj map[string]json.RawMessage
-	if raw[skipWS(raw, 0)] != '{' {
-		return Message{}, ErrInvalidRequest
-	}
-	if err := json.Unmarshal(raw, &obj); err != nil {
-		return Message{}, ErrParse
-	}
-	if v, ok := decodeString(obj["jsonrpc"]); !ok || v != "2.0" {
-		return Message{}, ErrInvalidRequest
-	}
-	id, hasID := obj["id"]
-	if hasID {
-		switch id[0] {
-		case '"', 'n', '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
-		default:
-			return Message{}, ErrInvalidRequest
-		}
-	} else {
-		id = nil
-	}
-	if rawMethod, ok := obj["method"]; ok {
-		method, ok := decodeString(rawMethod)
-		if !ok {
-			return Message{}, ErrInvalidRequest
-		}
-		params, hasParams := obj["params"]
-		if hasParams && params[0] != '[' && params[0] != '{' {
-			return Message{}, ErrInvalidRequest
-		}
-		if !hasParams {
-			params = nil
-		}
-		kind := KindRequest
-		if !hasID {
-			kind = KindNotification
-		}
-		return Message{Kind: kind, Request: Request{ID: id, Method: method, Params: params}}, nil
-	}
-	result, hasResult := obj["result"]
-	rawErr, hasErr := obj["error"]
-	if !hasID || hasResult == hasErr {
-		return Message{}, ErrInvalidRequest
-	}
-	if hasErr {
-		e, ok := decodeErrorObject(rawErr)
-		if !ok {
-			return Message{}, ErrInvalidRequest
-		}
-		return Message{Kind: KindResponse, Response: Response{ID: id, Error: e}}, nil
-	}
-	return Message{Kind: KindResponse, Response: Response{ID: id, Result: result}}, nil
-}
-
-func decodeErrorObject(raw []byte) (*Error, bool) {
-	var obj map[string]json.RawMessage
-	if raw[0] != '{' || json.Unmarshal(raw, &obj) != nil {
-		return nil, false
-	}
-	code, ok := obj["code"]
-	if !ok || (code[0] != '-' && (code[0] < '0' || code[0] > '9')) {
-		return nil, false
-	}
-	n, err := strconv.ParseInt(string(code), 10, 32)
-	if err != nil {
-		return nil, false
-	}
-	msg, ok := decodeString(obj["message"])
-	if !ok {
-		return nil, false
-	}
-	data, hasData := obj["data"]
-	if !hasData {
-		data = nil
-	}
-	return &Error{Code: int(n), Message: msg, Data: data}, true
-}
-
-// decodeString decodes a raw JSON value that must be a string. It uses encoding/json: go-json
-// v0.10.5 trips Go's checkptr (a fatal error under -race) on a lone string with escapes at the
-// very end of its input (goccy/go-json#575 is the same family).
-func decodeString(raw []byte) (string, bool) {
-	if len(raw) == 0 || raw[0] != '"' {
-		return "", false
-	}
-	var s string
-	if stdjson.Unmarshal(raw, &s) != nil {
-		return "", false
-	}
-	return s, true
+	return &Error{Code: code, Message: unquote(msg), Data: bytes.Clone(data)}, nil
 }
 
 // Marshal encodes v as JSON with goccy/go-json: the one JSON encoder for the rest of ZeroTask.

@@ -17,10 +17,11 @@
 //   - Acquire / Release lend pooled buffers (bytebufferpool).
 //
 // The convenient tier allocates: Decode, DecodeRequest and DecodeResponse return Go values
-// (goccy/go-json underneath), Request.UnmarshalParams decodes params into a Go value, and
-// Marshal / Unmarshal are the JSON functions for the rest of ZeroTask. Decode is written
-// independently of Scan, and the fuzz target FuzzScan holds them to the same verdict on every
-// input.
+// (copies of the raw members, unescaped strings), Request.UnmarshalParams and
+// Response.UnmarshalResult decode into Go values with goccy/go-json, and Marshal / Unmarshal
+// are the JSON functions for the rest of ZeroTask. Decode is built on Scan, so the two never
+// disagree; the fuzz target FuzzScan holds both to an independent reference decoder (in the
+// tests, written with encoding/json and goccy/go-json) on every input.
 //
 // # Validation rules
 //

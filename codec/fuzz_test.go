@@ -98,9 +98,10 @@ func sameError(a, b *Error) bool {
 	return a.Code == b.Code && a.Message == b.Message && sameRaw(a.Data, b.Data)
 }
 
-// FuzzScan: Scan and the independent full decoder agree on every input: the same verdict and
-// error, and for accepted frames the same kind, method, id, params, result and error, for a
-// single message and for each element of a batch.
+// FuzzScan: Scan, BatchIter and Decode agree with the independent reference decoder
+// (refDecode, encoding/json + goccy/go-json) on every input: the same verdict and error, and
+// for accepted frames the same kind, method, id, params, result and error, for a single
+// message and for each element of a batch.
 func FuzzScan(f *testing.F) {
 	addSeeds(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -108,30 +109,41 @@ func FuzzScan(f *testing.F) {
 		var h Header
 		h.Scratch = make([]byte, 0, len(data))
 		serr := Scan(data, &h)
-		msgs, batch, derr := Decode(data)
+		msgs, batch, derr := refDecode(data, nil)
 		if derr != nil {
 			if serr == nil {
-				t.Fatalf("Scan accepts (%v) what Decode rejects (%v): %q", h.Kind, derr, data)
+				t.Fatalf("Scan accepts (%v) what the reference rejects (%v): %q", h.Kind, derr, data)
 			}
-			if serr != derr && !(derr == ErrTooDeep && serr == ErrParse && nesting(data) > HardMaxDepth) {
-				t.Fatalf("Scan says %v, Decode says %v: %q", serr, derr, data)
+			if serr != derr && !(derr == ErrTooDeep && serr == ErrParse && refNesting(data) > HardMaxDepth) {
+				t.Fatalf("Scan says %v, the reference says %v: %q", serr, derr, data)
 			}
 			if h.Kind != KindInvalid {
 				t.Fatalf("failed Scan left kind %v", h.Kind)
 			}
-			return
+		} else if serr != nil {
+			t.Fatalf("Scan rejects (%v) what the reference accepts: %q", serr, data)
 		}
-		if serr != nil {
-			t.Fatalf("Scan rejects (%v) what Decode accepts: %q", serr, data)
+		// Decode (built on Scan) returns what the reference returns.
+		dmsgs, dbatch, err := Decode(data)
+		if err != serr || dbatch != batch || len(dmsgs) != len(msgs) {
+			t.Fatalf("Decode: %v batch=%v n=%d; reference: %v batch=%v n=%d: %q", err, dbatch, len(dmsgs), derr, batch, len(msgs), data)
+		}
+		for i := range msgs {
+			if d := diffMessages(&dmsgs[i], &msgs[i]); d != "" {
+				t.Fatalf("message %d: Decode and the reference disagree on %s: %q", i, d, data)
+			}
+		}
+		if derr != nil {
+			return
 		}
 		if !batch {
 			if d := diffHeader(&h, &msgs[0]); d != "" {
-				t.Fatalf("Scan and Decode disagree on %s: %q", d, data)
+				t.Fatalf("Scan and the reference disagree on %s: %q", d, data)
 			}
 			return
 		}
 		if h.Kind != KindBatch || h.BatchLen != len(msgs) {
-			t.Fatalf("Scan: kind %v len %d; Decode: batch of %d: %q", h.Kind, h.BatchLen, len(msgs), data)
+			t.Fatalf("Scan: kind %v len %d; reference: batch of %d: %q", h.Kind, h.BatchLen, len(msgs), data)
 		}
 		var it BatchIter
 		it.Scratch = make([]byte, 0, len(data))
@@ -141,15 +153,15 @@ func FuzzScan(f *testing.F) {
 			eh, err := it.Header()
 			m := &msgs[it.Index()]
 			if (err != nil) != (m.Kind == KindInvalid) || (err != nil && err != m.Err) {
-				t.Fatalf("element %d: BatchIter says %v, Decode says %v: %q", it.Index(), err, m.Err, data)
+				t.Fatalf("element %d: BatchIter says %v, the reference says %v: %q", it.Index(), err, m.Err, data)
 			}
 			if d := diffHeader(eh, m); d != "" {
-				t.Fatalf("element %d: BatchIter and Decode disagree on %s: %q", it.Index(), d, data)
+				t.Fatalf("element %d: BatchIter and the reference disagree on %s: %q", it.Index(), d, data)
 			}
 			n++
 		}
 		if it.Err() != nil || n != len(msgs) {
-			t.Fatalf("BatchIter: %d elements, err %v; Decode: %d: %q", n, it.Err(), len(msgs), data)
+			t.Fatalf("BatchIter: %d elements, err %v; reference: %d: %q", n, it.Err(), len(msgs), data)
 		}
 	})
 }
@@ -180,9 +192,12 @@ func diffHeader(h *Header, m *Message) string {
 			return "error presence"
 		}
 		if h.Error != nil {
-			e, err := DecodeError(h.Error)
+			e, err := refDecodeError(h.Error)
 			if err != nil || !sameError(e, m.Response.Error) {
 				return "error object"
+			}
+			if e2, err := DecodeError(h.Error); err != nil || !sameError(e2, e) {
+				return "DecodeError"
 			}
 		}
 	}

@@ -30,6 +30,9 @@ func checkLimit(t *testing.T, frame string, lim *Limits, want *Error) {
 	if _, _, err := DecodeLimits([]byte(frame), lim); err != want && !(want == nil && err == nil) {
 		t.Fatalf("DecodeLimits = %v, want %v", err, want)
 	}
+	if _, _, err := refDecode([]byte(frame), lim); err != want && !(want == nil && err == nil) {
+		t.Fatalf("reference decoder = %v, want %v", err, want)
+	}
 	if strings.HasPrefix(frame, "[") {
 		var it BatchIter
 		it.ResetLimits([]byte(frame), lim)
@@ -127,8 +130,8 @@ func TestLimits(t *testing.T) {
 		if err := ScanLimits([]byte(f), &h, &Limits{MaxDepth: 5}); err != ErrParse {
 			t.Fatalf("got %v", err)
 		}
-		if _, _, err := DecodeLimits([]byte(f), &Limits{MaxDepth: 5}); err != ErrParse {
-			t.Fatalf("Decode got %v", err)
+		if _, _, err := refDecode([]byte(f), &Limits{MaxDepth: 5}); err != ErrParse {
+			t.Fatalf("reference decoder got %v", err)
 		}
 	})
 	t.Run("negative_means_default", func(t *testing.T) {

@@ -261,6 +261,10 @@ func TestSpecValidation(t *testing.T) {
 			if c.err == nil && derr != nil || c.err != nil && derr != c.err {
 				t.Fatalf("Decode(%s) = %v, want %v", c.frame, derr, c.err)
 			}
+			_, _, rerr := refDecode([]byte(c.frame), nil)
+			if c.err == nil && rerr != nil || c.err != nil && rerr != c.err {
+				t.Fatalf("reference decoder(%s) = %v, want %v", c.frame, rerr, c.err)
+			}
 			// The reply a server sends for a rejected frame: one error object, id null.
 			if c.err != nil {
 				want := `{"jsonrpc":"2.0","id":null,"error":{"code":` + strconv.Itoa(c.err.Code) + `,"message":"` + c.err.Message + `"}}`
