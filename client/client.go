@@ -97,8 +97,9 @@ type Client struct {
 	wg    sync.WaitGroup
 	hooks hookRunner
 
-	ready     chan struct{} // closed at the first hello reply
+	ready     chan struct{} // closed at the first hello reply (or refusal)
 	readyOnce sync.Once
+	dialErr   error // the broker's refusal of the first hello, if it refused (set before ready closes)
 
 	goMu    sync.Mutex // guards closing against wg.Add while Close waits
 	closing bool
@@ -182,6 +183,10 @@ func Dial(ctx context.Context, endpoint string, opts ...Option) (*Client, error)
 	c.spawn(func() { c.hooks.run(c.life) })
 	select {
 	case <-c.ready:
+		if c.dialErr != nil {
+			c.Close()
+			return nil, fmt.Errorf("client: dial %s: hello refused: %w", endpoint, c.dialErr)
+		}
 		return c, nil
 	case <-ctx.Done():
 		c.Close()
@@ -220,8 +225,13 @@ func (c *Client) monitor(e zmtp.Event) {
 // helloDone handles the hello reply (on the reader goroutine).
 func (c *Client) helloDone(cl *call) {
 	if cl.err != nil {
-		if !errors.Is(cl.err, ErrConnectionLost) && !errors.Is(cl.err, ErrClosed) {
+		var remote *codec.Error
+		if errors.As(cl.err, &remote) {
 			c.log.Error("client: broker refused hello", "err", cl.err)
+			c.readyOnce.Do(func() {
+				c.dialErr = cl.err
+				close(c.ready)
+			})
 		}
 		return
 	}

@@ -363,6 +363,22 @@ func TestDialNoBroker(t *testing.T) {
 	}
 }
 
+func TestDialRefused(t *testing.T) {
+	f := newFakeBroker(t)
+	f.mu.Lock()
+	f.refuse = true
+	f.mu.Unlock()
+	ctx := testutil.Context(t, waitLong)
+	c, err := Dial(ctx, f.Addr, WithLogger(quiet))
+	if err == nil {
+		c.Close()
+		t.Fatal("Dial succeeded with a refused hello")
+	}
+	if !errors.Is(err, codec.ErrInvalidParams) || ctx.Err() != nil {
+		t.Errorf("Dial error %v, want the broker's -32602 at once", err)
+	}
+}
+
 // TestTooLarge: a request that cannot fit in one message fails locally.
 func TestTooLarge(t *testing.T) {
 	f := newFakeBroker(t)

@@ -42,6 +42,7 @@ type fakeBroker struct {
 	nextTask   int
 	violations []string
 	maxBatch   int
+	refuse     bool // answer hellos with -32602
 }
 
 type hungCall struct {
@@ -204,6 +205,9 @@ func (f *fakeBroker) request(identity []byte, m rpcMsg) string {
 			Unordered bool   `json:"unordered"`
 		}
 		_ = json.Unmarshal(m.Params, &p)
+		if f.refuse {
+			return errorReply(m.ID, -32602, "Invalid params: no clients today", "")
+		}
 		if p.Role != "client" || !p.Unordered {
 			f.violationLocked("hello params %s", m.Params)
 		}

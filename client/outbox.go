@@ -50,6 +50,8 @@ type outbox struct {
 
 	sending   bool
 	connected bool
+	sess      context.Context // the current connection's lifetime, for loop's blocking sends
+	endSess   context.CancelFunc
 	helloDue  bool
 	hello     *call // the hello of the current connection while unanswered
 	sentUpTo  uint64
@@ -78,6 +80,8 @@ func (o *outbox) init(c *Client) {
 	o.maxBatch = c.opts.maxBatch
 	o.maxBytes = int(c.opts.maxMsgSize)
 	o.kick = make(chan struct{}, 1)
+	o.sess, o.endSess = context.WithCancel(c.life)
+	o.endSess()
 }
 
 func (o *outbox) wake() {
@@ -209,6 +213,7 @@ func (o *outbox) flush(blocking bool) {
 		return
 	}
 	o.sending = true
+	sess := o.sess
 	if !blocking && len(o.pending) > 1 && o.curN < o.maxBatch/2 {
 		// Other calls are in flight, so other callers are likely runnable right now (woken by
 		// the replies that just came in): let them run first and append their requests, which
@@ -235,7 +240,7 @@ func (o *outbox) flush(blocking bool) {
 		o.msg.Frames = append(o.msg.Frames[:0], f.b)
 		var err error
 		if blocking {
-			err = o.sock.Send(o.c.life, &o.msg)
+			err = o.sock.Send(sess, &o.msg) // ends when the connection drops: see onDisconnect
 		} else {
 			err = o.sock.TrySend(&o.msg)
 		}
@@ -295,6 +300,8 @@ func (o *outbox) abandon(cl *call) bool {
 // onConnect notes a new connection (from the monitor: no socket calls here).
 func (o *outbox) onConnect() {
 	o.mu.Lock()
+	o.endSess()
+	o.sess, o.endSess = context.WithCancel(o.c.life)
 	o.connected, o.helloDue = true, true
 	o.mu.Unlock()
 	o.wake()
@@ -303,6 +310,7 @@ func (o *outbox) onConnect() {
 // onDisconnect notes a lost connection: the calls out on it fail (in loop).
 func (o *outbox) onDisconnect() {
 	o.mu.Lock()
+	o.endSess() // a blocked loop send gives up, so that loop can fail the lost calls
 	o.connected = false
 	o.lostUpTo = o.sentUpTo
 	o.failDue = true
