@@ -144,6 +144,8 @@ type core struct {
 	withDeadline int          // queued tasks with a deadline (the live entries of deadlines)
 	hdr          codec.Header
 	it           codec.BatchIter
+	items        []batchItem // the members of the client batch being handled
+	mscratch     []byte      // an escaped method name, decoded
 
 	// PUB output, flushed on tick.
 	stbuf   []byte
@@ -179,7 +181,7 @@ func newCore(cfg *Config, out, pub sender) *core {
 		c.lim.MaxFrame = 1 << 40
 	}
 	c.hdr.Scratch = make([]byte, 0, maxMethodLen)
-	c.it.Scratch = make([]byte, 0, maxMethodLen)
+	c.mscratch = make([]byte, 0, maxMethodLen)
 	c.store = newMemStore(cfg.MaxResults, c.wake, func() int64 { return c.now() })
 	return c
 }

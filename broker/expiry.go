@@ -90,10 +90,19 @@ var timeoutKey = []byte(`"timeout_ms"`)
 // maxTimeout bounds timeout_ms.
 const maxTimeout = 24 * time.Hour
 
-// requestTimeout returns the top-level "timeout_ms" of a request object, or 0. The byte search
-// keeps the cost off requests that have none.
-func requestTimeout(obj []byte) time.Duration {
-	if !bytes.Contains(obj, timeoutKey) {
+// requestTimeout returns the top-level "timeout_ms" of a request object, or 0. params is the
+// raw params member, a sub-slice of obj: the member can only be outside it, so only the
+// envelope is searched and a request without the member costs a short byte search.
+func requestTimeout(obj, params []byte) time.Duration {
+	head, tail := obj, []byte(nil)
+	if len(params) > 0 {
+		// params shares obj's backing array: its offset follows from the capacities.
+		off := cap(obj) - cap(params)
+		if off >= 0 && off+len(params) <= len(obj) {
+			head, tail = obj[:off], obj[off+len(params):]
+		}
+	}
+	if !bytes.Contains(head, timeoutKey) && !bytes.Contains(tail, timeoutKey) {
 		return 0
 	}
 	return parseTimeout(member(obj, "timeout_ms"))

@@ -43,6 +43,17 @@ func (c *core) handle(m *zmtp.Msg) {
 
 // handleBody routes one JSON-RPC frame (object or array) from p.
 func (c *core) handleBody(p *peer, delim bool, body []byte) {
+	if firstByte(body) == '[' {
+		if p.node {
+			// A node's packed results and notices: walked member by member (each member is
+			// validated as it comes). Only a client batch needs the all-or-nothing -32700 of
+			// the specification; what a node sent before a parse error has been handled.
+			c.handleArray(p, delim, body)
+		} else {
+			c.handleBatch(p, delim, body)
+		}
+		return
+	}
 	h := &c.hdr
 	if err := codec.ScanLimits(body, h, &c.lim); err != nil {
 		// The whole frame is bad: one error object with id null (also for `[]`).
@@ -51,15 +62,79 @@ func (c *core) handleBody(p *peer, delim bool, body []byte) {
 		c.send(p, delim, c.scratch)
 		return
 	}
-	tg := target{client: p.slot, cgen: p.gen, batch: noRef, delim: delim}
-	if h.Kind != codec.KindBatch {
-		c.handleOne(p, tg, h, body)
+	c.handleOne(p, target{client: p.slot, cgen: p.gen, batch: noRef, delim: delim}, h, body)
+}
+
+// batchItem is one member of a client batch, scanned.
+type batchItem struct {
+	h   codec.Header
+	err error
+	raw []byte
+}
+
+// handleBatch routes a client batch. The array is walked once, collecting each member's
+// header (a sub-slice view, nothing copied), and acted on only when the whole array proved
+// valid JSON within the limits: a bad batch is answered with one error object and nothing of
+// it runs, as the specification wants, without scanning the array twice.
+func (c *core) handleBatch(p *peer, delim bool, body []byte) {
+	it := &c.it
+	it.Scratch = nil // escaped method names stay escaped here: decoded in handleOne
+	it.ResetLimits(body, &c.lim)
+	items := c.items[:0]
+	for it.Next() {
+		h, err := it.Header()
+		items = append(items, batchItem{h: *h, err: err, raw: it.Elem()})
+	}
+	c.items = items
+	if err := it.Err(); err != nil {
+		if err == codec.ErrBatchTooLarge || err == codec.ErrTooDeep {
+			// Invalid JSON takes precedence over a limit: let the full scan decide.
+			if e := codec.ScanLimits(body, &c.hdr, &c.lim); e != nil {
+				err = e
+			}
+		}
+		c.cnt.badFrames++
+		c.scratch = codec.AppendError(c.scratch[:0], nil, codec.AsError(err))
+		c.send(p, delim, c.scratch)
+		clear(items)
 		return
 	}
-	// An array: a client's batch (answered as one array once every member is done, or member
-	// by member when the client is unordered), or a node's packed results and notices (nothing
-	// to answer). The batch record is only made for the first member that needs a reply.
+	tg := target{client: p.slot, cgen: p.gen, batch: noRef, delim: delim, member: true}
+	for i := range items {
+		m := &items[i]
+		needsReply := m.err != nil || m.h.Kind == codec.KindRequest
+		if needsReply && tg.batch == noRef && !p.unordered {
+			tg.batch = c.newBatch(p, delim)
+		}
+		if m.err != nil {
+			c.cnt.badFrames++
+			c.scratch = codec.AppendError(c.scratch[:0], nil, codec.AsError(m.err))
+			c.deliverNow(tg, c.scratch)
+			continue
+		}
+		c.handleOne(p, tg, &m.h, m.raw)
+	}
+	clear(items)
+	if tg.batch != noRef {
+		c.batchDone(tg.batch) // the reading guard: sends now if nothing is pending
+	}
+}
+
+// firstByte returns the first non-space byte of b, or 0.
+func firstByte(b []byte) byte {
+	if i := skipSpace(b, 0); i < len(b) {
+		return b[i]
+	}
+	return 0
+}
+
+// handleArray routes a node's array member by member: mostly results and notices (nothing to
+// answer); requests in it are answered as a batch. The batch record is only made for the first
+// member that needs a reply.
+func (c *core) handleArray(p *peer, delim bool, body []byte) {
+	tg := target{client: p.slot, cgen: p.gen, batch: noRef, delim: delim}
 	it := &c.it
+	it.Scratch = nil
 	it.ResetLimits(body, &c.lim)
 	tg.member = true
 	for it.Next() {
@@ -79,6 +154,12 @@ func (c *core) handleBody(p *peer, delim bool, body []byte) {
 	if tg.batch != noRef {
 		c.batchDone(tg.batch) // the reading guard: sends now if nothing is pending
 	}
+	if err := it.Err(); err != nil {
+		// The rest of the array is not valid: one error object.
+		c.cnt.badFrames++
+		c.scratch = codec.AppendError(c.scratch[:0], nil, codec.AsError(err))
+		c.send(p, delim, c.scratch)
+	}
 }
 
 // handleOne routes one JSON-RPC object (raw is its bytes).
@@ -94,15 +175,24 @@ func (c *core) handleOne(p *peer, tg target, h *codec.Header, raw []byte) {
 		return
 	}
 	method := h.Method
+	if h.MethodEscaped {
+		// A method name written with escapes (rare): decode it into the routing state's own
+		// scratch buffer, bounded so a huge escaped name costs nothing.
+		if len(method) > maxMethodLen {
+			c.fail(tg, h.ID, codec.ErrMethodNotFound)
+			return
+		}
+		c.mscratch = codec.AppendUnescape(c.mscratch[:0], method)
+		method = c.mscratch
+		h.Method, h.MethodEscaped = method, false
+	}
 	switch {
-	case h.MethodEscaped:
-		c.fail(tg, h.ID, codec.ErrMethodNotFound)
 	case bytes.HasPrefix(method, brokerPrefix):
 		c.brokerCall(p, tg, h)
 	case codec.IsReserved(method):
 		c.fail(tg, h.ID, codec.ErrMethodNotFound)
 	default:
-		c.call(p, tg, method, h.ID, h.Params, requestTimeout(raw))
+		c.call(p, tg, method, h.ID, h.Params, requestTimeout(raw, h.Params))
 	}
 }
 

@@ -53,6 +53,19 @@ func TestTaskCallRouted(t *testing.T) {
 			t.Fatalf("reply %s, want %s", got, want)
 		}
 	})
+	t.Run("escaped method name", func(t *testing.T) {
+		c.send(`{"jsonrpc":"2.0","id":10,"method":"ad\u0064","params":[1,1]}`)
+		c.send(`[{"jsonrpc":"2.0","id":11,"method":"\u0061dd","params":[2,2]}]`)
+		ts := n.collect(2)
+		for _, tk := range ts {
+			if tk.Method != "add" {
+				t.Fatalf("method %q", tk.Method)
+			}
+			n.result(tk.ID, "0")
+		}
+		c.recv()
+		c.recv()
+	})
 	t.Run("params absent and named", func(t *testing.T) {
 		c.send(`{"jsonrpc":"2.0","id":8,"method":"add"}`)
 		c.send(`{"jsonrpc":"2.0","id":9,"method":"add","params":{"a":1,"b":2}}`)
@@ -68,7 +81,7 @@ func TestTaskCallRouted(t *testing.T) {
 			t.Fatalf("replies %q", got)
 		}
 	})
-	if s := b.Stats(); s.Succeeded != uint64(len(ids))+2 || s.Failed != 1 || s.Queued != 0 || s.Running != 0 {
+	if s := b.Stats(); s.Succeeded != uint64(len(ids))+4 || s.Failed != 1 || s.Queued != 0 || s.Running != 0 {
 		t.Fatalf("stats %+v", s)
 	}
 }
@@ -135,6 +148,8 @@ func TestBadFrames(t *testing.T) {
 		{"scalar", []string{`1`}, -32600, false},
 		{"empty batch", []string{`[]`}, -32600, false},
 		{"batch over MaxBatch", []string{`[{"jsonrpc":"2.0","method":"a"},{"jsonrpc":"2.0","method":"a"},{"jsonrpc":"2.0","method":"a"},{"jsonrpc":"2.0","method":"a"},{"jsonrpc":"2.0","method":"a"}]`}, -32600, false},
+		{"batch over MaxBatch and invalid JSON", []string{`[{"jsonrpc":"2.0","method":"a"},{"jsonrpc":"2.0","method":"a"},{"jsonrpc":"2.0","method":"a"},{"jsonrpc":"2.0","method":"a"},{"jsonrpc":"2.0","method":"a"},]`}, -32700, false},
+		{"batch with invalid JSON late", []string{`[{"jsonrpc":"2.0","id":1,"method":"work"},{"jsonrpc":"2.0","id":2,"method":"work"},}]`}, -32700, false},
 		{"three frames", []string{"x", "y", `{}`}, -32600, false},
 		{"three frames with delimiter", []string{"", "y", `{}`}, -32600, true},
 		{"non-empty first of two", []string{"x", `{"jsonrpc":"2.0","id":1,"method":"broker.ping"}`}, -32600, false},
@@ -152,6 +167,9 @@ func TestBadFrames(t *testing.T) {
 				t.Fatalf("reply %s, want code %d with id null", body, tc.code)
 			}
 		})
+	}
+	if s := b.Stats(); s.Queued != 0 || s.Accepted != 0 {
+		t.Fatalf("a bad frame ran something: %+v", s)
 	}
 }
 
