@@ -128,7 +128,7 @@ func paramsOf(args []string, raw string) ([]byte, error) {
 			return nil, usagef("--params and positional ARGs are exclusive")
 		}
 		raw = strings.TrimSpace(raw)
-		if !json.Valid([]byte(raw)) || (raw[0] != '[' && raw[0] != '{') {
+		if raw == "" || !json.Valid([]byte(raw)) || (raw[0] != '[' && raw[0] != '{') {
 			return nil, usagef("--params must be a JSON array or object, got %q", raw)
 		}
 		var b bytes.Buffer

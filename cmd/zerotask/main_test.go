@@ -58,6 +58,7 @@ func TestParamsOf(t *testing.T) {
 		{"raw array", nil, `[1, 2]`, `[1,2]`, false},
 		{"raw scalar is refused", nil, `5`, "", true},
 		{"raw invalid", nil, `{"a":`, "", true},
+		{"raw blank", nil, "  \t", "", true},
 		{"raw and args", []string{"1"}, `[1]`, "", true},
 	}
 	for _, tc := range tests {
