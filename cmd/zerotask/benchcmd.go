@@ -55,8 +55,12 @@ func runBench(ctx context.Context, io *stdio, args []string) error {
 	}
 	var ph []string
 	for _, p := range strings.Split(*phases, ",") {
-		if p = strings.TrimSpace(p); p != "" {
+		switch p = strings.TrimSpace(p); p {
+		case "":
+		case bench.PhaseSync, bench.PhaseAsync, bench.PhaseNotify:
 			ph = append(ph, p)
+		default:
+			return usagef("unknown phase %q in --phases (want %s, %s or %s)", p, bench.PhaseSync, bench.PhaseAsync, bench.PhaseNotify)
 		}
 	}
 	warm := *warmup
@@ -83,13 +87,18 @@ func runBench(ctx context.Context, io *stdio, args []string) error {
 			where, strings.Join(ph, ","), phaseBudget(*dur, *tasks), runtime.GOMAXPROCS(0))
 	}
 	rep, err := bench.Run(ctx, cfg)
-	if err != nil {
-		return err
+	if rep != nil && len(rep.Phases) > 0 { // interrupted or failed: show what was measured
+		var werr error
+		if *asJSON {
+			werr = rep.WriteJSON(io.out)
+		} else {
+			werr = rep.WriteTable(io.out)
+		}
+		if err == nil {
+			err = werr
+		}
 	}
-	if *asJSON {
-		return rep.WriteJSON(io.out)
-	}
-	return rep.WriteTable(io.out)
+	return err
 }
 
 // phaseBudget describes how each phase ends, for the opening line.
