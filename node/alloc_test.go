@@ -192,3 +192,39 @@ func TestTaskPathAllocsOverSockets(t *testing.T) {
 		t.Errorf("%v allocs per task round trip, want 0", a)
 	}
 }
+
+// BenchmarkTaskPath measures the node's own cost per task, without sockets: scan the broker's
+// message, queue its tasks, run a raw add on one worker, append the results and hand the
+// message to the (discarding) socket. Sub-benchmarks by tasks per broker message.
+func BenchmarkTaskPath(b *testing.B) {
+	d := dispatch.New()
+	if err := d.Handle("add", rawAdd); err != nil {
+		b.Fatal(err)
+	}
+	for _, k := range []int{1, 16, 256} {
+		b.Run("tasks="+strconv.Itoa(k), func(b *testing.B) {
+			n, _, r := offlineNode(b, Config{Concurrency: 1, Prefetch: 2 * k, Dispatcher: d})
+			w := n.workers[0]
+			frame := []byte{'['}
+			for i := range k {
+				if i > 0 {
+					frame = append(frame, ',')
+				}
+				frame = append(frame, `{"jsonrpc":"2.0","id":`...)
+				frame = strconv.AppendInt(frame, int64(1000+i), 10)
+				frame = append(frame, `,"method":"add","params":[5,6]}`...)
+			}
+			frame = append(frame, ']')
+			b.SetBytes(int64(len(frame)))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				r.ingest(frame)
+				for range k {
+					w.run(n.q.pop())
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*k), "ns/task")
+		})
+	}
+}

@@ -58,5 +58,6 @@
 //     default 1024) and at most MaxMsgSize bytes (default 1 MiB); a single result larger than
 //     that is replaced by a -32603 error.
 //   - GracePeriod (default 30s) bounds how long a stop waits for running handlers; the final
-//     results and the bye then get up to 5 seconds to leave.
+//     results and the bye then get up to 5 seconds to leave (no wait at all when the node has no
+//     connection at that point: the broker has already put its tasks back).
 package node
