@@ -132,3 +132,27 @@ func TestParseStats(t *testing.T) {
 		}
 	}
 }
+
+// TestRunExternalBroker drives a broker started elsewhere (here: another Env) through its
+// endpoint, and refuses a method no node of it serves.
+func TestRunExternalBroker(t *testing.T) {
+	ext := startEnv(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	rep, err := Run(ctx, Config{EnvConfig: EnvConfig{Broker: ext.Endpoint}, Load: Load{Tasks: 300, Concurrency: 4}, Warmup: 10})
+	if err != nil {
+		t.Fatalf("Run against %s: %v", ext.Endpoint, err)
+	}
+	if rep.Broker != ext.Endpoint || rep.Nodes != 0 || len(rep.Phases) != 3 {
+		t.Fatalf("report %+v", rep)
+	}
+	for _, p := range rep.Phases {
+		if p.Tasks != 300 || p.Errors != 0 {
+			t.Errorf("phase %s: %d tasks, %d errors; want 300, 0", p.Name, p.Tasks, p.Errors)
+		}
+	}
+	_, err = Run(ctx, Config{EnvConfig: EnvConfig{Broker: ext.Endpoint}, Load: Load{Method: "no_such_task", Tasks: 1}})
+	if !errors.Is(err, ErrNotServed) {
+		t.Fatalf("Run with an unserved method: %v, want ErrNotServed", err)
+	}
+}

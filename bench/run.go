@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -368,6 +370,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		rep.Nodes, rep.NodeConcurrency = len(env.Nodes), env.NodeConcurrency
 	}
 	runErr := func() error {
+		if env.Broker == nil {
+			if err := env.checkServed(ctx, l.Method, l.Timeout); err != nil {
+				return err
+			}
+		}
 		if warm := cfg.Warmup; warm >= 0 {
 			if warm == 0 {
 				warm = 1_000
@@ -413,5 +420,36 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	return rep, nil
 }
 
-// ErrUnknownPhase reports a phase name Run does not know.
-var ErrUnknownPhase = errors.New("bench: unknown phase")
+// Errors of Run.
+var (
+	// ErrUnknownPhase reports a phase name Run does not know.
+	ErrUnknownPhase = errors.New("bench: unknown phase")
+	// ErrNotServed reports that no node connected to the external broker serves the method:
+	// every call would wait in its queue until the timeout.
+	ErrNotServed = errors.New("bench: no connected node serves the method")
+)
+
+// checkServed asks an external broker (broker.nodes) whether a connected node serves method.
+func (e *Env) checkServed(ctx context.Context, method string, timeout time.Duration) error {
+	if strings.HasPrefix(method, "broker.") { // the broker's own tasks need no node
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	raw, err := e.Client.CallRaw(ctx, nil, "broker.nodes", nil)
+	if err != nil {
+		return fmt.Errorf("bench: broker.nodes: %w", err)
+	}
+	var nodes []struct {
+		Methods []string `json:"methods"`
+	}
+	if err := json.Unmarshal(raw, &nodes); err != nil {
+		return fmt.Errorf("bench: broker.nodes answer %.200s: %w", raw, err)
+	}
+	for _, n := range nodes {
+		if slices.Contains(n.Methods, method) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w %q at %s (%d node(s) connected)", ErrNotServed, method, e.Endpoint, len(nodes))
+}
