@@ -62,6 +62,17 @@ func (s stdServer) serve(frame []byte) ([]byte, error) {
 	return json.Marshal(stdResponse{JSONRPC: "2.0", ID: req.ID, Result: out[0].Interface()})
 }
 
+// reportCPU starts measuring the process's CPU time; the returned func reports it per op as
+// cpu-ns/op (see processCPU).
+func reportCPU(b *testing.B) func() {
+	start := processCPU()
+	return func() {
+		if used := processCPU() - start; used > 0 && b.N > 0 {
+			b.ReportMetric(float64(used.Nanoseconds())/float64(b.N), "cpu-ns/op")
+		}
+	}
+}
+
 // BenchmarkAdd measures add(a, b int) int from a raw request frame to a raw response frame.
 func BenchmarkAdd(b *testing.B) {
 	raw, typed := addDispatchers(b)
@@ -74,6 +85,7 @@ func BenchmarkAdd(b *testing.B) {
 	}
 	b.Run("raw", func(b *testing.B) {
 		b.ReportAllocs()
+		defer reportCPU(b)()
 		b.SetBytes(int64(len(addFrame)))
 		dst := make([]byte, 0, 256)
 		for b.Loop() {
@@ -83,6 +95,7 @@ func BenchmarkAdd(b *testing.B) {
 	})
 	b.Run("typed", func(b *testing.B) {
 		b.ReportAllocs()
+		defer reportCPU(b)()
 		b.SetBytes(int64(len(addFrame)))
 		dst := make([]byte, 0, 256)
 		for b.Loop() {
@@ -92,6 +105,7 @@ func BenchmarkAdd(b *testing.B) {
 	})
 	b.Run("typed-named", func(b *testing.B) {
 		b.ReportAllocs()
+		defer reportCPU(b)()
 		b.SetBytes(int64(len(addNamedFrame)))
 		dst := make([]byte, 0, 256)
 		for b.Loop() {
@@ -101,6 +115,7 @@ func BenchmarkAdd(b *testing.B) {
 	})
 	b.Run("encoding-json-reflect", func(b *testing.B) {
 		b.ReportAllocs()
+		defer reportCPU(b)()
 		b.SetBytes(int64(len(addFrame)))
 		var out []byte
 		for b.Loop() {
@@ -120,6 +135,7 @@ func BenchmarkAdd(b *testing.B) {
 func BenchmarkAddParallel(b *testing.B) {
 	_, typed := addDispatchers(b)
 	b.ReportAllocs()
+	defer reportCPU(b)()
 	b.SetBytes(int64(len(addFrame)))
 	b.RunParallel(func(pb *testing.PB) {
 		dst := make([]byte, 0, 256)
@@ -147,6 +163,7 @@ func BenchmarkBatch(b *testing.B) {
 		frame = append(frame, ']')
 		b.Run("size="+strconv.Itoa(n), func(b *testing.B) {
 			b.ReportAllocs()
+			defer reportCPU(b)()
 			b.SetBytes(int64(len(frame)))
 			dst := make([]byte, 0, 64*n)
 			for b.Loop() {
@@ -162,6 +179,7 @@ func BenchmarkCall(b *testing.B) {
 	_, typed := addDispatchers(b)
 	method, params := []byte("add"), []byte("[5,6]")
 	b.ReportAllocs()
+	defer reportCPU(b)()
 	dst := make([]byte, 0, 64)
 	for b.Loop() {
 		dst, _ = typed.Call(context.Background(), dst[:0], method, params)

@@ -32,8 +32,9 @@ func (d *Dispatcher) Limits() codec.Limits {
 // order of the requests. The calls of a batch run one after another, in order, on the caller's
 // goroutine.
 //
-// ServeFrame allocates nothing of its own: a request to a raw handler goes from frame to reply
-// without allocation. The result is written straight into dst after the response head, never
+// ServeFrame allocates nothing of its own (the one exception: a method name written with JSON
+// escapes is decoded into a fresh slice): a request to a raw handler, or to a typed one with
+// scalar params, goes from frame to reply without allocation. The result is written straight into dst after the response head, never
 // copied. frame is only read, and nothing refers to it or to dst once ServeFrame returns.
 func (d *Dispatcher) ServeFrame(ctx context.Context, dst, frame []byte) []byte {
 	lim := d.limits.Load() // nil: codec's defaults
