@@ -30,7 +30,7 @@ func dial(t testing.TB, f *fakeBroker, opts ...Option) *Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
 	defer cancel()
-	c, err := Dial(ctx, f.Addr, append([]Option{WithLogger(quiet), WithHeartbeat(200 * time.Millisecond)}, opts...)...)
+	c, err := Dial(ctx, f.Addr, append([]Option{WithLogger(quiet), WithHeartbeat(time.Second)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

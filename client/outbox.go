@@ -222,7 +222,7 @@ func (o *outbox) flush(blocking bool) {
 		runtime.Gosched()
 		o.mu.Lock()
 	}
-	for {
+	for o.connected && !o.closed {
 		if len(o.frames) == 0 {
 			if o.curN == 0 {
 				break

@@ -25,7 +25,7 @@ func startBroker(t testing.TB) *broker.Broker {
 	b, err := broker.New(broker.Config{
 		Listen:            "tcp://127.0.0.1:0",
 		Pub:               "tcp://127.0.0.1:0",
-		HeartbeatInterval: 200 * time.Millisecond,
+		HeartbeatInterval: time.Second,
 		Logger:            quiet,
 	})
 	if err != nil {
@@ -56,7 +56,7 @@ func startNode(t testing.TB, b *broker.Broker, cfg node.Config) (n *node.Node, s
 	}
 	cfg.Broker, cfg.Sub, cfg.Logger = b.Addr(), b.PubAddr(), quiet
 	if cfg.HeartbeatInterval == 0 {
-		cfg.HeartbeatInterval = 200 * time.Millisecond
+		cfg.HeartbeatInterval = time.Second
 	}
 	n, err := node.New(cfg)
 	if err != nil {

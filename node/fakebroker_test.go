@@ -86,7 +86,7 @@ func newFakeBroker(t testing.TB, endpoints ...string) *fakeBroker {
 	if len(endpoints) == 2 {
 		addr, pubAddr = endpoints[0], endpoints[1]
 	}
-	f.router = zmtp.NewRouter(zmtp.Options{HeartbeatInterval: 200 * time.Millisecond})
+	f.router = zmtp.NewRouter(zmtp.Options{HeartbeatInterval: time.Second})
 	if err := bindRetry(f.router, addr); err != nil {
 		t.Fatalf("fake broker bind: %v", err)
 	}

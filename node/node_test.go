@@ -54,7 +54,7 @@ func startNode(t testing.TB, f *fakeBroker, cfg Config) *runningNode {
 		cfg.Dispatcher = testDispatcher(t)
 	}
 	if cfg.HeartbeatInterval == 0 {
-		cfg.HeartbeatInterval = 200 * time.Millisecond
+		cfg.HeartbeatInterval = time.Second
 	}
 	n, err := New(cfg)
 	if err != nil {

@@ -338,7 +338,7 @@ func (o *outbox) flush(blocking bool) {
 	}
 	o.sending = true
 	sess := o.sess
-	for {
+	for o.ready && o.sess == sess { // stop if the connection changed under us: hello goes first
 		var frame []byte
 		if k := len(o.frames); k > 0 {
 			frame = o.frames[0]
@@ -378,7 +378,9 @@ func (o *outbox) flush(blocking bool) {
 			}
 			return
 		}
-		o.sessSent++
+		if o.sess == sess {
+			o.sessSent++
+		}
 		o.putBuf(frame)
 	}
 	o.sending = false
