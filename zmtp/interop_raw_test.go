@@ -214,6 +214,29 @@ func (rc *rawConn) waitClosed(within time.Duration) time.Duration {
 	return took
 }
 
+// closedAt reads (and discards) on a goroutine of its own until the engine ends the
+// connection, and then sends the time it saw the end; the zero time if the connection was
+// still open after within. The caller must not read from rc until the result arrives.
+func (rc *rawConn) closedAt(within time.Duration) <-chan time.Time {
+	ch := make(chan time.Time, 1)
+	_ = rc.c.SetReadDeadline(time.Now().Add(within))
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			if _, err := rc.r.Read(buf); err != nil {
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() {
+					ch <- time.Time{}
+				} else {
+					ch <- time.Now()
+				}
+				return
+			}
+		}
+	}()
+	return ch
+}
+
 // stillOpen reports whether the engine has not closed the connection (a read blocks for d).
 func (rc *rawConn) stillOpen(d time.Duration) bool {
 	_ = rc.c.SetReadDeadline(time.Now().Add(d))
