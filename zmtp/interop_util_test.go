@@ -163,18 +163,6 @@ func (r *recorder) count(typ zmtp.EventType) int {
 	return n
 }
 
-// first returns the first event of type typ and whether there was one.
-func (r *recorder) first(typ zmtp.EventType) (zmtp.Event, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, e := range r.events {
-		if e.Type == typ {
-			return e, true
-		}
-	}
-	return zmtp.Event{}, false
-}
-
 func (r *recorder) String() string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
