@@ -90,6 +90,9 @@ func TestTwoNodesShareTheLoad(t *testing.T) {
 			if i2 {
 				idle2++
 			}
+			if (i1 || i2) && idleRun == 10 { // evidence for a failure below
+				t.Logf("a node idle for 10 samples in a row: n1 %+v; n2 %+v; broker %+v", s1, s2, b.Stats())
+			}
 			if i1 || i2 {
 				idleRun++
 				longestIdle = max(longestIdle, idleRun)
@@ -103,35 +106,47 @@ func TestTwoNodesShareTheLoad(t *testing.T) {
 	<-sampled
 
 	s1, s2 := n1.Stats(), n2.Stats()
-	if got := s1.Done + s2.Done; got != tasks {
-		t.Fatalf("nodes did %d + %d = %d tasks, want %d", s1.Done, s2.Done, got, tasks)
+	t.Logf("n1 did %d, n2 did %d; over %d backlog samples: both running %d, n1 idle %d, n2 idle %d, longest idle streak %d; hellos %d, %d",
+		s1.Done, s2.Done, backlogSamples, bothBusy, idle1, idle2, longestIdle, s1.Hellos, s2.Hellos)
+	if backlogSamples < 20 {
+		t.Fatalf("only %d samples with a backlog: the test did not load the broker", backlogSamples)
 	}
 	for _, s := range []node.Stats{s1, s2} {
 		if s.Done < tasks*35/100 {
 			t.Errorf("a node did %d of %d tasks, want a fair share (at least 35%%): n1 %d, n2 %d", s.Done, tasks, s1.Done, s2.Done)
 		}
 	}
-	if backlogSamples < 20 {
-		t.Fatalf("only %d samples with a backlog: the test did not load the broker", backlogSamples)
-	}
-	t.Logf("n1 did %d, n2 did %d; over %d backlog samples: both running %d, n1 idle %d, n2 idle %d, longest idle streak %d",
-		s1.Done, s2.Done, backlogSamples, bothBusy, idle1, idle2, longestIdle)
-	// Idleness for an instant (a refill in flight) is not what this test is after; a node left
-	// without work while tasks wait would be idle in a large share of the samples, or for long
-	// streaks. Without the race detector no sample at all is idle here; with it, refills slowed
-	// several times leave a node dry in about 2% of them.
-	maxIdlePct := 2
+	// Bounds. Idleness for an instant (a refill in flight) is not what this test is after; a
+	// node left without work while tasks wait shows in a large share of the samples, or in
+	// long streaks. Without the race detector a run here has (nearly) no idle sample and no
+	// reconnection. The race detector slows everything several times and, on a loaded machine,
+	// has shown idle streaks of hundreds of milliseconds and heartbeat losses (a node
+	// reconnecting, its tasks run twice: at-least-once), so only coarse bounds hold there.
+	maxIdlePct, minBothPct := 2, 90
 	if raceEnabled {
-		maxIdlePct = 8
+		maxIdlePct, minBothPct = 25, 60
 	}
 	if idle1*100 > backlogSamples*maxIdlePct || idle2*100 > backlogSamples*maxIdlePct {
 		t.Errorf("a node was idle while tasks were queued: n1 in %d, n2 in %d of %d samples (want at most %d%%)", idle1, idle2, backlogSamples, maxIdlePct)
 	}
-	if longestIdle > 20 {
+	if bothBusy*100 < backlogSamples*minBothPct {
+		t.Errorf("both nodes were running tasks in only %d of %d backlog samples, want at least %d%%", bothBusy, backlogSamples, minBothPct)
+	}
+	got := s1.Done + s2.Done
+	if raceEnabled {
+		if got < tasks {
+			t.Errorf("nodes did %d + %d = %d tasks, want at least %d", s1.Done, s2.Done, got, tasks)
+		}
+		return
+	}
+	if longestIdle > 25 {
 		t.Errorf("a node was idle for %d consecutive samples (about %d ms) while tasks were queued", longestIdle, longestIdle)
 	}
-	if bothBusy*100 < backlogSamples*80 {
-		t.Errorf("both nodes were running tasks in only %d of %d backlog samples, want at least 80%%", bothBusy, backlogSamples)
+	if s1.Hellos != 1 || s2.Hellos != 1 {
+		t.Errorf("nodes said hello %d and %d times: a connection was lost on loopback", s1.Hellos, s2.Hellos)
+	}
+	if got != tasks {
+		t.Errorf("nodes did %d + %d = %d tasks, want exactly %d", s1.Done, s2.Done, got, tasks)
 	}
 }
 
