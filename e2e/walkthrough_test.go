@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"regexp"
@@ -38,8 +37,8 @@ func TestWalkthroughInProcess(t *testing.T) {
 // TestWalkthroughBinary is the README walkthrough through the real binary: `zerotask broker`
 // and `zerotask node` as child processes, then `zerotask call add 5 6` prints 11.
 func TestWalkthroughBinary(t *testing.T) {
-	_, router, pub := startBinaryBroker(t)
-	startBinaryNode(t, router, pub, "--concurrency", "2")
+	brokerProc, router, pub := startBinaryBroker(t)
+	nodeProc := startBinaryNode(t, router, pub, "--concurrency", "2")
 	code, out, errOut := zerotask(t, 30*time.Second, "call", "--broker", router, "--timeout", "20s", "add", "5", "6")
 	if code != 0 || out != "11\n" {
 		t.Fatalf("zerotask call add 5 6: exit %d, stdout %q, stderr %q; want exit 0 and \"11\\n\"", code, out, errOut)
@@ -78,6 +77,27 @@ func TestWalkthroughBinary(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(out), &rec); err != nil || rec.State != "SUCCESS" || string(rec.Result) != "50" {
 		t.Fatalf("zerotask result printed %q (%v), want state SUCCESS and result 50", out, err)
+	}
+
+	// SIGTERM stops both gracefully: exit status 0.
+	for _, d := range []*daemon{nodeProc, brokerProc} {
+		stopDaemon(t, d)
+	}
+}
+
+// stopDaemon sends SIGTERM to a zerotask daemon and expects it to exit 0 within 20 s.
+func stopDaemon(t *testing.T, d *daemon) {
+	t.Helper()
+	if err := d.cmd.Process.Signal(sigterm); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-d.exited:
+		if d.err != nil {
+			t.Fatalf("zerotask %s after SIGTERM: %v, want exit 0\nstderr:\n%s", d.cmd.Args[1], d.err, d.Stderr())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("zerotask %s still running 20s after SIGTERM\nstderr:\n%s", d.cmd.Args[1], d.Stderr())
 	}
 }
 
@@ -127,17 +147,7 @@ func TestBinaryUp(t *testing.T) {
 	if code != 0 || out != "6\n" {
 		t.Fatalf("zerotask call subtract 10 4 against up: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
-	if err := d.cmd.Process.Signal(sigterm); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-d.exited:
-		if d.err != nil {
-			t.Fatalf("zerotask up after SIGTERM: %v, want exit 0\nstderr:\n%s", d.err, d.Stderr())
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatalf("zerotask up still running 20s after SIGTERM\nstderr:\n%s", d.Stderr())
-	}
+	stopDaemon(t, d)
 }
 
 // TestHandleStates follows a sleep task through its handle: QUEUED while no node serves it,
@@ -270,5 +280,4 @@ func TestBinaryHelp(t *testing.T) {
 			t.Errorf("zerotask %s -h: exit %d, stdout %q, stderr %q", cmd, code, out, errOut)
 		}
 	}
-	_ = context.Background
 }
