@@ -507,6 +507,37 @@ func TestMapError(t *testing.T) {
 	f.release("1")
 }
 
+// TestMapConcurrency: Map never has more than MapConcurrency inputs in flight.
+func TestMapConcurrency(t *testing.T) {
+	f := newFakeBroker(t)
+	c := dial(t, f)
+	ctx := testutil.Context(t, waitLong)
+	inputs := make([]any, 10)
+	for i := range inputs {
+		inputs[i] = i
+	}
+	ret := make(chan error, 1)
+	go func() {
+		_, err := Map[int](ctx, c, "hang", inputs, MapConcurrency(3))
+		ret <- err
+	}()
+	answered := 0
+	for answered < len(inputs) {
+		want := min(3, len(inputs)-answered)
+		f.waitFor(waitLong, "the next hanging inputs", func(f *fakeBroker) bool { return len(f.hung) == want })
+		f.release("1")
+		answered += want
+	}
+	if err := <-ret; err != nil {
+		t.Fatal(err)
+	}
+	f.snapshot(func(f *fakeBroker) {
+		if f.maxHung != 3 {
+			t.Errorf("at most %d inputs in flight, want 3", f.maxHung)
+		}
+	})
+}
+
 func TestInputParams(t *testing.T) {
 	cases := []struct {
 		in   any

@@ -43,6 +43,7 @@ type fakeBroker struct {
 	violations []string
 	maxBatch   int
 	refuse     bool // answer hellos with -32602
+	maxHung    int  // most hanging calls at once
 }
 
 type hungCall struct {
@@ -247,6 +248,7 @@ func (f *fakeBroker) request(identity []byte, m rpcMsg) string {
 		return errorReply(m.ID, -32099, "boom", `{"why":"asked to"}`)
 	case "hang":
 		f.hung = append(f.hung, hungCall{identity: identity, id: m.ID})
+		f.maxHung = max(f.maxHung, len(f.hung))
 		return ""
 	case "broker.submit":
 		var p struct {

@@ -67,3 +67,60 @@ func FuzzIngest(f *testing.F) {
 }
 
 var _ sender = (*zmtp.Socket)(nil)
+
+// TestMessageSizeLimit: results are packed up to MaxMsgSize bytes per message, a result that
+// cannot fit in one message is replaced by a -32603 error, and nothing sent is larger.
+func TestMessageSizeLimit(t *testing.T) {
+	n, s, r := offlineNode(t, Config{Concurrency: 1, Prefetch: 7, MaxMsgSize: 256, Dispatcher: testDispatcher(t)})
+	s.keep = true
+	w := n.workers[0]
+	str := func(k int) string {
+		b := make([]byte, k)
+		for i := range b {
+			b[i] = 'x'
+		}
+		return string(b)
+	}
+	// Two results of ~150 bytes: they cannot share a 256-byte message.
+	r.ingest([]byte(`[{"jsonrpc":"2.0","id":1,"method":"echo","params":["` + str(110) + `"]},` +
+		`{"jsonrpc":"2.0","id":2,"method":"echo","params":["` + str(110) + `"]},` +
+		// And one result that cannot fit in any message.
+		`{"jsonrpc":"2.0","id":3,"method":"echo","params":["` + str(300) + `"]}]`))
+	for n.q.len() > 0 {
+		w.run(n.q.pop())
+	}
+	n.out.flush(false)
+	var results, tooLarge int
+	for _, fr := range s.frames {
+		if len(fr) > 256 {
+			t.Errorf("a %d-byte message, limit 256: %s", len(fr), fr)
+		}
+		var items []map[string]json.RawMessage
+		if fr[0] == '[' {
+			if err := json.Unmarshal([]byte(fr), &items); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			var one map[string]json.RawMessage
+			if err := json.Unmarshal([]byte(fr), &one); err != nil {
+				t.Fatal(err)
+			}
+			items = append(items, one)
+		}
+		for _, it := range items {
+			if string(it["id"]) == "3" {
+				var e struct{ Code int }
+				_ = json.Unmarshal(it["error"], &e)
+				if e.Code != -32603 {
+					t.Errorf("oversized result answered %s", it["error"])
+				}
+				tooLarge++
+			} else if _, ok := it["result"]; ok {
+				results++
+			}
+		}
+	}
+	if results != 2 || tooLarge != 1 || len(s.frames) < 2 {
+		t.Errorf("%d results, %d too-large errors in %d messages: %q", results, tooLarge, len(s.frames), s.frames)
+	}
+}
