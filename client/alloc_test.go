@@ -22,9 +22,13 @@ type echoServer struct {
 	done chan struct{}
 }
 
-func newEchoServer(t testing.TB) *echoServer {
+func newEchoServer(t testing.TB, security ...zmtp.Mechanism) *echoServer {
 	t.Helper()
-	r := zmtp.NewRouter(zmtp.Options{SendHWM: 100000, RecvHWM: 100000})
+	o := zmtp.Options{SendHWM: 100000, RecvHWM: 100000}
+	if len(security) == 1 {
+		o.Security = security[0]
+	}
+	r := zmtp.NewRouter(o)
 	if err := r.Bind("tcp://127.0.0.1:0"); err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/zerotask/zerotask/codec"
 	"github.com/zerotask/zerotask/internal/testutil"
+	"github.com/zerotask/zerotask/zmtp"
 	"go.uber.org/goleak"
 )
 
@@ -376,6 +378,29 @@ func TestDialRefused(t *testing.T) {
 	}
 	if !errors.Is(err, codec.ErrInvalidParams) || ctx.Err() != nil {
 		t.Errorf("Dial error %v, want the broker's -32602 at once", err)
+	}
+}
+
+// TestPlain: WithPlain authenticates; wrong credentials never get a hello through.
+func TestPlain(t *testing.T) {
+	s := newEchoServer(t, zmtp.PlainServer(func(user, pass string, _ net.Addr) bool {
+		return user == "alice" && pass == "secret"
+	}))
+	ctx := testutil.Context(t, waitLong)
+	c, err := Dial(ctx, s.Addr, WithLogger(quiet), WithPlain("alice", "secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.CallRaw(ctx, nil, "echo", []byte("[1]"))
+	c.Close()
+	if err != nil || string(out) != "[1]" {
+		t.Fatalf("call over PLAIN: %s, %v", out, err)
+	}
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	if c, err := Dial(short, s.Addr, WithLogger(quiet), WithPlain("alice", "wrong")); err == nil {
+		c.Close()
+		t.Fatal("Dial with wrong credentials succeeded")
 	}
 }
 
