@@ -131,8 +131,9 @@ func benchOneWayZmtp(b *testing.B, pattern string, size int) {
 			}
 			b.Fatalf("Recv: %v", err)
 		}
-		last := m.Frames[len(m.Frames)-1]
-		if len(last) == body && last[0] == 'M' {
+		// Probes are 1 byte: the length tells them apart without touching the payload,
+		// which libzmq's driver does not read either.
+		if len(m.Frames[len(m.Frames)-1]) == body {
 			if n == 0 {
 				start = time.Now()
 			}
