@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"errors"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -70,7 +71,36 @@ func BenchmarkEndToEnd(b *testing.B) {
 	}
 }
 
-func itoa(n int) string { return fmtInt(int64(n)) }
+// BenchmarkEcho measures sequential round trips of echo with a string argument of each size:
+// the payload crosses client, broker and node twice (request and result), raw.
+func BenchmarkEcho(b *testing.B) {
+	env := startEnv(b, 1)
+	for _, size := range []int{64, 1024, 16 << 10} {
+		b.Run("size="+itoa(size), func(b *testing.B) {
+			params := make([]byte, 0, size+4)
+			params = append(params, `["`...)
+			for range size {
+				params = append(params, 'x')
+			}
+			params = append(params, `"]`...)
+			var dst []byte
+			ctx := context.Background()
+			b.SetBytes(int64(2 * size))
+			b.ReportAllocs()
+			for b.Loop() {
+				var err error
+				if dst, err = env.Client.CallRaw(ctx, dst[:0], "echo", params); err != nil {
+					b.Fatal(err)
+				}
+				if len(dst) != size+2 {
+					b.Fatalf("echo returned %d bytes, want %d", len(dst), size+2)
+				}
+			}
+		})
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
 
 func TestRunPhases(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
