@@ -279,3 +279,25 @@ func TestBlockedPeer(t *testing.T) {
 type senderFunc func(m *zmtp.Msg) error
 
 func (f senderFunc) TrySend(m *zmtp.Msg) error { return f(m) }
+
+// TestNodeArrayBound: a node may pack the results of a full array of MaxBatch tasks with its
+// notices (up to twice MaxBatch members); past that its array is refused.
+func TestNodeArrayBound(t *testing.T) {
+	r := newRig(t, Config{MaxBatch: 4})
+	r.roundTrip(batchOf(4))
+	if len(r.keys) != 4 {
+		t.Fatalf("node got %d tasks", len(r.keys))
+	}
+	full := []byte(`[{"jsonrpc":"2.0","method":"broker.credit","params":[1]},{"jsonrpc":"2.0","method":"broker.credit","params":[1]},{"jsonrpc":"2.0","method":"broker.credit","params":[1]},{"jsonrpc":"2.0","method":"broker.credit","params":[1]},{"jsonrpc":"2.0","method":"broker.credit","params":[1]},{"jsonrpc":"2.0","method":"broker.credit","params":[1]},{"jsonrpc":"2.0","method":"broker.credit","params":[1]},{"jsonrpc":"2.0","method":"broker.credit","params":[1]}]`)
+	before := r.c.cnt.badFrames
+	r.sendBytes("N", full)
+	if r.c.cnt.badFrames != before {
+		t.Fatalf("an array of 2*MaxBatch from a node was refused: %s", r.out.body("N"))
+	}
+	over := append(append([]byte(nil), full[:len(full)-1]...), `,{"jsonrpc":"2.0","method":"broker.credit","params":[1]}]`...)
+	r.sendBytes("N", over)
+	if r.c.cnt.badFrames != before+1 || !bytes.Contains(r.out.body("N"), []byte(`"code":-32600`)) {
+		t.Fatalf("an array over 2*MaxBatch from a node: %s", r.out.body("N"))
+	}
+	checkCounts(t, r.c)
+}

@@ -107,6 +107,9 @@ type core struct {
 	now   func() int64
 	disp  *dispatch.Dispatcher
 	lim   codec.Limits
+	// nodeLim is lim with twice the batch length, for a node's packed arrays: a node answering
+	// a full array of MaxBatch tasks adds its credit and running notices to the results.
+	nodeLim codec.Limits
 
 	out  sender // the ROUTER
 	pub  sender // the PUB (nil when disabled)
@@ -180,6 +183,8 @@ func newCore(cfg *Config, out, pub sender) *core {
 	if cfg.MaxMsgSize < 0 || cfg.MaxMsgSize > 1<<40 {
 		c.lim.MaxFrame = 1 << 40
 	}
+	c.nodeLim = c.lim
+	c.nodeLim.MaxBatch = 2 * cfg.MaxBatch
 	c.hdr.Scratch = make([]byte, 0, maxMethodLen)
 	c.mscratch = make([]byte, 0, maxMethodLen)
 	c.store = newMemStore(cfg.MaxResults, c.wake, func() int64 { return c.now() })

@@ -135,7 +135,7 @@ func (c *core) handleArray(p *peer, delim bool, body []byte) {
 	tg := target{client: p.slot, cgen: p.gen, batch: noRef, delim: delim}
 	it := &c.it
 	it.Scratch = nil
-	it.ResetLimits(body, &c.lim)
+	it.ResetLimits(body, &c.nodeLim)
 	tg.member = true
 	for it.Next() {
 		h, err := it.Header()
