@@ -25,12 +25,19 @@ type Broker struct {
 	mu sync.Mutex
 	c  *core
 
-	// Monitor events (disconnects) from zmtp's goroutines, applied under mu by the routing
-	// loop (before the next message) or the ticker.
+	// Monitor events (disconnects) from zmtp's goroutines. A connection's messages are all
+	// queued before its disconnect event, and must be handled before it (a node's last
+	// results, then its tasks are given back). So an event is applied under mu once the
+	// routing loop has received as many messages as the ROUTER had counted when the event
+	// came (recvd >= seq), or has found the receive queue empty; the ticker applies events
+	// only while the loop is idle in Recv.
 	evmu   sync.Mutex
-	evq    [][]byte
+	evq    []peerEvent
 	evflag atomic.Bool
+	evn    atomic.Uint64 // events posted so far (each event knows its number)
 	evwake chan struct{}
+	recvd  uint64      // messages received by the routing loop (guarded by mu)
+	idle   atomic.Bool // the routing loop waits in Recv (its queue was empty)
 
 	// User broker tasks (guarded by mu).
 	jobActive int
@@ -140,14 +147,29 @@ func (b *Broker) Stats() Stats {
 	return b.c.stats()
 }
 
+// peerEvent is a disconnect waiting to be applied.
+type peerEvent struct {
+	ident []byte
+	seq   uint64 // the ROUTER's MsgsIn when the event came
+	num   uint64 // its number among the events (from 1)
+	at    time.Time
+}
+
+// eventGrace is how long the ticker waits before applying an event whose connection's
+// messages were counted but dropped by zmtp (a connection closed while the receive queue was
+// full), once the routing loop is idle.
+const eventGrace = 50 * time.Millisecond
+
 // monitor receives zmtp's connection events (on zmtp's goroutines: it must not block and must
 // not take mu, which is held around TrySend).
 func (b *Broker) monitor(ev zmtp.Event) {
 	if ev.Type != zmtp.EventDisconnected || len(ev.Identity) == 0 {
 		return
 	}
+	pe := peerEvent{ident: append([]byte(nil), ev.Identity...), seq: b.router.Stats().MsgsIn, at: time.Now()}
 	b.evmu.Lock()
-	b.evq = append(b.evq, append([]byte(nil), ev.Identity...))
+	pe.num = b.evn.Add(1)
+	b.evq = append(b.evq, pe)
 	b.evflag.Store(true)
 	b.evmu.Unlock()
 	select {
@@ -156,18 +178,30 @@ func (b *Broker) monitor(ev zmtp.Event) {
 	}
 }
 
-// applyEvents applies pending disconnects (mu held).
-func (b *Broker) applyEvents() {
+// applyEvents applies the pending disconnects that are due, in order (mu held). The events
+// numbered up to drainedUpTo were posted before the receive queue was found empty: every
+// message of their connections has been handled (0: no such knowledge).
+func (b *Broker) applyEvents(drainedUpTo uint64) {
 	if !b.evflag.Load() {
 		return
 	}
 	b.evmu.Lock()
-	evs := b.evq
-	b.evq = nil
-	b.evflag.Store(false)
+	n := 0
+	for _, ev := range b.evq {
+		if ev.num > drainedUpTo && b.recvd < ev.seq && (!b.idle.Load() || time.Since(ev.at) < eventGrace) {
+			break
+		}
+		n++
+	}
+	due := b.evq[:n:n]
+	b.evq = b.evq[n:]
+	if len(b.evq) == 0 {
+		b.evq = nil
+		b.evflag.Store(false)
+	}
 	b.evmu.Unlock()
-	for _, ident := range evs {
-		b.c.peerGone(ident)
+	for _, ev := range due {
+		b.c.peerGone(ev.ident)
 	}
 }
 
@@ -227,7 +261,9 @@ func (b *Broker) Serve(ctx context.Context) error {
 // leaves in as few messages as possible; a lone call leaves at once.
 func (b *Broker) loop(ctx context.Context) error {
 	for {
+		b.idle.Store(true)
 		m, err := b.router.Recv(ctx)
+		b.idle.Store(false)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -235,17 +271,19 @@ func (b *Broker) loop(ctx context.Context) error {
 			return err
 		}
 		b.mu.Lock()
-		b.applyEvents()
-		b.c.handle(m)
-		m.Release()
-		for i := 1; i < drainMax; i++ {
-			m, err = b.router.Recv(doneCtx)
-			if err != nil {
-				break
-			}
-			b.applyEvents()
+		for i := 0; ; i++ {
+			b.recvd++
 			b.c.handle(m)
 			m.Release()
+			b.applyEvents(0)
+			if i == drainMax {
+				break
+			}
+			posted := b.evn.Load() // events before the queue is seen empty
+			if m, err = b.router.Recv(doneCtx); err != nil {
+				b.applyEvents(posted)
+				break
+			}
 		}
 		b.c.flush()
 		b.mu.Unlock()
@@ -264,7 +302,9 @@ func (b *Broker) tickLoop(ctx context.Context) {
 		case <-b.evwake:
 		}
 		b.mu.Lock()
-		b.applyEvents()
+		if b.idle.Load() {
+			b.applyEvents(0)
+		}
 		b.c.tick(b.c.now())
 		if b.c.closing && b.c.running == 0 && b.jobActive == 0 {
 			select {

@@ -596,6 +596,9 @@ func (c *core) nodeGone(p *peer) {
 		if t.state == stRevoked || t.flags&fOrphan != 0 {
 			// Revoked, or a call whose client has gone: nobody wants it run again.
 			c.freeTask(slot, t)
+		} else if c.closing {
+			// Shutting down: it would never run again.
+			c.end(slot, t, errShuttingDown, stFailure)
 		} else {
 			t.bump()
 			t.state = stRetry

@@ -638,3 +638,26 @@ func TestFrameAndBatchBounds(t *testing.T) {
 		t.Fatalf("batch past the bound: code %d", code)
 	}
 }
+
+// TestNodeResultThenDisconnect: a node that answers and disconnects at once has its answer
+// routed (its disconnect is applied after the messages it sent before), not its task retried.
+func TestNodeResultThenDisconnect(t *testing.T) {
+	b := startBroker(t, Config{})
+	c := dealer(t, b)
+	for i := 0; i < 20; i++ {
+		raw := dialRaw(t, b.Addr(), fmt.Sprintf("quick-%d", i))
+		raw.sendMsg(`{"jsonrpc":"2.0","method":"broker.hello","params":{"role":"node","name":"quick","methods":["work"]}}`)
+		raw.sendMsg(`{"jsonrpc":"2.0","method":"broker.credit","params":[1]}`)
+		c.send(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"work"}`, i))
+		task := parseTasks(t, []byte(raw.readMsg()))
+		raw.writeFrame(0x00, []byte(fmt.Sprintf(`{"jsonrpc":"2.0","id":%s,"result":%d}`, task[0].ID, i)))
+		raw.c.Close()
+		if got, want := c.recv(), fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"result":%d}`, i, i); got != want {
+			t.Fatalf("reply %s, want %s", got, want)
+		}
+	}
+	testutil.Eventually(t, wait, func() bool { return b.Stats().Nodes == 0 }, "nodes gone")
+	if s := b.Stats(); s.Retried != 0 || s.Succeeded != 20 {
+		t.Fatalf("stats %+v", s)
+	}
+}
