@@ -12,21 +12,21 @@ import (
 // Default endpoints and limits. Every Config field whose zero value means "default" takes the
 // value here.
 const (
-	DefaultListen               = "tcp://127.0.0.1:5555"
-	DefaultPub                  = "tcp://127.0.0.1:5556"
-	DefaultHeartbeatInterval    = time.Second
-	DefaultResultTTL            = time.Hour
-	DefaultMaxResults           = 1_000_000
-	DefaultMaxQueued            = 1_000_000
-	DefaultMaxInFlightPerClient = 10_000
-	DefaultMaxBatch             = 1024
-	DefaultMaxMsgSize           = 1 << 20
-	DefaultMaxMethods           = 65_536
-	DefaultSendHWM              = 100_000
-	DefaultMaxConns             = 1024
-	DefaultBrokerTaskWorkers    = 4
-	DefaultBrokerTaskQueue      = 1024
-	DefaultTick                 = 5 * time.Millisecond
+	DefaultListen               = "tcp://127.0.0.1:5555" // DefaultListen is the default of Config.Listen.
+	DefaultPub                  = "tcp://127.0.0.1:5556" // DefaultPub is the default of Config.Pub.
+	DefaultHeartbeatInterval    = time.Second            // DefaultHeartbeatInterval is the default of Config.HeartbeatInterval.
+	DefaultResultTTL            = time.Hour              // DefaultResultTTL is the default of Config.ResultTTL.
+	DefaultMaxResults           = 1_000_000              // DefaultMaxResults is the default of Config.MaxResults.
+	DefaultMaxQueued            = 1_000_000              // DefaultMaxQueued is the default of Config.MaxQueued.
+	DefaultMaxInFlightPerClient = 10_000                 // DefaultMaxInFlightPerClient is the default of Config.MaxInFlightPerClient.
+	DefaultMaxBatch             = 1024                   // DefaultMaxBatch is the default of Config.MaxBatch.
+	DefaultMaxMsgSize           = 1 << 20                // DefaultMaxMsgSize is the default of Config.MaxMsgSize.
+	DefaultMaxMethods           = 65_536                 // DefaultMaxMethods is the default of Config.MaxMethods.
+	DefaultSendHWM              = 100_000                // DefaultSendHWM is the default of Config.SendHWM.
+	DefaultMaxConns             = 1024                   // DefaultMaxConns is the default of Config.MaxConns.
+	DefaultBrokerTaskWorkers    = 4                      // DefaultBrokerTaskWorkers is the default of Config.BrokerTaskWorkers.
+	DefaultBrokerTaskQueue      = 1024                   // DefaultBrokerTaskQueue is the default of Config.BrokerTaskQueue.
+	DefaultTick                 = 5 * time.Millisecond   // DefaultTick is the default of Config.Tick.
 )
 
 // PubDisabled as Config.Pub disables the PUB socket.
@@ -34,12 +34,12 @@ const PubDisabled = "none"
 
 // Error codes the broker answers with (protocol.md, server-error range).
 const (
-	CodeQueueFull       = -32001 // the queue limit is reached; nothing was queued
-	CodeTooManyInFlight = -32002 // the client has MaxInFlightPerClient requests pending
-	CodeShuttingDown    = -32003 // the broker is shutting down
-	CodeRevoked         = -32004 // the task was revoked
-	CodeExpired         = -32005 // the task's deadline passed before it ran
-	CodeNodeLost        = -32006 // the task's node was lost and no attempts are left
+	CodeQueueFull       = -32001 // CodeQueueFull: a queue limit is reached; nothing was queued.
+	CodeTooManyInFlight = -32002 // CodeTooManyInFlight: the client has MaxInFlightPerClient requests pending.
+	CodeShuttingDown    = -32003 // CodeShuttingDown: the broker is shutting down.
+	CodeRevoked         = -32004 // CodeRevoked: the task was revoked.
+	CodeExpired         = -32005 // CodeExpired: the task's deadline passed before it ran.
+	CodeNodeLost        = -32006 // CodeNodeLost: the node was lost and no attempts are left (reserved: no limit yet).
 )
 
 // The error objects the broker answers with. They are shared values: never modify them.

@@ -23,7 +23,11 @@
 //   - Node death (a ZMTP disconnect, including 3 missed heartbeats, or broker.bye): every task
 //     the node held goes back to the front of its queue in state RETRY, its attempt counted,
 //     and runs elsewhere. A late result from the old holder is ignored: the id a node sees is
-//     the task's key, which changes with every hand-out (see "Task keys" below).
+//     the task's key, which changes with every hand-out (see "Task keys" below). A disconnect
+//     is applied only after the messages the connection sent before it have been handled, so
+//     a node that answers and goes away at once has its answers routed, not its tasks retried.
+//     A node's arrays (results, running and credit notices) are walked member by member and
+//     may hold up to twice MaxBatch members.
 //   - Client disconnect: its queued calls are dropped, its pending replies with them; calls
 //     already at a node still run (their results are dropped), submitted tasks are not a
 //     client's and keep going.
@@ -31,6 +35,9 @@
 //     records of finished submitted tasks kept in memory for Config.ResultTTL, at most
 //     Config.MaxResults, behind a small internal interface (resultStore) so another store can
 //     replace it.
+//   - Deadlines (a protocol extension): a call with a top-level "timeout_ms" member, or a
+//     broker.submit with that param, expires if it is still queued when the time is up
+//     (-32005, state EXPIRED).
 //   - PUB notifications, batched per tick (Config.Tick, 5 ms): "tasks.<method>" when tasks
 //     wait for a method, "state" for state changes of submitted tasks, "control" for revokes
 //     and shutdown. PUB only wakes and informs; credit is the truth.
@@ -52,13 +59,16 @@
 // whose queue is full gets its messages kept by the broker and retried every tick, and the
 // other peers are not held back. A ticker goroutine takes the same lock for the timers and the
 // PUB batches, broker-task workers take it to deliver their replies; nothing under the lock
-// does a syscall or waits.
+// does a syscall or waits (TrySend only copies into zmtp's per-peer buffer and may wake its
+// writer goroutine). Lock order: Broker.mu, then zmtp's internal locks; zmtp's monitor
+// callback takes only the small event lock, never Broker.mu.
 //
 // Tasks are records in a chunked slab with a free list (88 bytes each; a task's client id and
 // params share one buffer from size-classed free lists), queues are rings of 64-bit task keys,
-// and every reference is a 32-bit slot: a million queued small tasks take about 130 MB. Params
-// and results are never decoded: the frame is scanned once (codec.Scan) and raw bytes are
-// copied once. The steady-state path from a client's request to a node's task and from the
+// and every reference is a 32-bit slot: a million queued small tasks take about 115 MB of heap
+// (TestQueuedMemory). Params and results are never decoded: each object is scanned once
+// (codec.Scan; a client batch is walked once, and acted on only when the whole array proved
+// valid) and raw bytes are copied once. The steady-state path from a client's request to a node's task and from the
 // node's result to the client's reply allocates nothing (held to it by TestRoutingAllocs).
 //
 // # Task keys
