@@ -77,7 +77,6 @@ func New(cfg Config) (*Broker, error) {
 	b.jobCtx, b.jobCancel = context.WithCancel(context.Background())
 	b.router = zmtp.NewRouter(zmtp.Options{
 		SendHWM:           cfg.SendHWM,
-		RecvHWM:           4096,
 		MaxMsgSize:        cfg.MaxMsgSize,
 		MaxConns:          cfg.MaxConns,
 		HeartbeatInterval: cfg.HeartbeatInterval,
