@@ -362,6 +362,11 @@ func (c *core) bResult(p *peer, tg target, h *codec.Header) {
 	w := c.newWaiter()
 	w.tg = tg
 	w.id = append(c.pool.get(len(h.ID)), h.ID...)
+	w.pnext = p.waiters
+	if p.waiters != nil {
+		p.waiters.pprev = w
+	}
+	p.waiters = w
 	c.pending(p, tg)
 	c.store.wait(seq, c.now()+int64(wait), w)
 }
@@ -387,9 +392,26 @@ func (c *core) wake(w *waiter, rec *record) {
 	c.valbuf = v
 	c.scratch = codec.AppendResult(c.scratch[:0], w.id, v)
 	c.deliverAsync(w.tg, c.scratch)
+	if p := c.livePeer(w.tg.client, w.tg.cgen); p != nil {
+		if w.pprev != nil {
+			w.pprev.pnext = w.pnext
+		} else if p.waiters == w {
+			p.waiters = w.pnext
+		}
+		if w.pnext != nil {
+			w.pnext.pprev = w.pprev
+		}
+	}
+	c.freeWaiter(w)
+}
+
+// freeWaiter returns a waiter (and its id buffer) to the free list.
+func (c *core) freeWaiter(w *waiter) {
 	c.pool.put(w.id)
 	*w = waiter{hidx: -1}
-	c.waiterFree = append(c.waiterFree, w)
+	if len(c.waiterFree) < 1024 {
+		c.waiterFree = append(c.waiterFree, w)
+	}
 }
 
 // bRevoke revokes a submitted task: a queued one is removed, a running one is marked REVOKED

@@ -358,3 +358,37 @@ func TestUserBrokerTask(t *testing.T) {
 		t.Fatalf("bad params: code %d", code)
 	}
 }
+
+// TestResultWaitClientGone: the waits of a client that disconnects are forgotten at once.
+func TestResultWaitClientGone(t *testing.T) {
+	b := startBroker(t, Config{})
+	c := dealer(t, b)
+	id := submit(t, c, "nobody", "[]")
+	for i := 0; i < 3; i++ {
+		c.send(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"broker.result","params":{"id":%q,"wait_ms":3600000}}`, i, id))
+	}
+	c.send(fmt.Sprintf(`[{"jsonrpc":"2.0","id":9,"method":"broker.result","params":{"id":%q,"wait_ms":3600000}}]`, id))
+	testutil.Eventually(t, wait, func() bool { return b.Stats().Waiting == 4 }, "4 waiting")
+	c2 := dealer(t, b)
+	c2.send(fmt.Sprintf(`{"jsonrpc":"2.0","id":1,"method":"broker.result","params":{"id":%q,"wait_ms":3600000}}`, id))
+	testutil.Eventually(t, wait, func() bool { return b.Stats().Waiting == 5 }, "5 waiting")
+	c.s.Close()
+	testutil.Eventually(t, wait, func() bool { return b.Stats().Waiting == 1 }, "the gone client's waits forgotten")
+	n := newNode(t, b, "n", "nobody")
+	n.credit(1)
+	n.result(n.collect(1)[0].ID, "7")
+	if rec := recordOf(t, c2.recv()); rec.State != "SUCCESS" || string(rec.Result) != "7" {
+		t.Fatalf("remaining waiter: %+v", rec)
+	}
+	b.mu.Lock()
+	nb := 0
+	for _, bt := range b.c.batches {
+		if bt.used {
+			nb++
+		}
+	}
+	b.mu.Unlock()
+	if nb != 0 {
+		t.Fatalf("%d batches still open", nb)
+	}
+}

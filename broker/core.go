@@ -39,10 +39,11 @@ type peer struct {
 	delim bool // its last message had the empty delimiter frame
 
 	// Client side.
-	unordered bool   // broker.hello {"unordered":true}: replies packed as they complete
-	inflight  int    // replies owed (task calls, result waits, broker tasks)
-	thead     uint32 // head of the list of its task calls that owe a reply (task.cprev/cnext)
-	rbuf      []byte // unordered replies waiting for the flush, as an array body
+	unordered bool    // broker.hello {"unordered":true}: replies packed as they complete
+	inflight  int     // replies owed (task calls, result waits, broker tasks)
+	thead     uint32  // head of the list of its task calls that owe a reply (task.cprev/cnext)
+	waiters   *waiter // its broker.result waits (waiter.pprev/pnext)
+	rbuf      []byte  // unordered replies waiting for the flush, as an array body
 	rcount    int
 	rbatch    bool // rbuf holds a reply to a batch member
 
@@ -259,6 +260,14 @@ func (c *core) peerGone(ident []byte) {
 		}
 		c.deliverAsync(tg, nil)
 		s = next
+	}
+	// Its broker.result waits are forgotten (they would otherwise live until their deadline).
+	for w := p.waiters; w != nil; {
+		next := w.pnext
+		c.store.cancel(w)
+		c.deliverAsync(w.tg, nil)
+		c.freeWaiter(w)
+		w = next
 	}
 	for _, b := range p.outbox {
 		c.pool.put(b)

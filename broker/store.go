@@ -37,6 +37,8 @@ type resultStore interface {
 	expire(now int64)
 	// wakeAll wakes every waiter at once (with a nil record): the broker is stopping.
 	wakeAll()
+	// cancel forgets a registered waiter without waking it (its client has gone).
+	cancel(w *waiter)
 	// len returns the number of records kept.
 	len() int
 	// waiting returns the number of registered waiters.
@@ -51,7 +53,9 @@ type waiter struct {
 	seq      uint64
 	deadline int64
 	hidx     int     // index in the deadline heap, -1 when not in it
-	next     *waiter // next waiter of the same seq
+	next     *waiter // next waiter of the same seq (the store's list)
+	pprev    *waiter // the client's list of waiters (the routing state's)
+	pnext    *waiter
 }
 
 // memStore is the in-memory resultStore: a map by task sequence number, a FIFO in completion
@@ -157,6 +161,11 @@ func (s *memStore) expire(now int64) {
 		s.unlinkWaiter(w)
 		s.wake(w, nil)
 	}
+}
+
+func (s *memStore) cancel(w *waiter) {
+	s.heap.remove(w)
+	s.unlinkWaiter(w)
 }
 
 func (s *memStore) wakeAll() {
