@@ -1,0 +1,2 @@
+// Package store keeps ZeroTask's results and queued tasks.
+package store
