@@ -20,6 +20,9 @@ import (
 const (
 	DefaultNodes      = 1 // on a small machine one node (of NumCPU workers) beats several
 	DefaultStartupMax = 10 * time.Second
+	// DefaultNodePrefetch is EnvConfig.NodePrefetch's default: a node holds up to this many
+	// tasks beyond those running, so that pipelined small tasks never wait for credit.
+	DefaultNodePrefetch = 1024
 )
 
 // EnvConfig configures NewEnv. The zero value starts a broker and DefaultNodes nodes in this
@@ -32,6 +35,11 @@ type EnvConfig struct {
 	Nodes int
 	// NodeConcurrency is each in-process node's concurrency (default runtime.NumCPU()).
 	NodeConcurrency int
+	// NodePrefetch is each in-process node's Prefetch: the credit it grants beyond its
+	// concurrency (default DefaultNodePrefetch; negative means 0, node's own default). The
+	// node's own default (Prefetch = Concurrency) leaves too little credit for pipelined small
+	// tasks: the broker then waits for credit after every few tasks.
+	NodePrefetch int
 	// Dispatcher serves the in-process nodes' tasks (default: a fresh one with node.Builtins).
 	Dispatcher *dispatch.Dispatcher
 	// StartupTimeout bounds the wait for the in-process nodes to connect (default 10s).
@@ -52,6 +60,9 @@ type Env struct {
 	Endpoint string
 	// NodeConcurrency is the in-process nodes' concurrency (0 for an external broker).
 	NodeConcurrency int
+	// NodePrefetch is the in-process nodes' Prefetch (0: the node's default, or an external
+	// broker).
+	NodePrefetch int
 
 	stopNodes  context.CancelFunc // ends the nodes' Run (they stop gracefully)
 	stopBroker context.CancelFunc // ends the broker's Serve (after Shutdown, as a backstop)
@@ -98,6 +109,14 @@ func (e *Env) startInProcess(ctx, brokerCtx, nodesCtx context.Context, cfg EnvCo
 		conc = runtime.NumCPU()
 	}
 	e.NodeConcurrency = conc
+	prefetch := cfg.NodePrefetch
+	switch {
+	case prefetch == 0:
+		prefetch = DefaultNodePrefetch
+	case prefetch < 0:
+		prefetch = 0 // the node's own default
+	}
+	e.NodePrefetch = prefetch
 	d := cfg.Dispatcher
 	if d == nil {
 		d = dispatch.New()
@@ -122,6 +141,7 @@ func (e *Env) startInProcess(ctx, brokerCtx, nodesCtx context.Context, cfg EnvCo
 			Dispatcher:  d,
 			Name:        fmt.Sprintf("bench-node-%d", i+1),
 			Concurrency: conc,
+			Prefetch:    prefetch,
 			Logger:      log.With("role", "node", "node", i+1),
 		})
 		if err != nil {

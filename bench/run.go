@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -338,6 +340,13 @@ type Config struct {
 	// Warmup is how many sync calls run before measuring (default 1,000; negative: none), so
 	// that connections, pools and the scheduler are warm.
 	Warmup int
+	// CPUProfile, when set, receives a pprof CPU profile of the measured phases (the warm-up
+	// excluded): the whole process, so client, broker and nodes when they run in-process. Run
+	// with one phase (Phases) to see one kind of load alone.
+	CPUProfile io.Writer
+	// MemProfile, when set, receives the pprof allocation profile ("allocs": every sampled
+	// allocation since the process started, with space and counts) after the phases.
+	MemProfile io.Writer
 }
 
 // Run starts an Env as cfg says, runs the phases and returns the report.
@@ -387,6 +396,19 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			if err != nil {
 				return fmt.Errorf("bench: warm-up: %w", err)
 			}
+		}
+		if cfg.CPUProfile != nil {
+			if err := pprof.StartCPUProfile(cfg.CPUProfile); err != nil {
+				return fmt.Errorf("bench: CPU profile: %w", err)
+			}
+			defer pprof.StopCPUProfile()
+		}
+		if cfg.MemProfile != nil {
+			defer func() {
+				if err := pprof.Lookup("allocs").WriteTo(cfg.MemProfile, 0); err != nil {
+					log.Error("bench: allocation profile", "err", err)
+				}
+			}()
 		}
 		for _, p := range phases {
 			log.Info("bench phase", "phase", p)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"runtime"
 	"strings"
 	"time"
@@ -30,6 +31,8 @@ func runBench(ctx context.Context, io *stdio, args []string) error {
 	timeout := fs.Duration("timeout", bench.DefaultTimeout, "how long replies may take past --duration before they count as errors")
 	warmup := fs.Int("warmup", 1_000, "sequential calls before measuring (0 = none)")
 	asJSON := fs.Bool("json", false, "print the report as JSON instead of a table")
+	cpuProfile := fs.String("cpuprofile", "", "write a pprof CPU profile of the measured phases (warm-up excluded) to `file`")
+	memProfile := fs.String("memprofile", "", "write a pprof allocation profile (every allocation of the run) to `file`")
 	if err := parse(fs, io, args, 0, 0); err != nil {
 		return err
 	}
@@ -74,6 +77,22 @@ func runBench(ctx context.Context, io *stdio, args []string) error {
 			Concurrency: *conc, Timeout: *timeout},
 		Phases: ph,
 		Warmup: warm,
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("bench: --cpuprofile: %w", err)
+		}
+		defer f.Close()
+		cfg.CPUProfile = f
+	}
+	if *memProfile != "" {
+		f, err := os.Create(*memProfile)
+		if err != nil {
+			return fmt.Errorf("bench: --memprofile: %w", err)
+		}
+		defer f.Close()
+		cfg.MemProfile = f
 	}
 	if io.errFile != nil && bench.IsTerminal(io.errFile) {
 		cfg.Progress = bench.NewProgress(io.errFile)
