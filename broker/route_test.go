@@ -400,7 +400,9 @@ func TestNodeBye(t *testing.T) {
 // TestNodeHeartbeatDeath: a node that stops answering heartbeats (its TCP connection open but
 // silent) is declared dead after 3 intervals and its tasks run elsewhere.
 func TestNodeHeartbeatDeath(t *testing.T) {
-	b := startBroker(t, Config{HeartbeatInterval: 50 * time.Millisecond})
+	// 1s (dead after 3s): shorter intervals make a starved test process (race detector, a
+	// loaded machine) miss PINGs on its good peers too.
+	b := startBroker(t, Config{HeartbeatInterval: time.Second})
 	raw := dialRaw(t, b.Addr(), "silent")
 	raw.sendMsg(`{"jsonrpc":"2.0","id":1,"method":"broker.hello","params":{"role":"node","name":"silent","methods":["work"]}}`)
 	raw.readMsg()
@@ -411,7 +413,11 @@ func TestNodeHeartbeatDeath(t *testing.T) {
 		t.Fatalf("raw node got %s", body)
 	}
 	// From here on the raw node reads nothing and answers no PING.
-	testutil.Eventually(t, wait, func() bool { s := b.Stats(); return s.Nodes == 0 && s.Queued == 1 }, "silent node declared dead")
+	start := time.Now()
+	testutil.Eventually(t, 3*wait, func() bool { s := b.Stats(); return s.Nodes == 0 && s.Retried == 1 }, "silent node declared dead")
+	if d := time.Since(start); d < 2*time.Second {
+		t.Fatalf("declared dead after %v, before 3 heartbeat intervals", d)
+	}
 	n := newNode(t, b, "n", "work")
 	n.credit(1)
 	ts := n.collect(1)
