@@ -1,0 +1,208 @@
+package store
+
+import (
+	"encoding/binary"
+	"fmt"
+	"time"
+)
+
+// The Redis store keeps each result and each task as one binary value: a version byte, then
+// fixed-order fields, each a varint or a uvarint length followed by that many bytes. The id is
+// the key (not in the value); a task's queue and attempts live in fields of their own (the
+// Lua scripts read and change them), so the value never changes after Append.
+//
+//	result: 0x01 attempts(uvarint) finished_at(varint unix ns) state node result error
+//	task:   0x01 deadline(varint unix ns, 0 = none) method params meta
+//
+// Decoding is bounded by the value's length: a length past the end is ErrCorrupt, never a
+// large allocation.
+const (
+	resultVersion = 1
+	taskVersion   = 1
+)
+
+// appendResult appends r's value (everything but its id) to dst.
+func appendResult(dst []byte, r *Result) []byte {
+	dst = append(dst, resultVersion)
+	dst = binary.AppendUvarint(dst, uint64(max(r.Attempts, 0)))
+	dst = binary.AppendVarint(dst, unixNano(r.FinishedAt))
+	dst = appendField(dst, r.State)
+	dst = appendField(dst, r.Node)
+	dst = appendBytesField(dst, r.Result)
+	dst = appendBytesField(dst, r.Error)
+	return dst
+}
+
+// appendTask appends t's value (method, params, deadline and meta) to dst.
+func appendTask(dst []byte, t *Task) []byte {
+	dst = append(dst, taskVersion)
+	dst = binary.AppendVarint(dst, unixNano(t.Deadline))
+	dst = appendField(dst, t.Method)
+	dst = appendBytesField(dst, t.Params)
+	dst = appendBytesField(dst, t.Meta)
+	return dst
+}
+
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromUnixNano(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
+}
+
+func appendField(dst []byte, s string) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(s)))
+	return append(dst, s...)
+}
+
+func appendBytesField(dst, b []byte) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(b)))
+	return append(dst, b...)
+}
+
+// decoder reads a value; the first error sticks.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) fail(what string) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: %s", ErrCorrupt, what)
+	}
+}
+
+func (d *decoder) uvarint(what string) uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail(what)
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) varint(what string) int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail(what)
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+// bytes returns the next length-prefixed field, aliasing the value.
+func (d *decoder) bytes(what string) []byte {
+	n := d.uvarint(what)
+	if d.err != nil {
+		return nil
+	}
+	if n > uint64(len(d.b)) {
+		d.fail(what + " length past the end")
+		return nil
+	}
+	f := d.b[:n:n]
+	d.b = d.b[n:]
+	return f
+}
+
+func (d *decoder) version(want byte, what string) {
+	if len(d.b) == 0 || d.b[0] != want {
+		d.fail(what + " version")
+		return
+	}
+	d.b = d.b[1:]
+}
+
+func (d *decoder) end(what string) {
+	if d.err == nil && len(d.b) != 0 {
+		d.fail(what + " has trailing bytes")
+	}
+}
+
+// decodeResult decodes a result value into dst (id aside), reusing dst's buffers. State
+// strings of the protocol are not allocated.
+func decodeResult(v []byte, dst *Result) error {
+	d := decoder{b: v}
+	d.version(resultVersion, "result")
+	attempts := d.uvarint("attempts")
+	finished := d.varint("finished_at")
+	state := d.bytes("state")
+	node := d.bytes("node")
+	res := d.bytes("result")
+	errObj := d.bytes("error")
+	d.end("result")
+	if d.err != nil {
+		return d.err
+	}
+	if attempts > 1<<31 {
+		return fmt.Errorf("%w: attempts %d", ErrCorrupt, attempts)
+	}
+	dst.Attempts = int(attempts)
+	dst.FinishedAt = fromUnixNano(finished)
+	dst.State = internState(state)
+	if string(node) != dst.Node { // no allocation when the node is the same as dst's
+		dst.Node = string(node)
+	}
+	dst.Result = copyInto(dst.Result, res)
+	dst.Error = copyInto(dst.Error, errObj)
+	return nil
+}
+
+func internState(b []byte) string {
+	switch string(b) {
+	case StateSuccess:
+		return StateSuccess
+	case StateFailure:
+		return StateFailure
+	case StateRevoked:
+		return StateRevoked
+	case StateExpired:
+		return StateExpired
+	}
+	return string(b)
+}
+
+// decodeTask decodes a task value into t (id, queue and attempts aside). Params and Meta are
+// copied into fresh slices of one allocation (the caller may keep them).
+func decodeTask(v []byte, t *Task) error {
+	d := decoder{b: v}
+	d.version(taskVersion, "task")
+	deadline := d.varint("deadline")
+	method := d.bytes("method")
+	params := d.bytes("params")
+	meta := d.bytes("meta")
+	d.end("task")
+	if d.err != nil {
+		return d.err
+	}
+	t.Deadline = fromUnixNano(deadline)
+	t.Method = string(method)
+	t.Params, t.Meta = nil, nil
+	if n := len(params) + len(meta); n > 0 {
+		buf := make([]byte, n)
+		copy(buf, params)
+		copy(buf[len(params):], meta)
+		if len(params) > 0 {
+			t.Params = buf[:len(params):len(params)]
+		}
+		if len(meta) > 0 {
+			t.Meta = buf[len(params):]
+		}
+	}
+	return nil
+}

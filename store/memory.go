@@ -1,0 +1,655 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// resultOverhead is what the memory store counts for one result besides its bytes (the map
+// entry, the record and its heap slot), so that MaxBytes bounds real memory even for tiny
+// results.
+const resultOverhead = 128
+
+// maxFree bounds each free list of the memory store (records and tasks kept for reuse).
+const maxFree = 4096
+
+// maxKeepBuf is the largest buffer a recycled record keeps: a rare huge result does not pin
+// its memory in the free list.
+const maxKeepBuf = 4096
+
+// Memory is the in-memory Store: the default, nothing to install. Results live in a map with
+// a min-heap by expiry that serves both TTL expiry and the MaxEntries / MaxBytes bounds
+// (the result closest to expiry goes first); queued tasks live in per-queue intrusive lists
+// and are never evicted. Expired results are swept by Put (no goroutine): a result past its
+// TTL is never returned, and the bounds hold at all times.
+//
+// One mutex guards everything; no call holds it while it blocks. Put, Get, Append, Claim, Ack
+// and Requeue allocate nothing in steady state (records and tasks are recycled through free
+// lists), held to it by TestMemoryAllocs.
+type Memory struct {
+	o   Options
+	now func() time.Time // time.Now; tests may replace it before use
+
+	mu       sync.Mutex
+	closed   bool
+	results  map[string]*mresult
+	heap     resultHeap
+	bytes    int64
+	waits    map[string]*mwait
+	freeRes  []*mresult
+	tasks    map[string]*mtask
+	queues   map[string]*mqueue
+	owners   map[string]*mowner
+	freeTask []*mtask
+}
+
+type mresult struct {
+	r       Result // Result and Error are buffers owned by the record
+	expires int64  // unix nanoseconds
+	size    int64
+	hidx    int
+}
+
+// mwait is the rendezvous of every Wait on one id: ch is closed by the Put of that id (or by
+// Close); n counts the waits blocked on it, and the last one to give up removes it.
+type mwait struct {
+	ch chan struct{}
+	n  int
+}
+
+// mtask is a task in a queue's list or an owner's list (never both: prev/next serve either).
+type mtask struct {
+	t          Task // Params and Meta are buffers owned by the record
+	q          *mqueue
+	owner      *mowner // nil while queued
+	prev, next *mtask
+}
+
+type mlist struct {
+	head, tail *mtask
+	n          int
+}
+
+type mqueue struct {
+	name string
+	mlist
+}
+
+type mowner struct {
+	name  string
+	lease int64 // unix nanoseconds
+	mlist
+}
+
+// NewMemory returns an empty memory store with o (zero fields take their defaults).
+func NewMemory(o Options) *Memory {
+	return &Memory{
+		o:       o.withDefaults(),
+		now:     time.Now,
+		results: make(map[string]*mresult),
+		waits:   make(map[string]*mwait),
+		tasks:   make(map[string]*mtask),
+		queues:  make(map[string]*mqueue),
+		owners:  make(map[string]*mowner),
+	}
+}
+
+func resultSize(r *Result) int64 {
+	return int64(len(r.ID)+len(r.State)+len(r.Result)+len(r.Error)+len(r.Node)) + resultOverhead
+}
+
+// Put implements ResultStore. A result larger than MaxBytes fails the whole call with
+// ErrTooLarge before anything is stored.
+func (m *Memory) Put(ctx context.Context, ttl time.Duration, results ...Result) error {
+	if ttl <= 0 {
+		return fmt.Errorf("%w: ttl %v", ErrInvalid, ttl)
+	}
+	for i := range results {
+		if results[i].ID == "" {
+			return fmt.Errorf("%w: empty result id", ErrInvalid)
+		}
+		if s := resultSize(&results[i]); s > m.o.MaxBytes {
+			return fmt.Errorf("%w: result %q takes %d bytes, MaxBytes is %d", ErrTooLarge, results[i].ID, s, m.o.MaxBytes)
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
+	now := m.now().UnixNano()
+	m.expireLocked(now)
+	expires := now + int64(ttl)
+	for i := range results {
+		src := &results[i]
+		e, ok := m.results[src.ID]
+		if ok {
+			m.bytes -= e.size
+		} else {
+			e = m.newResult()
+			m.results[src.ID] = e
+		}
+		res, er := e.r.Result[:0], e.r.Error[:0]
+		e.r = *src
+		e.r.Result = copyInto(res, src.Result)
+		e.r.Error = copyInto(er, src.Error)
+		e.size = resultSize(src)
+		m.bytes += e.size
+		e.expires = expires
+		if ok {
+			m.heap.fix(e.hidx)
+		} else {
+			m.heap.push(e)
+		}
+		if w := m.waits[src.ID]; w != nil {
+			close(w.ch) // every Wait on the id reads the result again
+			delete(m.waits, src.ID)
+		}
+	}
+	for len(m.heap) > 0 && (len(m.results) > m.o.MaxEntries || m.bytes > m.o.MaxBytes) {
+		m.evictLocked(m.heap[0])
+	}
+	return nil
+}
+
+// copyInto copies src into dst[:0]: empty (nil if dst was nil) for an empty src, so that a
+// reused buffer keeps its capacity.
+func copyInto(dst, src []byte) []byte {
+	return append(dst[:0], src...)
+}
+
+func (m *Memory) newResult() *mresult {
+	if n := len(m.freeRes); n > 0 {
+		e := m.freeRes[n-1]
+		m.freeRes = m.freeRes[:n-1]
+		return e
+	}
+	return &mresult{}
+}
+
+// expireLocked forgets results past their TTL.
+func (m *Memory) expireLocked(now int64) {
+	for len(m.heap) > 0 && m.heap[0].expires <= now {
+		m.evictLocked(m.heap[0])
+	}
+}
+
+func (m *Memory) evictLocked(e *mresult) {
+	m.heap.remove(e.hidx)
+	delete(m.results, e.r.ID)
+	m.bytes -= e.size
+	if len(m.freeRes) >= maxFree {
+		return
+	}
+	res, er := e.r.Result, e.r.Error
+	if cap(res) > maxKeepBuf {
+		res = nil
+	}
+	if cap(er) > maxKeepBuf {
+		er = nil
+	}
+	*e = mresult{r: Result{Result: res[:0:cap(res)], Error: er[:0:cap(er)]}}
+	m.freeRes = append(m.freeRes, e)
+}
+
+// Get implements ResultStore.
+func (m *Memory) Get(ctx context.Context, id string, dst *Result) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return false, ErrClosed
+	}
+	return m.getLocked(id, dst), nil
+}
+
+func (m *Memory) getLocked(id string, dst *Result) bool {
+	e, ok := m.results[id]
+	if !ok || e.expires <= m.now().UnixNano() {
+		return false
+	}
+	copyResult(dst, &e.r)
+	return true
+}
+
+// copyResult copies src into dst, reusing dst's buffers.
+func copyResult(dst, src *Result) {
+	res, er := dst.Result, dst.Error
+	*dst = *src
+	dst.Result = copyInto(res, src.Result)
+	dst.Error = copyInto(er, src.Error)
+}
+
+// Wait implements ResultStore: a channel per waited id, closed by the Put of that id.
+func (m *Memory) Wait(ctx context.Context, id string, dst *Result) error {
+	for {
+		m.mu.Lock()
+		if m.closed {
+			m.mu.Unlock()
+			return ErrClosed
+		}
+		if m.getLocked(id, dst) {
+			m.mu.Unlock()
+			return nil
+		}
+		w := m.waits[id]
+		if w == nil {
+			w = &mwait{ch: make(chan struct{})}
+			m.waits[id] = w
+		}
+		w.n++
+		m.mu.Unlock()
+		select {
+		case <-w.ch: // a Put of id (or Close) removed w: read again
+		case <-ctx.Done():
+			m.mu.Lock()
+			if w.n--; w.n == 0 && m.waits[id] == w {
+				delete(m.waits, id) // no wait is left on it: nothing grows with abandoned waits
+			}
+			m.mu.Unlock()
+			return ctx.Err()
+		}
+	}
+}
+
+// Delete implements ResultStore.
+func (m *Memory) Delete(ctx context.Context, ids ...string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
+	for _, id := range ids {
+		if e, ok := m.results[id]; ok {
+			m.evictLocked(e)
+		}
+	}
+	return nil
+}
+
+// Append implements QueueStore. Tasks whose id the store already holds are skipped.
+func (m *Memory) Append(ctx context.Context, tasks ...Task) error {
+	for i := range tasks {
+		if tasks[i].ID == "" || tasks[i].Queue == "" {
+			return fmt.Errorf("%w: task with an empty id or queue", ErrInvalid)
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
+	if err := m.checkBoundLocked(tasks); err != nil {
+		return err
+	}
+	for i := range tasks {
+		src := &tasks[i]
+		if _, dup := m.tasks[src.ID]; dup {
+			continue
+		}
+		t := m.newTask()
+		params, meta := t.t.Params, t.t.Meta
+		t.t = *src
+		t.t.Params = copyInto(params, src.Params)
+		t.t.Meta = copyInto(meta, src.Meta)
+		q := m.queues[src.Queue]
+		if q == nil {
+			q = &mqueue{name: src.Queue}
+			m.queues[src.Queue] = q
+		}
+		t.q = q
+		q.pushBack(t)
+		m.tasks[src.ID] = t
+	}
+	return nil
+}
+
+// checkBoundLocked fails with ErrQueueFull if appending tasks would take a queue past
+// MaxQueued. The common case (one queue, room to spare) needs no bookkeeping.
+func (m *Memory) checkBoundLocked(tasks []Task) error {
+	for i := range tasks {
+		q := m.queues[tasks[i].Queue]
+		n := 0
+		if q != nil {
+			n = q.n
+		}
+		if n+len(tasks) <= m.o.MaxQueued {
+			continue
+		}
+		// Close to the bound: count exactly what this call adds to the queue (new ids only,
+		// each once).
+		add := 0
+		for j := range tasks {
+			if tasks[j].Queue != tasks[i].Queue {
+				continue
+			}
+			if _, dup := m.tasks[tasks[j].ID]; dup || firstIndex(tasks[:j], tasks[j].ID) >= 0 {
+				continue
+			}
+			add++
+		}
+		if n+add > m.o.MaxQueued {
+			return fmt.Errorf("%w: queue %q holds %d tasks, MaxQueued is %d", ErrQueueFull, tasks[i].Queue, n, m.o.MaxQueued)
+		}
+	}
+	return nil
+}
+
+func firstIndex(tasks []Task, id string) int {
+	for i := range tasks {
+		if tasks[i].ID == id {
+			return i
+		}
+	}
+	return -1
+}
+
+func (m *Memory) newTask() *mtask {
+	if n := len(m.freeTask); n > 0 {
+		t := m.freeTask[n-1]
+		m.freeTask = m.freeTask[:n-1]
+		return t
+	}
+	return &mtask{}
+}
+
+func (m *Memory) freeTaskLocked(t *mtask) {
+	delete(m.tasks, t.t.ID)
+	if len(m.freeTask) >= maxFree {
+		return
+	}
+	params, meta := t.t.Params, t.t.Meta
+	if cap(params) > maxKeepBuf {
+		params = nil
+	}
+	if cap(meta) > maxKeepBuf {
+		meta = nil
+	}
+	*t = mtask{t: Task{Params: params[:0:cap(params)], Meta: meta[:0:cap(meta)]}}
+	m.freeTask = append(m.freeTask, t)
+}
+
+// Claim implements QueueStore. It first gives back the tasks of owners whose lease ran out.
+func (m *Memory) Claim(ctx context.Context, queue, owner string, n int, dst []Task) ([]Task, error) {
+	if queue == "" || owner == "" || n <= 0 {
+		return dst, fmt.Errorf("%w: claim of %d from queue %q by owner %q", ErrInvalid, n, queue, owner)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return dst, ErrClosed
+	}
+	now := m.now().UnixNano()
+	m.expireOwnersLocked(now)
+	o := m.ownerLocked(owner)
+	o.lease = now + int64(m.o.Lease)
+	q := m.queues[queue]
+	for ; q != nil && n > 0 && q.head != nil; n-- {
+		t := q.head
+		q.remove(t)
+		t.owner = o
+		o.pushBack(t)
+		dst = append(dst, t.t)
+		if d := &dst[len(dst)-1]; len(d.Params) == 0 || len(d.Meta) == 0 {
+			// empty reads back as nil, whatever buffer the record recycled
+			if len(d.Params) == 0 {
+				d.Params = nil
+			}
+			if len(d.Meta) == 0 {
+				d.Meta = nil
+			}
+		}
+	}
+	return dst, nil
+}
+
+func (m *Memory) ownerLocked(name string) *mowner {
+	o := m.owners[name]
+	if o == nil {
+		o = &mowner{name: name}
+		m.owners[name] = o
+	}
+	return o
+}
+
+// expireOwnersLocked gives back the tasks of every owner whose lease has run out. Owners are
+// few (broker instances), so a scan is cheap.
+func (m *Memory) expireOwnersLocked(now int64) {
+	for _, o := range m.owners {
+		if o.lease <= now {
+			m.recoverLocked(o)
+		}
+	}
+}
+
+// recoverLocked puts every task of o back at the front of its queue in claim order, with an
+// attempt counted, and forgets o.
+func (m *Memory) recoverLocked(o *mowner) int {
+	n := o.n
+	for t := o.tail; t != nil; t = o.tail {
+		o.remove(t)
+		m.giveBackLocked(t)
+	}
+	delete(m.owners, o.name)
+	return n
+}
+
+func (m *Memory) giveBackLocked(t *mtask) {
+	t.owner = nil
+	t.t.Attempts++
+	t.q.pushFront(t)
+}
+
+// Ack implements QueueStore.
+func (m *Memory) Ack(ctx context.Context, ids ...string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
+	for _, id := range ids {
+		t, ok := m.tasks[id]
+		if !ok {
+			continue
+		}
+		if t.owner != nil {
+			t.owner.remove(t)
+		} else {
+			t.q.remove(t)
+		}
+		m.freeTaskLocked(t)
+	}
+	return nil
+}
+
+// Requeue implements QueueStore.
+func (m *Memory) Requeue(ctx context.Context, ids ...string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
+	for i := len(ids) - 1; i >= 0; i-- { // pushed to the front last-first: ids[0] ends up first
+		t, ok := m.tasks[ids[i]]
+		if !ok || t.owner == nil {
+			continue
+		}
+		t.owner.remove(t)
+		m.giveBackLocked(t)
+	}
+	return nil
+}
+
+// Renew implements QueueStore.
+func (m *Memory) Renew(ctx context.Context, owner string) error {
+	if owner == "" {
+		return fmt.Errorf("%w: empty owner", ErrInvalid)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
+	m.ownerLocked(owner).lease = m.now().UnixNano() + int64(m.o.Lease)
+	return nil
+}
+
+// Recover implements QueueStore.
+func (m *Memory) Recover(ctx context.Context, owner string) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return 0, ErrClosed
+	}
+	o := m.owners[owner]
+	if o == nil {
+		return 0, nil
+	}
+	return m.recoverLocked(o), nil
+}
+
+// Len implements QueueStore.
+func (m *Memory) Len(ctx context.Context, queue string) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return 0, ErrClosed
+	}
+	if q := m.queues[queue]; q != nil {
+		return q.n, nil
+	}
+	return 0, nil
+}
+
+// Stats returns how many results the memory store keeps and the bytes they count for.
+func (m *Memory) Stats() (results int, bytes int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.results), m.bytes
+}
+
+// Waiting returns how many ids have a Wait blocked on them.
+func (m *Memory) Waiting() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.waits)
+}
+
+// Close implements Store: it wakes every Wait (with ErrClosed) and forgets everything.
+func (m *Memory) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil
+	}
+	m.closed = true
+	for id, w := range m.waits {
+		close(w.ch)
+		delete(m.waits, id)
+	}
+	m.results, m.tasks, m.queues, m.owners = nil, nil, nil, nil
+	m.heap, m.freeRes, m.freeTask = nil, nil, nil
+	return nil
+}
+
+func (l *mlist) pushBack(t *mtask) {
+	t.prev, t.next = l.tail, nil
+	if l.tail != nil {
+		l.tail.next = t
+	} else {
+		l.head = t
+	}
+	l.tail = t
+	l.n++
+}
+
+func (l *mlist) pushFront(t *mtask) {
+	t.prev, t.next = nil, l.head
+	if l.head != nil {
+		l.head.prev = t
+	} else {
+		l.tail = t
+	}
+	l.head = t
+	l.n++
+}
+
+func (l *mlist) remove(t *mtask) {
+	if t.prev != nil {
+		t.prev.next = t.next
+	} else {
+		l.head = t.next
+	}
+	if t.next != nil {
+		t.next.prev = t.prev
+	} else {
+		l.tail = t.prev
+	}
+	t.prev, t.next = nil, nil
+	l.n--
+}
+
+// resultHeap is a min-heap of results by expiry; each result knows its index.
+type resultHeap []*mresult
+
+func (h *resultHeap) push(e *mresult) {
+	*h = append(*h, e)
+	e.hidx = len(*h) - 1
+	h.up(e.hidx)
+}
+
+func (h *resultHeap) remove(i int) {
+	old := *h
+	last := len(old) - 1
+	if i != last {
+		h.swap(i, last)
+	}
+	old[last].hidx = -1
+	old[last] = nil
+	*h = old[:last]
+	if i < last {
+		h.fix(i)
+	}
+}
+
+func (h resultHeap) fix(i int) {
+	h.down(i)
+	h.up(i)
+}
+
+func (h resultHeap) swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].hidx = i
+	h[j].hidx = j
+}
+
+func (h resultHeap) up(i int) {
+	for i > 0 {
+		p := (i - 1) / 2
+		if h[p].expires <= h[i].expires {
+			return
+		}
+		h.swap(i, p)
+		i = p
+	}
+}
+
+func (h resultHeap) down(i int) {
+	n := len(h)
+	for {
+		l := 2*i + 1
+		if l >= n {
+			return
+		}
+		c := l
+		if r := l + 1; r < n && h[r].expires < h[l].expires {
+			c = r
+		}
+		if h[i].expires <= h[c].expires {
+			return
+		}
+		h.swap(i, c)
+		i = c
+	}
+}

@@ -1,0 +1,593 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/rueidis"
+)
+
+// Redis is the Store on a Redis server (6.2 or later: LPOP with a count). Results are keys
+// with a TTL, queues are lists of task ids, tasks are hashes, in-flight tasks are held in a
+// sorted set per owner, and owners' leases in one sorted set; the package doc has the key
+// layout and the durability it gives.
+//
+// Puts and Appends from every caller go through one writer goroutine that sends whatever has
+// gathered as one pipeline (one round trip for a batch of results and one of tasks), and each
+// call returns once Redis has acknowledged its part. Claims, Acks, Requeues and Gets are single
+// commands or scripts that rueidis pipelines automatically with whatever else is in flight.
+type Redis struct {
+	c rueidis.Client
+	o Options
+	w *writer
+	s *subscriber
+
+	closeOnce sync.Once
+	closing   chan struct{} // closed by Close
+	leaseMS   string
+	maxQueued string
+	keyR      string // prefix + "r:" (result keys)
+	keyQ      string // prefix + "q:" (queue lists)
+}
+
+// DialRedis connects to the Redis a "redis://[user:password@]host:port[/db]" URL names, with
+// o as the base options (the URL's query parameters, as in Open, override them), and checks
+// its maxmemory-policy (CheckMaxmemoryPolicy): a Redis that may evict the store's keys is
+// refused. ctx bounds the connection and the check.
+func DialRedis(ctx context.Context, rawURL string, o Options) (*Redis, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %q: %w", ErrURL, rawURL, err)
+	}
+	if u.Scheme != "redis" {
+		return nil, fmt.Errorf("%w: %q: scheme must be redis", ErrURL, rawURL)
+	}
+	if o, err = queryOptions(u.Query(), o); err != nil {
+		return nil, fmt.Errorf("%w: %q: %w", ErrURL, rawURL, err)
+	}
+	u.RawQuery = ""
+	co, err := rueidis.ParseURL(u.String())
+	if err != nil {
+		return nil, fmt.Errorf("%w: %q: %w", ErrURL, rawURL, err)
+	}
+	o = o.withDefaults()
+	co.DisableCache = true // no client-side caching: results are read once, tasks by scripts
+	co.ClientName = "zerotask"
+	co.Dialer.Timeout = o.DialTimeout
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < co.Dialer.Timeout {
+		co.Dialer.Timeout = max(time.Until(dl), time.Millisecond)
+	}
+	c, err := rueidis.NewClient(co)
+	if err != nil {
+		return nil, fmt.Errorf("store: connect to redis %s: %w", u.Host, err)
+	}
+	r := newRedis(c, o)
+	if err := r.CheckMaxmemoryPolicy(ctx); err != nil {
+		r.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+func newRedis(c rueidis.Client, o Options) *Redis {
+	r := &Redis{
+		c:         c,
+		o:         o,
+		closing:   make(chan struct{}),
+		leaseMS:   strconv.FormatInt(max(o.Lease.Milliseconds(), 1), 10),
+		maxQueued: strconv.Itoa(o.MaxQueued),
+		keyR:      o.Prefix + "r:",
+		keyQ:      o.Prefix + "q:",
+	}
+	r.s = newSubscriber(r)
+	r.w = newWriter(r)
+	return r
+}
+
+// Client returns the rueidis client the store uses (for tools and tests; the store's keys are
+// its own).
+func (r *Redis) Client() rueidis.Client { return r.c }
+
+// CheckMaxmemoryPolicy refuses a Redis whose maxmemory-policy may evict the store's keys.
+//
+// Only noeviction is accepted. Under an allkeys-* policy Redis may drop queued tasks and
+// in-flight records when memory runs out: acknowledged tasks would vanish silently (the way
+// asynq lost leases). The volatile-* policies evict only keys with a TTL, which here are the
+// results: a result could vanish before its TTL while a client waits on it, so they are
+// refused too. With noeviction a full Redis fails writes instead, and the store returns that
+// error to the caller, who can refuse the task (-32001) rather than lose it.
+func (r *Redis) CheckMaxmemoryPolicy(ctx context.Context) error {
+	m, err := r.c.Do(ctx, r.c.B().ConfigGet().Parameter("maxmemory-policy").Build()).AsStrMap()
+	if err != nil {
+		return fmt.Errorf("store: read redis maxmemory-policy (CONFIG GET maxmemory-policy): %w", err)
+	}
+	policy, ok := m["maxmemory-policy"]
+	if !ok {
+		return fmt.Errorf("store: redis did not report its maxmemory-policy")
+	}
+	if policy != "noeviction" {
+		return fmt.Errorf("%w: maxmemory-policy is %q, which lets Redis drop queued tasks or results "+
+			"when memory is full; fix it with `redis-cli CONFIG SET maxmemory-policy noeviction` "+
+			"(and `maxmemory-policy noeviction` in redis.conf, or `CONFIG REWRITE`, to keep it across restarts)",
+			ErrEvictionPolicy, policy)
+	}
+	return nil
+}
+
+func (r *Redis) closedErr() error {
+	select {
+	case <-r.closing:
+		return ErrClosed
+	default:
+		return nil
+	}
+}
+
+// Put implements ResultStore: the results join the writer's next batch (SET PX and PUBLISH per
+// result, in one script) and Put returns when Redis has acknowledged them.
+func (r *Redis) Put(ctx context.Context, ttl time.Duration, results ...Result) error {
+	if ttl <= 0 {
+		return fmt.Errorf("%w: ttl %v", ErrInvalid, ttl)
+	}
+	if len(results) == 0 {
+		return r.closedErr()
+	}
+	op := acquireOp(opPut)
+	op.ttl = strconv.FormatInt(max(ttl.Milliseconds(), 1), 10)
+	for i := range results {
+		if results[i].ID == "" {
+			releaseOp(op)
+			return fmt.Errorf("%w: empty result id", ErrInvalid)
+		}
+		op.buf = appendResult(op.buf, &results[i])
+		op.ends = append(op.ends, len(op.buf))
+		op.ids = append(op.ids, results[i].ID)
+	}
+	op.n = len(results)
+	return r.w.do(ctx, op)
+}
+
+// Get implements ResultStore.
+func (r *Redis) Get(ctx context.Context, id string, dst *Result) (bool, error) {
+	if err := r.closedErr(); err != nil {
+		return false, err
+	}
+	v, err := r.c.Do(ctx, r.c.B().Get().Key(r.keyR+id).Build()).AsBytes()
+	if rueidis.IsRedisNil(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("store: get result %q: %w", id, err)
+	}
+	if err := decodeResult(v, dst); err != nil {
+		return false, fmt.Errorf("store: result %q: %w", id, err)
+	}
+	dst.ID = id
+	return true, nil
+}
+
+// Wait implements ResultStore: it subscribes to the id's done channel, then reads the result;
+// if it is not there yet, the PUBLISH of the Put that stores it (from any broker), or a local
+// Put, wakes it. No polling.
+func (r *Redis) Wait(ctx context.Context, id string, dst *Result) error {
+	if err := r.closedErr(); err != nil {
+		return err
+	}
+	e, err := r.s.acquire(ctx, id)
+	if err != nil {
+		return err
+	}
+	defer r.s.release(id, e)
+	for {
+		ch := r.s.wakeChan(e)
+		found, err := r.Get(ctx, id, dst)
+		if err != nil || found {
+			return err
+		}
+		select {
+		case <-ch: // a Put of id, a PUBLISH on its channel, or a resubscription: read again
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-r.closing:
+			return ErrClosed
+		}
+	}
+}
+
+// Delete implements ResultStore.
+func (r *Redis) Delete(ctx context.Context, ids ...string) error {
+	if err := r.closedErr(); err != nil {
+		return err
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = r.keyR + id
+	}
+	if err := r.c.Do(ctx, r.c.B().Del().Key(keys...).Build()).Error(); err != nil {
+		return fmt.Errorf("store: delete results: %w", err)
+	}
+	return nil
+}
+
+// Append implements QueueStore: the tasks join the writer's next batch (one script for every
+// Append in it, each Append refused or queued whole) and Append returns when Redis has
+// acknowledged them.
+func (r *Redis) Append(ctx context.Context, tasks ...Task) error {
+	if len(tasks) == 0 {
+		return r.closedErr()
+	}
+	op := acquireOp(opAppend)
+	for i := range tasks {
+		t := &tasks[i]
+		if t.ID == "" || t.Queue == "" {
+			releaseOp(op)
+			return fmt.Errorf("%w: task with an empty id or queue", ErrInvalid)
+		}
+		op.buf = appendTask(op.buf, t)
+		op.ends = append(op.ends, len(op.buf))
+		op.ids = append(op.ids, t.ID)
+		op.queues = append(op.queues, t.Queue)
+		op.attempts = append(op.attempts, strconv.Itoa(max(t.Attempts, 0)))
+	}
+	op.n = len(tasks)
+	return r.w.do(ctx, op)
+}
+
+// Claim implements QueueStore (one script: expired owners' tasks given back first).
+func (r *Redis) Claim(ctx context.Context, queue, owner string, n int, dst []Task) ([]Task, error) {
+	if queue == "" || owner == "" || n <= 0 {
+		return dst, fmt.Errorf("%w: claim of %d from queue %q by owner %q", ErrInvalid, n, queue, owner)
+	}
+	if err := r.closedErr(); err != nil {
+		return dst, err
+	}
+	msgs, err := eval(ctx, r.c, scriptClaim, r.o.Prefix, queue, owner, strconv.Itoa(n), r.leaseMS).ToArray()
+	if err != nil {
+		return dst, fmt.Errorf("store: claim from %q: %w", queue, err)
+	}
+	if len(msgs)%3 != 0 {
+		return dst, fmt.Errorf("%w: claim reply of %d items", ErrCorrupt, len(msgs))
+	}
+	for i := 0; i < len(msgs); i += 3 {
+		var t Task
+		id, err1 := msgs[i].ToString()
+		v, err2 := msgs[i+1].AsBytes()
+		a, err3 := msgs[i+2].AsInt64()
+		if err := errors.Join(err1, err2, err3); err != nil {
+			return dst, fmt.Errorf("%w: claim reply: %w", ErrCorrupt, err)
+		}
+		if err := decodeTask(v, &t); err != nil {
+			// The task is in flight now; a broken record cannot be run, so it stays there
+			// for Ack or Recover rather than being dropped silently.
+			return dst, fmt.Errorf("store: task %q: %w", id, err)
+		}
+		t.ID, t.Queue, t.Attempts = id, queue, int(a)
+		dst = append(dst, t)
+	}
+	return dst, nil
+}
+
+// Ack implements QueueStore.
+func (r *Redis) Ack(ctx context.Context, ids ...string) error {
+	return r.idScript(ctx, scriptAck, "ack", ids)
+}
+
+// Requeue implements QueueStore.
+func (r *Redis) Requeue(ctx context.Context, ids ...string) error {
+	return r.idScript(ctx, scriptRequeue, "requeue", ids)
+}
+
+func (r *Redis) idScript(ctx context.Context, s *script, what string, ids []string) error {
+	if err := r.closedErr(); err != nil {
+		return err
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	args := make([]string, 0, 1+len(ids))
+	args = append(args, r.o.Prefix)
+	args = append(args, ids...)
+	if err := eval(ctx, r.c, s, args...).Error(); err != nil {
+		return fmt.Errorf("store: %s: %w", what, err)
+	}
+	return nil
+}
+
+// Renew implements QueueStore.
+func (r *Redis) Renew(ctx context.Context, owner string) error {
+	if owner == "" {
+		return fmt.Errorf("%w: empty owner", ErrInvalid)
+	}
+	if err := r.closedErr(); err != nil {
+		return err
+	}
+	if err := eval(ctx, r.c, scriptRenew, r.o.Prefix, owner, r.leaseMS).Error(); err != nil {
+		return fmt.Errorf("store: renew lease of %q: %w", owner, err)
+	}
+	return nil
+}
+
+// Recover implements QueueStore.
+func (r *Redis) Recover(ctx context.Context, owner string) (int, error) {
+	if err := r.closedErr(); err != nil {
+		return 0, err
+	}
+	n, err := eval(ctx, r.c, scriptRecover, r.o.Prefix, owner).AsInt64()
+	if err != nil {
+		return 0, fmt.Errorf("store: recover tasks of %q: %w", owner, err)
+	}
+	return int(n), nil
+}
+
+// Len implements QueueStore.
+func (r *Redis) Len(ctx context.Context, queue string) (int, error) {
+	if err := r.closedErr(); err != nil {
+		return 0, err
+	}
+	n, err := r.c.Do(ctx, r.c.B().Llen().Key(r.keyQ+queue).Build()).AsInt64()
+	if err != nil {
+		return 0, fmt.Errorf("store: length of %q: %w", queue, err)
+	}
+	return int(n), nil
+}
+
+// Waiting returns how many ids have a Wait of this store subscribed to them.
+func (r *Redis) Waiting() int {
+	r.s.mu.Lock()
+	defer r.s.mu.Unlock()
+	n := 0
+	for _, e := range r.s.waits {
+		if e.subscribed {
+			n++
+		}
+	}
+	return n
+}
+
+// Close implements Store: writes already handed to the writer are sent, blocked Waits return
+// ErrClosed, and the connections are closed. Data stays in Redis.
+func (r *Redis) Close() error {
+	r.closeOnce.Do(func() {
+		close(r.closing)
+		r.w.stop()
+		r.s.stop()
+		r.c.Close()
+	})
+	return nil
+}
+
+// subscriber owns the pub/sub connection that Waits listen on: one SUBSCRIBE per waited id
+// (shared by every Wait of this store on that id), an UNSUBSCRIBE when the last one leaves.
+// Subscription changes are serialized by subMu (so an UNSUBSCRIBE never overtakes a newer
+// SUBSCRIBE of the same id); the table is guarded by mu, which is never held across a
+// network call. Lock order: subMu, then mu.
+type subscriber struct {
+	r *Redis
+
+	subMu  sync.Mutex
+	dc     rueidis.DedicatedClient // nil until the first Wait, and after a broken connection
+	dcFree func()
+	dcErr  <-chan error
+	quit   chan struct{}  // closed by stop
+	wg     sync.WaitGroup // watcher goroutines
+
+	mu    sync.Mutex
+	waits map[string]*rwait
+}
+
+// rwait is the entry of one waited id. ch is closed (and replaced) at every wake-up; n counts
+// the Waits on the id; subscribed says the SUBSCRIBE on the current connection is confirmed.
+type rwait struct {
+	ch         chan struct{}
+	n          int
+	subscribed bool
+}
+
+func newSubscriber(r *Redis) *subscriber {
+	return &subscriber{r: r, waits: make(map[string]*rwait), quit: make(chan struct{})}
+}
+
+func (s *subscriber) channel(id string) string { return s.r.o.Prefix + "done:" + id }
+
+// acquire registers a Wait on id and returns once the id's channel is subscribed.
+func (s *subscriber) acquire(ctx context.Context, id string) (*rwait, error) {
+	s.mu.Lock()
+	e := s.waits[id]
+	if e == nil {
+		e = &rwait{ch: make(chan struct{})}
+		s.waits[id] = e
+	}
+	e.n++
+	s.mu.Unlock()
+
+	s.subMu.Lock()
+	err := s.subscribeLocked(ctx, id, e)
+	s.subMu.Unlock()
+	if err != nil {
+		s.release(id, e)
+		return nil, err
+	}
+	return e, nil
+}
+
+// subscribeLocked subscribes to id's channel unless e already is (subMu held).
+func (s *subscriber) subscribeLocked(ctx context.Context, id string, e *rwait) error {
+	if err := s.connectLocked(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	need := !e.subscribed
+	s.mu.Unlock()
+	if !need {
+		return nil
+	}
+	if err := s.dc.Do(ctx, s.dc.B().Subscribe().Channel(s.channel(id)).Build()).Error(); err != nil {
+		return fmt.Errorf("store: subscribe to the result of %q: %w", id, err)
+	}
+	s.mu.Lock()
+	e.subscribed = true
+	s.mu.Unlock()
+	return nil
+}
+
+// wakeChan returns the channel that the next wake-up of e closes.
+func (s *subscriber) wakeChan(e *rwait) chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return e.ch
+}
+
+// fire wakes every Wait on id (a local Put or a message).
+func (s *subscriber) fire(id string) {
+	s.mu.Lock()
+	if e := s.waits[id]; e != nil {
+		close(e.ch)
+		e.ch = make(chan struct{})
+	}
+	s.mu.Unlock()
+}
+
+// release ends a Wait on id; the last one unsubscribes. Called without subMu.
+func (s *subscriber) release(id string, e *rwait) {
+	s.mu.Lock()
+	e.n--
+	last := e.n == 0
+	if last {
+		delete(s.waits, id)
+	}
+	s.mu.Unlock()
+	if !last {
+		return
+	}
+	s.subMu.Lock()
+	defer s.subMu.Unlock()
+	s.mu.Lock()
+	again := s.waits[id] != nil // a new Wait on id came meanwhile: its subscription stands
+	subscribed := e.subscribed
+	s.mu.Unlock()
+	if again || !subscribed || s.dc == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	// A failed UNSUBSCRIBE leaves a subscription whose messages find no entry: harmless, and
+	// gone with the connection.
+	_ = s.dc.Do(ctx, s.dc.B().Unsubscribe().Channel(s.channel(id)).Build()).Error()
+}
+
+// connectLocked makes sure the pub/sub connection is up (subMu held). A new connection
+// resubscribes every waited id and wakes every Wait, so that results stored while no
+// connection listened are read.
+func (s *subscriber) connectLocked() error {
+	select {
+	case <-s.quit:
+		return ErrClosed
+	default:
+	}
+	if s.dc != nil {
+		select {
+		case <-s.dcErr:
+			s.dcFree()
+			s.dc, s.dcFree, s.dcErr = nil, nil, nil
+		default:
+			return nil
+		}
+	}
+	dc, free := s.r.c.Dedicate()
+	errc := dc.SetPubSubHooks(rueidis.PubSubHooks{OnMessage: func(m rueidis.PubSubMessage) {
+		s.fire(strings.TrimPrefix(m.Channel, s.r.o.Prefix+"done:"))
+	}})
+	s.dc, s.dcFree, s.dcErr = dc, free, errc
+	s.mu.Lock()
+	ids := make([]string, 0, len(s.waits))
+	for id, e := range s.waits {
+		if e.subscribed {
+			e.subscribed = false
+			ids = append(ids, id)
+		}
+	}
+	s.mu.Unlock()
+	if len(ids) > 0 {
+		chans := make([]string, len(ids))
+		for i, id := range ids {
+			chans[i] = s.channel(id)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := dc.Do(ctx, dc.B().Subscribe().Channel(chans...).Build()).Error()
+		cancel()
+		if err != nil {
+			return fmt.Errorf("store: resubscribe result channels: %w", err)
+		}
+		s.mu.Lock()
+		for _, id := range ids {
+			if e := s.waits[id]; e != nil {
+				e.subscribed = true
+			}
+		}
+		s.mu.Unlock()
+	}
+	s.wg.Add(1)
+	go s.watch(errc)
+	return nil
+}
+
+// watch waits for the pub/sub connection to break, then reconnects it (resubscribing and
+// waking every Wait) unless the store is closing. One watcher runs per connection.
+func (s *subscriber) watch(errc <-chan error) {
+	defer s.wg.Done()
+	select {
+	case err := <-errc:
+		select {
+		case <-s.quit:
+			return
+		default:
+		}
+		s.r.o.Logger.Warn("store: redis pub/sub connection lost; reconnecting", "err", err)
+		s.subMu.Lock()
+		defer s.subMu.Unlock()
+		if s.dc != nil && s.dcErr == errc {
+			s.dcFree()
+			s.dc, s.dcFree, s.dcErr = nil, nil, nil
+			s.mu.Lock()
+			n := len(s.waits)
+			s.mu.Unlock()
+			if n > 0 {
+				if err := s.connectLocked(); err != nil {
+					s.r.o.Logger.Warn("store: redis pub/sub reconnect failed; the next Wait retries", "err", err)
+				}
+			}
+		}
+		s.wakeAll()
+	case <-s.quit:
+	}
+}
+
+// wakeAll wakes every Wait: they read their result again.
+func (s *subscriber) wakeAll() {
+	s.mu.Lock()
+	for _, e := range s.waits {
+		close(e.ch)
+		e.ch = make(chan struct{})
+	}
+	s.mu.Unlock()
+}
+
+func (s *subscriber) stop() {
+	close(s.quit)
+	s.subMu.Lock()
+	if s.dc != nil {
+		s.dcFree()
+		s.dc, s.dcFree, s.dcErr = nil, nil, nil
+	}
+	s.subMu.Unlock()
+	s.wg.Wait()
+}

@@ -1,0 +1,254 @@
+package store
+
+import (
+	"context"
+	"crypto/sha1"
+	"encoding/hex"
+
+	"github.com/redis/rueidis"
+)
+
+// The Redis store's Lua scripts. Each runs atomically in Redis (no other command interleaves),
+// which is what makes a claim, an ack or a give-back all-or-nothing across the keys it
+// touches. Every script gets the key prefix as ARGV[1] and builds its key names from it:
+// the scripts touch keys they cannot declare in advance (a task's queue is read from its
+// record), so the store needs a single Redis (or a primary with replicas), not Redis Cluster.
+//
+// Times are Redis's own (TIME, in milliseconds), so several brokers with skewed clocks agree
+// on when a lease runs out.
+
+const luaCommon = `
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+-- give_back puts every task that owner holds back at the front of its queue, in claim order,
+-- with an attempt counted, and forgets owner.
+local function give_back(p, owner)
+  local ok = p .. 'own:' .. owner
+  local ids = redis.call('ZRANGE', ok, 0, -1)
+  local n = 0
+  for i = #ids, 1, -1 do
+    local id = ids[i]
+    local tk = p .. 't:' .. id
+    local q = redis.call('HGET', tk, 'q')
+    if q then
+      redis.call('HINCRBY', tk, 'a', 1)
+      redis.call('HDEL', tk, 'o')
+      redis.call('LPUSH', p .. 'q:' .. q, id)
+      n = n + 1
+    end
+  end
+  redis.call('DEL', ok)
+  redis.call('ZREM', p .. 'owners', owner)
+  return n
+end
+`
+
+// luaPut: ARGV = prefix, then (id, value, ttl_ms) per result. Each result is one key with a
+// TTL; a PUBLISH on its done channel wakes the Waits of any broker (a publish with no
+// subscriber costs Redis a hash lookup).
+const luaPut = `
+local p = ARGV[1]
+for i = 2, #ARGV, 3 do
+  redis.call('SET', p .. 'r:' .. ARGV[i], ARGV[i + 1], 'PX', ARGV[i + 2])
+  redis.call('PUBLISH', p .. 'done:' .. ARGV[i], '')
+end
+return (#ARGV - 1) / 3
+`
+
+// luaAppend: ARGV = prefix, max_queued, ngroups, then per group (one Append call) its task
+// count k and (queue, id, value, attempts) per task. A group that would take a queue past
+// max_queued is refused whole (0 in the reply); tasks whose id exists are skipped. Replies one
+// status per group.
+const luaAppend = `
+local p, max, ngroups = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local out = {}
+local i = 4
+for g = 1, ngroups do
+  local k = tonumber(ARGV[i])
+  i = i + 1
+  local add = {}
+  for j = 0, k - 1 do
+    local q = ARGV[i + 4 * j]
+    add[q] = (add[q] or 0) + 1
+  end
+  local full = false
+  for q, c in pairs(add) do
+    local n = redis.call('LLEN', p .. 'q:' .. q)
+    if n + c > max then
+      -- close to the bound: count only new ids, each once
+      local seen, exact = {}, 0
+      for j = 0, k - 1 do
+        local id = ARGV[i + 4 * j + 1]
+        if ARGV[i + 4 * j] == q and not seen[id] and redis.call('EXISTS', p .. 't:' .. id) == 0 then
+          seen[id] = true
+          exact = exact + 1
+        end
+      end
+      if n + exact > max then
+        full = true
+        break
+      end
+    end
+  end
+  if full then
+    out[g] = 0
+  else
+    for j = 0, k - 1 do
+      local q, id = ARGV[i + 4 * j], ARGV[i + 4 * j + 1]
+      local tk = p .. 't:' .. id
+      if redis.call('EXISTS', tk) == 0 then
+        redis.call('HSET', tk, 'd', ARGV[i + 4 * j + 2], 'q', q, 'a', ARGV[i + 4 * j + 3])
+        redis.call('RPUSH', p .. 'q:' .. q, id)
+      end
+    end
+    out[g] = 1
+  end
+  i = i + 4 * k
+end
+return out
+`
+
+// luaClaim: ARGV = prefix, queue, owner, n, lease_ms. Gives back the tasks of up to 16 owners
+// whose lease ran out, renews owner's lease, pops up to n ids and moves each task in flight
+// (its owner field set, its id in the owner's zset scored by a global sequence, so give-back
+// keeps claim order). Replies id, value, attempts per task.
+const luaClaim = luaCommon + `
+local p, queue, owner, n, lease = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+local now = now_ms()
+local dead = redis.call('ZRANGEBYSCORE', p .. 'owners', '-inf', now, 'LIMIT', 0, 16)
+for _, o in ipairs(dead) do
+  give_back(p, o)
+end
+redis.call('ZADD', p .. 'owners', now + lease, owner)
+local ids = redis.call('LPOP', p .. 'q:' .. queue, n)
+local out = {}
+if not ids then
+  return out
+end
+local base = redis.call('INCRBY', p .. 'seq', #ids) - #ids
+local ok = p .. 'own:' .. owner
+for i, id in ipairs(ids) do
+  local tk = p .. 't:' .. id
+  local v = redis.call('HMGET', tk, 'd', 'a')
+  if v[1] then
+    redis.call('HSET', tk, 'o', owner)
+    redis.call('ZADD', ok, base + i, id)
+    out[#out + 1] = id
+    out[#out + 1] = v[1]
+    out[#out + 1] = v[2]
+  end
+end
+return out
+`
+
+// luaAck: ARGV = prefix, ids... Forgets each task: out of its owner's set if in flight, out
+// of its queue if queued (LREM: O(queue length), for the rare ack of a queued task).
+const luaAck = `
+local p = ARGV[1]
+local n = 0
+for i = 2, #ARGV do
+  local id = ARGV[i]
+  local tk = p .. 't:' .. id
+  local v = redis.call('HMGET', tk, 'o', 'q')
+  if v[1] then
+    redis.call('ZREM', p .. 'own:' .. v[1], id)
+  elseif v[2] then
+    redis.call('LREM', p .. 'q:' .. v[2], 1, id)
+  end
+  n = n + redis.call('DEL', tk)
+end
+return n
+`
+
+// luaRequeue: ARGV = prefix, ids... Gives in-flight tasks back to the front of their queues,
+// last id first so that ids[0] ends up at the front, each with an attempt counted.
+const luaRequeue = `
+local p = ARGV[1]
+local n = 0
+for i = #ARGV, 2, -1 do
+  local id = ARGV[i]
+  local tk = p .. 't:' .. id
+  local v = redis.call('HMGET', tk, 'o', 'q')
+  if v[1] and v[2] then
+    redis.call('ZREM', p .. 'own:' .. v[1], id)
+    redis.call('HDEL', tk, 'o')
+    redis.call('HINCRBY', tk, 'a', 1)
+    redis.call('LPUSH', p .. 'q:' .. v[2], id)
+    n = n + 1
+  end
+end
+return n
+`
+
+// luaRenew: ARGV = prefix, owner, lease_ms.
+const luaRenew = luaCommon + `
+redis.call('ZADD', ARGV[1] .. 'owners', now_ms() + tonumber(ARGV[3]), ARGV[2])
+return 1
+`
+
+// luaRecover: ARGV = prefix, owner. Replies how many tasks went back.
+const luaRecover = luaCommon + `
+return give_back(ARGV[1], ARGV[2])
+`
+
+// script is a Lua script run with EVALSHA, falling back to EVAL when Redis does not know it
+// (after a restart or SCRIPT FLUSH), which also loads it for the next EVALSHA.
+type script struct {
+	src string
+	sha string
+}
+
+func newScript(src string) *script {
+	h := sha1.Sum([]byte(src))
+	return &script{src: src, sha: hex.EncodeToString(h[:])}
+}
+
+var (
+	scriptPut     = newScript(luaPut)
+	scriptAppend  = newScript(luaAppend)
+	scriptClaim   = newScript(luaClaim)
+	scriptAck     = newScript(luaAck)
+	scriptRequeue = newScript(luaRequeue)
+	scriptRenew   = newScript(luaRenew)
+	scriptRecover = newScript(luaRecover)
+)
+
+// evalMulti runs several scripts in one pipeline (one round trip when Redis knows them all)
+// and reruns with EVAL, in a second pipeline, the ones Redis answered NOSCRIPT. A script that
+// failed NOSCRIPT did not run, so the rerun cannot apply anything twice.
+func evalMulti(ctx context.Context, c rueidis.Client, scripts []*script, args [][]string, buf *rueidis.Commands) []rueidis.RedisResult {
+	cmds := (*buf)[:0]
+	defer func() { clear(cmds); *buf = cmds[:0] }()
+	for i, s := range scripts {
+		cmds = append(cmds, c.B().Evalsha().Sha1(s.sha).Numkeys(0).Arg(args[i]...).Build())
+	}
+	res := c.DoMulti(ctx, cmds...)
+	var redo []int
+	for i := range res {
+		if err, ok := rueidis.IsRedisErr(res[i].Error()); ok && err.IsNoScript() {
+			redo = append(redo, i)
+		}
+	}
+	if len(redo) == 0 {
+		return res
+	}
+	cmds = cmds[:0]
+	for _, i := range redo {
+		cmds = append(cmds, c.B().Eval().Script(scripts[i].src).Numkeys(0).Arg(args[i]...).Build())
+	}
+	for j, r := range c.DoMulti(ctx, cmds...) {
+		res[redo[j]] = r
+	}
+	return res
+}
+
+// eval runs one script (EVALSHA, EVAL on NOSCRIPT).
+func eval(ctx context.Context, c rueidis.Client, s *script, args ...string) rueidis.RedisResult {
+	r := c.Do(ctx, c.B().Evalsha().Sha1(s.sha).Numkeys(0).Arg(args...).Build())
+	if err, ok := rueidis.IsRedisErr(r.Error()); ok && err.IsNoScript() {
+		r = c.Do(ctx, c.B().Eval().Script(s.src).Numkeys(0).Arg(args...).Build())
+	}
+	return r
+}

@@ -1,0 +1,287 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"time"
+)
+
+// Task states a Result carries, the same strings as the wire protocol's task states.
+const (
+	StateSuccess = "SUCCESS"
+	StateFailure = "FAILURE"
+	StateRevoked = "REVOKED"
+	StateExpired = "EXPIRED"
+)
+
+// Sentinel errors. Errors from a backend wrap these (or the backend's own error) with %w.
+var (
+	// ErrClosed is returned by every call on a closed store, and by Wait when the store closes
+	// under it.
+	ErrClosed = errors.New("store: closed")
+	// ErrQueueFull is returned by Append when a queue would hold more than Options.MaxQueued
+	// tasks; nothing of that Append was queued.
+	ErrQueueFull = errors.New("store: queue full")
+	// ErrTooLarge is returned by Put for a result larger than the memory store's MaxBytes, and
+	// by Append for a task over the encoding's limits; nothing of that call was stored.
+	ErrTooLarge = errors.New("store: entry too large")
+	// ErrInvalid is returned for an argument the store cannot accept: an empty id, queue or
+	// owner, a non-positive claim count or TTL.
+	ErrInvalid = errors.New("store: invalid argument")
+	// ErrCorrupt is returned when a stored record cannot be decoded (a foreign or damaged key).
+	ErrCorrupt = errors.New("store: corrupt record")
+	// ErrEvictionPolicy is returned by CheckMaxmemoryPolicy for a Redis whose maxmemory-policy
+	// may evict the store's keys.
+	ErrEvictionPolicy = errors.New("store: redis maxmemory-policy may evict keys")
+	// ErrURL is returned by Open for a URL it does not understand.
+	ErrURL = errors.New("store: bad store URL")
+)
+
+// Task is a queued task as the store keeps it. The store reads only ID and Queue; the rest is
+// carried byte for byte.
+type Task struct {
+	// ID names the task; unique across the store. Appending an ID the store already holds is
+	// a no-op (so a retried Append does not queue the task twice).
+	ID string
+	// Queue is the queue the task waits in (the broker uses the method name).
+	Queue string
+	// Method is the JSON-RPC method.
+	Method string
+	// Params is the raw JSON params, empty when the caller sent none (reads back as nil).
+	Params []byte
+	// Attempts counts how many times the task was given back: Requeue, Recover and an expired
+	// owner lease each add one. Append keeps the value it is given.
+	Attempts int
+	// Deadline is when the task expires if it is still queued; zero for none. The store keeps
+	// it and does not act on it: expiring tasks is the broker's job.
+	Deadline time.Time
+	// Meta is opaque bytes the broker keeps with the task (reply routing, flags); empty reads
+	// back as nil.
+	Meta []byte
+}
+
+// Result is a finished task's record.
+type Result struct {
+	// ID is the task id.
+	ID string
+	// State is the task's final state (StateSuccess, StateFailure, ...).
+	State string
+	// Result is the raw JSON result (SUCCESS), empty otherwise. An empty Result and Error read
+	// back as empty (nil, or a reused buffer of length 0).
+	Result []byte
+	// Error is the raw JSON-RPC error object (FAILURE, REVOKED, EXPIRED), empty otherwise.
+	Error []byte
+	// Attempts is how many hand-outs the task took.
+	Attempts int
+	// Node names the node that ran it.
+	Node string
+	// FinishedAt is when the task finished.
+	FinishedAt time.Time
+}
+
+// ResultStore keeps the results of finished tasks for a TTL.
+//
+// Ownership: Put copies what it keeps, so the caller may reuse its buffers once Put returns.
+// Get and Wait write into the caller's dst, reusing dst.Result and dst.Error (appending to
+// their [:0]), so a caller that reuses one Result reads without allocating (in memory).
+type ResultStore interface {
+	// Put stores results, each for ttl (> 0), replacing a result of the same id, and wakes
+	// every Wait on their ids. It returns once the results are stored (for Redis: written and
+	// acknowledged).
+	Put(ctx context.Context, ttl time.Duration, results ...Result) error
+	// Get reads the result of id into dst and reports whether it was found (an expired result
+	// is not found).
+	Get(ctx context.Context, id string, dst *Result) (bool, error)
+	// Wait blocks until the result of id is stored (or is already), reads it into dst and
+	// returns nil; or returns ctx.Err() when ctx ends first, or ErrClosed. It is woken by the
+	// Put, never by polling.
+	Wait(ctx context.Context, id string, dst *Result) error
+	// Delete forgets the results of ids; unknown ids are ignored.
+	Delete(ctx context.Context, ids ...string) error
+}
+
+// QueueStore keeps queued tasks (FIFO per queue) and the tasks claimed from them.
+//
+// A claimed task is in flight, held by an owner (a broker instance id). Each owner has one
+// lease, set to Options.Lease from now by its every Claim and Renew; when it runs out, the
+// owner is taken for dead and every task it holds goes back to the front of its queue with an
+// attempt counted (the next Claim of any owner does this). Tasks are never evicted: a queue
+// over its bound refuses more with ErrQueueFull.
+//
+// Ownership: Append copies what it keeps. Claim appends to dst tasks whose Params and Meta may
+// share the store's memory: they are read-only, valid until the task is acked or given back;
+// copy them to keep them longer.
+type QueueStore interface {
+	// Append queues tasks at the back of their queues, in order. It is atomic per call: when
+	// a queue would pass its bound, nothing is queued and the error wraps ErrQueueFull. It
+	// returns once the tasks are stored (for Redis: written and acknowledged).
+	Append(ctx context.Context, tasks ...Task) error
+	// Claim takes up to n tasks from the front of queue for owner, appends them to dst and
+	// returns it; fewer (none) when the queue holds fewer. It renews owner's lease.
+	Claim(ctx context.Context, queue, owner string, n int, dst []Task) ([]Task, error)
+	// Ack forgets tasks, in flight or still queued (which removes them from their queue).
+	// Unknown ids are ignored.
+	Ack(ctx context.Context, ids ...string) error
+	// Requeue gives in-flight tasks back to the front of their queues, in the order given
+	// (ids[0] ends up first), each with an attempt counted. Ids not in flight are ignored.
+	Requeue(ctx context.Context, ids ...string) error
+	// Renew extends owner's lease to Options.Lease from now. An owner must renew (or claim)
+	// more often than the lease, or its tasks are given back.
+	Renew(ctx context.Context, owner string) error
+	// Recover gives every task owner holds back to the front of its queue, in claim order,
+	// each with an attempt counted, ends owner's lease, and returns how many tasks it gave
+	// back. A broker restarting under the same owner id calls it first.
+	Recover(ctx context.Context, owner string) (int, error)
+	// Len returns how many tasks wait in queue (not counting tasks in flight).
+	Len(ctx context.Context, queue string) (int, error)
+}
+
+// Store is a ResultStore and a QueueStore with a Close.
+type Store interface {
+	ResultStore
+	QueueStore
+	// Close releases the store: waits blocked in Wait return ErrClosed, later calls return
+	// ErrClosed. The memory store forgets everything.
+	Close() error
+}
+
+// Options configures a store. The zero value works: every zero field takes its default.
+type Options struct {
+	// Prefix is put before every Redis key. Default "zerotask:".
+	Prefix string
+	// Lease is how long an owner's claim holds without a Claim or Renew. Default 30s.
+	Lease time.Duration
+	// MaxQueued bounds the tasks waiting in one queue; past it Append fails with
+	// ErrQueueFull. Default 1,000,000 (DefaultMaxQueued).
+	MaxQueued int
+	// MaxEntries bounds how many results the memory store keeps; past it the results closest
+	// to expiry are evicted. Default 100,000 (DefaultMaxEntries). Not used by Redis, whose
+	// results are bounded by their TTL and Redis's own maxmemory.
+	MaxEntries int
+	// MaxBytes bounds the memory the memory store's results take (their ids, states, nodes
+	// and raw JSON, plus resultOverhead bytes each); past it the results closest to expiry
+	// are evicted. Default 256 MiB (DefaultMaxBytes). Not used by Redis.
+	MaxBytes int64
+	// FlushDelay is how long the Redis writer waits for more writes to join a batch that is
+	// not full. Default 0: the writer sends what has gathered as soon as the previous batch is
+	// answered (writes made during a round trip leave together), which measured faster than
+	// a fixed delay (see the package doc).
+	FlushDelay time.Duration
+	// FlushMax bounds how many results or tasks the Redis writer sends in one batch. Default
+	// 1024 (DefaultFlushMax).
+	FlushMax int
+	// DialTimeout bounds connecting to Redis. Default 5s.
+	DialTimeout time.Duration
+	// Logger receives the store's rare events (Redis reconnects). Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Defaults of Options.
+const (
+	DefaultPrefix      = "zerotask:"
+	DefaultLease       = 30 * time.Second
+	DefaultMaxQueued   = 1_000_000
+	DefaultMaxEntries  = 100_000
+	DefaultMaxBytes    = 256 << 20
+	DefaultFlushMax    = 1024
+	DefaultDialTimeout = 5 * time.Second
+)
+
+func (o Options) withDefaults() Options {
+	if o.Prefix == "" {
+		o.Prefix = DefaultPrefix
+	}
+	if o.Lease <= 0 {
+		o.Lease = DefaultLease
+	}
+	if o.MaxQueued <= 0 {
+		o.MaxQueued = DefaultMaxQueued
+	}
+	if o.MaxEntries <= 0 {
+		o.MaxEntries = DefaultMaxEntries
+	}
+	if o.MaxBytes <= 0 {
+		o.MaxBytes = DefaultMaxBytes
+	}
+	if o.FlushDelay < 0 {
+		o.FlushDelay = 0
+	}
+	if o.FlushMax <= 0 {
+		o.FlushMax = DefaultFlushMax
+	}
+	if o.DialTimeout <= 0 {
+		o.DialTimeout = DefaultDialTimeout
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
+}
+
+// Open opens the store a URL names, with default Options:
+//
+//   - "memory://" (or "memory:" or ""): the in-memory store, nothing to install.
+//   - "redis://[user:password@]host:port[/db]": Redis (db defaults to 0). Open connects,
+//     checks the server's maxmemory-policy (CheckMaxmemoryPolicy) and fails if it may evict.
+//
+// Query parameters override Options: prefix, lease, max_queued, max_entries, max_bytes,
+// flush_delay, flush_max (durations in Go syntax, e.g. "lease=10s").
+func Open(rawURL string) (Store, error) {
+	return OpenOptions(rawURL, Options{})
+}
+
+// OpenOptions is Open with o as the base options (URL query parameters override them).
+func OpenOptions(rawURL string, o Options) (Store, error) {
+	if rawURL == "" || rawURL == "memory:" {
+		return NewMemory(o), nil
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %q: %w", ErrURL, rawURL, err)
+	}
+	switch u.Scheme {
+	case "memory":
+		if o, err = queryOptions(u.Query(), o); err != nil {
+			return nil, fmt.Errorf("%w: %q: %w", ErrURL, rawURL, err)
+		}
+		return NewMemory(o), nil
+	case "redis":
+		ctx, cancel := context.WithTimeout(context.Background(), o.withDefaults().DialTimeout)
+		defer cancel()
+		return DialRedis(ctx, rawURL, o)
+	}
+	return nil, fmt.Errorf("%w: %q: scheme must be memory or redis", ErrURL, rawURL)
+}
+
+func queryOptions(q url.Values, o Options) (Options, error) {
+	for k, vs := range q {
+		v := vs[len(vs)-1]
+		var err error
+		switch k {
+		case "prefix":
+			o.Prefix = v
+		case "lease":
+			o.Lease, err = time.ParseDuration(v)
+		case "flush_delay":
+			o.FlushDelay, err = time.ParseDuration(v)
+		case "max_queued":
+			o.MaxQueued, err = strconv.Atoi(v)
+		case "max_entries":
+			o.MaxEntries, err = strconv.Atoi(v)
+		case "flush_max":
+			o.FlushMax, err = strconv.Atoi(v)
+		case "max_bytes":
+			o.MaxBytes, err = strconv.ParseInt(v, 10, 64)
+		default:
+			return o, fmt.Errorf("unknown parameter %q", k)
+		}
+		if err != nil {
+			return o, fmt.Errorf("parameter %s: %w", k, err)
+		}
+	}
+	return o, nil
+}

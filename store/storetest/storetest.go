@@ -1,0 +1,854 @@
+// Package storetest is the conformance suite every store.Store implementation passes: results
+// (put, get, TTL expiry, delete, wait woken by put, by ctx end and by close), queues (FIFO
+// claims, duplicate appends, ack of queued and in-flight tasks, requeue order and attempt
+// counting, recover, lease expiry and renewal, the MaxQueued bound) and concurrency (many
+// goroutines appending, claiming, acking, putting and waiting at once).
+//
+// Run it from a test of the implementation:
+//
+//	func TestConformance(t *testing.T) {
+//		storetest.Run(t, func(t *testing.T, o store.Options) store.Store {
+//			return store.NewMemory(o)
+//		})
+//	}
+//
+// open must return a fresh, empty store with o applied (the suite sets Lease and MaxQueued);
+// the suite closes it. Timing tests use leases and TTLs of a few hundred milliseconds and
+// poll with a deadline; nothing sleeps to synchronize.
+package storetest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/zerotask/zerotask/internal/testutil"
+	"github.com/zerotask/zerotask/store"
+)
+
+// Opener returns a fresh, empty store with o applied. The suite closes it.
+type Opener func(t *testing.T, o store.Options) store.Store
+
+// Waiter is implemented by stores that report how many ids have a Wait blocked on them; the
+// suite uses it to Put only once a Wait is really blocked (so that the Put, not the first
+// read, is what it returns on).
+type Waiter interface{ Waiting() int }
+
+// Run runs the conformance suite against the stores open returns.
+func Run(t *testing.T, open Opener) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, open Opener)
+	}{
+		{"PutGet", testPutGet},
+		{"PutReplaces", testPutReplaces},
+		{"TTLExpiry", testTTLExpiry},
+		{"Delete", testDelete},
+		{"WaitAlreadyStored", testWaitAlreadyStored},
+		{"WaitWokenByPut", testWaitWokenByPut},
+		{"WaitCtxEnd", testWaitCtxEnd},
+		{"WaitClose", testWaitClose},
+		{"WaitMany", testWaitMany},
+		{"AppendClaimFIFO", testAppendClaimFIFO},
+		{"AppendDuplicate", testAppendDuplicate},
+		{"Ack", testAck},
+		{"RequeueOrderAndAttempts", testRequeue},
+		{"Recover", testRecover},
+		{"LeaseExpiry", testLeaseExpiry},
+		{"LeaseRenew", testLeaseRenew},
+		{"QueueBound", testQueueBound},
+		{"Invalid", testInvalid},
+		{"Closed", testClosed},
+		{"Concurrency", testConcurrency},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
+	}
+}
+
+func openStore(t *testing.T, open Opener, o store.Options) store.Store {
+	t.Helper()
+	s := open(t, o)
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return s
+}
+
+func ctx(t *testing.T) context.Context { return testutil.Context(t, 30*time.Second) }
+
+func sampleResults() []store.Result {
+	at := time.Unix(1700000000, 123456789)
+	return []store.Result{
+		{ID: "r-ok", State: store.StateSuccess, Result: []byte(`11`), Attempts: 1, Node: "node-a", FinishedAt: at},
+		{ID: "r-fail", State: store.StateFailure, Error: []byte(`{"code":-32000,"message":"boom","data":[1,2]}`), Attempts: 3, Node: "node-b", FinishedAt: at},
+		{ID: "r-revoked", State: store.StateRevoked, Error: []byte(`{"code":-32004,"message":"task revoked"}`)},
+		{ID: "r-big", State: store.StateSuccess, Result: bytes.Repeat([]byte(`"0123456789abcdef",`), 4096)},
+		{ID: "r-binary:with:colons", State: "CUSTOM", Result: []byte{0, 1, 2, 0xff, '\n'}, Node: "n"},
+	}
+}
+
+func equalResult(t *testing.T, got, want store.Result) {
+	t.Helper()
+	if got.ID != want.ID || got.State != want.State || got.Attempts != want.Attempts || got.Node != want.Node ||
+		!got.FinishedAt.Equal(want.FinishedAt) || !bytes.Equal(got.Result, want.Result) || !bytes.Equal(got.Error, want.Error) {
+		t.Fatalf("result\n got %+v\nwant %+v", brief(got), brief(want))
+	}
+}
+
+func brief(r store.Result) string {
+	cut := func(b []byte) string {
+		if len(b) > 40 {
+			return fmt.Sprintf("%q...(%d bytes)", b[:40], len(b))
+		}
+		return fmt.Sprintf("%q", b)
+	}
+	return fmt.Sprintf("{ID:%q State:%q Result:%s Error:%s Attempts:%d Node:%q FinishedAt:%v}",
+		r.ID, r.State, cut(r.Result), cut(r.Error), r.Attempts, r.Node, r.FinishedAt)
+}
+
+func testPutGet(t *testing.T, open Opener) {
+	s := openStore(t, open, store.Options{})
+	c := ctx(t)
+	rs := sampleResults()
+	if err := s.Put(c, time.Minute, rs...); err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	var dst store.Result // reused across reads: buffers must not leak between results
+	for _, want := range rs {
+		found, err := s.Get(c, want.ID, &dst)
+		if err != nil || !found {
+			t.Fatalf("Get(%q) = %v, %v", want.ID, found, err)
+		}
+		equalResult(t, dst, want)
+	}
+	found, err := s.Get(c, "missing", &dst)
+	if err != nil || found {
+		t.Fatalf("Get(missing) = %v, %v; want false, nil", found, err)
+	}
+	// The store copied what it keeps: changing the caller's buffers changes nothing stored.
+	rs[0].Result[0] = '9'
+	if _, err := s.Get(c, "r-ok", &dst); err != nil || string(dst.Result) != "11" {
+		t.Fatalf("stored result changed with the caller's buffer: %q, %v", dst.Result, err)
+	}
+}
+
+func testPutReplaces(t *testing.T, open Opener) {
+	s := openStore(t, open, store.Options{})
+	c := ctx(t)
+	first := store.Result{ID: "x", State: store.StateFailure, Error: []byte(`{"code":1,"message":"m"}`)}
+	second := store.Result{ID: "x", State: store.StateSuccess, Result: []byte(`[1]`), Attempts: 2}
+	if err := s.Put(c, time.Minute, first); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Put(c, time.Minute, second); err != nil {
+		t.Fatal(err)
+	}
+	var dst store.Result
+	if found, err := s.Get(c, "x", &dst); err != nil || !found {
+		t.Fatalf("Get = %v, %v", found, err)
+	}
+	equalResult(t, dst, second)
+}
+
+func testTTLExpiry(t *testing.T, open Opener) {
+	s := openStore(t, open, store.Options{})
+	c := ctx(t)
+	if err := s.Put(c, 150*time.Millisecond, store.Result{ID: "short", State: store.StateSuccess, Result: []byte(`1`)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Put(c, time.Hour, store.Result{ID: "long", State: store.StateSuccess, Result: []byte(`2`)}); err != nil {
+		t.Fatal(err)
+	}
+	var dst store.Result
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		found, err := s.Get(c, "short", &dst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return !found
+	}, "result with a 150ms TTL still there")
+	if found, err := s.Get(c, "long", &dst); err != nil || !found {
+		t.Fatalf("result with a 1h TTL: %v, %v", found, err)
+	}
+	// A Put after the expiry stores it again.
+	if err := s.Put(c, time.Hour, store.Result{ID: "short", State: store.StateSuccess, Result: []byte(`3`)}); err != nil {
+		t.Fatal(err)
+	}
+	if found, err := s.Get(c, "short", &dst); err != nil || !found || string(dst.Result) != "3" {
+		t.Fatalf("Get after re-put: %v, %v, %q", found, err, dst.Result)
+	}
+}
+
+func testDelete(t *testing.T, open Opener) {
+	s := openStore(t, open, store.Options{})
+	c := ctx(t)
+	if err := s.Put(c, time.Minute, sampleResults()...); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(c, "r-ok", "r-fail", "never-stored"); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	var dst store.Result
+	for id, want := range map[string]bool{"r-ok": false, "r-fail": false, "r-revoked": true} {
+		if found, err := s.Get(c, id, &dst); err != nil || found != want {
+			t.Fatalf("Get(%q) after Delete = %v, %v; want %v", id, found, err, want)
+		}
+	}
+	if err := s.Delete(c); err != nil {
+		t.Fatalf("Delete(): %v", err)
+	}
+}
+
+func testWaitAlreadyStored(t *testing.T, open Opener) {
+	s := openStore(t, open, store.Options{})
+	c := ctx(t)
+	want := sampleResults()[1]
+	if err := s.Put(c, time.Minute, want); err != nil {
+		t.Fatal(err)
+	}
+	var dst store.Result
+	if err := s.Wait(c, want.ID, &dst); err != nil {
+		t.Fatalf("Wait: %v", err)
+	}
+	equalResult(t, dst, want)
+}
+
+// waitBlocked waits until n ids have a Wait blocked on them, when the store can tell.
+func waitBlocked(t *testing.T, s store.Store, n int) {
+	t.Helper()
+	if w, ok := s.(Waiter); ok {
+		testutil.Eventually(t, 10*time.Second, func() bool { return w.Waiting() >= n }, "%d ids waited on", n)
+	}
+}
+
+func testWaitWokenByPut(t *testing.T, open Opener) {
+	s := openStore(t, open, store.Options{})
+	c := ctx(t)
+	want := sampleResults()[0]
+	got := make(chan error, 1)
+	var dst store.Result
+	go func() { got <- s.Wait(c, want.ID, &dst) }()
+	waitBlocked(t, s, 1)
+	select {
+	case err := <-got:
+		t.Fatalf("Wait returned before the Put: %v", err)
+	default:
+	}
+	if err := s.Put(c, time.Minute, want); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatalf("Wait: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Wait not woken by the Put within 10s")
+	}
+	equalResult(t, dst, want)
+	if w, ok := s.(Waiter); ok {
+		testutil.Eventually(t, 5*time.Second, func() bool { return w.Waiting() == 0 }, "waits left after the wake-up")
+	}
+}
+
+func testWaitCtxEnd(t *testing.T, open Opener) {
+	s := openStore(t, open, store.Options{})
+	wctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	var dst store.Result
+	start := time.Now()
+	err := s.Wait(wctx, "never", &dst)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Wait = %v; want context.DeadlineExceeded", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("Wait returned %v after its 200ms deadline", d)
+	}
+	// A cancelled (not timed out) wait.
+	cctx, ccancel := context.WithCancel(context.Background())
+	got := make(chan error, 1)
+	go func() { got <- s.Wait(cctx, "never-2", &dst) }()
+	waitBlocked(t, s, 1)
+	ccancel()
+	select {
+	case err := <-got:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Wait = %v; want context.Canceled", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Wait not ended by its ctx within 10s")
+	}
+	if w, ok := s.(Waiter); ok {
+		testutil.Eventually(t, 5*time.Second, func() bool { return w.Waiting() == 0 }, "abandoned waits must not stay registered")
+	}
+}
+
+func testWaitClose(t *testing.T, open Opener) {
+	s := openStore(t, open, store.Options{})
+	got := make(chan error, 1)
+	go func() {
+		var dst store.Result
+		got <- s.Wait(context.Background(), "never", &dst)
+	}()
+	waitBlocked(t, s, 1)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-got:
+		if !errors.Is(err, store.ErrClosed) {
+			t.Fatalf("Wait after Close = %v; want ErrClosed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Wait not ended by Close within 10s")
+	}
+}
+
+func testWaitMany(t *testing.T, open Opener) {
+	s := openStore(t, open, store.Options{})
+	c := ctx(t)
+	const ids, perID = 10, 5
+	var wg sync.WaitGroup
+	errs := make(chan error, ids*perID)
+	for i := 0; i < ids; i++ {
+		for j := 0; j < perID; j++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var dst store.Result
+				id := fmt.Sprintf("w-%d", i)
+				if err := s.Wait(c, id, &dst); err != nil {
+					errs <- err
+					return
+				}
+				if want := fmt.Sprintf(`%d`, i); string(dst.Result) != want || dst.ID != id {
+					errs <- fmt.Errorf("Wait(%s) read %s %q, want %q", id, dst.ID, dst.Result, want)
+				}
+			}()
+		}
+	}
+	waitBlocked(t, s, ids)
+	rs := make([]store.Result, ids)
+	for i := range rs {
+		rs[i] = store.Result{ID: fmt.Sprintf("w-%d", i), State: store.StateSuccess, Result: []byte(fmt.Sprint(i))}
+	}
+	if err := s.Put(c, time.Minute, rs[:ids/2]...); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Put(c, time.Minute, rs[ids/2:]...); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+func sampleTasks(queue string, n int) []store.Task {
+	ts := make([]store.Task, n)
+	for i := range ts {
+		ts[i] = store.Task{
+			ID: fmt.Sprintf("%s-%d", queue, i), Queue: queue, Method: "add",
+			Params: []byte(fmt.Sprintf(`[%d,6]`, i)), Meta: []byte{byte(i), 0, 0xff},
+		}
+	}
+	ts[0].Deadline = time.Unix(1800000000, 42)
+	ts[0].Params = nil
+	ts[0].Meta = nil
+	if n > 1 {
+		ts[1].Attempts = 2
+	}
+	return ts
+}
+
+func equalTask(t *testing.T, got, want store.Task) {
+	t.Helper()
+	if got.ID != want.ID || got.Queue != want.Queue || got.Method != want.Method || got.Attempts != want.Attempts ||
+		!got.Deadline.Equal(want.Deadline) || !bytes.Equal(got.Params, want.Params) || !bytes.Equal(got.Meta, want.Meta) ||
+		(got.Params == nil) != (want.Params == nil) || (got.Meta == nil) != (want.Meta == nil) {
+		t.Fatalf("task\n got %+v\nwant %+v", got, want)
+	}
+}
+
+func ids(ts []store.Task) []string {
+	out := make([]string, len(ts))
+	for i := range ts {
+		out[i] = ts[i].ID
+	}
+	return out
+}
+
+func claimIDs(t *testing.T, s store.Store, queue, owner string, n int) []store.Task {
+	t.Helper()
+	got, err := s.Claim(ctx(t), queue, owner, n, nil)
+	if err != nil {
+		t.Fatalf("Claim(%s, %s, %d): %v", queue, owner, n, err)
+	}
+	return got
+}
+
+func wantIDs(t *testing.T, got []store.Task, want ...string) {
+	t.Helper()
+	if fmt.Sprint(ids(got)) != fmt.Sprint(want) {
+		t.Fatalf("claimed %v, want %v", ids(got), want)
+	}
+}
+
+func wantLen(t *testing.T, s store.Store, queue string, want int) {
+	t.Helper()
+	n, err := s.Len(ctx(t), queue)
+	if err != nil || n != want {
+		t.Fatalf("Len(%s) = %d, %v; want %d", queue, n, err, want)
+	}
+}
+
+func testAppendClaimFIFO(t *testing.T, open Opener) {
+	s := openStore(t, open, store.Options{})
+	c := ctx(t)
+	ts := sampleTasks("q", 10)
+	if err := s.Append(c, ts[:4]...); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Append(c, ts[4:]...); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Append(c, sampleTasks("other", 2)...); err != nil {
+		t.Fatal(err)
+	}
+	wantLen(t, s, "q", 10)
+	got := claimIDs(t, s, "q", "b1", 3)
+	for i := range got {
+		equalTask(t, got[i], ts[i])
+	}
+	wantLen(t, s, "q", 7)
+	dst := make([]store.Task, 1, 16) // Claim appends to dst
+	dst, err := s.Claim(c, "q", "b1", 100, dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dst) != 8 {
+		t.Fatalf("Claim appended %d tasks, want 7 after the one already in dst", len(dst)-1)
+	}
+	for i, got := range dst[1:] {
+		equalTask(t, got, ts[3+i])
+	}
+	wantIDs(t, claimIDs(t, s, "q", "b1", 5))
+	wantIDs(t, claimIDs(t, s, "nothing-here", "b1", 5))
+	wantLen(t, s, "q", 0)
+	wantLen(t, s, "other", 2)
+	wantIDs(t, claimIDs(t, s, "other", "b2", 1), "other-0")
+}
+
+func testAppendDuplicate(t *testing.T, open Opener) {
+	s := openStore(t, open, store.Options{})
+	c := ctx(t)
+	ts := sampleTasks("q", 3)
+	if err := s.Append(c, ts...); err != nil {
+		t.Fatal(err)
+	}
+	dup := ts[1]
+	dup.Method = "changed"
+	if err := s.Append(c, dup, ts[0], store.Task{ID: "new", Queue: "q", Method: "m"}, store.Task{ID: "new", Queue: "q", Method: "m2"}); err != nil {
+		t.Fatal(err)
+	}
+	wantLen(t, s, "q", 4)
+	got := claimIDs(t, s, "q", "b", 10)
+	wantIDs(t, got, "q-0", "q-1", "q-2", "new")
+	if got[1].Method != "add" || got[3].Method != "m" {
+		t.Fatalf("a duplicate Append replaced a task: %q, %q", got[1].Method, got[3].Method)
+	}
+	// An id in flight is still held: appending it again is a no-op too.
+	if err := s.Append(c, ts[0]); err != nil {
+		t.Fatal(err)
+	}
+	wantLen(t, s, "q", 0)
+}
+
+func testAck(t *testing.T, open Opener) {
+	s := openStore(t, open, store.Options{})
+	c := ctx(t)
+	if err := s.Append(c, sampleTasks("q", 6)...); err != nil {
+		t.Fatal(err)
+	}
+	got := claimIDs(t, s, "q", "b", 2)
+	// In flight q-0 and q-1; queued q-2..q-5. Ack one of each, and an unknown id.
+	if err := s.Ack(c, "q-0", "q-3", "unknown"); err != nil {
+		t.Fatal(err)
+	}
+	wantLen(t, s, "q", 3)
+	if n, err := s.Recover(c, "b"); err != nil || n != 1 {
+		t.Fatalf("Recover after ack = %d, %v; want 1 (q-1 only)", n, err)
+	}
+	wantIDs(t, claimIDs(t, s, "q", "b", 10), "q-1", "q-2", "q-4", "q-5")
+	_ = got
+	// Acked ids are forgotten: they can be appended again.
+	if err := s.Append(c, store.Task{ID: "q-0", Queue: "q", Method: "again"}); err != nil {
+		t.Fatal(err)
+	}
+	wantIDs(t, claimIDs(t, s, "q", "b", 10), "q-0")
+	if err := s.Ack(c); err != nil {
+		t.Fatalf("Ack(): %v", err)
+	}
+}
+
+func testRequeue(t *testing.T, open Opener) {
+	s := openStore(t, open, store.Options{})
+	c := ctx(t)
+	if err := s.Append(c, sampleTasks("q", 5)...); err != nil {
+		t.Fatal(err)
+	}
+	got := claimIDs(t, s, "q", "b", 3) // q-0 (attempts 0), q-1 (attempts 2), q-2
+	wantIDs(t, got, "q-0", "q-1", "q-2")
+	// q-2 and q-0 back in that order; q-3 is queued (not in flight): ignored.
+	if err := s.Requeue(c, "q-2", "q-0", "q-3", "unknown"); err != nil {
+		t.Fatal(err)
+	}
+	wantLen(t, s, "q", 4)
+	again := claimIDs(t, s, "q", "b", 10)
+	wantIDs(t, again, "q-2", "q-0", "q-3", "q-4")
+	for _, tk := range again {
+		want := map[string]int{"q-2": 1, "q-0": 1, "q-3": 0, "q-4": 0}[tk.ID]
+		if tk.Attempts != want {
+			t.Fatalf("task %s attempts %d, want %d", tk.ID, tk.Attempts, want)
+		}
+	}
+	equalTaskExceptAttempts(t, again[1], sampleTasks("q", 5)[0])
+	// Twice more: attempts keep counting.
+	if err := s.Requeue(c, "q-1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Requeue(c, "q-1"); err != nil { // not in flight any more: ignored
+		t.Fatal(err)
+	}
+	if g := claimIDs(t, s, "q", "b", 1); len(g) != 1 || g[0].ID != "q-1" || g[0].Attempts != 3 {
+		t.Fatalf("q-1 after one requeue: %+v, want attempts 3 (appended with 2)", g)
+	}
+}
+
+func equalTaskExceptAttempts(t *testing.T, got, want store.Task) {
+	t.Helper()
+	got.Attempts = want.Attempts
+	equalTask(t, got, want)
+}
+
+func testRecover(t *testing.T, open Opener) {
+	s := openStore(t, open, store.Options{})
+	c := ctx(t)
+	if err := s.Append(c, sampleTasks("q", 6)...); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Append(c, sampleTasks("r", 2)...); err != nil {
+		t.Fatal(err)
+	}
+	wantIDs(t, claimIDs(t, s, "q", "A", 2), "q-0", "q-1")
+	wantIDs(t, claimIDs(t, s, "q", "B", 1), "q-2")
+	wantIDs(t, claimIDs(t, s, "r", "A", 1), "r-0")
+	wantIDs(t, claimIDs(t, s, "q", "A", 1), "q-3")
+	n, err := s.Recover(c, "A")
+	if err != nil || n != 4 {
+		t.Fatalf("Recover(A) = %d, %v; want 4", n, err)
+	}
+	if n, err := s.Recover(c, "A"); err != nil || n != 0 {
+		t.Fatalf("second Recover(A) = %d, %v; want 0", n, err)
+	}
+	if n, err := s.Recover(c, "nobody"); err != nil || n != 0 {
+		t.Fatalf("Recover(nobody) = %d, %v; want 0", n, err)
+	}
+	got := claimIDs(t, s, "q", "C", 10)
+	wantIDs(t, got, "q-0", "q-1", "q-3", "q-4", "q-5") // A's in claim order, at the front
+	for _, tk := range got {
+		want := map[string]int{"q-0": 1, "q-1": 3, "q-3": 1}[tk.ID]
+		if tk.Attempts != want {
+			t.Fatalf("task %s attempts %d, want %d", tk.ID, tk.Attempts, want)
+		}
+	}
+	wantIDs(t, claimIDs(t, s, "r", "C", 10), "r-0", "r-1")
+	// B's task stayed in flight with B.
+	if n, err := s.Recover(c, "B"); err != nil || n != 1 {
+		t.Fatalf("Recover(B) = %d, %v; want 1", n, err)
+	}
+}
+
+func testLeaseExpiry(t *testing.T, open Opener) {
+	const lease = 300 * time.Millisecond
+	s := openStore(t, open, store.Options{Lease: lease})
+	c := ctx(t)
+	if err := s.Append(c, sampleTasks("q", 3)...); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	wantIDs(t, claimIDs(t, s, "q", "dead", 2), "q-0", "q-1")
+	var back []store.Task
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		got, err := s.Claim(c, "q", "alive", 10, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back = append(back, got...)
+		return len(back) == 3
+	}, "the dead owner's tasks did not come back: claimed %v", ids(back))
+	if d := time.Since(start); d < lease {
+		t.Fatalf("tasks came back after %v, before the %v lease ran out", d, lease)
+	}
+	// q-2 was claimed at once; the dead owner's two come back at the front, attempts counted.
+	wantIDs(t, back, "q-2", "q-0", "q-1")
+	if back[1].Attempts != 1 || back[2].Attempts != 3 {
+		t.Fatalf("attempts after lease expiry: %d, %d; want 1, 3", back[1].Attempts, back[2].Attempts)
+	}
+}
+
+func testLeaseRenew(t *testing.T, open Opener) {
+	const lease = 400 * time.Millisecond
+	s := openStore(t, open, store.Options{Lease: lease})
+	c := ctx(t)
+	if err := s.Append(c, sampleTasks("q", 2)...); err != nil {
+		t.Fatal(err)
+	}
+	wantIDs(t, claimIDs(t, s, "q", "renewer", 1), "q-0")
+	// Renew every lease/4 for three leases: the task must stay with its owner all along.
+	tick := time.NewTicker(lease / 4)
+	defer tick.Stop()
+	end := time.Now().Add(3 * lease)
+	for time.Now().Before(end) {
+		<-tick.C // the time under test, not synchronization
+		if err := s.Renew(c, "renewer"); err != nil {
+			t.Fatal(err)
+		}
+		got := claimIDs(t, s, "q", "other", 10)
+		for _, tk := range got {
+			if tk.ID == "q-0" {
+				t.Fatal("a renewed owner's task was given back")
+			}
+		}
+	}
+	if n, err := s.Recover(c, "renewer"); err != nil || n != 1 {
+		t.Fatalf("Recover(renewer) = %d, %v; want 1", n, err)
+	}
+}
+
+func testQueueBound(t *testing.T, open Opener) {
+	s := openStore(t, open, store.Options{MaxQueued: 5})
+	c := ctx(t)
+	ts := sampleTasks("q", 8)
+	if err := s.Append(c, ts[:4]...); err != nil {
+		t.Fatal(err)
+	}
+	// 4 + 2 > 5: refused whole.
+	if err := s.Append(c, ts[4:6]...); !errors.Is(err, store.ErrQueueFull) {
+		t.Fatalf("Append past the bound = %v; want ErrQueueFull", err)
+	}
+	wantLen(t, s, "q", 4)
+	// Exactly at the bound, with a duplicate that adds nothing.
+	if err := s.Append(c, ts[4], ts[0]); err != nil {
+		t.Fatalf("Append up to the bound: %v", err)
+	}
+	wantLen(t, s, "q", 5)
+	if err := s.Append(c, ts[5]); !errors.Is(err, store.ErrQueueFull) {
+		t.Fatalf("Append at the bound = %v; want ErrQueueFull", err)
+	}
+	// Other queues have their own bound; a refused Append in a batch with them queues nothing.
+	if err := s.Append(c, store.Task{ID: "o-1", Queue: "other", Method: "m"}, ts[5]); !errors.Is(err, store.ErrQueueFull) {
+		t.Fatalf("mixed Append = %v; want ErrQueueFull", err)
+	}
+	wantLen(t, s, "other", 0)
+	if err := s.Append(c, store.Task{ID: "o-1", Queue: "other", Method: "m"}); err != nil {
+		t.Fatal(err)
+	}
+	// Claimed tasks no longer count against the bound.
+	claimIDs(t, s, "q", "b", 2)
+	if err := s.Append(c, ts[5:7]...); err != nil {
+		t.Fatalf("Append after claims: %v", err)
+	}
+	wantLen(t, s, "q", 5)
+	// Given-back tasks are never refused, even past the bound: nothing is lost.
+	if err := s.Requeue(c, "q-0", "q-1"); err != nil {
+		t.Fatal(err)
+	}
+	wantLen(t, s, "q", 7)
+}
+
+func testInvalid(t *testing.T, open Opener) {
+	s := openStore(t, open, store.Options{})
+	c := ctx(t)
+	var dst store.Result
+	_ = dst
+	cases := []struct {
+		name string
+		err  error
+	}{
+		{"Put ttl 0", s.Put(c, 0, store.Result{ID: "x"})},
+		{"Put empty id", s.Put(c, time.Minute, store.Result{State: store.StateSuccess})},
+		{"Append empty id", s.Append(c, store.Task{Queue: "q"})},
+		{"Append empty queue", s.Append(c, store.Task{ID: "x"})},
+		{"Claim n 0", func() error { _, err := s.Claim(c, "q", "o", 0, nil); return err }()},
+		{"Claim empty queue", func() error { _, err := s.Claim(c, "", "o", 1, nil); return err }()},
+		{"Claim empty owner", func() error { _, err := s.Claim(c, "q", "", 1, nil); return err }()},
+		{"Renew empty owner", s.Renew(c, "")},
+	}
+	for _, tc := range cases {
+		if !errors.Is(tc.err, store.ErrInvalid) {
+			t.Errorf("%s: %v; want ErrInvalid", tc.name, tc.err)
+		}
+	}
+	wantLen(t, s, "q", 0)
+}
+
+func testClosed(t *testing.T, open Opener) {
+	s := openStore(t, open, store.Options{})
+	c := ctx(t)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var dst store.Result
+	_, claimErr := s.Claim(c, "q", "o", 1, nil)
+	_, getErr := s.Get(c, "x", &dst)
+	_, lenErr := s.Len(c, "q")
+	_, recErr := s.Recover(c, "o")
+	for name, err := range map[string]error{
+		"Put":     s.Put(c, time.Minute, store.Result{ID: "x"}),
+		"Get":     getErr,
+		"Wait":    s.Wait(c, "x", &dst),
+		"Delete":  s.Delete(c, "x"),
+		"Append":  s.Append(c, store.Task{ID: "x", Queue: "q"}),
+		"Claim":   claimErr,
+		"Ack":     s.Ack(c, "x"),
+		"Requeue": s.Requeue(c, "x"),
+		"Renew":   s.Renew(c, "o"),
+		"Recover": recErr,
+		"Len":     lenErr,
+	} {
+		if !errors.Is(err, store.ErrClosed) {
+			t.Errorf("%s after Close: %v; want ErrClosed", name, err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+}
+
+// testConcurrency: producers append, consumers (each its own owner) claim, put the result and
+// ack, waiters wait for every result; every task is claimed exactly once and every wait ends
+// with the right result.
+func testConcurrency(t *testing.T, open Opener) {
+	s := openStore(t, open, store.Options{})
+	c := ctx(t)
+	const producers, perProducer, batch, consumers, waiters = 4, 150, 10, 4, 4
+	total := producers * perProducer
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	report := func(err error) {
+		select {
+		case errs <- err:
+		default:
+		}
+	}
+	for w := 0; w < waiters; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var dst store.Result
+			for i := w; i < total; i += waiters * 7 { // a sample of the tasks
+				id := fmt.Sprintf("p%d-%d", i%producers, i/producers)
+				if err := s.Wait(c, id, &dst); err != nil {
+					report(fmt.Errorf("Wait(%s): %w", id, err))
+					return
+				}
+				if string(dst.Result) != `"`+id+`"` {
+					report(fmt.Errorf("Wait(%s) read %q", id, dst.Result))
+				}
+			}
+		}()
+	}
+	for p := 0; p < producers; p++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < perProducer; i += batch {
+				ts := make([]store.Task, batch)
+				for j := range ts {
+					ts[j] = store.Task{ID: fmt.Sprintf("p%d-%d", p, i+j), Queue: "q", Method: "m", Params: []byte(`[1]`)}
+				}
+				if err := s.Append(c, ts...); err != nil {
+					report(err)
+					return
+				}
+			}
+		}()
+	}
+	var mu sync.Mutex
+	seen := make(map[string]int, total)
+	done := 0
+	for k := 0; k < consumers; k++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			owner := fmt.Sprintf("consumer-%d", k)
+			var buf []store.Task
+			rs := make([]store.Result, 0, 16)
+			for {
+				mu.Lock()
+				finished := done == total
+				mu.Unlock()
+				if finished || c.Err() != nil {
+					return
+				}
+				var err error
+				buf, err = s.Claim(c, "q", owner, 16, buf[:0])
+				if err != nil {
+					report(err)
+					return
+				}
+				if len(buf) == 0 {
+					runtimeYield()
+					continue
+				}
+				rs = rs[:0]
+				ackIDs := make([]string, len(buf))
+				for i, tk := range buf {
+					rs = append(rs, store.Result{ID: tk.ID, State: store.StateSuccess, Result: []byte(`"` + tk.ID + `"`)})
+					ackIDs[i] = tk.ID
+				}
+				if err := s.Put(c, time.Minute, rs...); err != nil {
+					report(err)
+					return
+				}
+				if err := s.Ack(c, ackIDs...); err != nil {
+					report(err)
+					return
+				}
+				mu.Lock()
+				for _, id := range ackIDs {
+					seen[id]++
+				}
+				done += len(ackIDs)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if len(seen) != total {
+		t.Fatalf("claimed %d distinct tasks, want %d", len(seen), total)
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Fatalf("task %s claimed %d times", id, n)
+		}
+	}
+	wantLen(t, s, "q", 0)
+}
+
+// runtimeYield lets the producers run when a consumer found its queue empty.
+func runtimeYield() { runtime.Gosched() }

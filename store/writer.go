@@ -1,0 +1,262 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/redis/rueidis"
+)
+
+// writer is the Redis store's batching writer: one goroutine that takes every Put and Append
+// handed to it, gathers what is waiting (up to Options.FlushMax results and tasks, for up to
+// Options.FlushDelay), and sends it as at most two scripts in one pipeline: one put script for
+// all the results and one append script for all the tasks. Each caller is answered when Redis
+// has acknowledged its part. While one batch is on the wire the next one gathers, so batches
+// grow with the load and round trips never bound throughput (group commit).
+type writer struct {
+	r      *Redis
+	ops    chan *wop
+	quit   chan struct{} // closed by stop: drain and return
+	exited chan struct{} // closed when the goroutine has returned
+
+	// The goroutine's own reusable state.
+	batch   []*wop
+	putArgs []string
+	appArgs []string
+	scripts []*script
+	args    [][]string
+	cmds    rueidis.Commands
+}
+
+// writerQueue bounds the ops waiting for the writer; past it callers block (with their ctx).
+const writerQueue = 4096
+
+const (
+	opPut = iota
+	opAppend
+)
+
+// wop is one Put or Append call handed to the writer. The caller encodes into it and then
+// owns it again only after done has delivered (an abandoned op, whose caller's ctx ended, is
+// left to the garbage collector).
+type wop struct {
+	kind     int
+	n        int      // results or tasks
+	buf      []byte   // encoded values, back to back
+	ends     []int    // end offset of each value in buf
+	ids      []string // result or task ids
+	queues   []string // task queues (Append)
+	attempts []string // task attempts (Append)
+	ttl      string   // result TTL in ms (Put)
+	done     chan error
+}
+
+var opPool = sync.Pool{New: func() any { return &wop{done: make(chan error, 1)} }}
+
+func acquireOp(kind int) *wop {
+	op := opPool.Get().(*wop)
+	op.kind = kind
+	return op
+}
+
+func releaseOp(op *wop) {
+	if cap(op.buf) > 1<<20 {
+		op.buf = nil // a huge batch does not pin its buffer in the pool
+	}
+	op.n, op.buf, op.ends, op.ttl = 0, op.buf[:0], op.ends[:0], ""
+	clear(op.ids)
+	clear(op.queues)
+	op.ids, op.queues, op.attempts = op.ids[:0], op.queues[:0], op.attempts[:0]
+	opPool.Put(op)
+}
+
+// value returns the i-th encoded value as a string sharing buf's memory (no copy): buf is not
+// written again until the op is released, after Redis has answered.
+func (op *wop) value(i int) string {
+	start := 0
+	if i > 0 {
+		start = op.ends[i-1]
+	}
+	return rueidis.BinaryString(op.buf[start:op.ends[i]])
+}
+
+func newWriter(r *Redis) *writer {
+	w := &writer{r: r, ops: make(chan *wop, writerQueue), quit: make(chan struct{}), exited: make(chan struct{})}
+	go w.run()
+	return w
+}
+
+// do hands op to the writer and waits for Redis's answer. On ctx's end it returns ctx.Err()
+// and abandons op (the write may still happen).
+func (w *writer) do(ctx context.Context, op *wop) error {
+	select {
+	case w.ops <- op:
+	case <-ctx.Done():
+		releaseOp(op)
+		return ctx.Err()
+	case <-w.quit:
+		releaseOp(op)
+		return ErrClosed
+	}
+	select {
+	case err := <-op.done:
+		releaseOp(op)
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-w.exited:
+		// The writer drained what it was handed before it exited; an op sent in the race
+		// with stop may have been left.
+		select {
+		case err := <-op.done:
+			releaseOp(op)
+			return err
+		default:
+			return ErrClosed
+		}
+	}
+}
+
+func (w *writer) stop() {
+	close(w.quit)
+	<-w.exited
+}
+
+func (w *writer) run() {
+	defer close(w.exited)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var timer *time.Timer
+	for {
+		var first *wop
+		select {
+		case first = <-w.ops:
+		case <-w.quit:
+			// Send what was handed over before stop, then leave.
+			for {
+				select {
+				case op := <-w.ops:
+					w.batch = append(w.batch[:0], op)
+					w.flush(ctx)
+				default:
+					return
+				}
+			}
+		}
+		w.batch = append(w.batch[:0], first)
+		items := first.n
+		timerOn := false
+	gather:
+		for items < w.r.o.FlushMax {
+			select {
+			case op := <-w.ops:
+				w.batch = append(w.batch, op)
+				items += op.n
+				continue
+			default:
+			}
+			if w.r.o.FlushDelay <= 0 {
+				break
+			}
+			if !timerOn {
+				if timer == nil {
+					timer = time.NewTimer(w.r.o.FlushDelay)
+				} else {
+					timer.Reset(w.r.o.FlushDelay)
+				}
+				timerOn = true
+			}
+			select {
+			case op := <-w.ops:
+				w.batch = append(w.batch, op)
+				items += op.n
+			case <-timer.C:
+				timerOn = false
+				break gather
+			}
+		}
+		if timerOn && !timer.Stop() {
+			<-timer.C
+		}
+		w.flush(ctx)
+	}
+}
+
+// flush sends the batch as one pipeline and answers every op in it.
+func (w *writer) flush(ctx context.Context) {
+	p := w.r.o.Prefix
+	w.putArgs = append(w.putArgs[:0], p)
+	w.appArgs = append(w.appArgs[:0], p, w.r.maxQueued, "")
+	groups := 0
+	for _, op := range w.batch {
+		switch op.kind {
+		case opPut:
+			for i := 0; i < op.n; i++ {
+				w.putArgs = append(w.putArgs, op.ids[i], op.value(i), op.ttl)
+			}
+		case opAppend:
+			groups++
+			w.appArgs = append(w.appArgs, strconv.Itoa(op.n))
+			for i := 0; i < op.n; i++ {
+				w.appArgs = append(w.appArgs, op.queues[i], op.ids[i], op.value(i), op.attempts[i])
+			}
+		}
+	}
+	w.appArgs[2] = strconv.Itoa(groups)
+	w.scripts, w.args = w.scripts[:0], w.args[:0]
+	putIdx, appIdx := -1, -1
+	if len(w.putArgs) > 1 {
+		putIdx = len(w.scripts)
+		w.scripts = append(w.scripts, scriptPut)
+		w.args = append(w.args, w.putArgs)
+	}
+	if groups > 0 {
+		appIdx = len(w.scripts)
+		w.scripts = append(w.scripts, scriptAppend)
+		w.args = append(w.args, w.appArgs)
+	}
+	res := evalMulti(ctx, w.r.c, w.scripts, w.args, &w.cmds)
+	var putErr, appErr error
+	var statuses []rueidis.RedisMessage
+	if putIdx >= 0 {
+		if err := res[putIdx].Error(); err != nil {
+			putErr = fmt.Errorf("store: put results: %w", err)
+		}
+	}
+	if appIdx >= 0 {
+		var err error
+		if statuses, err = res[appIdx].ToArray(); err != nil {
+			appErr = fmt.Errorf("store: append tasks: %w", err)
+		} else if len(statuses) != groups {
+			appErr = fmt.Errorf("%w: append reply of %d statuses for %d calls", ErrCorrupt, len(statuses), groups)
+		}
+	}
+	g := 0
+	for i, op := range w.batch {
+		var err error
+		switch op.kind {
+		case opPut:
+			err = putErr
+			if err == nil {
+				for _, id := range op.ids {
+					w.r.s.fire(id) // local Waits need not wait for the PUBLISH
+				}
+			}
+		case opAppend:
+			err = appErr
+			if err == nil {
+				if ok, _ := statuses[g].AsInt64(); ok != 1 {
+					err = fmt.Errorf("%w: appending %d tasks would pass MaxQueued (%d)", ErrQueueFull, op.n, w.r.o.MaxQueued)
+				}
+			}
+			g++
+		}
+		op.done <- err // capacity 1: never blocks, even for an abandoned op
+		w.batch[i] = nil
+	}
+	clear(w.putArgs)
+	clear(w.appArgs)
+}
