@@ -14,10 +14,11 @@ import (
 // conn is one connection of a socket. It has at most two goroutines: the one that accepted or
 // dialed it, which runs the handshake and then the read loop, and a writer.
 //
-// Write path: Send encodes the message straight into pending under wmu; that buffer IS the
-// queue (nmsgs counts its messages against SendHWM). The writer, woken only when it was idle,
-// swaps pending with its spare buffer and writes it with one syscall, looping until nothing is
-// pending: messages sent while a write is in flight leave together in the next one.
+// Write path: Send encodes the message straight into wq (chunks, see wqueue) under wmu; that
+// IS the queue (nmsgs counts its messages against SendHWM, wq.n its bytes against
+// SendHWMBytes). The writer, woken only when it was idle, takes the whole list of chunks and
+// writes it with one syscall (writev), looping until nothing is pending: messages sent while a
+// write is in flight leave together in the next one.
 //
 // Lock order: Socket.mu, then conn.wmu; recvQueue.mu is never held with either.
 type conn struct {
@@ -29,15 +30,16 @@ type conn struct {
 	peerType []byte
 	minor    byte // peer's ZMTP minor version: 0 (3.0) or 1 (3.1)
 	hwm      int
+	hwmBytes int // 0: no bound in bytes
 	ln       *listener // the bound endpoint that accepted it (counts against MaxConns), or nil
 	d        *dialer   // the Connect that dialed it, or nil
 
 	reads atomic.Uint64 // successful reads, for the heartbeat ticker
 
 	wmu     sync.Mutex // guards the fields below
-	pending []byte     // encoded messages and commands waiting for the writer
-	nmsgs   int        // messages (not commands) in pending
-	writing bool       // the writer was woken and has not yet found pending empty
+	wq      wqueue     // encoded messages and commands waiting for the writer
+	nmsgs   int        // messages (not commands) in wq
+	writing bool       // the writer was woken and has not yet found wq empty
 	wclosed bool       // the connection is closing: nothing more is queued
 	subs    subSet     // PUB: the peer's subscriptions
 
@@ -54,6 +56,7 @@ func newConn(s *Socket, nc net.Conn, ep string) *conn {
 		nc:         nc,
 		ep:         ep,
 		hwm:        s.opts.SendHWM,
+		hwmBytes:   s.opts.SendHWMBytes,
 		wake:       make(chan struct{}, 1),
 		done:       make(chan struct{}),
 		writerDone: make(chan struct{}),
@@ -76,22 +79,33 @@ func (c *conn) shutdown(err error) {
 	})
 }
 
-// enqueue encodes one message into the pending buffer. It returns false with closed=false when
-// the queue is at its HWM, and closed=true when the connection is going away.
+// enqueue encodes one message into the pending queue. It returns false with closed=false when
+// the queue is at its HWM (in messages or bytes), and closed=true when the connection is going
+// away.
 func (c *conn) enqueue(pre, frames [][]byte) (ok, closed bool) {
 	c.wmu.Lock()
 	if c.wclosed {
 		c.wmu.Unlock()
 		return false, true
 	}
-	if c.nmsgs >= c.hwm {
+	if c.fullLocked(pre, frames) {
 		c.wmu.Unlock()
 		return false, false
 	}
-	c.pending = appendFrames(c.pending, pre, frames)
+	c.wq.writeFrames(pre, frames)
 	c.nmsgs++
 	c.kickLocked()
 	return true, false
+}
+
+// fullLocked reports whether the queue cannot take one more message: SendHWM messages are
+// queued, or the message would take the queued bytes past SendHWMBytes. A message always fits
+// an empty queue, whatever its size, so that no message is refused forever (wmu held).
+func (c *conn) fullLocked(pre, frames [][]byte) bool {
+	if c.nmsgs >= c.hwm {
+		return true
+	}
+	return c.hwmBytes > 0 && c.nmsgs > 0 && c.wq.n+framesSize(pre, frames) > c.hwmBytes
 }
 
 // kickLocked marks the writer busy and wakes it if it was idle, then unlocks wmu. Waking only
@@ -115,7 +129,7 @@ func (c *conn) sendCommand(name string, data ...[]byte) {
 		c.wmu.Unlock()
 		return
 	}
-	c.pending = appendCommand(c.pending, name, data...)
+	c.wq.writeCommand(name, data...)
 	c.kickLocked()
 }
 
@@ -139,9 +153,9 @@ func (c *conn) sendSubscription(topic []byte, subscribe bool) {
 		c.wmu.Unlock()
 		return
 	}
-	c.pending = appendFrameHeader(c.pending, 0, 1+len(topic))
-	c.pending = append(c.pending, flag...)
-	c.pending = append(c.pending, topic...)
+	c.wq.writeFrameHeader(0, 1+len(topic))
+	c.wq.write(flag)
+	c.wq.write(topic)
 	c.kickLocked()
 }
 
@@ -153,11 +167,11 @@ func (c *conn) publish(frames [][]byte) (sent, dropped bool) {
 		c.wmu.Unlock()
 		return false, false
 	}
-	if c.nmsgs >= c.hwm {
+	if c.fullLocked(nil, frames) {
 		c.wmu.Unlock()
 		return false, true
 	}
-	c.pending = appendFrames(c.pending, nil, frames)
+	c.wq.writeFrames(nil, frames)
 	c.nmsgs++
 	c.kickLocked()
 	return true, false
@@ -179,14 +193,16 @@ func (c *conn) subscribe(topic []byte, on bool) error {
 
 var errTooManySubs = fmt.Errorf("%w: too many subscriptions", ErrProtocol)
 
-// maxSpareWriteBuf is the largest write buffer a writer keeps once a burst is over; a larger
-// one is dropped so an idle connection does not pin memory.
-const maxSpareWriteBuf = 8 << 20
-
 // writeLoop is the connection's writer goroutine.
 func (c *conn) writeLoop() {
 	defer close(c.writerDone)
-	var spare []byte
+	var w writer
+	defer func() {
+		c.wmu.Lock()
+		w.out = c.wq.recycle(w.out)
+		c.wq.drop()
+		c.wmu.Unlock()
+	}()
 	var tick <-chan time.Time
 	hb := c.s.opts.HeartbeatInterval
 	if hb > 0 && c.minor >= 1 {
@@ -198,7 +214,7 @@ func (c *conn) writeLoop() {
 	for {
 		select {
 		case <-c.wake:
-			n, err := c.flush(&spare)
+			n, err := c.flush(&w)
 			if err != nil {
 				c.shutdown(err)
 				return
@@ -218,37 +234,40 @@ func (c *conn) writeLoop() {
 	}
 }
 
-// flush writes everything pending, one syscall per swap, until pending is empty. It returns
+// writer is the writer goroutine's own state: the chunks being written and the vectored
+// writer.
+type writer struct {
+	out [][]byte // chunks taken from the queue, being written
+	vw  vecWriter
+}
+
+// flush writes everything pending, one syscall per batch, until the queue is empty. It returns
 // the number of writes made.
-func (c *conn) flush(spare *[]byte) (uint64, error) {
+func (c *conn) flush(w *writer) (uint64, error) {
 	var writes uint64
 	for {
 		c.wmu.Lock()
-		if len(c.pending) == 0 || c.wclosed {
+		w.out = c.wq.recycle(w.out) // the chunks of the last write, for the next messages
+		if c.wq.n == 0 || c.wclosed {
 			c.writing = false
 			c.wmu.Unlock()
 			return writes, nil
 		}
-		buf := c.pending
-		c.pending = (*spare)[:0]
+		size := c.wq.n
+		w.out = c.wq.swap(w.out)
 		n := c.nmsgs
 		c.nmsgs = 0
 		c.wmu.Unlock()
 		if n > 0 {
 			c.s.sendWait.wakeAll() // room in this peer's queue
 		}
-		if _, err := c.nc.Write(buf); err != nil {
+		_, err := w.vw.write(c.nc, w.out)
+		if err != nil {
 			return writes, err
 		}
 		writes++
 		c.s.stats.msgsOut.Add(uint64(n))
-		c.s.stats.bytesOut.Add(uint64(len(buf)))
-		// Keep a large buffer while it is being used (a sustained burst would otherwise
-		// regrow it every swap); drop it once batches shrink to a quarter of it.
-		if cap(buf) > maxSpareWriteBuf && len(buf) < cap(buf)/4 {
-			buf = nil
-		}
-		*spare = buf[:0]
+		c.s.stats.bytesOut.Add(uint64(size))
 	}
 }
 

@@ -23,8 +23,9 @@
 //     never in the accept loop, so a silent client delays nobody else.
 //   - MaxConns (1024): connections accepted at once by a bound socket; past it new ones are
 //     closed at once and counted (Stats.Refused).
-//   - SendHWM (1000 messages per peer): DEALER/REQ/ROUTER/REP block (with the context) or fail
-//     fast (TrySend); PUB drops for that subscriber and counts it (Stats.Drops).
+//   - SendHWM (1000 messages per peer) and SendHWMBytes (16 MiB per peer, framing included; a
+//     message always fits an empty queue): DEALER/REQ/ROUTER/REP block (with the context) or
+//     fail fast (TrySend); PUB drops for that subscriber and counts it (Stats.Drops).
 //   - RecvHWM (1000 messages per socket): when full, connections stop reading (TCP
 //     backpressure).
 //   - MaxSubscriptions (10000 per SUB peer on a PUB).
@@ -40,10 +41,11 @@
 // it, which also runs the handshake) and a writer. The reader parses frames in place from a
 // pooled 64 KiB buffer and copies each complete message once into a pooled Msg, delivering
 // batches to the socket's bounded receive ring under one lock. Send encodes straight into the
-// peer's pending write buffer under the connection's mutex (that buffer is the queue) and
-// wakes the writer only when it is idle; the writer swaps the buffer with its spare and writes
-// it in one syscall, so messages sent during a write leave together in the next one, while a
-// lone message is written at once. The steady-state send and receive paths allocate nothing.
+// peer's pending output under the connection's mutex (that output is the queue: 16 KiB chunks
+// from a shared pool, so a filling queue never copies what it holds) and wakes the writer only
+// when it is idle; the writer takes every queued chunk and writes them in one syscall (writev),
+// so messages sent during a write leave together in the next one, while a lone message is
+// written at once. The steady-state send and receive paths allocate nothing.
 //
 // # Differences from libzmq
 //

@@ -83,6 +83,8 @@ const (
 	DefaultSendHWM = 1000
 	// DefaultRecvHWM is Options.RecvHWM's default, in messages per socket.
 	DefaultRecvHWM = 1000
+	// DefaultSendHWMBytes is Options.SendHWMBytes's default, in bytes per peer.
+	DefaultSendHWMBytes = 16 << 20
 	// DefaultMaxMsgSize is Options.MaxMsgSize's default, in bytes.
 	DefaultMaxMsgSize = 1 << 20
 	// DefaultHandshakeTimeout is Options.HandshakeTimeout's default.
@@ -107,6 +109,11 @@ type Options struct {
 	// SendHWM bounds each peer's send queue, in messages. Default 1000. Up to SendHWM messages
 	// wait in the queue, plus those of the batch being written at that moment.
 	SendHWM int
+	// SendHWMBytes bounds each peer's send queue in bytes too (encoded messages, framing
+	// included): a message that would take the queue past it counts as the HWM reached. A
+	// message always fits an empty queue, whatever its size. Default 16 MiB; -1 removes the
+	// bound (SendHWM alone then bounds the queue: up to SendHWM x message size bytes).
+	SendHWMBytes int
 	// RecvHWM bounds the socket's receive queue, in messages. Default 1000. When it is full the
 	// connections stop reading, which pushes back on the peers through TCP.
 	RecvHWM int
@@ -161,6 +168,11 @@ func (o Options) withDefaults() Options {
 	}
 	if o.RecvHWM <= 0 {
 		o.RecvHWM = DefaultRecvHWM
+	}
+	if o.SendHWMBytes == 0 {
+		o.SendHWMBytes = DefaultSendHWMBytes
+	} else if o.SendHWMBytes < 0 {
+		o.SendHWMBytes = 0 // no bound (conn.hwmBytes 0)
 	}
 	if o.MaxMsgSize == 0 {
 		o.MaxMsgSize = DefaultMaxMsgSize

@@ -100,32 +100,6 @@ func appendFrameHeader(dst []byte, flags byte, size int) []byte {
 	return append(dst, flags, byte(size))
 }
 
-// appendFrames encodes the frames of pre then of frames as one message (MORE on every frame
-// but the last). The caller guarantees at least one frame overall.
-func appendFrames(dst []byte, pre, frames [][]byte) []byte {
-	last := len(pre) + len(frames) - 1
-	i := 0
-	for _, f := range pre {
-		var fl byte
-		if i < last {
-			fl = flagMore
-		}
-		dst = appendFrameHeader(dst, fl, len(f))
-		dst = append(dst, f...)
-		i++
-	}
-	for _, f := range frames {
-		var fl byte
-		if i < last {
-			fl = flagMore
-		}
-		dst = appendFrameHeader(dst, fl, len(f))
-		dst = append(dst, f...)
-		i++
-	}
-	return dst
-}
-
 // appendCommand encodes a command frame: name-size, name, then the data parts.
 func appendCommand(dst []byte, name string, data ...[]byte) []byte {
 	size := 1 + len(name)

@@ -1,0 +1,199 @@
+package zmtp
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"testing"
+)
+
+// refFrames is the reference encoding of a message: each frame's header then its body, MORE
+// on every frame but the last (spec 23).
+func refFrames(pre, frames [][]byte) []byte {
+	var out []byte
+	all := append(append([][]byte{}, pre...), frames...)
+	for i, f := range all {
+		var fl byte
+		if i < len(all)-1 {
+			fl = flagMore
+		}
+		out = appendFrameHeader(out, fl, len(f))
+		out = append(out, f...)
+	}
+	return out
+}
+
+// joined returns the queued bytes of q in order, and checks the chunk invariants: every chunk
+// but the last is full, and q.n is their total.
+func joined(t *testing.T, q *wqueue) []byte {
+	t.Helper()
+	var out []byte
+	for i, c := range q.chunks {
+		if cap(c) != wchunkSize {
+			t.Fatalf("chunk %d has cap %d, want %d", i, cap(c), wchunkSize)
+		}
+		if i < len(q.chunks)-1 && len(c) != wchunkSize {
+			t.Fatalf("chunk %d of %d holds %d bytes: only the last may be partial", i, len(q.chunks), len(c))
+		}
+		out = append(out, c...)
+	}
+	if len(out) != q.n {
+		t.Fatalf("q.n = %d, chunks hold %d", q.n, len(out))
+	}
+	return out
+}
+
+// TestWqueueEncoding: frames of every size class, alone and after a partly filled chunk,
+// encode exactly as the reference, spanning chunks where they must.
+func TestWqueueEncoding(t *testing.T) {
+	sizes := []int{0, 1, maxShortFrame, maxShortFrame + 1, wchunkSize - 3, wchunkSize, wchunkSize + 1, 3*wchunkSize + 7}
+	for _, lead := range []int{0, 5, wchunkSize - 1} {
+		for _, size := range sizes {
+			t.Run(fmt.Sprintf("lead=%d/size=%d", lead, size), func(t *testing.T) {
+				var q wqueue
+				body := bytes.Repeat([]byte{'b'}, size)
+				for i := range body {
+					body[i] = byte(i * 7)
+				}
+				pre := [][]byte{[]byte("id"), {}}
+				var want []byte
+				if lead > 0 {
+					q.write(bytes.Repeat([]byte{'L'}, lead))
+					want = append(want, bytes.Repeat([]byte{'L'}, lead)...)
+				}
+				q.writeFrames(pre, [][]byte{body, []byte("tail")})
+				want = append(want, refFrames(pre, [][]byte{body, []byte("tail")})...)
+				q.writeCommand("PING", []byte{0, 1}, []byte("ctx"))
+				want = append(want, appendCommand(nil, "PING", []byte{0, 1}, []byte("ctx"))...)
+				if got := joined(t, &q); !bytes.Equal(got, want) {
+					t.Fatalf("encoded %d bytes, differs from the reference (%d bytes)", len(got), len(want))
+				}
+				if got := framesSize(pre, [][]byte{body, []byte("tail")}); got != len(refFrames(pre, [][]byte{body, []byte("tail")})) {
+					t.Fatalf("framesSize = %d, reference %d", got, len(refFrames(pre, [][]byte{body, []byte("tail")})))
+				}
+				// Written chunks come back: a connection keeps maxFreeChunks, the rest go to
+				// the pool, and the queue's own list is emptied.
+				out := q.swap(nil)
+				if q.n != 0 || len(q.chunks) != 0 {
+					t.Fatalf("after swap: n=%d, %d chunks", q.n, len(q.chunks))
+				}
+				k := len(out)
+				_ = q.recycle(out)
+				if q.nfree != min(k, maxFreeChunks) {
+					t.Fatalf("kept %d free chunks of %d written, want %d", q.nfree, k, min(k, maxFreeChunks))
+				}
+				q.drop()
+				if q.nfree != 0 {
+					t.Fatalf("drop kept %d free chunks", q.nfree)
+				}
+			})
+		}
+	}
+}
+
+// TestSendHWMBytes: the queue takes messages until the next one would pass SendHWMBytes,
+// always takes a message into an empty queue whatever its size, and has no byte bound with -1.
+// Tested on a connection without a writer, so nothing drains the queue under the test.
+func TestSendHWMBytes(t *testing.T) {
+	body := bytes.Repeat([]byte("x"), 98) // 100 bytes encoded
+	big := bytes.Repeat([]byte("y"), 5000)
+	tests := []struct {
+		name     string
+		opts     Options
+		frames   [][]byte
+		wantTook int // messages taken before the first refusal (-1: none refused in 1000)
+	}{
+		{"bound 1000 takes 10 of 100 bytes", Options{SendHWMBytes: 1000}, [][]byte{body}, 10},
+		{"bound 999 takes 9", Options{SendHWMBytes: 999}, [][]byte{body}, 9},
+		{"one message larger than the bound fits an empty queue", Options{SendHWMBytes: 1000}, [][]byte{big}, 1},
+		{"message count still bounds", Options{SendHWMBytes: 1 << 20, SendHWM: 3}, [][]byte{body}, 3},
+		{"-1: no byte bound", Options{SendHWMBytes: -1, SendHWM: 1 << 20}, [][]byte{big}, -1},
+		{"default 16 MiB", Options{SendHWM: 1 << 20}, [][]byte{bytes.Repeat([]byte("z"), 1<<20-9)}, DefaultSendHWMBytes >> 20},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := NewSocket(Dealer, tc.opts)
+			defer s.Close()
+			c := newConn(s, nil, "test")
+			defer func() {
+				c.wq.drop()
+				c.fr.release()
+			}()
+			took := -1
+			for i := range 1000 {
+				ok, closed := c.enqueue(nil, tc.frames)
+				if closed {
+					t.Fatal("queue reported closed")
+				}
+				if !ok {
+					took = i
+					break
+				}
+			}
+			if took != tc.wantTook {
+				t.Fatalf("took %d messages before the first refusal, want %d", took, tc.wantTook)
+			}
+			if tc.wantTook > 0 {
+				// A PUB drops at the same bound (and counts it) instead of refusing.
+				c.s.typ = Pub
+				c.subs.add(nil, 0)
+				if sent, dropped := c.publish(tc.frames); sent || !dropped {
+					t.Fatalf("publish at the bound: sent %v dropped %v, want a drop", sent, dropped)
+				}
+			}
+		})
+	}
+}
+
+// TestLargeMessagesAcrossChunks: messages spanning many chunks, interleaved with small ones,
+// arrive byte for byte over a real connection, in order.
+func TestLargeMessagesAcrossChunks(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr, func(t *testing.T) {
+			r := newBound(t, Router, Options{MaxMsgSize: 4 << 20}, tr)
+			d := newConnected(t, Dealer, Options{Identity: []byte("d")}, r.LastEndpoint())
+			waitPeers(t, d, 1)
+			var msgs [][]byte
+			for i, size := range []int{10, wchunkSize + 1, 300, 1 << 20, 0, 3*wchunkSize - 2, 2 << 20} {
+				b := make([]byte, size)
+				for j := range b {
+					b[j] = byte(i + j*31)
+				}
+				msgs = append(msgs, b)
+			}
+			for _, m := range msgs {
+				send(t, d, []byte("head"), m)
+			}
+			for i, m := range msgs {
+				got := recv(t, r)
+				if len(got) != 3 || string(got[1]) != "head" || !bytes.Equal(got[2], m) {
+					t.Fatalf("message %d (%d bytes) arrived altered: %d frames", i, len(m), len(got))
+				}
+			}
+		})
+	}
+}
+
+// TestSendHWMBytesSlowPeer: over a real connection to a peer that does not read, a ROUTER
+// whose message bound is far away refuses at the byte bound (after the kernel's buffers fill).
+func TestSendHWMBytesSlowPeer(t *testing.T) {
+	r := newBound(t, Router, Options{SendHWM: 1 << 20, SendHWMBytes: 256 << 10}, "tcp")
+	_ = newConnected(t, Dealer, Options{Identity: []byte("slow"), RecvHWM: 1}, r.LastEndpoint())
+	waitPeers(t, r, 1)
+	m := AcquireMsg()
+	defer m.Release()
+	m.Frames = append(m.Frames, []byte("slow"), bytes.Repeat([]byte("s"), 16<<10))
+	var err error
+	n := 0
+	for ; n < 100000; n++ {
+		if err = r.TrySend(m); err != nil {
+			break
+		}
+	}
+	if !errors.Is(err, ErrQueueFull) {
+		t.Fatalf("after %d messages: %v, want ErrQueueFull", n, err)
+	}
+	if n > 4000 { // 64 MiB: far past any kernel buffer plus the 256 KiB bound
+		t.Fatalf("%d messages of 16 KiB taken before the bound", n)
+	}
+}
