@@ -30,7 +30,7 @@ type conn struct {
 	peerType []byte
 	minor    byte // peer's ZMTP minor version: 0 (3.0) or 1 (3.1)
 	hwm      int
-	hwmBytes int // 0: no bound in bytes
+	hwmBytes int       // 0: no bound in bytes
 	ln       *listener // the bound endpoint that accepted it (counts against MaxConns), or nil
 	d        *dialer   // the Connect that dialed it, or nil
 
