@@ -509,11 +509,9 @@ func (s *subscriber) connectLocked() error {
 	s.dc, s.dcFree, s.dcErr = dc, free, errc
 	s.mu.Lock()
 	ids := make([]string, 0, len(s.waits))
-	for id, e := range s.waits {
-		if e.subscribed {
-			e.subscribed = false
-			ids = append(ids, id)
-		}
+	for id, e := range s.waits { // every waited id, also those whose SUBSCRIBE failed before
+		e.subscribed = false
+		ids = append(ids, id)
 	}
 	s.mu.Unlock()
 	if len(ids) > 0 {
@@ -525,6 +523,8 @@ func (s *subscriber) connectLocked() error {
 		err := dc.Do(ctx, dc.B().Subscribe().Channel(chans...).Build()).Error()
 		cancel()
 		if err != nil {
+			free()
+			s.dc, s.dcFree, s.dcErr = nil, nil, nil
 			return fmt.Errorf("store: resubscribe result channels: %w", err)
 		}
 		s.mu.Lock()
@@ -541,33 +541,48 @@ func (s *subscriber) connectLocked() error {
 }
 
 // watch waits for the pub/sub connection to break, then reconnects it (resubscribing and
-// waking every Wait) unless the store is closing. One watcher runs per connection.
+// waking every Wait), retrying with a growing delay (10ms to 1s) until it succeeds, no Wait
+// is left, or the store closes. One watcher runs per connection.
 func (s *subscriber) watch(errc <-chan error) {
 	defer s.wg.Done()
+	var err error
 	select {
-	case err := <-errc:
+	case err = <-errc:
+	case <-s.quit:
+		return
+	}
+	s.r.o.Logger.Warn("store: redis pub/sub connection lost; reconnecting", "err", err)
+	delay := 10 * time.Millisecond
+	for {
 		select {
 		case <-s.quit:
 			return
 		default:
 		}
-		s.r.o.Logger.Warn("store: redis pub/sub connection lost; reconnecting", "err", err)
 		s.subMu.Lock()
-		defer s.subMu.Unlock()
-		if s.dc != nil && s.dcErr == errc {
+		if s.dcErr == errc { // still the broken connection: drop it
 			s.dcFree()
 			s.dc, s.dcFree, s.dcErr = nil, nil, nil
-			s.mu.Lock()
-			n := len(s.waits)
-			s.mu.Unlock()
-			if n > 0 {
-				if err := s.connectLocked(); err != nil {
-					s.r.o.Logger.Warn("store: redis pub/sub reconnect failed; the next Wait retries", "err", err)
-				}
-			}
 		}
-		s.wakeAll()
-	case <-s.quit:
+		s.mu.Lock()
+		n := len(s.waits)
+		s.mu.Unlock()
+		err = nil
+		if n > 0 {
+			err = s.connectLocked() // a Wait may have reconnected already: then a no-op
+		}
+		s.subMu.Unlock()
+		if err == nil {
+			s.wakeAll() // results stored while nothing listened are read now
+			return
+		}
+		s.r.o.Logger.Debug("store: redis pub/sub reconnect failed; retrying", "err", err, "in", delay)
+		select {
+		case <-time.After(delay): // retry backoff, not synchronization
+		case <-s.quit:
+			return
+		}
+		delay = min(2*delay, time.Second)
 	}
 }
 

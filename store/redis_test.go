@@ -1,0 +1,333 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/zerotask/zerotask/internal/testutil"
+	"github.com/zerotask/zerotask/store"
+	"github.com/zerotask/zerotask/store/storetest"
+)
+
+var prefixSeq atomic.Int64
+
+// openRedis opens a Redis store on addr under a prefix of its own (tests share one server).
+func openRedis(t testing.TB, addr string, o store.Options) *store.Redis {
+	t.Helper()
+	if o.Prefix == "" {
+		o.Prefix = fmt.Sprintf("zt%d:", prefixSeq.Add(1))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r, err := store.DialRedis(ctx, "redis://"+addr+"/0", o)
+	if err != nil {
+		t.Fatalf("DialRedis: %v", err)
+	}
+	return r
+}
+
+func TestRedisConformance(t *testing.T) {
+	addr := testutil.StartRedis(t)
+	storetest.Run(t, func(t *testing.T, o store.Options) store.Store { return openRedis(t, addr, o) })
+}
+
+func TestRedisConformanceFlushDelay(t *testing.T) {
+	if testing.Short() {
+		t.Skip("second conformance run")
+	}
+	addr := testutil.StartRedis(t)
+	storetest.Run(t, func(t *testing.T, o store.Options) store.Store {
+		o.FlushDelay = time.Millisecond
+		o.FlushMax = 7 // small batches: ops split across flushes
+		return openRedis(t, addr, o)
+	})
+}
+
+// TestRedisMaxmemoryPolicy: every policy but noeviction is refused, with the fix in the message.
+func TestRedisMaxmemoryPolicy(t *testing.T) {
+	srv := testutil.StartRedisServer(t, testutil.RedisOptions{})
+	r := openRedis(t, srv.Addr, store.Options{})
+	defer r.Close()
+	ctx := testutil.Context(t, 30*time.Second)
+	policies := []struct {
+		policy string
+		ok     bool
+	}{
+		{"noeviction", true},
+		{"allkeys-lru", false},
+		{"allkeys-lfu", false},
+		{"allkeys-random", false},
+		{"volatile-lru", false},
+		{"volatile-lfu", false},
+		{"volatile-random", false},
+		{"volatile-ttl", false},
+	}
+	for _, tc := range policies {
+		t.Run(tc.policy, func(t *testing.T) {
+			c := r.Client()
+			if err := c.Do(ctx, c.B().ConfigSet().ParameterValue().ParameterValue("maxmemory-policy", tc.policy).Build()).Error(); err != nil {
+				t.Fatal(err)
+			}
+			err := r.CheckMaxmemoryPolicy(ctx)
+			if tc.ok {
+				if err != nil {
+					t.Fatalf("CheckMaxmemoryPolicy with %s: %v", tc.policy, err)
+				}
+				return
+			}
+			if !errors.Is(err, store.ErrEvictionPolicy) {
+				t.Fatalf("CheckMaxmemoryPolicy with %s = %v; want ErrEvictionPolicy", tc.policy, err)
+			}
+			for _, want := range []string{tc.policy, "CONFIG SET maxmemory-policy noeviction"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Fatalf("message %q does not say %q", err, want)
+				}
+			}
+			// Open refuses such a Redis too.
+			if s, err := store.Open("redis://" + srv.Addr + "/0"); !errors.Is(err, store.ErrEvictionPolicy) {
+				if s != nil {
+					s.Close()
+				}
+				t.Fatalf("Open with %s = %v; want ErrEvictionPolicy", tc.policy, err)
+			}
+		})
+	}
+}
+
+// TestRedisRefusedAtStart: a server started with allkeys-lru is refused by Open.
+func TestRedisRefusedAtStart(t *testing.T) {
+	srv := testutil.StartRedisServer(t, testutil.RedisOptions{Args: []string{"--maxmemory-policy", "allkeys-lru"}})
+	s, err := store.Open("redis://" + srv.Addr)
+	if !errors.Is(err, store.ErrEvictionPolicy) {
+		if s != nil {
+			s.Close()
+		}
+		t.Fatalf("Open = %v; want ErrEvictionPolicy", err)
+	}
+	t.Logf("refused with: %v", err)
+}
+
+func TestRedisOpenURL(t *testing.T) {
+	addr := testutil.StartRedis(t)
+	ctx := testutil.Context(t, 30*time.Second)
+	s, err := store.Open("redis://" + addr + "/3?prefix=urltest:&max_queued=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Append(ctx, store.Task{ID: "a", Queue: "q"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Append(ctx, store.Task{ID: "b", Queue: "q"}); !errors.Is(err, store.ErrQueueFull) {
+		t.Fatalf("max_queued=1 not applied: %v", err)
+	}
+	c := s.(*store.Redis).Client()
+	n, err := c.Do(ctx, c.B().Llen().Key("urltest:q:q").Build()).AsInt64()
+	if err != nil || n != 1 {
+		t.Fatalf("key urltest:q:q in db 3: %d, %v", n, err)
+	}
+	// Nothing reaches an unreachable Redis.
+	if s, err := store.OpenOptions("redis://127.0.0.1:1", store.Options{DialTimeout: time.Second}); err == nil {
+		s.Close()
+		t.Fatal("Open of a closed port succeeded")
+	}
+}
+
+// TestRedisSurvivesRestart: with appendonly, acknowledged tasks and results survive a kill -9
+// of redis-server; the same store reconnects by itself, and a new store (a restarted broker)
+// finds everything.
+func TestRedisSurvivesRestart(t *testing.T) {
+	srv := testutil.StartRedisServer(t, testutil.RedisOptions{AppendOnly: true})
+	r := openRedis(t, srv.Addr, store.Options{Prefix: "durable:"})
+	defer r.Close()
+	ctx := testutil.Context(t, 60*time.Second)
+	const n = 500
+	ts := make([]store.Task, n)
+	for i := range ts {
+		ts[i] = store.Task{ID: fmt.Sprint("t", i), Queue: "q", Method: "add", Params: []byte(`[1,2]`)}
+	}
+	if err := r.Append(ctx, ts...); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Put(ctx, time.Hour, store.Result{ID: "done-1", State: store.StateSuccess, Result: []byte(`3`)}); err != nil {
+		t.Fatal(err)
+	}
+	claimed, err := r.Claim(ctx, "q", "broker-1", 10, nil)
+	if err != nil || len(claimed) != 10 {
+		t.Fatalf("Claim: %d, %v", len(claimed), err)
+	}
+
+	srv.Kill()
+	srv.Restart()
+
+	// The same store reconnects (its first calls may fail while it does).
+	testutil.Eventually(t, 20*time.Second, func() bool {
+		n, err := r.Len(ctx, "q")
+		return err == nil && n == n-0 && n == 490
+	}, "queued tasks after the restart")
+	r2 := openRedis(t, srv.Addr, store.Options{Prefix: "durable:"})
+	defer r2.Close()
+	var dst store.Result
+	if ok, err := r2.Get(ctx, "done-1", &dst); err != nil || !ok || string(dst.Result) != "3" {
+		t.Fatalf("result after restart: %v, %v, %q", ok, err, dst.Result)
+	}
+	// The broker that held 10 tasks is gone: recovering its owner id gives them back first.
+	if got, err := r2.Recover(ctx, "broker-1"); err != nil || got != 10 {
+		t.Fatalf("Recover = %d, %v; want 10", got, err)
+	}
+	all, err := r2.Claim(ctx, "q", "broker-2", n+1, nil)
+	if err != nil || len(all) != n {
+		t.Fatalf("Claim after restart: %d tasks, %v; want %d", len(all), err, n)
+	}
+	for i := range all {
+		if want := fmt.Sprint("t", i); all[i].ID != want || string(all[i].Params) != `[1,2]` {
+			t.Fatalf("task %d after restart: %+v, want id %s", i, all[i], want)
+		}
+		if wantAtt := map[bool]int{true: 1, false: 0}[i < 10]; all[i].Attempts != wantAtt {
+			t.Fatalf("task %s attempts %d, want %d", all[i].ID, all[i].Attempts, wantAtt)
+		}
+	}
+}
+
+// TestRedisWaitAcrossStores: a Wait on one store (broker) is woken by a Put on another sharing
+// the Redis, through pub/sub, also after the Redis restarts under the waiting store.
+func TestRedisWaitAcrossStores(t *testing.T) {
+	srv := testutil.StartRedisServer(t, testutil.RedisOptions{})
+	a := openRedis(t, srv.Addr, store.Options{Prefix: "shared:"})
+	defer a.Close()
+	b := openRedis(t, srv.Addr, store.Options{Prefix: "shared:"})
+	defer b.Close()
+	ctx := testutil.Context(t, 60*time.Second)
+
+	wait := func(id string) chan error {
+		got := make(chan error, 1)
+		go func() {
+			var dst store.Result
+			err := a.Wait(ctx, id, &dst)
+			if err == nil && string(dst.Result) != `"`+id+`"` {
+				err = fmt.Errorf("read %q", dst.Result)
+			}
+			got <- err
+		}()
+		return got
+	}
+	check := func(got chan error) {
+		t.Helper()
+		select {
+		case err := <-got:
+			if err != nil {
+				t.Fatalf("Wait: %v", err)
+			}
+		case <-time.After(20 * time.Second):
+			c := b.Client()
+			m, err := c.Do(ctx, c.B().PubsubNumsub().Channel("shared:done:x2").Build()).ToAny()
+			t.Fatalf("Wait not woken by the other store's Put within 20s (numsub %v %v waiting %d)", m, err, a.Waiting())
+		}
+	}
+	got := wait("x1")
+	testutil.Eventually(t, 10*time.Second, func() bool { return a.Waiting() == 1 }, "wait subscribed")
+	if err := b.Put(ctx, time.Minute, store.Result{ID: "x1", State: store.StateSuccess, Result: []byte(`"x1"`)}); err != nil {
+		t.Fatal(err)
+	}
+	check(got)
+
+	// A Wait blocked while Redis restarts: resubscribed on the new connection.
+	got = wait("x2")
+	testutil.Eventually(t, 10*time.Second, func() bool { return a.Waiting() == 1 }, "wait subscribed")
+	srv.Kill()
+	srv.Restart()
+	testutil.Eventually(t, 20*time.Second, func() bool {
+		return b.Put(ctx, time.Minute, store.Result{ID: "x2", State: store.StateSuccess, Result: []byte(`"x2"`)}) == nil
+	}, "Put after the restart")
+	check(got)
+}
+
+// TestRedisSeveralOwners: two stores (brokers) sharing one Redis claim disjoint tasks, and
+// the tasks of the one that stops renewing come back to the other.
+func TestRedisSeveralOwners(t *testing.T) {
+	addr := testutil.StartRedis(t)
+	o := store.Options{Prefix: "multi:", Lease: 300 * time.Millisecond}
+	a := openRedis(t, addr, o)
+	defer a.Close()
+	b := openRedis(t, addr, o)
+	defer b.Close()
+	ctx := testutil.Context(t, 60*time.Second)
+	ts := make([]store.Task, 200)
+	for i := range ts {
+		ts[i] = store.Task{ID: fmt.Sprint(i), Queue: "q", Method: "m"}
+	}
+	if err := a.Append(ctx, ts...); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]string{}
+	for len(seen) < 150 {
+		for _, s := range []struct {
+			st    *store.Redis
+			owner string
+		}{{a, "A"}, {b, "B"}} {
+			got, err := s.st.Claim(ctx, "q", s.owner, 5, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, tk := range got {
+				if prev, dup := seen[tk.ID]; dup {
+					t.Fatalf("task %s claimed by %s and %s", tk.ID, prev, s.owner)
+				}
+				seen[tk.ID] = s.owner
+			}
+		}
+	}
+	// A stops renewing (a dead broker); B keeps claiming and gets A's 75 tasks back.
+	back := 0
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		got, err := b.Claim(ctx, "q", "B", 100, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tk := range got {
+			if seen[tk.ID] == "A" {
+				back++
+				if tk.Attempts != 1 {
+					t.Fatalf("task %s attempts %d, want 1", tk.ID, tk.Attempts)
+				}
+			}
+		}
+		return back == 75
+	}, "A's tasks back: %d of 75", back)
+}
+
+// TestRedisNoScript: after SCRIPT FLUSH (as after a Redis restart), scripts run again.
+func TestRedisNoScript(t *testing.T) {
+	addr := testutil.StartRedis(t)
+	r := openRedis(t, addr, store.Options{})
+	defer r.Close()
+	ctx := testutil.Context(t, 30*time.Second)
+	c := r.Client()
+	for i := 0; i < 2; i++ {
+		if err := c.Do(ctx, c.B().ScriptFlush().Build()).Error(); err != nil {
+			t.Fatal(err)
+		}
+		id := fmt.Sprint("t", i)
+		if err := r.Append(ctx, store.Task{ID: id, Queue: "q", Method: "m"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Put(ctx, time.Minute, store.Result{ID: id, State: store.StateSuccess}); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Do(ctx, c.B().ScriptFlush().Build()).Error(); err != nil {
+			t.Fatal(err)
+		}
+		got, err := r.Claim(ctx, "q", "o", 1, nil)
+		if err != nil || len(got) != 1 || got[0].ID != id {
+			t.Fatalf("Claim after SCRIPT FLUSH: %v, %v", got, err)
+		}
+		if err := r.Ack(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
