@@ -3,7 +3,10 @@ package bench
 import (
 	"context"
 	"errors"
+	"runtime"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -26,10 +29,12 @@ func startEnv(tb testing.TB, nodes int) *Env {
 	return env
 }
 
-// BenchmarkEndToEnd measures add(5, 6) through an in-process broker and nodes over tcp
-// loopback: sync is one call in flight (ns/op is the round trip), async keeps many in flight
-// (ns/op is the cost per task at throughput). allocs/op counts the whole process: client,
-// broker and nodes.
+// BenchmarkEndToEnd measures add(5, 6) through an in-process broker and node (prefetch
+// DefaultNodePrefetch) over tcp loopback: sync is one call in flight (ns/op is the round trip);
+// async keeps inflight calls in flight, through client.Map from GOMAXPROCS goroutines
+// (pipeline=map) or one CallRaw goroutine per call (pipeline=calls), and ns/op is the cost per
+// task at throughput; notify is fire-and-forget, counted as the node completes. allocs/op
+// counts the whole process: client, broker and node.
 func BenchmarkEndToEnd(b *testing.B) {
 	env := startEnv(b, 1)
 	params := DefaultParams("add")
@@ -53,22 +58,41 @@ func BenchmarkEndToEnd(b *testing.B) {
 		b.ReportMetric(float64(h.Quantile(0.5))/1e3, "p50_us")
 		b.ReportMetric(float64(h.Quantile(0.99))/1e3, "p99_us")
 	})
-	for _, conc := range []int{16, 256} {
-		b.Run("async/inflight="+itoa(conc), func(b *testing.B) {
-			b.ReportAllocs()
-			b.ResetTimer()
-			res, err := env.Async(context.Background(), Load{Method: "add", Params: params, Tasks: int64(b.N), Concurrency: conc})
-			if err != nil {
-				b.Fatal(err)
+	for _, pipeline := range []string{PipelineMap, PipelineCalls} {
+		for _, conc := range []int{16, 256, 4096} {
+			if pipeline == PipelineCalls && conc > 256 {
+				continue // a goroutine per call: past a few hundred the scheduler is what is measured
 			}
-			if res.Errors > 0 || res.Tasks != int64(b.N) {
-				b.Fatalf("%d tasks, %d errors, want %d tasks", res.Tasks, res.Errors, b.N)
-			}
-			b.ReportMetric(res.TasksPerSec(), "tasks/s")
-			b.ReportMetric(float64(res.Latency.P50)/1e3, "p50_us")
-			b.ReportMetric(float64(res.Latency.P99)/1e3, "p99_us")
-		})
+			b.Run("async/pipeline="+pipeline+"/inflight="+itoa(conc), func(b *testing.B) {
+				b.ReportAllocs()
+				b.ResetTimer()
+				res, err := env.Async(context.Background(), Load{Method: "add", Params: params, Tasks: int64(b.N), Concurrency: conc, Pipeline: pipeline})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if res.Errors > 0 || res.Tasks != int64(b.N) {
+					b.Fatalf("%d tasks, %d errors, want %d tasks", res.Tasks, res.Errors, b.N)
+				}
+				b.ReportMetric(res.TasksPerSec(), "tasks/s")
+				if res.Hist != nil {
+					b.ReportMetric(float64(res.Latency.P50)/1e3, "p50_us")
+					b.ReportMetric(float64(res.Latency.P99)/1e3, "p99_us")
+				}
+			})
+		}
 	}
+	b.Run("notify", func(b *testing.B) {
+		b.ReportAllocs()
+		b.ResetTimer()
+		res, err := env.Notify(context.Background(), Load{Method: "add", Params: params, Tasks: int64(b.N)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if res.Errors > 0 || res.Tasks != int64(b.N) {
+			b.Fatalf("%d tasks, %d errors, want %d tasks", res.Tasks, res.Errors, b.N)
+		}
+		b.ReportMetric(res.TasksPerSec(), "tasks/s")
+	})
 }
 
 // BenchmarkEcho measures sequential round trips of echo with a string argument of each size:
@@ -106,22 +130,29 @@ func TestRunPhases(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	tests := []struct {
-		name string
-		load Load
+		name     string
+		load     Load
+		inFlight []int
 	}{
-		{"by count", Load{Tasks: 500, Concurrency: 8}},
-		{"by duration", Load{Duration: 200 * time.Millisecond, Concurrency: 8}},
-		{"echo", Load{Method: "echo", Tasks: 200, Concurrency: 4}},
+		{"by count", Load{Tasks: 500, Concurrency: 8}, nil},
+		{"by duration", Load{Duration: 200 * time.Millisecond, Concurrency: 8}, nil},
+		{"echo", Load{Method: "echo", Tasks: 200, Concurrency: 4}, nil},
+		{"calls by count", Load{Tasks: 500, Concurrency: 8, Pipeline: PipelineCalls}, nil},
+		{"map, one sender, count not a multiple of the chunk", Load{Tasks: 333, Concurrency: 5, Senders: 1}, nil},
+		{"map, more senders than in flight", Load{Tasks: 300, Concurrency: 2, Senders: 8}, nil},
+		{"in-flight levels", Load{Tasks: 400, Concurrency: 1}, []int{1, 16, 300}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			rep, err := Run(ctx, Config{EnvConfig: EnvConfig{Nodes: 2, NodeConcurrency: 2}, Load: tc.load, Warmup: 10})
+			rep, err := Run(ctx, Config{EnvConfig: EnvConfig{Nodes: 2, NodeConcurrency: 2}, Load: tc.load, InFlight: tc.inFlight, Warmup: 10})
 			if err != nil {
 				t.Fatalf("Run: %v", err)
 			}
-			if rep.Broker != "in-process" || rep.Nodes != 2 || rep.NodeConcurrency != 2 || len(rep.Phases) != 3 {
+			levels := max(1, len(tc.inFlight))
+			if rep.Broker != "in-process" || rep.Nodes != 2 || rep.NodeConcurrency != 2 || rep.NodePrefetch != DefaultNodePrefetch || len(rep.Phases) != 2+levels {
 				t.Fatalf("report %+v", rep)
 			}
+			async := 0
 			for _, p := range rep.Phases {
 				if p.Tasks <= 0 || p.Errors != 0 || p.Elapsed <= 0 || p.TasksPerSec() <= 0 {
 					t.Errorf("phase %s: %d tasks, %d errors, %v elapsed", p.Name, p.Tasks, p.Errors, p.Elapsed)
@@ -129,11 +160,95 @@ func TestRunPhases(t *testing.T) {
 				if tc.load.Tasks > 0 && p.Tasks != tc.load.Tasks {
 					t.Errorf("phase %s ran %d tasks, want exactly %d", p.Name, p.Tasks, tc.load.Tasks)
 				}
-				if p.Name != PhaseNotify && (p.Hist.Count() != uint64(p.Tasks) || p.Latency.P50 <= 0 || p.Latency.P50 > p.Latency.P99) {
+				timed := p.Name == PhaseSync || p.Name == PhaseAsync && tc.load.Pipeline == PipelineCalls
+				if timed && (p.Hist.Count() != uint64(p.Tasks) || p.Latency.P50 <= 0 || p.Latency.P50 > p.Latency.P99) {
 					t.Errorf("phase %s latency %+v over %d samples", p.Name, p.Latency, p.Hist.Count())
 				}
+				if p.Name != PhaseAsync {
+					continue
+				}
+				want := tc.load.Concurrency
+				if tc.inFlight != nil {
+					want = tc.inFlight[async]
+				}
+				async++
+				if p.Concurrency != want {
+					t.Errorf("async row %d: in flight %d, want %d", async, p.Concurrency, want)
+				}
+				switch tc.load.Pipeline {
+				case "", PipelineMap:
+					senders := tc.load.Senders
+					if senders == 0 {
+						senders = runtime.GOMAXPROCS(0)
+					}
+					if p.Pipeline != PipelineMap || p.Senders != min(senders, want) || p.Hist != nil {
+						t.Errorf("async (map): pipeline %q, %d senders, hist %v", p.Pipeline, p.Senders, p.Hist)
+					}
+				case PipelineCalls:
+					if p.Pipeline != PipelineCalls {
+						t.Errorf("async (calls): pipeline %q", p.Pipeline)
+					}
+				}
+			}
+			if async != levels {
+				t.Errorf("%d async rows, want %d", async, levels)
 			}
 		})
+	}
+}
+
+// TestBudgetTake: a count-bounded budget hands out exactly its tasks, whatever the chunk sizes
+// and however many goroutines claim at once; a time-bounded one hands out nothing past its
+// deadline.
+func TestBudgetTake(t *testing.T) {
+	tests := []struct {
+		tasks   int64
+		chunk   int
+		workers int
+	}{
+		{1000, 1, 4}, {1000, 7, 4}, {1000, 1000, 2}, {1000, 4096, 3}, {5, 64, 8},
+	}
+	for _, tc := range tests {
+		b := newBudget(Load{Tasks: tc.tasks}, time.Now())
+		var got atomic.Int64
+		var wg sync.WaitGroup
+		for range tc.workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					n := b.take(time.Now(), tc.chunk)
+					if n < 0 || n > tc.chunk {
+						t.Errorf("take(%d) = %d", tc.chunk, n)
+						return
+					}
+					if n == 0 {
+						return
+					}
+					got.Add(int64(n))
+				}
+			}()
+		}
+		wg.Wait()
+		if got.Load() != tc.tasks {
+			t.Errorf("tasks %d, chunk %d, %d workers: handed out %d", tc.tasks, tc.chunk, tc.workers, got.Load())
+		}
+	}
+	start := time.Now()
+	b := newBudget(Load{Duration: time.Second}, start)
+	if n := b.take(start, 10); n != 10 {
+		t.Errorf("before the deadline: take(10) = %d", n)
+	}
+	if n := b.take(start.Add(time.Second), 10); n != 0 {
+		t.Errorf("at the deadline: take(10) = %d", n)
+	}
+}
+
+func TestRunUnknownPipeline(t *testing.T) {
+	env := startEnv(t, 1)
+	_, err := env.Async(context.Background(), Load{Tasks: 1, Pipeline: "warp"})
+	if !errors.Is(err, ErrUnknownPipeline) {
+		t.Fatalf("Async with pipeline warp: %v, want ErrUnknownPipeline", err)
 	}
 }
 

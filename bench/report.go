@@ -34,6 +34,10 @@ type PhaseResult struct {
 	Elapsed time.Duration
 	// Concurrency is how many calls were in flight at most (1 for sync).
 	Concurrency int
+	// Pipeline is how the async phase kept its calls in flight (PipelineMap or PipelineCalls;
+	// "" for the other phases), Senders how many goroutines sent (PipelineMap).
+	Pipeline string
+	Senders  int
 	// Latency holds the per-call round-trip percentiles (zero for notify: nothing comes back).
 	Latency Latency
 	// Hist is the latency histogram behind Latency (nil for notify).
@@ -52,9 +56,11 @@ func (p PhaseResult) TasksPerSec() float64 {
 type Report struct {
 	// Broker is "in-process" or the external broker's endpoint.
 	Broker string
-	// Nodes and NodeConcurrency describe the in-process nodes (0 when the broker is external).
+	// Nodes, NodeConcurrency and NodePrefetch describe the in-process nodes (0 when the broker
+	// is external).
 	Nodes           int
 	NodeConcurrency int
+	NodePrefetch    int
 	// Method is the task method every phase calls, Params its raw JSON params.
 	Method string
 	Params string
@@ -124,6 +130,8 @@ type jsonPhase struct {
 	ElapsedS    float64 `json:"elapsed_s"`
 	TasksPerSec float64 `json:"tasks_per_sec"`
 	Concurrency int     `json:"concurrency"`
+	Pipeline    string  `json:"pipeline,omitempty"`
+	Senders     int     `json:"senders,omitempty"`
 	P50us       float64 `json:"p50_us"`
 	P90us       float64 `json:"p90_us"`
 	P99us       float64 `json:"p99_us"`
@@ -136,6 +144,7 @@ type jsonReport struct {
 	Broker          string      `json:"broker"`
 	Nodes           int         `json:"nodes"`
 	NodeConcurrency int         `json:"node_concurrency"`
+	NodePrefetch    int         `json:"node_prefetch"`
 	Method          string      `json:"method"`
 	Params          string      `json:"params"`
 	GOMAXPROCS      int         `json:"gomaxprocs"`
@@ -152,7 +161,7 @@ func us(d time.Duration) float64 { return math.Round(float64(d)/1e1) / 1e2 } // 
 // WriteJSON writes the report as one indented JSON object followed by a newline.
 func (r *Report) WriteJSON(w io.Writer) error {
 	out := jsonReport{
-		Broker: r.Broker, Nodes: r.Nodes, NodeConcurrency: r.NodeConcurrency,
+		Broker: r.Broker, Nodes: r.Nodes, NodeConcurrency: r.NodeConcurrency, NodePrefetch: r.NodePrefetch,
 		Method: r.Method, Params: r.Params,
 		GOMAXPROCS: r.GOMAXPROCS, NumCPU: r.NumCPU, CPU: r.CPU, GoVersion: r.GoVersion,
 		OS: r.OS, Arch: r.Arch, Phases: make([]jsonPhase, 0, len(r.Phases)),
@@ -162,8 +171,8 @@ func (r *Report) WriteJSON(w io.Writer) error {
 			Name: p.Name, Tasks: p.Tasks, Errors: p.Errors,
 			ElapsedS:    math.Round(p.Elapsed.Seconds()*1e6) / 1e6,
 			TasksPerSec: math.Round(p.TasksPerSec()*10) / 10,
-			Concurrency: p.Concurrency,
-			P50us:       us(p.Latency.P50), P90us: us(p.Latency.P90), P99us: us(p.Latency.P99),
+			Concurrency: p.Concurrency, Pipeline: p.Pipeline, Senders: p.Senders,
+			P50us: us(p.Latency.P50), P90us: us(p.Latency.P90), P99us: us(p.Latency.P99),
 			P999us: us(p.Latency.P999), MaxUs: us(p.Latency.Max), MeanUs: us(p.Latency.Mean),
 		})
 	}
@@ -177,7 +186,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	bw := bufio.NewWriter(w)
 	where := r.Broker
 	if r.Nodes > 0 {
-		where = fmt.Sprintf("%s broker, %d node(s) x concurrency %d", r.Broker, r.Nodes, r.NodeConcurrency)
+		where = fmt.Sprintf("%s broker, %d node(s) x concurrency %d, prefetch %d", r.Broker, r.Nodes, r.NodeConcurrency, r.NodePrefetch)
 	}
 	fmt.Fprintf(bw, "zerotask bench: %s, method %s %s\n", where, r.Method, r.Params)
 	fmt.Fprintf(bw, "host: %s, GOMAXPROCS=%d, %d CPUs, %s, %s/%s\n\n",
@@ -195,6 +204,17 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	for _, p := range r.Phases {
+		if p.Name == PhaseAsync && p.Pipeline != "" {
+			switch p.Pipeline {
+			case PipelineMap:
+				fmt.Fprintf(bw, "\nasync: client.Map from %d goroutine(s), in flight shared among them; Map times no single task (no latency)\n", p.Senders)
+			case PipelineCalls:
+				fmt.Fprintf(bw, "\nasync: one goroutine per call in flight, each CallRaw timed\n")
+			}
+			break
+		}
 	}
 	return bw.Flush()
 }

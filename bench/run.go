@@ -14,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/zerotask/zerotask/client"
 )
 
 // Defaults of Load and Config.
@@ -23,6 +25,19 @@ const (
 	DefaultConcurrency = 128             // async calls in flight
 	DefaultTimeout     = 10 * time.Second
 	DefaultNotifyAhead = 100_000 // notifications sent and not yet completed, at most
+	DefaultMapChunk    = 4       // Map inputs per call, in multiples of the sender's in-flight share
+)
+
+// How the async phase keeps its calls in flight (Load.Pipeline).
+const (
+	// PipelineMap: Senders goroutines each call client.Map back to back, over inputs of
+	// DefaultMapChunk times its share of Concurrency, with MapConcurrency its share. This is
+	// how a Go program runs many tasks: requests leave in batches as results come back. Map
+	// reports no per-task latency, so the phase has none.
+	PipelineMap = "map"
+	// PipelineCalls: Concurrency goroutines each calling CallRaw back to back, each call timed:
+	// the latency of each task under load, at the cost of one goroutine hand-off per task.
+	PipelineCalls = "calls"
 )
 
 // DefaultParams returns the params the built-in tasks take in a benchmark: [5,6] for add and
@@ -51,8 +66,11 @@ type Load struct {
 	// Concurrency is how many calls the async phase keeps in flight (default
 	// DefaultConcurrency).
 	Concurrency int
-	// Senders is how many goroutines send notifications in the notify phase (default
-	// GOMAXPROCS).
+	// Pipeline is how the async phase keeps them in flight: PipelineMap (the default) or
+	// PipelineCalls.
+	Pipeline string
+	// Senders is how many goroutines send notifications in the notify phase, and call Map in
+	// the async phase with PipelineMap (default GOMAXPROCS, at most Concurrency for Map).
 	Senders int
 	// Timeout bounds the wait for replies past Duration (default DefaultTimeout): a call still
 	// unanswered then counts as an error.
@@ -80,6 +98,12 @@ func (l Load) withDefaults() Load {
 	if l.NotifyAhead <= 0 {
 		l.NotifyAhead = DefaultNotifyAhead
 	}
+	if l.Pipeline == "" {
+		l.Pipeline = PipelineMap
+	}
+	if l.Senders <= 0 {
+		l.Senders = runtime.GOMAXPROCS(0)
+	}
 	return l
 }
 
@@ -101,10 +125,23 @@ func newBudget(l Load, start time.Time) *budget {
 
 // next reports whether one more task may be sent at time now.
 func (b *budget) next(now time.Time) bool {
+	return b.take(now, 1) == 1
+}
+
+// take claims up to n tasks at time now and returns how many may be sent (0: the phase is
+// over).
+func (b *budget) take(now time.Time, n int) int {
 	if !b.deadline.IsZero() && !now.Before(b.deadline) {
-		return false
+		return 0
 	}
-	return b.tasks <= 0 || b.claimed.Add(1) <= b.tasks
+	if b.tasks <= 0 {
+		return n
+	}
+	end := b.claimed.Add(int64(n))
+	if over := end - b.tasks; over > 0 {
+		return max(0, n-int(over))
+	}
+	return n
 }
 
 // phaseCtx bounds a whole phase: a time-bounded phase ends at its duration plus the reply
@@ -123,13 +160,104 @@ func (e *Env) Sync(ctx context.Context, l Load) (PhaseResult, error) {
 	return e.calls(ctx, PhaseSync, l)
 }
 
-// Async runs l.Concurrency goroutines each calling back to back: that many calls in flight.
+// Async keeps l.Concurrency calls in flight, the way l.Pipeline says: client.Map from
+// l.Senders goroutines (PipelineMap, the default), or one goroutine per call in flight
+// (PipelineCalls).
 func (e *Env) Async(ctx context.Context, l Load) (PhaseResult, error) {
 	l = l.withDefaults()
 	if l.Concurrency <= 0 {
 		l.Concurrency = DefaultConcurrency
 	}
-	return e.calls(ctx, PhaseAsync, l)
+	switch l.Pipeline {
+	case PipelineMap:
+		return e.mapped(ctx, l)
+	case PipelineCalls:
+		res, err := e.calls(ctx, PhaseAsync, l)
+		res.Pipeline = PipelineCalls
+		return res, err
+	}
+	return PhaseResult{}, fmt.Errorf("%w %q (want %s or %s)", ErrUnknownPipeline, l.Pipeline, PipelineMap, PipelineCalls)
+}
+
+// mapped runs the async phase with client.Map: l.Senders goroutines (at most l.Concurrency),
+// each with its share of l.Concurrency in flight, calling Map back to back over
+// DefaultMapChunk times that share of inputs until the budget is spent.
+func (e *Env) mapped(ctx context.Context, l Load) (PhaseResult, error) {
+	ctx, cancel := phaseCtx(ctx, l)
+	defer cancel()
+	senders := min(l.Senders, l.Concurrency)
+	param := json.RawMessage(l.Params)
+	var done atomic.Int64
+	start := time.Now()
+	bud := newBudget(l, start)
+	l.Progress.Begin(PhaseAsync, l.Tasks, l.Duration, done.Load)
+	defer l.Progress.End()
+
+	type sender struct {
+		ok, errs int64
+		last     time.Time
+		first    error
+	}
+	ss := make([]*sender, senders)
+	var wg sync.WaitGroup
+	for i := range ss {
+		s := new(sender)
+		ss[i] = s
+		share := l.Concurrency / senders
+		if i < l.Concurrency%senders {
+			share++
+		}
+		chunk := make([]any, DefaultMapChunk*share)
+		for j := range chunk {
+			chunk[j] = param // the same raw params: Map sends json.RawMessage as is
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				n := bud.take(time.Now(), len(chunk))
+				if n == 0 {
+					return
+				}
+				res, err := client.Map[json.RawMessage](ctx, e.Client, l.Method, chunk[:n], client.MapConcurrency(share))
+				now := time.Now()
+				if err != nil {
+					// Map stops at the first failure: count the whole call as failed.
+					s.errs += int64(n)
+					if s.first == nil {
+						s.first = err
+					}
+					if ctx.Err() != nil {
+						return
+					}
+				} else {
+					s.ok += int64(len(res))
+				}
+				s.last = now
+				done.Add(int64(n))
+			}
+		}()
+	}
+	wg.Wait()
+
+	res := PhaseResult{Name: PhaseAsync, Concurrency: l.Concurrency, Pipeline: PipelineMap, Senders: senders}
+	var firstErr error
+	end := start
+	for _, s := range ss {
+		res.Tasks += s.ok
+		res.Errors += s.errs
+		if s.last.After(end) {
+			end = s.last
+		}
+		if firstErr == nil && s.first != nil {
+			firstErr = s.first
+		}
+	}
+	res.Elapsed = end.Sub(start)
+	if res.Tasks == 0 && firstErr != nil {
+		return res, fmt.Errorf("bench: %s: every call failed: %w", PhaseAsync, firstErr)
+	}
+	return res, nil
 }
 
 // calls runs l.Concurrency call loops until the budget is spent and merges their histograms.
@@ -337,6 +465,9 @@ type Config struct {
 	Load
 	// Phases lists the phases to run, in order (default PhaseSync, PhaseAsync, PhaseNotify).
 	Phases []string
+	// InFlight lists the in-flight levels of the async phase: it runs once per level, in
+	// order, each a row of the report (default: Load.Concurrency alone).
+	InFlight []int
 	// Warmup is how many sync calls run before measuring (default 1,000; negative: none), so
 	// that connections, pools and the scheduler are warm.
 	Warmup int
@@ -376,7 +507,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rep.Broker = env.Endpoint
 	if env.Broker != nil {
 		rep.Broker = "in-process"
-		rep.Nodes, rep.NodeConcurrency = len(env.Nodes), env.NodeConcurrency
+		rep.Nodes, rep.NodeConcurrency, rep.NodePrefetch = len(env.Nodes), env.NodeConcurrency, env.NodePrefetch
 	}
 	runErr := func() error {
 		if env.Broker == nil {
@@ -418,7 +549,18 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			case PhaseSync:
 				res, err = env.Sync(ctx, l)
 			case PhaseAsync:
-				res, err = env.Async(ctx, l)
+				levels := cfg.InFlight
+				if len(levels) == 0 {
+					levels = []int{l.Concurrency}
+				}
+				for i, c := range levels {
+					la := l
+					la.Concurrency = c
+					if res, err = env.Async(ctx, la); err != nil || i == len(levels)-1 {
+						break
+					}
+					rep.Phases = append(rep.Phases, res)
+				}
 			case PhaseNotify:
 				res, err = env.Notify(ctx, l)
 			}
@@ -446,6 +588,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 var (
 	// ErrUnknownPhase reports a phase name Run does not know.
 	ErrUnknownPhase = errors.New("bench: unknown phase")
+	// ErrUnknownPipeline reports a Load.Pipeline the async phase does not know.
+	ErrUnknownPipeline = errors.New("bench: unknown pipeline")
 	// ErrNotServed reports that no node connected to the external broker serves the method:
 	// every call would wait in its queue until the timeout.
 	ErrNotServed = errors.New("bench: no connected node serves the method")

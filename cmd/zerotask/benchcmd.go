@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -22,7 +24,11 @@ func runBench(ctx context.Context, io *stdio, args []string) error {
 	brokerEP := fs.String("broker", "", "external broker ROUTER endpoint (default: start a broker and nodes in this process)")
 	nodes := fs.Int("nodes", bench.DefaultNodes, "in-process nodes to start (without --broker)")
 	nodeConc := fs.Int("node-concurrency", 0, "each in-process node's concurrency (0 = the number of CPUs)")
-	conc := fs.Int("concurrency", bench.DefaultConcurrency, "calls in flight in the pipelined phase")
+	conc := intList{bench.DefaultConcurrency}
+	fs.Var(&conc, "concurrency", "calls in flight in the pipelined phase; a comma-separated list runs it once per level")
+	pipeline := fs.String("pipeline", bench.PipelineMap, "how the pipelined phase keeps calls in flight: map (client.Map from --senders goroutines) or calls (one CallRaw goroutine per call in flight, each call timed)")
+	senders := fs.Int("senders", 0, "goroutines sending in the notify phase and calling Map in the pipelined phase (0 = GOMAXPROCS)")
+	prefetch := fs.Int("prefetch", bench.DefaultNodePrefetch, "each in-process node's prefetch: credit granted beyond its concurrency (0 = the node's own default, its concurrency; without --broker)")
 	dur := fs.Duration("duration", bench.DefaultDuration, "how long each phase runs (0 = bounded by --tasks only)")
 	tasks := fs.Int64("tasks", 0, "tasks per phase at most (0 = bounded by --duration only)")
 	method := fs.String("method", bench.DefaultMethod, "task method every phase calls")
@@ -43,10 +49,16 @@ func runBench(ctx context.Context, io *stdio, args []string) error {
 		return usagef("--duration 0 needs --tasks: a phase must end")
 	case *nodes <= 0 && *brokerEP == "":
 		return usagef("--nodes must be positive, got %d", *nodes)
-	case *conc <= 0:
-		return usagef("--concurrency must be positive, got %d", *conc)
-	case *nodeConc < 0 || *warmup < 0:
-		return usagef("--node-concurrency and --warmup must not be negative")
+	case len(conc) == 0 || slices.Min(conc) <= 0:
+		return usagef("--concurrency must be positive, got %s", conc.String())
+	case *nodeConc < 0 || *warmup < 0 || *senders < 0 || *prefetch < 0:
+		return usagef("--node-concurrency, --warmup, --senders and --prefetch must not be negative")
+	case *pipeline != bench.PipelineMap && *pipeline != bench.PipelineCalls:
+		return usagef("unknown --pipeline %q (want %s or %s)", *pipeline, bench.PipelineMap, bench.PipelineCalls)
+	}
+	pf := *prefetch
+	if pf == 0 {
+		pf = -1 // bench.EnvConfig: negative means none beyond the node's own default
 	}
 	var rawParams []byte
 	if *params != "" {
@@ -72,11 +84,13 @@ func runBench(ctx context.Context, io *stdio, args []string) error {
 	}
 	log := fs.logger(io.err)
 	cfg := bench.Config{
-		EnvConfig: bench.EnvConfig{Broker: *brokerEP, Nodes: *nodes, NodeConcurrency: *nodeConc, Logger: log},
+		EnvConfig: bench.EnvConfig{Broker: *brokerEP, Nodes: *nodes, NodeConcurrency: *nodeConc,
+			NodePrefetch: pf, Logger: log},
 		Load: bench.Load{Method: *method, Params: rawParams, Tasks: *tasks, Duration: *dur,
-			Concurrency: *conc, Timeout: *timeout},
-		Phases: ph,
-		Warmup: warm,
+			Concurrency: conc[0], Pipeline: *pipeline, Senders: *senders, Timeout: *timeout},
+		Phases:   ph,
+		InFlight: conc,
+		Warmup:   warm,
 	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -130,4 +144,30 @@ func phaseBudget(d time.Duration, tasks int64) string {
 	default:
 		return d.String()
 	}
+}
+
+// intList is a flag holding a comma-separated list of integers ("128,1024").
+type intList []int
+
+// String returns the list as given: comma-separated.
+func (l *intList) String() string {
+	parts := make([]string, len(*l))
+	for i, n := range *l {
+		parts[i] = strconv.Itoa(n)
+	}
+	return strings.Join(parts, ",")
+}
+
+// Set parses a comma-separated list, replacing the default.
+func (l *intList) Set(s string) error {
+	var out intList
+	for _, p := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(p))
+		if err != nil {
+			return fmt.Errorf("not a list of integers: %q", s)
+		}
+		out = append(out, n)
+	}
+	*l = out
+	return nil
 }
