@@ -331,3 +331,7 @@ func TestRedisNoScript(t *testing.T) {
 		}
 	}
 }
+
+type atomicCounter struct{ n atomic.Int64 }
+
+func (c *atomicCounter) add() int { return int(c.n.Add(1)) }
