@@ -40,13 +40,13 @@ type Socket struct {
 	rmu    sync.RWMutex     // guards routes
 	routes map[string]*conn // ROUTER: routing identity -> connection
 
-	q        *recvQueue
+	q         *recvQueue
 	freeMu    sync.Mutex // guards free and freeBytes
 	free      []*Msg     // released received messages, reused by the readers (see putFree)
 	freeBytes int        // capacity of the buffers of the messages in free
-	sendWait waiters    // senders parked on full queues or on no peer
-	closing  chan struct{}
-	wg       sync.WaitGroup
+	sendWait  waiters    // senders parked on full queues or on no peer
+	closing   chan struct{}
+	wg        sync.WaitGroup
 
 	subMu sync.RWMutex // SUB: guards subs; held while a new peer gets them
 	subs  subSet       // SUB: our subscriptions (also filters what arrives)
