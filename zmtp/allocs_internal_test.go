@@ -121,6 +121,13 @@ func TestAllocsRecv(t *testing.T) {
 			m.Release()
 		}
 	}, nil)
+	var batch [16]*Msg
+	assertNoAllocs(t, "ROUTER RecvBatch+Release", func() {
+		n, err := r.RecvBatch(ctx, batch[:])
+		if err == nil {
+			releaseAll(batch[:n])
+		}
+	}, nil)
 	cancel()
 	<-done
 }

@@ -41,35 +41,50 @@ func benchPair(tb testing.TB, transport string, bt, ct SocketType, bo, co Option
 func BenchmarkDealerToRouter(b *testing.B) {
 	for _, transport := range []string{"tcp", "ipc"} {
 		for _, size := range []int{64, 1024} {
-			b.Run(fmt.Sprintf("%s/size=%d", transport, size), func(b *testing.B) {
-				r, d := benchPair(b, transport, Router, Dealer, Options{}, Options{})
-				payload := make([]byte, size)
-				ctx := context.Background()
-				b.SetBytes(int64(size))
-				b.ReportAllocs()
-				b.ResetTimer()
-				errc := make(chan error, 1)
-				go func() {
-					for range b.N {
-						if err := d.SendFrames(ctx, payload); err != nil {
-							errc <- err
-							return
+			for _, mode := range []string{"one", "batch"} {
+				b.Run(fmt.Sprintf("%s/size=%d/recv=%s", transport, size, mode), func(b *testing.B) {
+					r, d := benchPair(b, transport, Router, Dealer, Options{}, Options{})
+					payload := make([]byte, size)
+					ctx := context.Background()
+					b.SetBytes(int64(size))
+					b.ReportAllocs()
+					b.ResetTimer()
+					errc := make(chan error, 1)
+					go func() {
+						for range b.N {
+							if err := d.SendFrames(ctx, payload); err != nil {
+								errc <- err
+								return
+							}
 						}
+						errc <- nil
+					}()
+					var batch [64]*Msg
+					for n := 0; n < b.N; {
+						if mode == "one" {
+							m, err := r.Recv(ctx)
+							if err != nil {
+								b.Fatal(err)
+							}
+							m.Release()
+							n++
+							continue
+						}
+						k, err := r.RecvBatch(ctx, batch[:min(len(batch), b.N-n)])
+						if err != nil {
+							b.Fatal(err)
+						}
+						for _, m := range batch[:k] {
+							m.Release()
+						}
+						n += k
 					}
-					errc <- nil
-				}()
-				for range b.N {
-					m, err := r.Recv(ctx)
-					if err != nil {
+					if err := <-errc; err != nil {
 						b.Fatal(err)
 					}
-					m.Release()
-				}
-				if err := <-errc; err != nil {
-					b.Fatal(err)
-				}
-				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msg/s")
-			})
+					b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msg/s")
+				})
+			}
 		}
 	}
 }

@@ -45,7 +45,9 @@
 // from a shared pool, so a filling queue never copies what it holds) and wakes the writer only
 // when it is idle; the writer takes every queued chunk and writes them in one syscall (writev),
 // so messages sent during a write leave together in the next one, while a lone message is
-// written at once. The steady-state send and receive paths allocate nothing.
+// written at once. RecvBatch hands a receive loop every queued message at once (one lock of the
+// receive queue per burst, where Recv takes one per message). The steady-state send and
+// receive paths allocate nothing.
 //
 // # Differences from libzmq
 //

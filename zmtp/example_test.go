@@ -226,3 +226,37 @@ func ExampleNewSocket() {
 	// Output:
 	// DEALER
 }
+
+// RecvBatch takes every message already queued (up to the slice's length) in one call: a
+// receive loop that handles bursts pays one queue lock per burst instead of one per message.
+func ExampleSocket_RecvBatch() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	router := zmtp.NewRouter(zmtp.Options{})
+	defer router.Close()
+	_ = router.Bind("tcp://127.0.0.1:0")
+	dealer := zmtp.NewDealer(zmtp.Options{Identity: []byte("d")})
+	defer dealer.Close()
+	_ = dealer.Connect(router.LastEndpoint())
+
+	for _, task := range []string{"a", "b", "c"} {
+		_ = dealer.SendFrames(ctx, []byte(task))
+	}
+	var batch [16]*zmtp.Msg
+	for got := 0; got < 3; {
+		n, err := router.RecvBatch(ctx, batch[:])
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		for _, m := range batch[:n] {
+			fmt.Printf("%s from %s\n", m.Frames[1], m.Frames[0])
+			m.Release()
+		}
+		got += n
+	}
+	// Output:
+	// a from d
+	// b from d
+	// c from d
+}

@@ -143,6 +143,35 @@ func (q *recvQueue) pop() (*Msg, chan struct{}, bool) {
 	return m, nil, true
 }
 
+// popN removes up to len(dst) of the oldest messages into dst and returns how many. When the
+// queue is empty it returns 0 and a registered channel to wait on (pass it to recvWait.done
+// after waiting).
+func (q *recvQueue) popN(dst []*Msg) (int, chan struct{}, bool) {
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		return 0, nil, false
+	}
+	if q.n == 0 {
+		ch := q.recvWait.register()
+		q.mu.Unlock()
+		return 0, ch, true
+	}
+	k := min(q.n, len(dst))
+	for i := range k {
+		dst[i] = q.ring[q.head]
+		q.ring[q.head] = nil
+		q.head++
+		if q.head == len(q.ring) {
+			q.head = 0
+		}
+	}
+	q.n -= k
+	q.spaceWait.wakeAll()
+	q.mu.Unlock()
+	return k, nil, true
+}
+
 // close marks the queue closed, releases what it holds and wakes everyone.
 func (q *recvQueue) close() {
 	q.mu.Lock()
