@@ -30,8 +30,13 @@ var (
 	// names the adapter that fits (dispatch.Pure2, dispatch.Func1, ...).
 	ErrUnsupported = errors.New("dispatch: unsupported handler type")
 	// ErrBadOption: an option does not fit the handler (Names with the wrong count, Names on a
-	// raw handler).
+	// raw handler, a negative TimeLimit).
 	ErrBadOption = errors.New("dispatch: invalid option")
+	// SkipRetry, wrapped in a handler's error (fmt.Errorf("bad input: %w", dispatch.SkipRetry)),
+	// says that running the task again cannot help: the error is final even when the method
+	// was registered with RetryOnError or the error is also marked with Retry. It is a
+	// marker, not a registration error.
+	SkipRetry = errors.New("dispatch: skip retry")
 )
 
 // Handler is the raw fast path: params arrive as raw JSON (nil when the request has none) and
@@ -65,6 +70,7 @@ type table struct {
 	raw      map[string]Handler // name -> handler as registered
 	names    []string           // sorted
 	mws      []Middleware       // in Use order: mws[0] is outermost
+	policies map[string]Policy  // name -> policy, only for methods registered with one (nil: none)
 }
 
 // Dispatcher maps method names to handlers and runs them: the name->handler table of a broker
@@ -110,6 +116,11 @@ func (d *Dispatcher) log() *slog.Logger {
 // Handle registers the raw handler h under name. The name must be non-empty, must not start
 // with "rpc." and must not be taken; the middleware already added with Use wraps h at once.
 func (d *Dispatcher) Handle(name string, h Handler) error {
+	return d.handle(name, h, Policy{})
+}
+
+// handle registers h under name with its policy (the zero Policy for none).
+func (d *Dispatcher) handle(name string, h Handler, pol Policy) error {
 	if h == nil {
 		return fmt.Errorf("dispatch: handle %q: %w", name, ErrNilHandler)
 	}
@@ -137,10 +148,18 @@ func (d *Dispatcher) Handle(name string, h Handler) error {
 		raw:      make(map[string]Handler, len(old.raw)+1),
 		names:    make([]string, 0, len(old.names)+1),
 		mws:      old.mws,
+		policies: old.policies,
 	}
 	for k, v := range old.raw {
 		t.raw[k] = v
 		t.handlers[k] = old.handlers[k]
+	}
+	if pol != (Policy{}) {
+		t.policies = make(map[string]Policy, len(old.policies)+1)
+		for k, v := range old.policies {
+			t.policies[k] = v
+		}
+		t.policies[name] = pol
 	}
 	t.raw[name] = h
 	t.handlers[name] = wrap(name, h, t.mws) // may run user middleware: we hold mu, not a reader lock
@@ -179,11 +198,14 @@ func (d *Dispatcher) Register(name string, fn any, opts ...Option) error {
 			op.apply(&o)
 		}
 	}
+	if o.policy.TimeLimit < 0 {
+		return fmt.Errorf("dispatch: register %q: %w: negative TimeLimit %v", name, ErrBadOption, o.policy.TimeLimit)
+	}
 	h, err := handlerOf(fn, &o)
 	if err != nil {
 		return fmt.Errorf("dispatch: register %q: %w", name, err)
 	}
-	return d.Handle(name, h)
+	return d.handle(name, h, o.policy)
 }
 
 // handlerOf turns what Register was given into a Handler.
@@ -267,6 +289,7 @@ func (d *Dispatcher) Use(mw ...Middleware) {
 		raw:      old.raw, // immutable once published: safe to share
 		names:    old.names,
 		mws:      append(slices.Clip(old.mws), mw...),
+		policies: old.policies,
 	}
 	for name, h := range t.raw {
 		t.handlers[name] = wrap(name, h, t.mws)

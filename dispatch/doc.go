@@ -63,6 +63,16 @@
 //     slog.Default by default), never to the peer, and the Dispatcher keeps serving. A typed
 //     result that JSON cannot carry (NaN, a channel) is also -32603.
 //
+// # Retries and time limits
+//
+// dispatch never retries: it carries what a handler says about a failure and what a method was
+// registered with, and the node puts it on the wire (docs/reliability.md). A handler marks an
+// error worth another attempt with Retry or RetryAfter, and one that no attempt can fix by
+// wrapping SkipRetry (SkipRetry wins); Retryable reads the mark back through any wrapping,
+// also from the error Call returns. The registration options TimeLimit (the node cancels a
+// run that takes longer) and RetryOnError (every error but SkipRetry and invalid params is
+// retryable) make a method's Policy, read with Dispatcher.Policy without allocating.
+//
 // # Middleware
 //
 // Use adds Middleware, func(name string, next Handler) Handler. The chain is baked into the

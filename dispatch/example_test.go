@@ -412,3 +412,96 @@ func ExampleProc1() {
 	// "" 7
 	// {"jsonrpc":"2.0","id":1,"result":null} 8
 }
+
+// A handler marks a failure worth another attempt with Retry (or RetryAfter, to choose the
+// delay), and a failure no attempt can fix with SkipRetry. The node that runs it tells the
+// broker, which runs the task again, after a backoff, while it has attempts left.
+func ExampleRetry() {
+	errUnavailable := errors.New("upstream unavailable")
+	fetch := func(ctx context.Context, url string) (string, error) {
+		switch {
+		case url == "":
+			return "", fmt.Errorf("empty url: %w", dispatch.SkipRetry)
+		case strings.HasPrefix(url, "busy:"):
+			return "", dispatch.RetryAfter(errUnavailable, 2*time.Second)
+		}
+		return "", dispatch.Retry(errUnavailable)
+	}
+	d := dispatch.New()
+	d.MustRegister("fetch", dispatch.Func1(fetch))
+	for _, url := range []string{"https://example.com", "busy:x", ""} {
+		_, err := d.Call(context.Background(), nil, []byte("fetch"), []byte("["+strconv.Quote(url)+"]"))
+		after, retry := dispatch.Retryable(err)
+		fmt.Printf("%q: retry %v after %v (%v)\n", url, retry, after, errors.Is(err, errUnavailable))
+	}
+	// Output:
+	// "https://example.com": retry true after 0s (true)
+	// "busy:x": retry true after 2s (true)
+	// "": retry false after 0s (false)
+}
+
+// RetryOnError and TimeLimit are registration options: the node that runs the method treats
+// every error as retryable (except SkipRetry and invalid params) and cancels a run that takes
+// longer than the limit.
+func ExampleRetryOnError() {
+	d := dispatch.New()
+	d.MustRegister("resize", dispatch.Func1(func(ctx context.Context, px int) (int, error) {
+		if px <= 0 {
+			return 0, fmt.Errorf("size %d: %w", px, dispatch.SkipRetry)
+		}
+		return 0, errors.New("disk full")
+	}), dispatch.RetryOnError(), dispatch.TimeLimit(30*time.Second))
+	pol := d.Policy([]byte("resize"))
+	fmt.Println("time limit:", pol.TimeLimit)
+	for _, params := range []string{"[100]", "[0]", `["x"]`} {
+		_, err := d.Call(context.Background(), nil, []byte("resize"), []byte(params))
+		_, retry := pol.Retryable(err)
+		fmt.Printf("%s: %v, retry %v\n", params, err, retry)
+	}
+	// Output:
+	// time limit: 30s
+	// [100]: disk full, retry true
+	// [0]: size 0: dispatch: skip retry, retry false
+	// ["x"]: jsonrpc: param 1: expected int, got string (code -32602), retry false
+}
+
+// TimeLimit bounds each run of a method on the node; Policy reads it back.
+func ExampleTimeLimit() {
+	d := dispatch.New()
+	d.MustRegister("report", dispatch.Func0(func(ctx context.Context) (string, error) { return "ok", nil }),
+		dispatch.TimeLimit(time.Minute))
+	fmt.Println(d.Policy([]byte("report")).TimeLimit, d.Policy([]byte("unknown")).TimeLimit)
+	// Output: 1m0s 0s
+}
+
+// RetryAfter lets the handler choose the delay before the next attempt.
+func ExampleRetryAfter() {
+	err := dispatch.RetryAfter(errors.New("rate limited"), 5*time.Second)
+	after, ok := dispatch.Retryable(err)
+	fmt.Println(err, after, ok)
+	// Output: rate limited 5s true
+}
+
+// Retryable tells a retryable error from a final one.
+func ExampleRetryable() {
+	for _, err := range []error{
+		dispatch.Retry(errors.New("timeout")),
+		dispatch.Retry(fmt.Errorf("no such user: %w", dispatch.SkipRetry)),
+		errors.New("plain"),
+	} {
+		_, ok := dispatch.Retryable(err)
+		fmt.Println(ok)
+	}
+	// Output:
+	// true
+	// false
+	// false
+}
+
+// Policy returns what a method was registered with.
+func ExampleDispatcher_Policy() {
+	d := dispatch.New()
+	d.MustRegister("sync", dispatch.Proc0(func(context.Context) error { return nil }), dispatch.RetryOnError())
+	fmt.Printf("%+v\n", d.Policy([]byte("sync")))
+	// Output: {TimeLimit:0s RetryOnError:true}
+}

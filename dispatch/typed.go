@@ -537,9 +537,11 @@ type Option interface {
 }
 
 type options struct {
-	names []string
+	names  []string
+	policy Policy // TimeLimit, RetryOnError: any handler (see retry.go)
 }
 
+// empty reports whether no option changes how a typed adapter decodes its params (Names).
 func (o *options) empty() bool { return o.names == nil }
 
 type namesOption []string
