@@ -167,8 +167,8 @@ func TestRedisSurvivesRestart(t *testing.T) {
 
 	// The same store reconnects (its first calls may fail while it does).
 	testutil.Eventually(t, 20*time.Second, func() bool {
-		n, err := r.Len(ctx, "q")
-		return err == nil && n == n-0 && n == 490
+		queued, err := r.Len(ctx, "q")
+		return err == nil && queued == n-10
 	}, "queued tasks after the restart")
 	r2 := openRedis(t, srv.Addr, store.Options{Prefix: "durable:"})
 	defer r2.Close()
@@ -224,9 +224,7 @@ func TestRedisWaitAcrossStores(t *testing.T) {
 				t.Fatalf("Wait: %v", err)
 			}
 		case <-time.After(20 * time.Second):
-			c := b.Client()
-			m, err := c.Do(ctx, c.B().PubsubNumsub().Channel("shared:done:x2").Build()).ToAny()
-			t.Fatalf("Wait not woken by the other store's Put within 20s (numsub %v %v waiting %d)", m, err, a.Waiting())
+			t.Fatalf("Wait not woken by the other store's Put within 20s (waits subscribed: %d)", a.Waiting())
 		}
 	}
 	got := wait("x1")
