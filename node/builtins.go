@@ -24,7 +24,9 @@ const MaxSleep = 24 * time.Hour
 //     without params.
 //   - sleep: params [ms] or {"ms": ms}, 0 <= ms <= MaxSleep in milliseconds (a fraction is
 //     allowed); sleeps that long and returns ms as given, or returns early with the context's
-//     error when the task is cancelled (revoke, stop).
+//     error when the task is cancelled (revoke, deadline, stop). An optional second param,
+//     [ms, tag] or {"ms": ms, "tag": tag}, any JSON value, is ignored: it tells sleeps apart
+//     (the reliability drills count how often each one ran).
 //
 // They are raw handlers (no reflection, no allocation for add, subtract and echo). Builtins
 // fails, registering nothing, if d already has one of these names.
@@ -60,7 +62,7 @@ var (
 		`Invalid params: expected two numbers, [a, b] or {"a": a, "b": b}`, nil)
 	errArithRange  = codec.NewError(codec.CodeServerErrorMax, "result is not a finite number", nil)
 	errSleepParams = codec.NewError(codec.CodeInvalidParams,
-		`Invalid params: expected [ms] or {"ms": ms} with 0 <= ms <= 86400000`, nil)
+		`Invalid params: expected [ms], [ms, tag], {"ms": ms} or {"ms": ms, "tag": tag} with 0 <= ms <= 86400000`, nil)
 )
 
 // arith is add (sub false) and subtract (sub true).
@@ -124,7 +126,7 @@ func echo(_ context.Context, dst, params []byte) ([]byte, error) {
 // sleep sleeps for params' milliseconds, honouring ctx.
 func sleep(ctx context.Context, dst, params []byte) ([]byte, error) {
 	var raw [2][]byte
-	if !args(params, &raw, "ms") {
+	if !args(params, &raw, "ms") && !args(params, &raw, "ms", "tag") {
 		return dst, errSleepParams
 	}
 	v, ok := parseNumber(raw[0])

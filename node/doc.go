@@ -31,9 +31,28 @@
 //
 // Each worker owns one context and hands it to every handler it runs. It carries the values of
 // Run's context but not its cancellation (a node that stops finishes its running tasks), and it
-// is cancelled when the task is revoked (`broker.revoke` on the PUB control topic) or when the
-// grace period of a stop runs out. A handler must not use its ctx after it returns: the worker
-// reuses it for its next task.
+// is cancelled when the task is revoked (`broker.revoke` on the PUB control topic, or sent to
+// the node on its DEALER, which does not depend on the lossy PUB), or when the grace period of
+// a stop runs out. It has a deadline when the task has one: the caller's deadline (the task's
+// "timeout_ms", the milliseconds left when the broker handed it out) or the method's time limit
+// (dispatch.TimeLimit, else Config.TimeLimit), whichever ends first; the context then ends with
+// context.DeadlineExceeded and a handler that fails is answered with CodeDeadline. A task whose
+// deadline passed while it waited in the node for a worker is not run: it is answered with
+// CodeExpired. The deadline timer is the worker's own, re-armed per task: no allocation. A
+// handler must not use its ctx after it returns: the worker reuses it for its next task.
+//
+// # Retries
+//
+// The node never runs a task twice by itself: the broker decides (docs/reliability.md). A
+// failure the handler marked with dispatch.Retry or dispatch.RetryAfter, or any failure of a
+// method registered with dispatch.RetryOnError (but not SkipRetry, invalid params, deadlines or
+// revokes), is answered with the extension members "retry":true and, when the handler chose
+// the delay, "retry_after_ms"; the broker runs the task again while it has attempts left.
+//
+// # Queues
+//
+// Config.Queues names the broker queues the node takes tasks from (default: the default queue);
+// it goes in every hello, with the methods of the dispatcher.
 //
 // # Connection loss, restart and stop
 //

@@ -58,6 +58,7 @@ type fakeTask struct {
 	id     string
 	method string
 	params string
+	extra  string // extension members for the envelope, e.g. `"timeout_ms":50`
 }
 
 type fakeResult struct {
@@ -67,7 +68,9 @@ type fakeResult struct {
 		Message string          `json:"message"`
 		Data    json.RawMessage `json:"data"`
 	} `json:"error"`
-	at int // index in order
+	Retry        bool  `json:"retry"`
+	RetryAfterMS int64 `json:"retry_after_ms"`
+	at           int   // index in order
 }
 
 // newFakeBroker binds a fake broker on free loopback ports (or on the given endpoints, to
@@ -253,7 +256,11 @@ func (f *fakeBroker) dispatch() {
 			if i > 0 {
 				body = append(body, ',')
 			}
-			body = fmt.Appendf(body, `{"jsonrpc":"2.0","id":%s,"method":%q,"params":%s}`, t.id, t.method, t.params)
+			body = fmt.Appendf(body, `{"jsonrpc":"2.0","id":%s,"method":%q,"params":%s`, t.id, t.method, t.params)
+			if t.extra != "" {
+				body = append(append(body, ','), t.extra...)
+			}
+			body = append(body, '}')
 			p.held[t.id] = true
 		}
 		body = append(body, ']')
@@ -278,6 +285,18 @@ func (f *fakeBroker) submit(method, params string) string {
 	f.nextID++
 	id := strconv.Itoa(f.nextID)
 	f.queue = append(f.queue, fakeTask{id: id, method: method, params: params})
+	f.mu.Unlock()
+	f.kickDispatch()
+	return id
+}
+
+// submitExt queues a task whose object carries the extension members extra (e.g.
+// `"timeout_ms":50`) and returns its id.
+func (f *fakeBroker) submitExt(method, params, extra string) string {
+	f.mu.Lock()
+	f.nextID++
+	id := strconv.Itoa(f.nextID)
+	f.queue = append(f.queue, fakeTask{id: id, method: method, params: params, extra: extra})
 	f.mu.Unlock()
 	f.kickDispatch()
 	return id

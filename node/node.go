@@ -34,6 +34,24 @@ const (
 // server-error range; a broker that honours credit never sees it.
 const CodeNoCredit = -32010
 
+// Codes of the errors a node answers with for a task that did not run to its end on its own
+// (docs/reliability.md). The broker answers CodeExpired too, for tasks still queued at their
+// deadline.
+const (
+	// CodeExpired: the task's deadline passed while it waited in the node for a free worker;
+	// it was not run (the broker records it as EXPIRED).
+	CodeExpired = -32005
+	// CodeDeadline: the handler's context ended at the task's deadline (the caller's timeout)
+	// or at the method's time limit while it ran, and the handler failed.
+	CodeDeadline = -32011
+)
+
+// Bounds of Config.Queues (the broker's own bounds on queue names).
+const (
+	maxQueues    = 64
+	maxQueueName = 128
+)
+
 // runningDelay is how long a task runs before the node reports it with broker.running: tasks
 // that finish sooner are never reported as running (their result is), so a stream of small tasks
 // costs no running notices at all.
@@ -81,6 +99,14 @@ type Config struct {
 	// MaxMsgSize bounds every message the node sends and receives, in bytes. Default 1 MiB
 	// (the broker's default frame limit).
 	MaxMsgSize int64
+	// Queues names the broker queues the node takes tasks from (see docs/reliability.md).
+	// Default: the default queue only ("default"). A node serves its dispatcher's methods in
+	// each of these queues.
+	Queues []string
+	// TimeLimit bounds every run of a method registered without a dispatch.TimeLimit of its
+	// own: the handler's context ends after that long and the task fails with CodeDeadline.
+	// Default 0: no limit (the call's deadline, when it has one, still applies).
+	TimeLimit time.Duration
 	// Logger receives the node's events. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -176,6 +202,20 @@ func New(cfg Config) (*Node, error) {
 	if cfg.MaxMsgSize < 256 {
 		return nil, fmt.Errorf("%w: MaxMsgSize %d < 256", ErrBadConfig, cfg.MaxMsgSize)
 	}
+	if cfg.TimeLimit < 0 {
+		return nil, fmt.Errorf("%w: TimeLimit %v < 0", ErrBadConfig, cfg.TimeLimit)
+	}
+	if len(cfg.Queues) > maxQueues {
+		return nil, fmt.Errorf("%w: %d Queues > %d", ErrBadConfig, len(cfg.Queues), maxQueues)
+	}
+	seen := make(map[string]bool, len(cfg.Queues))
+	for _, q := range cfg.Queues {
+		if q == "" || len(q) > maxQueueName || seen[q] {
+			return nil, fmt.Errorf("%w: queue name %q (empty, repeated, or longer than %d bytes)", ErrBadConfig, q, maxQueueName)
+		}
+		seen[q] = true
+	}
+	cfg.Queues = append([]string(nil), cfg.Queues...)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}

@@ -226,8 +226,9 @@ func (o *outbox) start(t *task) {
 
 // result appends the response of a finished task and sends it now when the workers have
 // nothing more ready, when a message is full, or when enough credit is owed; otherwise a later
-// result (or the timer) carries it.
-func (o *outbox) result(t *task, res []byte, err error) {
+// result (or the timer) carries it. A retryable failure carries the ZeroTask extension members
+// "retry":true and, when the handler chose the delay, "retry_after_ms".
+func (o *outbox) result(t *task, res []byte, err error, retry bool, after time.Duration) {
 	o.mu.Lock()
 	if i := t.startIdx; i >= 0 {
 		// Still unreported: it finishes before its running notice, which is no longer needed.
@@ -246,6 +247,14 @@ func (o *outbox) result(t *task, res []byte, err error) {
 	start := o.beginMember()
 	if err != nil {
 		o.cur = codec.AppendError(o.cur, t.id, codec.AsError(err))
+		if retry {
+			o.cur = append(o.cur[:len(o.cur)-1], `,"retry":true`...)
+			if ms := after.Milliseconds(); ms > 0 {
+				o.cur = append(o.cur, `,"retry_after_ms":`...)
+				o.cur = strconv.AppendInt(o.cur, ms, 10)
+			}
+			o.cur = append(o.cur, '}')
+		}
 	} else {
 		o.cur = codec.AppendResult(o.cur, t.id, res)
 	}

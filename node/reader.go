@@ -7,6 +7,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/zerotask/zerotask/codec"
 	"github.com/zerotask/zerotask/zmtp"
@@ -60,10 +61,10 @@ func (r *reader) ingest(body []byte) {
 			if err != nil {
 				continue
 			}
-			r.one(h)
+			r.one(h, r.it.Elem())
 		}
 	} else {
-		r.one(&r.h)
+		r.one(&r.h, body)
 	}
 	if len(r.tasks) == 0 {
 		return
@@ -87,20 +88,41 @@ func (r *reader) ingest(body []byte) {
 	r.tasks = r.tasks[:0]
 }
 
-// one handles one JSON-RPC object from the broker.
-func (r *reader) one(h *codec.Header) {
+// one handles one JSON-RPC object from the broker (raw is its bytes).
+func (r *reader) one(h *codec.Header, raw []byte) {
 	switch h.Kind {
 	case codec.KindRequest:
 		method := h.Method
 		if h.MethodEscaped {
 			method = codec.AppendUnescape(nil, method)
 		}
-		r.tasks = append(r.tasks, newTask(h.ID, method, h.Params))
+		t := newTask(h.ID, method, h.Params)
+		// The task's deadline travels as the milliseconds left when the broker handed it out
+		// (a ZeroTask extension, outside params): the node's clock takes it from here.
+		if ms, ok := envelopeUint(raw, h.Params, timeoutKey); ok && ms > 0 {
+			t.deadline = time.Now().Add(time.Duration(min(ms, maxTimeoutMS)) * time.Millisecond)
+		}
+		r.tasks = append(r.tasks, t)
 	case codec.KindResponse:
 		r.n.response(h)
 	case codec.KindNotification:
-		// Nothing is expected from the broker this way; tolerated for the future.
-		r.n.log.Debug("node: notification from broker ignored", "method", string(h.Method))
+		r.n.notice(h)
+	}
+}
+
+// maxTimeoutMS bounds a task's timeout_ms (24 h, as the broker's).
+const maxTimeoutMS = 24 * 60 * 60 * 1000
+
+// notice handles a notification from the broker on the DEALER: a revoke sent straight to the
+// node that holds the task (it does not depend on the lossy PUB), or the broker's shutdown.
+func (n *Node) notice(h *codec.Header) {
+	switch string(h.Method) {
+	case "broker.revoke":
+		n.controlOne(h)
+	case "broker.shutdown":
+		n.log.Info("node: the broker is shutting down")
+	default:
+		n.log.Debug("node: notification from broker ignored", "method", string(h.Method))
 	}
 }
 
@@ -151,6 +173,16 @@ func (n *Node) helloFrame(seq int) []byte {
 	p = strconv.AppendInt(p, int64(n.cfg.Concurrency), 10)
 	p = append(p, `,"prefetch":`...)
 	p = strconv.AppendInt(p, int64(n.cfg.Prefetch), 10)
+	if len(n.cfg.Queues) > 0 {
+		p = append(p, `,"queues":[`...)
+		for i, q := range n.cfg.Queues {
+			if i > 0 {
+				p = append(p, ',')
+			}
+			p = codec.AppendString(p, q)
+		}
+		p = append(p, ']')
+	}
 	p = append(p, '}')
 	id := strconv.AppendInt([]byte(`"hello-`), int64(seq), 10)
 	id = append(id, '"')

@@ -18,8 +18,9 @@ type task struct {
 	params []byte // raw JSON params or nil, sub-slice of buf
 	buf    []byte
 
-	next    *task // queue link (taskQueue.mu held)
-	revoked bool  // a broker.revoke named it while it waited (taskQueue.mu held)
+	next     *task // queue link (taskQueue.mu held)
+	revoked  bool  // a broker.revoke named it while it waited (taskQueue.mu held)
+	deadline time.Time // when the task's deadline ends (zero: none), from its timeout_ms
 
 	// startIdx is the task's index in outbox.started while it runs and its running notice has
 	// not been sent; -1 otherwise (outbox.mu held).
@@ -53,6 +54,7 @@ func newTask(id, method, params []byte) *task {
 func putTask(t *task) {
 	t.id, t.method, t.params, t.next = nil, nil, nil, nil
 	t.revoked = false
+	t.deadline = time.Time{}
 	t.startIdx = -1
 	if cap(t.buf) > maxPooledTask {
 		t.buf = nil
@@ -185,6 +187,11 @@ func newWorker(n *Node) *worker {
 	w := &worker{n: n, scratch: make([]byte, 0, 512)}
 	w.ctx.done = make(chan struct{})
 	w.ctx.parent = context.Background()
+	// One timer per worker, reused for every task with a deadline or a time limit: arming it
+	// costs no allocation. It fires on its own goroutine and ends the run it was armed for
+	// only (see taskCtx.expire).
+	w.ctx.timer = time.AfterFunc(time.Hour, w.ctx.expire)
+	w.ctx.timer.Stop()
 	return w
 }
 
@@ -198,17 +205,44 @@ func (w *worker) loop() {
 	}
 }
 
-// errRevoked is what a revoked task answers (the broker has already marked it REVOKED; the
-// answer only releases it).
-var errRevoked = codec.NewError(-32004, "task revoked", nil)
+// The errors the node answers with for a task that did not run to its end on its own.
+var (
+	// errRevoked is what a revoked task answers (the broker has already marked it REVOKED;
+	// the answer only releases it).
+	errRevoked = codec.NewError(-32004, "task revoked", nil)
+	// errExpired: the task's deadline passed while it waited in the node; it was not run.
+	errExpired = codec.NewError(CodeExpired, "task expired", nil)
+	// errDeadline, errTimeLimit: the run was cancelled when the deadline or the time limit
+	// ended, and the handler failed.
+	errDeadline  = codec.NewError(CodeDeadline, "task deadline exceeded", nil)
+	errTimeLimit = codec.NewError(CodeDeadline, "task time limit exceeded", nil)
+)
 
 // run runs one task and hands its result to the outbox.
 func (w *worker) run(t *task) {
 	n := w.n
+	pol := n.d.Policy(t.method)
+	now := time.Time{}
+	limit := pol.TimeLimit
+	if limit == 0 {
+		limit = n.cfg.TimeLimit
+	}
+	if !t.deadline.IsZero() || limit > 0 {
+		now = time.Now()
+	}
 	w.mu.Lock()
 	w.cur = t
 	w.ctx.reset()
 	w.mu.Unlock()
+	// The run ends at the task's deadline or after the time limit, whichever comes first.
+	byLimit := false
+	if !now.IsZero() {
+		end := t.deadline
+		if limit > 0 && (end.IsZero() || now.Add(limit).Before(end)) {
+			end, byLimit = now.Add(limit), true
+		}
+		w.ctx.arm(end, now)
+	}
 	r := n.running.Add(1)
 	for {
 		m := n.maxRunning.Load()
@@ -220,9 +254,12 @@ func (w *worker) run(t *task) {
 
 	var res []byte
 	var err error
-	if t.revoked {
+	switch {
+	case t.revoked:
 		err = errRevoked
-	} else {
+	case !t.deadline.IsZero() && !now.Before(t.deadline):
+		err = errExpired // it waited here past its deadline: not run
+	default:
 		res, err = n.d.Call(&w.ctx, w.scratch[:0], t.method, t.params)
 	}
 	if cap(res) > cap(w.scratch) && cap(res) <= maxScratch {
@@ -231,18 +268,28 @@ func (w *worker) run(t *task) {
 
 	w.mu.Lock()
 	w.cur = nil
-	revoked := w.ctx.revoked
 	w.mu.Unlock()
+	revoked, expired := w.ctx.disarm()
 	n.running.Add(-1)
+	var retryAfter time.Duration
+	retry := false
 	if err != nil {
-		if revoked && errors.Is(err, context.Canceled) {
+		switch {
+		case revoked && errors.Is(err, context.Canceled):
 			err = errRevoked
+		case expired && errors.Is(err, context.DeadlineExceeded):
+			err = errDeadline
+			if byLimit {
+				err = errTimeLimit
+			}
+		case err != errExpired && err != errRevoked:
+			retryAfter, retry = pol.Retryable(err)
 		}
 		n.failed.Add(1)
 	} else {
 		n.done.Add(1)
 	}
-	n.out.result(t, res, err)
+	n.out.result(t, res, err, retry, retryAfter)
 	putTask(t)
 }
 
@@ -257,23 +304,73 @@ func (w *worker) revoke(id []byte) bool {
 	return true
 }
 
-// taskCtx is the context a worker hands to its handlers: Run's values, no deadline, and a Done
-// channel closed when the running task is revoked or the stop's grace period ends. It is reused
-// from task to task (a new channel is made only after a cancellation), so running a task costs
-// no context allocation; in exchange a handler must not keep its ctx after it returns.
+// taskCtx is the context a worker hands to its handlers: Run's values, the task's deadline
+// (the earlier of the call's deadline and the method's time limit), and a Done channel closed
+// when that deadline passes, when the running task is revoked, or when the stop's grace period
+// ends. It is reused from task to task (a new channel is made only after a cancellation, and
+// the deadline timer is the worker's own), so running a task costs no context allocation; in
+// exchange a handler must not keep its ctx after it returns.
 type taskCtx struct {
 	parent context.Context // values only; never cancelled
+	timer  *time.Timer     // fires expire at the deadline; armed per run
 
-	mu      sync.Mutex
-	done    chan struct{}
-	err     error
-	revoked bool // cancelled by a revoke (rather than by the end of the grace period)
+	mu       sync.Mutex
+	done     chan struct{}
+	err      error
+	revoked  bool      // cancelled by a revoke (rather than by the end of the grace period)
+	expired  bool      // cancelled by the deadline
+	deadline time.Time // zero: none
+	run      uint64    // the run the context serves now (bumped by reset)
+	armed    uint64    // the run the timer was armed for
 }
 
 var _ context.Context = (*taskCtx)(nil)
 
-// Deadline reports no deadline: tasks have none of their own.
-func (c *taskCtx) Deadline() (time.Time, bool) { return time.Time{}, false }
+// Deadline returns the run's deadline, if it has one.
+func (c *taskCtx) Deadline() (time.Time, bool) {
+	c.mu.Lock()
+	d := c.deadline
+	c.mu.Unlock()
+	return d, !d.IsZero()
+}
+
+// arm sets the run's deadline and starts the timer (a deadline already passed cancels at once).
+func (c *taskCtx) arm(end, now time.Time) {
+	c.mu.Lock()
+	c.deadline = end
+	c.armed = c.run
+	c.mu.Unlock()
+	if d := end.Sub(now); d > 0 {
+		c.timer.Reset(d)
+	} else {
+		c.expire()
+	}
+}
+
+// expire cancels the run the timer was armed for, with context.DeadlineExceeded. A timer that
+// fires late, once that run is over, finds the run number moved on and does nothing.
+func (c *taskCtx) expire() {
+	c.mu.Lock()
+	if c.armed == c.run && !c.deadline.IsZero() && c.err == nil {
+		c.err = context.DeadlineExceeded
+		c.expired = true
+		close(c.done)
+	}
+	c.mu.Unlock()
+}
+
+// disarm stops the timer at the end of a run and reports how the run's context ended.
+func (c *taskCtx) disarm() (revoked, expired bool) {
+	c.mu.Lock()
+	hadDeadline := !c.deadline.IsZero()
+	c.deadline = time.Time{}
+	revoked, expired = c.revoked, c.expired
+	c.mu.Unlock()
+	if hadDeadline {
+		c.timer.Stop()
+	}
+	return revoked, expired
+}
 
 // Done returns the channel closed when the task is cancelled.
 func (c *taskCtx) Done() <-chan struct{} {
@@ -283,7 +380,8 @@ func (c *taskCtx) Done() <-chan struct{} {
 	return d
 }
 
-// Err returns context.Canceled once the task is cancelled, nil before.
+// Err returns context.Canceled once the task is cancelled (context.DeadlineExceeded when its
+// deadline passed), nil before.
 func (c *taskCtx) Err() error {
 	c.mu.Lock()
 	err := c.err
@@ -308,10 +406,13 @@ func (c *taskCtx) cancel(revoked bool) {
 // reset readies the context for the next task; only a cancelled context needs a new channel.
 func (c *taskCtx) reset() {
 	c.mu.Lock()
+	c.run++
+	c.deadline = time.Time{}
 	if c.err != nil {
 		c.done = make(chan struct{})
 		c.err = nil
 		c.revoked = false
+		c.expired = false
 	}
 	c.mu.Unlock()
 }
