@@ -18,8 +18,8 @@ type task struct {
 	params []byte // raw JSON params or nil, sub-slice of buf
 	buf    []byte
 
-	next     *task // queue link (taskQueue.mu held)
-	revoked  bool  // a broker.revoke named it while it waited (taskQueue.mu held)
+	next     *task     // queue link (taskQueue.mu held)
+	revoked  bool      // a broker.revoke named it while it waited (taskQueue.mu held)
 	deadline time.Time // when the task's deadline ends (zero: none), from its timeout_ms
 
 	// startIdx is the task's index in outbox.started while it runs and its running notice has
