@@ -95,12 +95,28 @@ func (c *Client) release() { <-c.slots }
 // *codec.Error (see Error); local ones are ErrClosed, ErrConnectionLost, ErrTooLarge and ctx
 // errors. params are copied before CallRaw returns. In steady state CallRaw allocates nothing
 // beyond what the socket needs.
+//
+// The deadline of ctx, if it has one, travels with a task call as its "timeout_ms": the task
+// expires if it is still queued then, and its handler's context ends then.
 func (c *Client) CallRaw(ctx context.Context, dst []byte, method string, params []byte) ([]byte, error) {
+	return c.callRaw(ctx, dst, method, params, nil)
+}
+
+// callRaw is CallRaw with the task options o (nil for none).
+func (c *Client) callRaw(ctx context.Context, dst []byte, method string, params []byte, o *taskOptions) ([]byte, error) {
+	var eb [128]byte
+	ext := eb[:0]
+	if isTaskMethod(method) {
+		var err error
+		if ext, err = o.appendMembers(ext, ctx, false); err != nil {
+			return dst, err
+		}
+	}
 	if err := c.acquire(ctx); err != nil {
 		return dst, err
 	}
 	cl := newCall(nil)
-	if err := c.out.enqueue(cl, method, params, true); err != nil {
+	if err := c.out.enqueue(cl, method, params, ext, true); err != nil {
 		putCall(cl)
 		c.release()
 		return dst, err
@@ -128,12 +144,19 @@ func (c *Client) CallRaw(ctx context.Context, dst []byte, method string, params 
 // the object given by Named) and decodes the result into result (a pointer, or nil to discard
 // it; a *json.RawMessage or *[]byte receives the raw JSON). It blocks like CallRaw and returns
 // the same errors, plus a local one when args cannot be encoded or the result decoded.
+//
+// TaskOptions among args (Delay, Priority, Queue, MaxAttempts, Backoff, Timeout) set how the
+// broker treats the task; they are not params.
 func (c *Client) Call(ctx context.Context, method string, result any, args ...any) error {
+	args, o, err := splitArgs(args)
+	if err != nil {
+		return err
+	}
 	params, err := encodeArgs(args)
 	if err != nil {
 		return err
 	}
-	raw, err := c.CallRaw(ctx, nil, method, params)
+	raw, err := c.callRaw(ctx, nil, method, params, o)
 	if err != nil {
 		return err
 	}
@@ -143,15 +166,28 @@ func (c *Client) Call(ctx context.Context, method string, result any, args ...an
 // Notify sends method with args as a notification: the task runs, nothing comes back, not even
 // an error. It returns once the notification is queued for sending (ctx is only checked first:
 // a notification does not wait for a slot).
+//
+// TaskOptions among args apply as for Call, except that ctx's deadline is not the task's (use
+// Timeout).
 func (c *Client) Notify(ctx context.Context, method string, args ...any) error {
 	if err := ctx.Err(); err != nil {
+		return err
+	}
+	args, o, err := splitArgs(args)
+	if err != nil {
 		return err
 	}
 	params, err := encodeArgs(args)
 	if err != nil {
 		return err
 	}
-	return c.out.enqueue(nil, method, params, true)
+	var ext []byte
+	if o != nil {
+		if ext, err = o.appendMembers(nil, context.Background(), false); err != nil {
+			return err
+		}
+	}
+	return c.out.enqueue(nil, method, params, ext, true)
 }
 
 // named marks a value to be sent as the params object itself (see Named).

@@ -36,6 +36,28 @@ var (
 	ErrUnknownTask = errors.New("client: task unknown to the broker")
 )
 
+// The broker's and the node's error codes (docs/reliability.md) as sentinels: a remote
+// *codec.Error matches one with errors.Is by code, whatever its message.
+//
+//	if errors.Is(err, client.ErrQueueFull) { /* back off and try again */ }
+var (
+	// ErrQueueFull (-32001): the broker's queue limit is reached; nothing was queued.
+	ErrQueueFull = codec.NewError(-32001, "queue full", nil)
+	// ErrTooManyInFlight (-32002): this client has the broker's per-client maximum of requests
+	// pending.
+	ErrTooManyInFlight = codec.NewError(-32002, "too many in-flight requests", nil)
+	// ErrShuttingDown (-32003): the broker is shutting down.
+	ErrShuttingDown = codec.NewError(-32003, "broker shutting down", nil)
+	// ErrRevoked (-32004): the task was revoked.
+	ErrRevoked = codec.NewError(-32004, "task revoked", nil)
+	// ErrExpired (-32005): the task's deadline passed before it ran.
+	ErrExpired = codec.NewError(-32005, "task expired", nil)
+	// ErrNodeLost (-32006): the task's node was lost and it had no attempt left.
+	ErrNodeLost = codec.NewError(-32006, "node lost", nil)
+	// ErrDeadline (-32011): the task's deadline or time limit ended while it ran.
+	ErrDeadline = codec.NewError(-32011, "task deadline exceeded", nil)
+)
+
 // Error is a JSON-RPC error object returned by the broker or by the task: Code, Message and
 // Data (raw JSON) as they came on the wire. errors.Is matches two of them by Code.
 type Error = codec.Error
@@ -294,6 +316,12 @@ func (r *reader) ingest(body []byte) {
 }
 
 func (r *reader) one(h *codec.Header) {
+	if h.Kind == codec.KindNotification && string(h.Method) == "broker.shutdown" {
+		// The broker stops: calls in flight are answered (or fail with the connection), and
+		// the client reconnects by itself when a broker is back.
+		r.c.log.Info("client: the broker is shutting down")
+		return
+	}
 	if h.Kind != codec.KindResponse {
 		return
 	}

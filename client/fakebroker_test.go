@@ -36,7 +36,8 @@ type fakeBroker struct {
 	methods    map[string]int // requests per method
 	hellos     int
 	unordered  bool
-	notified   []string // notifications received
+	notified   []string            // notifications received
+	raws       map[string][]string // raw request objects by method (hello excluded)
 	hung       []hungCall
 	tasks      map[string]*fakeTask
 	nextTask   int
@@ -157,6 +158,14 @@ func (f *fakeBroker) handle(identity, body []byte) {
 		if err := json.Unmarshal(raw, &m); err != nil || m.JSONRPC != "2.0" || m.Method == "" {
 			f.violation("bad request %s", raw)
 			continue
+		}
+		if m.Method != "broker.hello" {
+			f.mu.Lock()
+			if f.raws == nil {
+				f.raws = map[string][]string{}
+			}
+			f.raws[m.Method] = append(f.raws[m.Method], string(raw))
+			f.mu.Unlock()
 		}
 		if r := f.request(identity, m); r != "" {
 			replies = append(replies, r)

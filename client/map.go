@@ -43,7 +43,8 @@ func (e *MapError) Unwrap() error { return e.Err }
 // At most MapConcurrency inputs are in flight; requests leave in batches as results come back,
 // so large inputs move at the broker's pace. The first input that fails stops Map: the calls
 // still in flight are abandoned (their replies dropped) and Map returns a *MapError naming the
-// input. When ctx ends Map returns ctx.Err() the same way.
+// input. When ctx ends Map returns ctx.Err() the same way. The deadline of ctx, if it has one,
+// travels with each call (see CallRaw).
 func Map[T any](ctx context.Context, c *Client, method string, inputs []any, opts ...MapOption) ([]T, error) {
 	o := mapOptions{concurrency: DefaultMapConcurrency}
 	for _, opt := range opts {
@@ -55,6 +56,8 @@ func Map[T any](ctx context.Context, c *Client, method string, inputs []any, opt
 	}
 	conc := min(o.concurrency, len(inputs))
 	done := make(chan *call, conc) // room for every call in flight: completion never blocks
+	_, deadline := ctx.Deadline()  // each call carries the time left as its timeout_ms
+	var extBuf [32]byte
 	live := make([]*call, 0, conc)
 	var failed error
 
@@ -107,7 +110,11 @@ func Map[T any](ctx context.Context, c *Client, method string, inputs []any, opt
 			}
 			cl := newCall(done)
 			cl.index, cl.pos = next, len(live)
-			if err := c.out.enqueue(cl, method, params, false); err != nil {
+			ext := extBuf[:0]
+			if deadline && isTaskMethod(method) {
+				ext, _ = (*taskOptions)(nil).appendMembers(ext, ctx, false) // cannot fail without options
+			}
+			if err := c.out.enqueue(cl, method, params, ext, false); err != nil {
 				putCall(cl)
 				c.release()
 				failed = &MapError{Index: next, Err: err}

@@ -113,9 +113,10 @@ func (o *outbox) putBuf(b []byte) {
 	}
 }
 
-// enqueue registers cl (nil for a notification) under a new id and appends its request. With
-// send set, it then sends unless someone else is sending (who will take it along).
-func (o *outbox) enqueue(cl *call, method string, params []byte, send bool) error {
+// enqueue registers cl (nil for a notification) under a new id and appends its request, with
+// ext (extension members, each preceded by a comma, or nil) added to the object. With send set,
+// it then sends unless someone else is sending (who will take it along).
+func (o *outbox) enqueue(cl *call, method string, params, ext []byte, send bool) error {
 	o.mu.Lock()
 	if o.closed {
 		o.mu.Unlock()
@@ -132,6 +133,9 @@ func (o *outbox) enqueue(cl *call, method string, params []byte, send bool) erro
 	}
 	start := o.beginMember()
 	o.cur = codec.AppendRequest(o.cur, idRaw, method, params)
+	if len(ext) > 0 {
+		o.cur = append(append(o.cur[:len(o.cur)-1], ext...), '}')
+	}
 	if len(o.cur)-start > o.maxBytes-2 {
 		if o.curN == 0 {
 			o.cur = o.cur[:0]

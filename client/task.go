@@ -141,8 +141,14 @@ func (c *Client) Revoke(ctx context.Context, id string) (TaskInfo, error) {
 }
 
 // Submit queues method with args (as Call encodes them) and returns at once with a Handle on
-// the task (broker.submit).
+// the task (broker.submit). TaskOptions among args (Key, Delay, ETA, Priority, Queue,
+// MaxAttempts, Backoff, Timeout) set how the broker treats the task; ctx bounds the submit
+// only, not the task (give it a Timeout).
 func (c *Client) Submit(ctx context.Context, method string, args ...any) (*Handle, error) {
+	args, o, err := splitArgs(args)
+	if err != nil {
+		return nil, err
+	}
 	params, err := encodeArgs(args)
 	if err != nil {
 		return nil, err
@@ -154,6 +160,13 @@ func (c *Client) Submit(ctx context.Context, method string, args ...any) (*Handl
 	p, err := codec.Marshal(sp)
 	if err != nil {
 		return nil, fmt.Errorf("client: encode submit: %w", err)
+	}
+	if o != nil {
+		ext, err := o.appendMembers(nil, ctx, true)
+		if err != nil {
+			return nil, err
+		}
+		p = append(append(p[:len(p)-1], ext...), '}')
 	}
 	raw, err := c.CallRaw(ctx, nil, "broker.submit", p)
 	if err != nil {

@@ -1,0 +1,240 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/zerotask/zerotask/codec"
+)
+
+// Task options travel as ZeroTask extension members (docs/protocol.md, docs/reliability.md):
+// beside jsonrpc, id, method and params in a task call's object (other JSON-RPC servers ignore
+// them), and as params of broker.submit. They are passed among the args of Call, Notify and
+// Submit, and are not sent as params:
+//
+//	c.Submit(ctx, "sleep", 100, client.Delay(10*time.Second), client.Key("report-42"))
+
+// TaskOption sets how the broker treats one task: its idempotency key, delay, priority, queue,
+// deadline and retries. Pass it among the args of Call, Notify or Submit.
+type TaskOption func(*taskOptions)
+
+type taskOptions struct {
+	key         string
+	delay       time.Duration
+	eta         time.Time
+	priority    int
+	hasPriority bool
+	queue       string
+	maxAttempts int
+	backoff     time.Duration
+	maxBackoff  time.Duration
+	timeout     time.Duration
+	err         error
+}
+
+// Bounds of the task options (the broker's: past one, Dial-free local error).
+const (
+	MaxKeyLen       = 256                 // MaxKeyLen bounds an idempotency key, in bytes.
+	MaxQueueNameLen = 128                 // MaxQueueNameLen bounds a queue name, in bytes.
+	MaxPriority     = 9                   // MaxPriority is the highest priority (0 is the default and lowest).
+	MaxAttemptsCap  = 100                 // MaxAttemptsCap bounds MaxAttempts.
+	MaxDelay        = 30 * 24 * time.Hour // MaxDelay bounds Delay and ETA (from now).
+	MaxTimeout      = 24 * time.Hour      // MaxTimeout bounds a task's timeout.
+)
+
+// ErrBadOption: a TaskOption is out of range or does not apply to the call (Key outside
+// Submit); the message says which.
+var ErrBadOption = errors.New("client: invalid task option")
+
+// Key gives a submitted task an idempotency key (at most MaxKeyLen bytes): a second Submit
+// with the same key, while the broker still knows the first task (queued, running, or its
+// result kept), returns the first task's id and runs nothing. Submit only.
+func Key(key string) TaskOption {
+	return func(o *taskOptions) {
+		if key == "" || len(key) > MaxKeyLen {
+			o.fail("Key must be 1 to %d bytes, got %d", MaxKeyLen, len(key))
+		}
+		o.key = key
+	}
+}
+
+// Delay holds the task in the broker for d before it is queued (d <= MaxDelay). A delayed task
+// is never handed to a node early, so a long delay never causes a second run.
+func Delay(d time.Duration) TaskOption {
+	return func(o *taskOptions) {
+		if d < 0 || d > MaxDelay {
+			o.fail("Delay %v outside [0, %v]", d, MaxDelay)
+		}
+		o.delay = d
+	}
+}
+
+// ETA holds the task in the broker until t (by the broker's clock; at most MaxDelay from now).
+// A time in the past queues the task at once.
+func ETA(t time.Time) TaskOption {
+	return func(o *taskOptions) {
+		if time.Until(t) > MaxDelay {
+			o.fail("ETA %v more than %v away", t, MaxDelay)
+		}
+		o.eta = t
+	}
+}
+
+// Priority sets the task's priority within its queue: 0 (the default) to MaxPriority; higher
+// runs first, tasks of one priority in order.
+func Priority(p int) TaskOption {
+	return func(o *taskOptions) {
+		if p < 0 || p > MaxPriority {
+			o.fail("Priority %d outside [0, %d]", p, MaxPriority)
+		}
+		o.priority, o.hasPriority = p, true
+	}
+}
+
+// Queue puts the task in the named queue (default "default"); only nodes that take tasks from
+// that queue (node.Config.Queues) run it.
+func Queue(name string) TaskOption {
+	return func(o *taskOptions) {
+		if name == "" || len(name) > MaxQueueNameLen {
+			o.fail("Queue name must be 1 to %d bytes, got %d", MaxQueueNameLen, len(name))
+		}
+		o.queue = name
+	}
+}
+
+// MaxAttempts bounds how many times the task is handed to a node (1 to MaxAttemptsCap): a
+// retryable failure or the loss of its node runs it again while attempts are left. Default:
+// the broker's (broker.Config.MaxAttempts).
+func MaxAttempts(n int) TaskOption {
+	return func(o *taskOptions) {
+		if n < 1 || n > MaxAttemptsCap {
+			o.fail("MaxAttempts %d outside [1, %d]", n, MaxAttemptsCap)
+		}
+		o.maxAttempts = n
+	}
+}
+
+// Backoff sets the delay before the retry of a retryable failure: base doubled per attempt,
+// at most max, with jitter. Default: the broker's (broker.Config.RetryBackoff and
+// MaxRetryBackoff).
+func Backoff(base, max time.Duration) TaskOption {
+	return func(o *taskOptions) {
+		if base < time.Millisecond || max < base || max > MaxDelay {
+			o.fail("Backoff(%v, %v): want 1ms <= base <= max <= %v", base, max, MaxDelay)
+		}
+		o.backoff, o.maxBackoff = base, max
+	}
+}
+
+// Timeout gives the task a deadline d from now (at most MaxTimeout): still queued then, it
+// expires without running (EXPIRED, -32005); running then, its handler's context ends
+// (-32011). For Call the context's deadline does the same, and the earlier one wins.
+func Timeout(d time.Duration) TaskOption {
+	return func(o *taskOptions) {
+		if d <= 0 || d > MaxTimeout {
+			o.fail("Timeout %v outside (0, %v]", d, MaxTimeout)
+		}
+		o.timeout = d
+	}
+}
+
+func (o *taskOptions) fail(format string, args ...any) {
+	if o.err == nil {
+		o.err = fmt.Errorf("%w: %s", ErrBadOption, fmt.Sprintf(format, args...))
+	}
+}
+
+// splitArgs separates the TaskOptions from the params among args. It does not allocate when
+// args holds no TaskOption.
+func splitArgs(args []any) ([]any, *taskOptions, error) {
+	k := -1
+	for i, a := range args {
+		if _, ok := a.(TaskOption); ok {
+			k = i
+			break
+		}
+	}
+	if k < 0 {
+		return args, nil, nil
+	}
+	o := &taskOptions{}
+	params := make([]any, 0, len(args)-1)
+	for _, a := range args {
+		if f, ok := a.(TaskOption); ok {
+			if f != nil {
+				f(o)
+			}
+			continue
+		}
+		params = append(params, a)
+	}
+	return params, o, o.err
+}
+
+// appendMembers appends the options as JSON members, each preceded by a comma. For a task
+// call (submit false) Key is refused; ctx's deadline is taken as the task's when no Timeout
+// is earlier.
+func (o *taskOptions) appendMembers(dst []byte, ctx context.Context, submit bool) ([]byte, error) {
+	timeout := time.Duration(0)
+	if o != nil {
+		if o.key != "" {
+			if !submit {
+				return dst, fmt.Errorf("%w: Key applies to Submit only", ErrBadOption)
+			}
+			dst = append(dst, `,"key":`...)
+			dst = codec.AppendString(dst, o.key)
+		}
+		if o.delay > 0 {
+			dst = appendMS(dst, `,"delay_ms":`, o.delay)
+		}
+		if !o.eta.IsZero() {
+			dst = append(dst, `,"eta_ms":`...)
+			dst = strconv.AppendInt(dst, max(o.eta.UnixMilli(), 0), 10)
+		}
+		if o.hasPriority {
+			dst = append(dst, `,"priority":`...)
+			dst = strconv.AppendInt(dst, int64(o.priority), 10)
+		}
+		if o.queue != "" {
+			dst = append(dst, `,"queue":`...)
+			dst = codec.AppendString(dst, o.queue)
+		}
+		if o.maxAttempts > 0 {
+			dst = append(dst, `,"max_attempts":`...)
+			dst = strconv.AppendInt(dst, int64(o.maxAttempts), 10)
+		}
+		if o.backoff > 0 {
+			dst = appendMS(dst, `,"backoff_ms":`, o.backoff)
+			dst = appendMS(dst, `,"max_backoff_ms":`, o.maxBackoff)
+		}
+		timeout = o.timeout
+	}
+	if !submit {
+		if dl, ok := ctx.Deadline(); ok {
+			if left := time.Until(dl); timeout == 0 || left < timeout {
+				timeout = max(left, time.Millisecond)
+			}
+		}
+	}
+	if timeout > 0 {
+		dst = appendMS(dst, `,"timeout_ms":`, min(timeout, MaxTimeout))
+	}
+	return dst, nil
+}
+
+// appendMS appends name and d in whole milliseconds, rounded up (a deadline never shrinks to 0).
+func appendMS(dst []byte, name string, d time.Duration) []byte {
+	dst = append(dst, name...)
+	ms := (d + time.Millisecond - 1) / time.Millisecond
+	return strconv.AppendInt(dst, int64(ms), 10)
+}
+
+// isTaskMethod reports whether method is a task call (not broker.* or rpc.*): only task calls
+// carry the caller's deadline.
+func isTaskMethod(method string) bool {
+	return !strings.HasPrefix(method, "broker.") && !strings.HasPrefix(method, "rpc.")
+}
