@@ -111,7 +111,7 @@ func builtins() (*dispatch.Dispatcher, error) {
 	if err := node.Builtins(d); err != nil {
 		return nil, fmt.Errorf("register the built-in tasks: %w", err)
 	}
-	return d, nil
+	return d, useDrill(d) // the end-to-end drills' task log (drill.go); nothing unless asked for
 }
 
 func runBroker(ctx context.Context, io *stdio, args []string) error {

@@ -1,0 +1,243 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/zerotask/zerotask/client"
+)
+
+// The reliability drills: real `zerotask` processes killed with SIGKILL, frozen with SIGSTOP,
+// restarted under load, and an in-process client that checks that every task is accounted for.
+// The nodes record every task they start in a log per process (ZEROTASK_DRILL_LOG, see
+// cmd/zerotask/drill.go), so that a drill can count the tasks that ran more than once.
+
+// drillEnv is the variable that makes `zerotask node` log the tasks it starts.
+const drillEnv = "ZEROTASK_DRILL_LOG"
+
+// startDaemonEnv is startDaemon with extra environment variables.
+func startDaemonEnv(t testing.TB, env []string, ready *regexp.Regexp, args ...string) *daemon {
+	t.Helper()
+	d := &daemon{cmd: exec.Command(zerotaskBin, args...), newOut: make(chan struct{}, 1),
+		closed: make(chan struct{}), exited: make(chan struct{})}
+	d.cmd.Env = append(os.Environ(), env...)
+	d.cmd.Stderr = lockedBuffer{d}
+	out, err := d.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.cmd.Start(); err != nil {
+		t.Fatalf("start zerotask %s: %v", strings.Join(args, " "), err)
+	}
+	go d.read(out)
+	go func() {
+		<-d.closed
+		d.err = d.cmd.Wait()
+		close(d.exited)
+	}()
+	t.Cleanup(func() {
+		_ = d.cmd.Process.Kill() // by PID; harmless if it already exited
+		select {
+		case <-d.exited:
+		case <-time.After(10 * time.Second):
+			t.Errorf("zerotask %s (pid %d) not reaped 10s after SIGKILL", args[0], d.cmd.Process.Pid)
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if _, err := d.expect(ctx, ready); err != nil {
+		t.Fatalf("zerotask %s: no line matching %q: %v\nstderr:\n%s", strings.Join(args, " "), ready, err, d.Stderr())
+	}
+	return d
+}
+
+var nodeReady = regexp.MustCompile(`^node serving `)
+
+// startDrillNode starts `zerotask node --name name` for the broker at router/pub, logging the
+// tasks it starts in dir.
+func startDrillNode(t testing.TB, dir, router, pub, name string, extra ...string) *daemon {
+	t.Helper()
+	args := append([]string{"node", "--broker", router, "--sub", pub, "--name", name, "--log-level", "warn"}, extra...)
+	return startDaemonEnv(t, []string{drillEnv + "=" + dir}, nodeReady, args...)
+}
+
+// kill9 kills d with SIGKILL and waits until it is reaped.
+func kill9(t testing.TB, d *daemon) {
+	t.Helper()
+	if err := d.cmd.Process.Kill(); err != nil {
+		t.Fatalf("kill -9 %d: %v", d.cmd.Process.Pid, err)
+	}
+	select {
+	case <-d.exited:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("pid %d not reaped 10s after SIGKILL", d.cmd.Process.Pid)
+	}
+}
+
+// runs reads the drill logs in dir and returns, per sleep tag, how many times it started and
+// in which processes (log file names).
+func runs(t testing.TB, dir string) map[int][]string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[int][]string{}
+	for _, name := range files {
+		f, err := os.Open(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			method, params, ok := strings.Cut(sc.Text(), " ")
+			if !ok || method != "sleep" {
+				continue
+			}
+			var p struct {
+				Tag *int `json:"tag"`
+			}
+			if json.Unmarshal([]byte(params), &p) != nil || p.Tag == nil {
+				continue // a line cut by SIGKILL, or a sleep without a tag
+			}
+			out[*p.Tag] = append(out[*p.Tag], filepath.Base(name))
+		}
+		f.Close()
+	}
+	return out
+}
+
+// brokerStats is the part of broker.stats the drills read.
+type brokerStats struct {
+	Queued    int    `json:"queued"`
+	Running   int    `json:"running"`
+	Accepted  uint64 `json:"accepted"`
+	Submitted uint64 `json:"submitted"`
+	Succeeded uint64 `json:"succeeded"`
+	Failed    uint64 `json:"failed"`
+	Retried   uint64 `json:"retried"`
+	Stale     uint64 `json:"stale"`
+	Rejected  uint64 `json:"rejected"`
+	BadFrames uint64 `json:"bad_frames"`
+	Nodes     int    `json:"nodes"`
+	Clients   int    `json:"clients"`
+	Results   int    `json:"results"`
+}
+
+func statsOf(t testing.TB, c *client.Client) brokerStats {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var s brokerStats
+	if err := c.Call(ctx, "broker.stats", &s); err != nil {
+		t.Fatalf("broker.stats: %v", err)
+	}
+	return s
+}
+
+// nodeInfo is one entry of broker.nodes.
+type nodeInfo struct {
+	Name    string `json:"name"`
+	Credit  int    `json:"credit"`
+	Running int    `json:"running"`
+}
+
+// nodesOf returns broker.nodes by node name.
+func nodesOf(t testing.TB, c *client.Client) map[string]nodeInfo {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var ns []nodeInfo
+	if err := c.Call(ctx, "broker.nodes", &ns); err != nil {
+		t.Fatalf("broker.nodes: %v", err)
+	}
+	out := make(map[string]nodeInfo, len(ns))
+	for _, n := range ns {
+		out[n.Name] = n
+	}
+	return out
+}
+
+// submitTagged submits n sleep tasks {"ms": 1 + i%5, "tag": first+i} from a few goroutines and
+// returns their ids by tag. after, if not nil, runs once (on its own goroutine) when half of them
+// are submitted.
+func submitTagged(t testing.TB, c *client.Client, first, n int, opts ...any) []string {
+	t.Helper()
+	ids := make([]string, n)
+	const senders = 8
+	var wg sync.WaitGroup
+	errs := make(chan error, senders)
+	for s := range senders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			for i := s; i < n; i += senders {
+				args := append([]any{client.Named(map[string]int{"ms": 1 + i%5, "tag": first + i})}, opts...)
+				h, err := c.Submit(ctx, "sleep", args...)
+				if err != nil {
+					errs <- fmt.Errorf("submit %d: %w", first+i, err)
+					return
+				}
+				ids[i] = h.ID()
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+// waitAll waits for every task in ids to finish (broker.result, a few hundred at a time) and
+// returns their final records.
+func waitAll(t testing.TB, c *client.Client, ids []string, timeout time.Duration) []client.TaskInfo {
+	t.Helper()
+	infos := make([]client.TaskInfo, len(ids))
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	sem := make(chan struct{}, 256)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	for i, id := range ids {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			for ctx.Err() == nil {
+				ti, err := c.Result(ctx, id, 5*time.Second)
+				if err == nil && ti.State.Done() {
+					infos[i] = ti
+					return
+				}
+				if err != nil && ctx.Err() == nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = fmt.Errorf("result %s: %w", id, err)
+					}
+					mu.Unlock()
+					time.Sleep(10 * time.Millisecond) // retry pace after a failed poll (connection lost), not synchronization
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		t.Fatalf("tasks not all finished within %v (last poll error: %v)", timeout, firstErr)
+	}
+	return infos
+}
