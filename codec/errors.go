@@ -19,7 +19,7 @@ const (
 	// CodeFrameTooLarge is the code codec uses when a frame is longer than Limits.MaxFrame. It
 	// lies in the implementation-defined server-error range; codec claims it and nothing else
 	// there, so other packages may use the rest of -32099..-32000 freely.
-	CodeFrameTooLarge = -32001
+	CodeFrameTooLarge = -32099
 )
 
 // Error is a JSON-RPC error object (specification section 5.1). It implements error.

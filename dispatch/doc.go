@@ -93,7 +93,7 @@
 //
 //   - Frame size, batch length and nesting depth in ServeFrame: codec.Limits, set with
 //     SetLimits; defaults 1 MiB, 1024 elements, 64 levels. Past one, the reply is the matching
-//     error (-32001 frame too large, -32600 batch too large or nesting too deep) and nothing
+//     error (-32099 frame too large, -32600 batch too large or nesting too deep) and nothing
 //     runs.
 //   - Nesting inside params given to Call directly: 10000 levels (as encoding/json), -32602
 //     past it.
