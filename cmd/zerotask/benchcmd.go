@@ -24,7 +24,7 @@ func runBench(ctx context.Context, io *stdio, args []string) error {
 	brokerEP := fs.String("broker", "", "external broker ROUTER endpoint (default: start a broker and nodes in this process)")
 	nodes := fs.Int("nodes", bench.DefaultNodes, "in-process nodes to start (without --broker)")
 	nodeConc := fs.Int("node-concurrency", 0, "each in-process node's concurrency (0 = the number of CPUs)")
-	conc := intList{bench.DefaultConcurrency}
+	conc := intList{bench.DefaultConcurrency, 1024, 4096}
 	fs.Var(&conc, "concurrency", "calls in flight in the pipelined phase; a comma-separated list runs it once per level")
 	pipeline := fs.String("pipeline", bench.PipelineMap, "how the pipelined phase keeps calls in flight: map (client.Map from --senders goroutines) or calls (one CallRaw goroutine per call in flight, each call timed)")
 	senders := fs.Int("senders", 0, "goroutines sending in the notify phase and calling Map in the pipelined phase (0 = GOMAXPROCS)")
