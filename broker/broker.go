@@ -46,14 +46,15 @@ type Broker struct {
 	jobCtx    context.Context
 	jobCancel context.CancelFunc
 
-	serving  atomic.Bool
-	shutdown atomic.Bool
-	cancel   context.CancelFunc // ends Serve (guarded by mu)
-	stopped  bool               // Shutdown asked Serve to end (guarded by mu)
-	drained  chan struct{}      // closed by the ticker once Shutdown's drain is complete
-	done     chan struct{}      // closed when Serve has returned
-	sent     atomic.Uint64      // messages accepted by the ROUTER's TrySend (for the linger)
-	closeMu  sync.Once
+	serving   atomic.Bool
+	shutdown  atomic.Bool
+	cancel    context.CancelFunc // ends Serve (guarded by mu)
+	stopped   bool               // Shutdown asked Serve to end (guarded by mu)
+	idleSince time.Time          // when a shutdown found nothing running any more (guarded by mu)
+	drained   chan struct{}      // closed by the ticker once Shutdown's drain is complete
+	done      chan struct{}      // closed when Serve has returned
+	sent      atomic.Uint64      // messages accepted by the ROUTER's TrySend (for the linger)
+	closeMu   sync.Once
 }
 
 // New validates cfg, binds the ROUTER and the PUB at once (so port 0 works and Addr is known)
@@ -306,10 +307,19 @@ func (b *Broker) tickLoop(ctx context.Context) {
 		}
 		b.c.tick(b.c.now())
 		if b.c.closing && b.c.running == 0 && b.jobActive == 0 {
-			select {
-			case <-b.drained:
-			default:
-				close(b.drained)
+			// Drained. The results stored during the shutdown stay readable until they are
+			// read or ResultGrace has passed; then the waits still open are answered.
+			if b.idleSince.IsZero() {
+				b.idleSince = time.Now()
+			}
+			if b.c.unread <= 0 || time.Since(b.idleSince) >= b.cfg.ResultGrace {
+				select {
+				case <-b.drained:
+				default:
+					b.c.store.wakeAll()
+					b.c.flush()
+					close(b.drained)
+				}
 			}
 		}
 		b.mu.Unlock()
@@ -352,11 +362,14 @@ func (b *Broker) runJobs(j *job) {
 	}
 }
 
-// Shutdown stops the broker gracefully: new tasks are refused with -32003 (queued ones too:
-// their callers get -32003), nodes and clients are told on the PUB control topic, the tasks
-// running at nodes and the broker tasks may finish until ctx ends, then the sockets close and
-// Serve returns ErrServerClosed. It returns ctx's error when ctx ended before the drain was
-// complete (the remaining callers then get -32003).
+// Shutdown stops the broker gracefully: new tasks are refused with -32003 (queued and delayed
+// ones too: their callers get -32003), nodes and clients are told (broker.shutdown on the PUB
+// control topic, and to every connected DEALER peer on the ROUTER), the tasks running at nodes
+// and the broker tasks may finish until ctx ends, and broker.status and broker.result keep
+// answering: once nothing runs, the results stored during the shutdown stay readable until
+// they are read or Config.ResultGrace has passed. Then the sockets close and Serve returns
+// ErrServerClosed. It returns ctx's error when ctx ended before the drain was complete (the
+// remaining callers then get -32003).
 func (b *Broker) Shutdown(ctx context.Context) error {
 	b.shutdown.Store(true)
 	b.mu.Lock()
@@ -374,6 +387,8 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		err = ctx.Err()
 		b.mu.Lock()
 		b.c.abortRunning()
+		b.c.store.wakeAll()
+		b.c.flush()
 		b.mu.Unlock()
 	}
 	b.linger(ctx)
@@ -435,11 +450,25 @@ func (c *core) beginClose() {
 			c.end(slot, t, errShuttingDown, stFailure)
 		}
 	}
-	c.store.wakeAll()
+	for len(c.sched) > 0 {
+		e := c.sched.pop()
+		if slot, t := c.scheduledAt(e.key); t != nil {
+			c.unschedule(t)
+			c.end(slot, t, errShuttingDown, stFailure)
+		}
+	}
+	// The waits on live tasks stay: the running tasks finish and answer them.
 	c.publish()
 	c.publishShutdown()
 	c.flush()
+	for _, p := range c.peers {
+		if p.alive && !p.delim { // a REQ peer must get nothing it did not ask for
+			c.send(p, false, shutdownNotice)
+		}
+	}
 }
+
+var shutdownNotice = []byte(`{"jsonrpc":"2.0","method":"broker.shutdown"}`)
 
 // abortRunning ends the tasks still held by nodes when Shutdown's context ends (mu held).
 func (c *core) abortRunning() {

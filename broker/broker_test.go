@@ -101,6 +101,13 @@ func TestShutdown(t *testing.T) {
 	if r := decodeResp(t, c.recv()); string(r.ID) != `"queued"` || r.Error == nil || r.Error.Code != CodeShuttingDown {
 		t.Fatalf("queued call: %+v", r)
 	}
+	// Clients and nodes are told on the ROUTER too.
+	if got := c.recv(); got != string(shutdownNotice) {
+		t.Fatalf("notice to the client %s", got)
+	}
+	if got := n.recv(); got != string(shutdownNotice) {
+		t.Fatalf("notice to the node %s", got)
+	}
 	sub.until(func(topic, body string) bool { return topic == "control" && strings.Contains(body, "broker.shutdown") })
 	if code := errCode(t, c.call(`{"jsonrpc":"2.0","id":"new","method":"work"}`)); code != CodeShuttingDown {
 		t.Fatalf("new call: code %d", code)

@@ -24,9 +24,11 @@ func (c *core) brokerCall(p *peer, tg target, h *codec.Header) {
 	case "broker.hello":
 		c.bHello(p, tg, h)
 	case "broker.bye":
-		if p.node {
-			c.nodeGone(p)
+		if !p.node {
+			c.fail(tg, h.ID, errNotNode)
+			return
 		}
+		c.nodeGone(p)
 		c.ok(tg, h.ID, trueJSON)
 	case "broker.submit":
 		c.bSubmit(p, tg, h)
@@ -93,6 +95,10 @@ func (c *core) bCredit(p *peer, tg target, h *codec.Header) {
 
 // bRunning: a node started these tasks ([k1, k2, ...] or {"ids":[...]}).
 func (c *core) bRunning(p *peer, tg target, h *codec.Header) {
+	if !p.node {
+		c.fail(tg, h.ID, errNotNode)
+		return
+	}
 	list := h.Params
 	if ids := member(list, "ids"); ids != nil {
 		list = ids
@@ -125,6 +131,7 @@ type helloParams struct {
 	Role        string   `json:"role"`
 	Name        string   `json:"name"`
 	Methods     []string `json:"methods"`
+	Queues      []string `json:"queues"`
 	Concurrency int      `json:"concurrency"`
 	Unordered   bool     `json:"unordered"`
 }
@@ -175,9 +182,15 @@ func (c *core) bHello(p *peer, tg target, h *codec.Header) {
 	case "", "client":
 		p.unordered = hp.Unordered
 	case "node":
-		if len(hp.Methods) > maxNodeMethods {
-			c.badParams(tg, h.ID, "too many methods")
+		if len(hp.Methods)*max(1, len(hp.Queues)) > maxNodeMethods {
+			c.badParams(tg, h.ID, "too many methods (times queues)")
 			return
+		}
+		for _, q := range hp.Queues {
+			if q == "" || len(q) > MaxQueueName {
+				c.badParams(tg, h.ID, "queue names must be 1 to 128 bytes")
+				return
+			}
 		}
 		c.nodeHello(p, &hp)
 	default:
@@ -218,36 +231,51 @@ func (c *core) nodeHello(p *peer, hp *helloParams) {
 		p.name = "node-" + strconv.Quote(string(p.ident))
 	}
 	p.concurrency = hp.Concurrency
+	p.queues = hp.Queues
+	if len(p.queues) == 0 {
+		p.queues = defaultQueues
+	}
+	p.mnames = p.mnames[:0]
 	for _, m := range hp.Methods {
-		if m == "" || codec.IsReservedName(m) || len(m) >= 7 && m[:7] == "broker." {
+		if m == "" || len(m) > c.cfg.MaxMethodLen || codec.IsReservedName(m) || len(m) >= 7 && m[:7] == "broker." {
 			continue
 		}
-		q := c.queueFor([]byte(m))
-		if q == nil {
-			break // MaxMethods: the rest is not served
-		}
-		dup := false
-		for _, s := range q.nodes {
-			if s == p.slot {
-				dup = true
-				break
+		p.mnames = append(p.mnames, m)
+		for _, qn := range p.queues {
+			q := c.queueFor([]byte(m), []byte(qn))
+			if q == nil {
+				break // MaxMethods: the rest is not served
+			}
+			dup := false
+			for _, s := range q.nodes {
+				if s == p.slot {
+					dup = true
+					break
+				}
+			}
+			if !dup {
+				q.nodes = append(q.nodes, p.slot)
+				p.methods = append(p.methods, q.idx)
 			}
 		}
-		if !dup {
-			q.nodes = append(q.nodes, p.slot)
-			p.methods = append(p.methods, q.idx)
-		}
 	}
-	c.log.Debug("broker: node hello", "node", p.name, "methods", hp.Methods, "concurrency", hp.Concurrency)
+	c.log.Debug("broker: node hello", "node", p.name, "methods", hp.Methods, "queues", p.queues, "concurrency", hp.Concurrency)
 }
 
+var defaultQueues = []string{DefaultQueue}
+
 // bSubmit queues a task and answers at once with its id; the result goes to the store.
-// Params: {"method":M,"params":P} or [M, P].
+// Params: {"method":M,"params":P, ...options} or [M, P, timeout_ms]; the options are the
+// extension members of a task call (see ext.go) plus "key", the idempotency key.
 func (c *core) bSubmit(p *peer, tg target, h *codec.Header) {
 	mraw := param(h.Params, "method", 0)
 	var method string
 	if mraw == nil || codec.Unmarshal(mraw, &method) != nil || method == "" {
 		c.badParams(tg, h.ID, "method must be a non-empty string")
+		return
+	}
+	if len(method) > c.cfg.MaxMethodLen {
+		c.fail(tg, h.ID, errMethodTooLong)
 		return
 	}
 	if codec.IsReservedName(method) || len(method) >= 7 && method[:7] == "broker." {
@@ -259,8 +287,26 @@ func (c *core) bSubmit(p *peer, tg target, h *codec.Header) {
 		c.badParams(tg, h.ID, "params must be an array or an object")
 		return
 	}
-	q := c.queueFor([]byte(method))
-	if !c.admit(p, tg, h.ID, q) {
+	x := &c.ext
+	if ps := trimSpace(h.Params); len(ps) > 0 && ps[0] == '{' {
+		c.readExt(ps, params, x, true)
+		if x.bad != "" {
+			c.badParams(tg, h.ID, x.bad)
+			return
+		}
+	} else {
+		*x = taskExt{timeout: parseTimeout(param(h.Params, "timeout_ms", 2))}
+	}
+	if x.key != nil {
+		if seq, ok := c.keyed(x.key); ok {
+			// The same key while the first task is known: its id, and nothing runs again.
+			c.cnt.duplicate++
+			c.ok(tg, h.ID, c.appendSubmitted(c.valbuf[:0], seq, true))
+			return
+		}
+	}
+	q := c.queueFor([]byte(method), x.queue)
+	if !c.admit(p, tg, h.ID, q, x.delay > 0) {
 		if q != nil {
 			c.maybeDropQueue(q)
 		}
@@ -273,21 +319,44 @@ func (c *core) bSubmit(p *peer, tg target, h *codec.Header) {
 		c.maybeDropQueue(q)
 		return
 	}
-	c.setDeadline(t, parseTimeout(param(h.Params, "timeout_ms", 2)))
+	c.setDeadline(t, x.timeout)
+	t.prio = x.priority
+	c.setOpts(slot, t, x)
 	c.seq++
 	t.seq = c.seq
 	t.flags |= fSubmitted
 	c.subm[t.seq] = slot
+	if x.key != nil {
+		c.keys[string(x.key)] = t.seq
+		c.pruneKeys()
+	}
 	c.cnt.submitted++
 	c.cnt.accepted++
 	c.stateChanged(t)
 	seq := t.seq
-	c.enqueue(slot, t, q, false)
+	c.start(slot, t, q, x.delay)
+	c.ok(tg, h.ID, c.appendSubmitted(c.valbuf[:0], seq, false))
+}
 
-	v := append(c.valbuf[:0], `{"id":`...)
-	v = c.appendPublicID(v, seq)
-	c.valbuf = append(v, `,"state":"QUEUED"}`...)
-	c.ok(tg, h.ID, c.valbuf)
+// appendSubmitted appends broker.submit's answer for task seq: its id and state now, and
+// "duplicate":true when an earlier submit with the same key made it.
+func (c *core) appendSubmitted(dst []byte, seq uint64, dup bool) []byte {
+	dst = append(dst, `{"id":`...)
+	dst = c.appendPublicID(dst, seq)
+	dst = append(dst, `,"state":"`...)
+	st := stUnknown
+	if slot, ok := c.subm[seq]; ok {
+		st = c.tasks.at(slot).state
+	} else if rec, ok := c.store.get(seq); ok {
+		st = rec.state
+	}
+	dst = append(dst, st.String()...)
+	dst = append(dst, '"')
+	if dup {
+		dst = append(dst, `,"duplicate":true`...)
+	}
+	c.valbuf = append(dst, '}')
+	return c.valbuf
 }
 
 // appendPublicID appends the quoted public id "<epoch>-<seq>" of a submitted task.
@@ -346,13 +415,20 @@ func (c *core) bResult(p *peer, tg target, h *codec.Header) {
 	}
 	seq, ok := c.parsePublicID(raw)
 	_, live := c.subm[seq]
-	if !ok || !live || waitMS == 0 || tg.client == noRef || c.closing {
+	if !ok || !live || waitMS == 0 || tg.client == noRef {
+		// Answered at once (also during a shutdown: the waits of live tasks are kept, since
+		// the running ones still finish and the queued ones end with -32003).
 		c.ok(tg, h.ID, c.appendRecordOf(c.valbuf[:0], raw))
 		return
 	}
-	if p.inflight >= c.cfg.MaxInFlightPerClient {
+	switch {
+	case p.inflight >= c.cfg.MaxInFlightPerClient:
 		c.cnt.rejected++
 		c.fail(tg, h.ID, errTooManyInFlight)
+		return
+	case c.store.waiting() >= c.cfg.MaxWaiting:
+		c.cnt.rejected++
+		c.fail(tg, h.ID, errTooManyWaits)
 		return
 	}
 	wait := time.Duration(waitMS) * time.Millisecond
@@ -385,6 +461,9 @@ func (c *core) newWaiter() *waiter {
 func (c *core) wake(w *waiter, rec *record) {
 	v := c.valbuf[:0]
 	if rec != nil {
+		if c.livePeer(w.tg.client, w.tg.cgen) != nil {
+			c.delivered(rec)
+		}
 		v = c.appendRecord(v, rec)
 	} else {
 		v = c.appendRecordSeq(v, w.seq, nil)
@@ -431,13 +510,28 @@ func (c *core) bRevoke(tg target, h *codec.Header) {
 			t.flags &^= fSubmitted
 			delete(c.subm, seq)
 			if t.flags&fHeld != 0 {
-				c.ctlIDs = append(c.ctlIDs, t.key(slot))
+				// Told on the PUB control topic (every node, lossy) and straight to the node
+				// that holds it on the ROUTER (reliable); the node cancels the handler's
+				// context and answers -32004, which releases the task here.
+				k := t.key(slot)
+				c.ctlIDs = append(c.ctlIDs, k)
+				c.revokeAt(c.peers[t.node], k)
 			} else {
-				c.dropQueued(slot, t)
+				c.dropWaiting(slot, t)
 			}
 		}
 	}
 	c.ok(tg, h.ID, c.appendRecordOf(c.valbuf[:0], raw))
+}
+
+// revokeAt sends node p a broker.revoke notification for task key k, after the tasks already
+// packed for it (so that it knows the task when the notice arrives).
+func (c *core) revokeAt(p *peer, k uint64) {
+	c.flushTasks(p)
+	b := append(c.ntbuf[:0], `{"jsonrpc":"2.0","method":"broker.revoke","params":{"ids":[`...)
+	b = appendUint(b, k)
+	c.ntbuf = append(b, `]}}`...)
+	c.send(p, p.delim, c.ntbuf)
 }
 
 // job is a user broker.* task waiting for, or running on, a broker-task worker.

@@ -27,6 +27,25 @@ const (
 	DefaultBrokerTaskWorkers    = 4                      // DefaultBrokerTaskWorkers is the default of Config.BrokerTaskWorkers.
 	DefaultBrokerTaskQueue      = 1024                   // DefaultBrokerTaskQueue is the default of Config.BrokerTaskQueue.
 	DefaultTick                 = 5 * time.Millisecond   // DefaultTick is the default of Config.Tick.
+	DefaultMaxMethodLen         = 1024                   // DefaultMaxMethodLen is the default of Config.MaxMethodLen.
+	DefaultMaxAttempts          = 10                     // DefaultMaxAttempts is the default of Config.MaxAttempts.
+	DefaultRetryBackoff         = time.Second            // DefaultRetryBackoff is the default of Config.RetryBackoff.
+	DefaultMaxRetryBackoff      = time.Minute            // DefaultMaxRetryBackoff is the default of Config.MaxRetryBackoff.
+	DefaultMaxDelay             = 30 * 24 * time.Hour    // DefaultMaxDelay is the default of Config.MaxDelay.
+	DefaultMaxWaiting           = 100_000                // DefaultMaxWaiting is the default of Config.MaxWaiting.
+	DefaultMaxBacklog           = 64 << 20               // DefaultMaxBacklog is the default of Config.MaxBacklog.
+	DefaultResultGrace          = 5 * time.Second        // DefaultResultGrace is the default of Config.ResultGrace.
+)
+
+// Bounds of the task options (docs/reliability.md); past one a request is answered -32602.
+const (
+	MaxPriority    = 9   // MaxPriority is the highest priority: 0 (the default) to 9, higher first.
+	MaxQueueName   = 128 // MaxQueueName bounds a queue name, in bytes.
+	MaxKeyLen      = 256 // MaxKeyLen bounds an idempotency key, in bytes.
+	MaxAttemptsCap = 100 // MaxAttemptsCap bounds max_attempts and Config.MaxAttempts.
+	// DefaultQueue is the name of the queue a task goes to when it names none, and the one a
+	// node serves when its hello names none.
+	DefaultQueue = "default"
 )
 
 // PubDisabled as Config.Pub disables the PUB socket.
@@ -39,7 +58,10 @@ const (
 	CodeShuttingDown    = -32003 // CodeShuttingDown: the broker is shutting down.
 	CodeRevoked         = -32004 // CodeRevoked: the task was revoked.
 	CodeExpired         = -32005 // CodeExpired: the task's deadline passed before it ran.
-	CodeNodeLost        = -32006 // CodeNodeLost: the node was lost and no attempts are left (reserved: no limit yet).
+	CodeNodeLost        = -32006 // CodeNodeLost: the task's node was lost and it has no attempt left.
+	// CodeDeadline is what a node answers when a task's deadline or time limit ended while it
+	// ran (node.CodeDeadline); the broker records the task as FAILURE with that error.
+	CodeDeadline = -32011
 )
 
 // The error objects the broker answers with. They are shared values: never modify them.
@@ -51,6 +73,10 @@ var (
 	errRevoked         = codec.NewError(CodeRevoked, "task revoked", nil)
 	errExpired         = codec.NewError(CodeExpired, "task expired", nil)
 	errBrokerBusy      = codec.NewError(CodeQueueFull, "queue full: broker tasks", nil)
+	errTooManyWaits    = codec.NewError(CodeQueueFull, "queue full: result waits", nil)
+	errNodeLost        = codec.NewError(CodeNodeLost, "node lost and no attempt left", nil)
+	errMethodTooLong   = codec.NewError(codec.CodeInvalidRequest, "Invalid Request: method name too long", nil)
+	errNotNode         = codec.NewError(codec.CodeInvalidParams, "Invalid params: broker.hello as a node first", nil)
 )
 
 // Sentinel errors.
@@ -113,8 +139,35 @@ type Config struct {
 	// Default 1,024.
 	BrokerTaskQueue int
 	// Tick is the period of the PUB batches and of the timers (result waits and TTLs, retries
-	// of blocked peers). Default 5ms.
+	// of blocked peers, delayed tasks). Default 5ms.
 	Tick time.Duration
+	// MaxMethodLen bounds a method name (and a queue name built on it), in bytes as written;
+	// a longer one is answered -32600 and queues nothing. Default 1,024.
+	MaxMethodLen int
+	// MaxAttempts is how many times a task is handed to a node at most, unless the task says
+	// otherwise (max_attempts): a retryable failure or the loss of its node runs it again while
+	// attempts are left; then it fails (its last error, or -32006 for a lost node). Default 10,
+	// at most 100.
+	MaxAttempts int
+	// RetryBackoff and MaxRetryBackoff shape the delay before a retryable failure runs again,
+	// unless the task says otherwise (backoff_ms, max_backoff_ms): RetryBackoff doubled per
+	// attempt, at most MaxRetryBackoff, the upper half of it jittered. A task given back by a
+	// lost node runs again at once. Defaults 1s and 1min.
+	RetryBackoff    time.Duration
+	MaxRetryBackoff time.Duration
+	// MaxDelay bounds delay_ms and eta_ms (from now): -32602 past it. Default 30 days.
+	MaxDelay time.Duration
+	// MaxWaiting bounds the broker.result calls waiting at once, over all clients; past it a
+	// new wait is refused with -32001. Default 100,000.
+	MaxWaiting int
+	// MaxBacklog bounds, in bytes, the messages the broker keeps for one peer whose send queue
+	// is full (a peer that does not read): past it further replies to that peer are dropped and
+	// counted (Stats.Unsent). Default 64 MiB.
+	MaxBacklog int64
+	// ResultGrace is how long Shutdown keeps the broker answering broker.status and
+	// broker.result after the running tasks finished, while results stored during the shutdown
+	// have not been read (bounded by Shutdown's context too). Default 5s.
+	ResultGrace time.Duration
 	// Logger receives the broker's logs. Default slog.Default().
 	Logger *slog.Logger
 
@@ -179,6 +232,36 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Tick <= 0 {
 		c.Tick = DefaultTick
 	}
+	if c.MaxMethodLen <= 0 {
+		c.MaxMethodLen = DefaultMaxMethodLen
+	}
+	if c.MaxAttempts <= 0 {
+		c.MaxAttempts = DefaultMaxAttempts
+	}
+	if c.MaxAttempts > MaxAttemptsCap {
+		return c, errors.Join(ErrConfig, errors.New("MaxAttempts is above 100"))
+	}
+	if c.RetryBackoff <= 0 {
+		c.RetryBackoff = DefaultRetryBackoff
+	}
+	if c.MaxRetryBackoff <= 0 {
+		c.MaxRetryBackoff = DefaultMaxRetryBackoff
+	}
+	if c.MaxRetryBackoff < c.RetryBackoff {
+		return c, errors.Join(ErrConfig, errors.New("MaxRetryBackoff is below RetryBackoff"))
+	}
+	if c.MaxDelay <= 0 {
+		c.MaxDelay = DefaultMaxDelay
+	}
+	if c.MaxWaiting <= 0 {
+		c.MaxWaiting = DefaultMaxWaiting
+	}
+	if c.MaxBacklog <= 0 {
+		c.MaxBacklog = DefaultMaxBacklog
+	}
+	if c.ResultGrace <= 0 {
+		c.ResultGrace = DefaultResultGrace
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -196,6 +279,9 @@ type Stats struct {
 	Retried   uint64 // tasks given back to their queue by a lost node
 	Revoked   uint64 // tasks revoked
 	Expired   uint64 // tasks expired before they ran
+	Scheduled int    // tasks held back until a time (delay, eta, retry backoff)
+	Duplicate uint64 // submits answered with the task of the same idempotency key
+	Unsent    uint64 // replies dropped for a peer past MaxBacklog
 	Dropped   uint64 // queued calls dropped because their client disconnected
 	Stale     uint64 // node responses ignored (not the task's current holder or attempt)
 	Rejected  uint64 // requests refused at a limit (-32001, -32002, -32003)

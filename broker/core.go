@@ -3,6 +3,8 @@ package broker
 import (
 	"errors"
 	"log/slog"
+	"math/bits"
+	"strconv"
 	"time"
 
 	"github.com/zerotask/zerotask/codec"
@@ -60,24 +62,82 @@ type peer struct {
 	tbuf        []byte // tasks waiting for the flush, as an array body
 	tcount      int
 
+	queues  []string // the queues a node serves (its hello's "queues"; nil: the default one)
+	mnames  []string // the methods a node serves, as its hello listed them (broker.nodes)
 	dirty   bool     // in core.dirty (tbuf or rbuf has content)
 	outbox  [][]byte // messages the ROUTER refused (send queue full), retried on tick
+	backlog int64    // bytes in outbox (bounded by Config.MaxBacklog)
 	blocked bool     // in core.blocked
 }
 
-// queue is the FIFO of one method's tasks and the nodes that serve it.
+// queue holds the tasks of one method in one named queue (the default queue, or one a task
+// named) and the nodes that serve it: a FIFO per priority, highest priority first.
 type queue struct {
-	name       string
+	name       string // the key in core.queueIdx: the method, or method + "\x00" + queue name
+	method     string
+	qname      string // the named queue, "" for the default one
 	idx        uint32
-	methodJSON []byte // the method as a JSON string, for task requests
-	topic      []byte // "tasks.<method>"
-	ring       ring   // task keys; entries of removed tasks are skipped
-	live       int    // queued tasks
-	refs       int    // live tasks of this method (queued or held): the queue stays while > 0
+	methodJSON []byte             // the method as a JSON string, for task requests
+	topic      []byte             // "tasks.<method>"
+	ring       ring               // task keys of priority 0; entries of removed tasks are skipped
+	hi         *[MaxPriority]ring // priorities 1..MaxPriority, made on the first such task
+	mask       uint16             // bit p set while the ring of priority p holds entries (live or stale)
+	live       int                // queued tasks
+	refs       int                // live tasks of this method (queued or held): the queue stays while > 0
 	nodes      []uint32
 	rr         int
 	withCredit int  // serving nodes with credit > 0
 	announce   bool // tasks were queued since the last PUB tick
+}
+
+// ringOf returns the ring of priority p, making the high rings on first use.
+func (q *queue) ringOf(p uint8) *ring {
+	if p == 0 {
+		return &q.ring
+	}
+	if q.hi == nil {
+		q.hi = new([MaxPriority]ring)
+	}
+	return &q.hi[p-1]
+}
+
+// push adds task key k of priority p, at the front (a task given back by a lost node runs
+// next among its priority) or the back.
+func (q *queue) push(p uint8, k uint64, front bool) {
+	r := q.ringOf(p)
+	if front {
+		r.pushFront(k)
+	} else {
+		r.pushBack(k)
+	}
+	q.mask |= 1 << p
+}
+
+// pop takes the first entry of the highest priority that has one.
+func (q *queue) pop() (uint64, bool) {
+	for q.mask != 0 {
+		p := uint8(15 - bits.LeadingZeros16(q.mask))
+		r := q.ringOf(p)
+		k, ok := r.popFront()
+		if r.len() == 0 {
+			q.mask &^= 1 << p
+		}
+		if ok {
+			return k, true
+		}
+	}
+	return 0, false
+}
+
+// entries returns the ring entries of every priority, live or stale.
+func (q *queue) entries() int {
+	n := q.ring.len()
+	if q.hi != nil {
+		for i := range q.hi {
+			n += q.hi[i].len()
+		}
+	}
+	return n
 }
 
 // batch collects the replies of a strict client batch until every member is done.
@@ -94,7 +154,8 @@ type batch struct {
 // counters are the routing state's statistics.
 type counters struct {
 	accepted, submitted, succeeded, failed, retried, revoked, expired uint64
-	dropped, stale, rejected, badFrames, brokerCalls                  uint64
+	dropped, stale, rejected, badFrames, brokerCalls, duplicate       uint64
+	unsent                                                            uint64
 }
 
 // core is the broker's routing state. Every field is guarded by Broker.mu (held by the
@@ -134,6 +195,10 @@ type core struct {
 	subm  map[uint64]uint32 // live submitted tasks: seq -> slot
 	seq   uint64
 	store resultStore
+	keys  map[string]uint64   // idempotency keys of submitted tasks -> seq (see keys.go)
+	opts  map[uint32]taskOpts // per-task options of the tasks with fOpts, by slot
+	qkey  []byte              // a queue key being built (queueFor)
+	rnd   uint64              // state of the backoff jitter (splitmix64)
 
 	waiterFree []*waiter
 	dirty      []uint32
@@ -144,12 +209,16 @@ type core struct {
 	valbuf     []byte   // result values being built
 	rec        record   // the record being stored
 
-	deadlines    deadlineHeap // queued tasks with a deadline (see expiry.go)
-	withDeadline int          // queued tasks with a deadline (the live entries of deadlines)
+	deadlines    deadlineHeap // queued and scheduled tasks with a deadline (see expiry.go)
+	withDeadline int          // queued and scheduled tasks with a deadline (the live entries of deadlines)
+	sched        deadlineHeap // scheduled tasks by due time (see schedule.go)
+	scheduled    int          // scheduled tasks (the live entries of sched)
+	ext          taskExt      // the options of the request being handled
 	hdr          codec.Header
 	it           codec.BatchIter
 	items        []batchItem // the members of the client batch being handled
 	mscratch     []byte      // an escaped method name, decoded
+	ntbuf        []byte      // a notice being sent to one peer (revoke, shutdown)
 
 	// PUB output, flushed on tick.
 	stbuf   []byte
@@ -161,6 +230,7 @@ type core struct {
 	jobs func(j *job) bool
 
 	closing bool
+	unread  int // records stored since closing began and not delivered yet
 	queued  int // tasks waiting in queues
 	running int // tasks held by nodes
 	cnt     counters
@@ -179,7 +249,10 @@ func newCore(cfg *Config, out, pub sender) *core {
 		peerIdx:  make(map[string]uint32),
 		queueIdx: make(map[string]uint32),
 		subm:     make(map[uint64]uint32),
+		keys:     make(map[string]uint64),
+		opts:     make(map[uint32]taskOpts),
 		scratch:  make([]byte, 0, 4096),
+		rnd:      uint64(time.Now().UnixNano()),
 	}
 	if cfg.MaxMsgSize < 0 || cfg.MaxMsgSize > 1<<40 {
 		c.lim.MaxFrame = 1 << 40
@@ -254,8 +327,8 @@ func (c *core) peerGone(ident []byte) {
 		tg := target{client: t.client, cgen: t.cgen, batch: t.batch}
 		t.client, t.batch = noRef, noRef
 		if t.flags&fHeld == 0 && t.flags&fSubmitted == 0 {
-			// Queued and nobody will read its answer: drop it.
-			c.dropQueued(s, t)
+			// Queued (or scheduled) and nobody will read its answer: drop it.
+			c.dropWaiting(s, t)
 			c.cnt.dropped++
 		}
 		c.deliverAsync(tg, nil)
@@ -278,6 +351,12 @@ func (c *core) peerGone(ident []byte) {
 	*p = peer{slot: p.slot, gen: p.gen + 1, ident: p.ident[:0], rbuf: p.rbuf[:0], tbuf: p.tbuf[:0],
 		outbox: p.outbox[:0], methods: p.methods[:0], dirty: p.dirty, blocked: p.blocked,
 		thead: noRef, hhead: noRef, htail: noRef}
+	if cap(p.rbuf) > 64<<10 {
+		p.rbuf = nil // a burst's buffers go back to the GC with the peer
+	}
+	if cap(p.tbuf) > 64<<10 {
+		p.tbuf = nil
+	}
 	c.freePeers = append(c.freePeers, p.slot)
 }
 
@@ -309,16 +388,23 @@ func (c *core) unlinkClient(slot uint32, t *task) {
 
 // ---- queues ----
 
-// queueFor returns the queue of method, creating it. It returns nil when MaxMethods queues
-// exist already.
-func (c *core) queueFor(method []byte) *queue {
-	if i, ok := c.queueIdx[string(method)]; ok {
+// queueFor returns the queue of method in the named queue qname (nil or "default": the
+// default queue), creating it. It returns nil when MaxMethods queues exist already.
+func (c *core) queueFor(method, qname []byte) *queue {
+	key := method
+	if len(qname) > 0 && string(qname) != DefaultQueue {
+		c.qkey = append(append(append(c.qkey[:0], method...), 0), qname...)
+		key = c.qkey
+	} else {
+		qname = nil
+	}
+	if i, ok := c.queueIdx[string(key)]; ok {
 		return c.queues[i]
 	}
 	if len(c.queueIdx) >= c.cfg.MaxMethods {
 		return nil
 	}
-	q := &queue{name: string(method)}
+	q := &queue{name: string(key), method: string(method), qname: string(qname)}
 	if k := len(c.freeQueues); k > 0 {
 		q.idx = c.freeQueues[k-1]
 		c.freeQueues = c.freeQueues[:k-1]
@@ -327,8 +413,8 @@ func (c *core) queueFor(method []byte) *queue {
 		q.idx = uint32(len(c.queues))
 		c.queues = append(c.queues, q)
 	}
-	q.methodJSON = codec.AppendString(nil, q.name)
-	q.topic = append([]byte("tasks."), q.name...)
+	q.methodJSON = codec.AppendString(nil, q.method)
+	q.topic = append([]byte("tasks."), q.method...)
 	c.queueIdx[q.name] = q.idx
 	return q
 }
@@ -343,20 +429,32 @@ func (c *core) maybeDropQueue(q *queue) {
 	c.freeQueues = append(c.freeQueues, q.idx)
 }
 
-// compact drops the entries of removed tasks from q's ring once they outnumber the live ones.
+// compact drops the entries of removed tasks from q's rings once they outnumber the live ones.
 func (c *core) compact(q *queue) {
-	dead := q.ring.len() - q.live
+	dead := q.entries() - q.live
 	if dead < 1024 || dead < q.live {
 		return
 	}
-	q.ring.filter(func(k uint64) bool { return c.queuedIn(k, q) != nil })
+	keep := func(k uint64) bool { return c.queuedIn(k, q) != nil }
+	q.ring.filter(keep)
+	if q.ring.len() == 0 {
+		q.mask &^= 1
+	}
+	if q.hi != nil {
+		for i := range q.hi {
+			q.hi[i].filter(keep)
+			if q.hi[i].len() == 0 {
+				q.mask &^= 1 << (i + 1)
+			}
+		}
+	}
 }
 
 // queuedIn returns the task of key k if it is still queued in q.
 func (c *core) queuedIn(k uint64, q *queue) *task {
 	slot, gen := splitKey(k)
 	t := c.tasks.at(slot)
-	if t == nil || t.gen != gen || t.flags&fHeld != 0 || t.q != q.idx || t.buf == nil {
+	if t == nil || t.gen != gen || t.flags&(fHeld|fScheduled) != 0 || t.q != q.idx || t.buf == nil {
 		return nil
 	}
 	return t
@@ -391,19 +489,31 @@ func (c *core) freeTask(slot uint32, t *task) {
 	if t.flags&fSubmitted != 0 {
 		delete(c.subm, t.seq)
 	}
+	if t.flags&fOpts != 0 {
+		delete(c.opts, slot)
+	}
 	c.pool.put(t.buf)
 	c.tasks.release(slot)
 	c.maybeDropQueue(q)
 }
 
-// dropQueued removes a queued task (client gone, revoked, expired, shutdown): its ring entry
-// becomes stale and is skipped.
-func (c *core) dropQueued(slot uint32, t *task) {
+// dropWaiting removes a queued or scheduled task (client gone, revoked): its ring or schedule
+// entry becomes stale and is skipped.
+func (c *core) dropWaiting(slot uint32, t *task) {
 	q := c.queues[t.q]
-	c.leaveQueue(q, t)
+	c.leaveWaiting(q, t)
 	c.unlinkClient(slot, t)
 	c.freeTask(slot, t)
 	c.compact(q)
+}
+
+// leaveWaiting counts a queued or scheduled task out of its queue or the schedule.
+func (c *core) leaveWaiting(q *queue, t *task) {
+	if t.flags&fScheduled != 0 {
+		c.unschedule(t)
+		return
+	}
+	c.leaveQueue(q, t)
 }
 
 // leaveQueue counts a task out of its queue.
@@ -424,12 +534,7 @@ func (c *core) enqueue(slot uint32, t *task, q *queue, front bool) {
 			return
 		}
 	}
-	k := t.key(slot)
-	if front {
-		q.ring.pushFront(k)
-	} else {
-		q.ring.pushBack(k)
-	}
+	q.push(t.prio, t.key(slot), front)
 	q.live++
 	c.queued++
 	c.announceQueue(q)
@@ -460,10 +565,10 @@ func (c *core) pickNode(q *queue) *peer {
 	return nil
 }
 
-// popQueued takes the first live task of q.
+// popQueued takes the first live task of q, highest priority first.
 func (c *core) popQueued(q *queue) (uint32, *task) {
 	for {
-		k, ok := q.ring.popFront()
+		k, ok := q.pop()
 		if !ok {
 			return noRef, nil
 		}
@@ -567,6 +672,13 @@ func (c *core) dispatch(p *peer, q *queue, slot uint32, t *task) {
 		p.tbuf = append(p.tbuf, `,"params":`...)
 		p.tbuf = append(p.tbuf, ps...)
 	}
+	if t.deadline != 0 {
+		// The deadline travels with the task as the milliseconds left (the node's clock takes
+		// it from there): its handler's context ends then.
+		left := (t.deadline - c.now() + int64(time.Millisecond) - 1) / int64(time.Millisecond)
+		p.tbuf = append(p.tbuf, `,"timeout_ms":`...)
+		p.tbuf = strconv.AppendInt(p.tbuf, max(left, 1), 10)
+	}
 	p.tbuf = append(p.tbuf, '}')
 	p.tcount++
 	if p.tcount >= c.cfg.MaxBatch || int64(len(p.tbuf)) >= c.cfg.MaxMsgSize/2 {
@@ -602,20 +714,25 @@ func (c *core) nodeGone(p *peer) {
 		t := c.tasks.at(slot)
 		prev := t.nprev
 		c.unlinkHeld(p, slot, t)
-		if t.state == stRevoked || t.flags&fOrphan != 0 {
+		switch {
+		case t.state == stRevoked || t.flags&fOrphan != 0:
 			// Revoked, or a call whose client has gone: nobody wants it run again.
 			c.freeTask(slot, t)
-		} else if c.closing {
+		case c.closing:
 			// Shutting down: it would never run again.
 			c.end(slot, t, errShuttingDown, stFailure)
-		} else {
+		case int(t.attempts) >= c.maxAttempts(slot, t):
+			// Lost as many times as it may be handed out: a task that kills its nodes stops.
+			c.end(slot, t, errNodeLost, stFailure)
+		case c.expired(t):
+			c.end(slot, t, errExpired, stExpired)
+		default:
 			t.bump()
 			t.state = stRetry
 			c.cnt.retried++
 			c.stateChanged(t)
 			q := c.queues[t.q]
-			k := t.key(slot)
-			q.ring.pushFront(k)
+			q.push(t.prio, t.key(slot), true)
 			q.live++
 			c.queued++
 			c.announceQueue(q)
@@ -626,6 +743,7 @@ func (c *core) nodeGone(p *peer) {
 	methods := p.methods
 	c.setCredit(p, 0)
 	p.methods = p.methods[:0]
+	p.queues, p.mnames = nil, nil
 	p.node = false
 	c.nodes--
 	for _, qi := range methods {
@@ -821,8 +939,18 @@ func (c *core) trySend(ident []byte, delim bool, body []byte) error {
 	return err
 }
 
-// park keeps a message for p's outbox: the delimiter flag is stored as a leading byte.
+// park keeps a message for p's outbox: the delimiter flag is stored as a leading byte. Past
+// MaxBacklog bytes (a peer that does not read what it asked for) the message is dropped and
+// counted: the broker's memory stays bounded whatever a peer does.
 func (c *core) park(p *peer, delim bool, body []byte) {
+	if p.backlog+int64(len(body)) > c.cfg.MaxBacklog {
+		c.cnt.unsent++
+		if c.cnt.unsent&(c.cnt.unsent-1) == 0 { // 1, 2, 4, 8, ...: a trace, not a flood
+			c.log.Warn("broker: peer does not read its replies: dropping them", "peer", p.name, "backlog", p.backlog, "dropped", c.cnt.unsent)
+		}
+		return
+	}
+	p.backlog += int64(len(body))
 	b := c.pool.get(len(body) + 1)
 	if delim {
 		b = append(b, 1)
@@ -851,6 +979,7 @@ func (c *core) retryBlocked() {
 			if errors.Is(err, zmtp.ErrQueueFull) {
 				break
 			}
+			p.backlog -= int64(len(b) - 1)
 			c.pool.put(b)
 			n++
 		}

@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"bytes"
 	"time"
 
 	"github.com/zerotask/zerotask/codec"
@@ -9,13 +8,14 @@ import (
 
 // Task deadlines (a ZeroTask extension, see protocol.md): a call whose request object has a
 // top-level "timeout_ms" member, or a broker.submit with a "timeout_ms" param, expires when it
-// is still queued that long after it arrived: a call is answered -32005, a submitted task ends
-// in state EXPIRED. A task already handed to a node no longer expires.
+// is still queued (or scheduled) that long after it arrived: a call is answered -32005, a
+// submitted task ends in state EXPIRED. A task handed to a node takes its deadline along (the
+// milliseconds left, as "timeout_ms"): the node ends the handler's context then.
 //
-// Queued tasks with a deadline are in a min-heap of (deadline, key). Entries of tasks that
-// were handed out or removed in the meantime are stale and skipped; the heap is rebuilt
-// without them when they outnumber the live ones, so its size stays bounded by the queued
-// tasks with a deadline.
+// Queued and scheduled tasks with a deadline are in a min-heap of (deadline, key). Entries of
+// tasks that were handed out or removed in the meantime are stale and skipped; the heap is
+// rebuilt without them when they outnumber the live ones, so its size stays bounded by the
+// waiting tasks with a deadline.
 
 // deadlineEntry is one heap entry.
 type deadlineEntry struct {
@@ -85,30 +85,8 @@ func (h deadlineHeap) heapify() {
 	}
 }
 
-var timeoutKey = []byte(`"timeout_ms"`)
-
-// maxTimeout bounds timeout_ms.
-const maxTimeout = 24 * time.Hour
-
-// requestTimeout returns the top-level "timeout_ms" of a request object, or 0. params is the
-// raw params member, a sub-slice of obj: the member can only be outside it, so only the
-// envelope is searched and a request without the member costs a short byte search.
-func requestTimeout(obj, params []byte) time.Duration {
-	head, tail := obj, []byte(nil)
-	if len(params) > 0 {
-		// params shares obj's backing array: its offset follows from the capacities.
-		off := cap(obj) - cap(params)
-		if off >= 0 && off+len(params) <= len(obj) {
-			head, tail = obj[:off], obj[off+len(params):]
-		}
-	}
-	if !bytes.Contains(head, timeoutKey) && !bytes.Contains(tail, timeoutKey) {
-		return 0
-	}
-	return parseTimeout(member(obj, "timeout_ms"))
-}
-
-// parseTimeout reads a timeout_ms value: a positive integer, capped at maxTimeout.
+// parseTimeout reads a timeout_ms value: a positive integer, capped at maxTimeout (0 for
+// anything else).
 func parseTimeout(v []byte) time.Duration {
 	if v == nil {
 		return 0
@@ -170,10 +148,10 @@ func (c *core) expireDue(now int64) {
 	}
 }
 
-// expire ends a queued task whose deadline passed.
+// expire ends a queued or scheduled task whose deadline passed.
 func (c *core) expire(slot uint32, t *task) {
 	q := c.queues[t.q]
-	c.leaveQueue(q, t)
+	c.leaveWaiting(q, t)
 	c.end(slot, t, errExpired, stExpired)
 	c.compact(q)
 }

@@ -24,12 +24,21 @@ func (c *core) appendRecordSeq(dst []byte, seq uint64, raw []byte) []byte {
 		t := c.tasks.at(slot)
 		dst = append(dst, `{"id":`...)
 		dst = c.appendPublicID(dst, seq)
+		q := c.queues[t.q]
 		dst = append(dst, `,"method":`...)
-		dst = append(dst, c.queues[t.q].methodJSON...)
+		dst = append(dst, q.methodJSON...)
+		if q.qname != "" {
+			dst = append(dst, `,"queue":`...)
+			dst = codec.AppendString(dst, q.qname)
+		}
 		dst = append(dst, `,"state":"`...)
 		dst = append(dst, t.state.String()...)
 		dst = append(dst, `","attempts":`...)
 		dst = strconv.AppendUint(dst, uint64(t.attempts), 10)
+		if t.prio != 0 {
+			dst = append(dst, `,"priority":`...)
+			dst = strconv.AppendUint(dst, uint64(t.prio), 10)
+		}
 		if name := c.nodeName(t); name != "" {
 			dst = append(dst, `,"node":`...)
 			dst = codec.AppendString(dst, name)
@@ -37,6 +46,7 @@ func (c *core) appendRecordSeq(dst []byte, seq uint64, raw []byte) []byte {
 		return append(dst, '}')
 	}
 	if rec, ok := c.store.get(seq); ok {
+		c.delivered(rec)
 		return c.appendRecord(dst, rec)
 	}
 	if raw == nil {
@@ -58,6 +68,10 @@ func (c *core) appendRecord(dst []byte, rec *record) []byte {
 	dst = c.appendPublicID(dst, rec.seq)
 	dst = append(dst, `,"method":`...)
 	dst = codec.AppendString(dst, rec.method)
+	if rec.queue != "" {
+		dst = append(dst, `,"queue":`...)
+		dst = codec.AppendString(dst, rec.queue)
+	}
 	dst = append(dst, `,"state":"`...)
 	dst = append(dst, rec.state.String()...)
 	dst = append(dst, `","attempts":`...)
@@ -91,16 +105,33 @@ func (c *core) nodeName(t *task) string {
 	return c.peers[t.node].name
 }
 
+// delivered notes that a record has been read by a client (see Broker.Shutdown: the results
+// stored during a shutdown are kept until they are read, or the grace period ends).
+func (c *core) delivered(rec *record) {
+	if rec.unread {
+		rec.unread = false
+		c.unread--
+	}
+}
+
 // storeTask puts the record of a finished submitted task into the result store.
 func (c *core) storeTask(t *task, result, errObj []byte, node string) {
+	q := c.queues[t.q]
 	c.rec = record{
 		seq:      t.seq,
-		method:   c.queues[t.q].name,
+		method:   q.method,
+		queue:    q.qname,
 		node:     node,
 		result:   result,
 		errObj:   errObj,
 		attempts: t.attempts,
 		state:    t.state,
+		// A result a node produced during a shutdown is kept readable for a while (see
+		// Broker.Shutdown); the broker's own -32003 for tasks it ends is not waited for.
+		unread: c.closing && node != "",
+	}
+	if c.rec.unread {
+		c.unread++
 	}
 	c.stateChanged(t)
 	c.store.put(&c.rec, c.cfg.ResultTTL)
@@ -128,6 +159,9 @@ func (c *core) appendStats(dst []byte) []byte {
 	dst = field(dst, "retried", s.Retried)
 	dst = field(dst, "revoked", s.Revoked)
 	dst = field(dst, "expired", s.Expired)
+	dst = field(dst, "scheduled", uint64(s.Scheduled))
+	dst = field(dst, "duplicate", s.Duplicate)
+	dst = field(dst, "unsent", s.Unsent)
 	dst = field(dst, "dropped", s.Dropped)
 	dst = field(dst, "stale", s.Stale)
 	dst = field(dst, "rejected", s.Rejected)
@@ -157,11 +191,18 @@ func (c *core) appendNodes(dst []byte) []byte {
 		dst = append(dst, `","name":`...)
 		dst = codec.AppendString(dst, p.name)
 		dst = append(dst, `,"methods":[`...)
-		for i, qi := range p.methods {
+		for i, m := range p.mnames {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = append(dst, c.queues[qi].methodJSON...)
+			dst = codec.AppendString(dst, m)
+		}
+		dst = append(dst, `],"queues":[`...)
+		for i, q := range p.queues {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = codec.AppendString(dst, q)
 		}
 		dst = append(dst, `],"concurrency":`...)
 		dst = strconv.AppendInt(dst, int64(p.concurrency), 10)
@@ -186,6 +227,9 @@ func (c *core) stats() Stats {
 		Retried:   c.cnt.retried,
 		Revoked:   c.cnt.revoked,
 		Expired:   c.cnt.expired,
+		Scheduled: c.scheduled,
+		Duplicate: c.cnt.duplicate,
+		Unsent:    c.cnt.unsent,
 		Dropped:   c.cnt.dropped,
 		Stale:     c.cnt.stale,
 		Rejected:  c.cnt.rejected,
@@ -260,6 +304,10 @@ func (c *core) publish() {
 		}
 		v := append(c.valbuf[:0], `{"jsonrpc":"2.0","method":"broker.tasks","params":{"method":`...)
 		v = append(v, q.methodJSON...)
+		if q.qname != "" {
+			v = append(v, `,"queue":`...)
+			v = codec.AppendString(v, q.qname)
+		}
 		v = append(v, `,"queued":`...)
 		v = strconv.AppendInt(v, int64(q.live), 10)
 		c.valbuf = append(v, `}}`...)
@@ -286,9 +334,11 @@ func (c *core) publishShutdown() {
 	c.publishMsg(topicControl, []byte(`{"jsonrpc":"2.0","method":"broker.shutdown"}`))
 }
 
-// tick runs the timers: result TTLs and waits, blocked outboxes, PUB batches.
+// tick runs the timers: result TTLs and waits, delayed tasks, deadlines, blocked outboxes, PUB
+// batches.
 func (c *core) tick(now int64) {
 	c.store.expire(now)
+	c.runDue(now)
 	c.expireDue(now)
 	c.retryBlocked()
 	c.publish()

@@ -166,7 +166,7 @@ func (c *core) handleArray(p *peer, delim bool, body []byte) {
 func (c *core) handleOne(p *peer, tg target, h *codec.Header, raw []byte) {
 	switch h.Kind {
 	case codec.KindResponse:
-		c.nodeResult(p, h)
+		c.nodeResult(p, h, raw)
 		return
 	case codec.KindNotification:
 		tg.client = noRef // nothing is ever answered
@@ -175,13 +175,15 @@ func (c *core) handleOne(p *peer, tg target, h *codec.Header, raw []byte) {
 		return
 	}
 	method := h.Method
+	if len(method) > c.cfg.MaxMethodLen {
+		// A huge name would make a queue (and a PUB topic) of that size: refused, as written.
+		c.cnt.badFrames++
+		c.fail(tg, h.ID, errMethodTooLong)
+		return
+	}
 	if h.MethodEscaped {
 		// A method name written with escapes (rare): decode it into the routing state's own
-		// scratch buffer, bounded so a huge escaped name costs nothing.
-		if len(method) > maxMethodLen {
-			c.fail(tg, h.ID, codec.ErrMethodNotFound)
-			return
-		}
+		// scratch buffer (bounded by MaxMethodLen above).
 		c.mscratch = codec.AppendUnescape(c.mscratch[:0], method)
 		method = c.mscratch
 		h.Method, h.MethodEscaped = method, false
@@ -192,7 +194,13 @@ func (c *core) handleOne(p *peer, tg target, h *codec.Header, raw []byte) {
 	case codec.IsReserved(method):
 		c.fail(tg, h.ID, codec.ErrMethodNotFound)
 	default:
-		c.call(p, tg, method, h.ID, h.Params, requestTimeout(raw, h.Params))
+		x := &c.ext
+		c.readCallExt(raw, h.Params, x)
+		if x.bad != "" {
+			c.badParams(tg, h.ID, x.bad)
+			return
+		}
+		c.call(p, tg, method, h.ID, h.Params, x)
 	}
 }
 
@@ -207,9 +215,10 @@ func (c *core) fail(tg target, id []byte, e *codec.Error) {
 	c.deliverNow(tg, c.scratch)
 }
 
-// admit checks the limits for a new task of queue q (nil: no queue could be made) from a
-// client with reply target tg; it answers the request and returns false when one is reached.
-func (c *core) admit(p *peer, tg target, id []byte, q *queue) bool {
+// admit checks the limits for a new task of queue q (nil: no queue could be made; delayed: it
+// will be scheduled) from a client with reply target tg; it answers the request and returns
+// false when one is reached.
+func (c *core) admit(p *peer, tg target, id []byte, q *queue, delayed bool) bool {
 	switch {
 	case c.closing:
 		c.cnt.rejected++
@@ -223,8 +232,9 @@ func (c *core) admit(p *peer, tg target, id []byte, q *queue) bool {
 		c.cnt.rejected++
 		c.fail(tg, id, errTooManyMethods)
 		return false
-	case (q.live > 0 || q.withCredit == 0) && c.queued >= c.cfg.MaxQueued:
-		// Only a task that would wait counts against MaxQueued; nothing accepted is dropped.
+	case (q.live > 0 || q.withCredit == 0 || delayed) && c.queued+c.scheduled >= c.cfg.MaxQueued:
+		// Only a task that would wait counts against MaxQueued (queued or scheduled); nothing
+		// accepted is dropped.
 		c.cnt.rejected++
 		c.fail(tg, id, errQueueFull)
 		return false
@@ -232,11 +242,10 @@ func (c *core) admit(p *peer, tg target, id []byte, q *queue) bool {
 	return true
 }
 
-// call queues a task call (a notification when tg.client is noRef) that expires after timeout
-// if it is still queued (0: never).
-func (c *core) call(p *peer, tg target, method, id, params []byte, timeout time.Duration) {
-	q := c.queueFor(method)
-	if !c.admit(p, tg, id, q) {
+// call queues a task call (a notification when tg.client is noRef) with the options x.
+func (c *core) call(p *peer, tg target, method, id, params []byte, x *taskExt) {
+	q := c.queueFor(method, x.queue)
+	if !c.admit(p, tg, id, q, x.delay > 0) {
 		if q != nil {
 			c.maybeDropQueue(q)
 		}
@@ -255,8 +264,19 @@ func (c *core) call(p *peer, tg target, method, id, params []byte, timeout time.
 	if tg.client != noRef {
 		c.own(p, tg, slot, t)
 	}
-	c.setDeadline(t, timeout)
+	c.setDeadline(t, x.timeout)
+	t.prio = x.priority
+	c.setOpts(slot, t, x)
 	c.cnt.accepted++
+	c.start(slot, t, q, x.delay)
+}
+
+// start queues a new task, or schedules it when it is delayed.
+func (c *core) start(slot uint32, t *task, q *queue, delay time.Duration) {
+	if delay > 0 {
+		c.schedule(slot, t, c.now()+int64(delay), stQueued)
+		return
+	}
 	c.enqueue(slot, t, q, false)
 }
 
@@ -282,9 +302,10 @@ func (c *core) pending(p *peer, tg target) {
 }
 
 // nodeResult handles a response from a node: the result (or error) of the task whose key is
-// its id. A response for a task the broker did not give to this node, or for an earlier
-// attempt (its generation has moved on), is ignored and counted.
-func (c *core) nodeResult(p *peer, h *codec.Header) {
+// its id (raw is the response object). A response for a task the broker did not give to this
+// node, or for an earlier attempt (its generation has moved on), is ignored and counted. An
+// error marked retryable runs the task again if it has attempts left.
+func (c *core) nodeResult(p *peer, h *codec.Header, raw []byte) {
 	k, ok := parseUint(h.ID)
 	if !ok || k > 1<<53 {
 		c.cnt.stale++
@@ -300,6 +321,17 @@ func (c *core) nodeResult(p *peer, h *codec.Header) {
 	if t.state == stRevoked {
 		c.freeTask(slot, t) // its record was stored when it was revoked
 		return
+	}
+	if h.Error != nil {
+		// The error path only: a success costs nothing here.
+		if ok, after := retryAsked(raw, h.Error); ok && c.retry(slot, t, after) {
+			return
+		}
+		if errObjCode(h.Error) == CodeExpired {
+			// It waited in the node past its deadline and did not run.
+			c.end(slot, t, errExpired, stExpired)
+			return
+		}
 	}
 	c.finish(slot, t, h.Result, h.Error, p.name)
 }

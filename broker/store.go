@@ -8,12 +8,14 @@ import "time"
 type record struct {
 	seq      uint64
 	method   string
+	queue    string // the named queue, "" for the default one
 	node     string
 	result   []byte // raw JSON result (SUCCESS)
 	errObj   []byte // raw JSON error object (FAILURE, REVOKED, EXPIRED)
 	expires  int64  // unix nanoseconds after which the record is forgotten
-	attempts uint16
+	attempts uint8
 	state    state
+	unread   bool // stored during a shutdown and not delivered yet (see Broker.Shutdown)
 }
 
 // resultStore keeps the records of finished submitted tasks for a TTL and up to a bound, and

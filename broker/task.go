@@ -59,11 +59,14 @@ const (
 	fSubmitted                   // broker.submit: the result goes to the store under task.seq
 	fOrphan                      // a call whose client has gone: nobody reads its result
 	fMember                      // a member of a client batch
+	fScheduled                   // held back until a time (delay, eta, retry backoff): see schedule.go
+	fOpts                        // has per-task options in core.opts (attempts, backoff)
 )
 
 // task is one queued or running task. It is kept small (88 bytes) because a million of them
 // may wait in the queues: the client's id and the params share one pooled buffer, every
-// reference is a 32-bit slot, and the method is its queue's index.
+// reference is a 32-bit slot, the method (and named queue) is its queue's index, and the rare
+// per-task options (attempts, backoff) live in a side table (core.opts, flag fOpts).
 type task struct {
 	buf      []byte // the client's raw id (idLen bytes), then the raw params; from bufPool
 	seq      uint64 // public sequence number of a submitted task (0 for a call)
@@ -79,7 +82,8 @@ type task struct {
 	cnext    uint32
 	nprev    uint32 // the node's held list
 	nnext    uint32
-	attempts uint16 // times handed to a node
+	attempts uint8 // times handed to a node (at most maxAttemptsCap)
+	prio     uint8 // priority in its queue, 0..maxPriority
 	state    state
 	flags    uint8
 }

@@ -1,0 +1,215 @@
+package broker
+
+import (
+	"bytes"
+	"time"
+)
+
+// Task options travel as ZeroTask extension members (docs/protocol.md, docs/reliability.md):
+// top-level members of a task call's object beside jsonrpc, id, method and params (other
+// JSON-RPC servers ignore them), or params of broker.submit. They are read from the raw bytes
+// without allocating; params are never looked into.
+//
+//	timeout_ms      deadline, from now: still queued then, the task expires (-32005); running
+//	                then, its handler's context ends (the node answers -32011)
+//	delay_ms        held back that long before it is queued
+//	eta_ms          held back until that unix time in milliseconds (the later of the two wins)
+//	priority        0..MaxPriority within its queue, higher first (default 0)
+//	queue           a named queue (default "default"); only nodes serving it run the task
+//	max_attempts    hand-outs at most, 1..MaxAttemptsCap (default Config.MaxAttempts)
+//	backoff_ms      first retry delay, doubled per attempt (default Config.RetryBackoff)
+//	max_backoff_ms  largest retry delay (default Config.MaxRetryBackoff)
+//	key             idempotency key, broker.submit only (see keys.go)
+
+// taskExt is what a task's extension members asked for.
+type taskExt struct {
+	timeout     time.Duration
+	delay       time.Duration // from delay_ms and eta_ms, relative to now
+	priority    uint8
+	queue       []byte // nil: the default queue (a sub-slice of the request)
+	key         []byte // nil: none (a sub-slice of the request)
+	maxAttempts int
+	backoff     time.Duration
+	maxBackoff  time.Duration
+	bad         string // the first invalid member: the request is answered -32602
+}
+
+// maxTimeout bounds timeout_ms.
+const maxTimeout = 24 * time.Hour
+
+// set reads one member; unknown names are ignored (as JSON-RPC wants).
+func (x *taskExt) set(c *core, name, v []byte, submit bool) {
+	switch string(name) {
+	case "timeout_ms":
+		n, ok := parseUint(v)
+		if !ok || n == 0 {
+			x.fail("timeout_ms must be a positive integer")
+			return
+		}
+		x.timeout = time.Duration(min(n, uint64(maxTimeout/time.Millisecond))) * time.Millisecond
+	case "delay_ms":
+		n, ok := parseUint(v)
+		if !ok || n > uint64(c.cfg.MaxDelay/time.Millisecond) {
+			x.fail("delay_ms must be an integer from 0 to the broker's MaxDelay")
+			return
+		}
+		x.delay = max(x.delay, time.Duration(n)*time.Millisecond)
+	case "eta_ms":
+		n, ok := parseUint(v)
+		if !ok {
+			x.fail("eta_ms must be a unix time in milliseconds")
+			return
+		}
+		d := time.Duration(int64(n)-c.now()/int64(time.Millisecond)) * time.Millisecond
+		if n > 1<<50 || d > c.cfg.MaxDelay {
+			x.fail("eta_ms is further away than the broker's MaxDelay")
+			return
+		}
+		x.delay = max(x.delay, d)
+	case "priority":
+		n, ok := parseUint(v)
+		if !ok || n > MaxPriority {
+			x.fail("priority must be an integer from 0 to 9")
+			return
+		}
+		x.priority = uint8(n)
+	case "queue":
+		s, ok := unquote(v)
+		if !ok || len(s) == 0 || len(s) > MaxQueueName {
+			x.fail("queue must be a string of 1 to 128 bytes without escapes")
+			return
+		}
+		x.queue = s
+	case "max_attempts":
+		n, ok := parseUint(v)
+		if !ok || n == 0 || n > MaxAttemptsCap {
+			x.fail("max_attempts must be an integer from 1 to 100")
+			return
+		}
+		x.maxAttempts = int(n)
+	case "backoff_ms", "max_backoff_ms":
+		n, ok := parseUint(v)
+		if !ok || n == 0 || n > uint64(c.cfg.MaxDelay/time.Millisecond) {
+			x.fail(string(name) + " must be a positive integer up to the broker's MaxDelay")
+			return
+		}
+		if name[0] == 'b' {
+			x.backoff = time.Duration(n) * time.Millisecond
+		} else {
+			x.maxBackoff = time.Duration(n) * time.Millisecond
+		}
+	case "key":
+		if !submit {
+			return // not a task call option: ignored like any unknown member
+		}
+		s, ok := unquote(v)
+		if !ok || len(s) == 0 || len(s) > MaxKeyLen {
+			x.fail("key must be a string of 1 to 256 bytes without escapes")
+			return
+		}
+		x.key = s
+	}
+}
+
+func (x *taskExt) fail(msg string) {
+	if x.bad == "" {
+		x.bad = msg
+	}
+}
+
+// finish checks the members against each other (once all are read).
+func (x *taskExt) finish(c *core) {
+	switch {
+	case x.backoff == 0 && x.maxBackoff != 0:
+		x.backoff = min(c.cfg.RetryBackoff, x.maxBackoff)
+	case x.backoff != 0 && x.maxBackoff == 0:
+		x.maxBackoff = max(c.cfg.MaxRetryBackoff, x.backoff)
+	case x.maxBackoff < x.backoff:
+		x.fail("max_backoff_ms must not be below backoff_ms")
+	}
+}
+
+// envelope splits obj around inner, a sub-slice of obj (params, or an error object): what is
+// left are the envelope's bytes, where the extension members can be.
+func envelope(obj, inner []byte) (head, tail []byte) {
+	head = obj
+	if len(inner) > 0 {
+		// inner shares obj's backing array: its offset follows from the capacities.
+		if off := cap(obj) - cap(inner); off >= 0 && off+len(inner) <= len(obj) {
+			head, tail = obj[:off], obj[off+len(inner):]
+		}
+	}
+	return head, tail
+}
+
+func containsAny(head, tail, key []byte) bool {
+	return bytes.Contains(head, key) || bytes.Contains(tail, key)
+}
+
+var (
+	priorityName = []byte(`priority"`)
+	queueName    = []byte(`queue"`)
+)
+
+// mayHaveExt reports whether the envelope bytes b (outside params) can hold an extension
+// member of a task call: every one has a '_' in its name but priority and queue. A false
+// positive (a '_' in the method or the id) only costs the full walk.
+func mayHaveExt(b []byte) bool {
+	return bytes.IndexByte(b, '_') >= 0 || bytes.Contains(b, priorityName) || bytes.Contains(b, queueName)
+}
+
+// readCallExt reads the extension members of a task call's object (params is its params
+// member): a request without any costs a few byte searches over its envelope.
+func (c *core) readCallExt(obj, params []byte, x *taskExt) {
+	head, tail := envelope(obj, params)
+	if !mayHaveExt(head) && !mayHaveExt(tail) {
+		*x = taskExt{}
+		return
+	}
+	c.readExt(obj, params, x, false)
+}
+
+// readExt reads the extension members of obj (a request object, or broker.submit's params
+// object), skipping the member whose value is skip (params: never scanned again). A task call
+// without extensions costs one walk over its few envelope members.
+func (c *core) readExt(obj, skip []byte, x *taskExt, submit bool) {
+	*x = taskExt{}
+	obj = trimSpace(obj)
+	if len(obj) < 2 || obj[0] != '{' {
+		return
+	}
+	skipOff := -1
+	if len(skip) > 0 {
+		if off := cap(obj) - cap(skip); off >= 0 && off+len(skip) <= len(obj) {
+			skipOff = off
+		}
+	}
+	i := skipSpace(obj, 1)
+	for i < len(obj) && obj[i] == '"' {
+		end, err := skipString(obj, i)
+		if err != nil {
+			return
+		}
+		name := obj[i+1 : end-1]
+		i = skipSpace(obj, end)
+		if i >= len(obj) || obj[i] != ':' {
+			return
+		}
+		i = skipSpace(obj, i+1)
+		var vend int
+		if i == skipOff {
+			vend = i + len(skip)
+		} else if vend, err = skipValue(obj, i, 1); err != nil {
+			return
+		}
+		if i != skipOff {
+			x.set(c, name, obj[i:vend], submit) // jsonrpc, id, method and the rest: ignored
+		}
+		i = skipSpace(obj, vend)
+		if i >= len(obj) || obj[i] != ',' {
+			break
+		}
+		i = skipSpace(obj, i+1)
+	}
+	x.finish(c)
+}
