@@ -1,6 +1,7 @@
 package bench_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -55,4 +56,33 @@ func ExampleHistogram() {
 	// Output:
 	// 1000 1µs 1ms
 	// 500µs 990µs
+}
+
+// ExampleConfig_inFlight runs the pipelined phase at two in-flight levels, through client.Map
+// (the default pipeline), and writes the allocation profile of the run.
+func ExampleConfig_inFlight() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var prof bytes.Buffer
+	rep, err := bench.Run(ctx, bench.Config{
+		EnvConfig:  bench.EnvConfig{Nodes: 1, NodePrefetch: 256},
+		Load:       bench.Load{Method: "add", Tasks: 200, Pipeline: bench.PipelineMap},
+		Phases:     []string{bench.PhaseAsync},
+		InFlight:   []int{16, 64},
+		MemProfile: &prof,
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("node prefetch", rep.NodePrefetch)
+	for _, p := range rep.Phases {
+		fmt.Println(p.Name, p.Concurrency, p.Pipeline, p.Tasks, p.Errors)
+	}
+	fmt.Println("profile written:", prof.Len() > 0)
+	// Output:
+	// node prefetch 256
+	// async 16 map 200 0
+	// async 64 map 200 0
+	// profile written: true
 }
