@@ -162,7 +162,7 @@ type Config struct {
 	MaxWaiting int
 	// MaxBacklog bounds, in bytes, the messages the broker keeps for one peer whose send queue
 	// is full (a peer that does not read): past it further replies to that peer are dropped and
-	// counted (Stats.Unsent). Default 64 MiB.
+	// counted (Stats.Unsent); one message always fits an empty backlog. Default 64 MiB.
 	MaxBacklog int64
 	// ResultGrace is how long Shutdown keeps the broker answering broker.status and
 	// broker.result after the running tasks finished, while results stored during the shutdown

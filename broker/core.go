@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"encoding/hex"
 	"errors"
 	"log/slog"
 	"math/bits"
@@ -943,10 +944,10 @@ func (c *core) trySend(ident []byte, delim bool, body []byte) error {
 // MaxBacklog bytes (a peer that does not read what it asked for) the message is dropped and
 // counted: the broker's memory stays bounded whatever a peer does.
 func (c *core) park(p *peer, delim bool, body []byte) {
-	if p.backlog+int64(len(body)) > c.cfg.MaxBacklog {
+	if p.backlog > 0 && p.backlog+int64(len(body)) > c.cfg.MaxBacklog { // one message always fits
 		c.cnt.unsent++
 		if c.cnt.unsent&(c.cnt.unsent-1) == 0 { // 1, 2, 4, 8, ...: a trace, not a flood
-			c.log.Warn("broker: peer does not read its replies: dropping them", "peer", p.name, "backlog", p.backlog, "dropped", c.cnt.unsent)
+			c.log.Warn("broker: a peer does not read its replies: dropping them", "peer", hex.EncodeToString(p.ident), "name", p.name, "backlog", p.backlog, "dropped", c.cnt.unsent)
 		}
 		return
 	}
