@@ -10,7 +10,8 @@
 //   - sync: sequential CallRaw round trips, one in flight: latency percentiles (p50, p90, p99).
 //   - async: Concurrency calls in flight with results, kept there as Load.Pipeline says:
 //     client.Map from Senders goroutines (PipelineMap, the default: requests leave in batches
-//     as results come back, as a Go program running many tasks would; no per-task latency), or
+//     as results come back, as a Go program running many tasks would; Map times no single
+//     task, so the latency is that of a probe call every millisecond under that load), or
 //     Concurrency goroutines each issuing CallRaw back to back (PipelineCalls: each call timed).
 //     Config.InFlight runs it at several levels, one result each.
 //   - notify: fire-and-forget notifications, counted as the nodes complete them (the nodes'

@@ -209,7 +209,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 		if p.Name == PhaseAsync && p.Pipeline != "" {
 			switch p.Pipeline {
 			case PipelineMap:
-				fmt.Fprintf(bw, "\nasync: client.Map from %d goroutine(s), in flight shared among them; Map times no single task (no latency)\n", p.Senders)
+				fmt.Fprintf(bw, "\nasync: client.Map from %d goroutine(s), in flight shared among them; latency: a probe call every %v under that load\n", p.Senders, DefaultProbeEvery)
 			case PipelineCalls:
 				fmt.Fprintf(bw, "\nasync: one goroutine per call in flight, each CallRaw timed\n")
 			}

@@ -22,10 +22,12 @@ import (
 const (
 	DefaultMethod      = "add"
 	DefaultDuration    = 3 * time.Second // per phase: three phases finish in about 10 s
-	DefaultConcurrency = 128             // async calls in flight
+	DefaultConcurrency = 1024            // async calls in flight
 	DefaultTimeout     = 10 * time.Second
 	DefaultNotifyAhead = 100_000 // notifications sent and not yet completed, at most
 	DefaultMapChunk    = 4       // Map inputs per call, in multiples of the sender's in-flight share
+	// DefaultProbeEvery is how often the async phase's latency probe calls, with PipelineMap.
+	DefaultProbeEvery = time.Millisecond
 )
 
 // How the async phase keeps its calls in flight (Load.Pipeline).
@@ -33,7 +35,9 @@ const (
 	// PipelineMap: Senders goroutines each call client.Map back to back, over inputs of
 	// DefaultMapChunk times its share of Concurrency, with MapConcurrency its share. This is
 	// how a Go program runs many tasks: requests leave in batches as results come back. Map
-	// reports no per-task latency, so the phase has none.
+	// times no single task: the phase's latency is that of a probe, one CallRaw every
+	// DefaultProbeEvery through the same client while the pipeline runs (what a call waits
+	// behind that load); probes are not counted in the phase's tasks.
 	PipelineMap = "map"
 	// PipelineCalls: Concurrency goroutines each calling CallRaw back to back, each call timed:
 	// the latency of each task under load, at the cost of one goroutine hand-off per task.
@@ -238,9 +242,18 @@ func (e *Env) mapped(ctx context.Context, l Load) (PhaseResult, error) {
 			}
 		}()
 	}
+	probeDone := make(chan struct{})
+	hist := new(Histogram)
+	var probeErrs int64
+	go func() {
+		defer close(probeDone)
+		probeErrs = e.probe(ctx, l, hist, &wg)
+	}()
 	wg.Wait()
+	<-probeDone
 
-	res := PhaseResult{Name: PhaseAsync, Concurrency: l.Concurrency, Pipeline: PipelineMap, Senders: senders}
+	res := PhaseResult{Name: PhaseAsync, Concurrency: l.Concurrency, Pipeline: PipelineMap, Senders: senders,
+		Hist: hist, Latency: hist.Summary(), Errors: probeErrs}
 	var firstErr error
 	end := start
 	for _, s := range ss {
@@ -331,6 +344,37 @@ func (e *Env) calls(ctx context.Context, name string, l Load) (PhaseResult, erro
 		return res, fmt.Errorf("bench: %s: every call failed: %w", name, firstErr)
 	}
 	return res, nil
+}
+
+// probe times one CallRaw every DefaultProbeEvery into h until the senders of wg are done
+// (at least one, so that a short phase has a latency too). It returns how many probes failed
+// for another reason than the phase's end.
+func (e *Env) probe(ctx context.Context, l Load, h *Histogram, wg *sync.WaitGroup) int64 {
+	over := make(chan struct{})
+	go func() { wg.Wait(); close(over) }()
+	t := time.NewTicker(DefaultProbeEvery)
+	defer t.Stop()
+	var dst []byte
+	var errs int64
+	for {
+		t0 := time.Now()
+		var err error
+		dst, err = e.Client.CallRaw(ctx, dst[:0], l.Method, l.Params)
+		switch {
+		case err == nil:
+			h.Record(time.Since(t0))
+		case ctx.Err() == nil:
+			errs++
+		}
+		select {
+		case <-over:
+			return errs
+		case <-ctx.Done():
+			<-over
+			return errs
+		case <-t.C:
+		}
+	}
 }
 
 // Notify sends notifications from l.Senders goroutines (default GOMAXPROCS), never more than

@@ -29,7 +29,7 @@ func TestBenchFlags(t *testing.T) {
 		{"levels with map", []string{"--phases", "async", "--concurrency", "4,64", "--senders", "2"}, []int{4, 64}, "map", 2, bench.DefaultNodePrefetch, nil},
 		{"calls", []string{"--phases", "async", "--concurrency", "8", "--pipeline", "calls", "--prefetch", "16"}, []int{8}, "calls", 0, 16, nil},
 		{"node default prefetch", []string{"--phases", "async", "--concurrency", "3", "--senders", "1", "--prefetch", "0"}, []int{3}, "map", 1, 0, nil},
-		{"profiles", []string{"--phases", "sync,async", "--cpuprofile", cpu, "--memprofile", mem}, []int{128, 1024, 4096}, "map", -1, bench.DefaultNodePrefetch, []string{cpu, mem}},
+		{"profiles", []string{"--phases", "sync,async", "--cpuprofile", cpu, "--memprofile", mem}, []int{bench.DefaultConcurrency}, "map", -1, bench.DefaultNodePrefetch, []string{cpu, mem}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -24,9 +24,9 @@ func runBench(ctx context.Context, io *stdio, args []string) error {
 	brokerEP := fs.String("broker", "", "external broker ROUTER endpoint (default: start a broker and nodes in this process)")
 	nodes := fs.Int("nodes", bench.DefaultNodes, "in-process nodes to start (without --broker)")
 	nodeConc := fs.Int("node-concurrency", 0, "each in-process node's concurrency (0 = the number of CPUs)")
-	conc := intList{bench.DefaultConcurrency, 1024, 4096}
+	conc := intList{bench.DefaultConcurrency}
 	fs.Var(&conc, "concurrency", "calls in flight in the pipelined phase; a comma-separated list runs it once per level (the client keeps at most 10,000 in flight)")
-	pipeline := fs.String("pipeline", bench.PipelineMap, "how the pipelined phase keeps calls in flight: map (client.Map from --senders goroutines) or calls (one CallRaw goroutine per call in flight, each call timed)")
+	pipeline := fs.String("pipeline", bench.PipelineMap, "how the pipelined phase keeps calls in flight: map (client.Map from --senders goroutines; latency from a probe call every millisecond) or calls (one CallRaw goroutine per call in flight, each call timed)")
 	senders := fs.Int("senders", 0, "goroutines sending in the notify phase and calling Map in the pipelined phase (0 = GOMAXPROCS)")
 	prefetch := fs.Int("prefetch", bench.DefaultNodePrefetch, "each in-process node's prefetch: credit granted beyond its concurrency (0 = the node's own default, its concurrency; without --broker)")
 	dur := fs.Duration("duration", bench.DefaultDuration, "how long each phase runs (0 = bounded by --tasks only)")
