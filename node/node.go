@@ -117,6 +117,8 @@ type Stats struct {
 	MaxRunning int    // the most handlers that ever ran at once (never above Concurrency)
 	Queued     int    // tasks received and waiting for a worker
 	Credit     int    // credit granted to the broker and not yet used by a task
+	Held       int    // tasks received and not finished (queued and running), read with Credit in one snapshot
+	MaxHeld    int    // the most tasks ever held at once (never above Concurrency + Prefetch)
 	Received   uint64 // tasks received
 	Done       uint64 // tasks whose handler succeeded
 	Failed     uint64 // tasks whose handler returned an error (revoked ones included)
@@ -258,6 +260,8 @@ func (n *Node) Stats() Stats {
 	}
 	n.out.mu.Lock()
 	s.Credit = n.out.outstanding
+	s.Held = n.out.held
+	s.MaxHeld = n.out.maxHeld
 	s.Connected = n.out.ready
 	n.out.mu.Unlock()
 	return s

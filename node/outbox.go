@@ -45,6 +45,7 @@ type outbox struct {
 
 	// Credit books. held + outstanding never exceeds the node's capacity.
 	held        int // tasks received and not finished (queued and running)
+	maxHeld     int // the most tasks ever held at once (a high-water mark of held)
 	outstanding int // credit granted on this connection and not yet used by a task
 
 	connected  bool // the DEALER has a connection
@@ -188,6 +189,9 @@ func (o *outbox) accept(k int) int {
 		// before this connection's hello reset the books.
 		o.held++
 		ok++
+	}
+	if o.held > o.maxHeld {
+		o.maxHeld = o.held
 	}
 	return ok
 }
