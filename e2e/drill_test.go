@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -87,12 +88,29 @@ func kill9(t testing.TB, d *daemon) {
 // runs reads the drill logs in dir and returns, per sleep tag, how many times it started and
 // in which processes (log file names).
 func runs(t testing.TB, dir string) map[int][]string {
+	out := map[int][]string{}
+	for tag, starts := range starts(t, dir) {
+		for _, s := range starts {
+			out[tag] = append(out[tag], s.file)
+		}
+	}
+	return out
+}
+
+// start is one task start in a drill log.
+type start struct {
+	file string
+	at   time.Time
+}
+
+// starts reads the drill logs in dir and returns, per sleep tag, every start.
+func starts(t testing.TB, dir string) map[int][]start {
 	t.Helper()
 	files, err := filepath.Glob(filepath.Join(dir, "*.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[int][]string{}
+	out := map[int][]start{}
 	for _, name := range files {
 		f, err := os.Open(name)
 		if err != nil {
@@ -100,8 +118,13 @@ func runs(t testing.TB, dir string) map[int][]string {
 		}
 		sc := bufio.NewScanner(f)
 		for sc.Scan() {
-			method, params, ok := strings.Cut(sc.Text(), " ")
+			ms, rest, _ := strings.Cut(sc.Text(), " ")
+			method, params, ok := strings.Cut(rest, " ")
 			if !ok || method != "sleep" {
+				continue
+			}
+			at, err := strconv.ParseInt(ms, 10, 64)
+			if err != nil {
 				continue
 			}
 			var p struct {
@@ -110,7 +133,7 @@ func runs(t testing.TB, dir string) map[int][]string {
 			if json.Unmarshal([]byte(params), &p) != nil || p.Tag == nil {
 				continue // a line cut by SIGKILL, or a sleep without a tag
 			}
-			out[*p.Tag] = append(out[*p.Tag], filepath.Base(name))
+			out[*p.Tag] = append(out[*p.Tag], start{file: filepath.Base(name), at: time.UnixMilli(at)})
 		}
 		f.Close()
 	}
@@ -132,6 +155,7 @@ type brokerStats struct {
 	Nodes     int    `json:"nodes"`
 	Clients   int    `json:"clients"`
 	Results   int    `json:"results"`
+	Scheduled int    `json:"scheduled"`
 }
 
 func statsOf(t testing.TB, c *client.Client) brokerStats {
