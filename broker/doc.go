@@ -22,7 +22,7 @@
 //     credit, so no node hoards while another idles.
 //   - Node death (a ZMTP disconnect, including 3 missed heartbeats, or broker.bye): every task
 //     the node held goes back to the front of its queue in state RETRY, its attempt counted,
-//     and runs elsewhere. A late result from the old holder is ignored: the id a node sees is
+//     and runs elsewhere (while it has attempts left: then it fails with -32006). A late result from the old holder is ignored: the id a node sees is
 //     the task's key, which changes with every hand-out (see "Task keys" below). A disconnect
 //     is applied only after the messages the connection sent before it have been handled, so
 //     a node that answers and goes away at once has its answers routed, not its tasks retried.
@@ -37,18 +37,36 @@
 //     replace it.
 //   - Deadlines (a protocol extension): a call with a top-level "timeout_ms" member, or a
 //     broker.submit with that param, expires if it is still queued when the time is up
-//     (-32005, state EXPIRED).
+//     (-32005, state EXPIRED); handed to a node, the task takes the milliseconds left along
+//     and the node ends its handler's context then.
+//   - Reliability (docs/reliability.md): retries of errors a node marks retryable, with a
+//     jittered exponential backoff, while attempts are left (retry.go); delayed tasks
+//     (delay_ms, eta_ms) and retry backoffs held in a schedule apart from every queue and node,
+//     so a delay never causes a second run (schedule.go); idempotency keys on submit (keys.go);
+//     priorities 0-9 within a queue and named queues that nodes choose in their hello (a queue
+//     is a method in a named queue); revoke told to the holding node on the ROUTER as well as
+//     on the PUB; a shutdown that tells every peer and keeps the results of the tasks still
+//     running readable until they are read or ResultGrace passes. The options travel as
+//     extension members of a call or params of broker.submit (ext.go), read without
+//     allocating; a call without them costs a few byte searches.
 //   - PUB notifications, batched per tick (Config.Tick, 5 ms): "tasks.<method>" when tasks
 //     wait for a method, "state" for state changes of submitted tasks, "control" for revokes
 //     and shutdown. PUB only wakes and informs; credit is the truth.
 //
 // # Limits
 //
-// Every limit is a Config field with its default: MaxQueued (-32001 at once; nothing already
-// accepted is dropped), MaxInFlightPerClient (-32002), MaxBatch (-32600), MaxMsgSize (zmtp
-// closes the connection), MaxMethods (-32001), MaxResults and ResultTTL, SendHWM, MaxConns,
+// Every limit is a Config field with its default: MaxQueued (queued and delayed tasks; -32001
+// at once; nothing already accepted is dropped), MaxInFlightPerClient (-32002), MaxBatch
+// (-32600), MaxMsgSize (zmtp closes the connection), MaxMethodLen (-32600), MaxMethods
+// (-32001), MaxResults and ResultTTL, MaxWaiting (-32001), MaxBacklog (replies to a peer that
+// does not read are dropped and counted), MaxAttempts, MaxDelay (-32602), SendHWM, MaxConns,
 // BrokerTaskWorkers and BrokerTaskQueue (-32001). During Shutdown new tasks get -32003. The
 // error codes are the exported Code* constants.
+//
+// # Without a network
+//
+// Handler is the routing state without sockets, driven message by message: the cross-layer
+// fuzz targets (package fuzz) and tests use it.
 //
 // # How the routing path is built
 //
