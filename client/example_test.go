@@ -168,3 +168,137 @@ func ExampleMap() {
 	fmt.Println(sums, err)
 	// Output: [0 2 4 6 8 10 12 14 16 18] <nil>
 }
+
+// dialExample connects to addr for an example.
+func dialExample(ctx context.Context, addr string) *client.Client {
+	c, err := client.Dial(ctx, addr, client.WithLogger(quiet))
+	if err != nil {
+		panic(err)
+	}
+	return c
+}
+
+// ExampleKey submits the same report twice with one idempotency key: one task, one run.
+func ExampleKey() {
+	addr, stop := walkthrough()
+	defer stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c := dialExample(ctx, addr)
+	defer c.Close()
+
+	first, err := c.Submit(ctx, "echo", "report", client.Key("report-2026-11"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	again, err := c.Submit(ctx, "echo", "report", client.Key("report-2026-11"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(first.ID() == again.ID())
+	// Output: true
+}
+
+// ExampleDelay holds a task in the broker before it runs: it is never handed to a node early.
+func ExampleDelay() {
+	addr, stop := walkthrough()
+	defer stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c := dialExample(ctx, addr)
+	defer c.Close()
+
+	start := time.Now()
+	h, err := c.Submit(ctx, "add", 5, 6, client.Delay(300*time.Millisecond))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	state, _ := h.Status(ctx)
+	var sum int
+	err = h.Wait(ctx, &sum)
+	fmt.Println(state, sum, err, time.Since(start) >= 300*time.Millisecond)
+	// Output: QUEUED 11 <nil> true
+}
+
+// ExampleTimeout gives a task a deadline: the node ends its handler's context then. A Call's
+// context deadline does the same by itself.
+func ExampleTimeout() {
+	addr, stop := walkthrough()
+	defer stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c := dialExample(ctx, addr)
+	defer c.Close()
+
+	err := c.Call(ctx, "sleep", nil, 5000, client.Timeout(100*time.Millisecond))
+	fmt.Println(errors.Is(err, client.ErrDeadline), err)
+	// Output: true jsonrpc: task deadline exceeded (code -32011)
+}
+
+// ExamplePriority passes options of one task (priority, attempts, backoff) among the args of
+// Call; they are not params.
+func ExamplePriority() {
+	addr, stop := walkthrough()
+	defer stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c := dialExample(ctx, addr)
+	defer c.Close()
+
+	var sum int
+	err := c.Call(ctx, "add", &sum, 5, 6, client.Priority(9), client.MaxAttempts(3),
+		client.Backoff(100*time.Millisecond, 5*time.Second))
+	fmt.Println(sum, err)
+	// Output: 11 <nil>
+}
+
+// ExampleQueue: a task in a named queue runs only on nodes that serve that queue; none does
+// here, so the call waits and expires.
+func ExampleQueue() {
+	addr, stop := walkthrough()
+	defer stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c := dialExample(ctx, addr)
+	defer c.Close()
+
+	err := c.Call(ctx, "add", nil, 5, 6, client.Queue("reports"), client.Timeout(100*time.Millisecond))
+	fmt.Println(errors.Is(err, client.ErrExpired))
+	// Output: true
+}
+
+// ExampleMaxAttempts shows an option refused locally: nothing is sent.
+func ExampleMaxAttempts() {
+	addr, stop := walkthrough()
+	defer stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c := dialExample(ctx, addr)
+	defer c.Close()
+
+	_, err := c.Submit(ctx, "add", 5, 6, client.MaxAttempts(1000))
+	fmt.Println(errors.Is(err, client.ErrBadOption))
+	// Output: true
+}
+
+// ExampleETA holds a task until a time of the broker's clock.
+func ExampleETA() {
+	addr, stop := walkthrough()
+	defer stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c := dialExample(ctx, addr)
+	defer c.Close()
+
+	h, err := c.Submit(ctx, "echo", "hi", client.ETA(time.Now().Add(200*time.Millisecond)))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	var s string
+	fmt.Println(h.Wait(ctx, &s), s)
+	// Output: <nil> hi
+}
