@@ -24,6 +24,18 @@
 // ErrConnectionLost when the connection dropped while the call was out (its outcome is then
 // unknown: the task may or may not have run), ErrTooLarge, or the context's error.
 //
+// # Task options and deadlines
+//
+// TaskOptions passed among the args of Call, Notify and Submit set how the broker treats one
+// task (docs/reliability.md): Key (Submit only: a second submit with the same key returns the
+// first task), Delay and ETA (held by the broker until then), Priority and Queue, MaxAttempts
+// and Backoff (retries), Timeout (a deadline). They travel as extension members of the request
+// and are not params. The deadline of a task call's context travels too, as the time left
+// ("timeout_ms"): the task expires if it is still queued then, and its handler's context ends
+// then; CallRaw and Map carry it without allocating. The broker's error codes have sentinels
+// (ErrQueueFull, ErrTooManyInFlight, ErrShuttingDown, ErrRevoked, ErrExpired, ErrNodeLost,
+// ErrDeadline) that match a remote error by code with errors.Is.
+//
 // # Connection loss
 //
 // The DEALER reconnects by itself. When the connection drops, the calls sent on it fail with
