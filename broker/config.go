@@ -77,6 +77,7 @@ var (
 	errNodeLost        = codec.NewError(CodeNodeLost, "node lost and no attempt left", nil)
 	errMethodTooLong   = codec.NewError(codec.CodeInvalidRequest, "Invalid Request: method name too long", nil)
 	errNotNode         = codec.NewError(codec.CodeInvalidParams, "Invalid params: broker.hello as a node first", nil)
+	errLeaseLost       = codec.NewError(CodeDeadline, "task deadline exceeded: no answer from its node", nil)
 )
 
 // Sentinel errors.

@@ -213,6 +213,7 @@ type core struct {
 	deadlines    deadlineHeap // queued and scheduled tasks with a deadline (see expiry.go)
 	withDeadline int          // queued and scheduled tasks with a deadline (the live entries of deadlines)
 	sched        deadlineHeap // scheduled tasks by due time (see schedule.go)
+	leases       deadlineHeap // held tasks with a deadline, by deadline + leaseGrace (see expiry.go)
 	scheduled    int          // scheduled tasks (the live entries of sched)
 	ext          taskExt      // the options of the request being handled
 	hdr          codec.Header
@@ -679,6 +680,7 @@ func (c *core) dispatch(p *peer, q *queue, slot uint32, t *task) {
 		left := (t.deadline - c.now() + int64(time.Millisecond) - 1) / int64(time.Millisecond)
 		p.tbuf = append(p.tbuf, `,"timeout_ms":`...)
 		p.tbuf = strconv.AppendInt(p.tbuf, max(left, 1), 10)
+		c.watchLease(t.key(slot), t.deadline)
 	}
 	p.tbuf = append(p.tbuf, '}')
 	p.tcount++

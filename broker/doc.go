@@ -38,7 +38,8 @@
 //   - Deadlines (a protocol extension): a call with a top-level "timeout_ms" member, or a
 //     broker.submit with that param, expires if it is still queued when the time is up
 //     (-32005, state EXPIRED); handed to a node, the task takes the milliseconds left along
-//     and the node ends its handler's context then.
+//     and the node ends its handler's context then; a node that has not answered 3 heartbeat
+//     intervals past the deadline loses the task (-32011, a late answer is ignored).
 //   - Reliability (docs/reliability.md): retries of errors a node marks retryable, with a
 //     jittered exponential backoff, while attempts are left (retry.go); delayed tasks
 //     (delay_ms, eta_ms) and retry backoffs held in a schedule apart from every queue and node,

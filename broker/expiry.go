@@ -187,3 +187,59 @@ func (c *core) end(slot uint32, t *task, e *codec.Error, st state) {
 	}
 	c.freeTask(slot, t)
 }
+
+// Leases of tasks with a deadline. A task handed to a node takes its deadline along and the
+// node ends the handler's context then; a node whose handler ignores its context (or that
+// stays connected but never answers) would keep the task RUNNING forever. So the broker gives
+// such a task up when its deadline is past by leaseGrace: the task fails with -32011 (its
+// caller is answered, a submitted task is recorded FAILURE) and a late answer is ignored.
+// Tasks without a deadline are held until their node answers or is lost.
+
+// leaseGrace is how long past its deadline a held task may still be answered by its node.
+func (c *core) leaseGrace() int64 { return int64(3 * c.cfg.HeartbeatInterval) }
+
+// watchLease notes a task handed out with a deadline (key: its hand-out).
+func (c *core) watchLease(k uint64, deadline int64) {
+	c.leases.push(deadlineEntry{at: deadline + c.leaseGrace(), key: k})
+	if len(c.leases) > 1024 && len(c.leases) > 2*c.running {
+		w := 0
+		for _, e := range c.leases {
+			if t := c.heldAt(e.key); t != nil {
+				c.leases[w] = e
+				w++
+			}
+		}
+		clear(c.leases[w:])
+		c.leases = c.leases[:w]
+		c.leases.heapify()
+	}
+}
+
+// heldAt returns the task of hand-out key k if a node still holds it under that key.
+func (c *core) heldAt(k uint64) *task {
+	slot, gen := splitKey(k)
+	t := c.tasks.at(slot)
+	if t == nil || t.buf == nil || t.gen != gen || t.flags&fHeld == 0 {
+		return nil
+	}
+	return t
+}
+
+// expireLeases gives up the held tasks whose deadline is past by leaseGrace.
+func (c *core) expireLeases(now int64) {
+	for len(c.leases) > 0 && c.leases[0].at <= now {
+		e := c.leases.pop()
+		t := c.heldAt(e.key)
+		if t == nil {
+			continue
+		}
+		slot, _ := splitKey(e.key)
+		if t.state == stRevoked {
+			c.unlinkHeld(c.peers[t.node], slot, t)
+			c.freeTask(slot, t)
+			continue
+		}
+		c.log.Warn("broker: no answer past a task's deadline: giving it up", "node", c.nodeName(t), "method", c.queues[t.q].method)
+		c.end(slot, t, errLeaseLost, stFailure)
+	}
+}

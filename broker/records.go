@@ -340,6 +340,7 @@ func (c *core) tick(now int64) {
 	c.store.expire(now)
 	c.runDue(now)
 	c.expireDue(now)
+	c.expireLeases(now)
 	c.retryBlocked()
 	c.publish()
 	c.flush()

@@ -505,3 +505,36 @@ func TestShutdownKeepsResults(t *testing.T) {
 		})
 	}
 }
+
+// TestLeaseGivenUp: a node that holds a task past its deadline (a handler that ignores its
+// context, a node that never answers) does not keep it RUNNING forever: past the deadline and
+// a grace of 3 heartbeats the broker fails it with -32011; a late answer is ignored.
+func TestLeaseGivenUp(t *testing.T) {
+	b := startBroker(t, Config{HeartbeatInterval: 200 * time.Millisecond})
+	n := newNode(t, b, "n", "work")
+	n.credit(10)
+	c := dealer(t, b)
+	start := time.Now()
+	c.send(`{"jsonrpc":"2.0","id":1,"method":"work","timeout_ms":300}`)
+	id := submitID(t, c, "work", "[]", `"timeout_ms":300`)
+	ts := n.collect(2)
+	r := decodeResp(t, c.recv())
+	if r.Error == nil || r.Error.Code != CodeDeadline {
+		t.Fatalf("call given up: %+v", r)
+	}
+	if el := time.Since(start); el < 800*time.Millisecond || el > 5*time.Second {
+		t.Errorf("given up after %v, want about the deadline + 3 heartbeats (900ms)", el)
+	}
+	testutil.Eventually(t, wait, func() bool { return status(t, c, id).State == "FAILURE" }, "FAILURE")
+	stale := b.Stats().Stale
+	for _, tk := range ts {
+		n.result(tk.ID, `"late"`)
+	}
+	testutil.Eventually(t, wait, func() bool { return b.Stats().Stale == stale+2 }, "late answers ignored")
+	if rec := status(t, c, id); rec.State != "FAILURE" || rec.Error.Code != CodeDeadline {
+		t.Fatalf("record %+v", rec)
+	}
+	if s := b.Stats(); s.Running != 0 {
+		t.Errorf("running %d", s.Running)
+	}
+}
