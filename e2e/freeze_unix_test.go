@@ -83,4 +83,21 @@ func TestDrillFrozenNode(t *testing.T) {
 			t.Errorf("sleep %d started %d times (%v), want twice: once frozen, once on the spare", tag, len(ran[tag]), ran[tag])
 		}
 	}
+
+	// The resumed node consumes again: eight sleeps need both nodes' four slots.
+	var more []string
+	for i := range 8 {
+		h, err := c.Submit(ctx, "sleep", client.Named(map[string]int{"ms": 300, "tag": 100 + i}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		more = append(more, h.ID())
+	}
+	byNode := map[string]int{}
+	for _, ti := range waitAll(t, c, more, 30*time.Second) {
+		byNode[ti.Node]++
+	}
+	if byNode["frozen"] == 0 || byNode["spare"] == 0 {
+		t.Errorf("after SIGCONT the tasks ran on %v, want both nodes", byNode)
+	}
 }
