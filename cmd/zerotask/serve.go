@@ -18,30 +18,34 @@ type brokerFlags struct {
 	listen, pub                   *string
 	heartbeat, resultTTL, grace   *time.Duration
 	maxResults, maxQueued, maxInF *int
-	maxBatch                      *int
+	maxBatch, maxAttempts         *int
+	retryBackoff, maxRetryBackoff *time.Duration
 }
 
 func addBrokerFlags(fs *flagSet) *brokerFlags {
 	return &brokerFlags{
-		listen:     fs.String("listen", defaultBroker, "ROUTER endpoint to bind (clients and nodes connect here); port 0 picks a free port"),
-		pub:        fs.String("pub", defaultPub, `PUB endpoint to bind (wake-ups and task states for nodes and monitors); "none" disables it`),
-		heartbeat:  fs.Duration("heartbeat", time.Second, "heartbeat interval; a peer silent for 3 intervals is dead and a dead node's tasks are queued again"),
-		resultTTL:  fs.Duration("result-ttl", time.Hour, "how long finished results are kept for status/result"),
-		maxResults: fs.Int("max-results", 1_000_000, "finished results kept at most (the oldest are forgotten first)"),
-		maxQueued:  fs.Int("max-queued", 1_000_000, "queued tasks at most, in all queues (past it: error -32001)"),
-		maxInF:     fs.Int("max-inflight", 10_000, "in-flight requests per client at most (past it: error -32002)"),
-		maxBatch:   fs.Int("max-batch", 1_024, "JSON-RPC batch length at most (past it: error -32600)"),
-		grace:      fs.Duration("grace", 10*time.Second, "on SIGINT/SIGTERM, how long to wait for in-flight work before closing anyway"),
+		listen:          fs.String("listen", defaultBroker, "ROUTER endpoint to bind (clients and nodes connect here); port 0 picks a free port"),
+		pub:             fs.String("pub", defaultPub, `PUB endpoint to bind (wake-ups and task states for nodes and monitors); "none" disables it`),
+		heartbeat:       fs.Duration("heartbeat", time.Second, "heartbeat interval; a peer silent for 3 intervals is dead and a dead node's tasks are queued again"),
+		resultTTL:       fs.Duration("result-ttl", time.Hour, "how long finished results are kept for status/result"),
+		maxResults:      fs.Int("max-results", 1_000_000, "finished results kept at most (the oldest are forgotten first)"),
+		maxQueued:       fs.Int("max-queued", 1_000_000, "queued tasks at most, in all queues (past it: error -32001)"),
+		maxInF:          fs.Int("max-inflight", 10_000, "in-flight requests per client at most (past it: error -32002)"),
+		maxBatch:        fs.Int("max-batch", 1_024, "JSON-RPC batch length at most (past it: error -32600)"),
+		grace:           fs.Duration("grace", 10*time.Second, "on SIGINT/SIGTERM, how long to wait for in-flight work before closing anyway"),
+		maxAttempts:     fs.Int("max-attempts", 10, "times a task is handed to a node at most, unless the task says otherwise (node loss and retryable errors count)"),
+		retryBackoff:    fs.Duration("retry-backoff", time.Second, "delay before the first retry of a retryable failure, doubled per attempt"),
+		maxRetryBackoff: fs.Duration("max-retry-backoff", time.Minute, "the longest delay between retries"),
 	}
 }
 
 func (f *brokerFlags) config(log *slog.Logger) (broker.Config, error) {
-	for name, v := range map[string]int{"max-results": *f.maxResults, "max-queued": *f.maxQueued, "max-inflight": *f.maxInF, "max-batch": *f.maxBatch} {
+	for name, v := range map[string]int{"max-results": *f.maxResults, "max-queued": *f.maxQueued, "max-inflight": *f.maxInF, "max-batch": *f.maxBatch, "max-attempts": *f.maxAttempts} {
 		if v <= 0 {
 			return broker.Config{}, usagef("--%s must be positive, got %d", name, v)
 		}
 	}
-	for name, v := range map[string]time.Duration{"heartbeat": *f.heartbeat, "result-ttl": *f.resultTTL} {
+	for name, v := range map[string]time.Duration{"heartbeat": *f.heartbeat, "result-ttl": *f.resultTTL, "retry-backoff": *f.retryBackoff, "max-retry-backoff": *f.maxRetryBackoff} {
 		if v <= 0 {
 			return broker.Config{}, usagef("--%s must be positive, got %v", name, v)
 		}
@@ -55,15 +59,18 @@ func (f *brokerFlags) config(log *slog.Logger) (broker.Config, error) {
 		MaxQueued:            *f.maxQueued,
 		MaxInFlightPerClient: *f.maxInF,
 		MaxBatch:             *f.maxBatch,
+		MaxAttempts:          *f.maxAttempts,
+		RetryBackoff:         *f.retryBackoff,
+		MaxRetryBackoff:      *f.maxRetryBackoff,
 		Logger:               log,
 	}, nil
 }
 
 // nodeFlags are the flags of `zerotask node` (and of the node inside `zerotask up`).
 type nodeFlags struct {
-	broker, sub, name     *string
-	concurrency, prefetch *int
-	grace, heartbeat      *time.Duration
+	broker, sub, name, queues   *string
+	concurrency, prefetch       *int
+	grace, heartbeat, timeLimit *time.Duration
 }
 
 func addNodeFlags(fs *flagSet, standalone bool) *nodeFlags {
@@ -72,6 +79,8 @@ func addNodeFlags(fs *flagSet, standalone bool) *nodeFlags {
 		concurrency: fs.Int("concurrency", 0, "tasks run at once at most (0 = the number of CPUs)"),
 		prefetch:    fs.Int("prefetch", 0, "tasks held beyond --concurrency, waiting for a free slot (0 = as many as --concurrency)"),
 		grace:       fs.Duration("node-grace", 30*time.Second, "on SIGINT/SIGTERM, how long running tasks may take to finish"),
+		queues:      fs.String("queues", "", "comma-separated broker queues to take tasks from (default: the default queue)"),
+		timeLimit:   fs.Duration("time-limit", 0, "the longest one task may run before its context ends (0 = no limit)"),
 	}
 	if standalone {
 		f.broker = brokerFlag(fs)
@@ -88,12 +97,23 @@ func (f *nodeFlags) config(log *slog.Logger, d *dispatch.Dispatcher) (node.Confi
 	if *f.grace <= 0 {
 		return node.Config{}, usagef("--node-grace must be positive, got %v", *f.grace)
 	}
+	if *f.timeLimit < 0 {
+		return node.Config{}, usagef("--time-limit must not be negative, got %v", *f.timeLimit)
+	}
+	var queues []string
+	for _, q := range strings.Split(*f.queues, ",") {
+		if q = strings.TrimSpace(q); q != "" {
+			queues = append(queues, q)
+		}
+	}
 	cfg := node.Config{
 		Dispatcher:  d,
 		Name:        *f.name,
 		Concurrency: *f.concurrency,
 		Prefetch:    *f.prefetch,
 		GracePeriod: *f.grace,
+		Queues:      queues,
+		TimeLimit:   *f.timeLimit,
 		Logger:      log,
 	}
 	if f.broker != nil {
