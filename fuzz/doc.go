@@ -10,7 +10,6 @@
 // that every message the broker sends is valid JSON-RPC, and that its queues stay within their
 // bounds.
 //
-// The ZMTP framing here (frames.go) follows RFC 37 (ZMTP 3.1) section "Framing": package zmtp
-// exports no frame decoder that works without a connection, so the target decodes the frames
-// itself, with zmtp's limits.
+// The ZMTP framing goes through zmtp.Decoder (frames.go): the frame reader, limits and protocol
+// checks of a real connection, without the connection.
 package fuzz
