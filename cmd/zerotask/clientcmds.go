@@ -102,6 +102,10 @@ func runCall(ctx context.Context, io *stdio, args []string) error {
 	defer cancel()
 	defer c.Close()
 	res, err := callRaw(ctx, io, c, fs.Arg(0), params)
+	if errors.Is(err, context.DeadlineExceeded) {
+		// A task waits in its queue while no node serves its method: say so.
+		return fmt.Errorf("no result within %v (a task waits in its queue while no node serves %q: `zerotask call broker.nodes` lists what is served): %w", *cf.timeout, fs.Arg(0), err)
+	}
 	if err != nil {
 		return err
 	}
