@@ -23,6 +23,11 @@ step "go test -race -count=1 ./..."
 # shellcheck disable=SC2086
 go test -race -count=1 -timeout 20m ${TESTFLAGS:-} ./...
 
+# The race detector allocates, so the zero-allocation assertions (testing.AllocsPerRun) are
+# skipped under -race; this pass runs them without it, so CI holds the hot paths to 0 allocs.
+step "allocation tests without -race"
+go test -count=1 -run 'Alloc|TestScanStackScratch|TestPolicy' ./...
+
 if [ "$FUZZTIME" != "0" ]; then
   # Every FuzzXxx function, each on its own for FUZZTIME (go test -fuzz runs one at a time).
   grep -rl --include='*_test.go' '^func Fuzz' . | sort | while read -r file; do
