@@ -9,7 +9,8 @@ import (
 
 // TestMemoryAllocs holds the memory store's hot path to zero allocations in steady state: a
 // batch of results put and read back, and a batch of tasks appended, claimed and acked (or
-// requeued and claimed again), with records recycled through the free lists.
+// requeued and claimed again), and a batch held, located and acked, with records recycled
+// through the free lists.
 func TestMemoryAllocs(t *testing.T) {
 	ctx := context.Background()
 	m := NewMemory(Options{MaxEntries: 256})
@@ -51,6 +52,15 @@ func TestMemoryAllocs(t *testing.T) {
 		if err := m.Renew(ctx, "broker-1"); err != nil {
 			t.Fatal(err)
 		}
+		if err := m.Hold(ctx, "broker-1", ts...); err != nil {
+			t.Fatal(err)
+		}
+		if where, _, _ := m.Locate(ctx, ids[0]); where != WhereHeld {
+			t.Fatalf("held task is %v, want held", where)
+		}
+		if err := m.Ack(ctx, ids...); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for i := 0; i < 4; i++ { // warm up: maps and free lists reach their steady size
 		cycle()
@@ -61,6 +71,6 @@ func TestMemoryAllocs(t *testing.T) {
 		return
 	}
 	if allocs != 0 {
-		t.Fatalf("%v allocations per cycle of %d puts, gets, appends, claims, requeues and acks; want 0", allocs, batch)
+		t.Fatalf("%v allocations per cycle of %d puts, gets, appends, claims, requeues, holds and acks; want 0", allocs, batch)
 	}
 }

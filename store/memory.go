@@ -25,9 +25,9 @@ const maxKeepBuf = 4096
 // and are never evicted. Expired results are swept by Put (no goroutine): a result past its
 // TTL is never returned, and the bounds hold at all times.
 //
-// One mutex guards everything; no call holds it while it blocks. Put, Get, Append, Claim, Ack
-// and Requeue allocate nothing in steady state (records and tasks are recycled through free
-// lists), held to it by TestMemoryAllocs.
+// One mutex guards everything; no call holds it while it blocks. Put, Get, Append, Claim,
+// Hold, Ack and Requeue allocate nothing in steady state (records and tasks are recycled
+// through free lists), held to it by TestMemoryAllocs.
 type Memory struct {
 	o   Options
 	now func() time.Time // time.Now; tests may replace it before use
@@ -288,21 +288,79 @@ func (m *Memory) Append(ctx context.Context, tasks ...Task) error {
 		if _, dup := m.tasks[src.ID]; dup {
 			continue
 		}
-		t := m.newTask()
-		params, meta := t.t.Params, t.t.Meta
-		t.t = *src
-		t.t.Params = copyInto(params, src.Params)
-		t.t.Meta = copyInto(meta, src.Meta)
-		q := m.queues[src.Queue]
-		if q == nil {
-			q = &mqueue{name: src.Queue}
-			m.queues[src.Queue] = q
-		}
-		t.q = q
-		q.pushBack(t)
-		m.tasks[src.ID] = t
+		t := m.newTaskLocked(src)
+		t.q.pushBack(t)
 	}
 	return nil
+}
+
+// Hold implements QueueStore: each new task goes straight to the back of owner's list (as a
+// Claim would put it), never into its queue, so MaxQueued does not apply. With no tasks it
+// only renews owner's lease.
+func (m *Memory) Hold(ctx context.Context, owner string, tasks ...Task) error {
+	if owner == "" {
+		return fmt.Errorf("%w: empty owner", ErrInvalid)
+	}
+	for i := range tasks {
+		if tasks[i].ID == "" || tasks[i].Queue == "" {
+			return fmt.Errorf("%w: task with an empty id or queue", ErrInvalid)
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
+	o := m.ownerLocked(owner)
+	o.lease = m.now().UnixNano() + int64(m.o.Lease)
+	for i := range tasks {
+		src := &tasks[i]
+		if _, dup := m.tasks[src.ID]; dup {
+			continue
+		}
+		t := m.newTaskLocked(src)
+		t.owner = o
+		o.pushBack(t)
+	}
+	return nil
+}
+
+// newTaskLocked makes the record of src (copying its buffers), in its queue's set but in no
+// list yet.
+func (m *Memory) newTaskLocked(src *Task) *mtask {
+	t := m.newTask()
+	params, meta := t.t.Params, t.t.Meta
+	t.t = *src
+	t.t.Params = copyInto(params, src.Params)
+	t.t.Meta = copyInto(meta, src.Meta)
+	q := m.queues[src.Queue]
+	if q == nil {
+		q = &mqueue{name: src.Queue}
+		m.queues[src.Queue] = q
+	}
+	t.q = q
+	m.tasks[src.ID] = t
+	return t
+}
+
+// Locate implements QueueStore.
+func (m *Memory) Locate(ctx context.Context, id string) (Where, string, error) {
+	if id == "" {
+		return WhereNone, "", fmt.Errorf("%w: empty task id", ErrInvalid)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return WhereNone, "", ErrClosed
+	}
+	t, ok := m.tasks[id]
+	switch {
+	case !ok:
+		return WhereNone, "", nil
+	case t.owner != nil:
+		return WhereHeld, t.owner.name, nil
+	}
+	return WhereQueued, "", nil
 }
 
 // checkBoundLocked fails with ErrQueueFull if appending tasks would take a queue past

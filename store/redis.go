@@ -276,6 +276,55 @@ func (r *Redis) Claim(ctx context.Context, queue, owner string, n int, dst []Tas
 	return dst, nil
 }
 
+// Hold implements QueueStore.
+func (r *Redis) Hold(ctx context.Context, owner string, tasks ...Task) error {
+	if owner == "" {
+		return fmt.Errorf("%w: empty owner", ErrInvalid)
+	}
+	if len(tasks) == 0 {
+		return r.Renew(ctx, owner)
+	}
+	args := []string{r.o.Prefix, r.leaseMS, strconv.Itoa(len(tasks)), "1", owner, strconv.Itoa(len(tasks))}
+	for i := range tasks {
+		t := &tasks[i]
+		if t.ID == "" || t.Queue == "" {
+			return fmt.Errorf("%w: task with an empty id or queue", ErrInvalid)
+		}
+		args = append(args, t.Queue, t.ID, rueidis.BinaryString(appendTask(nil, t)), strconv.Itoa(max(t.Attempts, 0)))
+	}
+	if err := r.closedErr(); err != nil {
+		return err
+	}
+	if err := eval(ctx, r.c, scriptHold, args...).Error(); err != nil {
+		return fmt.Errorf("store: hold tasks: %w", err)
+	}
+	return nil
+}
+
+// Locate implements QueueStore: one HMGET of the task's hash.
+func (r *Redis) Locate(ctx context.Context, id string) (Where, string, error) {
+	if id == "" {
+		return WhereNone, "", fmt.Errorf("%w: empty task id", ErrInvalid)
+	}
+	if err := r.closedErr(); err != nil {
+		return WhereNone, "", err
+	}
+	v, err := r.c.Do(ctx, r.c.B().Hmget().Key(r.o.Prefix+"t:"+id).Field("o", "q").Build()).ToArray()
+	if err != nil {
+		return WhereNone, "", fmt.Errorf("store: locate task %q: %w", id, err)
+	}
+	if len(v) != 2 {
+		return WhereNone, "", fmt.Errorf("%w: locate reply of %d items", ErrCorrupt, len(v))
+	}
+	if o, err := v[0].ToString(); err == nil {
+		return WhereHeld, o, nil
+	}
+	if _, err := v[1].ToString(); err == nil {
+		return WhereQueued, "", nil
+	}
+	return WhereNone, "", nil
+}
+
 // Ack implements QueueStore.
 func (r *Redis) Ack(ctx context.Context, ids ...string) error {
 	return r.idScript(ctx, scriptAck, "ack", ids)

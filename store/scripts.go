@@ -143,6 +143,42 @@ end
 return out
 `
 
+// luaHold: ARGV = prefix, lease_ms, ntasks, ngroups, then per group (one Hold call) its owner,
+// its task count k and (queue, id, value, attempts) per task. Each task whose id does not
+// exist is stored in flight: its hash with o = owner, its id in the owner's zset scored by
+// the global claim sequence (one INCRBY for the whole batch; skipped ids leave gaps, which
+// keep the order). Every owner in the batch has its lease renewed. Replies how many tasks
+// were stored.
+const luaHold = luaCommon + `
+local p, lease, total, ngroups = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local now = now_ms()
+local seq = redis.call('INCRBY', p .. 'seq', total) - total
+local renewed = {}
+local n = 0
+local i = 5
+for g = 1, ngroups do
+  local owner, k = ARGV[i], tonumber(ARGV[i + 1])
+  i = i + 2
+  if not renewed[owner] then
+    renewed[owner] = true
+    redis.call('ZADD', p .. 'owners', now + lease, owner)
+  end
+  local ok = p .. 'own:' .. owner
+  for j = 0, k - 1 do
+    local id = ARGV[i + 4 * j + 1]
+    local tk = p .. 't:' .. id
+    seq = seq + 1
+    if redis.call('EXISTS', tk) == 0 then
+      redis.call('HSET', tk, 'd', ARGV[i + 4 * j + 2], 'q', ARGV[i + 4 * j], 'a', ARGV[i + 4 * j + 3], 'o', owner)
+      redis.call('ZADD', ok, seq, id)
+      n = n + 1
+    end
+  end
+  i = i + 4 * k
+end
+return n
+`
+
 // luaAck: ARGV = prefix, ids... Forgets each task: out of its owner's set if in flight, out
 // of its queue if queued (LREM: O(queue length), for the rare ack of a queued task).
 const luaAck = `
@@ -209,6 +245,7 @@ var (
 	scriptPut     = newScript(luaPut)
 	scriptAppend  = newScript(luaAppend)
 	scriptClaim   = newScript(luaClaim)
+	scriptHold    = newScript(luaHold)
 	scriptAck     = newScript(luaAck)
 	scriptRequeue = newScript(luaRequeue)
 	scriptRenew   = newScript(luaRenew)

@@ -106,8 +106,9 @@ type ResultStore interface {
 
 // QueueStore keeps queued tasks (FIFO per queue) and the tasks claimed from them.
 //
-// A claimed task is in flight, held by an owner (a broker instance id). Each owner has one
-// lease, set to Options.Lease from now by its every Claim and Renew; when it runs out, the
+// A claimed task is in flight, held by an owner (a broker instance id); Hold stores a task
+// straight into that state. Each owner has one lease, set to Options.Lease from now by its
+// every Claim, Hold and Renew; when it runs out, the
 // owner is taken for dead and every task it holds goes back to the front of its queue with an
 // attempt counted (the next Claim of any owner does this). Tasks are never evicted: a queue
 // over its bound refuses more with ErrQueueFull.
@@ -138,6 +139,40 @@ type QueueStore interface {
 	Recover(ctx context.Context, owner string) (int, error)
 	// Len returns how many tasks wait in queue (not counting tasks in flight).
 	Len(ctx context.Context, queue string) (int, error)
+	// Hold stores tasks as in flight, held by owner, in one step (as if appended and claimed
+	// by owner at once, in order): they never wait in a queue, so MaxQueued does not apply.
+	// It renews owner's lease. Ids the store already holds (queued or in flight) are left as
+	// they are. Atomic per call; returns once stored (for Redis: written and acknowledged).
+	Hold(ctx context.Context, owner string, tasks ...Task) error
+	// Locate reports where task id is: WhereNone (acked, never stored), WhereQueued, or
+	// WhereHeld with its owner.
+	Locate(ctx context.Context, id string) (Where, string, error)
+}
+
+// Where is where a task is in a QueueStore, as Locate reports it.
+type Where uint8
+
+// Places of a task.
+const (
+	// WhereNone: the store does not hold the task (acked, or never stored).
+	WhereNone Where = iota
+	// WhereQueued: the task waits in its queue.
+	WhereQueued
+	// WhereHeld: the task is in flight, held by an owner (claimed or held).
+	WhereHeld
+)
+
+// String returns "none", "queued" or "held".
+func (w Where) String() string {
+	switch w {
+	case WhereNone:
+		return "none"
+	case WhereQueued:
+		return "queued"
+	case WhereHeld:
+		return "held"
+	}
+	return "Where(" + strconv.Itoa(int(w)) + ")"
 }
 
 // Store is a ResultStore and a QueueStore with a Close.
