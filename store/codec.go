@@ -11,13 +11,14 @@ import (
 // the key (not in the value); a task's queue and attempts live in fields of their own (the
 // Lua scripts read and change them), so the value never changes after Append.
 //
-//	result: 0x01 attempts(uvarint) finished_at(varint unix ns) state node result error
+//	result: 0x02 attempts(uvarint) finished_at(varint unix ns) state node result error method
+//	        (0x01, written before results named their method, reads with an empty Method)
 //	task:   0x01 deadline(varint unix ns, 0 = none) method params meta
 //
 // Decoding is bounded by the value's length: a length past the end is ErrCorrupt, never a
 // large allocation.
 const (
-	resultVersion = 1
+	resultVersion = 2
 	taskVersion   = 1
 )
 
@@ -30,6 +31,7 @@ func appendResult(dst []byte, r *Result) []byte {
 	dst = appendField(dst, r.Node)
 	dst = appendBytesField(dst, r.Result)
 	dst = appendBytesField(dst, r.Error)
+	dst = appendField(dst, r.Method)
 	return dst
 }
 
@@ -138,13 +140,22 @@ func (d *decoder) end(what string) {
 // strings of the protocol are not allocated.
 func decodeResult(v []byte, dst *Result) error {
 	d := decoder{b: v}
-	d.version(resultVersion, "result")
+	v1 := len(v) > 0 && v[0] == 1
+	if v1 {
+		d.b = d.b[1:]
+	} else {
+		d.version(resultVersion, "result")
+	}
 	attempts := d.uvarint("attempts")
 	finished := d.varint("finished_at")
 	state := d.bytes("state")
 	node := d.bytes("node")
 	res := d.bytes("result")
 	errObj := d.bytes("error")
+	var method []byte
+	if !v1 {
+		method = d.bytes("method")
+	}
 	d.end("result")
 	if d.err != nil {
 		return d.err
@@ -157,6 +168,9 @@ func decodeResult(v []byte, dst *Result) error {
 	dst.State = internState(state)
 	if string(node) != dst.Node { // no allocation when the node is the same as dst's
 		dst.Node = string(node)
+	}
+	if string(method) != dst.Method {
+		dst.Method = string(method)
 	}
 	dst.Result = copyInto(dst.Result, res)
 	dst.Error = copyInto(dst.Error, errObj)

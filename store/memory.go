@@ -97,7 +97,7 @@ func NewMemory(o Options) *Memory {
 }
 
 func resultSize(r *Result) int64 {
-	return int64(len(r.ID)+len(r.State)+len(r.Result)+len(r.Error)+len(r.Node)) + resultOverhead
+	return int64(len(r.ID)+len(r.State)+len(r.Result)+len(r.Error)+len(r.Node)+len(r.Method)) + resultOverhead
 }
 
 // Put implements ResultStore. A result larger than MaxBytes fails the whole call with

@@ -79,6 +79,8 @@ type Result struct {
 	Attempts int
 	// Node names the node that ran it.
 	Node string
+	// Method is the task's method ("" when not known).
+	Method string
 	// FinishedAt is when the task finished.
 	FinishedAt time.Time
 }
