@@ -18,10 +18,11 @@ import (
 // sorted set per owner, and owners' leases in one sorted set; the package doc has the key
 // layout and the durability it gives.
 //
-// Puts and Appends from every caller go through one writer goroutine that sends whatever has
-// gathered as one pipeline (one round trip for a batch of results and one of tasks), and each
-// call returns once Redis has acknowledged its part. Claims, Acks, Requeues and Gets are single
-// commands or scripts that rueidis pipelines automatically with whatever else is in flight.
+// Puts, Appends, Holds and Acks from every caller go through one writer goroutine that sends
+// whatever has gathered as one pipeline (one round trip for a batch of results, appended
+// tasks, held tasks and acks), and each call returns once Redis has acknowledged its part.
+// Claims, Requeues, Renews, Recovers, Locates and Gets are single commands or scripts that
+// rueidis pipelines automatically with whatever else is in flight.
 type Redis struct {
 	c rueidis.Client
 	o Options
@@ -276,7 +277,9 @@ func (r *Redis) Claim(ctx context.Context, queue, owner string, n int, dst []Tas
 	return dst, nil
 }
 
-// Hold implements QueueStore.
+// Hold implements QueueStore: the tasks join the writer's next batch (one script for every
+// Hold in it) and Hold returns when Redis has acknowledged them. With no tasks it only renews
+// owner's lease (Renew).
 func (r *Redis) Hold(ctx context.Context, owner string, tasks ...Task) error {
 	if owner == "" {
 		return fmt.Errorf("%w: empty owner", ErrInvalid)
@@ -284,21 +287,22 @@ func (r *Redis) Hold(ctx context.Context, owner string, tasks ...Task) error {
 	if len(tasks) == 0 {
 		return r.Renew(ctx, owner)
 	}
-	args := []string{r.o.Prefix, r.leaseMS, strconv.Itoa(len(tasks)), "1", owner, strconv.Itoa(len(tasks))}
+	op := acquireOp(opHold)
+	op.owner = owner
 	for i := range tasks {
 		t := &tasks[i]
 		if t.ID == "" || t.Queue == "" {
+			releaseOp(op)
 			return fmt.Errorf("%w: task with an empty id or queue", ErrInvalid)
 		}
-		args = append(args, t.Queue, t.ID, rueidis.BinaryString(appendTask(nil, t)), strconv.Itoa(max(t.Attempts, 0)))
+		op.buf = appendTask(op.buf, t)
+		op.ends = append(op.ends, len(op.buf))
+		op.ids = append(op.ids, t.ID)
+		op.queues = append(op.queues, t.Queue)
+		op.attempts = append(op.attempts, strconv.Itoa(max(t.Attempts, 0)))
 	}
-	if err := r.closedErr(); err != nil {
-		return err
-	}
-	if err := eval(ctx, r.c, scriptHold, args...).Error(); err != nil {
-		return fmt.Errorf("store: hold tasks: %w", err)
-	}
-	return nil
+	op.n = len(tasks)
+	return r.w.do(ctx, op)
 }
 
 // Locate implements QueueStore: one HMGET of the task's hash.
@@ -325,9 +329,17 @@ func (r *Redis) Locate(ctx context.Context, id string) (Where, string, error) {
 	return WhereNone, "", nil
 }
 
-// Ack implements QueueStore.
+// Ack implements QueueStore: the ids join the writer's next batch (one script for every Ack
+// in it), so that many concurrent Acks share a round trip, and Ack returns when Redis has
+// acknowledged them.
 func (r *Redis) Ack(ctx context.Context, ids ...string) error {
-	return r.idScript(ctx, scriptAck, "ack", ids)
+	if len(ids) == 0 {
+		return r.closedErr()
+	}
+	op := acquireOp(opAck)
+	op.ids = append(op.ids, ids...)
+	op.n = len(ids)
+	return r.w.do(ctx, op)
 }
 
 // Requeue implements QueueStore.

@@ -138,8 +138,8 @@ func TestRedisOpenURL(t *testing.T) {
 	}
 }
 
-// TestRedisSurvivesRestart: with appendonly, acknowledged tasks and results survive a kill -9
-// of redis-server; the same store reconnects by itself, and a new store (a restarted broker)
+// TestRedisSurvivesRestart: with appendonly, acknowledged tasks (queued, claimed and held)
+// and results survive a kill -9 of redis-server; the same store reconnects by itself, and a new store (a restarted broker)
 // finds everything.
 func TestRedisSurvivesRestart(t *testing.T) {
 	srv := testutil.StartRedisServer(t, testutil.RedisOptions{AppendOnly: true})
@@ -161,6 +161,15 @@ func TestRedisSurvivesRestart(t *testing.T) {
 	if err != nil || len(claimed) != 10 {
 		t.Fatalf("Claim: %d, %v", len(claimed), err)
 	}
+	// A durable broker's accepted tasks: held by it at once, never queued.
+	const nh = 5
+	held := make([]store.Task, nh)
+	for i := range held {
+		held[i] = store.Task{ID: fmt.Sprint("h", i), Queue: "q", Method: "add", Params: []byte(`[1,2]`)}
+	}
+	if err := r.Hold(ctx, "broker-1", held...); err != nil {
+		t.Fatal(err)
+	}
 
 	srv.Kill()
 	srv.Restart()
@@ -176,19 +185,33 @@ func TestRedisSurvivesRestart(t *testing.T) {
 	if ok, err := r2.Get(ctx, "done-1", &dst); err != nil || !ok || string(dst.Result) != "3" {
 		t.Fatalf("result after restart: %v, %v, %q", ok, err, dst.Result)
 	}
-	// The broker that held 10 tasks is gone: recovering its owner id gives them back first.
-	if got, err := r2.Recover(ctx, "broker-1"); err != nil || got != 10 {
-		t.Fatalf("Recover = %d, %v; want 10", got, err)
+	if where, owner, err := r2.Locate(ctx, "h0"); err != nil || where != store.WhereHeld || owner != "broker-1" {
+		t.Fatalf("Locate(h0) after restart = %v, %q, %v; want held by broker-1", where, owner, err)
 	}
-	all, err := r2.Claim(ctx, "q", "broker-2", n+1, nil)
-	if err != nil || len(all) != n {
-		t.Fatalf("Claim after restart: %d tasks, %v; want %d", len(all), err, n)
+	// The broker that held 10 claimed and 5 held tasks is gone: recovering its owner id gives
+	// them back first, in claim/hold order.
+	if got, err := r2.Recover(ctx, "broker-1"); err != nil || got != 10+nh {
+		t.Fatalf("Recover = %d, %v; want %d", got, err, 10+nh)
+	}
+	all, err := r2.Claim(ctx, "q", "broker-2", n+nh+1, nil)
+	if err != nil || len(all) != n+nh {
+		t.Fatalf("Claim after restart: %d tasks, %v; want %d", len(all), err, n+nh)
+	}
+	var want []string
+	for i := 0; i < 10; i++ {
+		want = append(want, fmt.Sprint("t", i))
+	}
+	for i := 0; i < nh; i++ {
+		want = append(want, fmt.Sprint("h", i))
+	}
+	for i := 10; i < n; i++ {
+		want = append(want, fmt.Sprint("t", i))
 	}
 	for i := range all {
-		if want := fmt.Sprint("t", i); all[i].ID != want || string(all[i].Params) != `[1,2]` {
-			t.Fatalf("task %d after restart: %+v, want id %s", i, all[i], want)
+		if all[i].ID != want[i] || string(all[i].Params) != `[1,2]` {
+			t.Fatalf("task %d after restart: %+v, want id %s", i, all[i], want[i])
 		}
-		if wantAtt := map[bool]int{true: 1, false: 0}[i < 10]; all[i].Attempts != wantAtt {
+		if wantAtt := map[bool]int{true: 1, false: 0}[i < 10+nh]; all[i].Attempts != wantAtt {
 			t.Fatalf("task %s attempts %d, want %d", all[i].ID, all[i].Attempts, wantAtt)
 		}
 	}
@@ -324,8 +347,22 @@ func TestRedisNoScript(t *testing.T) {
 		if err != nil || len(got) != 1 || got[0].ID != id {
 			t.Fatalf("Claim after SCRIPT FLUSH: %v, %v", got, err)
 		}
-		if err := r.Ack(ctx, id); err != nil {
+		if err := c.Do(ctx, c.B().ScriptFlush().Build()).Error(); err != nil {
 			t.Fatal(err)
+		}
+		if err := r.Hold(ctx, "o", store.Task{ID: "h" + id, Queue: "q", Method: "m"}); err != nil {
+			t.Fatalf("Hold after SCRIPT FLUSH: %v", err)
+		}
+		if err := c.Do(ctx, c.B().ScriptFlush().Build()).Error(); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Ack(ctx, id, "h"+id); err != nil {
+			t.Fatal(err)
+		}
+		for _, x := range []string{id, "h" + id} {
+			if where, _, err := r.Locate(ctx, x); err != nil || where != store.WhereNone {
+				t.Fatalf("Locate(%s) after Ack = %v, %v; want none", x, where, err)
+			}
 		}
 	}
 }

@@ -10,12 +10,14 @@ import (
 	"github.com/redis/rueidis"
 )
 
-// writer is the Redis store's batching writer: one goroutine that takes every Put and Append
-// handed to it, gathers what is waiting (up to Options.FlushMax results and tasks, for up to
-// Options.FlushDelay), and sends it as at most two scripts in one pipeline: one put script for
-// all the results and one append script for all the tasks. Each caller is answered when Redis
-// has acknowledged its part. While one batch is on the wire the next one gathers, so batches
-// grow with the load and round trips never bound throughput (group commit).
+// writer is the Redis store's batching writer: one goroutine that takes every Put, Append,
+// Hold and Ack handed to it, gathers what is waiting (up to Options.FlushMax results, tasks
+// and ids, for up to Options.FlushDelay), and sends it as at most four scripts in one
+// pipeline, in this order: one put script for all the results, one append script for all the
+// appended tasks, one hold script for all the held tasks and one ack script for all the acked
+// ids. Each caller is answered when Redis has acknowledged its part. While one batch is on the
+// wire the next one gathers, so batches grow with the load and round trips never bound
+// throughput (group commit).
 type writer struct {
 	r      *Redis
 	ops    chan *wop
@@ -23,12 +25,14 @@ type writer struct {
 	exited chan struct{} // closed when the goroutine has returned
 
 	// The goroutine's own reusable state.
-	batch   []*wop
-	putArgs []string
-	appArgs []string
-	scripts []*script
-	args    [][]string
-	cmds    rueidis.Commands
+	batch    []*wop
+	putArgs  []string
+	appArgs  []string
+	holdArgs []string
+	ackArgs  []string
+	scripts  []*script
+	args     [][]string
+	cmds     rueidis.Commands
 }
 
 // writerQueue bounds the ops waiting for the writer; past it callers block (with their ctx).
@@ -37,20 +41,23 @@ const writerQueue = 4096
 const (
 	opPut = iota
 	opAppend
+	opHold
+	opAck
 )
 
-// wop is one Put or Append call handed to the writer. The caller encodes into it and then
+// wop is one Put, Append, Hold or Ack call handed to the writer. The caller encodes into it and then
 // owns it again only after done has delivered (an abandoned op, whose caller's ctx ended, is
 // left to the garbage collector).
 type wop struct {
 	kind     int
-	n        int      // results or tasks
+	n        int      // results, tasks or acked ids
 	buf      []byte   // encoded values, back to back
 	ends     []int    // end offset of each value in buf
 	ids      []string // result or task ids
-	queues   []string // task queues (Append)
-	attempts []string // task attempts (Append)
+	queues   []string // task queues (Append, Hold)
+	attempts []string // task attempts (Append, Hold)
 	ttl      string   // result TTL in ms (Put)
+	owner    string   // the owner (Hold)
 	done     chan error
 }
 
@@ -66,7 +73,7 @@ func releaseOp(op *wop) {
 	if cap(op.buf) > 1<<20 {
 		op.buf = nil // a huge batch does not pin its buffer in the pool
 	}
-	op.n, op.buf, op.ends, op.ttl = 0, op.buf[:0], op.ends[:0], ""
+	op.n, op.buf, op.ends, op.ttl, op.owner = 0, op.buf[:0], op.ends[:0], "", ""
 	clear(op.ids)
 	clear(op.queues)
 	op.ids, op.queues, op.attempts = op.ids[:0], op.queues[:0], op.attempts[:0]
@@ -190,7 +197,9 @@ func (w *writer) flush(ctx context.Context) {
 	p := w.r.o.Prefix
 	w.putArgs = append(w.putArgs[:0], p)
 	w.appArgs = append(w.appArgs[:0], p, w.r.maxQueued, "")
-	groups := 0
+	w.holdArgs = append(w.holdArgs[:0], p, w.r.leaseMS, "", "")
+	w.ackArgs = append(w.ackArgs[:0], p)
+	groups, holdGroups, held := 0, 0, 0
 	for _, op := range w.batch {
 		switch op.kind {
 		case opPut:
@@ -203,35 +212,67 @@ func (w *writer) flush(ctx context.Context) {
 			for i := 0; i < op.n; i++ {
 				w.appArgs = append(w.appArgs, op.queues[i], op.ids[i], op.value(i), op.attempts[i])
 			}
+		case opHold:
+			holdGroups++
+			held += op.n
+			w.holdArgs = append(w.holdArgs, op.owner, strconv.Itoa(op.n))
+			for i := 0; i < op.n; i++ {
+				w.holdArgs = append(w.holdArgs, op.queues[i], op.ids[i], op.value(i), op.attempts[i])
+			}
+		case opAck:
+			w.ackArgs = append(w.ackArgs, op.ids...)
 		}
 	}
-	w.appArgs[2] = strconv.Itoa(groups)
 	w.scripts, w.args = w.scripts[:0], w.args[:0]
-	putIdx, appIdx := -1, -1
+	putIdx, appIdx, holdIdx, ackIdx := -1, -1, -1, -1
 	if len(w.putArgs) > 1 {
 		putIdx = len(w.scripts)
 		w.scripts = append(w.scripts, scriptPut)
 		w.args = append(w.args, w.putArgs)
 	}
 	if groups > 0 {
+		w.appArgs[2] = strconv.Itoa(groups)
 		appIdx = len(w.scripts)
 		w.scripts = append(w.scripts, scriptAppend)
 		w.args = append(w.args, w.appArgs)
 	}
-	res := evalMulti(ctx, w.r.c, w.scripts, w.args, &w.cmds)
-	var putErr, appErr error
-	var statuses []rueidis.RedisMessage
-	if putIdx >= 0 {
-		if err := res[putIdx].Error(); err != nil {
-			putErr = fmt.Errorf("store: put results: %w", err)
-		}
+	if holdGroups > 0 {
+		w.holdArgs[2], w.holdArgs[3] = strconv.Itoa(held), strconv.Itoa(holdGroups)
+		holdIdx = len(w.scripts)
+		w.scripts = append(w.scripts, scriptHold)
+		w.args = append(w.args, w.holdArgs)
 	}
-	if appIdx >= 0 {
-		var err error
-		if statuses, err = res[appIdx].ToArray(); err != nil {
-			appErr = fmt.Errorf("store: append tasks: %w", err)
-		} else if len(statuses) != groups {
-			appErr = fmt.Errorf("%w: append reply of %d statuses for %d calls", ErrCorrupt, len(statuses), groups)
+	if len(w.ackArgs) > 1 {
+		ackIdx = len(w.scripts)
+		w.scripts = append(w.scripts, scriptAck)
+		w.args = append(w.args, w.ackArgs)
+	}
+	var putErr, appErr, holdErr, ackErr error
+	var statuses []rueidis.RedisMessage
+	if len(w.scripts) > 0 {
+		res := evalMulti(ctx, w.r.c, w.scripts, w.args, &w.cmds)
+		if putIdx >= 0 {
+			if err := res[putIdx].Error(); err != nil {
+				putErr = fmt.Errorf("store: put results: %w", err)
+			}
+		}
+		if appIdx >= 0 {
+			var err error
+			if statuses, err = res[appIdx].ToArray(); err != nil {
+				appErr = fmt.Errorf("store: append tasks: %w", err)
+			} else if len(statuses) != groups {
+				appErr = fmt.Errorf("%w: append reply of %d statuses for %d calls", ErrCorrupt, len(statuses), groups)
+			}
+		}
+		if holdIdx >= 0 {
+			if err := res[holdIdx].Error(); err != nil {
+				holdErr = fmt.Errorf("store: hold tasks: %w", err)
+			}
+		}
+		if ackIdx >= 0 {
+			if err := res[ackIdx].Error(); err != nil {
+				ackErr = fmt.Errorf("store: ack: %w", err)
+			}
 		}
 	}
 	g := 0
@@ -253,10 +294,16 @@ func (w *writer) flush(ctx context.Context) {
 				}
 			}
 			g++
+		case opHold:
+			err = holdErr
+		case opAck:
+			err = ackErr
 		}
 		op.done <- err // capacity 1: never blocks, even for an abandoned op
 		w.batch[i] = nil
 	}
 	clear(w.putArgs)
 	clear(w.appArgs)
+	clear(w.holdArgs)
+	clear(w.ackArgs)
 }

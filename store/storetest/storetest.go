@@ -1,8 +1,10 @@
 // Package storetest is the conformance suite every store.Store implementation passes: results
 // (put, get, TTL expiry, delete, wait woken by put, by ctx end and by close), queues (FIFO
 // claims, duplicate appends, ack of queued and in-flight tasks, requeue order and attempt
-// counting, recover, lease expiry and renewal, the MaxQueued bound) and concurrency (many
-// goroutines appending, claiming, acking, putting and waiting at once).
+// counting, recover, lease expiry and renewal, the MaxQueued bound), held tasks (hold and ack,
+// duplicate holds, recover and lease expiry of held tasks mixed with claimed ones, no
+// MaxQueued bound on holds, locate) and concurrency (many goroutines appending, claiming,
+// acking, putting and waiting at once; many goroutines holding and acking).
 //
 // Run it from a test of the implementation:
 //
@@ -62,9 +64,16 @@ func Run(t *testing.T, open Opener) {
 		{"LeaseExpiry", testLeaseExpiry},
 		{"LeaseRenew", testLeaseRenew},
 		{"QueueBound", testQueueBound},
+		{"HoldAck", testHoldAck},
+		{"HoldDuplicate", testHoldDuplicate},
+		{"HoldRecover", testHoldRecover},
+		{"HoldLeaseExpiry", testHoldLeaseExpiry},
+		{"HoldNotBounded", testHoldNotBounded},
+		{"Locate", testLocate},
 		{"Invalid", testInvalid},
 		{"Closed", testClosed},
 		{"Concurrency", testConcurrency},
+		{"ConcurrentHoldAck", testConcurrentHoldAck},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
@@ -676,6 +685,246 @@ func testQueueBound(t *testing.T, open Opener) {
 	wantLen(t, s, "q", 7)
 }
 
+func wantWhere(t *testing.T, s store.Store, id string, want store.Where, wantOwner string) {
+	t.Helper()
+	where, owner, err := s.Locate(ctx(t), id)
+	if err != nil || where != want || owner != wantOwner {
+		t.Fatalf("Locate(%s) = %v, %q, %v; want %v, %q", id, where, owner, err, want, wantOwner)
+	}
+}
+
+// heldTasks returns sampleTasks(prefix, n) in queue.
+func heldTasks(prefix, queue string, n int) []store.Task {
+	ts := sampleTasks(prefix, n)
+	for i := range ts {
+		ts[i].Queue = queue
+	}
+	return ts
+}
+
+func testHoldAck(t *testing.T, open Opener) {
+	s := openStore(t, open, store.Options{})
+	c := ctx(t)
+	ts := heldTasks("h", "q", 3)
+	if err := s.Hold(c, "b", ts...); err != nil {
+		t.Fatal(err)
+	}
+	for _, tk := range ts {
+		wantWhere(t, s, tk.ID, store.WhereHeld, "b")
+	}
+	wantLen(t, s, "q", 0)                        // never queued
+	wantIDs(t, claimIDs(t, s, "q", "other", 10)) // nor claimable
+	if err := s.Ack(c, "h-0", "h-2"); err != nil {
+		t.Fatal(err)
+	}
+	wantWhere(t, s, "h-0", store.WhereNone, "")
+	wantWhere(t, s, "h-2", store.WhereNone, "")
+	wantWhere(t, s, "h-1", store.WhereHeld, "b")
+	// Requeue gives a held task back to the front of its queue, attempt counted, content kept.
+	if err := s.Append(c, store.Task{ID: "a-0", Queue: "q", Method: "m"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Requeue(c, "h-1"); err != nil {
+		t.Fatal(err)
+	}
+	wantWhere(t, s, "h-1", store.WhereQueued, "")
+	got := claimIDs(t, s, "q", "b", 10)
+	wantIDs(t, got, "h-1", "a-0")
+	if got[0].Attempts != 3 {
+		t.Fatalf("h-1 attempts %d after one requeue; want 3 (held with 2)", got[0].Attempts)
+	}
+	equalTaskExceptAttempts(t, got[0], ts[1])
+	if err := s.Ack(c, "h-1", "a-0"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.Recover(c, "b"); err != nil || n != 0 {
+		t.Fatalf("Recover(b) after every ack = %d, %v; want 0", n, err)
+	}
+	// Acked ids are forgotten: they can be held again. A Hold of nothing only renews.
+	if err := s.Hold(c, "b", ts[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Hold(c, "b"); err != nil {
+		t.Fatalf("Hold(b) with no tasks: %v", err)
+	}
+	wantWhere(t, s, "h-0", store.WhereHeld, "b")
+}
+
+func testHoldDuplicate(t *testing.T, open Opener) {
+	s := openStore(t, open, store.Options{})
+	c := ctx(t)
+	if err := s.Append(c, sampleTasks("q", 2)...); err != nil {
+		t.Fatal(err)
+	}
+	wantIDs(t, claimIDs(t, s, "q", "B", 1), "q-0") // q-0 held by B, q-1 queued
+	if err := s.Hold(c, "A", store.Task{ID: "h-0", Queue: "q", Method: "first"}); err != nil {
+		t.Fatal(err)
+	}
+	// Held again by A: q-0 (B's), q-1 (queued), h-0 (A's own), n-0 twice in the call.
+	if err := s.Hold(c, "A",
+		store.Task{ID: "q-0", Queue: "other", Method: "changed"},
+		store.Task{ID: "q-1", Queue: "other", Method: "changed"},
+		store.Task{ID: "h-0", Queue: "q", Method: "changed"},
+		store.Task{ID: "n-0", Queue: "q", Method: "m", Attempts: 4},
+		store.Task{ID: "n-0", Queue: "q", Method: "m2"},
+	); err != nil {
+		t.Fatal(err)
+	}
+	wantWhere(t, s, "q-0", store.WhereHeld, "B")
+	wantWhere(t, s, "q-1", store.WhereQueued, "")
+	wantWhere(t, s, "h-0", store.WhereHeld, "A")
+	wantWhere(t, s, "n-0", store.WhereHeld, "A")
+	wantLen(t, s, "q", 1)
+	wantLen(t, s, "other", 0)
+	if n, err := s.Recover(c, "A"); err != nil || n != 2 {
+		t.Fatalf("Recover(A) = %d, %v; want 2 (h-0, n-0)", n, err)
+	}
+	got := claimIDs(t, s, "q", "C", 10)
+	wantIDs(t, got, "h-0", "n-0", "q-1")
+	if got[0].Method != "first" || got[1].Method != "m" || got[1].Attempts != 5 || got[2].Method != "add" {
+		t.Fatalf("a duplicate Hold replaced a task: %+v", got)
+	}
+	if n, err := s.Recover(c, "B"); err != nil || n != 1 {
+		t.Fatalf("Recover(B) = %d, %v; want 1 (q-0 stayed with B)", n, err)
+	}
+}
+
+func testHoldRecover(t *testing.T, open Opener) {
+	s := openStore(t, open, store.Options{})
+	c := ctx(t)
+	if err := s.Append(c, sampleTasks("q", 6)...); err != nil {
+		t.Fatal(err)
+	}
+	held := heldTasks("h", "q", 4) // h-0 (attempts 0), h-1 (attempts 2), h-2, h-3
+	held[2].Queue = "r"
+	held[3].Attempts = 5
+	if err := s.Hold(c, "A", held[0]); err != nil {
+		t.Fatal(err)
+	}
+	wantIDs(t, claimIDs(t, s, "q", "A", 2), "q-0", "q-1")
+	if err := s.Hold(c, "A", held[1], held[2]); err != nil {
+		t.Fatal(err)
+	}
+	wantIDs(t, claimIDs(t, s, "q", "B", 1), "q-2")
+	wantIDs(t, claimIDs(t, s, "q", "A", 1), "q-3")
+	if err := s.Hold(c, "B", held[3]); err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.Recover(c, "A")
+	if err != nil || n != 6 {
+		t.Fatalf("Recover(A) = %d, %v; want 6", n, err)
+	}
+	got := claimIDs(t, s, "q", "C", 10)
+	// A's in hold/claim order at the front, then what was still queued.
+	wantIDs(t, got, "h-0", "q-0", "q-1", "h-1", "q-3", "q-4", "q-5")
+	for _, tk := range got {
+		want := map[string]int{"h-0": 1, "q-0": 1, "q-1": 3, "h-1": 3, "q-3": 1}[tk.ID]
+		if tk.Attempts != want {
+			t.Fatalf("task %s attempts %d, want %d", tk.ID, tk.Attempts, want)
+		}
+	}
+	equalTaskExceptAttempts(t, got[0], held[0])
+	equalTaskExceptAttempts(t, got[3], held[1])
+	gotR := claimIDs(t, s, "r", "C", 10)
+	wantIDs(t, gotR, "h-2")
+	if gotR[0].Attempts != 1 {
+		t.Fatalf("h-2 attempts %d, want 1", gotR[0].Attempts)
+	}
+	equalTaskExceptAttempts(t, gotR[0], held[2])
+	// B's held and claimed tasks stayed with B.
+	wantWhere(t, s, "h-3", store.WhereHeld, "B")
+	wantWhere(t, s, "q-2", store.WhereHeld, "B")
+	if n, err := s.Recover(c, "B"); err != nil || n != 2 {
+		t.Fatalf("Recover(B) = %d, %v; want 2", n, err)
+	}
+	wantIDs(t, claimIDs(t, s, "q", "C", 10), "q-2", "h-3")
+}
+
+func testHoldLeaseExpiry(t *testing.T, open Opener) {
+	const lease = 300 * time.Millisecond
+	s := openStore(t, open, store.Options{Lease: lease})
+	c := ctx(t)
+	start := time.Now()
+	// "dead" only holds, never claims or renews.
+	if err := s.Hold(c, "dead", heldTasks("h", "q", 2)...); err != nil {
+		t.Fatal(err)
+	}
+	wantWhere(t, s, "h-1", store.WhereHeld, "dead")
+	var back []store.Task
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		got, err := s.Claim(c, "q", "alive", 10, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back = append(back, got...)
+		return len(back) == 2
+	}, "the holding owner's tasks did not come back: claimed %v", ids(back))
+	if d := time.Since(start); d < lease {
+		t.Fatalf("held tasks came back after %v, before the %v lease ran out", d, lease)
+	}
+	wantIDs(t, back, "h-0", "h-1")
+	if back[0].Attempts != 1 || back[1].Attempts != 3 {
+		t.Fatalf("attempts after lease expiry: %d, %d; want 1, 3", back[0].Attempts, back[1].Attempts)
+	}
+	wantWhere(t, s, "h-1", store.WhereHeld, "alive")
+	if n, err := s.Recover(c, "dead"); err != nil || n != 0 {
+		t.Fatalf("Recover(dead) = %d, %v; want 0", n, err)
+	}
+}
+
+func testHoldNotBounded(t *testing.T, open Opener) {
+	s := openStore(t, open, store.Options{MaxQueued: 2})
+	c := ctx(t)
+	if err := s.Append(c, sampleTasks("q", 2)...); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Append(c, store.Task{ID: "x", Queue: "q"}); !errors.Is(err, store.ErrQueueFull) {
+		t.Fatalf("Append to a full queue = %v; want ErrQueueFull", err)
+	}
+	// The queue is full, yet a Hold of 5 tasks of it goes through: they never wait in it.
+	if err := s.Hold(c, "A", heldTasks("h", "q", 5)...); err != nil {
+		t.Fatalf("Hold past MaxQueued: %v", err)
+	}
+	wantLen(t, s, "q", 2)
+	// Given back, they are never refused either.
+	if n, err := s.Recover(c, "A"); err != nil || n != 5 {
+		t.Fatalf("Recover(A) = %d, %v; want 5", n, err)
+	}
+	wantLen(t, s, "q", 7)
+}
+
+func testLocate(t *testing.T, open Opener) {
+	s := openStore(t, open, store.Options{})
+	c := ctx(t)
+	wantWhere(t, s, "never", store.WhereNone, "")
+	if err := s.Append(c, sampleTasks("q", 2)...); err != nil {
+		t.Fatal(err)
+	}
+	wantWhere(t, s, "q-0", store.WhereQueued, "")
+	wantIDs(t, claimIDs(t, s, "q", "B", 1), "q-0")
+	wantWhere(t, s, "q-0", store.WhereHeld, "B")
+	wantWhere(t, s, "q-1", store.WhereQueued, "")
+	if err := s.Hold(c, "A", store.Task{ID: "h", Queue: "q", Method: "m"}); err != nil {
+		t.Fatal(err)
+	}
+	wantWhere(t, s, "h", store.WhereHeld, "A")
+	if n, err := s.Recover(c, "A"); err != nil || n != 1 {
+		t.Fatalf("Recover(A) = %d, %v; want 1", n, err)
+	}
+	wantWhere(t, s, "h", store.WhereQueued, "")
+	if err := s.Ack(c, "q-0", "q-1", "h"); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"q-0", "q-1", "h"} {
+		wantWhere(t, s, id, store.WhereNone, "")
+	}
+	for w, want := range map[store.Where]string{store.WhereNone: "none", store.WhereQueued: "queued", store.WhereHeld: "held"} {
+		if w.String() != want {
+			t.Fatalf("Where(%d).String() = %q; want %q", w, w.String(), want)
+		}
+	}
+}
+
 func testInvalid(t *testing.T, open Opener) {
 	s := openStore(t, open, store.Options{})
 	c := ctx(t)
@@ -693,6 +942,10 @@ func testInvalid(t *testing.T, open Opener) {
 		{"Claim empty queue", func() error { _, err := s.Claim(c, "", "o", 1, nil); return err }()},
 		{"Claim empty owner", func() error { _, err := s.Claim(c, "q", "", 1, nil); return err }()},
 		{"Renew empty owner", s.Renew(c, "")},
+		{"Hold empty owner", s.Hold(c, "", store.Task{ID: "x", Queue: "q"})},
+		{"Hold empty id", s.Hold(c, "o", store.Task{ID: "x", Queue: "q"}, store.Task{Queue: "q"})},
+		{"Hold empty queue", s.Hold(c, "o", store.Task{ID: "x"})},
+		{"Locate empty id", func() error { _, _, err := s.Locate(c, ""); return err }()},
 	}
 	for _, tc := range cases {
 		if !errors.Is(tc.err, store.ErrInvalid) {
@@ -700,6 +953,7 @@ func testInvalid(t *testing.T, open Opener) {
 		}
 	}
 	wantLen(t, s, "q", 0)
+	wantWhere(t, s, "x", store.WhereNone, "") // the refused Hold stored nothing
 }
 
 func testClosed(t *testing.T, open Opener) {
@@ -713,6 +967,7 @@ func testClosed(t *testing.T, open Opener) {
 	_, getErr := s.Get(c, "x", &dst)
 	_, lenErr := s.Len(c, "q")
 	_, recErr := s.Recover(c, "o")
+	_, _, locErr := s.Locate(c, "x")
 	for name, err := range map[string]error{
 		"Put":     s.Put(c, time.Minute, store.Result{ID: "x"}),
 		"Get":     getErr,
@@ -725,6 +980,8 @@ func testClosed(t *testing.T, open Opener) {
 		"Renew":   s.Renew(c, "o"),
 		"Recover": recErr,
 		"Len":     lenErr,
+		"Hold":    s.Hold(c, "o", store.Task{ID: "x", Queue: "q"}),
+		"Locate":  locErr,
 	} {
 		if !errors.Is(err, store.ErrClosed) {
 			t.Errorf("%s after Close: %v; want ErrClosed", name, err)
@@ -852,3 +1109,93 @@ func testConcurrency(t *testing.T, open Opener) {
 
 // runtimeYield lets the producers run when a consumer found its queue empty.
 func runtimeYield() { runtime.Gosched() }
+
+// testConcurrentHoldAck: many goroutines (a few owners, shared) hold tasks, locate them and
+// ack them, as a durable broker does per accepted task; others claim from the same queue
+// meanwhile. Every held task is where Hold put it until its Ack, and nothing is left after.
+func testConcurrentHoldAck(t *testing.T, open Opener) {
+	s := openStore(t, open, store.Options{})
+	c := ctx(t)
+	const goroutines, perG, owners = 16, 40, 4
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	report := func(err error) {
+		select {
+		case errs <- err:
+		default:
+		}
+	}
+	for g := 0; g < goroutines; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			owner := fmt.Sprintf("broker-%d", g%owners)
+			for i := 0; i < perG; {
+				n := 1 + (g+i)%3 // batches of 1 to 3
+				ts := make([]store.Task, 0, n)
+				ids := make([]string, 0, n)
+				for ; len(ts) < n && i < perG; i++ {
+					id := fmt.Sprintf("g%d-%d", g, i)
+					ts = append(ts, store.Task{ID: id, Queue: "q", Method: "m", Params: []byte(`[1]`)})
+					ids = append(ids, id)
+				}
+				if err := s.Hold(c, owner, ts...); err != nil {
+					report(fmt.Errorf("Hold: %w", err))
+					return
+				}
+				for _, id := range ids {
+					where, o, err := s.Locate(c, id)
+					if err != nil || where != store.WhereHeld || o != owner {
+						report(fmt.Errorf("Locate(%s) after Hold = %v, %q, %v; want held by %s", id, where, o, err, owner))
+						return
+					}
+				}
+				if err := s.Ack(c, ids...); err != nil {
+					report(fmt.Errorf("Ack: %w", err))
+					return
+				}
+			}
+		}()
+	}
+	// A claimer on the same queue must never see a held task.
+	stop := make(chan struct{})
+	claimerDone := make(chan struct{})
+	go func() {
+		defer close(claimerDone)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			got, err := s.Claim(c, "q", "claimer", 8, nil)
+			if err != nil {
+				report(fmt.Errorf("Claim: %w", err))
+				return
+			}
+			if len(got) > 0 {
+				report(fmt.Errorf("Claim took held tasks %v", ids(got)))
+				return
+			}
+			runtimeYield()
+		}
+	}()
+	wg.Wait()
+	close(stop)
+	<-claimerDone
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	for g := 0; g < goroutines; g++ {
+		for _, i := range []int{0, perG - 1} {
+			wantWhere(t, s, fmt.Sprintf("g%d-%d", g, i), store.WhereNone, "")
+		}
+	}
+	for o := 0; o < owners; o++ {
+		if n, err := s.Recover(c, fmt.Sprintf("broker-%d", o)); err != nil || n != 0 {
+			t.Fatalf("Recover(broker-%d) after every ack = %d, %v; want 0", o, n, err)
+		}
+	}
+	wantLen(t, s, "q", 0)
+}
