@@ -55,6 +55,11 @@ type Broker struct {
 	done      chan struct{}      // closed when Serve has returned
 	sent      atomic.Uint64      // messages accepted by the ROUTER's TrySend (for the linger)
 	closeMu   sync.Once
+
+	// Durable mode (Config.Store): the finisher goroutine stops when finQuit is closed and
+	// closes finDone once it has written what was left.
+	finQuit chan struct{}
+	finDone chan struct{}
 }
 
 // New validates cfg, binds the ROUTER and the PUB at once (so port 0 works and Addr is known)
@@ -108,6 +113,12 @@ func New(cfg Config) (*Broker, error) {
 	}
 	b.c = newCore(&b.cfg, countingSender{b.router, &b.sent}, pub)
 	b.c.jobs = b.startJob
+	if cfg.Store != nil {
+		if err := b.openDurable(); err != nil {
+			b.closeSockets()
+			return nil, err
+		}
+	}
 	return b, nil
 }
 
@@ -241,11 +252,20 @@ func (b *Broker) Serve(ctx context.Context) error {
 		defer wg.Done()
 		b.tickLoop(sctx)
 	}()
+	if b.c.dur != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b.holdLoop(sctx)
+		}()
+		go b.finishLoop()
+	}
 	err := b.loop(sctx)
 	cancel()
 	wg.Wait()
 	b.jobCancel()
 	b.jobWG.Wait()
+	b.closeDurable()
 	b.closeSockets()
 	if b.shutdown.Load() {
 		return ErrServerClosed
@@ -447,6 +467,10 @@ func (c *core) beginClose() {
 			if t == nil {
 				break
 			}
+			if c.dur != nil && t.flags&fSubmitted != 0 {
+				c.release(slot, t) // kept in the store for the next run
+				continue
+			}
 			c.end(slot, t, errShuttingDown, stFailure)
 		}
 	}
@@ -454,6 +478,10 @@ func (c *core) beginClose() {
 		e := c.sched.pop()
 		if slot, t := c.scheduledAt(e.key); t != nil {
 			c.unschedule(t)
+			if c.dur != nil && t.flags&fSubmitted != 0 {
+				c.release(slot, t)
+				continue
+			}
 			c.end(slot, t, errShuttingDown, stFailure)
 		}
 	}
@@ -482,6 +510,9 @@ func (c *core) abortRunning() {
 			if t.state == stRevoked {
 				c.unlinkHeld(p, slot, t)
 				c.freeTask(slot, t)
+			} else if c.dur != nil && t.flags&fSubmitted != 0 {
+				c.unlinkHeld(p, slot, t)
+				c.release(slot, t) // the store gives it back when Serve ends
 			} else {
 				c.end(slot, t, errShuttingDown, stFailure)
 			}

@@ -33,7 +33,7 @@ func (c *core) brokerCall(p *peer, tg target, h *codec.Header) {
 	case "broker.submit":
 		c.bSubmit(p, tg, h)
 	case "broker.status":
-		c.bStatus(tg, h)
+		c.bStatus(p, tg, h)
 	case "broker.result":
 		c.bResult(p, tg, h)
 	case "broker.revoke":
@@ -334,6 +334,11 @@ func (c *core) bSubmit(p *peer, tg target, h *codec.Header) {
 	c.cnt.accepted++
 	c.stateChanged(t)
 	seq := t.seq
+	if c.dur != nil {
+		// Answered once the store has it.
+		c.hold(p, slot, t, c.due(x.delay), true, tg, h.ID)
+		return
+	}
 	c.start(slot, t, q, x.delay)
 	c.ok(tg, h.ID, c.appendSubmitted(c.valbuf[:0], seq, false))
 }
@@ -361,6 +366,11 @@ func (c *core) appendSubmitted(dst []byte, seq uint64, dup bool) []byte {
 
 // appendPublicID appends the quoted public id "<epoch>-<seq>" of a submitted task.
 func (c *core) appendPublicID(dst []byte, seq uint64) []byte {
+	if c.dur != nil {
+		if id, ok := c.dur.alias[seq]; ok {
+			return codec.AppendString(dst, id)
+		}
+	}
 	dst = append(dst, '"')
 	dst = append(dst, c.epoch...)
 	dst = append(dst, '-')
@@ -371,6 +381,11 @@ func (c *core) appendPublicID(dst []byte, seq uint64) []byte {
 // parsePublicID returns the sequence number of a public task id of this broker.
 func (c *core) parsePublicID(raw []byte) (uint64, bool) {
 	s, ok := unquote(raw)
+	if ok && c.dur != nil && len(c.dur.aliasIdx) > 0 {
+		if seq, found := c.dur.aliasIdx[string(s)]; found {
+			return seq, true
+		}
+	}
 	if !ok || len(s) < len(c.epoch)+2 || string(s[:len(c.epoch)]) != c.epoch || s[len(c.epoch)] != '-' {
 		return 0, false
 	}
@@ -387,9 +402,13 @@ func (c *core) idParam(tg target, h *codec.Header) []byte {
 	return raw
 }
 
-func (c *core) bStatus(tg target, h *codec.Header) {
+func (c *core) bStatus(p *peer, tg target, h *codec.Header) {
 	raw := c.idParam(tg, h)
 	if raw == nil {
+		return
+	}
+	if c.dur != nil && !c.localRecord(raw) {
+		c.startLookup(p, tg, h, raw, 0)
 		return
 	}
 	c.ok(tg, h.ID, c.appendRecordOf(c.valbuf[:0], raw))
@@ -415,6 +434,11 @@ func (c *core) bResult(p *peer, tg target, h *codec.Header) {
 	}
 	seq, ok := c.parsePublicID(raw)
 	_, live := c.subm[seq]
+	if c.dur != nil && !live && !c.localRecord(raw) {
+		wait := min(time.Duration(waitMS)*time.Millisecond, maxWait)
+		c.startLookup(p, tg, h, raw, wait)
+		return
+	}
 	if !ok || !live || waitMS == 0 || tg.client == noRef {
 		// Answered at once (also during a shutdown: the waits of live tasks are kept, since
 		// the running ones still finish and the queued ones end with -32003).
@@ -503,6 +527,7 @@ func (c *core) bRevoke(tg target, h *codec.Header) {
 	if seq, ok := c.parsePublicID(raw); ok {
 		if slot, live := c.subm[seq]; live {
 			t := c.tasks.at(slot)
+			storing := t.state == stStoring
 			t.state = stRevoked
 			c.cnt.revoked++
 			c.scratch2 = codec.AppendErrorObject(c.scratch2[:0], errRevoked)
@@ -517,6 +542,9 @@ func (c *core) bRevoke(tg target, h *codec.Header) {
 				c.ctlIDs = append(c.ctlIDs, k)
 				c.revokeAt(c.peers[t.node], k)
 			} else {
+				if storing {
+					t.state = stStoring // out of no queue; the holder acks it once written
+				}
 				c.dropWaiting(slot, t)
 			}
 		}

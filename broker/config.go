@@ -7,6 +7,7 @@ import (
 
 	"github.com/zerotask/zerotask/codec"
 	"github.com/zerotask/zerotask/dispatch"
+	"github.com/zerotask/zerotask/store"
 )
 
 // Default endpoints and limits. Every Config field whose zero value means "default" takes the
@@ -35,6 +36,7 @@ const (
 	DefaultMaxWaiting           = 100_000                // DefaultMaxWaiting is the default of Config.MaxWaiting.
 	DefaultMaxBacklog           = 64 << 20               // DefaultMaxBacklog is the default of Config.MaxBacklog.
 	DefaultResultGrace          = 5 * time.Second        // DefaultResultGrace is the default of Config.ResultGrace.
+	DefaultStoreTimeout         = 5 * time.Second        // DefaultStoreTimeout is the default of Config.StoreTimeout.
 )
 
 // Bounds of the task options (docs/reliability.md); past one a request is answered -32602.
@@ -171,6 +173,21 @@ type Config struct {
 	ResultGrace time.Duration
 	// Logger receives the broker's logs. Default slog.Default().
 	Logger *slog.Logger
+	// Store makes the broker durable (see "Durable mode" in the package doc): every accepted
+	// task is written to it before the broker acknowledges it (a submit's answer, a call's
+	// result), finished tasks' results are put there for ResultTTL and the tasks acked, and
+	// a restart under the same StoreOwner gets back what the last run held. With a Redis
+	// store, results and tasks outlive the broker and several brokers can share them. Default
+	// nil: everything in the broker's memory (the embedded default: nothing to install). The
+	// broker does not close it.
+	Store store.Store
+	// StoreOwner names this broker in the store: the tasks it accepts are held under this id,
+	// and a broker starting with it takes back (store.Recover) what an earlier run left. It
+	// must be stable across restarts of one broker and distinct between brokers sharing a
+	// store. Default "broker:<hostname>:<ROUTER endpoint>".
+	StoreOwner string
+	// StoreTimeout bounds each store call (a write of a batch, a read, a claim). Default 5s.
+	StoreTimeout time.Duration
 
 	epoch string
 }
@@ -266,6 +283,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.StoreTimeout <= 0 {
+		c.StoreTimeout = DefaultStoreTimeout
+	}
 	return c, nil
 }
 
@@ -292,4 +312,7 @@ type Stats struct {
 	Results   int    // finished records kept
 	Waiting   int    // broker.result calls waiting
 	Methods   int    // method names with a queue
+	Storing   int    // tasks accepted and being written to the store (durable mode)
+	Stored    uint64 // tasks written to the store (durable mode)
+	Claimed   uint64 // tasks taken from the store's queues: another run's or another broker's
 }

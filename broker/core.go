@@ -230,6 +230,10 @@ type core struct {
 	// jobs runs a user broker.* task off the routing loop (set by the Broker); it reports false
 	// when its queue is full.
 	jobs func(j *job) bool
+	// dur is durable mode's state (Config.Store set), nil without a store; ask runs a lookup
+	// against the store off the routing loop (set by the Broker).
+	dur *durable
+	ask func(l *lookup)
 
 	closing bool
 	unread  int // records stored since closing began and not delivered yet
@@ -494,6 +498,9 @@ func (c *core) freeTask(slot uint32, t *task) {
 	if t.flags&fOpts != 0 {
 		delete(c.opts, slot)
 	}
+	if c.dur != nil {
+		c.freed(t)
+	}
 	c.pool.put(t.buf)
 	c.tasks.release(slot)
 	c.maybeDropQueue(q)
@@ -511,6 +518,10 @@ func (c *core) dropWaiting(slot uint32, t *task) {
 
 // leaveWaiting counts a queued or scheduled task out of its queue or the schedule.
 func (c *core) leaveWaiting(q *queue, t *task) {
+	if t.state == stStoring {
+		c.dur.storing-- // being written: in no queue yet
+		return
+	}
 	if t.flags&fScheduled != 0 {
 		c.unschedule(t)
 		return

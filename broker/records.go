@@ -135,6 +135,9 @@ func (c *core) storeTask(t *task, result, errObj []byte, node string) {
 	}
 	c.stateChanged(t)
 	c.store.put(&c.rec, c.cfg.ResultTTL)
+	if c.dur != nil {
+		c.putResult(t, &c.rec)
+	}
 	c.rec = record{}
 }
 
@@ -171,6 +174,11 @@ func (c *core) appendStats(dst []byte) []byte {
 	dst = field(dst, "results", uint64(s.Results))
 	dst = field(dst, "waiting", uint64(s.Waiting))
 	dst = field(dst, "methods", uint64(s.Methods))
+	if c.dur != nil {
+		dst = field(dst, "storing", uint64(s.Storing))
+		dst = field(dst, "stored", s.Stored)
+		dst = field(dst, "claimed", s.Claimed)
+	}
 	return append(dst, '}')
 }
 
@@ -217,7 +225,7 @@ func (c *core) appendNodes(dst []byte) []byte {
 
 // stats returns the counters as a Stats value.
 func (c *core) stats() Stats {
-	return Stats{
+	s := Stats{
 		Queued:    c.queued,
 		Running:   c.running,
 		Accepted:  c.cnt.accepted,
@@ -239,7 +247,12 @@ func (c *core) stats() Stats {
 		Results:   c.store.len(),
 		Waiting:   c.store.waiting(),
 		Methods:   len(c.queueIdx),
+		Storing:   c.storing(),
 	}
+	if c.dur != nil {
+		s.Stored, s.Claimed = c.dur.stored, c.dur.claimed
+	}
+	return s
 }
 
 // ---- PUB ----

@@ -232,7 +232,7 @@ func (c *core) admit(p *peer, tg target, id []byte, q *queue, delayed bool) bool
 		c.cnt.rejected++
 		c.fail(tg, id, errTooManyMethods)
 		return false
-	case (q.live > 0 || q.withCredit == 0 || delayed) && c.queued+c.scheduled >= c.cfg.MaxQueued:
+	case (q.live > 0 || q.withCredit == 0 || delayed || c.dur != nil) && c.queued+c.scheduled+c.storing() >= c.cfg.MaxQueued:
 		// Only a task that would wait counts against MaxQueued (queued or scheduled); nothing
 		// accepted is dropped.
 		c.cnt.rejected++
@@ -268,7 +268,27 @@ func (c *core) call(p *peer, tg target, method, id, params []byte, x *taskExt) {
 	t.prio = x.priority
 	c.setOpts(slot, t, x)
 	c.cnt.accepted++
+	if c.dur != nil {
+		c.hold(p, slot, t, c.due(x.delay), false, noTarget, nil)
+		return
+	}
 	c.start(slot, t, q, x.delay)
+}
+
+// due returns when a task delayed by d is due (0 for no delay).
+func (c *core) due(d time.Duration) int64 {
+	if d <= 0 {
+		return 0
+	}
+	return c.now() + int64(d)
+}
+
+// storing returns the tasks being written to the store (durable mode).
+func (c *core) storing() int {
+	if c.dur == nil {
+		return 0
+	}
+	return c.dur.storing
 }
 
 // start queues a new task, or schedules it when it is delayed.

@@ -14,7 +14,7 @@ const (
 	stExpired
 )
 
-var stateNames = [...]string{"UNKNOWN", "QUEUED", "RUNNING", "SUCCESS", "FAILURE", "RETRY", "REVOKED", "EXPIRED"}
+var stateNames = [...]string{"UNKNOWN", "QUEUED", "RUNNING", "SUCCESS", "FAILURE", "RETRY", "REVOKED", "EXPIRED", "QUEUED"}
 
 func (s state) String() string {
 	if int(s) < len(stateNames) {

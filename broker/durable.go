@@ -1,0 +1,574 @@
+package broker
+
+import (
+	"encoding/binary"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/zerotask/zerotask/codec"
+	"github.com/zerotask/zerotask/store"
+)
+
+// Durable mode (Config.Store set): the broker keeps routing from memory, as without a store,
+// and writes through to the store so that nothing it acknowledged is lost with it.
+//
+//   - Accept: a task call or a broker.submit takes its slot as usual but waits in state
+//     "storing" (shown as QUEUED): the holder goroutine writes every task accepted meanwhile in
+//     one store.Hold (in flight, held by this broker's owner id), and only then are the tasks
+//     queued or handed to nodes and the submits answered. So an acknowledged submit is in the
+//     store, and a call's answer (its result) comes after its task was written.
+//   - Finish: a finished submitted task's result is Put with Config.ResultTTL, then every task
+//     that left the broker (finished, failed, expired, revoked, dropped) is Acked: the finisher
+//     goroutine sends them in batches, a Put always before the Ack of its task, so a crash in
+//     between runs the task again (at least once) rather than losing it.
+//   - Node loss and retries stay in memory: the store still holds the task for this broker.
+//   - Start: Recover(owner) gives back what an earlier run under the same owner id held (a
+//     kill -9); the holder claims tasks from the store's queues for the queues whose nodes
+//     here have credit and nothing queued, so given-back tasks (and those of a broker whose
+//     lease ran out) run wherever there is room.
+//   - Graceful shutdown: submitted tasks still queued or delayed stay in the store (not failed
+//     with -32003 as without a store); once Serve ends they are given back (Recover) for the
+//     next run or another broker. Calls are answered -32003 and acked, as their callers know
+//     they failed.
+//   - broker.status and broker.result for a task this broker does not know (another broker's,
+//     or one from before a restart whose record left memory) ask the store off the routing
+//     loop: the result, or QUEUED while the store holds the task, or UNKNOWN; a wait is the
+//     store's Wait (woken by the Put of whichever broker finishes it).
+//
+// Everything here runs under Broker.mu except the store calls, which the holder, finisher and
+// lookup goroutines make without the lock.
+
+// durable is the routing state's side of durable mode (guarded by Broker.mu).
+type durable struct {
+	st    store.Store
+	owner string
+	log   *slog.Logger
+
+	holds []holdEntry // accepted tasks waiting to be written
+	puts  []putEntry  // results waiting to be written
+	pbuf  []byte      // their result and error bytes
+	acks  []string    // ids to ack, after the puts before them
+	// ids claimed that cannot run here (no queue could be made): given back
+	requeues []string
+
+	alias    map[uint64]string // local seq -> store id of tasks taken from the store (other brokers' ids)
+	aliasIdx map[string]uint64
+	lookups  int // status/result lookups running against the store
+	claimed  uint64
+	stored   uint64
+	storing  int // tasks accepted and being written
+
+	hkick chan struct{} // wakes the holder
+	fkick chan struct{} // wakes the finisher
+}
+
+func newDurable(st store.Store, owner string, log *slog.Logger) *durable {
+	return &durable{
+		st:       st,
+		owner:    owner,
+		log:      log,
+		alias:    make(map[uint64]string),
+		aliasIdx: make(map[string]uint64),
+		hkick:    make(chan struct{}, 1),
+		fkick:    make(chan struct{}, 1),
+	}
+}
+
+// holdEntry is an accepted task being written.
+type holdEntry struct {
+	key   uint64 // the task's key when it was accepted (a moved-on generation: it is gone)
+	id    string // its store id
+	seq   uint64 // its sequence number (a submit's public id)
+	due   int64  // when a delayed task is due (0: now)
+	reply bool   // a submit whose answer waits for the write
+	tg    target // the submit's reply target
+	reqID []byte // the submit's request id (pooled)
+}
+
+// putEntry is a finished submitted task's result waiting to be written.
+type putEntry struct {
+	id, state, node, method string
+	attempts        int
+	at              int64
+	rOff, rEnd, eEnd int // result pbuf[rOff:rEnd], error object pbuf[rEnd:eEnd]
+}
+
+func kick(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// stStoring is the state of a task being written to the store (durable mode): it is in no
+// queue, the schedule or a node yet. It reads as QUEUED.
+const stStoring state = stExpired + 1
+
+// storeID returns the store id of task t: its public id, or the id it came with from the
+// store.
+func (c *core) storeID(t *task) string {
+	if id, ok := c.dur.alias[t.seq]; ok {
+		return id
+	}
+	b := append(c.scratch2[:0], c.epoch...)
+	b = append(b, '-')
+	b = appendUint(b, t.seq)
+	c.scratch2 = b
+	return string(b)
+}
+
+// hold parks a newly accepted task until the store has it (durable mode). due is when a
+// delayed task is due (0: now). For a submit (reply), the answer waits too.
+func (c *core) hold(p *peer, slot uint32, t *task, due int64, reply bool, tg target, reqID []byte) {
+	d := c.dur
+	if t.seq == 0 {
+		c.seq++
+		t.seq = c.seq
+	}
+	t.state = stStoring
+	d.storing++
+	e := holdEntry{key: t.key(slot), id: c.storeID(t), seq: t.seq, due: due, reply: reply}
+	if reply && tg.client != noRef {
+		e.tg = tg
+		e.reqID = append(c.pool.get(len(reqID)), reqID...)
+		c.pending(p, tg)
+	} else {
+		e.tg = noTarget
+	}
+	d.holds = append(d.holds, e)
+	kick(d.hkick)
+}
+
+// storingAt returns the task of key k if it is still being written under that key.
+func (c *core) storingAt(k uint64) (uint32, *task) {
+	slot, gen := splitKey(k)
+	t := c.tasks.at(slot)
+	if t == nil || t.buf == nil || t.gen != gen || t.state != stStoring {
+		return slot, nil
+	}
+	return slot, t
+}
+
+// takeHolds moves the holds to write into batch and the tasks' bytes into tasks (their
+// Params and Meta in arena): tasks dropped meanwhile are answered and left out.
+func (c *core) takeHolds(batch []holdEntry, tasks []store.Task, arena []byte) ([]holdEntry, []store.Task, []byte) {
+	d := c.dur
+	type span struct{ p0, p1, m1 int }
+	var spans [64]span
+	sp := spans[:0]
+	for _, e := range d.holds {
+		slot, t := c.storingAt(e.key)
+		if t == nil {
+			c.holdDone(e, false) // never written: nothing to ack
+			continue
+		}
+		q := c.queues[t.q]
+		p0 := len(arena)
+		arena = append(arena, t.params()...)
+		p1 := len(arena)
+		arena = c.appendMeta(arena, slot, t, e)
+		sp = append(sp, span{p0, p1, len(arena)})
+		tasks = append(tasks, store.Task{ID: e.id, Queue: q.name, Method: q.method, Attempts: int(t.attempts), Deadline: unixTime(t.deadline)})
+		batch = append(batch, e)
+	}
+	clear(d.holds)
+	d.holds = d.holds[:0]
+	for i := range tasks {
+		s := sp[i]
+		if s.p1 > s.p0 {
+			tasks[i].Params = arena[s.p0:s.p1:s.p1]
+		}
+		tasks[i].Meta = arena[s.p1:s.m1:s.m1]
+	}
+	return batch, tasks, arena
+}
+
+func unixTime(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
+}
+
+// Task metadata in the store (store.Task.Meta): a version byte, flags, the priority, the
+// attempts bound, then uvarints: retry backoff and its ceiling (ms), and the due time of a
+// delayed task (unix ms, 0 for none).
+const (
+	metaVersion   = 1
+	metaSubmitted = 1 << 0
+)
+
+func (c *core) appendMeta(dst []byte, slot uint32, t *task, e holdEntry) []byte {
+	var fl byte
+	if t.flags&fSubmitted != 0 {
+		fl |= metaSubmitted
+	}
+	var o taskOpts
+	if t.flags&fOpts != 0 {
+		o = c.opts[slot]
+	}
+	dst = append(dst, metaVersion, fl, t.prio, o.maxAttempts)
+	dst = binary.AppendUvarint(dst, uint64(o.backoff/time.Millisecond))
+	dst = binary.AppendUvarint(dst, uint64(o.maxBackoff/time.Millisecond))
+	var due uint64
+	if e.due > 0 {
+		due = uint64(e.due / int64(time.Millisecond))
+	}
+	return binary.AppendUvarint(dst, due)
+}
+
+// taskMeta is a decoded store.Task.Meta.
+type taskMeta struct {
+	submitted bool
+	prio      uint8
+	opts      taskOpts
+	due       int64
+}
+
+func decodeMeta(b []byte) (taskMeta, bool) {
+	var m taskMeta
+	if len(b) < 4 || b[0] != metaVersion {
+		return m, false
+	}
+	m.submitted = b[1]&metaSubmitted != 0
+	m.prio = min(b[2], MaxPriority)
+	m.opts.maxAttempts = min(b[3], MaxAttemptsCap)
+	b = b[4:]
+	var v [3]uint64
+	for i := range v {
+		n, k := binary.Uvarint(b)
+		if k <= 0 {
+			return m, false
+		}
+		v[i], b = n, b[k:]
+	}
+	const maxMS = uint64(maxTimeout / time.Millisecond * 1000)
+	m.opts.backoff = time.Duration(min(v[0], maxMS)) * time.Millisecond
+	m.opts.maxBackoff = time.Duration(min(v[1], maxMS)) * time.Millisecond
+	if v[2] > 0 && v[2] < 1<<62/uint64(time.Millisecond) {
+		m.due = int64(v[2]) * int64(time.Millisecond)
+	}
+	return m, true
+}
+
+// holdsWritten finishes a written batch (err nil) or a failed one: written tasks are queued (or
+// scheduled) and their submits answered; a failed write answers the submits and calls with
+// -32001 and acks the ids (the write may have landed before the error).
+func (c *core) holdsWritten(batch []holdEntry, err error) {
+	d := c.dur
+	for _, e := range batch {
+		slot, t := c.storingAt(e.key)
+		if t == nil {
+			c.ack(e.id) // written, and dropped (revoked, client gone) meanwhile
+			c.holdDone(e, false)
+			continue
+		}
+		d.storing--
+		t.state = stQueued
+		if err != nil {
+			c.ack(e.id)
+			c.cnt.rejected++
+			if e.reply {
+				c.fail(e.tg, e.reqID, errStoreFailed)
+				c.releaseReply(e)
+			} else {
+				c.end(slot, t, errStoreFailed, stFailure)
+			}
+			continue
+		}
+		d.stored++
+		if c.closing {
+			if t.flags&fSubmitted != 0 {
+				c.holdDone(e, true)
+				c.release(slot, t) // stays in the store, given back when Serve ends
+			} else {
+				c.end(slot, t, errShuttingDown, stFailure)
+			}
+			continue
+		}
+		q := c.queues[t.q]
+		if e.due > c.now() {
+			c.schedule(slot, t, e.due, stQueued)
+		} else {
+			c.enqueue(slot, t, q, false)
+		}
+		c.holdDone(e, true)
+	}
+}
+
+// holdDone answers a submit whose write is over.
+func (c *core) holdDone(e holdEntry, ok bool) {
+	if !e.reply {
+		return
+	}
+	if e.tg.client != noRef {
+		c.scratch = codec.AppendResult(c.scratch[:0], e.reqID, c.appendSubmitted(c.valbuf[:0], e.seq, false))
+		c.deliverAsync(e.tg, c.scratch)
+	}
+	c.pool.put(e.reqID)
+}
+
+// releaseReply settles a submit answered with an error after its write failed.
+func (c *core) releaseReply(e holdEntry) {
+	if e.tg.client != noRef {
+		c.deliverAsync(e.tg, nil)
+	}
+	c.pool.put(e.reqID)
+}
+
+var errStoreFailed = codec.NewError(CodeQueueFull, "queue full: the store did not take the task", nil)
+
+// release forgets a task without acking it: the store keeps it (a graceful shutdown in
+// durable mode), and it is given back when Serve ends.
+func (c *core) release(slot uint32, t *task) {
+	t.state = stStoring // freeTask acks nothing for it
+	c.unlinkClient(slot, t)
+	c.freeTask(slot, t)
+}
+
+// ack queues the ack of a task that left the broker, after the results queued before it.
+func (c *core) ack(id string) {
+	d := c.dur
+	d.acks = append(d.acks, id)
+	kick(d.fkick)
+}
+
+// freed is called by freeTask in durable mode: the task left the broker (finished, failed,
+// expired, revoked or dropped), so its store entry is acked, unless it is still being written
+// (the holder acks it when the write is over) or was released.
+func (c *core) freed(t *task) {
+	d := c.dur
+	if t.state != stStoring && t.seq != 0 {
+		c.ack(c.storeID(t))
+	}
+	if id, ok := d.alias[t.seq]; ok {
+		delete(d.alias, t.seq)
+		delete(d.aliasIdx, id)
+	}
+}
+
+// putResult queues the result of a finished submitted task for the store.
+func (c *core) putResult(t *task, rec *record) {
+	d := c.dur
+	e := putEntry{id: c.storeID(t), state: rec.state.String(), node: rec.node, method: rec.method, attempts: int(rec.attempts), at: c.now()}
+	e.rOff = len(d.pbuf)
+	d.pbuf = append(d.pbuf, rec.result...)
+	e.rEnd = len(d.pbuf)
+	d.pbuf = append(d.pbuf, rec.errObj...)
+	e.eEnd = len(d.pbuf)
+	d.puts = append(d.puts, e)
+	kick(d.fkick)
+}
+
+// takeFinished moves the results and acks to write into the caller's buffers.
+func (c *core) takeFinished(results []store.Result, ids, requeues []string, buf []byte) ([]store.Result, []string, []string, []byte) {
+	d := c.dur
+	buf = append(buf[:0], d.pbuf...)
+	for _, e := range d.puts {
+		r := store.Result{ID: e.id, State: e.state, Node: e.node, Method: e.method, Attempts: e.attempts, FinishedAt: time.Unix(0, e.at)}
+		if e.rEnd > e.rOff {
+			r.Result = buf[e.rOff:e.rEnd:e.rEnd]
+		}
+		if e.eEnd > e.rEnd {
+			r.Error = buf[e.rEnd:e.eEnd:e.eEnd]
+		}
+		results = append(results, r)
+	}
+	ids = append(ids, d.acks...)
+	requeues = append(requeues, d.requeues...)
+	clear(d.requeues)
+	d.requeues = d.requeues[:0]
+	clear(d.puts)
+	d.puts = d.puts[:0]
+	clear(d.acks)
+	d.acks = d.acks[:0]
+	if cap(d.pbuf) > 1<<20 {
+		d.pbuf = nil
+	} else {
+		d.pbuf = d.pbuf[:0]
+	}
+	return results, ids, requeues, buf
+}
+
+// claim is a queue with idle capacity: nodes with credit and nothing queued.
+type claim struct {
+	queue string
+	n     int
+}
+
+// idleQueues lists the queues to claim store tasks for.
+func (c *core) idleQueues(dst []claim) []claim {
+	if c.closing {
+		return dst
+	}
+	for _, q := range c.queues {
+		if q == nil || q.live > 0 || q.withCredit == 0 {
+			continue
+		}
+		n := 0
+		for _, s := range q.nodes {
+			n += c.peers[s].credit
+		}
+		if n > 0 {
+			dst = append(dst, claim{queue: q.name, n: min(n, c.cfg.MaxBatch)})
+		}
+	}
+	return dst
+}
+
+// claimed takes tasks claimed from the store into the routing state: they run like accepted
+// ones (a submitted task records its result under its own id; a call has nobody to answer).
+func (c *core) claimed(ts []store.Task) {
+	d := c.dur
+	for i := range ts {
+		st := &ts[i]
+		m, ok := decodeMeta(st.Meta)
+		if !ok {
+			c.log.Warn("broker: a task from the store has unreadable metadata: running it with defaults", "id", st.ID)
+		}
+		qname := []byte(nil)
+		if i := indexByte(st.Queue, 0); i >= 0 {
+			qname = []byte(st.Queue[i+1:])
+		}
+		q := c.queueFor([]byte(st.Method), qname)
+		if q == nil {
+			c.log.Warn("broker: too many methods: a task from the store goes back", "id", st.ID)
+			d.requeues = append(d.requeues, st.ID)
+			kick(d.fkick)
+			continue
+		}
+		slot, t, ok := c.newTask(q, nil, st.Params)
+		if !ok {
+			c.maybeDropQueue(q)
+			continue
+		}
+		d.claimed++
+		c.seq++
+		t.seq = c.seq
+		d.alias[t.seq] = st.ID
+		d.aliasIdx[st.ID] = t.seq
+		t.attempts = uint8(min(st.Attempts, MaxAttemptsCap))
+		t.prio = m.prio
+		if !st.Deadline.IsZero() {
+			t.deadline = st.Deadline.UnixNano()
+		}
+		if m.opts != (taskOpts{}) {
+			t.flags |= fOpts
+			c.opts[slot] = m.opts
+		}
+		if m.submitted {
+			t.flags |= fSubmitted
+			c.subm[t.seq] = slot
+		}
+		c.cnt.accepted++
+		if m.due > c.now() {
+			c.schedule(slot, t, m.due, stQueued)
+		} else {
+			c.enqueue(slot, t, q, false)
+		}
+	}
+}
+
+func indexByte(s string, b byte) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] == b {
+			return i
+		}
+	}
+	return -1
+}
+
+// lookup is a broker.status or broker.result of a task this broker does not know, answered
+// from the store off the routing loop.
+type lookup struct {
+	id    string // the task id, unquoted
+	reqID []byte // the request's id (owned)
+	tg    target
+	wait  time.Duration // broker.result's wait (0: answer at once)
+}
+
+// localRecord reports whether the task of public id raw is known here (live, or its record
+// kept in memory).
+func (c *core) localRecord(raw []byte) bool {
+	seq, ok := c.parsePublicID(raw)
+	if !ok {
+		return false
+	}
+	return c.known(seq)
+}
+
+// startLookup answers a status or result request from the store (durable mode).
+func (c *core) startLookup(p *peer, tg target, h *codec.Header, raw []byte, wait time.Duration) {
+	id, ok := unquote(raw)
+	if !ok || c.ask == nil {
+		c.ok(tg, h.ID, appendUnknown(c.valbuf[:0], raw))
+		return
+	}
+	switch {
+	case tg.client != noRef && p.inflight >= c.cfg.MaxInFlightPerClient:
+		c.cnt.rejected++
+		c.fail(tg, h.ID, errTooManyInFlight)
+		return
+	case c.dur.lookups+c.store.waiting() >= c.cfg.MaxWaiting:
+		c.cnt.rejected++
+		c.fail(tg, h.ID, errTooManyWaits)
+		return
+	}
+	l := &lookup{id: string(id), tg: tg, wait: wait}
+	if tg.client != noRef {
+		l.reqID = append([]byte(nil), h.ID...)
+		c.pending(p, tg)
+	}
+	c.dur.lookups++
+	c.ask(l)
+}
+
+// lookupDone delivers a lookup's answer (the record as JSON; lock held).
+func (c *core) lookupDone(l *lookup, value []byte) {
+	c.dur.lookups--
+	if l.tg.client == noRef {
+		return
+	}
+	c.scratch = codec.AppendResult(c.scratch[:0], l.reqID, value)
+	c.deliverAsync(l.tg, c.scratch)
+}
+
+// appendStoredRecord appends a record read from the store.
+func appendStoredRecord(dst []byte, r *store.Result) []byte {
+	dst = append(dst, `{"id":`...)
+	dst = codec.AppendString(dst, r.ID)
+	if r.Method != "" {
+		dst = append(dst, `,"method":`...)
+		dst = codec.AppendString(dst, r.Method)
+	}
+	dst = append(dst, `,"state":`...)
+	dst = codec.AppendString(dst, r.State)
+	dst = append(dst, `,"attempts":`...)
+	dst = strconv.AppendInt(dst, int64(r.Attempts), 10)
+	if r.State == store.StateSuccess {
+		dst = append(dst, `,"result":`...)
+		if len(r.Result) == 0 {
+			dst = append(dst, nullJSON...)
+		} else {
+			dst = append(dst, r.Result...)
+		}
+	} else if len(r.Error) > 0 {
+		dst = append(dst, `,"error":`...)
+		dst = append(dst, r.Error...)
+	}
+	if r.Node != "" {
+		dst = append(dst, `,"node":`...)
+		dst = codec.AppendString(dst, r.Node)
+	}
+	return append(dst, '}')
+}
+
+// appendStateRecord appends {"id":id,"state":st}.
+func appendStateRecord(dst []byte, id, st string) []byte {
+	dst = append(dst, `{"id":`...)
+	dst = codec.AppendString(dst, id)
+	dst = append(dst, `,"state":"`...)
+	dst = append(dst, st...)
+	return append(dst, `"}`...)
+}

@@ -1,0 +1,307 @@
+package broker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zerotask/zerotask/internal/testutil"
+	"github.com/zerotask/zerotask/store"
+)
+
+// Durable mode over the memory store: the same code path as with Redis (the conformance
+// suite holds both stores to the same behaviour); the Redis drills are in package e2e.
+
+func memStoreFor(t testing.TB) store.Store {
+	t.Helper()
+	s := store.NewMemory(store.Options{Lease: time.Hour})
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func getResult(t testing.TB, s store.Store, id string) (store.Result, bool) {
+	t.Helper()
+	var r store.Result
+	ok, err := s.Get(context.Background(), id, &r)
+	if err != nil {
+		t.Fatalf("store Get %s: %v", id, err)
+	}
+	return r, ok
+}
+
+func TestDurableSubmitWritesBeforeAnswer(t *testing.T) {
+	st := memStoreFor(t)
+	b := startBroker(t, Config{Store: st, StoreOwner: "b1"})
+	c := dealer(t, b)
+	id := submitID(t, c, "add", "[1,2]", "")
+	// Answered: the store has the task, held by this broker.
+	where, owner, err := st.Locate(context.Background(), id)
+	if err != nil || where != store.WhereHeld || owner != "b1" {
+		t.Fatalf("Locate after the answer = %v %q %v, want held by b1", where, owner, err)
+	}
+	n := newNode(t, b, "n1", "add")
+	n.credit(1)
+	ts := n.collect(1)
+	n.result(ts[0].ID, "3")
+	testutil.Eventually(t, wait, func() bool {
+		r, ok := getResult(t, st, id)
+		return ok && r.State == store.StateSuccess && string(r.Result) == "3" && r.Method == "add" && r.Node == "n1"
+	}, "result of %s in the store", id)
+	testutil.Eventually(t, wait, func() bool {
+		w, _, _ := st.Locate(context.Background(), id)
+		return w == store.WhereNone
+	}, "task %s acked", id)
+	if s := b.Stats(); s.Stored != 1 || s.Storing != 0 {
+		t.Fatalf("stats %+v", s)
+	}
+}
+
+func TestDurableCallWrittenAndAcked(t *testing.T) {
+	st := memStoreFor(t)
+	b := startBroker(t, Config{Store: st, StoreOwner: "b1"})
+	n := newNode(t, b, "n1", "add")
+	n.credit(1)
+	c := dealer(t, b)
+	c.send(`{"jsonrpc":"2.0","id":7,"method":"add","params":[2,3]}`)
+	ts := n.collect(1)
+	// The task reached the node only once written.
+	if s := b.Stats(); s.Stored != 1 {
+		t.Fatalf("stored %d, want 1", s.Stored)
+	}
+	n.result(ts[0].ID, "5")
+	if r := decodeResp(t, c.recv()); string(r.Result) != "5" {
+		t.Fatalf("call answered %s", r.Result)
+	}
+	// No result is kept for a call; the task is acked.
+	testutil.Eventually(t, wait, func() bool {
+		for _, q := range []string{"add"} {
+			if k, _ := st.Len(context.Background(), q); k != 0 {
+				return false
+			}
+		}
+		return b.Stats().Storing == 0
+	}, "nothing left")
+}
+
+// TestDurableRecover: tasks an earlier run held under the owner id (a crash) run again after a
+// start under the same id, with their ids, options and results under those ids.
+func TestDurableRecover(t *testing.T) {
+	st := memStoreFor(t)
+	ctx := context.Background()
+	meta := func(submitted bool) []byte {
+		c := &core{opts: map[uint32]taskOpts{}}
+		tk := &task{prio: 3}
+		if submitted {
+			tk.flags |= fSubmitted
+		}
+		return c.appendMeta(nil, 0, tk, holdEntry{})
+	}
+	err := st.Hold(ctx, "crashed", store.Task{ID: "deadbeef-1", Queue: "add", Method: "add", Params: []byte("[1,1]"), Meta: meta(true)},
+		store.Task{ID: "deadbeef-2", Queue: "add", Method: "add", Params: []byte("[2,2]"), Meta: meta(false)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := startBroker(t, Config{Store: st, StoreOwner: "crashed"})
+	if k, _ := st.Len(ctx, "add"); k != 2 {
+		t.Fatalf("after New, queue holds %d, want 2 (recovered)", k)
+	}
+	n := newNode(t, b, "n1", "add")
+	n.credit(2)
+	ts := n.collect(2)
+	got := paramsOf(ts)
+	if got[0] != "[1,1]" || got[1] != "[2,2]" {
+		t.Fatalf("recovered tasks %v", got)
+	}
+	// Status through this broker while it runs: under its own id.
+	c := dealer(t, b)
+	r := decodeResp(t, c.call(`{"jsonrpc":"2.0","id":1,"method":"broker.status","params":{"id":"deadbeef-1"}}`))
+	if !strings.Contains(string(r.Result), `"id":"deadbeef-1"`) || !strings.Contains(string(r.Result), `"RUNNING"`) && !strings.Contains(string(r.Result), `"QUEUED"`) {
+		t.Fatalf("status of a recovered task: %s", r.Result)
+	}
+	n.result(ts[0].ID, "2")
+	n.result(ts[1].ID, "4")
+	testutil.Eventually(t, wait, func() bool {
+		r, ok := getResult(t, st, "deadbeef-1")
+		return ok && string(r.Result) == "2"
+	}, "result of the recovered submit")
+	testutil.Eventually(t, wait, func() bool {
+		w1, _, _ := st.Locate(ctx, "deadbeef-1")
+		w2, _, _ := st.Locate(ctx, "deadbeef-2")
+		return w1 == store.WhereNone && w2 == store.WhereNone
+	}, "recovered tasks acked")
+	if _, ok := getResult(t, st, "deadbeef-2"); ok {
+		t.Fatal("a recovered call left a result")
+	}
+	// Read through the store after the broker forgot it: status and result answer it.
+	r = decodeResp(t, c.call(`{"jsonrpc":"2.0","id":2,"method":"broker.result","params":{"id":"deadbeef-1","wait_ms":1000}}`))
+	if !strings.Contains(string(r.Result), `"state":"SUCCESS"`) || !strings.Contains(string(r.Result), `"result":2`) {
+		t.Fatalf("result through the store: %s", r.Result)
+	}
+	if s := b.Stats(); s.Claimed != 2 {
+		t.Fatalf("claimed %d, want 2", s.Claimed)
+	}
+}
+
+// TestDurableTwoBrokers: two brokers on one store; a result is read and waited for through the
+// broker that did not run it.
+func TestDurableTwoBrokers(t *testing.T) {
+	st := memStoreFor(t)
+	b1 := startBroker(t, Config{Store: st, StoreOwner: "b1"})
+	b2 := startBroker(t, Config{Store: st, StoreOwner: "b2"})
+	n1 := newNode(t, b1, "n1", "add")
+	c1, c2 := dealer(t, b1), dealer(t, b2)
+	id := submitID(t, c1, "add", "[20,22]", "")
+	// Waiting through b2 for a task b1 holds: answered when b1's node finishes it.
+	c2.send(fmt.Sprintf(`{"jsonrpc":"2.0","id":"w","method":"broker.result","params":{"id":%q,"wait_ms":5000}}`, id))
+	r := decodeResp(t, c2.call(fmt.Sprintf(`{"jsonrpc":"2.0","id":"s","method":"broker.status","params":{"id":%q}}`, id)))
+	if !strings.Contains(string(r.Result), `"QUEUED"`) {
+		t.Fatalf("status through the other broker: %s", r.Result)
+	}
+	n1.credit(1)
+	ts := n1.collect(1)
+	n1.result(ts[0].ID, "42")
+	r = decodeResp(t, c2.recv())
+	if string(r.ID) != `"w"` || !strings.Contains(string(r.Result), `"result":42`) || !strings.Contains(string(r.Result), `"method":"add"`) {
+		t.Fatalf("wait through the other broker: %s %s", r.ID, r.Result)
+	}
+	r = decodeResp(t, c2.call(`{"jsonrpc":"2.0","id":3,"method":"broker.status","params":{"id":"nope-1"}}`))
+	if !strings.Contains(string(r.Result), `"UNKNOWN"`) {
+		t.Fatalf("status of an unknown id: %s", r.Result)
+	}
+	_ = b2
+}
+
+// TestDurableShutdownKeepsQueued: a graceful shutdown leaves submitted tasks that did not run
+// in the store (given back to its queues), and answers queued calls -32003.
+func TestDurableShutdownKeepsQueued(t *testing.T) {
+	st := memStoreFor(t)
+	b, err := New(Config{Listen: "tcp://127.0.0.1:0", Pub: PubDisabled, Store: st, StoreOwner: "b1", Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- b.Serve(context.Background()) }()
+	c := dealer(t, b)
+	var ids []string
+	for i := 0; i < 3; i++ {
+		ids = append(ids, submitID(t, c, "slow", "[]", ""))
+	}
+	ids = append(ids, submitID(t, c, "slow", "[]", `"delay_ms":60000`))
+	c.send(`{"jsonrpc":"2.0","id":"call","method":"slow","params":[]}`)
+	testutil.Eventually(t, wait, func() bool { return b.Stats().Queued == 4 }, "4 tasks queued")
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := b.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; !errors.Is(err, ErrServerClosed) {
+		t.Fatal(err)
+	}
+	if code := errCode(t, c.recv()); code != CodeShuttingDown {
+		t.Fatalf("queued call answered %d, want -32003", code)
+	}
+	if k, _ := st.Len(context.Background(), "slow"); k != 4 {
+		t.Fatalf("store queue after shutdown holds %d, want 4", k)
+	}
+	for _, id := range ids {
+		if w, _, _ := st.Locate(context.Background(), id); w != store.WhereQueued {
+			t.Fatalf("%s is %v after shutdown, want queued", id, w)
+		}
+	}
+}
+
+// failStore refuses every Hold.
+type failStore struct{ store.Store }
+
+var errDown = errors.New("store down")
+
+func (f failStore) Hold(context.Context, string, ...store.Task) error { return errDown }
+
+func TestDurableStoreFailureRefuses(t *testing.T) {
+	st := failStore{memStoreFor(t)}
+	b := startBroker(t, Config{Store: st, StoreOwner: "b1", Logger: discardLogger()})
+	newNode(t, b, "n1", "add").credit(1)
+	c := dealer(t, b)
+	tests := []struct{ name, req string }{
+		{"submit", `{"jsonrpc":"2.0","id":1,"method":"broker.submit","params":{"method":"add","params":[1,2]}}`},
+		{"call", `{"jsonrpc":"2.0","id":2,"method":"add","params":[1,2]}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if code := errCode(t, c.call(tc.req)); code != CodeQueueFull {
+				t.Fatalf("answered %d, want -32001", code)
+			}
+		})
+	}
+	if s := b.Stats(); s.Running != 0 || s.Queued != 0 || s.Storing != 0 {
+		t.Fatalf("stats after refusals %+v", s)
+	}
+}
+
+// blockStore holds every Hold until release is closed.
+type blockStore struct {
+	store.Store
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (s blockStore) Hold(ctx context.Context, owner string, ts ...store.Task) error {
+	select {
+	case s.entered <- struct{}{}:
+	default:
+	}
+	select {
+	case <-s.release:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return s.Store.Hold(ctx, owner, ts...)
+}
+
+// TestDurableDroppedWhileStoring: a call whose client goes away while its task is being
+// written is acked once written and never runs.
+func TestDurableDroppedWhileStoring(t *testing.T) {
+	mem := memStoreFor(t)
+	st := blockStore{Store: mem, entered: make(chan struct{}, 1), release: make(chan struct{})}
+	b := startBroker(t, Config{Store: st, StoreOwner: "b1"})
+	n := newNode(t, b, "n1", "add")
+	n.credit(1)
+	c := dealer(t, b)
+	c.send(`{"jsonrpc":"2.0","id":1,"method":"add","params":[1,2]}`)
+	<-st.entered
+	if s := b.Stats(); s.Storing != 1 {
+		t.Fatalf("storing %d, want 1", s.Storing)
+	}
+	c.s.Close()
+	testutil.Eventually(t, wait, func() bool { return b.Stats().Storing == 0 && b.Stats().Dropped == 1 }, "call dropped")
+	close(st.release)
+	testutil.Eventually(t, wait, func() bool {
+		s := b.Stats()
+		return s.Stored == 0 && s.Storing == 0
+	}, "write over")
+	// Written, then acked: nothing in the store, nothing ran.
+	testutil.Eventually(t, wait, func() bool {
+		w, _, _ := mem.Locate(context.Background(), b.ID()+"-1")
+		return w == store.WhereNone
+	}, "dropped task acked")
+	n.none()
+}
+
+func TestDurableStatsJSON(t *testing.T) {
+	st := memStoreFor(t)
+	b := startBroker(t, Config{Store: st, StoreOwner: "b1"})
+	c := dealer(t, b)
+	submitID(t, c, "add", "[1,2]", "")
+	r := decodeResp(t, c.call(`{"jsonrpc":"2.0","id":1,"method":"broker.stats"}`))
+	var s map[string]any
+	if err := json.Unmarshal(r.Result, &s); err != nil {
+		t.Fatal(err)
+	}
+	if s["stored"] != float64(1) {
+		t.Fatalf("stats %s", r.Result)
+	}
+}
