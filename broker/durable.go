@@ -89,9 +89,9 @@ type holdEntry struct {
 // putEntry is a finished submitted task's result waiting to be written.
 type putEntry struct {
 	id, state, node, method string
-	attempts        int
-	at              int64
-	rOff, rEnd, eEnd int // result pbuf[rOff:rEnd], error object pbuf[rEnd:eEnd]
+	attempts                int
+	at                      int64
+	rOff, rEnd, eEnd        int // result pbuf[rOff:rEnd], error object pbuf[rEnd:eEnd]
 }
 
 func kick(ch chan struct{}) {
