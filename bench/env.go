@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"runtime"
 	"sync"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/zerotask/zerotask/client"
 	"github.com/zerotask/zerotask/dispatch"
 	"github.com/zerotask/zerotask/node"
+	"github.com/zerotask/zerotask/store"
 )
 
 // Defaults of EnvConfig.
@@ -37,6 +39,10 @@ type EnvConfig struct {
 	Broker string
 	// Nodes is how many in-process nodes to start (default DefaultNodes; ignored with Broker).
 	Nodes int
+	// Store is the in-process broker's store URL (store.Open): "" or "memory://" for none (the
+	// broker's own memory), "redis://host:port/db" for a durable broker on Redis (every task
+	// is written to Redis before it is acknowledged). Ignored with Broker.
+	Store string
 	// NodeConcurrency is each in-process node's concurrency (default runtime.NumCPU()).
 	NodeConcurrency int
 	// NodePrefetch is each in-process node's Prefetch: the credit it grants beyond its
@@ -69,6 +75,7 @@ type Env struct {
 	// broker).
 	NodePrefetch int
 
+	store      store.Store        // the in-process broker's store, nil for memory
 	stopNodes  context.CancelFunc // ends the nodes' Run (they stop gracefully)
 	stopBroker context.CancelFunc // ends the broker's Serve (after Shutdown, as a backstop)
 	nodesWG    sync.WaitGroup
@@ -129,11 +136,21 @@ func (e *Env) startInProcess(ctx, brokerCtx, nodesCtx context.Context, cfg EnvCo
 			return fmt.Errorf("bench: built-in tasks: %w", err)
 		}
 	}
-	b, err := broker.New(broker.Config{
+	bcfg := broker.Config{
 		Listen: "tcp://127.0.0.1:0",
 		Pub:    "tcp://127.0.0.1:0",
 		Logger: log.With("role", "broker"),
-	})
+	}
+	if cfg.Store != "" && cfg.Store != "memory://" {
+		st, err := store.OpenOptions(cfg.Store, store.Options{Logger: log.With("role", "store")})
+		if err != nil {
+			return fmt.Errorf("bench: open the store: %w", err)
+		}
+		e.store = st
+		bcfg.Store = st
+		bcfg.StoreOwner = fmt.Sprintf("bench-%d-%d", os.Getpid(), time.Now().UnixNano())
+	}
+	b, err := broker.New(bcfg)
 	if err != nil {
 		return fmt.Errorf("bench: start the broker: %w", err)
 	}
@@ -261,6 +278,9 @@ func (e *Env) Close() error {
 	}
 	e.stopBroker()
 	e.brokerWG.Wait()
+	if e.store != nil {
+		e.store.Close()
+	}
 	e.mu.Lock()
 	errs = append(errs, e.errs...)
 	e.mu.Unlock()

@@ -148,6 +148,9 @@ func (b *Broker) PubAddr() string {
 	return b.pub.LastEndpoint()
 }
 
+// Config returns the broker's configuration with its defaults filled in (StoreOwner included).
+func (b *Broker) Config() Config { return b.cfg }
+
 // ID returns the broker's epoch: 8 hex digits, the prefix of its public task ids.
 func (b *Broker) ID() string { return b.cfg.epoch }
 

@@ -95,7 +95,7 @@ func (b *Broker) holdLoop(ctx context.Context) {
 			sctx, cancel := context.WithTimeout(ctx, b.cfg.StoreTimeout)
 			err := d.st.Hold(sctx, d.owner, tasks...)
 			cancel()
-			if err != nil {
+			if err != nil && ctx.Err() == nil {
 				logged.log(b, "broker: store: writing accepted tasks failed: they are refused (-32001)", err, len(tasks))
 			}
 			b.mu.Lock()
@@ -113,7 +113,7 @@ func (b *Broker) holdLoop(ctx context.Context) {
 			var err error
 			got, err = d.st.Claim(sctx, cl.queue, d.owner, cl.n, got[:0])
 			cancel()
-			if err != nil {
+			if err != nil && ctx.Err() == nil {
 				logged.log(b, "broker: store: claiming tasks failed", err, cl.n)
 			}
 			if len(got) > 0 {
@@ -127,7 +127,7 @@ func (b *Broker) holdLoop(ctx context.Context) {
 		}
 		if tick && time.Since(lastRenew) >= renewInterval {
 			sctx, cancel := context.WithTimeout(ctx, b.cfg.StoreTimeout)
-			if err := d.st.Renew(sctx, d.owner); err != nil {
+			if err := d.st.Renew(sctx, d.owner); err != nil && ctx.Err() == nil {
 				logged.log(b, "broker: store: renewing the broker's lease failed", err, 0)
 			}
 			cancel()

@@ -23,6 +23,7 @@ func runBench(ctx context.Context, io *stdio, args []string) error {
 		withLogLevel(slog.LevelWarn)
 	brokerEP := fs.String("broker", "", "external broker ROUTER endpoint (default: start a broker and nodes in this process)")
 	nodes := fs.Int("nodes", bench.DefaultNodes, "in-process nodes to start (without --broker)")
+	storeURL := fs.String("store", "memory://", "the in-process broker's store (without --broker): memory:// or redis://host:port/db (durable: each task written to Redis before it is acknowledged)")
 	nodeConc := fs.Int("node-concurrency", 0, "each in-process node's concurrency (0 = the number of CPUs)")
 	conc := intList{bench.DefaultConcurrency}
 	fs.Var(&conc, "concurrency", "calls in flight in the pipelined phase; a comma-separated list runs it once per level (the client keeps at most 10,000 in flight)")
@@ -47,6 +48,8 @@ func runBench(ctx context.Context, io *stdio, args []string) error {
 		return usagef("--duration and --tasks must not be negative")
 	case *dur == 0 && *tasks == 0:
 		return usagef("--duration 0 needs --tasks: a phase must end")
+	case *brokerEP != "" && fs.set("store"):
+		return usagef("--store is for the in-process broker: an external broker has its own")
 	case *nodes <= 0 && *brokerEP == "":
 		return usagef("--nodes must be positive, got %d", *nodes)
 	case len(conc) == 0 || slices.Min(conc) <= 0:
@@ -84,7 +87,7 @@ func runBench(ctx context.Context, io *stdio, args []string) error {
 	}
 	log := fs.logger(io.err)
 	cfg := bench.Config{
-		EnvConfig: bench.EnvConfig{Broker: *brokerEP, Nodes: *nodes, NodeConcurrency: *nodeConc,
+		EnvConfig: bench.EnvConfig{Broker: *brokerEP, Store: *storeURL, Nodes: *nodes, NodeConcurrency: *nodeConc,
 			NodePrefetch: pf, Logger: log},
 		Load: bench.Load{Method: *method, Params: rawParams, Tasks: *tasks, Duration: *dur,
 			Concurrency: conc[0], Pipeline: *pipeline, Senders: *senders, Timeout: *timeout},
@@ -113,6 +116,9 @@ func runBench(ctx context.Context, io *stdio, args []string) error {
 	}
 	if !*asJSON {
 		where := "in-process broker"
+		if *storeURL != "memory://" {
+			where += " on " + *storeURL
+		}
 		if *brokerEP != "" {
 			where = *brokerEP
 		}

@@ -102,7 +102,7 @@ func brokerFlag(fs *flagSet) *string {
 	if v := os.Getenv("ZEROTASK_BROKER"); v != "" {
 		def = v
 	}
-	return fs.String("broker", def, "broker ROUTER endpoint to connect to ($ZEROTASK_BROKER overrides the default)")
+	return fs.String("broker", def, "broker ROUTER endpoint to connect to; a comma-separated list connects to several brokers (sharing one Redis store) at once ($ZEROTASK_BROKER overrides the default)")
 }
 
 // argValue turns one command-line argument into a JSON value: valid JSON is kept (compacted),
@@ -155,4 +155,15 @@ func goVersion() string {
 		v = bi.Main.Version + ", " + v
 	}
 	return v
+}
+
+// set reports whether flag name was given on the command line.
+func (fs *flagSet) set(name string) bool {
+	found := false
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == name {
+			found = true
+		}
+	})
+	return found
 }

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strings"
 	"time"
 
 	"github.com/zerotask/zerotask/broker"
 	"github.com/zerotask/zerotask/dispatch"
 	"github.com/zerotask/zerotask/node"
+	"github.com/zerotask/zerotask/store"
 )
 
 // brokerFlags are the flags of `zerotask broker` (and of the broker inside `zerotask up`).
@@ -20,6 +22,7 @@ type brokerFlags struct {
 	maxResults, maxQueued, maxInF *int
 	maxBatch, maxAttempts         *int
 	retryBackoff, maxRetryBackoff *time.Duration
+	store, owner                  *string
 }
 
 func addBrokerFlags(fs *flagSet) *brokerFlags {
@@ -36,10 +39,41 @@ func addBrokerFlags(fs *flagSet) *brokerFlags {
 		maxAttempts:     fs.Int("max-attempts", 10, "times a task is handed to a node at most, unless the task says otherwise (node loss and retryable errors count)"),
 		retryBackoff:    fs.Duration("retry-backoff", time.Second, "delay before the first retry of a retryable failure, doubled per attempt"),
 		maxRetryBackoff: fs.Duration("max-retry-backoff", time.Minute, "the longest delay between retries"),
+		store: fs.String("store", "memory://", "where results and queued tasks live: memory:// (in this process) or redis://host:port/db "+
+			"(durable: every accepted task is written there before it is acknowledged, results outlive the broker and "+
+			"brokers sharing one Redis read each other's results; Redis must run with maxmemory-policy noeviction)"),
+		owner: fs.String("owner", "", "this broker's id in a Redis store: a restart with the same id takes back the tasks it held "+
+			"(default broker:<hostname>:<listen endpoint>; give each broker sharing a store its own)"),
 	}
 }
 
-func (f *brokerFlags) config(log *slog.Logger) (broker.Config, error) {
+// config builds the broker's Config; with --store redis://... it opens the store, which the
+// caller closes (closeStore) once the broker has stopped.
+func (f *brokerFlags) config(log *slog.Logger) (cfg broker.Config, closeStore func(), err error) {
+	closeStore = func() {}
+	cfg, err = f.baseConfig(log)
+	if err != nil {
+		return cfg, closeStore, err
+	}
+	switch u := strings.TrimSpace(*f.store); {
+	case u == "" || u == "memory://" || u == "memory:" || u == "memory":
+		if *f.owner != "" {
+			return cfg, closeStore, usagef("--owner needs --store redis://...")
+		}
+	case strings.HasPrefix(u, "redis://"):
+		st, err := store.OpenOptions(u, store.Options{Logger: log})
+		if err != nil {
+			return cfg, closeStore, fmt.Errorf("--store: %w", err)
+		}
+		cfg.Store, cfg.StoreOwner = st, *f.owner
+		closeStore = func() { st.Close() }
+	default:
+		return cfg, closeStore, usagef("--store %q: want memory:// or redis://host:port/db", u)
+	}
+	return cfg, closeStore, nil
+}
+
+func (f *brokerFlags) baseConfig(log *slog.Logger) (broker.Config, error) {
 	for name, v := range map[string]int{"max-results": *f.maxResults, "max-queued": *f.maxQueued, "max-inflight": *f.maxInF, "max-batch": *f.maxBatch, "max-attempts": *f.maxAttempts} {
 		if v <= 0 {
 			return broker.Config{}, usagef("--%s must be positive, got %d", name, v)
@@ -143,16 +177,29 @@ func runBroker(ctx context.Context, io *stdio, args []string) error {
 		return err
 	}
 	log := fs.logger(io.err)
-	cfg, err := bf.config(log)
+	cfg, closeStore, err := bf.config(log)
 	if err != nil {
 		return err
 	}
+	defer closeStore()
 	b, err := broker.New(cfg)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(io.out, "broker listening on %s (PUB %s)\n", b.Addr(), pubAddr(b))
+	fmt.Fprintf(io.out, "broker listening on %s (PUB %s)%s\n", b.Addr(), pubAddr(b), bf.storeNote(b.Config()))
 	return serveBroker(ctx, b, *bf.grace, log)
+}
+
+// storeNote says where a durable broker keeps its tasks ("" for memory), password redacted.
+func (f *brokerFlags) storeNote(cfg broker.Config) string {
+	if cfg.Store == nil {
+		return ""
+	}
+	s := *f.store
+	if u, err := url.Parse(s); err == nil {
+		s = u.Redacted()
+	}
+	return ", store " + s + " as " + cfg.StoreOwner
 }
 
 func pubAddr(b *broker.Broker) string {
@@ -213,12 +260,79 @@ func runNode(ctx context.Context, io *stdio, args []string) error {
 	if err != nil {
 		return err
 	}
-	n, err := node.New(cfg)
+	cfgs, err := perBroker(cfg, fs.set("sub"))
 	if err != nil {
 		return err
 	}
+	nodes := make([]*node.Node, len(cfgs))
+	for i, c := range cfgs {
+		if nodes[i], err = node.New(c); err != nil {
+			return err
+		}
+	}
 	fmt.Fprintf(io.out, "node serving %s for %s\n", strings.Join(d.Methods(), ", "), cfg.Broker)
-	return n.Run(ctx)
+	if len(nodes) == 1 {
+		return nodes[0].Run(ctx)
+	}
+	// One node per broker (a DEALER sends round robin, so a node's results must go back on
+	// the connection its tasks came from): they share the tasks' code, each has its own
+	// workers and credit. If one ends on its own (a failure), the others stop too.
+	rctx, stop := context.WithCancel(ctx)
+	defer stop()
+	errc := make(chan error, len(nodes))
+	for _, n := range nodes {
+		go func() {
+			err := n.Run(rctx)
+			stop()
+			errc <- err
+		}()
+	}
+	var errs []error
+	for range nodes {
+		if err := <-errc; err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// perBroker splits a node's --broker list (comma-separated) into one Config per broker; --sub
+// is then a list of the same length, or "none" (the default with several brokers: revokes
+// reach a node on its broker connection anyway).
+func perBroker(cfg node.Config, subSet bool) ([]node.Config, error) {
+	var brokers []string
+	for _, b := range strings.Split(cfg.Broker, ",") {
+		if b = strings.TrimSpace(b); b == "" {
+			return nil, usagef("--broker %q has an empty endpoint", cfg.Broker)
+		}
+		brokers = append(brokers, b)
+	}
+	if len(brokers) == 1 {
+		cfg.Broker = brokers[0]
+		return []node.Config{cfg}, nil
+	}
+	subs := make([]string, len(brokers))
+	switch {
+	case !subSet || strings.TrimSpace(cfg.Sub) == "none":
+		for i := range subs {
+			subs[i] = "none"
+		}
+	default:
+		s := strings.Split(cfg.Sub, ",")
+		if len(s) != len(brokers) {
+			return nil, usagef("--sub needs one endpoint per --broker (%d), or none; got %q", len(brokers), cfg.Sub)
+		}
+		for i := range s {
+			subs[i] = strings.TrimSpace(s[i])
+		}
+	}
+	out := make([]node.Config, len(brokers))
+	for i := range brokers {
+		c := cfg
+		c.Broker, c.Sub = brokers[i], subs[i]
+		out[i] = c
+	}
+	return out, nil
 }
 
 func runUp(ctx context.Context, io *stdio, args []string) error {
@@ -231,10 +345,11 @@ func runUp(ctx context.Context, io *stdio, args []string) error {
 		return err
 	}
 	log := fs.logger(io.err)
-	bcfg, err := bf.config(log.With("role", "broker"))
+	bcfg, closeStore, err := bf.config(log.With("role", "broker"))
 	if err != nil {
 		return err
 	}
+	defer closeStore()
 	d, err := builtins()
 	if err != nil {
 		return err
@@ -256,7 +371,7 @@ func runUp(ctx context.Context, io *stdio, args []string) error {
 		_ = b.Shutdown(context.WithoutCancel(ctx))
 		return err
 	}
-	fmt.Fprintf(io.out, "broker listening on %s (PUB %s), node serving %s\n", b.Addr(), pubAddr(b), strings.Join(d.Methods(), ", "))
+	fmt.Fprintf(io.out, "broker listening on %s (PUB %s)%s, node serving %s\n", b.Addr(), pubAddr(b), bf.storeNote(b.Config()), strings.Join(d.Methods(), ", "))
 
 	// The node stops first (it finishes its running tasks and says bye), then the broker. If
 	// either ends on its own (a failure), the other is stopped too.
