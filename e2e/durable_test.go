@@ -231,5 +231,3 @@ func brokerID(t testing.TB, c *client.Client) string {
 	}
 	return s.Broker
 }
-
-
