@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -230,4 +231,121 @@ func brokerID(t testing.TB, c *client.Client) string {
 		t.Fatalf("broker.stats: %v", err)
 	}
 	return s.Broker
+}
+
+// TestDrillTwoBrokers: two `zerotask broker --store redis://...` processes share one Redis;
+// two node processes are connected to both (one connection per broker), and one client is
+// connected to both (its DEALER sends round robin). 10,000 submits spread over the brokers;
+// each result is read through the broker that did not take the task; every task ran exactly
+// once.
+func TestDrillTwoBrokers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("process drill: skipped with -short")
+	}
+	const tasks = 10_000
+	url, st := startRedisStore(t)
+	dir := t.TempDir()
+	var routers []string
+	for _, owner := range []string{"b1", "b2"} {
+		_, m := startDaemon(t, brokerLine, "broker", "--listen", "tcp://127.0.0.1:0", "--pub", "none",
+			"--log-level", "warn", "--store", url, "--owner", owner)
+		routers = append(routers, m[1])
+	}
+	both := strings.Join(routers, ",")
+	for i := range 2 {
+		startDrillNode(t, dir, both, "none", fmt.Sprintf("n%d", i), "--concurrency", "8", "--prefetch", "32")
+	}
+	c1, c2 := dial(t, routers[0]), dial(t, routers[1])
+	for _, c := range []*client.Client{c1, c2} {
+		testutil.Eventually(t, 10*time.Second, func() bool { return len(nodesOf(t, c)) == 2 }, "2 nodes on each broker")
+	}
+	id1 := brokerID(t, c1)
+	c := dial(t, both)
+
+	ids := make([]string, tasks)
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for s := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := s; i < tasks; i += 16 {
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				h, err := c.Submit(ctx, "sleep", sleepParams(i, 1))
+				cancel()
+				if err != nil {
+					errs <- fmt.Errorf("submit %d: %w", i, err)
+					return
+				}
+				ids[i] = h.ID()
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	s1, s2 := statsOf(t, c1), statsOf(t, c2)
+	if s1.Submitted == 0 || s2.Submitted == 0 || s1.Submitted+s2.Submitted != tasks {
+		t.Fatalf("submits per broker %d and %d, want both > 0 and %d in all", s1.Submitted, s2.Submitted, tasks)
+	}
+
+	// Every result through the other broker (waiting there for the tasks still running).
+	var (
+		mu       sync.Mutex
+		bad      []string
+		readVia  [2]int
+		sem      = make(chan struct{}, 128)
+		deadline = time.Now().Add(2 * time.Minute)
+	)
+	for i, id := range ids {
+		other, k := c1, 0
+		if strings.HasPrefix(id, id1+"-") {
+			other, k = c2, 1
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			ctx, cancel := context.WithDeadline(context.Background(), deadline)
+			defer cancel()
+			var ti client.TaskInfo
+			var err error
+			for ctx.Err() == nil {
+				if ti, err = other.Result(ctx, id, 5*time.Second); err != nil || ti.State.Done() {
+					break
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			readVia[k]++
+			if err != nil || ti.State != client.StateSuccess {
+				bad = append(bad, fmt.Sprintf("task %d (%s): %s %v", i, id, ti.State, err))
+			}
+		}()
+	}
+	wg.Wait()
+	if len(bad) > 0 {
+		t.Fatalf("%d results not SUCCESS through the other broker, e.g. %v", len(bad), bad[:min(5, len(bad))])
+	}
+	want := make(map[int]string, tasks)
+	for tag, id := range ids {
+		want[tag] = id
+	}
+	if got := resultsOf(t, st, want, 10*time.Second); len(got) != tasks {
+		t.Fatalf("%d of %d results in Redis", len(got), tasks)
+	}
+	ran := starts(t, dir)
+	notOnce := 0
+	for tag := range tasks {
+		if len(ran[tag]) != 1 {
+			notOnce++
+		}
+	}
+	if notOnce > 0 {
+		t.Errorf("%d tasks did not run exactly once", notOnce)
+	}
+	t.Logf("%d tasks over two brokers (%d and %d submits), each read through the other broker (%d via the second, %d via the first), all SUCCESS, each ran once",
+		tasks, s1.Submitted, s2.Submitted, readVia[1], readVia[0])
 }
