@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zerotask/zerotask/broker"
 	"github.com/zerotask/zerotask/client"
 	"github.com/zerotask/zerotask/internal/testutil"
 	"github.com/zerotask/zerotask/store"
@@ -348,4 +350,33 @@ func TestDrillTwoBrokers(t *testing.T) {
 	}
 	t.Logf("%d tasks over two brokers (%d and %d submits), each read through the other broker (%d via the second, %d via the first), all SUCCESS, each ran once",
 		tasks, s1.Submitted, s2.Submitted, readVia[1], readVia[0])
+}
+
+// TestBrokerRefusesEvictingRedis: a Redis whose maxmemory-policy may evict keys is refused at
+// start, by `zerotask broker --store` (the store's check) and by broker.New (the broker's own
+// check, for a store opened while the policy was still safe), with a message saying how to fix
+// it.
+func TestBrokerRefusesEvictingRedis(t *testing.T) {
+	url, st := startRedisStore(t)
+	rc := st.(*store.Redis).Client()
+	setPolicy := func(p string) {
+		t.Helper()
+		if err := rc.Do(context.Background(), rc.B().ConfigSet().ParameterValue().ParameterValue("maxmemory-policy", p).Build()).Error(); err != nil {
+			t.Fatalf("CONFIG SET maxmemory-policy %s: %v", p, err)
+		}
+	}
+	for _, policy := range []string{"allkeys-lru", "volatile-ttl"} {
+		t.Run(policy, func(t *testing.T) {
+			setPolicy(policy)
+			defer setPolicy("noeviction")
+			code, _, stderr := zerotask(t, 30*time.Second, "broker", "--listen", "tcp://127.0.0.1:0", "--pub", "none", "--store", url)
+			if code == 0 || !strings.Contains(stderr, "maxmemory-policy noeviction") || !strings.Contains(stderr, policy) {
+				t.Fatalf("zerotask broker exited %d with stderr %q, want a failure naming %s and the fix", code, stderr, policy)
+			}
+			_, err := broker.New(broker.Config{Listen: "tcp://127.0.0.1:0", Pub: broker.PubDisabled, Store: st, Logger: testLogger(t)})
+			if !errors.Is(err, store.ErrEvictionPolicy) {
+				t.Fatalf("broker.New on %s: %v, want ErrEvictionPolicy", policy, err)
+			}
+		})
+	}
 }
