@@ -235,6 +235,32 @@ func TestResultEviction(t *testing.T) {
 		}
 	}
 
+	t.Run("Bytes", func(t *testing.T) {
+		// Each record counts its 1,000-byte result plus 128: two fit in 2,300 bytes, a third
+		// pushes the oldest out.
+		b := startBroker(t, Config{MaxResultBytes: 2300, ResultTTL: time.Hour})
+		c := dealer(t, b)
+		n := newNode(t, b, "n1", "work")
+		big := `"` + strings.Repeat("x", 998) + `"`
+		var ids []string
+		for i := 0; i < 3; i++ {
+			ids = append(ids, submit(t, c, "work", "[]"))
+		}
+		n.credit(3)
+		for _, tk := range n.collect(3) {
+			n.result(tk.ID, big)
+		}
+		testutil.Eventually(t, wait, func() bool { return b.Stats().Succeeded == 3 }, "done")
+		if s := b.Stats(); s.Results != 2 {
+			t.Fatalf("results kept %d, want 2", s.Results)
+		}
+		for i, id := range ids {
+			if st := status(t, c, id); st.State != want[i] {
+				t.Fatalf("task %d: %s, want %s", i, st.State, want[i])
+			}
+		}
+	})
+
 	t.Run("TTL", func(t *testing.T) {
 		b := startBroker(t, Config{ResultTTL: 50 * time.Millisecond})
 		c := dealer(t, b)

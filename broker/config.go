@@ -18,6 +18,7 @@ const (
 	DefaultHeartbeatInterval    = time.Second            // DefaultHeartbeatInterval is the default of Config.HeartbeatInterval.
 	DefaultResultTTL            = time.Hour              // DefaultResultTTL is the default of Config.ResultTTL.
 	DefaultMaxResults           = 1_000_000              // DefaultMaxResults is the default of Config.MaxResults.
+	DefaultMaxResultBytes       = 256 << 20              // DefaultMaxResultBytes is the default of Config.MaxResultBytes.
 	DefaultMaxQueued            = 1_000_000              // DefaultMaxQueued is the default of Config.MaxQueued.
 	DefaultMaxInFlightPerClient = 10_000                 // DefaultMaxInFlightPerClient is the default of Config.MaxInFlightPerClient.
 	DefaultMaxBatch             = 1024                   // DefaultMaxBatch is the default of Config.MaxBatch.
@@ -114,6 +115,11 @@ type Config struct {
 	// MaxResults bounds the finished records kept; past it the oldest are forgotten. Default
 	// 1,000,000.
 	MaxResults int
+	// MaxResultBytes bounds the memory the finished records take (their raw JSON results and
+	// errors plus 128 bytes each); past it the oldest are forgotten. Default 256 MiB. (With
+	// Config.Store the store keeps the results for ResultTTL as well; these bounds are the
+	// broker's own copy.)
+	MaxResultBytes int64
 	// MaxQueued bounds the tasks waiting in all queues together; past it a new task is refused
 	// with -32001 at once (nothing accepted is ever dropped). Default 1,000,000; at most 60M.
 	MaxQueued int
@@ -213,6 +219,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxResults <= 0 {
 		c.MaxResults = DefaultMaxResults
+	}
+	if c.MaxResultBytes <= 0 {
+		c.MaxResultBytes = DefaultMaxResultBytes
 	}
 	if c.MaxQueued <= 0 {
 		c.MaxQueued = DefaultMaxQueued

@@ -267,7 +267,7 @@ func newCore(cfg *Config, out, pub sender) *core {
 	c.nodeLim.MaxBatch = 2 * cfg.MaxBatch
 	c.hdr.Scratch = make([]byte, 0, maxMethodLen)
 	c.mscratch = make([]byte, 0, maxMethodLen)
-	c.store = newMemStore(cfg.MaxResults, c.wake, func() int64 { return c.now() })
+	c.store = newMemStore(cfg.MaxResults, cfg.MaxResultBytes, c.wake, func() int64 { return c.now() })
 	return c
 }
 

@@ -64,9 +64,11 @@ type waiter struct {
 // order for TTL and bound eviction (the TTL is the same for every record, so completion order
 // is expiry order), and a deadline heap for waiters.
 type memStore struct {
-	recs    map[uint64]*record
-	order   ring // seqs in put order
-	max     int
+	recs     map[uint64]*record
+	order    ring // seqs in put order
+	max      int
+	maxBytes int64 // bound on bytes (recordSize of every record)
+	bytes    int64
 	free    []*record
 	waiters map[uint64]*waiter
 	heap    waiterHeap
@@ -75,11 +77,18 @@ type memStore struct {
 	now  func() int64
 }
 
-func newMemStore(max int, wake func(*waiter, *record), now func() int64) *memStore {
+// recordOverhead is what a record counts against Config.MaxResultBytes besides its raw JSON:
+// the record, its map entry and ring slot.
+const recordOverhead = 128
+
+func recordSize(r *record) int64 { return int64(len(r.result)+len(r.errObj)) + recordOverhead }
+
+func newMemStore(max int, maxBytes int64, wake func(*waiter, *record), now func() int64) *memStore {
 	return &memStore{
-		recs:    make(map[uint64]*record),
-		waiters: make(map[uint64]*waiter),
-		max:     max,
+		recs:     make(map[uint64]*record),
+		waiters:  make(map[uint64]*waiter),
+		max:      max,
+		maxBytes: maxBytes,
 		wake:    wake,
 		now:     now,
 	}
@@ -96,13 +105,18 @@ func (s *memStore) put(rec *record, ttl time.Duration) {
 		}
 		s.recs[rec.seq] = r
 		s.order.pushBack(rec.seq)
+	} else {
+		s.bytes -= recordSize(r)
 	}
 	res, eo := r.result[:0], r.errObj[:0]
 	*r = *rec
 	r.result = append(res, rec.result...)
 	r.errObj = append(eo, rec.errObj...)
 	r.expires = s.now() + int64(ttl)
-	for s.max > 0 && len(s.recs) > s.max {
+	s.bytes += recordSize(r)
+	// Past either bound the oldest records go first; the newest one always stays (a single
+	// record is bounded by MaxMsgSize).
+	for len(s.recs) > 1 && (s.max > 0 && len(s.recs) > s.max || s.maxBytes > 0 && s.bytes > s.maxBytes) {
 		s.evictFront()
 	}
 	for w := s.waiters[rec.seq]; w != nil; {
@@ -122,6 +136,7 @@ func (s *memStore) evictFront() {
 	}
 	if r, ok := s.recs[seq]; ok {
 		delete(s.recs, seq)
+		s.bytes -= recordSize(r)
 		if cap(r.result) > 4096 {
 			r.result = nil
 		}

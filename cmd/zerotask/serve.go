@@ -23,6 +23,7 @@ type brokerFlags struct {
 	maxBatch, maxAttempts         *int
 	retryBackoff, maxRetryBackoff *time.Duration
 	store, owner                  *string
+	maxResultBytes                *int64
 }
 
 func addBrokerFlags(fs *flagSet) *brokerFlags {
@@ -32,6 +33,7 @@ func addBrokerFlags(fs *flagSet) *brokerFlags {
 		heartbeat:       fs.Duration("heartbeat", time.Second, "heartbeat interval; a peer silent for 3 intervals is dead and a dead node's tasks are queued again"),
 		resultTTL:       fs.Duration("result-ttl", time.Hour, "how long finished results are kept for status/result"),
 		maxResults:      fs.Int("max-results", 1_000_000, "finished results kept at most (the oldest are forgotten first)"),
+		maxResultBytes:  fs.Int64("max-result-bytes", broker.DefaultMaxResultBytes, "bytes of finished results kept in memory at most (raw JSON plus 128 per result; the oldest are forgotten first)"),
 		maxQueued:       fs.Int("max-queued", 1_000_000, "queued tasks at most, in all queues (past it: error -32001)"),
 		maxInF:          fs.Int("max-inflight", 10_000, "in-flight requests per client at most (past it: error -32002)"),
 		maxBatch:        fs.Int("max-batch", 1_024, "JSON-RPC batch length at most (past it: error -32600)"),
@@ -79,6 +81,9 @@ func (f *brokerFlags) baseConfig(log *slog.Logger) (broker.Config, error) {
 			return broker.Config{}, usagef("--%s must be positive, got %d", name, v)
 		}
 	}
+	if *f.maxResultBytes <= 0 {
+		return broker.Config{}, usagef("--max-result-bytes must be positive, got %d", *f.maxResultBytes)
+	}
 	for name, v := range map[string]time.Duration{"heartbeat": *f.heartbeat, "result-ttl": *f.resultTTL, "retry-backoff": *f.retryBackoff, "max-retry-backoff": *f.maxRetryBackoff} {
 		if v <= 0 {
 			return broker.Config{}, usagef("--%s must be positive, got %v", name, v)
@@ -90,6 +95,7 @@ func (f *brokerFlags) baseConfig(log *slog.Logger) (broker.Config, error) {
 		HeartbeatInterval:    *f.heartbeat,
 		ResultTTL:            *f.resultTTL,
 		MaxResults:           *f.maxResults,
+		MaxResultBytes:       *f.maxResultBytes,
 		MaxQueued:            *f.maxQueued,
 		MaxInFlightPerClient: *f.maxInF,
 		MaxBatch:             *f.maxBatch,
