@@ -69,9 +69,9 @@ type memStore struct {
 	max      int
 	maxBytes int64 // bound on bytes (recordSize of every record)
 	bytes    int64
-	free    []*record
-	waiters map[uint64]*waiter
-	heap    waiterHeap
+	free     []*record
+	waiters  map[uint64]*waiter
+	heap     waiterHeap
 	// wake is called (lock held) for each woken waiter; rec is nil when its deadline passed.
 	wake func(w *waiter, rec *record)
 	now  func() int64
@@ -89,8 +89,8 @@ func newMemStore(max int, maxBytes int64, wake func(*waiter, *record), now func(
 		waiters:  make(map[uint64]*waiter),
 		max:      max,
 		maxBytes: maxBytes,
-		wake:    wake,
-		now:     now,
+		wake:     wake,
+		now:      now,
 	}
 }
 
