@@ -77,7 +77,46 @@ func benchStore(b *testing.B, s store.Store) {
 			}
 			itemsPerSec(b, n)
 		})
+		// A durable broker's path per task: Hold on accept, Ack on finish.
+		b.Run(fmt.Sprintf("HoldAck/batch=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				if err := s.Hold(ctx, "broker-1", ts...); err != nil {
+					b.Fatal(err)
+				}
+				if err := s.Ack(ctx, ids...); err != nil {
+					b.Fatal(err)
+				}
+			}
+			itemsPerSec(b, n)
+		})
 	}
+	// Many callers at once, one task each held and acked: concurrent Holds and Acks share the
+	// writer's batches.
+	b.Run("HoldAck/parallel=16", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetParallelism(8) // 8 x GOMAXPROCS callers
+		_, ts, _ := benchData(1024)
+		var next atomicCounter
+		b.RunParallel(func(pb *testing.PB) {
+			// A task of this caller's own, held and acked in turn (slices made once, so that
+			// the variadic calls do not allocate).
+			k := next.add() % len(ts)
+			tk := ts[k : k+1]
+			id := []string{tk[0].ID}
+			for pb.Next() {
+				if err := s.Hold(ctx, "broker-1", tk...); err != nil {
+					b.Error(err)
+					return
+				}
+				if err := s.Ack(ctx, id...); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+		itemsPerSec(b, 1)
+	})
 	// Many callers at once, one result each: what the writer's batching is for.
 	b.Run("Put/parallel=16", func(b *testing.B) {
 		b.ReportAllocs()

@@ -2,7 +2,10 @@ package store
 
 import (
 	"context"
+	"fmt"
+	"runtime"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -209,4 +212,51 @@ func BenchmarkClientAppendClaim(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkRedisAckPath compares the two ways an Ack can reach Redis with many callers at once
+// (8 and 64 per GOMAXPROCS; each holds one task through the writer, then acks it): through
+// the writer (batched with every other Ack and Hold of the moment, as Ack does) and as one
+// script call per Ack, pipelined by rueidis (as Ack did before).
+//
+//	go test -run '^$' -bench RedisAckPath -benchtime 2s ./store/
+func BenchmarkRedisAckPath(b *testing.B) {
+	addr := testutil.StartRedis(b)
+	for _, perProc := range []int{8, 64} {
+		for _, path := range []string{"writer", "direct"} {
+			name := fmt.Sprintf("%s/callers=%d", path, perProc*runtime.GOMAXPROCS(0))
+			b.Run(name, func(b *testing.B) {
+				ctx := context.Background()
+				r, err := DialRedis(ctx, "redis://"+addr+"/0", Options{Prefix: "ackpath-" + strconv.Itoa(perProc) + path + ":"})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer r.Close()
+				b.ReportAllocs()
+				b.SetParallelism(perProc)
+				var next atomic.Int64
+				b.RunParallel(func(pb *testing.PB) {
+					tk := []Task{{ID: "t" + strconv.FormatInt(next.Add(1), 10), Queue: "add", Method: "add", Params: []byte(`[5,6]`)}}
+					id := []string{tk[0].ID}
+					for pb.Next() {
+						if err := r.Hold(ctx, "broker-1", tk...); err != nil {
+							b.Error(err)
+							return
+						}
+						var err error
+						if path == "writer" {
+							err = r.Ack(ctx, id...)
+						} else {
+							err = r.idScript(ctx, scriptAck, "ack", id)
+						}
+						if err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tasks/s")
+			})
+		}
+	}
 }
