@@ -22,8 +22,8 @@
 //     credit, so no node hoards while another idles.
 //   - Node death (a ZMTP disconnect, including 3 missed heartbeats, or broker.bye): every task
 //     the node held goes back to the front of its queue in state RETRY, its attempt counted,
-//     and runs elsewhere (while it has attempts left: then it fails with -32006). A late result from the old holder is ignored: the id a node sees is
-//     the task's key, which changes with every hand-out (see "Task keys" below). A disconnect
+//     and runs elsewhere (while it has attempts left: then it fails with -32006). A late
+//     result from the old holder is ignored: the id a node sees is the task's key, which changes with every hand-out (see "Task keys" below). A disconnect
 //     is applied only after the messages the connection sent before it have been handled, so
 //     a node that answers and goes away at once has its answers routed, not its tasks retried.
 //     A node's arrays (results, running and credit notices) are walked member by member and
@@ -50,18 +50,29 @@
 //     running readable until they are read or ResultGrace passes. The options travel as
 //     extension members of a call or params of broker.submit (ext.go), read without
 //     allocating; a call without them costs a few byte searches.
+//   - Durable mode (Config.Store, docs/durability.md): with a store (Redis), every accepted
+//     task is written to it, held under Config.StoreOwner, before the broker acknowledges it
+//     (a submit's answer; a call's task before it goes to a node), in one batch per round trip
+//     (durable.go: the holder goroutine); a finished task's result is put, then the task acked
+//     (the finisher goroutine: an ack never precedes its result); a start under the same
+//     owner recovers what an earlier run held, and queues whose nodes idle claim tasks from
+//     the store; status and result of tasks this broker does not know are read from the store
+//     off the routing loop. Routing itself stays in memory, and none of this runs under the
+//     lock but the bookkeeping: the store calls are made by those goroutines.
 //   - PUB notifications, batched per tick (Config.Tick, 5 ms): "tasks.<method>" when tasks
 //     wait for a method, "state" for state changes of submitted tasks, "control" for revokes
 //     and shutdown. PUB only wakes and informs; credit is the truth.
 //
 // # Limits
 //
-// Every limit is a Config field with its default: MaxQueued (queued and delayed tasks; -32001
-// at once; nothing already accepted is dropped), MaxInFlightPerClient (-32002), MaxBatch
-// (-32600), MaxMsgSize (zmtp closes the connection), MaxMethodLen (-32600), MaxMethods
-// (-32001), MaxResults and ResultTTL, MaxWaiting (-32001), MaxBacklog (replies to a peer that
-// does not read are dropped and counted), MaxAttempts, MaxDelay (-32602), SendHWM, MaxConns,
-// BrokerTaskWorkers and BrokerTaskQueue (-32001). During Shutdown new tasks get -32003. The
+// Every limit is a Config field with its default: MaxQueued (queued and delayed tasks, and
+// tasks being written to a store; -32001 at once; nothing already accepted is dropped),
+// MaxInFlightPerClient (-32002), MaxBatch (-32600), MaxMsgSize (zmtp closes the connection),
+// MaxMethodLen (-32600), MaxMethods (-32001), MaxResults, MaxResultBytes and ResultTTL,
+// MaxWaiting (-32001; store lookups count too), StoreTimeout (a store call past it fails:
+// -32001 for the tasks being written), MaxBacklog (replies to a peer that does not read are
+// dropped and counted), MaxAttempts, MaxDelay (-32602), SendHWM, MaxConns, BrokerTaskWorkers
+// and BrokerTaskQueue (-32001). During Shutdown new tasks get -32003. The
 // error codes are the exported Code* constants.
 //
 // # Without a network
