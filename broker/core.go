@@ -87,8 +87,10 @@ type queue struct {
 	refs       int                // live tasks of this method (queued or held): the queue stays while > 0
 	nodes      []uint32
 	rr         int
-	withCredit int  // serving nodes with credit > 0
-	announce   bool // tasks were queued since the last PUB tick
+	withCredit int   // serving nodes with credit > 0
+	announce   bool  // tasks were queued since the last PUB tick
+	nextClaim  int64 // durable mode: no claim from the store before (unix ns)
+	claimGap   int64 // durable mode: the current back-off between empty claims
 }
 
 // ringOf returns the ring of priority p, making the high rings on first use.

@@ -267,11 +267,13 @@ func (c *core) holdsWritten(batch []holdEntry, err error) {
 		d.storing--
 		t.state = stQueued
 		if err != nil {
-			c.ack(e.id)
+			// Refused; the write may have landed before the error, so freeing it acks it.
 			c.cnt.rejected++
 			if e.reply {
 				c.fail(e.tg, e.reqID, errStoreFailed)
 				c.releaseReply(e)
+				c.unlinkClient(slot, t)
+				c.freeTask(slot, t)
 			} else {
 				c.end(slot, t, errStoreFailed, stFailure)
 			}
@@ -394,16 +396,22 @@ func (c *core) takeFinished(results []store.Result, ids, requeues []string, buf 
 // claim is a queue with idle capacity: nodes with credit and nothing queued.
 type claim struct {
 	queue string
+	idx   uint32
 	n     int
 }
 
-// idleQueues lists the queues to claim store tasks for.
+// Claims back off per queue while the store has nothing for it: from claimInterval, doubled
+// after every empty claim, up to maxClaimGap; a claim that got tasks resets it.
+const maxClaimGap = time.Second
+
+// idleQueues lists the queues to claim store tasks for now.
 func (c *core) idleQueues(dst []claim) []claim {
 	if c.closing {
 		return dst
 	}
+	now := c.now()
 	for _, q := range c.queues {
-		if q == nil || q.live > 0 || q.withCredit == 0 {
+		if q == nil || q.live > 0 || q.withCredit == 0 || now < q.nextClaim {
 			continue
 		}
 		n := 0
@@ -411,10 +419,24 @@ func (c *core) idleQueues(dst []claim) []claim {
 			n += c.peers[s].credit
 		}
 		if n > 0 {
-			dst = append(dst, claim{queue: q.name, n: min(n, c.cfg.MaxBatch)})
+			dst = append(dst, claim{queue: q.name, idx: q.idx, n: min(n, c.cfg.MaxBatch)})
 		}
 	}
 	return dst
+}
+
+// claimDone notes the outcome of a claim for queue cl: got tasks, or none (back off).
+func (c *core) claimDone(cl claim, got int) {
+	q := c.queues[cl.idx]
+	if q == nil || q.name != cl.queue {
+		return
+	}
+	if got > 0 {
+		q.claimGap, q.nextClaim = 0, 0
+		return
+	}
+	q.claimGap = min(max(2*q.claimGap, int64(claimInterval)), int64(maxClaimGap))
+	q.nextClaim = c.now() + q.claimGap
 }
 
 // claimed takes tasks claimed from the store into the routing state: they run like accepted
@@ -500,6 +522,9 @@ func (c *core) localRecord(raw []byte) bool {
 
 // startLookup answers a status or result request from the store (durable mode).
 func (c *core) startLookup(p *peer, tg target, h *codec.Header, raw []byte, wait time.Duration) {
+	if tg.client == noRef {
+		return // a notification: nothing to answer
+	}
 	id, ok := unquote(raw)
 	if !ok || c.ask == nil {
 		c.ok(tg, h.ID, appendUnknown(c.valbuf[:0], raw))

@@ -116,13 +116,14 @@ func (b *Broker) holdLoop(ctx context.Context) {
 			if err != nil && ctx.Err() == nil {
 				logged.log(b, "broker: store: claiming tasks failed", err, cl.n)
 			}
+			b.mu.Lock()
 			if len(got) > 0 {
-				b.mu.Lock()
 				b.c.claimed(got)
 				b.c.flush()
-				b.mu.Unlock()
 				lastRenew = time.Now()
 			}
+			b.c.claimDone(cl, len(got))
+			b.mu.Unlock()
 			clear(got)
 		}
 		if tick && time.Since(lastRenew) >= renewInterval {

@@ -240,6 +240,12 @@ func TestDurableStoreFailureRefuses(t *testing.T) {
 	if s := b.Stats(); s.Running != 0 || s.Queued != 0 || s.Storing != 0 {
 		t.Fatalf("stats after refusals %+v", s)
 	}
+	b.mu.Lock()
+	live, subm := b.c.tasks.live, len(b.c.subm)
+	b.mu.Unlock()
+	if live != 0 || subm != 0 {
+		t.Fatalf("%d tasks and %d submitted ones left after refusals", live, subm)
+	}
 }
 
 // blockStore holds every Hold until release is closed.
