@@ -8,40 +8,46 @@
 //   - ResultStore: Put (a batch, with a TTL), Get, Wait (blocks until the result is put; woken
 //     by the Put, never by polling) and Delete of finished tasks' results.
 //   - QueueStore: Append (a batch, durable when it returns), Claim (up to n tasks from the
-//     front of a queue, for an owner: a broker instance id), Ack, Requeue (back to the front,
-//     attempt counted), Renew and Recover of an owner's lease, Len.
+//     front of a queue, for an owner: a broker instance id), Hold (a batch stored straight in
+//     flight for an owner, as if appended and claimed at once; durable when it returns), Ack,
+//     Requeue (back to the front, attempt counted), Renew and Recover of an owner's lease,
+//     Len, and Locate (none, queued, or held and by whom).
 //   - Store: both, with Close. Open("memory://") or Open("redis://host:port/db") picks one.
 //   - storetest: the conformance suite every implementation passes (run for both here).
 //
 // Everything takes slices, so that the broker flushes once per tick: one Put for the results
-// that finished in the tick, one Append for the tasks that came in, one Claim per queue.
+// that finished in the tick, one Append (or Hold) for the tasks that came in, one Claim per
+// queue, one Ack for the tasks that finished.
 //
 // # Ownership
 //
-// Put and Append copy what they keep: the caller may reuse its buffers once they return. Get
-// and Wait write into the caller's *Result, reusing its Result and Error buffers. Claim
-// appends to the caller's slice tasks whose Params and Meta may share the store's memory (the
-// memory store's records): read-only, valid until the task is acked or given back.
+// Put, Append and Hold copy what they keep: the caller may reuse its buffers once they
+// return. Get and Wait write into the caller's *Result, reusing its Result and Error buffers.
+// Claim appends to the caller's slice tasks whose Params and Meta may share the store's memory
+// (the memory store's records): read-only, valid until the task is acked or given back.
 //
 // # Owners and leases
 //
-// A claimed task is in flight, held by its owner. Each owner has one lease (Options.Lease,
-// 30 s by default), renewed by its every Claim and by Renew: a live broker renews more often
-// than the lease (every Lease/3, say). When an owner's lease runs out it is taken for dead and
-// every task it holds goes back to the front of its queue, in claim order, with an attempt
-// counted; the next Claim of any owner does this (so a dead owner's tasks are back in the
-// queues by the time anyone claims from them, and Len does not count them before). A broker
+// A claimed task is in flight, held by its owner; Hold puts a task in that state without its
+// ever waiting in a queue, and from then on a held task is exactly a claimed one (Ack forgets
+// it, Requeue, Recover and lease expiry give it back). Each owner has one lease
+// (Options.Lease, 30 s by default), renewed by its every Claim and Hold and by Renew: a live
+// broker renews more often than the lease (every Lease/3, say). When an owner's lease runs out
+// it is taken for dead and every task it holds goes back to the front of its queue, in claim
+// order (one order for Claims and Holds together), with an attempt counted; the next Claim of
+// any owner does this (so a dead owner's tasks are back in the queues by the time anyone
+// claims from them, and Len does not count them before). A broker
 // restarting under the same owner id calls Recover first to get its tasks back at once.
 // Leases belong to owners, not tasks, so a long-running task of a live broker is never given
 // back, and a renewal costs one write whatever the broker holds.
 //
-// Attempts counts give-backs: Requeue, Recover and an expired lease each add one; Append keeps
-// the value given (so a broker can carry its own count); Claim does not change it.
+// Attempts counts give-backs: Requeue, Recover and an expired lease each add one; Append and
+// Hold keep the value given (so a broker can carry its own count); Claim does not change it.
 //
 // Ack forgets a task whether in flight or still queued (the broker's revoke of a queued task);
-// Append of an id the store already holds is a no-op, so a retried Append never queues a task
-// twice. Delivery is at least once: a task whose owner dies after its node ran it but before
-// the Ack runs again.
+// Append or Hold of an id the store already holds (queued or in flight, by any owner) is a
+// no-op, so a retried Append or Hold never stores a task twice. Delivery is at least once: a
+// task whose owner dies after its node ran it but before the Ack runs again.
 //
 // # Limits
 //
@@ -50,22 +56,28 @@
 //   - MaxQueued (1,000,000): tasks waiting in one queue. Past it Append fails with
 //     ErrQueueFull and queues nothing of that call. Queued tasks are never evicted; tasks
 //     given back (Requeue, Recover, lease expiry) are never refused, even past the bound.
+//     Hold is not bounded by it: held tasks never wait in a queue.
 //   - MaxEntries (100,000) and MaxBytes (256 MiB), memory only: the results kept; past either
 //     the results closest to expiry are evicted first. A result counts its id, state, node and
 //     raw JSON plus 128 bytes; a single result over MaxBytes fails Put with ErrTooLarge.
 //   - Results are forgotten after their TTL (memory: swept by Put, never returned once past
 //     it; Redis: PX on the key).
-//   - FlushMax (1,024) results and tasks per Redis batch; FlushDelay (0) gather window; the
-//     writer's queue holds 4,096 calls, past which callers wait (with their ctx).
+//   - FlushMax (1,024) results, tasks and acked ids per Redis batch; FlushDelay (0) gather
+//     window; the writer's queue holds 4,096 calls, past which callers wait (with their ctx).
 //
 // # Memory
 //
 // One mutex; results in a map with a min-heap by expiry (TTL expiry and both bounds evict from
-// its top); queues and owners' holdings in intrusive lists, so Claim, Ack, Requeue and Recover
-// are O(1) per task. Records are recycled through bounded free lists: Put, Get, Append, Claim,
-// Requeue, Ack and Renew allocate nothing in steady state (TestMemoryAllocs). Measured (2
-// cores, `go test -run '^$' -bench Memory ./store/`): Put 80 ns (batch 1) and 34 ns per result
-// (batch 64), Get 66 ns, Append+Claim+Ack 214 ns (batch 1) and 117 ns per task (batch 64).
+// its top); queues and owners' holdings in intrusive lists, so Claim, Hold, Ack, Requeue and
+// Recover are O(1) per task, and Locate is one map lookup. Records are recycled through
+// bounded free lists: Put, Get, Append, Claim, Hold, Locate, Requeue, Ack and Renew allocate
+// nothing in steady state (TestMemoryAllocs). Measured (2 cores, `go test -run '^$' -bench
+// Memory ./store/`): Put 80 ns (batch 1) and 34 ns per result (batch 64), Get 66 ns,
+// Append+Claim+Ack 214 ns (batch 1) and 117 ns per task (batch 64). Hold+Ack, the durable
+// broker's path (`go test -run '^$' -bench 'Memory/(HoldAck|AppendClaimAck)' -count 3
+// ./store/`, on a loaded 2-core machine): 136 ns per task in batches of 1 and 105 ns in
+// batches of 64, against 222 and 130 ns for Append+Claim+Ack in the same run; 16 parallel
+// callers, one task each: 190 ns per task; 0 allocations in all.
 //
 // # Redis: client choice
 //
@@ -90,20 +102,42 @@
 //
 // # Redis: how writes are batched
 //
-// Puts and Appends from every caller go to one writer goroutine, which takes whatever has
-// gathered (up to FlushMax items) and sends it as one pipeline of at most two scripts: one for
-// all the results (SET PX + PUBLISH each), one for all the Appends (each refused or queued
-// whole). Each caller returns when Redis has answered its part. While a batch is on the wire
-// the next one gathers, so batches grow with the load and round trips do not bound
-// throughput (group commit). A fixed gather window was measured worse: with FlushDelay 1ms,
+// Puts, Appends, Holds and Acks from every caller go to one writer goroutine, which takes
+// whatever has gathered (up to FlushMax items) and sends it as one pipeline of at most four
+// scripts, in this order: one for all the results (SET PX + PUBLISH each), one for all the
+// Appends (each refused or queued whole), one for all the Holds (per task: skipped if its hash
+// exists, else stored in flight under its owner with the next claim sequence; every owner in
+// the batch renewed, on Redis TIME) and one for all the acked ids. The order means that an
+// Ack gathered with the Append or Hold of the same id forgets the task (TestWriterFlushOrder).
+// Each caller returns when Redis has answered its part. While a batch is on the wire the next
+// one gathers, so batches grow with the load and round trips do not bound throughput (group
+// commit). A fixed gather window was measured worse: with FlushDelay 1ms,
 // 16 concurrent single-result Puts made 12k results/s against 92k/s with no delay, and a lone
 // Put took 1.2 ms instead of 90 µs; so FlushDelay defaults to 0. Measured (`go test -run '^$'
 // -bench Redis ./store/`, loaded 2-core machine): Put 288k results/s in batches of 64,
 // Append+Claim+Ack 71k tasks/s in batches of 64; against memory's 30M and 8.6M.
 //
-// Claims, Acks, Requeues, Renews and Recovers are one Lua script call each (atomic in Redis),
-// run with EVALSHA and rerun with EVAL when Redis answers NOSCRIPT (after a restart or SCRIPT
-// FLUSH); rueidis pipelines them with whatever else is in flight.
+// Hold+Ack, the durable broker's path, is two round trips per task where Append+Claim+Ack is
+// three (`go test -run '^$' -bench 'Redis/flush_delay=0s/HoldAck' -count 3 -benchtime 2s
+// ./store/`, redis-server 7.0 on loopback, loaded 2-core machine, medians): 114 µs per task
+// in batches of 1 (8.8k tasks/s), 102k tasks/s in batches of 64 (6 allocations a batch), and
+// 35k tasks/s with 16 callers holding and acking one task each (0 allocations).
+//
+// Ack goes through the writer so that many concurrent Acks are group-committed into one
+// script. Measured against one EVALSHA per Ack pipelined by rueidis (`go test -run '^$' -bench
+// RedisAckPath -count 3 -benchtime 2s ./store/`, each caller holding one task and acking it,
+// medians): with 128 callers, 77k tasks/s through the writer against 64k/s direct (the Redis
+// server is the bound, and one script for many ids costs it less); with 16 callers, 36.6k/s
+// against 40.4k/s (an Ack that arrives while a batch is on the wire waits for it, where a
+// direct call would have been pipelined at once). A sequential caller pays one round trip
+// either way (Append+Claim+Ack in batches of 1, Ack through the writer against Ack as its own
+// script: 285 and 265 µs, close to this machine's noise).
+//
+// Claims, Requeues, Renews and Recovers are one Lua script call each (atomic in Redis), run
+// with EVALSHA and rerun with EVAL when Redis answers NOSCRIPT (after a restart or SCRIPT
+// FLUSH), as the writer's scripts are; rueidis pipelines them with whatever else is in flight.
+// Locate is one HMGET of the task's hash (o, q): an owner means held, a queue alone queued,
+// nothing none.
 //
 // # Redis: key layout
 //
@@ -114,9 +148,9 @@
 //	<p>done:<id>     channel published once per Put of <id>; Waits subscribe to it
 //	<p>q:<queue>     list    ids of the tasks waiting in <queue>, front first
 //	<p>t:<id>        hash    a task: d (binary value), q (queue), a (attempts), o (owner, in flight)
-//	<p>own:<owner>   zset    ids an owner holds, scored by a global claim sequence
+//	<p>own:<owner>   zset    ids an owner holds (claimed or held), scored by the claim sequence
 //	<p>owners        zset    owners, scored by their lease deadline (Redis TIME, ms)
-//	<p>seq           string  the claim sequence
+//	<p>seq           string  the claim sequence, shared by Claim and Hold (one global order)
 //
 // Scripts build key names from the prefix and from the records they read, so the store needs
 // one Redis (or a primary with replicas), not Redis Cluster. Lease times are Redis's own
@@ -124,18 +158,19 @@
 //
 // # Redis: durability
 //
-// Append and Put return once Redis has acknowledged the write. What survives then is what
-// Redis's persistence keeps: with appendonly yes (appendfsync everysec, Redis's default for
-// AOF) an acknowledged write is in the AOF file in the OS before the reply, so it survives a
-// kill -9 of redis-server (TestRedisSurvivesRestart does exactly that) and of the broker; a
-// power loss may lose the last second (appendfsync always closes that gap, at a cost per
-// write). Without appendonly (and with RDB snapshots off) a Redis restart loses everything.
+// Append, Hold, Ack and Put return once Redis has acknowledged the write. What survives then
+// is what Redis's persistence keeps: with appendonly yes (appendfsync everysec, Redis's
+// default for AOF) an acknowledged write is in the AOF file in the OS before the reply, so it
+// survives a kill -9 of redis-server (TestRedisSurvivesRestart does exactly that, with
+// queued, claimed and held tasks) and of the broker; a power loss may lose the last second
+// (appendfsync always closes that gap, at a cost per write). Without appendonly (and with RDB
+// snapshots off) a Redis restart loses everything.
 //
-// The broker must Append a task, and wait for it to return, before it acknowledges the submit
-// (or the task call) to its client; then after a broker kill -9 and restart every acknowledged
-// task is in Redis: queued ones are claimed again, and the ones it held come back through
-// Recover (same owner id) or through its lease running out (any broker). Tasks in flight on
-// nodes at the crash are therefore run again (at least once).
+// The broker must Hold (or Append) a task, and wait for it to return, before it acknowledges
+// the submit (or the task call) to its client; then after a broker kill -9 and restart every
+// acknowledged task is in Redis: queued ones are claimed again, and the ones it held come back
+// through Recover (same owner id) or through its lease running out (any broker). Tasks in
+// flight on nodes at the crash are therefore run again (at least once).
 //
 // maxmemory-policy: Open refuses any policy but noeviction (CheckMaxmemoryPolicy), with a
 // message saying how to fix it (CONFIG SET maxmemory-policy noeviction). allkeys-* may evict
@@ -155,15 +190,32 @@
 // wakes every Wait to read again, so nothing stored meanwhile is missed. Subscription changes
 // are serialized per store (one round trip each): fine for broker.result waits, not a hot path.
 //
+// # How the broker uses it
+//
+// In durable mode the broker runs the tasks it accepts on its own nodes and keeps the store
+// as the record of what it owes:
+//
+//   - On accept: Hold the tasks (under its owner id) and wait for it to return before
+//     acknowledging them to the client. The tasks never wait in a store queue, so no other
+//     broker claims them while this one runs them, and MaxQueued does not refuse them.
+//   - On finish: Put the result, then Ack the task. A crash between the two runs the task
+//     again (at least once); the other order could lose a task whose result was never stored.
+//   - At start: Recover its own owner id, which gives back the tasks a previous run of it
+//     held; and Renew (or Hold, or Claim) more often than the lease while it lives.
+//   - When it has idle nodes: Claim from the queues, which is how tasks given back (by
+//     Recover, Requeue or a dead broker's lease running out) find a broker again.
+//
+// Locate tells whether a task is still queued, held (and by which broker) or gone.
+//
 // # Several brokers
 //
 // Several brokers can share one Redis: each claims under its own owner id, Claim is atomic (a
 // task goes to one broker), results and Waits work through any broker. Use it when one broker
 // must not be a single point of failure, when clients are spread over brokers, or when results
 // must outlive a broker. It costs throughput, not adds it: every task takes Redis round trips
-// (an Append, a Claim, an Ack and a Put, each batched per tick), and one Redis, single
-// threaded, then bounds the whole system (here about 70k tasks/s end to end in batches of 64,
-// against millions in memory). For raw throughput on one machine, one broker on memory is
-// the faster choice; to grow past one Redis, shard queues over several Redis servers (not
-// built).
+// (a Hold, a Put and an Ack; or an Append, a Claim, an Ack and a Put; each batched), and one
+// Redis, single threaded, then bounds the whole system (here about 100k tasks/s for Hold+Ack
+// and 70k for Append+Claim+Ack in batches of 64, before the Put, against millions in memory).
+// For raw throughput on one machine, one broker on memory is the faster choice; to grow past
+// one Redis, shard queues over several Redis servers (not built).
 package store
