@@ -18,8 +18,9 @@ type call struct {
 	cb     func(*call)  // internal calls: run on completion instead of signalling done
 	result []byte       // raw JSON result, owned by the call
 	err    error
-	index  int // Map: the input's index
-	pos    int // Map: the call's position among the in-flight calls
+	index  int  // Map: the input's index
+	pos    int  // Map: the call's position among the in-flight calls
+	hello  bool // a broker.hello of the client's own (see outbox.sayHello)
 }
 
 // maxKeptResult bounds the result buffer a pooled call keeps.
@@ -42,7 +43,7 @@ func newCall(done chan<- *call) *call {
 }
 
 func putCall(cl *call) {
-	cl.id, cl.done, cl.cb, cl.err, cl.index, cl.pos = 0, nil, nil, nil, 0, 0
+	cl.id, cl.done, cl.cb, cl.err, cl.index, cl.pos, cl.hello = 0, nil, nil, nil, 0, 0, false
 	if cap(cl.result) > maxKeptResult {
 		cl.result = nil
 	}

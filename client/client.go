@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,8 +28,10 @@ const (
 var (
 	// ErrClosed: the Client was closed (by Close) before or while the call ran.
 	ErrClosed = errors.New("client: closed")
-	// ErrConnectionLost: the connection to the broker dropped while the call was out; the
-	// task may or may not have run. Later calls use the new connection.
+	// ErrConnectionLost: a connection to a broker dropped while the call was out; the task
+	// may or may not have run. With several endpoints (see Dial) every call out at that moment
+	// fails so, whichever broker it went to. Later calls use the connections that are up (or
+	// the next one).
 	ErrConnectionLost = errors.New("client: connection to broker lost")
 	// ErrTooLarge: the request does not fit in one message (WithMaxMsgSize).
 	ErrTooLarge = errors.New("client: request larger than the message size limit")
@@ -104,13 +108,18 @@ func WithMaxMsgSize(n int64) Option { return func(o *options) { o.maxMsgSize = n
 // max_batch, from its hello reply, lowers it further when smaller.
 func WithMaxBatch(n int) Option { return func(o *options) { o.maxBatch = n } }
 
-// Client is a connection to a ZeroTask broker. It is safe for concurrent use.
+// Client is a connection to a ZeroTask broker, or to several (see Dial). It is safe for
+// concurrent use.
 type Client struct {
 	opts     options
-	endpoint string
-	log      *slog.Logger
-	sock     *zmtp.Socket
-	slots    chan struct{} // max in flight: a slot is a token sent in, taken back on release
+	endpoint string // as given to Dial (DefaultEndpoint for ""): one endpoint or a list
+	// unknownTries is how many UNKNOWN answers in a row a task query takes as final: 1 with
+	// one broker; with several, a broker that does not hold the task may say UNKNOWN while
+	// another knows it (see taskCall).
+	unknownTries int
+	log          *slog.Logger
+	sock         *zmtp.Socket
+	slots        chan struct{} // max in flight: a slot is a token sent in, taken back on release
 
 	out outbox
 
@@ -146,9 +155,26 @@ func (c *Client) spawn(f func()) bool {
 // Dial connects to the broker's ROUTER at endpoint ("" means DefaultEndpoint) and returns once
 // the broker has answered the client's hello, or fails when ctx ends first. Later outages do
 // not need a new Dial: the client reconnects by itself.
+//
+// endpoint may list several brokers, separated by commas ("tcp://10.0.0.1:5555,
+// tcp://10.0.0.2:5555"; spaces around the commas are ignored, an empty element or one listed
+// twice is an error): the client's one DEALER connects to each, sends its requests round robin
+// over the connections that are up and takes replies from all of them, and Dial returns once
+// any broker has answered a hello. This is for brokers that share one store (Redis), where a
+// task's result can be read through any of them. Each connection gets a hello, but round robin
+// may carry it to another broker: harmless (see the package doc). When one connection drops,
+// every call out at that moment fails with ErrConnectionLost, whichever broker it went to (the
+// DEALER does not say which connection a message took): retry such a call, or use Submit,
+// whose Handle survives. Calls not yet sent stay queued and go out on the other connections.
+// Status, Result, Revoke and Handles ask again when a broker answers UNKNOWN, since another may
+// hold the task (see the package doc).
 func Dial(ctx context.Context, endpoint string, opts ...Option) (*Client, error) {
 	if endpoint == "" {
 		endpoint = DefaultEndpoint
+	}
+	endpoints, err := splitEndpoints(endpoint)
+	if err != nil {
+		return nil, err
 	}
 	o := options{
 		maxInFlight: DefaultMaxInFlight,
@@ -178,11 +204,15 @@ func Dial(ctx context.Context, endpoint string, opts ...Option) (*Client, error)
 		hb = 0
 	}
 	c := &Client{
-		opts:     o,
-		endpoint: endpoint,
-		log:      o.logger,
-		slots:    make(chan struct{}, o.maxInFlight),
-		ready:    make(chan struct{}),
+		opts:         o,
+		endpoint:     endpoint,
+		unknownTries: 1,
+		log:          o.logger,
+		slots:        make(chan struct{}, o.maxInFlight),
+		ready:        make(chan struct{}),
+	}
+	if n := len(endpoints); n > 1 {
+		c.unknownTries = unknownTriesPerBroker * n
 	}
 	c.life, c.stop = context.WithCancel(context.Background())
 	c.out.init(c)
@@ -195,10 +225,12 @@ func Dial(ctx context.Context, endpoint string, opts ...Option) (*Client, error)
 		Monitor:           c.monitor,
 	})
 	c.out.sock = c.sock
-	if err := c.sock.Connect(endpoint); err != nil {
-		c.sock.Close()
-		c.stop()
-		return nil, fmt.Errorf("client: dial %s: %w", endpoint, err)
+	for _, ep := range endpoints {
+		if err := c.sock.Connect(ep); err != nil {
+			c.sock.Close()
+			c.stop()
+			return nil, fmt.Errorf("client: dial %s: %w", ep, err)
+		}
 	}
 	c.spawn(c.readLoop)
 	c.spawn(func() { c.out.loop(c.life) })
@@ -214,6 +246,29 @@ func Dial(ctx context.Context, endpoint string, opts ...Option) (*Client, error)
 		c.Close()
 		return nil, fmt.Errorf("client: dial %s: no answer from a broker: %w", endpoint, ctx.Err())
 	}
+}
+
+// splitEndpoints splits Dial's comma-separated endpoint list.
+func splitEndpoints(list string) ([]string, error) {
+	if !strings.Contains(list, ",") {
+		if ep := strings.TrimSpace(list); ep != "" {
+			return []string{ep}, nil
+		}
+		return nil, fmt.Errorf("client: dial %q: empty endpoint", list)
+	}
+	parts := strings.Split(list, ",")
+	eps := make([]string, 0, len(parts))
+	for i, p := range parts {
+		ep := strings.TrimSpace(p)
+		if ep == "" {
+			return nil, fmt.Errorf("client: dial %q: endpoint %d of %d is empty", list, i+1, len(parts))
+		}
+		if slices.Contains(eps, ep) {
+			return nil, fmt.Errorf("client: dial %q: %s listed twice", list, ep)
+		}
+		eps = append(eps, ep)
+	}
+	return eps, nil
 }
 
 // Close fails the calls still waiting with ErrClosed, closes the connection and waits for the
@@ -264,6 +319,7 @@ func (c *Client) helloDone(cl *call) {
 	if err := codec.Unmarshal(cl.result, &reply); err != nil {
 		c.log.Warn("client: bad hello reply", "err", err)
 	}
+	c.log.Debug("client: hello answered", "broker", reply.Broker, "max_batch", reply.MaxBatch)
 	if reply.MaxBatch > 0 {
 		c.out.setMaxBatch(reply.MaxBatch)
 	}

@@ -1,9 +1,10 @@
 // Package client is ZeroTask's Go client: it calls tasks through a broker, synchronously (Call,
 // CallRaw), asynchronously (Submit, with a Handle to wait on), or over many inputs at once (Map).
 //
-// A Client is one DEALER connected to the broker's ROUTER, one reader goroutine and a map of
-// pending calls keyed by JSON-RPC id. It is safe for use by many goroutines at once, and meant
-// to be shared: one Client per process and broker is the usual shape.
+// A Client is one DEALER connected to the broker's ROUTER (or to several brokers' ROUTERs: see
+// Several brokers), one reader goroutine and a map of pending calls keyed by JSON-RPC id. It is
+// safe for use by many goroutines at once, and meant to be shared: one Client per process and
+// broker (or set of brokers) is the usual shape.
 //
 // # Batching without added latency
 //
@@ -11,7 +12,7 @@
 // sends it at once (a lone call leaves alone, immediately, from the caller's own goroutine);
 // requests that arrive while a send is under way pile up and leave together as one JSON-RPC
 // batch when the sender comes back for them. The client says `broker.hello` with
-// `"unordered": true` on every (re)connection, so the broker answers batch members as they
+// `"unordered": true` on every new connection, so the broker answers batch members as they
 // complete instead of holding a batch's answers until its slowest member is done. Map issues
 // its requests many at a time and so always travels in batches.
 //
@@ -41,7 +42,36 @@
 // The DEALER reconnects by itself. When the connection drops, the calls sent on it fail with
 // ErrConnectionLost at once (detected by the zmtp monitor, or by missed heartbeats when the
 // broker hangs); calls made while the broker is away wait, each bounded by its context, and go
-// out as soon as the connection is back. The Client does not have to be rebuilt.
+// out as soon as the connection is back. The Client does not have to be rebuilt. (With several
+// endpoints, see below.)
+//
+// # Several brokers
+//
+// Dial takes a comma-separated list of endpoints ("tcp://10.0.0.1:5555,tcp://10.0.0.2:5555")
+// for brokers that share one store (Redis), where a task's result can be read through any of
+// them. The one DEALER connects to every endpoint, sends each message round robin over the
+// connections that are up and receives from all; calls spread over the brokers. The client is
+// connected while at least one connection is up, and Dial returns once any broker has answered
+// a hello.
+//
+//   - Every new connection gets a broker.hello, but round robin may carry it to another broker,
+//     so one broker may get two and another none. Nothing breaks: the hello only asks for
+//     unordered replies and learns max_batch; a broker that got none answers a batch in one
+//     reply once all its members are done (later for the quick ones, but the client reads it
+//     all the same), and the client keeps the smallest max_batch announced (give the brokers
+//     the same MaxBatch).
+//   - When one connection drops while others stay up, the calls out at that moment fail with
+//     ErrConnectionLost whichever broker they went to: the DEALER does not say which connection
+//     a message took, so the client cannot tell the lost ones from the others (whose late
+//     replies are then dropped). Retry such a call, or use Submit, whose Handle survives a lost
+//     connection (its task survives its broker when the brokers share a store). Calls not yet
+//     sent stay queued and go out on the connections that are up.
+//   - Status, Result, Revoke and a Handle's polls go to whichever broker round robin picks. A
+//     broker that does not hold the task answers UNKNOWN, so with several endpoints an UNKNOWN
+//     answer is asked again, with short pauses, and believed only when 8 answers per endpoint
+//     in a row say so: a task really unknown everywhere takes a few seconds to be reported as
+//     such (ErrUnknownTask). Revoke is asked again likewise until the broker that holds the
+//     task answers.
 //
 // # Limits
 //
@@ -50,8 +80,8 @@
 //     A call abandoned by its context frees its slot at once, though the broker still counts
 //     the task until it is answered.
 //   - Outgoing messages hold at most the broker's max_batch requests (1,024 by default, from
-//     its hello reply) and at most WithMaxMsgSize bytes (1 MiB); a single request larger than
-//     that fails with ErrTooLarge.
+//     its hello reply; the smallest one announced, with several brokers) and at most
+//     WithMaxMsgSize bytes (1 MiB); a single request larger than that fails with ErrTooLarge.
 //   - Handles learn of completion through `broker.result` long polls (WithPollWait, default
 //     10s, per poll), one at a time per handle that something waits on; each takes an
 //     in-flight slot while it is out.

@@ -62,6 +62,40 @@ func ExampleDial() {
 	// Output: 11
 }
 
+// ExampleDial_severalBrokers connects one client to two brokers that share one Redis store:
+// the client's DEALER connects to both, its calls spread over them, and it keeps working
+// through one while the other is away. (Not run: it needs the two brokers.)
+func ExampleDial_severalBrokers() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, "tcp://10.0.0.1:5555, tcp://10.0.0.2:5555")
+	if err != nil {
+		fmt.Println(err) // a bad list fails at once; with no broker answering, when ctx ends
+		return
+	}
+	defer c.Close()
+
+	var sum int
+	for {
+		err = c.Call(ctx, "add", &sum, 5, 6)
+		if !errors.Is(err, client.ErrConnectionLost) {
+			break
+		}
+		// A connection dropped while the call was out, on either broker: it may or may not
+		// have run. add can run twice, so try again (on the connections still up).
+	}
+	fmt.Println(sum, err)
+
+	// A submitted task survives a lost connection: its handle asks again, through any broker.
+	h, err := c.Submit(ctx, "add", 1, 2)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	err = h.Wait(ctx, &sum)
+	fmt.Println(sum, err)
+}
+
 // ExampleClient_Call shows typed calls, named params and a remote error.
 func ExampleClient_Call() {
 	addr, stop := walkthrough()

@@ -26,10 +26,19 @@ type sender interface {
 // meanwhile leave together in the sender's next message. When the socket cannot take a
 // message at once the background loop takes over with a blocking Send.
 //
+// Connections: the DEALER may hold several connections (one per endpoint given to Dial) and
+// sends each message round robin over those that are up. live counts them (EventConnected minus
+// EventDisconnected, from the monitor); the outbox sends while at least one is up. Every new
+// connection gets a broker.hello, sent ahead of anything queued; round robin may carry it to
+// another broker than the new one (see sayHello).
+//
 // Connection loss: sentUpTo is the highest call id handed to the socket (ids grow in the order
 // requests are appended, and frames leave in that order, so every call up to it is out). When
-// the connection drops, every pending call up to sentUpTo fails with ErrConnectionLost; later
-// ones wait for the next connection.
+// a connection drops, every pending call up to sentUpTo fails with ErrConnectionLost: the
+// DEALER does not say which connection a message took, so with several connections the calls
+// out on the ones still up fail too (their late replies are dropped). Later calls, and calls
+// still queued, wait for (or go out on) the connections that are up. Hellos carry no call
+// range (see sayHello); helloSentUpTo plays the same part for them.
 //
 // Lock order: outbox.mu is a leaf: never held while calling the socket or completing a call.
 type outbox struct {
@@ -48,25 +57,28 @@ type outbox struct {
 	maxBatch int
 	maxBytes int
 
-	sending   bool
-	connected bool
-	sess      context.Context // the current connection's lifetime, for loop's blocking sends
-	endSess   context.CancelFunc
-	helloDue  bool
-	hello     *call // the hello of the current connection while unanswered
-	sentUpTo  uint64
-	lostUpTo  uint64
-	failDue   bool
-	closed    bool
+	sending       bool
+	connected     bool            // live > 0
+	live          int             // connections up
+	sess          context.Context // ends at a disconnect, for loop's blocking sends
+	endSess       context.CancelFunc
+	helloDue      int // hellos to say (one per new connection, at most one per live one)
+	sentUpTo      uint64
+	helloSentUpTo uint64 // the highest hello id handed to the socket
+	lostUpTo      uint64 // sentUpTo at the last disconnect
+	lostHelloUp   uint64 // helloSentUpTo at the last disconnect
+	failDue       bool   // a disconnect whose calls loop has not failed yet
+	closed        bool
 
 	kick chan struct{} // wakes loop (capacity 1)
 	msg  zmtp.Msg      // the message handed to the socket (sending held)
 }
 
-// outFrame is a closed message and the range of call ids in it.
+// outFrame is a closed message and the range of call ids in it (or the id of the hello it is).
 type outFrame struct {
 	b           []byte
 	first, last uint64
+	hello       uint64
 }
 
 const (
@@ -91,9 +103,11 @@ func (o *outbox) wake() {
 	}
 }
 
+// setMaxBatch lowers maxBatch to a broker's max_batch: with several brokers (or a broker
+// restarted with another setting) the smallest announced wins.
 func (o *outbox) setMaxBatch(n int) {
 	o.mu.Lock()
-	o.maxBatch = max(1, min(o.c.opts.maxBatch, n))
+	o.maxBatch = max(1, min(o.maxBatch, n))
 	o.mu.Unlock()
 }
 
@@ -237,8 +251,9 @@ func (o *outbox) flush(blocking bool) {
 		copy(o.frames, o.frames[1:])
 		o.frames[len(o.frames)-1] = outFrame{}
 		o.frames = o.frames[:len(o.frames)-1]
-		prev := o.sentUpTo
+		prev, prevHello := o.sentUpTo, o.helloSentUpTo
 		o.sentUpTo = max(o.sentUpTo, f.last)
+		o.helloSentUpTo = max(o.helloSentUpTo, f.hello)
 		o.mu.Unlock()
 
 		o.msg.Frames = append(o.msg.Frames[:0], f.b)
@@ -252,12 +267,18 @@ func (o *outbox) flush(blocking bool) {
 
 		o.mu.Lock()
 		if err != nil {
-			o.sentUpTo = prev
+			o.sentUpTo, o.helloSentUpTo = prev, prevHello
 			if errors.Is(err, zmtp.ErrMsgTooLarge) || errors.Is(err, zmtp.ErrEmptyMsg) {
 				o.c.log.Error("client: dropping a message the socket refused", "err", err, "bytes", len(f.b))
 				continue
 			}
-			if f.last == 0 || o.lostUpTo < f.last {
+			if o.failDue {
+				// A connection dropped during this send and loop has not failed its calls yet:
+				// this frame was not sent, so its calls are not among them.
+				o.lostUpTo = min(o.lostUpTo, prev)
+				o.lostHelloUp = min(o.lostHelloUp, prevHello)
+			}
+			if (f.last == 0 || o.lostUpTo < f.last) && (f.hello == 0 || o.lostHelloUp < f.hello) {
 				// Not sent: keep it first in line.
 				o.frames = append(o.frames, outFrame{})
 				copy(o.frames[1:], o.frames)
@@ -282,9 +303,6 @@ func (o *outbox) take(id uint64) *call {
 	cl := o.pending[id]
 	if cl != nil {
 		delete(o.pending, id)
-		if cl == o.hello {
-			o.hello = nil
-		}
 	}
 	o.mu.Unlock()
 	return cl
@@ -301,22 +319,32 @@ func (o *outbox) abandon(cl *call) bool {
 	return ok
 }
 
-// onConnect notes a new connection (from the monitor: no socket calls here).
+// onConnect notes a new connection, which gets a hello (from the monitor, possibly on several
+// goroutines at once for several connections: no socket calls here).
 func (o *outbox) onConnect() {
 	o.mu.Lock()
-	o.endSess()
-	o.sess, o.endSess = context.WithCancel(o.c.life)
-	o.connected, o.helloDue = true, true
+	o.live++
+	if !o.connected {
+		o.sess, o.endSess = context.WithCancel(o.c.life)
+		o.connected = true
+	}
+	o.helloDue++
 	o.mu.Unlock()
 	o.wake()
 }
 
-// onDisconnect notes a lost connection: the calls out on it fail (in loop).
+// onDisconnect notes a lost connection: the calls out so far fail (in loop), whether they took
+// this connection or another (the DEALER does not say which).
 func (o *outbox) onDisconnect() {
 	o.mu.Lock()
+	o.live = max(0, o.live-1)
 	o.endSess() // a blocked loop send gives up, so that loop can fail the lost calls
-	o.connected = false
-	o.lostUpTo = o.sentUpTo
+	o.connected = o.live > 0
+	if o.connected && !o.closed {
+		o.sess, o.endSess = context.WithCancel(o.c.life)
+	}
+	o.helloDue = min(o.helloDue, o.live) // with none up, the next connection brings its own
+	o.lostUpTo, o.lostHelloUp = o.sentUpTo, o.helloSentUpTo
 	o.failDue = true
 	o.mu.Unlock()
 	o.wake()
@@ -336,7 +364,6 @@ func (o *outbox) close() bool {
 		delete(o.pending, id)
 		calls = append(calls, cl)
 	}
-	o.hello = nil
 	o.mu.Unlock()
 	for _, cl := range calls {
 		cl.err = ErrClosed
@@ -360,7 +387,8 @@ func (o *outbox) loop(life context.Context) {
 	}
 }
 
-// failLost fails the calls that were out when the connection dropped.
+// failLost fails the calls that were out when a connection dropped. A hello lost with them is
+// said again while a connection is up: it may have been the only one for a broker still there.
 func (o *outbox) failLost() {
 	o.mu.Lock()
 	if !o.failDue {
@@ -369,13 +397,19 @@ func (o *outbox) failLost() {
 	}
 	o.failDue = false
 	var lost []*call
+	hellos := 0
 	for id, cl := range o.pending {
-		if id <= o.lostUpTo || cl == o.hello {
+		if (cl.hello && id <= o.lostHelloUp) || (!cl.hello && id <= o.lostUpTo) {
 			delete(o.pending, id)
 			lost = append(lost, cl)
+			if cl.hello {
+				hellos++
+			}
 		}
 	}
-	o.hello = nil
+	if hellos > 0 && o.connected && !o.closed {
+		o.helloDue = min(o.helloDue+hellos, o.live)
+	}
 	o.mu.Unlock()
 	for _, cl := range lost {
 		cl.err = ErrConnectionLost
@@ -389,26 +423,31 @@ func (o *outbox) failLost() {
 // helloParams are the params of the client's hello.
 var helloParams = []byte(`{"role":"client","unordered":true}`)
 
-// sayHello sends broker.hello first on a new connection, ahead of anything queued.
+// sayHello queues the hellos due, one per new connection, first in line ahead of anything
+// queued, each a message of its own.
+//
+// The DEALER sends round robin: a hello is meant for the new connection but may leave on
+// another one, so one broker may get two hellos and another none. That is harmless: a hello
+// sets unordered replies and tells max_batch, a broker answers a client that said none one
+// reply per message (a batch in one reply once all its members are done, which the reader
+// takes as well), the smallest max_batch announced wins, and any hello reply completes Dial.
 func (o *outbox) sayHello() {
 	o.mu.Lock()
-	if !o.helloDue || !o.connected || o.closed {
-		o.mu.Unlock()
-		return
+	for o.helloDue > 0 && o.connected && !o.closed {
+		o.helloDue--
+		cl := newCall(nil)
+		cl.cb = o.c.helloDone
+		cl.hello = true
+		o.nextID++
+		cl.id = o.nextID
+		o.pending[cl.id] = cl
+		var idb [20]byte
+		frame := codec.AppendRequest(nil, strconv.AppendUint(idb[:0], cl.id, 10), "broker.hello", helloParams)
+		// First in line; its id is left out of the frame's call range so that the calls queued
+		// before it are not taken as sent (helloSentUpTo tracks hellos instead).
+		o.frames = append(o.frames, outFrame{})
+		copy(o.frames[1:], o.frames)
+		o.frames[0] = outFrame{b: frame, hello: cl.id}
 	}
-	o.helloDue = false
-	cl := newCall(nil)
-	cl.cb = o.c.helloDone
-	o.nextID++
-	cl.id = o.nextID
-	o.pending[cl.id] = cl
-	o.hello = cl
-	var idb [20]byte
-	frame := codec.AppendRequest(nil, strconv.AppendUint(idb[:0], cl.id, 10), "broker.hello", helloParams)
-	// First in line; its id is left out of the frame's range so that the calls queued before
-	// it are not taken as sent (the hello itself is failed explicitly on disconnect).
-	o.frames = append(o.frames, outFrame{})
-	copy(o.frames[1:], o.frames)
-	o.frames[0] = outFrame{b: frame}
 	o.mu.Unlock()
 }

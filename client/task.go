@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -106,17 +107,58 @@ func idParams(id string, waitMS int64) ([]byte, error) {
 	return codec.Marshal(p)
 }
 
+// unknownTriesPerBroker, times the number of endpoints, is how many UNKNOWN answers in a row a
+// client of several brokers takes before it believes one (see taskCall).
+const unknownTriesPerBroker = 8
+
+// Pauses between the queries of a task that a broker answered UNKNOWN (several brokers only).
+const (
+	unknownBackoffMin = 2 * time.Millisecond
+	unknownBackoffMax = 250 * time.Millisecond
+)
+
 // taskCall calls a broker.* method about one task and decodes the record.
+//
+// With several endpoints the query goes to whichever broker round robin picks, and a broker
+// that does not hold the task (brokers on memory know only their own tasks; brokers sharing a
+// store may not know another's queued or running ones) answers UNKNOWN. So an UNKNOWN answer
+// is asked again, after a short jittered pause, until another answer comes or unknownTries
+// answers in a row said UNKNOWN (about 8 per broker, a couple of seconds with two brokers).
 func (c *Client) taskCall(ctx context.Context, method, id string, wait time.Duration) (TaskInfo, error) {
 	p, err := idParams(id, wait.Milliseconds())
 	if err != nil {
 		return TaskInfo{}, err
 	}
-	raw, err := c.CallRaw(ctx, nil, method, p)
-	if err != nil {
-		return TaskInfo{}, err
+	backoff := unknownBackoffMin
+	for try := 1; ; try++ {
+		raw, err := c.CallRaw(ctx, nil, method, p)
+		if err != nil {
+			return TaskInfo{}, err
+		}
+		ti, err := decodeTaskInfo(raw)
+		if err != nil || ti.State != StateUnknown || try >= c.unknownTries {
+			return ti, err
+		}
+		if err := c.pause(ctx, backoff/2+rand.N(backoff/2+1)); err != nil {
+			return TaskInfo{}, err
+		}
+		backoff = min(2*backoff, unknownBackoffMax)
 	}
-	return decodeTaskInfo(raw)
+}
+
+// pause waits for d, or returns ctx's error or ErrClosed when ctx ends or the client closes
+// first.
+func (c *Client) pause(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.life.Done():
+		return ErrClosed
+	}
 }
 
 // Status returns the broker's record of the task with this id (broker.status).
