@@ -21,6 +21,8 @@
 #   DRAIN_SECONDS [60]        how long a phase waits for outstanding tasks
 #   ZEROTASK_BENCH_ARGS ["--duration ${PHASE_SECONDS}s --concurrency ${INFLIGHT}"]
 #                             arguments for `zerotask bench --json` (its nodes: its own defaults)
+#   ZEROTASK_STORE []         "redis": ZeroTask's broker runs durable on the same redis-server as
+#                             asynq (--store redis://...), every task written to Redis first
 #   ZEROTASK_TIMEOUT [300]    seconds before the ZeroTask run is stopped
 #   SYSTEMS ["zerotask asynq celery"]  which to run
 #   KEEP_DIR []               if set, the raw outputs and logs are copied there
@@ -105,6 +107,9 @@ say "redis-server $(redis-server --version | awk '{print $3}') on 127.0.0.1:$por
 # --- ZeroTask --------------------------------------------------------------------------------
 touch "$tmp/zerotask.json" "$tmp/asynq.jsonl" "$tmp/celery.jsonl"
 if wants zerotask; then
+  if [ "${ZEROTASK_STORE:-}" = redis ]; then
+    ZEROTASK_BENCH_ARGS="$ZEROTASK_BENCH_ARGS --store redis://127.0.0.1:$port/0"
+  fi
   say "zerotask bench --json $ZEROTASK_BENCH_ARGS"
   # Built first, then run: the same as `go run ./cmd/zerotask bench --json`, without the build in
   # the measured process's lifetime.
