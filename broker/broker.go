@@ -329,8 +329,9 @@ func (b *Broker) tickLoop(ctx context.Context) {
 			b.applyEvents(0)
 		}
 		b.c.tick(b.c.now())
-		if b.c.closing && b.c.running == 0 && b.jobActive == 0 {
-			// Drained. The results stored during the shutdown stay readable until they are
+		if b.c.closing && b.c.running == 0 && b.jobActive == 0 && b.c.storing() == 0 {
+			// Drained (no task at a node, no broker task, no task being written to the
+			// store). The results stored during the shutdown stay readable until they are
 			// read or ResultGrace has passed; then the waits still open are answered.
 			if b.idleSince.IsZero() {
 				b.idleSince = time.Now()

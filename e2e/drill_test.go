@@ -142,6 +142,7 @@ func starts(t testing.TB, dir string) map[int][]start {
 
 // brokerStats is the part of broker.stats the drills read.
 type brokerStats struct {
+	Broker    string `json:"broker"` // the broker's id: the prefix of its task ids
 	Queued    int    `json:"queued"`
 	Running   int    `json:"running"`
 	Accepted  uint64 `json:"accepted"`
@@ -156,6 +157,7 @@ type brokerStats struct {
 	Clients   int    `json:"clients"`
 	Results   int    `json:"results"`
 	Scheduled int    `json:"scheduled"`
+	Claimed   uint64 `json:"claimed"` // durable mode: tasks taken from the store
 }
 
 func statsOf(t testing.TB, c *client.Client) brokerStats {

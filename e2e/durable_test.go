@@ -189,7 +189,7 @@ func TestDrillDurableBrokerKill(t *testing.T) {
 	t.Logf("%d tasks: %d acknowledged (submits took %v, all results in Redis after %v), %d not acknowledged (in flight at the kill); "+
 		"ran once %d, twice %d (on a node, or just finished, at the crash); the restarted broker took %d back from Redis and accepted %d",
 		tasks, len(want), submitted.Round(time.Millisecond), elapsed.Round(time.Millisecond), refused.Load(), once, twice,
-		claimedOf(t, c), cs.Accepted)
+		cs.Claimed, cs.Accepted)
 	if more > 0 {
 		t.Errorf("%d acknowledged tasks ran more than twice", more)
 	}
@@ -205,34 +205,6 @@ func TestDrillDurableBrokerKill(t *testing.T) {
 	if acked.Load() < tasks/2 {
 		t.Errorf("only %d submits acknowledged", acked.Load())
 	}
-}
-
-// claimedOf returns the broker's "claimed" counter (tasks taken from the store).
-func claimedOf(t testing.TB, c *client.Client) uint64 {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	var s struct {
-		Claimed uint64 `json:"claimed"`
-	}
-	if err := c.Call(ctx, "broker.stats", &s); err != nil {
-		t.Fatalf("broker.stats: %v", err)
-	}
-	return s.Claimed
-}
-
-// brokerID returns the id (epoch) a broker's stats announce: the prefix of its task ids.
-func brokerID(t testing.TB, c *client.Client) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	var s struct {
-		Broker string `json:"broker"`
-	}
-	if err := c.Call(ctx, "broker.stats", &s); err != nil {
-		t.Fatalf("broker.stats: %v", err)
-	}
-	return s.Broker
 }
 
 // TestDrillTwoBrokers: two `zerotask broker --store redis://...` processes share one Redis;
@@ -261,7 +233,7 @@ func TestDrillTwoBrokers(t *testing.T) {
 	for _, c := range []*client.Client{c1, c2} {
 		testutil.Eventually(t, 10*time.Second, func() bool { return len(nodesOf(t, c)) == 2 }, "2 nodes on each broker")
 	}
-	id1 := brokerID(t, c1)
+	id1 := statsOf(t, c1).Broker
 	c := dial(t, both)
 
 	ids := make([]string, tasks)
