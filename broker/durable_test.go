@@ -311,3 +311,35 @@ func TestDurableStatsJSON(t *testing.T) {
 		t.Fatalf("stats %s", r.Result)
 	}
 }
+
+// FuzzDecodeMeta: the task metadata read back from a store never panics the broker, and what
+// it decodes encodes back to the same values.
+func FuzzDecodeMeta(f *testing.F) {
+	c := &core{opts: map[uint32]taskOpts{}}
+	f.Add(c.appendMeta(nil, 0, &task{prio: 3, flags: fSubmitted}, holdEntry{due: int64(time.Hour)}))
+	c.opts[0] = taskOpts{maxAttempts: 5, backoff: time.Second, maxBackoff: time.Minute}
+	f.Add(c.appendMeta(nil, 0, &task{flags: fOpts}, holdEntry{}))
+	f.Add([]byte{1, 0, 0, 0})
+	f.Add([]byte{1, 1, 200, 250, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, ok := decodeMeta(b)
+		if !ok {
+			return
+		}
+		if m.prio > MaxPriority || m.opts.maxAttempts > MaxAttemptsCap || m.opts.backoff < 0 || m.opts.maxBackoff < 0 || m.due < 0 {
+			t.Fatalf("decoded out of bounds: %+v", m)
+		}
+		tk := &task{prio: m.prio}
+		if m.submitted {
+			tk.flags |= fSubmitted
+		}
+		if m.opts != (taskOpts{}) {
+			tk.flags |= fOpts
+		}
+		c := &core{opts: map[uint32]taskOpts{0: m.opts}}
+		m2, ok := decodeMeta(c.appendMeta(nil, 0, tk, holdEntry{due: m.due}))
+		if !ok || m2 != m {
+			t.Fatalf("round trip %+v -> %+v (%v)", m, m2, ok)
+		}
+	})
+}
