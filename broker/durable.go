@@ -400,6 +400,9 @@ type claim struct {
 	n     int
 }
 
+// claimMin is the fewest tasks a claim asks for.
+const claimMin = 64
+
 // Claims back off per queue while the store has nothing for it: from claimInterval, doubled
 // after every empty claim, up to maxClaimGap; a claim that got tasks resets it.
 const maxClaimGap = time.Second
@@ -419,7 +422,9 @@ func (c *core) idleQueues(dst []claim) []claim {
 			n += c.peers[s].credit
 		}
 		if n > 0 {
-			dst = append(dst, claim{queue: q.name, idx: q.idx, n: min(n, c.cfg.MaxBatch)})
+			// At least claimMin, so that priorities order a claimed batch (the store's
+			// queues are FIFO); what the nodes cannot take at once waits here, held.
+			dst = append(dst, claim{queue: q.name, idx: q.idx, n: min(max(n, claimMin), c.cfg.MaxBatch)})
 		}
 	}
 	return dst
@@ -443,6 +448,7 @@ func (c *core) claimDone(cl claim, got int) {
 // ones (a submitted task records its result under its own id; a call has nobody to answer).
 func (c *core) claimed(ts []store.Task) {
 	d := c.dur
+	var last *queue
 	for i := range ts {
 		st := &ts[i]
 		m, ok := decodeMeta(st.Meta)
@@ -486,9 +492,23 @@ func (c *core) claimed(ts []store.Task) {
 		c.cnt.accepted++
 		if m.due > c.now() {
 			c.schedule(slot, t, m.due, stQueued)
-		} else {
-			c.enqueue(slot, t, q, false)
+			continue
 		}
+		// Queued first, handed out after the batch: the highest priority goes first.
+		q.push(t.prio, t.key(slot), false)
+		q.live++
+		c.queued++
+		c.announceQueue(q)
+		c.watchDeadline(slot, t)
+		if q != last {
+			if last != nil {
+				c.pumpQueue(last)
+			}
+			last = q
+		}
+	}
+	if last != nil {
+		c.pumpQueue(last)
 	}
 }
 

@@ -343,3 +343,66 @@ func FuzzDecodeMeta(f *testing.F) {
 		}
 	})
 }
+
+// TestDurableHandOver: a broker shut down gracefully leaves its submitted tasks in the store
+// with their options; another broker on the same store runs them: priorities kept, a delayed
+// task not before it is due, its attempts bound kept.
+func TestDurableHandOver(t *testing.T) {
+	st := memStoreFor(t)
+	b1, err := New(Config{Listen: "tcp://127.0.0.1:0", Pub: PubDisabled, Store: st, StoreOwner: "b1", Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- b1.Serve(context.Background()) }()
+	c := dealer(t, b1)
+	low := submitID(t, c, "work", `["low"]`, "")
+	high := submitID(t, c, "work", `["high"]`, `"priority":9`)
+	due := time.Now().Add(400 * time.Millisecond)
+	later := submitID(t, c, "work", `["later"]`, `"delay_ms":400,"max_attempts":1`)
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := b1.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; !errors.Is(err, ErrServerClosed) {
+		t.Fatal(err)
+	}
+
+	b2 := startBroker(t, Config{Store: st, StoreOwner: "b2"})
+	n := newNode(t, b2, "n1", "work")
+	n.credit(1) // one at a time: the order shows
+	var order []string
+	var lastAt time.Time
+	var laterID json.RawMessage
+	for len(order) < 3 {
+		ts := n.collect(1)
+		order = append(order, string(ts[0].Params))
+		lastAt = time.Now()
+		if string(ts[0].Params) == `["later"]` {
+			laterID = ts[0].ID
+			n.fail(ts[0].ID, -32000, "boom") // max_attempts 1: no retry
+		} else {
+			n.result(ts[0].ID, "0")
+		}
+		n.credit(1)
+	}
+	if order[0] != `["high"]` || order[1] != `["low"]` || order[2] != `["later"]` {
+		t.Fatalf("order %v, want high, low, later", order)
+	}
+	if lastAt.Before(due) {
+		t.Fatalf("the delayed task ran %v before it was due", due.Sub(lastAt))
+	}
+	_ = laterID
+	for id, want := range map[string]string{low: store.StateSuccess, high: store.StateSuccess, later: store.StateFailure} {
+		testutil.Eventually(t, wait, func() bool {
+			r, ok := getResult(t, st, id)
+			return ok && r.State == want
+		}, "%s ends %s", id, want)
+	}
+	// Read through b2 under the ids b1 gave.
+	r := decodeResp(t, dealer(t, b2).call(fmt.Sprintf(`{"jsonrpc":"2.0","id":1,"method":"broker.status","params":{"id":%q}}`, high)))
+	if !strings.Contains(string(r.Result), `"SUCCESS"`) {
+		t.Fatalf("status through b2: %s", r.Result)
+	}
+}
