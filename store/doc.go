@@ -111,7 +111,12 @@
 // Ack gathered with the Append or Hold of the same id forgets the task (TestWriterFlushOrder).
 // Each caller returns when Redis has answered its part. While a batch is on the wire the next
 // one gathers, so batches grow with the load and round trips do not bound throughput (group
-// commit). A fixed gather window was measured worse: with FlushDelay 1ms,
+// commit); up to two batches are on the wire at once, so that a call arriving while one is out
+// need not wait for its round trip (a sequential durable call through the broker: p50 231 µs
+// against 266 µs with one, same machine, bench/store/run.sh). A caller's own calls are
+// sequential, so none of its writes is reordered; calls of different callers in flight at once
+// have no order between them (nothing relies on one: the broker acks a task only after its
+// hold and its result's put have returned). A fixed gather window was measured worse: with FlushDelay 1ms,
 // 16 concurrent single-result Puts made 12k results/s against 92k/s with no delay, and a lone
 // Put took 1.2 ms instead of 90 µs; so FlushDelay defaults to 0. Measured (`go test -run '^$'
 // -bench Redis ./store/`, loaded 2-core machine): Put 288k results/s in batches of 64,

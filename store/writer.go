@@ -15,16 +15,26 @@ import (
 // and ids, for up to Options.FlushDelay), and sends it as at most four scripts in one
 // pipeline, in this order: one put script for all the results, one append script for all the
 // appended tasks, one hold script for all the held tasks and one ack script for all the acked
-// ids. Each caller is answered when Redis has acknowledged its part. While one batch is on the
+// ids. Each caller is answered when Redis has acknowledged its part. While a batch is on the
 // wire the next one gathers, so batches grow with the load and round trips never bound
-// throughput (group commit).
+// throughput (group commit); up to maxFlights batches are on the wire at once (rueidis
+// pipelines them on its connection), so a call that arrives while a batch is out waits for a
+// free flight, not for that batch's round trip. Calls of one caller are sequential, so no
+// caller's writes are reordered; calls of different callers in flight at once have no order
+// between them.
 type writer struct {
 	r      *Redis
 	ops    chan *wop
 	quit   chan struct{} // closed by stop: drain and return
 	exited chan struct{} // closed when the goroutine has returned
+	free   chan *flight  // idle flights: at most maxFlights batches on the wire
 
-	// The goroutine's own reusable state.
+	batch []*wop // the batch being gathered (the run goroutine's)
+}
+
+// flight is the reusable state of one batch on the wire.
+type flight struct {
+	w        *writer
 	batch    []*wop
 	putArgs  []string
 	appArgs  []string
@@ -34,6 +44,11 @@ type writer struct {
 	args     [][]string
 	cmds     rueidis.Commands
 }
+
+// maxFlights bounds the batches on the wire at once. Two measured best: one makes a call wait
+// behind the batch in flight (a sequential durable call paid about one extra round trip), more
+// only split batches.
+const maxFlights = 2
 
 // writerQueue bounds the ops waiting for the writer; past it callers block (with their ctx).
 const writerQueue = 4096
@@ -92,8 +107,42 @@ func (op *wop) value(i int) string {
 
 func newWriter(r *Redis) *writer {
 	w := &writer{r: r, ops: make(chan *wop, writerQueue), quit: make(chan struct{}), exited: make(chan struct{})}
+	w.initFlights()
 	go w.run()
 	return w
+}
+
+func (w *writer) initFlights() {
+	w.free = make(chan *flight, maxFlights)
+	for range maxFlights {
+		w.free <- &flight{w: w}
+	}
+}
+
+// send hands the gathered batch to a free flight (waiting for one) and sends it on a
+// goroutine of its own.
+func (w *writer) send(ctx context.Context) {
+	f := <-w.free
+	f.batch = append(f.batch[:0], w.batch...)
+	clear(w.batch)
+	w.batch = w.batch[:0]
+	go func() {
+		f.flush(ctx)
+		w.free <- f
+	}()
+}
+
+// flush sends the gathered batch and waits for its answer (tests; the writer uses send).
+func (w *writer) flush(ctx context.Context) {
+	if w.free == nil {
+		w.initFlights()
+	}
+	f := <-w.free
+	f.batch = append(f.batch[:0], w.batch...)
+	clear(w.batch)
+	w.batch = w.batch[:0]
+	f.flush(ctx)
+	w.free <- f
 }
 
 // do hands op to the writer and waits for Redis's answer. On ctx's end it returns ctx.Err()
@@ -142,17 +191,25 @@ func (w *writer) run() {
 		select {
 		case first = <-w.ops:
 		case <-w.quit:
-			// Send what was handed over before stop, then leave.
+			// Send what was handed over before stop, wait for the flights, then leave.
 			for {
 				select {
 				case op := <-w.ops:
 					w.batch = append(w.batch[:0], op)
-					w.flush(ctx)
+					w.send(ctx)
+					continue
 				default:
-					return
 				}
+				break
 			}
+			for range maxFlights {
+				<-w.free
+			}
+			return
 		}
+		// Gathering starts once a flight is free: what arrives meanwhile joins this batch.
+		f := <-w.free
+		w.free <- f
 		w.batch = append(w.batch[:0], first)
 		items := first.n
 		timerOn := false
@@ -188,69 +245,70 @@ func (w *writer) run() {
 		if timerOn && !timer.Stop() {
 			<-timer.C
 		}
-		w.flush(ctx)
+		w.send(ctx)
 	}
 }
 
 // flush sends the batch as one pipeline and answers every op in it.
-func (w *writer) flush(ctx context.Context) {
+func (f *flight) flush(ctx context.Context) {
+	w := f.w
 	p := w.r.o.Prefix
-	w.putArgs = append(w.putArgs[:0], p)
-	w.appArgs = append(w.appArgs[:0], p, w.r.maxQueued, "")
-	w.holdArgs = append(w.holdArgs[:0], p, w.r.leaseMS, "", "")
-	w.ackArgs = append(w.ackArgs[:0], p)
+	f.putArgs = append(f.putArgs[:0], p)
+	f.appArgs = append(f.appArgs[:0], p, w.r.maxQueued, "")
+	f.holdArgs = append(f.holdArgs[:0], p, w.r.leaseMS, "", "")
+	f.ackArgs = append(f.ackArgs[:0], p)
 	groups, holdGroups, held := 0, 0, 0
-	for _, op := range w.batch {
+	for _, op := range f.batch {
 		switch op.kind {
 		case opPut:
 			for i := 0; i < op.n; i++ {
-				w.putArgs = append(w.putArgs, op.ids[i], op.value(i), op.ttl)
+				f.putArgs = append(f.putArgs, op.ids[i], op.value(i), op.ttl)
 			}
 		case opAppend:
 			groups++
-			w.appArgs = append(w.appArgs, strconv.Itoa(op.n))
+			f.appArgs = append(f.appArgs, strconv.Itoa(op.n))
 			for i := 0; i < op.n; i++ {
-				w.appArgs = append(w.appArgs, op.queues[i], op.ids[i], op.value(i), op.attempts[i])
+				f.appArgs = append(f.appArgs, op.queues[i], op.ids[i], op.value(i), op.attempts[i])
 			}
 		case opHold:
 			holdGroups++
 			held += op.n
-			w.holdArgs = append(w.holdArgs, op.owner, strconv.Itoa(op.n))
+			f.holdArgs = append(f.holdArgs, op.owner, strconv.Itoa(op.n))
 			for i := 0; i < op.n; i++ {
-				w.holdArgs = append(w.holdArgs, op.queues[i], op.ids[i], op.value(i), op.attempts[i])
+				f.holdArgs = append(f.holdArgs, op.queues[i], op.ids[i], op.value(i), op.attempts[i])
 			}
 		case opAck:
-			w.ackArgs = append(w.ackArgs, op.ids...)
+			f.ackArgs = append(f.ackArgs, op.ids...)
 		}
 	}
-	w.scripts, w.args = w.scripts[:0], w.args[:0]
+	f.scripts, f.args = f.scripts[:0], f.args[:0]
 	putIdx, appIdx, holdIdx, ackIdx := -1, -1, -1, -1
-	if len(w.putArgs) > 1 {
-		putIdx = len(w.scripts)
-		w.scripts = append(w.scripts, scriptPut)
-		w.args = append(w.args, w.putArgs)
+	if len(f.putArgs) > 1 {
+		putIdx = len(f.scripts)
+		f.scripts = append(f.scripts, scriptPut)
+		f.args = append(f.args, f.putArgs)
 	}
 	if groups > 0 {
-		w.appArgs[2] = strconv.Itoa(groups)
-		appIdx = len(w.scripts)
-		w.scripts = append(w.scripts, scriptAppend)
-		w.args = append(w.args, w.appArgs)
+		f.appArgs[2] = strconv.Itoa(groups)
+		appIdx = len(f.scripts)
+		f.scripts = append(f.scripts, scriptAppend)
+		f.args = append(f.args, f.appArgs)
 	}
 	if holdGroups > 0 {
-		w.holdArgs[2], w.holdArgs[3] = strconv.Itoa(held), strconv.Itoa(holdGroups)
-		holdIdx = len(w.scripts)
-		w.scripts = append(w.scripts, scriptHold)
-		w.args = append(w.args, w.holdArgs)
+		f.holdArgs[2], f.holdArgs[3] = strconv.Itoa(held), strconv.Itoa(holdGroups)
+		holdIdx = len(f.scripts)
+		f.scripts = append(f.scripts, scriptHold)
+		f.args = append(f.args, f.holdArgs)
 	}
-	if len(w.ackArgs) > 1 {
-		ackIdx = len(w.scripts)
-		w.scripts = append(w.scripts, scriptAck)
-		w.args = append(w.args, w.ackArgs)
+	if len(f.ackArgs) > 1 {
+		ackIdx = len(f.scripts)
+		f.scripts = append(f.scripts, scriptAck)
+		f.args = append(f.args, f.ackArgs)
 	}
 	var putErr, appErr, holdErr, ackErr error
 	var statuses []rueidis.RedisMessage
-	if len(w.scripts) > 0 {
-		res := evalMulti(ctx, w.r.c, w.scripts, w.args, &w.cmds)
+	if len(f.scripts) > 0 {
+		res := evalMulti(ctx, w.r.c, f.scripts, f.args, &f.cmds)
 		if putIdx >= 0 {
 			if err := res[putIdx].Error(); err != nil {
 				putErr = fmt.Errorf("store: put results: %w", err)
@@ -276,7 +334,7 @@ func (w *writer) flush(ctx context.Context) {
 		}
 	}
 	g := 0
-	for i, op := range w.batch {
+	for i, op := range f.batch {
 		var err error
 		switch op.kind {
 		case opPut:
@@ -300,10 +358,10 @@ func (w *writer) flush(ctx context.Context) {
 			err = ackErr
 		}
 		op.done <- err // capacity 1: never blocks, even for an abandoned op
-		w.batch[i] = nil
+		f.batch[i] = nil
 	}
-	clear(w.putArgs)
-	clear(w.appArgs)
-	clear(w.holdArgs)
-	clear(w.ackArgs)
+	clear(f.putArgs)
+	clear(f.appArgs)
+	clear(f.holdArgs)
+	clear(f.ackArgs)
 }
