@@ -28,13 +28,36 @@ go test -race -count=1 -timeout 20m ${TESTFLAGS:-} ./...
 step "allocation tests without -race"
 go test -count=1 -run 'Alloc|TestScanStackScratch|TestPolicy' ./...
 
+# fuzz runs one target. A real finding always writes its input to testdata/fuzz/<target>/ and
+# fails. Go 1.26's fuzz coordinator can also fail a clean run with a bare "context deadline
+# exceeded" as -fuzztime ends on a busy machine (golang/go#75804, fixed in Go 1.27), writing
+# nothing: that case is run once more, and counted as passed (with a note) if it repeats.
+fuzz() {
+  local pkg=$1 fn=$2 dir="$1/testdata/fuzz/$2" out before after try
+  for try in 1 2; do
+    before=$(ls "$dir" 2>/dev/null | sort || true)
+    if out=$(go test -run='^$' -fuzz="^${fn}\$" -fuzztime="$FUZZTIME" "$pkg" 2>&1); then
+      printf '%s\n' "$out" | tail -n 3
+      return 0
+    fi
+    after=$(ls "$dir" 2>/dev/null | sort || true)
+    printf '%s\n' "$out" | tail -n 20
+    if [ "$before" != "$after" ] || ! printf '%s\n' "$out" | grep -q '^    context deadline exceeded$'; then
+      echo "fuzz $fn failed (a failing input is in $dir when one was found)"
+      return 1
+    fi
+    echo "note: $fn ended with the Go 1.26 fuzz coordinator's deadline race (golang/go#75804; no input written)"
+  done
+  echo "note: $fn hit the deadline race twice with no input written: counted as passed"
+}
+
 if [ "$FUZZTIME" != "0" ]; then
   # Every FuzzXxx function, each on its own for FUZZTIME (go test -fuzz runs one at a time).
   grep -rl --include='*_test.go' '^func Fuzz' . | sort | while read -r file; do
     pkg=./$(dirname "${file#./}")
     for fn in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$file" | sed 's/^func //'); do
       step "fuzz $pkg $fn ($FUZZTIME)"
-      go test -run='^$' -fuzz="^${fn}\$" -fuzztime="$FUZZTIME" "$pkg"
+      fuzz "$pkg" "$fn"
     done
   done
 fi
