@@ -12,6 +12,10 @@
 //     flight for an owner, as if appended and claimed at once; durable when it returns), Ack,
 //     Requeue (back to the front, attempt counted), Renew and Recover of an owner's lease,
 //     Len, and Locate (none, queued, or held and by whom).
+//   - Idempotency keys: a task held with a Key is stored only if no other task holds the key
+//     (Hold sets Bound to that task's id instead), atomically with the hold; the binding
+//     lasts KeyTTL, and a result Put with the Key extends it to the result's TTL. So a key
+//     means one task across every broker sharing the store, as long as its result is kept.
 //   - Store: both, with Close. Open("memory://") or Open("redis://host:port/db") picks one.
 //   - storetest: the conformance suite every implementation passes (run for both here).
 //
@@ -156,6 +160,7 @@
 //	<p>own:<owner>   zset    ids an owner holds (claimed or held), scored by the claim sequence
 //	<p>owners        zset    owners, scored by their lease deadline (Redis TIME, ms)
 //	<p>seq           string  the claim sequence, shared by Claim and Hold (one global order)
+//	<p>key:<key>     string  an idempotency key: the id of the task that holds it, with a TTL
 //
 // Scripts build key names from the prefix and from the records they read, so the store needs
 // one Redis (or a primary with replicas), not Redis Cluster. Lease times are Redis's own

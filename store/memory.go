@@ -43,6 +43,7 @@ type Memory struct {
 	queues   map[string]*mqueue
 	owners   map[string]*mowner
 	freeTask []*mtask
+	keys     map[string]mkey // idempotency keys (Task.Key, Result.Key)
 }
 
 type mresult struct {
@@ -77,6 +78,12 @@ type mqueue struct {
 	mlist
 }
 
+// mkey is an idempotency key's binding: the task id it names, until expires (unix ns).
+type mkey struct {
+	id      string
+	expires int64
+}
+
 type mowner struct {
 	name  string
 	lease int64 // unix nanoseconds
@@ -93,7 +100,38 @@ func NewMemory(o Options) *Memory {
 		tasks:   make(map[string]*mtask),
 		queues:  make(map[string]*mqueue),
 		owners:  make(map[string]*mowner),
+		keys:    make(map[string]mkey),
 	}
+}
+
+// keyLocked returns the id key is bound to now ("" for none; an expired binding is dropped).
+func (m *Memory) keyLocked(key string, now int64) string {
+	k, ok := m.keys[key]
+	if !ok {
+		return ""
+	}
+	if k.expires <= now {
+		delete(m.keys, key)
+		return ""
+	}
+	return k.id
+}
+
+// bindLocked binds key to id until expires, unless it is bound to another id; it reports
+// whether it did. Expired bindings are swept once they could outnumber what can hold them.
+func (m *Memory) bindLocked(key, id string, now, expires int64) bool {
+	if cur := m.keyLocked(key, now); cur != "" && cur != id {
+		return false
+	}
+	m.keys[key] = mkey{id: id, expires: expires}
+	if len(m.keys) > 1024 && len(m.keys) > 2*(len(m.results)+len(m.tasks)) {
+		for k, v := range m.keys {
+			if v.expires <= now {
+				delete(m.keys, k)
+			}
+		}
+	}
+	return true
 }
 
 func resultSize(r *Result) int64 {
@@ -133,8 +171,12 @@ func (m *Memory) Put(ctx context.Context, ttl time.Duration, results ...Result) 
 		}
 		res, er := e.r.Result[:0], e.r.Error[:0]
 		e.r = *src
+		e.r.Key = ""
 		e.r.Result = copyInto(res, src.Result)
 		e.r.Error = copyInto(er, src.Error)
+		if src.Key != "" {
+			m.bindLocked(src.Key, src.ID, now, expires)
+		}
 		e.size = resultSize(src)
 		m.bytes += e.size
 		e.expires = expires
@@ -305,17 +347,26 @@ func (m *Memory) Hold(ctx context.Context, owner string, tasks ...Task) error {
 		if tasks[i].ID == "" || tasks[i].Queue == "" {
 			return fmt.Errorf("%w: task with an empty id or queue", ErrInvalid)
 		}
+		if tasks[i].Key != "" && tasks[i].KeyTTL <= 0 {
+			return fmt.Errorf("%w: task %q: key without a positive KeyTTL", ErrInvalid, tasks[i].ID)
+		}
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
 		return ErrClosed
 	}
+	now := m.now().UnixNano()
 	o := m.ownerLocked(owner)
-	o.lease = m.now().UnixNano() + int64(m.o.Lease)
+	o.lease = now + int64(m.o.Lease)
 	for i := range tasks {
 		src := &tasks[i]
+		src.Bound = ""
 		if _, dup := m.tasks[src.ID]; dup {
+			continue
+		}
+		if src.Key != "" && !m.bindLocked(src.Key, src.ID, now, now+int64(src.KeyTTL)) {
+			src.Bound = m.keys[src.Key].id
 			continue
 		}
 		t := m.newTaskLocked(src)
@@ -331,6 +382,7 @@ func (m *Memory) newTaskLocked(src *Task) *mtask {
 	t := m.newTask()
 	params, meta := t.t.Params, t.t.Meta
 	t.t = *src
+	t.t.Key, t.t.KeyTTL, t.t.Bound = "", 0, "" // keys live in m.keys, not with the task
 	t.t.Params = copyInto(params, src.Params)
 	t.t.Meta = copyInto(meta, src.Meta)
 	q := m.queues[src.Queue]
@@ -606,7 +658,7 @@ func (m *Memory) Close() error {
 		close(w.ch)
 		delete(m.waits, id)
 	}
-	m.results, m.tasks, m.queues, m.owners = nil, nil, nil, nil
+	m.results, m.tasks, m.queues, m.owners, m.keys = nil, nil, nil, nil, nil
 	m.heap, m.freeRes, m.freeTask = nil, nil, nil
 	return nil
 }

@@ -149,6 +149,12 @@ func (r *Redis) Put(ctx context.Context, ttl time.Duration, results ...Result) e
 		op.buf = appendResult(op.buf, &results[i])
 		op.ends = append(op.ends, len(op.buf))
 		op.ids = append(op.ids, results[i].ID)
+		if k := results[i].Key; k != "" {
+			for len(op.keys) < i {
+				op.keys = append(op.keys, "")
+			}
+			op.keys = append(op.keys, k)
+		}
 	}
 	op.n = len(results)
 	return r.w.do(ctx, op)
@@ -295,13 +301,35 @@ func (r *Redis) Hold(ctx context.Context, owner string, tasks ...Task) error {
 			releaseOp(op)
 			return fmt.Errorf("%w: task with an empty id or queue", ErrInvalid)
 		}
+		if t.Key != "" && t.KeyTTL <= 0 {
+			releaseOp(op)
+			return fmt.Errorf("%w: task %q: key without a positive KeyTTL", ErrInvalid, t.ID)
+		}
+		t.Bound = ""
 		op.buf = appendTask(op.buf, t)
 		op.ends = append(op.ends, len(op.buf))
 		op.ids = append(op.ids, t.ID)
 		op.queues = append(op.queues, t.Queue)
 		op.attempts = append(op.attempts, strconv.Itoa(max(t.Attempts, 0)))
+		if t.Key != "" {
+			for len(op.keys) < i {
+				op.keys = append(op.keys, "")
+				op.keyTTLs = append(op.keyTTLs, "")
+			}
+			op.keys = append(op.keys, t.Key)
+			op.keyTTLs = append(op.keyTTLs, strconv.FormatInt(max(t.KeyTTL.Milliseconds(), 1), 10))
+		}
 	}
 	op.n = len(tasks)
+	if len(op.keys) > 0 {
+		op.after = func(op *wop) {
+			for i, b := range op.bound {
+				if i < len(tasks) {
+					tasks[i].Bound = b
+				}
+			}
+		}
+	}
 	return r.w.do(ctx, op)
 }
 

@@ -45,16 +45,26 @@ local function give_back(p, owner)
 end
 `
 
-// luaPut: ARGV = prefix, then (id, value, ttl_ms) per result. Each result is one key with a
-// TTL; a PUBLISH on its done channel wakes the Waits of any broker (a publish with no
-// subscriber costs Redis a hash lookup).
+// luaPut: ARGV = prefix, then (id, value, ttl_ms, key) per result. Each result is one key with
+// a TTL; a PUBLISH on its done channel wakes the Waits of any broker (a publish with no
+// subscriber costs Redis a hash lookup). A non-empty idempotency key is bound to the id for the
+// result's TTL, unless it is bound to another id.
 const luaPut = `
 local p = ARGV[1]
-for i = 2, #ARGV, 3 do
-  redis.call('SET', p .. 'r:' .. ARGV[i], ARGV[i + 1], 'PX', ARGV[i + 2])
-  redis.call('PUBLISH', p .. 'done:' .. ARGV[i], '')
+for i = 2, #ARGV, 4 do
+  local id = ARGV[i]
+  redis.call('SET', p .. 'r:' .. id, ARGV[i + 1], 'PX', ARGV[i + 2])
+  redis.call('PUBLISH', p .. 'done:' .. id, '')
+  local key = ARGV[i + 3]
+  if key ~= '' then
+    local kk = p .. 'key:' .. key
+    local cur = redis.call('GET', kk)
+    if not cur or cur == id then
+      redis.call('SET', kk, id, 'PX', ARGV[i + 2])
+    end
+  end
 end
-return (#ARGV - 1) / 3
+return (#ARGV - 1) / 4
 `
 
 // luaAppend: ARGV = prefix, max_queued, ngroups, then per group (one Append call) its task
@@ -144,17 +154,18 @@ return out
 `
 
 // luaHold: ARGV = prefix, lease_ms, ntasks, ngroups, then per group (one Hold call) its owner,
-// its task count k and (queue, id, value, attempts) per task. Each task whose id does not
-// exist is stored in flight: its hash with o = owner, its id in the owner's zset scored by
-// the global claim sequence (one INCRBY for the whole batch; skipped ids leave gaps, which
-// keep the order). Every owner in the batch has its lease renewed. Replies how many tasks
-// were stored.
+// its task count k and (queue, id, value, attempts, key, key_ttl_ms) per task. Each task whose
+// id does not exist, and whose idempotency key (if any) is not bound to another id, is stored
+// in flight: its hash with o = owner, its id in the owner's zset scored by the global claim
+// sequence (one INCRBY for the whole batch; skipped ids leave gaps, which keep the order), and
+// its key bound to its id for key_ttl_ms. Every owner in the batch has its lease renewed.
+// Replies one string per task: the id its key is bound to when that stopped it, else "".
 const luaHold = luaCommon + `
 local p, lease, total, ngroups = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local now = now_ms()
 local seq = redis.call('INCRBY', p .. 'seq', total) - total
 local renewed = {}
-local n = 0
+local out = {}
 local i = 5
 for g = 1, ngroups do
   local owner, k = ARGV[i], tonumber(ARGV[i + 1])
@@ -165,18 +176,32 @@ for g = 1, ngroups do
   end
   local ok = p .. 'own:' .. owner
   for j = 0, k - 1 do
-    local id = ARGV[i + 4 * j + 1]
+    local a = i + 6 * j
+    local id = ARGV[a + 1]
     local tk = p .. 't:' .. id
+    local bound = ''
     seq = seq + 1
     if redis.call('EXISTS', tk) == 0 then
-      redis.call('HSET', tk, 'd', ARGV[i + 4 * j + 2], 'q', ARGV[i + 4 * j], 'a', ARGV[i + 4 * j + 3], 'o', owner)
-      redis.call('ZADD', ok, seq, id)
-      n = n + 1
+      local key = ARGV[a + 4]
+      if key ~= '' then
+        local kk = p .. 'key:' .. key
+        local cur = redis.call('GET', kk)
+        if cur and cur ~= id then
+          bound = cur
+        else
+          redis.call('SET', kk, id, 'PX', ARGV[a + 5])
+        end
+      end
+      if bound == '' then
+        redis.call('HSET', tk, 'd', ARGV[a + 2], 'q', ARGV[a], 'a', ARGV[a + 3], 'o', owner)
+        redis.call('ZADD', ok, seq, id)
+      end
     end
+    out[#out + 1] = bound
   end
-  i = i + 4 * k
+  i = i + 6 * k
 end
-return n
+return out
 `
 
 // luaAck: ARGV = prefix, ids... Forgets each task: out of its owner's set if in flight, out

@@ -62,6 +62,13 @@ type Task struct {
 	// Meta is opaque bytes the broker keeps with the task (reply routing, flags); empty reads
 	// back as nil.
 	Meta []byte
+	// Key is an idempotency key, read by Hold only: the task is stored only if Key is not
+	// bound to another task, and then Key is bound to ID for KeyTTL (> 0). "" for none.
+	Key    string
+	KeyTTL time.Duration
+	// Bound is set by Hold when Key is bound to another task: that task's id. The task was not
+	// stored.
+	Bound string
 }
 
 // Result is a finished task's record.
@@ -83,6 +90,10 @@ type Result struct {
 	Method string
 	// FinishedAt is when the task finished.
 	FinishedAt time.Time
+	// Key, when not "", is the task's idempotency key: Put binds it to ID for the result's TTL
+	// (unless another task holds it), so that the key is known as long as the result is. It
+	// is not stored in the result.
+	Key string
 }
 
 // ResultStore keeps the results of finished tasks for a TTL.
@@ -144,7 +155,11 @@ type QueueStore interface {
 	// Hold stores tasks as in flight, held by owner, in one step (as if appended and claimed
 	// by owner at once, in order): they never wait in a queue, so MaxQueued does not apply.
 	// It renews owner's lease. Ids the store already holds (queued or in flight) are left as
-	// they are. Atomic per call; returns once stored (for Redis: written and acknowledged).
+	// they are. A task with a Key bound to another task (by a Hold, or a Put, whose binding
+	// has not expired) is not stored: Hold sets its Bound to that task's id (so pass the
+	// slice itself to read it); otherwise the Key is bound to the task's ID for KeyTTL. Atomic
+	// per call, keys included (two Holds of one key never both store their task); returns
+	// once stored (for Redis: written and acknowledged).
 	Hold(ctx context.Context, owner string, tasks ...Task) error
 	// Locate reports where task id is: WhereNone (acked, never stored), WhereQueued, or
 	// WhereHeld with its owner.

@@ -65,15 +65,31 @@ const (
 // left to the garbage collector).
 type wop struct {
 	kind     int
-	n        int      // results, tasks or acked ids
-	buf      []byte   // encoded values, back to back
-	ends     []int    // end offset of each value in buf
-	ids      []string // result or task ids
-	queues   []string // task queues (Append, Hold)
-	attempts []string // task attempts (Append, Hold)
-	ttl      string   // result TTL in ms (Put)
-	owner    string   // the owner (Hold)
+	n        int           // results, tasks or acked ids
+	buf      []byte        // encoded values, back to back
+	ends     []int         // end offset of each value in buf
+	ids      []string      // result or task ids
+	queues   []string      // task queues (Append, Hold)
+	attempts []string      // task attempts (Append, Hold)
+	ttl      string        // result TTL in ms (Put)
+	owner    string        // the owner (Hold)
+	keys     []string      // idempotency keys (Put, Hold), "" for none; empty when no item has one
+	keyTTLs  []string      // their binding TTLs in ms (Hold)
+	bound    []string      // per task, the id its key is bound to when that stopped it (Hold's answer)
+	after    func(op *wop) // run by do, on the caller's goroutine, once Redis answered without error
 	done     chan error
+}
+
+// key returns item i's idempotency key and its TTL ("" when none).
+func (op *wop) key(i int) (string, string) {
+	if i >= len(op.keys) {
+		return "", ""
+	}
+	ttl := ""
+	if i < len(op.keyTTLs) {
+		ttl = op.keyTTLs[i]
+	}
+	return op.keys[i], ttl
 }
 
 var opPool = sync.Pool{New: func() any { return &wop{done: make(chan error, 1)} }}
@@ -88,10 +104,14 @@ func releaseOp(op *wop) {
 	if cap(op.buf) > 1<<20 {
 		op.buf = nil // a huge batch does not pin its buffer in the pool
 	}
-	op.n, op.buf, op.ends, op.ttl, op.owner = 0, op.buf[:0], op.ends[:0], "", ""
+	op.n, op.buf, op.ends, op.ttl, op.owner, op.after = 0, op.buf[:0], op.ends[:0], "", "", nil
 	clear(op.ids)
 	clear(op.queues)
+	clear(op.keys)
+	clear(op.keyTTLs)
+	clear(op.bound)
 	op.ids, op.queues, op.attempts = op.ids[:0], op.queues[:0], op.attempts[:0]
+	op.keys, op.keyTTLs, op.bound = op.keys[:0], op.keyTTLs[:0], op.bound[:0]
 	opPool.Put(op)
 }
 
@@ -159,6 +179,9 @@ func (w *writer) do(ctx context.Context, op *wop) error {
 	}
 	select {
 	case err := <-op.done:
+		if err == nil && op.after != nil {
+			op.after(op)
+		}
 		releaseOp(op)
 		return err
 	case <-ctx.Done():
@@ -168,6 +191,9 @@ func (w *writer) do(ctx context.Context, op *wop) error {
 		// with stop may have been left.
 		select {
 		case err := <-op.done:
+			if err == nil && op.after != nil {
+				op.after(op)
+			}
 			releaseOp(op)
 			return err
 		default:
@@ -262,7 +288,8 @@ func (f *flight) flush(ctx context.Context) {
 		switch op.kind {
 		case opPut:
 			for i := 0; i < op.n; i++ {
-				f.putArgs = append(f.putArgs, op.ids[i], op.value(i), op.ttl)
+				key, _ := op.key(i)
+				f.putArgs = append(f.putArgs, op.ids[i], op.value(i), op.ttl, key)
 			}
 		case opAppend:
 			groups++
@@ -275,7 +302,8 @@ func (f *flight) flush(ctx context.Context) {
 			held += op.n
 			f.holdArgs = append(f.holdArgs, op.owner, strconv.Itoa(op.n))
 			for i := 0; i < op.n; i++ {
-				f.holdArgs = append(f.holdArgs, op.queues[i], op.ids[i], op.value(i), op.attempts[i])
+				key, ttl := op.key(i)
+				f.holdArgs = append(f.holdArgs, op.queues[i], op.ids[i], op.value(i), op.attempts[i], key, ttl)
 			}
 		case opAck:
 			f.ackArgs = append(f.ackArgs, op.ids...)
@@ -306,7 +334,7 @@ func (f *flight) flush(ctx context.Context) {
 		f.args = append(f.args, f.ackArgs)
 	}
 	var putErr, appErr, holdErr, ackErr error
-	var statuses []rueidis.RedisMessage
+	var statuses, bound []rueidis.RedisMessage
 	if len(f.scripts) > 0 {
 		res := evalMulti(ctx, w.r.c, f.scripts, f.args, &f.cmds)
 		if putIdx >= 0 {
@@ -323,8 +351,11 @@ func (f *flight) flush(ctx context.Context) {
 			}
 		}
 		if holdIdx >= 0 {
-			if err := res[holdIdx].Error(); err != nil {
+			var err error
+			if bound, err = res[holdIdx].ToArray(); err != nil {
 				holdErr = fmt.Errorf("store: hold tasks: %w", err)
+			} else if len(bound) != held {
+				holdErr = fmt.Errorf("%w: hold reply of %d items for %d tasks", ErrCorrupt, len(bound), held)
 			}
 		}
 		if ackIdx >= 0 {
@@ -354,6 +385,13 @@ func (f *flight) flush(ctx context.Context) {
 			g++
 		case opHold:
 			err = holdErr
+			if err == nil {
+				for _, m := range bound[:op.n] {
+					s, _ := m.ToString()
+					op.bound = append(op.bound, s)
+				}
+				bound = bound[op.n:]
+			}
 		case opAck:
 			err = ackErr
 		}

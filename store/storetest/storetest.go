@@ -69,6 +69,9 @@ func Run(t *testing.T, open Opener) {
 		{"HoldRecover", testHoldRecover},
 		{"HoldLeaseExpiry", testHoldLeaseExpiry},
 		{"HoldNotBounded", testHoldNotBounded},
+		{"HoldKeys", testHoldKeys},
+		{"HoldKeyExpiry", testHoldKeyExpiry},
+		{"PutKeepsKey", testPutKeepsKey},
 		{"Locate", testLocate},
 		{"Invalid", testInvalid},
 		{"Closed", testClosed},
@@ -1198,4 +1201,105 @@ func testConcurrentHoldAck(t *testing.T, open Opener) {
 		}
 	}
 	wantLen(t, s, "q", 0)
+}
+
+// keyed returns a task held under idempotency key key for ttl.
+func keyed(id, key string, ttl time.Duration) store.Task {
+	return store.Task{ID: id, Queue: "q", Method: "m", Key: key, KeyTTL: ttl}
+}
+
+// testHoldKeys: a Hold of a task whose key is bound to another task stores nothing and names
+// that task in Bound, within one call and across calls and owners; the same id again is not
+// a conflict; tasks without a key are not affected.
+func testHoldKeys(t *testing.T, open Opener) {
+	s := openStore(t, open, store.Options{})
+	c := ctx(t)
+	first := []store.Task{keyed("k-1", "order-17", time.Hour), keyed("k-2", "order-17", time.Hour), {ID: "plain", Queue: "q", Method: "m"}}
+	if err := s.Hold(c, "A", first...); err != nil {
+		t.Fatal(err)
+	}
+	if first[0].Bound != "" || first[1].Bound != "k-1" || first[2].Bound != "" {
+		t.Fatalf("Bound after the first Hold: %q %q %q, want \"\" \"k-1\" \"\"", first[0].Bound, first[1].Bound, first[2].Bound)
+	}
+	wantWhere(t, s, "k-1", store.WhereHeld, "A")
+	wantWhere(t, s, "k-2", store.WhereNone, "")
+	wantWhere(t, s, "plain", store.WhereHeld, "A")
+	// Another owner, another id, the same key: refused, even after k-1 is acked (the key
+	// outlives the task until its TTL or its result's).
+	again := []store.Task{keyed("k-3", "order-17", time.Hour), keyed("k-1", "order-17", time.Hour), keyed("k-4", "order-18", time.Hour)}
+	if err := s.Hold(c, "B", again...); err != nil {
+		t.Fatal(err)
+	}
+	if again[0].Bound != "k-1" || again[1].Bound != "" || again[2].Bound != "" {
+		t.Fatalf("Bound after the second Hold: %q %q %q, want \"k-1\" \"\" \"\"", again[0].Bound, again[1].Bound, again[2].Bound)
+	}
+	wantWhere(t, s, "k-1", store.WhereHeld, "A") // an id already held stays as it is
+	wantWhere(t, s, "k-3", store.WhereNone, "")
+	wantWhere(t, s, "k-4", store.WhereHeld, "B")
+	if err := s.Ack(c, "k-1"); err != nil {
+		t.Fatal(err)
+	}
+	late := []store.Task{keyed("k-5", "order-17", time.Hour)}
+	if err := s.Hold(c, "B", late...); err != nil {
+		t.Fatal(err)
+	}
+	if late[0].Bound != "k-1" {
+		t.Fatalf("Bound after the ack: %q, want k-1", late[0].Bound)
+	}
+	if err := s.Hold(c, "B", store.Task{ID: "k-6", Queue: "q", Key: "order-19"}); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("Hold with a key and no KeyTTL: %v, want ErrInvalid", err)
+	}
+}
+
+// testHoldKeyExpiry: a key bound by a Hold is free again after its KeyTTL.
+func testHoldKeyExpiry(t *testing.T, open Opener) {
+	s := openStore(t, open, store.Options{})
+	c := ctx(t)
+	if err := s.Hold(c, "A", keyed("e-1", "k", 150*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		ts := []store.Task{keyed(fmt.Sprintf("e-%d", time.Now().UnixNano()), "k", time.Hour)}
+		if err := s.Hold(c, "A", ts...); err != nil {
+			t.Fatal(err)
+		}
+		return ts[0].Bound == ""
+	}, "key still bound after its 150ms TTL")
+}
+
+// testPutKeepsKey: a Put with a Key binds it for the result's TTL (so it outlives a short
+// KeyTTL given at Hold), and never takes a key bound to another task.
+func testPutKeepsKey(t *testing.T, open Opener) {
+	s := openStore(t, open, store.Options{})
+	c := ctx(t)
+	if err := s.Hold(c, "A", keyed("p-1", "k", 150*time.Millisecond), keyed("p-2", "other", time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Put(c, time.Hour, store.Result{ID: "p-1", State: store.StateSuccess, Key: "k"},
+		store.Result{ID: "p-3", State: store.StateSuccess, Key: "other"}); err != nil {
+		t.Fatal(err)
+	}
+	var r store.Result
+	if found, err := s.Get(c, "p-1", &r); err != nil || !found || r.Key != "" {
+		t.Fatalf("Get p-1: %v %v, Key %q (want found, no key kept in the result)", found, err, r.Key)
+	}
+	// Past the Hold's 150ms, the key still names p-1 (the Put extended it to an hour).
+	deadline := time.Now().Add(300 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		ts := []store.Task{keyed("p-4", "k", time.Hour)}
+		if err := s.Hold(c, "B", ts...); err != nil {
+			t.Fatal(err)
+		}
+		if ts[0].Bound != "p-1" {
+			t.Fatalf("key k bound to %q after the Put, want p-1", ts[0].Bound)
+		}
+		time.Sleep(50 * time.Millisecond) // pacing the checks across the old TTL, not synchronization
+	}
+	ts := []store.Task{keyed("p-5", "other", time.Hour)}
+	if err := s.Hold(c, "B", ts...); err != nil {
+		t.Fatal(err)
+	}
+	if ts[0].Bound != "p-2" {
+		t.Fatalf("key other bound to %q, want p-2 (a Put of another id does not take it)", ts[0].Bound)
+	}
 }
