@@ -329,6 +329,13 @@ func (c *core) bSubmit(p *peer, tg target, h *codec.Header) {
 	if x.key != nil {
 		c.keys[string(x.key)] = t.seq
 		c.pruneKeys()
+		if c.dur != nil {
+			// The store makes the key one task across brokers and restarts (see hold).
+			o := c.opts[slot]
+			o.key = string(x.key)
+			c.opts[slot] = o
+			t.flags |= fOpts
+		}
 	}
 	c.cnt.submitted++
 	c.cnt.accepted++
@@ -531,7 +538,7 @@ func (c *core) bRevoke(tg target, h *codec.Header) {
 			t.state = stRevoked
 			c.cnt.revoked++
 			c.scratch2 = codec.AppendErrorObject(c.scratch2[:0], errRevoked)
-			c.storeTask(t, nil, c.scratch2, c.nodeName(t))
+			c.storeTask(slot, t, nil, c.scratch2, c.nodeName(t))
 			t.flags &^= fSubmitted
 			delete(c.subm, seq)
 			if t.flags&fHeld != 0 {

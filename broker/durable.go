@@ -89,6 +89,7 @@ type holdEntry struct {
 // putEntry is a finished submitted task's result waiting to be written.
 type putEntry struct {
 	id, state, node, method string
+	key                     string // the idempotency key, bound again for the result's TTL
 	attempts                int
 	at                      int64
 	rOff, rEnd, eEnd        int // result pbuf[rOff:rEnd], error object pbuf[rEnd:eEnd]
@@ -169,7 +170,19 @@ func (c *core) takeHolds(batch []holdEntry, tasks []store.Task, arena []byte) ([
 		p1 := len(arena)
 		arena = c.appendMeta(arena, slot, t, e)
 		sp = append(sp, span{p0, p1, len(arena)})
-		tasks = append(tasks, store.Task{ID: e.id, Queue: q.name, Method: q.method, Attempts: int(t.attempts), Deadline: unixTime(t.deadline)})
+		st := store.Task{ID: e.id, Queue: q.name, Method: q.method, Attempts: int(t.attempts), Deadline: unixTime(t.deadline)}
+		if t.flags&fOpts != 0 {
+			if key := c.opts[slot].key; key != "" {
+				// Bound until the task's result is put (which binds it for the result's TTL),
+				// with room for a task that waits: its delay, and a day.
+				st.Key = key
+				st.KeyTTL = c.cfg.ResultTTL + keySlack
+				if e.due > 0 {
+					st.KeyTTL += time.Duration(e.due - c.now())
+				}
+			}
+		}
+		tasks = append(tasks, st)
 		batch = append(batch, e)
 	}
 	clear(d.holds)
@@ -193,10 +206,12 @@ func unixTime(ns int64) time.Time {
 
 // Task metadata in the store (store.Task.Meta): a version byte, flags, the priority, the
 // attempts bound, then uvarints: retry backoff and its ceiling (ms), and the due time of a
-// delayed task (unix ms, 0 for none).
+// delayed task (unix ms, 0 for none); version 2 adds the idempotency key (a uvarint length,
+// then its bytes).
 const (
-	metaVersion   = 1
+	metaVersion   = 2
 	metaSubmitted = 1 << 0
+	maxMetaKey    = MaxKeyLen
 )
 
 func (c *core) appendMeta(dst []byte, slot uint32, t *task, e holdEntry) []byte {
@@ -215,7 +230,9 @@ func (c *core) appendMeta(dst []byte, slot uint32, t *task, e holdEntry) []byte 
 	if e.due > 0 {
 		due = uint64(e.due / int64(time.Millisecond))
 	}
-	return binary.AppendUvarint(dst, due)
+	dst = binary.AppendUvarint(dst, due)
+	dst = binary.AppendUvarint(dst, uint64(len(o.key)))
+	return append(dst, o.key...)
 }
 
 // taskMeta is a decoded store.Task.Meta.
@@ -228,9 +245,10 @@ type taskMeta struct {
 
 func decodeMeta(b []byte) (taskMeta, bool) {
 	var m taskMeta
-	if len(b) < 4 || b[0] != metaVersion {
+	if len(b) < 4 || b[0] != 1 && b[0] != metaVersion {
 		return m, false
 	}
+	version := b[0]
 	m.submitted = b[1]&metaSubmitted != 0
 	m.prio = min(b[2], MaxPriority)
 	m.opts.maxAttempts = min(b[3], MaxAttemptsCap)
@@ -249,16 +267,33 @@ func decodeMeta(b []byte) (taskMeta, bool) {
 	if v[2] > 0 && v[2] < 1<<62/uint64(time.Millisecond) {
 		m.due = int64(v[2]) * int64(time.Millisecond)
 	}
+	if version >= 2 {
+		n, k := binary.Uvarint(b)
+		if k <= 0 || n > maxMetaKey || n > uint64(len(b)-k) {
+			return m, false
+		}
+		m.opts.key = string(b[k : k+int(n)])
+	}
 	return m, true
 }
 
+// keySlack is how long past ResultTTL (and its delay) an idempotency key stays bound to a
+// task that has not finished; its result's Put binds it again for the result's TTL.
+const keySlack = 24 * time.Hour
+
 // holdsWritten finishes a written batch (err nil) or a failed one: written tasks are queued (or
 // scheduled) and their submits answered; a failed write answers the submits and calls with
-// -32001 and acks the ids (the write may have landed before the error).
-func (c *core) holdsWritten(batch []holdEntry, err error) {
+// -32001 and acks the ids (the write may have landed before the error). A task whose key the
+// store found bound to another task (tasks[i].Bound) was not written: its submit is answered
+// with that task, "duplicate":true, with the state in bstates[i] (read from the store).
+func (c *core) holdsWritten(batch []holdEntry, tasks []store.Task, bstates []string, err error) {
 	d := c.dur
-	for _, e := range batch {
+	for i, e := range batch {
 		slot, t := c.storingAt(e.key)
+		if err == nil && i < len(tasks) && tasks[i].Bound != "" {
+			c.duplicateHeld(e, slot, t, tasks[i].Bound, bstates[i])
+			continue
+		}
 		if t == nil {
 			c.ack(e.id) // written, and dropped (revoked, client gone) meanwhile
 			c.holdDone(e, false)
@@ -296,6 +331,45 @@ func (c *core) holdsWritten(batch []holdEntry, err error) {
 			c.enqueue(slot, t, q, false)
 		}
 		c.holdDone(e, true)
+	}
+}
+
+// duplicateHeld settles a submit whose key the store found bound to task bound: its own task
+// (t, if still here) was not written and goes; the answer names bound and its state.
+func (c *core) duplicateHeld(e holdEntry, slot uint32, t *task, bound, st string) {
+	c.cnt.duplicate++
+	if t != nil {
+		c.dur.storing--
+		if t.flags&fOpts != 0 {
+			if key := c.opts[slot].key; key != "" && c.keys[key] == t.seq {
+				delete(c.keys, key)
+			}
+		}
+		c.cnt.submitted--
+		c.cnt.accepted--
+		t.state = stStoring // never written: nothing to ack
+		c.unlinkClient(slot, t)
+		c.freeTask(slot, t)
+	}
+	if e.reply {
+		if e.tg.client != noRef {
+			raw := codec.AppendString(c.scratch2[:0], bound)
+			c.scratch2 = raw
+			if c.localRecord(raw) {
+				// Known here (a task of this broker that the key named): its state now.
+				seq, _ := c.parsePublicID(raw)
+				c.valbuf = c.appendSubmitted(c.valbuf[:0], seq, true)
+			} else {
+				v := append(c.valbuf[:0], `{"id":`...)
+				v = append(v, raw...)
+				v = append(v, `,"state":`...)
+				v = codec.AppendString(v, st)
+				c.valbuf = append(v, `,"duplicate":true}`...)
+			}
+			c.scratch = codec.AppendResult(c.scratch[:0], e.reqID, c.valbuf)
+			c.deliverAsync(e.tg, c.scratch)
+		}
+		c.pool.put(e.reqID)
 	}
 }
 
@@ -351,9 +425,12 @@ func (c *core) freed(t *task) {
 }
 
 // putResult queues the result of a finished submitted task for the store.
-func (c *core) putResult(t *task, rec *record) {
+func (c *core) putResult(slot uint32, t *task, rec *record) {
 	d := c.dur
 	e := putEntry{id: c.storeID(t), state: rec.state.String(), node: rec.node, method: rec.method, attempts: int(rec.attempts), at: c.now()}
+	if t.flags&fOpts != 0 {
+		e.key = c.opts[slot].key
+	}
 	e.rOff = len(d.pbuf)
 	d.pbuf = append(d.pbuf, rec.result...)
 	e.rEnd = len(d.pbuf)
@@ -368,7 +445,7 @@ func (c *core) takeFinished(results []store.Result, ids, requeues []string, buf 
 	d := c.dur
 	buf = append(buf[:0], d.pbuf...)
 	for _, e := range d.puts {
-		r := store.Result{ID: e.id, State: e.state, Node: e.node, Method: e.method, Attempts: e.attempts, FinishedAt: time.Unix(0, e.at)}
+		r := store.Result{ID: e.id, State: e.state, Node: e.node, Method: e.method, Key: e.key, Attempts: e.attempts, FinishedAt: time.Unix(0, e.at)}
 		if e.rEnd > e.rOff {
 			r.Result = buf[e.rOff:e.rEnd:e.rEnd]
 		}
@@ -484,6 +561,9 @@ func (c *core) claimed(ts []store.Task) {
 		if m.opts != (taskOpts{}) {
 			t.flags |= fOpts
 			c.opts[slot] = m.opts
+		}
+		if m.opts.key != "" {
+			c.keys[m.opts.key] = t.seq
 		}
 		if m.submitted {
 			t.flags |= fSubmitted

@@ -67,12 +67,13 @@ func (b *Broker) holdLoop(ctx context.Context) {
 	t := time.NewTicker(claimInterval)
 	defer t.Stop()
 	var (
-		batch  []holdEntry
-		tasks  []store.Task
-		arena  []byte
-		claims []claim
-		got    []store.Task
-		logged errLog
+		batch   []holdEntry
+		tasks   []store.Task
+		arena   []byte
+		claims  []claim
+		got     []store.Task
+		bstates []string
+		logged  errLog
 	)
 	lastRenew := time.Now()
 	for {
@@ -98,11 +99,13 @@ func (b *Broker) holdLoop(ctx context.Context) {
 			if err != nil && ctx.Err() == nil {
 				logged.log(b, "broker: store: writing accepted tasks failed: they are refused (-32001)", err, len(tasks))
 			}
+			bstates = b.boundStates(ctx, tasks, bstates[:0], err)
 			b.mu.Lock()
-			b.c.holdsWritten(batch, err)
+			b.c.holdsWritten(batch, tasks, bstates, err)
 			b.c.flush()
 			b.mu.Unlock()
 			clear(tasks)
+			clear(bstates)
 			clear(batch)
 			if cap(arena) > 1<<20 {
 				arena = nil
@@ -135,6 +138,32 @@ func (b *Broker) holdLoop(ctx context.Context) {
 			lastRenew = time.Now()
 		}
 	}
+}
+
+// boundStates reads, for the tasks a Hold did not store because their idempotency key names
+// another task (Bound), that task's state: its result's, or QUEUED while the store holds it,
+// or UNKNOWN (a rare path: one read or two per duplicate).
+func (b *Broker) boundStates(ctx context.Context, tasks []store.Task, dst []string, err error) []string {
+	if err != nil {
+		return dst
+	}
+	st := b.c.dur.st
+	var r store.Result
+	for i := range tasks {
+		s := ""
+		if id := tasks[i].Bound; id != "" {
+			s = "UNKNOWN"
+			sctx, cancel := context.WithTimeout(ctx, b.cfg.StoreTimeout)
+			if found, err := st.Get(sctx, id, &r); err == nil && found {
+				s = r.State
+			} else if w, _, err := st.Locate(sctx, id); err == nil && w != store.WhereNone {
+				s = "QUEUED"
+			}
+			cancel()
+		}
+		dst = append(dst, s)
+	}
+	return dst
 }
 
 // finishLoop is the finisher goroutine: it writes results then acks until finQuit is closed,

@@ -406,3 +406,62 @@ func TestDurableHandOver(t *testing.T) {
 		t.Fatalf("status through b2: %s", r.Result)
 	}
 }
+
+// TestDurableKeyAcrossBrokers: an idempotency key names one task across brokers sharing a
+// store, while the task lives and while its result is kept.
+func TestDurableKeyAcrossBrokers(t *testing.T) {
+	st := memStoreFor(t)
+	b1 := startBroker(t, Config{Store: st, StoreOwner: "b1"})
+	b2 := startBroker(t, Config{Store: st, StoreOwner: "b2"})
+	c1, c2 := dealer(t, b1), dealer(t, b2)
+	type answer struct {
+		ID        string `json:"id"`
+		State     string `json:"state"`
+		Duplicate bool   `json:"duplicate"`
+	}
+	submitKey := func(c *tpeer) answer {
+		t.Helper()
+		r := submitExt(t, c, "add", "[1,2]", `"key":"order-17"`)
+		if r.Error != nil {
+			t.Fatalf("submit: %+v", r.Error)
+		}
+		var a answer
+		if err := json.Unmarshal(r.Result, &a); err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	first := submitKey(c1)
+	if first.Duplicate || first.ID == "" {
+		t.Fatalf("first submit %+v", first)
+	}
+	tests := []struct {
+		name  string
+		c     *tpeer
+		state string
+	}{
+		{"same broker", c1, "QUEUED"},
+		{"other broker", c2, "QUEUED"},
+	}
+	for _, tc := range tests {
+		if a := submitKey(tc.c); !a.Duplicate || a.ID != first.ID || a.State != tc.state {
+			t.Fatalf("%s: %+v, want a duplicate of %s in state %s", tc.name, a, first.ID, tc.state)
+		}
+	}
+	if s := b2.Stats(); s.Submitted != 0 || s.Duplicate != 1 || s.Storing != 0 {
+		t.Fatalf("b2 stats %+v: the duplicate must not count as a task", s)
+	}
+	// It runs once; then the key still names it, with its result, through any broker, and
+	// through a broker that starts later.
+	n := newNode(t, b1, "n1", "add")
+	n.credit(2)
+	n.result(n.collect(1)[0].ID, "3")
+	testutil.Eventually(t, wait, func() bool { r, ok := getResult(t, st, first.ID); return ok && r.State == store.StateSuccess }, "result")
+	b3 := startBroker(t, Config{Store: st, StoreOwner: "b3"})
+	for _, c := range []*tpeer{c1, c2, dealer(t, b3)} {
+		if a := submitKey(c); !a.Duplicate || a.ID != first.ID || a.State != "SUCCESS" {
+			t.Fatalf("after the run: %+v, want a SUCCESS duplicate of %s", a, first.ID)
+		}
+	}
+	n.none() // nothing ran twice
+}

@@ -178,7 +178,7 @@ func (c *core) end(slot uint32, t *task, e *codec.Error, st state) {
 	}
 	if t.flags&fSubmitted != 0 {
 		t.state = st
-		c.storeTask(t, nil, c.scratch2, "")
+		c.storeTask(slot, t, nil, c.scratch2, "")
 	}
 	if st == stExpired {
 		c.cnt.expired++

@@ -115,7 +115,7 @@ func (c *core) delivered(rec *record) {
 }
 
 // storeTask puts the record of a finished submitted task into the result store.
-func (c *core) storeTask(t *task, result, errObj []byte, node string) {
+func (c *core) storeTask(slot uint32, t *task, result, errObj []byte, node string) {
 	q := c.queues[t.q]
 	c.rec = record{
 		seq:      t.seq,
@@ -136,7 +136,7 @@ func (c *core) storeTask(t *task, result, errObj []byte, node string) {
 	c.stateChanged(t)
 	c.store.put(&c.rec, c.cfg.ResultTTL)
 	if c.dur != nil {
-		c.putResult(t, &c.rec)
+		c.putResult(slot, t, &c.rec)
 	}
 	c.rec = record{}
 }

@@ -15,6 +15,7 @@ type taskOpts struct {
 	maxAttempts uint8         // 0: Config.MaxAttempts
 	backoff     time.Duration // 0: Config.RetryBackoff
 	maxBackoff  time.Duration // 0: Config.MaxRetryBackoff
+	key         string        // durable mode: the idempotency key, kept for the result's Put
 }
 
 // setOpts records t's options when they differ from the defaults.

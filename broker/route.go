@@ -374,7 +374,7 @@ func (c *core) finish(slot uint32, t *task, result, errObj []byte, node string) 
 	}
 	if t.flags&fSubmitted != 0 {
 		t.state = st
-		c.storeTask(t, result, errObj, node)
+		c.storeTask(slot, t, result, errObj, node)
 	}
 	c.freeTask(slot, t)
 }
