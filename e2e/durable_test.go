@@ -320,7 +320,27 @@ func TestDrillTwoBrokers(t *testing.T) {
 	if notOnce > 0 {
 		t.Errorf("%d tasks did not run exactly once", notOnce)
 	}
-	t.Logf("%d tasks over two brokers (%d and %d submits), each read through the other broker (%d via the second, %d via the first), all SUCCESS, each ran once",
+	// An idempotency key names one task through either broker.
+	kctx, kcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer kcancel()
+	h1, err := c1.Submit(kctx, "sleep", sleepParams(tasks, 1), client.Key("drill-key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h2, err := c2.Submit(kctx, "sleep", sleepParams(tasks+1, 1), client.Key("drill-key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h1.ID() != h2.ID() {
+		t.Fatalf("one key gave two tasks through the two brokers: %s and %s", h1.ID(), h2.ID())
+	}
+	if ti, err := c2.Result(kctx, h1.ID(), 5*time.Second); err != nil || ti.State != client.StateSuccess {
+		t.Fatalf("the keyed task through the other broker: %+v %v", ti, err)
+	}
+	if n := len(starts(t, dir)[tasks+1]); n != 0 {
+		t.Fatalf("the duplicate submit ran %d times", n)
+	}
+	t.Logf("%d tasks over two brokers (%d and %d submits), each read through the other broker (%d via the second, %d via the first), all SUCCESS, each ran once; one key gave one task through both",
 		tasks, s1.Submitted, s2.Submitted, readVia[1], readVia[0])
 }
 
