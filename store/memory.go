@@ -117,10 +117,19 @@ func (m *Memory) keyLocked(key string, now int64) string {
 	return k.id
 }
 
-// bindLocked binds key to id until expires, unless it is bound to another id; it reports
-// whether it did. Expired bindings are swept once they could outnumber what can hold them.
+// liveLocked reports whether task id is in the store or has a result kept.
+func (m *Memory) liveLocked(id string, now int64) bool {
+	if _, ok := m.tasks[id]; ok {
+		return true
+	}
+	e, ok := m.results[id]
+	return ok && e.expires > now
+}
+
+// bindLocked binds key to id until expires, unless it is bound to another id that is still
+// live (held, queued, or with a result kept); it reports whether it did. Expired bindings are swept once they could outnumber what can hold them.
 func (m *Memory) bindLocked(key, id string, now, expires int64) bool {
-	if cur := m.keyLocked(key, now); cur != "" && cur != id {
+	if cur := m.keyLocked(key, now); cur != "" && cur != id && m.liveLocked(cur, now) {
 		return false
 	}
 	m.keys[key] = mkey{id: id, expires: expires}
@@ -365,9 +374,12 @@ func (m *Memory) Hold(ctx context.Context, owner string, tasks ...Task) error {
 		if _, dup := m.tasks[src.ID]; dup {
 			continue
 		}
-		if src.Key != "" && !m.bindLocked(src.Key, src.ID, now, now+int64(src.KeyTTL)) {
-			src.Bound = m.keys[src.Key].id
-			continue
+		if src.Key != "" {
+			if cur := m.keyLocked(src.Key, now); cur != "" && cur != src.ID && m.liveLocked(cur, now) {
+				src.Bound = cur
+				continue
+			}
+			m.keys[src.Key] = mkey{id: src.ID, expires: now + int64(src.KeyTTL)}
 		}
 		t := m.newTaskLocked(src)
 		t.owner = o

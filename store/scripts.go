@@ -48,7 +48,7 @@ end
 // luaPut: ARGV = prefix, then (id, value, ttl_ms, key) per result. Each result is one key with
 // a TTL; a PUBLISH on its done channel wakes the Waits of any broker (a publish with no
 // subscriber costs Redis a hash lookup). A non-empty idempotency key is bound to the id for the
-// result's TTL, unless it is bound to another id.
+// result's TTL, unless it is bound to another id still held, queued or with a result.
 const luaPut = `
 local p = ARGV[1]
 for i = 2, #ARGV, 4 do
@@ -59,7 +59,7 @@ for i = 2, #ARGV, 4 do
   if key ~= '' then
     local kk = p .. 'key:' .. key
     local cur = redis.call('GET', kk)
-    if not cur or cur == id then
+    if not cur or cur == id or (redis.call('EXISTS', p .. 't:' .. cur) == 0 and redis.call('EXISTS', p .. 'r:' .. cur) == 0) then
       redis.call('SET', kk, id, 'PX', ARGV[i + 2])
     end
   end
@@ -158,7 +158,9 @@ return out
 // id does not exist, and whose idempotency key (if any) is not bound to another id, is stored
 // in flight: its hash with o = owner, its id in the owner's zset scored by the global claim
 // sequence (one INCRBY for the whole batch; skipped ids leave gaps, which keep the order), and
-// its key bound to its id for key_ttl_ms. Every owner in the batch has its lease renewed.
+// its key bound to its id for key_ttl_ms. A key bound to a task that is gone with no result
+// kept (acked after a failed write, say) is stale and taken over. Every owner in the batch has
+// its lease renewed.
 // Replies one string per task: the id its key is bound to when that stopped it, else "".
 const luaHold = luaCommon + `
 local p, lease, total, ngroups = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -186,7 +188,7 @@ for g = 1, ngroups do
       if key ~= '' then
         local kk = p .. 'key:' .. key
         local cur = redis.call('GET', kk)
-        if cur and cur ~= id then
+        if cur and cur ~= id and (redis.call('EXISTS', p .. 't:' .. cur) == 1 or redis.call('EXISTS', p .. 'r:' .. cur) == 1) then
           bound = cur
         else
           redis.call('SET', kk, id, 'PX', ARGV[a + 5])

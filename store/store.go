@@ -156,10 +156,11 @@ type QueueStore interface {
 	// by owner at once, in order): they never wait in a queue, so MaxQueued does not apply.
 	// It renews owner's lease. Ids the store already holds (queued or in flight) are left as
 	// they are. A task with a Key bound to another task (by a Hold, or a Put, whose binding
-	// has not expired) is not stored: Hold sets its Bound to that task's id (so pass the
-	// slice itself to read it); otherwise the Key is bound to the task's ID for KeyTTL. Atomic
-	// per call, keys included (two Holds of one key never both store their task); returns
-	// once stored (for Redis: written and acknowledged).
+	// has not expired) that the store still holds or has a result of is not stored: Hold sets
+	// its Bound to that task's id (so pass the slice itself to read it); otherwise the Key is
+	// bound to the task's ID for KeyTTL (a binding to a task gone without a result is stale).
+	// Atomic per call, keys included (two Holds of one key never both store their task);
+	// returns once stored (for Redis: written and acknowledged).
 	Hold(ctx context.Context, owner string, tasks ...Task) error
 	// Locate reports where task id is: WhereNone (acked, never stored), WhereQueued, or
 	// WhereHeld with its owner.

@@ -1224,8 +1224,8 @@ func testHoldKeys(t *testing.T, open Opener) {
 	wantWhere(t, s, "k-1", store.WhereHeld, "A")
 	wantWhere(t, s, "k-2", store.WhereNone, "")
 	wantWhere(t, s, "plain", store.WhereHeld, "A")
-	// Another owner, another id, the same key: refused, even after k-1 is acked (the key
-	// outlives the task until its TTL or its result's).
+	// Another owner, another id, the same key: refused while k-1 is held, and while its result
+	// is kept after its ack.
 	again := []store.Task{keyed("k-3", "order-17", time.Hour), keyed("k-1", "order-17", time.Hour), keyed("k-4", "order-18", time.Hour)}
 	if err := s.Hold(c, "B", again...); err != nil {
 		t.Fatal(err)
@@ -1236,16 +1236,22 @@ func testHoldKeys(t *testing.T, open Opener) {
 	wantWhere(t, s, "k-1", store.WhereHeld, "A") // an id already held stays as it is
 	wantWhere(t, s, "k-3", store.WhereNone, "")
 	wantWhere(t, s, "k-4", store.WhereHeld, "B")
-	if err := s.Ack(c, "k-1"); err != nil {
+	if err := s.Put(c, time.Hour, store.Result{ID: "k-1", State: store.StateSuccess, Key: "order-17"}); err != nil {
 		t.Fatal(err)
 	}
-	late := []store.Task{keyed("k-5", "order-17", time.Hour)}
+	if err := s.Ack(c, "k-1", "k-4"); err != nil {
+		t.Fatal(err)
+	}
+	late := []store.Task{keyed("k-5", "order-17", time.Hour), keyed("k-6", "order-18", time.Hour)}
 	if err := s.Hold(c, "B", late...); err != nil {
 		t.Fatal(err)
 	}
-	if late[0].Bound != "k-1" {
-		t.Fatalf("Bound after the ack: %q, want k-1", late[0].Bound)
+	// order-17: k-1's result is kept, the key still names it. order-18: k-4 is gone with no
+	// result (as after a write that failed), so its binding is stale and k-6 takes the key.
+	if late[0].Bound != "k-1" || late[1].Bound != "" {
+		t.Fatalf("Bound after the acks: %q %q, want \"k-1\" \"\"", late[0].Bound, late[1].Bound)
 	}
+	wantWhere(t, s, "k-6", store.WhereHeld, "B")
 	if err := s.Hold(c, "B", store.Task{ID: "k-6", Queue: "q", Key: "order-19"}); !errors.Is(err, store.ErrInvalid) {
 		t.Fatalf("Hold with a key and no KeyTTL: %v, want ErrInvalid", err)
 	}
