@@ -15,7 +15,8 @@
 //   - Idempotency keys: a task held with a Key is stored only if no other task holds the key
 //     (Hold sets Bound to that task's id instead), atomically with the hold; the binding
 //     lasts KeyTTL, and a result Put with the Key extends it to the result's TTL. So a key
-//     means one task across every broker sharing the store, as long as its result is kept.
+//     means one task across every broker sharing the store, while that task is in the store
+//     or its result is kept (a binding to a task gone without a result is taken over).
 //   - Store: both, with Close. Open("memory://") or Open("redis://host:port/db") picks one.
 //   - storetest: the conformance suite every implementation passes (run for both here).
 //
