@@ -538,3 +538,25 @@ func TestLeaseGivenUp(t *testing.T) {
 		t.Errorf("running %d", s.Running)
 	}
 }
+
+// TestNoCreditGivesBack: a node that answers -32010 (the task came beyond its credit) did not
+// run the task: it goes back to the front of its queue, no attempt counted, and runs.
+func TestNoCreditGivesBack(t *testing.T) {
+	b := startBroker(t, Config{MaxAttempts: 1})
+	c := dealer(t, b)
+	n := newNode(t, b, "n1", "work")
+	id := submitID(t, c, "work", `["a"]`, "")
+	n.credit(1)
+	first := n.collect(1)
+	n.fail(first[0].ID, CodeNoCredit, "node: task sent without credit while the node is full")
+	n.credit(1)
+	again := n.collect(1)
+	if string(again[0].Params) != `["a"]` || string(again[0].ID) == string(first[0].ID) {
+		t.Fatalf("handed out again as %s %s (first %s)", again[0].ID, again[0].Params, first[0].ID)
+	}
+	n.result(again[0].ID, "1")
+	testutil.Eventually(t, wait, func() bool { return status(t, c, id).State == "SUCCESS" }, "task ran")
+	if rec := status(t, c, id); rec.Attempts != 1 {
+		t.Fatalf("attempts %d, want 1 (the refused hand-out does not count)", rec.Attempts)
+	}
+}

@@ -347,13 +347,39 @@ func (c *core) nodeResult(p *peer, h *codec.Header, raw []byte) {
 		if ok, after := retryAsked(raw, h.Error); ok && c.retry(slot, t, after) {
 			return
 		}
-		if errObjCode(h.Error) == CodeExpired {
+		code := errObjCode(h.Error)
+		if code == CodeNoCredit {
+			// The node was full: it did not run the task. Each such answer used up one unit
+			// of credit the broker counted for it, so this ends once the books agree.
+			c.refused(slot, t)
+			return
+		}
+		if code == CodeExpired {
 			// It waited in the node past its deadline and did not run.
 			c.end(slot, t, errExpired, stExpired)
 			return
 		}
 	}
 	c.finish(slot, t, h.Result, h.Error, p.name)
+}
+
+// refused puts back a task its node refused for lack of credit: front of its queue, the
+// hand-out not counted as an attempt.
+func (c *core) refused(slot uint32, t *task) {
+	if t.attempts > 0 {
+		t.attempts--
+	}
+	t.bump()
+	if t.state == stRunning {
+		t.state = stQueued
+	}
+	q := c.queues[t.q]
+	q.push(t.prio, t.key(slot), true)
+	q.live++
+	c.queued++
+	c.announceQueue(q)
+	c.watchDeadline(slot, t)
+	c.pumpQueue(q)
 }
 
 // finish completes a task: the reply to its client (the node's raw result or error object

@@ -38,6 +38,8 @@ type outbox struct {
 	cur      []byte   // the message being built
 	curN     int      // members in cur
 	frames   [][]byte // closed messages waiting to be sent
+	grants   []int    // the credit each of frames grants (broker.credit members in it)
+	curGrant int      // the credit cur grants
 	free     [][]byte // spare buffers for cur
 	started  []*task  // running tasks whose running notice has not been sent
 	maxBatch int      // members per message (broker's max_batch)
@@ -46,7 +48,7 @@ type outbox struct {
 	// Credit books. held + outstanding never exceeds the node's capacity.
 	held        int // tasks received and not finished (queued and running)
 	maxHeld     int // the most tasks ever held at once (a high-water mark of held)
-	outstanding int // credit granted on this connection and not yet used by a task
+	outstanding int // credit granted on this connection (sent or queued) and not yet used by a task
 
 	connected  bool // the DEALER has a connection
 	helloDue   bool // the connection has not had its hello yet
@@ -141,7 +143,12 @@ func (o *outbox) beginMember() int {
 // endMember counts the member that started at start and closes cur when it is full (o.mu
 // held). A member that pushed cur past maxBytes moves to a message of its own; members are
 // never larger than maxBytes-2 (see result), so that one always fits.
-func (o *outbox) endMember(start int) {
+func (o *outbox) endMember(start int) { o.endMemberGrant(start, 0) }
+
+// endMemberGrant is endMember for a member that grants credit: the grant is booked with the
+// message the member ends up in, so that a new connection knows what its queued messages
+// grant (see hello).
+func (o *outbox) endMemberGrant(start, grant int) {
 	o.curN++
 	if o.curN > 1 && len(o.cur)+1 > o.maxBytes {
 		member := o.cur[start:]
@@ -152,6 +159,7 @@ func (o *outbox) endMember(start int) {
 		o.closeCur()
 		o.cur, o.curN = next, 1
 	}
+	o.curGrant += grant
 	if o.curN >= o.maxBatch {
 		o.closeCur()
 	}
@@ -169,7 +177,18 @@ func (o *outbox) closeCur() {
 		o.cur = append(o.cur, ']')
 	}
 	o.frames = append(o.frames, o.cur)
-	o.cur, o.curN = nil, 0
+	o.grants = append(o.grants, o.curGrant)
+	o.cur, o.curN, o.curGrant = nil, 0, 0
+}
+
+// queuedGrantLocked returns the credit granted by messages not yet handed to the socket
+// (o.mu held).
+func (o *outbox) queuedGrantLocked() int {
+	g := o.curGrant
+	for _, x := range o.grants {
+		g += x
+	}
+	return g
 }
 
 // accept books k tasks that just arrived and returns how many fit in the node's capacity; the
@@ -301,7 +320,7 @@ func (o *outbox) packLocked() {
 		o.cur = append(o.cur, `{"jsonrpc":"2.0","method":"broker.credit","params":[`...)
 		o.cur = strconv.AppendInt(o.cur, int64(g), 10)
 		o.cur = append(o.cur, "]}"...)
-		o.endMember(start)
+		o.endMemberGrant(start, g)
 		o.outstanding += g
 	}
 }
@@ -353,11 +372,13 @@ func (o *outbox) flush(blocking bool) {
 	sess := o.sess
 	for o.ready && o.sess == sess { // stop if the connection changed under us: hello goes first
 		var frame []byte
+		var grant int
 		if k := len(o.frames); k > 0 {
-			frame = o.frames[0]
+			frame, grant = o.frames[0], o.grants[0]
 			copy(o.frames, o.frames[1:])
+			copy(o.grants, o.grants[1:])
 			o.frames[k-1] = nil
-			o.frames = o.frames[:k-1]
+			o.frames, o.grants = o.frames[:k-1], o.grants[:k-1]
 		} else {
 			o.packLocked()
 			if o.curN == 0 {
@@ -384,6 +405,7 @@ func (o *outbox) flush(blocking bool) {
 			}
 			// Keep it for later: loop retries, on this connection or after the next hello.
 			o.frames = append(o.frames, frame)
+			o.grants = append(o.grants, grant)
 			o.sending = false
 			o.mu.Unlock()
 			if !blocking {
@@ -482,7 +504,10 @@ func (o *outbox) hello() {
 	o.mu.Lock()
 	if o.sess == sess && o.connected {
 		o.ready = true
-		o.outstanding = 0 // a hello resets the broker's books for this connection
+		// A hello resets the broker's books for this connection: the broker starts with no
+		// credit, and will get what the messages still queued here grant (packed on the
+		// connection before), then what packLocked grants now on top of it.
+		o.outstanding = o.queuedGrantLocked()
 		o.sessBase, o.sessSent = base, 1
 	}
 	o.mu.Unlock()
