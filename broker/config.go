@@ -65,9 +65,10 @@ const (
 	// CodeDeadline is what a node answers when a task's deadline or time limit ended while it
 	// ran (node.CodeDeadline); the broker records the task as FAILURE with that error.
 	CodeDeadline = -32011
-	// CodeNoCredit is what a node answers a task that arrived beyond the credit it granted
-	// (node.CodeNoCredit): the task did not run, so it goes back to the front of its queue
-	// with no attempt counted.
+	// CodeNoCredit, with "data":{"no_credit":true}, is what a node answers a task that
+	// arrived beyond the credit it granted (node.CodeNoCredit): the task did not run, so it
+	// goes back to the front of its queue with no attempt counted. The same code without that
+	// data is an ordinary error of the task's handler.
 	CodeNoCredit = -32010
 )
 

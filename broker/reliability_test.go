@@ -548,7 +548,7 @@ func TestNoCreditGivesBack(t *testing.T) {
 	id := submitID(t, c, "work", `["a"]`, "")
 	n.credit(1)
 	first := n.collect(1)
-	n.fail(first[0].ID, CodeNoCredit, "node: task sent without credit while the node is full")
+	n.send(fmt.Sprintf(`{"jsonrpc":"2.0","id":%s,"error":{"code":-32010,"message":"node: task sent without credit while the node is full","data":{"no_credit":true}}}`, first[0].ID))
 	n.credit(1)
 	again := n.collect(1)
 	if string(again[0].Params) != `["a"]` || string(again[0].ID) == string(first[0].ID) {
@@ -558,5 +558,20 @@ func TestNoCreditGivesBack(t *testing.T) {
 	testutil.Eventually(t, wait, func() bool { return status(t, c, id).State == "SUCCESS" }, "task ran")
 	if rec := status(t, c, id); rec.Attempts != 1 {
 		t.Fatalf("attempts %d, want 1 (the refused hand-out does not count)", rec.Attempts)
+	}
+}
+
+// TestHandlerCode32010: a handler's own error with code -32010 (no "no_credit" data) is an
+// ordinary failure, answered to the caller.
+func TestHandlerCode32010(t *testing.T) {
+	b := startBroker(t, Config{})
+	c := dealer(t, b)
+	n := newNode(t, b, "n1", "divide")
+	n.credit(1)
+	c.send(`{"jsonrpc":"2.0","id":9,"method":"divide","params":[1,0]}`)
+	ts := n.collect(1)
+	n.fail(ts[0].ID, -32010, "division by zero")
+	if code := errCode(t, c.recv()); code != -32010 {
+		t.Fatalf("answered %d, want the handler's -32010", code)
 	}
 }

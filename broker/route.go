@@ -348,7 +348,7 @@ func (c *core) nodeResult(p *peer, h *codec.Header, raw []byte) {
 			return
 		}
 		code := errObjCode(h.Error)
-		if code == CodeNoCredit {
+		if code == CodeNoCredit && isTrue(member(member(h.Error, "data"), "no_credit")) {
 			// The node was full: it did not run the task. Each such answer used up one unit
 			// of credit the broker counted for it, so this ends once the books agree.
 			c.refused(slot, t)
