@@ -465,3 +465,51 @@ func TestDurableKeyAcrossBrokers(t *testing.T) {
 	}
 	n.none() // nothing ran twice
 }
+
+// TestDurableStoreTimeout: a store that does not answer within StoreTimeout: the submit is
+// refused (-32001) once the timeout passes, and nothing is left behind.
+func TestDurableStoreTimeout(t *testing.T) {
+	mem := memStoreFor(t)
+	st := blockStore{Store: mem, entered: make(chan struct{}, 1), release: make(chan struct{})}
+	b := startBroker(t, Config{Store: st, StoreOwner: "b1", StoreTimeout: 100 * time.Millisecond, Logger: discardLogger()})
+	c := dealer(t, b)
+	start := time.Now()
+	r := c.call(`{"jsonrpc":"2.0","id":1,"method":"broker.submit","params":{"method":"add","params":[1,2]}}`)
+	if code := errCode(t, r); code != CodeQueueFull {
+		t.Fatalf("answered %s, want -32001", r)
+	}
+	if d := time.Since(start); d < 100*time.Millisecond {
+		t.Fatalf("refused after %v, before StoreTimeout", d)
+	}
+	testutil.Eventually(t, wait, func() bool { s := b.Stats(); return s.Storing == 0 && s.Queued == 0 }, "nothing left")
+	close(st.release)
+}
+
+// TestDurableLookupBound: lookups against the store count against MaxWaiting: past it,
+// -32001.
+func TestDurableLookupBound(t *testing.T) {
+	st := memStoreFor(t)
+	// A task another broker holds: a result wait on it blocks in the store.
+	if err := st.Hold(context.Background(), "elsewhere", store.Task{ID: "other-1", Queue: "add", Method: "add"}); err != nil {
+		t.Fatal(err)
+	}
+	b := startBroker(t, Config{Store: st, StoreOwner: "b1", MaxWaiting: 1})
+	c := dealer(t, b)
+	c.send(`{"jsonrpc":"2.0","id":"w1","method":"broker.result","params":{"id":"other-1","wait_ms":5000}}`)
+	testutil.Eventually(t, wait, func() bool {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return b.c.dur.lookups == 1
+	}, "first wait running")
+	if code := errCode(t, c.call(`{"jsonrpc":"2.0","id":"w2","method":"broker.status","params":{"id":"other-1"}}`)); code != CodeQueueFull {
+		t.Fatalf("second lookup answered %d, want -32001", code)
+	}
+	// The first wait is answered when the task's result is put (by whichever broker).
+	if err := st.Put(context.Background(), time.Hour, store.Result{ID: "other-1", State: store.StateSuccess, Result: []byte("7")}); err != nil {
+		t.Fatal(err)
+	}
+	r := decodeResp(t, c.recv())
+	if string(r.ID) != `"w1"` || !strings.Contains(string(r.Result), `"result":7`) {
+		t.Fatalf("wait answered %s %s", r.ID, r.Result)
+	}
+}
