@@ -550,7 +550,7 @@ func (c *core) bRevoke(tg target, h *codec.Header) {
 				c.revokeAt(c.peers[t.node], k)
 			} else {
 				if storing {
-					t.state = stStoring // out of no queue; the holder acks it once written
+					t.state = stStoring // in no queue yet: the holder acks it once written
 				}
 				c.dropWaiting(slot, t)
 			}
