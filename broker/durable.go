@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/zerotask/zerotask/codec"
@@ -533,8 +534,8 @@ func (c *core) claimed(ts []store.Task) {
 			c.log.Warn("broker: a task from the store has unreadable metadata: running it with defaults", "id", st.ID)
 		}
 		qname := []byte(nil)
-		if i := indexByte(st.Queue, 0); i >= 0 {
-			qname = []byte(st.Queue[i+1:])
+		if sep := strings.IndexByte(st.Queue, 0); sep >= 0 {
+			qname = []byte(st.Queue[sep+1:]) // a named queue: method + "\x00" + name (queueFor)
 		}
 		q := c.queueFor([]byte(st.Method), qname)
 		if q == nil {
@@ -590,15 +591,6 @@ func (c *core) claimed(ts []store.Task) {
 	if last != nil {
 		c.pumpQueue(last)
 	}
-}
-
-func indexByte(s string, b byte) int {
-	for i := 0; i < len(s); i++ {
-		if s[i] == b {
-			return i
-		}
-	}
-	return -1
 }
 
 // lookup is a broker.status or broker.result of a task this broker does not know, answered

@@ -40,28 +40,23 @@ func sleepParams(tag, ms int) any {
 }
 
 // resultsOf reads from the store the results of the ids (tag -> id), 64 goroutines at a time,
-// until each is there or the deadline passes; it returns the results found by tag.
+// polling (testutil.Poll) until each is there or timeout passes; it returns the results found
+// by tag.
 func resultsOf(t testing.TB, st store.Store, ids map[int]string, timeout time.Duration) map[int]store.Result {
 	t.Helper()
 	got := make(map[int]store.Result, len(ids))
 	var mu sync.Mutex
-	deadline := time.Now().Add(timeout)
-	for {
-		var missing []int
+	testutil.Poll(timeout, func() bool {
+		var missing []int // listed before any reader runs: got is written by them
 		for tag := range ids {
 			if _, ok := got[tag]; !ok {
 				missing = append(missing, tag)
 			}
 		}
-		if len(missing) == 0 {
-			return got
-		}
-		if time.Now().After(deadline) {
-			return got
-		}
 		var wg sync.WaitGroup
 		sem := make(chan struct{}, 64)
 		for _, tag := range missing {
+			id := ids[tag]
 			sem <- struct{}{}
 			wg.Add(1)
 			go func() {
@@ -69,7 +64,7 @@ func resultsOf(t testing.TB, st store.Store, ids map[int]string, timeout time.Du
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				defer cancel()
 				var r store.Result
-				if ok, err := st.Get(ctx, ids[tag], &r); err == nil && ok {
+				if ok, err := st.Get(ctx, id, &r); err == nil && ok {
 					mu.Lock()
 					got[tag] = r
 					mu.Unlock()
@@ -77,10 +72,9 @@ func resultsOf(t testing.TB, st store.Store, ids map[int]string, timeout time.Du
 			}()
 		}
 		wg.Wait()
-		if len(got) < len(ids) {
-			time.Sleep(100 * time.Millisecond) // pace of the re-reads while tasks still run, not synchronization
-		}
-	}
+		return len(got) == len(ids)
+	})
+	return got
 }
 
 // TestDrillDurableBrokerKill is the durable-mode acceptance drill: a `zerotask broker --store

@@ -1278,7 +1278,9 @@ func testHoldKeyExpiry(t *testing.T, open Opener) {
 func testPutKeepsKey(t *testing.T, open Opener) {
 	s := openStore(t, open, store.Options{})
 	c := ctx(t)
-	if err := s.Hold(c, "A", keyed("p-1", "k", 150*time.Millisecond), keyed("p-2", "other", time.Hour)); err != nil {
+	// ctl is bound with the same short KeyTTL and never put: it tells when that TTL is over.
+	if err := s.Hold(c, "A", keyed("p-1", "k", 150*time.Millisecond), keyed("p-2", "other", time.Hour),
+		keyed("p-ctl", "ctl", 150*time.Millisecond)); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Put(c, time.Hour, store.Result{ID: "p-1", State: store.StateSuccess, Key: "k"},
@@ -1289,19 +1291,25 @@ func testPutKeepsKey(t *testing.T, open Opener) {
 	if found, err := s.Get(c, "p-1", &r); err != nil || !found || r.Key != "" {
 		t.Fatalf("Get p-1: %v %v, Key %q (want found, no key kept in the result)", found, err, r.Key)
 	}
-	// Past the Hold's 150ms, the key still names p-1 (the Put extended it to an hour).
-	deadline := time.Now().Add(300 * time.Millisecond)
-	for time.Now().Before(deadline) {
-		ts := []store.Task{keyed("p-4", "k", time.Hour)}
+	// Once the Hold's 150ms are over (ctl is free again), k still names p-1: the Put
+	// extended its binding to an hour.
+	n := 0
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		n++
+		ts := []store.Task{keyed(fmt.Sprintf("p-ctl-%d", n), "ctl", time.Hour)}
 		if err := s.Hold(c, "B", ts...); err != nil {
 			t.Fatal(err)
 		}
-		if ts[0].Bound != "p-1" {
-			t.Fatalf("key k bound to %q after the Put, want p-1", ts[0].Bound)
-		}
-		time.Sleep(50 * time.Millisecond) // pacing the checks across the old TTL, not synchronization
+		return ts[0].Bound == ""
+	}, "key ctl still bound after its 150ms KeyTTL")
+	ts := []store.Task{keyed("p-4", "k", time.Hour)}
+	if err := s.Hold(c, "B", ts...); err != nil {
+		t.Fatal(err)
 	}
-	ts := []store.Task{keyed("p-5", "other", time.Hour)}
+	if ts[0].Bound != "p-1" {
+		t.Fatalf("key k bound to %q after the Put and past the Hold's KeyTTL, want p-1", ts[0].Bound)
+	}
+	ts = []store.Task{keyed("p-5", "other", time.Hour)}
 	if err := s.Hold(c, "B", ts...); err != nil {
 		t.Fatal(err)
 	}
