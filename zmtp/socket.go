@@ -452,17 +452,22 @@ func (s *Socket) runConn(c *conn) bool {
 	}
 	s.event(Event{Type: EventConnected, Endpoint: c.ep, Remote: remote, Identity: c.id})
 	err = c.readLoop()
-	switch {
-	case isProtocolErr(err):
-		s.stats.proto.Add(1)
-	case isTimeoutErr(err) && !s.closedFlag.Load():
-		s.stats.hbTimeout.Add(1)
+	proto, hbTimeout := isProtocolErr(err), !isProtocolErr(err) && isTimeoutErr(err) && !s.closedFlag.Load()
+	if hbTimeout {
 		err = fmt.Errorf("zmtp: heartbeat timeout: %w", err)
 	}
 	c.shutdown(err)
 	<-c.writerDone
 	s.detach(c)
 	c.fr.release()
+	// Counted once the peer has left Stats.Peers, so that a reader who sees the count
+	// also sees the peer gone.
+	switch {
+	case proto:
+		s.stats.proto.Add(1)
+	case hbTimeout:
+		s.stats.hbTimeout.Add(1)
+	}
 	if c.closeErr != nil && c.closeErr != err {
 		err = c.closeErr
 	}
