@@ -6,6 +6,7 @@ import (
 
 	"github.com/zerotask/zerotask/codec"
 	"github.com/zerotask/zerotask/dispatch"
+	"github.com/zerotask/zerotask/internal/rawjson"
 )
 
 // The broker's own methods (broker.*). Params come as an object or as a positional array in the
@@ -73,7 +74,7 @@ const maxCredit = 1 << 30
 
 // bCredit: a node grants n more tasks ([n] or {"credit":n}).
 func (c *core) bCredit(p *peer, tg target, h *codec.Header) {
-	n, ok := parseInt(param(h.Params, "credit", 0))
+	n, ok := rawjson.ParseInt(rawjson.Param(h.Params, "credit", 0))
 	if !ok || n < 0 {
 		c.badParams(tg, h.ID, "credit must be a non-negative integer")
 		return
@@ -100,16 +101,16 @@ func (c *core) bRunning(p *peer, tg target, h *codec.Header) {
 		return
 	}
 	list := h.Params
-	if ids := member(list, "ids"); ids != nil {
+	if ids := rawjson.Member(list, "ids"); ids != nil {
 		list = ids
 	}
-	var it arrayIter
-	if !it.reset(list) {
+	var it rawjson.Array
+	if !it.Reset(list) {
 		c.badParams(tg, h.ID, "expected an array of task ids")
 		return
 	}
-	for it.next() {
-		k, ok := parseUint(it.cur)
+	for it.Next() {
+		k, ok := rawjson.ParseUint(it.Value())
 		if !ok {
 			continue
 		}
@@ -143,7 +144,7 @@ const maxNodeMethods = 4096
 // from zero again).
 func (c *core) bHello(p *peer, tg target, h *codec.Header) {
 	var hp helloParams
-	ps := trimSpace(h.Params)
+	ps := rawjson.TrimSpace(h.Params)
 	switch {
 	case len(ps) == 0:
 	case ps[0] == '{':
@@ -152,22 +153,22 @@ func (c *core) bHello(p *peer, tg target, h *codec.Header) {
 			return
 		}
 	default: // positional: [role, ...] with the members of that role in protocol order
-		if err := codec.Unmarshal(param(ps, "", 0), &hp.Role); err != nil {
+		if err := codec.Unmarshal(rawjson.Param(ps, "", 0), &hp.Role); err != nil {
 			c.badParams(tg, h.ID, "role: "+err.Error())
 			return
 		}
 		var err error
 		if hp.Role == "node" {
-			if v := param(ps, "", 1); v != nil {
+			if v := rawjson.Param(ps, "", 1); v != nil {
 				err = codec.Unmarshal(v, &hp.Name)
 			}
-			if v := param(ps, "", 2); v != nil && err == nil {
+			if v := rawjson.Param(ps, "", 2); v != nil && err == nil {
 				err = codec.Unmarshal(v, &hp.Methods)
 			}
-			if v := param(ps, "", 3); v != nil && err == nil {
+			if v := rawjson.Param(ps, "", 3); v != nil && err == nil {
 				err = codec.Unmarshal(v, &hp.Concurrency)
 			}
-		} else if v := param(ps, "", 1); v != nil {
+		} else if v := rawjson.Param(ps, "", 1); v != nil {
 			err = codec.Unmarshal(v, &hp.Unordered)
 		}
 		if err != nil {
@@ -268,7 +269,7 @@ var defaultQueues = []string{DefaultQueue}
 // Params: {"method":M,"params":P, ...options} or [M, P, timeout_ms]; the options are the
 // extension members of a task call (see ext.go) plus "key", the idempotency key.
 func (c *core) bSubmit(p *peer, tg target, h *codec.Header) {
-	mraw := param(h.Params, "method", 0)
+	mraw := rawjson.Param(h.Params, "method", 0)
 	var method string
 	if mraw == nil || codec.Unmarshal(mraw, &method) != nil || method == "" {
 		c.badParams(tg, h.ID, "method must be a non-empty string")
@@ -282,20 +283,20 @@ func (c *core) bSubmit(p *peer, tg target, h *codec.Header) {
 		c.badParams(tg, h.ID, "broker.* and rpc.* methods cannot be submitted")
 		return
 	}
-	params := param(h.Params, "params", 1)
+	params := rawjson.Param(h.Params, "params", 1)
 	if params != nil && params[0] != '[' && params[0] != '{' {
 		c.badParams(tg, h.ID, "params must be an array or an object")
 		return
 	}
 	x := &c.ext
-	if ps := trimSpace(h.Params); len(ps) > 0 && ps[0] == '{' {
+	if ps := rawjson.TrimSpace(h.Params); len(ps) > 0 && ps[0] == '{' {
 		c.readExt(ps, params, x, true)
 		if x.bad != "" {
 			c.badParams(tg, h.ID, x.bad)
 			return
 		}
 	} else {
-		*x = taskExt{timeout: parseTimeout(param(h.Params, "timeout_ms", 2))}
+		*x = taskExt{timeout: parseTimeout(rawjson.Param(h.Params, "timeout_ms", 2))}
 	}
 	if x.key != nil {
 		if seq, ok := c.keyed(x.key); ok {
@@ -387,7 +388,7 @@ func (c *core) appendPublicID(dst []byte, seq uint64) []byte {
 
 // parsePublicID returns the sequence number of a public task id of this broker.
 func (c *core) parsePublicID(raw []byte) (uint64, bool) {
-	s, ok := unquote(raw)
+	s, ok := rawjson.Unquote(raw)
 	if ok && c.dur != nil && len(c.dur.aliasIdx) > 0 {
 		if seq, found := c.dur.aliasIdx[string(s)]; found {
 			return seq, true
@@ -396,12 +397,12 @@ func (c *core) parsePublicID(raw []byte) (uint64, bool) {
 	if !ok || len(s) < len(c.epoch)+2 || string(s[:len(c.epoch)]) != c.epoch || s[len(c.epoch)] != '-' {
 		return 0, false
 	}
-	return parseUint(s[len(c.epoch)+1:])
+	return rawjson.ParseUint(s[len(c.epoch)+1:])
 }
 
 // idParam returns the raw "id" param, answering -32602 when it is missing or not a string.
 func (c *core) idParam(tg target, h *codec.Header) []byte {
-	raw := trimSpace(param(h.Params, "id", 0))
+	raw := rawjson.TrimSpace(rawjson.Param(h.Params, "id", 0))
 	if len(raw) == 0 || raw[0] != '"' {
 		c.badParams(tg, h.ID, "id must be a task id string")
 		return nil
@@ -431,8 +432,8 @@ func (c *core) bResult(p *peer, tg target, h *codec.Header) {
 		return
 	}
 	var waitMS int64
-	if v := param(h.Params, "wait_ms", 1); v != nil {
-		n, ok := parseInt(v)
+	if v := rawjson.Param(h.Params, "wait_ms", 1); v != nil {
+		n, ok := rawjson.ParseInt(v)
 		if !ok || n < 0 {
 			c.badParams(tg, h.ID, "wait_ms must be a non-negative integer")
 			return

@@ -1011,3 +1011,8 @@ func (c *core) retryBlocked() {
 	}
 	c.blocked = c.blocked[:w]
 }
+
+// appendUint appends n in decimal. (The few broker.* params and envelope members the routing
+// path reads are found with internal/rawjson, on bytes codec.Scan has validated; params and
+// results are never decoded.)
+func appendUint(dst []byte, n uint64) []byte { return strconv.AppendUint(dst, n, 10) }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/zerotask/zerotask/codec"
+	"github.com/zerotask/zerotask/internal/rawjson"
 	"github.com/zerotask/zerotask/store"
 )
 
@@ -617,7 +618,7 @@ func (c *core) startLookup(p *peer, tg target, h *codec.Header, raw []byte, wait
 	if tg.client == noRef {
 		return // a notification: nothing to answer
 	}
-	id, ok := unquote(raw)
+	id, ok := rawjson.Unquote(raw)
 	if !ok || c.ask == nil {
 		c.ok(tg, h.ID, appendUnknown(c.valbuf[:0], raw))
 		return

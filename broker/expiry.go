@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/zerotask/zerotask/codec"
+	"github.com/zerotask/zerotask/internal/rawjson"
 )
 
 // Task deadlines (a ZeroTask extension, see protocol.md): a call whose request object has a
@@ -91,7 +92,7 @@ func parseTimeout(v []byte) time.Duration {
 	if v == nil {
 		return 0
 	}
-	n, ok := parseUint(v)
+	n, ok := rawjson.ParseUint(v)
 	if !ok || n == 0 {
 		return 0
 	}

@@ -3,6 +3,8 @@ package broker
 import (
 	"bytes"
 	"time"
+
+	"github.com/zerotask/zerotask/internal/rawjson"
 )
 
 // Task options travel as ZeroTask extension members (docs/protocol.md, docs/reliability.md):
@@ -41,21 +43,21 @@ const maxTimeout = 24 * time.Hour
 func (x *taskExt) set(c *core, name, v []byte, submit bool) {
 	switch string(name) {
 	case "timeout_ms":
-		n, ok := parseUint(v)
+		n, ok := rawjson.ParseUint(v)
 		if !ok || n == 0 {
 			x.fail("timeout_ms must be a positive integer")
 			return
 		}
 		x.timeout = time.Duration(min(n, uint64(maxTimeout/time.Millisecond))) * time.Millisecond
 	case "delay_ms":
-		n, ok := parseUint(v)
+		n, ok := rawjson.ParseUint(v)
 		if !ok || n > uint64(c.cfg.MaxDelay/time.Millisecond) {
 			x.fail("delay_ms must be an integer from 0 to the broker's MaxDelay")
 			return
 		}
 		x.delay = max(x.delay, time.Duration(n)*time.Millisecond)
 	case "eta_ms":
-		n, ok := parseUint(v)
+		n, ok := rawjson.ParseUint(v)
 		if !ok {
 			x.fail("eta_ms must be a unix time in milliseconds")
 			return
@@ -67,28 +69,28 @@ func (x *taskExt) set(c *core, name, v []byte, submit bool) {
 		}
 		x.delay = max(x.delay, d)
 	case "priority":
-		n, ok := parseUint(v)
+		n, ok := rawjson.ParseUint(v)
 		if !ok || n > MaxPriority {
 			x.fail("priority must be an integer from 0 to 9")
 			return
 		}
 		x.priority = uint8(n)
 	case "queue":
-		s, ok := unquote(v)
+		s, ok := rawjson.Unquote(v)
 		if !ok || len(s) == 0 || len(s) > MaxQueueName {
 			x.fail("queue must be a string of 1 to 128 bytes without escapes")
 			return
 		}
 		x.queue = s
 	case "max_attempts":
-		n, ok := parseUint(v)
+		n, ok := rawjson.ParseUint(v)
 		if !ok || n == 0 || n > MaxAttemptsCap {
 			x.fail("max_attempts must be an integer from 1 to 100")
 			return
 		}
 		x.maxAttempts = int(n)
 	case "backoff_ms", "max_backoff_ms":
-		n, ok := parseUint(v)
+		n, ok := rawjson.ParseUint(v)
 		if !ok || n == 0 || n > uint64(c.cfg.MaxDelay/time.Millisecond) {
 			x.fail(string(name) + " must be a positive integer up to the broker's MaxDelay")
 			return
@@ -102,7 +104,7 @@ func (x *taskExt) set(c *core, name, v []byte, submit bool) {
 		if !submit {
 			return // not a task call option: ignored like any unknown member
 		}
-		s, ok := unquote(v)
+		s, ok := rawjson.Unquote(v)
 		if !ok || len(s) == 0 || len(s) > MaxKeyLen {
 			x.fail("key must be a string of 1 to 256 bytes without escapes")
 			return
@@ -174,42 +176,18 @@ func (c *core) readCallExt(obj, params []byte, x *taskExt) {
 // without extensions costs one walk over its few envelope members.
 func (c *core) readExt(obj, skip []byte, x *taskExt, submit bool) {
 	*x = taskExt{}
-	obj = trimSpace(obj)
-	if len(obj) < 2 || obj[0] != '{' {
+	var o rawjson.Object
+	if !o.Reset(obj) {
 		return
 	}
-	skipOff := -1
-	if len(skip) > 0 {
-		if off := cap(obj) - cap(skip); off >= 0 && off+len(skip) <= len(obj) {
-			skipOff = off
+	o.Known(skip)
+	for o.Next() {
+		if v := o.Value(); len(skip) == 0 || &v[0] != &skip[0] {
+			x.set(c, o.Name(), v, submit) // jsonrpc, id, method and the rest: ignored
 		}
 	}
-	i := skipSpace(obj, 1)
-	for i < len(obj) && obj[i] == '"' {
-		end, err := skipString(obj, i)
-		if err != nil {
-			return
-		}
-		name := obj[i+1 : end-1]
-		i = skipSpace(obj, end)
-		if i >= len(obj) || obj[i] != ':' {
-			return
-		}
-		i = skipSpace(obj, i+1)
-		var vend int
-		if i == skipOff {
-			vend = i + len(skip)
-		} else if vend, err = skipValue(obj, i, 1); err != nil {
-			return
-		}
-		if i != skipOff {
-			x.set(c, name, obj[i:vend], submit) // jsonrpc, id, method and the rest: ignored
-		}
-		i = skipSpace(obj, vend)
-		if i >= len(obj) || obj[i] != ',' {
-			break
-		}
-		i = skipSpace(obj, i+1)
+	if o.Malformed() {
+		return
 	}
 	x.finish(c)
 }

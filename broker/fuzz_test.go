@@ -2,55 +2,10 @@ package broker
 
 import (
 	"encoding/json"
-	"strconv"
 	"testing"
 
 	"github.com/zerotask/zerotask/zmtp"
 )
-
-// FuzzParams feeds any bytes to the small parsers the broker uses on broker.* params and node
-// ids: none may panic, and the integer parsers agree with strconv.
-func FuzzParams(f *testing.F) {
-	for _, s := range []string{
-		`[16]`, `{"credit":16}`, `[1,2,3]`, `{"ids":[1,2]}`, `{"id":"0badcafe-17","wait_ms":50}`,
-		`["add",[5,6]]`, `{"a":{"b":[1,{"c":"\"}"}]},"a":2}`, `[`, `{"x":`, `"\u00e9"`, `18446744073709551615`,
-		`18446744073709551616`, `-0`, `007`, ` [ 1 , 2 ] `, `[]`, `{}`, `[[[[[[[[[[]]]]]]]]]]`,
-	} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, b []byte) {
-		_ = member(b, "id")
-		for pos := 0; pos < 3; pos++ {
-			_ = param(b, "credit", pos)
-		}
-		var it arrayIter
-		if it.reset(b) {
-			for n := 0; it.next(); n++ {
-				if n > len(b) {
-					t.Fatalf("array walk does not end")
-				}
-			}
-		}
-		if n, ok := parseUint(b); ok {
-			want, err := strconv.ParseUint(string(trimSpace(b)), 10, 64)
-			if err != nil || want != n {
-				t.Fatalf("parseUint(%q) = %d, strconv says %d, %v", b, n, want, err)
-			}
-		}
-		if n, ok := parseInt(b); ok {
-			want, err := strconv.ParseInt(string(trimSpace(b)), 10, 64)
-			if err != nil || want != n {
-				t.Fatalf("parseInt(%q) = %d, strconv says %d, %v", b, n, want, err)
-			}
-		}
-		if s, ok := unquote(b); ok {
-			var v string
-			if err := json.Unmarshal(trimSpace(b), &v); err == nil && v != string(s) {
-				t.Fatalf("unquote(%q) = %q, json says %q", b, s, v)
-			}
-		}
-	})
-}
 
 // FuzzHandle feeds any frame, from a client and from a node, into the routing state: nothing
 // may panic, every message sent is valid JSON, and the counts stay consistent.

@@ -1,6 +1,10 @@
 package broker
 
-import "time"
+import (
+	"time"
+
+	"github.com/zerotask/zerotask/internal/rawjson"
+)
 
 // Retries. A task runs again in two cases only: its node was lost while it held it (the task
 // goes back to the front of its queue at once, see nodeGone), or its node answered an error
@@ -81,12 +85,12 @@ func retryAsked(obj, errObj []byte) (bool, time.Duration) {
 	if !containsAny(head, tail, retryKey) {
 		return false, 0
 	}
-	if !isTrue(member(obj, "retry")) {
+	if !rawjson.IsTrue(rawjson.Member(obj, "retry")) {
 		return false, 0
 	}
 	var after time.Duration
 	if containsAny(head, tail, retryAfterKey) {
-		if ms, ok := parseUint(member(obj, "retry_after_ms")); ok {
+		if ms, ok := rawjson.ParseUint(rawjson.Member(obj, "retry_after_ms")); ok {
 			after = time.Duration(min(ms, uint64(maxTimeout/time.Millisecond))) * time.Millisecond
 		}
 	}
@@ -113,7 +117,7 @@ func (c *core) retry(slot uint32, t *task, after time.Duration) bool {
 
 // errObjCode returns the code of a raw JSON-RPC error object (0 when unreadable).
 func errObjCode(errObj []byte) int {
-	n, ok := parseInt(member(errObj, "code"))
+	n, ok := rawjson.ParseInt(rawjson.Member(errObj, "code"))
 	if !ok {
 		return 0
 	}

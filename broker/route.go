@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/zerotask/zerotask/codec"
+	"github.com/zerotask/zerotask/internal/rawjson"
 	"github.com/zerotask/zerotask/zmtp"
 )
 
@@ -122,7 +123,7 @@ func (c *core) handleBatch(p *peer, delim bool, body []byte) {
 
 // firstByte returns the first non-space byte of b, or 0.
 func firstByte(b []byte) byte {
-	if i := skipSpace(b, 0); i < len(b) {
+	if i := rawjson.SkipSpace(b, 0); i < len(b) {
 		return b[i]
 	}
 	return 0
@@ -326,7 +327,7 @@ func (c *core) pending(p *peer, tg target) {
 // node, or for an earlier attempt (its generation has moved on), is ignored and counted. An
 // error marked retryable runs the task again if it has attempts left.
 func (c *core) nodeResult(p *peer, h *codec.Header, raw []byte) {
-	k, ok := parseUint(h.ID)
+	k, ok := rawjson.ParseUint(h.ID)
 	if !ok || k > 1<<53 {
 		c.cnt.stale++
 		return
@@ -348,7 +349,7 @@ func (c *core) nodeResult(p *peer, h *codec.Header, raw []byte) {
 			return
 		}
 		code := errObjCode(h.Error)
-		if code == CodeNoCredit && isTrue(member(member(h.Error, "data"), "no_credit")) {
+		if code == CodeNoCredit && rawjson.IsTrue(rawjson.Member(rawjson.Member(h.Error, "data"), "no_credit")) {
 			// The node was full: it did not run the task. Each such answer used up one unit
 			// of credit the broker counted for it, so this ends once the books agree.
 			c.refused(slot, t)

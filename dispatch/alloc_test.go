@@ -4,6 +4,8 @@ import (
 	"context"
 	"strconv"
 	"testing"
+
+	"github.com/zerotask/zerotask/internal/rawjson"
 )
 
 // addFrames are the requests of the allocation tests and benchmarks.
@@ -17,7 +19,7 @@ var (
 func rawAddHandler(ctx context.Context, dst, params []byte) ([]byte, error) {
 	var sum int64
 	n := 0
-	it := elemIter{b: trimSpace(params), i: 1}
+	it := elemIter{b: rawjson.TrimSpace(params), i: 1}
 	for it.next() {
 		v, ok := parseInt(it.val, 64)
 		if !ok {

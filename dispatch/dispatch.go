@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 
 	"github.com/zerotask/zerotask/codec"
+	"github.com/zerotask/zerotask/internal/rawjson"
 )
 
 // Errors returned by registration. They are wrapped with the method name, so test them with
@@ -445,7 +446,7 @@ func Errorf(code int, data any, format string, args ...any) *codec.Error {
 	switch v := data.(type) {
 	case nil:
 	case []byte:
-		if t := trimSpace(v); len(t) > 0 {
+		if t := rawjson.TrimSpace(v); len(t) > 0 {
 			if end, err := skipValue(t, 0, 0); err == nil && end == len(t) {
 				raw = append([]byte(nil), t...)
 				break

@@ -9,6 +9,8 @@ import (
 	"math"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/zerotask/zerotask/internal/rawjson"
 )
 
 // maxParamDepth bounds the nesting of arrays and objects inside params that the scanner will
@@ -22,27 +24,6 @@ var (
 	errSyntax = errors.New("dispatch: invalid JSON")
 	errDepth  = errors.New("dispatch: JSON nested too deeply")
 )
-
-// isSpace reports JSON insignificant whitespace.
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
-
-// skipSpace returns the index of the first non-space byte at or after i.
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && isSpace(b[i]) {
-		i++
-	}
-	return i
-}
-
-// trimSpace returns b without leading and trailing JSON whitespace.
-func trimSpace(b []byte) []byte {
-	i := skipSpace(b, 0)
-	j := len(b)
-	for j > i && isSpace(b[j-1]) {
-		j--
-	}
-	return b[i:j]
-}
 
 // skipValue validates the JSON value starting at b[i] (no leading space) and returns the index
 // just past it. depth counts the containers already open around it.
@@ -192,7 +173,7 @@ func (it *elemIter) next() bool {
 	if it.done || it.err != nil {
 		return false
 	}
-	i := skipSpace(it.b, it.i)
+	i := rawjson.SkipSpace(it.b, it.i)
 	if it.n == 0 {
 		if i < len(it.b) && it.b[i] == ']' {
 			it.i, it.done = i+1, true
@@ -211,7 +192,7 @@ func (it *elemIter) next() bool {
 			it.i, it.err = i, errSyntax
 			return false
 		}
-		i = skipSpace(it.b, i+1)
+		i = rawjson.SkipSpace(it.b, i+1)
 	}
 	end, err := skipValue(it.b, i, it.depth)
 	if err != nil {
@@ -241,7 +222,7 @@ func (it *fieldIter) next() bool {
 	if it.done || it.err != nil {
 		return false
 	}
-	i := skipSpace(it.b, it.i)
+	i := rawjson.SkipSpace(it.b, it.i)
 	if i < len(it.b) && it.b[i] == '}' && it.n == 0 {
 		it.i, it.done = i+1, true
 		return false
@@ -255,7 +236,7 @@ func (it *fieldIter) next() bool {
 			it.i, it.err = i, errSyntax
 			return false
 		}
-		i = skipSpace(it.b, i+1)
+		i = rawjson.SkipSpace(it.b, i+1)
 	}
 	if i >= len(it.b) || it.b[i] != '"' {
 		it.i, it.err = i, errSyntax
@@ -267,12 +248,12 @@ func (it *fieldIter) next() bool {
 		return false
 	}
 	key := it.b[i:kend]
-	i = skipSpace(it.b, kend)
+	i = rawjson.SkipSpace(it.b, kend)
 	if i >= len(it.b) || it.b[i] != ':' {
 		it.i, it.err = i, errSyntax
 		return false
 	}
-	i = skipSpace(it.b, i+1)
+	i = rawjson.SkipSpace(it.b, i+1)
 	end, err := skipValue(it.b, i, it.depth)
 	if err != nil {
 		it.i, it.err = end, err

@@ -8,13 +8,15 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/zerotask/zerotask/internal/rawjson"
 )
 
 // validJSON is the scanner's verdict on a whole text: one value and nothing but whitespace.
 func validJSON(b []byte) bool {
-	i := skipSpace(b, 0)
+	i := rawjson.SkipSpace(b, 0)
 	end, err := skipValue(b, i, 0)
-	return err == nil && skipSpace(b, end) == len(b)
+	return err == nil && rawjson.SkipSpace(b, end) == len(b)
 }
 
 func TestSkipValue(t *testing.T) {
@@ -164,7 +166,7 @@ func FuzzTypedParams(f *testing.F) {
 			return // named params: the reference only knows arrays
 		}
 		want, ok := refAdd(params)
-		if len(trimSpace(params)) == 0 {
+		if len(rawjson.TrimSpace(params)) == 0 {
 			ok = false
 		}
 		if ok != (err == nil) {

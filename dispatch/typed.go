@@ -17,6 +17,7 @@ import (
 	"unsafe"
 
 	"github.com/zerotask/zerotask/codec"
+	"github.com/zerotask/zerotask/internal/rawjson"
 )
 
 // maxArity is the largest number of parameters a typed adapter takes. A method with more
@@ -222,7 +223,7 @@ func decodeError(label string, err error) error {
 // array, or a named object (with Names, or whole into a single struct parameter). out only
 // receives sub-slices of params, so nothing here allocates on success.
 func (s *sig) split(params []byte, out [][]byte) error {
-	p := trimSpace(params)
+	p := rawjson.TrimSpace(params)
 	if len(p) == 0 || string(p) == "null" {
 		if s.arity == 0 {
 			return nil

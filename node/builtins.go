@@ -9,6 +9,7 @@ import (
 
 	"github.com/zerotask/zerotask/codec"
 	"github.com/zerotask/zerotask/dispatch"
+	"github.com/zerotask/zerotask/internal/rawjson"
 )
 
 // MaxSleep bounds the builtin sleep task: longer sleeps are invalid params.
@@ -106,18 +107,14 @@ func (h arith) ServeRPC(_ context.Context, dst, params []byte) ([]byte, error) {
 
 // echo returns its argument byte for byte.
 func echo(_ context.Context, dst, params []byte) ([]byte, error) {
-	p := trimWS(params)
+	p := rawjson.TrimSpace(params)
 	if len(p) == 0 {
 		return append(dst, "null"...), nil
 	}
-	if p[0] == '[' {
-		i := skipWS(p, 1)
-		if i < len(p) && p[i] != ']' {
-			if end := skipValue(p, i); end > 0 {
-				if j := skipWS(p, end); j < len(p) && p[j] == ']' && j == len(p)-1 {
-					return append(dst, p[i:end]...), nil
-				}
-			}
+	var a rawjson.Array
+	if a.Reset(p) && a.Next() {
+		if v := a.Value(); !a.Next() && !a.Malformed() {
+			return append(dst, v...), nil // [x] echoes x
 		}
 	}
 	return append(dst, p...), nil
@@ -276,154 +273,45 @@ func appendFloat(dst []byte, f float64) []byte {
 // reports false for anything else. It does not validate the values themselves beyond skipping
 // them, and allocates nothing.
 func args(params []byte, out *[2][]byte, names ...string) bool {
-	p := trimWS(params)
+	p := rawjson.TrimSpace(params)
 	if len(p) < 2 || len(names) > len(out) {
 		return false
 	}
 	switch p[0] {
 	case '[':
-		i := 1
-		for k := range names {
-			i = skipWS(p, i)
-			if k > 0 {
-				if i >= len(p) || p[i] != ',' {
-					return false
-				}
-				i = skipWS(p, i+1)
-			}
-			end := skipValue(p, i)
-			if end < 0 {
+		var a rawjson.Array
+		k := 0
+		for a.Reset(p); a.Next(); k++ {
+			if k == len(names) {
 				return false
 			}
-			out[k] = p[i:end]
-			i = end
+			out[k] = a.Value()
 		}
-		i = skipWS(p, i)
-		return i == len(p)-1 && p[i] == ']'
+		return !a.Malformed() && k == len(names)
 	case '{':
 		var seen [2]bool
-		i := skipWS(p, 1)
-		for k := 0; ; k++ {
-			if k > 0 {
-				if i < len(p) && p[i] == '}' {
-					break
-				}
-				if i >= len(p) || p[i] != ',' {
-					return false
-				}
-				i = skipWS(p, i+1)
-			}
-			if i >= len(p) || p[i] != '"' {
-				return false
-			}
-			kend := skipString(p, i)
-			if kend < 0 {
-				return false
-			}
-			key := p[i+1 : kend-1]
+		var o rawjson.Object
+		for o.Reset(p); o.Next(); {
 			slot := -1
 			for j, name := range names {
-				if string(key) == name {
+				if string(o.Name()) == name {
 					slot = j
 				}
 			}
 			if slot < 0 || seen[slot] {
 				return false
 			}
-			i = skipWS(p, kend)
-			if i >= len(p) || p[i] != ':' {
-				return false
-			}
-			i = skipWS(p, i+1)
-			end := skipValue(p, i)
-			if end < 0 {
-				return false
-			}
-			out[slot], seen[slot] = p[i:end], true
-			i = skipWS(p, end)
+			out[slot], seen[slot] = o.Value(), true
+		}
+		if o.Malformed() {
+			return false
 		}
 		for j := range names {
 			if !seen[j] {
 				return false
 			}
 		}
-		return i == len(p)-1
+		return true
 	}
 	return false
-}
-
-func isWS(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
-
-func skipWS(b []byte, i int) int {
-	for i < len(b) && isWS(b[i]) {
-		i++
-	}
-	return i
-}
-
-func trimWS(b []byte) []byte {
-	i, j := 0, len(b)
-	for i < j && isWS(b[i]) {
-		i++
-	}
-	for j > i && isWS(b[j-1]) {
-		j--
-	}
-	return b[i:j]
-}
-
-// skipString returns the index just past the JSON string that starts at b[i] (a '"'), or -1.
-func skipString(b []byte, i int) int {
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
-		}
-	}
-	return -1
-}
-
-// skipValue returns the index just past the JSON value that starts at b[i], or -1 when there is
-// none. It trusts its input to be JSON (the node scans every message before its tasks run) and
-// only finds the value's end: strings, nested arrays and objects, literals and numbers.
-func skipValue(b []byte, i int) int {
-	if i >= len(b) {
-		return -1
-	}
-	switch b[i] {
-	case '"':
-		return skipString(b, i)
-	case '[', '{':
-		depth := 0
-		for ; i < len(b); i++ {
-			switch b[i] {
-			case '"':
-				end := skipString(b, i)
-				if end < 0 {
-					return -1
-				}
-				i = end - 1
-			case '[', '{':
-				depth++
-			case ']', '}':
-				depth--
-				if depth == 0 {
-					return i + 1
-				}
-			}
-		}
-		return -1
-	case ',', ']', '}', ':':
-		return -1
-	}
-	start := i
-	for i < len(b) && !isWS(b[i]) && b[i] != ',' && b[i] != ']' && b[i] != '}' && b[i] != ':' {
-		i++
-	}
-	if i == start {
-		return -1
-	}
-	return i
 }

@@ -1,6 +1,10 @@
 package node
 
-import "bytes"
+import (
+	"bytes"
+
+	"github.com/zerotask/zerotask/internal/rawjson"
+)
 
 // ZeroTask's extensions travel as top-level members of a task's JSON-RPC object, beside
 // jsonrpc, id, method and params (docs/protocol.md): other JSON-RPC peers ignore them. The node
@@ -24,50 +28,15 @@ func envelopeUint(obj, params, key []byte) (uint64, bool) {
 	if !bytes.Contains(head, key) && !bytes.Contains(tail, key) {
 		return 0, false
 	}
-	v := topMember(obj, key)
-	if len(v) == 0 || len(v) > 19 {
-		return 0, false
+	// The last one wins, as in codec; params are stepped over, not read again.
+	name, v := key[1:len(key)-1], []byte(nil)
+	var o rawjson.Object
+	o.Reset(obj)
+	o.Known(params)
+	for o.Next() {
+		if bytes.Equal(o.Name(), name) {
+			v = o.Value()
+		}
 	}
-	var n uint64
-	for _, c := range v {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + uint64(c-'0')
-	}
-	return n, true
-}
-
-// topMember returns the raw value of the top-level member key (quoted) of obj, or nil.
-func topMember(obj, key []byte) []byte {
-	p := trimWS(obj)
-	if len(p) < 2 || p[0] != '{' {
-		return nil
-	}
-	i := skipWS(p, 1)
-	for i < len(p) && p[i] == '"' {
-		kend := skipString(p, i)
-		if kend < 0 {
-			return nil
-		}
-		k := p[i:kend]
-		i = skipWS(p, kend)
-		if i >= len(p) || p[i] != ':' {
-			return nil
-		}
-		i = skipWS(p, i+1)
-		end := skipValue(p, i)
-		if end < 0 {
-			return nil
-		}
-		if bytes.Equal(k, key) {
-			return p[i:end]
-		}
-		i = skipWS(p, end)
-		if i >= len(p) || p[i] != ',' {
-			return nil
-		}
-		i = skipWS(p, i+1)
-	}
-	return nil
+	return rawjson.ParseUint(v)
 }

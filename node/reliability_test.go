@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/zerotask/zerotask/dispatch"
+	"github.com/zerotask/zerotask/internal/rawjson"
 	"github.com/zerotask/zerotask/internal/testutil"
 )
 
@@ -221,7 +222,7 @@ func TestEnvelopeUint(t *testing.T) {
 		var params []byte
 		if i := strings.Index(tt.obj, `"params":`); i >= 0 {
 			start := i + len(`"params":`)
-			end := skipValue(obj, start)
+			end := rawjson.Skip(obj, start)
 			params = obj[start:end]
 		}
 		got, ok := envelopeUint(obj, params, timeoutKey)
