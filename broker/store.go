@@ -1,6 +1,10 @@
 package broker
 
-import "time"
+import (
+	"time"
+
+	"github.com/zerotask/zerotask/internal/minheap"
+)
 
 // record is a finished task of a submitted call, as the result store keeps it. method and node
 // share the strings of the queue and node they came from (no copy); result and errObj are raw
@@ -71,7 +75,7 @@ type memStore struct {
 	bytes    int64
 	free     []*record
 	waiters  map[uint64]*waiter
-	heap     waiterHeap
+	heap     minheap.Heap[*waiter]
 	// wake is called (lock held) for each woken waiter; rec is nil when its deadline passed.
 	wake func(w *waiter, rec *record)
 	now  func() int64
@@ -121,7 +125,7 @@ func (s *memStore) put(rec *record, ttl time.Duration) {
 	}
 	for w := s.waiters[rec.seq]; w != nil; {
 		next := w.next
-		s.heap.remove(w)
+		s.heap.Remove(w)
 		w.next = nil
 		s.wake(w, r)
 		w = next
@@ -158,7 +162,7 @@ func (s *memStore) wait(seq uint64, deadline int64, w *waiter) {
 	w.seq, w.deadline = seq, deadline
 	w.next = s.waiters[seq]
 	s.waiters[seq] = w
-	s.heap.push(w)
+	s.heap.Push(w)
 }
 
 func (s *memStore) expire(now int64) {
@@ -172,23 +176,23 @@ func (s *memStore) expire(now int64) {
 		}
 		s.evictFront()
 	}
-	for len(s.heap) > 0 && s.heap[0].deadline <= now {
-		w := s.heap[0]
-		s.heap.remove(w)
+	for s.heap.Len() > 0 && s.heap.Min().deadline <= now {
+		w := s.heap.Min()
+		s.heap.Remove(w)
 		s.unlinkWaiter(w)
 		s.wake(w, nil)
 	}
 }
 
 func (s *memStore) cancel(w *waiter) {
-	s.heap.remove(w)
+	s.heap.Remove(w)
 	s.unlinkWaiter(w)
 }
 
 func (s *memStore) wakeAll() {
-	for len(s.heap) > 0 {
-		w := s.heap[0]
-		s.heap.remove(w)
+	for s.heap.Len() > 0 {
+		w := s.heap.Min()
+		s.heap.Remove(w)
 		s.unlinkWaiter(w)
 		s.wake(w, nil)
 	}
@@ -216,65 +220,8 @@ func (s *memStore) unlinkWaiter(w *waiter) {
 }
 
 func (s *memStore) len() int     { return len(s.recs) }
-func (s *memStore) waiting() int { return len(s.heap) }
+func (s *memStore) waiting() int { return s.heap.Len() }
 
-// waiterHeap is a min-heap of waiters by deadline, each knowing its index (for removal).
-type waiterHeap []*waiter
-
-func (h *waiterHeap) push(w *waiter) {
-	*h = append(*h, w)
-	w.hidx = len(*h) - 1
-	h.up(w.hidx)
-}
-
-func (h *waiterHeap) remove(w *waiter) {
-	i := w.hidx
-	if i < 0 || i >= len(*h) || (*h)[i] != w {
-		return
-	}
-	last := len(*h) - 1
-	h.swap(i, last)
-	(*h)[last] = nil
-	*h = (*h)[:last]
-	w.hidx = -1
-	if i < last {
-		h.down(i)
-		h.up(i)
-	}
-}
-
-func (h waiterHeap) swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].hidx = i
-	h[j].hidx = j
-}
-
-func (h waiterHeap) up(i int) {
-	for i > 0 {
-		p := (i - 1) / 2
-		if h[p].deadline <= h[i].deadline {
-			break
-		}
-		h.swap(i, p)
-		i = p
-	}
-}
-
-func (h waiterHeap) down(i int) {
-	n := len(h)
-	for {
-		l := 2*i + 1
-		if l >= n {
-			return
-		}
-		m := l
-		if r := l + 1; r < n && h[r].deadline < h[l].deadline {
-			m = r
-		}
-		if h[i].deadline <= h[m].deadline {
-			return
-		}
-		h.swap(i, m)
-		i = m
-	}
-}
+// HeapKey and HeapIndex place waiters in the deadline heap (internal/minheap).
+func (w *waiter) HeapKey() int64  { return w.deadline }
+func (w *waiter) HeapIndex() *int { return &w.hidx }

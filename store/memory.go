@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/zerotask/zerotask/internal/minheap"
 )
 
 // resultOverhead is what the memory store counts for one result besides its bytes (the map
@@ -35,7 +37,7 @@ type Memory struct {
 	mu       sync.Mutex
 	closed   bool
 	results  map[string]*mresult
-	heap     resultHeap
+	heap     minheap.Heap[*mresult]
 	bytes    int64
 	waits    map[string]*mwait
 	freeRes  []*mresult
@@ -190,17 +192,17 @@ func (m *Memory) Put(ctx context.Context, ttl time.Duration, results ...Result) 
 		m.bytes += e.size
 		e.expires = expires
 		if ok {
-			m.heap.fix(e.hidx)
+			m.heap.Fix(e)
 		} else {
-			m.heap.push(e)
+			m.heap.Push(e)
 		}
 		if w := m.waits[src.ID]; w != nil {
 			close(w.ch) // every Wait on the id reads the result again
 			delete(m.waits, src.ID)
 		}
 	}
-	for len(m.heap) > 0 && (len(m.results) > m.o.MaxEntries || m.bytes > m.o.MaxBytes) {
-		m.evictLocked(m.heap[0])
+	for m.heap.Len() > 0 && (len(m.results) > m.o.MaxEntries || m.bytes > m.o.MaxBytes) {
+		m.evictLocked(m.heap.Min())
 	}
 	return nil
 }
@@ -222,13 +224,13 @@ func (m *Memory) newResult() *mresult {
 
 // expireLocked forgets results past their TTL.
 func (m *Memory) expireLocked(now int64) {
-	for len(m.heap) > 0 && m.heap[0].expires <= now {
-		m.evictLocked(m.heap[0])
+	for m.heap.Len() > 0 && m.heap.Min().expires <= now {
+		m.evictLocked(m.heap.Min())
 	}
 }
 
 func (m *Memory) evictLocked(e *mresult) {
-	m.heap.remove(e.hidx)
+	m.heap.Remove(e)
 	delete(m.results, e.r.ID)
 	m.bytes -= e.size
 	if len(m.freeRes) >= maxFree {
@@ -671,7 +673,8 @@ func (m *Memory) Close() error {
 		delete(m.waits, id)
 	}
 	m.results, m.tasks, m.queues, m.owners, m.keys = nil, nil, nil, nil, nil
-	m.heap, m.freeRes, m.freeTask = nil, nil, nil
+	m.heap.Reset()
+	m.freeRes, m.freeTask = nil, nil
 	return nil
 }
 
@@ -712,66 +715,6 @@ func (l *mlist) remove(t *mtask) {
 	l.n--
 }
 
-// resultHeap is a min-heap of results by expiry; each result knows its index.
-type resultHeap []*mresult
-
-func (h *resultHeap) push(e *mresult) {
-	*h = append(*h, e)
-	e.hidx = len(*h) - 1
-	h.up(e.hidx)
-}
-
-func (h *resultHeap) remove(i int) {
-	old := *h
-	last := len(old) - 1
-	if i != last {
-		h.swap(i, last)
-	}
-	old[last].hidx = -1
-	old[last] = nil
-	*h = old[:last]
-	if i < last {
-		h.fix(i)
-	}
-}
-
-func (h resultHeap) fix(i int) {
-	h.down(i)
-	h.up(i)
-}
-
-func (h resultHeap) swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].hidx = i
-	h[j].hidx = j
-}
-
-func (h resultHeap) up(i int) {
-	for i > 0 {
-		p := (i - 1) / 2
-		if h[p].expires <= h[i].expires {
-			return
-		}
-		h.swap(i, p)
-		i = p
-	}
-}
-
-func (h resultHeap) down(i int) {
-	n := len(h)
-	for {
-		l := 2*i + 1
-		if l >= n {
-			return
-		}
-		c := l
-		if r := l + 1; r < n && h[r].expires < h[l].expires {
-			c = r
-		}
-		if h[i].expires <= h[c].expires {
-			return
-		}
-		h.swap(i, c)
-		i = c
-	}
-}
+// HeapKey and HeapIndex place results in the expiry heap (internal/minheap).
+func (e *mresult) HeapKey() int64  { return e.expires }
+func (e *mresult) HeapIndex() *int { return &e.hidx }
