@@ -247,13 +247,13 @@ func TestMultiHellos(t *testing.T) {
 	testutil.Eventually(t, waitLong, func() bool {
 		c.out.mu.Lock()
 		defer c.out.mu.Unlock()
-		return c.out.maxBatch == 7
+		return c.out.out.MaxBatch == 7
 	}, "max_batch 7 from the smaller broker")
 	// One more hello from the bigger broker does not raise it.
 	c.out.setMaxBatch(1024)
 	c.out.mu.Lock()
-	if c.out.maxBatch != 7 {
-		t.Errorf("max_batch %d after a larger announcement, want 7", c.out.maxBatch)
+	if c.out.out.MaxBatch != 7 {
+		t.Errorf("max_batch %d after a larger announcement, want 7", c.out.out.MaxBatch)
 	}
 	c.out.mu.Unlock()
 

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/zerotask/zerotask/codec"
+	"github.com/zerotask/zerotask/internal/batch"
 	"github.com/zerotask/zerotask/zmtp"
 )
 
@@ -19,12 +20,13 @@ type sender interface {
 
 // outbox holds the pending calls and the requests on their way out.
 //
-// Requests are appended to cur, a JSON array under construction ('[' then members separated
-// by ','); cur is closed into frames when it reaches maxBatch members or would pass maxBytes.
-// One sender at a time (sending) takes frames, then cur, until nothing is left: the caller that
-// finds nobody sending sends its own request at once with TrySend, and requests appended
-// meanwhile leave together in the sender's next message. When the socket cannot take a
-// message at once the background loop takes over with a blocking Send.
+// Requests are appended to out (internal/batch), a JSON array under construction that is
+// closed into frames when it reaches MaxBatch members or would pass MaxBytes; each frame spans
+// the call ids in it. One sender at a time (sending) takes frames, then the open batch, until
+// nothing is left: the caller that finds nobody sending sends its own request at once with
+// TrySend, and requests appended meanwhile leave together in the sender's next message. When
+// the socket cannot take a message at once the background loop takes over with a blocking
+// Send.
 //
 // Connections: the DEALER may hold several connections (one per endpoint given to Dial) and
 // sends each message round robin over those that are up. live counts them (EventConnected minus
@@ -45,17 +47,10 @@ type outbox struct {
 	c    *Client
 	sock sender
 
-	mu       sync.Mutex
-	pending  map[uint64]*call
-	nextID   uint64
-	cur      []byte
-	curN     int
-	curFirst uint64 // first and last call ids in cur (0: none)
-	curLast  uint64
-	frames   []outFrame // closed messages, oldest first
-	free     [][]byte
-	maxBatch int
-	maxBytes int
+	mu      sync.Mutex
+	pending map[uint64]*call
+	nextID  uint64
+	out     batch.Builder[span] // requests on their way out (cur and closed frames)
 
 	sending       bool
 	connected     bool            // live > 0
@@ -74,23 +69,32 @@ type outbox struct {
 	msg  zmtp.Msg      // the message handed to the socket (sending held)
 }
 
-// outFrame is a closed message and the range of call ids in it (or the id of the hello it is).
-type outFrame struct {
-	b           []byte
+// span is what a message records: the range of call ids in it (0: none), or the id of the
+// hello it is.
+type span struct {
 	first, last uint64
 	hello       uint64
 }
 
-const (
-	maxFreeBufs = 8
-	maxKeptBuf  = 256 << 10
-)
+// Add records one more request (its call id in first and last, 0 for a notification).
+func (s span) Add(m span) span {
+	if s.first == 0 {
+		s.first = m.first
+	}
+	if m.last != 0 {
+		s.last = m.last
+	}
+	return s
+}
+
+// outFrame is a closed message and its span.
+type outFrame = batch.Frame[span]
 
 func (o *outbox) init(c *Client) {
 	o.c = c
 	o.pending = make(map[uint64]*call)
-	o.maxBatch = c.opts.maxBatch
-	o.maxBytes = int(c.opts.maxMsgSize)
+	o.out.MaxBatch = c.opts.maxBatch
+	o.out.MaxBytes = int(c.opts.maxMsgSize)
 	o.kick = make(chan struct{}, 1)
 	o.sess, o.endSess = context.WithCancel(c.life)
 	o.endSess()
@@ -107,24 +111,8 @@ func (o *outbox) wake() {
 // restarted with another setting) the smallest announced wins.
 func (o *outbox) setMaxBatch(n int) {
 	o.mu.Lock()
-	o.maxBatch = max(1, min(o.maxBatch, n))
+	o.out.MaxBatch = max(1, min(o.out.MaxBatch, n))
 	o.mu.Unlock()
-}
-
-func (o *outbox) getBuf() []byte {
-	if k := len(o.free); k > 0 {
-		b := o.free[k-1]
-		o.free[k-1] = nil
-		o.free = o.free[:k-1]
-		return b
-	}
-	return make([]byte, 0, 4096)
-}
-
-func (o *outbox) putBuf(b []byte) {
-	if cap(b) <= maxKeptBuf && len(o.free) < maxFreeBufs {
-		o.free = append(o.free, b[:0])
-	}
 }
 
 // enqueue registers cl (nil for a notification) under a new id and appends its request, with
@@ -145,80 +133,26 @@ func (o *outbox) enqueue(cl *call, method string, params, ext []byte, send bool)
 		cl.id = id
 		idRaw = strconv.AppendUint(idb[:0], id, 10)
 	}
-	start := o.beginMember()
-	o.cur = codec.AppendRequest(o.cur, idRaw, method, params)
+	b := &o.out
+	start := b.Begin()
+	b.Cur = codec.AppendRequest(b.Cur, idRaw, method, params)
 	if len(ext) > 0 {
-		o.cur = append(append(o.cur[:len(o.cur)-1], ext...), '}')
+		b.Cur = append(append(b.Cur[:len(b.Cur)-1], ext...), '}')
 	}
-	if len(o.cur)-start > o.maxBytes-2 {
-		if o.curN == 0 {
-			o.cur = o.cur[:0]
-		} else {
-			o.cur = o.cur[:start-1]
-		}
+	if len(b.Cur)-start > b.MaxBytes-2 {
+		b.Cancel(start)
 		o.mu.Unlock()
 		return ErrTooLarge
 	}
 	if cl != nil {
 		o.pending[id] = cl
 	}
-	o.endMember(start, id)
+	b.End(start, span{first: id, last: id})
 	o.mu.Unlock()
 	if send {
 		o.flush(false)
 	}
 	return nil
-}
-
-// beginMember starts a member of cur and returns its offset (o.mu held).
-func (o *outbox) beginMember() int {
-	if o.cur == nil {
-		o.cur = o.getBuf()
-	}
-	if o.curN == 0 {
-		o.cur = append(o.cur[:0], '[')
-	} else {
-		o.cur = append(o.cur, ',')
-	}
-	return len(o.cur)
-}
-
-// endMember counts a member (with call id, 0 for none) and closes cur when full (o.mu held).
-func (o *outbox) endMember(start int, id uint64) {
-	o.curN++
-	if o.curN > 1 && len(o.cur)+1 > o.maxBytes {
-		// The member does not fit: close cur without it and start the next message with it.
-		member := o.cur[start:]
-		next := append(o.getBuf(), '[')
-		next = append(next, member...)
-		o.cur, o.curN = o.cur[:start-1], o.curN-1
-		o.closeCur()
-		o.cur, o.curN = next, 1
-	}
-	if id != 0 {
-		if o.curFirst == 0 {
-			o.curFirst = id
-		}
-		o.curLast = id
-	}
-	if o.curN >= o.maxBatch {
-		o.closeCur()
-	}
-}
-
-// closeCur moves cur to frames: a lone request as a bare object, several as a batch (o.mu held).
-func (o *outbox) closeCur() {
-	if o.curN == 0 {
-		return
-	}
-	if o.curN == 1 {
-		n := copy(o.cur, o.cur[1:])
-		o.cur = o.cur[:n]
-	} else {
-		o.cur = append(o.cur, ']')
-	}
-	o.frames = append(o.frames, outFrame{b: o.cur, first: o.curFirst, last: o.curLast})
-	o.cur, o.curN, o.curFirst, o.curLast = nil, 0, 0, 0
 }
 
 // flush sends everything queued unless another sender is at work or there is no connection.
@@ -232,7 +166,7 @@ func (o *outbox) flush(blocking bool) {
 	}
 	o.sending = true
 	sess := o.sess
-	if !blocking && len(o.pending) > 1 && o.curN < o.maxBatch/2 {
+	if !blocking && len(o.pending) > 1 && o.out.Members() < o.out.MaxBatch/2 {
 		// Other calls are in flight, so other callers are likely runnable right now (woken by
 		// the replies that just came in): let them run first and append their requests, which
 		// then leave with this one. A lone call (nothing else pending) is sent at once.
@@ -241,22 +175,16 @@ func (o *outbox) flush(blocking bool) {
 		o.mu.Lock()
 	}
 	for o.connected && !o.closed {
-		if len(o.frames) == 0 {
-			if o.curN == 0 {
-				break
-			}
-			o.closeCur()
+		f, ok := o.out.Next()
+		if !ok {
+			break
 		}
-		f := o.frames[0]
-		copy(o.frames, o.frames[1:])
-		o.frames[len(o.frames)-1] = outFrame{}
-		o.frames = o.frames[:len(o.frames)-1]
 		prev, prevHello := o.sentUpTo, o.helloSentUpTo
-		o.sentUpTo = max(o.sentUpTo, f.last)
-		o.helloSentUpTo = max(o.helloSentUpTo, f.hello)
+		o.sentUpTo = max(o.sentUpTo, f.Meta.last)
+		o.helloSentUpTo = max(o.helloSentUpTo, f.Meta.hello)
 		o.mu.Unlock()
 
-		o.msg.Frames = append(o.msg.Frames[:0], f.b)
+		o.msg.Frames = append(o.msg.Frames[:0], f.B)
 		var err error
 		if blocking {
 			err = o.sock.Send(sess, &o.msg) // ends when the connection drops: see onDisconnect
@@ -269,7 +197,7 @@ func (o *outbox) flush(blocking bool) {
 		if err != nil {
 			o.sentUpTo, o.helloSentUpTo = prev, prevHello
 			if errors.Is(err, zmtp.ErrMsgTooLarge) || errors.Is(err, zmtp.ErrEmptyMsg) {
-				o.c.log.Error("client: dropping a message the socket refused", "err", err, "bytes", len(f.b))
+				o.c.log.Error("client: dropping a message the socket refused", "err", err, "bytes", len(f.B))
 				continue
 			}
 			if o.failDue {
@@ -278,11 +206,9 @@ func (o *outbox) flush(blocking bool) {
 				o.lostUpTo = min(o.lostUpTo, prev)
 				o.lostHelloUp = min(o.lostHelloUp, prevHello)
 			}
-			if (f.last == 0 || o.lostUpTo < f.last) && (f.hello == 0 || o.lostHelloUp < f.hello) {
+			if (f.Meta.last == 0 || o.lostUpTo < f.Meta.last) && (f.Meta.hello == 0 || o.lostHelloUp < f.Meta.hello) {
 				// Not sent: keep it first in line.
-				o.frames = append(o.frames, outFrame{})
-				copy(o.frames[1:], o.frames)
-				o.frames[0] = f
+				o.out.PushFront(f)
 			} // else its calls already failed with the connection: sending it would only run them unseen
 			o.sending = false
 			o.mu.Unlock()
@@ -291,7 +217,7 @@ func (o *outbox) flush(blocking bool) {
 			}
 			return
 		}
-		o.putBuf(f.b)
+		o.out.Recycle(f.B)
 	}
 	o.sending = false
 	o.mu.Unlock()
@@ -445,9 +371,7 @@ func (o *outbox) sayHello() {
 		frame := codec.AppendRequest(nil, strconv.AppendUint(idb[:0], cl.id, 10), "broker.hello", helloParams)
 		// First in line; its id is left out of the frame's call range so that the calls queued
 		// before it are not taken as sent (helloSentUpTo tracks hellos instead).
-		o.frames = append(o.frames, outFrame{})
-		copy(o.frames[1:], o.frames)
-		o.frames[0] = outFrame{b: frame, hello: cl.id}
+		o.out.PushFront(outFrame{B: frame, Meta: span{hello: cl.id}})
 	}
 	o.mu.Unlock()
 }

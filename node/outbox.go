@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/zerotask/zerotask/codec"
+	"github.com/zerotask/zerotask/internal/batch"
 	"github.com/zerotask/zerotask/zmtp"
 )
 
@@ -23,10 +24,11 @@ type sender interface {
 // books and the connection state, because credit is only granted on a connection that said
 // hello.
 //
-// Members are appended to cur, a JSON array under construction ('[' then members separated by
-// ','). When cur reaches the broker's max_batch members, or would pass MaxMsgSize bytes, it is
-// closed into frames and a new one starts. Whoever sends (sending set) takes frames, then cur,
-// until nothing is left; others only append. A member count of one goes out as a bare object.
+// Members are appended to out (internal/batch), a JSON array under construction that is closed
+// into frames when it reaches the broker's max_batch members or would pass MaxMsgSize bytes;
+// each frame records the credit it grants. Whoever sends (sending set) takes frames, then the
+// open batch, until nothing is left; others only append. A lone member goes out as a bare
+// object.
 //
 // Lock order: worker.mu, then taskQueue.mu, then outbox.mu; outbox.mu is never held while
 // calling the socket.
@@ -34,16 +36,9 @@ type outbox struct {
 	n    *Node
 	sock sender
 
-	mu       sync.Mutex
-	cur      []byte   // the message being built
-	curN     int      // members in cur
-	frames   [][]byte // closed messages waiting to be sent
-	grants   []int    // the credit each of frames grants (broker.credit members in it)
-	curGrant int      // the credit cur grants
-	free     [][]byte // spare buffers for cur
-	started  []*task  // running tasks whose running notice has not been sent
-	maxBatch int      // members per message (broker's max_batch)
-	maxBytes int      // bytes per message (MaxMsgSize)
+	mu      sync.Mutex
+	out     batch.Builder[grant] // what is on its way out: MaxBatch is the broker's max_batch
+	started []*task              // running tasks whose running notice has not been sent
 
 	// Credit books. held + outstanding never exceeds the node's capacity.
 	held        int // tasks received and not finished (queued and running)
@@ -74,16 +69,17 @@ type outbox struct {
 	msg zmtp.Msg // the message handed to the socket (sending held)
 }
 
-// maxFreeBufs bounds the spare message buffers kept; maxKeptBuf bounds the size of one.
-const (
-	maxFreeBufs = 8
-	maxKeptBuf  = 256 << 10
-)
+// grant is what a message records: the credit it grants (its broker.credit members), so that a
+// new connection knows what its queued messages grant (see hello).
+type grant int
+
+// Add sums the credit of one more member.
+func (g grant) Add(m grant) grant { return g + m }
 
 func (o *outbox) init(n *Node) {
 	o.n = n
-	o.maxBatch = DefaultMaxBatch
-	o.maxBytes = int(n.cfg.MaxMsgSize)
+	o.out.MaxBatch = DefaultMaxBatch
+	o.out.MaxBytes = int(n.cfg.MaxMsgSize)
 	o.kick = make(chan struct{}, 1)
 	o.timer = time.NewTimer(time.Hour)
 	o.timer.Stop()
@@ -109,86 +105,14 @@ func (o *outbox) armLocked() {
 	}
 }
 
-// getBuf returns an empty buffer for a new message (o.mu held).
-func (o *outbox) getBuf() []byte {
-	if k := len(o.free); k > 0 {
-		b := o.free[k-1]
-		o.free[k-1] = nil
-		o.free = o.free[:k-1]
-		return b
-	}
-	return make([]byte, 0, 4096)
-}
-
-// putBuf keeps b for a later message (o.mu held).
-func (o *outbox) putBuf(b []byte) {
-	if cap(b) <= maxKeptBuf && len(o.free) < maxFreeBufs {
-		o.free = append(o.free, b[:0])
-	}
-}
-
-// beginMember starts a member of cur and returns its offset (o.mu held).
-func (o *outbox) beginMember() int {
-	if o.cur == nil {
-		o.cur = o.getBuf()
-	}
-	if o.curN == 0 {
-		o.cur = append(o.cur[:0], '[')
-	} else {
-		o.cur = append(o.cur, ',')
-	}
-	return len(o.cur)
-}
-
-// endMember counts the member that started at start and closes cur when it is full (o.mu
-// held). A member that pushed cur past maxBytes moves to a message of its own; members are
-// never larger than maxBytes-2 (see result), so that one always fits.
-func (o *outbox) endMember(start int) { o.endMemberGrant(start, 0) }
-
-// endMemberGrant is endMember for a member that grants credit: the grant is booked with the
-// message the member ends up in, so that a new connection knows what its queued messages
-// grant (see hello).
-func (o *outbox) endMemberGrant(start, grant int) {
-	o.curN++
-	if o.curN > 1 && len(o.cur)+1 > o.maxBytes {
-		member := o.cur[start:]
-		prev := o.cur[:start-1] // without the ',' before the member
-		next := append(o.getBuf(), '[')
-		next = append(next, member...)
-		o.cur, o.curN = prev, o.curN-1
-		o.closeCur()
-		o.cur, o.curN = next, 1
-	}
-	o.curGrant += grant
-	if o.curN >= o.maxBatch {
-		o.closeCur()
-	}
-}
-
-// closeCur moves cur to frames (o.mu held): a lone member as a bare object, several as an array.
-func (o *outbox) closeCur() {
-	if o.curN == 0 {
-		return
-	}
-	if o.curN == 1 {
-		n := copy(o.cur, o.cur[1:])
-		o.cur = o.cur[:n]
-	} else {
-		o.cur = append(o.cur, ']')
-	}
-	o.frames = append(o.frames, o.cur)
-	o.grants = append(o.grants, o.curGrant)
-	o.cur, o.curN, o.curGrant = nil, 0, 0
-}
-
 // queuedGrantLocked returns the credit granted by messages not yet handed to the socket
 // (o.mu held).
 func (o *outbox) queuedGrantLocked() int {
-	g := o.curGrant
-	for _, x := range o.grants {
-		g += x
+	g := o.out.Meta()
+	for _, f := range o.out.Queued() {
+		g += f.Meta
 	}
-	return g
+	return int(g)
 }
 
 // accept books k tasks that just arrived and returns how many fit in the node's capacity; the
@@ -225,9 +149,10 @@ func (o *outbox) release(k int) {
 // refuse answers a task that arrived without credit.
 func (o *outbox) refuse(id []byte) {
 	o.mu.Lock()
-	start := o.beginMember()
-	o.cur = codec.AppendError(o.cur, id, errNoCredit)
-	o.endMember(start)
+	b := &o.out
+	start := b.Begin()
+	b.Cur = codec.AppendError(b.Cur, id, errNoCredit)
+	b.End(start, 0)
 	o.armLocked()
 	o.mu.Unlock()
 }
@@ -269,25 +194,26 @@ func (o *outbox) result(t *task, res []byte, err error, retry bool, after time.D
 		o.mu.Unlock()
 		return
 	}
-	start := o.beginMember()
+	b := &o.out
+	start := b.Begin()
 	if err != nil {
-		o.cur = codec.AppendError(o.cur, t.id, codec.AsError(err))
+		b.Cur = codec.AppendError(b.Cur, t.id, codec.AsError(err))
 		if retry {
-			o.cur = append(o.cur[:len(o.cur)-1], `,"retry":true`...)
+			b.Cur = append(b.Cur[:len(b.Cur)-1], `,"retry":true`...)
 			if ms := after.Milliseconds(); ms > 0 {
-				o.cur = append(o.cur, `,"retry_after_ms":`...)
-				o.cur = strconv.AppendInt(o.cur, ms, 10)
+				b.Cur = append(b.Cur, `,"retry_after_ms":`...)
+				b.Cur = strconv.AppendInt(b.Cur, ms, 10)
 			}
-			o.cur = append(o.cur, '}')
+			b.Cur = append(b.Cur, '}')
 		}
 	} else {
-		o.cur = codec.AppendResult(o.cur, t.id, res)
+		b.Cur = codec.AppendResult(b.Cur, t.id, res)
 	}
-	if len(o.cur)-start > o.maxBytes-2 {
-		o.cur = codec.AppendError(o.cur[:start], t.id, errTooLarge)
+	if len(b.Cur)-start > b.MaxBytes-2 {
+		b.Cur = codec.AppendError(b.Cur[:start], t.id, errTooLarge)
 	}
-	o.endMember(start)
-	now := len(o.frames) > 0 || o.grantLocked() >= o.creditThreshold()
+	b.End(start, 0)
+	now := len(b.Queued()) > 0 || o.grantLocked() >= o.creditThreshold()
 	o.mu.Unlock()
 	if now || o.n.q.empty() {
 		o.flush(false)
@@ -318,11 +244,12 @@ func (o *outbox) packLocked() {
 		o.packRunning()
 	}
 	if g := o.grantLocked(); g > 0 {
-		start := o.beginMember()
-		o.cur = append(o.cur, `{"jsonrpc":"2.0","method":"broker.credit","params":[`...)
-		o.cur = strconv.AppendInt(o.cur, int64(g), 10)
-		o.cur = append(o.cur, "]}"...)
-		o.endMemberGrant(start, g)
+		b := &o.out
+		start := b.Begin()
+		b.Cur = append(b.Cur, `{"jsonrpc":"2.0","method":"broker.credit","params":[`...)
+		b.Cur = strconv.AppendInt(b.Cur, int64(g), 10)
+		b.Cur = append(b.Cur, "]}"...)
+		b.End(start, grant(g))
 		o.outstanding += g
 	}
 }
@@ -331,30 +258,31 @@ func (o *outbox) packLocked() {
 // notice, each notice well under the message size limit (o.mu held).
 func (o *outbox) packRunning() {
 	const head = `{"jsonrpc":"2.0","method":"broker.running","params":[`
-	limit := max(o.maxBytes/2, 128)
+	b := &o.out
+	limit := max(b.MaxBytes/2, 128)
 	start, ids := -1, 0
 	for i, t := range o.started {
-		if start >= 0 && len(o.cur)-start+len(t.id) > limit {
-			o.cur = append(o.cur, "]}"...)
-			o.endMember(start)
+		if start >= 0 && len(b.Cur)-start+len(t.id) > limit {
+			b.Cur = append(b.Cur, "]}"...)
+			b.End(start, 0)
 			start = -1
 		}
 		if start < 0 {
-			start = o.beginMember()
-			o.cur = append(o.cur, head...)
+			start = b.Begin()
+			b.Cur = append(b.Cur, head...)
 			ids = 0
 		}
 		if ids > 0 {
-			o.cur = append(o.cur, ',')
+			b.Cur = append(b.Cur, ',')
 		}
-		o.cur = append(o.cur, t.id...)
+		b.Cur = append(b.Cur, t.id...)
 		ids++
 		t.startIdx = -1
 		o.started[i] = nil
 	}
 	if start >= 0 {
-		o.cur = append(o.cur, "]}"...)
-		o.endMember(start)
+		b.Cur = append(b.Cur, "]}"...)
+		b.End(start, 0)
 	}
 	o.started = o.started[:0]
 }
@@ -373,24 +301,15 @@ func (o *outbox) flush(blocking bool) {
 	o.sending = true
 	sess := o.sess
 	for o.ready && o.sess == sess { // stop if the connection changed under us: hello goes first
-		var frame []byte
-		var grant int
-		if k := len(o.frames); k > 0 {
-			frame, grant = o.frames[0], o.grants[0]
-			copy(o.frames, o.frames[1:])
-			copy(o.grants, o.grants[1:])
-			o.frames[k-1] = nil
-			o.frames, o.grants = o.frames[:k-1], o.grants[:k-1]
-		} else {
+		if len(o.out.Queued()) == 0 {
 			o.packLocked()
-			if o.curN == 0 {
-				break
-			}
-			o.closeCur()
-			continue
+		}
+		f, ok := o.out.Next()
+		if !ok {
+			break
 		}
 		o.mu.Unlock()
-		o.msg.Frames = append(o.msg.Frames[:0], frame)
+		o.msg.Frames = append(o.msg.Frames[:0], f.B)
 		var err error
 		if blocking {
 			err = o.sock.Send(sess, &o.msg)
@@ -402,12 +321,11 @@ func (o *outbox) flush(blocking bool) {
 		if err != nil {
 			if errors.Is(err, zmtp.ErrMsgTooLarge) || errors.Is(err, zmtp.ErrEmptyMsg) {
 				// Cannot happen with the size checks above; never retry it forever.
-				o.n.log.Error("node: dropping a message the socket refused", "err", err, "bytes", len(frame))
+				o.n.log.Error("node: dropping a message the socket refused", "err", err, "bytes", len(f.B))
 				continue
 			}
-			// Keep it for later: loop retries, on this connection or after the next hello.
-			o.frames = append(o.frames, frame)
-			o.grants = append(o.grants, grant)
+			// Keep it first in line: loop retries, on this connection or after the next hello.
+			o.out.PushFront(f)
 			o.sending = false
 			o.mu.Unlock()
 			if !blocking {
@@ -418,7 +336,7 @@ func (o *outbox) flush(blocking bool) {
 		if o.sess == sess {
 			o.sessSent++
 		}
-		o.putBuf(frame)
+		o.out.Recycle(f.B)
 	}
 	o.sending = false
 	o.mu.Unlock()
@@ -543,7 +461,7 @@ func (o *outbox) finish(ctx context.Context) bool {
 // signals finish.
 func (o *outbox) bye(life context.Context) {
 	o.mu.Lock()
-	if !o.final || o.byeSent || !o.ready || o.sending || len(o.frames) > 0 || o.curN > 0 {
+	if !o.final || o.byeSent || !o.ready || o.sending || len(o.out.Queued()) > 0 || o.out.Members() > 0 {
 		o.mu.Unlock()
 		return
 	}

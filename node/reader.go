@@ -147,7 +147,7 @@ func (n *Node) response(h *codec.Header) {
 	}
 	if reply.MaxBatch > 0 {
 		n.out.mu.Lock()
-		n.out.maxBatch = reply.MaxBatch
+		n.out.out.MaxBatch = reply.MaxBatch
 		n.out.mu.Unlock()
 	}
 	n.log.Info("node: connected to broker", "broker", reply.Broker, "max_batch", reply.MaxBatch)

@@ -60,8 +60,8 @@ func FuzzIngest(f *testing.F) {
 		if held != 0 {
 			t.Fatalf("held %d after all tasks ran", held)
 		}
-		if n.out.maxBatch < 1 {
-			t.Fatalf("maxBatch %d", n.out.maxBatch)
+		if n.out.out.MaxBatch < 1 {
+			t.Fatalf("maxBatch %d", n.out.out.MaxBatch)
 		}
 	})
 }

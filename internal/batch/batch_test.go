@@ -1,0 +1,136 @@
+package batch
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// count records how many members a frame has and the sum of their tags.
+type count struct{ n, sum int }
+
+func (c count) Add(m count) count { return count{c.n + m.n, c.sum + m.sum} }
+
+// member returns a JSON object of exactly size bytes (size >= 12).
+func member(k, size int) string {
+	head := fmt.Sprintf(`{"k":%d,"p":"`, k)
+	return head + strings.Repeat("x", size-len(head)-2) + `"}`
+}
+
+func TestBuilder(t *testing.T) {
+	tests := []struct {
+		name     string
+		maxBatch int
+		maxBytes int
+		sizes    []int
+		want     [][]int // the members (by index) of each frame, in order
+	}{
+		{"one member is a bare object", 8, 1024, []int{20}, [][]int{{0}}},
+		{"several are a batch", 8, 1024, []int{20, 20, 20}, [][]int{{0, 1, 2}}},
+		{"closed at MaxBatch", 2, 1024, []int{20, 20, 20, 20, 20}, [][]int{{0, 1}, {2, 3}, {4}}},
+		{"MaxBatch 1", 1, 1024, []int{20, 20}, [][]int{{0}, {1}}},
+		// '[' + 40 + ',' + 40 + ']' = 83 bytes: fits in 83, not in 82.
+		{"at the byte bound", 8, 83, []int{40, 40}, [][]int{{0, 1}}},
+		{"one byte past it", 8, 82, []int{40, 40, 40}, [][]int{{0}, {1}, {2}}},
+		{"a member that does not fit starts the next message", 8, 100, []int{30, 30, 30, 30}, [][]int{{0, 1, 2}, {3}}},
+		{"a member of MaxBytes-2 alone", 8, 50, []int{48, 20, 48}, [][]int{{0}, {1}, {2}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := Builder[count]{MaxBatch: tt.maxBatch, MaxBytes: tt.maxBytes}
+			for k, size := range tt.sizes {
+				start := b.Begin()
+				b.Cur = append(b.Cur, member(k, size)...)
+				b.End(start, count{1, k})
+			}
+			var got [][]int
+			for {
+				f, ok := b.Next()
+				if !ok {
+					break
+				}
+				if len(f.B) > tt.maxBytes {
+					t.Errorf("frame of %d bytes, MaxBytes %d", len(f.B), tt.maxBytes)
+				}
+				var ms []struct{ K int }
+				if f.B[0] == '{' {
+					var m struct{ K int }
+					if err := json.Unmarshal(f.B, &m); err != nil {
+						t.Fatalf("frame %q: %v", f.B, err)
+					}
+					ms = append(ms, m)
+				} else if err := json.Unmarshal(f.B, &ms); err != nil {
+					t.Fatalf("frame %q: %v", f.B, err)
+				}
+				var ks []int
+				sum := 0
+				for _, m := range ms {
+					ks = append(ks, m.K)
+					sum += m.K
+				}
+				if f.Meta != (count{len(ms), sum}) {
+					t.Errorf("frame %v recorded %+v, want %+v", ks, f.Meta, count{len(ms), sum})
+				}
+				got = append(got, ks)
+				b.Recycle(f.B)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Fatalf("frames %v, want %v", got, tt.want)
+			}
+			if b.Members() != 0 || len(b.Queued()) != 0 {
+				t.Fatalf("builder not empty after Next: %d members, %d frames", b.Members(), len(b.Queued()))
+			}
+		})
+	}
+}
+
+func TestCancelAndPushFront(t *testing.T) {
+	b := Builder[count]{MaxBatch: 8, MaxBytes: 1024}
+	start := b.Begin()
+	b.Cur = append(b.Cur, `{"k":0}`...)
+	b.Cancel(start) // the first member dropped: nothing left
+	if f, ok := b.Next(); ok {
+		t.Fatalf("Next after Cancel gave %q", f.B)
+	}
+	for k := 1; k <= 2; k++ {
+		start := b.Begin()
+		b.Cur = append(b.Cur, fmt.Sprintf(`{"k":%d}`, k)...)
+		b.End(start, count{1, k})
+	}
+	start = b.Begin()
+	b.Cur = append(b.Cur, `{"k":3}`...)
+	b.Cancel(start) // a later member dropped: the others stay
+	if m := b.Meta(); m != (count{2, 3}) {
+		t.Fatalf("Meta %+v, want {2 3}", m)
+	}
+	b.Close()
+	b.PushFront(Frame[count]{B: []byte(`{"hello":1}`)})
+	var got []string
+	for f, ok := b.Next(); ok; f, ok = b.Next() {
+		got = append(got, string(f.B))
+	}
+	want := []string{`{"hello":1}`, `[{"k":1},{"k":2}]`}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("frames %q, want %q", got, want)
+	}
+}
+
+// TestAllocs: with its buffers warm, building and taking frames allocates nothing.
+func TestAllocs(t *testing.T) {
+	b := Builder[count]{MaxBatch: 16, MaxBytes: 4096}
+	round := func() {
+		for k := range 100 {
+			start := b.Begin()
+			b.Cur = append(b.Cur, `{"jsonrpc":"2.0","id":1,"result":11}`...)
+			b.End(start, count{1, k})
+		}
+		for f, ok := b.Next(); ok; f, ok = b.Next() {
+			b.Recycle(f.B)
+		}
+	}
+	round()
+	if n := testing.AllocsPerRun(100, round); n != 0 {
+		t.Fatalf("%v allocations per round, want 0", n)
+	}
+}
