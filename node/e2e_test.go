@@ -3,6 +3,7 @@ package node_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"testing"
@@ -172,7 +173,7 @@ func TestEndToEndStates(t *testing.T) {
 // another node.
 func TestEndToEndGracefulStop(t *testing.T) {
 	b := startBroker(t)
-	_, stop1 := startNode(t, b, node.Config{Concurrency: 1, Prefetch: 3, Name: "first"})
+	n1, stop1 := startNode(t, b, node.Config{Concurrency: 1, Prefetch: 3, Name: "first"})
 	c := dial(t, b)
 	ctx := testutil.Context(t, waitLong)
 	hs := make([]*client.Handle, 4)
@@ -184,11 +185,19 @@ func TestEndToEndGracefulStop(t *testing.T) {
 		hs[i] = h
 	}
 	testutil.Eventually(t, waitLong, func() bool { return b.Stats().Running == 4 }, "all four at the first node")
+	// The broker counts a task running once it is handed out; the node's worker may not have
+	// started it yet, and a task not started when the node stops is handed back, not run.
+	testutil.Eventually(t, waitLong, func() bool { return n1.Stats().Running == 1 }, "the first task started: %+v", n1.Stats())
 	stopped := make(chan struct{})
 	go func() { stop1(); close(stopped) }()
 	<-stopped
 	if err := hs[0].Wait(ctx, nil); err != nil {
-		t.Fatalf("the running task: %v", err)
+		var states []string
+		for _, h := range hs {
+			st, serr := h.Status(context.Background())
+			states = append(states, fmt.Sprintf("%s %v %v %+v", h.ID(), st, serr, h.Info()))
+		}
+		t.Fatalf("the running task: %v; tasks: %q; broker %+v", err, states, b.Stats())
 	}
 	if info := hs[0].Info(); info.Node != "first" {
 		t.Errorf("first task ran on %q", info.Node)
