@@ -170,12 +170,15 @@
 // # Redis: durability
 //
 // Append, Hold, Ack and Put return once Redis has acknowledged the write. What survives then
-// is what Redis's persistence keeps: with appendonly yes (appendfsync everysec, Redis's
-// default for AOF) an acknowledged write is in the AOF file in the OS before the reply, so it
-// survives a kill -9 of redis-server (TestRedisSurvivesRestart does exactly that, with
-// queued, claimed and held tasks) and of the broker; a power loss may lose the last second
-// (appendfsync always closes that gap, at a cost per write). Without appendonly (and with RDB
-// snapshots off) a Redis restart loses everything.
+// is what Redis's persistence keeps. With appendonly yes and appendfsync always, Redis writes
+// and fsyncs the AOF before it replies: an acknowledged write survives a kill -9 of
+// redis-server (TestRedisSurvivesRestart does exactly that, with queued, claimed and held
+// tasks) and a power loss. With appendfsync everysec (Redis's default for AOF) the write
+// usually reaches the OS before the reply, but while a background fsync is slow Redis
+// postpones it by up to 2 s and replies meanwhile: a kill -9 of redis-server in that window,
+// or a power loss, can lose up to about 2 s of acknowledged writes. A broker kill -9 loses
+// nothing either way. Without appendonly (and with RDB snapshots off) a Redis restart loses
+// everything.
 //
 // The broker must Hold (or Append) a task, and wait for it to return, before it acknowledges
 // the submit (or the task call) to its client; then after a broker kill -9 and restart every

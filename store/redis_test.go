@@ -175,10 +175,14 @@ func TestRedisSurvivesRestart(t *testing.T) {
 	srv.Restart()
 
 	// The same store reconnects (its first calls may fail while it does).
-	testutil.Eventually(t, 20*time.Second, func() bool {
-		queued, err := r.Len(ctx, "q")
-		return err == nil && queued == n-10
-	}, "queued tasks after the restart")
+	var queued int
+	var lenErr error
+	if !testutil.Poll(20*time.Second, func() bool {
+		queued, lenErr = r.Len(ctx, "q")
+		return lenErr == nil && queued == n-10
+	}) {
+		t.Fatalf("queued tasks 20 s after the restart: %d, %v; want %d", queued, lenErr, n-10)
+	}
 	r2 := openRedis(t, srv.Addr, store.Options{Prefix: "durable:"})
 	defer r2.Close()
 	var dst store.Result
