@@ -83,7 +83,7 @@ func TestCall(t *testing.T) {
 			t.Errorf("hellos %d", f.hellos)
 		}
 	})
-	f.checkClean()
+	f.CheckClean()
 }
 
 func TestRemoteErrors(t *testing.T) {
@@ -250,7 +250,7 @@ func TestBatchesCoalesce(t *testing.T) {
 			t.Errorf("%d calls took %d messages: no coalescing", calls.Load(), msgs)
 		}
 	})
-	f.checkClean()
+	f.CheckClean()
 }
 
 // TestMaxBatch: a batch never holds more requests than the broker's max_batch.
@@ -276,7 +276,7 @@ func TestMaxBatch(t *testing.T) {
 			t.Errorf("a message had %d members, max_batch 7", f.maxMembers)
 		}
 	})
-	f.checkClean()
+	f.CheckClean()
 }
 
 func TestNotify(t *testing.T) {
@@ -367,9 +367,9 @@ func TestDialNoBroker(t *testing.T) {
 
 func TestDialRefused(t *testing.T) {
 	f := newFakeBroker(t)
-	f.mu.Lock()
+	f.Mu.Lock()
 	f.refuse = true
-	f.mu.Unlock()
+	f.Mu.Unlock()
 	ctx := testutil.Context(t, waitLong)
 	c, err := Dial(ctx, f.Addr, WithLogger(quiet))
 	if err == nil {
@@ -424,7 +424,7 @@ func TestTooLarge(t *testing.T) {
 	if _, err := Map[string](ctx, c, "echo", inputs); err != nil {
 		t.Fatal(err)
 	}
-	f.checkClean()
+	f.CheckClean()
 }
 
 // TestBrokerRestart: calls out when the broker dies fail with ErrConnectionLost at once; later
@@ -469,7 +469,7 @@ func TestBrokerRestart(t *testing.T) {
 			t.Errorf("restarted broker saw %d hellos", f.hellos)
 		}
 	})
-	f2.checkClean()
+	f2.CheckClean()
 }
 
 func TestMapOrder(t *testing.T) {
@@ -507,7 +507,7 @@ func TestMapOrder(t *testing.T) {
 	if none, err := Map[int](ctx, c, "add", nil); err != nil || len(none) != 0 {
 		t.Errorf("Map over nothing: %v %v", none, err)
 	}
-	f.checkClean()
+	f.CheckClean()
 }
 
 func TestMapError(t *testing.T) {

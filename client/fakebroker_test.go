@@ -1,14 +1,13 @@
 package client
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/zerotask/zerotask/internal/fake"
 	"github.com/zerotask/zerotask/zmtp"
 )
 
@@ -18,17 +17,9 @@ import (
 // (answers when release is called). broker.submit/status/result/revoke keep task records,
 // broker.result holds its request until the task is done or wait_ms passes.
 type fakeBroker struct {
-	t      testing.TB
-	router *zmtp.Socket
-	Addr   string
+	fake.Server // router, Mu (guards everything below), change signal, violations
+	t           testing.TB
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	done   chan struct{}
-	wg     sync.WaitGroup
-
-	mu         sync.Mutex
-	changed    chan struct{}
 	msgs       int            // messages received
 	requests   int            // requests received (hello excluded)
 	maxMembers int            // most members in one message
@@ -41,7 +32,6 @@ type fakeBroker struct {
 	hung       []hungCall
 	tasks      map[string]*fakeTask
 	nextTask   int
-	violations []string
 	maxBatch   int
 	refuse     bool // answer hellos with -32602
 	maxHung    int  // most hanging calls at once
@@ -72,60 +62,16 @@ func newFakeBroker(t testing.TB, endpoint ...string) *fakeBroker {
 	t.Helper()
 	f := &fakeBroker{
 		t:        t,
-		changed:  make(chan struct{}),
 		methods:  map[string]int{},
 		tasks:    map[string]*fakeTask{},
-		done:     make(chan struct{}),
 		maxBatch: 1024,
 	}
 	ep := "tcp://127.0.0.1:0"
 	if len(endpoint) == 1 {
 		ep = endpoint[0]
 	}
-	f.router = zmtp.NewRouter(zmtp.Options{})
-	var err error
-	for i := 0; i < 50; i++ {
-		if err = f.router.Bind(ep); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond) // retry interval for a port just released, not synchronization
-	}
-	if err != nil {
-		f.router.Close()
-		t.Fatalf("fake broker bind %s: %v", ep, err)
-	}
-	f.Addr = f.router.LastEndpoint()
-	f.ctx, f.cancel = context.WithCancel(context.Background())
-	go f.serve()
-	t.Cleanup(f.Close)
+	f.Start(t, zmtp.Options{}, ep, f.handle)
 	return f
-}
-
-// Close stops the fake broker: its connections drop, as in a crash.
-func (f *fakeBroker) Close() {
-	select {
-	case <-f.done:
-		return
-	default:
-	}
-	f.cancel()
-	f.router.Close()
-	<-f.done
-	f.wg.Wait()
-}
-
-func (f *fakeBroker) serve() {
-	defer close(f.done)
-	for {
-		m, err := f.router.Recv(f.ctx)
-		if err != nil {
-			return
-		}
-		id := append([]byte(nil), m.Frames[0]...)
-		body := append([]byte(nil), m.Frames[len(m.Frames)-1]...)
-		m.Release()
-		f.handle(id, body)
-	}
 }
 
 func (f *fakeBroker) handle(identity, body []byte) {
@@ -133,47 +79,47 @@ func (f *fakeBroker) handle(identity, body []byte) {
 	batch := len(body) > 0 && body[0] == '['
 	if batch {
 		if err := json.Unmarshal(body, &items); err != nil {
-			f.violation("bad JSON from client: %s", body)
+			f.Violation("bad JSON from client: %s", body)
 			return
 		}
 	} else {
 		items = []json.RawMessage{body}
 	}
 	var replies []string
-	f.mu.Lock()
+	f.Mu.Lock()
 	f.msgs++
 	f.maxMembers = max(f.maxMembers, len(items))
 	if !batch {
 		f.bare++
 	}
 	if len(items) > f.maxBatch {
-		f.violationLocked("batch of %d > max_batch %d", len(items), f.maxBatch)
+		f.ViolationLocked("batch of %d > max_batch %d", len(items), f.maxBatch)
 	}
 	if batch && !f.unordered {
-		f.violationLocked("batch before an unordered hello")
+		f.ViolationLocked("batch before an unordered hello")
 	}
-	f.mu.Unlock()
+	f.Mu.Unlock()
 	for _, raw := range items {
 		var m rpcMsg
 		if err := json.Unmarshal(raw, &m); err != nil || m.JSONRPC != "2.0" || m.Method == "" {
-			f.violation("bad request %s", raw)
+			f.Violation("bad request %s", raw)
 			continue
 		}
 		if m.Method != "broker.hello" {
-			f.mu.Lock()
+			f.Mu.Lock()
 			if f.raws == nil {
 				f.raws = map[string][]string{}
 			}
 			f.raws[m.Method] = append(f.raws[m.Method], string(raw))
-			f.mu.Unlock()
+			f.Mu.Unlock()
 		}
 		if r := f.request(identity, m); r != "" {
 			replies = append(replies, r)
 		}
 	}
-	f.mu.Lock()
-	f.signalLocked()
-	f.mu.Unlock()
+	f.Mu.Lock()
+	f.SignalLocked()
+	f.Mu.Unlock()
 	switch len(replies) {
 	case 0:
 	case 1:
@@ -203,8 +149,8 @@ func errorReply(id json.RawMessage, code int, msg, data string) string {
 
 // request handles one request; it returns the reply to send now ("" for none or later).
 func (f *fakeBroker) request(identity []byte, m rpcMsg) string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
 	if m.ID == nil {
 		f.notified = append(f.notified, m.Method)
 		return ""
@@ -219,7 +165,7 @@ func (f *fakeBroker) request(identity []byte, m rpcMsg) string {
 			return errorReply(m.ID, -32602, "Invalid params: no clients today", "")
 		}
 		if p.Role != "client" || !p.Unordered {
-			f.violationLocked("hello params %s", m.Params)
+			f.ViolationLocked("hello params %s", m.Params)
 		}
 		f.hellos++
 		f.unordered = p.Unordered
@@ -251,7 +197,7 @@ func (f *fakeBroker) request(identity []byte, m rpcMsg) string {
 			ms = xs[0]
 		}
 		reply := result(m.ID, strconv.Itoa(ms))
-		f.later(time.Duration(ms)*time.Millisecond, func() { f.send(identity, reply) })
+		f.Later(time.Duration(ms)*time.Millisecond, func() { f.send(identity, reply) })
 		return ""
 	case "fail":
 		return errorReply(m.ID, -32099, "boom", `{"why":"asked to"}`)
@@ -293,22 +239,20 @@ func (f *fakeBroker) request(identity []byte, m rpcMsg) string {
 		task.waiters = append(task.waiters, ch)
 		wait := time.Duration(p.WaitMS) * time.Millisecond
 		id := m.ID
-		f.wg.Add(1)
-		go func() {
-			defer f.wg.Done()
+		f.Go(func() {
 			t := time.NewTimer(wait)
 			defer t.Stop()
 			select {
 			case <-ch:
 			case <-t.C:
-			case <-f.ctx.Done():
+			case <-f.Ctx.Done():
 				return
 			}
-			f.mu.Lock()
+			f.Mu.Lock()
 			rec := task.record()
-			f.mu.Unlock()
+			f.Mu.Unlock()
 			f.send(identity, result(id, rec))
-		}()
+		})
 		return ""
 	}
 	return errorReply(m.ID, -32601, "Method not found", "")
@@ -335,15 +279,15 @@ func (t *fakeTask) record() string {
 
 // runTaskLocked runs a submitted task: QUEUED for 20ms, then RUNNING for its sleep, then done.
 func (f *fakeBroker) runTaskLocked(task *fakeTask) {
-	f.later(20*time.Millisecond, func() {
-		f.mu.Lock()
+	f.Later(20*time.Millisecond, func() {
+		f.Mu.Lock()
 		if done(task.state) {
-			f.mu.Unlock()
+			f.Mu.Unlock()
 			return
 		}
 		task.state = "RUNNING"
-		f.signalLocked()
-		f.mu.Unlock()
+		f.SignalLocked()
+		f.Mu.Unlock()
 		ms := 0
 		if task.method == "sleep" {
 			var xs []int
@@ -352,9 +296,9 @@ func (f *fakeBroker) runTaskLocked(task *fakeTask) {
 				ms = xs[0]
 			}
 		}
-		f.later(time.Duration(ms)*time.Millisecond, func() {
-			f.mu.Lock()
-			defer f.mu.Unlock()
+		f.Later(time.Duration(ms)*time.Millisecond, func() {
+			f.Mu.Lock()
+			defer f.Mu.Unlock()
 			if done(task.state) {
 				return
 			}
@@ -376,90 +320,32 @@ func (f *fakeBroker) finishLocked(task *fakeTask) {
 		close(ch)
 	}
 	task.waiters = nil
-	f.signalLocked()
+	f.SignalLocked()
 }
 
 // later runs fn after d on a goroutine the fake waits for when it closes.
-func (f *fakeBroker) later(d time.Duration, fn func()) {
-	f.wg.Add(1)
-	go func() {
-		defer f.wg.Done()
-		t := time.NewTimer(d)
-		defer t.Stop()
-		select {
-		case <-t.C:
-			fn()
-		case <-f.ctx.Done():
-		}
-	}()
-}
-
-func (f *fakeBroker) send(identity []byte, body string) {
-	ctx, cancel := context.WithTimeout(f.ctx, 5*time.Second)
-	defer cancel()
-	if err := f.router.SendFrames(ctx, identity, []byte(body)); err != nil && f.ctx.Err() == nil {
-		f.t.Logf("fake broker send: %v", err)
-	}
-}
+func (f *fakeBroker) send(identity []byte, body string) { f.Send(identity, []byte(body)) }
 
 // release answers every hung call with result.
 func (f *fakeBroker) release(res string) {
-	f.mu.Lock()
+	f.Mu.Lock()
 	hung := f.hung
 	f.hung = nil
-	f.mu.Unlock()
+	f.Mu.Unlock()
 	for _, h := range hung {
 		f.send(h.identity, result(h.id, res))
 	}
 }
 
-func (f *fakeBroker) violation(format string, args ...any) {
-	f.mu.Lock()
-	f.violationLocked(format, args...)
-	f.mu.Unlock()
-}
-
-func (f *fakeBroker) violationLocked(format string, args ...any) {
-	f.violations = append(f.violations, fmt.Sprintf(format, args...))
-}
-
-func (f *fakeBroker) signalLocked() {
-	close(f.changed)
-	f.changed = make(chan struct{})
-}
-
+// snapshot runs fn with the fake's state locked.
 func (f *fakeBroker) snapshot(fn func(f *fakeBroker)) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
 	fn(f)
 }
 
 // waitFor blocks until cond (called with the state locked) holds, or fails the test.
 func (f *fakeBroker) waitFor(timeout time.Duration, what string, cond func(f *fakeBroker) bool) {
 	f.t.Helper()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	for {
-		f.mu.Lock()
-		ok := cond(f)
-		ch := f.changed
-		f.mu.Unlock()
-		if ok {
-			return
-		}
-		select {
-		case <-ch:
-		case <-deadline.C:
-			f.t.Fatalf("fake broker: timed out after %v waiting for %s", timeout, what)
-		}
-	}
-}
-
-func (f *fakeBroker) checkClean() {
-	f.t.Helper()
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, v := range f.violations {
-		f.t.Errorf("protocol violation: %s", v)
-	}
+	f.WaitFor(timeout, what, func() bool { return cond(f) }, nil)
 }

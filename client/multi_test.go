@@ -214,7 +214,7 @@ func TestMultiDialOneDown(t *testing.T) {
 			if n := liveConns(c); n != 1 {
 				t.Errorf("%d connections up, want 1", n)
 			}
-			f.checkClean()
+			f.CheckClean()
 		})
 	}
 }
@@ -223,9 +223,9 @@ func TestMultiDialOneDown(t *testing.T) {
 // smallest max_batch announced wins; replies come from both brokers.
 func TestMultiHellos(t *testing.T) {
 	big, small := newFakeBroker(t), newFakeBroker(t)
-	small.mu.Lock()
+	small.Mu.Lock()
 	small.maxBatch = 7
-	small.mu.Unlock()
+	small.Mu.Unlock()
 	c := dialList(t, big.Addr+","+small.Addr)
 	waitLive(t, c, 2)
 	hellos := func(f *fakeBroker) (n int) {
@@ -279,7 +279,7 @@ func TestMultiHellos(t *testing.T) {
 				t.Errorf("broker %s got a batch of %d, max_batch 7", f.Addr, f.maxMembers)
 			}
 		})
-		f.checkClean()
+		f.CheckClean()
 	}
 	checkIdle(t, c)
 }

@@ -83,7 +83,7 @@ func TestSubmitWait(t *testing.T) {
 			t.Errorf("%d broker.result polls for one task", n)
 		}
 	})
-	f.checkClean()
+	f.CheckClean()
 }
 
 func TestHandleDoneAndHooks(t *testing.T) {

@@ -1,14 +1,13 @@
 package node
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/zerotask/zerotask/internal/fake"
 	"github.com/zerotask/zerotask/zmtp"
 )
 
@@ -18,19 +17,12 @@ import (
 // contract as it goes: credit outstanding plus tasks held never above the capacity the node
 // announced, results only for tasks it holds.
 type fakeBroker struct {
-	t        testing.TB
-	router   *zmtp.Socket
-	pub      *zmtp.Socket
-	Addr     string
-	PubAddr  string
-	maxBatch int
+	fake.Server // router, Mu (guards everything below), change signal, violations
+	t           testing.TB
+	pub         *zmtp.Socket
+	PubAddr     string
+	maxBatch    int
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	done   chan struct{}
-
-	mu         sync.Mutex
-	changed    chan struct{} // closed and replaced on every state change
 	peers      map[string]*fakePeer
 	queue      []fakeTask
 	results    map[string]fakeResult // task id -> response
@@ -38,7 +30,6 @@ type fakeBroker struct {
 	msgs       int                   // messages received
 	members    int                   // JSON objects received
 	maxMembers int                   // most members in one message
-	violations []string
 	nextID     int
 	holdCredit bool // do not hand out tasks
 }
@@ -82,67 +73,28 @@ func newFakeBroker(t testing.TB, endpoints ...string) *fakeBroker {
 		maxBatch: 1024,
 		peers:    map[string]*fakePeer{},
 		results:  map[string]fakeResult{},
-		changed:  make(chan struct{}),
-		done:     make(chan struct{}),
 	}
 	addr, pubAddr := "tcp://127.0.0.1:0", "tcp://127.0.0.1:0"
 	if len(endpoints) == 2 {
 		addr, pubAddr = endpoints[0], endpoints[1]
 	}
-	f.router = zmtp.NewRouter(zmtp.Options{HeartbeatInterval: time.Second})
-	if err := bindRetry(f.router, addr); err != nil {
-		t.Fatalf("fake broker bind: %v", err)
-	}
 	f.pub = zmtp.NewPub(zmtp.Options{})
-	if err := bindRetry(f.pub, pubAddr); err != nil {
-		f.router.Close()
+	if err := fake.Bind(f.pub, pubAddr); err != nil {
 		t.Fatalf("fake broker bind pub: %v", err)
 	}
-	f.Addr, f.PubAddr = f.router.LastEndpoint(), f.pub.LastEndpoint()
-	f.ctx, f.cancel = context.WithCancel(context.Background())
-	go f.serve()
-	t.Cleanup(f.Close)
+	f.PubAddr = f.pub.LastEndpoint()
+	t.Cleanup(func() { f.pub.Close() }) // after the router's Close (cleanups run last first)
+	f.Start(t, zmtp.Options{HeartbeatInterval: time.Second}, addr, func(identity, body []byte) {
+		f.handle(identity, body)
+		f.dispatch()
+	})
 	return f
-}
-
-// bindRetry binds, retrying briefly: a port just released by a closed fake may take a moment.
-func bindRetry(s *zmtp.Socket, ep string) error {
-	var err error
-	for i := 0; i < 50; i++ {
-		if err = s.Bind(ep); err == nil {
-			return nil
-		}
-		time.Sleep(20 * time.Millisecond) // retry interval for a busy port, not synchronization
-	}
-	return err
 }
 
 // Close stops the fake broker and closes its sockets (connections drop, as in a crash).
 func (f *fakeBroker) Close() {
-	select {
-	case <-f.done:
-		return
-	default:
-	}
-	f.cancel()
-	f.router.Close()
+	f.Server.Close()
 	f.pub.Close()
-	<-f.done
-}
-
-func (f *fakeBroker) serve() {
-	defer close(f.done)
-	for {
-		m, err := f.router.Recv(f.ctx)
-		if err != nil {
-			return
-		}
-		id := append([]byte(nil), m.Frames[0]...)
-		body := append([]byte(nil), m.Frames[len(m.Frames)-1]...)
-		m.Release()
-		f.handle(id, body)
-		f.dispatch()
-	}
 }
 
 // handle processes one message from a peer.
@@ -150,20 +102,20 @@ func (f *fakeBroker) handle(identity, body []byte) {
 	var items []json.RawMessage
 	if len(body) > 0 && body[0] == '[' {
 		if err := json.Unmarshal(body, &items); err != nil {
-			f.violation("bad JSON array from node: %s", body)
+			f.Violation("bad JSON array from node: %s", body)
 			return
 		}
 	} else {
 		items = []json.RawMessage{body}
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	defer f.signal()
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
+	defer f.SignalLocked()
 	f.msgs++
 	f.members += len(items)
 	f.maxMembers = max(f.maxMembers, len(items))
 	if len(items) > f.maxBatch {
-		f.violationLocked("message with %d members > max_batch %d", len(items), f.maxBatch)
+		f.ViolationLocked("message with %d members > max_batch %d", len(items), f.maxBatch)
 	}
 	p := f.peers[string(identity)]
 	for _, raw := range items {
@@ -176,7 +128,7 @@ func (f *fakeBroker) handle(identity, body []byte) {
 			Error   json.RawMessage `json:"error"`
 		}
 		if err := json.Unmarshal(raw, &msg); err != nil || msg.JSONRPC != "2.0" {
-			f.violationLocked("bad member %s", raw)
+			f.ViolationLocked("bad member %s", raw)
 			continue
 		}
 		switch {
@@ -198,17 +150,17 @@ func (f *fakeBroker) handle(identity, body []byte) {
 			reply := fmt.Sprintf(`{"jsonrpc":"2.0","id":%s,"result":{"broker":"fake","heartbeat_ms":1000,"max_batch":%d}}`, msg.ID, f.maxBatch)
 			f.sendLocked(identity, []byte(reply))
 		case p == nil:
-			f.violationLocked("message before hello: %s", raw)
+			f.ViolationLocked("message before hello: %s", raw)
 		case msg.Method == "broker.credit":
 			var n []int
 			if err := json.Unmarshal(msg.Params, &n); err != nil || len(n) != 1 || n[0] <= 0 {
-				f.violationLocked("bad credit %s", raw)
+				f.ViolationLocked("bad credit %s", raw)
 				continue
 			}
 			p.credit += n[0]
 			f.order = append(f.order, "credit "+strconv.Itoa(n[0]))
 			if p.credit+len(p.held) > p.capacity {
-				f.violationLocked("credit %d + held %d > capacity %d", p.credit, len(p.held), p.capacity)
+				f.ViolationLocked("credit %d + held %d > capacity %d", p.credit, len(p.held), p.capacity)
 			}
 		case msg.Method == "broker.running":
 			var ids []json.RawMessage
@@ -220,7 +172,7 @@ func (f *fakeBroker) handle(identity, body []byte) {
 			p.byes++
 			f.order = append(f.order, "bye")
 		case msg.Method != "":
-			f.violationLocked("unexpected method %q", msg.Method)
+			f.ViolationLocked("unexpected method %q", msg.Method)
 		default: // a response
 			id := string(msg.ID)
 			var r fakeResult
@@ -228,11 +180,11 @@ func (f *fakeBroker) handle(identity, body []byte) {
 			r.at = len(f.order)
 			f.order = append(f.order, "result "+id)
 			if _, dup := f.results[id]; dup {
-				f.violationLocked("second result for %s", id)
+				f.ViolationLocked("second result for %s", id)
 			}
 			f.results[id] = r
 			if !p.held[id] {
-				f.violationLocked("result for %s, which the node does not hold", id)
+				f.ViolationLocked("result for %s, which the node does not hold", id)
 			}
 			delete(p.held, id)
 		}
@@ -241,8 +193,8 @@ func (f *fakeBroker) handle(identity, body []byte) {
 
 // dispatch hands queued tasks to peers within their credit, packed several per message.
 func (f *fakeBroker) dispatch() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
 	if f.holdCredit {
 		return
 	}
@@ -271,21 +223,15 @@ func (f *fakeBroker) dispatch() {
 	}
 }
 
-func (f *fakeBroker) sendLocked(identity, body []byte) {
-	ctx, cancel := context.WithTimeout(f.ctx, 5*time.Second)
-	defer cancel()
-	if err := f.router.SendFrames(ctx, identity, body); err != nil && f.ctx.Err() == nil {
-		f.t.Logf("fake broker send: %v", err)
-	}
-}
+func (f *fakeBroker) sendLocked(identity, body []byte) { f.Send(identity, body) }
 
 // submit queues a task and returns its id (a JSON number, as the broker's).
 func (f *fakeBroker) submit(method, params string) string {
-	f.mu.Lock()
+	f.Mu.Lock()
 	f.nextID++
 	id := strconv.Itoa(f.nextID)
 	f.queue = append(f.queue, fakeTask{id: id, method: method, params: params})
-	f.mu.Unlock()
+	f.Mu.Unlock()
 	f.kickDispatch()
 	return id
 }
@@ -293,33 +239,33 @@ func (f *fakeBroker) submit(method, params string) string {
 // submitExt queues a task whose object carries the extension members extra (e.g.
 // `"timeout_ms":50`) and returns its id.
 func (f *fakeBroker) submitExt(method, params, extra string) string {
-	f.mu.Lock()
+	f.Mu.Lock()
 	f.nextID++
 	id := strconv.Itoa(f.nextID)
 	f.queue = append(f.queue, fakeTask{id: id, method: method, params: params, extra: extra})
-	f.mu.Unlock()
+	f.Mu.Unlock()
 	f.kickDispatch()
 	return id
 }
 
 // submitMany queues several tasks at once, so that they leave in the same messages.
 func (f *fakeBroker) submitMany(method string, params []string) []string {
-	f.mu.Lock()
+	f.Mu.Lock()
 	ids := make([]string, len(params))
 	for i, p := range params {
 		f.nextID++
 		ids[i] = strconv.Itoa(f.nextID)
 		f.queue = append(f.queue, fakeTask{id: ids[i], method: method, params: p})
 	}
-	f.mu.Unlock()
+	f.Mu.Unlock()
 	f.kickDispatch()
 	return ids
 }
 
 // sendRaw sends a body to every peer that said hello, whatever their credit (to test refusals).
 func (f *fakeBroker) sendRaw(body string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
 	for _, p := range f.peers {
 		f.sendLocked(p.identity, []byte(body))
 	}
@@ -327,9 +273,9 @@ func (f *fakeBroker) sendRaw(body string) {
 
 // hold stops (true) or resumes (false) handing out tasks.
 func (f *fakeBroker) hold(on bool) {
-	f.mu.Lock()
+	f.Mu.Lock()
 	f.holdCredit = on
-	f.mu.Unlock()
+	f.Mu.Unlock()
 	if !on {
 		f.kickDispatch()
 	}
@@ -341,37 +287,22 @@ func (f *fakeBroker) kickDispatch() { f.dispatch() }
 
 // publish sends a PUB message.
 func (f *fakeBroker) publish(topic, body string) {
-	if err := f.pub.SendFrames(f.ctx, []byte(topic), []byte(body)); err != nil {
+	if err := f.pub.SendFrames(f.Ctx, []byte(topic), []byte(body)); err != nil {
 		f.t.Errorf("fake broker publish: %v", err)
 	}
 }
 
-func (f *fakeBroker) violation(format string, args ...any) {
-	f.mu.Lock()
-	f.violationLocked(format, args...)
-	f.mu.Unlock()
-}
-
-func (f *fakeBroker) violationLocked(format string, args ...any) {
-	f.violations = append(f.violations, fmt.Sprintf(format, args...))
-}
-
-func (f *fakeBroker) signal() {
-	close(f.changed)
-	f.changed = make(chan struct{})
-}
-
 // snapshot runs fn with the fake's state locked.
 func (f *fakeBroker) snapshot(fn func(f *fakeBroker)) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
 	fn(f)
 }
 
 // result returns the response received for id, if any.
 func (f *fakeBroker) result(id string) (fakeResult, bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
 	r, ok := f.results[id]
 	return r, ok
 }
@@ -379,38 +310,13 @@ func (f *fakeBroker) result(id string) (fakeResult, bool) {
 // waitFor blocks until cond (called with the state locked) holds, or fails the test.
 func (f *fakeBroker) waitFor(timeout time.Duration, what string, cond func(f *fakeBroker) bool) {
 	f.t.Helper()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	for {
-		f.mu.Lock()
-		ok := cond(f)
-		ch := f.changed
-		f.mu.Unlock()
-		if ok {
-			return
+	f.WaitFor(timeout, what, func() bool { return cond(f) }, func() string {
+		order := f.order
+		if len(order) > 40 {
+			order = order[len(order)-40:]
 		}
-		select {
-		case <-ch:
-		case <-deadline.C:
-			f.mu.Lock()
-			order := f.order
-			if len(order) > 40 {
-				order = order[len(order)-40:]
-			}
-			f.mu.Unlock()
-			f.t.Fatalf("fake broker: timed out after %v waiting for %s; last events %v", timeout, what, order)
-		}
-	}
-}
-
-// checkClean fails the test on any protocol violation seen.
-func (f *fakeBroker) checkClean() {
-	f.t.Helper()
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, v := range f.violations {
-		f.t.Errorf("protocol violation: %s", v)
-	}
+		return fmt.Sprintf("last events %v", order)
+	})
 }
 
 // onlyPeer returns the single peer (tests run one node per fake).

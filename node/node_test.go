@@ -109,7 +109,7 @@ func TestHelloOnConnect(t *testing.T) {
 	})
 	testutil.Eventually(t, waitLong, func() bool { return rn.Stats().Connected && rn.Stats().Credit == 5 },
 		"node stats: %+v", rn.Stats())
-	f.checkClean()
+	f.CheckClean()
 }
 
 func TestHelloAfterBrokerRestart(t *testing.T) {
@@ -134,8 +134,8 @@ func TestHelloAfterBrokerRestart(t *testing.T) {
 	if h := rn.Stats().Hellos; h != 2 {
 		t.Errorf("Stats.Hellos = %d, want 2", h)
 	}
-	f.checkClean()
-	f2.checkClean()
+	f.CheckClean()
+	f2.CheckClean()
 }
 
 func TestResultsCarryTaskIDs(t *testing.T) {
@@ -173,7 +173,7 @@ func TestResultsCarryTaskIDs(t *testing.T) {
 			t.Errorf("%s %s = %s (error %+v), want %s", c.method, c.params, r.Result, r.Error, c.result)
 		}
 	}
-	f.checkClean()
+	f.CheckClean()
 }
 
 // TestCreditNeverExceeded runs many tasks through small credit: the fake checks on every
@@ -207,7 +207,7 @@ func TestCreditNeverExceeded(t *testing.T) {
 			// Once idle the node has granted all its capacity again.
 			testutil.Eventually(t, waitLong, func() bool { return rn.Stats().Credit == capacity },
 				"credit back to %d: %+v", capacity, rn.Stats())
-			f.checkClean()
+			f.CheckClean()
 		})
 	}
 }
@@ -253,7 +253,7 @@ func TestConcurrencyLimit(t *testing.T) {
 	if s := rn.Stats(); s.MaxRunning != 2 || s.Done != 10 {
 		t.Errorf("stats %+v, want MaxRunning 2 and Done 10", s)
 	}
-	f.checkClean()
+	f.CheckClean()
 }
 
 // TestRunningReported: a sleeping task is reported running before its result; the result of a
@@ -277,7 +277,7 @@ func TestRunningReported(t *testing.T) {
 	if r, _ := f.result(slow); string(r.Result) != "300" {
 		t.Errorf("sleep result %s, want 300", r.Result)
 	}
-	f.checkClean()
+	f.CheckClean()
 }
 
 // TestResultsCoalesce: tasks that arrive together leave in fewer messages than results.
@@ -309,7 +309,7 @@ func TestResultsCoalesce(t *testing.T) {
 	if msgs >= 100 {
 		t.Errorf("200 results took %d messages: not coalesced", msgs)
 	}
-	f.checkClean()
+	f.CheckClean()
 }
 
 // TestMaxBatchRespected: the broker's max_batch from the hello reply bounds every message.
@@ -328,7 +328,7 @@ func TestMaxBatchRespected(t *testing.T) {
 			t.Errorf("a message had %d members, max_batch 4", f.maxMembers)
 		}
 	})
-	f.checkClean()
+	f.CheckClean()
 }
 
 // TestNoCreditRefused: a task sent past the node's capacity is answered with CodeNoCredit.
@@ -345,9 +345,9 @@ func TestNoCreditRefused(t *testing.T) {
 	rn := startNode(t, f, Config{Concurrency: 1, Prefetch: 1, Dispatcher: d})
 	f.submitMany("gated", []string{"[]", "[]"})
 	testutil.Eventually(t, waitLong, func() bool { return rn.Stats().Running == 1 && rn.Stats().Queued == 1 }, "full")
-	f.mu.Lock()
+	f.Mu.Lock()
 	f.peers[string(rn.identity)].held["99"] = true
-	f.mu.Unlock()
+	f.Mu.Unlock()
 	f.sendRaw(`{"jsonrpc":"2.0","id":99,"method":"gated","params":[]}`)
 	f.waitFor(waitLong, "refusal", func(f *fakeBroker) bool { _, ok := f.results["99"]; return ok })
 	if r, _ := f.result("99"); r.Error == nil || r.Error.Code != CodeNoCredit {
@@ -358,7 +358,7 @@ func TestNoCreditRefused(t *testing.T) {
 	}
 	close(gate)
 	f.waitFor(waitLong, "results", func(f *fakeBroker) bool { return len(f.results) == 3 })
-	f.checkClean()
+	f.CheckClean()
 }
 
 // TestGracefulStop: a stopping node finishes its running sleep, reports it, hands back what it
@@ -393,7 +393,7 @@ func TestGracefulStop(t *testing.T) {
 			}
 		}
 	})
-	f.checkClean()
+	f.CheckClean()
 }
 
 // TestGracePeriodCancels: past the grace period running handlers are cancelled, their results
@@ -412,7 +412,7 @@ func TestGracePeriodCancels(t *testing.T) {
 	if _, ok := f.result(id); ok {
 		t.Errorf("the cancelled task's result was reported")
 	}
-	f.checkClean()
+	f.CheckClean()
 }
 
 // TestRevoke: broker.revoke on the control topic cancels the running task's context.
@@ -439,7 +439,7 @@ func TestRevoke(t *testing.T) {
 	if s := rn.Stats(); s.Revoked == 0 || s.Failed != 1 {
 		t.Errorf("stats %+v", s)
 	}
-	f.checkClean()
+	f.CheckClean()
 }
 
 // TestContextValues: handlers see Run's context values, not its cancellation.

@@ -79,7 +79,7 @@ func TestDeadlines(t *testing.T) {
 	if r := waitResult(t, f, id); r.Error != nil || string(r.Result) == "null" {
 		t.Errorf("node time limit not visible as a deadline: %s %+v", r.Result, r.Error)
 	}
-	f.checkClean()
+	f.CheckClean()
 }
 
 // TestExpiredInNode: a task whose deadline passes while it waits in the node for a worker is
@@ -109,7 +109,7 @@ func TestExpiredInNode(t *testing.T) {
 	if r := waitResult(t, f, busy); string(r.Result) != "400" {
 		t.Errorf("busy task %s %+v", r.Result, r.Error)
 	}
-	f.checkClean()
+	f.CheckClean()
 }
 
 // TestRetryMarks: the node marks retryable failures with "retry":true (and the handler's own
@@ -152,7 +152,7 @@ func TestRetryMarks(t *testing.T) {
 			}
 		})
 	}
-	f.checkClean()
+	f.CheckClean()
 }
 
 // TestRevokeOnDealer: a broker.revoke notification on the DEALER (not only on the PUB) cancels
@@ -177,7 +177,7 @@ func TestRevokeOnDealer(t *testing.T) {
 	if r := waitResult(t, f, f.submit("add", "[1,2]")); string(r.Result) != "3" {
 		t.Errorf("add after revoke: %s %+v", r.Result, r.Error)
 	}
-	f.checkClean()
+	f.CheckClean()
 }
 
 // TestQueuesInHello: the queues a node takes tasks from go in every hello; bad names are
