@@ -1,10 +1,8 @@
 package bench
 
 import (
-	"bytes"
 	"os"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -35,26 +33,8 @@ func TestRenderBar(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe to read while the bar's goroutine writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestProgressDrawsAndClears(t *testing.T) {
-	var out syncBuffer
+	var out testutil.Buffer
 	p := NewProgress(&out)
 	var n atomic.Int64
 	p.Begin("async", 1000, time.Minute, n.Load)

@@ -1,7 +1,6 @@
 package dispatch
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/zerotask/zerotask/codec"
+	"github.com/zerotask/zerotask/internal/testutil"
 )
 
 func rawAdd(ctx context.Context, dst, params []byte) ([]byte, error) {
@@ -191,24 +191,6 @@ func TestCallUnknownMethod(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the logger's concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // badError panics when asked for its message.
 type badError struct{}
 
@@ -220,7 +202,7 @@ func (s secret) String() string { return "redacted" }
 
 func TestPanics(t *testing.T) {
 	d := New()
-	var logs syncBuffer
+	var logs testutil.Buffer
 	d.SetLogger(slog.New(slog.NewTextHandler(&logs, nil)))
 	d.MustRegister("add", Pure2(func(a, b int) int { return a + b }))
 	tests := []struct {
@@ -389,7 +371,7 @@ func TestMiddlewareOrder(t *testing.T) {
 
 func TestMiddlewarePanicAndErrors(t *testing.T) {
 	d := New()
-	d.SetLogger(slog.New(slog.NewTextHandler(&syncBuffer{}, nil)))
+	d.SetLogger(slog.New(slog.NewTextHandler(&testutil.Buffer{}, nil)))
 	d.Use(func(name string, next Handler) Handler {
 		return HandlerFunc(func(ctx context.Context, dst, params []byte) ([]byte, error) {
 			if string(params) == `["mw-panic"]` {

@@ -1,35 +1,15 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/zerotask/zerotask/internal/testutil"
 )
-
-// syncBuffer is a bytes.Buffer safe for a command writing while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 var listening = regexp.MustCompile(`broker listening on (tcp://\S+) \(PUB (tcp://\S+)\), node serving add, echo, sleep, subtract`)
 
@@ -38,7 +18,7 @@ var listening = regexp.MustCompile(`broker listening on (tcp://\S+) \(PUB (tcp:/
 func TestUpAndClientCommands(t *testing.T) {
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	var upOut, upErr syncBuffer
+	var upOut, upErr testutil.Buffer
 	exited := make(chan int, 1)
 	go func() {
 		exited <- run(ctx, []string{"up", "--listen", "tcp://127.0.0.1:0", "--pub", "tcp://127.0.0.1:0",

@@ -4,12 +4,14 @@
 package testutil
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -113,4 +115,24 @@ func Binary(t testing.TB, name, install string) string {
 		Missing(t, "%s (%s)", name, install)
 	}
 	return p
+}
+
+// Buffer is a bytes.Buffer that a test may read while other goroutines write to it (a
+// logger, a command's output).
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *Buffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// String returns what was written so far.
+func (s *Buffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
