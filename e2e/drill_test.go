@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -26,42 +25,6 @@ import (
 // drillEnv is the variable that makes `zerotask node` log the tasks it starts.
 const drillEnv = "ZEROTASK_DRILL_LOG"
 
-// startDaemonEnv is startDaemon with extra environment variables.
-func startDaemonEnv(t testing.TB, env []string, ready *regexp.Regexp, args ...string) *daemon {
-	t.Helper()
-	d := &daemon{cmd: exec.Command(zerotaskBin, args...), newOut: make(chan struct{}, 1),
-		closed: make(chan struct{}), exited: make(chan struct{})}
-	d.cmd.Env = append(os.Environ(), env...)
-	d.cmd.Stderr = lockedBuffer{d}
-	out, err := d.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.cmd.Start(); err != nil {
-		t.Fatalf("start zerotask %s: %v", strings.Join(args, " "), err)
-	}
-	go d.read(out)
-	go func() {
-		<-d.closed
-		d.err = d.cmd.Wait()
-		close(d.exited)
-	}()
-	t.Cleanup(func() {
-		_ = d.cmd.Process.Kill() // by PID; harmless if it already exited
-		select {
-		case <-d.exited:
-		case <-time.After(10 * time.Second):
-			t.Errorf("zerotask %s (pid %d) not reaped 10s after SIGKILL", args[0], d.cmd.Process.Pid)
-		}
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	if _, err := d.expect(ctx, ready); err != nil {
-		t.Fatalf("zerotask %s: no line matching %q: %v\nstderr:\n%s", strings.Join(args, " "), ready, err, d.Stderr())
-	}
-	return d
-}
-
 var nodeReady = regexp.MustCompile(`^node serving `)
 
 // startDrillNode starts `zerotask node --name name` for the broker at router/pub, logging the
@@ -69,7 +32,8 @@ var nodeReady = regexp.MustCompile(`^node serving `)
 func startDrillNode(t testing.TB, dir, router, pub, name string, extra ...string) *daemon {
 	t.Helper()
 	args := append([]string{"node", "--broker", router, "--sub", pub, "--name", name, "--log-level", "warn"}, extra...)
-	return startDaemonEnv(t, []string{drillEnv + "=" + dir}, nodeReady, args...)
+	d, _ := startDaemonEnv(t, []string{drillEnv + "=" + dir}, nodeReady, args...)
+	return d
 }
 
 // kill9 kills d with SIGKILL and waits until it is reaped.

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"os"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -30,8 +31,17 @@ type daemon struct {
 // returning the line's first submatch group (or the whole line).
 func startDaemon(t testing.TB, ready *regexp.Regexp, args ...string) (*daemon, []string) {
 	t.Helper()
+	return startDaemonEnv(t, nil, ready, args...)
+}
+
+// startDaemonEnv is startDaemon with extra environment variables.
+func startDaemonEnv(t testing.TB, env []string, ready *regexp.Regexp, args ...string) (*daemon, []string) {
+	t.Helper()
 	d := &daemon{cmd: exec.Command(zerotaskBin, args...), newOut: make(chan struct{}, 1),
 		closed: make(chan struct{}), exited: make(chan struct{})}
+	if len(env) > 0 {
+		d.cmd.Env = append(os.Environ(), env...)
+	}
 	d.cmd.Stderr = lockedBuffer{d}
 	out, err := d.cmd.StdoutPipe()
 	if err != nil {
