@@ -143,26 +143,7 @@ func startNode(t testing.TB, b *broker.Broker, cfg node.Config) (n *node.Node, s
 	if err != nil {
 		t.Fatalf("node.New: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- n.Run(ctx) }()
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("node.Run: %v", err)
-			}
-		case <-time.After(15 * time.Second):
-			t.Errorf("node.Run did not return 15s after its context ended")
-		}
-	}
-	t.Cleanup(stop)
+	stop = testutil.Go(t, "node.Run", 15*time.Second, n.Run)
 	return n, stop
 }
 

@@ -63,26 +63,7 @@ func startNode(t testing.TB, b *broker.Broker, cfg node.Config) (n *node.Node, s
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ret := make(chan error, 1)
-	go func() { ret <- n.Run(ctx) }()
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-ret:
-			if err != nil {
-				t.Errorf("node Run: %v", err)
-			}
-		case <-time.After(waitLong):
-			t.Fatal("node did not stop")
-		}
-	}
-	t.Cleanup(stop)
+	stop = testutil.Go(t, "node Run", waitLong, n.Run)
 	testutil.Eventually(t, waitLong, func() bool { return n.Stats().Connected && b.Stats().Nodes >= 1 },
 		"node connected to the broker")
 	return n, stop

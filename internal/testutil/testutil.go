@@ -136,3 +136,28 @@ func (s *Buffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// Go runs run (a node's Run, say) on a goroutine until stop is called or the test ends; stop
+// may be called more than once. stop cancels run's context and waits up to wait for it to
+// return; an error from run, or no return in time, fails the test, naming what ran.
+func Go(t testing.TB, what string, wait time.Duration, run func(ctx context.Context) error) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("%s: %v", what, err)
+				}
+			case <-time.After(wait):
+				t.Errorf("%s did not return %v after its context ended", what, wait)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
