@@ -51,6 +51,8 @@ type durable struct {
 	puts  []putEntry  // results waiting to be written
 	pbuf  []byte      // their result and error bytes
 	acks  []string    // ids to ack, after the puts before them
+	// ids a node reported started: marked in the store, so that other brokers say RUNNING
+	starts []string
 	// ids claimed that cannot run here (no queue could be made): given back
 	requeues []string
 
@@ -412,6 +414,13 @@ func (c *core) ack(id string) {
 	kick(d.fkick)
 }
 
+// started queues the running mark of a stored task its node reported started.
+func (c *core) started(t *task) {
+	d := c.dur
+	d.starts = append(d.starts, c.storeID(t))
+	kick(d.fkick)
+}
+
 // freed is called by freeTask in durable mode: the task left the broker (finished, failed,
 // expired, revoked or dropped), so its store entry is acked, unless it is still being written
 // (the holder acks it when the write is over) or was released.
@@ -442,8 +451,9 @@ func (c *core) putResult(slot uint32, t *task, rec *record) {
 	kick(d.fkick)
 }
 
-// takeFinished moves the results and acks to write into the caller's buffers.
-func (c *core) takeFinished(results []store.Result, ids, requeues []string, buf []byte) ([]store.Result, []string, []string, []byte) {
+// takeFinished moves the results, acks, give-backs and running marks to write into the
+// caller's buffers.
+func (c *core) takeFinished(results []store.Result, ids, requeues, starts []string, buf []byte) ([]store.Result, []string, []string, []string, []byte) {
 	d := c.dur
 	buf = append(buf[:0], d.pbuf...)
 	for _, e := range d.puts {
@@ -460,6 +470,9 @@ func (c *core) takeFinished(results []store.Result, ids, requeues []string, buf 
 	requeues = append(requeues, d.requeues...)
 	clear(d.requeues)
 	d.requeues = d.requeues[:0]
+	starts = append(starts, d.starts...)
+	clear(d.starts)
+	d.starts = d.starts[:0]
 	clear(d.puts)
 	d.puts = d.puts[:0]
 	clear(d.acks)
@@ -469,7 +482,7 @@ func (c *core) takeFinished(results []store.Result, ids, requeues []string, buf 
 	} else {
 		d.pbuf = d.pbuf[:0]
 	}
-	return results, ids, requeues, buf
+	return results, ids, requeues, starts, buf
 }
 
 // claim is a queue with idle capacity: nodes with credit and nothing queued.

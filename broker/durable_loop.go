@@ -188,6 +188,7 @@ type finisher struct {
 	results  []store.Result
 	ids      []string
 	requeues []string
+	starts   []string
 	buf      []byte
 	logged   errLog
 }
@@ -198,7 +199,7 @@ type finisher struct {
 func (f *finisher) flush(b *Broker, last bool) {
 	d := b.c.dur
 	b.mu.Lock()
-	f.results, f.ids, f.requeues, f.buf = b.c.takeFinished(f.results[:0], f.ids[:0], f.requeues[:0], f.buf)
+	f.results, f.ids, f.requeues, f.starts, f.buf = b.c.takeFinished(f.results[:0], f.ids[:0], f.requeues[:0], f.starts[:0], f.buf)
 	b.mu.Unlock()
 	try := func(what string, n int, op func(ctx context.Context) error) bool {
 		pause := 10 * time.Millisecond
@@ -239,9 +240,16 @@ func (f *finisher) flush(b *Broker, last bool) {
 			return d.st.Requeue(ctx, f.requeues...)
 		})
 	}
+	if len(f.starts) > 0 {
+		// After the acks: a mark for a task acked meanwhile is ignored by the store.
+		try("marking tasks started", len(f.starts), func(ctx context.Context) error {
+			return d.st.Started(ctx, d.owner, f.starts...)
+		})
+	}
 	clear(f.results)
 	clear(f.ids)
 	clear(f.requeues)
+	clear(f.starts)
 }
 
 // closeDurable ends durable mode when Serve ends: the last results and acks are written, then
@@ -287,10 +295,20 @@ func (b *Broker) startLookup(l *lookup) {
 	}()
 }
 
+// storedState is the state a broker reports of a task another broker holds (or that waits in
+// the store's queue): RUNNING once that broker's node reported it started, else QUEUED.
+func storedState(w store.Where) string {
+	if w == store.WhereRunning {
+		return "RUNNING"
+	}
+	return "QUEUED"
+}
+
 var errStoreRead = codec.NewError(codec.CodeInternalError, "Internal error: the store did not answer", nil)
 
 // runLookup reads task l.id from the store: its result, QUEUED while the store holds it
-// (waiting up to l.wait for its result), or UNKNOWN.
+// (RUNNING once the holding broker's node reported it started), waiting up to l.wait for its
+// result, or UNKNOWN.
 func (b *Broker) runLookup(l *lookup) ([]byte, *codec.Error) {
 	st := b.c.dur.st
 	ctx, cancel := context.WithTimeout(b.jobCtx, b.cfg.StoreTimeout+l.wait)
@@ -314,10 +332,13 @@ func (b *Broker) runLookup(l *lookup) ([]byte, *codec.Error) {
 			if err == nil {
 				found = true
 			} else if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
-				return appendStateRecord(nil, l.id, "QUEUED"), nil
+				// Still not finished: where it is now.
+				if where, _, err = st.Locate(ctx, l.id); err == nil {
+					return appendStateRecord(nil, l.id, storedState(where)), nil
+				}
 			}
 		default:
-			return appendStateRecord(nil, l.id, "QUEUED"), nil
+			return appendStateRecord(nil, l.id, storedState(where)), nil
 		}
 	}
 	if err != nil {

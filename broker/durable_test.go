@@ -146,8 +146,8 @@ func TestDurableRecover(t *testing.T) {
 	}
 }
 
-// TestDurableTwoBrokers: two brokers on one store; a result is read and waited for through the
-// broker that did not run it.
+// TestDurableTwoBrokers: two brokers on one store; the state (QUEUED, then RUNNING) and the
+// result are read, and waited for, through the broker that did not run it.
 func TestDurableTwoBrokers(t *testing.T) {
 	st := memStoreFor(t)
 	b1 := startBroker(t, Config{Store: st, StoreOwner: "b1"})
@@ -163,6 +163,12 @@ func TestDurableTwoBrokers(t *testing.T) {
 	}
 	n1.credit(1)
 	ts := n1.collect(1)
+	// b1's node reports it started: b2 reads RUNNING from the store.
+	n1.send(fmt.Sprintf(`{"jsonrpc":"2.0","method":"broker.running","params":[%s]}`, ts[0].ID))
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		r := decodeResp(t, c2.call(fmt.Sprintf(`{"jsonrpc":"2.0","id":"s","method":"broker.status","params":{"id":%q}}`, id)))
+		return strings.Contains(string(r.Result), `"RUNNING"`)
+	}, "status through the other broker after the node started the task")
 	n1.result(ts[0].ID, "42")
 	r = decodeResp(t, c2.recv())
 	if string(r.ID) != `"w"` || !strings.Contains(string(r.Result), `"result":42`) || !strings.Contains(string(r.Result), `"method":"add"`) {

@@ -67,6 +67,7 @@ type mtask struct {
 	t          Task // Params and Meta are buffers owned by the record
 	q          *mqueue
 	owner      *mowner // nil while queued
+	started    bool    // owner's node runs it (Started); cleared when it leaves owner
 	prev, next *mtask
 }
 
@@ -397,6 +398,7 @@ func (m *Memory) newTaskLocked(src *Task) *mtask {
 	params, meta := t.t.Params, t.t.Meta
 	t.t = *src
 	t.t.Key, t.t.KeyTTL, t.t.Bound = "", 0, "" // keys live in m.keys, not with the task
+	t.started = false
 	t.t.Params = copyInto(params, src.Params)
 	t.t.Meta = copyInto(meta, src.Meta)
 	q := m.queues[src.Queue]
@@ -423,10 +425,30 @@ func (m *Memory) Locate(ctx context.Context, id string) (Where, string, error) {
 	switch {
 	case !ok:
 		return WhereNone, "", nil
+	case t.owner != nil && t.started:
+		return WhereRunning, t.owner.name, nil
 	case t.owner != nil:
 		return WhereHeld, t.owner.name, nil
 	}
 	return WhereQueued, "", nil
+}
+
+// Started implements QueueStore.
+func (m *Memory) Started(ctx context.Context, owner string, ids ...string) error {
+	if owner == "" {
+		return fmt.Errorf("%w: empty owner", ErrInvalid)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
+	for _, id := range ids {
+		if t, ok := m.tasks[id]; ok && t.owner != nil && t.owner.name == owner {
+			t.started = true
+		}
+	}
+	return nil
 }
 
 // checkBoundLocked fails with ErrQueueFull if appending tasks would take a queue past
@@ -560,7 +582,7 @@ func (m *Memory) recoverLocked(o *mowner) int {
 }
 
 func (m *Memory) giveBackLocked(t *mtask) {
-	t.owner = nil
+	t.owner, t.started = nil, false
 	t.t.Attempts++
 	t.q.pushFront(t)
 }

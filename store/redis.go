@@ -333,6 +333,26 @@ func (r *Redis) Hold(ctx context.Context, owner string, tasks ...Task) error {
 	return r.w.do(ctx, op)
 }
 
+// Started implements QueueStore: one script for all ids.
+func (r *Redis) Started(ctx context.Context, owner string, ids ...string) error {
+	if owner == "" {
+		return fmt.Errorf("%w: empty owner", ErrInvalid)
+	}
+	if err := r.closedErr(); err != nil {
+		return err
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	args := make([]string, 0, 2+len(ids))
+	args = append(args, r.o.Prefix, owner)
+	args = append(args, ids...)
+	if err := eval(ctx, r.c, scriptStarted, args...).Error(); err != nil {
+		return fmt.Errorf("store: mark started: %w", err)
+	}
+	return nil
+}
+
 // Locate implements QueueStore: one HMGET of the task's hash.
 func (r *Redis) Locate(ctx context.Context, id string) (Where, string, error) {
 	if id == "" {
@@ -341,14 +361,17 @@ func (r *Redis) Locate(ctx context.Context, id string) (Where, string, error) {
 	if err := r.closedErr(); err != nil {
 		return WhereNone, "", err
 	}
-	v, err := r.c.Do(ctx, r.c.B().Hmget().Key(r.o.Prefix+"t:"+id).Field("o", "q").Build()).ToArray()
+	v, err := r.c.Do(ctx, r.c.B().Hmget().Key(r.o.Prefix+"t:"+id).Field("o", "q", "r").Build()).ToArray()
 	if err != nil {
 		return WhereNone, "", fmt.Errorf("store: locate task %q: %w", id, err)
 	}
-	if len(v) != 2 {
+	if len(v) != 3 {
 		return WhereNone, "", fmt.Errorf("%w: locate reply of %d items", ErrCorrupt, len(v))
 	}
 	if o, err := v[0].ToString(); err == nil {
+		if _, err := v[2].ToString(); err == nil {
+			return WhereRunning, o, nil
+		}
 		return WhereHeld, o, nil
 	}
 	if _, err := v[1].ToString(); err == nil {

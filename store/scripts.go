@@ -34,7 +34,7 @@ local function give_back(p, owner)
     local q = redis.call('HGET', tk, 'q')
     if q then
       redis.call('HINCRBY', tk, 'a', 1)
-      redis.call('HDEL', tk, 'o')
+      redis.call('HDEL', tk, 'o', 'r')
       redis.call('LPUSH', p .. 'q:' .. q, id)
       n = n + 1
     end
@@ -236,9 +236,24 @@ for i = #ARGV, 2, -1 do
   local v = redis.call('HMGET', tk, 'o', 'q')
   if v[1] and v[2] then
     redis.call('ZREM', p .. 'own:' .. v[1], id)
-    redis.call('HDEL', tk, 'o')
+    redis.call('HDEL', tk, 'o', 'r')
     redis.call('HINCRBY', tk, 'a', 1)
     redis.call('LPUSH', p .. 'q:' .. v[2], id)
+    n = n + 1
+  end
+end
+return n
+`
+
+// luaStarted: ARGV = prefix, owner, ids... Marks each task that owner holds as running (r);
+// the mark goes with the owner field when the task is given back.
+const luaStarted = `
+local p, owner = ARGV[1], ARGV[2]
+local n = 0
+for i = 3, #ARGV do
+  local tk = p .. 't:' .. ARGV[i]
+  if redis.call('HGET', tk, 'o') == owner then
+    redis.call('HSET', tk, 'r', '1')
     n = n + 1
   end
 end
@@ -276,6 +291,7 @@ var (
 	scriptAck     = newScript(luaAck)
 	scriptRequeue = newScript(luaRequeue)
 	scriptRenew   = newScript(luaRenew)
+	scriptStarted = newScript(luaStarted)
 	scriptRecover = newScript(luaRecover)
 )
 

@@ -163,8 +163,12 @@ type QueueStore interface {
 	// returns once stored (for Redis: written and acknowledged).
 	Hold(ctx context.Context, owner string, tasks ...Task) error
 	// Locate reports where task id is: WhereNone (acked, never stored), WhereQueued, or
-	// WhereHeld with its owner.
+	// WhereHeld or WhereRunning with its owner.
 	Locate(ctx context.Context, id string) (Where, string, error)
+	// Started marks tasks that owner holds as running (its node reported them started), so
+	// that Locate tells any broker so. Ids owner does not hold are ignored; the mark goes when
+	// the task leaves owner (Requeue, Recover, an expired lease, Ack).
+	Started(ctx context.Context, owner string, ids ...string) error
 }
 
 // Where is where a task is in a QueueStore, as Locate reports it.
@@ -178,9 +182,11 @@ const (
 	WhereQueued
 	// WhereHeld: the task is in flight, held by an owner (claimed or held).
 	WhereHeld
+	// WhereRunning: the task is held by an owner whose node runs it (Started).
+	WhereRunning
 )
 
-// String returns "none", "queued" or "held".
+// String returns "none", "queued", "held" or "running".
 func (w Where) String() string {
 	switch w {
 	case WhereNone:
@@ -189,6 +195,8 @@ func (w Where) String() string {
 		return "queued"
 	case WhereHeld:
 		return "held"
+	case WhereRunning:
+		return "running"
 	}
 	return "Where(" + strconv.Itoa(int(w)) + ")"
 }

@@ -73,6 +73,7 @@ func Run(t *testing.T, open Opener) {
 		{"HoldKeyExpiry", testHoldKeyExpiry},
 		{"PutKeepsKey", testPutKeepsKey},
 		{"Locate", testLocate},
+		{"Started", testStarted},
 		{"Invalid", testInvalid},
 		{"Closed", testClosed},
 		{"Concurrency", testConcurrency},
@@ -923,11 +924,70 @@ func testLocate(t *testing.T, open Opener) {
 	for _, id := range []string{"q-0", "q-1", "h"} {
 		wantWhere(t, s, id, store.WhereNone, "")
 	}
-	for w, want := range map[store.Where]string{store.WhereNone: "none", store.WhereQueued: "queued", store.WhereHeld: "held"} {
+	for w, want := range map[store.Where]string{store.WhereNone: "none", store.WhereQueued: "queued", store.WhereHeld: "held", store.WhereRunning: "running"} {
 		if w.String() != want {
 			t.Fatalf("Where(%d).String() = %q; want %q", w, w.String(), want)
 		}
 	}
+}
+
+// testStarted: Started marks the tasks an owner holds as running, for Locate through any
+// store handle; other owners' marks, and ids not held, are ignored; the mark goes with the
+// task when it is given back (Requeue, Recover, an expired lease) and does not follow it to
+// its next claim.
+func testStarted(t *testing.T, open Opener) {
+	const lease = 300 * time.Millisecond
+	s := openStore(t, open, store.Options{Lease: lease})
+	c := ctx(t)
+	if err := s.Append(c, sampleTasks("q", 4)...); err != nil {
+		t.Fatal(err)
+	}
+	wantIDs(t, claimIDs(t, s, "q", "A", 2), "q-0", "q-1")
+	if err := s.Hold(c, "B", store.Task{ID: "h", Queue: "q", Method: "m"}); err != nil {
+		t.Fatal(err)
+	}
+	// q-1 is A's but B says so; q-2 is queued; "never" does not exist.
+	if err := s.Started(c, "A", "q-0", "q-2", "never"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Started(c, "B", "h", "q-1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Started(c, "A"); err != nil {
+		t.Fatalf("Started with no ids: %v", err)
+	}
+	wantWhere(t, s, "q-0", store.WhereRunning, "A")
+	wantWhere(t, s, "q-1", store.WhereHeld, "A")
+	wantWhere(t, s, "q-2", store.WhereQueued, "")
+	wantWhere(t, s, "never", store.WhereNone, "")
+	wantWhere(t, s, "h", store.WhereRunning, "B")
+	// Given back: queued, and held (not running) when claimed again, even by the same owner.
+	if err := s.Requeue(c, "q-0"); err != nil {
+		t.Fatal(err)
+	}
+	wantWhere(t, s, "q-0", store.WhereQueued, "")
+	wantIDs(t, claimIDs(t, s, "q", "A", 1), "q-0")
+	wantWhere(t, s, "q-0", store.WhereHeld, "A")
+	if n, err := s.Recover(c, "B"); err != nil || n != 1 {
+		t.Fatalf("Recover(B) = %d, %v; want 1", n, err)
+	}
+	wantWhere(t, s, "h", store.WhereQueued, "")
+	// A's lease runs out (no renew): its running task goes back as well.
+	if err := s.Started(c, "A", "q-0"); err != nil {
+		t.Fatal(err)
+	}
+	wantWhere(t, s, "q-0", store.WhereRunning, "A")
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		if _, err := s.Claim(c, "other", "C", 1, nil); err != nil { // gives back expired owners
+			t.Fatal(err)
+		}
+		w, _, err := s.Locate(c, "q-0")
+		return err == nil && w == store.WhereQueued
+	}, "A's running task not given back when its lease ran out")
+	if err := s.Ack(c, "q-0", "q-1", "q-2", "q-3", "h"); err != nil {
+		t.Fatal(err)
+	}
+	wantWhere(t, s, "q-0", store.WhereNone, "")
 }
 
 func testInvalid(t *testing.T, open Opener) {
@@ -951,6 +1011,7 @@ func testInvalid(t *testing.T, open Opener) {
 		{"Hold empty id", s.Hold(c, "o", store.Task{ID: "x", Queue: "q"}, store.Task{Queue: "q"})},
 		{"Hold empty queue", s.Hold(c, "o", store.Task{ID: "x"})},
 		{"Locate empty id", func() error { _, _, err := s.Locate(c, ""); return err }()},
+		{"Started empty owner", s.Started(c, "", "x")},
 	}
 	for _, tc := range cases {
 		if !errors.Is(tc.err, store.ErrInvalid) {
@@ -987,6 +1048,7 @@ func testClosed(t *testing.T, open Opener) {
 		"Len":     lenErr,
 		"Hold":    s.Hold(c, "o", store.Task{ID: "x", Queue: "q"}),
 		"Locate":  locErr,
+		"Started": s.Started(c, "o", "x"),
 	} {
 		if !errors.Is(err, store.ErrClosed) {
 			t.Errorf("%s after Close: %v; want ErrClosed", name, err)
