@@ -123,9 +123,7 @@ func (c *core) bRunning(p *peer, tg target, h *codec.Header) {
 		if t.state != stRunning && t.state != stRevoked {
 			t.state = stRunning
 			c.stateChanged(t)
-			if c.dur != nil && t.seq != 0 {
-				c.started(t) // other brokers read RUNNING from the store
-			}
+			c.markRunning(t, true) // durable mode: other brokers read RUNNING from the store
 		}
 	}
 	c.ok(tg, h.ID, trueJSON)

@@ -743,6 +743,9 @@ func (c *core) nodeGone(p *peer) {
 		case c.expired(t):
 			c.end(slot, t, errExpired, stExpired)
 		default:
+			if t.state == stRunning {
+				c.markRunning(t, false)
+			}
 			t.bump()
 			t.state = stRetry
 			c.cnt.retried++

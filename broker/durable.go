@@ -51,8 +51,10 @@ type durable struct {
 	puts  []putEntry  // results waiting to be written
 	pbuf  []byte      // their result and error bytes
 	acks  []string    // ids to ack, after the puts before them
-	// ids a node reported started: marked in the store, so that other brokers say RUNNING
-	starts []string
+	// running marks for the store, in order: a node reported the task started (other
+	// brokers then say RUNNING), or the broker has it back to run again
+	marks  []runMark
+	marked map[string]struct{} // takeFinished's scratch
 	// ids claimed that cannot run here (no queue could be made): given back
 	requeues []string
 
@@ -74,6 +76,7 @@ func newDurable(st store.Store, owner string, log *slog.Logger) *durable {
 		log:      log,
 		alias:    make(map[uint64]string),
 		aliasIdx: make(map[string]uint64),
+		marked:   make(map[string]struct{}),
 		hkick:    make(chan struct{}, 1),
 		fkick:    make(chan struct{}, 1),
 	}
@@ -414,10 +417,21 @@ func (c *core) ack(id string) {
 	kick(d.fkick)
 }
 
-// started queues the running mark of a stored task its node reported started.
-func (c *core) started(t *task) {
+// runMark is a running mark (or its removal) to write for a stored task.
+type runMark struct {
+	id      string
+	running bool
+}
+
+// markRunning queues the running mark of a stored task: its node reported it started
+// (running), or the broker has it back after it ran (a lost node, a retry), so that other
+// brokers read its state from the store as RUNNING, or QUEUED again.
+func (c *core) markRunning(t *task, running bool) {
+	if c.dur == nil || t.seq == 0 {
+		return
+	}
 	d := c.dur
-	d.starts = append(d.starts, c.storeID(t))
+	d.marks = append(d.marks, runMark{id: c.storeID(t), running: running})
 	kick(d.fkick)
 }
 
@@ -452,8 +466,8 @@ func (c *core) putResult(slot uint32, t *task, rec *record) {
 }
 
 // takeFinished moves the results, acks, give-backs and running marks to write into the
-// caller's buffers.
-func (c *core) takeFinished(results []store.Result, ids, requeues, starts []string, buf []byte) ([]store.Result, []string, []string, []string, []byte) {
+// caller's buffers; of several marks of one task, the last counts.
+func (c *core) takeFinished(results []store.Result, ids, requeues, starts, stops []string, buf []byte) ([]store.Result, []string, []string, []string, []string, []byte) {
 	d := c.dur
 	buf = append(buf[:0], d.pbuf...)
 	for _, e := range d.puts {
@@ -470,9 +484,22 @@ func (c *core) takeFinished(results []store.Result, ids, requeues, starts []stri
 	requeues = append(requeues, d.requeues...)
 	clear(d.requeues)
 	d.requeues = d.requeues[:0]
-	starts = append(starts, d.starts...)
-	clear(d.starts)
-	d.starts = d.starts[:0]
+	clear(d.marked)
+	for i := len(d.marks) - 1; i >= 0; i-- { // the last mark of a task wins
+		m := d.marks[i]
+		if _, seen := d.marked[m.id]; seen {
+			continue
+		}
+		d.marked[m.id] = struct{}{}
+		if m.running {
+			starts = append(starts, m.id)
+		} else {
+			stops = append(stops, m.id)
+		}
+	}
+	clear(d.marked)
+	clear(d.marks)
+	d.marks = d.marks[:0]
 	clear(d.puts)
 	d.puts = d.puts[:0]
 	clear(d.acks)
@@ -482,7 +509,7 @@ func (c *core) takeFinished(results []store.Result, ids, requeues, starts []stri
 	} else {
 		d.pbuf = d.pbuf[:0]
 	}
-	return results, ids, requeues, starts, buf
+	return results, ids, requeues, starts, stops, buf
 }
 
 // claim is a queue with idle capacity: nodes with credit and nothing queued.

@@ -189,6 +189,7 @@ type finisher struct {
 	ids      []string
 	requeues []string
 	starts   []string
+	stops    []string
 	buf      []byte
 	logged   errLog
 }
@@ -199,7 +200,7 @@ type finisher struct {
 func (f *finisher) flush(b *Broker, last bool) {
 	d := b.c.dur
 	b.mu.Lock()
-	f.results, f.ids, f.requeues, f.starts, f.buf = b.c.takeFinished(f.results[:0], f.ids[:0], f.requeues[:0], f.starts[:0], f.buf)
+	f.results, f.ids, f.requeues, f.starts, f.stops, f.buf = b.c.takeFinished(f.results[:0], f.ids[:0], f.requeues[:0], f.starts[:0], f.stops[:0], f.buf)
 	b.mu.Unlock()
 	try := func(what string, n int, op func(ctx context.Context) error) bool {
 		pause := 10 * time.Millisecond
@@ -240,16 +241,22 @@ func (f *finisher) flush(b *Broker, last bool) {
 			return d.st.Requeue(ctx, f.requeues...)
 		})
 	}
-	if len(f.starts) > 0 {
-		// After the acks: a mark for a task acked meanwhile is ignored by the store.
-		try("marking tasks started", len(f.starts), func(ctx context.Context) error {
-			return d.st.Started(ctx, d.owner, f.starts...)
-		})
+	// After the acks: a mark for a task acked meanwhile is ignored by the store.
+	for _, m := range [2]struct {
+		ids     []string
+		running bool
+	}{{f.starts, true}, {f.stops, false}} {
+		if len(m.ids) > 0 {
+			try("marking running tasks", len(m.ids), func(ctx context.Context) error {
+				return d.st.SetRunning(ctx, d.owner, m.running, m.ids...)
+			})
+		}
 	}
 	clear(f.results)
 	clear(f.ids)
 	clear(f.requeues)
 	clear(f.starts)
+	clear(f.stops)
 }
 
 // closeDurable ends durable mode when Serve ends: the last results and acks are written, then

@@ -169,6 +169,15 @@ func TestDurableTwoBrokers(t *testing.T) {
 		r := decodeResp(t, c2.call(fmt.Sprintf(`{"jsonrpc":"2.0","id":"s","method":"broker.status","params":{"id":%q}}`, id)))
 		return strings.Contains(string(r.Result), `"RUNNING"`)
 	}, "status through the other broker after the node started the task")
+	// It fails and is to run again: back at b1, in a retry backoff, so QUEUED through b2; then
+	// it runs again.
+	n1.send(fmt.Sprintf(`{"jsonrpc":"2.0","id":%s,"error":{"code":-32050,"message":"later"},"retry":true,"retry_after_ms":10}`, ts[0].ID))
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		r := decodeResp(t, c2.call(fmt.Sprintf(`{"jsonrpc":"2.0","id":"s","method":"broker.status","params":{"id":%q}}`, id)))
+		return strings.Contains(string(r.Result), `"QUEUED"`)
+	}, "status through the other broker after the node gave the task back")
+	n1.credit(1)
+	ts = n1.collect(1)
 	n1.result(ts[0].ID, "42")
 	r = decodeResp(t, c2.recv())
 	if string(r.ID) != `"w"` || !strings.Contains(string(r.Result), `"result":42`) || !strings.Contains(string(r.Result), `"method":"add"`) {

@@ -108,6 +108,9 @@ func (c *core) retry(slot uint32, t *task, after time.Duration) bool {
 	if t.deadline != 0 && at >= t.deadline {
 		return false // it would only expire waiting: fail it now with its error
 	}
+	if t.state == stRunning {
+		c.markRunning(t, false)
+	}
 	t.bump()
 	c.cnt.retried++
 	c.schedule(slot, t, at, stRetry)

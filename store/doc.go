@@ -11,8 +11,8 @@
 //     front of a queue, for an owner: a broker instance id), Hold (a batch stored straight in
 //     flight for an owner, as if appended and claimed at once; durable when it returns), Ack,
 //     Requeue (back to the front, attempt counted), Renew and Recover of an owner's lease,
-//     Len, Locate (none, queued, or held or running and by whom) and Started (an owner's
-//     node runs these tasks: any broker's Locate then says running).
+//     Len, Locate (none, queued, or held or running and by whom) and SetRunning (an owner's
+//     node runs these tasks, or no longer: any broker's Locate says so).
 //   - Idempotency keys: a task held with a Key is stored only if no other task holds the key
 //     (Hold sets Bound to that task's id instead), atomically with the hold; the binding
 //     lasts KeyTTL, and a result Put with the Key extends it to the result's TTL. So a key
@@ -148,7 +148,7 @@
 // with EVALSHA and rerun with EVAL when Redis answers NOSCRIPT (after a restart or SCRIPT
 // FLUSH), as the writer's scripts are; rueidis pipelines them with whatever else is in flight.
 // Locate is one HMGET of the task's hash (o, q, r): an owner means held (running when marked
-// by Started, one script for all its ids), a queue alone queued, nothing none.
+// by SetRunning, one script for all its ids), a queue alone queued, nothing none.
 //
 // # Redis: key layout
 //
@@ -159,7 +159,7 @@
 //	<p>done:<id>     channel published once per Put of <id>; Waits subscribe to it
 //	<p>q:<queue>     list    ids of the tasks waiting in <queue>, front first
 //	<p>t:<id>        hash    a task: d (binary value), q (queue), a (attempts), o (owner, in flight),
-//	                         r (running: marked by Started, cleared with o)
+//	                         r (running: marked by SetRunning, cleared with o)
 //	<p>own:<owner>   zset    ids an owner holds (claimed or held), scored by the claim sequence
 //	<p>owners        zset    owners, scored by their lease deadline (Redis TIME, ms)
 //	<p>seq           string  the claim sequence, shared by Claim and Hold (one global order)

@@ -67,7 +67,7 @@ type mtask struct {
 	t          Task // Params and Meta are buffers owned by the record
 	q          *mqueue
 	owner      *mowner // nil while queued
-	started    bool    // owner's node runs it (Started); cleared when it leaves owner
+	started    bool    // owner's node runs it (SetRunning); cleared when it leaves owner
 	prev, next *mtask
 }
 
@@ -433,8 +433,8 @@ func (m *Memory) Locate(ctx context.Context, id string) (Where, string, error) {
 	return WhereQueued, "", nil
 }
 
-// Started implements QueueStore.
-func (m *Memory) Started(ctx context.Context, owner string, ids ...string) error {
+// SetRunning implements QueueStore.
+func (m *Memory) SetRunning(ctx context.Context, owner string, running bool, ids ...string) error {
 	if owner == "" {
 		return fmt.Errorf("%w: empty owner", ErrInvalid)
 	}
@@ -445,7 +445,7 @@ func (m *Memory) Started(ctx context.Context, owner string, ids ...string) error
 	}
 	for _, id := range ids {
 		if t, ok := m.tasks[id]; ok && t.owner != nil && t.owner.name == owner {
-			t.started = true
+			t.started = running
 		}
 	}
 	return nil

@@ -333,8 +333,8 @@ func (r *Redis) Hold(ctx context.Context, owner string, tasks ...Task) error {
 	return r.w.do(ctx, op)
 }
 
-// Started implements QueueStore: one script for all ids.
-func (r *Redis) Started(ctx context.Context, owner string, ids ...string) error {
+// SetRunning implements QueueStore: one script for all ids.
+func (r *Redis) SetRunning(ctx context.Context, owner string, running bool, ids ...string) error {
 	if owner == "" {
 		return fmt.Errorf("%w: empty owner", ErrInvalid)
 	}
@@ -344,11 +344,15 @@ func (r *Redis) Started(ctx context.Context, owner string, ids ...string) error 
 	if len(ids) == 0 {
 		return nil
 	}
-	args := make([]string, 0, 2+len(ids))
-	args = append(args, r.o.Prefix, owner)
+	flag := "0"
+	if running {
+		flag = "1"
+	}
+	args := make([]string, 0, 3+len(ids))
+	args = append(args, r.o.Prefix, owner, flag)
 	args = append(args, ids...)
-	if err := eval(ctx, r.c, scriptStarted, args...).Error(); err != nil {
-		return fmt.Errorf("store: mark started: %w", err)
+	if err := eval(ctx, r.c, scriptRunning, args...).Error(); err != nil {
+		return fmt.Errorf("store: mark running: %w", err)
 	}
 	return nil
 }

@@ -245,15 +245,20 @@ end
 return n
 `
 
-// luaStarted: ARGV = prefix, owner, ids... Marks each task that owner holds as running (r);
-// the mark goes with the owner field when the task is given back.
-const luaStarted = `
-local p, owner = ARGV[1], ARGV[2]
+// luaSetRunning: ARGV = prefix, owner, running ("1" or "0"), ids... Marks each task that
+// owner holds as running (r), or clears the mark; the mark also goes with the owner field
+// when the task is given back.
+const luaSetRunning = `
+local p, owner, running = ARGV[1], ARGV[2], ARGV[3] == '1'
 local n = 0
-for i = 3, #ARGV do
+for i = 4, #ARGV do
   local tk = p .. 't:' .. ARGV[i]
   if redis.call('HGET', tk, 'o') == owner then
-    redis.call('HSET', tk, 'r', '1')
+    if running then
+      redis.call('HSET', tk, 'r', '1')
+    else
+      redis.call('HDEL', tk, 'r')
+    end
     n = n + 1
   end
 end
@@ -291,7 +296,7 @@ var (
 	scriptAck     = newScript(luaAck)
 	scriptRequeue = newScript(luaRequeue)
 	scriptRenew   = newScript(luaRenew)
-	scriptStarted = newScript(luaStarted)
+	scriptRunning = newScript(luaSetRunning)
 	scriptRecover = newScript(luaRecover)
 )
 

@@ -165,10 +165,11 @@ type QueueStore interface {
 	// Locate reports where task id is: WhereNone (acked, never stored), WhereQueued, or
 	// WhereHeld or WhereRunning with its owner.
 	Locate(ctx context.Context, id string) (Where, string, error)
-	// Started marks tasks that owner holds as running (its node reported them started), so
-	// that Locate tells any broker so. Ids owner does not hold are ignored; the mark goes when
-	// the task leaves owner (Requeue, Recover, an expired lease, Ack).
-	Started(ctx context.Context, owner string, ids ...string) error
+	// SetRunning marks tasks that owner holds as running (its node reported them started),
+	// so that Locate tells any broker so, or clears the mark (running false: owner has them
+	// back, to run again). Ids owner does not hold are ignored; the mark also goes when the
+	// task leaves owner (Requeue, Recover, an expired lease, Ack).
+	SetRunning(ctx context.Context, owner string, running bool, ids ...string) error
 }
 
 // Where is where a task is in a QueueStore, as Locate reports it.
@@ -182,7 +183,7 @@ const (
 	WhereQueued
 	// WhereHeld: the task is in flight, held by an owner (claimed or held).
 	WhereHeld
-	// WhereRunning: the task is held by an owner whose node runs it (Started).
+	// WhereRunning: the task is held by an owner whose node runs it (SetRunning).
 	WhereRunning
 )
 

@@ -73,7 +73,7 @@ func Run(t *testing.T, open Opener) {
 		{"HoldKeyExpiry", testHoldKeyExpiry},
 		{"PutKeepsKey", testPutKeepsKey},
 		{"Locate", testLocate},
-		{"Started", testStarted},
+		{"SetRunning", testSetRunning},
 		{"Invalid", testInvalid},
 		{"Closed", testClosed},
 		{"Concurrency", testConcurrency},
@@ -931,11 +931,11 @@ func testLocate(t *testing.T, open Opener) {
 	}
 }
 
-// testStarted: Started marks the tasks an owner holds as running, for Locate through any
-// store handle; other owners' marks, and ids not held, are ignored; the mark goes with the
-// task when it is given back (Requeue, Recover, an expired lease) and does not follow it to
-// its next claim.
-func testStarted(t *testing.T, open Opener) {
+// testSetRunning: SetRunning marks the tasks an owner holds as running, for Locate through any
+// store handle, and clears the mark; other owners' marks, and ids not held, are ignored; the
+// mark goes with the task when it is given back (Requeue, Recover, an expired lease) and does
+// not follow it to its next claim.
+func testSetRunning(t *testing.T, open Opener) {
 	const lease = 300 * time.Millisecond
 	s := openStore(t, open, store.Options{Lease: lease})
 	c := ctx(t)
@@ -947,19 +947,32 @@ func testStarted(t *testing.T, open Opener) {
 		t.Fatal(err)
 	}
 	// q-1 is A's but B says so; q-2 is queued; "never" does not exist.
-	if err := s.Started(c, "A", "q-0", "q-2", "never"); err != nil {
+	if err := s.SetRunning(c, "A", true, "q-0", "q-2", "never"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Started(c, "B", "h", "q-1"); err != nil {
+	if err := s.SetRunning(c, "B", true, "h", "q-1"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Started(c, "A"); err != nil {
-		t.Fatalf("Started with no ids: %v", err)
+	if err := s.SetRunning(c, "A", true); err != nil {
+		t.Fatalf("SetRunning with no ids: %v", err)
 	}
 	wantWhere(t, s, "q-0", store.WhereRunning, "A")
 	wantWhere(t, s, "q-1", store.WhereHeld, "A")
 	wantWhere(t, s, "q-2", store.WhereQueued, "")
 	wantWhere(t, s, "never", store.WhereNone, "")
+	wantWhere(t, s, "h", store.WhereRunning, "B")
+	// Cleared by its owner only; set again.
+	if err := s.SetRunning(c, "A", false, "h"); err != nil {
+		t.Fatal(err)
+	}
+	wantWhere(t, s, "h", store.WhereRunning, "B")
+	if err := s.SetRunning(c, "B", false, "h"); err != nil {
+		t.Fatal(err)
+	}
+	wantWhere(t, s, "h", store.WhereHeld, "B")
+	if err := s.SetRunning(c, "B", true, "h"); err != nil {
+		t.Fatal(err)
+	}
 	wantWhere(t, s, "h", store.WhereRunning, "B")
 	// Given back: queued, and held (not running) when claimed again, even by the same owner.
 	if err := s.Requeue(c, "q-0"); err != nil {
@@ -973,7 +986,7 @@ func testStarted(t *testing.T, open Opener) {
 	}
 	wantWhere(t, s, "h", store.WhereQueued, "")
 	// A's lease runs out (no renew): its running task goes back as well.
-	if err := s.Started(c, "A", "q-0"); err != nil {
+	if err := s.SetRunning(c, "A", true, "q-0"); err != nil {
 		t.Fatal(err)
 	}
 	wantWhere(t, s, "q-0", store.WhereRunning, "A")
@@ -1011,7 +1024,7 @@ func testInvalid(t *testing.T, open Opener) {
 		{"Hold empty id", s.Hold(c, "o", store.Task{ID: "x", Queue: "q"}, store.Task{Queue: "q"})},
 		{"Hold empty queue", s.Hold(c, "o", store.Task{ID: "x"})},
 		{"Locate empty id", func() error { _, _, err := s.Locate(c, ""); return err }()},
-		{"Started empty owner", s.Started(c, "", "x")},
+		{"SetRunning empty owner", s.SetRunning(c, "", true, "x")},
 	}
 	for _, tc := range cases {
 		if !errors.Is(tc.err, store.ErrInvalid) {
@@ -1035,20 +1048,20 @@ func testClosed(t *testing.T, open Opener) {
 	_, recErr := s.Recover(c, "o")
 	_, _, locErr := s.Locate(c, "x")
 	for name, err := range map[string]error{
-		"Put":     s.Put(c, time.Minute, store.Result{ID: "x"}),
-		"Get":     getErr,
-		"Wait":    s.Wait(c, "x", &dst),
-		"Delete":  s.Delete(c, "x"),
-		"Append":  s.Append(c, store.Task{ID: "x", Queue: "q"}),
-		"Claim":   claimErr,
-		"Ack":     s.Ack(c, "x"),
-		"Requeue": s.Requeue(c, "x"),
-		"Renew":   s.Renew(c, "o"),
-		"Recover": recErr,
-		"Len":     lenErr,
-		"Hold":    s.Hold(c, "o", store.Task{ID: "x", Queue: "q"}),
-		"Locate":  locErr,
-		"Started": s.Started(c, "o", "x"),
+		"Put":        s.Put(c, time.Minute, store.Result{ID: "x"}),
+		"Get":        getErr,
+		"Wait":       s.Wait(c, "x", &dst),
+		"Delete":     s.Delete(c, "x"),
+		"Append":     s.Append(c, store.Task{ID: "x", Queue: "q"}),
+		"Claim":      claimErr,
+		"Ack":        s.Ack(c, "x"),
+		"Requeue":    s.Requeue(c, "x"),
+		"Renew":      s.Renew(c, "o"),
+		"Recover":    recErr,
+		"Len":        lenErr,
+		"Hold":       s.Hold(c, "o", store.Task{ID: "x", Queue: "q"}),
+		"Locate":     locErr,
+		"SetRunning": s.SetRunning(c, "o", true, "x"),
 	} {
 		if !errors.Is(err, store.ErrClosed) {
 			t.Errorf("%s after Close: %v; want ErrClosed", name, err)
