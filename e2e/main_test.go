@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/zerotask/zerotask/broker"
 	"github.com/zerotask/zerotask/client"
 	"github.com/zerotask/zerotask/dispatch"
@@ -42,10 +40,7 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(dir)
 		os.Exit(1)
 	}
-	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
-		os.RemoveAll(dir)
-		os.Exit(code)
-	}))
+	testutil.VerifyTestMain(m, 5*time.Second, func() { os.RemoveAll(dir) })
 }
 
 // testLogger sends the roles' logs to the test log at warn level and above (debug with -v and

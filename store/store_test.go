@@ -2,10 +2,11 @@ package store
 
 import (
 	"testing"
+	"time"
 
-	"go.uber.org/goleak"
+	"github.com/zerotask/zerotask/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	testutil.VerifyTestMain(m, 5*time.Second, nil)
 }

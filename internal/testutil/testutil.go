@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 )
 
 // InCI reports whether the tests run under CI (CI=true). Under CI a missing external dependency
@@ -160,4 +162,28 @@ func Go(t testing.TB, what string, wait time.Duration, run func(ctx context.Cont
 	}
 	t.Cleanup(stop)
 	return stop
+}
+
+// VerifyTestMain runs the tests, then fails the run if any goroutine is left, waiting up to
+// wait for goroutines to end first (goleak.Find itself waits only about a second): a Redis
+// client that lost its connection may leave rueidis's delayed refresh sleeping for up to a
+// second after Close, which then ends by itself. cleanup (may be nil) runs last.
+func VerifyTestMain(m *testing.M, wait time.Duration, cleanup func()) {
+	code := m.Run()
+	if code == 0 {
+		deadline := time.Now().Add(wait)
+		err := goleak.Find()
+		for err != nil && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Millisecond) // polling for goroutines to end, bounded by wait
+			err = goleak.Find()
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: errors on successful test run: %v\n", err)
+			code = 1
+		}
+	}
+	if cleanup != nil {
+		cleanup()
+	}
+	os.Exit(code)
 }

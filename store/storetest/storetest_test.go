@@ -2,15 +2,15 @@ package storetest_test
 
 import (
 	"testing"
+	"time"
 
-	"go.uber.org/goleak"
-
+	"github.com/zerotask/zerotask/internal/testutil"
 	"github.com/zerotask/zerotask/store"
 	"github.com/zerotask/zerotask/store/storetest"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	testutil.VerifyTestMain(m, 5*time.Second, nil)
 }
 
 // TestSuiteOnMemory runs the suite on the reference implementation, so that a change to the
