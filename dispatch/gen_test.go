@@ -12,9 +12,7 @@ import (
 
 // TestAdaptersGenerated checks that adapters.go is what gen_adapters.go writes today.
 func TestAdaptersGenerated(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the generator")
-	}
+	testutil.SkipShort(t, "the generator test")
 	goBin := testutil.Binary(t, "go", "the Go toolchain")
 	out := filepath.Join(t.TempDir(), "adapters.go")
 	cmd := exec.Command(goBin, "run", "gen_adapters.go", "-o", out)

@@ -83,9 +83,7 @@ func resultsOf(t testing.TB, st store.Store, ids map[int]string, timeout time.Du
 // on the same port. Every acknowledged task reaches SUCCESS in Redis, and ran once, or twice
 // for the tasks a node held (or had just finished) at the crash; that count is reported.
 func TestDrillDurableBrokerKill(t *testing.T) {
-	if testing.Short() {
-		t.Skip("process drill: skipped with -short")
-	}
+	testutil.SkipShort(t, "process drill")
 	const (
 		tasks       = 100_000
 		senders     = 64
@@ -207,9 +205,7 @@ func TestDrillDurableBrokerKill(t *testing.T) {
 // each result is read through the broker that did not take the task; every task ran exactly
 // once.
 func TestDrillTwoBrokers(t *testing.T) {
-	if testing.Short() {
-		t.Skip("process drill: skipped with -short")
-	}
+	testutil.SkipShort(t, "process drill")
 	const tasks = 10_000
 	url, st := startRedisStore(t)
 	dir := t.TempDir()

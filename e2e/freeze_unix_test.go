@@ -15,9 +15,7 @@ import (
 // tasks is declared dead within 3 heartbeat intervals + 1 s, its tasks run on the other node,
 // and once it is resumed (SIGCONT) its late results do not overwrite the new ones.
 func TestDrillFrozenNode(t *testing.T) {
-	if testing.Short() {
-		t.Skip("process drill: skipped with -short")
-	}
+	testutil.SkipShort(t, "process drill")
 	const hb = 300 * time.Millisecond
 	dir := t.TempDir()
 	_, router, pub := startBinaryBroker(t, "--heartbeat", hb.String())

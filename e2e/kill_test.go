@@ -13,9 +13,7 @@ import (
 // SUCCESS; the tasks that ran twice are counted and reported, and they are at most what the
 // killed node held (its capacity bounds that: concurrency + prefetch).
 func TestDrillKillNode(t *testing.T) {
-	if testing.Short() {
-		t.Skip("process drill: skipped with -short")
-	}
+	testutil.SkipShort(t, "process drill")
 	const (
 		tasks       = 10_000
 		concurrency = 16

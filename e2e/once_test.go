@@ -67,9 +67,7 @@ func TestKeyRunsOnce(t *testing.T) {
 // its time, although its node is killed and replaced while it waits (a delayed task is held
 // by the broker, not leased to a node: no visibility timeout can run it twice).
 func TestDelayRunsOnce(t *testing.T) {
-	if testing.Short() {
-		t.Skip("10 s drill: skipped with -short")
-	}
+	testutil.SkipShort(t, "10 s drill")
 	t.Parallel()
 	const delay = 10 * time.Second
 	dir := t.TempDir()

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/zerotask/zerotask/client"
+	"github.com/zerotask/zerotask/internal/testutil"
 )
 
 // soakTime is how long the soak drill runs (ZEROTASK_SOAK overrides it, e.g. 10m locally).
@@ -55,9 +56,7 @@ func rssOf(t testing.TB, pid int) int64 {
 // accounted for (SUCCESS, each seen by its submitter), the tasks that ran twice are at most
 // those handed out again, and the broker's RSS is within 20% of its level after the warm-up.
 func TestSoak(t *testing.T) {
-	if testing.Short() {
-		t.Skip("60 s drill: skipped with -short")
-	}
+	testutil.SkipShort(t, "60 s drill")
 	if runtime.GOOS != "linux" {
 		t.Skip("the soak reads the broker's RSS from /proc")
 	}

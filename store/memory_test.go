@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zerotask/zerotask/internal/testutil"
 	"github.com/zerotask/zerotask/store"
 	"github.com/zerotask/zerotask/store/storetest"
 )
@@ -125,9 +126,7 @@ func TestMemoryTooLarge(t *testing.T) {
 
 // TestMemoryDefaults: the documented defaults hold (MaxQueued 1,000,000 at the bound).
 func TestMemoryDefaultQueueBound(t *testing.T) {
-	if testing.Short() {
-		t.Skip("fills a queue to its default bound")
-	}
+	testutil.SkipShort(t, "filling a queue to its default bound")
 	ctx := context.Background()
 	m := store.NewMemory(store.Options{})
 	defer m.Close()

@@ -37,9 +37,7 @@ func TestRedisConformance(t *testing.T) {
 }
 
 func TestRedisConformanceFlushDelay(t *testing.T) {
-	if testing.Short() {
-		t.Skip("second conformance run")
-	}
+	testutil.SkipShort(t, "second conformance run")
 	addr := testutil.StartRedis(t)
 	storetest.Run(t, func(t *testing.T, o store.Options) store.Store {
 		o.FlushDelay = time.Millisecond

@@ -187,3 +187,16 @@ func VerifyTestMain(m *testing.M, wait time.Duration, cleanup func()) {
 	}
 	os.Exit(code)
 }
+
+// SkipShort skips a long test (a drill, a second run of a suite) under go test -short, for a
+// quick local pass. Under CI (CI=true) nothing may be skipped: -short there fails the test.
+func SkipShort(t testing.TB, what string) {
+	t.Helper()
+	if !testing.Short() {
+		return
+	}
+	if InCI() {
+		t.Fatalf("%s: -short under CI would skip it (CI=true runs every test)", what)
+	}
+	t.Skipf("%s: skipped with -short", what)
+}
