@@ -549,6 +549,11 @@ func (c *core) enqueue(slot uint32, t *task, q *queue, front bool) {
 			return
 		}
 	}
+	c.queueTask(slot, t, q, front)
+}
+
+// queueTask puts t in q without handing it out (at the front: a task given back runs next).
+func (c *core) queueTask(slot uint32, t *task, q *queue, front bool) {
 	q.push(t.prio, t.key(slot), front)
 	q.live++
 	c.queued++
@@ -750,12 +755,7 @@ func (c *core) nodeGone(p *peer) {
 			t.state = stRetry
 			c.cnt.retried++
 			c.stateChanged(t)
-			q := c.queues[t.q]
-			q.push(t.prio, t.key(slot), true)
-			q.live++
-			c.queued++
-			c.announceQueue(q)
-			c.watchDeadline(slot, t)
+			c.queueTask(slot, t, c.queues[t.q], true)
 		}
 		slot = prev
 	}

@@ -484,7 +484,6 @@ func (c *core) takeFinished(results []store.Result, ids, requeues, starts, stops
 	requeues = append(requeues, d.requeues...)
 	clear(d.requeues)
 	d.requeues = d.requeues[:0]
-	clear(d.marked)
 	for i := len(d.marks) - 1; i >= 0; i-- { // the last mark of a task wins
 		m := d.marks[i]
 		if _, seen := d.marked[m.id]; seen {
@@ -617,11 +616,7 @@ func (c *core) claimed(ts []store.Task) {
 			continue
 		}
 		// Queued first, handed out after the batch: the highest priority goes first.
-		q.push(t.prio, t.key(slot), false)
-		q.live++
-		c.queued++
-		c.announceQueue(q)
-		c.watchDeadline(slot, t)
+		c.queueTask(slot, t, q, false)
 		if q != last {
 			if last != nil {
 				c.pumpQueue(last)
@@ -704,22 +699,7 @@ func appendStoredRecord(dst []byte, r *store.Result) []byte {
 	dst = codec.AppendString(dst, r.State)
 	dst = append(dst, `,"attempts":`...)
 	dst = strconv.AppendInt(dst, int64(r.Attempts), 10)
-	if r.State == store.StateSuccess {
-		dst = append(dst, `,"result":`...)
-		if len(r.Result) == 0 {
-			dst = append(dst, nullJSON...)
-		} else {
-			dst = append(dst, r.Result...)
-		}
-	} else if len(r.Error) > 0 {
-		dst = append(dst, `,"error":`...)
-		dst = append(dst, r.Error...)
-	}
-	if r.Node != "" {
-		dst = append(dst, `,"node":`...)
-		dst = codec.AppendString(dst, r.Node)
-	}
-	return append(dst, '}')
+	return appendOutcome(dst, r.State == store.StateSuccess, r.Result, r.Error, r.Node)
 }
 
 // appendStateRecord appends {"id":id,"state":st}.

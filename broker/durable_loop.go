@@ -242,16 +242,15 @@ func (f *finisher) flush(b *Broker, last bool) {
 		})
 	}
 	// After the acks: a mark for a task acked meanwhile is ignored by the store.
-	for _, m := range [2]struct {
-		ids     []string
-		running bool
-	}{{f.starts, true}, {f.stops, false}} {
-		if len(m.ids) > 0 {
-			try("marking running tasks", len(m.ids), func(ctx context.Context) error {
-				return d.st.SetRunning(ctx, d.owner, m.running, m.ids...)
+	mark := func(ids []string, running bool) {
+		if len(ids) > 0 {
+			try("marking running tasks", len(ids), func(ctx context.Context) error {
+				return d.st.SetRunning(ctx, d.owner, running, ids...)
 			})
 		}
 	}
+	mark(f.starts, true)
+	mark(f.stops, false)
 	clear(f.results)
 	clear(f.ids)
 	clear(f.requeues)

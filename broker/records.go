@@ -76,23 +76,26 @@ func (c *core) appendRecord(dst []byte, rec *record) []byte {
 	dst = append(dst, rec.state.String()...)
 	dst = append(dst, `","attempts":`...)
 	dst = strconv.AppendUint(dst, uint64(rec.attempts), 10)
-	switch rec.state {
-	case stSuccess:
+	return appendOutcome(dst, rec.state == stSuccess, rec.result, rec.errObj, rec.node)
+}
+
+// appendOutcome ends a finished record: its result (null when empty) on success, else its
+// error object when there is one, then the node that ran it.
+func appendOutcome(dst []byte, success bool, result, errObj []byte, node string) []byte {
+	if success {
 		dst = append(dst, `,"result":`...)
-		if len(rec.result) == 0 {
+		if len(result) == 0 {
 			dst = append(dst, nullJSON...)
 		} else {
-			dst = append(dst, rec.result...)
+			dst = append(dst, result...)
 		}
-	default:
-		if len(rec.errObj) > 0 {
-			dst = append(dst, `,"error":`...)
-			dst = append(dst, rec.errObj...)
-		}
+	} else if len(errObj) > 0 {
+		dst = append(dst, `,"error":`...)
+		dst = append(dst, errObj...)
 	}
-	if rec.node != "" {
+	if node != "" {
 		dst = append(dst, `,"node":`...)
-		dst = codec.AppendString(dst, rec.node)
+		dst = codec.AppendString(dst, node)
 	}
 	return append(dst, '}')
 }

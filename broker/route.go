@@ -375,11 +375,7 @@ func (c *core) refused(slot uint32, t *task) {
 		t.state = stQueued
 	}
 	q := c.queues[t.q]
-	q.push(t.prio, t.key(slot), true)
-	q.live++
-	c.queued++
-	c.announceQueue(q)
-	c.watchDeadline(slot, t)
+	c.queueTask(slot, t, q, true)
 	c.pumpQueue(q)
 }
 

@@ -400,47 +400,33 @@ func TestMultiBrokerDown(t *testing.T) {
 				phaseAfter
 			)
 			var (
-				phase     atomic.Int32
-				ok        [3]atomic.Int64
-				lost      atomic.Int64
-				shutting  atomic.Int64
-				stopCalls = make(chan struct{})
-				wg        sync.WaitGroup
-			)
-			callTimeout := waitLong
-			for g := range 8 {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for i := 0; ; i++ {
-						select {
-						case <-stopCalls:
-							return
-						default:
-						}
-						p := phase.Load()
-						cctx, cancel := context.WithTimeout(ctx, callTimeout)
-						var ms int
-						arg := 1 + (g+i)%3 // tasks of a few ms, so that some are running when the broker stops
-						err := c.Call(cctx, "sleep", &ms, arg)
-						cancel()
-						switch {
-						case err == nil && ms == arg:
-							ok[p].Add(1)
-						case err == nil:
-							t.Errorf("sleep(%d) = %d", arg, ms)
-							return
-						case errors.Is(err, ErrConnectionLost):
-							lost.Add(1)
-						case tc.graceful && errors.Is(err, ErrShuttingDown):
-							shutting.Add(1)
-						default:
-							t.Errorf("call in phase %d: %v", p, err)
-							return
-						}
+				phase              atomic.Int32
+				ok                 [3]atomic.Int64
+				lost, shutting     atomic.Int64
+				stopCalls, callers = loop(8, func(g, i int) bool {
+					p := phase.Load()
+					cctx, cancel := context.WithTimeout(ctx, waitLong)
+					defer cancel()
+					var ms int
+					arg := 1 + (g+i)%3 // tasks of a few ms, so that some are running when the broker stops
+					err := c.Call(cctx, "sleep", &ms, arg)
+					switch {
+					case err == nil && ms == arg:
+						ok[p].Add(1)
+					case err == nil:
+						t.Errorf("sleep(%d) = %d", arg, ms)
+						return false
+					case errors.Is(err, ErrConnectionLost):
+						lost.Add(1)
+					case tc.graceful && errors.Is(err, ErrShuttingDown):
+						shutting.Add(1)
+					default:
+						t.Errorf("call in phase %d: %v", p, err)
+						return false
 					}
-				}()
-			}
+					return true
+				})
+			)
 			testutil.Eventually(t, waitLong, func() bool {
 				return ok[phaseBefore].Load() >= 200 && a.b.Stats().Accepted > 0 && b.b.Stats().Accepted > 0
 			}, "calls through both brokers")
@@ -454,8 +440,8 @@ func TestMultiBrokerDown(t *testing.T) {
 			phase.Store(phaseAfter)
 			testutil.Eventually(t, waitLong, func() bool { return ok[phaseAfter].Load() >= 300 },
 				"calls after the broker stopped (%d so far)", ok[phaseAfter].Load())
-			close(stopCalls)
-			wg.Wait()
+			stopCalls()
+			callers.Wait()
 			t.Logf("ok before/stopping/after %d/%d/%d, connection lost %d, shutting down %d",
 				ok[phaseBefore].Load(), ok[phaseStopping].Load(), ok[phaseAfter].Load(), lost.Load(), shutting.Load())
 			if b.b.Stats().Accepted <= acceptedB {
@@ -482,58 +468,42 @@ func TestMultiConnectionsChurn(t *testing.T) {
 	waitLive(t, c, 2)
 	ctx := testutil.Context(t, 3*waitLong)
 
-	var (
-		okCalls, lost, handles atomic.Int64
-		stopCalls              = make(chan struct{})
-		wg                     sync.WaitGroup
-	)
-	for g := range 6 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stopCalls:
-					return
-				default:
-				}
-				cctx, cancel := context.WithTimeout(ctx, waitLong)
-				if g%3 == 0 {
-					// Submit (retried when its connection drops) and Wait: the handle survives.
-					var h *Handle
-					var err error
-					for {
-						if h, err = c.Submit(cctx, "add", g, i); !errors.Is(err, ErrConnectionLost) {
-							break
-						}
-					}
-					var sum int
-					if err == nil {
-						err = h.Wait(cctx, &sum)
-					}
-					cancel()
-					if err != nil || sum != g+i {
-						t.Errorf("handle add(%d, %d) = %d, %v", g, i, sum, err)
-						return
-					}
-					handles.Add(1)
-					continue
-				}
-				var sum int
-				err := c.Call(cctx, "add", &sum, g, i)
-				cancel()
-				switch {
-				case err == nil && sum == g+i:
-					okCalls.Add(1)
-				case errors.Is(err, ErrConnectionLost):
-					lost.Add(1)
-				default:
-					t.Errorf("add(%d, %d) = %d, %v", g, i, sum, err)
-					return
+	var okCalls, lost, handles atomic.Int64
+	stopCalls, callers := loop(6, func(g, i int) bool {
+		cctx, cancel := context.WithTimeout(ctx, waitLong)
+		defer cancel()
+		var sum int
+		if g%3 == 0 {
+			// Submit (retried when its connection drops) and Wait: the handle survives.
+			var h *Handle
+			var err error
+			for {
+				if h, err = c.Submit(cctx, "add", g, i); !errors.Is(err, ErrConnectionLost) {
+					break
 				}
 			}
-		}()
-	}
+			if err == nil {
+				err = h.Wait(cctx, &sum)
+			}
+			if err != nil || sum != g+i {
+				t.Errorf("handle add(%d, %d) = %d, %v", g, i, sum, err)
+				return false
+			}
+			handles.Add(1)
+			return true
+		}
+		err := c.Call(cctx, "add", &sum, g, i)
+		switch {
+		case err == nil && sum == g+i:
+			okCalls.Add(1)
+		case errors.Is(err, ErrConnectionLost):
+			lost.Add(1)
+		default:
+			t.Errorf("add(%d, %d) = %d, %v", g, i, sum, err)
+			return false
+		}
+		return true
+	})
 	progress := func(what string) {
 		t.Helper()
 		n := okCalls.Load()
@@ -580,8 +550,8 @@ func TestMultiConnectionsChurn(t *testing.T) {
 		}
 		progress("with both connections")
 	}
-	close(stopCalls)
-	wg.Wait()
+	stopCalls()
+	callers.Wait()
 	t.Logf("%d calls ok, %d lost with a connection, %d handles done", okCalls.Load(), lost.Load(), handles.Load())
 	if handles.Load() == 0 {
 		t.Errorf("no handle finished")
@@ -822,4 +792,28 @@ func TestOutboxConnections(t *testing.T) {
 	if err := failed(last); !errors.Is(err, ErrClosed) {
 		t.Errorf("a pending call at close: %v", err)
 	}
+}
+
+// loop runs step(g, i) for i = 0, 1, ... on n goroutines (g = 0..n-1) until step returns false
+// or stop is called; wait for them with wg.
+func loop(n int, step func(g, i int) bool) (stop func(), wg *sync.WaitGroup) {
+	done := make(chan struct{})
+	wg = new(sync.WaitGroup)
+	for g := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				if !step(g, i) {
+					return
+				}
+			}
+		}()
+	}
+	return sync.OnceFunc(func() { close(done) }), wg
 }

@@ -226,30 +226,7 @@ func TestDrillTwoBrokers(t *testing.T) {
 	id1 := statsOf(t, c1).Broker
 	c := dial(t, both)
 
-	ids := make([]string, tasks)
-	var wg sync.WaitGroup
-	errs := make(chan error, 16)
-	for s := range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := s; i < tasks; i += 16 {
-				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				h, err := c.Submit(ctx, "sleep", sleepParams(i, 1))
-				cancel()
-				if err != nil {
-					errs <- fmt.Errorf("submit %d: %w", i, err)
-					return
-				}
-				ids[i] = h.ID()
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+	ids := submitTagged(t, c, 0, tasks)
 	s1, s2 := statsOf(t, c1), statsOf(t, c2)
 	if s1.Submitted == 0 || s2.Submitted == 0 || s1.Submitted+s2.Submitted != tasks {
 		t.Fatalf("submits per broker %d and %d, want both > 0 and %d in all", s1.Submitted, s2.Submitted, tasks)
@@ -257,6 +234,7 @@ func TestDrillTwoBrokers(t *testing.T) {
 
 	// Every result through the other broker (waiting there for the tasks still running).
 	var (
+		wg       sync.WaitGroup
 		mu       sync.Mutex
 		bad      []string
 		readVia  [2]int

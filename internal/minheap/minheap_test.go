@@ -60,8 +60,12 @@ func TestAgainstSort(t *testing.T) {
 			t.Fatalf("step %d: Len %d, want %d", step, h.Len(), len(in))
 		}
 	}
-	if h.Remove(&item{idx: 0}) && h.Len() > 0 {
-		t.Fatal("Remove of a stranger whose index points into the heap reported true")
+	// A stranger whose index points at a member's place is not that member.
+	member := &item{key: 1, idx: -1}
+	h.Push(member)
+	stranger := &item{idx: *member.HeapIndex()}
+	if h.Contains(stranger) || h.Remove(stranger) || !h.Contains(member) {
+		t.Fatal("a stranger whose index points into the heap taken for a member")
 	}
 }
 

@@ -330,7 +330,7 @@ func testWaitMany(t *testing.T, open Opener) {
 	c := ctx(t)
 	const ids, perID = 10, 5
 	var wg sync.WaitGroup
-	errs := make(chan error, ids*perID)
+	errs := newErrSink()
 	for i := 0; i < ids; i++ {
 		for j := 0; j < perID; j++ {
 			wg.Add(1)
@@ -339,11 +339,11 @@ func testWaitMany(t *testing.T, open Opener) {
 				var dst store.Result
 				id := fmt.Sprintf("w-%d", i)
 				if err := s.Wait(c, id, &dst); err != nil {
-					errs <- err
+					errs.report(err)
 					return
 				}
 				if want := fmt.Sprintf(`%d`, i); string(dst.Result) != want || dst.ID != id {
-					errs <- fmt.Errorf("Wait(%s) read %s %q, want %q", id, dst.ID, dst.Result, want)
+					errs.report(fmt.Errorf("Wait(%s) read %s %q, want %q", id, dst.ID, dst.Result, want))
 				}
 			}()
 		}
@@ -360,10 +360,7 @@ func testWaitMany(t *testing.T, open Opener) {
 		t.Fatal(err)
 	}
 	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
+	errs.check(t)
 }
 
 func sampleTasks(queue string, n int) []store.Task {
@@ -1081,13 +1078,8 @@ func testConcurrency(t *testing.T, open Opener) {
 	const producers, perProducer, batch, consumers, waiters = 4, 150, 10, 4, 4
 	total := producers * perProducer
 	var wg sync.WaitGroup
-	errs := make(chan error, 64)
-	report := func(err error) {
-		select {
-		case errs <- err:
-		default:
-		}
-	}
+	errs := newErrSink()
+	report := errs.report
 	for w := 0; w < waiters; w++ {
 		wg.Add(1)
 		go func() {
@@ -1145,7 +1137,7 @@ func testConcurrency(t *testing.T, open Opener) {
 					return
 				}
 				if len(buf) == 0 {
-					runtimeYield()
+					runtime.Gosched() // let the producers run
 					continue
 				}
 				rs = rs[:0]
@@ -1172,10 +1164,7 @@ func testConcurrency(t *testing.T, open Opener) {
 		}()
 	}
 	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
+	errs.check(t)
 	if len(seen) != total {
 		t.Fatalf("claimed %d distinct tasks, want %d", len(seen), total)
 	}
@@ -1187,8 +1176,27 @@ func testConcurrency(t *testing.T, open Opener) {
 	wantLen(t, s, "q", 0)
 }
 
-// runtimeYield lets the producers run when a consumer found its queue empty.
-func runtimeYield() { runtime.Gosched() }
+// errSink gathers errors from a test's goroutines (the first 64; the rest add nothing) for the
+// test's own goroutine to report once they are done.
+type errSink chan error
+
+func newErrSink() errSink { return make(errSink, 64) }
+
+func (e errSink) report(err error) {
+	select {
+	case e <- err:
+	default:
+	}
+}
+
+// check reports every error gathered; call it once the goroutines are done.
+func (e errSink) check(t *testing.T) {
+	t.Helper()
+	close(e)
+	for err := range e {
+		t.Error(err)
+	}
+}
 
 // testConcurrentHoldAck: many goroutines (a few owners, shared) hold tasks, locate them and
 // ack them, as a durable broker does per accepted task; others claim from the same queue
@@ -1198,13 +1206,8 @@ func testConcurrentHoldAck(t *testing.T, open Opener) {
 	c := ctx(t)
 	const goroutines, perG, owners = 16, 40, 4
 	var wg sync.WaitGroup
-	errs := make(chan error, 64)
-	report := func(err error) {
-		select {
-		case errs <- err:
-		default:
-		}
-	}
+	errs := newErrSink()
+	report := errs.report
 	for g := 0; g < goroutines; g++ {
 		wg.Add(1)
 		go func() {
@@ -1257,16 +1260,13 @@ func testConcurrentHoldAck(t *testing.T, open Opener) {
 				report(fmt.Errorf("Claim took held tasks %v", ids(got)))
 				return
 			}
-			runtimeYield()
+			runtime.Gosched() // let the holders run
 		}
 	}()
 	wg.Wait()
 	close(stop)
 	<-claimerDone
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
+	errs.check(t)
 	for g := 0; g < goroutines; g++ {
 		for _, i := range []int{0, perG - 1} {
 			wantWhere(t, s, fmt.Sprintf("g%d-%d", g, i), store.WhereNone, "")
