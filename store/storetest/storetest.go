@@ -597,20 +597,7 @@ func testLeaseExpiry(t *testing.T, open Opener) {
 	}
 	start := time.Now()
 	wantIDs(t, claimIDs(t, s, "q", "dead", 2), "q-0", "q-1")
-	var back []store.Task
-	testutil.Eventually(t, 10*time.Second, func() bool {
-		got, err := s.Claim(c, "q", "alive", 10, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		back = append(back, got...)
-		return len(back) == 3
-	}, "the dead owner's tasks did not come back: claimed %v", ids(back))
-	// Stores keep lease deadlines in whole milliseconds of their own clock (Redis: TIME),
-	// so one may run out up to a millisecond before the lease measured here.
-	if d := time.Since(start); d < lease-time.Millisecond {
-		t.Fatalf("tasks came back after %v, before the %v lease ran out", d, lease)
-	}
+	back := claimAfterLease(t, s, "q", 3, start, lease)
 	// q-2 was claimed at once; the dead owner's two come back at the front, attempts counted.
 	wantIDs(t, back, "q-2", "q-0", "q-1")
 	if back[1].Attempts != 1 || back[2].Attempts != 3 {
@@ -853,18 +840,7 @@ func testHoldLeaseExpiry(t *testing.T, open Opener) {
 		t.Fatal(err)
 	}
 	wantWhere(t, s, "h-1", store.WhereHeld, "dead")
-	var back []store.Task
-	testutil.Eventually(t, 10*time.Second, func() bool {
-		got, err := s.Claim(c, "q", "alive", 10, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		back = append(back, got...)
-		return len(back) == 2
-	}, "the holding owner's tasks did not come back: claimed %v", ids(back))
-	if d := time.Since(start); d < lease {
-		t.Fatalf("held tasks came back after %v, before the %v lease ran out", d, lease)
-	}
+	back := claimAfterLease(t, s, "q", 2, start, lease)
 	wantIDs(t, back, "h-0", "h-1")
 	if back[0].Attempts != 1 || back[1].Attempts != 3 {
 		t.Fatalf("attempts after lease expiry: %d, %d; want 1, 3", back[0].Attempts, back[1].Attempts)
@@ -998,6 +974,30 @@ func testSetRunning(t *testing.T, open Opener) {
 		t.Fatal(err)
 	}
 	wantWhere(t, s, "q-0", store.WhereNone, "")
+}
+
+// claimAfterLease claims from queue as owner "alive" until it has n tasks: the tasks of an
+// owner that stopped renewing at start, which must not come back before its lease ran out.
+func claimAfterLease(t *testing.T, s store.Store, queue string, n int, start time.Time, lease time.Duration) []store.Task {
+	t.Helper()
+	c := ctx(t)
+	var back []store.Task
+	if !testutil.Poll(10*time.Second, func() bool {
+		got, err := s.Claim(c, queue, "alive", 10, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back = append(back, got...)
+		return len(back) >= n
+	}) {
+		t.Fatalf("the silent owner's tasks did not come back: claimed %v, want %d", ids(back), n)
+	}
+	// Stores keep lease deadlines in whole milliseconds of their own clock (Redis: TIME),
+	// so one may run out up to a millisecond before the lease measured here.
+	if d := time.Since(start); d < lease-time.Millisecond {
+		t.Fatalf("tasks came back after %v, before the %v lease ran out", d, lease)
+	}
+	return back
 }
 
 func testInvalid(t *testing.T, open Opener) {
