@@ -65,6 +65,8 @@ type durable struct {
 	stored   uint64
 	storing  int // tasks accepted and being written
 
+	idbuf []byte // storeID's buffer: its own, as callers pass scratch buffers along with the id
+
 	hkick chan struct{} // wakes the holder
 	fkick chan struct{} // wakes the finisher
 }
@@ -114,15 +116,17 @@ func kick(ch chan struct{}) {
 const stStoring state = stExpired + 1
 
 // storeID returns the store id of task t: its public id, or the id it came with from the
-// store.
+// store. It writes no shared scratch buffer: the broker's own error records are built in
+// c.scratch2 and reach putResult with the id built after them.
 func (c *core) storeID(t *task) string {
 	if id, ok := c.dur.alias[t.seq]; ok {
 		return id
 	}
-	b := append(c.scratch2[:0], c.epoch...)
+	d := c.dur
+	b := append(d.idbuf[:0], c.epoch...)
 	b = append(b, '-')
 	b = appendUint(b, t.seq)
-	c.scratch2 = b
+	d.idbuf = b
 	return string(b)
 }
 

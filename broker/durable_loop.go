@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -352,8 +353,19 @@ func (b *Broker) runLookup(l *lookup) ([]byte, *codec.Error) {
 		return nil, errStoreRead
 	}
 	r.ID = l.id
+	if len(r.Result) > 0 && !json.Valid(r.Result) || len(r.Error) > 0 && !json.Valid(r.Error) {
+		// Written by a foreign or broken writer: never passed on as JSON it is not.
+		b.cfg.Logger.Warn("broker: store: a stored result is not valid JSON", "id", l.id)
+		r.Result = nil
+		r.Error = codec.AppendErrorObject(r.Error[:0], errStoreCorrupt)
+		if r.State == store.StateSuccess {
+			r.State = store.StateFailure
+		}
+	}
 	return appendStoredRecord(nil, &r), nil
 }
+
+var errStoreCorrupt = codec.NewError(codec.CodeInternalError, "Internal error: the stored record is corrupt", nil)
 
 // errLog logs a failing store at most once a second, with the count of what was hit.
 type errLog struct {

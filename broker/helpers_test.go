@@ -14,11 +14,11 @@ import (
 	"github.com/zerotask/zerotask/dispatch"
 	"github.com/zerotask/zerotask/internal/testutil"
 	"github.com/zerotask/zerotask/zmtp"
-	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	// The Redis tests' clients may leave rueidis's delayed refresh sleeping after Close.
+	testutil.VerifyTestMain(m, 5*time.Second, nil)
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

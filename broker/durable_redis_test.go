@@ -1,0 +1,195 @@
+package broker
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zerotask/zerotask/internal/testutil"
+	"github.com/zerotask/zerotask/store"
+)
+
+// redisStoreFor opens a Redis store on addr for the test (closed when it ends).
+func redisStoreFor(t testing.TB, addr string) *store.Redis {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	st, err := store.DialRedis(ctx, "redis://"+addr, store.Options{Prefix: "zt:", Lease: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// TestDurableRecordsInRedis: after a run that ends tasks every way (a node's result and error,
+// expiry, revoke, a lost node, calls, a keyed and a delayed submit), every key the store wrote
+// decodes and every result and error in it is valid JSON, no task is left behind, and each
+// record read through another broker (from Redis) equals the one the writer has in memory.
+func TestDurableRecordsInRedis(t *testing.T) {
+	addr := testutil.StartRedis(t)
+	stA, stB := redisStoreFor(t, addr), redisStoreFor(t, addr)
+	a := startBroker(t, Config{Store: stA, StoreOwner: "a"})
+	b := startBroker(t, Config{Store: stB, StoreOwner: "b"})
+	ca, cb := dealer(t, a), dealer(t, b)
+
+	work := newNode(t, a, "n1", "work")
+	lose := newNode(t, a, "n2", "lose")
+	var ids []string
+	submit := func(method, params, ext string) string {
+		id := submitID(t, ca, method, params, ext)
+		ids = append(ids, id)
+		return id
+	}
+	submit("work", `["ok"]`, "")
+	submit("work", `["fail"]`, "")
+	submit("work", `["keyed"]`, `"key":"k1"`)
+	submit("work", `["later"]`, `"delay_ms":100`)
+	submit("idle", `[1]`, `"timeout_ms":100`) // no node: EXPIRED (-32005)
+	revoked := submit("idle", `[2]`, "")
+	submit("lose", `[3]`, `"max_attempts":1`) // its node goes: FAILURE (-32006)
+	recordOf(t, ca.call(fmt.Sprintf(`{"jsonrpc":"2.0","id":1,"method":"broker.revoke","params":{"id":%q}}`, revoked)))
+	ca.send(`{"jsonrpc":"2.0","id":"call","method":"work","params":["call"]}`)
+
+	lose.credit(1)
+	lose.collect(1)
+	lose.s.Close()
+	work.credit(10)
+	for _, tk := range work.collect(5) {
+		if string(tk.Params) == `["fail"]` {
+			work.fail(tk.ID, -32050, "boom")
+		} else {
+			work.result(tk.ID, fmt.Sprintf("{\"echo\":%s}", tk.Params))
+		}
+	}
+	if r := decodeResp(t, ca.recv()); string(r.ID) != `"call"` || r.Error != nil {
+		t.Fatalf("call answered %s %+v", r.ID, r.Error)
+	}
+
+	ctx := context.Background()
+	for _, id := range ids {
+		testutil.Eventually(t, wait, func() bool {
+			var r store.Result
+			found, err := stB.Get(ctx, id, &r)
+			if err != nil {
+				t.Fatalf("result of %s: %v", id, err)
+			}
+			w, _, _ := stB.Locate(ctx, id)
+			return found && w == store.WhereNone
+		}, "result of %s written and its task acked", id)
+	}
+
+	// Through the writer (its memory) and through the other broker (Redis): the same record.
+	for _, id := range ids {
+		q := fmt.Sprintf(`{"jsonrpc":"2.0","id":1,"method":"broker.status","params":{"id":%q}}`, id)
+		ra, rb := storedFields(t, ca.call(q)), storedFields(t, cb.call(q))
+		if !reflect.DeepEqual(ra, rb) {
+			t.Errorf("record of %s\n through the writer: %v\n through the other:  %v", id, ra, rb)
+		}
+	}
+	checkStoreKeys(t, stB, "zt:")
+}
+
+// storedFields decodes the record in a broker.status answer: the fields both the writer and
+// another broker report (the writer adds the named queue), with result and error decoded.
+func storedFields(t testing.TB, body string) map[string]any {
+	t.Helper()
+	r := decodeResp(t, body)
+	if r.Error != nil || !json.Valid(r.Result) {
+		t.Fatalf("status answer %s", body)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(r.Result, &m); err != nil {
+		t.Fatalf("record %s: %v", r.Result, err)
+	}
+	delete(m, "queue")
+	return m
+}
+
+// checkStoreKeys scans every key under prefix and fails the test for one that does not
+// decode, holds invalid JSON, is of an unexpected kind or type, or is a task still in the store.
+func checkStoreKeys(t testing.TB, st *store.Redis, prefix string) {
+	t.Helper()
+	ctx := context.Background()
+	c := st.Client()
+	keys, err := c.Do(ctx, c.B().Keys().Pattern(prefix+"*").Build()).AsStrSlice()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]int{}
+	for _, k := range keys {
+		name := strings.TrimPrefix(k, prefix)
+		kind, rest, _ := strings.Cut(name, ":")
+		typ, err := c.Do(ctx, c.B().Type().Key(k).Build()).ToString()
+		if err != nil {
+			t.Fatal(err)
+		}
+		kinds[kind]++
+		want := map[string]string{"r": "string", "key": "string", "seq": "string", "owners": "zset", "own": "zset", "q": "list", "t": "hash"}[kind]
+		if want == "" || typ != want {
+			t.Errorf("key %q: kind %q of type %s (want %q)", k, kind, typ, want)
+			continue
+		}
+		switch kind {
+		case "r":
+			var r store.Result
+			if found, err := st.Get(ctx, rest, &r); err != nil || !found {
+				t.Errorf("result %q: found %v, %v", rest, found, err)
+				continue
+			}
+			if r.State == store.StateSuccess {
+				if !json.Valid(r.Result) {
+					t.Errorf("result %q: invalid JSON result %q", rest, r.Result)
+				}
+				continue
+			}
+			var e struct {
+				Code    *int    `json:"code"`
+				Message *string `json:"message"`
+			}
+			if err := json.Unmarshal(r.Error, &e); err != nil || e.Code == nil || e.Message == nil {
+				t.Errorf("result %q (%s): invalid error object %q", rest, r.State, r.Error)
+			}
+		case "key":
+			id, err := c.Do(ctx, c.B().Get().Key(k).Build()).ToString()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n, _ := c.Do(ctx, c.B().Exists().Key(prefix+"r:"+id).Build()).AsInt64(); n != 1 {
+				t.Errorf("idempotency key %q names %q, which has no result", k, id)
+			}
+		case "t", "q", "own":
+			t.Errorf("key %q: a task still in the store after every task finished", k)
+		}
+	}
+	if kinds["r"] == 0 {
+		t.Errorf("no result keys among %v", keys)
+	}
+}
+
+// TestDurableCorruptStoredRecord: a stored result whose error or result is not JSON (a broken
+// or foreign writer) is answered as a valid FAILURE record, never passed on.
+func TestDurableCorruptStoredRecord(t *testing.T) {
+	addr := testutil.StartRedis(t)
+	st := redisStoreFor(t, addr)
+	b := startBroker(t, Config{Store: st, StoreOwner: "a", Logger: discardLogger()})
+	c := dealer(t, b)
+	ctx := context.Background()
+	err := st.Put(ctx, time.Minute,
+		store.Result{ID: "bad-1", State: store.StateExpired, Error: []byte(`ac1e0443-52005,"message":"task expired"}`)},
+		store.Result{ID: "bad-2", State: store.StateSuccess, Result: []byte(`{"a":`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, state := range map[string]string{"bad-1": "EXPIRED", "bad-2": "FAILURE"} {
+		m := storedFields(t, c.call(fmt.Sprintf(`{"jsonrpc":"2.0","id":1,"method":"broker.result","params":{"id":%q}}`, id)))
+		e, _ := m["error"].(map[string]any)
+		if m["state"] != state || e["code"] != float64(-32603) || m["result"] != nil {
+			t.Errorf("record of %s: %v", id, m)
+		}
+	}
+}
