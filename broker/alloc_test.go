@@ -44,7 +44,7 @@ type rig struct {
 	c    *core
 	out  *recorder
 	msg  zmtp.Msg
-	keys []uint64
+	keys [][]byte // the raw hand-out ids of the node's last message (views into it)
 	res  []byte
 }
 
@@ -99,12 +99,12 @@ func (r *rig) answer() {
 			break
 		}
 		i += j + len(idPrefix)
-		k := i
-		for k < len(body) && body[k] >= '0' && body[k] <= '9' {
+		k := i + 1
+		for k < len(body) && body[k] != '"' {
 			k++
 		}
-		n, _ := strconv.ParseUint(string(body[i:k]), 10, 64)
-		r.keys = append(r.keys, n)
+		k++
+		r.keys = append(r.keys, body[i:k])
 		i = k
 	}
 	r.res = r.res[:0]
@@ -116,7 +116,7 @@ func (r *rig) answer() {
 			r.res = append(r.res, ',')
 		}
 		r.res = append(r.res, `{"jsonrpc":"2.0","id":`...)
-		r.res = strconv.AppendUint(r.res, k, 10)
+		r.res = append(r.res, k...)
 		r.res = append(r.res, `,"result":11}`...)
 	}
 	if len(r.keys) > 1 {

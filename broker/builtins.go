@@ -110,8 +110,9 @@ func (c *core) bRunning(p *peer, tg target, h *codec.Header) {
 		return
 	}
 	for it.Next() {
-		k, ok := rawjson.ParseUint(it.Value())
-		if !ok {
+		k, ours, ok := c.parseHandout(it.Value())
+		if !ok || !ours {
+			c.cnt.stale++
 			continue
 		}
 		slot, gen := splitKey(k)
@@ -566,7 +567,7 @@ func (c *core) bRevoke(tg target, h *codec.Header) {
 func (c *core) revokeAt(p *peer, k uint64) {
 	c.flushTasks(p)
 	b := append(c.ntbuf[:0], `{"jsonrpc":"2.0","method":"broker.revoke","params":{"ids":[`...)
-	b = appendUint(b, k)
+	b = c.appendHandout(b, k)
 	c.ntbuf = append(b, `]}}`...)
 	c.send(p, p.delim, c.ntbuf)
 }

@@ -685,7 +685,7 @@ func (c *core) dispatch(p *peer, q *queue, slot uint32, t *task) {
 		p.tbuf = append(p.tbuf, ',')
 	}
 	p.tbuf = append(p.tbuf, `{"jsonrpc":"2.0","id":`...)
-	p.tbuf = appendUint(p.tbuf, t.key(slot))
+	p.tbuf = c.appendHandout(p.tbuf, t.key(slot))
 	p.tbuf = append(p.tbuf, `,"method":`...)
 	p.tbuf = append(p.tbuf, q.methodJSON...)
 	if ps := t.params(); len(ps) > 0 {

@@ -199,13 +199,13 @@ func ExampleNewHandler() {
 	h.Handle([][]byte{node, []byte(`{"jsonrpc":"2.0","id":"h","method":"broker.hello","params":{"role":"node","name":"n","methods":["add"]}}`)})
 	h.Handle([][]byte{node, []byte(`{"jsonrpc":"2.0","method":"broker.credit","params":[1]}`)})
 	h.Handle([][]byte{client, []byte(`{"jsonrpc":"2.0","id":7,"method":"add","params":[5,6]}`)})
-	h.Handle([][]byte{node, []byte(`{"jsonrpc":"2.0","id":67108864,"result":11}`)})
+	h.Handle([][]byte{node, []byte(`{"jsonrpc":"2.0","id":"00000000.67108864","result":11}`)})
 	for _, s := range sent[1:] { // after the hello reply
 		fmt.Println(s)
 	}
 	fmt.Println(h.Stats().Succeeded)
 	// Output:
-	// to N: {"jsonrpc":"2.0","id":67108864,"method":"add","params":[5,6]}
+	// to N: {"jsonrpc":"2.0","id":"00000000.67108864","method":"add","params":[5,6]}
 	// to C: {"jsonrpc":"2.0","id":7,"result":11}
 	// 1
 }

@@ -337,7 +337,7 @@ func (c *core) publish() {
 			if i > 0 {
 				v = append(v, ',')
 			}
-			v = appendUint(v, k)
+			v = c.appendHandout(v, k)
 		}
 		c.valbuf = append(v, `]}}`...)
 		c.publishMsg(topicControl, c.valbuf)

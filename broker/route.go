@@ -327,8 +327,8 @@ func (c *core) pending(p *peer, tg target) {
 // node, or for an earlier attempt (its generation has moved on), is ignored and counted. An
 // error marked retryable runs the task again if it has attempts left.
 func (c *core) nodeResult(p *peer, h *codec.Header, raw []byte) {
-	k, ok := rawjson.ParseUint(h.ID)
-	if !ok || k > 1<<53 {
+	k, ours, ok := c.parseHandout(h.ID)
+	if !ok || !ours {
 		c.cnt.stale++
 		return
 	}
