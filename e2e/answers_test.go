@@ -1,0 +1,185 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zerotask/zerotask/internal/testutil"
+	"github.com/zerotask/zerotask/zmtp"
+)
+
+// Each answer is its own task's, across broker restarts: a node that held a task of broker
+// run A sends its answer after saying hello to run B, when run B has just handed it a new task
+// (which took the same task number as run A's task when numbers restarted with every run).
+// Run B must ignore the old answer: the new task ends with its own result.
+
+// restartNode is a node on a raw DEALER that follows protocol.md by hand: hello and credit on
+// every new connection, tasks answered only when the test says so.
+type restartNode struct {
+	s         *zmtp.Socket
+	connected chan struct{}
+}
+
+func newRestartNode(t testing.TB, endpoint string) *restartNode {
+	t.Helper()
+	n := &restartNode{connected: make(chan struct{}, 16)}
+	n.s = zmtp.NewDealer(zmtp.Options{
+		Identity:          []byte("restart-node"),
+		ReconnectInterval: 10 * time.Millisecond,
+		Logger:            testLogger(t),
+		Monitor: func(e zmtp.Event) {
+			if e.Type == zmtp.EventConnected {
+				select {
+				case n.connected <- struct{}{}:
+				default:
+				}
+			}
+		},
+	})
+	if err := n.s.Connect(endpoint); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.s.Close() })
+	return n
+}
+
+func (n *restartNode) send(t testing.TB, body string) {
+	t.Helper()
+	if err := n.s.SendFrames(testutil.Context(t, 5*time.Second), []byte(body)); err != nil {
+		t.Fatalf("node send: %v", err)
+	}
+}
+
+// hello waits for a new connection, then says hello and grants credit.
+func (n *restartNode) hello(t testing.TB) {
+	t.Helper()
+	select {
+	case <-n.connected:
+	case <-time.After(10 * time.Second):
+		t.Fatal("node: no connection to the broker within 10s")
+	}
+	n.send(t, `{"jsonrpc":"2.0","id":"hello","method":"broker.hello","params":{"role":"node","name":"restart-node","methods":["echo"],"concurrency":4}}`)
+	n.send(t, `{"jsonrpc":"2.0","method":"broker.credit","params":[1000]}`)
+}
+
+// handout is a task as the node received it.
+type handout struct {
+	ID     json.RawMessage `json:"id"`
+	Method string          `json:"method"`
+	Params []string        `json:"params"`
+}
+
+// await receives until the task whose token is want arrives, answering every other task with
+// its own token (durable mode hands out an earlier run's tasks again), and returns it.
+func (n *restartNode) await(t testing.TB, want string) handout {
+	t.Helper()
+	ctx := testutil.Context(t, 10*time.Second)
+	for {
+		m, err := n.s.Recv(ctx)
+		if err != nil {
+			t.Fatalf("node: no task %q: %v", want, err)
+		}
+		body := append([]byte(nil), m.Frames[len(m.Frames)-1]...)
+		m.Release()
+		var tasks []handout
+		if body[0] == '[' {
+			_ = json.Unmarshal(body, &tasks)
+		} else {
+			var one handout
+			_ = json.Unmarshal(body, &one)
+			tasks = append(tasks, one)
+		}
+		var got *handout
+		for i, h := range tasks {
+			if h.Method != "echo" || len(h.Params) != 1 {
+				continue // a reply to hello or credit, a notice
+			}
+			if h.Params[0] == want {
+				got = &tasks[i]
+				continue
+			}
+			n.answer(t, h.ID, h.Params[0])
+		}
+		if got != nil {
+			return *got
+		}
+	}
+}
+
+func (n *restartNode) answer(t testing.TB, id json.RawMessage, result string) {
+	t.Helper()
+	n.send(t, fmt.Sprintf(`{"jsonrpc":"2.0","id":%s,"result":%q}`, id, result))
+}
+
+// submitEcho submits echo(token) through a fresh client connection and returns the task id.
+func submitEcho(t testing.TB, router, token string) (*rawPeer, string) {
+	t.Helper()
+	c := newRawPeer(t, router, 0)
+	r := c.call(t, fmt.Sprintf(`{"jsonrpc":"2.0","id":1,"method":"broker.submit","params":{"method":"echo","params":[%q]}}`, token))
+	var sub struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(r.Result, &sub); err != nil || sub.ID == "" {
+		t.Fatalf("submit %s: %s", token, r.raw)
+	}
+	return c, sub.ID
+}
+
+// TestOldAnswerAfterRestart runs the restart sequence 100 times in memory mode and in durable
+// mode (Redis): every new task's result is its own.
+func TestOldAnswerAfterRestart(t *testing.T) {
+	testutil.SkipShort(t, "process drill")
+	const cycles = 100
+	for _, mode := range []string{"memory", "durable"} {
+		t.Run(mode, func(t *testing.T) {
+			router := testutil.FreeEndpoint(t)
+			args := []string{"broker", "--listen", router, "--pub", "none", "--log-level", "warn"}
+			if mode == "durable" {
+				url, _ := startRedisStore(t)
+				args = append(args, "--store", url, "--owner", "restart-broker")
+			}
+			b, _ := startDaemon(t, brokerLine, args...)
+			n := newRestartNode(t, router)
+			n.hello(t)
+			start := time.Now()
+			wrong := 0
+			for i := range cycles {
+				tokA, tokB := fmt.Sprintf("a%d", i), fmt.Sprintf("b%d", i)
+				// Run A hands task A to the node, which holds it (a long sleep).
+				ca, _ := submitEcho(t, router, tokA)
+				a := n.await(t, tokA)
+				ca.s.Close()
+				// kill -9, and a new run on the same endpoint.
+				kill9(t, b)
+				b, _ = startDaemon(t, brokerLine, args...)
+				n.hello(t)
+				// Run B hands task B to the node; the node sends its answer to task A first.
+				cb, idB := submitEcho(t, router, tokB)
+				bt := n.await(t, tokB)
+				n.answer(t, a.ID, tokA)
+				n.answer(t, bt.ID, tokB)
+				r := cb.call(t, fmt.Sprintf(`{"jsonrpc":"2.0","id":2,"method":"broker.result","params":{"id":%q,"wait_ms":5000}}`, idB))
+				var rec struct {
+					State  string          `json:"state"`
+					Result json.RawMessage `json:"result"`
+				}
+				if err := json.Unmarshal(r.Result, &rec); err != nil {
+					t.Fatalf("cycle %d: result of %s: %s", i, idB, r.raw)
+				}
+				if rec.State != "SUCCESS" || string(rec.Result) != fmt.Sprintf("%q", tokB) {
+					wrong++
+					t.Errorf("cycle %d: task B (%s, id at the node %s) ended %s with %s; its own answer is %q (task A's id was %s)",
+						i, idB, bt.ID, rec.State, rec.Result, tokB, a.ID)
+				}
+				cb.s.Close()
+				if strings.TrimSpace(string(a.ID)) == strings.TrimSpace(string(bt.ID)) {
+					t.Errorf("cycle %d: tasks of two broker runs were handed out under one id %s", i, a.ID)
+				}
+			}
+			t.Logf("%s: %d restart cycles in %v, %d wrong answers", mode, cycles, time.Since(start).Round(time.Millisecond), wrong)
+		})
+	}
+}
