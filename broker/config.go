@@ -5,87 +5,88 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/zerotask/zerotask/codec"
 	"github.com/zerotask/zerotask/dispatch"
+	"github.com/zerotask/zerotask/protocol"
 	"github.com/zerotask/zerotask/store"
 )
 
 // Default endpoints and limits. Every Config field whose zero value means "default" takes the
-// value here.
+// value here; those the other roles share come from package protocol.
 const (
-	DefaultListen               = "tcp://127.0.0.1:5555" // DefaultListen is the default of Config.Listen.
-	DefaultPub                  = "tcp://127.0.0.1:5556" // DefaultPub is the default of Config.Pub.
-	DefaultHeartbeatInterval    = time.Second            // DefaultHeartbeatInterval is the default of Config.HeartbeatInterval.
-	DefaultResultTTL            = time.Hour              // DefaultResultTTL is the default of Config.ResultTTL.
-	DefaultMaxResults           = 1_000_000              // DefaultMaxResults is the default of Config.MaxResults.
-	DefaultMaxResultBytes       = 256 << 20              // DefaultMaxResultBytes is the default of Config.MaxResultBytes.
-	DefaultMaxQueued            = 1_000_000              // DefaultMaxQueued is the default of Config.MaxQueued.
-	DefaultMaxInFlightPerClient = 10_000                 // DefaultMaxInFlightPerClient is the default of Config.MaxInFlightPerClient.
-	DefaultMaxBatch             = 1024                   // DefaultMaxBatch is the default of Config.MaxBatch.
-	DefaultMaxMsgSize           = 1 << 20                // DefaultMaxMsgSize is the default of Config.MaxMsgSize.
-	DefaultMaxMethods           = 65_536                 // DefaultMaxMethods is the default of Config.MaxMethods.
-	DefaultSendHWM              = 100_000                // DefaultSendHWM is the default of Config.SendHWM.
-	DefaultMaxConns             = 1024                   // DefaultMaxConns is the default of Config.MaxConns.
-	DefaultBrokerTaskWorkers    = 4                      // DefaultBrokerTaskWorkers is the default of Config.BrokerTaskWorkers.
-	DefaultBrokerTaskQueue      = 1024                   // DefaultBrokerTaskQueue is the default of Config.BrokerTaskQueue.
-	DefaultTick                 = 5 * time.Millisecond   // DefaultTick is the default of Config.Tick.
-	DefaultMaxMethodLen         = 1024                   // DefaultMaxMethodLen is the default of Config.MaxMethodLen.
-	DefaultMaxAttempts          = 10                     // DefaultMaxAttempts is the default of Config.MaxAttempts.
-	DefaultRetryBackoff         = time.Second            // DefaultRetryBackoff is the default of Config.RetryBackoff.
-	DefaultMaxRetryBackoff      = time.Minute            // DefaultMaxRetryBackoff is the default of Config.MaxRetryBackoff.
-	DefaultMaxDelay             = 30 * 24 * time.Hour    // DefaultMaxDelay is the default of Config.MaxDelay.
-	DefaultMaxWaiting           = 100_000                // DefaultMaxWaiting is the default of Config.MaxWaiting.
-	DefaultMaxBacklog           = 64 << 20               // DefaultMaxBacklog is the default of Config.MaxBacklog.
-	DefaultResultGrace          = 5 * time.Second        // DefaultResultGrace is the default of Config.ResultGrace.
-	DefaultStoreTimeout         = 5 * time.Second        // DefaultStoreTimeout is the default of Config.StoreTimeout.
+	DefaultListen               = protocol.DefaultEndpoint             // DefaultListen is the default of Config.Listen.
+	DefaultPub                  = protocol.DefaultPubEndpoint          // DefaultPub is the default of Config.Pub.
+	DefaultHeartbeatInterval    = protocol.DefaultHeartbeatInterval    // DefaultHeartbeatInterval is the default of Config.HeartbeatInterval.
+	DefaultResultTTL            = protocol.DefaultResultTTL            // DefaultResultTTL is the default of Config.ResultTTL.
+	DefaultMaxResults           = protocol.DefaultMaxResults           // DefaultMaxResults is the default of Config.MaxResults.
+	DefaultMaxResultBytes       = protocol.DefaultMaxResultBytes       // DefaultMaxResultBytes is the default of Config.MaxResultBytes.
+	DefaultMaxQueued            = protocol.DefaultMaxQueued            // DefaultMaxQueued is the default of Config.MaxQueued.
+	DefaultMaxInFlightPerClient = protocol.DefaultMaxInFlightPerClient // DefaultMaxInFlightPerClient is the default of Config.MaxInFlightPerClient.
+	DefaultMaxBatch             = protocol.DefaultMaxBatch             // DefaultMaxBatch is the default of Config.MaxBatch.
+	DefaultMaxMsgSize           = protocol.DefaultMaxMsgSize           // DefaultMaxMsgSize is the default of Config.MaxMsgSize.
+	DefaultMaxMethods           = protocol.DefaultMaxMethods           // DefaultMaxMethods is the default of Config.MaxMethods.
+	DefaultSendHWM              = protocol.DefaultSendHWM              // DefaultSendHWM is the default of Config.SendHWM.
+	DefaultMaxConns             = protocol.DefaultMaxConns             // DefaultMaxConns is the default of Config.MaxConns.
+	DefaultBrokerTaskWorkers    = 4                                    // DefaultBrokerTaskWorkers is the default of Config.BrokerTaskWorkers.
+	DefaultBrokerTaskQueue      = protocol.DefaultBrokerTaskQueue      // DefaultBrokerTaskQueue is the default of Config.BrokerTaskQueue.
+	DefaultTick                 = 5 * time.Millisecond                 // DefaultTick is the default of Config.Tick.
+	DefaultMaxMethodLen         = protocol.DefaultMaxMethodLen         // DefaultMaxMethodLen is the default of Config.MaxMethodLen.
+	DefaultMaxAttempts          = protocol.DefaultMaxAttempts          // DefaultMaxAttempts is the default of Config.MaxAttempts.
+	DefaultRetryBackoff         = protocol.DefaultRetryBackoff         // DefaultRetryBackoff is the default of Config.RetryBackoff.
+	DefaultMaxRetryBackoff      = protocol.DefaultMaxRetryBackoff      // DefaultMaxRetryBackoff is the default of Config.MaxRetryBackoff.
+	DefaultMaxDelay             = protocol.DefaultMaxDelay             // DefaultMaxDelay is the default of Config.MaxDelay.
+	DefaultMaxWaiting           = protocol.DefaultMaxWaiting           // DefaultMaxWaiting is the default of Config.MaxWaiting.
+	DefaultMaxBacklog           = protocol.DefaultMaxBacklog           // DefaultMaxBacklog is the default of Config.MaxBacklog.
+	DefaultResultGrace          = 5 * time.Second                      // DefaultResultGrace is the default of Config.ResultGrace.
+	DefaultStoreTimeout         = 5 * time.Second                      // DefaultStoreTimeout is the default of Config.StoreTimeout.
 )
 
-// Bounds of the task options (docs/reliability.md); past one a request is answered -32602.
+// Bounds of the task options (docs/reliability.md); past one a request is answered with
+// invalid params. They are package protocol's.
 const (
-	MaxPriority    = 9   // MaxPriority is the highest priority: 0 (the default) to 9, higher first.
-	MaxQueueName   = 128 // MaxQueueName bounds a queue name, in bytes.
-	MaxKeyLen      = 256 // MaxKeyLen bounds an idempotency key, in bytes.
-	MaxAttemptsCap = 100 // MaxAttemptsCap bounds max_attempts and Config.MaxAttempts.
+	MaxPriority    = protocol.MaxPriority    // MaxPriority is the highest priority: 0 (the default) to 9, higher first.
+	MaxQueueName   = protocol.MaxQueueName   // MaxQueueName bounds a queue name, in bytes.
+	MaxKeyLen      = protocol.MaxKeyLen      // MaxKeyLen bounds an idempotency key, in bytes.
+	MaxAttemptsCap = protocol.MaxAttemptsCap // MaxAttemptsCap bounds max_attempts and Config.MaxAttempts.
 	// DefaultQueue is the name of the queue a task goes to when it names none, and the one a
 	// node serves when its hello names none.
-	DefaultQueue = "default"
+	DefaultQueue = protocol.DefaultQueue
 )
 
 // PubDisabled as Config.Pub disables the PUB socket.
-const PubDisabled = "none"
+const PubDisabled = protocol.NoEndpoint
 
-// Error codes the broker answers with (protocol.md, server-error range).
+// Error codes the broker answers with (package protocol has them all).
 const (
-	CodeQueueFull       = -32001 // CodeQueueFull: a queue limit is reached; nothing was queued.
-	CodeTooManyInFlight = -32002 // CodeTooManyInFlight: the client has MaxInFlightPerClient requests pending.
-	CodeShuttingDown    = -32003 // CodeShuttingDown: the broker is shutting down.
-	CodeRevoked         = -32004 // CodeRevoked: the task was revoked.
-	CodeExpired         = -32005 // CodeExpired: the task's deadline passed before it ran.
-	CodeNodeLost        = -32006 // CodeNodeLost: the task's node was lost and it has no attempt left.
+	CodeQueueFull       = protocol.CodeQueueFull       // CodeQueueFull: a queue limit is reached; nothing was queued.
+	CodeTooManyInFlight = protocol.CodeTooManyInFlight // CodeTooManyInFlight: the client has MaxInFlightPerClient requests pending.
+	CodeShuttingDown    = protocol.CodeShuttingDown    // CodeShuttingDown: the broker is shutting down.
+	CodeRevoked         = protocol.CodeRevoked         // CodeRevoked: the task was revoked.
+	CodeExpired         = protocol.CodeExpired         // CodeExpired: the task's deadline passed before it ran.
+	CodeNodeLost        = protocol.CodeNodeLost        // CodeNodeLost: the task's node was lost and it has no attempt left.
 	// CodeDeadline is what a node answers when a task's deadline or time limit ended while it
-	// ran (node.CodeDeadline); the broker records the task as FAILURE with that error.
-	CodeDeadline = -32011
-	// CodeNoCredit, with "data":{"no_credit":true}, is what a node answers a task that
-	// arrived beyond the credit it granted (node.CodeNoCredit): the task did not run, so it
-	// goes back to the front of its queue with no attempt counted. The same code without that
-	// data is an ordinary error of the task's handler.
-	CodeNoCredit = -32010
+	// ran; the broker records the task as FAILURE with that error.
+	CodeDeadline = protocol.CodeDeadline
+	// CodeNoCredit, with protocol.NoCreditData, is what a node answers a task that arrived
+	// beyond the credit it granted: the task did not run, so it goes back to the front of its
+	// queue with no attempt counted. The same code without that data is an ordinary error of
+	// the task's handler.
+	CodeNoCredit = protocol.CodeNoCredit
 )
 
 // The error objects the broker answers with. They are shared values: never modify them.
 var (
-	errQueueFull       = codec.NewError(CodeQueueFull, "queue full", nil)
-	errTooManyMethods  = codec.NewError(CodeQueueFull, "queue full: too many methods", nil)
-	errTooManyInFlight = codec.NewError(CodeTooManyInFlight, "too many in-flight requests", nil)
-	errShuttingDown    = codec.NewError(CodeShuttingDown, "broker shutting down", nil)
-	errRevoked         = codec.NewError(CodeRevoked, "task revoked", nil)
-	errExpired         = codec.NewError(CodeExpired, "task expired", nil)
-	errBrokerBusy      = codec.NewError(CodeQueueFull, "queue full: broker tasks", nil)
-	errTooManyWaits    = codec.NewError(CodeQueueFull, "queue full: result waits", nil)
-	errNodeLost        = codec.NewError(CodeNodeLost, "node lost and no attempt left", nil)
-	errMethodTooLong   = codec.NewError(codec.CodeInvalidRequest, "Invalid Request: method name too long", nil)
-	errNotNode         = codec.NewError(codec.CodeInvalidParams, "Invalid params: broker.hello as a node first", nil)
-	errLeaseLost       = codec.NewError(CodeDeadline, "task deadline exceeded: no answer from its node", nil)
+	errQueueFull       = protocol.ErrQueueFull
+	errTooManyMethods  = protocol.ErrTooManyMethods
+	errTooManyInFlight = protocol.ErrTooManyInFlight
+	errShuttingDown    = protocol.ErrShuttingDown
+	errRevoked         = protocol.ErrRevoked
+	errExpired         = protocol.ErrExpired
+	errBrokerBusy      = protocol.ErrBrokerBusy
+	errTooManyWaits    = protocol.ErrTooManyWaits
+	errNodeLost        = protocol.ErrNodeLost
+	errMethodTooLong   = protocol.ErrMethodTooLong
+	errNotNode         = protocol.ErrNotNode
+	errLeaseLost       = protocol.ErrLeaseLost
 )
 
 // Sentinel errors.

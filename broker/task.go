@@ -1,5 +1,7 @@
 package broker
 
+import "github.com/zerotask/zerotask/protocol"
+
 // state is a task's state as the protocol names it (see stateNames).
 type state uint8
 
@@ -14,13 +16,13 @@ const (
 	stExpired
 )
 
-var stateNames = [...]string{"UNKNOWN", "QUEUED", "RUNNING", "SUCCESS", "FAILURE", "RETRY", "REVOKED", "EXPIRED", "QUEUED"}
+var stateNames = [...]string{protocol.StateUnknown, protocol.StateQueued, protocol.StateRunning, protocol.StateSuccess, protocol.StateFailure, protocol.StateRetry, protocol.StateRevoked, protocol.StateExpired, protocol.StateQueued}
 
 func (s state) String() string {
 	if int(s) < len(stateNames) {
 		return stateNames[s]
 	}
-	return "UNKNOWN"
+	return protocol.StateUnknown
 }
 
 // finished reports whether s is a final state.

@@ -11,17 +11,18 @@ import (
 	"time"
 
 	"github.com/zerotask/zerotask/codec"
+	"github.com/zerotask/zerotask/protocol"
 	"github.com/zerotask/zerotask/zmtp"
 )
 
-// Defaults of the options.
+// Defaults of the options (package protocol's, but the poll wait).
 const (
-	DefaultEndpoint    = "tcp://127.0.0.1:5555"
-	DefaultMaxInFlight = 10000
-	DefaultHeartbeat   = time.Second
+	DefaultEndpoint    = protocol.DefaultEndpoint
+	DefaultMaxInFlight = protocol.DefaultMaxInFlightPerClient
+	DefaultHeartbeat   = protocol.DefaultHeartbeatInterval
 	DefaultPollWait    = 10 * time.Second
-	DefaultMaxMsgSize  = 1 << 20
-	DefaultMaxBatch    = 1024
+	DefaultMaxMsgSize  = protocol.DefaultMaxMsgSize
+	DefaultMaxBatch    = protocol.DefaultMaxBatch
 )
 
 // Local errors. Remote errors are *codec.Error values (see Error).
@@ -41,25 +42,27 @@ var (
 )
 
 // The broker's and the node's error codes (docs/reliability.md) as sentinels: a remote
-// *codec.Error matches one with errors.Is by code, whatever its message.
+// *codec.Error matches one with errors.Is by code, whatever its message. They are package
+// protocol's sentinels.
 //
 //	if errors.Is(err, client.ErrQueueFull) { /* back off and try again */ }
 var (
-	// ErrQueueFull (-32001): the broker's queue limit is reached; nothing was queued.
-	ErrQueueFull = codec.NewError(-32001, "queue full", nil)
-	// ErrTooManyInFlight (-32002): this client has the broker's per-client maximum of requests
-	// pending.
-	ErrTooManyInFlight = codec.NewError(-32002, "too many in-flight requests", nil)
-	// ErrShuttingDown (-32003): the broker is shutting down.
-	ErrShuttingDown = codec.NewError(-32003, "broker shutting down", nil)
-	// ErrRevoked (-32004): the task was revoked.
-	ErrRevoked = codec.NewError(-32004, "task revoked", nil)
-	// ErrExpired (-32005): the task's deadline passed before it ran.
-	ErrExpired = codec.NewError(-32005, "task expired", nil)
-	// ErrNodeLost (-32006): the task's node was lost and it had no attempt left.
-	ErrNodeLost = codec.NewError(-32006, "node lost", nil)
-	// ErrDeadline (-32011): the task's deadline or time limit ended while it ran.
-	ErrDeadline = codec.NewError(-32011, "task deadline exceeded", nil)
+	// ErrQueueFull (protocol.CodeQueueFull): the broker's queue limit is reached; nothing was
+	// queued.
+	ErrQueueFull = protocol.ErrQueueFull
+	// ErrTooManyInFlight (protocol.CodeTooManyInFlight): this client has the broker's
+	// per-client maximum of requests pending.
+	ErrTooManyInFlight = protocol.ErrTooManyInFlight
+	// ErrShuttingDown (protocol.CodeShuttingDown): the broker is shutting down.
+	ErrShuttingDown = protocol.ErrShuttingDown
+	// ErrRevoked (protocol.CodeRevoked): the task was revoked.
+	ErrRevoked = protocol.ErrRevoked
+	// ErrExpired (protocol.CodeExpired): the task's deadline passed before it ran.
+	ErrExpired = protocol.ErrExpired
+	// ErrNodeLost (protocol.CodeNodeLost): the task's node was lost and it had no attempt left.
+	ErrNodeLost = protocol.ErrNodeLost
+	// ErrDeadline (protocol.CodeDeadline): the task's deadline or time limit ended while it ran.
+	ErrDeadline = protocol.ErrDeadline
 )
 
 // Error is a JSON-RPC error object returned by the broker or by the task: Code, Message and

@@ -9,21 +9,22 @@ import (
 	"time"
 
 	"github.com/zerotask/zerotask/codec"
+	"github.com/zerotask/zerotask/protocol"
 )
 
 // State is a task's state as the broker reports it.
 type State string
 
-// Task states (docs/protocol.md).
+// Task states (package protocol's).
 const (
-	StateQueued   State = "QUEUED"
-	StateRunning  State = "RUNNING"
-	StateSuccess  State = "SUCCESS"
-	StateFailure  State = "FAILURE"
-	StateRetry    State = "RETRY"
-	StateRevoked  State = "REVOKED"
-	StateExpired  State = "EXPIRED"
-	StateUnknown  State = "UNKNOWN"
+	StateQueued   State = protocol.StateQueued
+	StateRunning  State = protocol.StateRunning
+	StateSuccess  State = protocol.StateSuccess
+	StateFailure  State = protocol.StateFailure
+	StateRetry    State = protocol.StateRetry
+	StateRevoked  State = protocol.StateRevoked
+	StateExpired  State = protocol.StateExpired
+	StateUnknown  State = protocol.StateUnknown
 	stateNotKnown State = ""
 )
 
@@ -48,8 +49,8 @@ type TaskInfo struct {
 	Error    *codec.Error // the task's error, for FAILURE (and the broker's, for REVOKED and EXPIRED)
 }
 
-// Err returns the error a finished task stands for: nil for SUCCESS, its error for FAILURE, a
-// -32004 or -32005 error for REVOKED and EXPIRED (unless the record carries one), and
+// Err returns the error a finished task stands for: nil for SUCCESS, its error for FAILURE,
+// ErrRevoked or ErrExpired for REVOKED and EXPIRED (unless the record carries one), and
 // ErrUnknownTask for UNKNOWN. It is nil for states that are not final.
 func (ti *TaskInfo) Err() error {
 	switch ti.State {
@@ -61,9 +62,9 @@ func (ti *TaskInfo) Err() error {
 		}
 		switch ti.State {
 		case StateRevoked:
-			return codec.NewError(-32004, "task revoked", nil)
+			return ErrRevoked
 		case StateExpired:
-			return codec.NewError(-32005, "task expired", nil)
+			return ErrExpired
 		}
 		return codec.NewError(codec.CodeInternalError, "task failed without an error object", nil)
 	case StateUnknown:

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/zerotask/zerotask/codec"
+	"github.com/zerotask/zerotask/protocol"
 )
 
 // Task options travel as ZeroTask extension members (docs/protocol.md, docs/reliability.md):
@@ -36,14 +37,15 @@ type taskOptions struct {
 	err         error
 }
 
-// Bounds of the task options (the broker's: past one, Dial-free local error).
+// Bounds of the task options: the broker's (package protocol's). Past one, the option fails
+// locally with ErrBadOption.
 const (
-	MaxKeyLen       = 256                 // MaxKeyLen bounds an idempotency key, in bytes.
-	MaxQueueNameLen = 128                 // MaxQueueNameLen bounds a queue name, in bytes.
-	MaxPriority     = 9                   // MaxPriority is the highest priority (0 is the default and lowest).
-	MaxAttemptsCap  = 100                 // MaxAttemptsCap bounds MaxAttempts.
-	MaxDelay        = 30 * 24 * time.Hour // MaxDelay bounds Delay and ETA (from now).
-	MaxTimeout      = 24 * time.Hour      // MaxTimeout bounds a task's timeout.
+	MaxKeyLen      = protocol.MaxKeyLen       // MaxKeyLen bounds an idempotency key, in bytes.
+	MaxQueueName   = protocol.MaxQueueName    // MaxQueueName bounds a queue name, in bytes.
+	MaxPriority    = protocol.MaxPriority     // MaxPriority is the highest priority (0 is the default and lowest).
+	MaxAttemptsCap = protocol.MaxAttemptsCap  // MaxAttemptsCap bounds MaxAttempts.
+	MaxDelay       = protocol.DefaultMaxDelay // MaxDelay bounds Delay and ETA (from now): the broker's default bound.
+	MaxTimeout     = protocol.MaxTimeout      // MaxTimeout bounds a task's timeout.
 )
 
 // ErrBadOption: a TaskOption is out of range or does not apply to the call (Key outside
@@ -99,8 +101,8 @@ func Priority(p int) TaskOption {
 // that queue (node.Config.Queues) run it.
 func Queue(name string) TaskOption {
 	return func(o *taskOptions) {
-		if name == "" || len(name) > MaxQueueNameLen {
-			o.fail("Queue name must be 1 to %d bytes, got %d", MaxQueueNameLen, len(name))
+		if name == "" || len(name) > MaxQueueName {
+			o.fail("Queue name must be 1 to %d bytes, got %d", MaxQueueName, len(name))
 		}
 		o.queue = name
 	}

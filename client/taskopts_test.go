@@ -125,7 +125,7 @@ func TestTaskOptionsInvalid(t *testing.T) {
 	bad := []TaskOption{
 		Key(""), Key(strings.Repeat("k", MaxKeyLen+1)), Delay(-time.Second), Delay(MaxDelay + time.Second),
 		ETA(time.Now().Add(MaxDelay + time.Hour)), Priority(-1), Priority(MaxPriority + 1), Queue(""),
-		Queue(strings.Repeat("q", MaxQueueNameLen+1)), MaxAttempts(0), MaxAttempts(MaxAttemptsCap + 1),
+		Queue(strings.Repeat("q", MaxQueueName+1)), MaxAttempts(0), MaxAttempts(MaxAttemptsCap + 1),
 		Backoff(0, time.Second), Backoff(time.Second, time.Millisecond), Timeout(0), Timeout(MaxTimeout + 1),
 	}
 	for i, o := range bad {

@@ -14,25 +14,26 @@ import (
 	"time"
 
 	"github.com/zerotask/zerotask/dispatch"
+	"github.com/zerotask/zerotask/protocol"
 	"github.com/zerotask/zerotask/zmtp"
 )
 
-// Defaults for the zero values of Config.
+// Defaults for the zero values of Config (package protocol's).
 const (
-	DefaultBroker            = "tcp://127.0.0.1:5555"
-	DefaultSub               = "tcp://127.0.0.1:5556"
+	DefaultBroker            = protocol.DefaultEndpoint
+	DefaultSub               = protocol.DefaultPubEndpoint
 	DefaultGracePeriod       = 30 * time.Second
-	DefaultHeartbeatInterval = time.Second
-	DefaultMaxMsgSize        = 1 << 20
+	DefaultHeartbeatInterval = protocol.DefaultHeartbeatInterval
+	DefaultMaxMsgSize        = protocol.DefaultMaxMsgSize
 	// DefaultMaxBatch is the number of members per outgoing message until the broker's hello
 	// reply says otherwise (its max_batch).
-	DefaultMaxBatch = 1024
+	DefaultMaxBatch = protocol.DefaultMaxBatch
 )
 
 // CodeNoCredit is the JSON-RPC error code a node answers a task with when the broker sent it
-// without credit while the node already holds Concurrency + Prefetch tasks. It lies in the
-// server-error range; a broker that honours credit never sees it.
-const CodeNoCredit = -32010
+// without credit while the node already holds Concurrency + Prefetch tasks. A broker that
+// honours credit never sees it.
+const CodeNoCredit = protocol.CodeNoCredit
 
 // Codes of the errors a node answers with for a task that did not run to its end on its own
 // (docs/reliability.md). The broker answers CodeExpired too, for tasks still queued at their
@@ -40,17 +41,14 @@ const CodeNoCredit = -32010
 const (
 	// CodeExpired: the task's deadline passed while it waited in the node for a free worker;
 	// it was not run (the broker records it as EXPIRED).
-	CodeExpired = -32005
+	CodeExpired = protocol.CodeExpired
 	// CodeDeadline: the handler's context ended at the task's deadline (the caller's timeout)
 	// or at the method's time limit while it ran, and the handler failed.
-	CodeDeadline = -32011
+	CodeDeadline = protocol.CodeDeadline
 )
 
-// Bounds of Config.Queues (the broker's own bounds on queue names).
-const (
-	maxQueues    = 64
-	maxQueueName = 128
-)
+// maxQueues bounds Config.Queues; each name is bounded by protocol.MaxQueueName.
+const maxQueues = 64
 
 // runningDelay is how long a task runs before the node reports it with broker.running: tasks
 // that finish sooner are never reported as running (their result is), so a stream of small tasks
@@ -212,8 +210,8 @@ func New(cfg Config) (*Node, error) {
 	}
 	seen := make(map[string]bool, len(cfg.Queues))
 	for _, q := range cfg.Queues {
-		if q == "" || len(q) > maxQueueName || seen[q] {
-			return nil, fmt.Errorf("%w: queue name %q (empty, repeated, or longer than %d bytes)", ErrBadConfig, q, maxQueueName)
+		if q == "" || len(q) > protocol.MaxQueueName || seen[q] {
+			return nil, fmt.Errorf("%w: queue name %q (empty, repeated, or longer than %d bytes)", ErrBadConfig, q, protocol.MaxQueueName)
 		}
 		seen[q] = true
 	}
@@ -298,7 +296,7 @@ func (n *Node) Run(ctx context.Context) error {
 		return fmt.Errorf("node: connect %s: %w", n.cfg.Broker, err)
 	}
 	n.out.sock = n.dealer
-	if n.cfg.Sub != "none" {
+	if n.cfg.Sub != protocol.NoEndpoint {
 		n.sub = zmtp.NewSocket(zmtp.Sub, zmtp.Options{
 			HeartbeatInterval: n.cfg.HeartbeatInterval,
 			MaxMsgSize:        n.cfg.MaxMsgSize,

@@ -9,6 +9,7 @@ import (
 
 	"github.com/zerotask/zerotask/codec"
 	"github.com/zerotask/zerotask/internal/batch"
+	"github.com/zerotask/zerotask/protocol"
 	"github.com/zerotask/zerotask/zmtp"
 )
 
@@ -157,9 +158,9 @@ func (o *outbox) refuse(id []byte) {
 	o.mu.Unlock()
 }
 
-// Its data marks it as the node's refusal (a handler may use the code -32010 for errors of its
-// own): the broker then puts the task back, since it did not run.
-var errNoCredit = codec.NewError(CodeNoCredit, "node: task sent without credit while the node is full", []byte(`{"no_credit":true}`))
+// errNoCredit's data marks it as the node's refusal (a handler may use CodeNoCredit for errors
+// of its own): the broker then puts the task back, since it did not run.
+var errNoCredit = protocol.ErrNoCredit
 
 // errTooLarge replaces a result that cannot fit in one message.
 var errTooLarge = codec.NewError(codec.CodeInternalError, "node: result larger than the message size limit", nil)

@@ -12,6 +12,7 @@ import (
 	"github.com/zerotask/zerotask/dispatch"
 	"github.com/zerotask/zerotask/internal/rawjson"
 	"github.com/zerotask/zerotask/internal/testutil"
+	"github.com/zerotask/zerotask/protocol"
 )
 
 // waitResult waits for the node's answer to task id.
@@ -191,7 +192,7 @@ func TestQueuesInHello(t *testing.T) {
 	if fmt.Sprint(queues) != "[default high]" {
 		t.Errorf("hello queues %v", queues)
 	}
-	for _, qs := range [][]string{{""}, {"a", "a"}, {strings.Repeat("q", maxQueueName+1)}, make([]string, maxQueues+1)} {
+	for _, qs := range [][]string{{""}, {"a", "a"}, {strings.Repeat("q", protocol.MaxQueueName+1)}, make([]string, maxQueues+1)} {
 		if _, err := New(Config{Queues: qs, Logger: quiet}); !errors.Is(err, ErrBadConfig) {
 			t.Errorf("Queues %q: %v, want ErrBadConfig", qs, err)
 		}

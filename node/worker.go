@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/zerotask/zerotask/codec"
+	"github.com/zerotask/zerotask/protocol"
 )
 
 // task is one task received from the broker: its id, method and params copied out of the
@@ -209,12 +210,12 @@ func (w *worker) loop() {
 var (
 	// errRevoked is what a revoked task answers (the broker has already marked it REVOKED;
 	// the answer only releases it).
-	errRevoked = codec.NewError(-32004, "task revoked", nil)
+	errRevoked = protocol.ErrRevoked
 	// errExpired: the task's deadline passed while it waited in the node; it was not run.
-	errExpired = codec.NewError(CodeExpired, "task expired", nil)
+	errExpired = protocol.ErrExpired
 	// errDeadline, errTimeLimit: the run was cancelled when the deadline or the time limit
 	// ended, and the handler failed.
-	errDeadline  = codec.NewError(CodeDeadline, "task deadline exceeded", nil)
+	errDeadline  = protocol.ErrDeadline
 	errTimeLimit = codec.NewError(CodeDeadline, "task time limit exceeded", nil)
 )
 

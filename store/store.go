@@ -8,14 +8,16 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/zerotask/zerotask/protocol"
 )
 
 // Task states a Result carries, the same strings as the wire protocol's task states.
 const (
-	StateSuccess = "SUCCESS"
-	StateFailure = "FAILURE"
-	StateRevoked = "REVOKED"
-	StateExpired = "EXPIRED"
+	StateSuccess = protocol.StateSuccess
+	StateFailure = protocol.StateFailure
+	StateRevoked = protocol.StateRevoked
+	StateExpired = protocol.StateExpired
 )
 
 // Sentinel errors. Errors from a backend wrap these (or the backend's own error) with %w.

@@ -12,13 +12,15 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+
+	"github.com/zerotask/zerotask/protocol"
 )
 
 // Default endpoints (docs/protocol.md). ZEROTASK_BROKER overrides the ROUTER endpoint that the
 // client commands and `zerotask node` connect to.
 const (
-	defaultBroker = "tcp://127.0.0.1:5555"
-	defaultPub    = "tcp://127.0.0.1:5556"
+	defaultBroker = protocol.DefaultEndpoint
+	defaultPub    = protocol.DefaultPubEndpoint
 )
 
 // errHelp reports that -h was given and the usage printed: exit status 0.

@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/zerotask/zerotask/broker"
+	"github.com/zerotask/zerotask/codec"
 	"github.com/zerotask/zerotask/dispatch"
 	"github.com/zerotask/zerotask/node"
+	"github.com/zerotask/zerotask/protocol"
 	"github.com/zerotask/zerotask/store"
 )
 
@@ -30,17 +33,17 @@ func addBrokerFlags(fs *flagSet) *brokerFlags {
 	return &brokerFlags{
 		listen:          fs.String("listen", defaultBroker, "ROUTER endpoint to bind (clients and nodes connect here); port 0 picks a free port"),
 		pub:             fs.String("pub", defaultPub, `PUB endpoint to bind (wake-ups and task states for nodes and monitors); "none" disables it`),
-		heartbeat:       fs.Duration("heartbeat", time.Second, "heartbeat interval; a peer silent for 3 intervals is dead and a dead node's tasks are queued again"),
-		resultTTL:       fs.Duration("result-ttl", time.Hour, "how long finished results are kept for status/result"),
-		maxResults:      fs.Int("max-results", 1_000_000, "finished results kept at most (the oldest are forgotten first)"),
-		maxResultBytes:  fs.Int64("max-result-bytes", broker.DefaultMaxResultBytes, "bytes of finished results kept in memory at most (raw JSON plus 128 per result; the oldest are forgotten first)"),
-		maxQueued:       fs.Int("max-queued", 1_000_000, "queued tasks at most, in all queues (past it: error -32001)"),
-		maxInF:          fs.Int("max-inflight", 10_000, "in-flight requests per client at most (past it: error -32002)"),
-		maxBatch:        fs.Int("max-batch", 1_024, "JSON-RPC batch length at most (past it: error -32600)"),
+		heartbeat:       fs.Duration("heartbeat", protocol.DefaultHeartbeatInterval, "heartbeat interval; a peer silent for 3 intervals is dead and a dead node's tasks are queued again"),
+		resultTTL:       fs.Duration("result-ttl", protocol.DefaultResultTTL, "how long finished results are kept for status/result"),
+		maxResults:      fs.Int("max-results", protocol.DefaultMaxResults, "finished results kept at most (the oldest are forgotten first)"),
+		maxResultBytes:  fs.Int64("max-result-bytes", protocol.DefaultMaxResultBytes, "bytes of finished results kept in memory at most (raw JSON plus 128 per result; the oldest are forgotten first)"),
+		maxQueued:       fs.Int("max-queued", protocol.DefaultMaxQueued, "queued tasks at most, in all queues (past it: error "+strconv.Itoa(protocol.CodeQueueFull)+")"),
+		maxInF:          fs.Int("max-inflight", protocol.DefaultMaxInFlightPerClient, "in-flight requests per client at most (past it: error "+strconv.Itoa(protocol.CodeTooManyInFlight)+")"),
+		maxBatch:        fs.Int("max-batch", protocol.DefaultMaxBatch, "JSON-RPC batch length at most (past it: error "+strconv.Itoa(codec.CodeInvalidRequest)+")"),
 		grace:           fs.Duration("grace", 10*time.Second, "on SIGINT/SIGTERM, how long to wait for in-flight work before closing anyway"),
-		maxAttempts:     fs.Int("max-attempts", 10, "times a task is handed to a node at most, unless the task says otherwise (node loss and retryable errors count)"),
-		retryBackoff:    fs.Duration("retry-backoff", time.Second, "delay before the first retry of a retryable failure, doubled per attempt"),
-		maxRetryBackoff: fs.Duration("max-retry-backoff", time.Minute, "the longest delay between retries"),
+		maxAttempts:     fs.Int("max-attempts", protocol.DefaultMaxAttempts, "times a task is handed to a node at most, unless the task says otherwise (node loss and retryable errors count)"),
+		retryBackoff:    fs.Duration("retry-backoff", protocol.DefaultRetryBackoff, "delay before the first retry of a retryable failure, doubled per attempt"),
+		maxRetryBackoff: fs.Duration("max-retry-backoff", protocol.DefaultMaxRetryBackoff, "the longest delay between retries"),
 		store: fs.String("store", "memory://", "where results and queued tasks live: memory:// (in this process) or redis://host:port/db "+
 			"(durable: every accepted task is written there before it is acknowledged, results outlive the broker and "+
 			"brokers sharing one Redis read each other's results; Redis must run with maxmemory-policy noeviction)"),
@@ -118,14 +121,14 @@ func addNodeFlags(fs *flagSet, standalone bool) *nodeFlags {
 		name:        fs.String("name", "", "node name shown by broker.nodes (default hostname-pid)"),
 		concurrency: fs.Int("concurrency", 0, "tasks run at once at most (0 = the number of CPUs)"),
 		prefetch:    fs.Int("prefetch", 0, "tasks held beyond --concurrency, waiting for a free slot (0 = as many as --concurrency)"),
-		grace:       fs.Duration("node-grace", 30*time.Second, "on SIGINT/SIGTERM, how long running tasks may take to finish"),
+		grace:       fs.Duration("node-grace", node.DefaultGracePeriod, "on SIGINT/SIGTERM, how long running tasks may take to finish"),
 		queues:      fs.String("queues", "", "comma-separated broker queues to take tasks from (default: the default queue)"),
 		timeLimit:   fs.Duration("time-limit", 0, "the longest one task may run before its context ends (0 = no limit)"),
 	}
 	if standalone {
 		f.broker = brokerFlag(fs)
 		f.sub = fs.String("sub", defaultPub, `broker PUB endpoint to subscribe to (wake-ups, revokes); "none" disables it`)
-		f.heartbeat = fs.Duration("heartbeat", time.Second, "heartbeat interval; the broker is presumed dead after 3 silent intervals")
+		f.heartbeat = fs.Duration("heartbeat", protocol.DefaultHeartbeatInterval, "heartbeat interval; the broker is presumed dead after 3 silent intervals")
 	}
 	return f
 }
@@ -212,7 +215,7 @@ func pubAddr(b *broker.Broker) string {
 	if a := b.PubAddr(); a != "" {
 		return a
 	}
-	return "none"
+	return protocol.NoEndpoint
 }
 
 // serveBroker runs b until ctx ends, then shuts it down within grace. Serve gets a context of
@@ -319,9 +322,9 @@ func perBroker(cfg node.Config, subSet bool) ([]node.Config, error) {
 	}
 	subs := make([]string, len(brokers))
 	switch {
-	case !subSet || strings.TrimSpace(cfg.Sub) == "none":
+	case !subSet || strings.TrimSpace(cfg.Sub) == protocol.NoEndpoint:
 		for i := range subs {
-			subs[i] = "none"
+			subs[i] = protocol.NoEndpoint
 		}
 	default:
 		s := strings.Split(cfg.Sub, ",")
@@ -370,7 +373,7 @@ func runUp(ctx context.Context, io *stdio, args []string) error {
 	}
 	ncfg.Broker, ncfg.Sub, ncfg.HeartbeatInterval = b.Addr(), b.PubAddr(), bcfg.HeartbeatInterval
 	if ncfg.Sub == "" {
-		ncfg.Sub = "none"
+		ncfg.Sub = protocol.NoEndpoint
 	}
 	n, err := node.New(ncfg)
 	if err != nil {

@@ -1,0 +1,210 @@
+package protocol
+
+import (
+	"strconv"
+
+	"github.com/zerotask/zerotask/codec"
+)
+
+// The fixed parts of the control messages. Method names need no escaping, so they are written
+// as they are.
+const (
+	notice        = `{"jsonrpc":"2.0","method":"`
+	creditHead    = notice + MethodCredit + `","params":[`
+	runningHead   = notice + MethodRunning + `","params":[`
+	revokeHead    = notice + MethodRevoke + `","params":{"` + ParamIDs + `":[`
+	stateHead     = notice + MethodState + `","params":`
+	tasksHead     = notice + MethodTasks + `","params":{"method":`
+	byeNotice     = notice + MethodBye + `"}`
+	shutdownNote  = notice + MethodShutdown + `"}`
+	clientHello   = `{"role":"` + RoleClient + `","unordered":true}`
+	nodeHelloHead = `{"role":"` + RoleNode + `","name":`
+)
+
+// AppendMember appends `,"name":`, the start of one more member of an object being written.
+func AppendMember(dst []byte, name string) []byte {
+	dst = append(dst, `,"`...)
+	dst = append(dst, name...)
+	return append(dst, `":`...)
+}
+
+// AppendClientHello appends a client's broker.hello request with id (raw JSON): it reads
+// replies in any order ({"role":"client","unordered":true}).
+func AppendClientHello(dst, id []byte) []byte {
+	return codec.AppendRequest(dst, id, MethodHello, []byte(clientHello))
+}
+
+// NodeHello is what a node's broker.hello says: its name, the methods it serves (in each of
+// its queues), how many it runs at once and how many more it may hold, and its queues (none:
+// DefaultQueue).
+type NodeHello struct {
+	Name        string
+	Methods     []string
+	Concurrency int
+	Prefetch    int
+	Queues      []string
+}
+
+// AppendNodeHello appends a node's broker.hello request with id (raw JSON). Methods a node
+// cannot serve (broker.* and the reserved rpc.* names) are left out.
+func AppendNodeHello(dst, id []byte, h *NodeHello) []byte {
+	dst = append(dst, notice+MethodHello+`","params":`+nodeHelloHead...)
+	dst = codec.AppendString(dst, h.Name)
+	dst = append(dst, `,"methods":[`...)
+	k := 0
+	for _, m := range h.Methods {
+		if IsBrokerMethod(m) || codec.IsReservedName(m) {
+			continue
+		}
+		if k > 0 {
+			dst = append(dst, ',')
+		}
+		dst = codec.AppendString(dst, m)
+		k++
+	}
+	dst = append(dst, `],"concurrency":`...)
+	dst = strconv.AppendInt(dst, int64(h.Concurrency), 10)
+	dst = append(dst, `,"prefetch":`...)
+	dst = strconv.AppendInt(dst, int64(h.Prefetch), 10)
+	if len(h.Queues) > 0 {
+		dst = append(dst, `,"queues":[`...)
+		for i, q := range h.Queues {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = codec.AppendString(dst, q)
+		}
+		dst = append(dst, ']')
+	}
+	dst = append(dst, `},"id":`...)
+	dst = append(dst, id...)
+	return append(dst, '}')
+}
+
+// AppendHelloReply appends the result of the broker's answer to a hello: its epoch (the prefix
+// of its task ids), its heartbeat interval and its batch limit, which the peer's messages must
+// not exceed.
+func AppendHelloReply(dst []byte, epoch string, heartbeatMS int64, maxBatch int) []byte {
+	dst = append(dst, `{"broker":`...)
+	dst = codec.AppendString(dst, epoch)
+	dst = append(dst, `,"heartbeat_ms":`...)
+	dst = strconv.AppendInt(dst, heartbeatMS, 10)
+	dst = append(dst, `,"max_batch":`...)
+	dst = strconv.AppendInt(dst, int64(maxBatch), 10)
+	return append(dst, '}')
+}
+
+// AppendCredit appends a node's broker.credit notification granting n more tasks.
+func AppendCredit(dst []byte, n int) []byte {
+	dst = append(dst, creditHead...)
+	dst = strconv.AppendInt(dst, int64(n), 10)
+	return append(dst, "]}"...)
+}
+
+// AppendRunningOpen appends the start of a node's broker.running notification: the ids of the
+// tasks that started follow, raw JSON separated by commas, then AppendRunningClose. A node
+// that reports many tasks splits them over several notices this way, each under its message
+// size limit.
+func AppendRunningOpen(dst []byte) []byte { return append(dst, runningHead...) }
+
+// AppendRunningClose ends a notification begun with AppendRunningOpen.
+func AppendRunningClose(dst []byte) []byte { return append(dst, "]}"...) }
+
+// AppendRunning appends a node's broker.running notification for the task ids (raw JSON).
+func AppendRunning(dst []byte, ids [][]byte) []byte {
+	dst = AppendRunningOpen(dst)
+	for i, id := range ids {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, id...)
+	}
+	return AppendRunningClose(dst)
+}
+
+// AppendBye appends a node's broker.bye notification: it leaves, and the broker queues again
+// what it still holds.
+func AppendBye(dst []byte) []byte { return append(dst, byeNotice...) }
+
+// AppendShutdown appends the broker's broker.shutdown notification.
+func AppendShutdown(dst []byte) []byte { return append(dst, shutdownNote...) }
+
+// AppendRevoke appends the broker's broker.revoke notification telling nodes to stop the tasks
+// with these keys (the ids the tasks carry to their nodes).
+func AppendRevoke(dst []byte, keys []uint64) []byte {
+	dst = append(dst, revokeHead...)
+	for i, k := range keys {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = strconv.AppendUint(dst, k, 10)
+	}
+	return append(dst, "]}}"...)
+}
+
+// AppendTask appends a task as the broker hands it to a node: a request with the task's key as
+// its id, method (a JSON string, quotes included), params (raw JSON; nil or empty leaves the
+// member out) and, when timeoutMS > 0, the milliseconds left before its deadline.
+func AppendTask(dst []byte, key uint64, method, params []byte, timeoutMS int64) []byte {
+	dst = append(dst, `{"jsonrpc":"2.0","id":`...)
+	dst = strconv.AppendUint(dst, key, 10)
+	dst = append(dst, `,"method":`...)
+	dst = append(dst, method...)
+	if len(params) > 0 {
+		dst = append(dst, `,"params":`...)
+		dst = append(dst, params...)
+	}
+	if timeoutMS > 0 {
+		dst = AppendMember(dst, MemberTimeoutMS)
+		dst = strconv.AppendInt(dst, timeoutMS, 10)
+	}
+	return append(dst, '}')
+}
+
+// AppendRetry appends the members that mark a node's error response as retryable, before the
+// response's closing brace: "retry":true and, when afterMS > 0, the delay the handler chose.
+// dst must end with a response object, whose closing brace is moved after the members.
+func AppendRetry(dst []byte, afterMS int64) []byte {
+	if len(dst) == 0 || dst[len(dst)-1] != '}' {
+		return dst
+	}
+	dst = AppendMember(dst[:len(dst)-1], MemberRetry)
+	dst = append(dst, "true"...)
+	if afterMS > 0 {
+		dst = AppendMember(dst, MemberRetryAfterMS)
+		dst = strconv.AppendInt(dst, afterMS, 10)
+	}
+	return append(dst, '}')
+}
+
+// AppendStateRecord appends the short record of a task, {"id":ID,"state":STATE}: id is its
+// public id (a JSON string, quotes included), state one of the State constants.
+func AppendStateRecord(dst, id []byte, state string) []byte {
+	dst = append(dst, `{"id":`...)
+	dst = append(dst, id...)
+	dst = append(dst, `,"state":"`...)
+	dst = append(dst, state...)
+	return append(dst, `"}`...)
+}
+
+// AppendStateNotice appends the broker's broker.state notification: the task with public id
+// (a JSON string) is now in state.
+func AppendStateNotice(dst, id []byte, state string) []byte {
+	dst = append(dst, stateHead...)
+	dst = AppendStateRecord(dst, id, state)
+	return append(dst, '}')
+}
+
+// AppendTasksNotice appends the broker's broker.tasks notification: queued tasks of method (a
+// JSON string) wait in queue ("" for DefaultQueue, which is left out).
+func AppendTasksNotice(dst, method []byte, queue string, queued int) []byte {
+	dst = append(dst, tasksHead...)
+	dst = append(dst, method...)
+	if queue != "" {
+		dst = AppendMember(dst, MemberQueue)
+		dst = codec.AppendString(dst, queue)
+	}
+	dst = append(dst, `,"queued":`...)
+	dst = strconv.AppendInt(dst, int64(queued), 10)
+	return append(dst, "}}"...)
+}

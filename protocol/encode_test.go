@@ -1,0 +1,214 @@
+package protocol
+
+import (
+	"encoding/json"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/zerotask/zerotask/codec"
+)
+
+// msg is the decoded form every control message is compared in.
+type msg struct {
+	JSONRPC string          `json:"jsonrpc"`
+	ID      json.RawMessage `json:"id,omitempty"`
+	Method  string          `json:"method"`
+	Params  any             `json:"params,omitempty"`
+	Timeout *int64          `json:"timeout_ms,omitempty"`
+}
+
+func decode(t *testing.T, b []byte) msg {
+	t.Helper()
+	if !json.Valid(b) {
+		t.Fatalf("not valid JSON: %s", b)
+	}
+	var m msg
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.UseNumber()
+	if err := dec.Decode(&m); err != nil {
+		t.Fatalf("decode %s: %v", b, err)
+	}
+	if m.JSONRPC != "2.0" {
+		t.Fatalf("jsonrpc %q in %s", m.JSONRPC, b)
+	}
+	// codec's scanner must take it too, as the request or notification it is.
+	var h codec.Header
+	if err := codec.Scan(b, &h); err != nil {
+		t.Fatalf("codec.Scan %s: %v", b, err)
+	}
+	if h.Kind != codec.KindRequest && h.Kind != codec.KindNotification {
+		t.Fatalf("codec.Scan %s: kind %v", b, h.Kind)
+	}
+	if string(h.Method) != m.Method {
+		t.Fatalf("codec.Scan %s: method %q", b, h.Method)
+	}
+	return m
+}
+
+func num(s string) json.Number { return json.Number(s) }
+
+func TestEncoders(t *testing.T) {
+	five := int64(5)
+	for _, tc := range []struct {
+		name string
+		b    []byte
+		want msg
+	}{
+		{"client hello", AppendClientHello(nil, []byte("7")),
+			msg{"2.0", json.RawMessage("7"), MethodHello, map[string]any{"role": RoleClient, "unordered": true}, nil}},
+		{"node hello", AppendNodeHello(nil, []byte(`"hello-1"`), &NodeHello{Name: `n"1`, Methods: []string{"add", "broker.x", "rpc.y", "sub"}, Concurrency: 4, Prefetch: 2, Queues: []string{"default", "q2"}}),
+			msg{"2.0", json.RawMessage(`"hello-1"`), MethodHello, map[string]any{"role": RoleNode, "name": `n"1`, "methods": []any{"add", "sub"}, "concurrency": num("4"), "prefetch": num("2"), "queues": []any{"default", "q2"}}, nil}},
+		{"node hello, no methods, no queues", AppendNodeHello(nil, []byte("1"), &NodeHello{Name: "n"}),
+			msg{"2.0", json.RawMessage("1"), MethodHello, map[string]any{"role": RoleNode, "name": "n", "methods": []any{}, "concurrency": num("0"), "prefetch": num("0")}, nil}},
+		{"credit", AppendCredit(nil, 12), msg{"2.0", nil, MethodCredit, []any{num("12")}, nil}},
+		{"running", AppendRunning(nil, [][]byte{[]byte("3"), []byte(`"x"`)}), msg{"2.0", nil, MethodRunning, []any{num("3"), "x"}, nil}},
+		{"running, none", AppendRunning(nil, nil), msg{"2.0", nil, MethodRunning, []any{}, nil}},
+		{"bye", AppendBye(nil), msg{"2.0", nil, MethodBye, nil, nil}},
+		{"shutdown", AppendShutdown(nil), msg{"2.0", nil, MethodShutdown, nil, nil}},
+		{"revoke", AppendRevoke(nil, []uint64{1, 1 << 52}), msg{"2.0", nil, MethodRevoke, map[string]any{ParamIDs: []any{num("1"), num("4503599627370496")}}, nil}},
+		{"task", AppendTask(nil, 42, []byte(`"add"`), []byte("[5,6]"), 5),
+			msg{"2.0", json.RawMessage("42"), "add", []any{num("5"), num("6")}, &five}},
+		{"task, no params, no deadline", AppendTask(nil, 1, []byte(`"ping"`), nil, 0),
+			msg{"2.0", json.RawMessage("1"), "ping", nil, nil}},
+		{"state", AppendStateNotice(nil, []byte(`"e-1"`), StateRunning),
+			msg{"2.0", nil, MethodState, map[string]any{"id": "e-1", "state": StateRunning}, nil}},
+		{"tasks", AppendTasksNotice(nil, []byte(`"add"`), "", 3),
+			msg{"2.0", nil, MethodTasks, map[string]any{"method": "add", "queued": num("3")}, nil}},
+		{"tasks in a queue", AppendTasksNotice(nil, []byte(`"add"`), "q", 3),
+			msg{"2.0", nil, MethodTasks, map[string]any{"method": "add", "queue": "q", "queued": num("3")}, nil}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := decode(t, tc.b)
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("%s\n got %#v\nwant %#v", tc.b, got, tc.want)
+			}
+			// Appending keeps what dst holds.
+			pre := append([]byte("prefix"), tc.b...)
+			if string(pre[6:]) != string(tc.b) {
+				t.Fatalf("append changed the message")
+			}
+		})
+	}
+}
+
+func TestStateRecord(t *testing.T) {
+	b := AppendStateRecord([]byte("x"), []byte(`"e-9"`), StateUnknown)
+	var r struct{ ID, State string }
+	if err := json.Unmarshal(b[1:], &r); err != nil || r.ID != "e-9" || r.State != StateUnknown || b[0] != 'x' {
+		t.Fatalf("%s: %+v %v", b, r, err)
+	}
+}
+
+func TestHelloReply(t *testing.T) {
+	var r struct {
+		Broker      string `json:"broker"`
+		HeartbeatMS int64  `json:"heartbeat_ms"`
+		MaxBatch    int    `json:"max_batch"`
+	}
+	b := AppendHelloReply(nil, "5f3a", 1000, 512)
+	if err := json.Unmarshal(b, &r); err != nil || r.Broker != "5f3a" || r.HeartbeatMS != 1000 || r.MaxBatch != 512 {
+		t.Fatalf("%s: %+v %v", b, r, err)
+	}
+}
+
+func TestRetry(t *testing.T) {
+	for _, tc := range []struct {
+		after int64
+		want  string
+	}{
+		{0, `{"jsonrpc":"2.0","id":3,"error":{"code":-1,"message":"m"},"retry":true}`},
+		{250, `{"jsonrpc":"2.0","id":3,"error":{"code":-1,"message":"m"},"retry":true,"retry_after_ms":250}`},
+	} {
+		b := codec.AppendError(nil, []byte("3"), codec.NewError(-1, "m", nil))
+		b = AppendRetry(b, tc.after)
+		var got, want any
+		if err := json.Unmarshal(b, &got); err != nil {
+			t.Fatalf("%s: %v", b, err)
+		}
+		_ = json.Unmarshal([]byte(tc.want), &want)
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("got %s, want %s", b, tc.want)
+		}
+	}
+	if b := AppendRetry([]byte("x"), 1); string(b) != "x" {
+		t.Fatalf("AppendRetry changed a buffer that holds no object: %s", b)
+	}
+}
+
+func TestAppendMember(t *testing.T) {
+	b := append([]byte(`{"a":1`), AppendMember(nil, MemberMaxAttempts)...)
+	b = append(b, "3}"...)
+	var m map[string]int
+	if err := json.Unmarshal(b, &m); err != nil || m["a"] != 1 || m[MemberMaxAttempts] != 3 {
+		t.Fatalf("%s: %v %v", b, m, err)
+	}
+}
+
+func TestSentinels(t *testing.T) {
+	for _, e := range []*codec.Error{ErrQueueFull, ErrTooManyInFlight, ErrShuttingDown, ErrRevoked, ErrExpired, ErrNodeLost, ErrDeadline, ErrNoCredit, ErrTooManyMethods, ErrBrokerBusy, ErrTooManyWaits, ErrLeaseLost} {
+		if e.Code < CodeServerErrorMin || e.Code > CodeServerErrorMax || e.Message == "" {
+			t.Errorf("%v: code outside the server-error range or no message", e)
+		}
+		// A remote error decoded from the wire matches its sentinel by code.
+		wire := codec.AppendErrorObject(nil, codec.NewError(e.Code, "other words", nil))
+		var got struct{ Code int }
+		if err := json.Unmarshal(wire, &got); err != nil || !errors.Is(codec.NewError(got.Code, "x", nil), e) {
+			t.Errorf("%v: a decoded error with its code does not match it (%s)", e, wire)
+		}
+	}
+	if !json.Valid([]byte(NoCreditData)) || string(ErrNoCredit.Data) != NoCreditData {
+		t.Fatalf("ErrNoCredit data %s", ErrNoCredit.Data)
+	}
+	if ErrNotNode.Code != codec.CodeInvalidParams || ErrMethodTooLong.Code != codec.CodeInvalidRequest {
+		t.Fatal("ErrNotNode or ErrMethodTooLong has the wrong code")
+	}
+}
+
+func TestIsBrokerMethod(t *testing.T) {
+	for m, want := range map[string]bool{MethodHello: true, "broker.mine": true, "broker": false, "add": false, "rpc.x": false, "": false} {
+		if IsBrokerMethod(m) != want {
+			t.Errorf("IsBrokerMethod(%q) = %v", m, !want)
+		}
+	}
+}
+
+// TestEncodersAllocs: every encoder allocates nothing when dst has room.
+func TestEncodersAllocs(t *testing.T) {
+	buf := make([]byte, 0, 4096)
+	id, method, params := []byte(`"e-12"`), []byte(`"add"`), []byte("[5,6]")
+	ids := [][]byte{[]byte("1"), []byte("2")}
+	keys := []uint64{1, 2, 3}
+	hello := &NodeHello{Name: "n", Methods: []string{"add", "broker.x"}, Concurrency: 4, Prefetch: 4, Queues: []string{"q"}}
+	errResp := codec.AppendError(nil, []byte("3"), ErrDeadline)
+	for name, f := range map[string]func(){
+		"ClientHello":  func() { buf = AppendClientHello(buf[:0], id) },
+		"NodeHello":    func() { buf = AppendNodeHello(buf[:0], id, hello) },
+		"HelloReply":   func() { buf = AppendHelloReply(buf[:0], "epoch", 1000, 1024) },
+		"Credit":       func() { buf = AppendCredit(buf[:0], 100) },
+		"Running":      func() { buf = AppendRunning(buf[:0], ids) },
+		"Bye":          func() { buf = AppendBye(buf[:0]) },
+		"Shutdown":     func() { buf = AppendShutdown(buf[:0]) },
+		"Revoke":       func() { buf = AppendRevoke(buf[:0], keys) },
+		"Task":         func() { buf = AppendTask(buf[:0], 7, method, params, 100) },
+		"Retry":        func() { buf = AppendRetry(append(buf[:0], errResp...), 10) },
+		"StateRecord":  func() { buf = AppendStateRecord(buf[:0], id, StateQueued) },
+		"StateNotice":  func() { buf = AppendStateNotice(buf[:0], id, StateQueued) },
+		"TasksNotice":  func() { buf = AppendTasksNotice(buf[:0], method, "q", 9) },
+		"AppendMember": func() { buf = AppendMember(buf[:0], MemberKey) },
+	} {
+		if n := testing.AllocsPerRun(100, f); n != 0 {
+			t.Errorf("%s: %v allocations per run, want 0", name, n)
+		}
+	}
+}
+
+func BenchmarkAppendTask(b *testing.B) {
+	buf := make([]byte, 0, 256)
+	method, params := []byte(`"add"`), []byte("[5,6]")
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = AppendTask(buf[:0], 123456789, method, params, 30000)
+	}
+}

@@ -1,0 +1,61 @@
+package protocol
+
+import "github.com/zerotask/zerotask/codec"
+
+// The error codes ZeroTask assigns (docs/protocol.md, docs/reliability.md). They lie in the
+// server-error range JSON-RPC 2.0 leaves to implementations (CodeServerErrorMin to
+// CodeServerErrorMax); codec holds the codes the specification itself defines.
+const (
+	CodeServerErrorMin = -32099 // CodeServerErrorMin is the lowest code of the server-error range.
+	CodeServerErrorMax = -32000 // CodeServerErrorMax is the highest code of the server-error range.
+
+	// CodeHandlerError is the code of a handler's error that carries no code of its own.
+	CodeHandlerError = -32000
+
+	CodeQueueFull       = -32001 // CodeQueueFull: a queue limit is reached; nothing was queued.
+	CodeTooManyInFlight = -32002 // CodeTooManyInFlight: the client has the broker's maximum of requests pending.
+	CodeShuttingDown    = -32003 // CodeShuttingDown: the broker is shutting down.
+	CodeRevoked         = -32004 // CodeRevoked: the task was revoked.
+	CodeExpired         = -32005 // CodeExpired: the task's deadline passed before it ran.
+	CodeNodeLost        = -32006 // CodeNodeLost: the task's node was lost and it has no attempt left.
+	// CodeNoCredit, with the data NoCreditData, is what a node answers a task that arrived
+	// beyond the credit it granted: the task did not run, so the broker puts it back at the
+	// front of its queue with no attempt counted. The same code without that data is an
+	// ordinary error of the task's handler.
+	CodeNoCredit = -32010
+	// CodeDeadline: the task's deadline or time limit ended while it ran (a node's answer, or
+	// the broker's when the node never answered).
+	CodeDeadline = -32011
+)
+
+// NoCreditData is the data of a node's CodeNoCredit refusal.
+const NoCreditData = `{"no_credit":true}`
+
+// The error objects of the codes above, as sentinels: a remote *codec.Error matches one under
+// errors.Is by code, whatever its message. They are shared values: never modify them.
+var (
+	ErrQueueFull       = codec.NewError(CodeQueueFull, "queue full", nil)
+	ErrTooManyInFlight = codec.NewError(CodeTooManyInFlight, "too many in-flight requests", nil)
+	ErrShuttingDown    = codec.NewError(CodeShuttingDown, "broker shutting down", nil)
+	ErrRevoked         = codec.NewError(CodeRevoked, "task revoked", nil)
+	ErrExpired         = codec.NewError(CodeExpired, "task expired", nil)
+	ErrNodeLost        = codec.NewError(CodeNodeLost, "node lost and no attempt left", nil)
+	ErrDeadline        = codec.NewError(CodeDeadline, "task deadline exceeded", nil)
+	ErrNoCredit        = codec.NewError(CodeNoCredit, "node: task sent without credit while the node is full", []byte(NoCreditData))
+)
+
+// The broker's refusals that share a code with a sentinel above but say which limit was met.
+var (
+	ErrTooManyMethods = codec.NewError(CodeQueueFull, "queue full: too many methods", nil)                   // ErrTooManyMethods: the broker's MaxMethods.
+	ErrBrokerBusy     = codec.NewError(CodeQueueFull, "queue full: broker tasks", nil)                       // ErrBrokerBusy: the broker's BrokerTaskQueue.
+	ErrTooManyWaits   = codec.NewError(CodeQueueFull, "queue full: result waits", nil)                       // ErrTooManyWaits: the broker's MaxWaiting.
+	ErrLeaseLost      = codec.NewError(CodeDeadline, "task deadline exceeded: no answer from its node", nil) // ErrLeaseLost: a node silent past a task's deadline.
+)
+
+// The broker's answers to requests it cannot take, in the codes the specification defines.
+var (
+	// ErrMethodTooLong: a method name longer than the broker's MaxMethodLen.
+	ErrMethodTooLong = codec.NewError(codec.CodeInvalidRequest, "Invalid Request: method name too long", nil)
+	// ErrNotNode: a node's method from a peer that did not say hello as a node.
+	ErrNotNode = codec.NewError(codec.CodeInvalidParams, "Invalid params: "+MethodHello+" as a node first", nil)
+)

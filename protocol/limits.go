@@ -1,0 +1,51 @@
+package protocol
+
+import "time"
+
+// Bounds of the task options (docs/reliability.md). The broker answers a request past one with
+// invalid params; the client refuses it before sending.
+const (
+	MaxPriority    = 9              // MaxPriority is the highest priority: 0 (the default) to 9, higher first.
+	MaxQueueName   = 128            // MaxQueueName bounds a queue name, in bytes.
+	MaxKeyLen      = 256            // MaxKeyLen bounds an idempotency key, in bytes.
+	MaxAttemptsCap = 100            // MaxAttemptsCap bounds max_attempts and the broker's MaxAttempts.
+	MaxTimeout     = 24 * time.Hour // MaxTimeout bounds timeout_ms (a longer one is cut to it).
+	MaxWait        = time.Hour      // MaxWait bounds wait_ms of broker.result (a longer one is cut to it).
+)
+
+// DefaultQueue is the queue a task goes to when it names none, and the one a node serves when
+// its hello names none.
+const DefaultQueue = "default"
+
+// Default endpoints.
+const (
+	// DefaultEndpoint is the broker's ROUTER endpoint: clients and nodes connect there.
+	DefaultEndpoint = "tcp://127.0.0.1:5555"
+	// DefaultPubEndpoint is the broker's PUB endpoint: nodes and monitors subscribe there.
+	DefaultPubEndpoint = "tcp://127.0.0.1:5556"
+	// NoEndpoint as a PUB (or SUB) endpoint disables that socket.
+	NoEndpoint = "none"
+)
+
+// Default limits, shared by the roles (each one's configuration documents its own).
+const (
+	DefaultHeartbeatInterval    = time.Second         // DefaultHeartbeatInterval: a ZMTP PING after that much silence; 3 silent intervals end a connection.
+	DefaultMaxMsgSize           = 1 << 20             // DefaultMaxMsgSize bounds a frame and a message, in bytes.
+	DefaultMaxBatch             = 1024                // DefaultMaxBatch bounds the members of a batch, and of a message the roles pack.
+	DefaultMaxInFlightPerClient = 10_000              // DefaultMaxInFlightPerClient bounds the requests of one client awaiting a reply.
+	DefaultMaxQueued            = 1_000_000           // DefaultMaxQueued bounds the tasks waiting in a broker's queues (queued and delayed).
+	DefaultMaxMethodLen         = 1024                // DefaultMaxMethodLen bounds a method name, in bytes as written.
+	DefaultMaxMethods           = 65_536              // DefaultMaxMethods bounds the distinct method names with a queue.
+	DefaultMaxAttempts          = 10                  // DefaultMaxAttempts is how many times a task is handed to a node at most.
+	DefaultRetryBackoff         = time.Second         // DefaultRetryBackoff is the first retry delay, doubled per attempt.
+	DefaultMaxRetryBackoff      = time.Minute         // DefaultMaxRetryBackoff is the longest retry delay.
+	DefaultMaxDelay             = 30 * 24 * time.Hour // DefaultMaxDelay bounds delay_ms and eta_ms (from now).
+	DefaultMaxWaiting           = 100_000             // DefaultMaxWaiting bounds the broker.result calls waiting at once.
+	DefaultBrokerTaskQueue      = 1024                // DefaultBrokerTaskQueue bounds the user broker tasks waiting for a worker.
+	DefaultResultTTL            = time.Hour           // DefaultResultTTL is how long a finished task's record is kept.
+	DefaultMaxResults           = 1_000_000           // DefaultMaxResults bounds the finished records a broker keeps.
+	DefaultMaxResultBytes       = 256 << 20           // DefaultMaxResultBytes bounds the memory of the finished records.
+	DefaultMaxBacklog           = 64 << 20            // DefaultMaxBacklog bounds, in bytes, what a broker keeps for a peer that does not read.
+	DefaultSendHWM              = 100_000             // DefaultSendHWM bounds the messages queued in the ROUTER for one peer.
+	DefaultMaxConns             = 1024                // DefaultMaxConns bounds the connections on the broker's sockets.
+)

@@ -1,0 +1,88 @@
+package protocol
+
+import "strings"
+
+// MethodPrefix starts the name of every method the broker serves itself (built in, or a user
+// broker task registered on the broker's dispatcher). Such a method is never queued for a node.
+const MethodPrefix = "broker."
+
+// The broker's built-in methods (docs/protocol.md).
+const (
+	MethodHello   = "broker.hello"   // MethodHello: a peer says it is a client or a node (request).
+	MethodCredit  = "broker.credit"  // MethodCredit: a node grants more tasks (notification or request).
+	MethodRunning = "broker.running" // MethodRunning: a node started these tasks (notification or request).
+	MethodBye     = "broker.bye"     // MethodBye: a node leaves; what it holds goes back to the queues.
+	MethodSubmit  = "broker.submit"  // MethodSubmit: queue a task, answered at once with its id.
+	MethodStatus  = "broker.status"  // MethodStatus: a submitted task's record now.
+	MethodResult  = "broker.result"  // MethodResult: a submitted task's record once it is finished (or after wait_ms).
+	MethodRevoke  = "broker.revoke"  // MethodRevoke: revoke a task (request), or tell nodes to stop tasks (notification).
+	MethodStats   = "broker.stats"   // MethodStats: the broker's counters.
+	MethodNodes   = "broker.nodes"   // MethodNodes: the connected nodes.
+	MethodPing    = "broker.ping"    // MethodPing: answered "pong".
+)
+
+// The notifications the broker sends (on the ROUTER or on the PUB socket).
+const (
+	MethodShutdown = "broker.shutdown" // MethodShutdown: the broker is stopping.
+	MethodState    = "broker.state"    // MethodState: a submitted task changed state (PUB topic TopicState).
+	MethodTasks    = "broker.tasks"    // MethodTasks: tasks wait for a method (PUB topic TopicTasksPrefix+method).
+)
+
+// IsBrokerMethod reports whether method names a method the broker serves itself (MethodPrefix).
+func IsBrokerMethod(method string) bool { return strings.HasPrefix(method, MethodPrefix) }
+
+// The PUB topics.
+const (
+	TopicState   = "state"   // TopicState carries MethodState notifications, batched per tick.
+	TopicControl = "control" // TopicControl carries MethodRevoke and MethodShutdown notifications.
+	// TopicTasksPrefix followed by a method name is the topic of that method's MethodTasks
+	// notifications.
+	TopicTasksPrefix = "tasks."
+)
+
+// The extension members of a task (docs/protocol.md): top-level members of a task call's
+// object beside jsonrpc, id, method and params, or members of broker.submit's params. Other
+// JSON-RPC servers ignore them.
+const (
+	MemberTimeoutMS    = "timeout_ms"     // MemberTimeoutMS: the task's deadline, in milliseconds from now.
+	MemberDelayMS      = "delay_ms"       // MemberDelayMS: hold the task back that long before it is queued.
+	MemberETAMS        = "eta_ms"         // MemberETAMS: hold the task back until that unix time in milliseconds.
+	MemberPriority     = "priority"       // MemberPriority: 0 to MaxPriority within its queue, higher first.
+	MemberQueue        = "queue"          // MemberQueue: the queue the task goes to (DefaultQueue when absent).
+	MemberMaxAttempts  = "max_attempts"   // MemberMaxAttempts: hand-outs at most, 1 to MaxAttemptsCap.
+	MemberBackoffMS    = "backoff_ms"     // MemberBackoffMS: the first retry delay, doubled per attempt.
+	MemberMaxBackoffMS = "max_backoff_ms" // MemberMaxBackoffMS: the longest retry delay.
+	MemberKey          = "key"            // MemberKey: an idempotency key (broker.submit only).
+)
+
+// The extension members of a node's error response for a task that may run again.
+const (
+	MemberRetry        = "retry"          // MemberRetry: true when the failure is retryable.
+	MemberRetryAfterMS = "retry_after_ms" // MemberRetryAfterMS: the delay the handler chose before the retry.
+)
+
+// The params of broker.status, broker.result and broker.revoke, and of broker.hello.
+const (
+	ParamID     = "id"      // ParamID: a task's public id, in the task requests.
+	ParamIDs    = "ids"     // ParamIDs: task keys, in broker.running and broker.revoke notifications.
+	ParamWaitMS = "wait_ms" // ParamWaitMS: how long broker.result may wait for the task to finish.
+	ParamCredit = "credit"  // ParamCredit: the tasks granted by broker.credit.
+)
+
+// The roles a broker.hello names.
+const (
+	RoleClient = "client" // RoleClient: a peer that sends tasks.
+	RoleNode   = "node"   // RoleNode: a peer that runs tasks.
+)
+
+// The states of a task, as its records and MethodState notifications name them.
+const (
+	StateUnknown = "UNKNOWN" // StateUnknown: never seen, forgotten after its result TTL, or lost.
+	StateQueued  = "QUEUED"  // StateQueued: waiting in a queue (or delayed, or at a node not yet started).
+	StateRunning = "RUNNING" // StateRunning: its node reported it started.
+	StateSuccess = "SUCCESS" // StateSuccess: finished with a result.
+	StateFailure = "FAILURE" // StateFailure: finished with an error.
+	StateRetry   = "RETRY"   // StateRetry: queued again after a retryable failure or the loss of its node.
+	StateRevoked = "REVOKED" // StateRevoked: revoked before it finished.
+	StateExpired = "EXPIRED" // StateExpired: its deadline passed before it ran.
+)
