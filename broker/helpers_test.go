@@ -234,14 +234,6 @@ func (n *tnode) credit(k int) {
 	n.send(fmt.Sprintf(`{"jsonrpc":"2.0","method":"broker.credit","params":[%d]}`, k))
 }
 
-// tasks returns the tasks of the next message (an object or an array of them).
-func (n *tnode) tasks(d time.Duration) []ntask {
-	n.t.Helper()
-	fr := n.recvFrames(d)
-	body := fr[len(fr)-1]
-	return parseTasks(n.t, body)
-}
-
 func parseTasks(t testing.TB, body []byte) []ntask {
 	t.Helper()
 	var ts []ntask

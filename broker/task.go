@@ -25,11 +25,6 @@ func (s state) String() string {
 	return protocol.StateUnknown
 }
 
-// finished reports whether s is a final state.
-func (s state) finished() bool {
-	return s == stSuccess || s == stFailure || s == stRevoked || s == stExpired
-}
-
 // noRef marks an absent slot reference (peer, batch, task, queue).
 const noRef = ^uint32(0)
 

@@ -33,11 +33,11 @@ var (
 	// ErrBadOption: an option does not fit the handler (Names with the wrong count, Names on a
 	// raw handler, a negative TimeLimit).
 	ErrBadOption = errors.New("dispatch: invalid option")
-	// SkipRetry, wrapped in a handler's error (fmt.Errorf("bad input: %w", dispatch.SkipRetry)),
+	// ErrSkipRetry, wrapped in a handler's error (fmt.Errorf("bad input: %w", dispatch.ErrSkipRetry)),
 	// says that running the task again cannot help: the error is final even when the method
 	// was registered with RetryOnError or the error is also marked with Retry. It is a
 	// marker, not a registration error.
-	SkipRetry = errors.New("dispatch: skip retry")
+	ErrSkipRetry = errors.New("dispatch: skip retry")
 )
 
 // Handler is the raw fast path: params arrive as raw JSON (nil when the request has none) and

@@ -68,9 +68,9 @@
 // dispatch never retries: it carries what a handler says about a failure and what a method was
 // registered with, and the node puts it on the wire (docs/reliability.md). A handler marks an
 // error worth another attempt with Retry or RetryAfter, and one that no attempt can fix by
-// wrapping SkipRetry (SkipRetry wins); Retryable reads the mark back through any wrapping,
+// wrapping ErrSkipRetry (ErrSkipRetry wins); Retryable reads the mark back through any wrapping,
 // also from the error Call returns. The registration options TimeLimit (the node cancels a
-// run that takes longer) and RetryOnError (every error but SkipRetry and invalid params is
+// run that takes longer) and RetryOnError (every error but ErrSkipRetry and invalid params is
 // retryable) make a method's Policy, read with Dispatcher.Policy without allocating.
 //
 // # Middleware

@@ -414,14 +414,14 @@ func ExampleProc1() {
 }
 
 // A handler marks a failure worth another attempt with Retry (or RetryAfter, to choose the
-// delay), and a failure no attempt can fix with SkipRetry. The node that runs it tells the
+// delay), and a failure no attempt can fix with ErrSkipRetry. The node that runs it tells the
 // broker, which runs the task again, after a backoff, while it has attempts left.
 func ExampleRetry() {
 	errUnavailable := errors.New("upstream unavailable")
 	fetch := func(ctx context.Context, url string) (string, error) {
 		switch {
 		case url == "":
-			return "", fmt.Errorf("empty url: %w", dispatch.SkipRetry)
+			return "", fmt.Errorf("empty url: %w", dispatch.ErrSkipRetry)
 		case strings.HasPrefix(url, "busy:"):
 			return "", dispatch.RetryAfter(errUnavailable, 2*time.Second)
 		}
@@ -441,13 +441,13 @@ func ExampleRetry() {
 }
 
 // RetryOnError and TimeLimit are registration options: the node that runs the method treats
-// every error as retryable (except SkipRetry and invalid params) and cancels a run that takes
+// every error as retryable (except ErrSkipRetry and invalid params) and cancels a run that takes
 // longer than the limit.
 func ExampleRetryOnError() {
 	d := dispatch.New()
 	d.MustRegister("resize", dispatch.Func1(func(ctx context.Context, px int) (int, error) {
 		if px <= 0 {
-			return 0, fmt.Errorf("size %d: %w", px, dispatch.SkipRetry)
+			return 0, fmt.Errorf("size %d: %w", px, dispatch.ErrSkipRetry)
 		}
 		return 0, errors.New("disk full")
 	}), dispatch.RetryOnError(), dispatch.TimeLimit(30*time.Second))
@@ -486,7 +486,7 @@ func ExampleRetryAfter() {
 func ExampleRetryable() {
 	for _, err := range []error{
 		dispatch.Retry(errors.New("timeout")),
-		dispatch.Retry(fmt.Errorf("no such user: %w", dispatch.SkipRetry)),
+		dispatch.Retry(fmt.Errorf("no such user: %w", dispatch.ErrSkipRetry)),
 		errors.New("plain"),
 	} {
 		_, ok := dispatch.Retryable(err)

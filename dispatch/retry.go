@@ -29,7 +29,7 @@ func (e *RetryError) Unwrap() error { return e.Err }
 
 // Retry marks err as retryable (nil stays nil): the task is run again after the broker's
 // backoff, exponential with jitter, while it has attempts left; its last failure is the error
-// its caller sees. An error that also wraps SkipRetry is not retried.
+// its caller sees. An error that also wraps ErrSkipRetry is not retried.
 func Retry(err error) error {
 	if err == nil {
 		return nil
@@ -48,9 +48,9 @@ func RetryAfter(err error, after time.Duration) error {
 }
 
 // Retryable reports whether err asks to be run again, and after how long (0: the broker's
-// backoff): it wraps a *RetryError and does not wrap SkipRetry.
+// backoff): it wraps a *RetryError and does not wrap ErrSkipRetry.
 func Retryable(err error) (after time.Duration, ok bool) {
-	if err == nil || errors.Is(err, SkipRetry) {
+	if err == nil || errors.Is(err, ErrSkipRetry) {
 		return 0, false
 	}
 	var re *RetryError
@@ -69,7 +69,7 @@ type Policy struct {
 	// 0 means none. The call's own deadline, when it has one, bounds the run too.
 	TimeLimit time.Duration
 	// RetryOnError makes every error of the method retryable, except invalid params (-32602)
-	// and errors wrapping SkipRetry, as if each were wrapped with Retry.
+	// and errors wrapping ErrSkipRetry, as if each were wrapped with Retry.
 	RetryOnError bool
 }
 
@@ -79,7 +79,7 @@ func (p Policy) Retryable(err error) (after time.Duration, ok bool) {
 	if after, ok := Retryable(err); ok {
 		return after, true
 	}
-	if !p.RetryOnError || err == nil || errors.Is(err, SkipRetry) {
+	if !p.RetryOnError || err == nil || errors.Is(err, ErrSkipRetry) {
 		return 0, false
 	}
 	var ce *codec.Error
@@ -100,7 +100,7 @@ func TimeLimit(d time.Duration) Option {
 }
 
 // RetryOnError makes the method's errors retryable (see Policy.RetryOnError): the task is run
-// again while it has attempts left, unless its error wraps SkipRetry.
+// again while it has attempts left, unless its error wraps ErrSkipRetry.
 func RetryOnError() Option {
 	return policyOption(func(p *Policy) { p.RetryOnError = true })
 }

@@ -24,8 +24,8 @@ func TestRetryable(t *testing.T) {
 		{"retry after", RetryAfter(base, time.Second), time.Second, true},
 		{"negative after", RetryAfter(base, -time.Second), 0, true},
 		{"wrapped retry", fmt.Errorf("ctx: %w", Retry(base)), 0, true},
-		{"skip inside retry", Retry(fmt.Errorf("x: %w", SkipRetry)), 0, false},
-		{"retry inside skip", fmt.Errorf("%w: %w", SkipRetry, Retry(base)), 0, false},
+		{"skip inside retry", Retry(fmt.Errorf("x: %w", ErrSkipRetry)), 0, false},
+		{"retry inside skip", fmt.Errorf("%w: %w", ErrSkipRetry, Retry(base)), 0, false},
 		{"codec error marked", Retry(codec.NewError(-32099, "x", nil)), 0, true},
 	}
 	for _, tt := range tests {
@@ -117,7 +117,7 @@ func TestPolicyRetryable(t *testing.T) {
 		{"default marked", Policy{}, Retry(errors.New("x")), true},
 		{"on plain", on, errors.New("x"), true},
 		{"on nil", on, nil, false},
-		{"on skip", on, fmt.Errorf("x: %w", SkipRetry), false},
+		{"on skip", on, fmt.Errorf("x: %w", ErrSkipRetry), false},
 		{"on invalid params", on, codec.NewError(codec.CodeInvalidParams, "bad", nil), false},
 		{"on method not found", on, codec.ErrMethodNotFound, false},
 		{"on panic", on, codec.NewError(codec.CodeInternalError, "internal error: x", nil), true},

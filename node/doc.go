@@ -45,7 +45,7 @@
 //
 // The node never runs a task twice by itself: the broker decides (docs/reliability.md). A
 // failure the handler marked with dispatch.Retry or dispatch.RetryAfter, or any failure of a
-// method registered with dispatch.RetryOnError (but not SkipRetry, invalid params, deadlines or
+// method registered with dispatch.RetryOnError (but not ErrSkipRetry, invalid params, deadlines or
 // revokes), is answered with the extension members "retry":true and, when the handler chose
 // the delay, "retry_after_ms"; the broker runs the task again while it has attempts left.
 //

@@ -13,11 +13,10 @@ import (
 // scriptSock is a sender whose TrySend can be made to refuse (a full send queue); it records
 // what it took.
 type scriptSock struct {
-	mu     sync.Mutex
-	full   bool
-	sent   [][]byte
-	nsent  uint64
-	closed bool
+	mu    sync.Mutex
+	full  bool
+	sent  [][]byte
+	nsent uint64
 }
 
 func (s *scriptSock) Send(ctx context.Context, m *zmtp.Msg) error {

@@ -114,7 +114,7 @@ func TestExpiredInNode(t *testing.T) {
 }
 
 // TestRetryMarks: the node marks retryable failures with "retry":true (and the handler's own
-// delay as retry_after_ms), per the handler's error and the method's policy; SkipRetry and
+// delay as retry_after_ms), per the handler's error and the method's policy; ErrSkipRetry and
 // invalid params are never marked.
 func TestRetryMarks(t *testing.T) {
 	d := testDispatcher(t)
@@ -125,9 +125,9 @@ func TestRetryMarks(t *testing.T) {
 	d.MustRegister("plain", fail(errBoom))
 	d.MustRegister("marked", fail(dispatch.Retry(errBoom)))
 	d.MustRegister("after", fail(dispatch.RetryAfter(dispatch.Errorf(-32050, nil, "busy"), 1500*time.Millisecond)))
-	d.MustRegister("skip", fail(dispatch.Retry(fmt.Errorf("bad: %w", dispatch.SkipRetry))))
+	d.MustRegister("skip", fail(dispatch.Retry(fmt.Errorf("bad: %w", dispatch.ErrSkipRetry))))
 	d.MustRegister("policy", fail(errBoom), dispatch.RetryOnError())
-	d.MustRegister("policy-skip", fail(fmt.Errorf("bad: %w", dispatch.SkipRetry)), dispatch.RetryOnError())
+	d.MustRegister("policy-skip", fail(fmt.Errorf("bad: %w", dispatch.ErrSkipRetry)), dispatch.RetryOnError())
 	d.MustRegister("policy-params", dispatch.Pure1(func(x int) int { return x }), dispatch.RetryOnError())
 	f := newFakeBroker(t)
 	startNode(t, f, Config{Concurrency: 2, Dispatcher: d})

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The whole ZeroTask check, as CI runs it: formatting, vet, race tests, every fuzz target for a
-# short while, and static builds for every supported platform.
+# The whole ZeroTask check, as CI runs it: formatting, vet, staticcheck, race tests, every fuzz
+# target for a short while, and static builds for every supported platform.
 #
 #   FUZZTIME=10s   how long each fuzz target runs (0 skips fuzzing)
 #   TESTFLAGS=...  extra flags for `go test` (for example -run or -v)
+#   STATICCHECK=.. a staticcheck binary to use (default: the pinned version, installed if missing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +19,19 @@ fi
 
 step "go vet ./..."
 go vet ./...
+
+# staticcheck, pinned; installed into GOBIN (or GOPATH/bin) from the module proxy when missing or
+# at another version. STATICCHECK=path uses a binary already at hand instead.
+STATICCHECK_VERSION=v0.8.2
+step "staticcheck $STATICCHECK_VERSION ./..."
+if [ -z "${STATICCHECK:-}" ]; then
+  gobin=$(go env GOBIN); gobin=${gobin:-$(go env GOPATH)/bin}
+  STATICCHECK=$gobin/staticcheck
+  if ! "$STATICCHECK" -version 2>/dev/null | grep -qF "(${STATICCHECK_VERSION#v})"; then
+    go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
+  fi
+fi
+"$STATICCHECK" ./...
 
 step "go test -race -count=1 ./..."
 # shellcheck disable=SC2086

@@ -186,10 +186,3 @@ func (q *recvQueue) close() {
 	q.spaceWait.wakeAll()
 	q.mu.Unlock()
 }
-
-// len returns the number of queued messages.
-func (q *recvQueue) len() int {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.n
-}

@@ -63,7 +63,6 @@ func (fr *frameReader) release() {
 }
 
 // buffered returns the number of unread buffered bytes.
-func (fr *frameReader) buffered() int { return fr.w - fr.r }
 
 // fill reads more bytes into the buffer, compacting it first when the unread part is not at its
 // start. It returns after one successful read.

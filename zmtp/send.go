@@ -30,10 +30,10 @@ func (s *Socket) SendFrames(ctx context.Context, frames ...[]byte) error {
 
 // TrySend is Send that never waits: ErrNoPeer, ErrQueueFull or ErrUnknownPeer at once.
 func (s *Socket) TrySend(m *Msg) error {
-	return s.send(nil, m.Frames, false)
+	return s.send(context.Background(), m.Frames, false)
 }
 
-// send is the common path. ctx is nil when the call may not wait.
+// send is the common path. ctx is not consulted when the call may not wait (block false).
 func (s *Socket) send(ctx context.Context, frames [][]byte, block bool) error {
 	if s.closedFlag.Load() {
 		return ErrClosed

@@ -1223,18 +1223,18 @@ func testConcurrentHoldAck(t *testing.T, open Opener) {
 					ids = append(ids, id)
 				}
 				if err := s.Hold(c, owner, ts...); err != nil {
-					report(fmt.Errorf("Hold: %w", err))
+					report(fmt.Errorf("hold: %w", err))
 					return
 				}
 				for _, id := range ids {
 					where, o, err := s.Locate(c, id)
 					if err != nil || where != store.WhereHeld || o != owner {
-						report(fmt.Errorf("Locate(%s) after Hold = %v, %q, %v; want held by %s", id, where, o, err, owner))
+						report(fmt.Errorf("locate(%s) after Hold = %v, %q, %v; want held by %s", id, where, o, err, owner))
 						return
 					}
 				}
 				if err := s.Ack(c, ids...); err != nil {
-					report(fmt.Errorf("Ack: %w", err))
+					report(fmt.Errorf("ack: %w", err))
 					return
 				}
 			}
@@ -1253,11 +1253,11 @@ func testConcurrentHoldAck(t *testing.T, open Opener) {
 			}
 			got, err := s.Claim(c, "q", "claimer", 8, nil)
 			if err != nil {
-				report(fmt.Errorf("Claim: %w", err))
+				report(fmt.Errorf("claim: %w", err))
 				return
 			}
 			if len(got) > 0 {
-				report(fmt.Errorf("Claim took held tasks %v", ids(got)))
+				report(fmt.Errorf("claim took held tasks %v", ids(got)))
 				return
 			}
 			runtime.Gosched() // let the holders run
