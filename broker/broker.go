@@ -21,23 +21,9 @@ type Broker struct {
 	pub    *zmtp.Socket // nil when disabled
 
 	// mu guards the routing state c (lock order: mu, then zmtp's own locks inside TrySend and
-	// Recv; never the reverse: zmtp calls back only into monitor, which takes evmu alone).
+	// Recv; never the reverse).
 	mu sync.Mutex
 	c  *core
-
-	// Monitor events (disconnects) from zmtp's goroutines. A connection's messages are all
-	// queued before its disconnect event, and must be handled before it (a node's last
-	// results, then its tasks are given back). So an event is applied under mu once the
-	// routing loop has received as many messages as the ROUTER had counted when the event
-	// came (recvd >= seq), or has found the receive queue empty; the ticker applies events
-	// only while the loop is idle in Recv.
-	evmu   sync.Mutex
-	evq    []peerEvent
-	evflag atomic.Bool
-	evn    atomic.Uint64 // events posted so far (each event knows its number)
-	evwake chan struct{}
-	recvd  uint64      // messages received by the routing loop (guarded by mu)
-	idle   atomic.Bool // the routing loop waits in Recv (its queue was empty)
 
 	// User broker tasks (guarded by mu).
 	jobActive int
@@ -76,7 +62,6 @@ func New(cfg Config) (*Broker, error) {
 	cfg.epoch = hex.EncodeToString(e[:])
 	b := &Broker{
 		cfg:     cfg,
-		evwake:  make(chan struct{}, 1),
 		drained: make(chan struct{}),
 		done:    make(chan struct{}),
 	}
@@ -87,8 +72,10 @@ func New(cfg Config) (*Broker, error) {
 		MaxConns:          cfg.MaxConns,
 		HeartbeatInterval: cfg.HeartbeatInterval,
 		HeartbeatTimeout:  3 * cfg.HeartbeatInterval,
-		Logger:            cfg.Logger,
-		Monitor:           b.monitor,
+		// A peer's disconnection arrives in the receive stream after its last message: a
+		// node's last results are handled before its tasks are given back.
+		RouterNotify: zmtp.NotifyDisconnect,
+		Logger:       cfg.Logger,
 	})
 	if err := b.router.Bind(cfg.Listen); err != nil {
 		b.router.Close()
@@ -161,64 +148,6 @@ func (b *Broker) Stats() Stats {
 	return b.c.stats()
 }
 
-// peerEvent is a disconnect waiting to be applied.
-type peerEvent struct {
-	ident []byte
-	seq   uint64 // the ROUTER's MsgsIn when the event came
-	num   uint64 // its number among the events (from 1)
-	at    time.Time
-}
-
-// eventGrace is how long the ticker waits before applying an event whose connection's
-// messages were counted but dropped by zmtp (a connection closed while the receive queue was
-// full), once the routing loop is idle.
-const eventGrace = 50 * time.Millisecond
-
-// monitor receives zmtp's connection events (on zmtp's goroutines: it must not block and must
-// not take mu, which is held around TrySend).
-func (b *Broker) monitor(ev zmtp.Event) {
-	if ev.Type != zmtp.EventDisconnected || len(ev.Identity) == 0 {
-		return
-	}
-	pe := peerEvent{ident: append([]byte(nil), ev.Identity...), seq: b.router.Stats().MsgsIn, at: time.Now()}
-	b.evmu.Lock()
-	pe.num = b.evn.Add(1)
-	b.evq = append(b.evq, pe)
-	b.evflag.Store(true)
-	b.evmu.Unlock()
-	select {
-	case b.evwake <- struct{}{}:
-	default:
-	}
-}
-
-// applyEvents applies the pending disconnects that are due, in order (mu held). The events
-// numbered up to drainedUpTo were posted before the receive queue was found empty: every
-// message of their connections has been handled (0: no such knowledge).
-func (b *Broker) applyEvents(drainedUpTo uint64) {
-	if !b.evflag.Load() {
-		return
-	}
-	b.evmu.Lock()
-	n := 0
-	for _, ev := range b.evq {
-		if ev.num > drainedUpTo && b.recvd < ev.seq && (!b.idle.Load() || time.Since(ev.at) < eventGrace) {
-			break
-		}
-		n++
-	}
-	due := b.evq[:n:n]
-	b.evq = b.evq[n:]
-	if len(b.evq) == 0 {
-		b.evq = nil
-		b.evflag.Store(false)
-	}
-	b.evmu.Unlock()
-	for _, ev := range due {
-		b.c.peerGone(ev.ident)
-	}
-}
-
 // drainMax bounds the messages handled under one hold of mu, so the ticker and broker-task
 // replies get the lock regularly under a sustained load.
 const drainMax = 256
@@ -284,9 +213,7 @@ func (b *Broker) Serve(ctx context.Context) error {
 // leaves in as few messages as possible; a lone call leaves at once.
 func (b *Broker) loop(ctx context.Context) error {
 	for {
-		b.idle.Store(true)
 		m, err := b.router.Recv(ctx)
-		b.idle.Store(false)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -295,16 +222,16 @@ func (b *Broker) loop(ctx context.Context) error {
 		}
 		b.mu.Lock()
 		for i := 0; ; i++ {
-			b.recvd++
-			b.c.handle(m)
+			if m.Notification() == zmtp.NotifyDisconnect {
+				b.c.peerGone(m.Frames[0])
+			} else {
+				b.c.handle(m)
+			}
 			m.Release()
-			b.applyEvents(0)
 			if i == drainMax {
 				break
 			}
-			posted := b.evn.Load() // events before the queue is seen empty
 			if m, err = b.router.Recv(doneCtx); err != nil {
-				b.applyEvents(posted)
 				break
 			}
 		}
@@ -313,7 +240,7 @@ func (b *Broker) loop(ctx context.Context) error {
 	}
 }
 
-// tickLoop runs the timers and the PUB batches every Tick, and applies disconnects at once.
+// tickLoop runs the timers and the PUB batches every Tick.
 func (b *Broker) tickLoop(ctx context.Context) {
 	t := time.NewTicker(b.cfg.Tick)
 	defer t.Stop()
@@ -322,12 +249,8 @@ func (b *Broker) tickLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		case <-b.evwake:
 		}
 		b.mu.Lock()
-		if b.idle.Load() {
-			b.applyEvents(0)
-		}
 		b.c.tick(b.c.now())
 		if b.c.closing && b.c.running == 0 && b.jobActive == 0 && b.c.storing() == 0 {
 			// Drained (no task at a node, no broker task, no task being written to the

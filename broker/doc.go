@@ -90,8 +90,9 @@
 // other peers are not held back. A ticker goroutine takes the same lock for the timers and the
 // PUB batches, broker-task workers take it to deliver their replies; nothing under the lock
 // does a syscall or waits (TrySend only copies into zmtp's per-peer buffer and may wake its
-// writer goroutine). Lock order: Broker.mu, then zmtp's internal locks; zmtp's monitor
-// callback takes only the small event lock, never Broker.mu.
+// writer goroutine). Lock order: Broker.mu, then zmtp's internal locks. A peer's
+// disconnection comes through the same receive stream (zmtp's RouterNotify), after the peer's
+// last message: a node's last results are handled before its tasks go back to their queues.
 //
 // Tasks are records in a chunked slab with a free list (88 bytes each; a task's client id and
 // params share one buffer from size-classed free lists), queues are rings of 64-bit task keys,

@@ -646,24 +646,31 @@ func TestFrameAndBatchBounds(t *testing.T) {
 }
 
 // TestNodeResultThenDisconnect: a node that answers and disconnects at once has its answer
-// routed (its disconnect is applied after the messages it sent before), not its task retried.
+// routed (its disconnect is handled after the messages it sent before), never its task
+// retried: thousands of connect/answer/close cycles, bounded in time.
 func TestNodeResultThenDisconnect(t *testing.T) {
 	b := startBroker(t, Config{})
 	c := dealer(t, b)
-	for i := 0; i < 20; i++ {
-		raw := dialRaw(t, b.Addr(), fmt.Sprintf("quick-%d", i))
+	const cycles = 2000
+	deadline := time.Now().Add(90 * time.Second)
+	n := 0
+	for ; n < cycles && time.Now().Before(deadline); n++ {
+		raw := dialRaw(t, b.Addr(), fmt.Sprintf("quick-%d", n))
 		raw.sendMsg(`{"jsonrpc":"2.0","method":"broker.hello","params":{"role":"node","name":"quick","methods":["work"]}}`)
 		raw.sendMsg(`{"jsonrpc":"2.0","method":"broker.credit","params":[1]}`)
-		c.send(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"work"}`, i))
+		c.send(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"work"}`, n))
 		task := parseTasks(t, []byte(raw.readMsg()))
-		raw.writeFrame(0x00, []byte(fmt.Sprintf(`{"jsonrpc":"2.0","id":%s,"result":%d}`, task[0].ID, i)))
+		raw.writeFrame(0x00, []byte(fmt.Sprintf(`{"jsonrpc":"2.0","id":%s,"result":%d}`, task[0].ID, n)))
 		raw.c.Close()
-		if got, want := c.recv(), fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"result":%d}`, i, i); got != want {
-			t.Fatalf("reply %s, want %s", got, want)
+		if got, want := c.recv(), fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"result":%d}`, n, n); got != want {
+			t.Fatalf("cycle %d: reply %s, want %s", n, got, want)
 		}
 	}
+	if n < cycles/2 {
+		t.Fatalf("only %d cycles within the deadline", n)
+	}
 	testutil.Eventually(t, wait, func() bool { return b.Stats().Nodes == 0 }, "nodes gone")
-	if s := b.Stats(); s.Retried != 0 || s.Succeeded != 20 {
-		t.Fatalf("stats %+v", s)
+	if s := b.Stats(); s.Retried != 0 || s.Succeeded != uint64(n) {
+		t.Fatalf("after %d cycles: stats %+v", n, s)
 	}
 }

@@ -45,6 +45,7 @@ type conn struct {
 	wake       chan struct{} // 1-slot: wakes an idle writer
 	done       chan struct{} // closed when the connection shuts down
 	writerDone chan struct{} // closed when the writer has returned
+	notified   chan struct{} // closed once the connection will queue nothing more for Recv
 	closeOnce  sync.Once
 	closeErr   error
 }
@@ -59,6 +60,7 @@ func newConn(s *Socket, nc net.Conn, ep string) *conn {
 		wake:       make(chan struct{}, 1),
 		done:       make(chan struct{}),
 		writerDone: make(chan struct{}),
+		notified:   make(chan struct{}),
 	}
 	c.fr = newFrameReader(nc, s.opts.MaxMsgSize)
 	c.fr.reads = &c.reads
@@ -288,7 +290,10 @@ func (c *conn) readLoop() error {
 	batch := batchArr[:0]
 	free := freeArr[:0] // messages taken from the socket's free list, used before the pool
 	defer func() {
-		releaseAll(batch)
+		if len(batch) > 0 {
+			// Complete messages read before a protocol error: delivered, as libzmq does.
+			_ = s.deliver(c, batch)
+		}
 		for _, m := range free {
 			m.home = nil
 			m.Release()

@@ -59,4 +59,9 @@
 // reason "400"), so libzmq clients report an authentication failure. SUB
 // subscriptions go out as SUBSCRIBE/CANCEL commands to ZMTP 3.1 peers and as 0x01/0x00
 // messages to ZMTP 3.0 peers; a PUB accepts both. CURVE is not implemented.
+//
+// ROUTER notifications (Options.RouterNotify) are libzmq's ZMQ_ROUTER_NOTIFY: the same
+// [identity, ""] messages in the receive stream, a disconnection after the peer's last
+// message. Msg.Notification tells them from a peer's own empty message, and a connection's
+// complete messages are delivered even when it fails while the receive queue is full.
 package zmtp

@@ -17,7 +17,13 @@ type Msg struct {
 	offs []int   // frame end offsets into buf while a message is read
 	from *conn   // the connection it came from (REQ/REP routing); nil for user messages
 	home *Socket // the socket whose free list it returns to on Release; nil: msgPool
+	note Notify  // ROUTER notification (Options.RouterNotify); 0 for a peer's message
 }
+
+// Notification reports whether the message is a ROUTER's connection notification
+// (Options.RouterNotify), and which: NotifyConnect or NotifyDisconnect. It is 0 for a message
+// a peer sent, even one with the same frames ([identity, ""]).
+func (m *Msg) Notification() Notify { return m.note }
 
 // maxPooledBuf is the largest backing buffer kept when a message goes back to the pool; larger
 // ones (a rare big message) are left to the GC instead of pinning memory in the pool.
@@ -39,6 +45,7 @@ func (m *Msg) Release() {
 	m.Frames = m.Frames[:0]
 	m.offs = m.offs[:0]
 	m.from = nil
+	m.note = 0
 	if cap(m.buf) > maxPooledBuf {
 		m.buf = make([]byte, 0, 512)
 	}

@@ -154,6 +154,17 @@ type Options struct {
 	// it over (the old connection is closed), as ZMQ_ROUTER_HANDOVER. Default false: the new
 	// connection is refused, as libzmq does.
 	RouterHandover bool
+	// RouterNotify makes a ROUTER deliver a peer's connection and/or disconnection as a
+	// message in its own receive stream, as libzmq's ZMQ_ROUTER_NOTIFY does: two frames, the
+	// peer's routing identity and an empty frame. NotifyConnect comes before the peer's first
+	// message; NotifyDisconnect after its last one (every message the peer completed is
+	// delivered before it, also when the connection failed), once per connection that
+	// completed its handshake. Msg.Notification tells such a message from a peer's own
+	// two-frame message with an empty body, which libzmq cannot. A peer's identity stays in
+	// use until its disconnection is queued, so a reconnecting peer with the same identity is
+	// refused (or, with RouterHandover, waits) until then, and its messages always come after
+	// the old connection's. Default 0: no notifications. Ignored by other socket types.
+	RouterNotify Notify
 	// Logger receives connection events at debug level. Default slog.Default().
 	Logger *slog.Logger
 	// Monitor, when set, is called for connection events. It runs on the connection's
@@ -212,6 +223,19 @@ func (o Options) withDefaults() Options {
 	o.Identity = append([]byte(nil), o.Identity...)
 	return o
 }
+
+// Notify selects the notifications of Options.RouterNotify. Its values are libzmq's
+// (ZMQ_NOTIFY_CONNECT, ZMQ_NOTIFY_DISCONNECT).
+type Notify uint8
+
+// The notifications a ROUTER can deliver in its receive stream.
+const (
+	// NotifyConnect delivers [identity, ""] when a peer completed its handshake.
+	NotifyConnect Notify = 1
+	// NotifyDisconnect delivers [identity, ""] after the last message of a peer whose
+	// connection ended.
+	NotifyDisconnect Notify = 2
+)
 
 // EventType is the kind of a connection event.
 type EventType uint8

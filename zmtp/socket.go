@@ -451,6 +451,9 @@ func (s *Socket) runConn(c *conn) bool {
 		return false
 	}
 	s.event(Event{Type: EventConnected, Endpoint: c.ep, Remote: remote, Identity: c.id})
+	if s.typ == Router && s.opts.RouterNotify&NotifyConnect != 0 {
+		s.notify(c, NotifyConnect)
+	}
 	err = c.readLoop()
 	proto, hbTimeout := isProtocolErr(err), !isProtocolErr(err) && isTimeoutErr(err) && !s.closedFlag.Load()
 	if hbTimeout {
@@ -458,6 +461,12 @@ func (s *Socket) runConn(c *conn) bool {
 	}
 	c.shutdown(err)
 	<-c.writerDone
+	if s.typ == Router && s.opts.RouterNotify&NotifyDisconnect != 0 {
+		// Queued while the identity is still this connection's: a peer reconnecting with
+		// it is refused until then, so its messages come after this notification.
+		s.notify(c, NotifyDisconnect)
+	}
+	close(c.notified)
 	s.detach(c)
 	c.fr.release()
 	// Counted once the peer has left Stats.Peers, so that a reader who sees the count
@@ -479,6 +488,7 @@ func (s *Socket) runConn(c *conn) bool {
 func (s *Socket) dropConn(c *conn, err error) {
 	c.shutdown(err)
 	close(c.writerDone)
+	close(c.notified)
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
@@ -498,31 +508,10 @@ func (s *Socket) attach(c *conn, peerID []byte) error {
 		return ErrClosed
 	}
 	if s.typ == Router {
-		id := peerID
-		s.rmu.Lock()
-		if len(id) == 0 {
-			for {
-				var b [5]byte
-				binary.BigEndian.PutUint32(b[1:], s.nextID)
-				s.nextID++
-				if s.routes[string(b[:])] == nil {
-					id = b[:]
-					break
-				}
-			}
+		if err := s.route(c, peerID); err != nil {
+			s.mu.Unlock()
+			return err
 		}
-		if old := s.routes[string(id)]; old != nil {
-			if !s.opts.RouterHandover {
-				s.rmu.Unlock()
-				s.mu.Unlock()
-				return fmt.Errorf("%w: %q", errIdentityInUse, id)
-			}
-			delete(s.routes, string(id))
-			old.shutdown(errors.New("zmtp: identity taken over by a new connection"))
-		}
-		s.routes[string(id)] = c
-		s.rmu.Unlock()
-		c.id = id
 	} else {
 		c.id = peerID
 	}
@@ -542,6 +531,80 @@ func (s *Socket) attach(c *conn, peerID []byte) error {
 	}
 	s.sendWait.wakeAll() // senders waiting for a peer
 	return nil
+}
+
+// errTakenOver ends a ROUTER connection whose identity a new connection took over.
+var errTakenOver = errors.New("zmtp: identity taken over by a new connection")
+
+// route gives a ROUTER connection its identity: the peer's, or a generated one when it sent
+// none. An identity in use is refused, or taken over with RouterHandover. With disconnect
+// notifications, a takeover first waits (without the locks) until the old connection's
+// notification is queued, so that the new connection's messages come after it. Called with
+// mu held; it may release and retake it.
+func (s *Socket) route(c *conn, peerID []byte) error {
+	for {
+		id := peerID
+		s.rmu.Lock()
+		if len(id) == 0 {
+			for {
+				var b [5]byte
+				binary.BigEndian.PutUint32(b[1:], s.nextID)
+				s.nextID++
+				if s.routes[string(b[:])] == nil {
+					id = b[:]
+					break
+				}
+			}
+		}
+		if old := s.routes[string(id)]; old != nil {
+			if !s.opts.RouterHandover {
+				s.rmu.Unlock()
+				return fmt.Errorf("%w: %q", errIdentityInUse, id)
+			}
+			old.shutdown(errTakenOver)
+			if s.opts.RouterNotify&NotifyDisconnect != 0 && !isClosedChan(old.notified) {
+				s.rmu.Unlock()
+				s.mu.Unlock()
+				select {
+				case <-old.notified:
+				case <-s.closing:
+				}
+				s.mu.Lock()
+				if s.closed {
+					return ErrClosed
+				}
+				continue
+			}
+			delete(s.routes, string(id))
+		}
+		s.routes[string(id)] = c
+		s.rmu.Unlock()
+		c.id = id
+		return nil
+	}
+}
+
+func isClosedChan(ch chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// notify queues a ROUTER notification for c ([identity, ""], see Options.RouterNotify),
+// waiting for room in the receive queue whatever the connection's state: it is dropped only
+// when the socket closes.
+func (s *Socket) notify(c *conn, kind Notify) {
+	m := AcquireMsg()
+	m.buf = append(m.buf, c.id...)
+	m.endFrame()
+	m.endFrame()
+	m.setFrames()
+	m.note = kind
+	one := [1]*Msg{m}
+	_ = s.push(one[:])
 }
 
 // detach removes a closed connection from the socket.
@@ -567,9 +630,8 @@ func (s *Socket) detach(c *conn) {
 	s.sendWait.wakeAll() // senders waiting on this peer learn it is gone
 }
 
-// deliver queues a batch of received messages for Recv, waiting while the queue is full (the
-// connection then reads nothing more: backpressure). It consumes the batch: messages it could
-// not queue are released.
+// deliver queues a batch of c's received messages for Recv, waiting while the queue is full
+// (the connection then reads nothing more: backpressure). It consumes the batch.
 func (s *Socket) deliver(c *conn, batch []*Msg) error {
 	idLen := 0
 	if s.typ == Router {
@@ -582,6 +644,14 @@ func (s *Socket) deliver(c *conn, batch []*Msg) error {
 	}
 	s.stats.msgsIn.Add(uint64(len(batch)))
 	s.stats.bytesIn.Add(uint64(size))
+	return s.push(batch)
+}
+
+// push queues messages for Recv, waiting while the queue is full. A connection's complete
+// messages are queued even when the connection closes meanwhile (as libzmq keeps a dead
+// peer's pipe readable): only Close drops them. It consumes the batch: messages it could not
+// queue are released.
+func (s *Socket) push(batch []*Msg) error {
 	for len(batch) > 0 {
 		k, ch, ok := s.q.push(batch)
 		if !ok {
@@ -592,13 +662,7 @@ func (s *Socket) deliver(c *conn, batch []*Msg) error {
 			batch = batch[k:]
 			continue
 		}
-		select {
-		case <-ch:
-		case <-c.done:
-			s.q.spaceWait.done(ch)
-			releaseAll(batch)
-			return ErrClosed
-		}
+		<-ch // woken by room, or by the queue's close (Close)
 		s.q.spaceWait.done(ch)
 	}
 	return nil
