@@ -42,7 +42,7 @@ func (c *core) brokerCall(p *peer, tg target, h *codec.Header) {
 	case "broker.stats":
 		c.ok(tg, h.ID, c.appendStats(c.valbuf[:0]))
 	case "broker.nodes":
-		c.ok(tg, h.ID, c.appendNodes(c.valbuf[:0]))
+		c.ok(tg, h.ID, c.appendNodes(c.valbuf[:0], p.replies.MaxMember()))
 	case "broker.ping":
 		c.ok(tg, h.ID, pongJSON)
 	default:
@@ -137,7 +137,11 @@ type helloParams struct {
 	Queues      []string `json:"queues"`
 	Concurrency int      `json:"concurrency"`
 	Unordered   bool     `json:"unordered"`
+	MaxMsgSize  int64    `json:"max_msg_size"`
 }
+
+// minMsgSize is the smallest max_msg_size a hello may announce (a node's own lower bound).
+const minMsgSize = 256
 
 // maxNodeMethods bounds the methods one node's hello may list.
 const maxNodeMethods = 4096
@@ -181,33 +185,66 @@ func (c *core) bHello(p *peer, tg target, h *codec.Header) {
 	if hp.Role == "" && hp.Methods != nil {
 		hp.Role = "node"
 	}
+	maxOut := c.maxMsg
+	if hp.MaxMsgSize != 0 {
+		if hp.MaxMsgSize < minMsgSize {
+			c.badParams(tg, h.ID, "max_msg_size must be at least 256")
+			return
+		}
+		maxOut = int(min(hp.MaxMsgSize, 1<<40))
+	}
 	switch hp.Role {
 	case "", "client":
 		p.unordered = hp.Unordered
 	case "node":
-		if len(hp.Methods)*max(1, len(hp.Queues)) > maxNodeMethods {
-			c.badParams(tg, h.ID, "too many methods (times queues)")
+		if msg := c.checkNodeHello(&hp, maxOut); msg != "" {
+			c.badParams(tg, h.ID, msg)
 			return
-		}
-		for _, q := range hp.Queues {
-			if q == "" || len(q) > MaxQueueName {
-				c.badParams(tg, h.ID, "queue names must be 1 to 128 bytes")
-				return
-			}
 		}
 		c.nodeHello(p, &hp)
 	default:
 		c.badParams(tg, h.ID, `role must be "client" or "node"`)
 		return
 	}
+	c.setMaxOut(p, maxOut)
 	v := append(c.valbuf[:0], `{"broker":"`...)
 	v = append(v, c.epoch...)
 	v = append(v, `","heartbeat_ms":`...)
 	v = strconv.AppendInt(v, c.cfg.HeartbeatInterval.Milliseconds(), 10)
 	v = append(v, `,"max_batch":`...)
 	v = strconv.AppendInt(v, int64(c.cfg.MaxBatch), 10)
+	v = append(v, `,"max_msg_size":`...)
+	v = strconv.AppendInt(v, int64(c.maxMsg), 10)
 	c.valbuf = append(v, '}')
 	c.ok(tg, h.ID, c.valbuf)
+}
+
+// checkNodeHello returns why a node's hello is refused, or "". What a node names lands in
+// every broker.nodes reply, so it is bounded here (Config.MaxNodeName, MaxNodeLists); and a
+// node must take every task the broker accepts (maxOut is the message size it announced).
+func (c *core) checkNodeHello(hp *helloParams, maxOut int) string {
+	if len(hp.Methods)*max(1, len(hp.Queues)) > maxNodeMethods {
+		return "too many methods (times queues)"
+	}
+	lists := 0
+	for _, q := range hp.Queues {
+		if q == "" || len(q) > MaxQueueName {
+			return "queue names must be 1 to 128 bytes"
+		}
+		lists += len(q)
+	}
+	for _, m := range hp.Methods {
+		lists += len(m)
+	}
+	switch {
+	case len(hp.Name) > c.cfg.MaxNodeName:
+		return "name longer than " + strconv.Itoa(c.cfg.MaxNodeName) + " bytes"
+	case lists > c.cfg.MaxNodeLists:
+		return "method and queue names longer than " + strconv.Itoa(c.cfg.MaxNodeLists) + " bytes together"
+	case maxOut < c.maxMsg:
+		return "max_msg_size below the broker's (" + strconv.Itoa(c.maxMsg) + "): a node must take every task the broker accepts"
+	}
+	return ""
 }
 
 // nodeHello (re)registers p as a node serving hp.Methods, with no credit.
@@ -309,7 +346,7 @@ func (c *core) bSubmit(p *peer, tg target, h *codec.Header) {
 		}
 	}
 	q := c.queueFor([]byte(method), x.queue)
-	if !c.admit(p, tg, h.ID, q, x.delay > 0) {
+	if !c.admit(p, tg, h.ID, q, x.delay > 0) || c.tooLarge(tg, h.ID, q, params) {
 		if q != nil {
 			c.maybeDropQueue(q)
 		}

@@ -38,6 +38,8 @@ const (
 	DefaultMaxBacklog           = protocol.DefaultMaxBacklog           // DefaultMaxBacklog is the default of Config.MaxBacklog.
 	DefaultResultGrace          = 5 * time.Second                      // DefaultResultGrace is the default of Config.ResultGrace.
 	DefaultStoreTimeout         = 5 * time.Second                      // DefaultStoreTimeout is the default of Config.StoreTimeout.
+	DefaultMaxNodeName          = protocol.DefaultMaxNodeName          // DefaultMaxNodeName is the default of Config.MaxNodeName.
+	DefaultMaxNodeLists         = protocol.DefaultMaxNodeLists         // DefaultMaxNodeLists is the default of Config.MaxNodeLists.
 )
 
 // Bounds of the task options (docs/reliability.md); past one a request is answered with
@@ -87,6 +89,8 @@ var (
 	errMethodTooLong   = protocol.ErrMethodTooLong
 	errNotNode         = protocol.ErrNotNode
 	errLeaseLost       = protocol.ErrLeaseLost
+	errReplyTooLarge   = protocol.ErrReplyTooLarge
+	errBatchTooLarge   = protocol.ErrBatchReplyTooLarge
 )
 
 // Sentinel errors.
@@ -175,6 +179,13 @@ type Config struct {
 	// MaxWaiting bounds the broker.result calls waiting at once, over all clients; past it a
 	// new wait is refused with -32001. Default 100,000.
 	MaxWaiting int
+	// MaxNodeName bounds a node's name in its hello, in bytes as written; a longer one is
+	// answered -32602 and the node is not registered. Default 256.
+	MaxNodeName int
+	// MaxNodeLists bounds the bytes of the method and queue names a node's hello lists,
+	// together (they land in every broker.nodes reply); past it the hello is answered -32602.
+	// Default 64 KiB.
+	MaxNodeLists int
 	// MaxBacklog bounds, in bytes, the messages the broker keeps for one peer whose send queue
 	// is full (a peer that does not read): past it further replies to that peer are dropped and
 	// counted (Stats.Unsent); one message always fits an empty backlog. Default 64 MiB.
@@ -289,6 +300,12 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MaxWaiting <= 0 {
 		c.MaxWaiting = DefaultMaxWaiting
 	}
+	if c.MaxNodeName <= 0 {
+		c.MaxNodeName = DefaultMaxNodeName
+	}
+	if c.MaxNodeLists <= 0 {
+		c.MaxNodeLists = DefaultMaxNodeLists
+	}
 	if c.MaxBacklog <= 0 {
 		c.MaxBacklog = DefaultMaxBacklog
 	}
@@ -318,6 +335,7 @@ type Stats struct {
 	Scheduled int    // tasks held back until a time (delay, eta, retry backoff)
 	Duplicate uint64 // submits answered with the task of the same idempotency key
 	Unsent    uint64 // replies dropped for a peer past MaxBacklog
+	TooLarge  uint64 // replies and results replaced with -32603: past their receiver's message size
 	Dropped   uint64 // queued calls dropped because their client disconnected
 	Stale     uint64 // node responses ignored (not the task's current holder or attempt)
 	Rejected  uint64 // requests refused at a limit (-32001, -32002, -32003)

@@ -10,6 +10,8 @@ import (
 
 	"github.com/zerotask/zerotask/codec"
 	"github.com/zerotask/zerotask/dispatch"
+	"github.com/zerotask/zerotask/internal/batch"
+	"github.com/zerotask/zerotask/internal/rawjson"
 	"github.com/zerotask/zerotask/zmtp"
 )
 
@@ -42,13 +44,12 @@ type peer struct {
 	delim bool // its last message had the empty delimiter frame
 
 	// Client side.
-	unordered bool    // broker.hello {"unordered":true}: replies packed as they complete
-	inflight  int     // replies owed (task calls, result waits, broker tasks)
-	thead     uint32  // head of the list of its task calls that owe a reply (task.cprev/cnext)
-	waiters   *waiter // its broker.result waits (waiter.pprev/pnext)
-	rbuf      []byte  // unordered replies waiting for the flush, as an array body
-	rcount    int
-	rbatch    bool // rbuf holds a reply to a batch member
+	unordered bool         // broker.hello {"unordered":true}: replies packed as they complete
+	inflight  int          // replies owed (task calls, result waits, broker tasks)
+	thead     uint32       // head of the list of its task calls that owe a reply (task.cprev/cnext)
+	waiters   *waiter      // its broker.result waits (waiter.pprev/pnext)
+	replies   batch.Packer // unordered replies waiting for the flush
+	rbatch    bool         // replies holds a reply to a batch member: it leaves as an array
 
 	// Node side.
 	node        bool
@@ -59,13 +60,12 @@ type peer struct {
 	held        int    // tasks it holds
 	hhead       uint32 // its held tasks, oldest first (task.nprev/nnext)
 	htail       uint32
-	mrr         int    // round robin over methods when pulling with credit
-	tbuf        []byte // tasks waiting for the flush, as an array body
-	tcount      int
+	mrr         int          // round robin over methods when pulling with credit
+	tasks       batch.Packer // tasks waiting for the flush
 
 	queues  []string // the queues a node serves (its hello's "queues"; nil: the default one)
 	mnames  []string // the methods a node serves, as its hello listed them (broker.nodes)
-	dirty   bool     // in core.dirty (tbuf or rbuf has content)
+	dirty   bool     // in core.dirty (tasks or replies hold members)
 	outbox  [][]byte // messages the ROUTER refused (send queue full), retried on tick
 	backlog int64    // bytes in outbox (bounded by Config.MaxBacklog)
 	blocked bool     // in core.blocked
@@ -143,22 +143,28 @@ func (q *queue) entries() int {
 	return n
 }
 
-// batch collects the replies of a strict client batch until every member is done.
-type batch struct {
+// batchReply collects the replies of a strict client batch until every member is done.
+type batchReply struct {
 	client  uint32
 	cgen    uint32
 	delim   bool
-	pending int // members still to answer (plus one while the batch is being read)
-	buf     []byte
-	count   int
+	pending int          // members still to answer (plus one while the batch is being read)
+	out     batch.Packer // the replies so far, bounded by the client's message size
+	reserve int          // bytes kept for the -32603 errors of the members not answered yet
 	used    bool
 }
+
+// errReplySize returns the bytes a member's -32603 "reply too large" takes in a batch's
+// array, with an id of idLen bytes (and the ',' before it).
+func errReplySize(idLen int) int { return errReplyFixed + idLen }
+
+var errReplyFixed = len(codec.AppendError(nil, nil, errReplyTooLarge)) - len(nullJSON) + 1
 
 // counters are the routing state's statistics.
 type counters struct {
 	accepted, submitted, succeeded, failed, retried, revoked, expired uint64
 	dropped, stale, rejected, badFrames, brokerCalls, duplicate       uint64
-	unsent                                                            uint64
+	unsent, tooLarge                                                  uint64
 }
 
 // core is the broker's routing state. Every field is guarded by Broker.mu (held by the
@@ -172,6 +178,9 @@ type core struct {
 	now   func() int64
 	disp  *dispatch.Dispatcher
 	lim   codec.Limits
+	// maxMsg is the largest message the broker receives (Config.MaxMsgSize), and the one it
+	// sends to a peer that announced no limit of its own.
+	maxMsg int
 	// nodeLim is lim with twice the batch length, for a node's packed arrays: a node answering
 	// a full array of MaxBatch tasks adds its credit and running notices to the results.
 	nodeLim codec.Limits
@@ -192,7 +201,7 @@ type core struct {
 	queueIdx   map[string]uint32
 	freeQueues []uint32
 
-	batches     []batch
+	batches     []batchReply
 	freeBatches []uint32
 
 	subm  map[uint64]uint32 // live submitted tasks: seq -> slot
@@ -211,6 +220,7 @@ type core struct {
 	scratch2   []byte   // values inside them
 	valbuf     []byte   // result values being built
 	rec        record   // the record being stored
+	recbuf     []byte   // a record measured for resultRoom
 
 	deadlines    deadlineHeap // queued and scheduled tasks with a deadline (see expiry.go)
 	withDeadline int          // queued and scheduled tasks with a deadline (the live entries of deadlines)
@@ -225,9 +235,8 @@ type core struct {
 	ntbuf        []byte      // a notice being sent to one peer (revoke, shutdown)
 
 	// PUB output, flushed on tick.
-	stbuf   []byte
-	stcount int
-	ctlIDs  []uint64
+	states batch.Packer // broker.state notices
+	ctlIDs []uint64
 
 	// jobs runs a user broker.* task off the routing loop (set by the Broker); it reports false
 	// when its queue is full.
@@ -266,6 +275,8 @@ func newCore(cfg *Config, out, pub sender) *core {
 		c.lim.MaxFrame = 1 << 40
 	}
 	c.nodeLim = c.lim
+	c.maxMsg = c.lim.MaxFrame
+	c.states.MaxBatch, c.states.MaxBytes = cfg.MaxBatch, c.maxMsg
 	c.nodeLim.MaxBatch = 2 * cfg.MaxBatch
 	c.hdr.Scratch = make([]byte, 0, maxMethodLen)
 	c.mscratch = make([]byte, 0, maxMethodLen)
@@ -294,6 +305,7 @@ func (c *core) peerFor(ident []byte) *peer {
 	}
 	p.ident = append(p.ident[:0], ident...)
 	p.alive = true
+	c.setMaxOut(p, c.maxMsg)
 	p.thead, p.hhead, p.htail = noRef, noRef, noRef
 	c.peerIdx[string(p.ident)] = p.slot
 	return p
@@ -356,15 +368,14 @@ func (c *core) peerGone(ident []byte) {
 	clear(p.outbox)
 	// Keep the buffers, and the dirty/blocked flags that match the slot's entries in c.dirty
 	// and c.blocked (skipped while the slot is free, valid again once it is reused).
-	*p = peer{slot: p.slot, gen: p.gen + 1, ident: p.ident[:0], rbuf: p.rbuf[:0], tbuf: p.tbuf[:0],
+	tasks, replies := p.tasks, p.replies
+	tasks.Take(false)
+	replies.Take(false)
+	tasks.Shrink(64 << 10) // a burst's buffers go back to the GC with the peer
+	replies.Shrink(64 << 10)
+	*p = peer{slot: p.slot, gen: p.gen + 1, ident: p.ident[:0], tasks: tasks, replies: replies,
 		outbox: p.outbox[:0], methods: p.methods[:0], dirty: p.dirty, blocked: p.blocked,
 		thead: noRef, hhead: noRef, htail: noRef}
-	if cap(p.rbuf) > 64<<10 {
-		p.rbuf = nil // a burst's buffers go back to the GC with the peer
-	}
-	if cap(p.tbuf) > 64<<10 {
-		p.tbuf = nil
-	}
 	c.freePeers = append(c.freePeers, p.slot)
 }
 
@@ -679,35 +690,52 @@ func (c *core) dispatch(p *peer, q *queue, slot uint32, t *task) {
 	p.held++
 	c.running++
 
-	if p.tcount == 0 {
-		p.tbuf = append(p.tbuf[:0], '[')
-	} else {
-		p.tbuf = append(p.tbuf, ',')
+	// Every task was admitted within the node's bound (see envelopeMax and admitSize), so it
+	// always fits a message of its own.
+	pk := &p.tasks
+	if !pk.Room(envelopeMax(len(q.methodJSON), len(t.params()))) {
+		c.flushTasks(p)
 	}
-	p.tbuf = append(p.tbuf, `{"jsonrpc":"2.0","id":`...)
-	p.tbuf = c.appendHandout(p.tbuf, t.key(slot))
-	p.tbuf = append(p.tbuf, `,"method":`...)
-	p.tbuf = append(p.tbuf, q.methodJSON...)
+	pk.Begin()
+	pk.Cur = append(pk.Cur, envHead...)
+	pk.Cur = c.appendHandout(pk.Cur, t.key(slot))
+	pk.Cur = append(pk.Cur, envMethod...)
+	pk.Cur = append(pk.Cur, q.methodJSON...)
 	if ps := t.params(); len(ps) > 0 {
-		p.tbuf = append(p.tbuf, `,"params":`...)
-		p.tbuf = append(p.tbuf, ps...)
+		pk.Cur = append(pk.Cur, envParams...)
+		pk.Cur = append(pk.Cur, ps...)
 	}
 	if t.deadline != 0 {
 		// The deadline travels with the task as the milliseconds left (the node's clock takes
 		// it from there): its handler's context ends then.
 		left := (t.deadline - c.now() + int64(time.Millisecond) - 1) / int64(time.Millisecond)
-		p.tbuf = append(p.tbuf, `,"timeout_ms":`...)
-		p.tbuf = strconv.AppendInt(p.tbuf, max(left, 1), 10)
+		pk.Cur = append(pk.Cur, envTimeout...)
+		pk.Cur = strconv.AppendInt(pk.Cur, max(left, 1), 10)
 		c.watchLease(t.key(slot), t.deadline)
 	}
-	p.tbuf = append(p.tbuf, '}')
-	p.tcount++
-	if p.tcount >= c.cfg.MaxBatch || int64(len(p.tbuf)) >= c.cfg.MaxMsgSize/2 {
+	pk.Cur = append(pk.Cur, '}')
+	pk.End()
+	if pk.Full() || pk.Bytes() >= pk.MaxBytes/2 {
 		c.flushTasks(p)
 	} else {
 		c.markDirty(p)
 	}
 }
+
+// The parts of a task's message to its node, and the most bytes they take around the method
+// and the params: a hand-out id takes at most handoutIDMax bytes, the milliseconds left at
+// most 19 digits.
+const (
+	envHead     = `{"jsonrpc":"2.0","id":`
+	envMethod   = `,"method":`
+	envParams   = `,"params":`
+	envTimeout  = `,"timeout_ms":`
+	envOverhead = len(envHead) + handoutIDMax + len(envMethod) + len(envParams) + len(envTimeout) + 19 + len("}")
+)
+
+// envelopeMax returns the most bytes a task's message to its node takes, for a method written
+// in methodJSON bytes (as a JSON string) and params of paramsLen bytes.
+func envelopeMax(methodJSON, paramsLen int) int { return envOverhead + methodJSON + paramsLen }
 
 // unlinkHeld removes t from its node's held list.
 func (c *core) unlinkHeld(p *peer, slot uint32, t *task) {
@@ -776,7 +804,7 @@ func (c *core) nodeGone(p *peer) {
 		c.pumpQueue(q)
 		c.maybeDropQueue(q)
 	}
-	p.tbuf, p.tcount = p.tbuf[:0], 0
+	p.tasks.Take(false) // not sent: every task in it went back above
 	c.log.Debug("broker: node gone", "node", p.name, "requeued", c.queued)
 }
 
@@ -815,23 +843,54 @@ func (c *core) deliverAsync(tg target, elem []byte) {
 // reply sends one reply to a client: at once in its own message (JSON-RPC clients expect one
 // response per request), or packed with others at the next flush for unordered clients.
 func (c *core) reply(p *peer, delim bool, elem []byte, batchMember bool) {
+	pk := &p.replies
+	if elem = c.fitReply(elem, pk.MaxMember()); elem == nil {
+		return
+	}
 	if !p.unordered {
 		c.send(p, delim, elem)
 		return
 	}
-	if p.rcount == 0 {
-		p.rbuf = append(p.rbuf[:0], '[')
-	} else {
-		p.rbuf = append(p.rbuf, ',')
+	if !pk.Room(len(elem)) {
+		c.flushReplies(p)
 	}
-	p.rbuf = append(p.rbuf, elem...)
-	p.rcount++
+	pk.Append(elem)
 	p.rbatch = p.rbatch || batchMember
-	if p.rcount >= c.cfg.MaxBatch || int64(len(p.rbuf)) >= c.cfg.MaxMsgSize/2 {
+	if pk.Full() || pk.Bytes() >= pk.MaxBytes/2 {
 		c.flushReplies(p)
 	} else {
 		c.markDirty(p)
 	}
+}
+
+// fitReply returns elem, a reply built by the broker, when it is at most max bytes, else a
+// short -32603 error with the same id in its place, or nil (counted as unsent) when even that
+// does not fit (an id nearly as large as the bound). A reply past its receiver's bound would
+// only make the receiver drop its connection.
+func (c *core) fitReply(elem []byte, max int) []byte {
+	if len(elem) <= max {
+		return elem
+	}
+	id := replyID(elem)
+	c.valbuf = codec.AppendError(c.valbuf[:0], id, errReplyTooLarge)
+	if len(c.valbuf) > max {
+		c.cnt.unsent++
+		return nil
+	}
+	c.cnt.tooLarge++
+	return c.valbuf
+}
+
+// replyID returns the raw id of a response the broker built (it starts with envHead).
+func replyID(elem []byte) []byte {
+	if len(elem) <= len(envHead) || string(elem[:len(envHead)]) != envHead {
+		return nil
+	}
+	end := rawjson.Skip(elem, len(envHead))
+	if end < 0 {
+		return nil
+	}
+	return elem[len(envHead):end]
 }
 
 // ---- batches ----
@@ -843,24 +902,40 @@ func (c *core) newBatch(p *peer, delim bool) uint32 {
 		c.freeBatches = c.freeBatches[:k-1]
 	} else {
 		bi = uint32(len(c.batches))
-		c.batches = append(c.batches, batch{})
+		c.batches = append(c.batches, batchReply{})
 	}
 	b := &c.batches[bi]
-	b.client, b.cgen, b.delim, b.pending, b.count, b.used = p.slot, p.gen, delim, 1, 0, true
-	b.buf = append(b.buf[:0], '[')
+	b.client, b.cgen, b.delim, b.pending, b.reserve, b.used = p.slot, p.gen, delim, 1, 0, true
+	b.out.Take(false)
+	// Every member of a batch (a node's array may hold twice MaxBatch) gets its reply in the
+	// one array: the bound that matters is the client's message size.
+	b.out.MaxBatch, b.out.MaxBytes = 1<<30, p.replies.MaxBytes
 	return bi
 }
 
+// batchAppend adds a member's reply to a strict batch's array. A reply that would pass the
+// client's message size, with room kept for the errors of the members still to answer
+// (reserve, see handleBatch), is replaced with a short -32603 error for that member (its id
+// kept), which the reserve has room for. Should even that not fit (a member the reserve did
+// not count), its reply is dropped and counted (Stats.Unsent): the array that leaves is always
+// within the client's bound.
 func (c *core) batchAppend(bi uint32, elem []byte) {
 	b := &c.batches[bi]
 	if c.livePeer(b.client, b.cgen) == nil {
 		return
 	}
-	if b.count > 0 {
-		b.buf = append(b.buf, ',')
+	id := replyID(elem)
+	rest := max(0, b.reserve-errReplySize(len(id)))
+	b.reserve = rest
+	if !b.out.Room(len(elem) + rest) {
+		c.cnt.tooLarge++
+		c.valbuf = codec.AppendError(c.valbuf[:0], id, errReplyTooLarge)
+		if elem = c.valbuf; !b.out.Room(len(elem)) {
+			c.cnt.unsent++
+			return
+		}
 	}
-	b.buf = append(b.buf, elem...)
-	b.count++
+	b.out.Append(elem)
 }
 
 // batchDone settles one pending member; the last one sends the batch's array (unless every
@@ -871,13 +946,12 @@ func (c *core) batchDone(bi uint32) {
 	if b.pending > 0 {
 		return
 	}
-	if p := c.livePeer(b.client, b.cgen); p != nil && b.count > 0 {
-		b.buf = append(b.buf, ']')
-		c.send(p, b.delim, b.buf)
+	if msg := b.out.Take(true); msg != nil {
+		if p := c.livePeer(b.client, b.cgen); p != nil {
+			c.send(p, b.delim, msg)
+		}
 	}
-	if cap(b.buf) > 64<<10 {
-		b.buf = nil
-	}
+	b.out.Shrink(64 << 10)
 	b.used = false
 	c.freeBatches = append(c.freeBatches, bi)
 }
@@ -908,29 +982,22 @@ func (c *core) flush() {
 }
 
 func (c *core) flushTasks(p *peer) {
-	switch p.tcount {
-	case 0:
-		return
-	case 1:
-		c.send(p, p.delim, p.tbuf[1:])
-	default:
-		p.tbuf = append(p.tbuf, ']')
-		c.send(p, p.delim, p.tbuf)
+	if msg := p.tasks.Take(false); msg != nil {
+		c.send(p, p.delim, msg)
 	}
-	p.tbuf, p.tcount = p.tbuf[:0], 0
 }
 
 func (c *core) flushReplies(p *peer) {
-	switch {
-	case p.rcount == 0:
-		return
-	case p.rcount == 1 && !p.rbatch:
-		c.send(p, p.delim, p.rbuf[1:])
-	default:
-		p.rbuf = append(p.rbuf, ']')
-		c.send(p, p.delim, p.rbuf)
+	if msg := p.replies.Take(p.rbatch); msg != nil {
+		c.send(p, p.delim, msg)
 	}
-	p.rbuf, p.rcount, p.rbatch = p.rbuf[:0], 0, false
+	p.rbatch = false
+}
+
+// setMaxOut sets the largest message p receives, its announced limit or the default one.
+func (c *core) setMaxOut(p *peer, n int) {
+	p.tasks.MaxBatch, p.tasks.MaxBytes = c.cfg.MaxBatch, n
+	p.replies.MaxBatch, p.replies.MaxBytes = c.cfg.MaxBatch, n
 }
 
 // send sends one message to p without blocking. When p's send queue is full the message

@@ -72,8 +72,15 @@
 // MaxWaiting (-32001; store lookups count too), StoreTimeout (a store call past it fails:
 // -32001 for the tasks being written), MaxBacklog (replies to a peer that does not read are
 // dropped and counted), MaxAttempts, MaxDelay (-32602), SendHWM, MaxConns, BrokerTaskWorkers
-// and BrokerTaskQueue (-32001). During Shutdown new tasks get -32003. The
-// error codes are the exported Code* constants.
+// and BrokerTaskQueue (-32001), MaxNodeName and MaxNodeLists (a node's hello, -32602). During
+// Shutdown new tasks get -32003. The error codes are the exported Code* constants.
+//
+// No message leaves larger than its receiver's limit (its hello's max_msg_size, else
+// MaxMsgSize): internal/batch.Packer closes a message before a member would pass it; a task
+// whose message to a node could pass MaxMsgSize is refused at submit (-32600); a reply that
+// would pass its receiver's limit becomes a -32603 error with its id (Stats.TooLarge), a
+// strict batch keeping room for one per member; a submitted task's result that would make
+// its record unreadable in one message ends it FAILURE -32603.
 //
 // # Without a network
 //

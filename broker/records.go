@@ -168,6 +168,7 @@ func (c *core) appendStats(dst []byte) []byte {
 	dst = field(dst, "scheduled", uint64(s.Scheduled))
 	dst = field(dst, "duplicate", s.Duplicate)
 	dst = field(dst, "unsent", s.Unsent)
+	dst = field(dst, "too_large", s.TooLarge)
 	dst = field(dst, "dropped", s.Dropped)
 	dst = field(dst, "stale", s.Stale)
 	dst = field(dst, "rejected", s.Rejected)
@@ -185,13 +186,18 @@ func (c *core) appendStats(dst []byte) []byte {
 	return append(dst, '}')
 }
 
-// appendNodes appends the broker.nodes array.
-func (c *core) appendNodes(dst []byte) []byte {
+// appendNodes appends the broker.nodes array. It stops once dst is past limit bytes (the
+// receiver's bound): the reply cannot be sent anyway, and fitReply answers an error in its
+// place, so building it further would only cost memory.
+func (c *core) appendNodes(dst []byte, limit int) []byte {
 	dst = append(dst, '[')
 	first := true
 	for _, p := range c.peers {
 		if !p.alive || !p.node {
 			continue
+		}
+		if len(dst) > limit {
+			return dst
 		}
 		if !first {
 			dst = append(dst, ',')
@@ -241,6 +247,7 @@ func (c *core) stats() Stats {
 		Scheduled: c.scheduled,
 		Duplicate: c.cnt.duplicate,
 		Unsent:    c.cnt.unsent,
+		TooLarge:  c.cnt.tooLarge,
 		Dropped:   c.cnt.dropped,
 		Stale:     c.cnt.stale,
 		Rejected:  c.cnt.rejected,
@@ -265,18 +272,20 @@ func (c *core) stateChanged(t *task) {
 	if t.flags&fSubmitted == 0 || c.pub == nil {
 		return
 	}
-	if c.stcount == 0 {
-		c.stbuf = append(c.stbuf[:0], '[')
-	} else {
-		c.stbuf = append(c.stbuf, ',')
+	// A notice is at most stateNoticeMax bytes: an id of this or another broker (durable
+	// aliases are as short) and a state name.
+	pk := &c.states
+	if !pk.Room(stateNoticeMax) {
+		c.publishState()
 	}
-	c.stbuf = append(c.stbuf, `{"jsonrpc":"2.0","method":"broker.state","params":{"id":`...)
-	c.stbuf = c.appendPublicID(c.stbuf, t.seq)
-	c.stbuf = append(c.stbuf, `,"state":"`...)
-	c.stbuf = append(c.stbuf, t.state.String()...)
-	c.stbuf = append(c.stbuf, `"}}`...)
-	c.stcount++
-	if c.stcount >= c.cfg.MaxBatch {
+	pk.Begin()
+	pk.Cur = append(pk.Cur, `{"jsonrpc":"2.0","method":"broker.state","params":{"id":`...)
+	pk.Cur = c.appendPublicID(pk.Cur, t.seq)
+	pk.Cur = append(pk.Cur, `,"state":"`...)
+	pk.Cur = append(pk.Cur, t.state.String()...)
+	pk.Cur = append(pk.Cur, `"}}`...)
+	pk.End()
+	if pk.Full() {
 		c.publishState()
 	}
 }
@@ -287,13 +296,14 @@ var (
 )
 
 func (c *core) publishState() {
-	if c.stcount == 0 {
-		return
+	if msg := c.states.Take(true); msg != nil {
+		c.publishMsg(topicState, msg)
 	}
-	c.stbuf = append(c.stbuf, ']')
-	c.publishMsg(topicState, c.stbuf)
-	c.stbuf, c.stcount = c.stbuf[:0], 0
 }
+
+// stateNoticeMax bounds one broker.state notice: its fixed text, a quoted public id (an epoch
+// or owner alias and a sequence number: well under 160 bytes) and the longest state name.
+const stateNoticeMax = 256
 
 // publishMsg sends [topic, body] on the PUB socket, which never blocks (a slow subscriber
 // loses messages: PUB only wakes and informs).

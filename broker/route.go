@@ -2,10 +2,12 @@ package broker
 
 import (
 	"bytes"
+	"strconv"
 	"time"
 
 	"github.com/zerotask/zerotask/codec"
 	"github.com/zerotask/zerotask/internal/rawjson"
+	"github.com/zerotask/zerotask/protocol"
 	"github.com/zerotask/zerotask/zmtp"
 )
 
@@ -82,9 +84,15 @@ func (c *core) handleBatch(p *peer, delim bool, body []byte) {
 	it.Scratch = nil // escaped method names stay escaped here: decoded in handleOne
 	it.ResetLimits(body, &c.lim)
 	items := c.items[:0]
+	reserve := 0
 	for it.Next() {
 		h, err := it.Header()
 		items = append(items, batchItem{h: *h, err: err, raw: it.Elem()})
+		if err != nil {
+			reserve += errReplySize(len(nullJSON))
+		} else if h.Kind == codec.KindRequest {
+			reserve += errReplySize(len(h.ID))
+		}
 	}
 	c.items = items
 	if err := it.Err(); err != nil {
@@ -100,12 +108,21 @@ func (c *core) handleBatch(p *peer, delim bool, body []byte) {
 		clear(items)
 		return
 	}
+	if !p.unordered && reserve > p.replies.MaxMember() {
+		// Even an error per member would not fit in one reply: nothing of it runs.
+		c.cnt.badFrames++
+		c.scratch = codec.AppendError(c.scratch[:0], nil, errBatchTooLarge)
+		c.send(p, delim, c.scratch)
+		clear(items)
+		return
+	}
 	tg := target{client: p.slot, cgen: p.gen, batch: noRef, delim: delim, member: true}
 	for i := range items {
 		m := &items[i]
 		needsReply := m.err != nil || m.h.Kind == codec.KindRequest
 		if needsReply && tg.batch == noRef && !p.unordered {
 			tg.batch = c.newBatch(p, delim)
+			c.batches[tg.batch].reserve = reserve
 		}
 		if m.err != nil {
 			c.cnt.badFrames++
@@ -243,10 +260,27 @@ func (c *core) admit(p *peer, tg target, id []byte, q *queue, delayed bool) bool
 	return true
 }
 
+// tooLarge refuses (-32600, answered) a task of queue q whose message to a node could pass
+// the bound every node accepts: the broker's own MaxMsgSize, which a node's hello may raise
+// but not lower (see bHello). So a task that is accepted always travels.
+func (c *core) tooLarge(tg target, id []byte, q *queue, params []byte) bool {
+	n := envelopeMax(len(q.methodJSON), len(params))
+	if n <= c.maxMsg-2 {
+		return false
+	}
+	c.cnt.rejected++
+	if tg.client != noRef {
+		data := append(append([]byte(`{"bytes":`), strconv.Itoa(n)...), `,"max":`...)
+		data = append(append(data, strconv.Itoa(c.maxMsg-2)...), '}')
+		c.fail(tg, id, codec.NewError(codec.CodeInvalidRequest, protocol.TaskTooLargeMessage, data))
+	}
+	return true
+}
+
 // call queues a task call (a notification when tg.client is noRef) with the options x.
 func (c *core) call(p *peer, tg target, method, id, params []byte, x *taskExt) {
 	q := c.queueFor(method, x.queue)
-	if !c.admit(p, tg, id, q, x.delay > 0) {
+	if !c.admit(p, tg, id, q, x.delay > 0) || c.tooLarge(tg, id, q, params) {
 		if q != nil {
 			c.maybeDropQueue(q)
 		}
@@ -382,6 +416,11 @@ func (c *core) refused(slot uint32, t *task) {
 // finish completes a task: the reply to its client (the node's raw result or error object
 // after the client's own id), its record in the store if it was submitted, and its slot freed.
 func (c *core) finish(slot uint32, t *task, result, errObj []byte, node string) {
+	if t.flags&fSubmitted != 0 && errObj == nil && len(result) > c.resultRoom(t, node) {
+		// Its record could not be read in one message: the task fails instead.
+		c.cnt.tooLarge++
+		result, errObj = nil, resultTooLargeJSON
+	}
 	st := stSuccess
 	if errObj != nil {
 		st = stFailure
@@ -423,3 +462,21 @@ func appendResponse(dst, id, result, errObj []byte) []byte {
 }
 
 var nullJSON = []byte("null")
+
+// resultTooLargeJSON is the error a submitted task ends with when its result is past
+// resultRoom.
+var resultTooLargeJSON = codec.AppendErrorObject(nil, protocol.ErrResultTooLarge)
+
+// statusReplyRoom is what a broker.status or broker.result reply adds around a record: the
+// response envelope with an id of up to 20 bytes, and the brackets of an array of one.
+const statusReplyRoom = len(envHead) + 20 + len(`,"result":`) + len("}") + 2
+
+// resultRoom returns the largest result submitted task t may finish with: its record (the
+// record with a null result, measured as built, plus the result) read back in a reply fits
+// MaxMsgSize.
+func (c *core) resultRoom(t *task, node string) int {
+	q := c.queues[t.q]
+	rec := record{seq: t.seq, method: q.method, queue: q.qname, node: node, attempts: t.attempts, state: stSuccess}
+	c.recbuf = c.appendRecord(c.recbuf[:0], &rec)
+	return c.maxMsg - statusReplyRoom - (len(c.recbuf) - len(nullJSON))
+}

@@ -52,6 +52,24 @@ var (
 	ErrLeaseLost      = codec.NewError(CodeDeadline, "task deadline exceeded: no answer from its node", nil) // ErrLeaseLost: a node silent past a task's deadline.
 )
 
+// The broker's answers when a message would pass its receiver's size limit (docs/protocol.md,
+// "Message sizes").
+var (
+	// ErrReplyTooLarge replaces a reply (or a submitted task's result) that would pass its
+	// receiver's message size.
+	ErrReplyTooLarge = codec.NewError(codec.CodeInternalError, "reply too large for the receiver's message size", nil)
+	// ErrResultTooLarge is the error a submitted task ends with when its record could not be
+	// read in one message.
+	ErrResultTooLarge = codec.NewError(codec.CodeInternalError, "result too large for its record: past the message size limit", nil)
+	// ErrBatchReplyTooLarge refuses a batch whose replies could not fit one message even as
+	// an error per member.
+	ErrBatchReplyTooLarge = codec.NewError(codec.CodeInvalidRequest, "Invalid Request: batch too large: its replies could not fit the message size", nil)
+)
+
+// TaskTooLargeMessage is the message of -32600 for a task whose message to a node would pass
+// the message size limit (its data: {"bytes":<the task's bound>,"max":<the limit>}).
+const TaskTooLargeMessage = "Invalid Request: task too large: its message to a node would pass the message size limit"
+
 // The broker's answers to requests it cannot take, in the codes the specification defines.
 var (
 	// ErrMethodTooLong: a method name longer than the broker's MaxMethodLen.

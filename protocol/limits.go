@@ -48,4 +48,6 @@ const (
 	DefaultMaxBacklog           = 64 << 20            // DefaultMaxBacklog bounds, in bytes, what a broker keeps for a peer that does not read.
 	DefaultSendHWM              = 100_000             // DefaultSendHWM bounds the messages queued in the ROUTER for one peer.
 	DefaultMaxConns             = 1024                // DefaultMaxConns bounds the connections on the broker's sockets.
+	DefaultMaxNodeName          = 256                 // DefaultMaxNodeName bounds a node's name in its hello, in bytes.
+	DefaultMaxNodeLists         = 64 << 10            // DefaultMaxNodeLists bounds a node's method and queue names in its hello, in bytes together.
 )

@@ -24,6 +24,8 @@ type brokerFlags struct {
 	heartbeat, resultTTL, grace   *time.Duration
 	maxResults, maxQueued, maxInF *int
 	maxBatch, maxAttempts         *int
+	maxNodeName, maxNodeLists     *int
+	maxMsgSize                    *int64
 	retryBackoff, maxRetryBackoff *time.Duration
 	store, owner                  *string
 	maxResultBytes                *int64
@@ -40,6 +42,9 @@ func addBrokerFlags(fs *flagSet) *brokerFlags {
 		maxQueued:       fs.Int("max-queued", protocol.DefaultMaxQueued, "queued tasks at most, in all queues (past it: error "+strconv.Itoa(protocol.CodeQueueFull)+")"),
 		maxInF:          fs.Int("max-inflight", protocol.DefaultMaxInFlightPerClient, "in-flight requests per client at most (past it: error "+strconv.Itoa(protocol.CodeTooManyInFlight)+")"),
 		maxBatch:        fs.Int("max-batch", protocol.DefaultMaxBatch, "JSON-RPC batch length at most (past it: error "+strconv.Itoa(codec.CodeInvalidRequest)+")"),
+		maxMsgSize:      fs.Int64("max-msg-size", protocol.DefaultMaxMsgSize, "bytes per message at most, received and sent (a peer's hello may announce less; tasks whose message to a node would pass it: error "+strconv.Itoa(codec.CodeInvalidRequest)+")"),
+		maxNodeName:     fs.Int("max-node-name", protocol.DefaultMaxNodeName, "bytes of a node's name at most (past it the hello gets error "+strconv.Itoa(codec.CodeInvalidParams)+")"),
+		maxNodeLists:    fs.Int("max-node-lists", protocol.DefaultMaxNodeLists, "bytes of a node's method and queue names at most, together (past it the hello gets error "+strconv.Itoa(codec.CodeInvalidParams)+")"),
 		grace:           fs.Duration("grace", 10*time.Second, "on SIGINT/SIGTERM, how long to wait for in-flight work before closing anyway"),
 		maxAttempts:     fs.Int("max-attempts", protocol.DefaultMaxAttempts, "times a task is handed to a node at most, unless the task says otherwise (node loss and retryable errors count)"),
 		retryBackoff:    fs.Duration("retry-backoff", protocol.DefaultRetryBackoff, "delay before the first retry of a retryable failure, doubled per attempt"),
@@ -79,10 +84,13 @@ func (f *brokerFlags) config(log *slog.Logger) (cfg broker.Config, closeStore fu
 }
 
 func (f *brokerFlags) baseConfig(log *slog.Logger) (broker.Config, error) {
-	for name, v := range map[string]int{"max-results": *f.maxResults, "max-queued": *f.maxQueued, "max-inflight": *f.maxInF, "max-batch": *f.maxBatch, "max-attempts": *f.maxAttempts} {
+	for name, v := range map[string]int{"max-results": *f.maxResults, "max-queued": *f.maxQueued, "max-inflight": *f.maxInF, "max-batch": *f.maxBatch, "max-attempts": *f.maxAttempts, "max-node-name": *f.maxNodeName, "max-node-lists": *f.maxNodeLists} {
 		if v <= 0 {
 			return broker.Config{}, usagef("--%s must be positive, got %d", name, v)
 		}
+	}
+	if *f.maxMsgSize < 256 {
+		return broker.Config{}, usagef("--max-msg-size must be at least 256, got %d", *f.maxMsgSize)
 	}
 	if *f.maxResultBytes <= 0 {
 		return broker.Config{}, usagef("--max-result-bytes must be positive, got %d", *f.maxResultBytes)
@@ -102,6 +110,9 @@ func (f *brokerFlags) baseConfig(log *slog.Logger) (broker.Config, error) {
 		MaxQueued:            *f.maxQueued,
 		MaxInFlightPerClient: *f.maxInF,
 		MaxBatch:             *f.maxBatch,
+		MaxMsgSize:           *f.maxMsgSize,
+		MaxNodeName:          *f.maxNodeName,
+		MaxNodeLists:         *f.maxNodeLists,
 		MaxAttempts:          *f.maxAttempts,
 		RetryBackoff:         *f.retryBackoff,
 		MaxRetryBackoff:      *f.maxRetryBackoff,

@@ -1,12 +1,14 @@
-// Package batch builds the messages that the client and the node send to the broker. Members
-// (JSON-RPC requests or responses) are appended to a JSON array under construction, '[' then
-// members separated by ','; it is closed into a queue of frames when it reaches MaxBatch
-// members or would pass MaxBytes, and a new one starts. A frame of one member leaves as a bare
-// object, several as a batch. Each frame carries the sender's bookkeeping M (the call ids in
-// it, the credit it grants), summed over its members with M.Add.
+// Package batch packs JSON-RPC members into bounded messages, for every role: a Packer holds
+// one JSON array under construction ('[' then members separated by ','), bounded by a member
+// count and a byte size that it checks before a member joins; the broker packs tasks, replies
+// and notices with it. A Builder adds a queue of closed frames for the client and the node:
+// it is closed into a frame when it reaches MaxBatch members or would pass MaxBytes, and a new
+// one starts. A frame of one member leaves as a bare object, several as a batch. Each frame
+// carries the sender's bookkeeping M (the call ids in it, the credit it grants), summed over its
+// members with M.Add.
 //
-// A Builder is not safe for concurrent use (its owner's mutex guards it) and, once its buffers
-// are warm, allocates nothing: sent frames come back through Recycle.
+// Packers and Builders are not safe for concurrent use (their owner's mutex guards them) and,
+// once their buffers are warm, allocate nothing: sent frames come back through Recycle.
 package batch
 
 // Meta is what a frame records of its members: Add returns the sum of m and one more member's.
@@ -26,15 +28,13 @@ const (
 	maxKeptBuf  = 256 << 10
 )
 
-// Builder builds frames. Cur is the message under construction: between Begin and End the
-// caller appends one member to it (and may rewrite what it appended since Begin).
+// Builder builds frames on a Packer (Cur, MaxBatch and MaxBytes are the Packer's): between
+// Begin and End the caller appends one member to Cur (and may rewrite what it appended since
+// Begin). Closed frames wait in a queue until Next takes them.
 type Builder[M Meta[M]] struct {
-	Cur      []byte
-	MaxBatch int // members per message
-	MaxBytes int // bytes per message; a single member must stay within MaxBytes-2
+	Packer
 
-	n      int // members in Cur
-	meta   M   // what Cur's members recorded
+	meta   M // what Cur's members recorded
 	frames []Frame[M]
 	free   [][]byte
 }
@@ -44,59 +44,43 @@ func (b *Builder[M]) Begin() int {
 	if b.Cur == nil {
 		b.Cur = b.buf()
 	}
-	if b.n == 0 {
-		b.Cur = append(b.Cur[:0], '[')
-	} else {
-		b.Cur = append(b.Cur, ',')
-	}
-	return len(b.Cur)
+	return b.Packer.Begin()
 }
 
-// End counts the member that started at start, recording m for it. A member that pushed Cur
-// past MaxBytes moves to a message of its own (the rest of Cur is closed without it), so that
-// m is recorded with the message that carries the member; Cur is closed at MaxBatch members.
+// End counts the member that started at start, recording m for it. Its size is known only
+// now: when it has no room after the members before it (Packer.Room), those are closed into a
+// frame without it and it starts the next one, so that m is recorded with the message that
+// carries it; Cur is closed at MaxBatch members. A single member must stay within MaxMember.
 func (b *Builder[M]) End(start int, m M) {
-	b.n++
-	if b.n > 1 && len(b.Cur)+1 > b.MaxBytes {
+	if b.n > 0 && (b.n >= b.MaxBatch || !roomAfter(start-1, len(b.Cur)-start, b.MaxBytes)) {
 		member := b.Cur[start:]
 		next := append(b.buf(), '[')
 		next = append(next, member...)
-		b.Cur, b.n = b.Cur[:start-1], b.n-1 // without the ',' before the member
+		b.Cur = b.Cur[:start-1] // without the ',' before the member
 		b.Close()
-		b.Cur, b.n = next, 1
+		b.Cur = next
 	}
+	b.n++
 	b.meta = b.meta.Add(m)
-	if b.n >= b.MaxBatch {
+	if b.Full() {
 		b.Close()
 	}
 }
-
-// Cancel drops the member that Begin started at start (it will not be sent).
-func (b *Builder[M]) Cancel(start int) {
-	if b.n == 0 {
-		b.Cur = b.Cur[:0]
-	} else {
-		b.Cur = b.Cur[:start-1]
-	}
-}
-
-// Members returns the number of members in Cur.
-func (b *Builder[M]) Members() int { return b.n }
 
 // Close moves Cur, when it has members, to the end of the queue.
 func (b *Builder[M]) Close() {
-	if b.n == 0 {
+	single := b.n == 1
+	msg := b.Take(false)
+	if msg == nil {
 		return
 	}
-	if b.n == 1 {
-		k := copy(b.Cur, b.Cur[1:])
-		b.Cur = b.Cur[:k]
-	} else {
-		b.Cur = append(b.Cur, ']')
+	if single {
+		// The frame owns its buffer from its start (Recycle keeps it): move the member down.
+		msg = b.Cur[:copy(b.Cur[:len(msg)], msg)]
 	}
-	b.frames = append(b.frames, Frame[M]{B: b.Cur, Meta: b.meta})
+	b.frames = append(b.frames, Frame[M]{B: msg, Meta: b.meta})
 	var zero M
-	b.Cur, b.n, b.meta = nil, 0, zero
+	b.Cur, b.meta = nil, zero
 }
 
 // Queued returns the closed frames waiting to be sent, oldest first; the caller must not

@@ -38,7 +38,7 @@ func TestBuilder(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b := Builder[count]{MaxBatch: tt.maxBatch, MaxBytes: tt.maxBytes}
+			b := Builder[count]{Packer: Packer{MaxBatch: tt.maxBatch, MaxBytes: tt.maxBytes}}
 			for k, size := range tt.sizes {
 				start := b.Begin()
 				b.Cur = append(b.Cur, member(k, size)...)
@@ -86,7 +86,7 @@ func TestBuilder(t *testing.T) {
 }
 
 func TestCancelAndPushFront(t *testing.T) {
-	b := Builder[count]{MaxBatch: 8, MaxBytes: 1024}
+	b := Builder[count]{Packer: Packer{MaxBatch: 8, MaxBytes: 1024}}
 	start := b.Begin()
 	b.Cur = append(b.Cur, `{"k":0}`...)
 	b.Cancel(start) // the first member dropped: nothing left
@@ -118,7 +118,7 @@ func TestCancelAndPushFront(t *testing.T) {
 
 // TestAllocs: with its buffers warm, building and taking frames allocates nothing.
 func TestAllocs(t *testing.T) {
-	b := Builder[count]{MaxBatch: 16, MaxBytes: 4096}
+	b := Builder[count]{Packer: Packer{MaxBatch: 16, MaxBytes: 4096}}
 	round := func() {
 		for k := range 100 {
 			start := b.Begin()
@@ -132,5 +132,78 @@ func TestAllocs(t *testing.T) {
 	round()
 	if n := testing.AllocsPerRun(100, round); n != 0 {
 		t.Fatalf("%v allocations per round, want 0", n)
+	}
+}
+
+func TestPacker(t *testing.T) {
+	tests := []struct {
+		name     string
+		maxBatch int
+		maxBytes int
+		sizes    []int
+		want     [][]int // the members (by index) of each message, in order
+	}{
+		{"one member is a bare object", 8, 1024, []int{20}, [][]int{{0}}},
+		{"several are a batch", 8, 1024, []int{20, 20, 20}, [][]int{{0, 1, 2}}},
+		{"closed at MaxBatch", 2, 1024, []int{20, 20, 20, 20, 20}, [][]int{{0, 1}, {2, 3}, {4}}},
+		// '[' + 40 + ',' + 40 + ']' = 83 bytes: fits in 83, not in 82.
+		{"at the byte bound", 8, 83, []int{40, 40}, [][]int{{0, 1}}},
+		{"one byte past it", 8, 82, []int{40, 40, 40}, [][]int{{0}, {1}, {2}}},
+		{"a member of MaxMember alone", 8, 50, []int{48, 20, 48}, [][]int{{0}, {1}, {2}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := Packer{MaxBatch: tt.maxBatch, MaxBytes: tt.maxBytes}
+			var got [][]int
+			var cur []int
+			take := func() {
+				msg := p.Take(false)
+				if msg == nil {
+					return
+				}
+				if len(msg) > tt.maxBytes {
+					t.Errorf("message of %d bytes, MaxBytes %d", len(msg), tt.maxBytes)
+				}
+				if !json.Valid(msg) {
+					t.Errorf("message %q is not JSON", msg)
+				}
+				got, cur = append(got, cur), nil
+			}
+			for k, size := range tt.sizes {
+				if size > p.MaxMember() {
+					t.Fatalf("member %d of %d bytes is past MaxMember %d", k, size, p.MaxMember())
+				}
+				if !p.Room(size) {
+					take()
+				}
+				p.Append([]byte(member(k, size)))
+				cur = append(cur, k)
+				if p.Full() {
+					take()
+				}
+			}
+			take()
+			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Errorf("messages %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestPackerRoom(t *testing.T) {
+	p := Packer{MaxBatch: 4, MaxBytes: 100}
+	if !p.Room(98) || p.Room(99) {
+		t.Errorf("empty packer: Room(98) %v, Room(99) %v; want true, false", p.Room(98), p.Room(99))
+	}
+	p.Append([]byte(member(0, 40)))
+	// '[' + 40 + ',' + 57 + ']' = 100.
+	if !p.Room(57) || p.Room(58) {
+		t.Errorf("after 41 bytes: Room(57) %v, Room(58) %v; want true, false", p.Room(57), p.Room(58))
+	}
+	if msg := p.Take(true); string(msg) != "["+member(0, 40)+"]" {
+		t.Errorf("Take(true) = %q, want an array of one", msg)
+	}
+	if p.Members() != 0 || p.Take(false) != nil {
+		t.Errorf("after Take: %d members", p.Members())
 	}
 }
