@@ -27,7 +27,8 @@ type conn struct {
 	fr       *frameReader
 	id       []byte // ROUTER: routing identity in use; other types: the peer's identity
 	peerType []byte
-	minor    byte // peer's ZMTP minor version: 0 (3.0) or 1 (3.1)
+	minor    byte     // peer's ZMTP minor version: 0 (3.0) or 1 (3.1)
+	curveKey CurveKey // CURVE server: the peer's authenticated long-term public key
 	hwm      int
 	hwmBytes int       // 0: no bound in bytes
 	ln       *listener // the bound endpoint that accepted it (counts against MaxConns), or nil
@@ -154,9 +155,13 @@ func (c *conn) sendSubscription(topic []byte, subscribe bool) {
 		c.wmu.Unlock()
 		return
 	}
-	c.wq.writeFrameHeader(0, 1+len(topic))
-	c.wq.write(flag)
-	c.wq.write(topic)
+	if c.wq.cz != nil {
+		c.wq.cz.writeFrame(&c.wq, 0, flag, topic, nil)
+	} else {
+		c.wq.writeFrameHeader(0, 1+len(topic))
+		c.wq.write(flag)
+		c.wq.write(topic)
+	}
 	c.kickLocked()
 }
 

@@ -1,5 +1,6 @@
 // Package zmtp is ZeroTask's own ZeroMQ engine: ZMTP 3.1 (rfc.zeromq.org/spec/23 and 37) over
-// tcp and ipc, with the NULL and PLAIN (spec 24) security mechanisms, and the REQ, REP, DEALER,
+// tcp and ipc, with the NULL, PLAIN (spec 24) and CURVE (spec 26, CurveZMQ; keys in Z85 as
+// libzmq's and czmq's) security mechanisms, and the REQ, REP, DEALER,
 // ROUTER (spec 28), PUB and SUB (spec 29) socket types. It talks to libzmq and to other ZMTP
 // 3.0/3.1 implementations, and is payload-agnostic: frames are bytes.
 //
@@ -58,7 +59,9 @@
 // refuses bad credentials with the ERROR command spelled as libzmq's PLAIN does ("^RROR",
 // reason "400"), so libzmq clients report an authentication failure. SUB
 // subscriptions go out as SUBSCRIBE/CANCEL commands to ZMTP 3.1 peers and as 0x01/0x00
-// messages to ZMTP 3.0 peers; a PUB accepts both. CURVE is not implemented.
+// messages to ZMTP 3.0 peers; a PUB accepts both. A CURVE server refuses an unknown client key
+// with an ERROR command (reason "400", as libzmq's ZAP refusal) after INITIATE, and checks more
+// than libzmq does: HELLO's padding must be zero and the vouch must name the server's key.
 //
 // ROUTER notifications (Options.RouterNotify) are libzmq's ZMQ_ROUTER_NOTIFY: the same
 // [identity, ""] messages in the receive stream, a disconnection after the peer's last

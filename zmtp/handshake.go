@@ -23,6 +23,8 @@ type handshake struct {
 	peerTypeName []byte
 	peerIdentity []byte
 	minor        byte
+	cipher       *curveCipher // CURVE: the data path's keys and nonces
+	curveKey     CurveKey     // CURVE server: the client's authenticated long-term key
 }
 
 // peerInfo is what a completed handshake tells about the peer.
@@ -30,6 +32,8 @@ type peerInfo struct {
 	typeName []byte
 	identity []byte
 	minor    byte
+	cipher   *curveCipher
+	curveKey CurveKey
 }
 
 // runHandshake exchanges greetings, then runs mech's handshake. Every error wraps ErrHandshake
@@ -69,7 +73,7 @@ func (h *handshake) run(mech Mechanism) (peerInfo, error) {
 	if err := mech.run(h); err != nil {
 		return peerInfo{}, err
 	}
-	return peerInfo{typeName: h.peerTypeName, identity: h.peerIdentity, minor: h.minor}, nil
+	return peerInfo{typeName: h.peerTypeName, identity: h.peerIdentity, minor: h.minor, cipher: h.cipher, curveKey: h.curveKey}, nil
 }
 
 // send writes b whole.

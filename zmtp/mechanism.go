@@ -6,8 +6,8 @@ import (
 	"net"
 )
 
-// Mechanism is a ZMTP security mechanism: NULL (Null) or PLAIN (PlainClient, PlainServer).
-// CURVE is not implemented yet. Mechanisms are built by this package's constructors only.
+// Mechanism is a ZMTP security mechanism: NULL (Null), PLAIN (PlainClient, PlainServer) or
+// CURVE (CurveClient, CurveServer). Mechanisms are built by this package's constructors only.
 type Mechanism interface {
 	// Name returns the mechanism's name as sent in the greeting ("NULL", "PLAIN").
 	Name() string

@@ -47,6 +47,8 @@ type frameReader struct {
 	// reads, when set, counts successful reads: the writer's heartbeat ticker samples it to
 	// tell whether anything arrived lately.
 	reads *atomic.Uint64
+	// cz, on a CURVE connection after its handshake, decrypts every frame (curve_codec.go).
+	cz *curveCipher
 }
 
 func newFrameReader(rd io.Reader, max int64) *frameReader {
@@ -159,6 +161,9 @@ func (fr *frameReader) header() (flags byte, size uint64, err error) {
 // from the read buffer (or read straight into m for the part of a large frame not buffered).
 // io.EOF means the peer closed between messages; any other error ends the connection.
 func (fr *frameReader) readMsg(m *Msg) (msgKind, error) {
+	if fr.cz != nil {
+		return fr.cz.readMsg(fr, m)
+	}
 	total := uint64(0)
 	first := true
 	preset := len(m.offs) // frames put there by the caller, not read from the wire

@@ -440,6 +440,7 @@ func (s *Socket) runConn(c *conn) bool {
 	}
 	_ = nc.SetDeadline(time.Time{})
 	c.peerType, c.minor = info.typeName, info.minor
+	c.fr.cz, c.wq.cz, c.curveKey = info.cipher, info.cipher, info.curveKey // before the writer starts
 	c.fr.dl = nc
 	if s.opts.HeartbeatInterval > 0 && c.minor >= 1 {
 		c.fr.timeout = s.opts.HeartbeatTimeout

@@ -37,6 +37,8 @@ type wqueue struct {
 	n      int      // bytes queued
 	free   [maxFreeChunks]*wchunk
 	nfree  int
+	// cz, on a CURVE connection, encrypts every frame and command (curve_codec.go).
+	cz *curveCipher
 }
 
 // newChunk returns an empty chunk: a written one kept by this connection, or one from the pool.
@@ -106,6 +108,10 @@ func (q *wqueue) writeFrameHeader(flags byte, size int) {
 // writeFrames encodes the frames of pre then of frames as one message (MORE on every frame but
 // the last). The caller guarantees at least one frame overall.
 func (q *wqueue) writeFrames(pre, frames [][]byte) {
+	if q.cz != nil {
+		q.cz.writeFrames(q, pre, frames)
+		return
+	}
 	last := len(pre) + len(frames) - 1
 	i := 0
 	for _, f := range pre {
@@ -130,6 +136,10 @@ func (q *wqueue) writeFrames(pre, frames [][]byte) {
 
 // writeCommand encodes a command frame: name-size, name, then the data parts.
 func (q *wqueue) writeCommand(name string, data ...[]byte) {
+	if q.cz != nil {
+		q.cz.writeCommand(q, name, data)
+		return
+	}
 	size := 1 + len(name)
 	for _, d := range data {
 		size += len(d)

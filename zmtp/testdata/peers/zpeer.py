@@ -69,6 +69,11 @@ def main():
     ap.add_argument("--subscribe", action="append", default=[], help="SUB prefix (text)")
     ap.add_argument("--plain-client", help="user:pass for the PLAIN client mechanism")
     ap.add_argument("--plain-server", help="user:pass that the PLAIN server (ZAP) accepts")
+    ap.add_argument("--curve-server", help="Z85 secret key: be a CURVE server with it")
+    ap.add_argument("--curve-allow", action="append", default=[],
+                    help="Z85 client public key the CURVE server (ZAP) accepts; none: any")
+    ap.add_argument("--curve-client", help="Z85 secret key: be a CURVE client with it")
+    ap.add_argument("--curve-serverkey", help="Z85 public key of the CURVE server (client side)")
     ap.add_argument("--heartbeat-ivl", type=int, default=0, help="ZMQ_HEARTBEAT_IVL in ms")
     ap.add_argument("--heartbeat-timeout", type=int, default=0, help="ZMQ_HEARTBEAT_TIMEOUT ms")
     ap.add_argument("--heartbeat-ttl", type=int, default=0, help="ZMQ_HEARTBEAT_TTL in ms")
@@ -117,6 +122,29 @@ def main():
         # ZMQ_ROUTER_NOTIFY is 97 in zmq.h's draft section; a libzmq built without the draft
         # API refuses it with EINVAL.
         s.setsockopt(getattr(zmq, "ROUTER_NOTIFY", 97), a.router_notify)
+    if a.curve_server:
+        secret = a.curve_server.encode()
+        if a.curve_allow:
+            # libzmq asks a ZAP handler to check CURVE client keys; without one it accepts any.
+            from zmq.auth.thread import ThreadAuthenticator
+
+            allowed = {k.encode() for k in a.curve_allow}
+
+            class Keys:
+                def callback(self, domain, key):
+                    return key in allowed
+
+            auth = ThreadAuthenticator(ctx)
+            auth.start()
+            auth.configure_curve_callback(domain="*", credentials_provider=Keys())
+        s.setsockopt(zmq.CURVE_SECRETKEY, secret)
+        s.setsockopt(zmq.CURVE_PUBLICKEY, zmq.curve_public(secret))
+        s.setsockopt(zmq.CURVE_SERVER, 1)
+    if a.curve_client:
+        server, secret = a.curve_serverkey, a.curve_client
+        s.setsockopt(zmq.CURVE_SERVERKEY, server.encode())
+        s.setsockopt(zmq.CURVE_SECRETKEY, secret.encode())
+        s.setsockopt(zmq.CURVE_PUBLICKEY, zmq.curve_public(secret.encode()))
     for p in a.subscribe:
         s.setsockopt(zmq.SUBSCRIBE, p.encode())
 

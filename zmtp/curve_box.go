@@ -1,0 +1,85 @@
+package zmtp
+
+import (
+	"crypto/subtle"
+
+	//lint:ignore SA1019 the one-time authenticator of NaCl's secretbox, used as secretbox uses it: nacl/secretbox refuses overlapping buffers and CURVE messages are sealed and opened in place
+	"golang.org/x/crypto/poly1305"
+	//lint:ignore SA1019 XSalsa20's HSalsa20 and keystream with an explicit counter, as nacl/secretbox uses them (the high-level salsa20 package has no in-place counter form)
+	"golang.org/x/crypto/salsa20/salsa"
+)
+
+// In-place NaCl secretbox (XSalsa20-Poly1305), the crypto_box_afternm of CurveZMQ once the
+// shared key is precomputed. golang.org/x/crypto/nacl/secretbox computes exactly this but its
+// Seal and Open refuse an output that overlaps the input; CURVE messages are encrypted where
+// they are written (the connection's pending-output chunks) and decrypted where they were read
+// (the received message's buffer), so the construction is spelled out here over the same
+// primitives. Box layout, as NaCl's: a 16-byte Poly1305 tag, then the ciphertext.
+
+const boxTag = poly1305.TagSize // 16
+
+// boxSetup derives the per-message XSalsa20 subkey and counter from the 24-byte nonce, and the
+// first keystream block (its first 32 bytes are the Poly1305 key; the next 32 encrypt the
+// first 32 message bytes).
+func boxSetup(nonce *[24]byte, key *[32]byte, subKey *[32]byte, counter *[16]byte, block0 *[64]byte) {
+	var hNonce [16]byte
+	copy(hNonce[:], nonce[:16])
+	salsa.HSalsa20(subKey, &hNonce, key, &salsa.Sigma)
+	copy(counter[:], nonce[16:])
+	*block0 = [64]byte{}
+	salsa.XORKeyStream(block0[:], block0[:], counter, subKey)
+}
+
+// boxXOR encrypts or decrypts msg in place.
+func boxXOR(msg []byte, subKey *[32]byte, counter *[16]byte, block0 *[64]byte) {
+	n := min(len(msg), 32)
+	for i := range n {
+		msg[i] ^= block0[32+i]
+	}
+	if len(msg) > 32 {
+		counter[8] = 1
+		salsa.XORKeyStream(msg[32:], msg[32:], counter, subKey)
+	}
+}
+
+// sealInPlace encrypts box[boxTag:] in place and writes the tag into box[:boxTag].
+func sealInPlace(box []byte, nonce *[24]byte, key *[32]byte) {
+	var subKey [32]byte
+	var counter [16]byte
+	var block0 [64]byte
+	boxSetup(nonce, key, &subKey, &counter, &block0)
+	msg := box[boxTag:]
+	boxXOR(msg, &subKey, &counter, &block0)
+	var polyKey [32]byte
+	copy(polyKey[:], block0[:32])
+	var tag [boxTag]byte
+	poly1305.Sum(&tag, msg, &polyKey)
+	copy(box[:boxTag], tag[:])
+	clear(subKey[:])
+	clear(block0[:])
+}
+
+// openInPlace authenticates box and decrypts box[boxTag:] in place. On failure box is left
+// untouched and false is returned.
+func openInPlace(box []byte, nonce *[24]byte, key *[32]byte) bool {
+	if len(box) < boxTag {
+		return false
+	}
+	var subKey [32]byte
+	var counter [16]byte
+	var block0 [64]byte
+	boxSetup(nonce, key, &subKey, &counter, &block0)
+	var polyKey [32]byte
+	copy(polyKey[:], block0[:32])
+	var tag, want [boxTag]byte
+	copy(tag[:], box)
+	msg := box[boxTag:]
+	poly1305.Sum(&want, msg, &polyKey)
+	if subtle.ConstantTimeCompare(tag[:], want[:]) != 1 {
+		return false
+	}
+	boxXOR(msg, &subKey, &counter, &block0)
+	clear(subKey[:])
+	clear(block0[:])
+	return true
+}

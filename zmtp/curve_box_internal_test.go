@@ -1,0 +1,36 @@
+package zmtp
+
+import (
+	"bytes"
+	"crypto/rand"
+	"testing"
+
+	"golang.org/x/crypto/nacl/secretbox"
+)
+
+func TestBoxInPlaceMatchesSecretbox(t *testing.T) {
+	// sealInPlace and openInPlace are nacl/secretbox's Seal and Open, done in place.
+	var key [32]byte
+	var nonce [24]byte
+	_, _ = rand.Read(key[:])
+	_, _ = rand.Read(nonce[:])
+	for _, n := range []int{0, 1, 31, 32, 33, 63, 64, 65, 1000, 70000} {
+		msg := make([]byte, n)
+		_, _ = rand.Read(msg)
+		want := secretbox.Seal(nil, msg, &nonce, &key)
+		box := make([]byte, boxTag+n)
+		copy(box[boxTag:], msg)
+		sealInPlace(box, &nonce, &key)
+		if !bytes.Equal(box, want) {
+			t.Fatalf("size %d: sealInPlace differs from secretbox.Seal", n)
+		}
+		if !openInPlace(box, &nonce, &key) || !bytes.Equal(box[boxTag:], msg) {
+			t.Fatalf("size %d: openInPlace failed", n)
+		}
+		copy(box, want)
+		box[len(box)-1] ^= 1
+		if openInPlace(box, &nonce, &key) {
+			t.Fatalf("size %d: a flipped bit authenticated", n)
+		}
+	}
+}
