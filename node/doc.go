@@ -3,9 +3,25 @@
 //
 // A Node connects a DEALER to the broker's ROUTER and a SUB to its PUB (it binds nothing), says
 // `broker.hello` with the methods of its dispatcher, and grants credit: the broker never sends
-// more tasks than the credit granted. The node's capacity is Concurrency + Prefetch tasks: at
-// most Concurrency handlers run at once, and up to Prefetch more tasks wait in the node for a
-// free slot, so that a worker that finishes finds its next task already there.
+// more tasks than the credit granted. At most Concurrency handlers run at once, and tasks beyond
+// them wait in the node for a free slot, so that a worker that finishes finds its next task
+// already there.
+//
+// # Credit
+//
+// The node sizes its credit by itself. Its window (tasks held plus credit granted and unused) is
+//
+//	Concurrency + max(1, ceil(2 * Concurrency * rtt / svc))
+//
+// bounded by Concurrency + Prefetch (Prefetch defaults to DefaultPrefetch, 4096): enough tasks
+// to cover one round trip to the broker at the node's service rate, twice over. svc is a moving
+// average of how long a task keeps a worker; rtt is the smallest of the last 8 round trips of a
+// credit grant sent as a request (`broker.credit` with an id, which the broker answers at once),
+// probed at most every 50 ms while the node grants credit. Small tasks get a deep pipe (the
+// window of add over loopback is in the thousands), slow tasks about one task beyond the
+// workers, so a node does not hoard tasks another idle node could run. Until both figures are
+// known the window is 2 x Concurrency. Config.FixedCredit keeps it at Concurrency + Prefetch.
+// docs/protocol.md gives the algorithm for nodes written in other languages.
 //
 // # How a task flows
 //
@@ -57,7 +73,7 @@
 // # Connection loss, restart and stop
 //
 // The DEALER reconnects by itself; on every new connection the node says hello again and grants
-// fresh credit (capacity minus the tasks it still holds). Results that could not be sent while
+// fresh credit (its window minus the tasks it still holds). Results that could not be sent while
 // the broker was away are sent after the new hello: the broker ignores answers for tasks it did
 // not give to this connection.
 //
@@ -69,8 +85,9 @@
 //
 // # Limits
 //
-//   - Concurrency (default runtime.NumCPU()) handlers at once, Prefetch (default Concurrency)
-//     tasks waiting: the credit the node grants never exceeds their sum.
+//   - Concurrency (default runtime.NumCPU()) handlers at once, Prefetch (default 4096) tasks
+//     waiting at most: the credit the node grants never exceeds their sum (and stays within the
+//     window, see Credit).
 //   - A task that arrives without credit while the node is full is answered at once with error
 //     -32010 (CodeNoCredit); a well-behaved broker never triggers it.
 //   - Outgoing messages hold at most the broker's max_batch members (from its hello reply,

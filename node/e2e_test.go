@@ -154,7 +154,7 @@ func TestEndToEndStates(t *testing.T) {
 // another node.
 func TestEndToEndGracefulStop(t *testing.T) {
 	b := startBroker(t)
-	n1, stop1 := startNode(t, b, node.Config{Concurrency: 1, Prefetch: 3, Name: "first"})
+	n1, stop1 := startNode(t, b, node.Config{Concurrency: 1, Prefetch: 3, FixedCredit: true, Name: "first"})
 	c := dial(t, b)
 	ctx := testutil.Context(t, waitLong)
 	hs := make([]*client.Handle, 4)

@@ -159,6 +159,9 @@ func (f *fakeBroker) handle(identity, body []byte) {
 			}
 			p.credit += n[0]
 			f.order = append(f.order, "credit "+strconv.Itoa(n[0]))
+			if msg.ID != nil { // a round-trip probe: answered with the credit now, as the broker does
+				f.sendLocked(identity, []byte(fmt.Sprintf(`{"jsonrpc":"2.0","id":%s,"result":%d}`, msg.ID, p.credit)))
+			}
 			if p.credit+len(p.held) > p.capacity {
 				f.ViolationLocked("credit %d + held %d > capacity %d", p.credit, len(p.held), p.capacity)
 			}

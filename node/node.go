@@ -25,6 +25,9 @@ const (
 	DefaultGracePeriod       = 30 * time.Second
 	DefaultHeartbeatInterval = protocol.DefaultHeartbeatInterval
 	DefaultMaxMsgSize        = protocol.DefaultMaxMsgSize
+	// DefaultPrefetch is Config.Prefetch's default: the most tasks a node holds beyond its
+	// concurrency, an upper bound for its credit window (package protocol's).
+	DefaultPrefetch = protocol.DefaultPrefetch
 	// DefaultMaxBatch is the number of members per outgoing message until the broker's hello
 	// reply says otherwise (its max_batch).
 	DefaultMaxBatch = protocol.DefaultMaxBatch
@@ -84,10 +87,15 @@ type Config struct {
 	// Concurrency is the number of worker goroutines, hence the most handlers running at once.
 	// Default runtime.NumCPU().
 	Concurrency int
-	// Prefetch is the credit granted beyond Concurrency: tasks that wait in the node for a free
-	// worker. Default Concurrency. Larger values help small tasks (fewer round trips to refill),
-	// smaller ones leave more tasks to other nodes. Negative means 0.
+	// Prefetch bounds the credit granted beyond Concurrency: tasks that wait in the node for a
+	// free worker. Within it the node sizes its credit by itself to cover one round trip to the
+	// broker at its measured service rate (the package doc, "Credit"): small tasks get a deep
+	// pipe, slow ones about one task beyond Concurrency, so no node hoards work another could
+	// run. Default DefaultPrefetch; negative means 0 (never more than Concurrency).
 	Prefetch int
+	// FixedCredit turns the sizing off: the node always lets the broker have Concurrency +
+	// Prefetch tasks (held plus credit), as with a hand-tuned window. Default false.
+	FixedCredit bool
 	// GracePeriod bounds how long a stopping node waits for its running handlers before it
 	// cancels their contexts. Default 30s.
 	GracePeriod time.Duration
@@ -117,6 +125,9 @@ type Stats struct {
 	Credit     int    // credit granted to the broker and not yet used by a task
 	Held       int    // tasks received and not finished (queued and running), read with Credit in one snapshot
 	MaxHeld    int    // the most tasks ever held at once (never above Concurrency + Prefetch)
+	Window     int    // the credit window now: tasks held plus credit the node lets the broker have
+	ServiceNS  int64  // the moving average of a task's service time, ns (0: none yet)
+	RoundTrip  int64  // the round trip to the broker the window is sized with, ns (0: none yet)
 	Received   uint64 // tasks received
 	Done       uint64 // tasks whose handler succeeded
 	Failed     uint64 // tasks whose handler returned an error (revoked ones included)
@@ -177,7 +188,7 @@ func New(cfg Config) (*Node, error) {
 		cfg.Concurrency = runtime.NumCPU()
 	}
 	if cfg.Prefetch == 0 {
-		cfg.Prefetch = cfg.Concurrency
+		cfg.Prefetch = DefaultPrefetch
 	} else if cfg.Prefetch < 0 {
 		cfg.Prefetch = 0
 	}
@@ -260,6 +271,9 @@ func (n *Node) Stats() Stats {
 	s.Credit = n.out.outstanding
 	s.Held = n.out.held
 	s.MaxHeld = n.out.maxHeld
+	s.Window = n.out.win.size
+	s.ServiceNS = n.out.win.svc
+	s.RoundTrip = n.out.win.rttMin
 	s.Connected = n.out.ready
 	n.out.mu.Unlock()
 	return s

@@ -41,7 +41,9 @@ type outbox struct {
 	out     batch.Builder[grant] // what is on its way out: MaxBatch is the broker's max_batch
 	started []*task              // running tasks whose running notice has not been sent
 
-	// Credit books. held + outstanding never exceeds the node's capacity.
+	// Credit books. held + outstanding never exceeds the node's capacity, and new credit is
+	// granted only up to the window (credit.go), which never exceeds the capacity.
+	win         window
 	held        int // tasks received and not finished (queued and running)
 	maxHeld     int // the most tasks ever held at once (a high-water mark of held)
 	outstanding int // credit granted on this connection (sent or queued) and not yet used by a task
@@ -88,6 +90,7 @@ func (o *outbox) init(n *Node) {
 	o.endSess()
 	o.byeWritten = make(chan struct{})
 	o.started = make([]*task, 0, n.cfg.Concurrency)
+	o.win.init(n.cfg.Concurrency, n.cfg.Prefetch, n.cfg.FixedCredit)
 }
 
 // wake makes loop run (never blocks).
@@ -179,8 +182,9 @@ func (o *outbox) start(t *task) {
 // nothing more ready, when a message is full, or when enough credit is owed; otherwise a later
 // result (or the timer) carries it. A retryable failure carries the ZeroTask extension members
 // "retry":true and, when the handler chose the delay, "retry_after_ms".
-func (o *outbox) result(t *task, res []byte, err error, retry bool, after time.Duration) {
+func (o *outbox) result(t *task, res []byte, err error, retry bool, after, served time.Duration) {
 	o.mu.Lock()
+	o.win.served(served)
 	if i := t.startIdx; i >= 0 {
 		// Still unreported: it finishes before its running notice, which is no longer needed.
 		last := len(o.started) - 1
@@ -226,15 +230,15 @@ func (o *outbox) result(t *task, res []byte, err error, retry bool, after time.D
 }
 
 // creditThreshold is how much credit owed makes a sender send at once rather than wait for
-// more results: half the capacity, so the broker always has work on its way.
-func (o *outbox) creditThreshold() int { return max(1, o.n.capacity/2) }
+// more results: half the window, so the broker always has work on its way (o.mu held).
+func (o *outbox) creditThreshold() int { return max(1, o.win.size/2) }
 
 // grantLocked returns the credit that may be granted now (o.mu held).
 func (o *outbox) grantLocked() int {
 	if !o.ready || o.stopping {
 		return 0
 	}
-	return o.n.capacity - o.held - o.outstanding
+	return o.win.size - o.held - o.outstanding
 }
 
 // packLocked appends the running notices that are due and the credit that can be granted
@@ -247,7 +251,14 @@ func (o *outbox) packLocked() {
 	if g := o.grantLocked(); g > 0 {
 		b := &o.out
 		start := b.Begin()
-		b.Cur = append(b.Cur, `{"jsonrpc":"2.0","method":"broker.credit","params":[`...)
+		b.Cur = append(b.Cur, `{"jsonrpc":"2.0",`...)
+		if seq, ok := o.win.probeDue(time.Now()); ok {
+			// Sent as a request, the grant measures the round trip (window.answered).
+			b.Cur = append(b.Cur, `"id":"`+probePrefix...)
+			b.Cur = strconv.AppendUint(b.Cur, seq, 10)
+			b.Cur = append(b.Cur, `",`...)
+		}
+		b.Cur = append(b.Cur, `"method":"broker.credit","params":[`...)
 		b.Cur = strconv.AppendInt(b.Cur, int64(g), 10)
 		b.Cur = append(b.Cur, "]}"...)
 		b.End(start, grant(g))
@@ -349,6 +360,7 @@ func (o *outbox) onConnect() {
 	o.endSess()
 	o.sess, o.endSess = context.WithCancel(context.Background())
 	o.connected, o.helloDue, o.ready = true, true, false
+	o.win.reset()
 	o.mu.Unlock()
 	o.wake()
 }

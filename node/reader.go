@@ -126,8 +126,18 @@ func (n *Node) notice(h *codec.Header) {
 	}
 }
 
-// response handles a response from the broker: only hello replies are expected.
+// response handles a response from the broker: hello replies, and the answers to credit
+// grants sent as round-trip probes.
 func (n *Node) response(h *codec.Header) {
+	if seq, ok := bytes.CutPrefix(h.ID, []byte(`"`+probePrefix)); ok {
+		now := time.Now()
+		if v, err := strconv.ParseUint(string(bytes.TrimSuffix(seq, []byte(`"`))), 10, 64); err == nil && h.Error == nil {
+			n.out.mu.Lock()
+			n.out.win.answered(v, now)
+			n.out.mu.Unlock()
+		}
+		return
+	}
 	if !bytes.HasPrefix(h.ID, []byte(`"hello-`)) {
 		n.log.Debug("node: unexpected response from broker", "id", string(h.ID))
 		return

@@ -255,6 +255,7 @@ func (w *worker) run(t *task) {
 
 	var res []byte
 	var err error
+	began := time.Now()
 	switch {
 	case t.revoked:
 		err = errRevoked
@@ -263,6 +264,7 @@ func (w *worker) run(t *task) {
 	default:
 		res, err = n.d.Call(&w.ctx, w.scratch[:0], t.method, t.params)
 	}
+	served := time.Since(began)
 	if cap(res) > cap(w.scratch) && cap(res) <= maxScratch {
 		w.scratch = res[:0]
 	}
@@ -290,7 +292,7 @@ func (w *worker) run(t *task) {
 	} else {
 		n.done.Add(1)
 	}
-	n.out.result(t, res, err, retry, retryAfter)
+	n.out.result(t, res, err, retry, retryAfter, served)
 	putTask(t)
 }
 

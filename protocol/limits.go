@@ -50,4 +50,5 @@ const (
 	DefaultMaxConns             = 1024                // DefaultMaxConns bounds the connections on the broker's sockets.
 	DefaultMaxNodeName          = 256                 // DefaultMaxNodeName bounds a node's name in its hello, in bytes.
 	DefaultMaxNodeLists         = 64 << 10            // DefaultMaxNodeLists bounds a node's method and queue names in its hello, in bytes together.
+	DefaultPrefetch             = 4096                // DefaultPrefetch bounds the tasks a node holds beyond its concurrency; its credit window sizes itself within (docs/protocol.md).
 )

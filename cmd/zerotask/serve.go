@@ -124,6 +124,7 @@ func (f *brokerFlags) baseConfig(log *slog.Logger) (broker.Config, error) {
 type nodeFlags struct {
 	broker, sub, name, queues   *string
 	concurrency, prefetch       *int
+	fixedCredit                 *bool
 	grace, heartbeat, timeLimit *time.Duration
 }
 
@@ -131,7 +132,8 @@ func addNodeFlags(fs *flagSet, standalone bool) *nodeFlags {
 	f := &nodeFlags{
 		name:        fs.String("name", "", "node name shown by broker.nodes (default hostname-pid)"),
 		concurrency: fs.Int("concurrency", 0, "tasks run at once at most (0 = the number of CPUs)"),
-		prefetch:    fs.Int("prefetch", 0, "tasks held beyond --concurrency, waiting for a free slot (0 = as many as --concurrency)"),
+		prefetch:    fs.Int("prefetch", 0, fmt.Sprintf("tasks held beyond --concurrency at most, waiting for a free slot; within that bound the node sizes its credit to its service rate and round trip to the broker (0 = %d)", node.DefaultPrefetch)),
+		fixedCredit: fs.Bool("fixed-credit", false, "always let the broker have --concurrency + --prefetch tasks, instead of sizing the credit to the service rate and round trip"),
 		grace:       fs.Duration("node-grace", node.DefaultGracePeriod, "on SIGINT/SIGTERM, how long running tasks may take to finish"),
 		queues:      fs.String("queues", "", "comma-separated broker queues to take tasks from (default: the default queue)"),
 		timeLimit:   fs.Duration("time-limit", 0, "the longest one task may run before its context ends (0 = no limit)"),
@@ -165,6 +167,7 @@ func (f *nodeFlags) config(log *slog.Logger, d *dispatch.Dispatcher) (node.Confi
 		Name:        *f.name,
 		Concurrency: *f.concurrency,
 		Prefetch:    *f.prefetch,
+		FixedCredit: *f.fixedCredit,
 		GracePeriod: *f.grace,
 		Queues:      queues,
 		TimeLimit:   *f.timeLimit,
