@@ -64,6 +64,7 @@ func newConn(s *Socket, nc net.Conn, ep string) *conn {
 		notified:   make(chan struct{}),
 	}
 	c.fr = newFrameReader(nc, s.opts.MaxMsgSize)
+	c.fr.maxFrames = s.opts.MaxFrames
 	c.fr.reads = &c.reads
 	return c
 }

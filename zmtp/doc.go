@@ -20,6 +20,9 @@
 //
 //   - MaxMsgSize (1 MiB): a frame or message announced larger closes the connection before
 //     anything is allocated for it; memory for a large frame grows only as its bytes arrive.
+//   - MaxFrames (128 per message): one frame more closes the connection, so a message of
+//     empty frames cannot cost more than about 4 KiB of bookkeeping; released messages keep
+//     frame lists of at most 32 entries on the free list and in the pool.
 //   - HandshakeTimeout (5s): greeting plus handshake; run on the connection's own goroutine,
 //     never in the accept loop, so a silent client delays nobody else.
 //   - MaxConns (1024): connections accepted at once by a bound socket; past it new ones are

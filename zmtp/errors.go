@@ -18,6 +18,8 @@ var (
 	ErrNoPeer = errors.New("zmtp: no connected peer")
 	// ErrMsgTooLarge reports a frame or message larger than Options.MaxMsgSize.
 	ErrMsgTooLarge = errors.New("zmtp: message too large")
+	// ErrTooManyFrames reports a message with more frames than Options.MaxFrames.
+	ErrTooManyFrames = errors.New("zmtp: too many frames in a message")
 	// ErrProtocol reports a ZMTP protocol violation by a peer; the connection is closed.
 	ErrProtocol = errors.New("zmtp: protocol error")
 	// ErrHandshake reports a failed greeting or security handshake (bad credentials, wrong

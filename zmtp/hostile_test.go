@@ -13,6 +13,8 @@ import (
 	"math/rand/v2"
 	"net"
 	"runtime"
+	"runtime/metrics"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -163,6 +165,10 @@ var violations = []attack{
 	{name: "frame-max-msg-size-plus-one", afterHandshake: true, run: func(t *testing.T, rc *rawConn, tg target) {
 		rc.mustHandshake(tg.peerType, "")
 		_ = rc.write(frameHeader(0, hostileMaxMsg+1, true))
+	}},
+	{name: "frames-past-max-frames", afterHandshake: true, run: func(t *testing.T, rc *rawConn, tg target) {
+		rc.mustHandshake(tg.peerType, "")
+		_ = rc.write(bytes.Repeat([]byte{flagMore, 0}, zmtp.DefaultMaxFrames+1))
 	}},
 	{name: "command-2^63-bytes-after-handshake", afterHandshake: true, run: func(t *testing.T, rc *rawConn, tg target) {
 		rc.mustHandshake(tg.peerType, "")
@@ -590,4 +596,111 @@ func FuzzHostilePeer(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestMaxFrames: a message of exactly MaxFrames frames is taken, one more frame closes the
+// connection at once as a protocol violation; on the ROUTER (data) and on the PUB (its
+// subscription path), with the default and with a configured bound.
+func TestMaxFrames(t *testing.T) {
+	for _, tg := range targets {
+		for _, max := range []int{0, 5} {
+			bound := max
+			if bound == 0 {
+				bound = zmtp.DefaultMaxFrames
+			}
+			t.Run(fmt.Sprintf("%s/max=%d", tg.name, bound), func(t *testing.T) {
+				s, ep := bindSocket(t, tg.typ, zmtp.Options{MaxFrames: max})
+				msg := func(frames int) []byte {
+					b := bytes.Repeat([]byte{flagMore, 0}, frames-1)
+					return append(b, 0, 0)
+				}
+				rc := dialRaw(t, ep)
+				rc.mustHandshake(tg.peerType, "")
+				rc.mustWrite(msg(bound))
+				if tg.typ == zmtp.Router {
+					if got := recvMsg(t, s, ioWait); len(got) != bound+1 {
+						t.Fatalf("ROUTER got %d frames, want the identity and %d", len(got), bound)
+					}
+				}
+				if !rc.stillOpen(100 * time.Millisecond) {
+					t.Fatalf("a message of %d frames (the bound) closed the connection", bound)
+				}
+				before := s.Stats().ProtocolErrors
+				rc.mustWrite(msg(bound + 1))
+				if took := rc.waitClosed(atOnce); took > atOnce {
+					t.Fatalf("closed after %v", took)
+				}
+				testutil.Eventually(t, time.Second, func() bool { return s.Stats().ProtocolErrors == before+1 },
+					"ProtocolErrors %d, want %d", s.Stats().ProtocolErrors, before+1)
+			})
+		}
+	}
+}
+
+// heapInUse returns the bytes of live and not yet swept heap objects (runtime/metrics), after
+// a GC when gc is set.
+func heapInUse(gc bool) uint64 {
+	if gc {
+		runtime.GC()
+	}
+	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(sample)
+	return sample[0].Value.Uint64()
+}
+
+// TestHostileEmptyFrameFlood: one message of tens of MiB of empty frames (\x01\x00 repeated,
+// then a last frame) costs the socket at most 4x the bytes the peer got through, on the ROUTER
+// and on the PUB's subscription path, and the memory is back once the peer has left.
+func TestHostileEmptyFrameFlood(t *testing.T) {
+	const flood = 32 << 20
+	for _, tg := range targets {
+		t.Run(tg.name, func(t *testing.T) {
+			s, ep := bindSocket(t, tg.typ, zmtp.Options{})
+			check := tg.good(t, s, ep)
+			check("before")
+			base := heapInUse(true)
+
+			var peak atomic.Uint64
+			stop := make(chan struct{})
+			sampled := make(chan struct{})
+			go func() {
+				defer close(sampled)
+				for {
+					if h := heapInUse(false); h > peak.Load() {
+						peak.Store(h)
+					}
+					select {
+					case <-stop:
+						return
+					case <-time.After(time.Millisecond):
+					}
+				}
+			}()
+			rc := dialRaw(t, ep)
+			rc.mustHandshake(tg.peerType, "")
+			chunk := bytes.Repeat([]byte{flagMore, 0}, 32<<10)
+			written := 0
+			for written < flood {
+				n, err := rc.c.Write(chunk)
+				written += n
+				if err != nil {
+					break
+				}
+			}
+			if written >= flood {
+				_ = rc.write([]byte{0, 0})
+			}
+			rc.waitClosed(5 * time.Second)
+			close(stop)
+			<-sampled
+			grew := int64(peak.Load()) - int64(base)
+			t.Logf("%d bytes written, heap in use grew by at most %d bytes", written, grew)
+			if grew > 4*int64(written) {
+				t.Fatalf("heap in use grew by %d bytes for %d bytes received (over 4x)", grew, written)
+			}
+			check("after")
+			testutil.Eventually(t, 10*time.Second, func() bool { return heapInUse(true) < base+1<<20 },
+				"heap in use %d bytes after the peer left, %d before", heapInUse(false), base)
+		})
+	}
 }

@@ -44,3 +44,29 @@ func TestFreeListBound(t *testing.T) {
 		})
 	}
 }
+
+// TestReleaseTrimsFrames: a released message of many frames (MaxFrames unbounded, or a
+// message built by hand) does not keep its frame and offset lists on the socket's free list
+// or in the pool; a message of few frames keeps them (no allocation for the next one).
+func TestReleaseTrimsFrames(t *testing.T) {
+	for _, frames := range []int{1, maxPooledFrames / 2, 2 * maxPooledFrames, 100000} {
+		s := NewSocket(Router, Options{})
+		m := &Msg{home: s}
+		for range frames {
+			m.endFrame()
+		}
+		m.setFrames()
+		m.Release()
+		if len(s.free) != 1 || s.free[0] != m {
+			t.Fatalf("%d frames: message not on the free list", frames)
+		}
+		kept := cap(m.Frames) > 0 && cap(m.offs) > 0
+		if frames > maxPooledFrames && (cap(m.Frames) != 0 || cap(m.offs) != 0) {
+			t.Fatalf("%d frames: free list keeps lists of %d and %d", frames, cap(m.Frames), cap(m.offs))
+		}
+		if frames <= maxPooledFrames && !kept {
+			t.Fatalf("%d frames: lists dropped", frames)
+		}
+		s.Close()
+	}
+}

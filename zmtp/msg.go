@@ -29,6 +29,11 @@ func (m *Msg) Notification() Notify { return m.note }
 // ones (a rare big message) are left to the GC instead of pinning memory in the pool.
 const maxPooledBuf = 256 << 10
 
+// maxPooledFrames is the largest frame list (and offset list) kept when a message goes back
+// to the pool or a socket's free list: a message of many frames (up to MaxFrames, or any
+// number without the bound) leaves its lists to the GC.
+const maxPooledFrames = 32
+
 var msgPool = sync.Pool{New: func() any { return &Msg{buf: make([]byte, 0, 512)} }}
 
 // AcquireMsg returns an empty message from the pool. Release it when done.
@@ -41,9 +46,17 @@ func (m *Msg) Release() {
 	if m == nil {
 		return
 	}
-	clear(m.Frames) // drop references to caller memory
-	m.Frames = m.Frames[:0]
-	m.offs = m.offs[:0]
+	if cap(m.Frames) > maxPooledFrames {
+		m.Frames = nil
+	} else {
+		clear(m.Frames) // drop references to caller memory
+		m.Frames = m.Frames[:0]
+	}
+	if cap(m.offs) > maxPooledFrames {
+		m.offs = nil
+	} else {
+		m.offs = m.offs[:0]
+	}
 	m.from = nil
 	m.note = 0
 	if cap(m.buf) > maxPooledBuf {

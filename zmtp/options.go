@@ -87,6 +87,8 @@ const (
 	DefaultSendHWMBytes = 16 << 20
 	// DefaultMaxMsgSize is Options.MaxMsgSize's default, in bytes.
 	DefaultMaxMsgSize = 1 << 20
+	// DefaultMaxFrames is Options.MaxFrames's default, in frames per message.
+	DefaultMaxFrames = 128
 	// DefaultHandshakeTimeout is Options.HandshakeTimeout's default.
 	DefaultHandshakeTimeout = 5 * time.Second
 	// DefaultMaxConns is Options.MaxConns's default.
@@ -122,6 +124,14 @@ type Options struct {
 	// it. -1 removes the limit (trusted peers only: memory is still only allocated as bytes
 	// arrive, but a peer may then make a message as large as it likes).
 	MaxMsgSize int64
+	// MaxFrames bounds the frames of every incoming message (a ROUTER's identity frame not
+	// counted). Default 128: far more than real peers use (an envelope of a few routing
+	// frames, a delimiter and a body), while each frame costs about 32 bytes of bookkeeping
+	// whatever its size, so a message of empty frames (2 bytes each on the wire) is cut off
+	// at about 4 KiB. A peer sending more frames in one message is disconnected as a protocol
+	// violation (Stats.ProtocolErrors) once the frame past the bound arrives. -1 removes the
+	// bound (trusted peers only: MaxMsgSize does not count empty frames).
+	MaxFrames int
 	// HandshakeTimeout bounds the greeting plus the security handshake of each connection.
 	// Default 5s. The handshake runs in the connection's own goroutine, so a silent peer only
 	// holds its own connection slot.
@@ -189,6 +199,11 @@ func (o Options) withDefaults() Options {
 		o.MaxMsgSize = DefaultMaxMsgSize
 	} else if o.MaxMsgSize < 0 {
 		o.MaxMsgSize = -1
+	}
+	if o.MaxFrames == 0 {
+		o.MaxFrames = DefaultMaxFrames
+	} else if o.MaxFrames < 0 {
+		o.MaxFrames = -1
 	}
 	if o.HandshakeTimeout <= 0 {
 		o.HandshakeTimeout = DefaultHandshakeTimeout

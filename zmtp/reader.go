@@ -38,6 +38,9 @@ type frameReader struct {
 	buf  []byte
 	r, w int   // unread bytes are buf[r:w]
 	max  int64 // max frame and message size; -1: unlimited
+	// maxFrames bounds the frames of a data message (0 or -1: unlimited); a ROUTER's
+	// identity frame, put there by the caller, is not counted.
+	maxFrames int
 
 	// Heartbeat timeout: when timeout > 0, each read waits at most about timeout (the
 	// deadline is moved forward at most every timeout/4 to keep the syscall off the hot path).
@@ -175,6 +178,9 @@ func (fr *frameReader) readMsg(m *Msg) (msgKind, error) {
 		first = false
 		if flags&flagCommand != 0 && len(m.offs) != preset {
 			return 0, fmt.Errorf("%w: command frame inside a multipart message", ErrProtocol)
+		}
+		if fr.maxFrames > 0 && len(m.offs)-preset >= fr.maxFrames {
+			return 0, fmt.Errorf("%w: %w: more than %d frames", ErrProtocol, ErrTooManyFrames, fr.maxFrames)
 		}
 		total += size
 		if fr.max >= 0 && (size > uint64(fr.max) || total > uint64(fr.max)) {
