@@ -15,6 +15,7 @@ import (
 	"github.com/zerotask/zerotask/client"
 	"github.com/zerotask/zerotask/dispatch"
 	"github.com/zerotask/zerotask/node"
+	"github.com/zerotask/zerotask/protocol"
 	"github.com/zerotask/zerotask/store"
 )
 
@@ -225,7 +226,7 @@ func (e *Env) Completed(ctx context.Context) (done, failed int64, err error) {
 		}
 		return done, failed, nil
 	}
-	raw, err := e.Client.CallRaw(ctx, nil, "broker.stats", nil)
+	raw, err := e.Client.CallRaw(ctx, nil, protocol.MethodStats, nil)
 	if err != nil {
 		return 0, 0, fmt.Errorf("bench: broker.stats: %w", err)
 	}

@@ -10,12 +10,12 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/zerotask/zerotask/client"
+	"github.com/zerotask/zerotask/protocol"
 )
 
 // Defaults of Load and Config.
@@ -641,12 +641,12 @@ var (
 
 // checkServed asks an external broker (broker.nodes) whether a connected node serves method.
 func (e *Env) checkServed(ctx context.Context, method string, timeout time.Duration) error {
-	if strings.HasPrefix(method, "broker.") { // the broker's own tasks need no node
+	if protocol.IsBrokerMethod(method) { // the broker's own tasks need no node
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	raw, err := e.Client.CallRaw(ctx, nil, "broker.nodes", nil)
+	raw, err := e.Client.CallRaw(ctx, nil, protocol.MethodNodes, nil)
 	if err != nil {
 		return fmt.Errorf("bench: broker.nodes: %w", err)
 	}

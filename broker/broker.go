@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/zerotask/zerotask/protocol"
 	"github.com/zerotask/zerotask/zmtp"
 )
 
@@ -423,7 +424,8 @@ func (c *core) beginClose() {
 	}
 }
 
-var shutdownNotice = []byte(`{"jsonrpc":"2.0","method":"broker.shutdown"}`)
+// shutdownNotice is the broker.shutdown notification, on the ROUTER and the PUB control topic.
+var shutdownNotice = protocol.AppendShutdown(nil)
 
 // abortRunning ends the tasks still held by nodes when Shutdown's context ends (mu held).
 func (c *core) abortRunning() {

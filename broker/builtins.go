@@ -7,6 +7,7 @@ import (
 	"github.com/zerotask/zerotask/codec"
 	"github.com/zerotask/zerotask/dispatch"
 	"github.com/zerotask/zerotask/internal/rawjson"
+	"github.com/zerotask/zerotask/protocol"
 )
 
 // The broker's own methods (broker.*). Params come as an object or as a positional array in the
@@ -18,32 +19,32 @@ import (
 func (c *core) brokerCall(p *peer, tg target, h *codec.Header) {
 	c.cnt.brokerCalls++
 	switch string(h.Method) {
-	case "broker.credit":
+	case protocol.MethodCredit:
 		c.bCredit(p, tg, h)
-	case "broker.running":
+	case protocol.MethodRunning:
 		c.bRunning(p, tg, h)
-	case "broker.hello":
+	case protocol.MethodHello:
 		c.bHello(p, tg, h)
-	case "broker.bye":
+	case protocol.MethodBye:
 		if !p.node {
 			c.fail(tg, h.ID, errNotNode)
 			return
 		}
 		c.nodeGone(p)
 		c.ok(tg, h.ID, trueJSON)
-	case "broker.submit":
+	case protocol.MethodSubmit:
 		c.bSubmit(p, tg, h)
-	case "broker.status":
+	case protocol.MethodStatus:
 		c.bStatus(p, tg, h)
-	case "broker.result":
+	case protocol.MethodResult:
 		c.bResult(p, tg, h)
-	case "broker.revoke":
+	case protocol.MethodRevoke:
 		c.bRevoke(tg, h)
-	case "broker.stats":
+	case protocol.MethodStats:
 		c.ok(tg, h.ID, c.appendStats(c.valbuf[:0]))
-	case "broker.nodes":
+	case protocol.MethodNodes:
 		c.ok(tg, h.ID, c.appendNodes(c.valbuf[:0], p.replies.MaxMember()))
-	case "broker.ping":
+	case protocol.MethodPing:
 		c.ok(tg, h.ID, pongJSON)
 	default:
 		c.userCall(p, tg, h)
@@ -74,13 +75,13 @@ const maxCredit = 1 << 30
 
 // bCredit: a node grants n more tasks ([n] or {"credit":n}).
 func (c *core) bCredit(p *peer, tg target, h *codec.Header) {
-	n, ok := rawjson.ParseInt(rawjson.Param(h.Params, "credit", 0))
+	n, ok := rawjson.ParseInt(rawjson.Param(h.Params, protocol.ParamCredit, 0))
 	if !ok || n < 0 {
 		c.badParams(tg, h.ID, "credit must be a non-negative integer")
 		return
 	}
 	if !p.node {
-		c.badParams(tg, h.ID, "broker.hello as a node first")
+		c.fail(tg, h.ID, errNotNode)
 		return
 	}
 	credit := int64(p.credit) + n
@@ -101,7 +102,7 @@ func (c *core) bRunning(p *peer, tg target, h *codec.Header) {
 		return
 	}
 	list := h.Params
-	if ids := rawjson.Member(list, "ids"); ids != nil {
+	if ids := rawjson.Member(list, protocol.ParamIDs); ids != nil {
 		list = ids
 	}
 	var it rawjson.Array
@@ -164,7 +165,7 @@ func (c *core) bHello(p *peer, tg target, h *codec.Header) {
 			return
 		}
 		var err error
-		if hp.Role == "node" {
+		if hp.Role == protocol.RoleNode {
 			if v := rawjson.Param(ps, "", 1); v != nil {
 				err = codec.Unmarshal(v, &hp.Name)
 			}
@@ -183,7 +184,7 @@ func (c *core) bHello(p *peer, tg target, h *codec.Header) {
 		}
 	}
 	if hp.Role == "" && hp.Methods != nil {
-		hp.Role = "node"
+		hp.Role = protocol.RoleNode
 	}
 	maxOut := c.maxMsg
 	if hp.MaxMsgSize != 0 {
@@ -194,9 +195,9 @@ func (c *core) bHello(p *peer, tg target, h *codec.Header) {
 		maxOut = int(min(hp.MaxMsgSize, 1<<40))
 	}
 	switch hp.Role {
-	case "", "client":
+	case "", protocol.RoleClient:
 		p.unordered = hp.Unordered
-	case "node":
+	case protocol.RoleNode:
 		if msg := c.checkNodeHello(&hp, maxOut); msg != "" {
 			c.badParams(tg, h.ID, msg)
 			return
@@ -207,15 +208,7 @@ func (c *core) bHello(p *peer, tg target, h *codec.Header) {
 		return
 	}
 	c.setMaxOut(p, maxOut)
-	v := append(c.valbuf[:0], `{"broker":"`...)
-	v = append(v, c.epoch...)
-	v = append(v, `","heartbeat_ms":`...)
-	v = strconv.AppendInt(v, c.cfg.HeartbeatInterval.Milliseconds(), 10)
-	v = append(v, `,"max_batch":`...)
-	v = strconv.AppendInt(v, int64(c.cfg.MaxBatch), 10)
-	v = append(v, `,"max_msg_size":`...)
-	v = strconv.AppendInt(v, int64(c.maxMsg), 10)
-	c.valbuf = append(v, '}')
+	c.valbuf = protocol.AppendHelloReply(c.valbuf[:0], c.epoch, c.cfg.HeartbeatInterval.Milliseconds(), c.cfg.MaxBatch, c.maxMsg)
 	c.ok(tg, h.ID, c.valbuf)
 }
 
@@ -229,7 +222,7 @@ func (c *core) checkNodeHello(hp *helloParams, maxOut int) string {
 	lists := 0
 	for _, q := range hp.Queues {
 		if q == "" || len(q) > MaxQueueName {
-			return "queue names must be 1 to 128 bytes"
+			return msgQueueNames
 		}
 		lists += len(q)
 	}
@@ -277,7 +270,7 @@ func (c *core) nodeHello(p *peer, hp *helloParams) {
 	}
 	p.mnames = p.mnames[:0]
 	for _, m := range hp.Methods {
-		if m == "" || len(m) > c.cfg.MaxMethodLen || codec.IsReservedName(m) || len(m) >= 7 && m[:7] == "broker." {
+		if m == "" || len(m) > c.cfg.MaxMethodLen || codec.IsReservedName(m) || protocol.IsBrokerMethod(m) {
 			continue
 		}
 		p.mnames = append(p.mnames, m)
@@ -318,8 +311,8 @@ func (c *core) bSubmit(p *peer, tg target, h *codec.Header) {
 		c.fail(tg, h.ID, errMethodTooLong)
 		return
 	}
-	if codec.IsReservedName(method) || len(method) >= 7 && method[:7] == "broker." {
-		c.badParams(tg, h.ID, "broker.* and rpc.* methods cannot be submitted")
+	if codec.IsReservedName(method) || protocol.IsBrokerMethod(method) {
+		c.badParams(tg, h.ID, protocol.MethodPrefix+"* and rpc.* methods cannot be submitted")
 		return
 	}
 	params := rawjson.Param(h.Params, "params", 1)
@@ -335,7 +328,7 @@ func (c *core) bSubmit(p *peer, tg target, h *codec.Header) {
 			return
 		}
 	} else {
-		*x = taskExt{timeout: parseTimeout(rawjson.Param(h.Params, "timeout_ms", 2))}
+		*x = taskExt{timeout: parseTimeout(rawjson.Param(h.Params, protocol.MemberTimeoutMS, 2))}
 	}
 	if x.key != nil {
 		if seq, ok := c.keyed(x.key); ok {
@@ -441,7 +434,7 @@ func (c *core) parsePublicID(raw []byte) (uint64, bool) {
 
 // idParam returns the raw "id" param, answering -32602 when it is missing or not a string.
 func (c *core) idParam(tg target, h *codec.Header) []byte {
-	raw := rawjson.TrimSpace(rawjson.Param(h.Params, "id", 0))
+	raw := rawjson.TrimSpace(rawjson.Param(h.Params, protocol.ParamID, 0))
 	if len(raw) == 0 || raw[0] != '"' {
 		c.badParams(tg, h.ID, "id must be a task id string")
 		return nil
@@ -461,9 +454,6 @@ func (c *core) bStatus(p *peer, tg target, h *codec.Header) {
 	c.ok(tg, h.ID, c.appendRecordOf(c.valbuf[:0], raw))
 }
 
-// maxWait bounds the wait of broker.result.
-const maxWait = time.Hour
-
 // bResult answers the task's record once it is finished or wait_ms has passed.
 func (c *core) bResult(p *peer, tg target, h *codec.Header) {
 	raw := c.idParam(tg, h)
@@ -471,7 +461,7 @@ func (c *core) bResult(p *peer, tg target, h *codec.Header) {
 		return
 	}
 	var waitMS int64
-	if v := rawjson.Param(h.Params, "wait_ms", 1); v != nil {
+	if v := rawjson.Param(h.Params, protocol.ParamWaitMS, 1); v != nil {
 		n, ok := rawjson.ParseInt(v)
 		if !ok || n < 0 {
 			c.badParams(tg, h.ID, "wait_ms must be a non-negative integer")
@@ -482,7 +472,7 @@ func (c *core) bResult(p *peer, tg target, h *codec.Header) {
 	seq, ok := c.parsePublicID(raw)
 	_, live := c.subm[seq]
 	if c.dur != nil && !live && !c.localRecord(raw) {
-		wait := min(time.Duration(waitMS)*time.Millisecond, maxWait)
+		wait := min(time.Duration(waitMS)*time.Millisecond, protocol.MaxWait)
 		c.startLookup(p, tg, h, raw, wait)
 		return
 	}
@@ -503,8 +493,8 @@ func (c *core) bResult(p *peer, tg target, h *codec.Header) {
 		return
 	}
 	wait := time.Duration(waitMS) * time.Millisecond
-	if wait > maxWait {
-		wait = maxWait
+	if wait > protocol.MaxWait {
+		wait = protocol.MaxWait
 	}
 	w := c.newWaiter()
 	w.tg = tg
@@ -603,9 +593,9 @@ func (c *core) bRevoke(tg target, h *codec.Header) {
 // packed for it (so that it knows the task when the notice arrives).
 func (c *core) revokeAt(p *peer, k uint64) {
 	c.flushTasks(p)
-	b := append(c.ntbuf[:0], `{"jsonrpc":"2.0","method":"broker.revoke","params":{"ids":[`...)
+	b := protocol.AppendRevokeOpen(c.ntbuf[:0])
 	b = c.appendHandout(b, k)
-	c.ntbuf = append(b, `]}}`...)
+	c.ntbuf = protocol.AppendRevokeClose(b)
 	c.send(p, p.delim, c.ntbuf)
 }
 

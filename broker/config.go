@@ -113,7 +113,7 @@ type Config struct {
 	// Pub is the PUB endpoint for notifications. Default "tcp://127.0.0.1:5556"; "none"
 	// disables it.
 	Pub string
-	// Dispatcher serves user broker tasks: handlers registered under a "broker." name (only
+	// Dispatcher serves user broker tasks: handlers registered under a broker.* name (only
 	// those names are used from it; built-in broker.* methods win). Default dispatch.Default.
 	Dispatcher *dispatch.Dispatcher
 	// HeartbeatInterval is the ZMTP heartbeat interval on the ROUTER: a PING after that much

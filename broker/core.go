@@ -12,6 +12,7 @@ import (
 	"github.com/zerotask/zerotask/dispatch"
 	"github.com/zerotask/zerotask/internal/batch"
 	"github.com/zerotask/zerotask/internal/rawjson"
+	"github.com/zerotask/zerotask/protocol"
 	"github.com/zerotask/zerotask/zmtp"
 )
 
@@ -236,6 +237,7 @@ type core struct {
 
 	// PUB output, flushed on tick.
 	states batch.Packer // broker.state notices
+	idbuf  []byte       // the public id of the task whose state notice is being written
 	ctlIDs []uint64
 
 	// jobs runs a user broker.* task off the routing loop (set by the Broker); it reports false
@@ -433,7 +435,7 @@ func (c *core) queueFor(method, qname []byte) *queue {
 		c.queues = append(c.queues, q)
 	}
 	q.methodJSON = codec.AppendString(nil, q.method)
-	q.topic = append([]byte("tasks."), q.method...)
+	q.topic = append([]byte(protocol.TopicTasksPrefix), q.method...)
 	c.queueIdx[q.name] = q.idx
 	return q
 }
@@ -697,23 +699,16 @@ func (c *core) dispatch(p *peer, q *queue, slot uint32, t *task) {
 		c.flushTasks(p)
 	}
 	pk.Begin()
-	pk.Cur = append(pk.Cur, envHead...)
-	pk.Cur = c.appendHandout(pk.Cur, t.key(slot))
-	pk.Cur = append(pk.Cur, envMethod...)
-	pk.Cur = append(pk.Cur, q.methodJSON...)
-	if ps := t.params(); len(ps) > 0 {
-		pk.Cur = append(pk.Cur, envParams...)
-		pk.Cur = append(pk.Cur, ps...)
-	}
+	var idb [handoutIDMax]byte
+	id := c.appendHandout(idb[:0], t.key(slot))
+	left := int64(0)
 	if t.deadline != 0 {
 		// The deadline travels with the task as the milliseconds left (the node's clock takes
 		// it from there): its handler's context ends then.
-		left := (t.deadline - c.now() + int64(time.Millisecond) - 1) / int64(time.Millisecond)
-		pk.Cur = append(pk.Cur, envTimeout...)
-		pk.Cur = strconv.AppendInt(pk.Cur, max(left, 1), 10)
+		left = max((t.deadline-c.now()+int64(time.Millisecond)-1)/int64(time.Millisecond), 1)
 		c.watchLease(t.key(slot), t.deadline)
 	}
-	pk.Cur = append(pk.Cur, '}')
+	pk.Cur = protocol.AppendTask(pk.Cur, id, q.methodJSON, t.params(), left)
 	pk.End()
 	if pk.Full() || pk.Bytes() >= pk.MaxBytes/2 {
 		c.flushTasks(p)
@@ -722,16 +717,12 @@ func (c *core) dispatch(p *peer, q *queue, slot uint32, t *task) {
 	}
 }
 
-// The parts of a task's message to its node, and the most bytes they take around the method
-// and the params: a hand-out id takes at most handoutIDMax bytes, the milliseconds left at
-// most 19 digits.
-const (
-	envHead     = `{"jsonrpc":"2.0","id":`
-	envMethod   = `,"method":`
-	envParams   = `,"params":`
-	envTimeout  = `,"timeout_ms":`
-	envOverhead = len(envHead) + handoutIDMax + len(envMethod) + len(envParams) + len(envTimeout) + 19 + len("}")
-)
+// envHead starts every response the broker builds (see replyID).
+const envHead = `{"jsonrpc":"2.0","id":`
+
+// envOverhead is the most bytes a task's message to its node takes around the method and the
+// params: the envelope and a hand-out id.
+const envOverhead = protocol.TaskOverhead + handoutIDMax
 
 // envelopeMax returns the most bytes a task's message to its node takes, for a method written
 // in methodJSON bytes (as a JSON string) and params of paramsLen bytes.

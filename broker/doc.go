@@ -13,7 +13,7 @@
 //     a DEALER: the empty delimiter frame is echoed.
 //   - Its own methods: broker.hello, credit, running, bye (nodes), submit, status, result
 //     (with a wait answered on completion), revoke, stats, nodes, ping. Users add broker tasks
-//     by registering "broker.<name>" handlers on Config.Dispatcher; they run in the broker
+//     by registering broker.<name> handlers on Config.Dispatcher; they run in the broker
 //     process on a bounded set of goroutines (Config.BrokerTaskWorkers, BrokerTaskQueue), off
 //     the routing loop. Built-ins win over user handlers of the same name.
 //   - Credit-based pulling: a node says hello (methods, concurrency) and grants credit; the

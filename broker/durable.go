@@ -9,6 +9,7 @@ import (
 
 	"github.com/zerotask/zerotask/codec"
 	"github.com/zerotask/zerotask/internal/rawjson"
+	"github.com/zerotask/zerotask/protocol"
 	"github.com/zerotask/zerotask/store"
 )
 
@@ -272,7 +273,7 @@ func decodeMeta(b []byte) (taskMeta, bool) {
 		}
 		v[i], b = n, b[k:]
 	}
-	const maxMS = uint64(maxTimeout / time.Millisecond * 1000)
+	const maxMS = uint64(protocol.MaxTimeout / time.Millisecond * 1000)
 	m.opts.backoff = time.Duration(min(v[0], maxMS)) * time.Millisecond
 	m.opts.maxBackoff = time.Duration(min(v[1], maxMS)) * time.Millisecond
 	if v[2] > 0 && v[2] < 1<<62/uint64(time.Millisecond) {
@@ -706,11 +707,7 @@ func appendStoredRecord(dst []byte, r *store.Result) []byte {
 	return appendOutcome(dst, r.State == store.StateSuccess, r.Result, r.Error, r.Node)
 }
 
-// appendStateRecord appends {"id":id,"state":st}.
+// appendStateRecord appends the state record of task id (off the hot path: a store lookup).
 func appendStateRecord(dst []byte, id, st string) []byte {
-	dst = append(dst, `{"id":`...)
-	dst = codec.AppendString(dst, id)
-	dst = append(dst, `,"state":"`...)
-	dst = append(dst, st...)
-	return append(dst, `"}`...)
+	return protocol.AppendStateRecord(dst, codec.AppendString(nil, id), st)
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/zerotask/zerotask/codec"
+	"github.com/zerotask/zerotask/protocol"
 	"github.com/zerotask/zerotask/store"
 )
 
@@ -153,12 +154,12 @@ func (b *Broker) boundStates(ctx context.Context, tasks []store.Task, dst []stri
 	for i := range tasks {
 		s := ""
 		if id := tasks[i].Bound; id != "" {
-			s = "UNKNOWN"
+			s = protocol.StateUnknown
 			sctx, cancel := context.WithTimeout(ctx, b.cfg.StoreTimeout)
 			if found, err := st.Get(sctx, id, &r); err == nil && found {
 				s = r.State
 			} else if w, _, err := st.Locate(sctx, id); err == nil && w != store.WhereNone {
-				s = "QUEUED"
+				s = protocol.StateQueued
 			}
 			cancel()
 		}
@@ -306,9 +307,9 @@ func (b *Broker) startLookup(l *lookup) {
 // the store's queue): RUNNING once that broker's node reported it started, else QUEUED.
 func storedState(w store.Where) string {
 	if w == store.WhereRunning {
-		return "RUNNING"
+		return protocol.StateRunning
 	}
-	return "QUEUED"
+	return protocol.StateQueued
 }
 
 var errStoreRead = codec.NewError(codec.CodeInternalError, "Internal error: the store did not answer", nil)
@@ -330,7 +331,7 @@ func (b *Broker) runLookup(l *lookup) ([]byte, *codec.Error) {
 		case where == store.WhereNone:
 			// Finished between the two reads, or unknown.
 			if found, err = st.Get(ctx, l.id, &r); err == nil && !found {
-				return appendStateRecord(nil, l.id, "UNKNOWN"), nil
+				return appendStateRecord(nil, l.id, protocol.StateUnknown), nil
 			}
 		case l.wait > 0:
 			wctx, wcancel := context.WithTimeout(ctx, l.wait)

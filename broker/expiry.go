@@ -5,6 +5,7 @@ import (
 
 	"github.com/zerotask/zerotask/codec"
 	"github.com/zerotask/zerotask/internal/rawjson"
+	"github.com/zerotask/zerotask/protocol"
 )
 
 // Task deadlines (a ZeroTask extension, see protocol.md): a call whose request object has a
@@ -86,7 +87,7 @@ func (h deadlineHeap) heapify() {
 	}
 }
 
-// parseTimeout reads a timeout_ms value: a positive integer, capped at maxTimeout (0 for
+// parseTimeout reads a timeout_ms value: a positive integer, capped at protocol.MaxTimeout (0 for
 // anything else).
 func parseTimeout(v []byte) time.Duration {
 	if v == nil {
@@ -96,8 +97,8 @@ func parseTimeout(v []byte) time.Duration {
 	if !ok || n == 0 {
 		return 0
 	}
-	if n > uint64(maxTimeout/time.Millisecond) {
-		return maxTimeout
+	if n > uint64(protocol.MaxTimeout/time.Millisecond) {
+		return protocol.MaxTimeout
 	}
 	return time.Duration(n) * time.Millisecond
 }

@@ -2,9 +2,11 @@ package broker
 
 import (
 	"bytes"
+	"strconv"
 	"time"
 
 	"github.com/zerotask/zerotask/internal/rawjson"
+	"github.com/zerotask/zerotask/protocol"
 )
 
 // Task options travel as ZeroTask extension members (docs/protocol.md, docs/reliability.md):
@@ -36,27 +38,33 @@ type taskExt struct {
 	bad         string // the first invalid member: the request is answered -32602
 }
 
-// maxTimeout bounds timeout_ms.
-const maxTimeout = 24 * time.Hour
+// The messages of invalid params, with the bounds they name.
+var (
+	msgPriority    = "priority must be an integer from 0 to " + strconv.Itoa(MaxPriority)
+	msgQueue       = "queue must be a string of 1 to " + strconv.Itoa(MaxQueueName) + " bytes without escapes"
+	msgQueueNames  = "queue names must be 1 to " + strconv.Itoa(MaxQueueName) + " bytes"
+	msgMaxAttempts = "max_attempts must be an integer from 1 to " + strconv.Itoa(MaxAttemptsCap)
+	msgKey         = "key must be a string of 1 to " + strconv.Itoa(MaxKeyLen) + " bytes without escapes"
+)
 
 // set reads one member; unknown names are ignored (as JSON-RPC wants).
 func (x *taskExt) set(c *core, name, v []byte, submit bool) {
 	switch string(name) {
-	case "timeout_ms":
+	case protocol.MemberTimeoutMS:
 		n, ok := rawjson.ParseUint(v)
 		if !ok || n == 0 {
 			x.fail("timeout_ms must be a positive integer")
 			return
 		}
-		x.timeout = time.Duration(min(n, uint64(maxTimeout/time.Millisecond))) * time.Millisecond
-	case "delay_ms":
+		x.timeout = time.Duration(min(n, uint64(protocol.MaxTimeout/time.Millisecond))) * time.Millisecond
+	case protocol.MemberDelayMS:
 		n, ok := rawjson.ParseUint(v)
 		if !ok || n > uint64(c.cfg.MaxDelay/time.Millisecond) {
 			x.fail("delay_ms must be an integer from 0 to the broker's MaxDelay")
 			return
 		}
 		x.delay = max(x.delay, time.Duration(n)*time.Millisecond)
-	case "eta_ms":
+	case protocol.MemberETAMS:
 		n, ok := rawjson.ParseUint(v)
 		if !ok {
 			x.fail("eta_ms must be a unix time in milliseconds")
@@ -68,28 +76,28 @@ func (x *taskExt) set(c *core, name, v []byte, submit bool) {
 			return
 		}
 		x.delay = max(x.delay, d)
-	case "priority":
+	case protocol.MemberPriority:
 		n, ok := rawjson.ParseUint(v)
 		if !ok || n > MaxPriority {
-			x.fail("priority must be an integer from 0 to 9")
+			x.fail(msgPriority)
 			return
 		}
 		x.priority = uint8(n)
-	case "queue":
+	case protocol.MemberQueue:
 		s, ok := rawjson.Unquote(v)
 		if !ok || len(s) == 0 || len(s) > MaxQueueName {
-			x.fail("queue must be a string of 1 to 128 bytes without escapes")
+			x.fail(msgQueue)
 			return
 		}
 		x.queue = s
-	case "max_attempts":
+	case protocol.MemberMaxAttempts:
 		n, ok := rawjson.ParseUint(v)
 		if !ok || n == 0 || n > MaxAttemptsCap {
-			x.fail("max_attempts must be an integer from 1 to 100")
+			x.fail(msgMaxAttempts)
 			return
 		}
 		x.maxAttempts = int(n)
-	case "backoff_ms", "max_backoff_ms":
+	case protocol.MemberBackoffMS, protocol.MemberMaxBackoffMS:
 		n, ok := rawjson.ParseUint(v)
 		if !ok || n == 0 || n > uint64(c.cfg.MaxDelay/time.Millisecond) {
 			x.fail(string(name) + " must be a positive integer up to the broker's MaxDelay")
@@ -100,13 +108,13 @@ func (x *taskExt) set(c *core, name, v []byte, submit bool) {
 		} else {
 			x.maxBackoff = time.Duration(n) * time.Millisecond
 		}
-	case "key":
+	case protocol.MemberKey:
 		if !submit {
 			return // not a task call option: ignored like any unknown member
 		}
 		s, ok := rawjson.Unquote(v)
 		if !ok || len(s) == 0 || len(s) > MaxKeyLen {
-			x.fail("key must be a string of 1 to 256 bytes without escapes")
+			x.fail(msgKey)
 			return
 		}
 		x.key = s
@@ -149,8 +157,8 @@ func containsAny(head, tail, key []byte) bool {
 }
 
 var (
-	priorityName = []byte(`priority"`)
-	queueName    = []byte(`queue"`)
+	priorityName = []byte(protocol.MemberPriority + `"`)
+	queueName    = []byte(protocol.MemberQueue + `"`)
 )
 
 // mayHaveExt reports whether the envelope bytes b (outside params) can hold an extension

@@ -5,12 +5,13 @@ import (
 	"strconv"
 
 	"github.com/zerotask/zerotask/codec"
+	"github.com/zerotask/zerotask/protocol"
 )
 
 // Task records, stats and node lists as JSON, and the PUB topics.
 
 // appendRecordOf appends the record of the task with public id raw (a quoted JSON string):
-// live, stored, or {"id":raw,"state":"UNKNOWN"}.
+// live, stored, or its state record saying UNKNOWN.
 func (c *core) appendRecordOf(dst, raw []byte) []byte {
 	if seq, ok := c.parsePublicID(raw); ok {
 		return c.appendRecordSeq(dst, seq, raw)
@@ -57,9 +58,7 @@ func (c *core) appendRecordSeq(dst []byte, seq uint64, raw []byte) []byte {
 }
 
 func appendUnknown(dst, raw []byte) []byte {
-	dst = append(dst, `{"id":`...)
-	dst = append(dst, raw...)
-	return append(dst, `,"state":"UNKNOWN"}`...)
+	return protocol.AppendStateRecord(dst, raw, protocol.StateUnknown)
 }
 
 // appendRecord appends a stored (finished) record.
@@ -279,11 +278,8 @@ func (c *core) stateChanged(t *task) {
 		c.publishState()
 	}
 	pk.Begin()
-	pk.Cur = append(pk.Cur, `{"jsonrpc":"2.0","method":"broker.state","params":{"id":`...)
-	pk.Cur = c.appendPublicID(pk.Cur, t.seq)
-	pk.Cur = append(pk.Cur, `,"state":"`...)
-	pk.Cur = append(pk.Cur, t.state.String()...)
-	pk.Cur = append(pk.Cur, `"}}`...)
+	c.idbuf = c.appendPublicID(c.idbuf[:0], t.seq)
+	pk.Cur = protocol.AppendStateNotice(pk.Cur, c.idbuf, t.state.String())
 	pk.End()
 	if pk.Full() {
 		c.publishState()
@@ -291,8 +287,8 @@ func (c *core) stateChanged(t *task) {
 }
 
 var (
-	topicState   = []byte("state")
-	topicControl = []byte("control")
+	topicState   = []byte(protocol.TopicState)
+	topicControl = []byte(protocol.TopicControl)
 )
 
 func (c *core) publishState() {
@@ -328,28 +324,20 @@ func (c *core) publish() {
 		if q.live == 0 || c.pub == nil {
 			continue
 		}
-		v := append(c.valbuf[:0], `{"jsonrpc":"2.0","method":"broker.tasks","params":{"method":`...)
-		v = append(v, q.methodJSON...)
-		if q.qname != "" {
-			v = append(v, `,"queue":`...)
-			v = codec.AppendString(v, q.qname)
-		}
-		v = append(v, `,"queued":`...)
-		v = strconv.AppendInt(v, int64(q.live), 10)
-		c.valbuf = append(v, `}}`...)
+		c.valbuf = protocol.AppendTasksNotice(c.valbuf[:0], q.methodJSON, q.qname, q.live)
 		c.publishMsg(q.topic, c.valbuf)
 	}
 	c.announce = c.announce[:0]
 	c.publishState()
 	if len(c.ctlIDs) > 0 {
-		v := append(c.valbuf[:0], `{"jsonrpc":"2.0","method":"broker.revoke","params":{"ids":[`...)
+		v := protocol.AppendRevokeOpen(c.valbuf[:0])
 		for i, k := range c.ctlIDs {
 			if i > 0 {
 				v = append(v, ',')
 			}
 			v = c.appendHandout(v, k)
 		}
-		c.valbuf = append(v, `]}}`...)
+		c.valbuf = protocol.AppendRevokeClose(v)
 		c.publishMsg(topicControl, c.valbuf)
 		c.ctlIDs = c.ctlIDs[:0]
 	}
@@ -357,7 +345,7 @@ func (c *core) publish() {
 
 // publishShutdown tells nodes and clients on the control topic that the broker is stopping.
 func (c *core) publishShutdown() {
-	c.publishMsg(topicControl, []byte(`{"jsonrpc":"2.0","method":"broker.shutdown"}`))
+	c.publishMsg(topicControl, shutdownNotice)
 }
 
 // tick runs the timers: result TTLs and waits, delayed tasks, deadlines, blocked outboxes, PUB

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/zerotask/zerotask/internal/rawjson"
+	"github.com/zerotask/zerotask/protocol"
 )
 
 // Retries. A task runs again in two cases only: its node was lost while it held it (the task
@@ -74,8 +75,8 @@ func (c *core) rand() uint64 {
 }
 
 var (
-	retryKey      = []byte(`"retry"`)
-	retryAfterKey = []byte(`"retry_after_ms"`)
+	retryKey      = []byte(`"` + protocol.MemberRetry + `"`)
+	retryAfterKey = []byte(`"` + protocol.MemberRetryAfterMS + `"`)
 )
 
 // retryAsked reports whether a node's error response obj asks for a retry ("retry":true) and
@@ -85,13 +86,13 @@ func retryAsked(obj, errObj []byte) (bool, time.Duration) {
 	if !containsAny(head, tail, retryKey) {
 		return false, 0
 	}
-	if !rawjson.IsTrue(rawjson.Member(obj, "retry")) {
+	if !rawjson.IsTrue(rawjson.Member(obj, protocol.MemberRetry)) {
 		return false, 0
 	}
 	var after time.Duration
 	if containsAny(head, tail, retryAfterKey) {
-		if ms, ok := rawjson.ParseUint(rawjson.Member(obj, "retry_after_ms")); ok {
-			after = time.Duration(min(ms, uint64(maxTimeout/time.Millisecond))) * time.Millisecond
+		if ms, ok := rawjson.ParseUint(rawjson.Member(obj, protocol.MemberRetryAfterMS)); ok {
+			after = time.Duration(min(ms, uint64(protocol.MaxTimeout/time.Millisecond))) * time.Millisecond
 		}
 	}
 	return true, after

@@ -222,7 +222,7 @@ func (c *core) handleOne(p *peer, tg target, h *codec.Header, raw []byte) {
 	}
 }
 
-var brokerPrefix = []byte("broker.")
+var brokerPrefix = []byte(protocol.MethodPrefix)
 
 // fail answers a request with an error at once (nothing for a notification).
 func (c *core) fail(tg target, id []byte, e *codec.Error) {

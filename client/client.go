@@ -375,7 +375,7 @@ func (r *reader) ingest(body []byte) {
 }
 
 func (r *reader) one(h *codec.Header) {
-	if h.Kind == codec.KindNotification && string(h.Method) == "broker.shutdown" {
+	if h.Kind == codec.KindNotification && string(h.Method) == protocol.MethodShutdown {
 		// The broker stops: calls in flight are answered (or fail with the connection), and
 		// the client reconnects by itself when a broker is back.
 		r.c.log.Info("client: the broker is shutting down")

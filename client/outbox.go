@@ -9,6 +9,7 @@ import (
 
 	"github.com/zerotask/zerotask/codec"
 	"github.com/zerotask/zerotask/internal/batch"
+	"github.com/zerotask/zerotask/protocol"
 	"github.com/zerotask/zerotask/zmtp"
 )
 
@@ -346,9 +347,6 @@ func (o *outbox) failLost() {
 	}
 }
 
-// helloParams are the params of the client's hello.
-var helloParams = []byte(`{"role":"client","unordered":true}`)
-
 // sayHello queues the hellos due, one per new connection, first in line ahead of anything
 // queued, each a message of its own.
 //
@@ -368,7 +366,7 @@ func (o *outbox) sayHello() {
 		cl.id = o.nextID
 		o.pending[cl.id] = cl
 		var idb [20]byte
-		frame := codec.AppendRequest(nil, strconv.AppendUint(idb[:0], cl.id, 10), "broker.hello", helloParams)
+		frame := protocol.AppendClientHello(nil, strconv.AppendUint(idb[:0], cl.id, 10))
 		// First in line; its id is left out of the frame's call range so that the calls queued
 		// before it are not taken as sent (helloSentUpTo tracks hellos instead).
 		o.out.PushFront(outFrame{B: frame, Meta: span{hello: cl.id}})

@@ -164,7 +164,7 @@ func (c *Client) pause(ctx context.Context, d time.Duration) error {
 
 // Status returns the broker's record of the task with this id (broker.status).
 func (c *Client) Status(ctx context.Context, id string) (TaskInfo, error) {
-	return c.taskCall(ctx, "broker.status", id, 0)
+	return c.taskCall(ctx, protocol.MethodStatus, id, 0)
 }
 
 // Result returns the task's record once it is finished, or when wait has passed, whichever
@@ -174,13 +174,13 @@ func (c *Client) Result(ctx context.Context, id string, wait time.Duration) (Tas
 	if wait < 0 {
 		wait = 0
 	}
-	return c.taskCall(ctx, "broker.result", id, wait)
+	return c.taskCall(ctx, protocol.MethodResult, id, wait)
 }
 
 // Revoke revokes the task (broker.revoke): a queued task will not run, a running one has its
 // context cancelled on its node. It returns the record after the revoke.
 func (c *Client) Revoke(ctx context.Context, id string) (TaskInfo, error) {
-	return c.taskCall(ctx, "broker.revoke", id, 0)
+	return c.taskCall(ctx, protocol.MethodRevoke, id, 0)
 }
 
 // Submit queues method with args (as Call encodes them) and returns at once with a Handle on
@@ -211,7 +211,7 @@ func (c *Client) Submit(ctx context.Context, method string, args ...any) (*Handl
 		}
 		p = append(append(p[:len(p)-1], ext...), '}')
 	}
-	raw, err := c.CallRaw(ctx, nil, "broker.submit", p)
+	raw, err := c.CallRaw(ctx, nil, protocol.MethodSubmit, p)
 	if err != nil {
 		return nil, err
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/zerotask/zerotask/codec"
@@ -187,31 +186,31 @@ func (o *taskOptions) appendMembers(dst []byte, ctx context.Context, submit bool
 			if !submit {
 				return dst, fmt.Errorf("%w: Key applies to Submit only", ErrBadOption)
 			}
-			dst = append(dst, `,"key":`...)
+			dst = protocol.AppendMember(dst, protocol.MemberKey)
 			dst = codec.AppendString(dst, o.key)
 		}
 		if o.delay > 0 {
-			dst = appendMS(dst, `,"delay_ms":`, o.delay)
+			dst = appendMS(dst, protocol.MemberDelayMS, o.delay)
 		}
 		if !o.eta.IsZero() {
-			dst = append(dst, `,"eta_ms":`...)
+			dst = protocol.AppendMember(dst, protocol.MemberETAMS)
 			dst = strconv.AppendInt(dst, max(o.eta.UnixMilli(), 0), 10)
 		}
 		if o.hasPriority {
-			dst = append(dst, `,"priority":`...)
+			dst = protocol.AppendMember(dst, protocol.MemberPriority)
 			dst = strconv.AppendInt(dst, int64(o.priority), 10)
 		}
 		if o.queue != "" {
-			dst = append(dst, `,"queue":`...)
+			dst = protocol.AppendMember(dst, protocol.MemberQueue)
 			dst = codec.AppendString(dst, o.queue)
 		}
 		if o.maxAttempts > 0 {
-			dst = append(dst, `,"max_attempts":`...)
+			dst = protocol.AppendMember(dst, protocol.MemberMaxAttempts)
 			dst = strconv.AppendInt(dst, int64(o.maxAttempts), 10)
 		}
 		if o.backoff > 0 {
-			dst = appendMS(dst, `,"backoff_ms":`, o.backoff)
-			dst = appendMS(dst, `,"max_backoff_ms":`, o.maxBackoff)
+			dst = appendMS(dst, protocol.MemberBackoffMS, o.backoff)
+			dst = appendMS(dst, protocol.MemberMaxBackoffMS, o.maxBackoff)
 		}
 		timeout = o.timeout
 	}
@@ -223,14 +222,15 @@ func (o *taskOptions) appendMembers(dst []byte, ctx context.Context, submit bool
 		}
 	}
 	if timeout > 0 {
-		dst = appendMS(dst, `,"timeout_ms":`, min(timeout, MaxTimeout))
+		dst = appendMS(dst, protocol.MemberTimeoutMS, min(timeout, MaxTimeout))
 	}
 	return dst, nil
 }
 
-// appendMS appends name and d in whole milliseconds, rounded up (a deadline never shrinks to 0).
+// appendMS appends member name and d in whole milliseconds, rounded up (a deadline never
+// shrinks to 0).
 func appendMS(dst []byte, name string, d time.Duration) []byte {
-	dst = append(dst, name...)
+	dst = protocol.AppendMember(dst, name)
 	ms := (d + time.Millisecond - 1) / time.Millisecond
 	return strconv.AppendInt(dst, int64(ms), 10)
 }
@@ -238,5 +238,5 @@ func appendMS(dst []byte, name string, d time.Duration) []byte {
 // isTaskMethod reports whether method is a task call (not broker.* or rpc.*): only task calls
 // carry the caller's deadline.
 func isTaskMethod(method string) bool {
-	return !strings.HasPrefix(method, "broker.") && !strings.HasPrefix(method, "rpc.")
+	return !protocol.IsBrokerMethod(method) && !codec.IsReservedName(method)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 
 	"github.com/zerotask/zerotask/internal/rawjson"
+	"github.com/zerotask/zerotask/protocol"
 )
 
 // ZeroTask's extensions travel as top-level members of a task's JSON-RPC object, beside
@@ -11,7 +12,7 @@ import (
 // reads "timeout_ms" (the milliseconds left until the task's deadline when the broker handed it
 // out); a task without extensions costs one short byte search.
 
-var timeoutKey = []byte(`"timeout_ms"`)
+var timeoutKey = []byte(`"` + protocol.MemberTimeoutMS + `"`)
 
 // envelopeUint returns the unsigned integer value of the top-level member key (quoted, e.g.
 // `"timeout_ms"`) of the JSON object obj, looked up outside params (a sub-slice of obj, or nil).

@@ -204,12 +204,7 @@ func (o *outbox) result(t *task, res []byte, err error, retry bool, after, serve
 	if err != nil {
 		b.Cur = codec.AppendError(b.Cur, t.id, codec.AsError(err))
 		if retry {
-			b.Cur = append(b.Cur[:len(b.Cur)-1], `,"retry":true`...)
-			if ms := after.Milliseconds(); ms > 0 {
-				b.Cur = append(b.Cur, `,"retry_after_ms":`...)
-				b.Cur = strconv.AppendInt(b.Cur, ms, 10)
-			}
-			b.Cur = append(b.Cur, '}')
+			b.Cur = protocol.AppendRetry(b.Cur, after.Milliseconds())
 		}
 	} else {
 		b.Cur = codec.AppendResult(b.Cur, t.id, res)
@@ -251,16 +246,15 @@ func (o *outbox) packLocked() {
 	if g := o.grantLocked(); g > 0 {
 		b := &o.out
 		start := b.Begin()
-		b.Cur = append(b.Cur, `{"jsonrpc":"2.0",`...)
+		var idb [32]byte
+		id := []byte(nil)
 		if seq, ok := o.win.probeDue(time.Now()); ok {
 			// Sent as a request, the grant measures the round trip (window.answered).
-			b.Cur = append(b.Cur, `"id":"`+probePrefix...)
-			b.Cur = strconv.AppendUint(b.Cur, seq, 10)
-			b.Cur = append(b.Cur, `",`...)
+			id = append(idb[:0], `"`+probePrefix...)
+			id = strconv.AppendUint(id, seq, 10)
+			id = append(id, '"')
 		}
-		b.Cur = append(b.Cur, `"method":"broker.credit","params":[`...)
-		b.Cur = strconv.AppendInt(b.Cur, int64(g), 10)
-		b.Cur = append(b.Cur, "]}"...)
+		b.Cur = protocol.AppendCredit(b.Cur, id, g)
 		b.End(start, grant(g))
 		o.outstanding += g
 	}
@@ -269,19 +263,18 @@ func (o *outbox) packLocked() {
 // packRunning appends broker.running notices for the tasks in started, several ids per
 // notice, each notice well under the message size limit (o.mu held).
 func (o *outbox) packRunning() {
-	const head = `{"jsonrpc":"2.0","method":"broker.running","params":[`
 	b := &o.out
 	limit := max(b.MaxBytes/2, 128)
 	start, ids := -1, 0
 	for i, t := range o.started {
 		if start >= 0 && len(b.Cur)-start+len(t.id) > limit {
-			b.Cur = append(b.Cur, "]}"...)
+			b.Cur = protocol.AppendRunningClose(b.Cur)
 			b.End(start, 0)
 			start = -1
 		}
 		if start < 0 {
 			start = b.Begin()
-			b.Cur = append(b.Cur, head...)
+			b.Cur = protocol.AppendRunningOpen(b.Cur)
 			ids = 0
 		}
 		if ids > 0 {
@@ -293,7 +286,7 @@ func (o *outbox) packRunning() {
 		o.started[i] = nil
 	}
 	if start >= 0 {
-		b.Cur = append(b.Cur, "]}"...)
+		b.Cur = protocol.AppendRunningClose(b.Cur)
 		b.End(start, 0)
 	}
 	o.started = o.started[:0]
@@ -481,7 +474,7 @@ func (o *outbox) bye(life context.Context) {
 	sess := o.sess
 	o.mu.Unlock()
 	var m zmtp.Msg
-	m.Frames = [][]byte{[]byte(`{"jsonrpc":"2.0","method":"broker.bye"}`)}
+	m.Frames = [][]byte{protocol.AppendBye(nil)}
 	if err := o.sock.Send(sess, &m); err != nil {
 		return // the connection dropped: the next hello brings us back here
 	}

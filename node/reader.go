@@ -6,10 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/zerotask/zerotask/codec"
+	"github.com/zerotask/zerotask/protocol"
 	"github.com/zerotask/zerotask/zmtp"
 )
 
@@ -110,16 +110,16 @@ func (r *reader) one(h *codec.Header, raw []byte) {
 	}
 }
 
-// maxTimeoutMS bounds a task's timeout_ms (24 h, as the broker's).
-const maxTimeoutMS = 24 * 60 * 60 * 1000
+// maxTimeoutMS bounds a task's timeout_ms, as the broker does.
+const maxTimeoutMS = uint64(protocol.MaxTimeout / time.Millisecond)
 
 // notice handles a notification from the broker on the DEALER: a revoke sent straight to the
 // node that holds the task (it does not depend on the lossy PUB), or the broker's shutdown.
 func (n *Node) notice(h *codec.Header) {
 	switch string(h.Method) {
-	case "broker.revoke":
+	case protocol.MethodRevoke:
 		n.controlOne(h)
-	case "broker.shutdown":
+	case protocol.MethodShutdown:
 		n.log.Info("node: the broker is shutting down")
 	default:
 		n.log.Debug("node: notification from broker ignored", "method", string(h.Method))
@@ -165,38 +165,15 @@ func (n *Node) response(h *codec.Header) {
 
 // helloFrame builds the broker.hello request for connection number seq.
 func (n *Node) helloFrame(seq int) []byte {
-	p := []byte(`{"role":"node","name":`)
-	p = codec.AppendString(p, n.cfg.Name)
-	p = append(p, `,"methods":[`...)
-	k := 0
-	for _, m := range n.d.Methods() {
-		if strings.HasPrefix(m, "broker.") || codec.IsReservedName(m) {
-			continue // broker.* tasks run on the broker; rpc.* are reserved
-		}
-		if k > 0 {
-			p = append(p, ',')
-		}
-		p = codec.AppendString(p, m)
-		k++
-	}
-	p = append(p, `],"concurrency":`...)
-	p = strconv.AppendInt(p, int64(n.cfg.Concurrency), 10)
-	p = append(p, `,"prefetch":`...)
-	p = strconv.AppendInt(p, int64(n.cfg.Prefetch), 10)
-	if len(n.cfg.Queues) > 0 {
-		p = append(p, `,"queues":[`...)
-		for i, q := range n.cfg.Queues {
-			if i > 0 {
-				p = append(p, ',')
-			}
-			p = codec.AppendString(p, q)
-		}
-		p = append(p, ']')
-	}
-	p = append(p, '}')
 	id := strconv.AppendInt([]byte(`"hello-`), int64(seq), 10)
 	id = append(id, '"')
-	return codec.AppendRequest(nil, id, "broker.hello", p)
+	return protocol.AppendNodeHello(nil, id, &protocol.NodeHello{
+		Name:        n.cfg.Name,
+		Methods:     n.d.Methods(),
+		Concurrency: n.cfg.Concurrency,
+		Prefetch:    n.cfg.Prefetch,
+		Queues:      n.cfg.Queues,
+	})
 }
 
 // subLoop receives the PUB control topic until the socket closes: revokes.
@@ -236,7 +213,7 @@ func (n *Node) control(body []byte) {
 }
 
 func (n *Node) controlOne(h *codec.Header) {
-	if h.Kind != codec.KindNotification || string(h.Method) != "broker.revoke" {
+	if h.Kind != codec.KindNotification || string(h.Method) != protocol.MethodRevoke {
 		return
 	}
 	var p struct {

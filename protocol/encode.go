@@ -82,23 +82,31 @@ func AppendNodeHello(dst, id []byte, h *NodeHello) []byte {
 }
 
 // AppendHelloReply appends the result of the broker's answer to a hello: its epoch (the prefix
-// of its task ids), its heartbeat interval and its batch limit, which the peer's messages must
-// not exceed.
-func AppendHelloReply(dst []byte, epoch string, heartbeatMS int64, maxBatch int) []byte {
+// of its task ids), its heartbeat interval, and its batch and message size limits, which the
+// peer's messages must not exceed.
+func AppendHelloReply(dst []byte, epoch string, heartbeatMS int64, maxBatch, maxMsgSize int) []byte {
 	dst = append(dst, `{"broker":`...)
 	dst = codec.AppendString(dst, epoch)
 	dst = append(dst, `,"heartbeat_ms":`...)
 	dst = strconv.AppendInt(dst, heartbeatMS, 10)
 	dst = append(dst, `,"max_batch":`...)
 	dst = strconv.AppendInt(dst, int64(maxBatch), 10)
+	dst = append(dst, `,"max_msg_size":`...)
+	dst = strconv.AppendInt(dst, int64(maxMsgSize), 10)
 	return append(dst, '}')
 }
 
-// AppendCredit appends a node's broker.credit notification granting n more tasks.
-func AppendCredit(dst []byte, n int) []byte {
+// AppendCredit appends a node's broker.credit granting n more tasks: a notification, or with
+// id (raw JSON; nil for none) a request, whose answer tells the node the round trip.
+func AppendCredit(dst, id []byte, n int) []byte {
 	dst = append(dst, creditHead...)
 	dst = strconv.AppendInt(dst, int64(n), 10)
-	return append(dst, "]}"...)
+	if id == nil {
+		return append(dst, "]}"...)
+	}
+	dst = append(dst, `],"id":`...)
+	dst = append(dst, id...)
+	return append(dst, '}')
 }
 
 // AppendRunningOpen appends the start of a node's broker.running notification: the ids of the
@@ -129,29 +137,47 @@ func AppendBye(dst []byte) []byte { return append(dst, byeNotice...) }
 // AppendShutdown appends the broker's broker.shutdown notification.
 func AppendShutdown(dst []byte) []byte { return append(dst, shutdownNote...) }
 
-// AppendRevoke appends the broker's broker.revoke notification telling nodes to stop the tasks
-// with these keys (the ids the tasks carry to their nodes).
-func AppendRevoke(dst []byte, keys []uint64) []byte {
-	dst = append(dst, revokeHead...)
-	for i, k := range keys {
+// AppendRevokeOpen appends the start of the broker's broker.revoke notification telling nodes
+// to stop tasks: the tasks' hand-out ids follow (the ids the tasks carry to their nodes, raw
+// JSON separated by commas), then AppendRevokeClose.
+func AppendRevokeOpen(dst []byte) []byte { return append(dst, revokeHead...) }
+
+// AppendRevokeClose ends a notification begun with AppendRevokeOpen.
+func AppendRevokeClose(dst []byte) []byte { return append(dst, "]}}"...) }
+
+// AppendRevoke appends the broker's broker.revoke notification for the tasks with these
+// hand-out ids (raw JSON).
+func AppendRevoke(dst []byte, ids [][]byte) []byte {
+	dst = AppendRevokeOpen(dst)
+	for i, id := range ids {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = strconv.AppendUint(dst, k, 10)
+		dst = append(dst, id...)
 	}
-	return append(dst, "]}}"...)
+	return AppendRevokeClose(dst)
 }
 
-// AppendTask appends a task as the broker hands it to a node: a request with the task's key as
-// its id, method (a JSON string, quotes included), params (raw JSON; nil or empty leaves the
-// member out) and, when timeoutMS > 0, the milliseconds left before its deadline.
-func AppendTask(dst []byte, key uint64, method, params []byte, timeoutMS int64) []byte {
-	dst = append(dst, `{"jsonrpc":"2.0","id":`...)
-	dst = strconv.AppendUint(dst, key, 10)
-	dst = append(dst, `,"method":`...)
+// TaskOverhead is the most bytes AppendTask writes besides the id, the method and the params.
+const TaskOverhead = len(taskHead) + len(taskMethod) + len(taskParams) + len(`,"`+MemberTimeoutMS+`":`) + 19 + len("}")
+
+const (
+	taskHead   = `{"jsonrpc":"2.0","id":`
+	taskMethod = `,"method":`
+	taskParams = `,"params":`
+)
+
+// AppendTask appends a task as the broker hands it to a node: a request with the task's
+// hand-out id (raw JSON; the node answers with it, and knows nothing else of it), method (a
+// JSON string, quotes included), params (raw JSON; nil or empty leaves the member out) and,
+// when timeoutMS > 0, the milliseconds left before its deadline.
+func AppendTask(dst, id, method, params []byte, timeoutMS int64) []byte {
+	dst = append(dst, taskHead...)
+	dst = append(dst, id...)
+	dst = append(dst, taskMethod...)
 	dst = append(dst, method...)
 	if len(params) > 0 {
-		dst = append(dst, `,"params":`...)
+		dst = append(dst, taskParams...)
 		dst = append(dst, params...)
 	}
 	if timeoutMS > 0 {

@@ -62,15 +62,17 @@ func TestEncoders(t *testing.T) {
 			msg{"2.0", json.RawMessage(`"hello-1"`), MethodHello, map[string]any{"role": RoleNode, "name": `n"1`, "methods": []any{"add", "sub"}, "concurrency": num("4"), "prefetch": num("2"), "queues": []any{"default", "q2"}}, nil}},
 		{"node hello, no methods, no queues", AppendNodeHello(nil, []byte("1"), &NodeHello{Name: "n"}),
 			msg{"2.0", json.RawMessage("1"), MethodHello, map[string]any{"role": RoleNode, "name": "n", "methods": []any{}, "concurrency": num("0"), "prefetch": num("0")}, nil}},
-		{"credit", AppendCredit(nil, 12), msg{"2.0", nil, MethodCredit, []any{num("12")}, nil}},
+		{"credit", AppendCredit(nil, nil, 12), msg{"2.0", nil, MethodCredit, []any{num("12")}, nil}},
+		{"credit as a request", AppendCredit(nil, []byte(`"credit-3"`), 12), msg{"2.0", json.RawMessage(`"credit-3"`), MethodCredit, []any{num("12")}, nil}},
 		{"running", AppendRunning(nil, [][]byte{[]byte("3"), []byte(`"x"`)}), msg{"2.0", nil, MethodRunning, []any{num("3"), "x"}, nil}},
 		{"running, none", AppendRunning(nil, nil), msg{"2.0", nil, MethodRunning, []any{}, nil}},
 		{"bye", AppendBye(nil), msg{"2.0", nil, MethodBye, nil, nil}},
 		{"shutdown", AppendShutdown(nil), msg{"2.0", nil, MethodShutdown, nil, nil}},
-		{"revoke", AppendRevoke(nil, []uint64{1, 1 << 52}), msg{"2.0", nil, MethodRevoke, map[string]any{ParamIDs: []any{num("1"), num("4503599627370496")}}, nil}},
-		{"task", AppendTask(nil, 42, []byte(`"add"`), []byte("[5,6]"), 5),
-			msg{"2.0", json.RawMessage("42"), "add", []any{num("5"), num("6")}, &five}},
-		{"task, no params, no deadline", AppendTask(nil, 1, []byte(`"ping"`), nil, 0),
+		{"revoke", AppendRevoke(nil, [][]byte{[]byte(`"e.1"`), []byte("4503599627370496")}), msg{"2.0", nil, MethodRevoke, map[string]any{ParamIDs: []any{"e.1", num("4503599627370496")}}, nil}},
+		{"revoke, none", AppendRevoke(nil, nil), msg{"2.0", nil, MethodRevoke, map[string]any{ParamIDs: []any{}}, nil}},
+		{"task", AppendTask(nil, []byte(`"e.42"`), []byte(`"add"`), []byte("[5,6]"), 5),
+			msg{"2.0", json.RawMessage(`"e.42"`), "add", []any{num("5"), num("6")}, &five}},
+		{"task, no params, no deadline", AppendTask(nil, []byte("1"), []byte(`"ping"`), nil, 0),
 			msg{"2.0", json.RawMessage("1"), "ping", nil, nil}},
 		{"state", AppendStateNotice(nil, []byte(`"e-1"`), StateRunning),
 			msg{"2.0", nil, MethodState, map[string]any{"id": "e-1", "state": StateRunning}, nil}},
@@ -93,6 +95,16 @@ func TestEncoders(t *testing.T) {
 	}
 }
 
+// TestTaskOverhead: a task with the longest timeout takes TaskOverhead bytes besides its id,
+// method and params.
+func TestTaskOverhead(t *testing.T) {
+	id, method, params := []byte(`"e.1"`), []byte(`"m"`), []byte("[1]")
+	b := AppendTask(nil, id, method, params, 1<<63-1)
+	if got := len(b) - len(id) - len(method) - len(params); got != TaskOverhead {
+		t.Fatalf("overhead %d, TaskOverhead %d", got, TaskOverhead)
+	}
+}
+
 func TestStateRecord(t *testing.T) {
 	b := AppendStateRecord([]byte("x"), []byte(`"e-9"`), StateUnknown)
 	var r struct{ ID, State string }
@@ -106,9 +118,10 @@ func TestHelloReply(t *testing.T) {
 		Broker      string `json:"broker"`
 		HeartbeatMS int64  `json:"heartbeat_ms"`
 		MaxBatch    int    `json:"max_batch"`
+		MaxMsgSize  int    `json:"max_msg_size"`
 	}
-	b := AppendHelloReply(nil, "5f3a", 1000, 512)
-	if err := json.Unmarshal(b, &r); err != nil || r.Broker != "5f3a" || r.HeartbeatMS != 1000 || r.MaxBatch != 512 {
+	b := AppendHelloReply(nil, "5f3a", 1000, 512, 1<<20)
+	if err := json.Unmarshal(b, &r); err != nil || r.Broker != "5f3a" || r.HeartbeatMS != 1000 || r.MaxBatch != 512 || r.MaxMsgSize != 1<<20 {
 		t.Fatalf("%s: %+v %v", b, r, err)
 	}
 }
@@ -179,19 +192,19 @@ func TestEncodersAllocs(t *testing.T) {
 	buf := make([]byte, 0, 4096)
 	id, method, params := []byte(`"e-12"`), []byte(`"add"`), []byte("[5,6]")
 	ids := [][]byte{[]byte("1"), []byte("2")}
-	keys := []uint64{1, 2, 3}
 	hello := &NodeHello{Name: "n", Methods: []string{"add", "broker.x"}, Concurrency: 4, Prefetch: 4, Queues: []string{"q"}}
 	errResp := codec.AppendError(nil, []byte("3"), ErrDeadline)
 	for name, f := range map[string]func(){
 		"ClientHello":  func() { buf = AppendClientHello(buf[:0], id) },
 		"NodeHello":    func() { buf = AppendNodeHello(buf[:0], id, hello) },
-		"HelloReply":   func() { buf = AppendHelloReply(buf[:0], "epoch", 1000, 1024) },
-		"Credit":       func() { buf = AppendCredit(buf[:0], 100) },
+		"HelloReply":   func() { buf = AppendHelloReply(buf[:0], "epoch", 1000, 1024, 1<<20) },
+		"Credit":       func() { buf = AppendCredit(buf[:0], nil, 100) },
+		"CreditProbe":  func() { buf = AppendCredit(buf[:0], id, 100) },
 		"Running":      func() { buf = AppendRunning(buf[:0], ids) },
 		"Bye":          func() { buf = AppendBye(buf[:0]) },
 		"Shutdown":     func() { buf = AppendShutdown(buf[:0]) },
-		"Revoke":       func() { buf = AppendRevoke(buf[:0], keys) },
-		"Task":         func() { buf = AppendTask(buf[:0], 7, method, params, 100) },
+		"Revoke":       func() { buf = AppendRevoke(buf[:0], ids) },
+		"Task":         func() { buf = AppendTask(buf[:0], id, method, params, 100) },
 		"Retry":        func() { buf = AppendRetry(append(buf[:0], errResp...), 10) },
 		"StateRecord":  func() { buf = AppendStateRecord(buf[:0], id, StateQueued) },
 		"StateNotice":  func() { buf = AppendStateNotice(buf[:0], id, StateQueued) },
@@ -206,9 +219,9 @@ func TestEncodersAllocs(t *testing.T) {
 
 func BenchmarkAppendTask(b *testing.B) {
 	buf := make([]byte, 0, 256)
-	method, params := []byte(`"add"`), []byte("[5,6]")
+	id, method, params := []byte(`"5f3a09c1.123456789"`), []byte(`"add"`), []byte("[5,6]")
 	b.ReportAllocs()
 	for b.Loop() {
-		buf = AppendTask(buf[:0], 123456789, method, params, 30000)
+		buf = AppendTask(buf[:0], id, method, params, 30000)
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/zerotask/zerotask/client"
 	"github.com/zerotask/zerotask/codec"
+	"github.com/zerotask/zerotask/protocol"
 )
 
 // clientFlags are the flags every client command shares.
@@ -138,7 +139,7 @@ func runSubmit(ctx context.Context, io *stdio, args []string) error {
 	}
 	defer cancel()
 	defer c.Close()
-	res, err := callRaw(ctx, io, c, "broker.submit", req)
+	res, err := callRaw(ctx, io, c, protocol.MethodSubmit, req)
 	if err != nil {
 		return err
 	}
@@ -167,7 +168,7 @@ func runStatus(ctx context.Context, io *stdio, args []string) error {
 	defer cancel()
 	defer c.Close()
 	req := codec.AppendString([]byte(`{"id":`), fs.Arg(0))
-	res, err := callRaw(ctx, io, c, "broker.status", append(req, '}'))
+	res, err := callRaw(ctx, io, c, protocol.MethodStatus, append(req, '}'))
 	if err != nil {
 		return err
 	}
@@ -195,7 +196,7 @@ func runResult(ctx context.Context, io *stdio, args []string) error {
 	defer c.Close()
 	req := codec.AppendString([]byte(`{"id":`), fs.Arg(0))
 	req = strconv.AppendInt(append(req, `,"wait_ms":`...), wait.Milliseconds(), 10)
-	res, err := callRaw(ctx, io, c, "broker.result", append(req, '}'))
+	res, err := callRaw(ctx, io, c, protocol.MethodResult, append(req, '}'))
 	if err != nil {
 		return err
 	}
