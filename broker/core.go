@@ -207,7 +207,7 @@ type core struct {
 
 	subm  map[uint64]uint32 // live submitted tasks: seq -> slot
 	seq   uint64
-	store resultStore
+	store *memStore
 	keys  map[string]uint64   // idempotency keys of submitted tasks -> seq (see keys.go)
 	opts  map[uint32]taskOpts // per-task options of the tasks with fOpts, by slot
 	qkey  []byte              // a queue key being built (queueFor)

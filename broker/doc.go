@@ -33,8 +33,8 @@
 //     client's and keep going.
 //   - Task states QUEUED, RUNNING, SUCCESS, FAILURE, RETRY, REVOKED, EXPIRED and UNKNOWN; the
 //     records of finished submitted tasks kept in memory for Config.ResultTTL, at most
-//     Config.MaxResults, behind a small internal interface (resultStore) so another store can
-//     replace it.
+//     Config.MaxResults (and, in durable mode, written to Config.Store as well: see
+//     docs/durability.md).
 //   - Deadlines (a protocol extension): a call with a top-level "timeout_ms" member, or a
 //     broker.submit with that param, expires if it is still queued when the time is up
 //     (-32005, state EXPIRED); handed to a node, the task takes the milliseconds left along

@@ -13,12 +13,15 @@ import (
 	"github.com/zerotask/zerotask/store"
 )
 
+// testPrefix is the key prefix of the tests' stores.
+const testPrefix = "zt:"
+
 // redisStoreFor opens a Redis store on addr for the test (closed when it ends).
 func redisStoreFor(t testing.TB, addr string) *store.Redis {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	st, err := store.DialRedis(ctx, "redis://"+addr, store.Options{Prefix: "zt:", Lease: time.Hour})
+	st, err := store.DialRedis(ctx, "redis://"+addr, store.Options{Prefix: testPrefix, Lease: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +94,7 @@ func TestDurableRecordsInRedis(t *testing.T) {
 			t.Errorf("record of %s\n through the writer: %v\n through the other:  %v", id, ra, rb)
 		}
 	}
-	checkStoreKeys(t, stB, "zt:")
+	checkStoreKeys(t, stB, testPrefix)
 }
 
 // storedFields decodes the record in a broker.status answer: the fields both the writer and

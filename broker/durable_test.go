@@ -13,14 +13,23 @@ import (
 	"github.com/zerotask/zerotask/store"
 )
 
-// Durable mode over the memory store: the same code path as with Redis (the conformance
-// suite holds both stores to the same behaviour); the Redis drills are in package e2e.
+// Durable mode on a Redis store of the test's own (a redis-server started for it); the
+// drills with broker and node processes are in package e2e.
 
-func memStoreFor(t testing.TB) store.Store {
+func storeFor(t testing.TB) *store.Redis {
 	t.Helper()
-	s := store.NewMemory(store.Options{Lease: time.Hour})
-	t.Cleanup(func() { s.Close() })
-	return s
+	return redisStoreFor(t, testutil.StartRedis(t))
+}
+
+// queuedLen returns how many tasks wait in the store's queue q.
+func queuedLen(t testing.TB, st *store.Redis, q string) int {
+	t.Helper()
+	c := st.Client()
+	n, err := c.Do(context.Background(), c.B().Llen().Key(testPrefix+"q:"+q).Build()).AsInt64()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int(n)
 }
 
 func getResult(t testing.TB, s store.Store, id string) (store.Result, bool) {
@@ -34,7 +43,7 @@ func getResult(t testing.TB, s store.Store, id string) (store.Result, bool) {
 }
 
 func TestDurableSubmitWritesBeforeAnswer(t *testing.T) {
-	st := memStoreFor(t)
+	st := storeFor(t)
 	b := startBroker(t, Config{Store: st, StoreOwner: "b1"})
 	c := dealer(t, b)
 	id := submitID(t, c, "add", "[1,2]", "")
@@ -61,7 +70,7 @@ func TestDurableSubmitWritesBeforeAnswer(t *testing.T) {
 }
 
 func TestDurableCallWrittenAndAcked(t *testing.T) {
-	st := memStoreFor(t)
+	st := storeFor(t)
 	b := startBroker(t, Config{Store: st, StoreOwner: "b1"})
 	n := newNode(t, b, "n1", "add")
 	n.credit(1)
@@ -79,7 +88,7 @@ func TestDurableCallWrittenAndAcked(t *testing.T) {
 	// No result is kept for a call; the task is acked.
 	testutil.Eventually(t, wait, func() bool {
 		for _, q := range []string{"add"} {
-			if k, _ := st.Len(context.Background(), q); k != 0 {
+			if k := queuedLen(t, st, q); k != 0 {
 				return false
 			}
 		}
@@ -90,7 +99,7 @@ func TestDurableCallWrittenAndAcked(t *testing.T) {
 // TestDurableRecover: tasks an earlier run held under the owner id (a crash) run again after a
 // start under the same id, with their ids, options and results under those ids.
 func TestDurableRecover(t *testing.T) {
-	st := memStoreFor(t)
+	st := storeFor(t)
 	ctx := context.Background()
 	meta := func(submitted bool) []byte {
 		c := &core{opts: map[uint32]taskOpts{}}
@@ -106,7 +115,7 @@ func TestDurableRecover(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := startBroker(t, Config{Store: st, StoreOwner: "crashed"})
-	if k, _ := st.Len(ctx, "add"); k != 2 {
+	if k := queuedLen(t, st, "add"); k != 2 {
 		t.Fatalf("after New, queue holds %d, want 2 (recovered)", k)
 	}
 	n := newNode(t, b, "n1", "add")
@@ -149,7 +158,7 @@ func TestDurableRecover(t *testing.T) {
 // TestDurableTwoBrokers: two brokers on one store; the state (QUEUED, then RUNNING) and the
 // result are read, and waited for, through the broker that did not run it.
 func TestDurableTwoBrokers(t *testing.T) {
-	st := memStoreFor(t)
+	st := storeFor(t)
 	b1 := startBroker(t, Config{Store: st, StoreOwner: "b1"})
 	b2 := startBroker(t, Config{Store: st, StoreOwner: "b2"})
 	n1 := newNode(t, b1, "n1", "add")
@@ -193,7 +202,7 @@ func TestDurableTwoBrokers(t *testing.T) {
 // TestDurableShutdownKeepsQueued: a graceful shutdown leaves submitted tasks that did not run
 // in the store (given back to its queues), and answers queued calls -32003.
 func TestDurableShutdownKeepsQueued(t *testing.T) {
-	st := memStoreFor(t)
+	st := storeFor(t)
 	b, err := New(Config{Listen: "tcp://127.0.0.1:0", Pub: PubDisabled, Store: st, StoreOwner: "b1", Logger: discardLogger()})
 	if err != nil {
 		t.Fatal(err)
@@ -219,7 +228,7 @@ func TestDurableShutdownKeepsQueued(t *testing.T) {
 	if code := errCode(t, c.recv()); code != CodeShuttingDown {
 		t.Fatalf("queued call answered %d, want -32003", code)
 	}
-	if k, _ := st.Len(context.Background(), "slow"); k != 4 {
+	if k := queuedLen(t, st, "slow"); k != 4 {
 		t.Fatalf("store queue after shutdown holds %d, want 4", k)
 	}
 	for _, id := range ids {
@@ -237,7 +246,7 @@ var errDown = errors.New("store down")
 func (f failStore) Hold(context.Context, string, ...store.Task) error { return errDown }
 
 func TestDurableStoreFailureRefuses(t *testing.T) {
-	st := failStore{memStoreFor(t)}
+	st := failStore{storeFor(t)}
 	b := startBroker(t, Config{Store: st, StoreOwner: "b1", Logger: discardLogger()})
 	newNode(t, b, "n1", "add").credit(1)
 	c := dealer(t, b)
@@ -286,8 +295,8 @@ func (s blockStore) Hold(ctx context.Context, owner string, ts ...store.Task) er
 // TestDurableDroppedWhileStoring: a call whose client goes away while its task is being
 // written is acked once written and never runs.
 func TestDurableDroppedWhileStoring(t *testing.T) {
-	mem := memStoreFor(t)
-	st := blockStore{Store: mem, entered: make(chan struct{}, 1), release: make(chan struct{})}
+	st0 := storeFor(t)
+	st := blockStore{Store: st0, entered: make(chan struct{}, 1), release: make(chan struct{})}
 	b := startBroker(t, Config{Store: st, StoreOwner: "b1"})
 	n := newNode(t, b, "n1", "add")
 	n.credit(1)
@@ -306,14 +315,14 @@ func TestDurableDroppedWhileStoring(t *testing.T) {
 	}, "write over")
 	// Written, then acked: nothing in the store, nothing ran.
 	testutil.Eventually(t, wait, func() bool {
-		w, _, _ := mem.Locate(context.Background(), b.ID()+"-1")
+		w, _, _ := st0.Locate(context.Background(), b.ID()+"-1")
 		return w == store.WhereNone
 	}, "dropped task acked")
 	n.none()
 }
 
 func TestDurableStatsJSON(t *testing.T) {
-	st := memStoreFor(t)
+	st := storeFor(t)
 	b := startBroker(t, Config{Store: st, StoreOwner: "b1"})
 	c := dealer(t, b)
 	submitID(t, c, "add", "[1,2]", "")
@@ -363,7 +372,7 @@ func FuzzDecodeMeta(f *testing.F) {
 // with their options; another broker on the same store runs them: priorities kept, a delayed
 // task not before it is due, its attempts bound kept.
 func TestDurableHandOver(t *testing.T) {
-	st := memStoreFor(t)
+	st := storeFor(t)
 	b1, err := New(Config{Listen: "tcp://127.0.0.1:0", Pub: PubDisabled, Store: st, StoreOwner: "b1", Logger: discardLogger()})
 	if err != nil {
 		t.Fatal(err)
@@ -425,7 +434,7 @@ func TestDurableHandOver(t *testing.T) {
 // TestDurableKeyAcrossBrokers: an idempotency key names one task across brokers sharing a
 // store, while the task lives and while its result is kept.
 func TestDurableKeyAcrossBrokers(t *testing.T) {
-	st := memStoreFor(t)
+	st := storeFor(t)
 	b1 := startBroker(t, Config{Store: st, StoreOwner: "b1"})
 	b2 := startBroker(t, Config{Store: st, StoreOwner: "b2"})
 	c1, c2 := dealer(t, b1), dealer(t, b2)
@@ -484,8 +493,8 @@ func TestDurableKeyAcrossBrokers(t *testing.T) {
 // TestDurableStoreTimeout: a store that does not answer within StoreTimeout: the submit is
 // refused (-32001) once the timeout passes, and nothing is left behind.
 func TestDurableStoreTimeout(t *testing.T) {
-	mem := memStoreFor(t)
-	st := blockStore{Store: mem, entered: make(chan struct{}, 1), release: make(chan struct{})}
+	st0 := storeFor(t)
+	st := blockStore{Store: st0, entered: make(chan struct{}, 1), release: make(chan struct{})}
 	b := startBroker(t, Config{Store: st, StoreOwner: "b1", StoreTimeout: 100 * time.Millisecond, Logger: discardLogger()})
 	c := dealer(t, b)
 	start := time.Now()
@@ -503,7 +512,7 @@ func TestDurableStoreTimeout(t *testing.T) {
 // TestDurableLookupBound: lookups against the store count against MaxWaiting: past it,
 // -32001.
 func TestDurableLookupBound(t *testing.T) {
-	st := memStoreFor(t)
+	st := storeFor(t)
 	// A task another broker holds: a result wait on it blocks in the store.
 	if err := st.Hold(context.Background(), "elsewhere", store.Task{ID: "other-1", Queue: "add", Method: "add"}); err != nil {
 		t.Fatal(err)

@@ -22,35 +22,6 @@ type record struct {
 	unread   bool // stored during a shutdown and not delivered yet (see Broker.Shutdown)
 }
 
-// resultStore keeps the records of finished submitted tasks for a TTL and up to a bound, and
-// wakes the waiters of broker.result when a record arrives. It is the seam for another store
-// (Redis, shared by several brokers) later: the routing state only talks to it through this
-// interface.
-//
-// All methods are called by the routing state with its lock held; they must not block. A
-// store whose backend blocks must do the slow part on goroutines of its own and call back
-// under the broker's lock.
-type resultStore interface {
-	// put stores rec (the store copies what it keeps; rec is the caller's) for ttl and wakes
-	// every waiter of rec.seq.
-	put(rec *record, ttl time.Duration)
-	// get returns the record of seq. The record is valid until the next call into the store.
-	get(seq uint64) (*record, bool)
-	// wait registers w to be woken once: by put(seq), or by expire once deadline has passed
-	// (then with a nil record), or by cancel.
-	wait(seq uint64, deadline int64, w *waiter)
-	// expire forgets records past their TTL and wakes the waiters past their deadline.
-	expire(now int64)
-	// wakeAll wakes every waiter at once (with a nil record): the broker is stopping.
-	wakeAll()
-	// cancel forgets a registered waiter without waking it (its client has gone).
-	cancel(w *waiter)
-	// len returns the number of records kept.
-	len() int
-	// waiting returns the number of registered waiters.
-	waiting() int
-}
-
 // waiter is a pending broker.result with a wait: the reply target and the client's request id
 // (owned, from the routing state's buffer pool).
 type waiter struct {
@@ -64,9 +35,17 @@ type waiter struct {
 	pnext    *waiter
 }
 
-// memStore is the in-memory resultStore: a map by task sequence number, a FIFO in completion
-// order for TTL and bound eviction (the TTL is the same for every record, so completion order
-// is expiry order), and a deadline heap for waiters.
+// memStore keeps the records of finished submitted tasks for a TTL and up to a bound, and
+// wakes the waiters of broker.result when a record arrives: a map by task sequence number, a
+// FIFO in completion order for TTL and bound eviction (the TTL is the same for every record,
+// so completion order is expiry order), and a deadline heap for waiters. In durable mode the
+// records are also written to the store (putResult), and records this broker does not have
+// are read from there (lookups); this is the broker's own copy.
+//
+// Its methods are called by the routing state with its lock held and never block: put
+// stores a copy of rec for ttl and wakes every waiter of rec.seq; get returns a record valid
+// until the next call; wait registers a waiter woken once (by put, by expire past its
+// deadline with a nil record, or by wakeAll); cancel forgets a waiter without waking it.
 type memStore struct {
 	recs     map[uint64]*record
 	order    ring // seqs in put order

@@ -11,10 +11,10 @@ import (
 	"github.com/zerotask/zerotask/store"
 )
 
-// Store benchmarks, memory and Redis (a real redis-server on loopback), by batch size. One op
+// Store benchmarks on Redis (a real redis-server on loopback), by batch size. One op
 // is one call (a batch); items/s counts results or tasks.
 //
-//	go test -run '^$' -bench 'Memory|Redis' -benchtime 2s ./store/
+//	go test -run '^$' -bench Redis -benchtime 2s ./store/
 
 var benchSizes = []int{1, 64}
 
@@ -56,23 +56,6 @@ func benchStore(b *testing.B, s store.Store) {
 					if ok, err := s.Get(ctx, id, &dst); !ok || err != nil {
 						b.Fatal(ok, err)
 					}
-				}
-			}
-			itemsPerSec(b, n)
-		})
-		b.Run(fmt.Sprintf("AppendClaimAck/batch=%d", n), func(b *testing.B) {
-			b.ReportAllocs()
-			dst := make([]store.Task, 0, n)
-			for i := 0; i < b.N; i++ {
-				if err := s.Append(ctx, ts...); err != nil {
-					b.Fatal(err)
-				}
-				var err error
-				if dst, err = s.Claim(ctx, "add", "broker-1", n, dst[:0]); err != nil || len(dst) != n {
-					b.Fatal(len(dst), err)
-				}
-				if err := s.Ack(ctx, ids...); err != nil {
-					b.Fatal(err)
 				}
 			}
 			itemsPerSec(b, n)
@@ -134,12 +117,6 @@ func benchStore(b *testing.B, s store.Store) {
 		})
 		itemsPerSec(b, 1)
 	})
-}
-
-func BenchmarkMemory(b *testing.B) {
-	m := store.NewMemory(store.Options{})
-	defer m.Close()
-	benchStore(b, m)
 }
 
 func BenchmarkRedis(b *testing.B) {

@@ -9,7 +9,7 @@ import (
 // The Redis store keeps each result and each task as one binary value: a version byte, then
 // fixed-order fields, each a varint or a uvarint length followed by that many bytes. The id is
 // the key (not in the value); a task's queue and attempts live in fields of their own (the
-// Lua scripts read and change them), so the value never changes after Append.
+// Lua scripts read and change them), so the value never changes after Hold.
 //
 //	result: 0x02 attempts(uvarint) finished_at(varint unix ns) state node result error method
 //	        (0x01, written before results named their method, reads with an empty Method)
@@ -172,8 +172,8 @@ func decodeResult(v []byte, dst *Result) error {
 	if string(method) != dst.Method {
 		dst.Method = string(method)
 	}
-	dst.Result = copyInto(dst.Result, res)
-	dst.Error = copyInto(dst.Error, errObj)
+	dst.Result = append(dst.Result[:0], res...)
+	dst.Error = append(dst.Error[:0], errObj...)
 	return nil
 }
 

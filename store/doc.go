@@ -1,36 +1,34 @@
-// Package store keeps ZeroTask's results and queued tasks behind two small interfaces, so that
-// the broker can run on memory (the default: nothing to install) or on Redis (when results and
-// queued tasks must survive a broker restart, be read through any broker, or be shared by
-// several brokers).
+// Package store keeps a durable ZeroTask broker's tasks and results in Redis, so that they
+// survive a broker restart, can be read through any broker, and are shared by several brokers.
+// A broker without a store keeps everything in its own memory and needs none of this.
 //
 // # What it owns
 //
-//   - ResultStore: Put (a batch, with a TTL), Get, Wait (blocks until the result is put; woken
-//     by the Put, never by polling) and Delete of finished tasks' results.
-//   - QueueStore: Append (a batch, durable when it returns), Claim (up to n tasks from the
-//     front of a queue, for an owner: a broker instance id), Hold (a batch stored straight in
-//     flight for an owner, as if appended and claimed at once; durable when it returns), Ack,
+//   - ResultStore: Put (a batch, with a TTL), Get and Wait (blocks until the result is put;
+//     woken by the Put, never by polling) of finished tasks' results.
+//   - QueueStore: Hold (a batch stored in flight for an owner, a broker instance id; durable
+//     when it returns), Claim (up to n tasks from the front of a queue, for an owner), Ack,
 //     Requeue (back to the front, attempt counted), Renew and Recover of an owner's lease,
-//     Len, Locate (none, queued, or held or running and by whom) and SetRunning (an owner's
-//     node runs these tasks, or no longer: any broker's Locate says so).
+//     Locate (none, queued, or held or running and by whom) and SetRunning (an owner's node
+//     runs these tasks, or no longer: any broker's Locate says so). Tasks reach a queue only
+//     by being given back (Requeue, Recover, an expired lease), and wait there for a Claim.
 //   - Idempotency keys: a task held with a Key is stored only if no other task holds the key
 //     (Hold sets Bound to that task's id instead), atomically with the hold; the binding
 //     lasts KeyTTL, and a result Put with the Key extends it to the result's TTL. So a key
 //     means one task across every broker sharing the store, while that task is in the store
 //     or its result is kept (a binding to a task gone without a result is taken over).
-//   - Store: both, with Close. Open("memory://") or Open("redis://host:port/db") picks one.
-//   - storetest: the conformance suite every implementation passes (run for both here).
+//   - Store: both, with Close. Open("redis://host:port/db") connects; Redis implements it.
+//   - storetest: the conformance suite a Store passes (run on Redis here).
 //
-// Everything takes slices, so that the broker flushes once per tick: one Put for the results
-// that finished in the tick, one Append (or Hold) for the tasks that came in, one Claim per
-// queue, one Ack for the tasks that finished.
+// Everything takes slices, so that the broker writes once per batch: one Put for the results
+// that finished meanwhile, one Hold for the tasks that came in, one Claim per queue, one Ack
+// for the tasks that finished.
 //
 // # Ownership
 //
-// Put, Append and Hold copy what they keep: the caller may reuse its buffers once they
-// return. Get and Wait write into the caller's *Result, reusing its Result and Error buffers.
-// Claim appends to the caller's slice tasks whose Params and Meta may share the store's memory
-// (the memory store's records): read-only, valid until the task is acked or given back.
+// Put and Hold copy what they keep: the caller may reuse its buffers once they return. Get
+// and Wait write into the caller's *Result, reusing its Result and Error buffers. Claim
+// appends to the caller's slice tasks whose Params and Meta are the caller's to keep.
 //
 // # Owners and leases
 //
@@ -42,48 +40,27 @@
 // it is taken for dead and every task it holds goes back to the front of its queue, in claim
 // order (one order for Claims and Holds together), with an attempt counted; the next Claim of
 // any owner does this (so a dead owner's tasks are back in the queues by the time anyone
-// claims from them, and Len does not count them before). A broker
-// restarting under the same owner id calls Recover first to get its tasks back at once.
-// Leases belong to owners, not tasks, so a long-running task of a live broker is never given
-// back, and a renewal costs one write whatever the broker holds.
+// claims from them). A broker restarting under the same owner id calls Recover first to get
+// its tasks back at once. Leases belong to owners, not tasks, so a long-running task of a live
+// broker is never given back, and a renewal costs one write whatever the broker holds.
 //
-// Attempts counts give-backs: Requeue, Recover and an expired lease each add one; Append and
-// Hold keep the value given (so a broker can carry its own count); Claim does not change it.
+// Attempts counts give-backs: Requeue, Recover and an expired lease each add one; Hold keeps
+// the value given (so a broker can carry its own count); Claim does not change it.
 //
 // Ack forgets a task whether in flight or still queued (the broker's revoke of a queued task);
-// Append or Hold of an id the store already holds (queued or in flight, by any owner) is a
-// no-op, so a retried Append or Hold never stores a task twice. Delivery is at least once: a
-// task whose owner dies after its node ran it but before the Ack runs again.
+// a Hold of an id the store already holds (queued or in flight, by any owner) is a no-op, so a
+// retried Hold never stores a task twice. Delivery is at least once: a task whose owner dies
+// after its node ran it but before the Ack runs again.
 //
 // # Limits
 //
 // Every limit is an Options field; zero takes the default.
 //
-//   - MaxQueued (1,000,000): tasks waiting in one queue. Past it Append fails with
-//     ErrQueueFull and queues nothing of that call. Queued tasks are never evicted; tasks
-//     given back (Requeue, Recover, lease expiry) are never refused, even past the bound.
-//     Hold is not bounded by it: held tasks never wait in a queue.
-//   - MaxEntries (100,000) and MaxBytes (256 MiB), memory only: the results kept; past either
-//     the results closest to expiry are evicted first. A result counts its id, state, node and
-//     raw JSON plus 128 bytes; a single result over MaxBytes fails Put with ErrTooLarge.
-//   - Results are forgotten after their TTL (memory: swept by Put, never returned once past
-//     it; Redis: PX on the key).
+//   - Results are forgotten after their TTL (PX on the key); Redis's own maxmemory bounds
+//     the rest (under noeviction a full Redis refuses writes, see below). Queued and held
+//     tasks are never evicted and never refused when given back.
 //   - FlushMax (1,024) results, tasks and acked ids per Redis batch; FlushDelay (0) gather
 //     window; the writer's queue holds 4,096 calls, past which callers wait (with their ctx).
-//
-// # Memory
-//
-// One mutex; results in a map with a min-heap by expiry (TTL expiry and both bounds evict from
-// its top); queues and owners' holdings in intrusive lists, so Claim, Hold, Ack, Requeue and
-// Recover are O(1) per task, and Locate is one map lookup. Records are recycled through
-// bounded free lists: Put, Get, Append, Claim, Hold, Locate, Requeue, Ack and Renew allocate
-// nothing in steady state (TestMemoryAllocs). Measured (2 cores, `go test -run '^$' -bench
-// Memory ./store/`): Put 80 ns (batch 1) and 34 ns per result (batch 64), Get 66 ns,
-// Append+Claim+Ack 214 ns (batch 1) and 117 ns per task (batch 64). Hold+Ack, the durable
-// broker's path (`go test -run '^$' -bench 'Memory/(HoldAck|AppendClaimAck)' -count 3
-// ./store/`, on a loaded 2-core machine): 136 ns per task in batches of 1 and 105 ns in
-// batches of 64, against 222 and 130 ns for Append+Claim+Ack in the same run; 16 parallel
-// callers, one task each: 190 ns per task; 0 allocations in all.
 //
 // # Redis: client choice
 //
@@ -108,13 +85,13 @@
 //
 // # Redis: how writes are batched
 //
-// Puts, Appends, Holds and Acks from every caller go to one writer goroutine, which takes
-// whatever has gathered (up to FlushMax items) and sends it as one pipeline of at most four
-// scripts, in this order: one for all the results (SET PX + PUBLISH each), one for all the
-// Appends (each refused or queued whole), one for all the Holds (per task: skipped if its hash
-// exists, else stored in flight under its owner with the next claim sequence; every owner in
-// the batch renewed, on Redis TIME) and one for all the acked ids. The order means that an
-// Ack gathered with the Append or Hold of the same id forgets the task (TestWriterFlushOrder).
+// Puts, Holds and Acks from every caller go to one writer goroutine, which takes whatever has
+// gathered (up to FlushMax items) and sends it as one pipeline of at most three scripts, in
+// this order: one for all the results (SET PX + PUBLISH each), one for all the Holds (per
+// task: skipped if its hash exists, else stored in flight under its owner with the next claim
+// sequence; every owner in the batch renewed, on Redis TIME) and one for all the acked ids.
+// The order means that an Ack gathered with the Hold of the same id forgets the task
+// (TestWriterFlushOrder).
 // Each caller returns when Redis has answered its part. While a batch is on the wire the next
 // one gathers, so batches grow with the load and round trips do not bound throughput (group
 // commit); up to two batches are on the wire at once, so that a call arriving while one is out
@@ -125,11 +102,10 @@
 // hold and its result's put have returned). A fixed gather window was measured worse: with FlushDelay 1ms,
 // 16 concurrent single-result Puts made 12k results/s against 92k/s with no delay, and a lone
 // Put took 1.2 ms instead of 90 µs; so FlushDelay defaults to 0. Measured (`go test -run '^$'
-// -bench Redis ./store/`, loaded 2-core machine): Put 288k results/s in batches of 64,
-// Append+Claim+Ack 71k tasks/s in batches of 64; against memory's 30M and 8.6M.
+// -bench Redis ./store/`, loaded 2-core machine): Put 288k results/s in batches of 64.
 //
-// Hold+Ack, the durable broker's path, is two round trips per task where Append+Claim+Ack is
-// three (`go test -run '^$' -bench 'Redis/flush_delay=0s/HoldAck' -count 3 -benchtime 2s
+// Hold+Ack, the durable broker's path, is two round trips per task where a queue's
+// append+Claim+Ack (before Hold replaced it) was three (`go test -run '^$' -bench 'Redis/flush_delay=0s/HoldAck' -count 3 -benchtime 2s
 // ./store/`, redis-server 7.0 on loopback, loaded 2-core machine, medians): 114 µs per task
 // in batches of 1 (8.8k tasks/s), 102k tasks/s in batches of 64 (6 allocations a batch), and
 // 35k tasks/s with 16 callers holding and acking one task each (0 allocations).
@@ -141,7 +117,7 @@
 // server is the bound, and one script for many ids costs it less); with 16 callers, 36.6k/s
 // against 40.4k/s (an Ack that arrives while a batch is on the wire waits for it, where a
 // direct call would have been pipelined at once). A sequential caller pays one round trip
-// either way (Append+Claim+Ack in batches of 1, Ack through the writer against Ack as its own
+// either way (in batches of 1, Ack through the writer against Ack as its own
 // script: 285 and 265 µs, close to this machine's noise).
 //
 // Claims, Requeues, Renews and Recovers are one Lua script call each (atomic in Redis), run
@@ -171,7 +147,7 @@
 //
 // # Redis: durability
 //
-// Append, Hold, Ack and Put return once Redis has acknowledged the write. What survives then
+// Hold, Ack and Put return once Redis has acknowledged the write. What survives then
 // is what Redis's persistence keeps. With appendonly yes and appendfsync always, Redis writes
 // and fsyncs the AOF before it replies: an acknowledged write survives a kill -9 of
 // redis-server (TestRedisSurvivesRestart does exactly that, with queued, claimed and held
@@ -182,7 +158,7 @@
 // nothing either way. Without appendonly (and with RDB snapshots off) a Redis restart loses
 // everything.
 //
-// The broker must Hold (or Append) a task, and wait for it to return, before it acknowledges
+// The broker must Hold a task, and wait for it to return, before it acknowledges
 // the submit (or the task call) to its client; then after a broker kill -9 and restart every
 // acknowledged task is in Redis: queued ones are claimed again, and the ones it held come back
 // through Recover (same owner id) or through its lease running out (any broker). Tasks in
@@ -213,7 +189,7 @@
 //
 //   - On accept: Hold the tasks (under its owner id) and wait for it to return before
 //     acknowledging them to the client. The tasks never wait in a store queue, so no other
-//     broker claims them while this one runs them, and MaxQueued does not refuse them.
+//     broker claims them while this one runs them.
 //   - On finish: Put the result, then Ack the task. A crash between the two runs the task
 //     again (at least once); the other order could lose a task whose result was never stored.
 //   - At start: Recover its own owner id, which gives back the tasks a previous run of it
@@ -229,9 +205,9 @@
 // task goes to one broker), results and Waits work through any broker. Use it when one broker
 // must not be a single point of failure, when clients are spread over brokers, or when results
 // must outlive a broker. It costs throughput, not adds it: every task takes Redis round trips
-// (a Hold, a Put and an Ack; or an Append, a Claim, an Ack and a Put; each batched), and one
+// (a Hold, a Put and an Ack, each batched), and one
 // Redis, single threaded, then bounds the whole system (here about 100k tasks/s for Hold+Ack
-// and 70k for Append+Claim+Ack in batches of 64, before the Put, against millions in memory).
+// in batches of 64, before the Put).
 // For raw throughput on one machine, one broker on memory is the faster choice; to grow past
 // one Redis, shard queues over several Redis servers (not built).
 package store

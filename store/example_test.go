@@ -8,21 +8,10 @@ import (
 	"github.com/zerotask/zerotask/store"
 )
 
-// Open picks the store from a URL: the broker's --store flag.
+// Open connects to the Redis a URL names (the broker's --store flag): results survive a broker
+// restart and are shared by several brokers. Open refuses a Redis whose maxmemory-policy may
+// evict keys.
 func ExampleOpen() {
-	s, err := store.Open("memory://?max_queued=1000")
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer s.Close()
-	fmt.Printf("%T\n", s)
-	// Output: *store.Memory
-}
-
-// A Redis store: results survive a broker restart and are shared by several brokers. Open
-// refuses a Redis whose maxmemory-policy may evict keys.
-func ExampleOpen_redis() {
 	s, err := store.Open("redis://127.0.0.1:6379/0?prefix=zerotask:")
 	if err != nil {
 		fmt.Println(err)
@@ -32,9 +21,13 @@ func ExampleOpen_redis() {
 }
 
 // Results: Put a batch with a TTL, Get one back into a reused Result, Wait for another.
-func ExampleNewMemory() {
+func ExampleRedis_Put() {
 	ctx := context.Background()
-	s := store.NewMemory(store.Options{MaxEntries: 10_000})
+	s, err := store.DialRedis(ctx, "redis://127.0.0.1:6379/0", store.Options{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	defer s.Close()
 
 	done := make(chan struct{})
@@ -48,7 +41,7 @@ func ExampleNewMemory() {
 		fmt.Println("waited:", r.ID, r.State, string(r.Error))
 	}()
 
-	err := s.Put(ctx, time.Hour,
+	err = s.Put(ctx, time.Hour,
 		store.Result{ID: "task-1", State: store.StateSuccess, Result: []byte(`11`)},
 		store.Result{ID: "task-2", State: store.StateFailure, Error: []byte(`{"code":-32000,"message":"boom"}`)},
 	)
@@ -60,41 +53,40 @@ func ExampleNewMemory() {
 	var r store.Result
 	found, _ := s.Get(ctx, "task-1", &r)
 	fmt.Println("get:", found, r.State, string(r.Result))
-	// Output:
+	// Prints:
 	// waited: task-2 FAILURE {"code":-32000,"message":"boom"}
 	// get: true SUCCESS 11
 }
 
-// Queues: Append tasks, Claim them as a broker instance (an owner), Ack what finished and
-// Requeue what a lost node held; Recover gives back everything a dead owner held.
-func ExampleMemory_Claim() {
+// Tasks: Hold what a broker accepted (under its owner id), Ack what finished and Requeue what
+// a lost node held; Claim takes given-back tasks; Recover gives back everything a dead owner
+// held.
+func ExampleRedis_Claim() {
 	ctx := context.Background()
-	s := store.NewMemory(store.Options{Lease: 30 * time.Second})
+	s, err := store.DialRedis(ctx, "redis://127.0.0.1:6379/0", store.Options{Lease: 30 * time.Second})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	defer s.Close()
 
-	_ = s.Append(ctx,
+	_ = s.Hold(ctx, "broker-a",
 		store.Task{ID: "t1", Queue: "add", Method: "add", Params: []byte(`[1,2]`)},
 		store.Task{ID: "t2", Queue: "add", Method: "add", Params: []byte(`[3,4]`)},
 		store.Task{ID: "t3", Queue: "add", Method: "add", Params: []byte(`[5,6]`)},
 	)
-	tasks, _ := s.Claim(ctx, "add", "broker-a", 2, nil)
-	for _, t := range tasks {
-		fmt.Println("claimed", t.ID, string(t.Params))
-	}
-	_ = s.Ack(ctx, "t1")     // finished
-	_ = s.Requeue(ctx, "t2") // its node was lost: back to the front, attempt counted
-	tasks, _ = s.Claim(ctx, "add", "broker-b", 10, nil)
+	_ = s.Ack(ctx, "t1")               // finished
+	_ = s.Requeue(ctx, "t2")           // its node was lost: back to the front of its queue, attempt counted
+	n, _ := s.Recover(ctx, "broker-a") // broker-a stops: t3 goes back too
+	tasks, _ := s.Claim(ctx, "add", "broker-b", 10, nil)
 	for _, t := range tasks {
 		fmt.Println("claimed", t.ID, "attempts", t.Attempts)
 	}
-	n, _ := s.Recover(ctx, "broker-b") // broker-b died
 	fmt.Println("recovered", n)
-	// Output:
-	// claimed t1 [1,2]
-	// claimed t2 [3,4]
+	// Prints:
+	// claimed t3 attempts 1
 	// claimed t2 attempts 1
-	// claimed t3 attempts 0
-	// recovered 2
+	// recovered 1
 }
 
 // DialRedis with options: a short lease for brokers that renew often.

@@ -18,10 +18,10 @@ import (
 // sorted set per owner, and owners' leases in one sorted set; the package doc has the key
 // layout and the durability it gives.
 //
-// Puts, Appends, Holds and Acks from every caller go through one writer goroutine that sends
-// whatever has gathered as one pipeline (one round trip for a batch of results, appended
-// tasks, held tasks and acks), and each call returns once Redis has acknowledged its part.
-// Claims, Requeues, Renews, Recovers, Locates and Gets are single commands or scripts that
+// Puts, Holds and Acks from every caller go through one writer goroutine that sends whatever
+// has gathered as one pipeline (one round trip for a batch of results, held tasks and acks),
+// and each call returns once Redis has acknowledged its part. Claims, Requeues, Renews,
+// Recovers, Locates, SetRunnings and Gets are single commands or scripts that
 // rueidis pipelines automatically with whatever else is in flight.
 type Redis struct {
 	c rueidis.Client
@@ -32,7 +32,6 @@ type Redis struct {
 	closeOnce sync.Once
 	closing   chan struct{} // closed by Close
 	leaseMS   string
-	maxQueued string
 	keyR      string // prefix + "r:" (result keys)
 	keyQ      string // prefix + "q:" (queue lists)
 }
@@ -78,13 +77,12 @@ func DialRedis(ctx context.Context, rawURL string, o Options) (*Redis, error) {
 
 func newRedis(c rueidis.Client, o Options) *Redis {
 	r := &Redis{
-		c:         c,
-		o:         o,
-		closing:   make(chan struct{}),
-		leaseMS:   strconv.FormatInt(max(o.Lease.Milliseconds(), 1), 10),
-		maxQueued: strconv.Itoa(o.MaxQueued),
-		keyR:      o.Prefix + "r:",
-		keyQ:      o.Prefix + "q:",
+		c:       c,
+		o:       o,
+		closing: make(chan struct{}),
+		leaseMS: strconv.FormatInt(max(o.Lease.Milliseconds(), 1), 10),
+		keyR:    o.Prefix + "r:",
+		keyQ:    o.Prefix + "q:",
 	}
 	r.s = newSubscriber(r)
 	r.w = newWriter(r)
@@ -205,48 +203,6 @@ func (r *Redis) Wait(ctx context.Context, id string, dst *Result) error {
 			return ErrClosed
 		}
 	}
-}
-
-// Delete implements ResultStore.
-func (r *Redis) Delete(ctx context.Context, ids ...string) error {
-	if err := r.closedErr(); err != nil {
-		return err
-	}
-	if len(ids) == 0 {
-		return nil
-	}
-	keys := make([]string, len(ids))
-	for i, id := range ids {
-		keys[i] = r.keyR + id
-	}
-	if err := r.c.Do(ctx, r.c.B().Del().Key(keys...).Build()).Error(); err != nil {
-		return fmt.Errorf("store: delete results: %w", err)
-	}
-	return nil
-}
-
-// Append implements QueueStore: the tasks join the writer's next batch (one script for every
-// Append in it, each Append refused or queued whole) and Append returns when Redis has
-// acknowledged them.
-func (r *Redis) Append(ctx context.Context, tasks ...Task) error {
-	if len(tasks) == 0 {
-		return r.closedErr()
-	}
-	op := acquireOp(opAppend)
-	for i := range tasks {
-		t := &tasks[i]
-		if t.ID == "" || t.Queue == "" {
-			releaseOp(op)
-			return fmt.Errorf("%w: task with an empty id or queue", ErrInvalid)
-		}
-		op.buf = appendTask(op.buf, t)
-		op.ends = append(op.ends, len(op.buf))
-		op.ids = append(op.ids, t.ID)
-		op.queues = append(op.queues, t.Queue)
-		op.attempts = append(op.attempts, strconv.Itoa(max(t.Attempts, 0)))
-	}
-	op.n = len(tasks)
-	return r.w.do(ctx, op)
 }
 
 // Claim implements QueueStore (one script: expired owners' tasks given back first).
@@ -440,18 +396,6 @@ func (r *Redis) Recover(ctx context.Context, owner string) (int, error) {
 	n, err := eval(ctx, r.c, scriptRecover, r.o.Prefix, owner).AsInt64()
 	if err != nil {
 		return 0, fmt.Errorf("store: recover tasks of %q: %w", owner, err)
-	}
-	return int(n), nil
-}
-
-// Len implements QueueStore.
-func (r *Redis) Len(ctx context.Context, queue string) (int, error) {
-	if err := r.closedErr(); err != nil {
-		return 0, err
-	}
-	n, err := r.c.Do(ctx, r.c.B().Llen().Key(r.keyQ+queue).Build()).AsInt64()
-	if err != nil {
-		return 0, fmt.Errorf("store: length of %q: %w", queue, err)
 	}
 	return int(n), nil
 }

@@ -31,6 +31,19 @@ func openRedis(t testing.TB, addr string, o store.Options) *store.Redis {
 	return r
 }
 
+// queueTasks puts ts in their queues, in order, as tasks get there: held by an owner of their
+// own and given back (each with one attempt counted).
+func queueTasks(t testing.TB, ctx context.Context, s store.Store, ts ...store.Task) {
+	t.Helper()
+	owner := fmt.Sprintf("queuer-%d", prefixSeq.Add(1))
+	if err := s.Hold(ctx, owner, ts...); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.Recover(ctx, owner); err != nil || n != len(ts) {
+		t.Fatalf("Recover(%s) = %d, %v; want %d", owner, n, err, len(ts))
+	}
+}
+
 func TestRedisConformance(t *testing.T) {
 	addr := testutil.StartRedis(t)
 	storetest.Run(t, func(t *testing.T, o store.Options) store.Store { return openRedis(t, addr, o) })
@@ -113,21 +126,31 @@ func TestRedisRefusedAtStart(t *testing.T) {
 func TestRedisOpenURL(t *testing.T) {
 	addr := testutil.StartRedis(t)
 	ctx := testutil.Context(t, 30*time.Second)
-	s, err := store.Open("redis://" + addr + "/3?prefix=urltest:&max_queued=1")
+	s, err := store.Open("redis://" + addr + "/3?prefix=urltest:&lease=1h")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if err := s.Append(ctx, store.Task{ID: "a", Queue: "q"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Append(ctx, store.Task{ID: "b", Queue: "q"}); !errors.Is(err, store.ErrQueueFull) {
-		t.Fatalf("max_queued=1 not applied: %v", err)
-	}
+	queueTasks(t, ctx, s, store.Task{ID: "a", Queue: "q"})
 	c := s.(*store.Redis).Client()
 	n, err := c.Do(ctx, c.B().Llen().Key("urltest:q:q").Build()).AsInt64()
 	if err != nil || n != 1 {
 		t.Fatalf("key urltest:q:q in db 3: %d, %v", n, err)
+	}
+	if _, err := s.Claim(ctx, "q", "o", 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	ms, err := c.Do(ctx, c.B().Zscore().Key("urltest:owners").Member("o").Build()).AsInt64()
+	if now := time.Now().UnixMilli(); err != nil || ms < now+59*60*1000 {
+		t.Fatalf("lease=1h not applied: lease ends at %d (now %d), %v", ms, now, err)
+	}
+	for _, bad := range []string{"redis://" + addr + "?max_queued=1", "memory://", "redis://" + addr + "?lease=soon"} {
+		if s, err := store.Open(bad); !errors.Is(err, store.ErrURL) {
+			if s != nil {
+				s.Close()
+			}
+			t.Errorf("Open(%q) = %v; want ErrURL", bad, err)
+		}
 	}
 	// Nothing reaches an unreachable Redis.
 	if s, err := store.OpenOptions("redis://127.0.0.1:1", store.Options{DialTimeout: time.Second}); err == nil {
@@ -149,9 +172,7 @@ func TestRedisSurvivesRestart(t *testing.T) {
 	for i := range ts {
 		ts[i] = store.Task{ID: fmt.Sprint("t", i), Queue: "q", Method: "add", Params: []byte(`[1,2]`)}
 	}
-	if err := r.Append(ctx, ts...); err != nil {
-		t.Fatal(err)
-	}
+	queueTasks(t, ctx, r, ts...)
 	if err := r.Put(ctx, time.Hour, store.Result{ID: "done-1", State: store.StateSuccess, Result: []byte(`3`)}); err != nil {
 		t.Fatal(err)
 	}
@@ -173,10 +194,11 @@ func TestRedisSurvivesRestart(t *testing.T) {
 	srv.Restart()
 
 	// The same store reconnects (its first calls may fail while it does).
-	var queued int
+	var queued int64
 	var lenErr error
+	c := r.Client()
 	if !testutil.Poll(20*time.Second, func() bool {
-		queued, lenErr = r.Len(ctx, "q")
+		queued, lenErr = c.Do(ctx, c.B().Llen().Key("durable:q:q").Build()).AsInt64()
 		return lenErr == nil && queued == n-10
 	}) {
 		t.Fatalf("queued tasks 20 s after the restart: %d, %v; want %d", queued, lenErr, n-10)
@@ -213,7 +235,7 @@ func TestRedisSurvivesRestart(t *testing.T) {
 		if all[i].ID != want[i] || string(all[i].Params) != `[1,2]` {
 			t.Fatalf("task %d after restart: %+v, want id %s", i, all[i], want[i])
 		}
-		if wantAtt := map[bool]int{true: 1, false: 0}[i < 10+nh]; all[i].Attempts != wantAtt {
+		if wantAtt := map[bool]int{true: 2, false: 1}[i < 10]; all[i].Attempts != wantAtt {
 			t.Fatalf("task %s attempts %d, want %d", all[i].ID, all[i].Attempts, wantAtt)
 		}
 	}
@@ -284,9 +306,7 @@ func TestRedisSeveralOwners(t *testing.T) {
 	for i := range ts {
 		ts[i] = store.Task{ID: fmt.Sprint(i), Queue: "q", Method: "m"}
 	}
-	if err := a.Append(ctx, ts...); err != nil {
-		t.Fatal(err)
-	}
+	queueTasks(t, ctx, a, ts...)
 	seen := map[string]string{}
 	for len(seen) < 150 {
 		for _, s := range []struct {
@@ -315,8 +335,8 @@ func TestRedisSeveralOwners(t *testing.T) {
 		for _, tk := range got {
 			if seen[tk.ID] == "A" {
 				back++
-				if tk.Attempts != 1 {
-					t.Fatalf("task %s attempts %d, want 1", tk.ID, tk.Attempts)
+				if tk.Attempts != 2 {
+					t.Fatalf("task %s attempts %d, want 2", tk.ID, tk.Attempts)
 				}
 			}
 		}
@@ -336,9 +356,7 @@ func TestRedisNoScript(t *testing.T) {
 			t.Fatal(err)
 		}
 		id := fmt.Sprint("t", i)
-		if err := r.Append(ctx, store.Task{ID: id, Queue: "q", Method: "m"}); err != nil {
-			t.Fatal(err)
-		}
+		queueTasks(t, ctx, r, store.Task{ID: id, Queue: "q", Method: "m"})
 		if err := r.Put(ctx, time.Minute, store.Result{ID: id, State: store.StateSuccess}); err != nil {
 			t.Fatal(err)
 		}

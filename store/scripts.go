@@ -67,59 +67,6 @@ end
 return (#ARGV - 1) / 4
 `
 
-// luaAppend: ARGV = prefix, max_queued, ngroups, then per group (one Append call) its task
-// count k and (queue, id, value, attempts) per task. A group that would take a queue past
-// max_queued is refused whole (0 in the reply); tasks whose id exists are skipped. Replies one
-// status per group.
-const luaAppend = `
-local p, max, ngroups = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local out = {}
-local i = 4
-for g = 1, ngroups do
-  local k = tonumber(ARGV[i])
-  i = i + 1
-  local add = {}
-  for j = 0, k - 1 do
-    local q = ARGV[i + 4 * j]
-    add[q] = (add[q] or 0) + 1
-  end
-  local full = false
-  for q, c in pairs(add) do
-    local n = redis.call('LLEN', p .. 'q:' .. q)
-    if n + c > max then
-      -- close to the bound: count only new ids, each once
-      local seen, exact = {}, 0
-      for j = 0, k - 1 do
-        local id = ARGV[i + 4 * j + 1]
-        if ARGV[i + 4 * j] == q and not seen[id] and redis.call('EXISTS', p .. 't:' .. id) == 0 then
-          seen[id] = true
-          exact = exact + 1
-        end
-      end
-      if n + exact > max then
-        full = true
-        break
-      end
-    end
-  end
-  if full then
-    out[g] = 0
-  else
-    for j = 0, k - 1 do
-      local q, id = ARGV[i + 4 * j], ARGV[i + 4 * j + 1]
-      local tk = p .. 't:' .. id
-      if redis.call('EXISTS', tk) == 0 then
-        redis.call('HSET', tk, 'd', ARGV[i + 4 * j + 2], 'q', q, 'a', ARGV[i + 4 * j + 3])
-        redis.call('RPUSH', p .. 'q:' .. q, id)
-      end
-    end
-    out[g] = 1
-  end
-  i = i + 4 * k
-end
-return out
-`
-
 // luaClaim: ARGV = prefix, queue, owner, n, lease_ms. Gives back the tasks of up to 16 owners
 // whose lease ran out, renews owner's lease, pops up to n ids and moves each task in flight
 // (its owner field set, its id in the owner's zset scored by a global sequence, so give-back
@@ -290,7 +237,6 @@ func newScript(src string) *script {
 
 var (
 	scriptPut     = newScript(luaPut)
-	scriptAppend  = newScript(luaAppend)
 	scriptClaim   = newScript(luaClaim)
 	scriptHold    = newScript(luaHold)
 	scriptAck     = newScript(luaAck)

@@ -25,12 +25,6 @@ var (
 	// ErrClosed is returned by every call on a closed store, and by Wait when the store closes
 	// under it.
 	ErrClosed = errors.New("store: closed")
-	// ErrQueueFull is returned by Append when a queue would hold more than Options.MaxQueued
-	// tasks; nothing of that Append was queued.
-	ErrQueueFull = errors.New("store: queue full")
-	// ErrTooLarge is returned by Put for a result larger than the memory store's MaxBytes, and
-	// by Append for a task over the encoding's limits; nothing of that call was stored.
-	ErrTooLarge = errors.New("store: entry too large")
 	// ErrInvalid is returned for an argument the store cannot accept: an empty id, queue or
 	// owner, a non-positive claim count or TTL.
 	ErrInvalid = errors.New("store: invalid argument")
@@ -46,8 +40,8 @@ var (
 // Task is a queued task as the store keeps it. The store reads only ID and Queue; the rest is
 // carried byte for byte.
 type Task struct {
-	// ID names the task; unique across the store. Appending an ID the store already holds is
-	// a no-op (so a retried Append does not queue the task twice).
+	// ID names the task; unique across the store. Holding an ID the store already holds is
+	// a no-op (so a retried Hold does not store the task twice).
 	ID string
 	// Queue is the queue the task waits in (the broker uses the method name).
 	Queue string
@@ -56,7 +50,7 @@ type Task struct {
 	// Params is the raw JSON params, empty when the caller sent none (reads back as nil).
 	Params []byte
 	// Attempts counts how many times the task was given back: Requeue, Recover and an expired
-	// owner lease each add one. Append keeps the value it is given.
+	// owner lease each add one. Hold keeps the value it is given.
 	Attempts int
 	// Deadline is when the task expires if it is still queued; zero for none. The store keeps
 	// it and does not act on it: expiring tasks is the broker's job.
@@ -102,7 +96,7 @@ type Result struct {
 //
 // Ownership: Put copies what it keeps, so the caller may reuse its buffers once Put returns.
 // Get and Wait write into the caller's dst, reusing dst.Result and dst.Error (appending to
-// their [:0]), so a caller that reuses one Result reads without allocating (in memory).
+// their [:0]), so a caller that reuses one Result reads without allocating its buffers again.
 type ResultStore interface {
 	// Put stores results, each for ttl (> 0), replacing a result of the same id, and wakes
 	// every Wait on their ids. It returns once the results are stored (for Redis: written and
@@ -115,27 +109,20 @@ type ResultStore interface {
 	// returns nil; or returns ctx.Err() when ctx ends first, or ErrClosed. It is woken by the
 	// Put, never by polling.
 	Wait(ctx context.Context, id string, dst *Result) error
-	// Delete forgets the results of ids; unknown ids are ignored.
-	Delete(ctx context.Context, ids ...string) error
 }
 
-// QueueStore keeps queued tasks (FIFO per queue) and the tasks claimed from them.
+// QueueStore keeps the tasks owners hold (in flight) and the queues (FIFO) where tasks given
+// back wait until an owner claims them.
 //
-// A claimed task is in flight, held by an owner (a broker instance id); Hold stores a task
-// straight into that state. Each owner has one lease, set to Options.Lease from now by its
-// every Claim, Hold and Renew; when it runs out, the
-// owner is taken for dead and every task it holds goes back to the front of its queue with an
-// attempt counted (the next Claim of any owner does this). Tasks are never evicted: a queue
-// over its bound refuses more with ErrQueueFull.
+// Hold stores a task in flight, held by an owner (a broker instance id); Claim takes a queued
+// one into that state. Each owner has one lease, set to Options.Lease from now by its every
+// Claim, Hold and Renew; when it runs out, the owner is taken for dead and every task it holds
+// goes back to the front of its queue with an attempt counted (the next Claim of any owner
+// does this). Tasks are never evicted.
 //
-// Ownership: Append copies what it keeps. Claim appends to dst tasks whose Params and Meta may
-// share the store's memory: they are read-only, valid until the task is acked or given back;
-// copy them to keep them longer.
+// Ownership: Hold copies what it keeps. Claim appends to dst tasks whose Params and Meta are
+// the caller's to keep.
 type QueueStore interface {
-	// Append queues tasks at the back of their queues, in order. It is atomic per call: when
-	// a queue would pass its bound, nothing is queued and the error wraps ErrQueueFull. It
-	// returns once the tasks are stored (for Redis: written and acknowledged).
-	Append(ctx context.Context, tasks ...Task) error
 	// Claim takes up to n tasks from the front of queue for owner, appends them to dst and
 	// returns it; fewer (none) when the queue holds fewer. It renews owner's lease.
 	Claim(ctx context.Context, queue, owner string, n int, dst []Task) ([]Task, error)
@@ -152,11 +139,8 @@ type QueueStore interface {
 	// each with an attempt counted, ends owner's lease, and returns how many tasks it gave
 	// back. A broker restarting under the same owner id calls it first.
 	Recover(ctx context.Context, owner string) (int, error)
-	// Len returns how many tasks wait in queue (not counting tasks in flight).
-	Len(ctx context.Context, queue string) (int, error)
 	// Hold stores tasks as in flight, held by owner, in one step (as if appended and claimed
-	// by owner at once, in order): they never wait in a queue, so MaxQueued does not apply.
-	// It renews owner's lease. Ids the store already holds (queued or in flight) are left as
+	// by owner at once, in order): they never wait in a queue. It renews owner's lease. Ids the store already holds (queued or in flight) are left as
 	// they are. A task with a Key bound to another task (by a Hold, or a Put, whose binding
 	// has not expired) that the store still holds or has a result of is not stored: Hold sets
 	// its Bound to that task's id (so pass the slice itself to read it); otherwise the Key is
@@ -209,7 +193,7 @@ type Store interface {
 	ResultStore
 	QueueStore
 	// Close releases the store: waits blocked in Wait return ErrClosed, later calls return
-	// ErrClosed. The memory store forgets everything.
+	// ErrClosed.
 	Close() error
 }
 
@@ -219,17 +203,6 @@ type Options struct {
 	Prefix string
 	// Lease is how long an owner's claim holds without a Claim or Renew. Default 30s.
 	Lease time.Duration
-	// MaxQueued bounds the tasks waiting in one queue; past it Append fails with
-	// ErrQueueFull. Default 1,000,000 (DefaultMaxQueued).
-	MaxQueued int
-	// MaxEntries bounds how many results the memory store keeps; past it the results closest
-	// to expiry are evicted. Default 100,000 (DefaultMaxEntries). Not used by Redis, whose
-	// results are bounded by their TTL and Redis's own maxmemory.
-	MaxEntries int
-	// MaxBytes bounds the memory the memory store's results take (their ids, states, nodes
-	// and raw JSON, plus resultOverhead bytes each); past it the results closest to expiry
-	// are evicted. Default 256 MiB (DefaultMaxBytes). Not used by Redis.
-	MaxBytes int64
 	// FlushDelay is how long the Redis writer waits for more writes to join a batch that is
 	// not full. Default 0: the writer sends what has gathered as soon as the previous batch is
 	// answered (writes made during a round trip leave together), which measured faster than
@@ -248,9 +221,6 @@ type Options struct {
 const (
 	DefaultPrefix      = "zerotask:"
 	DefaultLease       = 30 * time.Second
-	DefaultMaxQueued   = 1_000_000
-	DefaultMaxEntries  = 100_000
-	DefaultMaxBytes    = 256 << 20
 	DefaultFlushMax    = 1024
 	DefaultDialTimeout = 5 * time.Second
 )
@@ -261,15 +231,6 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Lease <= 0 {
 		o.Lease = DefaultLease
-	}
-	if o.MaxQueued <= 0 {
-		o.MaxQueued = DefaultMaxQueued
-	}
-	if o.MaxEntries <= 0 {
-		o.MaxEntries = DefaultMaxEntries
-	}
-	if o.MaxBytes <= 0 {
-		o.MaxBytes = DefaultMaxBytes
 	}
 	if o.FlushDelay < 0 {
 		o.FlushDelay = 0
@@ -286,39 +247,19 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// Open opens the store a URL names, with default Options:
-//
-//   - "memory://" (or "memory:" or ""): the in-memory store, nothing to install.
-//   - "redis://[user:password@]host:port[/db]": Redis (db defaults to 0). Open connects,
-//     checks the server's maxmemory-policy (CheckMaxmemoryPolicy) and fails if it may evict.
-//
-// Query parameters override Options: prefix, lease, max_queued, max_entries, max_bytes,
-// flush_delay, flush_max (durations in Go syntax, e.g. "lease=10s").
+// Open opens the Redis store a "redis://[user:password@]host:port[/db]" URL names (db defaults
+// to 0), with default Options: it connects and checks the server's maxmemory-policy
+// (CheckMaxmemoryPolicy), failing if it may evict. Query parameters override Options:
+// prefix, lease, flush_delay, flush_max (durations in Go syntax, e.g. "lease=10s").
 func Open(rawURL string) (Store, error) {
 	return OpenOptions(rawURL, Options{})
 }
 
 // OpenOptions is Open with o as the base options (URL query parameters override them).
 func OpenOptions(rawURL string, o Options) (Store, error) {
-	if rawURL == "" || rawURL == "memory:" {
-		return NewMemory(o), nil
-	}
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %q: %w", ErrURL, rawURL, err)
-	}
-	switch u.Scheme {
-	case "memory":
-		if o, err = queryOptions(u.Query(), o); err != nil {
-			return nil, fmt.Errorf("%w: %q: %w", ErrURL, rawURL, err)
-		}
-		return NewMemory(o), nil
-	case "redis":
-		ctx, cancel := context.WithTimeout(context.Background(), o.withDefaults().DialTimeout)
-		defer cancel()
-		return DialRedis(ctx, rawURL, o)
-	}
-	return nil, fmt.Errorf("%w: %q: scheme must be memory or redis", ErrURL, rawURL)
+	ctx, cancel := context.WithTimeout(context.Background(), o.withDefaults().DialTimeout)
+	defer cancel()
+	return DialRedis(ctx, rawURL, o)
 }
 
 func queryOptions(q url.Values, o Options) (Options, error) {
@@ -332,14 +273,8 @@ func queryOptions(q url.Values, o Options) (Options, error) {
 			o.Lease, err = time.ParseDuration(v)
 		case "flush_delay":
 			o.FlushDelay, err = time.ParseDuration(v)
-		case "max_queued":
-			o.MaxQueued, err = strconv.Atoi(v)
-		case "max_entries":
-			o.MaxEntries, err = strconv.Atoi(v)
 		case "flush_max":
 			o.FlushMax, err = strconv.Atoi(v)
-		case "max_bytes":
-			o.MaxBytes, err = strconv.ParseInt(v, 10, 64)
 		default:
 			return o, fmt.Errorf("unknown parameter %q", k)
 		}

@@ -10,12 +10,11 @@ import (
 	"github.com/redis/rueidis"
 )
 
-// writer is the Redis store's batching writer: one goroutine that takes every Put, Append,
-// Hold and Ack handed to it, gathers what is waiting (up to Options.FlushMax results, tasks
-// and ids, for up to Options.FlushDelay), and sends it as at most four scripts in one
-// pipeline, in this order: one put script for all the results, one append script for all the
-// appended tasks, one hold script for all the held tasks and one ack script for all the acked
-// ids. Each caller is answered when Redis has acknowledged its part. While a batch is on the
+// writer is the Redis store's batching writer: one goroutine that takes every Put, Hold and
+// Ack handed to it, gathers what is waiting (up to Options.FlushMax results, tasks and ids, for
+// up to Options.FlushDelay), and sends it as at most three scripts in one pipeline, in this
+// order: one put script for all the results, one hold script for all the held tasks and one
+// ack script for all the acked ids. Each caller is answered when Redis has acknowledged its part. While a batch is on the
 // wire the next one gathers, so batches grow with the load and round trips never bound
 // throughput (group commit); up to maxFlights batches are on the wire at once (rueidis
 // pipelines them on its connection), so a call that arrives while a batch is out waits for a
@@ -37,7 +36,6 @@ type flight struct {
 	w        *writer
 	batch    []*wop
 	putArgs  []string
-	appArgs  []string
 	holdArgs []string
 	ackArgs  []string
 	scripts  []*script
@@ -55,12 +53,11 @@ const writerQueue = 4096
 
 const (
 	opPut = iota
-	opAppend
 	opHold
 	opAck
 )
 
-// wop is one Put, Append, Hold or Ack call handed to the writer. The caller encodes into it and then
+// wop is one Put, Hold or Ack call handed to the writer. The caller encodes into it and then
 // owns it again only after done has delivered (an abandoned op, whose caller's ctx ended, is
 // left to the garbage collector).
 type wop struct {
@@ -69,8 +66,8 @@ type wop struct {
 	buf      []byte        // encoded values, back to back
 	ends     []int         // end offset of each value in buf
 	ids      []string      // result or task ids
-	queues   []string      // task queues (Append, Hold)
-	attempts []string      // task attempts (Append, Hold)
+	queues   []string      // task queues (Hold)
+	attempts []string      // task attempts (Hold)
 	ttl      string        // result TTL in ms (Put)
 	owner    string        // the owner (Hold)
 	keys     []string      // idempotency keys (Put, Hold), "" for none; empty when no item has one
@@ -280,22 +277,15 @@ func (f *flight) flush(ctx context.Context) {
 	w := f.w
 	p := w.r.o.Prefix
 	f.putArgs = append(f.putArgs[:0], p)
-	f.appArgs = append(f.appArgs[:0], p, w.r.maxQueued, "")
 	f.holdArgs = append(f.holdArgs[:0], p, w.r.leaseMS, "", "")
 	f.ackArgs = append(f.ackArgs[:0], p)
-	groups, holdGroups, held := 0, 0, 0
+	holdGroups, held := 0, 0
 	for _, op := range f.batch {
 		switch op.kind {
 		case opPut:
 			for i := 0; i < op.n; i++ {
 				key, _ := op.key(i)
 				f.putArgs = append(f.putArgs, op.ids[i], op.value(i), op.ttl, key)
-			}
-		case opAppend:
-			groups++
-			f.appArgs = append(f.appArgs, strconv.Itoa(op.n))
-			for i := 0; i < op.n; i++ {
-				f.appArgs = append(f.appArgs, op.queues[i], op.ids[i], op.value(i), op.attempts[i])
 			}
 		case opHold:
 			holdGroups++
@@ -310,17 +300,11 @@ func (f *flight) flush(ctx context.Context) {
 		}
 	}
 	f.scripts, f.args = f.scripts[:0], f.args[:0]
-	putIdx, appIdx, holdIdx, ackIdx := -1, -1, -1, -1
+	putIdx, holdIdx, ackIdx := -1, -1, -1
 	if len(f.putArgs) > 1 {
 		putIdx = len(f.scripts)
 		f.scripts = append(f.scripts, scriptPut)
 		f.args = append(f.args, f.putArgs)
-	}
-	if groups > 0 {
-		f.appArgs[2] = strconv.Itoa(groups)
-		appIdx = len(f.scripts)
-		f.scripts = append(f.scripts, scriptAppend)
-		f.args = append(f.args, f.appArgs)
 	}
 	if holdGroups > 0 {
 		f.holdArgs[2], f.holdArgs[3] = strconv.Itoa(held), strconv.Itoa(holdGroups)
@@ -333,21 +317,13 @@ func (f *flight) flush(ctx context.Context) {
 		f.scripts = append(f.scripts, scriptAck)
 		f.args = append(f.args, f.ackArgs)
 	}
-	var putErr, appErr, holdErr, ackErr error
-	var statuses, bound []rueidis.RedisMessage
+	var putErr, holdErr, ackErr error
+	var bound []rueidis.RedisMessage
 	if len(f.scripts) > 0 {
 		res := evalMulti(ctx, w.r.c, f.scripts, f.args, &f.cmds)
 		if putIdx >= 0 {
 			if err := res[putIdx].Error(); err != nil {
 				putErr = fmt.Errorf("store: put results: %w", err)
-			}
-		}
-		if appIdx >= 0 {
-			var err error
-			if statuses, err = res[appIdx].ToArray(); err != nil {
-				appErr = fmt.Errorf("store: append tasks: %w", err)
-			} else if len(statuses) != groups {
-				appErr = fmt.Errorf("%w: append reply of %d statuses for %d calls", ErrCorrupt, len(statuses), groups)
 			}
 		}
 		if holdIdx >= 0 {
@@ -364,7 +340,6 @@ func (f *flight) flush(ctx context.Context) {
 			}
 		}
 	}
-	g := 0
 	for i, op := range f.batch {
 		var err error
 		switch op.kind {
@@ -375,14 +350,6 @@ func (f *flight) flush(ctx context.Context) {
 					w.r.s.fire(id) // local Waits need not wait for the PUBLISH
 				}
 			}
-		case opAppend:
-			err = appErr
-			if err == nil {
-				if ok, _ := statuses[g].AsInt64(); ok != 1 {
-					err = fmt.Errorf("%w: appending %d tasks would pass MaxQueued (%d)", ErrQueueFull, op.n, w.r.o.MaxQueued)
-				}
-			}
-			g++
 		case opHold:
 			err = holdErr
 			if err == nil {
@@ -399,7 +366,6 @@ func (f *flight) flush(ctx context.Context) {
 		f.batch[i] = nil
 	}
 	clear(f.putArgs)
-	clear(f.appArgs)
 	clear(f.holdArgs)
 	clear(f.ackArgs)
 }

@@ -8,12 +8,12 @@ import (
 )
 
 // TestWriterFlushOrder: one flush holding every kind of op, handed over in an order unlike
-// the pipeline's, runs put, append, hold, ack in that order: an Ack gathered with the Append
-// or Hold of the same id forgets the task, and each op gets its own answer.
+// the pipeline's, runs put, hold, ack in that order: an Ack gathered with the Hold of the
+// same id forgets the task, and each op gets its own answer.
 func TestWriterFlushOrder(t *testing.T) {
 	addr := testutil.StartRedis(t)
 	ctx := testutil.Context(t, 30*time.Second)
-	r, err := DialRedis(ctx, "redis://"+addr+"/0", Options{Prefix: "order:", MaxQueued: 2})
+	r, err := DialRedis(ctx, "redis://"+addr+"/0", Options{Prefix: "order:"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,10 +47,8 @@ func TestWriterFlushOrder(t *testing.T) {
 
 	task := func(id string) Task { return Task{ID: id, Queue: "q", Method: "m"} }
 	ops := []*wop{
-		ack("appended-then-acked", "held-then-acked"),
+		ack("held-then-acked"),
 		mk(opHold, "A", task("held-then-acked"), task("held")),
-		mk(opAppend, "", task("appended-then-acked"), task("queued")),
-		mk(opAppend, "", task("a"), task("b"), task("c")), // past MaxQueued 2: refused whole
 		put,
 		mk(opHold, "B", task("held-b"), task("held")), // "held" is A's already
 	}
@@ -59,7 +57,7 @@ func TestWriterFlushOrder(t *testing.T) {
 	w.flush(ctx)
 	for i, op := range ops {
 		err := <-op.done
-		if (i == 3) != (err != nil) {
+		if err != nil {
 			t.Fatalf("op %d (kind %d) answered %v", i, op.kind, err)
 		}
 	}
@@ -67,12 +65,9 @@ func TestWriterFlushOrder(t *testing.T) {
 		where Where
 		owner string
 	}{
-		"appended-then-acked": {WhereNone, ""},
-		"held-then-acked":     {WhereNone, ""},
-		"queued":              {WhereQueued, ""},
-		"held":                {WhereHeld, "A"},
-		"held-b":              {WhereHeld, "B"},
-		"a":                   {WhereNone, ""},
+		"held-then-acked": {WhereNone, ""},
+		"held":            {WhereHeld, "A"},
+		"held-b":          {WhereHeld, "B"},
 	} {
 		where, owner, err := r.Locate(ctx, id)
 		if err != nil || where != want.where || owner != want.owner {

@@ -1,20 +1,20 @@
 // Package storetest is the conformance suite every store.Store implementation passes: results
-// (put, get, TTL expiry, delete, wait woken by put, by ctx end and by close), queues (FIFO
-// claims, duplicate appends, ack of queued and in-flight tasks, requeue order and attempt
-// counting, recover, lease expiry and renewal, the MaxQueued bound), held tasks (hold and ack,
-// duplicate holds, recover and lease expiry of held tasks mixed with claimed ones, no
-// MaxQueued bound on holds, locate) and concurrency (many goroutines appending, claiming,
-// acking, putting and waiting at once; many goroutines holding and acking).
+// (put, get, TTL expiry, wait woken by put, by ctx end and by close), queues (FIFO claims of
+// given-back tasks, ack of queued and in-flight tasks, requeue order and attempt counting,
+// recover, lease expiry and renewal), held tasks (hold and ack, duplicate holds, recover and
+// lease expiry of held tasks mixed with claimed ones, locate) and concurrency (many goroutines
+// holding and giving back, claiming, acking, putting and waiting at once; many goroutines
+// holding and acking).
 //
 // Run it from a test of the implementation:
 //
 //	func TestConformance(t *testing.T) {
 //		storetest.Run(t, func(t *testing.T, o store.Options) store.Store {
-//			return store.NewMemory(o)
+//			return openMyStore(t, o)
 //		})
 //	}
 //
-// open must return a fresh, empty store with o applied (the suite sets Lease and MaxQueued);
+// open must return a fresh, empty store with o applied (the suite sets Lease);
 // the suite closes it. Timing tests use leases and TTLs of a few hundred milliseconds and
 // poll with a deadline; nothing sleeps to synchronize.
 package storetest
@@ -25,7 +25,9 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -50,25 +52,21 @@ func Run(t *testing.T, open Opener) {
 		{"PutGet", testPutGet},
 		{"PutReplaces", testPutReplaces},
 		{"TTLExpiry", testTTLExpiry},
-		{"Delete", testDelete},
 		{"WaitAlreadyStored", testWaitAlreadyStored},
 		{"WaitWokenByPut", testWaitWokenByPut},
 		{"WaitCtxEnd", testWaitCtxEnd},
 		{"WaitClose", testWaitClose},
 		{"WaitMany", testWaitMany},
-		{"AppendClaimFIFO", testAppendClaimFIFO},
-		{"AppendDuplicate", testAppendDuplicate},
+		{"QueueClaimFIFO", testQueueClaimFIFO},
 		{"Ack", testAck},
 		{"RequeueOrderAndAttempts", testRequeue},
 		{"Recover", testRecover},
 		{"LeaseExpiry", testLeaseExpiry},
 		{"LeaseRenew", testLeaseRenew},
-		{"QueueBound", testQueueBound},
 		{"HoldAck", testHoldAck},
 		{"HoldDuplicate", testHoldDuplicate},
 		{"HoldRecover", testHoldRecover},
 		{"HoldLeaseExpiry", testHoldLeaseExpiry},
-		{"HoldNotBounded", testHoldNotBounded},
 		{"HoldKeys", testHoldKeys},
 		{"HoldKeyExpiry", testHoldKeyExpiry},
 		{"PutKeepsKey", testPutKeepsKey},
@@ -197,26 +195,6 @@ func testTTLExpiry(t *testing.T, open Opener) {
 	}
 	if found, err := s.Get(c, "short", &dst); err != nil || !found || string(dst.Result) != "3" {
 		t.Fatalf("Get after re-put: %v, %v, %q", found, err, dst.Result)
-	}
-}
-
-func testDelete(t *testing.T, open Opener) {
-	s := openStore(t, open, store.Options{})
-	c := ctx(t)
-	if err := s.Put(c, time.Minute, sampleResults()...); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Delete(c, "r-ok", "r-fail", "never-stored"); err != nil {
-		t.Fatalf("Delete: %v", err)
-	}
-	var dst store.Result
-	for id, want := range map[string]bool{"r-ok": false, "r-fail": false, "r-revoked": true} {
-		if found, err := s.Get(c, id, &dst); err != nil || found != want {
-			t.Fatalf("Get(%q) after Delete = %v, %v; want %v", id, found, err, want)
-		}
-	}
-	if err := s.Delete(c); err != nil {
-		t.Fatalf("Delete(): %v", err)
 	}
 }
 
@@ -413,33 +391,36 @@ func wantIDs(t *testing.T, got []store.Task, want ...string) {
 	}
 }
 
-func wantLen(t *testing.T, s store.Store, queue string, want int) {
+// enqueue puts tasks in their queues, in order and ahead of what waits there, the way tasks
+// reach a queue: held by an owner of their own, then given back (Recover), which counts an
+// attempt. It returns the tasks as a Claim reads them back (attempts counted).
+func enqueue(t *testing.T, s store.Store, ts ...store.Task) []store.Task {
 	t.Helper()
-	n, err := s.Len(ctx(t), queue)
-	if err != nil || n != want {
-		t.Fatalf("Len(%s) = %d, %v; want %d", queue, n, err, want)
+	owner := fmt.Sprintf("enqueue-%d", enqueueSeq.Add(1))
+	if err := s.Hold(ctx(t), owner, ts...); err != nil {
+		t.Fatalf("Hold: %v", err)
 	}
+	if n, err := s.Recover(ctx(t), owner); err != nil || n != len(ts) {
+		t.Fatalf("Recover(%s) = %d, %v; want %d", owner, n, err, len(ts))
+	}
+	want := slices.Clone(ts)
+	for i := range want {
+		want[i].Attempts++
+	}
+	return want
 }
 
-func testAppendClaimFIFO(t *testing.T, open Opener) {
+var enqueueSeq atomic.Int64
+
+func testQueueClaimFIFO(t *testing.T, open Opener) {
 	s := openStore(t, open, store.Options{})
 	c := ctx(t)
-	ts := sampleTasks("q", 10)
-	if err := s.Append(c, ts[:4]...); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Append(c, ts[4:]...); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Append(c, sampleTasks("other", 2)...); err != nil {
-		t.Fatal(err)
-	}
-	wantLen(t, s, "q", 10)
+	ts := enqueue(t, s, sampleTasks("q", 10)...)
+	enqueue(t, s, sampleTasks("other", 2)...)
 	got := claimIDs(t, s, "q", "b1", 3)
 	for i := range got {
 		equalTask(t, got[i], ts[i])
 	}
-	wantLen(t, s, "q", 7)
 	dst := make([]store.Task, 1, 16) // Claim appends to dst
 	dst, err := s.Claim(c, "q", "b1", 100, dst)
 	if err != nil {
@@ -453,57 +434,26 @@ func testAppendClaimFIFO(t *testing.T, open Opener) {
 	}
 	wantIDs(t, claimIDs(t, s, "q", "b1", 5))
 	wantIDs(t, claimIDs(t, s, "nothing-here", "b1", 5))
-	wantLen(t, s, "q", 0)
-	wantLen(t, s, "other", 2)
 	wantIDs(t, claimIDs(t, s, "other", "b2", 1), "other-0")
-}
-
-func testAppendDuplicate(t *testing.T, open Opener) {
-	s := openStore(t, open, store.Options{})
-	c := ctx(t)
-	ts := sampleTasks("q", 3)
-	if err := s.Append(c, ts...); err != nil {
-		t.Fatal(err)
-	}
-	dup := ts[1]
-	dup.Method = "changed"
-	if err := s.Append(c, dup, ts[0], store.Task{ID: "new", Queue: "q", Method: "m"}, store.Task{ID: "new", Queue: "q", Method: "m2"}); err != nil {
-		t.Fatal(err)
-	}
-	wantLen(t, s, "q", 4)
-	got := claimIDs(t, s, "q", "b", 10)
-	wantIDs(t, got, "q-0", "q-1", "q-2", "new")
-	if got[1].Method != "add" || got[3].Method != "m" {
-		t.Fatalf("a duplicate Append replaced a task: %q, %q", got[1].Method, got[3].Method)
-	}
-	// An id in flight is still held: appending it again is a no-op too.
-	if err := s.Append(c, ts[0]); err != nil {
-		t.Fatal(err)
-	}
-	wantLen(t, s, "q", 0)
 }
 
 func testAck(t *testing.T, open Opener) {
 	s := openStore(t, open, store.Options{})
 	c := ctx(t)
-	if err := s.Append(c, sampleTasks("q", 6)...); err != nil {
-		t.Fatal(err)
-	}
+	enqueue(t, s, sampleTasks("q", 6)...)
 	got := claimIDs(t, s, "q", "b", 2)
 	// In flight q-0 and q-1; queued q-2..q-5. Ack one of each, and an unknown id.
 	if err := s.Ack(c, "q-0", "q-3", "unknown"); err != nil {
 		t.Fatal(err)
 	}
-	wantLen(t, s, "q", 3)
+	wantWhere(t, s, "q-3", store.WhereNone, "")
 	if n, err := s.Recover(c, "b"); err != nil || n != 1 {
 		t.Fatalf("Recover after ack = %d, %v; want 1 (q-1 only)", n, err)
 	}
 	wantIDs(t, claimIDs(t, s, "q", "b", 10), "q-1", "q-2", "q-4", "q-5")
 	_ = got
-	// Acked ids are forgotten: they can be appended again.
-	if err := s.Append(c, store.Task{ID: "q-0", Queue: "q", Method: "again"}); err != nil {
-		t.Fatal(err)
-	}
+	// Acked ids are forgotten: they can be stored again.
+	enqueue(t, s, store.Task{ID: "q-0", Queue: "q", Method: "again"})
 	wantIDs(t, claimIDs(t, s, "q", "b", 10), "q-0")
 	if err := s.Ack(c); err != nil {
 		t.Fatalf("Ack(): %v", err)
@@ -513,20 +463,17 @@ func testAck(t *testing.T, open Opener) {
 func testRequeue(t *testing.T, open Opener) {
 	s := openStore(t, open, store.Options{})
 	c := ctx(t)
-	if err := s.Append(c, sampleTasks("q", 5)...); err != nil {
-		t.Fatal(err)
-	}
-	got := claimIDs(t, s, "q", "b", 3) // q-0 (attempts 0), q-1 (attempts 2), q-2
+	enqueue(t, s, sampleTasks("q", 5)...)
+	got := claimIDs(t, s, "q", "b", 3) // q-0 (attempts 1), q-1 (attempts 3), q-2 (1)
 	wantIDs(t, got, "q-0", "q-1", "q-2")
 	// q-2 and q-0 back in that order; q-3 is queued (not in flight): ignored.
 	if err := s.Requeue(c, "q-2", "q-0", "q-3", "unknown"); err != nil {
 		t.Fatal(err)
 	}
-	wantLen(t, s, "q", 4)
 	again := claimIDs(t, s, "q", "b", 10)
 	wantIDs(t, again, "q-2", "q-0", "q-3", "q-4")
 	for _, tk := range again {
-		want := map[string]int{"q-2": 1, "q-0": 1, "q-3": 0, "q-4": 0}[tk.ID]
+		want := map[string]int{"q-2": 2, "q-0": 2, "q-3": 1, "q-4": 1}[tk.ID]
 		if tk.Attempts != want {
 			t.Fatalf("task %s attempts %d, want %d", tk.ID, tk.Attempts, want)
 		}
@@ -539,8 +486,8 @@ func testRequeue(t *testing.T, open Opener) {
 	if err := s.Requeue(c, "q-1"); err != nil { // not in flight any more: ignored
 		t.Fatal(err)
 	}
-	if g := claimIDs(t, s, "q", "b", 1); len(g) != 1 || g[0].ID != "q-1" || g[0].Attempts != 3 {
-		t.Fatalf("q-1 after one requeue: %+v, want attempts 3 (appended with 2)", g)
+	if g := claimIDs(t, s, "q", "b", 1); len(g) != 1 || g[0].ID != "q-1" || g[0].Attempts != 4 {
+		t.Fatalf("q-1 after one requeue: %+v, want attempts 4 (queued with 3)", g)
 	}
 }
 
@@ -553,12 +500,8 @@ func equalTaskExceptAttempts(t *testing.T, got, want store.Task) {
 func testRecover(t *testing.T, open Opener) {
 	s := openStore(t, open, store.Options{})
 	c := ctx(t)
-	if err := s.Append(c, sampleTasks("q", 6)...); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Append(c, sampleTasks("r", 2)...); err != nil {
-		t.Fatal(err)
-	}
+	enqueue(t, s, sampleTasks("q", 6)...)
+	enqueue(t, s, sampleTasks("r", 2)...)
 	wantIDs(t, claimIDs(t, s, "q", "A", 2), "q-0", "q-1")
 	wantIDs(t, claimIDs(t, s, "q", "B", 1), "q-2")
 	wantIDs(t, claimIDs(t, s, "r", "A", 1), "r-0")
@@ -576,7 +519,7 @@ func testRecover(t *testing.T, open Opener) {
 	got := claimIDs(t, s, "q", "C", 10)
 	wantIDs(t, got, "q-0", "q-1", "q-3", "q-4", "q-5") // A's in claim order, at the front
 	for _, tk := range got {
-		want := map[string]int{"q-0": 1, "q-1": 3, "q-3": 1}[tk.ID]
+		want := map[string]int{"q-0": 2, "q-1": 4, "q-3": 2, "q-4": 1, "q-5": 1}[tk.ID]
 		if tk.Attempts != want {
 			t.Fatalf("task %s attempts %d, want %d", tk.ID, tk.Attempts, want)
 		}
@@ -591,17 +534,14 @@ func testRecover(t *testing.T, open Opener) {
 func testLeaseExpiry(t *testing.T, open Opener) {
 	const lease = 300 * time.Millisecond
 	s := openStore(t, open, store.Options{Lease: lease})
-	c := ctx(t)
-	if err := s.Append(c, sampleTasks("q", 3)...); err != nil {
-		t.Fatal(err)
-	}
+	enqueue(t, s, sampleTasks("q", 3)...)
 	start := time.Now()
 	wantIDs(t, claimIDs(t, s, "q", "dead", 2), "q-0", "q-1")
 	back := claimAfterLease(t, s, "q", 3, start, lease)
 	// q-2 was claimed at once; the dead owner's two come back at the front, attempts counted.
 	wantIDs(t, back, "q-2", "q-0", "q-1")
-	if back[1].Attempts != 1 || back[2].Attempts != 3 {
-		t.Fatalf("attempts after lease expiry: %d, %d; want 1, 3", back[1].Attempts, back[2].Attempts)
+	if back[1].Attempts != 2 || back[2].Attempts != 4 {
+		t.Fatalf("attempts after lease expiry: %d, %d; want 2, 4", back[1].Attempts, back[2].Attempts)
 	}
 }
 
@@ -609,9 +549,7 @@ func testLeaseRenew(t *testing.T, open Opener) {
 	const lease = 400 * time.Millisecond
 	s := openStore(t, open, store.Options{Lease: lease})
 	c := ctx(t)
-	if err := s.Append(c, sampleTasks("q", 2)...); err != nil {
-		t.Fatal(err)
-	}
+	enqueue(t, s, sampleTasks("q", 2)...)
 	wantIDs(t, claimIDs(t, s, "q", "renewer", 1), "q-0")
 	// Renew every lease/4 for three leases: the task must stay with its owner all along.
 	tick := time.NewTicker(lease / 4)
@@ -632,47 +570,6 @@ func testLeaseRenew(t *testing.T, open Opener) {
 	if n, err := s.Recover(c, "renewer"); err != nil || n != 1 {
 		t.Fatalf("Recover(renewer) = %d, %v; want 1", n, err)
 	}
-}
-
-func testQueueBound(t *testing.T, open Opener) {
-	s := openStore(t, open, store.Options{MaxQueued: 5})
-	c := ctx(t)
-	ts := sampleTasks("q", 8)
-	if err := s.Append(c, ts[:4]...); err != nil {
-		t.Fatal(err)
-	}
-	// 4 + 2 > 5: refused whole.
-	if err := s.Append(c, ts[4:6]...); !errors.Is(err, store.ErrQueueFull) {
-		t.Fatalf("Append past the bound = %v; want ErrQueueFull", err)
-	}
-	wantLen(t, s, "q", 4)
-	// Exactly at the bound, with a duplicate that adds nothing.
-	if err := s.Append(c, ts[4], ts[0]); err != nil {
-		t.Fatalf("Append up to the bound: %v", err)
-	}
-	wantLen(t, s, "q", 5)
-	if err := s.Append(c, ts[5]); !errors.Is(err, store.ErrQueueFull) {
-		t.Fatalf("Append at the bound = %v; want ErrQueueFull", err)
-	}
-	// Other queues have their own bound; a refused Append in a batch with them queues nothing.
-	if err := s.Append(c, store.Task{ID: "o-1", Queue: "other", Method: "m"}, ts[5]); !errors.Is(err, store.ErrQueueFull) {
-		t.Fatalf("mixed Append = %v; want ErrQueueFull", err)
-	}
-	wantLen(t, s, "other", 0)
-	if err := s.Append(c, store.Task{ID: "o-1", Queue: "other", Method: "m"}); err != nil {
-		t.Fatal(err)
-	}
-	// Claimed tasks no longer count against the bound.
-	claimIDs(t, s, "q", "b", 2)
-	if err := s.Append(c, ts[5:7]...); err != nil {
-		t.Fatalf("Append after claims: %v", err)
-	}
-	wantLen(t, s, "q", 5)
-	// Given-back tasks are never refused, even past the bound: nothing is lost.
-	if err := s.Requeue(c, "q-0", "q-1"); err != nil {
-		t.Fatal(err)
-	}
-	wantLen(t, s, "q", 7)
 }
 
 func wantWhere(t *testing.T, s store.Store, id string, want store.Where, wantOwner string) {
@@ -702,8 +599,7 @@ func testHoldAck(t *testing.T, open Opener) {
 	for _, tk := range ts {
 		wantWhere(t, s, tk.ID, store.WhereHeld, "b")
 	}
-	wantLen(t, s, "q", 0)                        // never queued
-	wantIDs(t, claimIDs(t, s, "q", "other", 10)) // nor claimable
+	wantIDs(t, claimIDs(t, s, "q", "other", 10)) // never queued, so not claimable
 	if err := s.Ack(c, "h-0", "h-2"); err != nil {
 		t.Fatal(err)
 	}
@@ -711,9 +607,7 @@ func testHoldAck(t *testing.T, open Opener) {
 	wantWhere(t, s, "h-2", store.WhereNone, "")
 	wantWhere(t, s, "h-1", store.WhereHeld, "b")
 	// Requeue gives a held task back to the front of its queue, attempt counted, content kept.
-	if err := s.Append(c, store.Task{ID: "a-0", Queue: "q", Method: "m"}); err != nil {
-		t.Fatal(err)
-	}
+	enqueue(t, s, store.Task{ID: "a-0", Queue: "q", Method: "m"})
 	if err := s.Requeue(c, "h-1"); err != nil {
 		t.Fatal(err)
 	}
@@ -743,9 +637,7 @@ func testHoldAck(t *testing.T, open Opener) {
 func testHoldDuplicate(t *testing.T, open Opener) {
 	s := openStore(t, open, store.Options{})
 	c := ctx(t)
-	if err := s.Append(c, sampleTasks("q", 2)...); err != nil {
-		t.Fatal(err)
-	}
+	enqueue(t, s, sampleTasks("q", 2)...)
 	wantIDs(t, claimIDs(t, s, "q", "B", 1), "q-0") // q-0 held by B, q-1 queued
 	if err := s.Hold(c, "A", store.Task{ID: "h-0", Queue: "q", Method: "first"}); err != nil {
 		t.Fatal(err)
@@ -764,8 +656,7 @@ func testHoldDuplicate(t *testing.T, open Opener) {
 	wantWhere(t, s, "q-1", store.WhereQueued, "")
 	wantWhere(t, s, "h-0", store.WhereHeld, "A")
 	wantWhere(t, s, "n-0", store.WhereHeld, "A")
-	wantLen(t, s, "q", 1)
-	wantLen(t, s, "other", 0)
+	wantIDs(t, claimIDs(t, s, "other", "D", 10)) // nothing of the duplicates was queued
 	if n, err := s.Recover(c, "A"); err != nil || n != 2 {
 		t.Fatalf("Recover(A) = %d, %v; want 2 (h-0, n-0)", n, err)
 	}
@@ -782,9 +673,7 @@ func testHoldDuplicate(t *testing.T, open Opener) {
 func testHoldRecover(t *testing.T, open Opener) {
 	s := openStore(t, open, store.Options{})
 	c := ctx(t)
-	if err := s.Append(c, sampleTasks("q", 6)...); err != nil {
-		t.Fatal(err)
-	}
+	enqueue(t, s, sampleTasks("q", 6)...)
 	held := heldTasks("h", "q", 4) // h-0 (attempts 0), h-1 (attempts 2), h-2, h-3
 	held[2].Queue = "r"
 	held[3].Attempts = 5
@@ -808,7 +697,7 @@ func testHoldRecover(t *testing.T, open Opener) {
 	// A's in hold/claim order at the front, then what was still queued.
 	wantIDs(t, got, "h-0", "q-0", "q-1", "h-1", "q-3", "q-4", "q-5")
 	for _, tk := range got {
-		want := map[string]int{"h-0": 1, "q-0": 1, "q-1": 3, "h-1": 3, "q-3": 1}[tk.ID]
+		want := map[string]int{"h-0": 1, "q-0": 2, "q-1": 4, "h-1": 3, "q-3": 2, "q-4": 1, "q-5": 1}[tk.ID]
 		if tk.Attempts != want {
 			t.Fatalf("task %s attempts %d, want %d", tk.ID, tk.Attempts, want)
 		}
@@ -851,34 +740,11 @@ func testHoldLeaseExpiry(t *testing.T, open Opener) {
 	}
 }
 
-func testHoldNotBounded(t *testing.T, open Opener) {
-	s := openStore(t, open, store.Options{MaxQueued: 2})
-	c := ctx(t)
-	if err := s.Append(c, sampleTasks("q", 2)...); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Append(c, store.Task{ID: "x", Queue: "q"}); !errors.Is(err, store.ErrQueueFull) {
-		t.Fatalf("Append to a full queue = %v; want ErrQueueFull", err)
-	}
-	// The queue is full, yet a Hold of 5 tasks of it goes through: they never wait in it.
-	if err := s.Hold(c, "A", heldTasks("h", "q", 5)...); err != nil {
-		t.Fatalf("Hold past MaxQueued: %v", err)
-	}
-	wantLen(t, s, "q", 2)
-	// Given back, they are never refused either.
-	if n, err := s.Recover(c, "A"); err != nil || n != 5 {
-		t.Fatalf("Recover(A) = %d, %v; want 5", n, err)
-	}
-	wantLen(t, s, "q", 7)
-}
-
 func testLocate(t *testing.T, open Opener) {
 	s := openStore(t, open, store.Options{})
 	c := ctx(t)
 	wantWhere(t, s, "never", store.WhereNone, "")
-	if err := s.Append(c, sampleTasks("q", 2)...); err != nil {
-		t.Fatal(err)
-	}
+	enqueue(t, s, sampleTasks("q", 2)...)
 	wantWhere(t, s, "q-0", store.WhereQueued, "")
 	wantIDs(t, claimIDs(t, s, "q", "B", 1), "q-0")
 	wantWhere(t, s, "q-0", store.WhereHeld, "B")
@@ -912,9 +778,7 @@ func testSetRunning(t *testing.T, open Opener) {
 	const lease = 300 * time.Millisecond
 	s := openStore(t, open, store.Options{Lease: lease})
 	c := ctx(t)
-	if err := s.Append(c, sampleTasks("q", 4)...); err != nil {
-		t.Fatal(err)
-	}
+	enqueue(t, s, sampleTasks("q", 4)...)
 	wantIDs(t, claimIDs(t, s, "q", "A", 2), "q-0", "q-1")
 	if err := s.Hold(c, "B", store.Task{ID: "h", Queue: "q", Method: "m"}); err != nil {
 		t.Fatal(err)
@@ -1011,8 +875,6 @@ func testInvalid(t *testing.T, open Opener) {
 	}{
 		{"Put ttl 0", s.Put(c, 0, store.Result{ID: "x"})},
 		{"Put empty id", s.Put(c, time.Minute, store.Result{State: store.StateSuccess})},
-		{"Append empty id", s.Append(c, store.Task{Queue: "q"})},
-		{"Append empty queue", s.Append(c, store.Task{ID: "x"})},
 		{"Claim n 0", func() error { _, err := s.Claim(c, "q", "o", 0, nil); return err }()},
 		{"Claim empty queue", func() error { _, err := s.Claim(c, "", "o", 1, nil); return err }()},
 		{"Claim empty owner", func() error { _, err := s.Claim(c, "q", "", 1, nil); return err }()},
@@ -1028,7 +890,6 @@ func testInvalid(t *testing.T, open Opener) {
 			t.Errorf("%s: %v; want ErrInvalid", tc.name, tc.err)
 		}
 	}
-	wantLen(t, s, "q", 0)
 	wantWhere(t, s, "x", store.WhereNone, "") // the refused Hold stored nothing
 }
 
@@ -1041,21 +902,17 @@ func testClosed(t *testing.T, open Opener) {
 	var dst store.Result
 	_, claimErr := s.Claim(c, "q", "o", 1, nil)
 	_, getErr := s.Get(c, "x", &dst)
-	_, lenErr := s.Len(c, "q")
 	_, recErr := s.Recover(c, "o")
 	_, _, locErr := s.Locate(c, "x")
 	for name, err := range map[string]error{
 		"Put":        s.Put(c, time.Minute, store.Result{ID: "x"}),
 		"Get":        getErr,
 		"Wait":       s.Wait(c, "x", &dst),
-		"Delete":     s.Delete(c, "x"),
-		"Append":     s.Append(c, store.Task{ID: "x", Queue: "q"}),
 		"Claim":      claimErr,
 		"Ack":        s.Ack(c, "x"),
 		"Requeue":    s.Requeue(c, "x"),
 		"Renew":      s.Renew(c, "o"),
 		"Recover":    recErr,
-		"Len":        lenErr,
 		"Hold":       s.Hold(c, "o", store.Task{ID: "x", Queue: "q"}),
 		"Locate":     locErr,
 		"SetRunning": s.SetRunning(c, "o", true, "x"),
@@ -1106,7 +963,11 @@ func testConcurrency(t *testing.T, open Opener) {
 				for j := range ts {
 					ts[j] = store.Task{ID: fmt.Sprintf("p%d-%d", p, i+j), Queue: "q", Method: "m", Params: []byte(`[1]`)}
 				}
-				if err := s.Append(c, ts...); err != nil {
+				if err := s.Hold(c, fmt.Sprintf("producer-%d", p), ts...); err != nil {
+					report(err)
+					return
+				}
+				if _, err := s.Recover(c, fmt.Sprintf("producer-%d", p)); err != nil {
 					report(err)
 					return
 				}
@@ -1173,7 +1034,7 @@ func testConcurrency(t *testing.T, open Opener) {
 			t.Fatalf("task %s claimed %d times", id, n)
 		}
 	}
-	wantLen(t, s, "q", 0)
+	wantIDs(t, claimIDs(t, s, "q", "last", 10))
 }
 
 // errSink gathers errors from a test's goroutines (the first 64; the rest add nothing) for the
@@ -1277,7 +1138,7 @@ func testConcurrentHoldAck(t *testing.T, open Opener) {
 			t.Fatalf("Recover(broker-%d) after every ack = %d, %v; want 0", o, n, err)
 		}
 	}
-	wantLen(t, s, "q", 0)
+	wantIDs(t, claimIDs(t, s, "q", "last", 10))
 }
 
 // keyed returns a task held under idempotency key key for ttl.
