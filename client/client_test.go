@@ -188,7 +188,7 @@ func TestBatchesCoalesce(t *testing.T) {
 
 	// Deterministic: hold the sender, queue 50 calls from 50 goroutines, let go.
 	c.out.mu.Lock()
-	c.out.sending = true
+	c.out.snd.Hold(true)
 	c.out.mu.Unlock()
 	var wg sync.WaitGroup
 	errs := make(chan error, 50)
@@ -210,7 +210,7 @@ func TestBatchesCoalesce(t *testing.T) {
 	var before int
 	f.snapshot(func(f *fakeBroker) { before = f.msgs })
 	c.out.mu.Lock()
-	c.out.sending = false
+	c.out.snd.Hold(false)
 	c.out.mu.Unlock()
 	c.out.flush(false)
 	wg.Wait()

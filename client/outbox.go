@@ -2,8 +2,6 @@ package client
 
 import (
 	"context"
-	"errors"
-	"runtime"
 	"strconv"
 	"sync"
 
@@ -23,8 +21,8 @@ type sender interface {
 //
 // Requests are appended to out (internal/batch), a JSON array under construction that is
 // closed into frames when it reaches MaxBatch members or would pass MaxBytes; each frame spans
-// the call ids in it. One sender at a time (sending) takes frames, then the open batch, until
-// nothing is left: the caller that finds nobody sending sends its own request at once with
+// the call ids in it. One sender at a time (internal/batch's Sender, the loop the node uses
+// too) takes frames, then the open batch, until nothing is left: the caller that finds nobody sending sends its own request at once with
 // TrySend, and requests appended meanwhile leave together in the sender's next message. When
 // the socket cannot take a message at once the background loop takes over with a blocking
 // Send.
@@ -53,7 +51,6 @@ type outbox struct {
 	nextID  uint64
 	out     batch.Builder[span] // requests on their way out (cur and closed frames)
 
-	sending       bool
 	connected     bool            // live > 0
 	live          int             // connections up
 	sess          context.Context // ends at a disconnect, for loop's blocking sends
@@ -61,13 +58,15 @@ type outbox struct {
 	helloDue      int // hellos to say (one per new connection, at most one per live one)
 	sentUpTo      uint64
 	helloSentUpTo uint64 // the highest hello id handed to the socket
+	prevSent      uint64 // sentUpTo before the frame being sent (Taking, Unsent)
+	prevHello     uint64 // helloSentUpTo before it
 	lostUpTo      uint64 // sentUpTo at the last disconnect
 	lostHelloUp   uint64 // helloSentUpTo at the last disconnect
 	failDue       bool   // a disconnect whose calls loop has not failed yet
 	closed        bool
 
-	kick chan struct{} // wakes loop (capacity 1)
-	msg  zmtp.Msg      // the message handed to the socket (sending held)
+	kick chan struct{}      // wakes loop (capacity 1)
+	snd  batch.Sender[span] // the send loop, shared with the node
 }
 
 // span is what a message records: the range of call ids in it (0: none), or the id of the
@@ -97,6 +96,7 @@ func (o *outbox) init(c *Client) {
 	o.out.MaxBatch = c.opts.maxBatch
 	o.out.MaxBytes = int(c.opts.maxMsgSize)
 	o.kick = make(chan struct{}, 1)
+	o.snd = batch.Sender[span]{Mu: &o.mu, Out: &o.out, Wake: o.wake}
 	o.sess, o.endSess = context.WithCancel(c.life)
 	o.endSess()
 }
@@ -158,70 +158,50 @@ func (o *outbox) enqueue(cl *call, method string, params, ext []byte, send bool)
 
 // flush sends everything queued unless another sender is at work or there is no connection.
 // With blocking false it only uses TrySend and hands over to loop when the socket cannot take a
-// message at once.
-func (o *outbox) flush(blocking bool) {
-	o.mu.Lock()
-	if o.sending || !o.connected || o.closed {
-		o.mu.Unlock()
-		return
-	}
-	o.sending = true
-	sess := o.sess
-	if !blocking && len(o.pending) > 1 && o.out.Members() < o.out.MaxBatch/2 {
-		// Other calls are in flight, so other callers are likely runnable right now (woken by
-		// the replies that just came in): let them run first and append their requests, which
-		// then leave with this one. A lone call (nothing else pending) is sent at once.
-		o.mu.Unlock()
-		runtime.Gosched()
-		o.mu.Lock()
-	}
-	for o.connected && !o.closed {
-		f, ok := o.out.Next()
-		if !ok {
-			break
-		}
-		prev, prevHello := o.sentUpTo, o.helloSentUpTo
-		o.sentUpTo = max(o.sentUpTo, f.Meta.last)
-		o.helloSentUpTo = max(o.helloSentUpTo, f.Meta.hello)
-		o.mu.Unlock()
+// message at once. The loop is internal/batch's Sender, shared with the node; the methods below
+// are the client's part of it (o.mu held).
+func (o *outbox) flush(blocking bool) { o.snd.Flush(o, o.sock, blocking) }
 
-		o.msg.Frames = append(o.msg.Frames[:0], f.B)
-		var err error
-		if blocking {
-			err = o.sock.Send(sess, &o.msg) // ends when the connection drops: see onDisconnect
-		} else {
-			err = o.sock.TrySend(&o.msg)
-		}
-		o.msg.Frames[0] = nil
+// Session: sending needs a connection and an open client.
+func (o *outbox) Session() (context.Context, bool) { return o.sess, o.connected && !o.closed }
 
-		o.mu.Lock()
-		if err != nil {
-			o.sentUpTo, o.helloSentUpTo = prev, prevHello
-			if errors.Is(err, zmtp.ErrMsgTooLarge) || errors.Is(err, zmtp.ErrEmptyMsg) {
-				o.c.log.Error("client: dropping a message the socket refused", "err", err, "bytes", len(f.B))
-				continue
-			}
-			if o.failDue {
-				// A connection dropped during this send and loop has not failed its calls yet:
-				// this frame was not sent, so its calls are not among them.
-				o.lostUpTo = min(o.lostUpTo, prev)
-				o.lostHelloUp = min(o.lostHelloUp, prevHello)
-			}
-			if (f.Meta.last == 0 || o.lostUpTo < f.Meta.last) && (f.Meta.hello == 0 || o.lostHelloUp < f.Meta.hello) {
-				// Not sent: keep it first in line.
-				o.out.PushFront(f)
-			} // else its calls already failed with the connection: sending it would only run them unseen
-			o.sending = false
-			o.mu.Unlock()
-			if !blocking {
-				o.wake()
-			}
-			return
-		}
-		o.out.Recycle(f.B)
+// Yield: when other calls are in flight, other callers are likely runnable right now (woken by
+// the replies that just came in): let them run first and append their requests, which then
+// leave with this one. A lone call (nothing else pending) is sent at once.
+func (o *outbox) Yield(blocking bool) bool {
+	return !blocking && len(o.pending) > 1 && o.out.Members() < o.out.MaxBatch/2
+}
+
+// More: sending goes on while a connection is up.
+func (o *outbox) More(context.Context) bool { return o.connected && !o.closed }
+
+// Taking counts the frame's calls and hello as sent, remembering the books before it.
+func (o *outbox) Taking(f outFrame) {
+	o.prevSent, o.prevHello = o.sentUpTo, o.helloSentUpTo
+	o.sentUpTo = max(o.sentUpTo, f.Meta.last)
+	o.helloSentUpTo = max(o.helloSentUpTo, f.Meta.hello)
+}
+
+// Sent: the books were kept in Taking.
+func (o *outbox) Sent(context.Context, outFrame) {}
+
+// Unsent takes the frame out of the books again, and keeps it first in line unless its calls
+// already failed with the connection (sending it would only run them unseen).
+func (o *outbox) Unsent(f outFrame) bool {
+	prev, prevHello := o.prevSent, o.prevHello
+	o.sentUpTo, o.helloSentUpTo = prev, prevHello
+	if o.failDue {
+		// A connection dropped during this send and loop has not failed its calls yet: this
+		// frame was not sent, so its calls are not among them.
+		o.lostUpTo = min(o.lostUpTo, prev)
+		o.lostHelloUp = min(o.lostHelloUp, prevHello)
 	}
-	o.sending = false
-	o.mu.Unlock()
+	return (f.Meta.last == 0 || o.lostUpTo < f.Meta.last) && (f.Meta.hello == 0 || o.lostHelloUp < f.Meta.hello)
+}
+
+// Dropped logs a message the socket refused for good.
+func (o *outbox) Dropped(f outFrame, err error) {
+	o.c.log.Error("client: dropping a message the socket refused", "err", err, "bytes", len(f.B))
 }
 
 // take removes and returns the pending call with this id, or nil.

@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"errors"
 	"strconv"
 	"sync"
 	"time"
@@ -27,9 +26,9 @@ type sender interface {
 //
 // Members are appended to out (internal/batch), a JSON array under construction that is closed
 // into frames when it reaches the broker's max_batch members or would pass MaxMsgSize bytes;
-// each frame records the credit it grants. Whoever sends (sending set) takes frames, then the
-// open batch, until nothing is left; others only append. A lone member goes out as a bare
-// object.
+// each frame records the credit it grants. One sender at a time (internal/batch's Sender, the
+// loop the client uses too) takes frames, then the open batch, until nothing is left; others
+// only append. A lone member goes out as a bare object.
 //
 // Lock order: worker.mu, then taskQueue.mu, then outbox.mu; outbox.mu is never held while
 // calling the socket.
@@ -51,7 +50,6 @@ type outbox struct {
 	connected  bool // the DEALER has a connection
 	helloDue   bool // the connection has not had its hello yet
 	ready      bool // hello sent on this connection: results and credit may go
-	sending    bool // a sender is at work
 	stopping   bool // the node stops: no more credit
 	abandon    bool // the grace period ended: results are no longer reported
 	final      bool // the node is done: send the bye once everything else is out
@@ -69,7 +67,7 @@ type outbox struct {
 	kick  chan struct{} // wakes loop (capacity 1)
 	timer *time.Timer   // the running delay and the backstop for results left behind
 
-	msg zmtp.Msg // the message handed to the socket (sending held)
+	snd batch.Sender[grant] // the send loop, shared with the client
 }
 
 // grant is what a message records: the credit it grants (its broker.credit members), so that a
@@ -84,6 +82,7 @@ func (o *outbox) init(n *Node) {
 	o.out.MaxBatch = DefaultMaxBatch
 	o.out.MaxBytes = int(n.cfg.MaxMsgSize)
 	o.kick = make(chan struct{}, 1)
+	o.snd = batch.Sender[grant]{Mu: &o.mu, Out: &o.out, Wake: o.wake}
 	o.timer = time.NewTimer(time.Hour)
 	o.timer.Stop()
 	o.sess, o.endSess = context.WithCancel(context.Background())
@@ -296,55 +295,45 @@ func (o *outbox) packRunning() {
 // work (it will send what was appended meanwhile) or the connection has not said hello. With
 // blocking false (a worker) it only uses TrySend and hands over to loop when the socket cannot
 // take a message at once; with blocking true (loop) it waits for the socket, until the
-// connection drops.
-func (o *outbox) flush(blocking bool) {
-	o.mu.Lock()
-	if o.sending || !o.ready {
-		o.mu.Unlock()
-		return
+// connection drops. The loop is internal/batch's Sender, shared with the client; the methods
+// below are the node's part of it (o.mu held).
+func (o *outbox) flush(blocking bool) { o.snd.Flush(o, o.sock, blocking) }
+
+// Session: sending needs a connection that said hello.
+func (o *outbox) Session() (context.Context, bool) { return o.sess, o.ready }
+
+// Yield: a node's workers append results as they finish; nothing to wait for.
+func (o *outbox) Yield(bool) bool { return false }
+
+// More stops when the connection changed under the sender (hello goes first), and packs the
+// running notices and credit due once the closed frames are out.
+func (o *outbox) More(sess context.Context) bool {
+	if !o.ready || o.sess != sess {
+		return false
 	}
-	o.sending = true
-	sess := o.sess
-	for o.ready && o.sess == sess { // stop if the connection changed under us: hello goes first
-		if len(o.out.Queued()) == 0 {
-			o.packLocked()
-		}
-		f, ok := o.out.Next()
-		if !ok {
-			break
-		}
-		o.mu.Unlock()
-		o.msg.Frames = append(o.msg.Frames[:0], f.B)
-		var err error
-		if blocking {
-			err = o.sock.Send(sess, &o.msg)
-		} else {
-			err = o.sock.TrySend(&o.msg)
-		}
-		o.msg.Frames[0] = nil
-		o.mu.Lock()
-		if err != nil {
-			if errors.Is(err, zmtp.ErrMsgTooLarge) || errors.Is(err, zmtp.ErrEmptyMsg) {
-				// Cannot happen with the size checks above; never retry it forever.
-				o.n.log.Error("node: dropping a message the socket refused", "err", err, "bytes", len(f.B))
-				continue
-			}
-			// Keep it first in line: loop retries, on this connection or after the next hello.
-			o.out.PushFront(f)
-			o.sending = false
-			o.mu.Unlock()
-			if !blocking {
-				o.wake()
-			}
-			return
-		}
-		if o.sess == sess {
-			o.sessSent++
-		}
-		o.out.Recycle(f.B)
+	if len(o.out.Queued()) == 0 {
+		o.packLocked()
 	}
-	o.sending = false
-	o.mu.Unlock()
+	return true
+}
+
+// Taking: the node keeps no per-frame books before a send.
+func (o *outbox) Taking(batch.Frame[grant]) {}
+
+// Sent counts the messages of this connection, for bye's wait.
+func (o *outbox) Sent(sess context.Context, _ batch.Frame[grant]) {
+	if o.sess == sess {
+		o.sessSent++
+	}
+}
+
+// Unsent keeps the frame first in line: loop retries, on this connection or after the next
+// hello.
+func (o *outbox) Unsent(batch.Frame[grant]) bool { return true }
+
+// Dropped cannot happen with the size checks of result and the packer; never retry it forever.
+func (o *outbox) Dropped(f batch.Frame[grant], err error) {
+	o.n.log.Error("node: dropping a message the socket refused", "err", err, "bytes", len(f.B))
 }
 
 // onConnect notes a new connection: it needs a hello before anything else.
@@ -467,7 +456,7 @@ func (o *outbox) finish(ctx context.Context) bool {
 // signals finish.
 func (o *outbox) bye(life context.Context) {
 	o.mu.Lock()
-	if !o.final || o.byeSent || !o.ready || o.sending || len(o.out.Queued()) > 0 || o.out.Members() > 0 {
+	if !o.final || o.byeSent || !o.ready || o.snd.Sending() || len(o.out.Queued()) > 0 || o.out.Members() > 0 {
 		o.mu.Unlock()
 		return
 	}

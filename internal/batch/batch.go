@@ -1,11 +1,12 @@
-// Package batch packs JSON-RPC members into bounded messages, for every role: a Packer holds
+// Package batch packs JSON-RPC members into bounded messages, for every role, and sends them: a Packer holds
 // one JSON array under construction ('[' then members separated by ','), bounded by a member
 // count and a byte size that it checks before a member joins; the broker packs tasks, replies
 // and notices with it. A Builder adds a queue of closed frames for the client and the node:
 // it is closed into a frame when it reaches MaxBatch members or would pass MaxBytes, and a new
 // one starts. A frame of one member leaves as a bare object, several as a batch. Each frame
 // carries the sender's bookkeeping M (the call ids in it, the credit it grants), summed over its
-// members with M.Add.
+// members with M.Add. A Sender is the one send loop of the client and the node: it hands a
+// Builder's frames to a DEALER, one sender at a time.
 //
 // Packers and Builders are not safe for concurrent use (their owner's mutex guards them) and,
 // once their buffers are warm, allocate nothing: sent frames come back through Recycle.
