@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -43,6 +44,43 @@ func BenchmarkCrossOneWay(b *testing.B) {
 	}
 }
 
+// BenchmarkCrossCurve: the DEALER->ROUTER one-way and REQ/REP round-trip figures with CURVE
+// on the connection (the bound socket is the CURVE server), beside zbench's "curve" runs.
+func BenchmarkCrossCurve(b *testing.B) {
+	for _, size := range crossSizes {
+		b.Run(fmt.Sprintf("one-way/dealer-router/size=%d/lib=zmtp", size), func(b *testing.B) {
+			benchOneWayZmtpOpts(b, "dealer-router", size, crossCurve(true), crossCurve(false))
+		})
+	}
+	for _, size := range crossSizes {
+		b.Run(fmt.Sprintf("round-trip/req-rep/size=%d/lib=zmtp", size), func(b *testing.B) {
+			benchRTTZmtpOpts(b, zmtp.Req, zmtp.Rep, size, crossCurve(true), crossCurve(false))
+		})
+	}
+}
+
+// crossCurveKeys are the benchmarks' CURVE keys: one pair per process.
+var crossCurveKeys = sync.OnceValues(func() (zmtp.CurveKeyPair, zmtp.CurveKeyPair) {
+	s, err := zmtp.NewCurveKeyPair()
+	if err != nil {
+		panic(err)
+	}
+	c, err := zmtp.NewCurveKeyPair()
+	if err != nil {
+		panic(err)
+	}
+	return s, c
+})
+
+// crossCurve returns the options of the CURVE server (bound) or client side.
+func crossCurve(server bool) zmtp.Options {
+	s, c := crossCurveKeys()
+	if server {
+		return zmtp.Options{Security: zmtp.CurveServer(s, zmtp.CurveAllow(c.Public))}
+	}
+	return zmtp.Options{Security: zmtp.CurveClient(s.Public, c)}
+}
+
 func BenchmarkCrossRoundTrip(b *testing.B) {
 	for _, size := range crossSizes {
 		b.Run(fmt.Sprintf("req-rep/size=%d/lib=zmtp", size), func(b *testing.B) { benchRTTZmtp(b, zmtp.Req, zmtp.Rep, size) })
@@ -70,6 +108,12 @@ func reportLatency(b *testing.B, rtts []time.Duration) {
 }
 
 func benchOneWayZmtp(b *testing.B, pattern string, size int) {
+	benchOneWayZmtpOpts(b, pattern, size, zmtp.Options{}, zmtp.Options{})
+}
+
+// benchOneWayZmtpOpts is benchOneWayZmtp with options for the bound and the connecting
+// socket (dealer-router only; pub-sub sets its own).
+func benchOneWayZmtpOpts(b *testing.B, pattern string, size int, bo, co zmtp.Options) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	var send, recv *zmtp.Socket
@@ -77,9 +121,9 @@ func benchOneWayZmtp(b *testing.B, pattern string, size int) {
 	payload[0] = 'M'
 	switch pattern {
 	case "dealer-router":
-		r, ep := bindSocket(b, zmtp.Router, zmtp.Options{})
+		r, ep := bindSocket(b, zmtp.Router, bo)
 		recv = r
-		send = connectSocket(b, zmtp.Dealer, zmtp.Options{}, ep)
+		send = connectSocket(b, zmtp.Dealer, co, ep)
 		waitPeers(b, send, 1, joinWait)
 	case "pub-sub":
 		p, ep := bindSocket(b, zmtp.Pub, zmtp.Options{SendHWM: benchHWM, SendHWMBytes: -1})
@@ -289,10 +333,16 @@ func benchOneWayZmq4(b *testing.B, pattern string, size int) {
 }
 
 func benchRTTZmtp(b *testing.B, client, server zmtp.SocketType, size int) {
+	benchRTTZmtpOpts(b, client, server, size, zmtp.Options{}, zmtp.Options{})
+}
+
+// benchRTTZmtpOpts is benchRTTZmtp with options for the bound (echoing) and the connecting
+// socket.
+func benchRTTZmtpOpts(b *testing.B, client, server zmtp.SocketType, size int, bo, co zmtp.Options) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	srv, ep := bindSocket(b, server, zmtp.Options{})
-	cli := connectSocket(b, client, zmtp.Options{}, ep)
+	srv, ep := bindSocket(b, server, bo)
+	cli := connectSocket(b, client, co, ep)
 	waitPeers(b, cli, 1, joinWait)
 	payload := make([]byte, size)
 	echoDone := make(chan error, 1)

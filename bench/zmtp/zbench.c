@@ -11,6 +11,9 @@
  *   zbench thr pub-sub SIZE COUNT         one-way: PUB (bound) to SUB, HWM lifted so nothing drops
  *   zbench lat req-rep SIZE COUNT         round trips REQ -> REP -> REQ, each one timed
  *
+ * A sixth argument "curve" puts CURVE on the connection (dealer-router and req-rep): the bound
+ * socket is the CURVE server, keys made with zmq_curve_keypair at start.
+ *
  * Output, one line: "RESULT key=value ...". thr: msgs, secs, msg_s, mb_s (timed at the receiver,
  * first message to last). lat: p50_ns, p99_ns, mean_ns.
  */
@@ -26,6 +29,8 @@ static const char *mode, *pattern;
 static size_t size;
 static long count;
 static char endpoint[256];
+static int curve;
+static char srv_pub[41], srv_sec[41], cli_pub[41], cli_sec[41];
 
 static void die(const char *what) {
     fprintf(stderr, "zbench: %s: %s\n", what, zmq_strerror(zmq_errno()));
@@ -42,6 +47,24 @@ static void set_int(void *s, int opt, int v) {
     if (zmq_setsockopt(s, opt, &v, sizeof v) != 0) die("setsockopt");
 }
 
+static void set_str(void *s, int opt, const char *v) {
+    if (zmq_setsockopt(s, opt, v, strlen(v)) != 0) die("setsockopt");
+}
+
+/* CURVE roles, when the run asked for CURVE. */
+static void curve_server(void *s) {
+    if (!curve) return;
+    set_int(s, ZMQ_CURVE_SERVER, 1);
+    set_str(s, ZMQ_CURVE_SECRETKEY, srv_sec);
+}
+
+static void curve_client(void *s) {
+    if (!curve) return;
+    set_str(s, ZMQ_CURVE_SERVERKEY, srv_pub);
+    set_str(s, ZMQ_CURVE_PUBLICKEY, cli_pub);
+    set_str(s, ZMQ_CURVE_SECRETKEY, cli_sec);
+}
+
 static void bind_any(void *s) {
     if (zmq_bind(s, "tcp://127.0.0.1:*") != 0) die("bind");
     size_t n = sizeof endpoint;
@@ -54,6 +77,7 @@ static void *sender(void *arg) {
     void *ctx = zmq_ctx_new();
     void *s = zmq_socket(ctx, ZMQ_DEALER);
     set_int(s, ZMQ_LINGER, -1);
+    curve_client(s);
     if (zmq_connect(s, endpoint) != 0) die("connect");
     char *buf = calloc(1, size);
     for (long i = 0; i < count; i++) {
@@ -74,6 +98,7 @@ static void thr_dealer_router(void) {
     void *ctx = zmq_ctx_new();
     void *r = zmq_socket(ctx, ZMQ_ROUTER);
     set_int(r, ZMQ_LINGER, 0);
+    curve_server(r);
     bind_any(r);
     pthread_t th;
     pthread_create(&th, NULL, sender, NULL);
@@ -166,6 +191,7 @@ static void *echo(void *arg) {
     void *ctx = zmq_ctx_new();
     void *s = zmq_socket(ctx, ZMQ_REP);
     set_int(s, ZMQ_LINGER, 0);
+    curve_client(s);
     if (zmq_connect(s, endpoint) != 0) die("connect");
     zmq_msg_t m;
     zmq_msg_init(&m);
@@ -184,6 +210,7 @@ static void lat_req_rep(void) {
     void *ctx = zmq_ctx_new();
     void *s = zmq_socket(ctx, ZMQ_REQ);
     set_int(s, ZMQ_LINGER, 0);
+    curve_server(s);
     bind_any(s);
     pthread_t th;
     pthread_create(&th, NULL, echo, NULL);
@@ -208,9 +235,14 @@ static void lat_req_rep(void) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 5) {
-        fprintf(stderr, "usage: zbench thr|lat dealer-router|pub-sub|req-rep SIZE COUNT\n");
+    if (argc != 5 && !(argc == 6 && strcmp(argv[5], "curve") == 0)) {
+        fprintf(stderr, "usage: zbench thr|lat dealer-router|pub-sub|req-rep SIZE COUNT [curve]\n");
         return 2;
+    }
+    if (argc == 6) {
+        curve = 1;
+        if (zmq_curve_keypair(srv_pub, srv_sec) != 0 || zmq_curve_keypair(cli_pub, cli_sec) != 0)
+            die("curve keypair");
     }
     mode = argv[1];
     pattern = argv[2];
