@@ -358,9 +358,9 @@ func TestUserBrokerTask(t *testing.T) {
 		}
 		return "hot " + s, nil
 	}))
-	if err := d.HandleFunc("broker.ping", func(ctx context.Context, dst, params []byte) ([]byte, error) {
+	if err := d.Register("broker.ping", dispatch.HandlerFunc(func(ctx context.Context, dst, params []byte) ([]byte, error) {
 		return append(dst, `"mine"`...), nil
-	}); err != nil {
+	})); err != nil {
 		t.Fatal(err)
 	}
 	b := startBroker(t, Config{Dispatcher: d, BrokerTaskWorkers: 1, BrokerTaskQueue: 1})

@@ -37,7 +37,7 @@ func rawAddHandler(ctx context.Context, dst, params []byte) ([]byte, error) {
 // addDispatchers returns a dispatcher with add as a raw handler, and one with the typed add.
 func addDispatchers(t testing.TB) (raw, typed *Dispatcher) {
 	raw, typed = New(), New()
-	if err := raw.HandleFunc("add", rawAddHandler); err != nil {
+	if err := raw.Register("add", HandlerFunc(rawAddHandler)); err != nil {
 		t.Fatal(err)
 	}
 	if err := typed.Register("add", Pure2(func(a, b int) int { return a + b }), Names("a", "b")); err != nil {

@@ -27,8 +27,9 @@ var (
 	ErrDuplicate = errors.New("dispatch: method already registered")
 	// ErrNilHandler: the handler or the adapted function is nil.
 	ErrNilHandler = errors.New("dispatch: nil handler")
-	// ErrUnsupported: Register does not know how to call the value it was given; the message
-	// names the adapter that fits (dispatch.Pure2, dispatch.Func1, ...).
+	// ErrUnsupported: a typed adapter's function has a parameter or result type that JSON
+	// cannot carry (a channel, a function, a context.Context past the first parameter); the
+	// message names it.
 	ErrUnsupported = errors.New("dispatch: unsupported handler type")
 	// ErrBadOption: an option does not fit the handler (Names with the wrong count, Names on a
 	// raw handler, a negative TimeLimit).
@@ -92,17 +93,13 @@ func New() *Dispatcher { return &Dispatcher{} }
 // fill in (the seed's @task decorator). A Broker or Node serves it unless handed its own.
 var Default = New()
 
-// Register adds fn to Default under name. See Dispatcher.Register.
-func Register(name string, fn any, opts ...Option) error { return Default.Register(name, fn, opts...) }
+// Register adds h to Default under name. See Dispatcher.Register.
+func Register(name string, h Handler, opts ...Option) error {
+	return Default.Register(name, h, opts...)
+}
 
-// MustRegister adds fn to Default under name and panics on error, for package init code.
-func MustRegister(name string, fn any, opts ...Option) { Default.MustRegister(name, fn, opts...) }
-
-// Handle adds the raw handler h to Default under name. See Dispatcher.Handle.
-func Handle(name string, h Handler) error { return Default.Handle(name, h) }
-
-// HandleFunc adds the raw handler function f to Default under name.
-func HandleFunc(name string, f HandlerFunc) error { return Default.HandleFunc(name, f) }
+// MustRegister adds h to Default under name and panics on error, for package init code.
+func MustRegister(name string, h Handler, opts ...Option) { Default.MustRegister(name, h, opts...) }
 
 // SetLogger sets where panics in handlers are logged; nil means slog.Default().
 func (d *Dispatcher) SetLogger(l *slog.Logger) { d.logger.Store(l) }
@@ -114,34 +111,20 @@ func (d *Dispatcher) log() *slog.Logger {
 	return slog.Default()
 }
 
-// Handle registers the raw handler h under name. The name must be non-empty, must not start
-// with "rpc." and must not be taken; the middleware already added with Use wraps h at once.
-func (d *Dispatcher) Handle(name string, h Handler) error {
-	return d.handle(name, h, Policy{})
-}
-
-// handle registers h under name with its policy (the zero Policy for none).
+// handle registers h (checked by Register) under name with its policy (the zero Policy for
+// none).
 func (d *Dispatcher) handle(name string, h Handler, pol Policy) error {
-	if h == nil {
-		return fmt.Errorf("dispatch: handle %q: %w", name, ErrNilHandler)
-	}
-	if t, ok := h.(typedHandler); ok && t.signature().err != nil {
-		return fmt.Errorf("dispatch: handle %q: %w", name, t.signature().err)
-	}
-	if f, ok := h.(HandlerFunc); ok && f == nil {
-		return fmt.Errorf("dispatch: handle %q: %w", name, ErrNilHandler)
-	}
 	switch {
 	case name == "":
 		return ErrEmptyName
 	case codec.IsReserved([]byte(name)):
-		return fmt.Errorf("dispatch: handle %q: %w", name, ErrReservedName)
+		return fmt.Errorf("dispatch: register %q: %w", name, ErrReservedName)
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	old := d.load()
 	if _, dup := old.raw[name]; dup {
-		return fmt.Errorf("dispatch: handle %q: %w", name, ErrDuplicate)
+		return fmt.Errorf("dispatch: register %q: %w", name, ErrDuplicate)
 	}
 	// Copy-on-write: O(methods) per registration, which happens a few dozen times per process.
 	t := &table{
@@ -171,28 +154,16 @@ func (d *Dispatcher) handle(name string, h Handler, pol Policy) error {
 	return nil
 }
 
-// HandleFunc registers the raw handler function f under name.
-func (d *Dispatcher) HandleFunc(name string, f HandlerFunc) error {
-	if f == nil {
-		return fmt.Errorf("dispatch: handle %q: %w", name, ErrNilHandler)
-	}
-	return d.Handle(name, f)
-}
-
-// Register registers fn under name, working out at registration how to call it. fn may be:
+// Register registers h under name: a typed adapter (Func0..Func4, Try0..Try4, Pure0..Pure4,
+// Proc0..Proc4), which turns a typed Go function into a Handler
+// (dispatch.Pure2(func(a, b int) int { return a + b })), or a raw Handler or HandlerFunc (the
+// fast path: params in and result out as raw JSON). The name must be non-empty, must not
+// start with "rpc." and must not be taken; the middleware already added with Use wraps h at
+// once.
 //
-//   - a typed adapter: Func0..Func4, Try0..Try4, Pure0..Pure4, Proc0..Proc4, which turn a typed Go
-//     function into a Handler (dispatch.Pure2(func(a, b int) int { return a + b })); options such
-//     as Names apply to these;
-//   - a Handler, a HandlerFunc or a func(context.Context, []byte, []byte) ([]byte, error) (the raw
-//     fast path);
-//   - a function of no params with no result: func(), func() error, func(context.Context) or
-//     func(context.Context) error (the result is null).
-//
-// Anything else is refused with ErrUnsupported and a message naming the adapter to use (Go
-// cannot call a function of unknown shape without reflect.Value.Call, which dispatch never does
-// per request).
-func (d *Dispatcher) Register(name string, fn any, opts ...Option) error {
+// Options: Names applies to typed adapters only (a raw handler decodes its own params);
+// TimeLimit and RetryOnError to any handler.
+func (d *Dispatcher) Register(name string, h Handler, opts ...Option) error {
 	var o options
 	for _, op := range opts {
 		if op != nil {
@@ -202,58 +173,20 @@ func (d *Dispatcher) Register(name string, fn any, opts ...Option) error {
 	if o.policy.TimeLimit < 0 {
 		return fmt.Errorf("dispatch: register %q: %w: negative TimeLimit %v", name, ErrBadOption, o.policy.TimeLimit)
 	}
-	h, err := handlerOf(fn, &o)
+	h, err := withOptions(h, &o)
 	if err != nil {
 		return fmt.Errorf("dispatch: register %q: %w", name, err)
 	}
 	return d.handle(name, h, o.policy)
 }
 
-// handlerOf turns what Register was given into a Handler.
-func handlerOf(fn any, o *options) (Handler, error) {
-	var h Handler
-	switch f := fn.(type) {
-	case nil:
+// withOptions applies the decoding options (Names) to h, refusing them on a raw handler.
+func withOptions(h Handler, o *options) (Handler, error) {
+	if h == nil {
 		return nil, ErrNilHandler
-	case typedHandler:
-		if err := f.signature().err; err != nil {
-			return nil, err
-		}
-		if o.empty() {
-			return f, nil
-		}
-		return f.withOptions(o)
-	case HandlerFunc:
-		if f == nil {
-			return nil, ErrNilHandler
-		}
-		h = f
-	case func(context.Context, []byte, []byte) ([]byte, error):
-		if f == nil {
-			return nil, ErrNilHandler
-		}
-		h = HandlerFunc(f)
-	case func(context.Context) error:
-		h = Proc0(f)
-	case func() error:
-		if f == nil {
-			return nil, ErrNilHandler
-		}
-		h = Proc0(func(context.Context) error { return f() })
-	case func(context.Context):
-		if f == nil {
-			return nil, ErrNilHandler
-		}
-		h = Proc0(func(ctx context.Context) error { f(ctx); return nil })
-	case func():
-		if f == nil {
-			return nil, ErrNilHandler
-		}
-		h = Proc0(func(context.Context) error { f(); return nil })
-	case Handler:
-		h = f
-	default:
-		return nil, unsupported(fn)
+	}
+	if f, ok := h.(HandlerFunc); ok && f == nil {
+		return nil, ErrNilHandler
 	}
 	if t, ok := h.(typedHandler); ok {
 		if err := t.signature().err; err != nil {
@@ -271,8 +204,8 @@ func handlerOf(fn any, o *options) (Handler, error) {
 }
 
 // MustRegister is Register that panics on error, for package init code.
-func (d *Dispatcher) MustRegister(name string, fn any, opts ...Option) {
-	if err := d.Register(name, fn, opts...); err != nil {
+func (d *Dispatcher) MustRegister(name string, h Handler, opts ...Option) {
+	if err := d.Register(name, h, opts...); err != nil {
 		panic(err)
 	}
 }

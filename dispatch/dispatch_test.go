@@ -40,35 +40,29 @@ func (handlerStruct) ServeRPC(ctx context.Context, dst, params []byte) ([]byte, 
 
 func TestRegisterAccepts(t *testing.T) {
 	d := New()
-	accepted := map[string]any{
+	accepted := map[string]Handler{
 		"handler":     handlerStruct{},
 		"handlerfunc": HandlerFunc(rawAdd),
-		"rawfunc":     rawAdd,
-		"func":        func() {},
-		"func.err":    func() error { return nil },
-		"func.ctx":    func(context.Context) {},
-		"func.ctxerr": func(context.Context) error { return nil },
 		"Func0":       Func0(func(context.Context) (int, error) { return 0, nil }),
+		"Proc0":       Proc0(func(context.Context) error { return nil }),
 		"Try2":        Try2(func(a, b int) (int, error) { return a + b, nil }),
 		"Pure4":       Pure4(func(a, b, c, d int) int { return a + b + c + d }),
 		"Proc3":       Proc3(func(ctx context.Context, a, b, c string) error { return nil }),
 	}
-	for name, fn := range accepted {
-		if err := d.Register(name, fn); err != nil {
+	for name, h := range accepted {
+		if err := d.Register(name, h); err != nil {
 			t.Errorf("Register(%s): %v", name, err)
 		}
 	}
-	want := []string{"Func0", "Proc3", "Pure4", "Try2", "func", "func.ctx", "func.ctxerr", "func.err", "handler", "handlerfunc", "rawfunc"}
+	want := []string{"Func0", "Proc0", "Proc3", "Pure4", "Try2", "handler", "handlerfunc"}
 	if got := d.Methods(); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("Methods() = %v, want %v", got, want)
 	}
-	for _, name := range []string{"func", "func.err", "func.ctx", "func.ctxerr"} {
-		if got, err := call(t, d, name, ""); err != nil || got != "null" {
-			t.Errorf("%s: %s %v", name, got, err)
-		}
+	if got, err := call(t, d, "Proc0", ""); err != nil || got != "null" {
+		t.Errorf("Proc0: %s %v", got, err)
 	}
-	if got, err := call(t, d, "rawfunc", "[2,3]"); err != nil || got != "5" {
-		t.Errorf("rawfunc: %s %v", got, err)
+	if got, err := call(t, d, "handlerfunc", "[2,3]"); err != nil || got != "5" {
+		t.Errorf("handlerfunc: %s %v", got, err)
 	}
 	if got, err := call(t, d, "handler", ""); err != nil || got != `"struct"` {
 		t.Errorf("handler: %s %v", got, err)
@@ -79,13 +73,12 @@ func TestRegisterErrors(t *testing.T) {
 	d := New()
 	d.MustRegister("taken", Pure0(func() int { return 1 }))
 	var nilHandlerFunc HandlerFunc
-	var nilRaw func(context.Context, []byte, []byte) ([]byte, error)
 	var nilPure func(a, b int) int
 	var nilCtxErr func(context.Context) error
 	tests := []struct {
 		name   string
 		method string
-		fn     any
+		h      Handler
 		opts   []Option
 		is     error
 		substr string
@@ -96,20 +89,8 @@ func TestRegisterErrors(t *testing.T) {
 		{"duplicate", "taken", Pure0(func() int { return 2 }), nil, ErrDuplicate, `"taken"`},
 		{"nil", "m", nil, nil, ErrNilHandler, ""},
 		{"nil HandlerFunc", "m", nilHandlerFunc, nil, ErrNilHandler, ""},
-		{"nil raw func", "m", nilRaw, nil, ErrNilHandler, ""},
 		{"nil adapted func", "m", Pure2(nilPure), nil, ErrNilHandler, ""},
-		{"nil ctx func", "m", nilCtxErr, nil, ErrNilHandler, ""},
-		{"plain func", "m", func(a, b int) int { return a + b }, nil, ErrUnsupported, "dispatch.Pure2(f)"},
-		{"full shape func", "m", func(ctx context.Context, s string) (int, error) { return 0, nil }, nil, ErrUnsupported, "dispatch.Func1(f)"},
-		{"try shape func", "m", func(s string) (int, error) { return 0, nil }, nil, ErrUnsupported, "dispatch.Try1(f)"},
-		{"proc shape func", "m", func(ctx context.Context, a, b, c int) error { return nil }, nil, ErrUnsupported, "dispatch.Proc3(f)"},
-		{"arity0 result", "m", func() int { return 0 }, nil, ErrUnsupported, "dispatch.Pure0(f)"},
-		{"no adapter shape", "m", func(ctx context.Context, a int) int { return 0 }, nil, ErrUnsupported, "dispatch.Func1"},
-		{"too many params", "m", func(a, b, c, d, e int) int { return 0 }, nil, ErrUnsupported, "at most 4 params"},
-		{"variadic", "m", func(a ...int) int { return 0 }, nil, ErrUnsupported, "variadic"},
-		{"three results", "m", func() (int, int, error) { return 0, 0, nil }, nil, ErrUnsupported, "returns (R, error)"},
-		{"two results no error", "m", func() (int, int) { return 0, 0 }, nil, ErrUnsupported, "returns (R, error)"},
-		{"not a func", "m", 42, nil, ErrUnsupported, "int: want a Handler"},
+		{"nil Proc0 func", "m", Proc0(nilCtxErr), nil, ErrNilHandler, ""},
 		{"ctx as typed param", "m", Pure1(func(ctx context.Context) int { return 0 }), nil, ErrUnsupported, "context.Context"},
 		{"chan param", "m", Pure1(func(c chan int) int { return 0 }), nil, ErrUnsupported, "chan int"},
 		{"func result", "m", Pure0(func() func() { return nil }), nil, ErrUnsupported, "result type"},
@@ -120,7 +101,7 @@ func TestRegisterErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := d.Register(tt.method, tt.fn, tt.opts...)
+			err := d.Register(tt.method, tt.h, tt.opts...)
 			if !errors.Is(err, tt.is) {
 				t.Fatalf("Register: got %v, want %v", err, tt.is)
 			}
@@ -129,21 +110,21 @@ func TestRegisterErrors(t *testing.T) {
 			}
 		})
 	}
-	// Handle and HandleFunc check the same way.
-	if err := d.Handle("x", nil); !errors.Is(err, ErrNilHandler) {
-		t.Errorf("Handle(nil): %v", err)
+	// A nil Handler, whatever its dynamic type.
+	if err := d.Register("x", nil); !errors.Is(err, ErrNilHandler) {
+		t.Errorf("Register(nil): %v", err)
 	}
-	if err := d.HandleFunc("x", nil); !errors.Is(err, ErrNilHandler) {
-		t.Errorf("HandleFunc(nil): %v", err)
+	if err := d.Register("x", HandlerFunc(nil)); !errors.Is(err, ErrNilHandler) {
+		t.Errorf("Register(HandlerFunc(nil)): %v", err)
 	}
-	if err := d.Handle("x", nilHandlerFunc); !errors.Is(err, ErrNilHandler) {
-		t.Errorf("Handle(nil HandlerFunc): %v", err)
+	if err := d.Register("x", nilHandlerFunc); !errors.Is(err, ErrNilHandler) {
+		t.Errorf("Register(nil HandlerFunc): %v", err)
 	}
-	if err := d.Handle("x", Pure2(nilPure)); !errors.Is(err, ErrNilHandler) {
-		t.Errorf("Handle(Pure2(nil)): %v", err)
+	if err := d.Register("x", Pure2(nilPure)); !errors.Is(err, ErrNilHandler) {
+		t.Errorf("Register(Pure2(nil)): %v", err)
 	}
-	if err := d.HandleFunc("rpc.x", rawAdd); !errors.Is(err, ErrReservedName) {
-		t.Errorf("HandleFunc(rpc.x): %v", err)
+	if err := d.Register("rpc.x", HandlerFunc(rawAdd)); !errors.Is(err, ErrReservedName) {
+		t.Errorf("Register(rpc.x): %v", err)
 	}
 	// Nothing but "taken" got in.
 	if got := d.Methods(); len(got) != 1 || got[0] != "taken" {
@@ -173,7 +154,7 @@ func TestZeroDispatcher(t *testing.T) {
 		t.Fatalf("Call unknown: %v", err)
 	}
 	d.Use(func(name string, next Handler) Handler { return next })
-	if err := d.HandleFunc("x", rawAdd); err != nil {
+	if err := d.Register("x", HandlerFunc(rawAdd)); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := d.Lookup([]byte("x")); !ok {
@@ -205,26 +186,27 @@ func TestPanics(t *testing.T) {
 	var logs testutil.Buffer
 	d.SetLogger(slog.New(slog.NewTextHandler(&logs, nil)))
 	d.MustRegister("add", Pure2(func(a, b int) int { return a + b }))
+	proc := func(f func()) Handler { return Proc0(func(context.Context) error { f(); return nil }) }
 	tests := []struct {
 		name  string
-		fn    any
+		h     Handler
 		want  string
 		inLog string
 	}{
-		{"string", func() { panic("boom") }, "internal error: boom", "boom"},
-		{"error", func() { panic(errors.New("bad state")) }, "internal error: bad state", "bad state"},
-		{"int", func() { panic(42) }, "internal error: 42", "42"},
-		{"stringer", func() { panic(secret{"k"}) }, "internal error: redacted", "redacted"},
-		{"nil", func() { panic(nil) }, "internal error: panic called with nil argument", "panic called with nil"},
-		{"runtime", func() {
+		{"string", proc(func() { panic("boom") }), "internal error: boom", "boom"},
+		{"error", proc(func() { panic(errors.New("bad state")) }), "internal error: bad state", "bad state"},
+		{"int", proc(func() { panic(42) }), "internal error: 42", "42"},
+		{"stringer", proc(func() { panic(secret{"k"}) }), "internal error: redacted", "redacted"},
+		{"nil", proc(func() { panic(nil) }), "internal error: panic called with nil argument", "panic called with nil"},
+		{"runtime", proc(func() {
 			var m map[string]int
 			//lint:ignore SA5000 the test wants the runtime's nil-map panic
 			m["x"] = 1
-		}, "internal error: assignment to entry in nil map", "assignment to entry in nil map"},
-		{"long", func() { panic(strings.Repeat("x", 1000)) }, "internal error: " + strings.Repeat("x", maxPanicMessage) + "...", "xxxx"},
-		{"at the bound", func() { panic(strings.Repeat("y", maxPanicMessage)) }, "internal error: " + strings.Repeat("y", maxPanicMessage), "yyyy"},
-		{"one past the bound", func() { panic(strings.Repeat("z", maxPanicMessage+1)) }, "internal error: " + strings.Repeat("z", maxPanicMessage) + "...", "zzzz"},
-		{"panicking Error method", func() { panic(badError{}) }, "internal error: %!v(PANIC=Error method: inner)", "PANIC"},
+		}), "internal error: assignment to entry in nil map", "assignment to entry in nil map"},
+		{"long", proc(func() { panic(strings.Repeat("x", 1000)) }), "internal error: " + strings.Repeat("x", maxPanicMessage) + "...", "xxxx"},
+		{"at the bound", proc(func() { panic(strings.Repeat("y", maxPanicMessage)) }), "internal error: " + strings.Repeat("y", maxPanicMessage), "yyyy"},
+		{"one past the bound", proc(func() { panic(strings.Repeat("z", maxPanicMessage+1)) }), "internal error: " + strings.Repeat("z", maxPanicMessage) + "...", "zzzz"},
+		{"panicking Error method", proc(func() { panic(badError{}) }), "internal error: %!v(PANIC=Error method: inner)", "PANIC"},
 		{"typed", Pure1(func(s string) int { panic("typed " + s) }), "internal error: typed ", "typed"},
 		{"raw", HandlerFunc(func(ctx context.Context, dst, params []byte) ([]byte, error) {
 			_ = append(dst, "half written"...) // into dst's array: must not reach the caller
@@ -234,7 +216,7 @@ func TestPanics(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			name := "panic." + strings.ReplaceAll(tt.name, " ", "_")
-			if err := d.Register(name, tt.fn); err != nil {
+			if err := d.Register(name, tt.h); err != nil {
 				t.Fatal(err)
 			}
 			params := ""
@@ -466,10 +448,10 @@ func TestDefaultDispatcher(t *testing.T) {
 		t.Fatal(err)
 	}
 	MustRegister(name+".must", Pure0(func() string { return "must" }))
-	if err := Handle(name+".handle", handlerStruct{}); err != nil {
+	if err := Register(name+".handle", handlerStruct{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := HandleFunc(name+".func", rawAdd); err != nil {
+	if err := Register(name+".func", HandlerFunc(rawAdd)); err != nil {
 		t.Fatal(err)
 	}
 	if err := Register(name, Pure0(func() int { return 0 })); !errors.Is(err, ErrDuplicate) {

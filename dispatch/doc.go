@@ -14,8 +14,9 @@
 // # Two tiers
 //
 // The raw tier is a Handler: params arrive as raw JSON, the result is appended to dst as raw
-// JSON, nothing is decoded that the handler does not decode itself (Handle, HandleFunc). The
-// typed tier adapts ordinary Go functions (Register with an adapter); its params decoding and
+// JSON, nothing is decoded that the handler does not decode itself (a type with a ServeRPC
+// method, or a HandlerFunc). The typed tier adapts ordinary Go functions into Handlers (the
+// adapters below); its params decoding and
 // result encoding are resolved once, at registration, and use no reflection per request. Both
 // run without allocating: the seed's add, typed, goes from request frame to response frame with
 // zero allocations, as does a raw handler (tests hold both to it with testing.AllocsPerRun).
@@ -33,10 +34,10 @@
 //	func(ctx, A, B) error                  Proc2      no result: answers null
 //
 // and the same for 0, 1, 3 and 4 params (Func0..Func4, Try0..Try4, Pure0..Pure4, Proc0..Proc4).
-// Register also takes func(), func() error, func(context.Context) and func(context.Context)
-// error directly. Other shapes (func(ctx, A) R, func(A) error, more than 4 params, variadic
-// functions) are refused with ErrUnsupported and a message naming the adapter to wrap them for;
-// a method with many params takes one struct instead.
+// Register takes a Handler, so a function of any other shape (func(ctx, A) R, func(A) error,
+// more than 4 params, variadic) does not compile: wrap it in one of the shapes above; a method
+// with many params takes one struct instead. A parameter or result type that JSON cannot carry
+// (a channel, a function) is refused by Register with ErrUnsupported.
 //
 // Params may be a positional array ([5, 6]) or, with the Names option, a named object
 // ({"a": 5, "b": 6}); a single struct (or pointer to struct) parameter also takes a params
@@ -83,7 +84,7 @@
 //
 // # Concurrency and ownership
 //
-// The table is copy-on-write behind an atomic pointer: Handle, Register and Use may run at any
+// The table is copy-on-write behind an atomic pointer: Register and Use may run at any
 // time, also while requests are served, and Lookup, Call and ServeFrame never lock. A handler
 // must be safe for concurrent use. params, dst and frames belong to the caller: a handler must
 // copy what it keeps after it returns. A batch's calls run one after another on the caller's

@@ -23,12 +23,12 @@ func init() {
 	dispatch.MustRegister("add", dispatch.Pure2(func(a, b int) int { return a + b }))
 	dispatch.MustRegister("subtract", dispatch.Pure2(func(minuend, subtrahend int) int { return minuend - subtrahend }),
 		dispatch.Names("minuend", "subtrahend"))
-	if err := dispatch.Handle("echo", echo{}); err != nil {
+	if err := dispatch.Register("echo", echo{}); err != nil {
 		panic(err)
 	}
-	if err := dispatch.HandleFunc("len", func(ctx context.Context, dst, params []byte) ([]byte, error) {
+	if err := dispatch.Register("len", dispatch.HandlerFunc(func(ctx context.Context, dst, params []byte) ([]byte, error) {
 		return strconv.AppendInt(dst, int64(len(params)), 10), nil
-	}); err != nil {
+	})); err != nil {
 		panic(err)
 	}
 }
@@ -56,12 +56,16 @@ func ExampleRegister() {
 	err := dispatch.Register("add", dispatch.Pure2(func(a, b int) int { return a + b }))
 	fmt.Println(errors.Is(err, dispatch.ErrDuplicate))
 
-	// A plain function needs its adapter; the error says which one.
-	err = dispatch.Register("mul", func(a, b int) int { return a * b })
+	// A plain function goes through its adapter (Pure2 here: no context, cannot fail); a
+	// function of another shape does not compile.
+	err = dispatch.Register("mul", dispatch.Pure2(func(a, b int) int { return a * b }))
 	fmt.Println(err)
+	out, _ := dispatch.Default.Call(context.Background(), nil, []byte("mul"), []byte(`[6, 7]`))
+	fmt.Println(string(out))
 	// Output:
 	// true
-	// dispatch: register "mul": dispatch: unsupported handler type: func(int, int) int: wrap it with dispatch.Pure2(f)
+	// <nil>
+	// 42
 }
 
 func ExampleMustRegister() {
@@ -76,15 +80,16 @@ func ExampleMustRegister() {
 	// 19
 }
 
-func ExampleHandle() {
-	// init above did: dispatch.Handle("echo", echo{})
+// A raw Handler: any type with a ServeRPC method.
+func ExampleRegister_raw() {
+	// init above did: dispatch.Register("echo", echo{})
 	out, _ := dispatch.Default.Call(context.Background(), nil, []byte("echo"), []byte(`{"k":[1,2]}`))
 	fmt.Println(string(out))
 	// Output: {"k":[1,2]}
 }
 
-func ExampleHandleFunc() {
-	// init above did: dispatch.HandleFunc("len", ...)
+func ExampleHandlerFunc() {
+	// init above did: dispatch.Register("len", dispatch.HandlerFunc(...))
 	out, _ := dispatch.Default.Call(context.Background(), nil, []byte("len"), []byte(`[1,2,3]`))
 	fmt.Println(string(out))
 	// Output: 7
@@ -137,11 +142,11 @@ func ExampleDispatcher_Register() {
 	// norm {"x": 3, "y": 4} -> 25
 }
 
-func ExampleDispatcher_Handle() {
+func ExampleDispatcher_Register_raw() {
 	d := dispatch.New()
 	// A raw handler gets the params as raw JSON and appends its result as raw JSON: no
 	// decoding at all, for handlers that forward or store their params as they are.
-	if err := d.Handle("echo", echo{}); err != nil {
+	if err := d.Register("echo", echo{}); err != nil {
 		fmt.Println(err)
 	}
 	out, _ := d.Call(context.Background(), nil, []byte("echo"), []byte(`["as", "is"]`))
@@ -149,17 +154,18 @@ func ExampleDispatcher_Handle() {
 	// Output: ["as", "is"]
 }
 
-func ExampleDispatcher_HandleFunc() {
+func ExampleDispatcher_Register_handlerFunc() {
 	d := dispatch.New()
-	err := d.HandleFunc("now", func(ctx context.Context, dst, params []byte) ([]byte, error) {
+	err := d.Register("now", dispatch.HandlerFunc(func(ctx context.Context, dst, params []byte) ([]byte, error) {
 		return strconv.AppendInt(dst, 1700000000, 10), nil
-	})
+	}))
+
 	fmt.Println(err)
-	err = d.HandleFunc("rpc.discover", func(ctx context.Context, dst, params []byte) ([]byte, error) { return dst, nil })
+	err = d.Register("rpc.discover", dispatch.HandlerFunc(func(ctx context.Context, dst, params []byte) ([]byte, error) { return dst, nil }))
 	fmt.Println(err)
 	// Output:
 	// <nil>
-	// dispatch: handle "rpc.discover": dispatch: method names starting with "rpc." are reserved
+	// dispatch: register "rpc.discover": dispatch: method names starting with "rpc." are reserved
 }
 
 // metrics counts calls and errors per method. Its middleware looks the counters up once per

@@ -38,15 +38,15 @@ func specDispatcher(t testing.TB, notes *noteLog) *Dispatcher {
 		}
 		return appendResult(dst, kindInt, s)
 	}
-	must(d.HandleFunc("sum", sum))
-	must(d.HandleFunc("notify_sum", func(ctx context.Context, dst, params []byte) ([]byte, error) {
+	must(d.Register("sum", HandlerFunc(sum)))
+	must(d.Register("notify_sum", HandlerFunc(func(ctx context.Context, dst, params []byte) ([]byte, error) {
 		notes.add("notify_sum" + string(params))
 		return sum(ctx, dst, params)
-	}))
-	must(d.HandleFunc("update", func(ctx context.Context, dst, params []byte) ([]byte, error) {
+	})))
+	must(d.Register("update", HandlerFunc(func(ctx context.Context, dst, params []byte) ([]byte, error) {
 		notes.add("update" + string(params))
 		return dst, nil
-	}))
+	})))
 	must(d.Register("notify_hello", Proc1(func(ctx context.Context, n int) error {
 		notes.add("notify_hello" + string(rune('0'+n)))
 		return nil

@@ -52,7 +52,6 @@ type null struct{}
 
 var (
 	typeContext = reflect.TypeFor[context.Context]()
-	typeError   = reflect.TypeFor[error]()
 	typeNull    = reflect.TypeFor[null]()
 )
 
@@ -558,45 +557,3 @@ func (n namesOption) apply(o *options) { o.names = append([]string{}, n...) }
 // (or pointer to struct) parameter, which also takes a params object decoded whole into it
 // by its json tags.
 func Names(names ...string) Option { return namesOption(names) }
-
-// unsupported explains why fn cannot be registered and which adapter fits its shape. It uses
-// reflection, which is fine: it runs at registration only.
-func unsupported(fn any) error {
-	t := reflect.TypeOf(fn)
-	if t.Kind() != reflect.Func {
-		return fmt.Errorf("%w: %s: want a Handler, a HandlerFunc, a func(context.Context, []byte, []byte) ([]byte, error) or a typed adapter such as dispatch.Pure2(f)",
-			ErrUnsupported, t)
-	}
-	if t.IsVariadic() {
-		return fmt.Errorf("%w: %s: variadic functions are not supported: take a slice parameter and wrap it with an adapter", ErrUnsupported, t)
-	}
-	ctx := t.NumIn() > 0 && t.In(0) == typeContext
-	n := t.NumIn()
-	if ctx {
-		n--
-	}
-	outs := t.NumOut()
-	hasErr := outs > 0 && t.Out(outs-1) == typeError
-	hasRes := outs == 2 || outs == 1 && !hasErr
-	if outs > 2 || outs == 2 && !hasErr {
-		return fmt.Errorf("%w: %s: a function returns (R, error), R, error or nothing", ErrUnsupported, t)
-	}
-	if n > maxArity {
-		return fmt.Errorf("%w: %s: adapters take at most %d params: take one struct parameter instead", ErrUnsupported, t, maxArity)
-	}
-	var adapter string
-	switch {
-	case ctx && hasRes && hasErr:
-		adapter = "Func"
-	case !ctx && hasRes && hasErr:
-		adapter = "Try"
-	case !ctx && hasRes && !hasErr:
-		adapter = "Pure"
-	case ctx && !hasRes && hasErr:
-		adapter = "Proc"
-	default:
-		return fmt.Errorf("%w: %s: no adapter has this shape: wrap it in a func(context.Context, ...) (R, error) for dispatch.Func%d or a func(context.Context, ...) error for dispatch.Proc%d",
-			ErrUnsupported, t, n, n)
-	}
-	return fmt.Errorf("%w: %s: wrap it with dispatch.%s%d(f)", ErrUnsupported, t, adapter, n)
-}

@@ -50,9 +50,9 @@ type procRecorder struct {
 func typedDispatcher(t *testing.T, rec *procRecorder) *Dispatcher {
 	t.Helper()
 	d := New()
-	reg := func(name string, fn any, opts ...Option) {
+	reg := func(name string, h Handler, opts ...Option) {
 		t.Helper()
-		if err := d.Register(name, fn, opts...); err != nil {
+		if err := d.Register(name, h, opts...); err != nil {
 			t.Fatalf("register %s: %v", name, err)
 		}
 	}
@@ -262,7 +262,7 @@ func TestTypedResults(t *testing.T) {
 		{"proc", Proc0(func(context.Context) error { return nil }), `null`},
 	}
 	for _, r := range results {
-		if err := d.Handle(r.name, r.h); err != nil {
+		if err := d.Register(r.name, r.h); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -285,7 +285,7 @@ func TestTypedResults(t *testing.T) {
 		"chan": Pure0(func() any { return make(chan int) }),
 	}
 	for name, h := range bad {
-		if err := d.Handle(name, h); err != nil {
+		if err := d.Register(name, h); err != nil {
 			t.Fatal(err)
 		}
 		_, err := call(t, d, name, "")

@@ -85,7 +85,7 @@ func offlineNode(t testing.TB, cfg Config) (*Node, *captureSender, *reader) {
 // the socket (scan, copy, queue, run, append, send), allocates nothing in steady state.
 func TestTaskPathAllocs(t *testing.T) {
 	d := dispatch.New()
-	if err := d.Handle("add", rawAdd); err != nil {
+	if err := d.Register("add", rawAdd); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
@@ -129,7 +129,7 @@ func TestTaskPathAllocs(t *testing.T) {
 // allocates nothing.
 func TestTaskPathAllocsOverSockets(t *testing.T) {
 	d := dispatch.New()
-	if err := d.Handle("add", rawAdd); err != nil {
+	if err := d.Register("add", rawAdd); err != nil {
 		t.Fatal(err)
 	}
 	r := zmtp.NewRouter(zmtp.Options{})
@@ -198,7 +198,7 @@ func TestTaskPathAllocsOverSockets(t *testing.T) {
 // message to the (discarding) socket. Sub-benchmarks by tasks per broker message.
 func BenchmarkTaskPath(b *testing.B) {
 	d := dispatch.New()
-	if err := d.Handle("add", rawAdd); err != nil {
+	if err := d.Register("add", rawAdd); err != nil {
 		b.Fatal(err)
 	}
 	for _, k := range []int{1, 16, 256} {

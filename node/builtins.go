@@ -50,7 +50,7 @@ func Builtins(d *dispatch.Dispatcher) error {
 		}
 	}
 	for _, h := range hs {
-		if err := d.Handle(h.name, h.h); err != nil {
+		if err := d.Register(h.name, h.h); err != nil {
 			return fmt.Errorf("node: builtin %q: %w", h.name, err)
 		}
 	}

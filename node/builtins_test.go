@@ -100,7 +100,7 @@ func TestBuiltins(t *testing.T) {
 
 func TestBuiltinsRegistration(t *testing.T) {
 	d := dispatch.New()
-	if err := d.HandleFunc("add", func(ctx context.Context, dst, p []byte) ([]byte, error) { return dst, nil }); err != nil {
+	if err := d.Register("add", dispatch.HandlerFunc(func(ctx context.Context, dst, p []byte) ([]byte, error) { return dst, nil })); err != nil {
 		t.Fatal(err)
 	}
 	if err := Builtins(d); !errors.Is(err, dispatch.ErrDuplicate) {

@@ -226,7 +226,7 @@ func TestConcurrencyLimit(t *testing.T) {
 	d := testDispatcher(t)
 	var now, peak atomic.Int64
 	release := make(chan struct{})
-	err := d.HandleFunc("block", func(ctx context.Context, dst, params []byte) ([]byte, error) {
+	err := d.Register("block", dispatch.HandlerFunc(func(ctx context.Context, dst, params []byte) ([]byte, error) {
 		v := now.Add(1)
 		for {
 			p := peak.Load()
@@ -241,7 +241,8 @@ func TestConcurrencyLimit(t *testing.T) {
 			return dst, ctx.Err()
 		}
 		return append(dst, "true"...), nil
-	})
+	}))
+
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,10 +294,10 @@ func TestRunningReported(t *testing.T) {
 func TestResultsCoalesce(t *testing.T) {
 	d := testDispatcher(t)
 	gate := make(chan struct{})
-	if err := d.HandleFunc("gated", func(ctx context.Context, dst, params []byte) ([]byte, error) {
+	if err := d.Register("gated", dispatch.HandlerFunc(func(ctx context.Context, dst, params []byte) ([]byte, error) {
 		<-gate
 		return append(dst, params...), nil
-	}); err != nil {
+	})); err != nil {
 		t.Fatal(err)
 	}
 	f := newFakeBroker(t)
@@ -344,10 +345,10 @@ func TestMaxBatchRespected(t *testing.T) {
 func TestNoCreditRefused(t *testing.T) {
 	d := testDispatcher(t)
 	gate := make(chan struct{})
-	if err := d.HandleFunc("gated", func(ctx context.Context, dst, params []byte) ([]byte, error) {
+	if err := d.Register("gated", dispatch.HandlerFunc(func(ctx context.Context, dst, params []byte) ([]byte, error) {
 		<-gate
 		return append(dst, "1"...), nil
-	}); err != nil {
+	})); err != nil {
 		t.Fatal(err)
 	}
 	f := newFakeBroker(t)
@@ -456,10 +457,11 @@ func TestContextValues(t *testing.T) {
 	type key struct{}
 	d := testDispatcher(t)
 	got := make(chan any, 1)
-	_ = d.HandleFunc("value", func(ctx context.Context, dst, params []byte) ([]byte, error) {
+	_ = d.Register("value", dispatch.HandlerFunc(func(ctx context.Context, dst, params []byte) ([]byte, error) {
 		got <- ctx.Value(key{})
 		return append(dst, "null"...), nil
-	})
+	}))
+
 	f := newFakeBroker(t)
 	n, err := New(Config{Broker: f.Addr, Sub: "none", Dispatcher: d, Logger: quiet})
 	if err != nil {
