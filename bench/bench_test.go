@@ -29,8 +29,8 @@ func startEnv(tb testing.TB, nodes int) *Env {
 	return env
 }
 
-// BenchmarkEndToEnd measures add(5, 6) through an in-process broker and node (prefetch
-// DefaultNodePrefetch) over tcp loopback: sync is one call in flight (ns/op is the round trip);
+// BenchmarkEndToEnd measures add(5, 6) through an in-process broker and node (default flags)
+// over tcp loopback: sync is one call in flight (ns/op is the round trip);
 // async keeps inflight calls in flight, through client.Map from GOMAXPROCS goroutines
 // (pipeline=map) or one CallRaw goroutine per call (pipeline=calls), and ns/op is the cost per
 // task at throughput; notify is fire-and-forget, counted as the node completes. allocs/op
@@ -149,7 +149,7 @@ func TestRunPhases(t *testing.T) {
 				t.Fatalf("Run: %v", err)
 			}
 			levels := max(1, len(tc.inFlight))
-			if rep.Broker != "in-process" || rep.Nodes != 2 || rep.NodeConcurrency != 2 || rep.NodePrefetch != DefaultNodePrefetch || len(rep.Phases) != 2+levels {
+			if rep.Broker != "in-process" || rep.Nodes != 2 || rep.NodeConcurrency != 2 || rep.NodePrefetch != 0 || rep.Topology != TopologyInProcess || len(rep.Phases) != 2+levels {
 				t.Fatalf("report %+v", rep)
 			}
 			async := 0

@@ -1,11 +1,11 @@
 // Package bench is ZeroTask's load generator: the code behind `zerotask bench` and the
 // end-to-end benchmarks (`go test -bench . ./bench`).
 //
-// An Env is a client connected to a broker: either a broker and nodes started in this process
-// over tcp loopback (port 0, the default), or an external broker (EnvConfig.Broker) whose nodes
-// run elsewhere. In-process nodes grant a large prefetch (EnvConfig.NodePrefetch, default
-// DefaultNodePrefetch = 4096): with the node's own default (its concurrency) the broker waits
-// for credit every few tasks and the figures measure that wait. Three phases measure it:
+// An Env is a client connected to a broker that nodes serve, in one of three topologies: the
+// broker and nodes as child processes of the same zerotask binary with their default flags
+// (EnvConfig.Binary; what `zerotask bench` does by default, and what users deploy), all of them
+// in this process (the zero EnvConfig: `zerotask bench --in-process`), or an external broker
+// whose nodes run elsewhere (EnvConfig.Broker). Three phases measure it:
 //
 //   - sync: sequential CallRaw round trips, one in flight: latency percentiles (p50, p90, p99).
 //   - async: Concurrency calls in flight with results, kept there as Load.Pipeline says:
@@ -16,6 +16,11 @@
 //     Config.InFlight runs it at several levels, one result each.
 //   - notify: fire-and-forget notifications, counted as the nodes complete them (the nodes'
 //     Stats in-process, the broker's broker.stats counters for an external broker): tasks/s.
+//
+// Every phase records the CPU time (user + system) each role used, from /proc for the child
+// processes and this one, and the report gives it per task and as tasks/s per core of each
+// role; the report also gives each process's peak RSS (VmHWM). Child processes are stopped by
+// PID (SIGTERM, then SIGKILL after 10 s) when the Env closes, and on Linux die with the bench.
 //
 // Config.CPUProfile and MemProfile take pprof profiles of the measured phases (the whole
 // process: client, broker and nodes when they run in-process). BenchmarkQueuedMemory (in the

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"runtime"
 	"sync"
 	"time"
 
@@ -23,35 +22,36 @@ import (
 const (
 	DefaultNodes      = 1 // on a small machine one node (of NumCPU workers) beats several
 	DefaultStartupMax = 10 * time.Second
-	// DefaultNodePrefetch is EnvConfig.NodePrefetch's default: a node holds up to this many
-	// tasks beyond those running, so that pipelined small tasks never wait for credit. Four
-	// times the broker's MaxBatch: four full task arrays can be on their way to the node while
-	// it works (measured, add over loopback, 4,096 in flight: prefetch 1024 gave 0.66-0.71M
-	// tasks/s with results and 0.67-0.76M notifications/s; 4096 gave 0.78-1.04M and
-	// 0.94-1.47M; 8192 no better than 4096).
-	DefaultNodePrefetch = 4096
 )
 
 // EnvConfig configures NewEnv. The zero value starts a broker and DefaultNodes nodes in this
-// process.
+// process; with Binary set they are child processes instead.
 type EnvConfig struct {
-	// Broker is the ROUTER endpoint of an external broker; "" starts one in this process on
-	// tcp://127.0.0.1 port 0 (with its PUB on port 0 too).
+	// Broker is the ROUTER endpoint of an external broker; "" starts one on tcp://127.0.0.1
+	// port 0 (with its PUB on port 0 too): in this process, or as a child process with Binary.
 	Broker string
-	// Nodes is how many in-process nodes to start (default DefaultNodes; ignored with Broker).
+	// Binary is the zerotask executable to start the broker and the nodes from, as child
+	// processes (`zerotask broker` and `zerotask node` with their default flags, on loopback):
+	// the topology users deploy. "" runs them in this process. Ignored with Broker.
+	Binary string
+	// BrokerArgs and NodeArgs are extra flags for the child processes (with Binary).
+	BrokerArgs []string
+	NodeArgs   []string
+	// Nodes is how many nodes to start (default DefaultNodes; ignored with Broker).
 	Nodes int
 	// Store is the in-process broker's store URL (store.Open): "" or "memory://" for none (the
 	// broker's own memory), "redis://host:port/db" for a durable broker on Redis (every task
 	// is written to Redis before it is acknowledged). Ignored with Broker.
 	Store string
-	// NodeConcurrency is each in-process node's concurrency (default runtime.NumCPU()).
+	// NodeConcurrency is each node's concurrency (default: the node's, runtime.NumCPU()).
 	NodeConcurrency int
-	// NodePrefetch is each in-process node's Prefetch: the credit it grants beyond its
-	// concurrency (default DefaultNodePrefetch; negative: the node's own default, Prefetch =
-	// Concurrency). The node's own default leaves too little credit for pipelined small tasks:
-	// the broker then waits for credit after every few tasks (measured: 127k notifications/s
-	// with it, 0.82M with 1024).
+	// NodePrefetch is each node's Prefetch, the bound of its credit beyond its concurrency
+	// (0 or negative: the node's default, node.DefaultPrefetch; the node sizes its credit
+	// within it).
 	NodePrefetch int
+	// NodeFixedCredit keeps each node's credit at concurrency + prefetch instead of letting it
+	// size itself (node.Config.FixedCredit, `zerotask node --fixed-credit`).
+	NodeFixedCredit bool
 	// Dispatcher serves the in-process nodes' tasks (default: a fresh one with node.Builtins).
 	Dispatcher *dispatch.Dispatcher
 	// StartupTimeout bounds the wait for the in-process nodes to connect (default 10s).
@@ -70,11 +70,15 @@ type Env struct {
 	Nodes []*node.Node
 	// Endpoint is the broker's resolved ROUTER endpoint.
 	Endpoint string
-	// NodeConcurrency is the in-process nodes' concurrency (0 for an external broker).
+	// NodeConcurrency is the nodes' concurrency (0: the node's default, or an external broker).
 	NodeConcurrency int
-	// NodePrefetch is the in-process nodes' Prefetch (0: the node's default, or an external
-	// broker).
+	// NodePrefetch is the nodes' Prefetch (0: the node's default, or an external broker).
 	NodePrefetch int
+	// Topology is TopologyInProcess, TopologyProcesses or TopologyExternal.
+	Topology string
+
+	children  []*child // the broker and node processes (TopologyProcesses), broker first
+	wantNodes int      // node processes started
 
 	store      store.Store        // the in-process broker's store, nil for memory
 	stopNodes  context.CancelFunc // ends the nodes' Run (they stop gracefully)
@@ -100,7 +104,16 @@ func NewEnv(ctx context.Context, cfg EnvConfig) (_ *Env, err error) {
 			_ = e.Close()
 		}
 	}()
-	if cfg.Broker == "" {
+	switch {
+	case cfg.Broker != "":
+		e.Topology = TopologyExternal
+	case cfg.Binary != "":
+		e.Topology = TopologyProcesses
+		if err := e.startProcesses(ctx, cfg); err != nil {
+			return e, err
+		}
+	default:
+		e.Topology = TopologyInProcess
 		if err := e.startInProcess(ctx, brokerCtx, nodesCtx, cfg, log); err != nil {
 			return e, err
 		}
@@ -108,6 +121,15 @@ func NewEnv(ctx context.Context, cfg EnvConfig) (_ *Env, err error) {
 	e.Client, err = client.Dial(ctx, e.Endpoint, client.WithLogger(log.With("role", "client")))
 	if err != nil {
 		return e, fmt.Errorf("bench: connect to %s: %w", e.Endpoint, err)
+	}
+	if e.Topology == TopologyProcesses {
+		wait := cfg.StartupTimeout
+		if wait <= 0 {
+			wait = DefaultStartupMax
+		}
+		if err := e.waitProcessNodes(ctx, e.wantNodes, wait); err != nil {
+			return e, err
+		}
 	}
 	return e, nil
 }
@@ -117,19 +139,9 @@ func (e *Env) startInProcess(ctx, brokerCtx, nodesCtx context.Context, cfg EnvCo
 	if nodes <= 0 {
 		nodes = DefaultNodes
 	}
-	conc := cfg.NodeConcurrency
-	if conc <= 0 {
-		conc = runtime.NumCPU()
-	}
-	e.NodeConcurrency = conc
-	prefetch := cfg.NodePrefetch
-	switch {
-	case prefetch == 0:
-		prefetch = DefaultNodePrefetch
-	case prefetch < 0:
-		prefetch = 0 // the node's own default
-	}
-	e.NodePrefetch = prefetch
+	conc := max(cfg.NodeConcurrency, 0) // 0: the node's default
+	prefetch := max(cfg.NodePrefetch, 0)
+	e.NodeConcurrency, e.NodePrefetch = conc, prefetch
 	d := cfg.Dispatcher
 	if d == nil {
 		d = dispatch.New()
@@ -165,6 +177,7 @@ func (e *Env) startInProcess(ctx, brokerCtx, nodesCtx context.Context, cfg EnvCo
 			Name:        fmt.Sprintf("bench-node-%d", i+1),
 			Concurrency: conc,
 			Prefetch:    prefetch,
+			FixedCredit: cfg.NodeFixedCredit,
 			Logger:      log.With("role", "node", "node", i+1),
 		})
 		if err != nil {
@@ -215,7 +228,8 @@ func (e *Env) goRun(wg *sync.WaitGroup, f func() error) {
 }
 
 // Completed returns how many tasks the nodes have finished so far, successfully or not: the sum
-// of the in-process nodes' Stats, or the external broker's broker.stats counters. Phases take its
+// of the in-process nodes' Stats, or the broker's broker.stats counters (child processes or an
+// external broker). Phases take its
 // difference, so only its growth matters.
 func (e *Env) Completed(ctx context.Context) (done, failed int64, err error) {
 	if e.Broker != nil {
@@ -279,6 +293,9 @@ func (e *Env) Close() error {
 	}
 	e.stopBroker()
 	e.brokerWG.Wait()
+	if err := e.stopChildren(); err != nil {
+		errs = append(errs, err)
+	}
 	if e.store != nil {
 		e.store.Close()
 	}

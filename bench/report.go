@@ -42,6 +42,29 @@ type PhaseResult struct {
 	Latency Latency
 	// Hist is the latency histogram behind Latency (nil for notify).
 	Hist *Histogram
+	// CPU is the CPU time (user + system) each role's processes used during the phase: broker,
+	// node (all node processes) and client (this process) when the broker and nodes are child
+	// processes; all (this process) in-process; client alone for an external broker.
+	CPU []RoleCPU
+}
+
+// CPUPerTask returns the CPU time role used per task completed in the phase (0 when unknown).
+func (p PhaseResult) CPUPerTask(role string) time.Duration {
+	for _, c := range p.CPU {
+		if c.Role == role && p.Tasks > 0 {
+			return c.CPU / time.Duration(p.Tasks)
+		}
+	}
+	return 0
+}
+
+// TasksPerCore returns the tasks/s one core of role would carry at the phase's cost per task:
+// "1 core of broker per N tasks/s" (0 when unknown).
+func (p PhaseResult) TasksPerCore(role string) float64 {
+	if d := p.CPUPerTask(role); d > 0 {
+		return float64(time.Second) / float64(d)
+	}
+	return 0
 }
 
 // TasksPerSec returns Tasks / Elapsed (0 when nothing elapsed).
@@ -54,10 +77,15 @@ func (p PhaseResult) TasksPerSec() float64 {
 
 // Report is a whole benchmark run: where it ran and what each phase measured.
 type Report struct {
-	// Broker is "in-process" or the external broker's endpoint.
+	// Topology is TopologyProcesses, TopologyInProcess or TopologyExternal.
+	Topology string
+	// Broker is "in-process" or the broker's endpoint.
 	Broker string
-	// Nodes, NodeConcurrency and NodePrefetch describe the in-process nodes (0 when the broker
-	// is external).
+	// Procs are the processes measured, with their peak memory (none known of an external
+	// broker's).
+	Procs []Proc
+	// Nodes, NodeConcurrency and NodePrefetch describe the nodes the bench started (0 when the
+	// broker is external; 0 concurrency or prefetch: the node's default).
 	Nodes           int
 	NodeConcurrency int
 	NodePrefetch    int
@@ -138,10 +166,21 @@ type jsonPhase struct {
 	P999us      float64 `json:"p999_us"`
 	MaxUs       float64 `json:"max_us"`
 	MeanUs      float64 `json:"mean_us"`
+	// CPU per task (microseconds) and tasks/s per core, by role.
+	CPUPerTaskUs map[string]float64 `json:"cpu_per_task_us,omitempty"`
+	TasksPerCore map[string]float64 `json:"tasks_per_core,omitempty"`
+}
+
+type jsonProc struct {
+	Role       string `json:"role"`
+	PID        int    `json:"pid"`
+	PeakRSSKiB int64  `json:"peak_rss_kib"`
 }
 
 type jsonReport struct {
+	Topology        string      `json:"topology"`
 	Broker          string      `json:"broker"`
+	Procs           []jsonProc  `json:"procs,omitempty"`
 	Nodes           int         `json:"nodes"`
 	NodeConcurrency int         `json:"node_concurrency"`
 	NodePrefetch    int         `json:"node_prefetch"`
@@ -161,13 +200,27 @@ func us(d time.Duration) float64 { return math.Round(float64(d)/1e1) / 1e2 } // 
 // WriteJSON writes the report as one indented JSON object followed by a newline.
 func (r *Report) WriteJSON(w io.Writer) error {
 	out := jsonReport{
-		Broker: r.Broker, Nodes: r.Nodes, NodeConcurrency: r.NodeConcurrency, NodePrefetch: r.NodePrefetch,
+		Topology: r.Topology, Broker: r.Broker, Nodes: r.Nodes, NodeConcurrency: r.NodeConcurrency, NodePrefetch: r.NodePrefetch,
 		Method: r.Method, Params: r.Params,
 		GOMAXPROCS: r.GOMAXPROCS, NumCPU: r.NumCPU, CPU: r.CPU, GoVersion: r.GoVersion,
 		OS: r.OS, Arch: r.Arch, Phases: make([]jsonPhase, 0, len(r.Phases)),
 	}
+	for _, p := range r.Procs {
+		out.Procs = append(out.Procs, jsonProc{Role: p.Role, PID: p.PID, PeakRSSKiB: p.PeakRSS >> 10})
+	}
 	for _, p := range r.Phases {
+		var cpu, perCore map[string]float64
+		for _, c := range p.CPU {
+			if d := p.CPUPerTask(c.Role); d > 0 {
+				if cpu == nil {
+					cpu, perCore = map[string]float64{}, map[string]float64{}
+				}
+				cpu[c.Role] = math.Round(float64(d)/10) / 100
+				perCore[c.Role] = math.Round(p.TasksPerCore(c.Role))
+			}
+		}
 		out.Phases = append(out.Phases, jsonPhase{
+			CPUPerTaskUs: cpu, TasksPerCore: perCore,
 			Name: p.Name, Tasks: p.Tasks, Errors: p.Errors,
 			ElapsedS:    math.Round(p.Elapsed.Seconds()*1e6) / 1e6,
 			TasksPerSec: math.Round(p.TasksPerSec()*10) / 10,
@@ -184,11 +237,7 @@ func (r *Report) WriteJSON(w io.Writer) error {
 // WriteTable writes the report as a human-readable table, one row per phase.
 func (r *Report) WriteTable(w io.Writer) error {
 	bw := bufio.NewWriter(w)
-	where := r.Broker
-	if r.Nodes > 0 {
-		where = fmt.Sprintf("%s broker, %d node(s) x concurrency %d, prefetch %d", r.Broker, r.Nodes, r.NodeConcurrency, r.NodePrefetch)
-	}
-	fmt.Fprintf(bw, "zerotask bench: %s, method %s %s\n", where, r.Method, r.Params)
+	fmt.Fprintf(bw, "zerotask bench: %s, method %s %s\n", r.Where(), r.Method, r.Params)
 	fmt.Fprintf(bw, "host: %s, GOMAXPROCS=%d, %d CPUs, %s, %s/%s\n\n",
 		r.CPU, r.GOMAXPROCS, r.NumCPU, r.GoVersion, r.OS, r.Arch)
 	tw := tabwriter.NewWriter(bw, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -203,6 +252,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 			fmtInt(int64(math.Round(p.TasksPerSec()))), lat[0], lat[1], lat[2], lat[3])
 	}
 	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if err := r.writeCost(bw); err != nil {
 		return err
 	}
 	for _, p := range r.Phases {
@@ -263,4 +315,59 @@ func digits(v float64) int {
 	default:
 		return 2
 	}
+}
+
+// Where describes the topology measured, for the report's first line.
+func (r *Report) Where() string {
+	knob := func(what string, v int) string {
+		if v == 0 {
+			return what + " default"
+		}
+		return fmt.Sprintf("%s %d", what, v)
+	}
+	nodes := fmt.Sprintf("%d node(s), %s, %s", r.Nodes, knob("concurrency", r.NodeConcurrency), knob("prefetch", r.NodePrefetch))
+	switch r.Topology {
+	case TopologyProcesses:
+		return fmt.Sprintf("separate processes (broker, %s, this client) at %s", nodes, r.Broker)
+	case TopologyInProcess:
+		return fmt.Sprintf("one process (in-process broker, %s, client)", nodes)
+	}
+	return "external broker " + r.Broker
+}
+
+// writeCost writes the CPU time per task of each role and each process's peak memory.
+func (r *Report) writeCost(w io.Writer) error {
+	cost := false
+	for _, p := range r.Phases {
+		cost = cost || len(p.CPU) > 0
+	}
+	if cost {
+		fmt.Fprintf(w, "\nCPU per task (user + system, each role's processes; tasks/s one core of it carries):\n")
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "phase \tin flight\trole \tCPU/task\ttasks/s per core\t")
+		for _, p := range r.Phases {
+			for _, c := range p.CPU {
+				d := p.CPUPerTask(c.Role)
+				if d <= 0 {
+					continue
+				}
+				fmt.Fprintf(tw, "%-6s\t%d\t%-6s\t%s\t%s\t\n", p.Name, p.Concurrency, c.Role, fmtDur(d), fmtInt(int64(math.Round(p.TasksPerCore(c.Role)))))
+			}
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	if len(r.Procs) > 0 {
+		fmt.Fprintf(w, "\npeak RSS:")
+		for i, p := range r.Procs {
+			sep := ","
+			if i == 0 {
+				sep = ""
+			}
+			fmt.Fprintf(w, "%s %s (pid %d) %.1f MiB", sep, p.Role, p.PID, float64(p.PeakRSS)/(1<<20))
+		}
+		fmt.Fprintln(w)
+	}
+	return nil
 }

@@ -10,7 +10,7 @@ import (
 
 func sampleReport() *Report {
 	r := NewReport()
-	r.Broker, r.Nodes, r.NodeConcurrency, r.Method, r.Params = "in-process", 2, 4, "add", "[5,6]"
+	r.Topology, r.Broker, r.Nodes, r.NodeConcurrency, r.Method, r.Params = TopologyInProcess, "in-process", 2, 4, "add", "[5,6]"
 	var h Histogram
 	for i := 1; i <= 100; i++ {
 		h.Record(time.Duration(i) * time.Microsecond)
@@ -86,7 +86,7 @@ func TestWriteTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := buf.String()
-	for _, want := range []string{"in-process broker, 2 node(s) x concurrency 4", "method add [5,6]", "GOMAXPROCS=",
+	for _, want := range []string{"one process (in-process broker, 2 node(s), concurrency 4, prefetch default", "method add [5,6]", "GOMAXPROCS=",
 		"tasks/s", "p50", "p99", "1,500,000", "500,000", "1,000,000", "sync", "async", "notify"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
@@ -137,5 +137,65 @@ func TestPhaseLookupAndRate(t *testing.T) {
 	}
 	if CPUModel() == "" {
 		t.Fatal("CPUModel is empty")
+	}
+}
+
+// TestCost: CPU per task and tasks/s per core come from a phase's CPU times; the table and the
+// JSON carry them and each process's peak RSS, and the first line names the topology.
+func TestCost(t *testing.T) {
+	r := sampleReport()
+	r.Topology, r.Broker = TopologyProcesses, "tcp://127.0.0.1:5555"
+	r.Procs = []Proc{{RoleBroker, 10, 60 << 20}, {RoleNode, 11, 14 << 20}, {RoleClient, 12, 16 << 20}}
+	// 1.5M tasks: 3 s of broker CPU is 2 µs per task, 500,000 tasks/s per core.
+	r.Phases[1].CPU = []RoleCPU{{RoleBroker, 3 * time.Second}, {RoleNode, 1500 * time.Millisecond}, {RoleClient, 0}}
+	p := r.Phases[1]
+	for _, tc := range []struct {
+		role    string
+		perTask time.Duration
+		perCore float64
+	}{{RoleBroker, 2 * time.Microsecond, 500_000}, {RoleNode, time.Microsecond, 1_000_000}, {RoleClient, 0, 0}, {"nope", 0, 0}} {
+		if got := p.CPUPerTask(tc.role); got != tc.perTask {
+			t.Errorf("CPUPerTask(%s) = %v, want %v", tc.role, got, tc.perTask)
+		}
+		if got := p.TasksPerCore(tc.role); got != tc.perCore {
+			t.Errorf("TasksPerCore(%s) = %v, want %v", tc.role, got, tc.perCore)
+		}
+	}
+	var buf bytes.Buffer
+	if err := r.WriteTable(&buf); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"separate processes (broker, 2 node(s), concurrency 4, prefetch default, this client) at tcp://127.0.0.1:5555",
+		"CPU/task", "2.00µs", "500,000", "1,000,000", "broker (pid 10) 60.0 MiB", "node (pid 11) 14.0 MiB", "client (pid 12) 16.0 MiB"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, buf.String())
+		}
+	}
+	buf.Reset()
+	if err := r.WriteJSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Topology string `json:"topology"`
+		Procs    []struct {
+			Role       string `json:"role"`
+			PeakRSSKiB int64  `json:"peak_rss_kib"`
+		} `json:"procs"`
+		Phases []struct {
+			CPU     map[string]float64 `json:"cpu_per_task_us"`
+			PerCore map[string]float64 `json:"tasks_per_core"`
+		} `json:"phases"`
+	}
+	if err := json.Unmarshal(buf.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Topology != TopologyProcesses || len(got.Procs) != 3 || got.Procs[0].PeakRSSKiB != 60<<10 {
+		t.Errorf("JSON topology/procs: %+v", got)
+	}
+	if c := got.Phases[1].CPU; c["broker"] != 2 || c["node"] != 1 || len(c) != 2 || got.Phases[1].PerCore["broker"] != 500_000 {
+		t.Errorf("JSON CPU per task %v, per core %v", c, got.Phases[1].PerCore)
+	}
+	if got.Phases[0].CPU != nil {
+		t.Errorf("a phase without CPU figures has %v", got.Phases[0].CPU)
 	}
 }

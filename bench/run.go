@@ -548,13 +548,23 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	rep := NewReport()
 	rep.Method, rep.Params = l.Method, string(l.Params)
-	rep.Broker = env.Endpoint
-	if env.Broker != nil {
+	rep.Broker, rep.Topology = env.Endpoint, env.Topology
+	switch env.Topology {
+	case TopologyInProcess:
 		rep.Broker = "in-process"
 		rep.Nodes, rep.NodeConcurrency, rep.NodePrefetch = len(env.Nodes), env.NodeConcurrency, env.NodePrefetch
+	case TopologyProcesses:
+		rep.Nodes, rep.NodeConcurrency, rep.NodePrefetch = env.wantNodes, env.NodeConcurrency, env.NodePrefetch
+	}
+	// Each phase's CPU time, by role (the children's and this process's).
+	measured := func(f func() (PhaseResult, error)) (PhaseResult, error) {
+		before := env.sampleCPU()
+		res, err := f()
+		res.CPU = env.sampleCPU().since(before)
+		return res, err
 	}
 	runErr := func() error {
-		if env.Broker == nil {
+		if env.Topology == TopologyExternal {
 			if err := env.checkServed(ctx, l.Method, l.Timeout); err != nil {
 				return err
 			}
@@ -591,7 +601,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			var err error
 			switch p {
 			case PhaseSync:
-				res, err = env.Sync(ctx, l)
+				res, err = measured(func() (PhaseResult, error) { return env.Sync(ctx, l) })
 			case PhaseAsync:
 				levels := cfg.InFlight
 				if len(levels) == 0 {
@@ -600,13 +610,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 				for i, c := range levels {
 					la := l
 					la.Concurrency = c
-					if res, err = env.Async(ctx, la); err != nil || i == len(levels)-1 {
+					if res, err = measured(func() (PhaseResult, error) { return env.Async(ctx, la) }); err != nil || i == len(levels)-1 {
 						break
 					}
 					rep.Phases = append(rep.Phases, res)
 				}
 			case PhaseNotify:
-				res, err = env.Notify(ctx, l)
+				res, err = measured(func() (PhaseResult, error) { return env.Notify(ctx, l) })
 			}
 			if err != nil {
 				return err
@@ -618,6 +628,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		return nil
 	}()
+	rep.Procs = env.Procs() // peak memory, read before the children stop
 	closeErr := env.Close()
 	if runErr != nil {
 		return rep, runErr

@@ -17,19 +17,24 @@ import (
 func runBench(ctx context.Context, io *stdio, args []string) error {
 	fs := newFlagSet("bench", "", "Measure ZeroTask end to end over tcp loopback: (1) sequential round trips (latency\n"+
 		"p50/p90/p99), (2) pipelined calls with results (tasks/s), (3) fire-and-forget notifications\n"+
-		"(tasks/s as completed by the nodes). Without --broker it starts a broker and --nodes nodes in\n"+
-		"this process; with --broker it drives an external broker and the nodes connected to it.\n"+
-		"Prints a table, or JSON with --json; a progress bar on stderr when stderr is a terminal.").
+		"(tasks/s as completed by the nodes). By default it starts a broker and --nodes nodes as\n"+
+		"separate processes of this binary, with their default flags (what users deploy), and is\n"+
+		"the client itself; --in-process runs them all in this process; --broker drives an existing\n"+
+		"broker and the nodes connected to it. Reports the CPU time per task of each role and each\n"+
+		"process's peak RSS. Prints a table, or JSON with --json; a progress bar on stderr when\n"+
+		"stderr is a terminal.").
 		withLogLevel(slog.LevelWarn)
-	brokerEP := fs.String("broker", "", "external broker ROUTER endpoint (default: start a broker and nodes in this process)")
-	nodes := fs.Int("nodes", bench.DefaultNodes, "in-process nodes to start (without --broker)")
-	storeURL := fs.String("store", "memory://", "the in-process broker's store (without --broker): memory:// or redis://host:port/db (durable: each task written to Redis before it is acknowledged)")
-	nodeConc := fs.Int("node-concurrency", 0, "each in-process node's concurrency (0 = the number of CPUs)")
+	brokerEP := fs.String("broker", "", "existing broker ROUTER endpoint to measure (default: start a broker and nodes)")
+	inProcess := fs.Bool("in-process", false, "run the broker and nodes in this process instead of as separate processes")
+	nodes := fs.Int("nodes", bench.DefaultNodes, "nodes to start (without --broker)")
+	fixedCredit := fs.Bool("fixed-credit", false, "start the nodes with --fixed-credit: credit always concurrency + prefetch, not sized by the node (without --broker)")
+	storeURL := fs.String("store", "memory://", "the broker's store (without --broker): memory:// or redis://host:port/db (durable: each task written to Redis before it is acknowledged)")
+	nodeConc := fs.Int("node-concurrency", 0, "each node's concurrency (0 = the node's default: the number of CPUs; without --broker)")
 	conc := intList{bench.DefaultConcurrency}
 	fs.Var(&conc, "concurrency", "calls in flight in the pipelined phase; a comma-separated list runs it once per level (the client keeps at most 10,000 in flight)")
 	pipeline := fs.String("pipeline", bench.PipelineMap, "how the pipelined phase keeps calls in flight: map (client.Map from --senders goroutines; latency from a probe call every millisecond) or calls (one CallRaw goroutine per call in flight, each call timed)")
 	senders := fs.Int("senders", 0, "goroutines sending in the notify phase and calling Map in the pipelined phase (0 = GOMAXPROCS)")
-	prefetch := fs.Int("prefetch", bench.DefaultNodePrefetch, "each in-process node's prefetch: credit granted beyond its concurrency (0 = the node's own default, its concurrency; without --broker)")
+	prefetch := fs.Int("prefetch", 0, "each node's prefetch: the bound of its credit beyond its concurrency (0 = the node's default; without --broker)")
 	dur := fs.Duration("duration", bench.DefaultDuration, "how long each phase runs (0 = bounded by --tasks only)")
 	tasks := fs.Int64("tasks", 0, "tasks per phase at most (0 = bounded by --duration only)")
 	method := fs.String("method", bench.DefaultMethod, "task method every phase calls")
@@ -49,7 +54,9 @@ func runBench(ctx context.Context, io *stdio, args []string) error {
 	case *dur == 0 && *tasks == 0:
 		return usagef("--duration 0 needs --tasks: a phase must end")
 	case *brokerEP != "" && fs.set("store"):
-		return usagef("--store is for the in-process broker: an external broker has its own")
+		return usagef("--store is for the broker the bench starts: an existing broker has its own")
+	case *brokerEP != "" && *inProcess:
+		return usagef("--in-process and --broker exclude each other")
 	case *nodes <= 0 && *brokerEP == "":
 		return usagef("--nodes must be positive, got %d", *nodes)
 	case len(conc) == 0 || slices.Min(conc) <= 0:
@@ -58,10 +65,6 @@ func runBench(ctx context.Context, io *stdio, args []string) error {
 		return usagef("--node-concurrency, --warmup, --senders and --prefetch must not be negative")
 	case *pipeline != bench.PipelineMap && *pipeline != bench.PipelineCalls:
 		return usagef("unknown --pipeline %q (want %s or %s)", *pipeline, bench.PipelineMap, bench.PipelineCalls)
-	}
-	pf := *prefetch
-	if pf == 0 {
-		pf = -1 // bench.EnvConfig: negative means none beyond the node's own default
 	}
 	var rawParams []byte
 	if *params != "" {
@@ -88,12 +91,19 @@ func runBench(ctx context.Context, io *stdio, args []string) error {
 	log := fs.logger(io.err)
 	cfg := bench.Config{
 		EnvConfig: bench.EnvConfig{Broker: *brokerEP, Store: *storeURL, Nodes: *nodes, NodeConcurrency: *nodeConc,
-			NodePrefetch: pf, Logger: log},
+			NodePrefetch: *prefetch, NodeFixedCredit: *fixedCredit, Logger: log},
 		Load: bench.Load{Method: *method, Params: rawParams, Tasks: *tasks, Duration: *dur,
 			Concurrency: conc[0], Pipeline: *pipeline, Senders: *senders, Timeout: *timeout},
 		Phases:   ph,
 		InFlight: conc,
 		Warmup:   warm,
+	}
+	if *brokerEP == "" && !*inProcess {
+		bin, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("bench: this binary's path, to start the broker and nodes from: %w (try --in-process)", err)
+		}
+		cfg.Binary = bin
 	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -115,12 +125,15 @@ func runBench(ctx context.Context, io *stdio, args []string) error {
 		cfg.Progress = bench.NewProgress(io.errFile)
 	}
 	if !*asJSON {
-		where := "in-process broker"
+		where := "broker and " + strconv.Itoa(*nodes) + " node(s) as separate processes"
+		if *inProcess {
+			where = "broker and " + strconv.Itoa(*nodes) + " node(s) in this process"
+		}
 		if *storeURL != "memory://" {
-			where += " on " + *storeURL
+			where += ", store " + *storeURL
 		}
 		if *brokerEP != "" {
-			where = *brokerEP
+			where = "existing broker " + *brokerEP
 		}
 		fmt.Fprintf(io.err, "zerotask bench: %s, phases %s, %v each, GOMAXPROCS=%d ...\n",
 			where, strings.Join(ph, ","), phaseBudget(*dur, *tasks), runtime.GOMAXPROCS(0))

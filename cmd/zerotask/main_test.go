@@ -3,13 +3,24 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"strings"
 	"testing"
 
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// asBinary, set in a child's environment, makes the test binary run as zerotask itself (main),
+// so that `zerotask bench` can start broker and node processes from it (os.Executable).
+const asBinary = "ZEROTASK_TEST_AS_BINARY"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(asBinary) == "1" {
+		main()
+		return
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // runArgs runs the command line in-process and returns the exit status, stdout and stderr.
 func runArgs(t *testing.T, args ...string) (int, string, string) {

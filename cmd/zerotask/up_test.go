@@ -102,7 +102,7 @@ func TestBenchCommand(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			args := append([]string{"bench", "--tasks", "300", "--duration", "0", "--warmup", "10", "--log-level", "error"}, tc.args...)
+			args := append([]string{"bench", "--in-process", "--tasks", "300", "--duration", "0", "--warmup", "10", "--log-level", "error"}, tc.args...)
 			code, out, errOut := runArgs(t, args...)
 			if code != exitOK {
 				t.Fatalf("exit %d, stderr %q", code, errOut)
