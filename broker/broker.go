@@ -395,7 +395,7 @@ func (c *core) beginClose() {
 			if t == nil {
 				break
 			}
-			if c.dur != nil && t.flags&fSubmitted != 0 {
+			if c.staysStored(t) {
 				c.release(slot, t) // kept in the store for the next run
 				continue
 			}
@@ -406,7 +406,7 @@ func (c *core) beginClose() {
 		e := c.sched.pop()
 		if slot, t := c.scheduledAt(e.key); t != nil {
 			c.unschedule(t)
-			if c.dur != nil && t.flags&fSubmitted != 0 {
+			if c.staysStored(t) {
 				c.release(slot, t)
 				continue
 			}
@@ -439,7 +439,7 @@ func (c *core) abortRunning() {
 			if t.state == stRevoked {
 				c.unlinkHeld(p, slot, t)
 				c.freeTask(slot, t)
-			} else if c.dur != nil && t.flags&fSubmitted != 0 {
+			} else if c.staysStored(t) {
 				c.unlinkHeld(p, slot, t)
 				c.release(slot, t) // the store gives it back when Serve ends
 			} else {

@@ -758,6 +758,8 @@ func (c *core) nodeGone(p *peer) {
 		case t.state == stRevoked || t.flags&fOrphan != 0:
 			// Revoked, or a call whose client has gone: nobody wants it run again.
 			c.freeTask(slot, t)
+		case c.closing && c.staysStored(t):
+			c.release(slot, t) // the next run, or another broker, runs it
 		case c.closing:
 			// Shutting down: it would never run again.
 			c.end(slot, t, errShuttingDown, stFailure)

@@ -112,10 +112,6 @@ func kick(ch chan struct{}) {
 	}
 }
 
-// stStoring is the state of a task being written to the store (durable mode): it is in no
-// queue, the schedule or a node yet. It reads as QUEUED.
-const stStoring state = stExpired + 1
-
 // storeID returns the store id of task t: its public id, or the id it came with from the
 // store. It writes no shared scratch buffer: the broker's own error records are built in
 // c.scratch2 and reach putResult with the id built after them.
@@ -328,7 +324,7 @@ func (c *core) holdsWritten(batch []holdEntry, tasks []store.Task, bstates []str
 		}
 		d.stored++
 		if c.closing {
-			if t.flags&fSubmitted != 0 {
+			if c.staysStored(t) {
 				c.holdDone(e, true)
 				c.release(slot, t) // stays in the store, given back when Serve ends
 			} else {
@@ -406,6 +402,21 @@ func (c *core) releaseReply(e holdEntry) {
 }
 
 var errStoreFailed = codec.NewError(CodeQueueFull, "queue full: the store did not take the task", nil)
+
+// staysStored reports whether a task that a graceful stop leaves unfinished stays in the
+// store, to run after the stop (durable mode): a submitted task, or one claimed from the store
+// (a recovered call has nobody to answer, so failing it would only lose it). A plain call
+// accepted by this run is answered -32003 instead: its caller waits for that answer.
+func (c *core) staysStored(t *task) bool {
+	if c.dur == nil {
+		return false
+	}
+	if t.flags&fSubmitted != 0 {
+		return true
+	}
+	_, claimed := c.dur.alias[t.seq]
+	return claimed
+}
 
 // release forgets a task without acking it: the store keeps it (a graceful shutdown in
 // durable mode), and it is given back when Serve ends.

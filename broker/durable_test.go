@@ -537,3 +537,58 @@ func TestDurableLookupBound(t *testing.T) {
 		t.Fatalf("wait answered %s %s", r.ID, r.Result)
 	}
 }
+
+// TestDurableStopKeepsRecoveredCalls: calls an earlier run left in the store (a kill -9) are
+// claimed by the restarted broker; a graceful stop then gives back every one it did not
+// finish, the ones still queued and the ones on a node lost during the stop, instead of
+// failing them with nobody to answer (-32003) and acking them.
+func TestDurableStopKeepsRecoveredCalls(t *testing.T) {
+	st := storeFor(t)
+	ctx := context.Background()
+	const n = 20
+	meta := (&core{opts: map[uint32]taskOpts{}}).appendMeta(nil, 0, &task{}, holdEntry{}) // a plain call
+	var ids []string
+	for i := 0; i < n; i++ {
+		id := fmt.Sprintf("deadbeef-%d", i+1)
+		ids = append(ids, id)
+		if err := st.Hold(ctx, "b1", store.Task{ID: id, Queue: "work", Method: "work", Params: []byte("[1]"), Meta: meta}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := New(Config{Listen: "tcp://127.0.0.1:0", Pub: PubDisabled, Store: st, StoreOwner: "b1", Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- b.Serve(context.Background()) }()
+	nd := newNode(t, b, "n1", "work")
+	nd.credit(2)
+	ts := nd.collect(2)
+	nd.result(ts[0].ID, "1") // one finishes; one stays on the node
+	testutil.Eventually(t, wait, func() bool { return b.Stats().Claimed == n && b.Stats().Queued == n-2 }, "all claimed, %d queued", n-2)
+	sctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	stopped := make(chan error, 1)
+	go func() { stopped <- b.Shutdown(sctx) }()
+	testutil.Eventually(t, wait, func() bool { return b.Stats().Queued == 0 }, "the stop began")
+	nd.s.Close() // the node is lost during the stop
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; !errors.Is(err, ErrServerClosed) {
+		t.Fatal(err)
+	}
+	back := 0
+	for _, id := range ids {
+		w, _, err := st.Locate(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w == store.WhereQueued {
+			back++
+		}
+	}
+	if back != n-1 || queuedLen(t, st, "work") != n-1 {
+		t.Fatalf("%d of %d unfinished recovered calls back in the store (queue %d)", back, n-1, queuedLen(t, st, "work"))
+	}
+}

@@ -101,6 +101,10 @@ func retryAsked(obj, errObj []byte) (bool, time.Duration) {
 // retry runs a task again after a retryable failure if it has attempts left, and reports
 // whether it did (the task is then scheduled in state RETRY). The task is off its node.
 func (c *core) retry(slot uint32, t *task, after time.Duration) bool {
+	if c.closing && t.state != stRevoked && int(t.attempts) < c.maxAttempts(slot, t) && c.staysStored(t) {
+		c.release(slot, t) // to run again after the stop, by the next run or another broker
+		return true
+	}
 	if c.closing || t.state == stRevoked || t.flags&fOrphan != 0 || int(t.attempts) >= c.maxAttempts(slot, t) {
 		return false
 	}

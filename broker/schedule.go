@@ -72,7 +72,11 @@ func (c *core) runDue(now int64) {
 			continue
 		}
 		if c.closing {
-			c.end(slot, t, errShuttingDown, stFailure)
+			if c.staysStored(t) {
+				c.release(slot, t)
+			} else {
+				c.end(slot, t, errShuttingDown, stFailure)
+			}
 			continue
 		}
 		c.enqueue(slot, t, q, t.state == stRetry)

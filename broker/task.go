@@ -14,9 +14,22 @@ const (
 	stRetry
 	stRevoked
 	stExpired
+	// stStoring: accepted and being written to the store (durable mode), in no queue, the
+	// schedule or a node yet; it reads as QUEUED.
+	stStoring
 )
 
-var stateNames = [...]string{protocol.StateUnknown, protocol.StateQueued, protocol.StateRunning, protocol.StateSuccess, protocol.StateFailure, protocol.StateRetry, protocol.StateRevoked, protocol.StateExpired, protocol.StateQueued}
+var stateNames = [...]string{
+	stUnknown: protocol.StateUnknown,
+	stQueued:  protocol.StateQueued,
+	stRunning: protocol.StateRunning,
+	stSuccess: protocol.StateSuccess,
+	stFailure: protocol.StateFailure,
+	stRetry:   protocol.StateRetry,
+	stRevoked: protocol.StateRevoked,
+	stExpired: protocol.StateExpired,
+	stStoring: protocol.StateQueued,
+}
 
 func (s state) String() string {
 	if int(s) < len(stateNames) {
