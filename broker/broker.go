@@ -89,7 +89,12 @@ func New(cfg Config) (*Broker, error) {
 			SendHWM:    cfg.SendHWM,
 			MaxMsgSize: cfg.MaxMsgSize,
 			MaxConns:   cfg.MaxConns,
-			Logger:     cfg.Logger,
+			// Subscribers are held to the ROUTER's liveness rule: a SUB answers PINGs, and
+			// a dead or silent one (a ZMTP 3.0 SUB sends nothing after subscribing) does
+			// not keep its connection slot.
+			HeartbeatInterval: cfg.HeartbeatInterval,
+			HeartbeatTimeout:  3 * cfg.HeartbeatInterval,
+			Logger:            cfg.Logger,
 		})
 		if err := b.pub.Bind(cfg.Pub); err != nil {
 			b.router.Close()

@@ -116,9 +116,10 @@ type Config struct {
 	// Dispatcher serves user broker tasks: handlers registered under a broker.* name (only
 	// those names are used from it; built-in broker.* methods win). Default dispatch.Default.
 	Dispatcher *dispatch.Dispatcher
-	// HeartbeatInterval is the ZMTP heartbeat interval on the ROUTER: a PING after that much
-	// silence, and a peer silent for 3 intervals is dead (a node's tasks go back to their
-	// queues). Default 1s.
+	// HeartbeatInterval is the ZMTP heartbeat interval on the ROUTER and the PUB: a PING after
+	// that much silence, and a peer silent for 3 intervals is dead (a node's tasks go back to
+	// their queues). A ZMTP 3.0 peer has no PING to answer: it must send something within 3
+	// intervals to stay connected. Default 1s.
 	HeartbeatInterval time.Duration
 	// ResultTTL is how long the record of a finished submitted task is kept. Default 1h.
 	ResultTTL time.Duration

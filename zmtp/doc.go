@@ -7,7 +7,9 @@
 // # What it owns
 //
 // Greeting and handshake, framing, socket semantics, connection management (bind, connect,
-// reconnect with backoff), ZMTP 3.1 heartbeats (PING/PONG and TTL), high-water marks, frame
+// reconnect with backoff), ZMTP 3.1 heartbeats (PING/PONG and TTL; with heartbeats on, a
+// ZMTP 3.0 peer, which has no PING, must send something within each heartbeat timeout or it
+// is closed), high-water marks, frame
 // and message size limits, and write coalescing. It does not own the payload (see codec).
 //
 // # Ownership

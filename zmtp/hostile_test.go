@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"runtime"
@@ -702,5 +703,42 @@ func TestHostileEmptyFrameFlood(t *testing.T) {
 			testutil.Eventually(t, 10*time.Second, func() bool { return heapInUse(true) < base+1<<20 },
 				"heap in use %d bytes after the peer left, %d before", heapInUse(false), base)
 		})
+	}
+}
+
+// TestSilentPeerHeartbeat: with heartbeats on, a peer that completes its handshake and then
+// sends nothing is dropped within 3 heartbeat intervals (the default HeartbeatTimeout), on
+// the ROUTER and on the PUB, whether it speaks ZMTP 3.1 (it leaves our PINGs unanswered) or
+// ZMTP 3.0 (which has no PING: it is held to the same rule).
+func TestSilentPeerHeartbeat(t *testing.T) {
+	const ivl = 100 * time.Millisecond
+	// slack covers scheduling on a loaded machine; it is one interval, not a second rule.
+	const slack = ivl
+	for _, tg := range targets {
+		for _, minor := range []byte{0, 1} {
+			t.Run(fmt.Sprintf("%s/zmtp-3.%d", tg.name, minor), func(t *testing.T) {
+				s, ep := bindSocket(t, tg.typ, zmtp.Options{HeartbeatInterval: ivl})
+				check := tg.good(t, s, ep)
+				rc := dialRaw(t, ep)
+				rc.mustWrite(append(greeting(3, minor, "NULL", false), command("READY", "Socket-Type", tg.peerType)...))
+				g := make([]byte, 64)
+				_ = rc.c.SetReadDeadline(time.Now().Add(ioWait))
+				if _, err := io.ReadFull(rc.r, g); err != nil {
+					t.Fatalf("greeting: %v", err)
+				}
+				if _, _, err := rc.readFrame(ioWait, 1<<10); err != nil {
+					t.Fatalf("READY: %v", err)
+				}
+				before := s.Stats().HeartbeatTimeouts
+				took := rc.waitClosed(3*ivl + 5*time.Second)
+				if took > 3*ivl+slack {
+					t.Fatalf("silent peer closed %v after its handshake, want within 3 intervals (%v)", took, 3*ivl)
+				}
+				testutil.Eventually(t, time.Second, func() bool { return s.Stats().HeartbeatTimeouts == before+1 },
+					"HeartbeatTimeouts %d, want %d", s.Stats().HeartbeatTimeouts, before+1)
+				check("after")
+				t.Logf("dropped %v after its handshake", took.Round(time.Millisecond))
+			})
+		}
 	}
 }

@@ -141,12 +141,15 @@ type Options struct {
 	// at once and counted in Stats.Refused.
 	MaxConns int
 	// HeartbeatInterval is the ZMTP 3.1 PING interval: a PING goes out when an interval passed
-	// with nothing sent or nothing received on the connection. Default 0: no PINGs (PINGs from
-	// the peer are always answered).
+	// with nothing sent or nothing received on the connection, and HeartbeatTimeout applies.
+	// Default 0: no PINGs and no timeout (PINGs from the peer are always answered).
 	HeartbeatInterval time.Duration
 	// HeartbeatTimeout closes a connection from which nothing at all (data or command) arrived
-	// for that long. Only used with HeartbeatInterval; default 3×HeartbeatInterval. Not applied
-	// to ZMTP 3.0 peers, which have no PING.
+	// for that long. Only used with HeartbeatInterval; default 3×HeartbeatInterval. It applies
+	// to every peer: a ZMTP 3.0 peer, which has no PING to answer, must itself send something
+	// (a message, or a 3.0 subscription on a PUB) within each HeartbeatTimeout, or it is
+	// closed like a silent 3.1 peer; so with heartbeats on, an idle 3.0 peer does not hold a
+	// connection slot forever, at the price of being disconnected when it is merely idle.
 	HeartbeatTimeout time.Duration
 	// HeartbeatTTL is the time-to-live sent in our PINGs: the peer should close the
 	// connection if it hears nothing from us for that long. Default 0: none. Rounded to

@@ -442,7 +442,8 @@ func (s *Socket) runConn(c *conn) bool {
 	c.peerType, c.minor = info.typeName, info.minor
 	c.fr.cz, c.wq.cz, c.curveKey = info.cipher, info.cipher, info.curveKey // before the writer starts
 	c.fr.dl = nc
-	if s.opts.HeartbeatInterval > 0 && c.minor >= 1 {
+	if s.opts.HeartbeatInterval > 0 {
+		// Every peer, 3.0 included (see Options.HeartbeatTimeout).
 		c.fr.timeout = s.opts.HeartbeatTimeout
 	}
 	if err := s.attach(c, info.identity); err != nil {
@@ -457,7 +458,9 @@ func (s *Socket) runConn(c *conn) bool {
 	}
 	err = c.readLoop()
 	proto, hbTimeout := isProtocolErr(err), !isProtocolErr(err) && isTimeoutErr(err) && !s.closedFlag.Load()
-	if hbTimeout {
+	if hbTimeout && c.minor == 0 {
+		err = fmt.Errorf("zmtp: heartbeat timeout (ZMTP 3.0 peer, which has no PING, sent nothing): %w", err)
+	} else if hbTimeout {
 		err = fmt.Errorf("zmtp: heartbeat timeout: %w", err)
 	}
 	c.shutdown(err)
