@@ -315,14 +315,14 @@ func (b *Broker) runJobs(j *job) {
 	}
 }
 
-// Shutdown stops the broker gracefully: new tasks are refused with -32003 (queued and delayed
-// ones too: their callers get -32003), nodes and clients are told (broker.shutdown on the PUB
-// control topic, and to every connected DEALER peer on the ROUTER), the tasks running at nodes
-// and the broker tasks may finish until ctx ends, and broker.status and broker.result keep
-// answering: once nothing runs, the results stored during the shutdown stay readable until
-// they are read or Config.ResultGrace has passed. Then the sockets close and Serve returns
-// ErrServerClosed. It returns ctx's error when ctx ended before the drain was complete (the
-// remaining callers then get -32003).
+// Shutdown stops the broker gracefully: new tasks are refused with CodeShuttingDown (queued and
+// delayed ones too: their callers get CodeShuttingDown), nodes and clients are told
+// (broker.shutdown on the PUB control topic, and to every connected DEALER peer on the ROUTER), the
+// tasks running at nodes and the broker tasks may finish until ctx ends, and broker.status and
+// broker.result keep answering: once nothing runs, the results stored during the shutdown stay
+// readable until they are read or Config.ResultGrace has passed. Then the sockets close and Serve
+// returns ErrServerClosed. It returns ctx's error when ctx ended before the drain was complete (the
+// remaining callers then get CodeShuttingDown).
 func (b *Broker) Shutdown(ctx context.Context) error {
 	b.shutdown.Store(true)
 	b.mu.Lock()
@@ -385,7 +385,7 @@ func (b *Broker) closeSockets() {
 }
 
 // beginClose starts a graceful shutdown (mu held): refuse new tasks, answer the queued ones
-// with -32003, wake the result waiters, and publish broker.shutdown.
+// with CodeShuttingDown, wake the result waiters, and publish broker.shutdown.
 func (c *core) beginClose() {
 	if c.closing {
 		return

@@ -478,7 +478,7 @@ func (c *core) bResult(p *peer, tg target, h *codec.Header) {
 	}
 	if !ok || !live || waitMS == 0 || tg.client == noRef {
 		// Answered at once (also during a shutdown: the waits of live tasks are kept, since
-		// the running ones still finish and the queued ones end with -32003).
+		// the running ones still finish and the queued ones end with CodeShuttingDown).
 		c.ok(tg, h.ID, c.appendRecordOf(c.valbuf[:0], raw))
 		return
 	}
@@ -574,7 +574,7 @@ func (c *core) bRevoke(tg target, h *codec.Header) {
 			if t.flags&fHeld != 0 {
 				// Told on the PUB control topic (every node, lossy) and straight to the node
 				// that holds it on the ROUTER (reliable); the node cancels the handler's
-				// context and answers -32004, which releases the task here.
+				// context and answers CodeRevoked, which releases the task here.
 				k := t.key(slot)
 				c.ctlIDs = append(c.ctlIDs, k)
 				c.revokeAt(c.peers[t.node], k)

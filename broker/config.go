@@ -131,11 +131,11 @@ type Config struct {
 	// Config.Store the store keeps the results for ResultTTL as well; these bounds are the
 	// broker's own copy.)
 	MaxResultBytes int64
-	// MaxQueued bounds the tasks waiting in all queues together; past it a new task is refused
-	// with -32001 at once (nothing accepted is ever dropped). Default 1,000,000; at most 60M.
+	// MaxQueued bounds the tasks waiting in all queues together; past it a new task is refused with
+	// CodeQueueFull at once (nothing accepted is ever dropped). Default 1,000,000; at most 60M.
 	MaxQueued int
 	// MaxInFlightPerClient bounds the requests of one client awaiting a reply (task calls,
-	// broker.result waits, broker tasks); past it -32002. Default 10,000.
+	// broker.result waits, broker tasks); past it CodeTooManyInFlight. Default 10,000.
 	MaxInFlightPerClient int
 	// MaxBatch bounds the members of a batch (a longer one is answered with -32600) and the
 	// tasks or replies the broker packs into one message. Default 1,024.
@@ -143,8 +143,9 @@ type Config struct {
 	// MaxMsgSize bounds every frame and message received (zmtp closes a connection that sends
 	// more). Default 1 MiB.
 	MaxMsgSize int64
-	// MaxMethods bounds the distinct method names with a queue (a name is forgotten when it has
-	// no task and no node); past it a task for a new name is refused with -32001. Default 65,536.
+	// MaxMethods bounds the distinct method names with a queue (a name is forgotten when it has no
+	// task and no node); past it a task for a new name is refused with CodeQueueFull. Default
+	// 65,536.
 	MaxMethods int
 	// SendHWM bounds the messages queued in the ROUTER for one peer; past it the broker keeps
 	// that peer's messages itself (bounded by its credit or in-flight limit) and retries every
@@ -155,7 +156,7 @@ type Config struct {
 	// BrokerTaskWorkers bounds the user broker tasks running at once (each on a goroutine of its
 	// own, off the routing loop). Default 4.
 	BrokerTaskWorkers int
-	// BrokerTaskQueue bounds the user broker tasks waiting for a worker; past it -32001.
+	// BrokerTaskQueue bounds the user broker tasks waiting for a worker; past it CodeQueueFull.
 	// Default 1,024.
 	BrokerTaskQueue int
 	// Tick is the period of the PUB batches and of the timers (result waits and TTLs, retries
@@ -166,8 +167,8 @@ type Config struct {
 	MaxMethodLen int
 	// MaxAttempts is how many times a task is handed to a node at most, unless the task says
 	// otherwise (max_attempts): a retryable failure or the loss of its node runs it again while
-	// attempts are left; then it fails (its last error, or -32006 for a lost node). Default 10,
-	// at most 100.
+	// attempts are left; then it fails (its last error, or CodeNodeLost for a lost node). Default
+	// 10, at most 100.
 	MaxAttempts int
 	// RetryBackoff and MaxRetryBackoff shape the delay before a retryable failure runs again,
 	// unless the task says otherwise (backoff_ms, max_backoff_ms): RetryBackoff doubled per
@@ -178,7 +179,7 @@ type Config struct {
 	// MaxDelay bounds delay_ms and eta_ms (from now): -32602 past it. Default 30 days.
 	MaxDelay time.Duration
 	// MaxWaiting bounds the broker.result calls waiting at once, over all clients; past it a
-	// new wait is refused with -32001. Default 100,000.
+	// new wait is refused with CodeQueueFull. Default 100,000.
 	MaxWaiting int
 	// MaxNodeName bounds a node's name in its hello, in bytes as written; a longer one is
 	// answered -32602 and the node is not registered. Default 256.
@@ -339,7 +340,7 @@ type Stats struct {
 	TooLarge  uint64 // replies and results replaced with -32603: past their receiver's message size
 	Dropped   uint64 // queued calls dropped because their client disconnected
 	Stale     uint64 // node responses ignored (not the task's current holder or attempt)
-	Rejected  uint64 // requests refused at a limit (-32001, -32002, -32003)
+	Rejected  uint64 // requests refused at a limit (CodeQueueFull, CodeTooManyInFlight, CodeShuttingDown)
 	BadFrames uint64 // frames or batch members answered with -32700 or -32600
 	Nodes     int    // connected nodes (said hello as a node)
 	Clients   int    // other connected peers that sent something

@@ -20,14 +20,14 @@
 //     broker never has more tasks out at a node than the credit it granted, and picks among
 //     the nodes of a method round robin. A queue is non-empty only while none of its nodes has
 //     credit, so no node hoards while another idles.
-//   - Node death (a ZMTP disconnect, including 3 missed heartbeats, or broker.bye): every task
-//     the node held goes back to the front of its queue in state RETRY, its attempt counted,
-//     and runs elsewhere (while it has attempts left: then it fails with -32006). A late
-//     result from the old holder is ignored: the id a node sees is the task's key, which changes with every hand-out (see "Task keys" below). A disconnect
-//     is applied only after the messages the connection sent before it have been handled, so
-//     a node that answers and goes away at once has its answers routed, not its tasks retried.
-//     A node's arrays (results, running and credit notices) are walked member by member and
-//     may hold up to twice MaxBatch members.
+//   - Node death (a ZMTP disconnect, including 3 missed heartbeats, or broker.bye): every task the
+//     node held goes back to the front of its queue in state RETRY, its attempt counted, and runs
+//     elsewhere (while it has attempts left: then it fails with CodeNodeLost). A late result from
+//     the old holder is ignored: the id a node sees is the task's key, which changes with every
+//     hand-out (see "Task keys" below). A disconnect is applied only after the messages the
+//     connection sent before it have been handled, so a node that answers and goes away at once has
+//     its answers routed, not its tasks retried. A node's arrays (results, running and credit
+//     notices) are walked member by member and may hold up to twice MaxBatch members.
 //   - Client disconnect: its queued calls are dropped, its pending replies with them; calls
 //     already at a node still run (their results are dropped), submitted tasks are not a
 //     client's and keep going.
@@ -37,9 +37,9 @@
 //     docs/durability.md).
 //   - Deadlines (a protocol extension): a call with a top-level "timeout_ms" member, or a
 //     broker.submit with that param, expires if it is still queued when the time is up
-//     (-32005, state EXPIRED); handed to a node, the task takes the milliseconds left along
+//     (CodeExpired, state EXPIRED); handed to a node, the task takes the milliseconds left along
 //     and the node ends its handler's context then; a node that has not answered 3 heartbeat
-//     intervals past the deadline loses the task (-32011, a late answer is ignored).
+//     intervals past the deadline loses the task (CodeDeadline, a late answer is ignored).
 //   - Reliability (docs/reliability.md): retries of errors a node marks retryable, with a
 //     jittered exponential backoff, while attempts are left (retry.go); delayed tasks
 //     (delay_ms, eta_ms) and retry backoffs held in a schedule apart from every queue and node,
@@ -65,15 +65,16 @@
 //
 // # Limits
 //
-// Every limit is a Config field with its default: MaxQueued (queued and delayed tasks, and
-// tasks being written to a store; -32001 at once; nothing already accepted is dropped),
-// MaxInFlightPerClient (-32002), MaxBatch (-32600), MaxMsgSize (zmtp closes the connection),
-// MaxMethodLen (-32600), MaxMethods (-32001), MaxResults, MaxResultBytes and ResultTTL,
-// MaxWaiting (-32001; store lookups count too), StoreTimeout (a store call past it fails:
-// -32001 for the tasks being written), MaxBacklog (replies to a peer that does not read are
-// dropped and counted), MaxAttempts, MaxDelay (-32602), SendHWM, MaxConns, BrokerTaskWorkers
-// and BrokerTaskQueue (-32001), MaxNodeName and MaxNodeLists (a node's hello, -32602). During
-// Shutdown new tasks get -32003. The error codes are the exported Code* constants.
+// Every limit is a Config field with its default: MaxQueued (queued and delayed tasks, and tasks
+// being written to a store; CodeQueueFull at once; nothing already accepted is dropped),
+// MaxInFlightPerClient (CodeTooManyInFlight), MaxBatch (-32600), MaxMsgSize (zmtp closes the
+// connection), MaxMethodLen (-32600), MaxMethods (CodeQueueFull), MaxResults, MaxResultBytes and
+// ResultTTL, MaxWaiting (CodeQueueFull; store lookups count too), StoreTimeout (a store call past
+// it fails: CodeQueueFull for the tasks being written), MaxBacklog (replies to a peer that does not
+// read are dropped and counted), MaxAttempts, MaxDelay (-32602), SendHWM, MaxConns,
+// BrokerTaskWorkers and BrokerTaskQueue (CodeQueueFull), MaxNodeName and MaxNodeLists (a node's
+// hello, -32602). During Shutdown new tasks get CodeShuttingDown. The error codes are the exported
+// Code* constants.
 //
 // No message leaves larger than its receiver's limit (its hello's max_msg_size, else
 // MaxMsgSize): internal/batch.Packer closes a message before a member would pass it; a task
@@ -102,12 +103,12 @@
 // last message: a node's last results are handled before its tasks go back to their queues.
 //
 // Tasks are records in a chunked slab with a free list (88 bytes each; a task's client id and
-// params share one buffer from size-classed free lists), queues are rings of 64-bit task keys,
-// and every reference is a 32-bit slot: a million queued small tasks take about 115 MB of heap
+// params share one buffer from size-classed free lists), queues are rings of 64-bit task keys, and
+// every reference is a 32-bit slot: a million queued small tasks take about 115 MB of heap
 // (TestQueuedMemory). Params and results are never decoded: each object is scanned once
-// (codec.Scan; a client batch is walked once, and acted on only when the whole array proved
-// valid) and raw bytes are copied once. The steady-state path from a client's request to a node's task and from the
-// node's result to the client's reply allocates nothing (held to it by TestRoutingAllocs).
+// (codec.Scan; a client batch is walked once, and acted on only when the whole array proved valid)
+// and raw bytes are copied once. The steady-state path from a client's request to a node's task and
+// from the node's result to the client's reply allocates nothing (held to it by TestRoutingAllocs).
 //
 // # Task keys
 //

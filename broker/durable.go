@@ -30,10 +30,10 @@ import (
 //     kill -9); the holder claims tasks from the store's queues for the queues whose nodes
 //     here have credit and nothing queued, so given-back tasks (and those of a broker whose
 //     lease ran out) run wherever there is room.
-//   - Graceful shutdown: submitted tasks still queued or delayed stay in the store (not failed
-//     with -32003 as without a store); once Serve ends they are given back (Recover) for the
-//     next run or another broker. Calls are answered -32003 and acked, as their callers know
-//     they failed.
+//   - Graceful shutdown: submitted tasks still queued or delayed stay in the store (not failed with
+//     CodeShuttingDown as without a store); once Serve ends they are given back (Recover) for the
+//     next run or another broker. Calls are answered CodeShuttingDown and acked, as their callers
+//     know they failed.
 //   - broker.status and broker.result for a task this broker does not know (another broker's,
 //     or one from before a restart whose record left memory) ask the store off the routing
 //     loop: the result, or QUEUED while the store holds the task, or UNKNOWN; a wait is the
@@ -291,7 +291,7 @@ const keySlack = 24 * time.Hour
 
 // holdsWritten finishes a written batch (err nil) or a failed one: written tasks are queued (or
 // scheduled) and their submits answered; a failed write answers the submits and calls with
-// -32001 and acks the ids (the write may have landed before the error). A task whose key the
+// CodeQueueFull and acks the ids (the write may have landed before the error). A task whose key the
 // store found bound to another task (tasks[i].Bound) was not written: its submit is answered
 // with that task, "duplicate":true, with the state in bstates[i] (read from the store).
 func (c *core) holdsWritten(batch []holdEntry, tasks []store.Task, bstates []string, err error) {

@@ -99,7 +99,7 @@ func (b *Broker) holdLoop(ctx context.Context) {
 			err := d.st.Hold(sctx, d.owner, tasks...)
 			cancel()
 			if err != nil && ctx.Err() == nil {
-				logged.log(b, "broker: store: writing accepted tasks failed: they are refused (-32001)", err, len(tasks))
+				logged.log(b, "broker: store: writing accepted tasks failed: they are refused (queue full)", err, len(tasks))
 			}
 			bstates = b.boundStates(ctx, tasks, bstates[:0], err)
 			b.mu.Lock()

@@ -10,7 +10,7 @@ import (
 
 // Task deadlines (a ZeroTask extension, see protocol.md): a call whose request object has a
 // top-level "timeout_ms" member, or a broker.submit with a "timeout_ms" param, expires when it
-// is still queued (or scheduled) that long after it arrived: a call is answered -32005, a
+// is still queued (or scheduled) that long after it arrived: a call is answered CodeExpired, a
 // submitted task ends in state EXPIRED. A task handed to a node takes its deadline along (the
 // milliseconds left, as "timeout_ms"): the node ends the handler's context then.
 //
@@ -193,7 +193,7 @@ func (c *core) end(slot uint32, t *task, e *codec.Error, st state) {
 // Leases of tasks with a deadline. A task handed to a node takes its deadline along and the
 // node ends the handler's context then; a node whose handler ignores its context (or that
 // stays connected but never answers) would keep the task RUNNING forever. So the broker gives
-// such a task up when its deadline is past by leaseGrace: the task fails with -32011 (its
+// such a task up when its deadline is past by leaseGrace: the task fails with CodeDeadline (its
 // caller is answered, a submitted task is recorded FAILURE) and a late answer is ignored.
 // Tasks without a deadline are held until their node answers or is lost.
 

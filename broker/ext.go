@@ -14,8 +14,8 @@ import (
 // JSON-RPC servers ignore them), or params of broker.submit. They are read from the raw bytes
 // without allocating; params are never looked into.
 //
-//	timeout_ms      deadline, from now: still queued then, the task expires (-32005); running
-//	                then, its handler's context ends (the node answers -32011)
+//	timeout_ms      deadline, from now: still queued then, the task expires (CodeExpired); running
+//	                then, its handler's context ends (the node answers CodeDeadline)
 //	delay_ms        held back that long before it is queued
 //	eta_ms          held back until that unix time in milliseconds (the later of the two wins)
 //	priority        0..MaxPriority within its queue, higher first (default 0)

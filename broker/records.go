@@ -129,7 +129,7 @@ func (c *core) storeTask(slot uint32, t *task, result, errObj []byte, node strin
 		attempts: t.attempts,
 		state:    t.state,
 		// A result a node produced during a shutdown is kept readable for a while (see
-		// Broker.Shutdown); the broker's own -32003 for tasks it ends is not waited for.
+		// Broker.Shutdown); the broker's own CodeShuttingDown for tasks it ends is not waited for.
 		unread: c.closing && node != "",
 	}
 	if c.rec.unread {

@@ -434,7 +434,7 @@ func (h *Handle) poll() {
 			h.mu.Unlock()
 			return
 		default:
-			// Connection lost, broker busy (-32002), ...: wait a little, then ask again.
+			// Connection lost, broker busy (ErrTooManyInFlight), ...: wait a little, then ask again.
 			c.log.Debug("client: result poll failed", "id", h.id, "err", err)
 			t := time.NewTimer(backoff)
 			select {

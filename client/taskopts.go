@@ -132,8 +132,8 @@ func Backoff(base, max time.Duration) TaskOption {
 }
 
 // Timeout gives the task a deadline d from now (at most MaxTimeout): still queued then, it
-// expires without running (EXPIRED, -32005); running then, its handler's context ends
-// (-32011). For Call the context's deadline does the same, and the earlier one wins.
+// expires without running (EXPIRED, ErrExpired); running then, its handler's context ends
+// (ErrDeadline). For Call the context's deadline does the same, and the earlier one wins.
 func Timeout(d time.Duration) TaskOption {
 	return func(o *taskOptions) {
 		if d <= 0 || d > MaxTimeout {

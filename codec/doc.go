@@ -47,7 +47,7 @@
 //
 // # Limits
 //
-// Limits bounds the frame size (default 1 MiB, ErrFrameTooLarge with code -32099), the batch
+// Limits bounds the frame size (default 1 MiB, ErrFrameTooLarge with code -32600), the batch
 // length (default 1024, ErrBatchTooLarge, -32600) and the nesting depth (default 64,
 // ErrTooDeep, -32600). Scan, BatchIter and Decode enforce them; nothing panics past a limit.
 //

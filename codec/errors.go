@@ -5,21 +5,16 @@ import (
 	"strconv"
 )
 
-// Error codes defined by the JSON-RPC 2.0 specification (section 5.1). Codes from -32768 to
-// -32000 are reserved by the specification; -32099..-32000 is left to implementations.
+// Error codes defined by the JSON-RPC 2.0 specification (section 5.1). The specification
+// reserves the codes from -32768 up, and leaves the last hundred reserved codes, the
+// server-error range, to implementations: codec uses none of those (package protocol assigns
+// ZeroTask's).
 const (
 	CodeParseError     = -32700 // invalid JSON was received
 	CodeInvalidRequest = -32600 // the JSON is not a valid Request object
 	CodeMethodNotFound = -32601 // the method does not exist or is not available
 	CodeInvalidParams  = -32602 // invalid method parameters
 	CodeInternalError  = -32603 // internal JSON-RPC error
-	CodeServerErrorMin = -32099 // lowest code of the implementation-defined server-error range
-	CodeServerErrorMax = -32000 // highest code of the implementation-defined server-error range
-
-	// CodeFrameTooLarge is the code codec uses when a frame is longer than Limits.MaxFrame. It
-	// lies in the implementation-defined server-error range; codec claims it and nothing else
-	// there, so other packages may use the rest of -32099..-32000 freely.
-	CodeFrameTooLarge = -32099
 )
 
 // Error is a JSON-RPC error object (specification section 5.1). It implements error.
@@ -61,9 +56,8 @@ func (e *Error) Is(target error) bool {
 }
 
 // The sentinel errors. They are package-level values, so returning one allocates nothing;
-// callers must never modify them. The limit errors carry code -32600 (or CodeFrameTooLarge) and
-// therefore also match ErrInvalidRequest under errors.Is; compare pointers (err == ErrTooDeep)
-// to tell them apart.
+// callers must never modify them. The limit errors carry code -32600 and therefore also match
+// ErrInvalidRequest under errors.Is; compare pointers (err == ErrTooDeep) to tell them apart.
 var (
 	ErrParse          = &Error{Code: CodeParseError, Message: "Parse error"}
 	ErrInvalidRequest = &Error{Code: CodeInvalidRequest, Message: "Invalid Request"}
@@ -71,8 +65,8 @@ var (
 	ErrInvalidParams  = &Error{Code: CodeInvalidParams, Message: "Invalid params"}
 	ErrInternal       = &Error{Code: CodeInternalError, Message: "Internal error"}
 
-	// ErrFrameTooLarge: the frame is longer than Limits.MaxFrame (code CodeFrameTooLarge).
-	ErrFrameTooLarge = &Error{Code: CodeFrameTooLarge, Message: "Frame too large"}
+	// ErrFrameTooLarge: the frame is longer than Limits.MaxFrame (code -32600).
+	ErrFrameTooLarge = &Error{Code: CodeInvalidRequest, Message: "Invalid Request: frame too large"}
 	// ErrBatchTooLarge: a batch has more elements than Limits.MaxBatch (code -32600).
 	ErrBatchTooLarge = &Error{Code: CodeInvalidRequest, Message: "Invalid Request: batch too large"}
 	// ErrTooDeep: arrays and objects nest deeper than Limits.MaxDepth (code -32600).

@@ -71,7 +71,7 @@ func TestLimits(t *testing.T) {
 		checkLimit(t, big+" ", nil, ErrFrameTooLarge)
 	})
 	t.Run("frame/code", func(t *testing.T) {
-		if ErrFrameTooLarge.Code != CodeFrameTooLarge || CodeFrameTooLarge < CodeServerErrorMin || CodeFrameTooLarge > CodeServerErrorMax {
+		if ErrFrameTooLarge.Code != CodeInvalidRequest {
 			t.Fatal("frame-size code outside the server-error range")
 		}
 	})

@@ -5,7 +5,7 @@ package codec
 // dispatcher and the broker turn a failure into bytes on the wire.
 //
 //   - err nil: nothing.
-//   - err is (or wraps) an *Error with code -32700, -32600 or CodeFrameTooLarge (what Scan,
+//   - err is (or wraps) an *Error with code -32700 or -32600 (what Scan,
 //     BatchIter and Decode return for a bad frame or element): an error response with
 //     "id":null, because the id could not be trusted. This is the reply to `[]`, to invalid
 //     JSON, and to each invalid element of a batch, even one without an id.
@@ -35,7 +35,7 @@ func AppendErrorReply(dst, frame []byte, err error) []byte {
 
 // AppendErrorFor is AppendErrorReply for a frame already scanned into h: a request gets an
 // error response with its id, a notification (or a response) gets nothing, and a frame-level
-// error (-32700, -32600, CodeFrameTooLarge) or a header that is not a request gets id null.
+// error (-32700, -32600) or a header that is not a request gets id null.
 func AppendErrorFor(dst []byte, h *Header, err error) []byte {
 	if err == nil {
 		return dst
@@ -54,7 +54,7 @@ func AppendErrorFor(dst []byte, h *Header, err error) []byte {
 }
 
 func isFrameError(e *Error) bool {
-	return e.Code == CodeParseError || e.Code == CodeInvalidRequest || e.Code == CodeFrameTooLarge
+	return e.Code == CodeParseError || e.Code == CodeInvalidRequest
 }
 
 // IsReserved reports whether a method name is reserved by the specification: names that

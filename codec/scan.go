@@ -86,7 +86,7 @@ const (
 // server work or allocate without bound. The zero value of each field (or any value <= 0)
 // means its default.
 //
-//   - MaxFrame (default 1 MiB): longer frames fail with ErrFrameTooLarge (code -32099), before
+//   - MaxFrame (default 1 MiB): longer frames fail with ErrFrameTooLarge (code -32600), before
 //     a single byte is looked at.
 //   - MaxBatch (default 1024): batches with more elements fail with ErrBatchTooLarge (-32600).
 //   - MaxDepth (default 64, at most HardMaxDepth): arrays and objects nested deeper fail with

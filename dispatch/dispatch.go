@@ -14,6 +14,7 @@ import (
 
 	"github.com/zerotask/zerotask/codec"
 	"github.com/zerotask/zerotask/internal/rawjson"
+	"github.com/zerotask/zerotask/protocol"
 )
 
 // Errors returned by registration. They are wrapped with the method name, so test them with
@@ -34,10 +35,10 @@ var (
 	// ErrBadOption: an option does not fit the handler (Names with the wrong count, Names on a
 	// raw handler, a negative TimeLimit).
 	ErrBadOption = errors.New("dispatch: invalid option")
-	// ErrSkipRetry, wrapped in a handler's error (fmt.Errorf("bad input: %w", dispatch.ErrSkipRetry)),
-	// says that running the task again cannot help: the error is final even when the method
-	// was registered with RetryOnError or the error is also marked with Retry. It is a
-	// marker, not a registration error.
+	// ErrSkipRetry, wrapped in a handler's error (fmt.Errorf("bad input: %w",
+	// dispatch.ErrSkipRetry)), says that running the task again cannot help: the error is final
+	// even when the method was registered with RetryOnError or the error is also marked with Retry.
+	// It is a marker, not a registration error.
 	ErrSkipRetry = errors.New("dispatch: skip retry")
 )
 
@@ -278,9 +279,9 @@ func (d *Dispatcher) Methods() []string {
 //   - -32603 for a panic in the handler or a middleware; the message carries the panic value
 //     only, the stack goes to the logger (SetLogger), and the Dispatcher keeps serving;
 //   - the handler's own error: when it is or wraps a *codec.Error (see Errorf) that code, message
-//     and data go on the wire; any other error becomes code -32000 (the start of the server error
-//     range) with err.Error() as the message, and the returned error wraps both, so errors.Is
-//     still finds the handler's own sentinels.
+//     and data go on the wire; any other error becomes protocol.CodeHandlerError (the start of the
+//     server error range) with err.Error() as the message, and the returned error wraps both, so
+//     errors.Is still finds the handler's own sentinels.
 func (d *Dispatcher) Call(ctx context.Context, dst, method, params []byte) ([]byte, error) {
 	h, ok := d.Lookup(method)
 	if !ok {
@@ -335,7 +336,8 @@ func (d *Dispatcher) panicked(method []byte, r any) error {
 }
 
 // handlerError is what Call returns for a handler error that carries no *codec.Error: the
-// -32000 that goes on the wire, and the handler's own error for errors.Is / errors.As.
+// protocol.CodeHandlerError that goes on the wire, and the handler's own error for errors.Is /
+// errors.As.
 type handlerError struct {
 	rpc *codec.Error
 	err error
@@ -353,7 +355,7 @@ func rpcError(err error) error {
 	if errors.As(err, &ce) {
 		return err
 	}
-	return &handlerError{rpc: codec.NewError(codec.CodeServerErrorMax, err.Error(), nil), err: err}
+	return &handlerError{rpc: codec.NewError(protocol.CodeHandlerError, err.Error(), nil), err: err}
 }
 
 // asRPCError finds the *codec.Error in an error returned by call.
@@ -365,14 +367,16 @@ func asRPCError(err error) *codec.Error {
 	if errors.As(err, &ce) {
 		return ce
 	}
-	return codec.NewError(codec.CodeServerErrorMax, err.Error(), nil)
+	return codec.NewError(protocol.CodeHandlerError, err.Error(), nil)
 }
 
 // Errorf builds the error a handler returns to choose its own JSON-RPC code, message and data:
 // Call puts them on the wire as they are. data is encoded with codec.Marshal (nil means no data;
 // a []byte is taken as raw JSON when valid, and as a JSON string otherwise). If data cannot be
-// encoded the error carries none. Application codes should avoid -32768..-32000, which JSON-RPC
-// reserves (except -32099..-32000, the server error range).
+// encoded the error carries none. Application codes should avoid the codes JSON-RPC reserves,
+// from -32768 to protocol.CodeServerErrorMax, except those of its server-error range
+// (protocol.CodeServerErrorMin to CodeServerErrorMax) that ZeroTask does not assign (package
+// protocol lists those it does).
 func Errorf(code int, data any, format string, args ...any) *codec.Error {
 	msg := fmt.Sprintf(format, args...)
 	var raw []byte

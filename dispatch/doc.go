@@ -57,8 +57,8 @@
 //     2 params, got 3", "param 2 (b): expected int, got string", "missing param 2 (b)",
 //     `unknown param "c"`, "param 1: field x: expected int, got string";
 //   - a handler's own error: if it is or wraps a *codec.Error (build one with Errorf), its code,
-//     message and data as they are; any other error as code -32000 (the first code of the
-//     server error range) with err.Error() as the message;
+//     message and data as they are; any other error as protocol.CodeHandlerError (the first
+//     code of the server error range) with err.Error() as the message;
 //   - -32603: a panic in a handler or a middleware, with the panic value (at most 256 bytes of
 //     it) as the message: "internal error: <value>". The stack goes to the logger (SetLogger,
 //     slog.Default by default), never to the peer, and the Dispatcher keeps serving. A typed
@@ -94,8 +94,7 @@
 //
 //   - Frame size, batch length and nesting depth in ServeFrame: codec.Limits, set with
 //     SetLimits; defaults 1 MiB, 1024 elements, 64 levels. Past one, the reply is the matching
-//     error (-32099 frame too large, -32600 batch too large or nesting too deep) and nothing
-//     runs.
+//     error (-32600: frame too large, batch too large or nesting too deep) and nothing runs.
 //   - Nesting inside params given to Call directly: 10000 levels (as encoding/json), -32602
 //     past it.
 //   - Arity of a typed adapter: 4 params.

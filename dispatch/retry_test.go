@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/zerotask/zerotask/codec"
+	"github.com/zerotask/zerotask/protocol"
 )
 
 func TestRetryable(t *testing.T) {
@@ -57,7 +58,7 @@ func TestRetryThroughCall(t *testing.T) {
 		method string
 		code   int
 		after  time.Duration
-	}{{"plain", codec.CodeServerErrorMax, 0}, {"coded", -32050, time.Minute}} {
+	}{{"plain", protocol.CodeHandlerError, 0}, {"coded", -32050, time.Minute}} {
 		_, err := d.Call(context.Background(), nil, []byte(tt.method), nil)
 		after, ok := Retryable(err)
 		if !ok || after != tt.after {

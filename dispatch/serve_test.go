@@ -256,7 +256,7 @@ func TestServeFrameLimits(t *testing.T) {
 		t.Fatalf("frame at the bound: %s", got)
 	}
 	got := string(d.ServeFrame(ctx, nil, []byte(req+" ")))
-	if !jsonEqual(t, got, `{"jsonrpc":"2.0","error":{"code":-32099,"message":"Frame too large"},"id":null}`) {
+	if !jsonEqual(t, got, `{"jsonrpc":"2.0","error":{"code":-32600,"message":"Invalid Request: frame too large"},"id":null}`) {
 		t.Fatalf("frame past the bound: %s", got)
 	}
 	// MaxBatch

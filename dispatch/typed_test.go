@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/zerotask/zerotask/codec"
+	"github.com/zerotask/zerotask/protocol"
 )
 
 type point struct {
@@ -327,7 +328,7 @@ func TestTypedContextAndErrors(t *testing.T) {
 	if !errors.Is(cerr, errBoom) {
 		t.Fatalf("try error %v does not wrap the handler's error", cerr)
 	}
-	if ce := codec.AsError(cerr); ce.Code != codec.CodeServerErrorMax || ce.Message != "boom" {
+	if ce := codec.AsError(cerr); ce.Code != protocol.CodeHandlerError || ce.Message != "boom" {
 		t.Fatalf("try error on the wire: %d %q", ce.Code, ce.Message)
 	}
 	_, ce := call(t, d, "proc", `[true]`)

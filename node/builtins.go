@@ -10,6 +10,7 @@ import (
 	"github.com/zerotask/zerotask/codec"
 	"github.com/zerotask/zerotask/dispatch"
 	"github.com/zerotask/zerotask/internal/rawjson"
+	"github.com/zerotask/zerotask/protocol"
 )
 
 // MaxSleep bounds the builtin sleep task: longer sleeps are invalid params.
@@ -61,7 +62,7 @@ func Builtins(d *dispatch.Dispatcher) error {
 var (
 	errArithParams = codec.NewError(codec.CodeInvalidParams,
 		`Invalid params: expected two numbers, [a, b] or {"a": a, "b": b}`, nil)
-	errArithRange  = codec.NewError(codec.CodeServerErrorMax, "result is not a finite number", nil)
+	errArithRange  = codec.NewError(protocol.CodeHandlerError, "result is not a finite number", nil)
 	errSleepParams = codec.NewError(codec.CodeInvalidParams,
 		`Invalid params: expected [ms], [ms, tag], {"ms": ms} or {"ms": ms, "tag": tag} with 0 <= ms <= 86400000`, nil)
 )

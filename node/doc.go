@@ -89,7 +89,7 @@
 //     waiting at most: the credit the node grants never exceeds their sum (and stays within the
 //     window, see Credit).
 //   - A task that arrives without credit while the node is full is answered at once with error
-//     -32010 (CodeNoCredit); a well-behaved broker never triggers it.
+//     CodeNoCredit; a well-behaved broker never triggers it.
 //   - Outgoing messages hold at most the broker's max_batch members (from its hello reply,
 //     default 1024) and at most MaxMsgSize bytes (default 1 MiB); a single result larger than
 //     that is replaced by a -32603 error.

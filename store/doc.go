@@ -169,7 +169,7 @@
 // queued tasks and in-flight records, losing acknowledged tasks silently (how asynq lost its
 // leases); volatile-* evicts only keys with a TTL, which here are results, so a result could
 // vanish before its TTL under a client's Wait. Under noeviction a full Redis fails writes
-// instead, and the error reaches the caller, who can refuse new work (-32001) rather than lose
+// instead, and the error reaches the caller, who can refuse new work (queue full) rather than lose
 // accepted work.
 //
 // # Redis: Wait

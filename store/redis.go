@@ -100,7 +100,7 @@ func (r *Redis) Client() rueidis.Client { return r.c }
 // asynq lost leases). The volatile-* policies evict only keys with a TTL, which here are the
 // results: a result could vanish before its TTL while a client waits on it, so they are
 // refused too. With noeviction a full Redis fails writes instead, and the store returns that
-// error to the caller, who can refuse the task (-32001) rather than lose it.
+// error to the caller, who can refuse the task (queue full) rather than lose it.
 func (r *Redis) CheckMaxmemoryPolicy(ctx context.Context) error {
 	m, err := r.c.Do(ctx, r.c.B().ConfigGet().Parameter("maxmemory-policy").Build()).AsStrMap()
 	if err != nil {

@@ -26,12 +26,15 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/zerotask/zerotask/codec"
 	"github.com/zerotask/zerotask/internal/testutil"
+	"github.com/zerotask/zerotask/protocol"
 	"github.com/zerotask/zerotask/store"
 )
 
@@ -99,8 +102,8 @@ func sampleResults() []store.Result {
 	at := time.Unix(1700000000, 123456789)
 	return []store.Result{
 		{ID: "r-ok", State: store.StateSuccess, Result: []byte(`11`), Attempts: 1, Node: "node-a", FinishedAt: at},
-		{ID: "r-fail", State: store.StateFailure, Error: []byte(`{"code":-32000,"message":"boom","data":[1,2]}`), Attempts: 3, Node: "node-b", FinishedAt: at},
-		{ID: "r-revoked", State: store.StateRevoked, Error: []byte(`{"code":-32004,"message":"task revoked"}`)},
+		{ID: "r-fail", State: store.StateFailure, Error: []byte(`{"code":` + strconv.Itoa(protocol.CodeHandlerError) + `,"message":"boom","data":[1,2]}`), Attempts: 3, Node: "node-b", FinishedAt: at},
+		{ID: "r-revoked", State: store.StateRevoked, Error: codec.AppendErrorObject(nil, protocol.ErrRevoked)},
 		{ID: "r-big", State: store.StateSuccess, Result: bytes.Repeat([]byte(`"0123456789abcdef",`), 4096)},
 		{ID: "r-binary:with:colons", State: "CUSTOM", Result: []byte{0, 1, 2, 0xff, '\n'}, Node: "n"},
 	}
