@@ -15,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/zerotask/zerotask/protocol"
 )
 
 // Roles of the processes a benchmark measures.
@@ -223,7 +225,7 @@ func (e *Env) waitProcessNodes(ctx context.Context, n int, wait time.Duration) e
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	for {
-		raw, err := e.Client.CallRaw(ctx, nil, "broker.nodes", nil)
+		raw, err := e.Client.CallRaw(ctx, nil, protocol.MethodNodes, nil)
 		if err == nil && bytes.Count(raw, []byte(`"methods"`)) >= n {
 			return nil
 		}

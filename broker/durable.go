@@ -406,7 +406,7 @@ var errStoreFailed = codec.NewError(CodeQueueFull, "queue full: the store did no
 // staysStored reports whether a task that a graceful stop leaves unfinished stays in the
 // store, to run after the stop (durable mode): a submitted task, or one claimed from the store
 // (a recovered call has nobody to answer, so failing it would only lose it). A plain call
-// accepted by this run is answered -32003 instead: its caller waits for that answer.
+// accepted by this run is answered CodeShuttingDown instead: its caller waits for that answer.
 func (c *core) staysStored(t *task) bool {
 	if c.dur == nil {
 		return false
