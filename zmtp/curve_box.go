@@ -2,6 +2,7 @@ package zmtp
 
 import (
 	"crypto/subtle"
+	"encoding/binary"
 
 	//lint:ignore SA1019 the one-time authenticator of NaCl's secretbox, used as secretbox uses it: nacl/secretbox refuses overlapping buffers and CURVE messages are sealed and opened in place
 	"golang.org/x/crypto/poly1305"
@@ -48,14 +49,52 @@ func sealInPlace(box []byte, nonce *[24]byte, key *[32]byte) {
 	var counter [16]byte
 	var block0 [64]byte
 	boxSetup(nonce, key, &subKey, &counter, &block0)
+	sealWith(box, &subKey, &counter, &block0)
+	clear(subKey[:])
+}
+
+// boxSubKey is the XSalsa20 subkey of a nonce prefix: HSalsa20 of the key and the nonce's
+// first 16 bytes. CurveZMQ's MESSAGE nonces are a fixed 16-byte prefix per direction and an
+// 8-byte counter, so a connection computes each direction's subkey once (sealShort,
+// openShort) instead of once per message.
+func boxSubKey(key *[32]byte, prefix string) [32]byte {
+	var sub [32]byte
+	var hNonce [16]byte
+	copy(hNonce[:], prefix)
+	salsa.HSalsa20(&sub, &hNonce, key, &salsa.Sigma)
+	return sub
+}
+
+// shortSetup is boxSetup for a nonce whose subkey is already known.
+func shortSetup(subKey *[32]byte, short uint64, counter *[16]byte, block0 *[64]byte) {
+	binary.BigEndian.PutUint64(counter[:8], short)
+	salsa.XORKeyStream(block0[:], block0[:], counter, subKey)
+}
+
+// sealShort is sealInPlace with a precomputed subkey and a short nonce.
+func sealShort(box []byte, subKey *[32]byte, short uint64) {
+	var counter [16]byte
+	var block0 [64]byte
+	shortSetup(subKey, short, &counter, &block0)
+	sealWith(box, subKey, &counter, &block0)
+}
+
+// openShort is openInPlace with a precomputed subkey and a short nonce.
+func openShort(box []byte, subKey *[32]byte, short uint64) bool {
+	var counter [16]byte
+	var block0 [64]byte
+	shortSetup(subKey, short, &counter, &block0)
+	return openWith(box, subKey, &counter, &block0)
+}
+
+func sealWith(box []byte, subKey *[32]byte, counter *[16]byte, block0 *[64]byte) {
 	msg := box[boxTag:]
-	boxXOR(msg, &subKey, &counter, &block0)
+	boxXOR(msg, subKey, counter, block0)
 	var polyKey [32]byte
 	copy(polyKey[:], block0[:32])
 	var tag [boxTag]byte
 	poly1305.Sum(&tag, msg, &polyKey)
 	copy(box[:boxTag], tag[:])
-	clear(subKey[:])
 	clear(block0[:])
 }
 
@@ -69,6 +108,15 @@ func openInPlace(box []byte, nonce *[24]byte, key *[32]byte) bool {
 	var counter [16]byte
 	var block0 [64]byte
 	boxSetup(nonce, key, &subKey, &counter, &block0)
+	ok := openWith(box, &subKey, &counter, &block0)
+	clear(subKey[:])
+	return ok
+}
+
+func openWith(box []byte, subKey *[32]byte, counter *[16]byte, block0 *[64]byte) bool {
+	if len(box) < boxTag {
+		return false
+	}
 	var polyKey [32]byte
 	copy(polyKey[:], block0[:32])
 	var tag, want [boxTag]byte
@@ -78,8 +126,7 @@ func openInPlace(box []byte, nonce *[24]byte, key *[32]byte) bool {
 	if subtle.ConstantTimeCompare(tag[:], want[:]) != 1 {
 		return false
 	}
-	boxXOR(msg, &subKey, &counter, &block0)
-	clear(subKey[:])
+	boxXOR(msg, subKey, counter, block0)
 	clear(block0[:])
 	return true
 }

@@ -34,3 +34,27 @@ func TestBoxInPlaceMatchesSecretbox(t *testing.T) {
 		}
 	}
 }
+
+func TestBoxShortNonceMatchesSecretbox(t *testing.T) {
+	// sealShort/openShort (subkey computed once per prefix) are secretbox with the full nonce.
+	var key [32]byte
+	_, _ = rand.Read(key[:])
+	sub := boxSubKey(&key, "CurveZMQMESSAGEC")
+	for _, short := range []uint64{1, 2, 1 << 40} {
+		for _, n := range []int{0, 1, 33, 65, 1025} {
+			msg := make([]byte, n)
+			_, _ = rand.Read(msg)
+			nonce := curveNonce("CurveZMQMESSAGEC", short)
+			want := secretbox.Seal(nil, msg, &nonce, &key)
+			box := make([]byte, boxTag+n)
+			copy(box[boxTag:], msg)
+			sealShort(box, &sub, short)
+			if !bytes.Equal(box, want) {
+				t.Fatalf("nonce %d size %d: sealShort differs from secretbox.Seal", short, n)
+			}
+			if !openShort(box, &sub, short) || !bytes.Equal(box[boxTag:], msg) {
+				t.Fatalf("nonce %d size %d: openShort failed", short, n)
+			}
+		}
+	}
+}

@@ -30,20 +30,18 @@ const (
 // used under the connection's wmu, in the order messages enter the queue, so nonces go out
 // increasing; the receive half (rxNonce) belongs to the reader goroutine.
 type curveCipher struct {
-	key      [32]byte
-	txPrefix string
-	rxPrefix string
-	txNonce  uint64 // next short nonce to send
-	rxNonce  uint64 // last short nonce received
+	txKey   [32]byte // XSalsa20 subkeys of each direction's nonce prefix (boxSubKey)
+	rxKey   [32]byte
+	txNonce uint64 // next short nonce to send
+	rxNonce uint64 // last short nonce received
 }
 
 func newCurveCipher(shared *[32]byte, server bool, txNext, rxLast uint64) *curveCipher {
-	c := &curveCipher{key: *shared, txNonce: txNext, rxNonce: rxLast}
-	c.txPrefix, c.rxPrefix = "CurveZMQMESSAGEC", "CurveZMQMESSAGES"
+	tx, rx := "CurveZMQMESSAGEC", "CurveZMQMESSAGES"
 	if server {
-		c.txPrefix, c.rxPrefix = c.rxPrefix, c.txPrefix
+		tx, rx = rx, tx
 	}
-	return c
+	return &curveCipher{txKey: boxSubKey(shared, tx), rxKey: boxSubKey(shared, rx), txNonce: txNext, rxNonce: rxLast}
 }
 
 // writeFrames encodes the frames of pre then of frames as MESSAGE commands, MORE on every one
@@ -113,9 +111,8 @@ func (cc *curveCipher) writeFrame(q *wqueue, flags byte, a, b, c []byte) {
 	p = append(p, a...)
 	p = append(p, b...)
 	p = append(p, c...)
-	nonce := curveNonce(cc.txPrefix, cc.txNonce)
+	sealShort(p[boxStart:], &cc.txKey, cc.txNonce)
 	cc.txNonce++
-	sealInPlace(p[boxStart:], &nonce, &cc.key)
 	if scratch != nil {
 		q.write(p)
 		if cap(*scratch) <= maxPooledBuf {
@@ -177,8 +174,7 @@ func (cc *curveCipher) readMsg(fr *frameReader, m *Msg) (msgKind, error) {
 		if short <= cc.rxNonce {
 			return 0, errCurveNonce
 		}
-		nonce := curveNonce(cc.rxPrefix, short)
-		if !openInPlace(body[16:], &nonce, &cc.key) {
+		if !openShort(body[16:], &cc.rxKey, short) {
 			return 0, errCurveBox
 		}
 		cc.rxNonce = short

@@ -168,7 +168,7 @@ func (c *rawCurveClient) message(nonce uint64, flags byte, payload []byte) []byt
 	body[32] = flags
 	body = append(body, payload...)
 	n := curveNonce("CurveZMQMESSAGEC", nonce)
-	sealInPlace(body[16:], &n, &c.shared)
+	sealInPlace(body[16:], &n, &c.shared) // the per-message form, checking the subkey shortcut
 	return append(appendFrameHeader(nil, 0, len(body)), body...)
 }
 

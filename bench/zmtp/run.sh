@@ -3,7 +3,9 @@
 # driver, zbench.c, built here against libzmq3-dev) and go-zeromq/zmq4. Prints one table with
 # the ratios ours/libzmq and ours/zmq4 and checks the acceptance targets:
 #   one-way 64 B DEALER->ROUTER >= 1.0x libzmq and >= 15x zmq4;
-#   round-trip p50 (ours REQ/REP) <= libzmq REQ/REP p50.
+#   round-trip p50 (ours REQ/REP) <= libzmq REQ/REP p50;
+#   with CURVE: one-way 64 B and 1 KiB DEALER->ROUTER >= 1.0x libzmq with CURVE, and the CURVE
+#   REQ/REP p50 <= libzmq's CURVE REQ/REP p50.
 #
 #   bench/zmtp/run.sh                 # full run
 #   BENCHTIME=1s COUNT_64=1000000 bench/zmtp/run.sh
@@ -52,6 +54,12 @@ for s in 64 1024; do
   L[p50_$s]=$(sed -n 's/.*p50_ns=\([0-9]*\).*/\1/p' <<<"$out")
   L[p99_$s]=$(sed -n 's/.*p99_ns=\([0-9]*\).*/\1/p' <<<"$out")
 done
+L[c_ow_dr_64]=$(best msg_s max -- thr dealer-router 64 "$COUNT_64" curve)
+L[c_ow_dr_1024]=$(best msg_s max -- thr dealer-router 1024 "$COUNT_1K" curve)
+for s in 64 1024; do
+  out=$(for _ in $(seq "$REPEAT"); do "$work/zbench" lat req-rep "$s" "$COUNT_LAT" curve; done | sort -t= -k2 -g | head -1)
+  L[c_p50_$s]=$(sed -n 's/.*p50_ns=\([0-9]*\).*/\1/p' <<<"$out")
+done
 
 echo "running go test -bench '^BenchmarkCross' -benchtime $BENCHTIME ./zmtp ..." >&2
 go test -run '^$' -bench '^BenchmarkCross' -benchtime "$BENCHTIME" -count 1 -timeout 30m ./zmtp | tee "$work/go.txt" >&2
@@ -95,6 +103,18 @@ for s in 64 1024; do
   printf '%-34s %11s %11s %11s %11s %11s %12s %12s\n' "round trip dealer-router ${s} B p50" "$(us "$d")" "-" "-" "-" "-" \
     "$(metric "BenchmarkCrossRoundTrip/dealer-router/size=$s/lib=zmtp" allocs/op)" "-"
 done
+for s in 64 1024; do
+  z=$(metric "BenchmarkCrossCurve/one-way/dealer-router/size=$s/lib=zmtp" msg/s)
+  printf '%-34s %11s %11s %11s %11s %11s %12s %12s\n' "CURVE one-way dealer-router ${s} B" \
+    "$(fmt "$z")" "$(fmt "${L[c_ow_dr_$s]}")" "-" "$(ratio "$z" "${L[c_ow_dr_$s]}")" "-" \
+    "$(metric "BenchmarkCrossCurve/one-way/dealer-router/size=$s/lib=zmtp" allocs/op)" "-"
+  eval "C_ow_$s=\${z:-}"
+  z=$(metric "BenchmarkCrossCurve/round-trip/req-rep/size=$s/lib=zmtp" p50-ns)
+  printf '%-34s %11s %11s %11s %11s %11s %12s %12s\n' "CURVE round trip req-rep ${s} B p50" \
+    "$(us "$z")" "$(us "${L[c_p50_$s]}")" "-" "$(ratio "$z" "${L[c_p50_$s]}")" "-" \
+    "$(metric "BenchmarkCrossCurve/round-trip/req-rep/size=$s/lib=zmtp" allocs/op)" "-"
+  eval "C_p50_$s=\${z:-}"
+done
 echo "(latency ratios: lower is better; allocs are per message, both ends, Go only)"
 for s in 64 1024; do
   name="BenchmarkCrossOneWay/pub-sub/size=$s/lib=zmtp"
@@ -109,6 +129,11 @@ echo "acceptance: one-way 64 B DEALER->ROUTER >= 1.0x libzmq: $(ratio "$z" "${L[
 q15=$(awk -v q="$q" 'BEGIN { if (q != "") print q * 15 }')
 echo "acceptance: one-way 64 B DEALER->ROUTER >= 15x zmq4:   $(ratio "$z" "$q") $(verdict "$z" "$q15" '>=')"
 echo "acceptance: round-trip p50 64 B <= libzmq REQ/REP p50:  $(us "${RT_p50_64:-}") vs $(us "${L[p50_64]}") $(verdict "${RT_p50_64:-}" "${L[p50_64]}" '<=')"
+for s in 64 1024; do
+  z=$(eval echo "\${C_ow_$s:-}")
+  echo "acceptance: CURVE one-way $s B >= 1.0x libzmq CURVE:    $(ratio "$z" "${L[c_ow_dr_$s]}") $(verdict "$z" "${L[c_ow_dr_$s]}" '>=')"
+done
+echo "acceptance: CURVE round-trip p50 64 B <= libzmq CURVE p50: $(us "${C_p50_64:-}") vs $(us "${L[c_p50_64]}") $(verdict "${C_p50_64:-}" "${L[c_p50_64]}" '<=')"
 
 if [ "${PROFILE:-0}" = 1 ]; then
   echo
