@@ -43,10 +43,8 @@ type Broker struct {
 	sent      atomic.Uint64      // messages accepted by the ROUTER's TrySend (for the linger)
 	closeMu   sync.Once
 
-	// Durable mode (Config.Store): the finisher goroutine stops when finQuit is closed and
-	// closes finDone once it has written what was left.
-	finQuit chan struct{}
-	finDone chan struct{}
+	// dur is durable mode's goroutines (Config.Store), nil without a store.
+	dur *durLoops
 }
 
 // New validates cfg, binds the ROUTER and the PUB at once (so port 0 works and Addr is known)
@@ -191,12 +189,7 @@ func (b *Broker) Serve(ctx context.Context) error {
 		b.tickLoop(sctx)
 	}()
 	if b.c.dur != nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			b.holdLoop(sctx)
-		}()
-		go b.finishLoop()
+		b.startDurable()
 	}
 	err := b.loop(sctx)
 	cancel()

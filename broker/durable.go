@@ -27,7 +27,7 @@ import (
 //     between runs the task again (at least once) rather than losing it.
 //   - Node loss and retries stay in memory: the store still holds the task for this broker.
 //   - Start: Recover(owner) gives back what an earlier run under the same owner id held (a
-//     kill -9); the holder claims tasks from the store's queues for the queues whose nodes
+//     kill -9); the claimer claims tasks from the store's queues for the queues whose nodes
 //     here have credit and nothing queued, so given-back tasks (and those of a broker whose
 //     lease ran out) run wherever there is room.
 //   - Graceful shutdown: submitted tasks still queued or delayed stay in the store (not failed with
@@ -39,8 +39,8 @@ import (
 //     loop: the result, or QUEUED while the store holds the task, or UNKNOWN; a wait is the
 //     store's Wait (woken by the Put of whichever broker finishes it).
 //
-// Everything here runs under Broker.mu except the store calls, which the holder, finisher and
-// lookup goroutines make without the lock.
+// Everything here runs under Broker.mu except the store calls, which durable mode's goroutines
+// (durable_loop.go: holder, claimer, heartbeat, finisher, lookups) make without the lock.
 
 // durable is the routing state's side of durable mode (guarded by Broker.mu).
 type durable struct {
