@@ -57,6 +57,9 @@ type outbox struct {
 	timerArmed bool
 	runningDue bool // the running delay passed: the next pack reports running tasks
 	helloSeq   int
+	run        string // the broker run of the last hello reply ("broker"): hand-out ids begin with it
+	purges     int    // times queued messages were dropped for a new broker run
+	taken      int    // purges when the sender took the frame it is sending
 
 	sess       context.Context // the current connection's lifetime; cancelled when it drops
 	endSess    context.CancelFunc
@@ -194,7 +197,9 @@ func (o *outbox) result(t *task, res []byte, err error, retry bool, after, serve
 		t.startIdx = -1
 	}
 	o.held--
-	if o.abandon {
+	if o.abandon || o.otherRunLocked(t.id) {
+		// Abandoned, or a task of a broker run that is gone (the broker restarted and forgot
+		// it): an answer goes only to the run that handed the task out.
 		o.mu.Unlock()
 		return
 	}
@@ -318,7 +323,7 @@ func (o *outbox) More(sess context.Context) bool {
 }
 
 // Taking: the node keeps no per-frame books before a send.
-func (o *outbox) Taking(batch.Frame[grant]) {}
+func (o *outbox) Taking(batch.Frame[grant]) { o.taken = o.purges }
 
 // Sent counts the messages of this connection, for bye's wait.
 func (o *outbox) Sent(sess context.Context, _ batch.Frame[grant]) {
@@ -329,7 +334,15 @@ func (o *outbox) Sent(sess context.Context, _ batch.Frame[grant]) {
 
 // Unsent keeps the frame first in line: loop retries, on this connection or after the next
 // hello.
-func (o *outbox) Unsent(batch.Frame[grant]) bool { return true }
+// Unsent keeps a frame the socket did not take first in line, unless it was meant for a
+// broker run that is gone (dropped with the rest of that run's messages).
+func (o *outbox) Unsent(f batch.Frame[grant]) bool {
+	if o.taken != o.purges {
+		o.out.Recycle(f.B)
+		return false
+	}
+	return true
+}
 
 // Dropped cannot happen with the size checks of result and the packer; never retry it forever.
 func (o *outbox) Dropped(f batch.Frame[grant], err error) {
@@ -418,14 +431,73 @@ func (o *outbox) hello() {
 	o.n.hellos.Add(1)
 	o.mu.Lock()
 	if o.sess == sess && o.connected {
+		o.sessBase, o.sessSent = base, 1
+	}
+	o.mu.Unlock()
+}
+
+// helloReply opens the connection for results and credit once the broker answered hello
+// number seq, from broker run run. Messages still queued from before (results, running
+// notices, credit) were meant for the run of the previous hello: when the broker is another
+// run (it restarted, or the node reached another broker), they are dropped, since that run
+// does not know those tasks and must not take their answers.
+func (o *outbox) helloReply(seq int, run string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if seq != o.helloSeq || !o.connected || o.helloDue {
+		return // the reply to an earlier hello
+	}
+	if o.run != "" && run != o.run {
+		dropped := 0
+		for {
+			f, ok := o.out.Next()
+			if !ok {
+				break
+			}
+			dropped++
+			o.out.Recycle(f.B)
+		}
+		for i, t := range o.started {
+			t.startIdx = -1
+			o.started[i] = nil
+		}
+		o.started = o.started[:0]
+		o.purges++
+		if dropped > 0 {
+			o.n.log.Info("node: the broker is a new run: answers for the tasks of the last one are dropped", "broker", run, "was", o.run, "messages", dropped)
+		}
+	}
+	o.run = run
+	if !o.ready {
 		o.ready = true
 		// A hello resets the broker's books for this connection: the broker starts with no
 		// credit, and will get what the messages still queued here grant (packed on the
 		// connection before), then what packLocked grants now on top of it.
 		o.outstanding = o.queuedGrantLocked()
-		o.sessBase, o.sessSent = base, 1
+	}
+	o.wake()
+}
+
+// rehello says hello again on the current connection: the broker said it does not know this
+// connection as a node (broker.hello_required), e.g. it declared the node lost while the
+// connection lived on.
+func (o *outbox) rehello() {
+	o.mu.Lock()
+	if o.connected && !o.helloDue {
+		o.helloDue, o.ready = true, false
 	}
 	o.mu.Unlock()
+	o.wake()
+}
+
+// otherRunLocked reports whether hand-out id names a broker run other than the current one
+// (ids are "<run>.<n>"; an id of another form names no run).
+func (o *outbox) otherRunLocked(id []byte) bool {
+	r := o.run
+	if r == "" || len(id) < len(r)+3 || id[0] != '"' || id[len(r)+1] != '.' {
+		return false
+	}
+	return string(id[1:len(r)+1]) != r
 }
 
 // finish asks loop to send what is left and the bye, and waits until the bye is written to

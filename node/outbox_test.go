@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"sync"
 	"testing"
 
@@ -91,6 +92,7 @@ func TestCreditQueuedAcrossReconnect(t *testing.T) {
 	o.sock = s
 	o.onConnect()
 	o.hello()
+	o.helloReply(o.helloSeq, "0badcafe")
 	s.mu.Lock()
 	s.full = true
 	s.mu.Unlock()
@@ -101,11 +103,64 @@ func TestCreditQueuedAcrossReconnect(t *testing.T) {
 	o.onDisconnect()
 	o.onConnect()
 	o.hello()
+	o.helloReply(o.helloSeq, "0badcafe")
 	s.mu.Lock()
 	s.full = false
 	s.mu.Unlock()
 	o.flush(false)
 	if got := credits(t, s.take()); got != n.capacity {
 		t.Fatalf("granted %d on the new connection, want the capacity %d", got, n.capacity)
+	}
+}
+
+// TestAnswersGoToTheirRun: answers queued for a broker run (the connection dropped before they
+// left) are not sent to another run after the next hello, nor are answers to that run's tasks
+// finished later; the same run gets them.
+func TestAnswersGoToTheirRun(t *testing.T) {
+	for _, tc := range []struct {
+		name, run string
+		want      int // answers sent after the reconnection
+	}{
+		{"same run", "0badcafe", 2},
+		{"new run", "5f0c2a91", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n, err := New(Config{Concurrency: 2, Prefetch: 2, Sub: "none", Dispatcher: dispatch.New(), Logger: quiet})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := &scriptSock{}
+			o := &n.out
+			o.sock = s
+			o.onConnect()
+			o.hello()
+			o.helloReply(o.helloSeq, "0badcafe")
+			o.flush(false)
+			if got := o.accept(2); got != 2 {
+				t.Fatalf("accepted %d tasks", got)
+			}
+			s.take()
+			o.onDisconnect()
+			o.result(&task{id: []byte(`"0badcafe.67108864"`), startIdx: -1}, []byte("1"), nil, false, 0, 0)
+			o.onConnect()
+			o.hello()
+			if sent := s.take(); len(sent) != 1 {
+				t.Fatalf("sent %q before the hello reply, want the hello alone", sent)
+			}
+			o.helloReply(o.helloSeq, tc.run)
+			o.result(&task{id: []byte(`"0badcafe.134217728"`), startIdx: -1}, []byte("2"), nil, false, 0, 0)
+			o.flush(false)
+			sent := s.take()
+			answers := 0
+			for _, b := range sent {
+				answers += strings.Count(string(b), `"result"`)
+			}
+			if answers != tc.want {
+				t.Fatalf("%d answers sent to run %s, want %d: %q", answers, tc.run, tc.want, sent)
+			}
+			if got := credits(t, sent); got != n.capacity {
+				t.Fatalf("granted %d after the hello, want the capacity %d", got, n.capacity)
+			}
+		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/zerotask/zerotask/codec"
@@ -121,6 +122,9 @@ func (n *Node) notice(h *codec.Header) {
 		n.controlOne(h)
 	case protocol.MethodShutdown:
 		n.log.Info("node: the broker is shutting down")
+	case "broker.hello_required":
+		n.log.Info("node: the broker does not know this connection as a node: saying hello again")
+		n.out.rehello()
 	default:
 		n.log.Debug("node: notification from broker ignored", "method", string(h.Method))
 	}
@@ -160,6 +164,8 @@ func (n *Node) response(h *codec.Header) {
 		n.out.out.MaxBatch = reply.MaxBatch
 		n.out.mu.Unlock()
 	}
+	seq, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(string(h.ID), `"hello-`), `"`))
+	n.out.helloReply(seq, reply.Broker)
 	n.log.Info("node: connected to broker", "broker", reply.Broker, "max_batch", reply.MaxBatch)
 }
 
