@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -104,6 +105,11 @@ func New(cfg Config) (*Broker, error) {
 	}
 	b.c = newCore(&b.cfg, countingSender{b.router, &b.sent}, pub)
 	b.c.jobs = b.startJob
+	b.c.closePeer = func(ident []byte) {
+		// Off the lock: closing a connection is a syscall.
+		id := append([]byte(nil), ident...)
+		go b.router.ClosePeer(id, errViolationClose)
+	}
 	if cfg.Store != nil {
 		if err := b.openDurable(); err != nil {
 			b.closeSockets()
@@ -112,6 +118,9 @@ func New(cfg Config) (*Broker, error) {
 	}
 	return b, nil
 }
+
+// errViolationClose is why the broker closes a node's connection for a protocol violation.
+var errViolationClose = errors.New("broker: protocol violation")
 
 // countingSender counts the messages the ROUTER accepted, so Shutdown can wait until zmtp
 // has written them (zmtp does not linger on Close).

@@ -27,10 +27,10 @@ func (c *core) brokerCall(p *peer, tg target, h *codec.Header) {
 		c.bHello(p, tg, h)
 	case protocol.MethodBye:
 		if !p.node {
-			c.fail(tg, h.ID, errNotNode)
+			c.notNode(p, tg, h.ID)
 			return
 		}
-		c.nodeGone(p)
+		c.nodeGone(p, true)
 		c.ok(tg, h.ID, trueJSON)
 	case protocol.MethodSubmit:
 		c.bSubmit(p, tg, h)
@@ -70,6 +70,21 @@ func (c *core) badParams(tg target, id []byte, msg string) {
 	c.fail(tg, id, &codec.Error{Code: codec.CodeInvalidParams, Message: "Invalid params: " + msg})
 }
 
+// notNode answers what only a node sends (credit, running notices, bye, task answers) from a
+// peer that is not a node on this connection: a request gets -32602, and the peer is told
+// once, with a broker.hello_required notification, to say hello again. That is how a node
+// learns that the broker forgot it (a restarted broker, or one that declared it lost while
+// its connection lived on): its next credit, running notice or answer brings the notice.
+func (c *core) notNode(p *peer, tg target, id []byte) {
+	c.fail(tg, id, errNotNode)
+	if p.told {
+		return
+	}
+	p.told = true
+	c.ntbuf = protocol.AppendHelloRequired(c.ntbuf[:0], c.epoch)
+	c.send(p, p.delim, c.ntbuf)
+}
+
 // maxCredit bounds the credit one node may hold.
 const maxCredit = 1 << 30
 
@@ -81,7 +96,7 @@ func (c *core) bCredit(p *peer, tg target, h *codec.Header) {
 		return
 	}
 	if !p.node {
-		c.fail(tg, h.ID, errNotNode)
+		c.notNode(p, tg, h.ID)
 		return
 	}
 	credit := int64(p.credit) + n
@@ -98,7 +113,7 @@ func (c *core) bCredit(p *peer, tg target, h *codec.Header) {
 // bRunning: a node started these tasks ([k1, k2, ...] or {"ids":[...]}).
 func (c *core) bRunning(p *peer, tg target, h *codec.Header) {
 	if !p.node {
-		c.fail(tg, h.ID, errNotNode)
+		c.notNode(p, tg, h.ID)
 		return
 	}
 	list := h.Params
@@ -258,7 +273,7 @@ func (c *core) nodeHello(p *peer, hp *helloParams) {
 	} else {
 		c.nodes++
 	}
-	p.node = true
+	p.node, p.told = true, false
 	p.name = hp.Name
 	if p.name == "" {
 		p.name = "node-" + strconv.Quote(string(p.ident))

@@ -103,10 +103,17 @@ func TestBrokerMethods(t *testing.T) {
 		{"unknown broker method", `{"method":"broker.nosuch"}`, -32601, ""},
 		{"rpc method", `{"method":"rpc.discover"}`, -32601, ""},
 	}
+	notices := 0
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			req := strings.Replace(tc.req, `{"method"`, fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method"`, i), 1)
 			body := c.call(req)
+			if strings.Contains(body, `"method":"broker.hello_required"`) {
+				// Node messages from a client: told once to say hello (after the -32602 of
+				// the first one).
+				notices++
+				body = c.recv()
+			}
 			r := decodeResp(t, body)
 			if string(r.ID) != fmt.Sprint(i) {
 				t.Fatalf("id %s, want %d", r.ID, i)
@@ -121,6 +128,9 @@ func TestBrokerMethods(t *testing.T) {
 				t.Fatalf("reply %s, want a result containing %s", body, tc.contains)
 			}
 		})
+	}
+	if notices != 1 {
+		t.Errorf("broker.hello_required sent %d times to the client, want once", notices)
 	}
 	n.collect(3) // the three submits went to the node
 }

@@ -73,6 +73,9 @@ const (
 	// queue with no attempt counted. The same code without that data is an ordinary error of
 	// the task's handler.
 	CodeNoCredit = protocol.CodeNoCredit
+	// CodeBadAnswer: the node that held the task answered it with something that is not a
+	// valid JSON-RPC response (the message names the node and what is wrong); the task fails.
+	CodeBadAnswer = protocol.CodeBadAnswer
 )
 
 // The error objects the broker answers with. They are shared values: never modify them.
@@ -342,12 +345,19 @@ type Stats struct {
 	Stale     uint64 // node responses ignored (not the task's current holder or attempt)
 	Rejected  uint64 // requests refused at a limit (CodeQueueFull, CodeTooManyInFlight, CodeShuttingDown)
 	BadFrames uint64 // frames or batch members answered with -32700 or -32600
-	Nodes     int    // connected nodes (said hello as a node)
-	Clients   int    // other connected peers that sent something
-	Results   int    // finished records kept
-	Waiting   int    // broker.result calls waiting
-	Methods   int    // method names with a queue
-	Storing   int    // tasks accepted and being written to the store (durable mode)
-	Stored    uint64 // tasks written to the store (durable mode)
-	Claimed   uint64 // tasks taken from the store's queues: another run's or another broker's
+	// HandedBack counts tasks that came back from a node unstarted (refused for credit,
+	// handed back by a stopping node, or taken from a node that showed no progress): queued
+	// again at the front, no attempt counted.
+	HandedBack uint64
+	BadAnswers uint64 // invalid answers to a task a node held: the task failed with CodeBadAnswer
+	Violations uint64 // node connections closed for a protocol violation (an answer naming no task, not JSON)
+	Reclaimed  uint64 // times a node that showed no progress lost the tasks it had not started
+	Nodes      int    // connected nodes (said hello as a node)
+	Clients    int    // other connected peers that sent something
+	Results    int    // finished records kept
+	Waiting    int    // broker.result calls waiting
+	Methods    int    // method names with a queue
+	Storing    int    // tasks accepted and being written to the store (durable mode)
+	Stored     uint64 // tasks written to the store (durable mode)
+	Claimed    uint64 // tasks taken from the store's queues: another run's or another broker's
 }

@@ -54,6 +54,8 @@ type peer struct {
 
 	// Node side.
 	node        bool
+	told        bool // sent broker.hello_required since it last said hello as a node
+	dropped     bool // closed for a protocol violation: what it still sends is ignored
 	name        string
 	concurrency int
 	methods     []uint32 // queues it serves
@@ -165,7 +167,7 @@ var errReplyFixed = len(codec.AppendError(nil, nil, errReplyTooLarge)) - len(nul
 type counters struct {
 	accepted, submitted, succeeded, failed, retried, revoked, expired uint64
 	dropped, stale, rejected, badFrames, brokerCalls, duplicate       uint64
-	unsent, tooLarge                                                  uint64
+	unsent, tooLarge, handedBack, badAnswers, violations, reclaimed   uint64
 }
 
 // core is the broker's routing state. Every field is guarded by Broker.mu (held by the
@@ -243,6 +245,9 @@ type core struct {
 	// jobs runs a user broker.* task off the routing loop (set by the Broker); it reports false
 	// when its queue is full.
 	jobs func(j *job) bool
+	// closePeer closes the connection of a peer that violated the protocol (set by the Broker;
+	// nil without a network). It must not block.
+	closePeer func(ident []byte)
 	// dur is durable mode's state (Config.Store set), nil without a store; ask runs a lookup
 	// against the store off the routing loop (set by the Broker).
 	dur *durable
@@ -336,7 +341,7 @@ func (c *core) peerGone(ident []byte) {
 	p := c.peers[i]
 	delete(c.peerIdx, string(p.ident))
 	if p.node {
-		c.nodeGone(p)
+		c.nodeGone(p, false)
 	}
 	p.alive = false // from here on no reply reaches it (batches settle silently)
 	// Detach the client's task calls.
@@ -748,13 +753,18 @@ func (c *core) unlinkHeld(p *peer, slot uint32, t *task) {
 }
 
 // nodeGone puts back every task node p held, at the front of its queue in their original
-// order, state RETRY (attempts already counted), and forgets p as a node.
-func (c *core) nodeGone(p *peer) {
+// order, and forgets p as a node. A task that may have run (the node was lost, or it reported
+// the task running) comes back in state RETRY, its attempt counted; a task that a node saying
+// bye never reported running was handed back unstarted (bye true) and comes back as if it had
+// never left its queue, no attempt counted: a stop is not a failure.
+func (c *core) nodeGone(p *peer, bye bool) {
 	for slot := p.htail; slot != noRef; {
 		t := c.tasks.at(slot)
 		prev := t.nprev
 		c.unlinkHeld(p, slot, t)
 		switch {
+		case bye && t.state != stRunning && t.state != stRevoked && t.flags&fOrphan == 0 && !c.closing:
+			c.handBack(slot, t)
 		case t.state == stRevoked || t.flags&fOrphan != 0:
 			// Revoked, or a call whose client has gone: nobody wants it run again.
 			c.freeTask(slot, t)
@@ -799,6 +809,17 @@ func (c *core) nodeGone(p *peer) {
 	}
 	p.tasks.Take(false) // not sent: every task in it went back above
 	c.log.Debug("broker: node gone", "node", p.name, "requeued", c.queued)
+}
+
+// handBack puts a held task that did not run back at the front of its queue (the node is off
+// its held list already): the hand-out is not counted as an attempt.
+func (c *core) handBack(slot uint32, t *task) {
+	if t.attempts > 0 {
+		t.attempts--
+	}
+	t.bump()
+	c.cnt.handedBack++
+	c.queueTask(slot, t, c.queues[t.q], true)
 }
 
 // ---- replies ----

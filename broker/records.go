@@ -172,6 +172,10 @@ func (c *core) appendStats(dst []byte) []byte {
 	dst = field(dst, "stale", s.Stale)
 	dst = field(dst, "rejected", s.Rejected)
 	dst = field(dst, "bad_frames", s.BadFrames)
+	dst = field(dst, "handed_back", s.HandedBack)
+	dst = field(dst, "bad_answers", s.BadAnswers)
+	dst = field(dst, "violations", s.Violations)
+	dst = field(dst, "reclaimed", s.Reclaimed)
 	dst = field(dst, "nodes", uint64(s.Nodes))
 	dst = field(dst, "clients", uint64(s.Clients))
 	dst = field(dst, "results", uint64(s.Results))
@@ -234,29 +238,33 @@ func (c *core) appendNodes(dst []byte, limit int) []byte {
 // stats returns the counters as a Stats value.
 func (c *core) stats() Stats {
 	s := Stats{
-		Queued:    c.queued,
-		Running:   c.running,
-		Accepted:  c.cnt.accepted,
-		Submitted: c.cnt.submitted,
-		Succeeded: c.cnt.succeeded,
-		Failed:    c.cnt.failed,
-		Retried:   c.cnt.retried,
-		Revoked:   c.cnt.revoked,
-		Expired:   c.cnt.expired,
-		Scheduled: c.scheduled,
-		Duplicate: c.cnt.duplicate,
-		Unsent:    c.cnt.unsent,
-		TooLarge:  c.cnt.tooLarge,
-		Dropped:   c.cnt.dropped,
-		Stale:     c.cnt.stale,
-		Rejected:  c.cnt.rejected,
-		BadFrames: c.cnt.badFrames,
-		Nodes:     c.nodes,
-		Clients:   len(c.peerIdx) - c.nodes,
-		Results:   c.store.len(),
-		Waiting:   c.store.waiting(),
-		Methods:   len(c.queueIdx),
-		Storing:   c.storing(),
+		Queued:     c.queued,
+		Running:    c.running,
+		Accepted:   c.cnt.accepted,
+		Submitted:  c.cnt.submitted,
+		Succeeded:  c.cnt.succeeded,
+		Failed:     c.cnt.failed,
+		Retried:    c.cnt.retried,
+		Revoked:    c.cnt.revoked,
+		Expired:    c.cnt.expired,
+		Scheduled:  c.scheduled,
+		Duplicate:  c.cnt.duplicate,
+		Unsent:     c.cnt.unsent,
+		TooLarge:   c.cnt.tooLarge,
+		Dropped:    c.cnt.dropped,
+		Stale:      c.cnt.stale,
+		Rejected:   c.cnt.rejected,
+		BadFrames:  c.cnt.badFrames,
+		HandedBack: c.cnt.handedBack,
+		BadAnswers: c.cnt.badAnswers,
+		Violations: c.cnt.violations,
+		Reclaimed:  c.cnt.reclaimed,
+		Nodes:      c.nodes,
+		Clients:    len(c.peerIdx) - c.nodes,
+		Results:    c.store.len(),
+		Waiting:    c.store.waiting(),
+		Methods:    len(c.queueIdx),
+		Storing:    c.storing(),
 	}
 	if c.dur != nil {
 		s.Stored, s.Claimed = c.dur.stored, c.dur.claimed

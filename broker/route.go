@@ -40,6 +40,9 @@ func (c *core) handle(m *zmtp.Msg) {
 		return
 	}
 	p := c.peerFor(ident)
+	if p.dropped {
+		return // its connection is being closed for a protocol violation
+	}
 	p.delim = delim
 	c.handleBody(p, delim, body)
 }
@@ -59,6 +62,10 @@ func (c *core) handleBody(p *peer, delim bool, body []byte) {
 	}
 	h := &c.hdr
 	if err := codec.ScanLimits(body, h, &c.lim); err != nil {
+		if p.node {
+			c.badNodeMsg(p, target{client: p.slot, cgen: p.gen, batch: noRef, delim: delim}, body, err)
+			return
+		}
 		// The whole frame is bad: one error object with id null (also for `[]`).
 		c.cnt.badFrames++
 		c.scratch = codec.AppendError(c.scratch[:0], nil, codec.AsError(err))
@@ -155,13 +162,17 @@ func (c *core) handleArray(p *peer, delim bool, body []byte) {
 	it.Scratch = nil
 	it.ResetLimits(body, &c.nodeLim)
 	tg.member = true
-	for it.Next() {
+	for it.Next() && !p.dropped {
 		h, err := it.Header()
 		needsReply := err != nil || h.Kind == codec.KindRequest
 		if needsReply && tg.batch == noRef && !p.unordered {
 			tg.batch = c.newBatch(p, delim)
 		}
 		if err != nil {
+			if p.node {
+				c.badNodeMsg(p, tg, it.Elem(), err)
+				continue
+			}
 			c.cnt.badFrames++
 			c.scratch = codec.AppendError(c.scratch[:0], nil, codec.AsError(err))
 			c.deliverNow(tg, c.scratch)
@@ -172,7 +183,11 @@ func (c *core) handleArray(p *peer, delim bool, body []byte) {
 	if tg.batch != noRef {
 		c.batchDone(tg.batch) // the reading guard: sends now if nothing is pending
 	}
-	if err := it.Err(); err != nil {
+	if err := it.Err(); err != nil && !p.dropped {
+		if p.node && codec.AsError(err).Code == codec.CodeParseError {
+			c.violation(p, "an array that is not valid JSON")
+			return
+		}
 		// The rest of the array is not valid: one error object.
 		c.cnt.badFrames++
 		c.scratch = codec.AppendError(c.scratch[:0], nil, codec.AsError(err))
@@ -361,15 +376,19 @@ func (c *core) pending(p *peer, tg target) {
 // node, or for an earlier attempt (its generation has moved on), is ignored and counted. An
 // error marked retryable runs the task again if it has attempts left.
 func (c *core) nodeResult(p *peer, h *codec.Header, raw []byte) {
-	k, ours, ok := c.parseHandout(h.ID)
-	if !ok || !ours {
+	if !p.node {
+		// A node the broker does not know (it restarted, or lost the node): say hello again.
 		c.cnt.stale++
+		c.notNode(p, noTarget, nil)
 		return
 	}
-	slot, gen := splitKey(k)
-	t := c.tasks.at(slot)
-	if t == nil || t.buf == nil || t.gen != gen || t.flags&fHeld == 0 || t.node != p.slot {
-		c.cnt.stale++
+	k, ours, ok := c.parseHandout(h.ID)
+	if !ok {
+		c.violation(p, "an answer whose id names no task: "+clip(h.ID))
+		return
+	}
+	slot, t := c.heldBy(p, k, ours)
+	if t == nil {
 		return
 	}
 	c.unlinkHeld(p, slot, t)
@@ -401,16 +420,12 @@ func (c *core) nodeResult(p *peer, h *codec.Header, raw []byte) {
 // refused puts back a task its node refused for lack of credit: front of its queue, the
 // hand-out not counted as an attempt.
 func (c *core) refused(slot uint32, t *task) {
-	if t.attempts > 0 {
-		t.attempts--
-	}
-	t.bump()
 	if t.state == stRunning {
+		c.markRunning(t, false)
 		t.state = stQueued
 	}
-	q := c.queues[t.q]
-	c.queueTask(slot, t, q, true)
-	c.pumpQueue(q)
+	c.handBack(slot, t)
+	c.pumpQueue(c.queues[t.q])
 }
 
 // finish completes a task: the reply to its client (the node's raw result or error object

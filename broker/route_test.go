@@ -393,7 +393,11 @@ func TestNodeBye(t *testing.T) {
 	a.collect(1)
 	a.send(`{"jsonrpc":"2.0","method":"broker.bye"}`)
 	testutil.Eventually(t, wait, func() bool { s := b.Stats(); return s.Queued == 1 && s.Nodes == 0 }, "requeued after bye")
-	a.credit(1) // no longer a node: refused, nothing sent
+	a.credit(1) // no longer a node: no task, told once to say hello again
+	if got := a.recv(); !strings.Contains(got, `"method":"broker.hello_required"`) {
+		t.Fatalf("after bye, credit answered %s, want broker.hello_required", got)
+	}
+	a.credit(1)
 	a.none()
 }
 

@@ -7,7 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zerotask/zerotask/broker"
+	"github.com/zerotask/zerotask/client"
 	"github.com/zerotask/zerotask/internal/testutil"
+	"github.com/zerotask/zerotask/node"
 	"github.com/zerotask/zerotask/zmtp"
 )
 
@@ -181,5 +184,38 @@ func TestOldAnswerAfterRestart(t *testing.T) {
 			}
 			t.Logf("%s: %d restart cycles in %v, %d wrong answers", mode, cycles, time.Since(start).Round(time.Millisecond), wrong)
 		})
+	}
+}
+
+// TestStopIsNotAFailure: a node that stops gracefully hands back the tasks it holds but did
+// not start; they are not charged an attempt, so with max_attempts 1 they run later on another
+// node and end SUCCESS.
+func TestStopIsNotAFailure(t *testing.T) {
+	b, _ := startBroker(t, broker.Config{})
+	c := dial(t, b.Addr())
+	n1, stop1 := startNode(t, b, node.Config{Name: "stopping", Concurrency: 1, Prefetch: 2})
+	waitConnected(t, n1)
+	ctx := testutil.Context(t, 30*time.Second)
+	var hs []*client.Handle
+	for i := range 3 {
+		h, err := c.Submit(ctx, "sleep", client.Named(map[string]int{"ms": 300, "tag": i}), client.MaxAttempts(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs = append(hs, h)
+	}
+	// The node holds all three (concurrency 1 + prefetch 2) and runs the first.
+	testutil.Eventually(t, 10*time.Second, func() bool { s := n1.Stats(); return s.Running == 1 && s.Held == 3 }, "the node holds 3 tasks and runs one")
+	stop1()
+	n2, _ := startNode(t, b, node.Config{Name: "next", Concurrency: 2})
+	waitConnected(t, n2)
+	for i, h := range hs {
+		var ms float64
+		if err := h.Wait(ctx, &ms); err != nil {
+			t.Errorf("task %d: %v", i, err)
+		}
+	}
+	if s := b.Stats(); s.HandedBack != 2 || s.Retried != 0 {
+		t.Errorf("handed back %d, retried %d; want 2 handed back (the unstarted ones), none retried", s.HandedBack, s.Retried)
 	}
 }

@@ -203,43 +203,65 @@ func TestHostileIDs(t *testing.T) {
 	}
 }
 
-// TestHostileNodes: answers for tasks never given, and a client playing node without saying
-// hello as one.
+// TestHostileNodes: answers for tasks never given, answers that name no task, and a client
+// playing node without saying hello as one.
 func TestHostileNodes(t *testing.T) {
 	h := startHostile(t)
-	// A node answering for tasks it was never given: ignored and counted, nothing runs twice.
+	// A node answering for tasks it was never given (ids of this broker run, or of another):
+	// ignored and counted, nothing runs twice.
 	fake := newRawPeer(t, h.b.Addr(), 0)
 	if r := fake.call(t, `{"jsonrpc":"2.0","id":"h","method":"broker.hello","params":{"role":"node","name":"liar","methods":["nothing"]}}`); r.Error != nil {
 		t.Fatalf("hello: %s", r.raw)
 	}
+	run := h.b.ID()
 	before := h.b.Stats().Stale
 	for _, ans := range []string{
-		`{"jsonrpc":"2.0","id":999999,"result":1}`,
-		`{"jsonrpc":"2.0","id":"x","result":1}`,
-		`{"jsonrpc":"2.0","id":67108864,"error":{"code":1,"message":"no"}}`,
-		`[{"jsonrpc":"2.0","id":1,"result":1},{"jsonrpc":"2.0","id":2,"result":2}]`,
+		`{"jsonrpc":"2.0","id":"` + run + `.999999","result":1}`,
+		`{"jsonrpc":"2.0","id":"0badcafe.67108864","error":{"code":1,"message":"no"}}`,
+		`[{"jsonrpc":"2.0","id":"` + run + `.1","result":1},{"jsonrpc":"2.0","id":"` + run + `.2","result":2}]`,
 	} {
 		fake.send(t, []byte(ans))
 	}
-	testutil.Eventually(t, 5*time.Second, func() bool { return h.b.Stats().Stale >= before+5 }, "5 answers counted stale")
+	testutil.Eventually(t, 5*time.Second, func() bool { return h.b.Stats().Stale >= before+4 }, "4 answers counted stale")
+	h.goodAdd(t)
+	// An answer whose id names no task at all is a protocol violation: the connection closes.
+	fake.send(t, []byte(`{"jsonrpc":"2.0","id":999999,"result":1}`))
+	testutil.Eventually(t, 5*time.Second, func() bool { return fake.gone.Load() == 1 }, "the liar's connection closed")
+	if s := h.b.Stats(); s.Violations != 1 {
+		t.Errorf("violations %d, want 1", s.Violations)
+	}
 	h.goodAdd(t)
 
-	// A client claiming to be a node: node messages without a node hello are refused.
+	// A client claiming to be a node: node messages without a node hello are refused, and it
+	// is told once to say hello (broker.hello_required).
 	imp := newRawPeer(t, h.b.Addr(), 0)
+	notices := 0
 	for _, req := range []string{
 		`{"jsonrpc":"2.0","id":1,"method":"broker.credit","params":[100]}`,
 		`{"jsonrpc":"2.0","id":2,"method":"broker.running","params":[1]}`,
 		`{"jsonrpc":"2.0","id":3,"method":"broker.bye"}`,
 	} {
-		if r := imp.call(t, req); r.code() != -32602 {
+		r := imp.call(t, req)
+		if strings.Contains(r.raw, `"broker.hello_required"`) {
+			notices++
+			raw := imp.recv(t, 5*time.Second)
+			r = reply{raw: string(raw)}
+			if err := json.Unmarshal(raw, &r); err != nil {
+				t.Fatalf("reply %s: %v", raw, err)
+			}
+		}
+		if r.code() != -32602 {
 			t.Errorf("%s: reply %s, want -32602", req, r.raw)
 		}
 	}
 	imp.send(t, []byte(`{"jsonrpc":"2.0","method":"broker.credit","params":[100]}`)) // a notification: nothing
 	imp.send(t, []byte(`{"jsonrpc":"2.0","id":5,"result":"stolen"}`))
 	h.goodAdd(t)
-	if s := h.b.Stats(); s.Nodes != 2 {
-		t.Errorf("nodes %d, want 2 (the real one and the liar)", s.Nodes)
+	if notices != 1 {
+		t.Errorf("broker.hello_required came %d times, want once", notices)
+	}
+	if s := h.b.Stats(); s.Nodes != 1 {
+		t.Errorf("nodes %d, want 1 (the real one)", s.Nodes)
 	}
 }
 

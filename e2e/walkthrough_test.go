@@ -132,6 +132,20 @@ func TestBinaryCallErrors(t *testing.T) {
 			}
 		})
 	}
+	// No result in time: the hint says whether any node serves the method (broker.nodes).
+	for _, tc := range []struct {
+		args []string
+		hint string
+	}{
+		{[]string{"nosuch"}, `no node serves "nosuch"`},
+		{[]string{"sleep", "5000"}, `1 node(s) serve "sleep"`},
+	} {
+		args := append([]string{"call", "--broker", router, "--timeout", "500ms"}, tc.args...)
+		code, _, errOut := zerotask(t, 30*time.Second, args...)
+		if code != 1 || !strings.Contains(errOut, tc.hint) {
+			t.Errorf("zerotask %s: exit %d, stderr %q; want the hint %q", strings.Join(args, " "), code, errOut, tc.hint)
+		}
+	}
 	// Local failures are not JSON: nothing listens on this endpoint.
 	code, out, errOut := zerotask(t, 30*time.Second, "call", "--broker", testutil.FreeEndpoint(t), "--timeout", "300ms", "add", "1", "2")
 	if code != 1 || out != "" || !strings.HasPrefix(errOut, "zerotask call: ") {

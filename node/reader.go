@@ -122,7 +122,7 @@ func (n *Node) notice(h *codec.Header) {
 		n.controlOne(h)
 	case protocol.MethodShutdown:
 		n.log.Info("node: the broker is shutting down")
-	case "broker.hello_required":
+	case protocol.MethodHelloRequired:
 		n.log.Info("node: the broker does not know this connection as a node: saying hello again")
 		n.out.rehello()
 	default:

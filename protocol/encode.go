@@ -17,6 +17,7 @@ const (
 	tasksHead     = notice + MethodTasks + `","params":{"method":`
 	byeNotice     = notice + MethodBye + `"}`
 	shutdownNote  = notice + MethodShutdown + `"}`
+	helloReqHead  = notice + MethodHelloRequired + `","params":{"broker":"`
 	clientHello   = `{"role":"` + RoleClient + `","unordered":true}`
 	nodeHelloHead = `{"role":"` + RoleNode + `","name":`
 )
@@ -136,6 +137,14 @@ func AppendBye(dst []byte) []byte { return append(dst, byeNotice...) }
 
 // AppendShutdown appends the broker's broker.shutdown notification.
 func AppendShutdown(dst []byte) []byte { return append(dst, shutdownNote...) }
+
+// AppendHelloRequired appends the broker's broker.hello_required notification: broker run epoch
+// does not know the connection as a node, which must say hello again.
+func AppendHelloRequired(dst []byte, epoch string) []byte {
+	dst = append(dst, helloReqHead...)
+	dst = append(dst, epoch...)
+	return append(dst, `"}}`...)
+}
 
 // AppendRevokeOpen appends the start of the broker's broker.revoke notification telling nodes
 // to stop tasks: the tasks' hand-out ids follow (the ids the tasks carry to their nodes, raw

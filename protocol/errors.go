@@ -26,6 +26,10 @@ const (
 	// CodeDeadline: the task's deadline or time limit ended while it ran (a node's answer, or
 	// the broker's when the node never answered).
 	CodeDeadline = -32011
+	// CodeBadAnswer: the node that held the task answered it with something that is not a
+	// valid JSON-RPC response; the broker fails the task with a message naming the node and
+	// what is wrong.
+	CodeBadAnswer = -32012
 )
 
 // NoCreditData is the data of a node's CodeNoCredit refusal.

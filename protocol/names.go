@@ -26,6 +26,10 @@ const (
 	MethodShutdown = "broker.shutdown" // MethodShutdown: the broker is stopping.
 	MethodState    = "broker.state"    // MethodState: a submitted task changed state (PUB topic TopicState).
 	MethodTasks    = "broker.tasks"    // MethodTasks: tasks wait for a method (PUB topic TopicTasksPrefix+method).
+	// MethodHelloRequired: the broker does not know this connection as a node (it restarted,
+	// or it lost the node) and got what only a node sends (credit, a running notice, bye, an
+	// answer): the node must say hello again. Params {"broker":"<broker id>"}.
+	MethodHelloRequired = "broker.hello_required"
 )
 
 // IsBrokerMethod reports whether method names a method the broker serves itself (MethodPrefix).

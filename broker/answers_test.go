@@ -1,0 +1,111 @@
+package broker
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zerotask/zerotask/internal/testutil"
+)
+
+// TestInvalidAnswers: an invalid answer from the node that holds a task fails that task at
+// once with a clear error (-32012, naming the node and the fault); an answer that names no
+// task closes the node's connection, and its task runs on another node. Either way the caller
+// hears within one heartbeat interval, not at its deadline.
+func TestInvalidAnswers(t *testing.T) {
+	const hb = 500 * time.Millisecond
+	cases := []struct {
+		name   string
+		answer string // ID stands for the task's hand-out id
+		fault  string // in the -32012 message; "" for a violation (the task runs elsewhere)
+	}{
+		{"non-integer code", `{"jsonrpc":"2.0","id":ID,"error":{"code":"x","message":"m"}}`, "error code is not an integer"},
+		{"fractional code", `{"jsonrpc":"2.0","id":ID,"error":{"code":1.5,"message":"m"}}`, "error code is not an integer"},
+		{"result and error", `{"jsonrpc":"2.0","id":ID,"result":1,"error":{"code":1,"message":"m"}}`, "both result and error"},
+		{"neither", `{"jsonrpc":"2.0","id":ID}`, "neither result nor error"},
+		{"error not an object", `{"jsonrpc":"2.0","id":ID,"error":"boom"}`, "error is not an object"},
+		{"message not a string", `{"jsonrpc":"2.0","id":ID,"error":{"code":1,"message":2}}`, "error message is not a string"},
+		{"wrong version", `{"jsonrpc":"1.0","id":ID,"result":1}`, `"jsonrpc" is not "2.0"`},
+		{"in an array", `[{"jsonrpc":"2.0","method":"broker.credit","params":[1]},{"jsonrpc":"2.0","id":ID,"result":1,"error":{"code":1,"message":"m"}}]`, "both result and error"},
+		{"no id", `{"jsonrpc":"2.0","result":1}`, ""},
+		{"unknown id", `{"jsonrpc":"2.0","id":12345,"result":1}`, ""},
+		{"id of another form", `{"jsonrpc":"2.0","id":"x.1","result":1}`, ""},
+		{"id wrong type", `{"jsonrpc":"2.0","id":[1],"result":1}`, ""},
+		{"invalid and no id", `{"jsonrpc":"2.0","error":{"code":"x","message":"m"}}`, ""},
+		{"garbage", `garbage`, ""},
+		{"garbage in an array", `[{"jsonrpc":"2.0","method":"broker.credit","params":[1]},{"jsonrpc":`, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b := startBroker(t, Config{HeartbeatInterval: hb, Logger: discardLogger()})
+			bad := newNode(t, b, "bad", "work")
+			bad.credit(1)
+			c := dealer(t, b)
+			c.send(`{"jsonrpc":"2.0","id":1,"method":"work","params":[7]}`)
+			tk := bad.collect(1)[0]
+			start := time.Now()
+			bad.send(strings.ReplaceAll(tc.answer, "ID", string(tk.ID)))
+			if tc.fault != "" {
+				got := c.recvFrames(hb)
+				if d := time.Since(start); d > hb {
+					t.Fatalf("answered after %v", d)
+				}
+				r := decodeResp(t, string(got[0]))
+				if r.Error == nil || r.Error.Code != CodeBadAnswer || !strings.Contains(r.Error.Message, `node "bad"`) || !strings.Contains(r.Error.Message, tc.fault) {
+					t.Fatalf("caller got %s, want -32012 naming the node and %q", got[0], tc.fault)
+				}
+				if s := b.Stats(); s.BadAnswers != 1 || s.Violations != 0 || s.Nodes != 1 {
+					t.Fatalf("stats: bad answers %d, violations %d, nodes %d", s.BadAnswers, s.Violations, s.Nodes)
+				}
+				return
+			}
+			// A violation: the bad node's session ends, its task goes to another node.
+			testutil.Eventually(t, hb, func() bool { s := b.Stats(); return s.Violations == 1 && s.Nodes == 0 }, "violation counted, bad node gone")
+			good := newNode(t, b, "good", "work")
+			good.credit(1)
+			tk2 := good.collect(1)[0]
+			if string(tk2.Params) != "[7]" {
+				t.Fatalf("the other node got %+v", tk2)
+			}
+			good.result(tk2.ID, "14")
+			if got := c.recv(); got != `{"jsonrpc":"2.0","id":1,"result":14}` {
+				t.Fatalf("caller got %s", got)
+			}
+			if d := time.Since(start); d > 2*hb {
+				t.Fatalf("the task ran elsewhere after %v", d)
+			}
+		})
+	}
+}
+
+// TestHelloRequired: a node that the broker does not know on its connection (here: after its
+// bye) is told to say hello again by whatever it sends that only a node sends, once; after a
+// new hello it serves again.
+func TestHelloRequired(t *testing.T) {
+	b := startBroker(t, Config{})
+	n := newNode(t, b, "n", "work")
+	n.send(`{"jsonrpc":"2.0","method":"broker.bye"}`)
+	testutil.Eventually(t, wait, func() bool { return b.Stats().Nodes == 0 }, "node gone after bye")
+	for _, msg := range []string{
+		`{"jsonrpc":"2.0","id":"00000000.1","result":1}`,
+		`{"jsonrpc":"2.0","method":"broker.running","params":["00000000.1"]}`,
+		`{"jsonrpc":"2.0","method":"broker.credit","params":[1]}`,
+	} {
+		n.send(msg)
+	}
+	if got := n.recv(); !strings.Contains(got, `"method":"broker.hello_required","params":{"broker":"`+b.ID()+`"}`) {
+		t.Fatalf("got %s, want broker.hello_required", got)
+	}
+	n.none() // once
+	r := decodeResp(t, n.call(`{"jsonrpc":"2.0","id":"hello","method":"broker.hello","params":{"role":"node","name":"n","methods":["work"]}}`))
+	if r.Error != nil {
+		t.Fatal(r.Error.Message)
+	}
+	n.credit(1)
+	c := dealer(t, b)
+	c.send(`{"jsonrpc":"2.0","id":1,"method":"work"}`)
+	n.result(n.collect(1)[0].ID, "1")
+	if got := c.recv(); got != `{"jsonrpc":"2.0","id":1,"result":1}` {
+		t.Fatalf("caller got %s", got)
+	}
+}
