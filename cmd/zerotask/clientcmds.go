@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"time"
 
@@ -51,6 +52,30 @@ func callRaw(ctx context.Context, io *stdio, c *client.Client, method string, pa
 		return nil, reportErr(io, err)
 	}
 	return res, nil
+}
+
+// whyNoResult says why a call of method may have got no result in time, from what broker.nodes
+// says: nobody serves it (it waits in its queue), or nodes serve it (it waits behind other
+// tasks, or its handler is slow).
+func whyNoResult(c *client.Client, method string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var nodes []struct {
+		Methods []string `json:"methods"`
+	}
+	if err := c.Call(ctx, "broker.nodes", &nodes); err != nil {
+		return "`zerotask call broker.nodes` lists what is served"
+	}
+	serving := 0
+	for _, n := range nodes {
+		if slices.Contains(n.Methods, method) {
+			serving++
+		}
+	}
+	if serving == 0 {
+		return fmt.Sprintf("no node serves %q: the task waits in its queue; `zerotask call broker.nodes` lists what is served", method)
+	}
+	return fmt.Sprintf("%d node(s) serve %q: the task waits behind others or still runs", serving, method)
 }
 
 // reportErr prints a remote (JSON-RPC) error as its error object on stderr and returns an
@@ -104,8 +129,7 @@ func runCall(ctx context.Context, io *stdio, args []string) error {
 	defer c.Close()
 	res, err := callRaw(ctx, io, c, fs.Arg(0), params)
 	if errors.Is(err, context.DeadlineExceeded) {
-		// A task waits in its queue while no node serves its method: say so.
-		return fmt.Errorf("no result within %v (a task waits in its queue while no node serves %q: `zerotask call broker.nodes` lists what is served): %w", *cf.timeout, fs.Arg(0), err)
+		return fmt.Errorf("no result within %v (%s): %w", *cf.timeout, whyNoResult(c, fs.Arg(0)), err)
 	}
 	if err != nil {
 		return err
