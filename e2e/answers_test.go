@@ -193,7 +193,7 @@ func TestOldAnswerAfterRestart(t *testing.T) {
 func TestStopIsNotAFailure(t *testing.T) {
 	b, _ := startBroker(t, broker.Config{})
 	c := dial(t, b.Addr())
-	n1, stop1 := startNode(t, b, node.Config{Name: "stopping", Concurrency: 1, Prefetch: 2})
+	n1, stop1 := startNode(t, b, node.Config{Name: "stopping", Concurrency: 1, Prefetch: 2, FixedCredit: true})
 	waitConnected(t, n1)
 	ctx := testutil.Context(t, 30*time.Second)
 	var hs []*client.Handle
