@@ -70,6 +70,7 @@ func New(cfg Config) (*Broker, error) {
 		SendHWM:           cfg.SendHWM,
 		MaxMsgSize:        cfg.MaxMsgSize,
 		MaxConns:          cfg.MaxConns,
+		MaxConnsPerAddr:   max(cfg.MaxConnsPerAddr, 0),
 		HeartbeatInterval: cfg.HeartbeatInterval,
 		HeartbeatTimeout:  3 * cfg.HeartbeatInterval,
 		// A peer's disconnection arrives in the receive stream after its last message: a
@@ -85,9 +86,10 @@ func New(cfg Config) (*Broker, error) {
 	var pub sender
 	if cfg.Pub != PubDisabled {
 		b.pub = zmtp.NewPub(zmtp.Options{
-			SendHWM:    cfg.SendHWM,
-			MaxMsgSize: cfg.MaxMsgSize,
-			MaxConns:   cfg.MaxConns,
+			SendHWM:         cfg.SendHWM,
+			MaxMsgSize:      cfg.MaxMsgSize,
+			MaxConns:        cfg.MaxConns,
+			MaxConnsPerAddr: max(cfg.MaxConnsPerAddr, 0),
 			// Subscribers are held to the ROUTER's liveness rule: a SUB answers PINGs, and
 			// a dead or silent one (a ZMTP 3.0 SUB sends nothing after subscribing) does
 			// not keep its connection slot.

@@ -26,6 +26,7 @@ const (
 	DefaultMaxMethods           = protocol.DefaultMaxMethods           // DefaultMaxMethods is the default of Config.MaxMethods.
 	DefaultSendHWM              = protocol.DefaultSendHWM              // DefaultSendHWM is the default of Config.SendHWM.
 	DefaultMaxConns             = protocol.DefaultMaxConns             // DefaultMaxConns is the default of Config.MaxConns.
+	DefaultMaxConnsPerAddr      = protocol.DefaultMaxConnsPerAddr      // DefaultMaxConnsPerAddr is the default of Config.MaxConnsPerAddr.
 	DefaultBrokerTaskWorkers    = 4                                    // DefaultBrokerTaskWorkers is the default of Config.BrokerTaskWorkers.
 	DefaultBrokerTaskQueue      = protocol.DefaultBrokerTaskQueue      // DefaultBrokerTaskQueue is the default of Config.BrokerTaskQueue.
 	DefaultTick                 = 5 * time.Millisecond                 // DefaultTick is the default of Config.Tick.
@@ -156,6 +157,11 @@ type Config struct {
 	SendHWM int
 	// MaxConns bounds the connections on the ROUTER (and on the PUB). Default 1,024.
 	MaxConns int
+	// MaxConnsPerAddr bounds the connections from one source IP address on the ROUTER (and on
+	// the PUB), so that one host cannot take every slot of MaxConns; past it, that address's
+	// new connections are closed at once. Default 256; -1 removes the bound (MaxConns alone).
+	// Every peer on loopback, or behind one NAT or proxy, shares one address.
+	MaxConnsPerAddr int
 	// BrokerTaskWorkers bounds the user broker tasks running at once (each on a goroutine of its
 	// own, off the routing loop). Default 4.
 	BrokerTaskWorkers int
@@ -271,6 +277,11 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxConns <= 0 {
 		c.MaxConns = DefaultMaxConns
+	}
+	if c.MaxConnsPerAddr == 0 {
+		c.MaxConnsPerAddr = DefaultMaxConnsPerAddr
+	} else if c.MaxConnsPerAddr < 0 {
+		c.MaxConnsPerAddr = -1
 	}
 	if c.BrokerTaskWorkers <= 0 {
 		c.BrokerTaskWorkers = DefaultBrokerTaskWorkers

@@ -71,10 +71,12 @@
 // connection), MaxMethodLen (-32600), MaxMethods (CodeQueueFull), MaxResults, MaxResultBytes and
 // ResultTTL, MaxWaiting (CodeQueueFull; store lookups count too), StoreTimeout (a store call past
 // it fails: CodeQueueFull for the tasks being written), MaxBacklog (replies to a peer that does not
-// read are dropped and counted), MaxAttempts, MaxDelay (-32602), SendHWM, MaxConns,
-// BrokerTaskWorkers and BrokerTaskQueue (CodeQueueFull), MaxNodeName and MaxNodeLists (a node's
-// hello, -32602). During Shutdown new tasks get CodeShuttingDown. The error codes are the exported
-// Code* constants.
+// read are dropped and counted), MaxAttempts, MaxDelay (-32602), SendHWM, MaxConns and
+// MaxConnsPerAddr (a connection past them is closed at once; on both sockets, a connection
+// silent past zmtp's handshake deadline or for 3 heartbeat intervals is closed, ZMTP 3.0 peers
+// included), BrokerTaskWorkers and BrokerTaskQueue (CodeQueueFull), MaxNodeName and
+// MaxNodeLists (a node's hello, -32602). During Shutdown new tasks get CodeShuttingDown. The
+// error codes are the exported Code* constants.
 //
 // No message leaves larger than its receiver's limit (its hello's max_msg_size, else
 // MaxMsgSize): internal/batch.Packer closes a message before a member would pass it; a task

@@ -48,6 +48,7 @@ const (
 	DefaultMaxBacklog           = 64 << 20            // DefaultMaxBacklog bounds, in bytes, what a broker keeps for a peer that does not read.
 	DefaultSendHWM              = 100_000             // DefaultSendHWM bounds the messages queued in the ROUTER for one peer.
 	DefaultMaxConns             = 1024                // DefaultMaxConns bounds the connections on the broker's sockets.
+	DefaultMaxConnsPerAddr      = 256                 // DefaultMaxConnsPerAddr bounds the connections from one source IP address on each of the broker's sockets.
 	DefaultMaxNodeName          = 256                 // DefaultMaxNodeName bounds a node's name in its hello, in bytes.
 	DefaultMaxNodeLists         = 64 << 10            // DefaultMaxNodeLists bounds a node's method and queue names in its hello, in bytes together.
 	DefaultPrefetch             = 4096                // DefaultPrefetch bounds the tasks a node holds beyond its concurrency; its credit window sizes itself within (docs/protocol.md).

@@ -29,6 +29,10 @@
 //     never in the accept loop, so a silent client delays nobody else.
 //   - MaxConns (1024): connections accepted at once by a bound socket; past it new ones are
 //     closed at once and counted (Stats.Refused).
+//   - MaxConnsPerAddr (off): connections accepted at once from one source IP address; past
+//     it new ones from that address are closed at once and counted (Stats.Refused).
+//   - HeartbeatInterval (off) and HeartbeatTimeout (3 intervals): with heartbeats on, every
+//     connection silent past the timeout is closed, ZMTP 3.0 peers (no PING) included.
 //   - SendHWM (1000 messages per peer) and SendHWMBytes (16 MiB per peer, framing included; a
 //     message always fits an empty queue): DEALER/REQ/ROUTER/REP block (with the context) or
 //     fail fast (TrySend); PUB drops for that subscriber and counts it (Stats.Drops).

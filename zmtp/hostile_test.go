@@ -6,6 +6,7 @@ package zmtp_test
 // same socket keeps working before, during and after every attack.
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	"net"
 	"runtime"
 	"runtime/metrics"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -740,5 +742,60 @@ func TestSilentPeerHeartbeat(t *testing.T) {
 				t.Logf("dropped %v after its handshake", took.Round(time.Millisecond))
 			})
 		}
+	}
+}
+
+// dialFrom connects to a tcp endpoint from the loopback source address src (any 127/8
+// address is this host's), and closes the connection when the test ends.
+func dialFrom(t *testing.T, src, ep string) *rawConn {
+	t.Helper()
+	d := net.Dialer{Timeout: 2 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+	c, err := d.Dial("tcp", strings.TrimPrefix(ep, "tcp://"))
+	if err != nil {
+		t.Fatalf("dial from %s: %v", src, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &rawConn{t: t, c: c, r: bufio.NewReaderSize(c, 4096)}
+}
+
+// TestMaxConnsPerAddr: one source address holds at most MaxConnsPerAddr connections (silent
+// ones included); one more from it is closed at once and counted, while peers from another
+// address still get in, and a slot freed by that address is taken again. ROUTER and PUB.
+func TestMaxConnsPerAddr(t *testing.T) {
+	const limit = 3
+	const hog = "127.0.0.2" // the good peers dial from 127.0.0.1
+	for _, tg := range targets {
+		t.Run(tg.name, func(t *testing.T) {
+			s, ep := bindSocket(t, tg.typ, zmtp.Options{MaxConnsPerAddr: limit})
+			check := tg.good(t, s, ep)
+			var held []*rawConn
+			for range limit {
+				rc := dialFrom(t, hog, ep)
+				rc.mustHandshake(tg.peerType, "")
+				held = append(held, rc)
+			}
+			refused := s.Stats().Refused
+			extra := dialFrom(t, hog, ep)
+			if took := extra.waitClosed(atOnce); took > atOnce {
+				t.Fatalf("connection past the bound closed after %v", took)
+			}
+			testutil.Eventually(t, time.Second, func() bool { return s.Stats().Refused == refused+1 },
+				"Refused %d, want %d", s.Stats().Refused, refused+1)
+			check("past the bound") // another address is not held back
+			for _, rc := range held {
+				if !rc.stillOpen(20 * time.Millisecond) {
+					t.Fatal("a connection within the bound was closed")
+				}
+			}
+			held[0].c.Close()
+			testutil.Eventually(t, 2*time.Second, func() bool {
+				rc := dialFrom(t, hog, ep)
+				if _, err := rc.handshake(tg.peerType, ""); err != nil {
+					rc.c.Close()
+					return false
+				}
+				return rc.stillOpen(20 * time.Millisecond)
+			}, "no new connection from %s after one of its %d left", hog, limit)
+		})
 	}
 }

@@ -140,6 +140,12 @@ type Options struct {
 	// endpoints, handshaking ones included). Default 1024. Past it, new connections are closed
 	// at once and counted in Stats.Refused.
 	MaxConns int
+	// MaxConnsPerAddr bounds the connections a bound socket accepts at once from one source
+	// IP address (tcp; ipc connections have no address and count only against MaxConns), so
+	// one host cannot take every slot of MaxConns. Past it, new connections from that address
+	// are closed at once and counted in Stats.Refused. Default 0: MaxConns alone. Peers behind
+	// one NAT or proxy, and everything on loopback, share an address.
+	MaxConnsPerAddr int
 	// HeartbeatInterval is the ZMTP 3.1 PING interval: a PING goes out when an interval passed
 	// with nothing sent or nothing received on the connection, and HeartbeatTimeout applies.
 	// Default 0: no PINGs and no timeout (PINGs from the peer are always answered).
@@ -214,6 +220,9 @@ func (o Options) withDefaults() Options {
 	if o.MaxConns <= 0 {
 		o.MaxConns = DefaultMaxConns
 	}
+	if o.MaxConnsPerAddr < 0 {
+		o.MaxConnsPerAddr = 0
+	}
 	if o.HeartbeatInterval < 0 {
 		o.HeartbeatInterval = 0
 	}
@@ -273,8 +282,8 @@ const (
 	EventHandshakeFailed
 	// EventConnectFailed: a dial failed; the socket retries after its backoff.
 	EventConnectFailed
-	// EventRefused: a connection was closed at once (MaxConns reached, or a ROUTER identity
-	// already in use without RouterHandover).
+	// EventRefused: a connection was closed at once (MaxConns or MaxConnsPerAddr reached, or a
+	// ROUTER identity already in use without RouterHandover).
 	EventRefused
 	// EventClosed: a listener or dialer stopped (Close, Unbind, Disconnect).
 	EventClosed
@@ -321,7 +330,7 @@ type Stats struct {
 	Drops             uint64 // PUB messages not queued for a subscriber at its HWM
 	Peers             int    // connections that completed their handshake and are open now
 	Accepted          uint64 // connections accepted by bound endpoints
-	Refused           uint64 // connections closed at once (MaxConns, identity in use)
+	Refused           uint64 // connections closed at once (MaxConns, MaxConnsPerAddr, identity in use)
 	HandshakeFailures uint64 // greetings or handshakes that failed or timed out
 	ProtocolErrors    uint64 // connections closed for a protocol violation (sizes included)
 	HeartbeatTimeouts uint64 // connections closed because the peer went silent

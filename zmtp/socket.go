@@ -29,6 +29,7 @@ type Socket struct {
 	conns     map[*conn]struct{} // every live connection, handshaking or ready
 	ready     []*conn            // connections past their handshake
 	nAccepted int                // live accepted connections (MaxConns)
+	perAddr   map[string]int     // live accepted tcp connections per source IP (MaxConnsPerAddr)
 	nextID    uint32             // ROUTER: next generated identity
 	lastEP    string
 	lastAddr  net.Addr
@@ -350,16 +351,29 @@ func (s *Socket) acceptLoop(ln *listener) {
 			nc.Close()
 			continue
 		}
-		if s.nAccepted >= s.opts.MaxConns {
+		addr := sourceAddr(nc, s.opts.MaxConnsPerAddr)
+		var refuse error
+		switch {
+		case s.nAccepted >= s.opts.MaxConns:
+			refuse = fmt.Errorf("zmtp: MaxConns (%d) reached", s.opts.MaxConns)
+		case addr != "" && s.perAddr[addr] >= s.opts.MaxConnsPerAddr:
+			refuse = fmt.Errorf("zmtp: MaxConnsPerAddr (%d) reached for %s", s.opts.MaxConnsPerAddr, addr)
+		}
+		if refuse != nil {
 			s.mu.Unlock()
 			remote := nc.RemoteAddr().String()
 			nc.Close()
 			s.stats.refused.Add(1)
-			s.event(Event{Type: EventRefused, Endpoint: ln.resolved, Remote: remote,
-				Err: fmt.Errorf("zmtp: MaxConns (%d) reached", s.opts.MaxConns)})
+			s.event(Event{Type: EventRefused, Endpoint: ln.resolved, Remote: remote, Err: refuse})
 			continue
 		}
 		s.nAccepted++
+		if addr != "" {
+			if s.perAddr == nil {
+				s.perAddr = map[string]int{}
+			}
+			s.perAddr[addr]++
+		}
 		c := newConn(s, nc, ln.resolved)
 		c.ln = ln
 		s.conns[c] = struct{}{}
@@ -372,9 +386,26 @@ func (s *Socket) acceptLoop(ln *listener) {
 			s.runConn(c)
 			s.mu.Lock()
 			s.nAccepted--
+			if addr != "" {
+				if s.perAddr[addr]--; s.perAddr[addr] == 0 {
+					delete(s.perAddr, addr)
+				}
+			}
 			s.mu.Unlock()
 		}()
 	}
+}
+
+// sourceAddr returns the source IP of an accepted tcp connection when connections are limited
+// per address (limit > 0), else "".
+func sourceAddr(nc net.Conn, limit int) string {
+	if limit <= 0 {
+		return ""
+	}
+	if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
+		return a.IP.String()
+	}
+	return ""
 }
 
 // dialLoop dials one Connect endpoint until cancelled, with backoff.

@@ -138,6 +138,7 @@ func TestUsageErrors(t *testing.T) {
 		{"call zero timeout", []string{"call", "--timeout", "0s", "add"}, exitUsage, "--timeout must be positive"},
 		{"broker extra args", []string{"broker", "x"}, exitUsage, "unexpected arguments"},
 		{"broker bad limit", []string{"broker", "--max-queued", "0"}, exitUsage, "--max-queued must be positive"},
+		{"broker bad per-address limit", []string{"broker", "--max-conns-per-addr", "0"}, exitUsage, "--max-conns-per-addr must be positive or -1"},
 		{"bench endless", []string{"bench", "--duration", "0"}, exitUsage, "--duration 0 needs --tasks"},
 		{"bench bad concurrency", []string{"bench", "--concurrency", "0"}, exitUsage, "--concurrency must be positive"},
 		{"bad log level", []string{"node", "--log-level", "loud"}, exitUsage, "log-level"},

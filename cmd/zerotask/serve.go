@@ -29,6 +29,7 @@ type brokerFlags struct {
 	retryBackoff, maxRetryBackoff *time.Duration
 	store, owner                  *string
 	maxResultBytes                *int64
+	maxConnsPerAddr               *int
 }
 
 func addBrokerFlags(fs *flagSet) *brokerFlags {
@@ -45,6 +46,7 @@ func addBrokerFlags(fs *flagSet) *brokerFlags {
 		maxMsgSize:      fs.Int64("max-msg-size", protocol.DefaultMaxMsgSize, "bytes per message at most, received and sent (a peer's hello may announce less; tasks whose message to a node would pass it: error "+strconv.Itoa(codec.CodeInvalidRequest)+")"),
 		maxNodeName:     fs.Int("max-node-name", protocol.DefaultMaxNodeName, "bytes of a node's name at most (past it the hello gets error "+strconv.Itoa(codec.CodeInvalidParams)+")"),
 		maxNodeLists:    fs.Int("max-node-lists", protocol.DefaultMaxNodeLists, "bytes of a node's method and queue names at most, together (past it the hello gets error "+strconv.Itoa(codec.CodeInvalidParams)+")"),
+		maxConnsPerAddr: fs.Int("max-conns-per-addr", protocol.DefaultMaxConnsPerAddr, "connections from one source IP address at most, on the ROUTER and on the PUB each (-1: no bound but the total); loopback peers share one address"),
 		grace:           fs.Duration("grace", 10*time.Second, "on SIGINT/SIGTERM, how long to wait for in-flight work before closing anyway"),
 		maxAttempts:     fs.Int("max-attempts", protocol.DefaultMaxAttempts, "times a task is handed to a node at most, unless the task says otherwise (node loss and retryable errors count)"),
 		retryBackoff:    fs.Duration("retry-backoff", protocol.DefaultRetryBackoff, "delay before the first retry of a retryable failure, doubled per attempt"),
@@ -89,6 +91,9 @@ func (f *brokerFlags) baseConfig(log *slog.Logger) (broker.Config, error) {
 			return broker.Config{}, usagef("--%s must be positive, got %d", name, v)
 		}
 	}
+	if *f.maxConnsPerAddr == 0 || *f.maxConnsPerAddr < -1 {
+		return broker.Config{}, usagef("--max-conns-per-addr must be positive or -1, got %d", *f.maxConnsPerAddr)
+	}
 	if *f.maxMsgSize < 256 {
 		return broker.Config{}, usagef("--max-msg-size must be at least 256, got %d", *f.maxMsgSize)
 	}
@@ -111,6 +116,7 @@ func (f *brokerFlags) baseConfig(log *slog.Logger) (broker.Config, error) {
 		MaxInFlightPerClient: *f.maxInF,
 		MaxBatch:             *f.maxBatch,
 		MaxMsgSize:           *f.maxMsgSize,
+		MaxConnsPerAddr:      *f.maxConnsPerAddr,
 		MaxNodeName:          *f.maxNodeName,
 		MaxNodeLists:         *f.maxNodeLists,
 		MaxAttempts:          *f.maxAttempts,
