@@ -63,7 +63,7 @@ func whyNoResult(c *client.Client, method string) string {
 	var nodes []struct {
 		Methods []string `json:"methods"`
 	}
-	if err := c.Call(ctx, "broker.nodes", &nodes); err != nil {
+	if err := c.Call(ctx, protocol.MethodNodes, &nodes); err != nil {
 		return "`zerotask call broker.nodes` lists what is served"
 	}
 	serving := 0
