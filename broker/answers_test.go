@@ -109,3 +109,40 @@ func TestHelloRequired(t *testing.T) {
 		t.Fatalf("caller got %s", got)
 	}
 }
+
+// TestControlCharacterNames: a method name with an escaped NUL (or another control character)
+// is refused before it becomes a queue key, as a call (-32600), a submit or a node's method or
+// queue (-32602): it creates no queue, and add on queue "high" keeps working.
+func TestControlCharacterNames(t *testing.T) {
+	b := startBroker(t, Config{})
+	n := newNode(t, b, "n", "work")
+	r := decodeResp(t, n.call(`{"jsonrpc":"2.0","id":"h2","method":"broker.hello","params":{"role":"node","name":"n","methods":["add"],"queues":["high"]}}`))
+	if r.Error != nil {
+		t.Fatal(r.Error.Message)
+	}
+	n.credit(1)
+	c := dealer(t, b)
+	methods := b.Stats().Methods
+	for _, tc := range []struct {
+		req  string
+		code int
+	}{
+		{`{"jsonrpc":"2.0","id":1,"method":"add\u0000high","params":[1,2],"delay_ms":2592000000}`, -32600},
+		{`{"jsonrpc":"2.0","id":2,"method":"add\u001fx"}`, -32600},
+		{`{"jsonrpc":"2.0","id":3,"method":"broker.submit","params":{"method":"add\u0000high","params":[1],"delay_ms":2592000000}}`, -32602},
+		{`{"jsonrpc":"2.0","id":4,"method":"broker.hello","params":{"role":"node","methods":["add\u0000high"]}}`, -32602},
+		{`{"jsonrpc":"2.0","id":5,"method":"broker.hello","params":{"role":"node","methods":["add"],"queues":["a\u0000b"]}}`, -32602},
+	} {
+		if got := errCode(t, c.call(tc.req)); got != tc.code {
+			t.Errorf("%s: code %d, want %d", tc.req, got, tc.code)
+		}
+	}
+	if s := b.Stats(); s.Methods != methods || s.Scheduled != 0 {
+		t.Fatalf("methods %d (was %d), scheduled %d: a refused name made a queue", s.Methods, methods, s.Scheduled)
+	}
+	c.send(`{"jsonrpc":"2.0","id":9,"method":"add","params":[1,2],"queue":"high"}`)
+	n.result(n.collect(1)[0].ID, "3")
+	if got := c.recv(); got != `{"jsonrpc":"2.0","id":9,"result":3}` {
+		t.Fatalf("add on high: %s", got)
+	}
+}

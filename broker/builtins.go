@@ -239,9 +239,15 @@ func (c *core) checkNodeHello(hp *helloParams, maxOut int) string {
 		if q == "" || len(q) > MaxQueueName {
 			return msgQueueNames
 		}
+		if !protocol.ValidName(q) {
+			return msgBadName
+		}
 		lists += len(q)
 	}
 	for _, m := range hp.Methods {
+		if !protocol.ValidName(m) {
+			return msgBadName
+		}
 		lists += len(m)
 	}
 	switch {
@@ -328,6 +334,10 @@ func (c *core) bSubmit(p *peer, tg target, h *codec.Header) {
 	}
 	if codec.IsReservedName(method) || protocol.IsBrokerMethod(method) {
 		c.badParams(tg, h.ID, protocol.MethodPrefix+"* and rpc.* methods cannot be submitted")
+		return
+	}
+	if !protocol.ValidName(method) {
+		c.badParams(tg, h.ID, msgBadName)
 		return
 	}
 	params := rawjson.Param(h.Params, "params", 1)

@@ -43,6 +43,7 @@ var (
 	msgPriority    = "priority must be an integer from 0 to " + strconv.Itoa(MaxPriority)
 	msgQueue       = "queue must be a string of 1 to " + strconv.Itoa(MaxQueueName) + " bytes without escapes"
 	msgQueueNames  = "queue names must be 1 to " + strconv.Itoa(MaxQueueName) + " bytes"
+	msgBadName     = "method and queue names must not hold control characters"
 	msgMaxAttempts = "max_attempts must be an integer from 1 to " + strconv.Itoa(MaxAttemptsCap)
 	msgKey         = "key must be a string of 1 to " + strconv.Itoa(MaxKeyLen) + " bytes without escapes"
 )

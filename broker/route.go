@@ -221,6 +221,12 @@ func (c *core) handleOne(p *peer, tg target, h *codec.Header, raw []byte) {
 		method = c.mscratch
 		h.Method, h.MethodEscaped = method, false
 	}
+	if !protocol.ValidName(method) {
+		// A control character (a NUL would name another queue: see queueFor).
+		c.cnt.badFrames++
+		c.fail(tg, h.ID, protocol.ErrBadName)
+		return
+	}
 	switch {
 	case bytes.HasPrefix(method, brokerPrefix):
 		c.brokerCall(p, tg, h)

@@ -78,6 +78,8 @@ const TaskTooLargeMessage = "Invalid Request: task too large: its message to a n
 var (
 	// ErrMethodTooLong: a method name longer than the broker's MaxMethodLen.
 	ErrMethodTooLong = codec.NewError(codec.CodeInvalidRequest, "Invalid Request: method name too long", nil)
+	// ErrBadName: a method name holding a control character (see ValidName).
+	ErrBadName = codec.NewError(codec.CodeInvalidRequest, "Invalid Request: method name with a control character", nil)
 	// ErrNotNode: a node's method from a peer that did not say hello as a node.
 	ErrNotNode = codec.NewError(codec.CodeInvalidParams, "Invalid params: "+MethodHello+" as a node first", nil)
 )

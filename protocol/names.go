@@ -90,3 +90,16 @@ const (
 	StateRevoked = "REVOKED" // StateRevoked: revoked before it finished.
 	StateExpired = "EXPIRED" // StateExpired: its deadline passed before it ran.
 )
+
+// ValidName reports whether a method or queue name is free of control characters (U+0000 to
+// U+001F and U+007F, escaped or not): the broker refuses other names before they become keys
+// (a named queue's key joins the method and the queue name with a NUL, so a NUL inside a
+// method name could name another queue).
+func ValidName[T ~string | ~[]byte](name T) bool {
+	for i := 0; i < len(name); i++ {
+		if b := name[i]; b < 0x20 || b == 0x7f {
+			return false
+		}
+	}
+	return true
+}
