@@ -76,6 +76,7 @@ func New(cfg Config) (*Broker, error) {
 		// A peer's disconnection arrives in the receive stream after its last message: a
 		// node's last results are handled before its tasks are given back.
 		RouterNotify: zmtp.NotifyDisconnect,
+		Security:     cfg.Security,
 		Logger:       cfg.Logger,
 	})
 	if err := b.router.Bind(cfg.Listen); err != nil {
@@ -95,6 +96,7 @@ func New(cfg Config) (*Broker, error) {
 			// not keep its connection slot.
 			HeartbeatInterval: cfg.HeartbeatInterval,
 			HeartbeatTimeout:  3 * cfg.HeartbeatInterval,
+			Security:          cfg.Security,
 			Logger:            cfg.Logger,
 		})
 		if err := b.pub.Bind(cfg.Pub); err != nil {

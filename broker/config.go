@@ -8,6 +8,7 @@ import (
 	"github.com/zerotask/zerotask/dispatch"
 	"github.com/zerotask/zerotask/protocol"
 	"github.com/zerotask/zerotask/store"
+	"github.com/zerotask/zerotask/zmtp"
 )
 
 // Default endpoints and limits. Every Config field whose zero value means "default" takes the
@@ -117,6 +118,10 @@ type Config struct {
 	// Pub is the PUB endpoint for notifications. Default "tcp://127.0.0.1:5556"; "none"
 	// disables it.
 	Pub string
+	// Security is the ZMTP security mechanism of the ROUTER and the PUB socket, typically
+	// zmtp.CurveServer with the broker's key pair and the keys allowed to connect. Default
+	// (nil): NULL, no authentication and no encryption.
+	Security zmtp.Mechanism
 	// Dispatcher serves user broker tasks: handlers registered under a broker.* name (only
 	// those names are used from it; built-in broker.* methods win). Default dispatch.Default.
 	Dispatcher *dispatch.Dispatcher

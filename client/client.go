@@ -99,6 +99,12 @@ func WithPlain(user, pass string) Option {
 	return func(o *options) { o.security = zmtp.PlainClient(user, pass) }
 }
 
+// WithCurve encrypts the connection with CURVE: server is the broker's public key, own this
+// client's key pair (which the broker may check against its list of allowed keys).
+func WithCurve(server zmtp.CurveKey, own zmtp.CurveKeyPair) Option {
+	return func(o *options) { o.security = zmtp.CurveClient(server, own) }
+}
+
 // WithPollWait sets how long one broker.result long poll of a Handle waits (default 10s). A
 // poll that ends before the task does is issued again at once.
 func WithPollWait(d time.Duration) Option { return func(o *options) { o.pollWait = d } }

@@ -78,6 +78,10 @@ type Config struct {
 	// Sub is the broker's PUB endpoint, for revokes. Default "tcp://127.0.0.1:5556"; "none"
 	// disables it (revokes then do not reach the node).
 	Sub string
+	// Security is the ZMTP security mechanism of the connections to the broker (DEALER and
+	// SUB), typically zmtp.CurveClient with the broker's public key and the node's key pair.
+	// Default (nil): NULL.
+	Security zmtp.Mechanism
 	// Dispatcher runs the tasks. Default dispatch.Default. Its methods (except broker.* and
 	// rpc.* names) are announced in every hello; methods registered later are announced at the
 	// next reconnection.
@@ -302,8 +306,9 @@ func (n *Node) Run(ctx context.Context) error {
 		MaxMsgSize:        n.cfg.MaxMsgSize,
 		// The broker's replies and tasks may pile up while workers are busy; the credit
 		// bounds them anyway, so the receive queue only has to hold messages, not tasks.
-		Logger:  n.log,
-		Monitor: n.monitor,
+		Security: n.cfg.Security,
+		Logger:   n.log,
+		Monitor:  n.monitor,
 	})
 	if err := n.dealer.Connect(n.cfg.Broker); err != nil {
 		n.dealer.Close()
@@ -314,6 +319,7 @@ func (n *Node) Run(ctx context.Context) error {
 		n.sub = zmtp.NewSocket(zmtp.Sub, zmtp.Options{
 			HeartbeatInterval: n.cfg.HeartbeatInterval,
 			MaxMsgSize:        n.cfg.MaxMsgSize,
+			Security:          n.cfg.Security,
 			Logger:            n.log,
 		})
 		if err := n.sub.Subscribe([]byte("control")); err != nil {

@@ -247,6 +247,9 @@ func readKeyFile(path string) ([]byte, error) {
 func WriteCurveKeyFiles(base string, kp CurveKeyPair) error {
 	pub := fmt.Sprintf("#   ZeroMQ CURVE Public Certificate\n#   Exchange securely, or use a secure mechanism to verify the contents\n#   of this file after exchange. Store public certificates in your home\n#   directory, in the .curve subdirectory.\n\nmetadata\ncurve\n    public-key = %q\n", kp.Public.String())
 	sec := fmt.Sprintf("#   ZeroMQ CURVE **Secret** Certificate\n#   DO NOT PROVIDE THIS FILE TO OTHER USERS nor change its permissions.\n\nmetadata\ncurve\n    public-key = %q\n    secret-key = %q\n", kp.Public.String(), kp.Secret.String())
+	if _, err := os.Lstat(base); err == nil {
+		return fmt.Errorf("%s: %w", base, os.ErrExist)
+	}
 	if err := writeNew(base+"_secret", sec, 0o600); err != nil {
 		return err
 	}
@@ -263,4 +266,58 @@ func writeNew(path, content string, mode os.FileMode) error {
 		return err
 	}
 	return f.Close()
+}
+
+// maxKeyList bounds an authorized-keys file.
+const maxKeyList = 16 << 20
+
+// ParseCurveKeyList parses a list of public keys: one key (Z85, or hex) per line, optionally
+// followed by white space and a name; blank lines and lines starting with # are skipped. It
+// returns each key's name (the key itself when the line names none). A key listed twice keeps
+// its first name.
+func ParseCurveKeyList(b []byte) (map[CurveKey]string, error) {
+	if len(b) > maxKeyList {
+		return nil, fmt.Errorf("%w: key list over %d bytes", ErrCurveKey, maxKeyList)
+	}
+	keys := make(map[CurveKey]string)
+	for i, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		field, name, _ := strings.Cut(line, " ")
+		if f2, n2, ok := strings.Cut(field, "\t"); ok {
+			field, name = f2, n2+" "+name
+		}
+		k, err := ParseCurveKey(field)
+		if err != nil {
+			return nil, fmt.Errorf("line %d: %w", i+1, err)
+		}
+		name = strings.TrimSpace(name)
+		if name == "" {
+			name = k.String()
+		}
+		if _, dup := keys[k]; !dup {
+			keys[k] = name
+		}
+	}
+	return keys, nil
+}
+
+// LoadCurveKeyList reads a key list file (see ParseCurveKeyList).
+func LoadCurveKeyList(path string) (map[CurveKey]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrCurveKey, err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxKeyList+1))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrCurveKey, path, err)
+	}
+	keys, err := ParseCurveKeyList(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return keys, nil
 }

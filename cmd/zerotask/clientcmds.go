@@ -20,12 +20,14 @@ import (
 type clientFlags struct {
 	broker  *string
 	timeout *time.Duration
+	sec     *peerSecFlags
 }
 
 func addClientFlags(fs *flagSet, timeout time.Duration) *clientFlags {
 	return &clientFlags{
 		broker:  brokerFlag(fs),
 		timeout: fs.Duration("timeout", timeout, "give up after this long (connecting included)"),
+		sec:     addPeerSecFlags(fs),
 	}
 }
 
@@ -35,8 +37,16 @@ func (f *clientFlags) dial(ctx context.Context, log *slog.Logger, extra time.Dur
 	if *f.timeout <= 0 {
 		return nil, nil, nil, usagef("--timeout must be positive, got %v", *f.timeout)
 	}
+	opts := []client.Option{client.WithLogger(log)}
+	server, own, ok, err := f.sec.keys()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if ok {
+		opts = append(opts, client.WithCurve(server, own))
+	}
 	ctx, cancel := context.WithTimeout(ctx, *f.timeout+extra)
-	c, err := client.Dial(ctx, *f.broker, client.WithLogger(log))
+	c, err := client.Dial(ctx, *f.broker, opts...)
 	if err != nil {
 		cancel()
 		return nil, nil, nil, fmt.Errorf("connect to %s: %w", *f.broker, err)

@@ -16,6 +16,7 @@ import (
 	"github.com/zerotask/zerotask/node"
 	"github.com/zerotask/zerotask/protocol"
 	"github.com/zerotask/zerotask/store"
+	"github.com/zerotask/zerotask/zmtp"
 )
 
 // brokerFlags are the flags of `zerotask broker` (and of the broker inside `zerotask up`).
@@ -30,6 +31,7 @@ type brokerFlags struct {
 	store, owner                  *string
 	maxResultBytes                *int64
 	maxConnsPerAddr               *int
+	sec                           *brokerSecFlags
 }
 
 func addBrokerFlags(fs *flagSet) *brokerFlags {
@@ -56,6 +58,7 @@ func addBrokerFlags(fs *flagSet) *brokerFlags {
 			"brokers sharing one Redis read each other's results; Redis must run with maxmemory-policy noeviction)"),
 		owner: fs.String("owner", "", "this broker's id in a Redis store: a restart with the same id takes back the tasks it held "+
 			"(default broker:<hostname>:<listen endpoint>; give each broker sharing a store its own)"),
+		sec: addBrokerSecFlags(fs),
 	}
 }
 
@@ -65,6 +68,9 @@ func (f *brokerFlags) config(log *slog.Logger) (cfg broker.Config, closeStore fu
 	closeStore = func() {}
 	cfg, err = f.baseConfig(log)
 	if err != nil {
+		return cfg, closeStore, err
+	}
+	if err := f.sec.apply(&cfg, log); err != nil {
 		return cfg, closeStore, err
 	}
 	switch u := strings.TrimSpace(*f.store); {
@@ -132,6 +138,7 @@ type nodeFlags struct {
 	concurrency, prefetch       *int
 	fixedCredit                 *bool
 	grace, heartbeat, timeLimit *time.Duration
+	sec                         *peerSecFlags // standalone only
 }
 
 func addNodeFlags(fs *flagSet, standalone bool) *nodeFlags {
@@ -148,6 +155,7 @@ func addNodeFlags(fs *flagSet, standalone bool) *nodeFlags {
 		f.broker = brokerFlag(fs)
 		f.sub = fs.String("sub", defaultPub, `broker PUB endpoint to subscribe to (wake-ups, revokes); "none" disables it`)
 		f.heartbeat = fs.Duration("heartbeat", protocol.DefaultHeartbeatInterval, "heartbeat interval; the broker is presumed dead after 3 silent intervals")
+		f.sec = addPeerSecFlags(fs)
 	}
 	return f
 }
@@ -179,6 +187,11 @@ func (f *nodeFlags) config(log *slog.Logger, d *dispatch.Dispatcher) (node.Confi
 		TimeLimit:   *f.timeLimit,
 		Logger:      log,
 	}
+	sec, err := f.sec.mechanism()
+	if err != nil {
+		return node.Config{}, err
+	}
+	cfg.Security = sec
 	if f.broker != nil {
 		cfg.Broker, cfg.Sub, cfg.HeartbeatInterval = *f.broker, *f.sub, *f.heartbeat
 		if cfg.HeartbeatInterval <= 0 {
@@ -386,6 +399,15 @@ func runUp(ctx context.Context, io *stdio, args []string) error {
 	ncfg, err := nf.config(log.With("role", "node"), d)
 	if err != nil {
 		return err
+	}
+	if *bf.sec.secret != "" {
+		// The in-process node speaks CURVE with the broker's own key pair, which the broker
+		// always allows.
+		kp, err := zmtp.LoadCurveSecret(*bf.sec.secret)
+		if err != nil {
+			return fmt.Errorf("--curve-secret: %w", err)
+		}
+		ncfg.Security = zmtp.CurveClient(kp.Public, kp)
 	}
 	b, err := broker.New(bcfg)
 	if err != nil {

@@ -1,0 +1,172 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+
+	"github.com/zerotask/zerotask/broker"
+	"github.com/zerotask/zerotask/zmtp"
+)
+
+// CURVE on the command line: the broker's key pair and the public keys allowed to connect, the
+// key pair and broker key of nodes and clients, `zerotask keygen`, and protected mode (a broker
+// that would bind a non-loopback address without authentication refuses to start).
+
+// brokerSecFlags are the broker's security flags.
+type brokerSecFlags struct {
+	secret, clients, nodes *string
+	insecure               *bool
+}
+
+func addBrokerSecFlags(fs *flagSet) *brokerSecFlags {
+	return &brokerSecFlags{
+		secret:   fs.String("curve-secret", "", "`file` with the broker's CURVE secret key (a bare Z85 key or a czmq secret certificate, as `zerotask keygen` writes): CURVE on the ROUTER and the PUB socket"),
+		clients:  fs.String("authorized-clients", "", "`file` of the client public keys allowed to connect with CURVE (Z85, one per line, an optional name after white space, # comments)"),
+		nodes:    fs.String("authorized-nodes", "", "`file` of the node public keys allowed to connect with CURVE (same format; a key may be in both files)"),
+		insecure: fs.Bool("insecure", false, "allow binding a non-loopback address without authentication (anyone who can reach the port can submit tasks, or act as a node and read every task)"),
+	}
+}
+
+// apply sets cfg.Security from the flags and enforces protected mode. The broker's own key is
+// always allowed (only the holder of its secret can use it: the in-process node of `zerotask
+// up` does).
+func (f *brokerSecFlags) apply(cfg *broker.Config, log *slog.Logger) error {
+	authenticated := false
+	if *f.secret == "" {
+		if *f.clients != "" || *f.nodes != "" {
+			return usagef("--authorized-clients and --authorized-nodes need --curve-secret")
+		}
+	} else {
+		kp, err := zmtp.LoadCurveSecret(*f.secret)
+		if err != nil {
+			return fmt.Errorf("--curve-secret: %w", err)
+		}
+		allowed := make(map[zmtp.CurveKey]string)
+		for _, p := range []struct{ flag, path, role string }{{"authorized-clients", *f.clients, "client"}, {"authorized-nodes", *f.nodes, "node"}} {
+			if p.path == "" {
+				continue
+			}
+			keys, err := zmtp.LoadCurveKeyList(p.path)
+			if err != nil {
+				return fmt.Errorf("--%s: %w", p.flag, err)
+			}
+			for k, name := range keys {
+				if _, ok := allowed[k]; !ok {
+					allowed[k] = name
+				}
+			}
+		}
+		allowed[kp.Public] = "broker"
+		var auth zmtp.CurveAuth
+		if *f.clients != "" || *f.nodes != "" {
+			authenticated = true
+			auth = func(k zmtp.CurveKey, peer net.Addr) bool {
+				if _, ok := allowed[k]; ok {
+					return true
+				}
+				log.Warn("CURVE key refused: not in --authorized-clients or --authorized-nodes", "key", k.String(), "peer", peer)
+				return false
+			}
+		}
+		cfg.Security = zmtp.CurveServer(kp, auth)
+		log.Info("CURVE enabled", "public_key", kp.Public.String(), "authorized_keys", len(allowed))
+	}
+	if authenticated || *f.insecure {
+		return nil
+	}
+	for _, ep := range []string{cfg.Listen, cfg.Pub} {
+		if ep != "" && ep != broker.PubDisabled && !localEndpoint(ep) {
+			return fmt.Errorf("refusing to bind %s without authentication: anyone who reaches it can submit tasks or act as a node; "+
+				"give --curve-secret with --authorized-clients/--authorized-nodes, bind a loopback address, or pass --insecure to accept the risk", ep)
+		}
+	}
+	return nil
+}
+
+// localEndpoint reports whether ep can only be reached from this machine: a tcp endpoint on a
+// loopback address (or localhost), or ipc.
+func localEndpoint(ep string) bool {
+	if strings.HasPrefix(ep, "ipc://") {
+		return true
+	}
+	hostport, ok := strings.CutPrefix(ep, "tcp://")
+	if !ok {
+		return false
+	}
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// peerSecFlags are the CURVE flags of a node or client command.
+type peerSecFlags struct {
+	server, secret *string
+}
+
+func addPeerSecFlags(fs *flagSet) *peerSecFlags {
+	return &peerSecFlags{
+		server: fs.String("curve-server", os.Getenv("ZEROTASK_CURVE_SERVER"), "the broker's CURVE public `key` (Z85) or a file holding it: connect with CURVE ($ZEROTASK_CURVE_SERVER)"),
+		secret: fs.String("curve-secret", os.Getenv("ZEROTASK_CURVE_SECRET"), "`file` with this side's CURVE secret key; without it a fresh key pair is used, which only a broker accepting any key lets in ($ZEROTASK_CURVE_SECRET)"),
+	}
+}
+
+// keys returns the broker's public key and this side's key pair; ok is false without
+// --curve-server.
+func (f *peerSecFlags) keys() (server zmtp.CurveKey, own zmtp.CurveKeyPair, ok bool, err error) {
+	if *f.server == "" {
+		if *f.secret != "" {
+			return server, own, false, usagef("--curve-secret needs --curve-server")
+		}
+		return server, own, false, nil
+	}
+	if server, err = zmtp.LoadCurvePublic(*f.server); err != nil {
+		return server, own, false, fmt.Errorf("--curve-server: %w", err)
+	}
+	if *f.secret == "" {
+		own, err = zmtp.NewCurveKeyPair()
+	} else if own, err = zmtp.LoadCurveSecret(*f.secret); err != nil {
+		err = fmt.Errorf("--curve-secret: %w", err)
+	}
+	return server, own, err == nil, err
+}
+
+// mechanism returns the CURVE client mechanism, or nil without --curve-server.
+func (f *peerSecFlags) mechanism() (zmtp.Mechanism, error) {
+	if f == nil {
+		return nil, nil
+	}
+	server, own, ok, err := f.keys()
+	if !ok || err != nil {
+		return nil, err
+	}
+	return zmtp.CurveClient(server, own), nil
+}
+
+func runKeygen(_ context.Context, io *stdio, args []string) error {
+	fs := newFlagSet("keygen", "BASE", "Write a new CURVE key pair as czmq certificates: BASE (the public key, to give to\n"+
+		"brokers and peers) and BASE_secret (mode 0600, to keep). Existing files are not overwritten.\n"+
+		"Prints the public key.")
+	if err := parse(fs, io, args, 1, 1); err != nil {
+		return err
+	}
+	kp, err := zmtp.NewCurveKeyPair()
+	if err != nil {
+		return err
+	}
+	base := fs.Arg(0)
+	if err := zmtp.WriteCurveKeyFiles(base, kp); err != nil {
+		return fmt.Errorf("keygen: %w", err)
+	}
+	fmt.Fprintf(io.out, "%s\n", kp.Public)
+	return nil
+}
