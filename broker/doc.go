@@ -23,10 +23,10 @@
 //   - Node death (a ZMTP disconnect, including 3 missed heartbeats, or broker.bye): every task the
 //     node held goes back to the front of its queue in state RETRY, its attempt counted, and runs
 //     elsewhere (while it has attempts left: then it fails with CodeNodeLost). A late result from
-//     the old holder is ignored: the id a node sees is the task's key, which changes with every
-//     hand-out (see "Task keys" below). A disconnect is applied only after the messages the
-//     connection sent before it have been handled, so a node that answers and goes away at once has
-//     its answers routed, not its tasks retried. A node's arrays (results, running and credit
+//     the old holder is ignored: the id a node sees names one hand-out (see "Task keys" below).
+//     A disconnect is applied only after the messages the connection sent before it have been
+//     handled, so a node that answers and goes away at once has its answers routed, not its
+//     tasks retried. A node's arrays (results, running and credit
 //     notices) are walked member by member and may hold up to twice MaxBatch members.
 //   - Client disconnect: its queued calls are dropped, its pending replies with them; calls
 //     already at a node still run (their results are dropped), submitted tasks are not a
@@ -114,10 +114,11 @@
 //
 // # Task keys
 //
-// The id a node sees for a task is gen<<26 | slot: the task's slot in the slab and a
-// generation that is bumped every time the task is handed out, given back or freed, so a key
-// names one hand-out of one task. Keys are below 2^53 so that every JSON library reads them
-// exactly. The public id of a submitted task is "<broker epoch>-<sequence>" (8 hex digits, a
+// A task's key is gen<<26 | slot: the task's slot in the slab and a generation that is bumped every
+// time the task is handed out, given back or freed, so a key names one hand-out of one task. Keys
+// are below 2^53 so that every JSON library reads them exactly. The id a node sees is the hand-out
+// id "<broker epoch>.<key>" (handout.go), so an answer to an earlier broker run's task is told
+// apart too. The public id of a submitted task is "<broker epoch>-<sequence>" (8 hex digits, a
 // decimal sequence number) and does not change across attempts.
 //
 // # Ownership

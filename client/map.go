@@ -35,8 +35,8 @@ func (e *MapError) Error() string { return fmt.Sprintf("client: map input %d: %v
 // Unwrap returns the input's error.
 func (e *MapError) Unwrap() error { return e.Err }
 
-// Map calls method once per input and returns the results in input order: the seed's
-// map-reduce fan-out. Each input becomes the params of one call: a value that encodes to a
+// Map calls method once per input and returns the results in input order: a map-reduce
+// fan-out. Each input becomes the params of one call: a value that encodes to a
 // JSON array or object is the params itself (a []any{5, 6} is [5,6], a struct or map goes by
 // name), anything else is its single positional argument (7 gives [7]).
 //

@@ -91,7 +91,7 @@ type Dispatcher struct {
 func New() *Dispatcher { return &Dispatcher{} }
 
 // Default is the package-level Dispatcher that Register, MustRegister, Handle and HandleFunc
-// fill in (the seed's @task decorator). A Broker or Node serves it unless handed its own.
+// fill in. A Broker or Node serves it unless handed its own.
 var Default = New()
 
 // Register adds h to Default under name. See Dispatcher.Register.

@@ -1,6 +1,7 @@
 // Package dispatch owns ZeroTask's name->handler table: it maps JSON-RPC method names to Go
 // handlers, decodes params into typed arguments, runs the handler with panic recovery and
-// middleware, and turns what happened into a JSON-RPC result or error. It is the seed's @task:
+// middleware, and turns what happened into a JSON-RPC result or error. Registering a task is
+// one line:
 //
 //	func init() {
 //		dispatch.MustRegister("add", dispatch.Pure2(func(a, b int) int { return a + b }))
@@ -16,10 +17,10 @@
 // The raw tier is a Handler: params arrive as raw JSON, the result is appended to dst as raw
 // JSON, nothing is decoded that the handler does not decode itself (a type with a ServeRPC
 // method, or a HandlerFunc). The typed tier adapts ordinary Go functions into Handlers (the
-// adapters below); its params decoding and
-// result encoding are resolved once, at registration, and use no reflection per request. Both
-// run without allocating: the seed's add, typed, goes from request frame to response frame with
-// zero allocations, as does a raw handler (tests hold both to it with testing.AllocsPerRun).
+// adapters below); its params decoding and result encoding are resolved once, at registration,
+// and use no reflection per request. Both run without allocating: add above, typed, goes from
+// request frame to response frame with zero allocations, as does a raw handler (tests hold both
+// to it with testing.AllocsPerRun).
 //
 // # Typed adapters
 //

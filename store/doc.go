@@ -65,23 +65,12 @@
 // # Redis: client choice
 //
 // github.com/redis/rueidis, chosen by measurement against github.com/redis/go-redis/v9 on the
-// broker's write pattern against the same redis-server 7.0 on loopback (2 cores, the server
-// sharing them; `go test -run '^$' -bench Client -benchtime 2s ./store/`, one op = one batch
-// of 64):
-//
-//	                                   rueidis                   go-redis v9
-//	64 x (SET PX + PUBLISH) pipelined  219 µs, 67 allocs   203 µs, 529 allocs
-//	64 results in one Lua script       152 µs,  0 allocs   166 µs,  71 allocs
-//	64 x (HSET+RPUSH), 64 x LMOVE      277 µs, 70 allocs   315 µs, 1063 allocs
-//	16 callers, one SET each           7.1 µs/op, 1 alloc  18.3 µs/op, 8 allocs
-//
-// (A second run on the same loaded machine: 147 against 189 µs, 156 against 176 µs, 250
-// against 308 µs and 10.0 against 19.4 µs, same allocations.) With explicit batches the two
-// are within 10 to 25% on wall time (the server is the bound), but
-// go-redis allocates 8 to 15 times more per batch, CPU the broker needs for routing; and with
-// many callers each sending one command, rueidis's auto-pipelining is 2.6x faster than
-// go-redis's connection pool. rueidis also gives a pub/sub connection (Wait) with hooks. The
-// go-redis code stays only in redis_bench_test.go, to rerun the comparison.
+// broker's write pattern (BENCHMARKS.md, "Result store"): with explicit batches the two are
+// close on wall time (the server is the bound), but go-redis allocates 8 to 15 times more per
+// batch, CPU the broker needs for routing; and with many callers each sending one command,
+// rueidis's auto-pipelining beats go-redis's connection pool by more than 2x. rueidis also
+// gives a pub/sub connection (Wait) with hooks. The go-redis code stays only in
+// redis_bench_test.go, to rerun the comparison.
 //
 // # Redis: how writes are batched
 //
@@ -95,30 +84,16 @@
 // Each caller returns when Redis has answered its part. While a batch is on the wire the next
 // one gathers, so batches grow with the load and round trips do not bound throughput (group
 // commit); up to two batches are on the wire at once, so that a call arriving while one is out
-// need not wait for its round trip (a sequential durable call through the broker: p50 231 µs
-// against 266 µs with one, same machine, bench/store/run.sh). A caller's own calls are
-// sequential, so none of its writes is reordered; calls of different callers in flight at once
-// have no order between them (nothing relies on one: the broker acks a task only after its
-// hold and its result's put have returned). A fixed gather window was measured worse: with FlushDelay 1ms,
-// 16 concurrent single-result Puts made 12k results/s against 92k/s with no delay, and a lone
-// Put took 1.2 ms instead of 90 µs; so FlushDelay defaults to 0. Measured (`go test -run '^$'
-// -bench Redis ./store/`, loaded 2-core machine): Put 288k results/s in batches of 64.
+// need not wait for its round trip. A caller's own calls are sequential, so none of its writes
+// is reordered; calls of different callers in flight at once have no order between them
+// (nothing relies on one: the broker acks a task only after its hold and its result's put have
+// returned). FlushDelay defaults to 0: a fixed gather window only delays a lone call and
+// starves the group commit of concurrent ones (BENCHMARKS.md).
 //
-// Hold+Ack, the durable broker's path, is two round trips per task where a queue's
-// append+Claim+Ack (before Hold replaced it) was three (`go test -run '^$' -bench 'Redis/flush_delay=0s/HoldAck' -count 3 -benchtime 2s
-// ./store/`, redis-server 7.0 on loopback, loaded 2-core machine, medians): 114 µs per task
-// in batches of 1 (8.8k tasks/s), 102k tasks/s in batches of 64 (6 allocations a batch), and
-// 35k tasks/s with 16 callers holding and acking one task each (0 allocations).
-//
-// Ack goes through the writer so that many concurrent Acks are group-committed into one
-// script. Measured against one EVALSHA per Ack pipelined by rueidis (`go test -run '^$' -bench
-// RedisAckPath -count 3 -benchtime 2s ./store/`, each caller holding one task and acking it,
-// medians): with 128 callers, 77k tasks/s through the writer against 64k/s direct (the Redis
-// server is the bound, and one script for many ids costs it less); with 16 callers, 36.6k/s
-// against 40.4k/s (an Ack that arrives while a batch is on the wire waits for it, where a
-// direct call would have been pipelined at once). A sequential caller pays one round trip
-// either way (in batches of 1, Ack through the writer against Ack as its own
-// script: 285 and 265 µs, close to this machine's noise).
+// Hold+Ack, the durable broker's path, is two round trips per task. Ack goes through the writer
+// so that many concurrent Acks are group-committed into one script: with many callers that is
+// cheaper for the Redis server, the bound, than one script per Ack; a sequential caller pays
+// one round trip either way.
 //
 // Claims, Requeues, Renews and Recovers are one Lua script call each (atomic in Redis), run
 // with EVALSHA and rerun with EVAL when Redis answers NOSCRIPT (after a restart or SCRIPT
@@ -131,10 +106,10 @@
 // Under Options.Prefix ("zerotask:" by default; several ZeroTask systems can share one Redis
 // under different prefixes):
 //
-//	<p>r:<id>        string  a result (binary value, see codec.go), with its TTL (PX)
-//	<p>done:<id>     channel published once per Put of <id>; Waits subscribe to it
-//	<p>q:<queue>     list    ids of the tasks waiting in <queue>, front first
-//	<p>t:<id>        hash    a task: d (binary value), q (queue), a (attempts), o (owner, in flight),
+//	<p>r:<id> string a result (binary value, see codec.go), with its TTL (PX) <p>done:<id> channel
+//	published once per Put of <id>; Waits subscribe to it <p>q:<queue> list ids of the tasks waiting
+//	in <queue>, front first <p>t:<id> hash a task: d (binary value), q (queue), a (attempts), o
+//	(owner, in flight),
 //	                         r (running: marked by SetRunning, cleared with o)
 //	<p>own:<owner>   zset    ids an owner holds (claimed or held), scored by the claim sequence
 //	<p>owners        zset    owners, scored by their lease deadline (Redis TIME, ms)
@@ -201,13 +176,11 @@
 //
 // # Several brokers
 //
-// Several brokers can share one Redis: each claims under its own owner id, Claim is atomic (a
-// task goes to one broker), results and Waits work through any broker. Use it when one broker
-// must not be a single point of failure, when clients are spread over brokers, or when results
-// must outlive a broker. It costs throughput, not adds it: every task takes Redis round trips
-// (a Hold, a Put and an Ack, each batched), and one
-// Redis, single threaded, then bounds the whole system (here about 100k tasks/s for Hold+Ack
-// in batches of 64, before the Put).
-// For raw throughput on one machine, one broker on memory is the faster choice; to grow past
-// one Redis, shard queues over several Redis servers (not built).
+// Several brokers can share one Redis: each claims under its own owner id, Claim is atomic (a task
+// goes to one broker), results and Waits work through any broker. Use it when one broker must not
+// be a single point of failure, when clients are spread over brokers, or when results must outlive
+// a broker. It costs throughput, not adds it: every task takes Redis round trips (a Hold, a Put and
+// an Ack, each batched), and one Redis, single threaded, then bounds the whole system
+// (BENCHMARKS.md gives the figures). For raw throughput on one machine, one broker on memory is the
+// faster choice; to grow past one Redis, shard queues over several Redis servers (not built).
 package store

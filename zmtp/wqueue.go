@@ -23,9 +23,9 @@ var wchunkPool = sync.Pool{New: func() any { return new(wchunk) }}
 // chunks). The connection's wmu guards it.
 //
 // Why chunks and not one growing []byte: appending to a queue that fills toward its HWM never
-// copies what is already queued (a PUB whose subscriber falls behind used to spend most of its
-// time in growslice, copying and clearing a buffer of up to HWM x message size); the memory of
-// a burst goes back to the shared pool once it is written, so a quiet connection keeps at most
+// copies what is already queued (with one buffer, a PUB whose subscriber falls behind spends most
+// of its time in growslice, copying and clearing a buffer of up to HWM x message size); the memory
+// of a burst goes back to the shared pool once it is written, so a quiet connection keeps at most
 // maxFreeChunks chunks; and the writer hands the whole list to one writev.
 //
 // Why a per-connection free list before the sync.Pool: senders take chunks on their goroutine

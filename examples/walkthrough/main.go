@@ -1,4 +1,4 @@
-// Command walkthrough is ZeroTask's seed walkthrough as a Go program: a broker, a node and a
+// Command walkthrough is the README's walkthrough as a Go program: a broker, a node and a
 // client in one process, over tcp loopback.
 //
 //	go run ./examples/walkthrough
@@ -36,7 +36,7 @@ func main() {
 func run(ctx context.Context, out io.Writer) (err error) {
 	quiet := slog.New(slog.DiscardHandler)
 
-	// The seed's @task: register add on a dispatcher (the node's task table).
+	// Register add on a dispatcher (the node's task table).
 	tasks := dispatch.New()
 	if err := tasks.Register("add", dispatch.Pure2(func(a, b int) int { return a + b })); err != nil {
 		return err
