@@ -27,7 +27,7 @@ func ExampleNew() {
 	// Output: true true
 }
 
-// Example_serve is the seed's walkthrough in raw JSON-RPC: a broker, a node serving add, and a
+// Example_serve is the README's walkthrough in raw JSON-RPC: a broker, a node serving add, and a
 // client whose call add(5, 6) is answered 11 with its own id.
 func Example_serve() {
 	b, err := broker.New(broker.Config{Listen: "tcp://127.0.0.1:0", Pub: broker.PubDisabled})
@@ -134,7 +134,7 @@ func Example_submit() {
 	// {"jsonrpc":"2.0","id":2,"result":{"id":"ID","method":"add","state":"SUCCESS","attempts":1,"result":11,"node":"n1"}}
 }
 
-// Example_brokerTask registers a user broker task (the seed's broker.new_hotness): it runs in
+// Example_brokerTask registers a user broker task (broker.new_hotness): it runs in
 // the broker process, off the routing loop.
 func Example_brokerTask() {
 	d := dispatch.New()

@@ -131,7 +131,7 @@ func TestNodeHelloBounds(t *testing.T) {
 	}
 }
 
-// TestBatchReplyBounded: the amplification of issue 14: a node with the longest name and lists
+// TestBatchReplyBounded: a reply amplification: a node with the longest name and lists
 // a hello allows, then one batch of 1,024 broker.nodes calls. The reply is one array within
 // the client's message size: room for an error per member is kept, the members whose replies
 // no longer fit get -32603 with their own ids, and nothing larger is built. An unordered client gets every reply, packed in

@@ -17,7 +17,7 @@ import (
 	"github.com/zerotask/zerotask/dispatch"
 )
 
-// Tasks go into the default dispatcher once, from init, as the seed's @task decorator does.
+// Tasks go into the default dispatcher once, from init.
 // A Broker or a Node serves dispatch.Default unless it is handed another Dispatcher.
 func init() {
 	dispatch.MustRegister("add", dispatch.Pure2(func(a, b int) int { return a + b }))
@@ -43,7 +43,7 @@ func (echo) ServeRPC(ctx context.Context, dst, params []byte) ([]byte, error) {
 	return append(dst, params...), nil
 }
 
-// The seed's add, served by the default dispatcher from a raw JSON-RPC frame.
+// add, served by the default dispatcher from a raw JSON-RPC frame.
 func Example() {
 	frame := []byte(`{"jsonrpc":"2.0","method":"add","params":[5,6],"id":1}`)
 	reply := dispatch.Default.ServeFrame(context.Background(), nil, frame)

@@ -206,7 +206,7 @@ func TestMessages(t *testing.T) {
 	}
 }
 
-// TestStackWalkthrough: the seed's add through the whole stack.
+// TestStackWalkthrough: the README's add through the whole stack.
 func TestStackWalkthrough(t *testing.T) {
 	s := newStack(t)
 	var replies []string

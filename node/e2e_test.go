@@ -81,7 +81,7 @@ func dial(t testing.TB, b *broker.Broker) *client.Client {
 	return c
 }
 
-// TestEndToEndAdd is the seed's walkthrough: a broker, a node, client.add(5, 6) prints 11.
+// TestEndToEndAdd is the README's walkthrough: a broker, a node, client.add(5, 6) prints 11.
 func TestEndToEndAdd(t *testing.T) {
 	b := startBroker(t)
 	startNode(t, b, node.Config{Concurrency: 2})

@@ -24,7 +24,7 @@ func ExampleNew() {
 	go func() { served <- b.Serve(bctx) }()
 	defer func() { stopBroker(); <-served }()
 
-	// The tasks: the builtins plus one of our own (the seed's @task).
+	// The tasks: the builtins plus one of our own.
 	d := dispatch.New()
 	if err := node.Builtins(d); err != nil {
 		fmt.Println(err)

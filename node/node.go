@@ -304,11 +304,9 @@ func (n *Node) Run(ctx context.Context) error {
 		Identity:          n.identity,
 		HeartbeatInterval: n.cfg.HeartbeatInterval,
 		MaxMsgSize:        n.cfg.MaxMsgSize,
-		// The broker's replies and tasks may pile up while workers are busy; the credit
-		// bounds them anyway, so the receive queue only has to hold messages, not tasks.
-		Security: n.cfg.Security,
-		Logger:   n.log,
-		Monitor:  n.monitor,
+		Security:          n.cfg.Security,
+		Logger:            n.log,
+		Monitor:           n.monitor,
 	})
 	if err := n.dealer.Connect(n.cfg.Broker); err != nil {
 		n.dealer.Close()
