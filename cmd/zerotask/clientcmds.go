@@ -201,7 +201,7 @@ func runStatus(ctx context.Context, io *stdio, args []string) error {
 	}
 	defer cancel()
 	defer c.Close()
-	req := codec.AppendString([]byte(`{"id":`), fs.Arg(0))
+	req := codec.AppendString([]byte(`{"`+protocol.ParamID+`":`), fs.Arg(0))
 	res, err := callRaw(ctx, io, c, protocol.MethodStatus, append(req, '}'))
 	if err != nil {
 		return err
@@ -228,8 +228,8 @@ func runResult(ctx context.Context, io *stdio, args []string) error {
 	}
 	defer cancel()
 	defer c.Close()
-	req := codec.AppendString([]byte(`{"id":`), fs.Arg(0))
-	req = strconv.AppendInt(append(req, `,"wait_ms":`...), wait.Milliseconds(), 10)
+	req := codec.AppendString([]byte(`{"`+protocol.ParamID+`":`), fs.Arg(0))
+	req = strconv.AppendInt(protocol.AppendMember(req, protocol.ParamWaitMS), wait.Milliseconds(), 10)
 	res, err := callRaw(ctx, io, c, protocol.MethodResult, append(req, '}'))
 	if err != nil {
 		return err
