@@ -411,3 +411,13 @@ func (k *cookieKeys) open(cookie []byte) ([]byte, bool) {
 	}
 	return nil, false
 }
+
+// CurveKey returns the long-term public key the sending peer authenticated with, for a message
+// received on a CURVE server socket (ok false otherwise: NULL or PLAIN, our side the CURVE
+// client, a message not received from a peer). A broker uses it to tell what a peer may do.
+func (m *Msg) CurveKey() (key CurveKey, ok bool) {
+	if m.from == nil || m.from.curveKey.IsZero() {
+		return CurveKey{}, false
+	}
+	return m.from.curveKey, true
+}

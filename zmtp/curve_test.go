@@ -100,6 +100,37 @@ func curveExchange(t *testing.T, bt zmtp.SocketType, b *zmtp.Socket, ct zmtp.Soc
 	}
 }
 
+func TestCurveMsgKey(t *testing.T) {
+	// A CURVE server's received messages name the key their sender authenticated with; other
+	// messages name none.
+	p := newCurvePair(t)
+	r, ep := bindSocket(t, zmtp.Router, zmtp.Options{Security: p.serverMech()})
+	d := connectSocket(t, zmtp.Dealer, zmtp.Options{Security: p.clientMech()}, ep)
+	waitPeers(t, r, 1, joinWait)
+	sendFrames(t, d, ioWait, []byte("who"))
+	ctx := testutil.Context(t, ioWait)
+	m, err := r.Recv(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k, ok := m.CurveKey(); !ok || k != p.client.Public {
+		t.Fatalf("CurveKey() = %v, %v; want the client's key %v", k, ok, p.client.Public)
+	}
+	sendFrames(t, r, ioWait, m.Frames[0], []byte("back"))
+	m.Release()
+	back, err := d.Recv(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer back.Release()
+	if _, ok := back.CurveKey(); ok {
+		t.Fatal("the CURVE client's received message names a key")
+	}
+	if _, ok := (&zmtp.Msg{}).CurveKey(); ok {
+		t.Fatal("a user message names a key")
+	}
+}
+
 func TestCurvePubSub(t *testing.T) {
 	// SUBSCRIBE and CANCEL travel encrypted (COMMAND flag inside MESSAGE); the filter works.
 	p := newCurvePair(t)
