@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -144,5 +145,65 @@ func TestControlCharacterNames(t *testing.T) {
 	n.result(n.collect(1)[0].ID, "3")
 	if got := c.recv(); got != `{"jsonrpc":"2.0","id":9,"result":3}` {
 		t.Fatalf("add on high: %s", got)
+	}
+}
+
+// TestStalledNodeLosesUnstartedTasks: a node that takes tasks and stays silent (no answer, no
+// running notice) loses the tasks it did not report running after ProgressTimeout; they run on
+// another node with no attempt counted (max_attempts 1 still succeeds), and the silent node
+// gets a broker.revoke for them. A task it reported running stays with it.
+func TestStalledNodeLosesUnstartedTasks(t *testing.T) {
+	const progress = 300 * time.Millisecond
+	b := startBroker(t, Config{ProgressTimeout: progress, Logger: discardLogger()})
+	silent := newNode(t, b, "silent", "work")
+	silent.credit(10)
+	c := dealer(t, b)
+	for i := range 3 {
+		c.send(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"broker.submit","params":{"method":"work","params":[%d],"max_attempts":1}}`, i, i))
+		c.recv()
+	}
+	held := silent.collect(3)
+	silent.send(fmt.Sprintf(`{"jsonrpc":"2.0","method":"broker.running","params":[%s]}`, held[0].ID))
+	start := time.Now()
+	good := newNode(t, b, "good", "work")
+	good.credit(10)
+	got := good.collect(2)
+	if d := time.Since(start); d > progress+time.Second {
+		t.Fatalf("unstarted tasks reached the other node after %v (ProgressTimeout %v)", d, progress)
+	}
+	for _, tk := range got {
+		if string(tk.Params) == string(held[0].Params) {
+			t.Fatalf("the task reported running was taken from its node: %s", tk.Params)
+		}
+		good.result(tk.ID, string(tk.Params))
+	}
+	revoke := silent.recv()
+	if !strings.Contains(revoke, `"method":"broker.revoke"`) || !strings.Contains(revoke, string(held[1].ID)) || !strings.Contains(revoke, string(held[2].ID)) {
+		t.Fatalf("the silent node got %s, want a broker.revoke of its two unstarted tasks", revoke)
+	}
+	testutil.Eventually(t, wait, func() bool { s := b.Stats(); return s.Succeeded == 2 }, "the two tasks succeeded elsewhere")
+	if s := b.Stats(); s.Reclaimed != 1 || s.HandedBack != 2 || s.Failed != 0 || s.Running != 1 {
+		t.Fatalf("reclaimed %d, handed back %d, failed %d, running %d", s.Reclaimed, s.HandedBack, s.Failed, s.Running)
+	}
+}
+
+// TestTaskTimeout: a task without a deadline carries TaskTimeout to its node as timeout_ms, and
+// a node that never answers it (a handler that never returns) loses it 3 heartbeat intervals
+// later: the caller gets -32011, not an endless wait.
+func TestTaskTimeout(t *testing.T) {
+	const timeout, hb = 200 * time.Millisecond, 100 * time.Millisecond
+	b := startBroker(t, Config{TaskTimeout: timeout, HeartbeatInterval: hb, ProgressTimeout: -1, Logger: discardLogger()})
+	n := newNode(t, b, "n", "work")
+	n.credit(1)
+	c := dealer(t, b)
+	start := time.Now()
+	c.send(`{"jsonrpc":"2.0","id":1,"method":"work"}`)
+	fr := n.recvFrames(wait)
+	if !strings.Contains(string(fr[len(fr)-1]), `"timeout_ms":200`) {
+		t.Fatalf("task %s, want timeout_ms 200", fr[len(fr)-1])
+	}
+	r := decodeResp(t, c.recv())
+	if d := time.Since(start); r.Error == nil || r.Error.Code != CodeDeadline || d < timeout || d > timeout+3*hb+time.Second {
+		t.Fatalf("caller got %+v after %v, want -32011 after about %v", r.Error, d, timeout+3*hb)
 	}
 }

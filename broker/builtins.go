@@ -137,6 +137,7 @@ func (c *core) bRunning(p *peer, tg target, h *codec.Header) {
 			c.cnt.stale++
 			continue
 		}
+		c.noteProgress(p)
 		if t.state != stRunning && t.state != stRevoked {
 			t.state = stRunning
 			c.stateChanged(t)

@@ -40,6 +40,8 @@ const (
 	DefaultMaxBacklog           = protocol.DefaultMaxBacklog           // DefaultMaxBacklog is the default of Config.MaxBacklog.
 	DefaultResultGrace          = 5 * time.Second                      // DefaultResultGrace is the default of Config.ResultGrace.
 	DefaultStoreTimeout         = 5 * time.Second                      // DefaultStoreTimeout is the default of Config.StoreTimeout.
+	DefaultTaskTimeout          = protocol.DefaultTaskTimeout          // DefaultTaskTimeout is the default of Config.TaskTimeout.
+	DefaultProgressTimeout      = protocol.DefaultProgressTimeout      // DefaultProgressTimeout is the default of Config.ProgressTimeout.
 	DefaultMaxNodeName          = protocol.DefaultMaxNodeName          // DefaultMaxNodeName is the default of Config.MaxNodeName.
 	DefaultMaxNodeLists         = protocol.DefaultMaxNodeLists         // DefaultMaxNodeLists is the default of Config.MaxNodeLists.
 )
@@ -225,6 +227,19 @@ type Config struct {
 	// must be stable across restarts of one broker and distinct between brokers sharing a
 	// store. Default "broker:<hostname>:<ROUTER endpoint>".
 	StoreOwner string
+	// TaskTimeout is the run time a task without a deadline of its own (timeout_ms) is given
+	// when it is handed to a node: it travels as the task's timeout_ms, the node ends the
+	// handler's context then (CodeDeadline), and a node that has not answered 3 heartbeat intervals
+	// later loses the task (CodeDeadline), so no task is RUNNING forever. It bounds the run, not the
+	// wait in a queue. Default 30 minutes; negative: none (a task without a deadline is held
+	// until its node answers or is lost).
+	TaskTimeout time.Duration
+	// ProgressTimeout bounds how long a node may hold tasks it has not reported running while
+	// it shows no progress at all (no answer, no broker.running notice): past it the node loses
+	// those tasks (not the ones it reported running), which go back to the front of their
+	// queues with no attempt counted; the node is sent a broker.revoke for them, and the event
+	// is logged and counted (Stats.Reclaimed). Default 30s; negative: never.
+	ProgressTimeout time.Duration
 	// StoreTimeout bounds each store call (a write of a batch, a read, a claim). Default 5s.
 	StoreTimeout time.Duration
 
@@ -335,6 +350,15 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.TaskTimeout == 0 {
+		c.TaskTimeout = DefaultTaskTimeout
+	}
+	if c.TaskTimeout > 0 && c.TaskTimeout < time.Millisecond {
+		return c, errors.Join(ErrConfig, errors.New("TaskTimeout is below 1ms"))
+	}
+	if c.ProgressTimeout == 0 {
+		c.ProgressTimeout = DefaultProgressTimeout
 	}
 	if c.StoreTimeout <= 0 {
 		c.StoreTimeout = DefaultStoreTimeout

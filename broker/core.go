@@ -54,8 +54,9 @@ type peer struct {
 
 	// Node side.
 	node        bool
-	told        bool // sent broker.hello_required since it last said hello as a node
-	dropped     bool // closed for a protocol violation: what it still sends is ignored
+	told        bool  // sent broker.hello_required since it last said hello as a node
+	progress    int64 // unix ns of its last answer or running notice, or of the hand-out that found it holding nothing
+	dropped     bool  // closed for a protocol violation: what it still sends is ignored
 	name        string
 	concurrency int
 	methods     []uint32 // queues it serves
@@ -252,6 +253,8 @@ type core struct {
 	// against the store off the routing loop (set by the Broker).
 	dur *durable
 	ask func(l *lookup)
+
+	nextStallCheck int64 // unix ns: reclaimStalled walks the nodes again then
 
 	closing bool
 	unread  int // records stored since closing began and not delivered yet
@@ -707,7 +710,15 @@ func (c *core) dispatch(p *peer, q *queue, slot uint32, t *task) {
 	var idb [handoutIDMax]byte
 	id := c.appendHandout(idb[:0], t.key(slot))
 	left := int64(0)
-	if t.deadline != 0 {
+	if p.held == 1 {
+		p.progress = c.now() // the progress clock starts with the first task held
+	}
+	if t.deadline == 0 && c.cfg.TaskTimeout > 0 {
+		// No deadline of its own: the run is bounded by TaskTimeout, from the hand-out (a
+		// deadline for this hand-out only: a task given back waits in its queue unbounded).
+		left = max(c.cfg.TaskTimeout.Milliseconds(), 1)
+		c.watchLease(t.key(slot), c.now()+int64(c.cfg.TaskTimeout))
+	} else if t.deadline != 0 {
 		// The deadline travels with the task as the milliseconds left (the node's clock takes
 		// it from there): its handler's context ends then.
 		left = max((t.deadline-c.now()+int64(time.Millisecond)-1)/int64(time.Millisecond), 1)

@@ -363,6 +363,7 @@ func (c *core) tick(now int64) {
 	c.runDue(now)
 	c.expireDue(now)
 	c.expireLeases(now)
+	c.reclaimStalled(now)
 	c.retryBlocked()
 	c.publish()
 	c.flush()

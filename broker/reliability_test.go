@@ -375,8 +375,8 @@ func TestDeadlineTravels(t *testing.T) {
 	c.recv()
 	c.send(`{"jsonrpc":"2.0","id":2,"method":"work","params":[2]}`)
 	body := n.recvFrames(wait)[0]
-	if strings.Contains(string(body), "timeout_ms") {
-		t.Fatalf("task without a deadline carries one: %s", body)
+	if !strings.Contains(string(body), `"timeout_ms":1800000`) {
+		t.Fatalf("task without a deadline does not carry TaskTimeout (30 min): %s", body)
 	}
 	id := submitID(t, c, "work", "[3]", `"timeout_ms":60000`)
 	ts := append(parseTasks(t, body), n.collect(1)...)

@@ -397,6 +397,7 @@ func (c *core) nodeResult(p *peer, h *codec.Header, raw []byte) {
 	if t == nil {
 		return
 	}
+	c.noteProgress(p)
 	c.unlinkHeld(p, slot, t)
 	if t.state == stRevoked {
 		c.freeTask(slot, t) // its record was stored when it was revoked

@@ -51,5 +51,7 @@ const (
 	DefaultMaxConnsPerAddr      = 256                 // DefaultMaxConnsPerAddr bounds the connections from one source IP address on each of the broker's sockets.
 	DefaultMaxNodeName          = 256                 // DefaultMaxNodeName bounds a node's name in its hello, in bytes.
 	DefaultMaxNodeLists         = 64 << 10            // DefaultMaxNodeLists bounds a node's method and queue names in its hello, in bytes together.
+	DefaultTaskTimeout          = 30 * time.Minute    // DefaultTaskTimeout is the run time a task without a deadline is given at its node.
+	DefaultProgressTimeout      = 30 * time.Second    // DefaultProgressTimeout is how long a node may hold tasks it has not started without any answer or running notice.
 	DefaultPrefetch             = 4096                // DefaultPrefetch bounds the tasks a node holds beyond its concurrency; its credit window sizes itself within (docs/protocol.md).
 )

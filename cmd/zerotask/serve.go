@@ -32,6 +32,7 @@ type brokerFlags struct {
 	maxResultBytes                *int64
 	maxConnsPerAddr               *int
 	sec                           *brokerSecFlags
+	taskTimeout, progressTimeout  *time.Duration
 }
 
 func addBrokerFlags(fs *flagSet) *brokerFlags {
@@ -50,6 +51,8 @@ func addBrokerFlags(fs *flagSet) *brokerFlags {
 		maxNodeLists:    fs.Int("max-node-lists", protocol.DefaultMaxNodeLists, "bytes of a node's method and queue names at most, together (past it the hello gets error "+strconv.Itoa(codec.CodeInvalidParams)+")"),
 		maxConnsPerAddr: fs.Int("max-conns-per-addr", protocol.DefaultMaxConnsPerAddr, "connections from one source IP address at most, on the ROUTER and on the PUB each (-1: no bound but the total); loopback peers share one address"),
 		grace:           fs.Duration("grace", 10*time.Second, "on SIGINT/SIGTERM, how long to wait for in-flight work before closing anyway"),
+		taskTimeout:     fs.Duration("task-timeout", protocol.DefaultTaskTimeout, "run time given to a task without a deadline of its own; a node that has not answered 3 heartbeats later loses it ("+strconv.Itoa(protocol.CodeDeadline)+"); -1ns: none"),
+		progressTimeout: fs.Duration("progress-timeout", protocol.DefaultProgressTimeout, "a node holding tasks with no answer and no running notice for this long loses the tasks it has not started (they run elsewhere, no attempt counted); -1ns: never"),
 		maxAttempts:     fs.Int("max-attempts", protocol.DefaultMaxAttempts, "times a task is handed to a node at most, unless the task says otherwise (node loss and retryable errors count)"),
 		retryBackoff:    fs.Duration("retry-backoff", protocol.DefaultRetryBackoff, "delay before the first retry of a retryable failure, doubled per attempt"),
 		maxRetryBackoff: fs.Duration("max-retry-backoff", protocol.DefaultMaxRetryBackoff, "the longest delay between retries"),
@@ -128,6 +131,8 @@ func (f *brokerFlags) baseConfig(log *slog.Logger) (broker.Config, error) {
 		MaxAttempts:          *f.maxAttempts,
 		RetryBackoff:         *f.retryBackoff,
 		MaxRetryBackoff:      *f.maxRetryBackoff,
+		TaskTimeout:          *f.taskTimeout,
+		ProgressTimeout:      *f.progressTimeout,
 		Logger:               log,
 	}, nil
 }
