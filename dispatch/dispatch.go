@@ -384,7 +384,7 @@ func Errorf(code int, data any, format string, args ...any) *codec.Error {
 	case nil:
 	case []byte:
 		if t := rawjson.TrimSpace(v); len(t) > 0 {
-			if end, err := skipValue(t, 0, 0); err == nil && end == len(t) {
+			if end, err := skipValue(t, 0); err == nil && end == len(t) {
 				raw = append([]byte(nil), t...)
 				break
 			}

@@ -96,7 +96,7 @@
 //   - Frame size, batch length and nesting depth in ServeFrame: codec.Limits, set with
 //     SetLimits; defaults 1 MiB, 1024 elements, 64 levels. Past one, the reply is the matching
 //     error (-32600: frame too large, batch too large or nesting too deep) and nothing runs.
-//   - Nesting inside params given to Call directly: 10000 levels (as encoding/json), -32602
+//   - Nesting inside params given to Call directly: 1,024 levels (codec.HardMaxDepth), -32602
 //     past it.
 //   - Arity of a typed adapter: 4 params.
 //   - A panic value quoted in a -32603 message: 256 bytes.

@@ -1,22 +1,22 @@
 package dispatch
 
-// This file holds the small JSON scanner that splits raw params into one raw value per argument
-// without decoding them, and the strict scalar parsers of the typed fast path. Nothing here
-// allocates: it returns sub-slices of its input.
+// This file holds the params scanner: it splits raw params into one raw value per argument
+// without decoding them, on codec's JSON walker (codec.SkipValue, the one that validates), and
+// the strict scalar parsers of the typed fast path. Nothing here allocates: it returns
+// sub-slices of its input.
 
 import (
 	"errors"
 	"math"
 	"strconv"
-	"unicode/utf8"
 
-	"github.com/zerotask/zerotask/internal/rawjson"
+	"github.com/zerotask/zerotask/codec"
 )
 
-// maxParamDepth bounds the nesting of arrays and objects inside params that the scanner will
-// walk (its recursion depth). It matches encoding/json's own bound. Inside ServeFrame the frame
-// limits (codec.Limits.MaxDepth) usually stop deep nesting long before this.
-const maxParamDepth = 10000
+// maxParamDepth bounds the nesting of arrays and objects inside params: codec's walker tracks
+// open containers in a fixed stack of this many. Inside ServeFrame the frame limits
+// (codec.Limits.MaxDepth) usually stop deep nesting long before this.
+const maxParamDepth = codec.HardMaxDepth
 
 // errSyntax and errDepth are the scanner's two failures; the callers turn them into -32602
 // messages that say where.
@@ -26,154 +26,34 @@ var (
 )
 
 // skipValue validates the JSON value starting at b[i] (no leading space) and returns the index
-// just past it. depth counts the containers already open around it.
-func skipValue(b []byte, i, depth int) (int, error) {
-	if i >= len(b) {
-		return i, errSyntax
-	}
-	switch c := b[i]; {
-	case c == '"':
-		return skipString(b, i)
-	case c == '{' || c == '[':
-		return skipContainer(b, i, depth+1)
-	case c == 't':
-		return skipLiteral(b, i, "true")
-	case c == 'f':
-		return skipLiteral(b, i, "false")
-	case c == 'n':
-		return skipLiteral(b, i, "null")
-	case c == '-' || (c >= '0' && c <= '9'):
-		return skipNumber(b, i)
-	}
-	return i, errSyntax
-}
-
-// skipLiteral checks that lit sits at b[i].
-func skipLiteral(b []byte, i int, lit string) (int, error) {
-	if len(b)-i < len(lit) || string(b[i:i+len(lit)]) != lit {
-		return i, errSyntax
-	}
-	return i + len(lit), nil
-}
-
-// skipString validates the JSON string starting at b[i] == '"' and returns the index past its
-// closing quote. It checks escapes and UTF-8 validity as encoding/json does.
-func skipString(b []byte, i int) (int, error) {
-	i++
-	for i < len(b) {
-		c := b[i]
-		switch {
-		case c == '"':
-			return i + 1, nil
-		case c == '\\':
-			if i+1 >= len(b) {
-				return i, errSyntax
-			}
-			switch b[i+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				i += 2
-			case 'u':
-				if len(b)-i < 6 || !isHex(b[i+2]) || !isHex(b[i+3]) || !isHex(b[i+4]) || !isHex(b[i+5]) {
-					return i, errSyntax
-				}
-				i += 6
-			default:
-				return i, errSyntax
-			}
-		case c < 0x20:
-			return i, errSyntax
-		case c < utf8.RuneSelf:
-			i++
-		default:
-			r, n := utf8.DecodeRune(b[i:])
-			if r == utf8.RuneError && n == 1 {
-				return i, errSyntax
-			}
-			i += n
-		}
-	}
-	return i, errSyntax
-}
-
-func isHex(c byte) bool {
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
-}
-
-// skipNumber validates the JSON number at b[i] and returns the index past it.
-func skipNumber(b []byte, i int) (int, error) {
-	if b[i] == '-' {
-		i++
-	}
+// just past it.
+func skipValue(b []byte, i int) (int, error) {
+	end, err := codec.SkipValue(b, i)
 	switch {
-	case i < len(b) && b[i] == '0':
-		i++
-	case i < len(b) && b[i] >= '1' && b[i] <= '9':
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-	default:
-		return i, errSyntax
+	case err == nil:
+		return end, nil
+	case errors.Is(err, codec.ErrTooDeep):
+		return end, errDepth
 	}
-	if i < len(b) && b[i] == '.' {
-		i++
-		start := i
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-		if i == start {
-			return i, errSyntax
-		}
-	}
-	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
-		i++
-		if i < len(b) && (b[i] == '+' || b[i] == '-') {
-			i++
-		}
-		start := i
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-		if i == start {
-			return i, errSyntax
-		}
-	}
-	return i, nil
-}
-
-// skipContainer validates the array or object at b[i] and returns the index past it.
-func skipContainer(b []byte, i, depth int) (int, error) {
-	if depth > maxParamDepth {
-		return i, errDepth
-	}
-	if b[i] == '[' {
-		it := elemIter{b: b, i: i + 1, depth: depth}
-		for it.next() {
-		}
-		return it.i, it.err
-	}
-	it := fieldIter{b: b, i: i + 1, depth: depth}
-	for it.next() {
-	}
-	return it.i, it.err
+	return end, errSyntax
 }
 
 // elemIter walks the elements of a JSON array whose '[' has been consumed. Each call to next
 // validates one element and leaves it in val (a sub-slice of b).
 type elemIter struct {
-	b     []byte
-	i     int
-	depth int
-	n     int // elements seen so far
-	val   []byte
-	err   error
-	done  bool
+	b    []byte
+	i    int
+	n    int // elements seen so far
+	val  []byte
+	err  error
+	done bool
 }
 
 func (it *elemIter) next() bool {
 	if it.done || it.err != nil {
 		return false
 	}
-	i := rawjson.SkipSpace(it.b, it.i)
+	i := codec.SkipSpace(it.b, it.i)
 	if it.n == 0 {
 		if i < len(it.b) && it.b[i] == ']' {
 			it.i, it.done = i+1, true
@@ -192,9 +72,9 @@ func (it *elemIter) next() bool {
 			it.i, it.err = i, errSyntax
 			return false
 		}
-		i = rawjson.SkipSpace(it.b, i+1)
+		i = codec.SkipSpace(it.b, i+1)
 	}
-	end, err := skipValue(it.b, i, it.depth)
+	end, err := skipValue(it.b, i)
 	if err != nil {
 		it.i, it.err = end, err
 		return false
@@ -208,53 +88,44 @@ func (it *elemIter) next() bool {
 // fieldIter walks the members of a JSON object whose '{' has been consumed. Each call to next
 // validates one member and leaves its raw key (quotes included) in key and its value in val.
 type fieldIter struct {
-	b     []byte
-	i     int
-	depth int
-	n     int
-	key   []byte
-	val   []byte
-	err   error
-	done  bool
+	b    []byte
+	i    int
+	n    int
+	key  []byte
+	val  []byte
+	err  error
+	done bool
 }
 
 func (it *fieldIter) next() bool {
 	if it.done || it.err != nil {
 		return false
 	}
-	i := rawjson.SkipSpace(it.b, it.i)
-	if i < len(it.b) && it.b[i] == '}' && it.n == 0 {
+	i := codec.SkipSpace(it.b, it.i)
+	if i < len(it.b) && it.b[i] == '}' {
 		it.i, it.done = i+1, true
 		return false
 	}
 	if it.n > 0 {
-		if i < len(it.b) && it.b[i] == '}' {
-			it.i, it.done = i+1, true
-			return false
-		}
 		if i >= len(it.b) || it.b[i] != ',' {
 			it.i, it.err = i, errSyntax
 			return false
 		}
-		i = rawjson.SkipSpace(it.b, i+1)
+		i = codec.SkipSpace(it.b, i+1)
 	}
-	if i >= len(it.b) || it.b[i] != '"' {
-		it.i, it.err = i, errSyntax
-		return false
-	}
-	kend, err := skipString(it.b, i)
+	kend, _, err := codec.SkipString(it.b, i)
 	if err != nil {
-		it.i, it.err = kend, err
+		it.i, it.err = kend, errSyntax
 		return false
 	}
 	key := it.b[i:kend]
-	i = rawjson.SkipSpace(it.b, kend)
+	i = codec.SkipSpace(it.b, kend)
 	if i >= len(it.b) || it.b[i] != ':' {
 		it.i, it.err = i, errSyntax
 		return false
 	}
-	i = rawjson.SkipSpace(it.b, i+1)
-	end, err := skipValue(it.b, i, it.depth)
+	i = codec.SkipSpace(it.b, i+1)
+	end, err := skipValue(it.b, i)
 	if err != nil {
 		it.i, it.err = end, err
 		return false
@@ -359,7 +230,7 @@ func parseFloat(v []byte, bits int) (float64, bool) {
 	if c := v[0]; c != '-' && (c < '0' || c > '9') {
 		return 0, false
 	}
-	if end, err := skipNumber(v, 0); err != nil || end != len(v) {
+	if end, err := codec.SkipValue(v, 0); err != nil || end != len(v) {
 		return 0, false
 	}
 	f, err := strconv.ParseFloat(string(v), bits)

@@ -15,7 +15,7 @@ import (
 // validJSON is the scanner's verdict on a whole text: one value and nothing but whitespace.
 func validJSON(b []byte) bool {
 	i := rawjson.SkipSpace(b, 0)
-	end, err := skipValue(b, i, 0)
+	end, err := skipValue(b, i)
 	return err == nil && rawjson.SkipSpace(b, end) == len(b)
 }
 
@@ -41,11 +41,11 @@ func TestSkipValue(t *testing.T) {
 	}
 	// The depth bound: maxParamDepth containers are fine, one more is refused.
 	ok := strings.Repeat("[", maxParamDepth) + strings.Repeat("]", maxParamDepth)
-	if _, err := skipValue([]byte(ok), 0, 0); err != nil {
+	if _, err := skipValue([]byte(ok), 0); err != nil {
 		t.Fatalf("depth %d: %v", maxParamDepth, err)
 	}
 	deep := "[" + ok + "]"
-	if _, err := skipValue([]byte(deep), 0, 0); err != errDepth {
+	if _, err := skipValue([]byte(deep), 0); err != errDepth {
 		t.Fatalf("depth %d: %v, want errDepth", maxParamDepth+1, err)
 	}
 }

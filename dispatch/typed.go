@@ -249,7 +249,7 @@ func (s *sig) split(params []byte, out [][]byte) error {
 		return nil
 	case '{':
 		if s.whole {
-			end, err := skipValue(p, 0, 0)
+			end, err := skipValue(p, 0)
 			if err != nil || end != len(p) {
 				if err == nil {
 					err = errSyntax

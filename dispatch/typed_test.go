@@ -210,7 +210,7 @@ func TestTypedInvalidParams(t *testing.T) {
 		{"struct wrong kind", "norm", `[5]`, "param 1: expected dispatch.point, got number"},
 		{"slice element type", "sum", `[[1,"a"]]`, "param 1: expected int, got string"},
 		{"nested too deep", "sum", `[` + strings.Repeat("[", maxParamDepth+1) + strings.Repeat("]", maxParamDepth+1) + `]`,
-			"params nested deeper than 10000 levels"},
+			"params nested deeper than 1024 levels"},
 		{"typed arity 4", "proc4", `[1,"x","true",[]]`, "param 3: expected bool, got string"},
 		{"typed arity 4 named slice", "proc4.named", `{"a":1,"b":"x","c":true,"d":{}}`, "param 4 (d): expected []int, got object"},
 	}

@@ -1,23 +1,22 @@
 // Package rawjson reads values out of JSON text without decoding it and without allocating:
 // every value it returns is a sub-slice of its input. The broker and the node use it on
 // messages that codec.Scan has already validated (a task's envelope members, broker.* params,
-// the ids nodes echo), so it only finds where values end; it never panics and always stops on
-// malformed input, but it does not tell every malformed input apart (dispatch and codec hold
-// the validating scanners).
+// the ids nodes echo). It finds where values end with codec's walker (codec.SkipValue, the one
+// that validates JSON everywhere), so it never panics, always stops, and walks malformed input
+// as malformed.
 package rawjson
 
-import "unicode/utf8"
+import (
+	"unicode/utf8"
+
+	"github.com/zerotask/zerotask/codec"
+)
 
 // IsSpace reports JSON insignificant whitespace.
 func IsSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
 // SkipSpace returns the index of the first non-space byte at or after i.
-func SkipSpace(b []byte, i int) int {
-	for i < len(b) && IsSpace(b[i]) {
-		i++
-	}
-	return i
-}
+func SkipSpace(b []byte, i int) int { return codec.SkipSpace(b, i) }
 
 // TrimSpace returns b without leading and trailing JSON whitespace.
 func TrimSpace(b []byte) []byte {
@@ -30,60 +29,24 @@ func TrimSpace(b []byte) []byte {
 }
 
 // SkipString returns the index just past the JSON string that starts at b[i] (a '"'), or -1
-// when it is not closed.
+// when it is not a valid string (codec.SkipString).
 func SkipString(b []byte, i int) int {
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
-		}
+	end, _, err := codec.SkipString(b, i)
+	if err != nil {
+		return -1
 	}
-	return -1
+	return end
 }
 
 // Skip returns the index just past the JSON value that starts at b[i] (no leading space), or
-// -1 when none starts there. Arrays and objects are walked by counting brackets outside
-// strings, so nesting costs no stack; numbers and literals end at the next delimiter.
+// -1 when no valid value starts there: codec.SkipValue, the one walker, which validates as it
+// goes and needs no stack however deep the value nests.
 func Skip(b []byte, i int) int {
-	if i < 0 || i >= len(b) {
+	end, err := codec.SkipValue(b, i)
+	if err != nil {
 		return -1
 	}
-	switch b[i] {
-	case '"':
-		return SkipString(b, i)
-	case '[', '{':
-		depth := 0
-		for ; i < len(b); i++ {
-			switch b[i] {
-			case '"':
-				end := SkipString(b, i)
-				if end < 0 {
-					return -1
-				}
-				i = end - 1
-			case '[', '{':
-				depth++
-			case ']', '}':
-				depth--
-				if depth == 0 {
-					return i + 1
-				}
-			}
-		}
-		return -1
-	case ',', ']', '}', ':':
-		return -1
-	}
-	start := i
-	for i < len(b) && !IsSpace(b[i]) && b[i] != ',' && b[i] != ']' && b[i] != '}' && b[i] != ':' {
-		i++
-	}
-	if i == start {
-		return -1
-	}
-	return i
+	return end
 }
 
 // Object walks the members of a JSON object:
