@@ -16,6 +16,7 @@ import (
 	"github.com/zerotask/zerotask/node"
 	"github.com/zerotask/zerotask/protocol"
 	"github.com/zerotask/zerotask/store"
+	"github.com/zerotask/zerotask/zmtp"
 )
 
 // Defaults of EnvConfig.
@@ -52,6 +53,9 @@ type EnvConfig struct {
 	// NodeFixedCredit keeps each node's credit at concurrency + prefetch instead of letting it
 	// size itself (node.Config.FixedCredit, `zerotask node --fixed-credit`).
 	NodeFixedCredit bool
+	// Curve puts CURVE on every connection (client, nodes, the broker's ROUTER and PUB), with
+	// keys made for the run and only the run's node and client keys allowed. Not with Broker.
+	Curve bool
 	// Dispatcher serves the in-process nodes' tasks (default: a fresh one with node.Builtins).
 	Dispatcher *dispatch.Dispatcher
 	// StartupTimeout bounds the wait for the in-process nodes to connect (default 10s).
@@ -78,7 +82,8 @@ type Env struct {
 	Topology string
 
 	children  []*child // the broker and node processes (TopologyProcesses), broker first
-	wantNodes int      // node processes started
+	curve     *curveSetup
+	wantNodes int // node processes started
 
 	store      store.Store        // the in-process broker's store, nil for memory
 	stopNodes  context.CancelFunc // ends the nodes' Run (they stop gracefully)
@@ -104,6 +109,14 @@ func NewEnv(ctx context.Context, cfg EnvConfig) (_ *Env, err error) {
 			_ = e.Close()
 		}
 	}()
+	if cfg.Curve {
+		if cfg.Broker != "" {
+			return e, errors.New("bench: Curve needs a broker the bench starts")
+		}
+		if e.curve, err = newCurveSetup(); err != nil {
+			return e, err
+		}
+	}
 	switch {
 	case cfg.Broker != "":
 		e.Topology = TopologyExternal
@@ -118,7 +131,11 @@ func NewEnv(ctx context.Context, cfg EnvConfig) (_ *Env, err error) {
 			return e, err
 		}
 	}
-	e.Client, err = client.Dial(ctx, e.Endpoint, client.WithLogger(log.With("role", "client")))
+	copts := []client.Option{client.WithLogger(log.With("role", "client"))}
+	if e.curve != nil {
+		copts = append(copts, client.WithCurve(e.curve.broker.Public, e.curve.client))
+	}
+	e.Client, err = client.Dial(ctx, e.Endpoint, copts...)
 	if err != nil {
 		return e, fmt.Errorf("bench: connect to %s: %w", e.Endpoint, err)
 	}
@@ -154,6 +171,11 @@ func (e *Env) startInProcess(ctx, brokerCtx, nodesCtx context.Context, cfg EnvCo
 		Pub:    "tcp://127.0.0.1:0",
 		Logger: log.With("role", "broker"),
 	}
+	var nodeSec zmtp.Mechanism
+	if e.curve != nil {
+		bcfg.Security = e.curve.server()
+		nodeSec = zmtp.CurveClient(e.curve.broker.Public, e.curve.node)
+	}
 	if cfg.Store != "" && cfg.Store != "memory://" {
 		st, err := store.OpenOptions(cfg.Store, store.Options{Logger: log.With("role", "store")})
 		if err != nil {
@@ -178,6 +200,7 @@ func (e *Env) startInProcess(ctx, brokerCtx, nodesCtx context.Context, cfg EnvCo
 			Concurrency: conc,
 			Prefetch:    prefetch,
 			FixedCredit: cfg.NodeFixedCredit,
+			Security:    nodeSec,
 			Logger:      log.With("role", "node", "node", i+1),
 		})
 		if err != nil {
@@ -276,6 +299,7 @@ func parseStats(raw []byte) (done, failed int64, err error) {
 // Close closes the client, stops the nodes (gracefully: they finish their tasks and leave with
 // a bye), then the broker, waits for all of them, and returns what they reported.
 func (e *Env) Close() error {
+	defer e.curve.remove()
 	var errs []error
 	if e.Client != nil {
 		if err := e.Client.Close(); err != nil && !errors.Is(err, client.ErrClosed) {

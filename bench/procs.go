@@ -187,6 +187,12 @@ func (e *Env) startProcesses(ctx context.Context, cfg EnvConfig) error {
 	if cfg.Store != "" && cfg.Store != "memory://" {
 		bargs = append(bargs, "--store", cfg.Store)
 	}
+	if e.curve != nil {
+		if err := e.curve.writeFiles(); err != nil {
+			return err
+		}
+		bargs = append(bargs, e.curve.brokerArgs()...)
+	}
 	b, m, err := startChild(sctx, RoleBroker, cfg.Binary, brokerReady, append(bargs, cfg.BrokerArgs...)...)
 	if b != nil {
 		e.children = append(e.children, b)
@@ -204,6 +210,9 @@ func (e *Env) startProcesses(ctx context.Context, cfg EnvConfig) error {
 	}
 	if cfg.NodeFixedCredit {
 		nargs = append(nargs, "--fixed-credit")
+	}
+	if e.curve != nil {
+		nargs = append(nargs, e.curve.nodeArgs()...)
 	}
 	nargs = append(nargs, cfg.NodeArgs...)
 	for i := range nodes {

@@ -43,6 +43,7 @@ func runBench(ctx context.Context, io *stdio, args []string) error {
 	timeout := fs.Duration("timeout", bench.DefaultTimeout, "how long replies may take past --duration before they count as errors")
 	warmup := fs.Int("warmup", 1_000, "sequential calls before measuring (0 = none)")
 	asJSON := fs.Bool("json", false, "print the report as JSON instead of a table")
+	curve := fs.Bool("curve", false, "CURVE on every connection of the broker and nodes the bench starts (keys made for the run; not with --broker)")
 	cpuProfile := fs.String("cpuprofile", "", "write a pprof CPU profile of the measured phases (warm-up excluded) to `file`")
 	memProfile := fs.String("memprofile", "", "write a pprof allocation profile (every allocation of the run) to `file`")
 	if err := parse(fs, io, args, 0, 0); err != nil {
@@ -55,6 +56,8 @@ func runBench(ctx context.Context, io *stdio, args []string) error {
 		return usagef("--duration 0 needs --tasks: a phase must end")
 	case *brokerEP != "" && fs.set("store"):
 		return usagef("--store is for the broker the bench starts: an existing broker has its own")
+	case *brokerEP != "" && *curve:
+		return usagef("--curve is for the broker the bench starts")
 	case *brokerEP != "" && *inProcess:
 		return usagef("--in-process and --broker exclude each other")
 	case *nodes <= 0 && *brokerEP == "":
@@ -91,7 +94,7 @@ func runBench(ctx context.Context, io *stdio, args []string) error {
 	log := fs.logger(io.err)
 	cfg := bench.Config{
 		EnvConfig: bench.EnvConfig{Broker: *brokerEP, Store: *storeURL, Nodes: *nodes, NodeConcurrency: *nodeConc,
-			NodePrefetch: *prefetch, NodeFixedCredit: *fixedCredit, Logger: log},
+			NodePrefetch: *prefetch, NodeFixedCredit: *fixedCredit, Curve: *curve, Logger: log},
 		Load: bench.Load{Method: *method, Params: rawParams, Tasks: *tasks, Duration: *dur,
 			Concurrency: conc[0], Pipeline: *pipeline, Senders: *senders, Timeout: *timeout},
 		Phases:   ph,
