@@ -322,8 +322,9 @@ func (c *Client) helloDone(cl *call) {
 		return
 	}
 	var reply struct {
-		Broker   string `json:"broker"`
-		MaxBatch int    `json:"max_batch"`
+		Broker     string `json:"broker"`
+		MaxBatch   int    `json:"max_batch"`
+		MaxMsgSize int64  `json:"max_msg_size"`
 	}
 	if err := codec.Unmarshal(cl.result, &reply); err != nil {
 		c.log.Warn("client: bad hello reply", "err", err)
@@ -331,6 +332,9 @@ func (c *Client) helloDone(cl *call) {
 	c.log.Debug("client: hello answered", "broker", reply.Broker, "max_batch", reply.MaxBatch)
 	if reply.MaxBatch > 0 {
 		c.out.setMaxBatch(reply.MaxBatch)
+	}
+	if reply.MaxMsgSize >= 256 {
+		c.out.setMaxBytes(reply.MaxMsgSize)
 	}
 	c.readyOnce.Do(func() { close(c.ready) })
 }

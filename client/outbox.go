@@ -116,6 +116,15 @@ func (o *outbox) setMaxBatch(n int) {
 	o.mu.Unlock()
 }
 
+// setMaxBytes lowers the message size bound to a broker's max_msg_size: a request past it
+// fails locally with ErrTooLarge instead of closing the connection. The smallest announced
+// wins.
+func (o *outbox) setMaxBytes(n int64) {
+	o.mu.Lock()
+	o.out.MaxBytes = int(min(int64(o.out.MaxBytes), n))
+	o.mu.Unlock()
+}
+
 // enqueue registers cl (nil for a notification) under a new id and appends its request, with
 // ext (extension members, each preceded by a comma, or nil) added to the object. With send set,
 // it then sends unless someone else is sending (who will take it along).

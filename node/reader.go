@@ -154,14 +154,23 @@ func (n *Node) response(h *codec.Header) {
 		Broker      string `json:"broker"`
 		HeartbeatMS int    `json:"heartbeat_ms"`
 		MaxBatch    int    `json:"max_batch"`
+		MaxMsgSize  int64  `json:"max_msg_size"`
 	}
 	if err := codec.Unmarshal(h.Result, &reply); err != nil {
 		n.log.Warn("node: bad hello reply", "err", err)
 		return
 	}
-	if reply.MaxBatch > 0 {
+	if reply.MaxBatch > 0 || reply.MaxMsgSize > 0 {
 		n.out.mu.Lock()
-		n.out.out.MaxBatch = reply.MaxBatch
+		if reply.MaxBatch > 0 {
+			n.out.out.MaxBatch = reply.MaxBatch
+		}
+		// The node's messages stay within what the broker receives as well as its own bound:
+		// a larger one would close the connection and lose the tasks it holds.
+		n.out.out.MaxBytes = int(min(n.cfg.MaxMsgSize, max(reply.MaxMsgSize, 256)))
+		if reply.MaxMsgSize <= 0 {
+			n.out.out.MaxBytes = int(n.cfg.MaxMsgSize)
+		}
 		n.out.mu.Unlock()
 	}
 	seq, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(string(h.ID), `"hello-`), `"`))
@@ -179,6 +188,7 @@ func (n *Node) helloFrame(seq int) []byte {
 		Concurrency: n.cfg.Concurrency,
 		Prefetch:    n.cfg.Prefetch,
 		Queues:      n.cfg.Queues,
+		MaxMsgSize:  n.cfg.MaxMsgSize,
 	})
 }
 

@@ -36,14 +36,15 @@ func AppendClientHello(dst, id []byte) []byte {
 }
 
 // NodeHello is what a node's broker.hello says: its name, the methods it serves (in each of
-// its queues), how many it runs at once and how many more it may hold, and its queues (none:
-// DefaultQueue).
+// its queues), how many it runs at once and how many more it may hold, its queues (none:
+// DefaultQueue) and the largest message it receives (0: not said, the broker's own limit).
 type NodeHello struct {
 	Name        string
 	Methods     []string
 	Concurrency int
 	Prefetch    int
 	Queues      []string
+	MaxMsgSize  int64
 }
 
 // AppendNodeHello appends a node's broker.hello request with id (raw JSON). Methods a node
@@ -76,6 +77,10 @@ func AppendNodeHello(dst, id []byte, h *NodeHello) []byte {
 			dst = codec.AppendString(dst, q)
 		}
 		dst = append(dst, ']')
+	}
+	if h.MaxMsgSize > 0 {
+		dst = append(dst, `,"max_msg_size":`...)
+		dst = strconv.AppendInt(dst, h.MaxMsgSize, 10)
 	}
 	dst = append(dst, `},"id":`...)
 	dst = append(dst, id...)
