@@ -108,10 +108,7 @@ func (c *Client) callRaw(ctx context.Context, dst []byte, method string, params 
 	var eb [128]byte
 	ext := eb[:0]
 	if isTaskMethod(method) {
-		var err error
-		if ext, err = o.appendMembers(ext, ctx, false); err != nil {
-			return dst, err
-		}
+		ext = o.appendMembers(ext, ctx, false)
 	}
 	if err := c.acquire(ctx); err != nil {
 		return dst, err
@@ -146,13 +143,26 @@ func (c *Client) callRaw(ctx context.Context, dst []byte, method string, params 
 // it; a *json.RawMessage or *[]byte receives the raw JSON). It blocks like CallRaw and returns
 // the same errors, plus a local one when args cannot be encoded or the result decoded.
 //
-// TaskOptions among args (Delay, Priority, Queue, MaxAttempts, Backoff, Timeout) set how the
-// broker treats the task; they are not params.
+// The deadline of ctx travels with the call (see CallRaw). Task options (a queue, a priority,
+// retries) go through CallWith.
 func (c *Client) Call(ctx context.Context, method string, result any, args ...any) error {
-	args, o, err := splitArgs(args)
+	return c.call(ctx, method, result, args, nil)
+}
+
+// CallWith is Call with task options (Delay, ETA, Priority, Queue, MaxAttempts, Backoff,
+// Timeout), which set how the broker treats the task; args are the params, as Call's.
+//
+//	err := c.CallWith(ctx, "report", &out, []any{"2026-11"}, client.Queue("reports"), client.Priority(9))
+func (c *Client) CallWith(ctx context.Context, method string, result any, args []any, opts ...TaskOption) error {
+	o, err := callOptions(opts)
 	if err != nil {
 		return err
 	}
+	return c.call(ctx, method, result, args, o)
+}
+
+// call is Call with the task options o (nil for none).
+func (c *Client) call(ctx context.Context, method string, result any, args []any, o *taskOptions) error {
 	params, err := encodeArgs(args)
 	if err != nil {
 		return err
@@ -166,29 +176,17 @@ func (c *Client) Call(ctx context.Context, method string, result any, args ...an
 
 // Notify sends method with args as a notification: the task runs, nothing comes back, not even
 // an error. It returns once the notification is queued for sending (ctx is only checked first:
-// a notification does not wait for a slot).
-//
-// TaskOptions among args apply as for Call, except that ctx's deadline is not the task's (use
-// Timeout).
+// a notification does not wait for a slot). ctx's deadline is not the task's; a task that
+// needs options and no answer is submitted (Submit) and its handle dropped.
 func (c *Client) Notify(ctx context.Context, method string, args ...any) error {
 	if err := ctx.Err(); err != nil {
-		return err
-	}
-	args, o, err := splitArgs(args)
-	if err != nil {
 		return err
 	}
 	params, err := encodeArgs(args)
 	if err != nil {
 		return err
 	}
-	var ext []byte
-	if o != nil {
-		if ext, err = o.appendMembers(nil, context.Background(), false); err != nil {
-			return err
-		}
-	}
-	return c.out.enqueue(nil, method, params, ext, true)
+	return c.out.enqueue(nil, method, params, nil, true)
 }
 
 // named marks a value to be sent as the params object itself (see Named).
@@ -200,10 +198,16 @@ type named struct{ v any }
 //	c.Call(ctx, "add", &sum, client.Named(map[string]int{"a": 5, "b": 6}))
 func Named(v any) any { return named{v} }
 
-// encodeArgs encodes call arguments as JSON-RPC params.
+// encodeArgs encodes call arguments as JSON-RPC params. A task option among them is refused
+// by name (options go to CallWith or Submit, after the params).
 func encodeArgs(args []any) ([]byte, error) {
 	if len(args) == 0 {
 		return nil, nil
+	}
+	for i, a := range args {
+		if _, ok := a.(SubmitOption); ok {
+			return nil, fmt.Errorf("%w: argument %d is a task option (%T), not a param: pass options to CallWith or Submit", ErrBadOption, i+1, a)
+		}
 	}
 	if len(args) == 1 {
 		if n, ok := args[0].(named); ok {

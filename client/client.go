@@ -175,7 +175,7 @@ func (c *Client) spawn(f func()) bool {
 // every call out at that moment fails with ErrConnectionLost, whichever broker it went to (the
 // DEALER does not say which connection a message took): retry such a call, or use Submit,
 // whose Handle survives. Calls not yet sent stay queued and go out on the other connections.
-// Status, Result, Revoke and Handles ask again when a broker answers UNKNOWN, since another may
+// Status, Wait, Revoke and Handles ask again when a broker answers UNKNOWN, since another may
 // hold the task (see the package doc).
 func Dial(ctx context.Context, endpoint string, opts ...Option) (*Client, error) {
 	if endpoint == "" {

@@ -338,7 +338,7 @@ func TestClose(t *testing.T) {
 	if err := c.Call(ctx, "add", nil, 1, 2); !errors.Is(err, ErrClosed) {
 		t.Errorf("call after Close: %v, want ErrClosed", err)
 	}
-	if _, err := c.Submit(ctx, "add", 1, 2); !errors.Is(err, ErrClosed) {
+	if _, err := c.Submit(ctx, "add", []any{1, 2}); !errors.Is(err, ErrClosed) {
 		t.Errorf("Submit after Close: %v", err)
 	}
 	if err := c.Close(); err != nil {
@@ -504,7 +504,7 @@ func TestMapOrder(t *testing.T) {
 			t.Fatalf("sum %d = %d", i, v)
 		}
 	}
-	if none, err := Map[int](ctx, c, "add", nil); err != nil || len(none) != 0 {
+	if none, err := Map[int](ctx, c, "add", []int(nil)); err != nil || len(none) != 0 {
 		t.Errorf("Map over nothing: %v %v", none, err)
 	}
 	f.CheckClean()

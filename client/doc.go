@@ -1,5 +1,6 @@
 // Package client is ZeroTask's Go client: it calls tasks through a broker, synchronously (Call,
-// CallRaw), asynchronously (Submit, with a Handle to wait on), or over many inputs at once (Map).
+// CallWith, CallRaw), asynchronously (Submit, with a Handle to wait on), or over many inputs at
+// once (Map).
 //
 // A Client is one DEALER connected to the broker's ROUTER (or to several brokers' ROUTERs: see
 // Several brokers), one reader goroutine and a map of pending calls keyed by JSON-RPC id. It is
@@ -27,11 +28,12 @@
 //
 // # Task options and deadlines
 //
-// TaskOptions passed among the args of Call, Notify and Submit set how the broker treats one
-// task (docs/reliability.md): Key (Submit only: a second submit with the same key returns the
-// first task), Delay and ETA (held by the broker until then), Priority and Queue, MaxAttempts
-// and Backoff (retries), Timeout (a deadline). They travel as extension members of the request
-// and are not params. The deadline of a task call's context travels too, as the time left
+// Options passed after the params, to CallWith and Submit, set how the broker treats one task
+// (docs/reliability.md): Delay and ETA (held by the broker until then), Priority and Queue,
+// MaxAttempts and Backoff (retries), Timeout (a deadline), and, for Submit only, Key (a second
+// submit with the same key returns the first task). The types say where each applies: a
+// TaskOption goes to CallWith or Submit, a SubmitOption (Key) to Submit only. They travel as
+// extension members of the request and are not params. The deadline of a task call's context travels too, as the time left
 // ("timeout_ms"): the task expires if it is still queued then, and its handler's context ends
 // then; CallRaw and Map carry it without allocating. The broker's error codes have sentinels
 // (ErrQueueFull, ErrTooManyInFlight, ErrShuttingDown, ErrRevoked, ErrExpired, ErrNodeLost,
@@ -66,7 +68,7 @@
 //     replies are then dropped). Retry such a call, or use Submit, whose Handle survives a lost
 //     connection (its task survives its broker when the brokers share a store). Calls not yet
 //     sent stay queued and go out on the connections that are up.
-//   - Status, Result, Revoke and a Handle's polls go to whichever broker round robin picks. A
+//   - Status, Wait, Revoke and a Handle's polls go to whichever broker round robin picks. A
 //     broker that does not hold the task answers UNKNOWN, so with several endpoints an UNKNOWN
 //     answer is asked again, with short pauses, and believed only when 8 answers per endpoint
 //     in a row say so: a task really unknown everywhere takes a few seconds to be reported as
@@ -90,5 +92,5 @@
 // # Ownership
 //
 // CallRaw appends the raw JSON result to dst and returns it; params are copied before
-// CallRaw returns. Handle.Result returns the handle's own bytes: do not modify them.
+// CallRaw returns. Handle.TryResult returns the handle's own bytes: do not modify them.
 package client

@@ -112,15 +112,15 @@ func TestEndToEndStates(t *testing.T) {
 	c := dialCluster(t, cl)
 	ctx := testutil.Context(t, waitLong)
 	// A first sleep occupies the only worker (and its prefetch slot), so the second waits.
-	first, err := c.Submit(ctx, "sleep", 300)
+	first, err := c.Submit(ctx, "sleep", []any{300})
 	if err != nil {
 		t.Fatal(err)
 	}
-	block, err := c.Submit(ctx, "sleep", 300)
+	block, err := c.Submit(ctx, "sleep", []any{300})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := c.Submit(ctx, "sleep", 200)
+	h, err := c.Submit(ctx, "sleep", []any{200})
 	if err != nil {
 		t.Fatal(err)
 	}

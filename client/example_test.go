@@ -87,7 +87,7 @@ func ExampleDial_severalBrokers() {
 	fmt.Println(sum, err)
 
 	// A submitted task survives a lost connection: its handle asks again, through any broker.
-	h, err := c.Submit(ctx, "add", 1, 2)
+	h, err := c.Submit(ctx, "add", []any{1, 2})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -158,7 +158,7 @@ func ExampleClient_Submit() {
 	}
 	defer c.Close()
 
-	h, err := c.Submit(ctx, "sleep", 100)
+	h, err := c.Submit(ctx, "sleep", []any{100})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -194,13 +194,82 @@ func ExampleMap() {
 	}
 	defer c.Close()
 
-	inputs := make([]any, 10)
+	inputs := make([][2]int, 10) // each input is the params of one call: [i, i]
 	for i := range inputs {
-		inputs[i] = []int{i, i}
+		inputs[i] = [2]int{i, i}
 	}
 	sums, err := client.Map[int](ctx, c, "add", inputs, client.MapConcurrency(4))
 	fmt.Println(sums, err)
 	// Output: [0 2 4 6 8 10 12 14 16 18] <nil>
+}
+
+// ExampleClient_CallWith calls a task with options: they come after the params, and Key,
+// which applies to Submit only, would not compile here.
+func ExampleClient_CallWith() {
+	addr, stop := walkthrough()
+	defer stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c := dialExample(ctx, addr)
+	defer c.Close()
+
+	var sum int
+	err := c.CallWith(ctx, "add", &sum, []any{5, 6}, client.Priority(9), client.Timeout(5*time.Second))
+	fmt.Println(sum, err)
+	// Output: 11 <nil>
+}
+
+// ExampleHandle_TryResult looks at a handle without waiting: not done right after the submit,
+// done once Wait has returned.
+func ExampleHandle_TryResult() {
+	addr, stop := walkthrough()
+	defer stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c := dialExample(ctx, addr)
+	defer c.Close()
+
+	h, err := c.Submit(ctx, "sleep", []any{100})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	_, done, _ := h.TryResult()
+	fmt.Println("done:", done)
+	_ = h.Wait(ctx, nil)
+	raw, done, err := h.TryResult()
+	fmt.Println("done:", done, string(raw), err)
+	// Output:
+	// done: false
+	// done: true 100 <nil>
+}
+
+// ExampleClient_Wait waits on a task by id, for at most a given time: the record then says
+// whether it is finished.
+func ExampleClient_Wait() {
+	addr, stop := walkthrough()
+	defer stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c := dialExample(ctx, addr)
+	defer c.Close()
+
+	h, err := c.Submit(ctx, "sleep", []any{2000})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	ti, err := c.Wait(ctx, h.ID(), 50*time.Millisecond)
+	fmt.Println(ti.State.Done(), err)
+	if _, err := c.Revoke(ctx, h.ID()); err != nil {
+		fmt.Println(err)
+		return
+	}
+	ti, err = c.Wait(ctx, h.ID(), 5*time.Second)
+	fmt.Println(ti.State, err)
+	// Output:
+	// false <nil>
+	// REVOKED <nil>
 }
 
 // dialExample connects to addr for an example.
@@ -221,12 +290,12 @@ func ExampleKey() {
 	c := dialExample(ctx, addr)
 	defer c.Close()
 
-	first, err := c.Submit(ctx, "echo", "report", client.Key("report-2026-11"))
+	first, err := c.Submit(ctx, "echo", []any{"report"}, client.Key("report-2026-11"))
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	again, err := c.Submit(ctx, "echo", "report", client.Key("report-2026-11"))
+	again, err := c.Submit(ctx, "echo", []any{"report"}, client.Key("report-2026-11"))
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -245,7 +314,7 @@ func ExampleDelay() {
 	defer c.Close()
 
 	start := time.Now()
-	h, err := c.Submit(ctx, "add", 5, 6, client.Delay(300*time.Millisecond))
+	h, err := c.Submit(ctx, "add", []any{5, 6}, client.Delay(300*time.Millisecond))
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -267,13 +336,13 @@ func ExampleTimeout() {
 	c := dialExample(ctx, addr)
 	defer c.Close()
 
-	err := c.Call(ctx, "sleep", nil, 5000, client.Timeout(100*time.Millisecond))
+	err := c.CallWith(ctx, "sleep", nil, []any{5000}, client.Timeout(100*time.Millisecond))
 	fmt.Println(errors.Is(err, client.ErrDeadline), err)
 	// Output: true jsonrpc: task deadline exceeded (code -32011)
 }
 
-// ExamplePriority passes options of one task (priority, attempts, backoff) among the args of
-// Call; they are not params.
+// ExamplePriority passes options of one task (priority, attempts, backoff) to CallWith, after
+// its params.
 func ExamplePriority() {
 	addr, stop := walkthrough()
 	defer stop()
@@ -283,7 +352,7 @@ func ExamplePriority() {
 	defer c.Close()
 
 	var sum int
-	err := c.Call(ctx, "add", &sum, 5, 6, client.Priority(9), client.MaxAttempts(3),
+	err := c.CallWith(ctx, "add", &sum, []any{5, 6}, client.Priority(9), client.MaxAttempts(3),
 		client.Backoff(100*time.Millisecond, 5*time.Second))
 	fmt.Println(sum, err)
 	// Output: 11 <nil>
@@ -299,7 +368,7 @@ func ExampleQueue() {
 	c := dialExample(ctx, addr)
 	defer c.Close()
 
-	err := c.Call(ctx, "add", nil, 5, 6, client.Queue("reports"), client.Timeout(100*time.Millisecond))
+	err := c.CallWith(ctx, "add", nil, []any{5, 6}, client.Queue("reports"), client.Timeout(100*time.Millisecond))
 	fmt.Println(errors.Is(err, client.ErrExpired))
 	// Output: true
 }
@@ -313,7 +382,7 @@ func ExampleMaxAttempts() {
 	c := dialExample(ctx, addr)
 	defer c.Close()
 
-	_, err := c.Submit(ctx, "add", 5, 6, client.MaxAttempts(1000))
+	_, err := c.Submit(ctx, "add", []any{5, 6}, client.MaxAttempts(1000))
 	fmt.Println(errors.Is(err, client.ErrBadOption))
 	// Output: true
 }
@@ -327,7 +396,7 @@ func ExampleETA() {
 	c := dialExample(ctx, addr)
 	defer c.Close()
 
-	h, err := c.Submit(ctx, "echo", "hi", client.ETA(time.Now().Add(200*time.Millisecond)))
+	h, err := c.Submit(ctx, "echo", []any{"hi"}, client.ETA(time.Now().Add(200*time.Millisecond)))
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -35,22 +35,25 @@ func (e *MapError) Error() string { return fmt.Sprintf("client: map input %d: %v
 // Unwrap returns the input's error.
 func (e *MapError) Unwrap() error { return e.Err }
 
-// Map calls method once per input and returns the results in input order: a map-reduce
-// fan-out. Each input becomes the params of one call: a value that encodes to a
-// JSON array or object is the params itself (a []any{5, 6} is [5,6], a struct or map goes by
-// name), anything else is its single positional argument (7 gives [7]).
+// Map calls method once per input and returns the results, decoded as Out, in input order: a
+// map-reduce fan-out. Each input becomes the params of one call: a value that encodes to a
+// JSON array or object is the params itself (a [2]int{5, 6} or []any{5, 6} is [5,6], a struct
+// or map goes by name), anything else is its single positional argument (7 gives [7]). Out is
+// given, In is inferred from inputs:
+//
+//	squares, err := client.Map[int](ctx, c, "square", []int{1, 2, 3})
 //
 // At most MapConcurrency inputs are in flight; requests leave in batches as results come back,
 // so large inputs move at the broker's pace. The first input that fails stops Map: the calls
 // still in flight are abandoned (their replies dropped) and Map returns a *MapError naming the
 // input. When ctx ends Map returns ctx.Err() the same way. The deadline of ctx, if it has one,
 // travels with each call (see CallRaw).
-func Map[T any](ctx context.Context, c *Client, method string, inputs []any, opts ...MapOption) ([]T, error) {
+func Map[Out, In any](ctx context.Context, c *Client, method string, inputs []In, opts ...MapOption) ([]Out, error) {
 	o := mapOptions{concurrency: DefaultMapConcurrency}
 	for _, opt := range opts {
 		opt(&o)
 	}
-	results := make([]T, len(inputs))
+	results := make([]Out, len(inputs))
 	if len(inputs) == 0 {
 		return results, nil
 	}
@@ -102,7 +105,7 @@ func Map[T any](ctx context.Context, c *Client, method string, inputs []any, opt
 					return nil, err
 				}
 			}
-			params, err := inputParams(inputs[next])
+			params, err := inputParams(any(inputs[next]))
 			if err != nil {
 				c.release()
 				failed = &MapError{Index: next, Err: err}
@@ -112,7 +115,7 @@ func Map[T any](ctx context.Context, c *Client, method string, inputs []any, opt
 			cl.index, cl.pos = next, len(live)
 			ext := extBuf[:0]
 			if deadline && isTaskMethod(method) {
-				ext, _ = (*taskOptions)(nil).appendMembers(ext, ctx, false) // cannot fail without options
+				ext = (*taskOptions)(nil).appendMembers(ext, ctx, false)
 			}
 			if err := c.out.enqueue(cl, method, params, ext, false); err != nil {
 				putCall(cl)

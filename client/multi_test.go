@@ -333,7 +333,7 @@ func TestMultiSpread(t *testing.T) {
 	// reach a broker that answers UNKNOWN; the handles must still see their tasks through.
 	hs := make([]*Handle, 20)
 	for i := range hs {
-		if hs[i], err = c.Submit(ctx, "sleep", 10+i); err != nil {
+		if hs[i], err = c.Submit(ctx, "sleep", []any{10 + i}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -343,7 +343,7 @@ func TestMultiSpread(t *testing.T) {
 			t.Errorf("handle %d (%s): Wait = %d, %v", i, h.ID(), ms, err)
 		}
 	}
-	h, err := c.Submit(ctx, "sleep", 50)
+	h, err := c.Submit(ctx, "sleep", []any{50})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -478,7 +478,7 @@ func TestMultiConnectionsChurn(t *testing.T) {
 			var h *Handle
 			var err error
 			for {
-				if h, err = c.Submit(cctx, "add", g, i); !errors.Is(err, ErrConnectionLost) {
+				if h, err = c.Submit(cctx, "add", []any{g, i}); !errors.Is(err, ErrConnectionLost) {
 					break
 				}
 			}

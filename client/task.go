@@ -167,10 +167,10 @@ func (c *Client) Status(ctx context.Context, id string) (TaskInfo, error) {
 	return c.taskCall(ctx, protocol.MethodStatus, id, 0)
 }
 
-// Result returns the task's record once it is finished, or when wait has passed, whichever
-// comes first (broker.result: the broker holds the request, nothing polls). Check
-// TaskInfo.State.Done.
-func (c *Client) Result(ctx context.Context, id string, wait time.Duration) (TaskInfo, error) {
+// Wait blocks until the task is finished or wait has passed, whichever comes first, and
+// returns its record then (broker.result: the broker holds the request, nothing polls):
+// check TaskInfo.State.Done. Status answers at once; a Handle's Wait waits until the end.
+func (c *Client) Wait(ctx context.Context, id string, wait time.Duration) (TaskInfo, error) {
 	if wait < 0 {
 		wait = 0
 	}
@@ -183,12 +183,14 @@ func (c *Client) Revoke(ctx context.Context, id string) (TaskInfo, error) {
 	return c.taskCall(ctx, protocol.MethodRevoke, id, 0)
 }
 
-// Submit queues method with args (as Call encodes them) and returns at once with a Handle on
-// the task (broker.submit). TaskOptions among args (Key, Delay, ETA, Priority, Queue,
-// MaxAttempts, Backoff, Timeout) set how the broker treats the task; ctx bounds the submit
-// only, not the task (give it a Timeout).
-func (c *Client) Submit(ctx context.Context, method string, args ...any) (*Handle, error) {
-	args, o, err := splitArgs(args)
+// Submit queues method with args as its params (encoded as Call encodes them; nil for none)
+// and returns at once with a Handle on the task (broker.submit). opts (Key, Delay, ETA,
+// Priority, Queue, MaxAttempts, Backoff, Timeout) set how the broker treats the task; ctx
+// bounds the submit only, not the task (give it a Timeout).
+//
+//	h, err := c.Submit(ctx, "report", []any{"2026-11"}, client.Key("report-2026-11"), client.Delay(time.Hour))
+func (c *Client) Submit(ctx context.Context, method string, args []any, opts ...SubmitOption) (*Handle, error) {
+	o, err := submitOptions(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -205,10 +207,7 @@ func (c *Client) Submit(ctx context.Context, method string, args ...any) (*Handl
 		return nil, fmt.Errorf("client: encode submit: %w", err)
 	}
 	if o != nil {
-		ext, err := o.appendMembers(nil, ctx, true)
-		if err != nil {
-			return nil, err
-		}
+		ext := o.appendMembers(nil, ctx, true)
 		p = append(append(p[:len(p)-1], ext...), '}')
 	}
 	raw, err := c.CallRaw(ctx, nil, protocol.MethodSubmit, p)
@@ -279,11 +278,16 @@ func (h *Handle) Status(ctx context.Context) (State, error) {
 	}
 	if ti.State.Done() {
 		h.finish(ti, nil)
-	} else {
-		h.mu.Lock()
-		h.state = ti.State
-		h.mu.Unlock()
+		return ti.State, nil
 	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.finished {
+		// The poller finished the handle while this answer, older, was on its way: the final
+		// state stands.
+		return h.state, nil
+	}
+	h.state = ti.State
 	return ti.State, nil
 }
 
@@ -313,22 +317,23 @@ func (h *Handle) Wait(ctx context.Context, result any) error {
 	if err != nil {
 		return err
 	}
-	raw, err, _ := h.Result()
+	raw, _, err := h.TryResult()
 	if err != nil {
 		return err
 	}
 	return decodeResult(raw, result)
 }
 
-// Result returns what is known without waiting: the raw JSON result and the task's error once
-// done is true. The bytes belong to the handle: do not modify them.
-func (h *Handle) Result() (raw []byte, err error, done bool) {
+// TryResult returns what is known now, without waiting or asking the broker: done is false
+// while the task is not known to be finished; once it is, raw is the task's raw JSON result
+// and err its error (as Wait returns it). The bytes belong to the handle: do not modify them.
+func (h *Handle) TryResult() (raw []byte, done bool, err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if !h.finished {
-		return nil, nil, false
+		return nil, false, nil
 	}
-	return h.info.Result, h.err, true
+	return h.info.Result, true, h.err
 }
 
 // Info returns the last task record learned (the final one once Done is closed).
@@ -415,7 +420,7 @@ func (h *Handle) poll() {
 	c := h.c
 	backoff := pollBackoffMin
 	for {
-		ti, err := c.Result(c.life, h.id, c.opts.pollWait)
+		ti, err := c.Wait(c.life, h.id, c.opts.pollWait)
 		switch {
 		case err == nil && ti.State.Done():
 			h.finish(ti, nil)
@@ -426,8 +431,10 @@ func (h *Handle) poll() {
 		case err == nil:
 			backoff = pollBackoffMin
 			h.mu.Lock()
-			h.state = ti.State
-			h.info = ti
+			if !h.finished { // a Status call may have finished it meanwhile
+				h.state = ti.State
+				h.info = ti
+			}
 		case errors.Is(err, ErrClosed) || c.life.Err() != nil:
 			h.mu.Lock()
 			h.polling = false

@@ -15,14 +15,14 @@ func TestSubmitWait(t *testing.T) {
 	f := newFakeBroker(t)
 	c := dial(t, f)
 	ctx := testutil.Context(t, waitLong)
-	h, err := c.Submit(ctx, "sleep", 300)
+	h, err := c.Submit(ctx, "sleep", []any{300})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if h.ID() == "" {
 		t.Fatal("empty task id")
 	}
-	if _, _, done := h.Result(); done {
+	if _, done, _ := h.TryResult(); done {
 		t.Fatal("done right after Submit")
 	}
 	// QUEUED, then RUNNING, then SUCCESS.
@@ -53,9 +53,9 @@ func TestSubmitWait(t *testing.T) {
 	default:
 		t.Error("Done not closed after Wait returned")
 	}
-	raw, err, done := h.Result()
+	raw, done, err := h.TryResult()
 	if !done || err != nil || string(raw) != "300" {
-		t.Errorf("Result() = %s, %v, %v", raw, err, done)
+		t.Errorf("TryResult() = %s, %v, %v", raw, done, err)
 	}
 	if s, err := h.Status(ctx); err != nil || s != StateSuccess {
 		t.Errorf("Status after done = %v, %v", s, err)
@@ -90,7 +90,7 @@ func TestHandleDoneAndHooks(t *testing.T) {
 	f := newFakeBroker(t)
 	c := dial(t, f, WithPollWait(50*time.Millisecond))
 	ctx := testutil.Context(t, waitLong)
-	h, err := c.Submit(ctx, "sleep", 200)
+	h, err := c.Submit(ctx, "sleep", []any{200})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +114,7 @@ func TestSubmitFailure(t *testing.T) {
 	f := newFakeBroker(t)
 	c := dial(t, f)
 	ctx := testutil.Context(t, waitLong)
-	h, err := c.Submit(ctx, "fail")
+	h, err := c.Submit(ctx, "fail", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +132,7 @@ func TestRevokeAndUnknown(t *testing.T) {
 	f := newFakeBroker(t)
 	c := dial(t, f)
 	ctx := testutil.Context(t, waitLong)
-	h, err := c.Submit(ctx, "sleep", 60000)
+	h, err := c.Submit(ctx, "sleep", []any{60000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,9 +148,9 @@ func TestRevokeAndUnknown(t *testing.T) {
 	if err != nil || ti.State != StateUnknown || !errors.Is(ti.Err(), ErrUnknownTask) {
 		t.Errorf("Status(unknown) = %+v, %v", ti, err)
 	}
-	ti, err = c.Result(ctx, "no-such-task", time.Second)
+	ti, err = c.Wait(ctx, "no-such-task", time.Second)
 	if err != nil || ti.State != StateUnknown {
-		t.Errorf("Result(unknown) = %+v, %v", ti, err)
+		t.Errorf("Wait(unknown) = %+v, %v", ti, err)
 	}
 }
 
@@ -158,7 +158,7 @@ func TestWaitContext(t *testing.T) {
 	f := newFakeBroker(t)
 	c := dial(t, f)
 	ctx := testutil.Context(t, waitLong)
-	h, err := c.Submit(ctx, "sleep", 60000)
+	h, err := c.Submit(ctx, "sleep", []any{60000})
 	if err != nil {
 		t.Fatal(err)
 	}

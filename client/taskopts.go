@@ -13,14 +13,34 @@ import (
 
 // Task options travel as ZeroTask extension members (docs/protocol.md, docs/reliability.md):
 // beside jsonrpc, id, method and params in a task call's object (other JSON-RPC servers ignore
-// them), and as params of broker.submit. They are passed among the args of Call, Notify and
-// Submit, and are not sent as params:
+// them), and as params of broker.submit. They are passed after the params, never among them:
 //
-//	c.Submit(ctx, "sleep", 100, client.Delay(10*time.Second), client.Key("report-42"))
+//	c.Submit(ctx, "sleep", []any{100}, client.Delay(10*time.Second), client.Key("report-42"))
 
-// TaskOption sets how the broker treats one task: its idempotency key, delay, priority, queue,
-// deadline and retries. Pass it among the args of Call, Notify or Submit.
-type TaskOption func(*taskOptions)
+// SubmitOption sets how the broker treats a submitted task (Submit). Every TaskOption is a
+// SubmitOption; Key is a SubmitOption only, since an idempotency key means something only for
+// a task the broker keeps a record of.
+type SubmitOption interface {
+	applySubmit(*taskOptions)
+}
+
+// TaskOption sets how the broker treats one task, called (CallWith) or submitted (Submit): its
+// delay, priority, queue, deadline and retries.
+type TaskOption interface {
+	SubmitOption
+	applyTask(*taskOptions)
+}
+
+// taskOption is a TaskOption (and so a SubmitOption).
+type taskOption func(*taskOptions)
+
+func (f taskOption) applySubmit(o *taskOptions) { f(o) }
+func (f taskOption) applyTask(o *taskOptions)   { f(o) }
+
+// submitOption is a SubmitOption only.
+type submitOption func(*taskOptions)
+
+func (f submitOption) applySubmit(o *taskOptions) { f(o) }
 
 type taskOptions struct {
 	key         string
@@ -47,100 +67,99 @@ const (
 	MaxTimeout     = protocol.MaxTimeout      // MaxTimeout bounds a task's timeout.
 )
 
-// ErrBadOption: a TaskOption is out of range or does not apply to the call (Key outside
-// Submit); the message says which.
+// ErrBadOption: a task option is out of range; the message says which.
 var ErrBadOption = errors.New("client: invalid task option")
 
 // Key gives a submitted task an idempotency key (at most MaxKeyLen bytes): a second Submit
 // with the same key, while the broker still knows the first task (queued, running, or its
-// result kept), returns the first task's id and runs nothing. Submit only.
-func Key(key string) TaskOption {
-	return func(o *taskOptions) {
+// result kept), returns the first task's id and runs nothing.
+func Key(key string) SubmitOption {
+	return submitOption(func(o *taskOptions) {
 		if key == "" || len(key) > MaxKeyLen {
 			o.fail("Key must be 1 to %d bytes, got %d", MaxKeyLen, len(key))
 		}
 		o.key = key
-	}
+	})
 }
 
 // Delay holds the task in the broker for d before it is queued (d <= MaxDelay). A delayed task
 // is never handed to a node early, so a long delay never causes a second run.
 func Delay(d time.Duration) TaskOption {
-	return func(o *taskOptions) {
+	return taskOption(func(o *taskOptions) {
 		if d < 0 || d > MaxDelay {
 			o.fail("Delay %v outside [0, %v]", d, MaxDelay)
 		}
 		o.delay = d
-	}
+	})
 }
 
 // ETA holds the task in the broker until t (by the broker's clock; at most MaxDelay from now).
 // A time in the past queues the task at once.
 func ETA(t time.Time) TaskOption {
-	return func(o *taskOptions) {
+	return taskOption(func(o *taskOptions) {
 		if time.Until(t) > MaxDelay {
 			o.fail("ETA %v more than %v away", t, MaxDelay)
 		}
 		o.eta = t
-	}
+	})
 }
 
 // Priority sets the task's priority within its queue: 0 (the default) to MaxPriority; higher
 // runs first, tasks of one priority in order.
 func Priority(p int) TaskOption {
-	return func(o *taskOptions) {
+	return taskOption(func(o *taskOptions) {
 		if p < 0 || p > MaxPriority {
 			o.fail("Priority %d outside [0, %d]", p, MaxPriority)
 		}
 		o.priority, o.hasPriority = p, true
-	}
+	})
 }
 
 // Queue puts the task in the named queue (default "default"); only nodes that take tasks from
 // that queue (node.Config.Queues) run it.
 func Queue(name string) TaskOption {
-	return func(o *taskOptions) {
+	return taskOption(func(o *taskOptions) {
 		if name == "" || len(name) > MaxQueueName {
 			o.fail("Queue name must be 1 to %d bytes, got %d", MaxQueueName, len(name))
 		}
 		o.queue = name
-	}
+	})
 }
 
 // MaxAttempts bounds how many times the task is handed to a node (1 to MaxAttemptsCap): a
 // retryable failure or the loss of its node runs it again while attempts are left. Default:
 // the broker's (broker.Config.MaxAttempts).
 func MaxAttempts(n int) TaskOption {
-	return func(o *taskOptions) {
+	return taskOption(func(o *taskOptions) {
 		if n < 1 || n > MaxAttemptsCap {
 			o.fail("MaxAttempts %d outside [1, %d]", n, MaxAttemptsCap)
 		}
 		o.maxAttempts = n
-	}
+	})
 }
 
 // Backoff sets the delay before the retry of a retryable failure: base doubled per attempt,
 // at most max, with jitter. Default: the broker's (broker.Config.RetryBackoff and
 // MaxRetryBackoff).
 func Backoff(base, max time.Duration) TaskOption {
-	return func(o *taskOptions) {
+	return taskOption(func(o *taskOptions) {
 		if base < time.Millisecond || max < base || max > MaxDelay {
 			o.fail("Backoff(%v, %v): want 1ms <= base <= max <= %v", base, max, MaxDelay)
 		}
 		o.backoff, o.maxBackoff = base, max
-	}
+	})
 }
 
 // Timeout gives the task a deadline d from now (at most MaxTimeout): still queued then, it
 // expires without running (EXPIRED, ErrExpired); running then, its handler's context ends
 // (ErrDeadline). For Call the context's deadline does the same, and the earlier one wins.
 func Timeout(d time.Duration) TaskOption {
-	return func(o *taskOptions) {
+	return taskOption(func(o *taskOptions) {
 		if d <= 0 || d > MaxTimeout {
 			o.fail("Timeout %v outside (0, %v]", d, MaxTimeout)
 		}
 		o.timeout = d
-	}
+	})
 }
 
 func (o *taskOptions) fail(format string, args ...any) {
@@ -149,43 +168,40 @@ func (o *taskOptions) fail(format string, args ...any) {
 	}
 }
 
-// splitArgs separates the TaskOptions from the params among args. It does not allocate when
-// args holds no TaskOption.
-func splitArgs(args []any) ([]any, *taskOptions, error) {
-	k := -1
-	for i, a := range args {
-		if _, ok := a.(TaskOption); ok {
-			k = i
-			break
-		}
-	}
-	if k < 0 {
-		return args, nil, nil
+// submitOptions applies opts; nil when there are none.
+func submitOptions(opts []SubmitOption) (*taskOptions, error) {
+	if len(opts) == 0 {
+		return nil, nil
 	}
 	o := &taskOptions{}
-	params := make([]any, 0, len(args)-1)
-	for _, a := range args {
-		if f, ok := a.(TaskOption); ok {
-			if f != nil {
-				f(o)
-			}
-			continue
+	for _, f := range opts {
+		if f != nil {
+			f.applySubmit(o)
 		}
-		params = append(params, a)
 	}
-	return params, o, o.err
+	return o, o.err
+}
+
+// callOptions applies opts; nil when there are none.
+func callOptions(opts []TaskOption) (*taskOptions, error) {
+	if len(opts) == 0 {
+		return nil, nil
+	}
+	o := &taskOptions{}
+	for _, f := range opts {
+		if f != nil {
+			f.applyTask(o)
+		}
+	}
+	return o, o.err
 }
 
 // appendMembers appends the options as JSON members, each preceded by a comma. For a task
-// call (submit false) Key is refused; ctx's deadline is taken as the task's when no Timeout
-// is earlier.
-func (o *taskOptions) appendMembers(dst []byte, ctx context.Context, submit bool) ([]byte, error) {
+// call (submit false) ctx's deadline is taken as the task's when no Timeout is earlier.
+func (o *taskOptions) appendMembers(dst []byte, ctx context.Context, submit bool) []byte {
 	timeout := time.Duration(0)
 	if o != nil {
 		if o.key != "" {
-			if !submit {
-				return dst, fmt.Errorf("%w: Key applies to Submit only", ErrBadOption)
-			}
 			dst = protocol.AppendMember(dst, protocol.MemberKey)
 			dst = codec.AppendString(dst, o.key)
 		}
@@ -224,7 +240,7 @@ func (o *taskOptions) appendMembers(dst []byte, ctx context.Context, submit bool
 	if timeout > 0 {
 		dst = appendMS(dst, protocol.MemberTimeoutMS, min(timeout, MaxTimeout))
 	}
-	return dst, nil
+	return dst
 }
 
 // appendMS appends member name and d in whole milliseconds, rounded up (a deadline never

@@ -31,23 +31,23 @@ func lastRaw(t *testing.T, f *fakeBroker, method string) map[string]json.RawMess
 	return m
 }
 
-// TestTaskOptionsOnCall: options among Call's args become extension members of the request
-// object, not params; the context's deadline travels as timeout_ms.
+// TestTaskOptionsOnCall: CallWith's options become extension members of the request object,
+// not params; the context's deadline travels as timeout_ms.
 func TestTaskOptionsOnCall(t *testing.T) {
 	f := newFakeBroker(t)
 	c := dial(t, f)
 	tests := []struct {
 		name   string
 		ctx    time.Duration // 0: no deadline
-		args   []any
+		opts   []TaskOption
 		want   map[string]string // member -> raw value ("" means absent)
 		params string
 	}{
-		{"none", 0, []any{5, 6}, map[string]string{"timeout_ms": "", "priority": ""}, "[5,6]"},
-		{"ctx deadline", 5 * time.Second, []any{5, 6}, map[string]string{"timeout_ms": "~5000"}, "[5,6]"},
-		{"timeout earlier than ctx", 5 * time.Second, []any{5, Timeout(1500 * time.Millisecond), 6}, map[string]string{"timeout_ms": "1500"}, "[5,6]"},
-		{"ctx earlier than timeout", 2 * time.Second, []any{5, 6, Timeout(time.Hour)}, map[string]string{"timeout_ms": "~2000"}, "[5,6]"},
-		{"all", 0, []any{Priority(7), Queue("high"), MaxAttempts(3), Backoff(10*time.Millisecond, time.Second), Delay(2500 * time.Microsecond), 5, 6},
+		{"none", 0, nil, map[string]string{"timeout_ms": "", "priority": ""}, "[5,6]"},
+		{"ctx deadline", 5 * time.Second, nil, map[string]string{"timeout_ms": "~5000"}, "[5,6]"},
+		{"timeout earlier than ctx", 5 * time.Second, []TaskOption{Timeout(1500 * time.Millisecond)}, map[string]string{"timeout_ms": "1500"}, "[5,6]"},
+		{"ctx earlier than timeout", 2 * time.Second, []TaskOption{Timeout(time.Hour)}, map[string]string{"timeout_ms": "~2000"}, "[5,6]"},
+		{"all", 0, []TaskOption{Priority(7), Queue("high"), MaxAttempts(3), Backoff(10*time.Millisecond, time.Second), Delay(2500 * time.Microsecond)},
 			map[string]string{"priority": "7", "queue": `"high"`, "max_attempts": "3", "backoff_ms": "10", "max_backoff_ms": "1000", "delay_ms": "3"}, "[5,6]"},
 	}
 	for _, tt := range tests {
@@ -59,7 +59,7 @@ func TestTaskOptionsOnCall(t *testing.T) {
 				defer cancel()
 			}
 			var sum int
-			if err := c.Call(ctx, "add", &sum, tt.args...); err != nil || sum != 11 {
+			if err := c.CallWith(ctx, "add", &sum, []any{5, 6}, tt.opts...); err != nil || sum != 11 {
 				t.Fatalf("add = %d, %v", sum, err)
 			}
 			m := lastRaw(t, f, "add")
@@ -87,7 +87,7 @@ func TestTaskOptionsOnSubmit(t *testing.T) {
 	c := dial(t, f)
 	ctx := testutil.Context(t, waitLong)
 	eta := time.UnixMilli(4102444800000) // 2100-01-01: only encoded here
-	h, err := c.Submit(ctx, "add", 1, Key("k-1"), 2, Priority(0), Timeout(90*time.Second))
+	h, err := c.Submit(ctx, "add", []any{1, 2}, Key("k-1"), Priority(0), Timeout(90*time.Second))
 	if err != nil || h.ID() == "" {
 		t.Fatalf("submit: %v", err)
 	}
@@ -104,10 +104,10 @@ func TestTaskOptionsOnSubmit(t *testing.T) {
 	if len(p) != len(want) {
 		t.Errorf("submit params %v, want only %v", p, want)
 	}
-	if _, err := c.Submit(ctx, "add", 1, 2, ETA(eta)); err == nil {
+	if _, err := c.Submit(ctx, "add", []any{1, 2}, ETA(eta)); err == nil {
 		t.Errorf("ETA 2100 accepted (past MaxDelay)")
 	}
-	if _, err := c.Submit(ctx, "add", 1, 2, ETA(time.Now().Add(time.Hour))); err != nil {
+	if _, err := c.Submit(ctx, "add", []any{1, 2}, ETA(time.Now().Add(time.Hour))); err != nil {
 		t.Fatal(err)
 	}
 	var q map[string]json.RawMessage
@@ -122,36 +122,41 @@ func TestTaskOptionsInvalid(t *testing.T) {
 	f := newFakeBroker(t)
 	c := dial(t, f)
 	ctx := testutil.Context(t, waitLong)
+	for i, o := range []SubmitOption{Key(""), Key(strings.Repeat("k", MaxKeyLen+1))} {
+		if _, err := c.Submit(ctx, "add", []any{1, 2}, o); !errors.Is(err, ErrBadOption) {
+			t.Errorf("key %d: Submit %v, want ErrBadOption", i, err)
+		}
+	}
 	bad := []TaskOption{
-		Key(""), Key(strings.Repeat("k", MaxKeyLen+1)), Delay(-time.Second), Delay(MaxDelay + time.Second),
+		Delay(-time.Second), Delay(MaxDelay + time.Second),
 		ETA(time.Now().Add(MaxDelay + time.Hour)), Priority(-1), Priority(MaxPriority + 1), Queue(""),
 		Queue(strings.Repeat("q", MaxQueueName+1)), MaxAttempts(0), MaxAttempts(MaxAttemptsCap + 1),
 		Backoff(0, time.Second), Backoff(time.Second, time.Millisecond), Timeout(0), Timeout(MaxTimeout + 1),
 	}
 	for i, o := range bad {
-		if _, err := c.Submit(ctx, "add", 1, 2, o); !errors.Is(err, ErrBadOption) {
+		if _, err := c.Submit(ctx, "add", []any{1, 2}, o); !errors.Is(err, ErrBadOption) {
 			t.Errorf("option %d: Submit %v, want ErrBadOption", i, err)
 		}
-		if err := c.Call(ctx, "add", nil, 1, 2, o); !errors.Is(err, ErrBadOption) {
-			t.Errorf("option %d: Call %v, want ErrBadOption", i, err)
+		if err := c.CallWith(ctx, "add", nil, []any{1, 2}, o); !errors.Is(err, ErrBadOption) {
+			t.Errorf("option %d: CallWith %v, want ErrBadOption", i, err)
 		}
 	}
-	if err := c.Call(ctx, "add", nil, 1, 2, Key("k")); !errors.Is(err, ErrBadOption) {
-		t.Errorf("Key on Call: %v, want ErrBadOption", err)
-	}
-	if err := c.Notify(ctx, "add", 1, 2, Key("k")); !errors.Is(err, ErrBadOption) {
-		t.Errorf("Key on Notify: %v, want ErrBadOption", err)
-	}
-	if err := c.Notify(ctx, "add", 1, 2, Priority(3)); err != nil {
-		t.Fatal(err)
-	}
-	f.waitFor(waitLong, "notification", func(f *fakeBroker) bool { return len(f.raws["add"]) > 0 })
-	if m := lastRaw(t, f, "add"); string(m["priority"]) != "3" || m["id"] != nil {
-		t.Errorf("notification %v", m)
+	// An option passed as a param (args are []any, so the compiler lets it through) is refused
+	// by name, by Call, Notify and Submit alike.
+	for _, o := range []any{Key("k"), Priority(3)} {
+		if err := c.Call(ctx, "add", nil, 1, 2, o); !errors.Is(err, ErrBadOption) || !strings.Contains(err.Error(), "argument 3 is a task option") {
+			t.Errorf("%T among Call's args: %v, want ErrBadOption", o, err)
+		}
+		if err := c.Notify(ctx, "add", 1, o); !errors.Is(err, ErrBadOption) {
+			t.Errorf("%T among Notify's args: %v, want ErrBadOption", o, err)
+		}
+		if _, err := c.Submit(ctx, "add", []any{o}); !errors.Is(err, ErrBadOption) {
+			t.Errorf("%T among Submit's args: %v, want ErrBadOption", o, err)
+		}
 	}
 	f.snapshot(func(f *fakeBroker) {
-		if n := f.methods["broker.submit"]; n != 0 {
-			t.Errorf("%d submits reached the broker", n)
+		if n := f.methods["broker.submit"] + f.methods["add"]; n != 0 {
+			t.Errorf("%d requests reached the broker", n)
 		}
 	})
 }

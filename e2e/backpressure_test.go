@@ -24,7 +24,7 @@ func TestBackpressureQueueFull(t *testing.T) {
 	ctx := testutil.Context(t, time.Minute)
 	var ids []string
 	for i := range bound {
-		h, err := c.Submit(ctx, "sleep", client.Named(map[string]int{"ms": 1, "tag": i}))
+		h, err := c.Submit(ctx, "sleep", []any{client.Named(map[string]int{"ms": 1, "tag": i})})
 		if err != nil {
 			t.Fatalf("submit %d of %d: %v", i+1, bound, err)
 		}
@@ -32,7 +32,7 @@ func TestBackpressureQueueFull(t *testing.T) {
 	}
 	for range 3 {
 		start := time.Now()
-		_, err := c.Submit(ctx, "sleep", client.Named(map[string]int{"ms": 1, "tag": -1}))
+		_, err := c.Submit(ctx, "sleep", []any{client.Named(map[string]int{"ms": 1, "tag": -1})})
 		took := time.Since(start)
 		if !errors.Is(err, client.ErrQueueFull) {
 			t.Fatalf("submit past the bound: %v, want -32001", err)
@@ -41,7 +41,7 @@ func TestBackpressureQueueFull(t *testing.T) {
 			t.Errorf("the refusal took %v, want at once", took)
 		}
 		var sum int
-		if err := c.Call(ctx, "add", &sum, 5, 6, client.Timeout(time.Second)); !errors.Is(err, client.ErrQueueFull) {
+		if err := c.CallWith(ctx, "add", &sum, []any{5, 6}, client.Timeout(time.Second)); !errors.Is(err, client.ErrQueueFull) {
 			t.Fatalf("call past the bound: %v, want -32001", err)
 		}
 	}
@@ -62,7 +62,7 @@ func TestBackpressureQueueFull(t *testing.T) {
 	if err := c.Call(ctx, "add", &sum, 5, 6); err != nil || sum != 11 {
 		t.Fatalf("add after the drain: %d, %v", sum, err)
 	}
-	if _, err := c.Submit(ctx, "sleep", 1); err != nil {
+	if _, err := c.Submit(ctx, "sleep", []any{1}); err != nil {
 		t.Fatalf("submit after the drain: %v", err)
 	}
 }

@@ -161,7 +161,7 @@ func nodesOf(t testing.TB, c *client.Client) map[string]nodeInfo {
 // submitTagged submits n sleep tasks {"ms": 1 + i%5, "tag": first+i} from a few goroutines and
 // returns their ids by tag. after, if not nil, runs once (on its own goroutine) when half of them
 // are submitted.
-func submitTagged(t testing.TB, c *client.Client, first, n int, opts ...any) []string {
+func submitTagged(t testing.TB, c *client.Client, first, n int, opts ...client.SubmitOption) []string {
 	t.Helper()
 	ids := make([]string, n)
 	const senders = 8
@@ -174,8 +174,7 @@ func submitTagged(t testing.TB, c *client.Client, first, n int, opts ...any) []s
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 			for i := s; i < n; i += senders {
-				args := append([]any{client.Named(map[string]int{"ms": 1 + i%5, "tag": first + i})}, opts...)
-				h, err := c.Submit(ctx, "sleep", args...)
+				h, err := c.Submit(ctx, "sleep", []any{client.Named(map[string]int{"ms": 1 + i%5, "tag": first + i})}, opts...)
 				if err != nil {
 					errs <- fmt.Errorf("submit %d: %w", first+i, err)
 					return
@@ -209,7 +208,7 @@ func waitAll(t testing.TB, c *client.Client, ids []string, timeout time.Duration
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			for ctx.Err() == nil {
-				ti, err := c.Result(ctx, id, 5*time.Second)
+				ti, err := c.Wait(ctx, id, 5*time.Second)
 				if err == nil && ti.State.Done() {
 					infos[i] = ti
 					return

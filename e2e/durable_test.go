@@ -123,7 +123,7 @@ func TestDrillDurableBrokerKill(t *testing.T) {
 			defer wg.Done()
 			for i := s; i < tasks; i += senders {
 				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-				h, err := c.Submit(ctx, "sleep", sleepParams(i, 1+i%2))
+				h, err := c.Submit(ctx, "sleep", []any{sleepParams(i, 1+i%2)})
 				cancel()
 				if err != nil {
 					refused.Add(1) // lost with the broker's connection: not acknowledged
@@ -255,7 +255,7 @@ func TestDrillTwoBrokers(t *testing.T) {
 			var ti client.TaskInfo
 			var err error
 			for ctx.Err() == nil {
-				if ti, err = other.Result(ctx, id, 5*time.Second); err != nil || ti.State.Done() {
+				if ti, err = other.Wait(ctx, id, 5*time.Second); err != nil || ti.State.Done() {
 					break
 				}
 			}
@@ -291,18 +291,18 @@ func TestDrillTwoBrokers(t *testing.T) {
 	// An idempotency key names one task through either broker.
 	kctx, kcancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer kcancel()
-	h1, err := c1.Submit(kctx, "sleep", sleepParams(tasks, 1), client.Key("drill-key"))
+	h1, err := c1.Submit(kctx, "sleep", []any{sleepParams(tasks, 1)}, client.Key("drill-key"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	h2, err := c2.Submit(kctx, "sleep", sleepParams(tasks+1, 1), client.Key("drill-key"))
+	h2, err := c2.Submit(kctx, "sleep", []any{sleepParams(tasks+1, 1)}, client.Key("drill-key"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if h1.ID() != h2.ID() {
 		t.Fatalf("one key gave two tasks through the two brokers: %s and %s", h1.ID(), h2.ID())
 	}
-	if ti, err := c2.Result(kctx, h1.ID(), 5*time.Second); err != nil || ti.State != client.StateSuccess {
+	if ti, err := c2.Wait(kctx, h1.ID(), 5*time.Second); err != nil || ti.State != client.StateSuccess {
 		t.Fatalf("the keyed task through the other broker: %+v %v", ti, err)
 	}
 	if n := len(starts(t, dir)[tasks+1]); n != 0 {

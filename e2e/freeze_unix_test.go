@@ -27,7 +27,7 @@ func TestDrillFrozenNode(t *testing.T) {
 	ctx := testutil.Context(t, time.Minute)
 	var ids []string
 	for i := range 4 {
-		h, err := c.Submit(ctx, "sleep", client.Named(map[string]int{"ms": 2000, "tag": i}))
+		h, err := c.Submit(ctx, "sleep", []any{client.Named(map[string]int{"ms": 2000, "tag": i})})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -85,7 +85,7 @@ func TestDrillFrozenNode(t *testing.T) {
 	// The resumed node consumes again: eight sleeps need both nodes' four slots.
 	var more []string
 	for i := range 8 {
-		h, err := c.Submit(ctx, "sleep", client.Named(map[string]int{"ms": 300, "tag": 100 + i}))
+		h, err := c.Submit(ctx, "sleep", []any{client.Named(map[string]int{"ms": 300, "tag": 100 + i})})
 		if err != nil {
 			t.Fatal(err)
 		}

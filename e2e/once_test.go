@@ -17,14 +17,14 @@ func TestKeyRunsOnce(t *testing.T) {
 	startDrillNode(t, dir, router, pub, "n", "--concurrency", "4")
 	c := dial(t, router)
 	ctx := testutil.Context(t, time.Minute)
-	args := func(tag int, key string) []any {
-		return []any{client.Named(map[string]int{"ms": 200, "tag": tag}), client.Key(key)}
+	submit := func(tag int, key string) (*client.Handle, error) {
+		return c.Submit(ctx, "sleep", []any{client.Named(map[string]int{"ms": 200, "tag": tag})}, client.Key(key))
 	}
-	first, err := c.Submit(ctx, "sleep", args(1, "report-1")...)
+	first, err := submit(1, "report-1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	second, err := c.Submit(ctx, "sleep", args(1, "report-1")...)
+	second, err := submit(1, "report-1")
 	if err != nil || second.ID() != first.ID() {
 		t.Fatalf("second submit: %v, id %s, want %s", err, second.ID(), first.ID())
 	}
@@ -35,7 +35,7 @@ func TestKeyRunsOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if h, err := c.Submit(ctx, "sleep", args(2, "report-2")...); err == nil {
+			if h, err := submit(2, "report-2"); err == nil {
 				ids[i] = h.ID()
 			} else {
 				t.Error(err)
@@ -54,7 +54,7 @@ func TestKeyRunsOnce(t *testing.T) {
 		}
 	}
 	// Known as a finished task: a third submit still returns it and runs nothing.
-	if h, err := c.Submit(ctx, "sleep", args(1, "report-1")...); err != nil || h.ID() != first.ID() {
+	if h, err := submit(1, "report-1"); err != nil || h.ID() != first.ID() {
 		t.Fatalf("submit after completion: %v, %v", h, err)
 	}
 	testutil.Eventually(t, 5*time.Second, func() bool { return len(runs(t, dir)[1]) > 0 && len(runs(t, dir)[2]) > 0 }, "both ran")
@@ -76,7 +76,7 @@ func TestDelayRunsOnce(t *testing.T) {
 	c := dial(t, router)
 	ctx := testutil.Context(t, time.Minute)
 	submitted := time.Now()
-	h, err := c.Submit(ctx, "sleep", client.Named(map[string]int{"ms": 1, "tag": 10}), client.Delay(delay))
+	h, err := c.Submit(ctx, "sleep", []any{client.Named(map[string]int{"ms": 1, "tag": 10})}, client.Delay(delay))
 	if err != nil {
 		t.Fatal(err)
 	}

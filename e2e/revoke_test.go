@@ -14,7 +14,7 @@ import (
 func TestRevokeRunning(t *testing.T) {
 	sys := startSystem(t, node.Config{Concurrency: 2})
 	ctx := testutil.Context(t, 30*time.Second)
-	h, err := sys.c.Submit(ctx, "sleep", 10000)
+	h, err := sys.c.Submit(ctx, "sleep", []any{10000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,12 +47,12 @@ func TestRevokeRunning(t *testing.T) {
 func TestRevokeQueued(t *testing.T) {
 	sys := startSystem(t, node.Config{Concurrency: 1, Prefetch: -1})
 	ctx := testutil.Context(t, 30*time.Second)
-	busy, err := sys.c.Submit(ctx, "sleep", 10000)
+	busy, err := sys.c.Submit(ctx, "sleep", []any{10000})
 	if err != nil {
 		t.Fatal(err)
 	}
 	testutil.Eventually(t, 10*time.Second, func() bool { return sys.n.Stats().Running == 1 }, "busy")
-	queued, err := sys.c.Submit(ctx, "echo", "never")
+	queued, err := sys.c.Submit(ctx, "echo", []any{"never"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -95,7 +95,7 @@ func TestSoak(t *testing.T) {
 			for ctx.Err() == nil {
 				tag := int(tags.Add(1))
 				wctx, wcancel := context.WithTimeout(context.Background(), time.Minute)
-				h, err := c.Submit(wctx, "sleep", client.Named(map[string]int{"ms": 1 + tag%5, "tag": tag}))
+				h, err := c.Submit(wctx, "sleep", []any{client.Named(map[string]int{"ms": 1 + tag%5, "tag": tag})})
 				if err != nil {
 					wcancel()
 					mu.Lock()
@@ -105,7 +105,7 @@ func TestSoak(t *testing.T) {
 				}
 				var ti client.TaskInfo
 				for {
-					ti, err = c.Result(wctx, h.ID(), 10*time.Second)
+					ti, err = c.Wait(wctx, h.ID(), 10*time.Second)
 					if err != nil || ti.State.Done() {
 						break
 					}

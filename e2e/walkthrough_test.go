@@ -170,7 +170,7 @@ func TestHandleStates(t *testing.T) {
 	b, _ := startBroker(t, broker.Config{})
 	c := dial(t, b.Addr())
 	ctx := testutil.Context(t, 20*time.Second)
-	h, err := c.Submit(ctx, "sleep", 500)
+	h, err := c.Submit(ctx, "sleep", []any{500})
 	if err != nil {
 		t.Fatalf("Submit(sleep, 500): %v", err)
 	}
@@ -207,9 +207,9 @@ func TestHandleStates(t *testing.T) {
 	default:
 		t.Fatal("Done not closed after Wait")
 	}
-	raw, rerr, done := h.Result()
+	raw, done, rerr := h.TryResult()
 	if !done || rerr != nil || string(raw) != "500" {
-		t.Fatalf("Result() = %s, %v, %v; want 500, nil, true", raw, rerr, done)
+		t.Fatalf("TryResult() = %s, %v, %v; want 500, true, nil", raw, done, rerr)
 	}
 	info, err := c.Status(ctx, h.ID())
 	if err != nil || info.State != "SUCCESS" || info.Method != "sleep" || info.Attempts != 1 || string(info.Result) != "500" {

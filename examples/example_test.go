@@ -98,7 +98,7 @@ func Example_submit() {
 	}
 	defer stop()
 
-	h, err := c.Submit(ctx, "sleep", 50)
+	h, err := c.Submit(ctx, "sleep", []any{50})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -130,7 +130,7 @@ func Example_map() {
 	}
 	defer stop()
 
-	inputs := []any{1, 2, 3, 4, 5}
+	inputs := []int{1, 2, 3, 4, 5}
 	squares, err := client.Map[int](ctx, c, "square", inputs)
 	fmt.Println(squares, err)
 	// Output: [1 4 9 16 25] <nil>

@@ -125,7 +125,7 @@ func TestEndToEndStates(t *testing.T) {
 	c := dial(t, b)
 	ctx := testutil.Context(t, waitLong)
 	// Submitted before any node serves sleep: it waits QUEUED.
-	h, err := c.Submit(ctx, "sleep", 400)
+	h, err := c.Submit(ctx, "sleep", []any{400})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +159,7 @@ func TestEndToEndGracefulStop(t *testing.T) {
 	ctx := testutil.Context(t, waitLong)
 	hs := make([]*client.Handle, 4)
 	for i := range hs {
-		h, err := c.Submit(ctx, "sleep", 300)
+		h, err := c.Submit(ctx, "sleep", []any{300})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -201,7 +201,7 @@ func TestEndToEndRevoke(t *testing.T) {
 	n, _ := startNode(t, b, node.Config{Concurrency: 1})
 	c := dial(t, b)
 	ctx := testutil.Context(t, waitLong)
-	h, err := c.Submit(ctx, "sleep", 60000)
+	h, err := c.Submit(ctx, "sleep", []any{60000})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,9 +3,9 @@
 //
 //	go run ./examples/walkthrough
 //
-// It registers add, starts a broker on free ports and a node serving add (and the built-in
-// sleep), calls add(5, 6) and prints 11, then submits a sleep task and prints the states its
-// handle goes through: QUEUED, RUNNING, SUCCESS.
+// It registers add and sleep, starts a broker on free ports and a node serving them, calls
+// add(5, 6) and prints 11, then submits a sleep task and prints the states its handle goes
+// through until the task is done: QUEUED, RUNNING, SUCCESS (or FAILURE, when it fails).
 package main
 
 import (
@@ -33,15 +33,21 @@ func main() {
 }
 
 // run is the whole walkthrough; it writes what it sees to out.
-func run(ctx context.Context, out io.Writer) (err error) {
+func run(ctx context.Context, out io.Writer) error { return walk(ctx, out, 300) }
+
+// walk is the walkthrough with a sleep of sleepMS milliseconds (a negative one fails).
+func walk(ctx context.Context, out io.Writer, sleepMS int) (err error) {
 	quiet := slog.New(slog.DiscardHandler)
 
-	// Register add on a dispatcher (the node's task table).
+	// Register the tasks on a dispatcher (the node's task table).
 	tasks := dispatch.New()
 	if err := tasks.Register("add", dispatch.Pure2(func(a, b int) int { return a + b })); err != nil {
 		return err
 	}
 	if err := tasks.Register("sleep", dispatch.Func1(func(ctx context.Context, ms int) (int, error) {
+		if ms < 0 {
+			return 0, fmt.Errorf("cannot sleep %d ms: %w", ms, dispatch.ErrSkipRetry)
+		}
 		select {
 		case <-time.After(time.Duration(ms) * time.Millisecond):
 			return ms, nil
@@ -97,13 +103,15 @@ func run(ctx context.Context, out io.Writer) (err error) {
 	}
 	fmt.Fprintln(out, "add(5, 6) =", sum)
 
-	// The async handle: watch its state change until it is done.
-	h, err := c.Submit(ctx, "sleep", 300)
+	// The async handle: print its state as it changes, until the task is done, however it
+	// ends (SUCCESS, or FAILURE, REVOKED, EXPIRED).
+	h, err := c.Submit(ctx, "sleep", []any{sleepMS})
 	if err != nil {
 		return fmt.Errorf("submit: %w", err)
 	}
+	done := h.Done() // closed once the task is finished
 	last := client.State("")
-	for last != "SUCCESS" {
+	for !last.Done() {
 		st, err := h.Status(ctx)
 		if err != nil {
 			return fmt.Errorf("status: %w", err)
@@ -112,7 +120,8 @@ func run(ctx context.Context, out io.Writer) (err error) {
 			fmt.Fprintln(out, "sleep task:", st)
 			last = st
 		}
-		select { // a demo's polling interval: Wait would block until done
+		select { // a demo's polling interval, to show the states; Wait alone would just block
+		case <-done:
 		case <-time.After(5 * time.Millisecond):
 		case <-ctx.Done():
 			return ctx.Err()
@@ -120,7 +129,7 @@ func run(ctx context.Context, out io.Writer) (err error) {
 	}
 	var slept int
 	if err := h.Wait(ctx, &slept); err != nil {
-		return err
+		return fmt.Errorf("sleep task: %w", err)
 	}
 	fmt.Fprintln(out, "sleep returned", slept)
 	return nil

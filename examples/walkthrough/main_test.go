@@ -28,3 +28,18 @@ func TestWalkthrough(t *testing.T) {
 		t.Fatalf("never saw RUNNING:\n%s", got)
 	}
 }
+
+// TestWalkthroughFailure: a task that fails ends the watch loop with FAILURE and its error
+// (it must not wait for a SUCCESS that never comes).
+func TestWalkthroughFailure(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var out bytes.Buffer
+	err := walk(ctx, &out, -1)
+	if err == nil || !strings.Contains(err.Error(), "cannot sleep -1 ms") {
+		t.Fatalf("walk = %v, want the task's error\n%s", err, out.String())
+	}
+	if !strings.HasSuffix(out.String(), "sleep task: FAILURE\n") {
+		t.Fatalf("unexpected output:\n%s", out.String())
+	}
+}
