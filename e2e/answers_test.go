@@ -198,7 +198,7 @@ func TestStopIsNotAFailure(t *testing.T) {
 	ctx := testutil.Context(t, 30*time.Second)
 	var hs []*client.Handle
 	for i := range 3 {
-		h, err := c.Submit(ctx, "sleep", client.Named(map[string]int{"ms": 300, "tag": i}), client.MaxAttempts(1))
+		h, err := c.Submit(ctx, "sleep", []any{client.Named(map[string]int{"ms": 300, "tag": i})}, client.MaxAttempts(1))
 		if err != nil {
 			t.Fatal(err)
 		}
