@@ -235,6 +235,9 @@ func (c *core) checkNodeHello(hp *helloParams, maxOut int) string {
 	if len(hp.Methods)*max(1, len(hp.Queues)) > maxNodeMethods {
 		return "too many methods (times queues)"
 	}
+	if hp.Concurrency < 0 {
+		return "concurrency must not be negative (0: not said)"
+	}
 	lists := 0
 	for _, q := range hp.Queues {
 		if q == "" || len(q) > MaxQueueName {

@@ -77,6 +77,7 @@ func TestBrokerMethods(t *testing.T) {
 		{"hello positional", `{"method":"broker.hello","params":["client",false]}`, 0, `"heartbeat_ms":1000`},
 		{"hello bad role", `{"method":"broker.hello","params":{"role":"king"}}`, -32602, ""},
 		{"hello bad params", `{"method":"broker.hello","params":{"role":7}}`, -32602, ""},
+		{"hello negative concurrency", `{"method":"broker.hello","params":{"role":"node","methods":["x"],"concurrency":-1}}`, -32602, ""},
 		{"stats", `{"method":"broker.stats"}`, 0, `"nodes":1`},
 		{"nodes", `{"method":"broker.nodes"}`, 0, `"name":"n1","methods":["add","sub"],"queues":["default"],"concurrency":4,"credit":3,"running":0`},
 		{"submit", `{"method":"broker.submit","params":{"method":"add","params":[1,2]}}`, 0, `"state":"QUEUED"`},

@@ -22,8 +22,14 @@
 //     credit, so no node hoards while another idles.
 //   - Node death (a ZMTP disconnect, including 3 missed heartbeats, or broker.bye): every task the
 //     node held goes back to the front of its queue in state RETRY, its attempt counted, and runs
-//     elsewhere (while it has attempts left: then it fails with CodeNodeLost). A late result from
-//     the old holder is ignored: the id a node sees names one hand-out (see "Task keys" below).
+//     elsewhere (while it has attempts left: then it fails with CodeNodeLost); at a bye, a task
+//     the node never reported running was handed back unstarted and is not counted (as for a
+//     refusal for credit). A late result from the old holder is ignored: the id a node sees names
+//     one hand-out of one broker run (see "Task keys" below). Answers.go: an invalid answer to a
+//     held task fails it (CodeBadAnswer), one naming no task closes the node's connection; a
+//     peer sending node messages without a node hello gets broker.hello_required once.
+//     Progress.go: a node silent past Config.ProgressTimeout loses its unstarted tasks, and every
+//     hand-out runs under its deadline or Config.TaskTimeout.
 //     A disconnect is applied only after the messages the connection sent before it have been
 //     handled, so a node that answers and goes away at once has its answers routed, not its
 //     tasks retried. A node's arrays (results, running and credit
