@@ -81,6 +81,13 @@ type Report struct {
 	Topology string
 	// Broker is "in-process" or the broker's endpoint.
 	Broker string
+	// Clients is how many client processes ran the phases at once (0 or 1: this process).
+	// Their reports are merged: tasks summed (notify: the highest client's count of the
+	// broker's completions, since every client counts them all), latencies the worst client's.
+	Clients int
+	// RunCPU is the broker's and nodes' CPU over all the phases, when the phases ran in
+	// client processes of their own (Clients > 1) and could not be told apart.
+	RunCPU []RoleCPU
 	// Procs are the processes measured, with their peak memory (none known of an external
 	// broker's).
 	Procs []Proc
@@ -178,21 +185,23 @@ type jsonProc struct {
 }
 
 type jsonReport struct {
-	Topology        string      `json:"topology"`
-	Broker          string      `json:"broker"`
-	Procs           []jsonProc  `json:"procs,omitempty"`
-	Nodes           int         `json:"nodes"`
-	NodeConcurrency int         `json:"node_concurrency"`
-	NodePrefetch    int         `json:"node_prefetch"`
-	Method          string      `json:"method"`
-	Params          string      `json:"params"`
-	GOMAXPROCS      int         `json:"gomaxprocs"`
-	NumCPU          int         `json:"num_cpu"`
-	CPU             string      `json:"cpu"`
-	GoVersion       string      `json:"go_version"`
-	OS              string      `json:"os"`
-	Arch            string      `json:"arch"`
-	Phases          []jsonPhase `json:"phases"`
+	Topology        string             `json:"topology"`
+	Broker          string             `json:"broker"`
+	Procs           []jsonProc         `json:"procs,omitempty"`
+	Clients         int                `json:"clients,omitempty"`
+	RunCPUs         map[string]float64 `json:"run_cpu_s,omitempty"`
+	Nodes           int                `json:"nodes"`
+	NodeConcurrency int                `json:"node_concurrency"`
+	NodePrefetch    int                `json:"node_prefetch"`
+	Method          string             `json:"method"`
+	Params          string             `json:"params"`
+	GOMAXPROCS      int                `json:"gomaxprocs"`
+	NumCPU          int                `json:"num_cpu"`
+	CPU             string             `json:"cpu"`
+	GoVersion       string             `json:"go_version"`
+	OS              string             `json:"os"`
+	Arch            string             `json:"arch"`
+	Phases          []jsonPhase        `json:"phases"`
 }
 
 func us(d time.Duration) float64 { return math.Round(float64(d)/1e1) / 1e2 } // 0.01 µs resolution
@@ -207,6 +216,13 @@ func (r *Report) WriteJSON(w io.Writer) error {
 	}
 	for _, p := range r.Procs {
 		out.Procs = append(out.Procs, jsonProc{Role: p.Role, PID: p.PID, PeakRSSKiB: p.PeakRSS >> 10})
+	}
+	out.Clients = r.Clients
+	for _, c := range r.RunCPU {
+		if out.RunCPUs == nil {
+			out.RunCPUs = map[string]float64{}
+		}
+		out.RunCPUs[c.Role] = math.Round(c.CPU.Seconds()*1000) / 1000
 	}
 	for _, p := range r.Phases {
 		var cpu, perCore map[string]float64
@@ -244,7 +260,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	fmt.Fprintln(tw, "phase \tin flight\ttasks\terrors\telapsed\ttasks/s\tp50\tp90\tp99\tmax\t")
 	for _, p := range r.Phases {
 		lat := [4]string{"-", "-", "-", "-"}
-		if p.Hist != nil && p.Hist.Count() > 0 {
+		if p.Hist != nil && p.Hist.Count() > 0 || p.Hist == nil && p.Latency.P50 > 0 {
 			lat = [4]string{fmtDur(p.Latency.P50), fmtDur(p.Latency.P90), fmtDur(p.Latency.P99), fmtDur(p.Latency.Max)}
 		}
 		fmt.Fprintf(tw, "%-6s\t%d\t%s\t%s\t%.2fs\t%s\t%s\t%s\t%s\t%s\t\n",
@@ -326,13 +342,17 @@ func (r *Report) Where() string {
 		return fmt.Sprintf("%s %d", what, v)
 	}
 	nodes := fmt.Sprintf("%d node(s), %s, %s", r.Nodes, knob("concurrency", r.NodeConcurrency), knob("prefetch", r.NodePrefetch))
+	clients := "this client"
+	if r.Clients > 1 {
+		clients = fmt.Sprintf("%d client processes", r.Clients)
+	}
 	switch r.Topology {
 	case TopologyProcesses:
-		return fmt.Sprintf("separate processes (broker, %s, this client) at %s", nodes, r.Broker)
+		return fmt.Sprintf("separate processes (broker, %s, %s) at %s", nodes, clients, r.Broker)
 	case TopologyInProcess:
 		return fmt.Sprintf("one process (in-process broker, %s, client)", nodes)
 	}
-	return "external broker " + r.Broker
+	return fmt.Sprintf("external broker %s, %s", r.Broker, clients)
 }
 
 // writeCost writes the CPU time per task of each role and each process's peak memory.
@@ -357,6 +377,13 @@ func (r *Report) writeCost(w io.Writer) error {
 		if err := tw.Flush(); err != nil {
 			return err
 		}
+	}
+	if len(r.RunCPU) > 0 {
+		fmt.Fprintf(w, "\nCPU over all phases (%d client processes):", r.Clients)
+		for _, c := range r.RunCPU {
+			fmt.Fprintf(w, " %s %.2fs", c.Role, c.CPU.Seconds())
+		}
+		fmt.Fprintln(w)
 	}
 	if len(r.Procs) > 0 {
 		fmt.Fprintf(w, "\npeak RSS:")

@@ -512,6 +512,10 @@ type Config struct {
 	// InFlight lists the in-flight levels of the async phase: it runs once per level, in
 	// order, each a row of the report (default: Load.Concurrency alone).
 	InFlight []int
+	// Clients is how many client processes run the phases at once (default 1: this process).
+	// With more, this process starts them from Binary (`zerotask bench --broker EP --json`) and
+	// merges their reports (see Report.Clients).
+	Clients int
 	// Warmup is how many sync calls run before measuring (default 1,000; negative: none), so
 	// that connections, pools and the scheduler are warm.
 	Warmup int
@@ -564,6 +568,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return res, err
 	}
 	runErr := func() error {
+		if cfg.Clients > 1 {
+			if err := env.waitServed(ctx, l.Method, l.Timeout); err != nil {
+				return err
+			}
+			return runClients(ctx, cfg, env, rep, phases, l)
+		}
 		if env.Topology == TopologyExternal {
 			if err := env.checkServed(ctx, l.Method, l.Timeout); err != nil {
 				return err
@@ -629,6 +639,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil
 	}()
 	rep.Procs = env.Procs() // peak memory, read before the children stop
+	if cfg.Clients > 1 {
+		rep.Procs = rep.Procs[:len(rep.Procs)-1] // this process did not run the load: the clients did
+	}
 	closeErr := env.Close()
 	if runErr != nil {
 		return rep, runErr
@@ -649,6 +662,24 @@ var (
 	// every call would wait in its queue until the timeout.
 	ErrNotServed = errors.New("bench: no connected node serves the method")
 )
+
+// waitServed waits (up to timeout) until a node connected to the broker serves method.
+func (e *Env) waitServed(ctx context.Context, method string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		err := e.checkServed(ctx, method, timeout)
+		if err == nil || !errors.Is(err, ErrNotServed) || time.Now().After(deadline) {
+			return err
+		}
+		t := time.NewTimer(5 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
 
 // checkServed asks an external broker (broker.nodes) whether a connected node serves method.
 func (e *Env) checkServed(ctx context.Context, method string, timeout time.Duration) error {

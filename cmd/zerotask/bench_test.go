@@ -102,6 +102,8 @@ func TestBenchFlagErrors(t *testing.T) {
 		{[]string{"--prefetch", "-1"}, "must not be negative"},
 		{[]string{"--senders", "-2"}, "must not be negative"},
 		{[]string{"--in-process", "--broker", "tcp://127.0.0.1:1"}, "exclude each other"},
+		{[]string{"--clients", "0"}, "--clients must be positive"},
+		{[]string{"--clients", "2", "--in-process"}, "--clients needs separate processes"},
 		{[]string{"--tasks", "1", "--cpuprofile", "/nonexistent-dir/cpu.prof"}, "--cpuprofile"},
 	}
 	for _, tc := range tests {
@@ -117,6 +119,7 @@ type benchJSON struct {
 	Topology string `json:"topology"`
 	Broker   string `json:"broker"`
 	Nodes    int    `json:"nodes"`
+	Clients  int    `json:"clients"`
 	Procs    []struct {
 		Role       string `json:"role"`
 		PID        int    `json:"pid"`
@@ -125,6 +128,7 @@ type benchJSON struct {
 	Phases []struct {
 		Name         string             `json:"name"`
 		Tasks        int64              `json:"tasks"`
+		Concurrency  int                `json:"concurrency"`
 		CPUPerTaskUs map[string]float64 `json:"cpu_per_task_us"`
 	} `json:"phases"`
 }
@@ -184,6 +188,23 @@ func TestBenchProcesses(t *testing.T) {
 				if role != "broker" && role != "node" && role != "client" {
 					t.Errorf("phase %s: CPU of role %q", ph.Name, role)
 				}
+			}
+		}
+	})
+
+	t.Run("--clients 2", func(t *testing.T) {
+		rep := run(t, "--clients", "2", "--phases", "sync,async")
+		if rep.Topology != "processes" || rep.Clients != 2 || len(rep.Phases) != 2 {
+			t.Fatalf("report %+v: want 2 client processes over separate processes", rep)
+		}
+		for _, ph := range rep.Phases {
+			if ph.Tasks != 600 || ph.Concurrency != map[string]int{"sync": 2, "async": 32}[ph.Name] {
+				t.Errorf("phase %+v: want 600 tasks (300 per client) and the in-flight of both", ph)
+			}
+		}
+		for _, p := range rep.Procs {
+			if p.Role == "client" {
+				t.Errorf("the orchestrating process is reported as a client: %+v", rep.Procs)
 			}
 		}
 	})

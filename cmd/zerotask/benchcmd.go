@@ -27,6 +27,7 @@ func runBench(ctx context.Context, io *stdio, args []string) error {
 	brokerEP := fs.String("broker", "", "existing broker ROUTER endpoint to measure (default: start a broker and nodes)")
 	inProcess := fs.Bool("in-process", false, "run the broker and nodes in this process instead of as separate processes")
 	nodes := fs.Int("nodes", bench.DefaultNodes, "nodes to start (without --broker)")
+	clients := fs.Int("clients", 1, "client processes running the phases at once (more than 1: started from this binary, their reports merged)")
 	fixedCredit := fs.Bool("fixed-credit", false, "start the nodes with --fixed-credit: credit always concurrency + prefetch, not sized by the node (without --broker)")
 	storeURL := fs.String("store", "memory://", "the broker's store (without --broker): memory:// or redis://host:port/db (durable: each task written to Redis before it is acknowledged)")
 	nodeConc := fs.Int("node-concurrency", 0, "each node's concurrency (0 = the node's default: the number of CPUs; without --broker)")
@@ -58,6 +59,10 @@ func runBench(ctx context.Context, io *stdio, args []string) error {
 		return usagef("--store is for the broker the bench starts: an existing broker has its own")
 	case *brokerEP != "" && *curve:
 		return usagef("--curve is for the broker the bench starts")
+	case *clients <= 0:
+		return usagef("--clients must be positive, got %d", *clients)
+	case *clients > 1 && *inProcess:
+		return usagef("--clients needs separate processes: not with --in-process")
 	case *brokerEP != "" && *inProcess:
 		return usagef("--in-process and --broker exclude each other")
 	case *nodes <= 0 && *brokerEP == "":
@@ -100,8 +105,9 @@ func runBench(ctx context.Context, io *stdio, args []string) error {
 		Phases:   ph,
 		InFlight: conc,
 		Warmup:   warm,
+		Clients:  *clients,
 	}
-	if *brokerEP == "" && !*inProcess {
+	if *brokerEP == "" && !*inProcess || *clients > 1 {
 		bin, err := os.Executable()
 		if err != nil {
 			return fmt.Errorf("bench: this binary's path, to start the broker and nodes from: %w (try --in-process)", err)
