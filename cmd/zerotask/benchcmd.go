@@ -61,6 +61,8 @@ func runBench(ctx context.Context, io *stdio, args []string) error {
 		return usagef("--curve is for the broker the bench starts")
 	case *clients <= 0:
 		return usagef("--clients must be positive, got %d", *clients)
+	case *clients > 1 && *curve:
+		return usagef("--clients and --curve exclude each other (the client processes would need the keys)")
 	case *clients > 1 && *inProcess:
 		return usagef("--clients needs separate processes: not with --in-process")
 	case *brokerEP != "" && *inProcess:
