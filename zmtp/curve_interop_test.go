@@ -218,3 +218,33 @@ func TestCurveInteropLibzmqRefusals(t *testing.T) {
 		}
 	})
 }
+
+func TestCurveInteropLibzmqHeartbeats(t *testing.T) {
+	// Over CURVE, PING and PONG travel encrypted (MESSAGE with the COMMAND flag) both ways:
+	// libzmq PINGs every 100ms and drops a connection silent for 300ms; we PING too. The
+	// connection must stay up through 15 idle intervals, then carry messages.
+	const ivl, timeout = 100 * time.Millisecond, 300 * time.Millisecond
+	p := newCurvePair(t)
+	var rec recorder
+	r, ep := bindSocket(t, zmtp.Router, zmtp.Options{Security: p.serverMech(), Monitor: rec.Monitor,
+		HeartbeatInterval: ivl, HeartbeatTimeout: timeout})
+	py := startPy(t, append([]string{"--type", "DEALER", "--connect", ep, "--identity", "hb", "--monitor",
+		"--heartbeat-ivl", fmt.Sprint(ivl.Milliseconds()), "--heartbeat-timeout", fmt.Sprint(timeout.Milliseconds())},
+		pyCurveClient(p)...)...)
+	waitPeers(t, r, 1, joinWait)
+	py.event("HANDSHAKE_SUCCEEDED", joinWait)
+	// The quiet period is the behaviour under test: any disconnect within it fails.
+	if testutil.Poll(15*ivl, func() bool {
+		return py.proc.Seen("EVENT DISCONNECTED") || rec.count(zmtp.EventDisconnected) > 0 || r.Stats().Peers != 1
+	}) {
+		t.Fatalf("CURVE connection dropped while idle with heartbeats on; our events: %v; libzmq lines: %q", &rec, py.proc.Lines())
+	}
+	py.send([]byte("still here"))
+	if got := recvMsg(t, r, ioWait); len(got) != 2 || string(got[1]) != "still here" {
+		t.Fatalf("after the idle period our ROUTER got %s", show(got))
+	}
+	sendFrames(t, r, ioWait, []byte("hb"), []byte("and you"))
+	if back := py.recv(ioWait); len(back) != 1 || string(back[0]) != "and you" {
+		t.Fatalf("after the idle period libzmq got %s", show(back))
+	}
+}
