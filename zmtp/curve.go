@@ -421,3 +421,21 @@ func (m *Msg) CurveKey() (key CurveKey, ok bool) {
 	}
 	return m.from.curveKey, true
 }
+
+// errCurveRevoked ends the connections CloseCurvePeers drops.
+var errCurveRevoked = errors.New("zmtp: CURVE key revoked")
+
+// CloseCurvePeers closes the ready connections whose peer authenticated (on this CURVE server
+// socket) with a key for which drop returns true, and returns how many it closed: after the
+// list of allowed keys changes, the connections of a revoked key go too. Handshakes in
+// progress are judged by the socket's CurveAuth when they reach INITIATE.
+func (s *Socket) CloseCurvePeers(drop func(CurveKey) bool) int {
+	n := 0
+	for _, c := range *s.peers.Load() {
+		if !c.curveKey.IsZero() && drop(c.curveKey) {
+			c.shutdown(errCurveRevoked)
+			n++
+		}
+	}
+	return n
+}

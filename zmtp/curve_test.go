@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -263,4 +265,33 @@ func TestCurveKeys(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestCurveClosePeers(t *testing.T) {
+	// Revoking a key closes its connections only.
+	p := newCurvePair(t)
+	other := curveKeys(t)
+	allowed := map[zmtp.CurveKey]bool{p.client.Public: true, other.Public: true}
+	var mu sync.Mutex
+	auth := func(k zmtp.CurveKey, _ net.Addr) bool { mu.Lock(); defer mu.Unlock(); return allowed[k] }
+	r, ep := bindSocket(t, zmtp.Router, zmtp.Options{Security: zmtp.CurveServer(p.server, auth)})
+	a := connectSocket(t, zmtp.Dealer, zmtp.Options{Security: p.clientMech(), Identity: []byte("a")}, ep)
+	b := connectSocket(t, zmtp.Dealer, zmtp.Options{Security: zmtp.CurveClient(p.server.Public, other), Identity: []byte("b")}, ep)
+	waitPeers(t, r, 2, joinWait)
+	mu.Lock()
+	delete(allowed, other.Public)
+	mu.Unlock()
+	if n := r.CloseCurvePeers(func(k zmtp.CurveKey) bool { mu.Lock(); defer mu.Unlock(); return !allowed[k] }); n != 1 {
+		t.Fatalf("CloseCurvePeers closed %d connections, want 1", n)
+	}
+	waitPeers(t, r, 1, joinWait)
+	sendFrames(t, a, ioWait, []byte("still"))
+	if got := recvMsg(t, r, ioWait); string(got[0]) != "a" {
+		t.Fatalf("got %s, want a message from a", show(got))
+	}
+	// b redials and is refused now: the peer count stays at 1.
+	if testutil.Poll(500*time.Millisecond, func() bool { return r.Stats().Peers != 1 }) {
+		t.Fatalf("a revoked key came back: %d peers", r.Stats().Peers)
+	}
+	_ = b
 }

@@ -6,7 +6,10 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/signal"
 	"strings"
+	"sync/atomic"
+	"syscall"
 
 	"github.com/zerotask/zerotask/broker"
 	"github.com/zerotask/zerotask/zmtp"
@@ -20,6 +23,66 @@ import (
 type brokerSecFlags struct {
 	secret, clients, nodes *string
 	insecure               *bool
+	ring                   *keyring // the allowed keys, once apply has read them
+}
+
+// keyring is the set of keys a CURVE broker allows, replaced whole on SIGHUP.
+type keyring struct {
+	own            zmtp.CurveKey
+	clients, nodes string
+	keys           atomic.Pointer[map[zmtp.CurveKey]string]
+}
+
+// load reads the lists; the keys in use change only when both read well.
+func (r *keyring) load() error {
+	allowed := map[zmtp.CurveKey]string{r.own: "broker"}
+	for _, p := range []struct{ flag, path string }{{"authorized-clients", r.clients}, {"authorized-nodes", r.nodes}} {
+		if p.path == "" {
+			continue
+		}
+		keys, err := zmtp.LoadCurveKeyList(p.path)
+		if err != nil {
+			return fmt.Errorf("--%s: %w", p.flag, err)
+		}
+		for k, name := range keys {
+			if _, ok := allowed[k]; !ok {
+				allowed[k] = name
+			}
+		}
+	}
+	r.keys.Store(&allowed)
+	return nil
+}
+
+func (r *keyring) allowed(k zmtp.CurveKey) bool {
+	_, ok := (*r.keys.Load())[k]
+	return ok
+}
+
+// watchReload reads the key lists again on SIGHUP until ctx ends, and closes the connections
+// of keys no longer listed. A list that fails to read keeps the previous keys (and is logged).
+func (f *brokerSecFlags) watchReload(ctx context.Context, b *broker.Broker, log *slog.Logger) {
+	if f.ring == nil || (f.ring.clients == "" && f.ring.nodes == "") {
+		return
+	}
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGHUP)
+	go func() {
+		defer signal.Stop(ch)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-ch:
+			}
+			if err := f.ring.load(); err != nil {
+				log.Error("SIGHUP: key lists not reloaded, the previous keys stay in force", "err", err)
+				continue
+			}
+			n := b.CloseCurvePeers(func(k zmtp.CurveKey) bool { return !f.ring.allowed(k) })
+			log.Info("SIGHUP: key lists reloaded", "authorized_keys", len(*f.ring.keys.Load()), "connections_closed", n)
+		}
+	}()
 }
 
 func addBrokerSecFlags(fs *flagSet) *brokerSecFlags {
@@ -45,27 +108,16 @@ func (f *brokerSecFlags) apply(cfg *broker.Config, log *slog.Logger) error {
 		if err != nil {
 			return fmt.Errorf("--curve-secret: %w", err)
 		}
-		allowed := make(map[zmtp.CurveKey]string)
-		for _, p := range []struct{ flag, path, role string }{{"authorized-clients", *f.clients, "client"}, {"authorized-nodes", *f.nodes, "node"}} {
-			if p.path == "" {
-				continue
-			}
-			keys, err := zmtp.LoadCurveKeyList(p.path)
-			if err != nil {
-				return fmt.Errorf("--%s: %w", p.flag, err)
-			}
-			for k, name := range keys {
-				if _, ok := allowed[k]; !ok {
-					allowed[k] = name
-				}
-			}
+		ring := &keyring{own: kp.Public, clients: *f.clients, nodes: *f.nodes}
+		if err := ring.load(); err != nil {
+			return err
 		}
-		allowed[kp.Public] = "broker"
+		f.ring = ring
 		var auth zmtp.CurveAuth
 		if *f.clients != "" || *f.nodes != "" {
 			authenticated = true
 			auth = func(k zmtp.CurveKey, peer net.Addr) bool {
-				if _, ok := allowed[k]; ok {
+				if ring.allowed(k) {
 					return true
 				}
 				log.Warn("CURVE key refused: not in --authorized-clients or --authorized-nodes", "key", k.String(), "peer", peer)
@@ -73,7 +125,7 @@ func (f *brokerSecFlags) apply(cfg *broker.Config, log *slog.Logger) error {
 			}
 		}
 		cfg.Security = zmtp.CurveServer(kp, auth)
-		log.Info("CURVE enabled", "public_key", kp.Public.String(), "authorized_keys", len(allowed))
+		log.Info("CURVE enabled", "public_key", kp.Public.String(), "authorized_keys", len(*ring.keys.Load()))
 	}
 	if authenticated || *f.insecure {
 		return nil

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -99,7 +100,7 @@ func TestCurveBrokerCommands(t *testing.T) {
 	go func() {
 		exited <- run(ctx, []string{"broker", "--listen", "tcp://127.0.0.1:0", "--pub", "tcp://127.0.0.1:0",
 			"--curve-secret", brokerBase + "_secret", "--authorized-clients", clients, "--authorized-nodes", nodes,
-			"--log-level", "warn"}, &stdio{out: &bOut, err: &bErr})
+			"--log-level", "info"}, &stdio{out: &bOut, err: &bErr})
 	}()
 	var router, pub string
 	testutil.Eventually(t, 10*time.Second, func() bool {
@@ -139,6 +140,24 @@ func TestCurveBrokerCommands(t *testing.T) {
 	t.Setenv("ZEROTASK_CURVE_SECRET", "")
 	if code, out, _ := runArgs(t, "call", "--timeout", "1s", "--broker", router, "add", "1", "1"); code == exitOK {
 		t.Fatalf("a NULL client got an answer from a CURVE broker: %q", out)
+	}
+
+	// SIGHUP reads the lists again: the node's key is revoked, its connection closed, and a
+	// call no longer finds a node to run it.
+	if err := os.WriteFile(nodes, []byte("# nobody\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 10*time.Second, func() bool { return strings.Contains(bErr.String(), "connections_closed=") },
+		"no reload logged: %q", bErr.String())
+	if !strings.Contains(bErr.String(), "connections_closed=2") { // the node's DEALER and SUB
+		t.Fatalf("reload closed other than the node's two connections: %q", bErr.String())
+	}
+	if code, out, _ := runArgs(t, "call", "--timeout", "1s", "--broker", router, "--curve-server", brokerPub.String(),
+		"--curve-secret", clientBase+"_secret", "add", "2", "3"); code == exitOK {
+		t.Fatalf("a task ran after its node's key was revoked: %q", out)
 	}
 	stop()
 	for range 2 {

@@ -233,6 +233,7 @@ func runBroker(ctx context.Context, io *stdio, args []string) error {
 	if err != nil {
 		return err
 	}
+	bf.sec.watchReload(ctx, b, log)
 	fmt.Fprintf(io.out, "broker listening on %s (PUB %s)%s\n", b.Addr(), pubAddr(b), bf.storeNote(b.Config()))
 	return serveBroker(ctx, b, *bf.grace, log)
 }
@@ -418,6 +419,7 @@ func runUp(ctx context.Context, io *stdio, args []string) error {
 	if err != nil {
 		return err
 	}
+	bf.sec.watchReload(ctx, b, log.With("role", "broker"))
 	ncfg.Broker, ncfg.Sub, ncfg.HeartbeatInterval = b.Addr(), b.PubAddr(), bcfg.HeartbeatInterval
 	if ncfg.Sub == "" {
 		ncfg.Sub = protocol.NoEndpoint
