@@ -93,7 +93,7 @@
 //
 // # Without a network
 //
-// Handler is the routing state without sockets, driven message by message: the cross-layer
+// Engine is the routing state without sockets, driven message by message: the cross-layer
 // fuzz targets (package fuzz) and tests use it.
 //
 // # How the routing path is built

@@ -183,12 +183,12 @@ func ExampleBroker_Stats() {
 	// Output: 0 0 0 0
 }
 
-// NewHandler drives the broker's routing state without a network: a node says hello and grants
+// NewEngine drives the broker's routing state without a network: a node says hello and grants
 // credit, a client calls add, the node answers, and the client gets its reply, each message
 // handed in and out by hand.
-func ExampleNewHandler() {
+func ExampleNewEngine() {
 	var sent []string
-	h, err := broker.NewHandler(broker.Config{}, func(frames [][]byte) {
+	h, err := broker.NewEngine(broker.Config{}, func(frames [][]byte) {
 		sent = append(sent, fmt.Sprintf("to %s: %s", frames[0], frames[len(frames)-1]))
 	})
 	if err != nil {
@@ -196,10 +196,10 @@ func ExampleNewHandler() {
 		return
 	}
 	node, client := []byte("N"), []byte("C")
-	h.Handle([][]byte{node, []byte(`{"jsonrpc":"2.0","id":"h","method":"broker.hello","params":{"role":"node","name":"n","methods":["add"]}}`)})
-	h.Handle([][]byte{node, []byte(`{"jsonrpc":"2.0","method":"broker.credit","params":[1]}`)})
-	h.Handle([][]byte{client, []byte(`{"jsonrpc":"2.0","id":7,"method":"add","params":[5,6]}`)})
-	h.Handle([][]byte{node, []byte(`{"jsonrpc":"2.0","id":"00000000.67108864","result":11}`)})
+	h.Receive([][]byte{node, []byte(`{"jsonrpc":"2.0","id":"h","method":"broker.hello","params":{"role":"node","name":"n","methods":["add"]}}`)})
+	h.Receive([][]byte{node, []byte(`{"jsonrpc":"2.0","method":"broker.credit","params":[1]}`)})
+	h.Receive([][]byte{client, []byte(`{"jsonrpc":"2.0","id":7,"method":"add","params":[5,6]}`)})
+	h.Receive([][]byte{node, []byte(`{"jsonrpc":"2.0","id":"00000000.67108864","result":11}`)})
 	for _, s := range sent[1:] { // after the hello reply
 		fmt.Println(s)
 	}

@@ -4,7 +4,7 @@
 // per-package targets (FuzzScan in codec, FuzzFrameReader in zmtp, FuzzHandle in broker, ...)
 // stay beside their code; the ones here check what only the layers together can break.
 //
-// FuzzStack feeds a client's ZMTP frames to the broker (broker.Handler, as its ROUTER would
+// FuzzStack feeds a client's ZMTP frames to the broker (broker.Engine, as its ROUTER would
 // deliver them), hands every task the broker sends to a node's dispatcher (dispatch.ServeFrame
 // with the node's builtins) and feeds the node's answers back, and checks that nothing panics,
 // that every message the broker sends is valid JSON-RPC, and that its queues stay within their

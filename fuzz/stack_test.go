@@ -34,10 +34,10 @@ var (
 	}()
 )
 
-// stack is a broker Handler with one node, whose tasks a node's dispatcher answers.
+// stack is a broker Engine with one node, whose tasks a node's dispatcher answers.
 type stack struct {
 	t       testing.TB
-	h       *broker.Handler
+	h       *broker.Engine
 	node    *dispatch.Dispatcher
 	toNode  [][]byte // messages the broker sent the node, not answered yet
 	replies int      // messages the broker sent the client
@@ -52,7 +52,7 @@ func newStack(t testing.TB) *stack {
 	}
 	nd.SetLogger(quietLogger)
 	s := &stack{t: t, node: nd}
-	h, err := broker.NewHandler(broker.Config{
+	h, err := broker.NewEngine(broker.Config{
 		Dispatcher: bd, MaxQueued: maxQueued, MaxBatch: maxBatch, MaxMsgSize: maxMsg,
 		MaxInFlightPerClient: 100, MaxResults: 100, MaxWaiting: 10, MaxMethods: 16,
 		MaxBacklog: 1 << 20, Logger: quietLogger,
@@ -85,7 +85,7 @@ func (s *stack) sent(frames [][]byte) {
 }
 
 func (s *stack) from(ident []byte, frames ...[]byte) {
-	s.h.Handle(append([][]byte{ident}, frames...))
+	s.h.Receive(append([][]byte{ident}, frames...))
 }
 
 // pump lets the node answer what it was sent (a bounded number of rounds: answers grant no
@@ -210,7 +210,7 @@ func TestMessages(t *testing.T) {
 func TestStackWalkthrough(t *testing.T) {
 	s := newStack(t)
 	var replies []string
-	s.h = mustHandler(t, func(frames [][]byte) {
+	s.h = mustEngine(t, func(frames [][]byte) {
 		s.sent(frames)
 		if string(frames[0]) == string(identClient) {
 			replies = append(replies, string(frames[len(frames)-1]))
@@ -225,9 +225,9 @@ func TestStackWalkthrough(t *testing.T) {
 	}
 }
 
-// mustHandler builds a Handler for s with its own output function and the node's hello.
-func mustHandler(t testing.TB, out func([][]byte), s *stack) *broker.Handler {
-	h, err := broker.NewHandler(broker.Config{MaxBatch: maxBatch, MaxMsgSize: maxMsg, Logger: quietLogger}, out)
+// mustEngine builds an Engine for s with its own output function and the node's hello.
+func mustEngine(t testing.TB, out func([][]byte), s *stack) *broker.Engine {
+	h, err := broker.NewEngine(broker.Config{MaxBatch: maxBatch, MaxMsgSize: maxMsg, Logger: quietLogger}, out)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,18 +9,18 @@ import (
 	"github.com/zerotask/zerotask/dispatch"
 )
 
-// TestHandler: the socket-less Handler runs broker tasks, applies disconnects and timers.
-func TestHandler(t *testing.T) {
+// TestEngine: the socket-less Engine runs broker tasks, applies disconnects and timers.
+func TestEngine(t *testing.T) {
 	d := dispatch.New()
 	d.MustRegister("broker.twice", dispatch.Func1(func(ctx context.Context, x int) (int, error) { return 2 * x, nil }))
 	last := map[string]string{}
-	h, err := NewHandler(Config{Dispatcher: d, Logger: discardLogger()}, func(frames [][]byte) {
+	h, err := NewEngine(Config{Dispatcher: d, Logger: discardLogger()}, func(frames [][]byte) {
 		last[string(frames[0])] = string(frames[len(frames)-1])
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	send := func(ident, body string) { h.Handle([][]byte{[]byte(ident), []byte(body)}) }
+	send := func(ident, body string) { h.Receive([][]byte{[]byte(ident), []byte(body)}) }
 	send("C", `{"jsonrpc":"2.0","id":1,"method":"broker.twice","params":[21]}`)
 	if got := last["C"]; got != `{"jsonrpc":"2.0","id":1,"result":42}` {
 		t.Fatalf("broker task reply %s", got)
@@ -44,7 +44,7 @@ func TestHandler(t *testing.T) {
 	if s := h.Stats(); s.Scheduled != 0 || s.Queued != 2 {
 		t.Fatalf("after the delay %+v", s)
 	}
-	if _, err := NewHandler(Config{MaxAttempts: 1000}, nil); err == nil {
+	if _, err := NewEngine(Config{MaxAttempts: 1000}, nil); err == nil {
 		t.Fatal("bad config accepted")
 	}
 }
