@@ -260,3 +260,39 @@ func ExampleSocket_RecvBatch() {
 	// b from d
 	// c from d
 }
+
+// With RouterNotify, a ROUTER's receive loop learns of a peer's departure in order: the
+// notification [identity, ""] comes after the peer's last message.
+func ExampleMsg_Notification() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	router := zmtp.NewRouter(zmtp.Options{RouterNotify: zmtp.NotifyConnect | zmtp.NotifyDisconnect})
+	defer router.Close()
+	_ = router.Bind("tcp://127.0.0.1:0")
+	dealer := zmtp.NewDealer(zmtp.Options{Identity: []byte("worker-1")})
+	_ = dealer.Connect(router.LastEndpoint())
+	_ = dealer.SendFrames(ctx, []byte("last words"))
+
+	for {
+		m, err := router.Recv(ctx)
+		if err != nil {
+			return
+		}
+		switch m.Notification() {
+		case zmtp.NotifyConnect:
+			fmt.Printf("%s connected\n", m.Frames[0])
+		case zmtp.NotifyDisconnect:
+			fmt.Printf("%s left\n", m.Frames[0])
+			m.Release()
+			return
+		default:
+			fmt.Printf("%s says %q\n", m.Frames[0], m.Frames[1])
+			dealer.Close() // leaves right after its message was received
+		}
+		m.Release()
+	}
+	// Output:
+	// worker-1 connected
+	// worker-1 says "last words"
+	// worker-1 left
+}
