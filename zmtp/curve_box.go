@@ -65,26 +65,63 @@ func boxSubKey(key *[32]byte, prefix string) [32]byte {
 	return sub
 }
 
-// shortSetup is boxSetup for a nonce whose subkey is already known.
-func shortSetup(subKey *[32]byte, short uint64, counter *[16]byte, block0 *[64]byte) {
+// headStream is how many message bytes the first keystream call covers: the first two Salsa20
+// blocks hold the 32-byte Poly1305 key and then 96 message bytes, so a message that small (a
+// 64-byte frame and its flags) takes one keystream call, not two.
+const headStream = 2*64 - 32
+
+// shortStream fills ks with the keystream of blocks 0 and 1 (as far as msgLen needs) for a
+// nonce whose subkey is known, and returns the counter set for the stream's block 2.
+func shortStream(ks *[128]byte, subKey *[32]byte, short uint64, msgLen int) [16]byte {
+	var counter [16]byte
 	binary.BigEndian.PutUint64(counter[:8], short)
-	salsa.XORKeyStream(block0[:], block0[:], counter, subKey)
+	n := 32 + min(msgLen, headStream)
+	salsa.XORKeyStream(ks[:n], ks[:n], &counter, subKey)
+	counter[8] = 2
+	return counter
+}
+
+// shortXOR encrypts or decrypts msg in place with the head keystream ks and, past it, the
+// stream from block 2 on.
+func shortXOR(msg []byte, ks *[128]byte, counter *[16]byte, subKey *[32]byte) {
+	n := min(len(msg), headStream)
+	for i := range n {
+		msg[i] ^= ks[32+i]
+	}
+	if len(msg) > headStream {
+		salsa.XORKeyStream(msg[headStream:], msg[headStream:], counter, subKey)
+	}
 }
 
 // sealShort is sealInPlace with a precomputed subkey and a short nonce.
 func sealShort(box []byte, subKey *[32]byte, short uint64) {
-	var counter [16]byte
-	var block0 [64]byte
-	shortSetup(subKey, short, &counter, &block0)
-	sealWith(box, subKey, &counter, &block0)
+	var ks [128]byte
+	msg := box[boxTag:]
+	counter := shortStream(&ks, subKey, short, len(msg))
+	shortXOR(msg, &ks, &counter, subKey)
+	var tag [boxTag]byte
+	poly1305.Sum(&tag, msg, (*[32]byte)(ks[:32]))
+	copy(box[:boxTag], tag[:])
+	clear(ks[:])
 }
 
 // openShort is openInPlace with a precomputed subkey and a short nonce.
 func openShort(box []byte, subKey *[32]byte, short uint64) bool {
-	var counter [16]byte
-	var block0 [64]byte
-	shortSetup(subKey, short, &counter, &block0)
-	return openWith(box, subKey, &counter, &block0)
+	if len(box) < boxTag {
+		return false
+	}
+	var ks [128]byte
+	msg := box[boxTag:]
+	counter := shortStream(&ks, subKey, short, len(msg))
+	var want [boxTag]byte
+	poly1305.Sum(&want, msg, (*[32]byte)(ks[:32]))
+	if subtle.ConstantTimeCompare(box[:boxTag], want[:]) != 1 {
+		clear(ks[:])
+		return false
+	}
+	shortXOR(msg, &ks, &counter, subKey)
+	clear(ks[:])
+	return true
 }
 
 func sealWith(box []byte, subKey *[32]byte, counter *[16]byte, block0 *[64]byte) {

@@ -41,7 +41,7 @@ func TestBoxShortNonceMatchesSecretbox(t *testing.T) {
 	_, _ = rand.Read(key[:])
 	sub := boxSubKey(&key, "CurveZMQMESSAGEC")
 	for _, short := range []uint64{1, 2, 1 << 40} {
-		for _, n := range []int{0, 1, 33, 65, 1025} {
+		for _, n := range []int{0, 1, 31, 32, 33, 65, 95, 96, 97, 127, 128, 129, 1025, 70000} {
 			msg := make([]byte, n)
 			_, _ = rand.Read(msg)
 			nonce := curveNonce("CurveZMQMESSAGEC", short)
@@ -54,6 +54,14 @@ func TestBoxShortNonceMatchesSecretbox(t *testing.T) {
 			}
 			if !openShort(box, &sub, short) || !bytes.Equal(box[boxTag:], msg) {
 				t.Fatalf("nonce %d size %d: openShort failed", short, n)
+			}
+			copy(box, want)
+			box[n%len(box)] ^= 0x10
+			if openShort(box, &sub, short) {
+				t.Fatalf("nonce %d size %d: a flipped bit authenticated", short, n)
+			}
+			if openShort(want, &sub, short+1) {
+				t.Fatalf("nonce %d size %d: opened under the next nonce", short, n)
 			}
 		}
 	}
