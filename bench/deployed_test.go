@@ -123,4 +123,3 @@ func BenchmarkDeployed(b *testing.B) {
 		b.Logf("%s pid %d peak RSS %.1f MiB", ps.Role, ps.PID, float64(ps.PeakRSS)/(1<<20))
 	}
 }
-
