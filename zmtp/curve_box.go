@@ -105,6 +105,27 @@ func sealShort(box []byte, subKey *[32]byte, short uint64) {
 	clear(ks[:])
 }
 
+// sealFrame seals a MESSAGE plaintext (flags, then frame) into box, which has room for the tag
+// and 1+len(frame) bytes: the frame is encrypted straight from the caller's memory into the
+// box (the connection's pending-output chunk), without first being copied there.
+func sealFrame(box []byte, flags byte, frame []byte, subKey *[32]byte, short uint64) {
+	var ks [128]byte
+	msg := box[boxTag : boxTag+1+len(frame)]
+	counter := shortStream(&ks, subKey, short, len(msg))
+	msg[0] = flags ^ ks[32]
+	n := min(len(frame), headStream-1)
+	for i := range n {
+		msg[1+i] = frame[i] ^ ks[33+i]
+	}
+	if len(frame) > headStream-1 {
+		salsa.XORKeyStream(msg[headStream:], frame[headStream-1:], &counter, subKey)
+	}
+	var tag [boxTag]byte
+	poly1305.Sum(&tag, msg, (*[32]byte)(ks[:32]))
+	copy(box[:boxTag], tag[:])
+	clear(ks[:])
+}
+
 // openShort is openInPlace with a precomputed subkey and a short nonce.
 func openShort(box []byte, subKey *[32]byte, short uint64) bool {
 	if len(box) < boxTag {

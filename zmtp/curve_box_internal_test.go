@@ -55,6 +55,13 @@ func TestBoxShortNonceMatchesSecretbox(t *testing.T) {
 			if !openShort(box, &sub, short) || !bytes.Equal(box[boxTag:], msg) {
 				t.Fatalf("nonce %d size %d: openShort failed", short, n)
 			}
+			if n > 0 {
+				framed := make([]byte, boxTag+n)
+				sealFrame(framed, msg[0], msg[1:], &sub, short)
+				if !bytes.Equal(framed, want) {
+					t.Fatalf("nonce %d size %d: sealFrame differs from secretbox.Seal", short, n)
+				}
+			}
 			copy(box, want)
 			box[n%len(box)] ^= 0x10
 			if openShort(box, &sub, short) {

@@ -106,12 +106,18 @@ func (cc *curveCipher) writeFrame(q *wqueue, flags byte, a, b, c []byte) {
 	p = append(p, "\x07MESSAGE"...)
 	p = binary.BigEndian.AppendUint64(p, cc.txNonce)
 	boxStart := len(p)
-	p = p[:boxStart+boxTag]
-	p = append(p, flags)
-	p = append(p, a...)
-	p = append(p, b...)
-	p = append(p, c...)
-	sealShort(p[boxStart:], &cc.txKey, cc.txNonce)
+	if len(a) == 0 && len(c) == 0 {
+		// A data frame: encrypted from the caller's frame straight into the queue.
+		p = p[:boxStart+boxTag+plain]
+		sealFrame(p[boxStart:], flags, b, &cc.txKey, cc.txNonce)
+	} else {
+		p = p[:boxStart+boxTag]
+		p = append(p, flags)
+		p = append(p, a...)
+		p = append(p, b...)
+		p = append(p, c...)
+		sealShort(p[boxStart:], &cc.txKey, cc.txNonce)
+	}
 	cc.txNonce++
 	if scratch != nil {
 		q.write(p)
