@@ -126,6 +126,32 @@ func sealFrame(box []byte, flags byte, frame []byte, subKey *[32]byte, short uin
 	clear(ks[:])
 }
 
+// openFrame authenticates a MESSAGE box (tag, then flags and frame) where it was read and
+// decrypts the frame straight into dst (len(box)-boxTag-1 bytes): one pass from the read
+// buffer to the message, no copy first and no move after. On failure dst is untouched.
+func openFrame(dst, box []byte, subKey *[32]byte, short uint64) (flags byte, ok bool) {
+	var ks [128]byte
+	msg := box[boxTag:]
+	counter := shortStream(&ks, subKey, short, len(msg))
+	var want [boxTag]byte
+	poly1305.Sum(&want, msg, (*[32]byte)(ks[:32]))
+	if subtle.ConstantTimeCompare(box[:boxTag], want[:]) != 1 {
+		clear(ks[:])
+		return 0, false
+	}
+	flags = msg[0] ^ ks[32]
+	frame := msg[1:]
+	n := min(len(frame), headStream-1)
+	for i := range n {
+		dst[i] = frame[i] ^ ks[33+i]
+	}
+	if len(frame) > headStream-1 {
+		salsa.XORKeyStream(dst[headStream-1:len(frame)], frame[headStream-1:], &counter, subKey)
+	}
+	clear(ks[:])
+	return flags, true
+}
+
 // openShort is openInPlace with a precomputed subkey and a short nonce.
 func openShort(box []byte, subKey *[32]byte, short uint64) bool {
 	if len(box) < boxTag {

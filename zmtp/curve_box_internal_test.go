@@ -56,6 +56,10 @@ func TestBoxShortNonceMatchesSecretbox(t *testing.T) {
 				t.Fatalf("nonce %d size %d: openShort failed", short, n)
 			}
 			if n > 0 {
+				dst := make([]byte, n-1)
+				if fl, ok := openFrame(dst, want, &sub, short); !ok || fl != msg[0] || !bytes.Equal(dst, msg[1:]) {
+					t.Fatalf("nonce %d size %d: openFrame failed", short, n)
+				}
 				framed := make([]byte, boxTag+n)
 				sealFrame(framed, msg[0], msg[1:], &sub, short)
 				if !bytes.Equal(framed, want) {

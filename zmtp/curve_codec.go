@@ -144,6 +144,19 @@ func (q *wqueue) reserve(n int) []byte {
 	return c[len(c) : len(c)+n]
 }
 
+// checkHead checks a MESSAGE's name and short nonce (it must be above the last one received)
+// and returns the nonce.
+func (cc *curveCipher) checkHead(body []byte) (uint64, error) {
+	if string(body[:8]) != "\x07MESSAGE" {
+		return 0, errCurveNotReady
+	}
+	short := binary.BigEndian.Uint64(body[8:16])
+	if short <= cc.rxNonce {
+		return 0, errCurveNonce
+	}
+	return short, nil
+}
+
 // readMsg reads one message (every frame a MESSAGE command) or one command into m, decrypting
 // each frame in place (frameReader.readMsg for a CURVE connection).
 func (cc *curveCipher) readMsg(fr *frameReader, m *Msg) (msgKind, error) {
@@ -169,27 +182,42 @@ func (cc *curveCipher) readMsg(fr *frameReader, m *Msg) (msgKind, error) {
 			return 0, fmt.Errorf("%w: %w: %d bytes announced", ErrProtocol, ErrMsgTooLarge, total)
 		}
 		start := len(m.buf)
-		if err := fr.readBody(m, int(size)); err != nil {
-			return 0, eofMidMessage(err, false)
+		var fl byte
+		if int(size) <= fr.w-fr.r {
+			// The whole MESSAGE is in the read buffer (the common case): decrypt it from
+			// there straight into the message.
+			body := fr.buf[fr.r : fr.r+int(size)]
+			short, err := cc.checkHead(body)
+			if err != nil {
+				return 0, err
+			}
+			m.buf = growLen(m.buf, int(payload))
+			var ok bool
+			if fl, ok = openFrame(m.buf[start:], body[16:], &cc.rxKey, short); !ok {
+				return 0, errCurveBox
+			}
+			fr.r += int(size)
+			cc.rxNonce = short
+		} else {
+			if err := fr.readBody(m, int(size)); err != nil {
+				return 0, eofMidMessage(err, false)
+			}
+			body := m.buf[start:]
+			short, err := cc.checkHead(body)
+			if err != nil {
+				return 0, err
+			}
+			if !openShort(body[16:], &cc.rxKey, short) {
+				return 0, errCurveBox
+			}
+			cc.rxNonce = short
+			fl = body[16+boxTag]
+			n := copy(m.buf[start:], body[curveMsgOverhead:])
+			m.buf = m.buf[:start+n]
 		}
-		body := m.buf[start:]
-		if string(body[:8]) != "\x07MESSAGE" {
-			return 0, errCurveNotReady
-		}
-		short := binary.BigEndian.Uint64(body[8:16])
-		if short <= cc.rxNonce {
-			return 0, errCurveNonce
-		}
-		if !openShort(body[16:], &cc.rxKey, short) {
-			return 0, errCurveBox
-		}
-		cc.rxNonce = short
-		fl := body[16+boxTag]
 		if fl&^(curveFlagMore|curveFlagCommand) != 0 {
 			return 0, errCurveMalform
 		}
-		n := copy(m.buf[start:], body[curveMsgOverhead:])
-		m.buf = m.buf[:start+n]
 		m.endFrame()
 		if fl&curveFlagCommand != 0 {
 			if fl&curveFlagMore != 0 || len(m.offs) != preset+1 {
