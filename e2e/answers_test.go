@@ -219,3 +219,40 @@ func TestStopIsNotAFailure(t *testing.T) {
 		t.Errorf("handed back %d, retried %d; want 2 handed back (the unstarted ones), none retried", s.HandedBack, s.Retried)
 	}
 }
+
+// TestGoNodeOldAnswerAfterRestart is the restart sequence with the Go node (a `zerotask node`
+// process): its sleep of broker run A finishes after its hello to run B, which has just handed
+// it a sleep of its own. The new sleep ends with its own result, and the node does not even
+// send its old answer to run B (stale stays 0: an answer goes only to the run that handed the
+// task out).
+func TestGoNodeOldAnswerAfterRestart(t *testing.T) {
+	testutil.SkipShort(t, "process drill")
+	router := testutil.FreeEndpoint(t)
+	args := []string{"broker", "--listen", router, "--pub", "none", "--log-level", "warn"}
+	b, _ := startDaemon(t, brokerLine, args...)
+	startBinaryNode(t, router, "none", "--concurrency", "2")
+	const cycles = 5
+	for i := range cycles {
+		ca := newRawPeer(t, router, 0)
+		ca.send(t, []byte(`{"jsonrpc":"2.0","id":1,"method":"broker.submit","params":{"method":"sleep","params":[700]}}`))
+		ca.recv(t, 10*time.Second)
+		testutil.Eventually(t, 10*time.Second, func() bool {
+			return strings.Contains(ca.call(t, `{"jsonrpc":"2.0","id":2,"method":"broker.stats"}`).raw, `"running":1`)
+		}, "cycle %d: the node holds run A's sleep", i)
+		ca.s.Close()
+		kill9(t, b)
+		b, _ = startDaemon(t, brokerLine, args...)
+		cb := newRawPeer(t, router, 0)
+		r := cb.call(t, `{"jsonrpc":"2.0","id":1,"method":"sleep","params":[1200],"timeout_ms":20000}`)
+		if string(r.Result) != "1200" {
+			t.Fatalf("cycle %d: run B's sleep 1200 answered %s", i, r.raw)
+		}
+		var st struct {
+			Stale uint64 `json:"stale"`
+		}
+		if err := json.Unmarshal(cb.call(t, `{"jsonrpc":"2.0","id":2,"method":"broker.stats"}`).Result, &st); err != nil || st.Stale != 0 {
+			t.Fatalf("cycle %d: run B counted %d stale answers (%v): the node sent run A's answer to run B", i, st.Stale, err)
+		}
+		cb.s.Close()
+	}
+}

@@ -93,7 +93,7 @@ func TestPythonNodeReconnects(t *testing.T) {
 	first := nextHello()
 	echo("before")
 	kill9(t, b)
-	b, _ = startDaemon(t, brokerLine, args...)
+	startDaemon(t, brokerLine, args...) // reaped by its cleanup
 	restarted := time.Now()
 	if run := nextHello(); run == first {
 		t.Fatalf("hello answered by run %s again after the restart", run)
