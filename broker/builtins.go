@@ -43,7 +43,12 @@ func (c *core) brokerCall(p *peer, tg target, h *codec.Header) {
 	case protocol.MethodStats:
 		c.ok(tg, h.ID, c.appendStats(c.valbuf[:0]))
 	case protocol.MethodNodes:
-		c.ok(tg, h.ID, c.appendNodes(c.valbuf[:0], p.replies.MaxMember()))
+		if v, ok := c.appendNodes(c.valbuf[:0], c.replyRoom(p, tg, h.ID)); ok {
+			c.ok(tg, h.ID, v)
+		} else {
+			c.cnt.tooLarge++
+			c.fail(tg, h.ID, errReplyTooLarge)
+		}
 	case protocol.MethodPing:
 		c.ok(tg, h.ID, pongJSON)
 	default:
@@ -317,7 +322,15 @@ func (c *core) nodeHello(p *peer, hp *helloParams) {
 			}
 		}
 	}
+	p.entryLen = c.nodeEntryLen(p)
 	c.log.Debug("broker: node hello", "node", p.name, "methods", hp.Methods, "queues", p.queues, "concurrency", hp.Concurrency)
+}
+
+// nodeEntryLen returns the most bytes p's entry in a broker.nodes reply takes: its names as
+// written there, plus room for its numbers (see appendNodes).
+func (c *core) nodeEntryLen(p *peer) int {
+	b := c.appendNodeEntry(c.valbuf[len(c.valbuf):], p)
+	return len(b) + 3*20 // concurrency, credit and running, at most 20 digits each
 }
 
 var defaultQueues = []string{DefaultQueue}

@@ -67,12 +67,14 @@ type peer struct {
 	mrr         int          // round robin over methods when pulling with credit
 	tasks       batch.Packer // tasks waiting for the flush
 
-	queues  []string // the queues a node serves (its hello's "queues"; nil: the default one)
-	mnames  []string // the methods a node serves, as its hello listed them (broker.nodes)
-	dirty   bool     // in core.dirty (tasks or replies hold members)
-	outbox  [][]byte // messages the ROUTER refused (send queue full), retried on tick
-	backlog int64    // bytes in outbox (bounded by Config.MaxBacklog)
-	blocked bool     // in core.blocked
+	queues []string // the queues a node serves (its hello's "queues"; nil: the default one)
+	mnames []string // the methods a node serves, as its hello listed them (broker.nodes)
+	// entryLen bounds its entry in a broker.nodes reply (set at hello)
+	entryLen int
+	dirty    bool     // in core.dirty (tasks or replies hold members)
+	outbox   [][]byte // messages the ROUTER refused (send queue full), retried on tick
+	backlog  int64    // bytes in outbox (bounded by Config.MaxBacklog)
+	blocked  bool     // in core.blocked
 }
 
 // queue holds the tasks of one method in one named queue (the default queue, or one a task
@@ -236,7 +238,10 @@ type core struct {
 	it           codec.BatchIter
 	items        []batchItem // the members of the client batch being handled
 	mscratch     []byte      // an escaped method name, decoded
-	ntbuf        []byte      // a notice being sent to one peer (revoke, shutdown)
+	// ubudget is the bytes of results left for the replies an unordered client's batch gets
+	// while it is read (MaxMember of the client at its start), or -1 outside handleBatch.
+	ubudget int
+	ntbuf   []byte // a notice being sent to one peer (revoke, shutdown)
 
 	// PUB output, flushed on tick.
 	states batch.Packer // broker.state notices
@@ -285,6 +290,7 @@ func newCore(cfg *Config, out, pub sender) *core {
 		c.lim.MaxFrame = 1 << 40
 	}
 	c.nodeLim = c.lim
+	c.ubudget = -1
 	c.maxMsg = c.lim.MaxFrame
 	c.states.MaxBatch, c.states.MaxBytes = cfg.MaxBatch, c.maxMsg
 	c.nodeLim.MaxBatch = 2 * cfg.MaxBatch
@@ -841,9 +847,31 @@ func (c *core) deliverNow(tg target, elem []byte) {
 		c.batchAppend(tg.batch, elem)
 		return
 	}
+	if tg.member && c.ubudget >= 0 && !isErrorReply(elem) {
+		// A member of an unordered client's batch, answered while the batch is read: its
+		// results share the batch's budget (errors are small and always go).
+		if len(elem) > c.ubudget {
+			c.cnt.tooLarge++
+			c.valbuf = codec.AppendError(c.valbuf[:0], replyID(elem), errReplyTooLarge)
+			elem = c.valbuf
+		} else {
+			c.ubudget -= len(elem)
+		}
+	}
 	if p := c.livePeer(tg.client, tg.cgen); p != nil {
 		c.reply(p, tg.delim, elem, tg.member)
 	}
+}
+
+// isErrorReply reports whether a response the broker built is an error: its member after the
+// id is "error".
+func isErrorReply(elem []byte) bool {
+	id := replyID(elem)
+	if id == nil {
+		return false
+	}
+	rest := elem[len(envHead)+len(id):]
+	return len(rest) > len(`,"error"`) && string(rest[:len(`,"error"`)]) == `,"error"`
 }
 
 // deliverAsync delivers the reply of a request that was pending (elem nil: none, the request
@@ -904,6 +932,22 @@ func (c *core) fitReply(elem []byte, max int) []byte {
 	}
 	c.cnt.tooLarge++
 	return c.valbuf
+}
+
+// replyRoom returns the most bytes a reply to request id from p may take where it goes: the
+// room left in its strict batch's array (keeping the reserve of the other members), or p's
+// bound. A reply built past it is replaced by an error anyway, so a large reply (broker.nodes)
+// stops building there.
+func (c *core) replyRoom(p *peer, tg target, id []byte) int {
+	if tg.batch == noRef {
+		if tg.member && c.ubudget >= 0 {
+			return min(c.ubudget, p.replies.MaxMember()) - len(`{"jsonrpc":"2.0","id":,"result":}`) - len(id)
+		}
+		return p.replies.MaxMember()
+	}
+	b := &c.batches[tg.batch]
+	rest := max(0, b.reserve-errReplySize(len(id)))
+	return b.out.MaxBytes - b.out.Bytes() - 2 - rest
 }
 
 // replyID returns the raw id of a response the broker built (it starts with envHead).

@@ -1,9 +1,11 @@
 package broker
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/zerotask/zerotask/internal/testutil"
 )
@@ -184,18 +186,27 @@ func TestBatchReplyBounded(t *testing.T) {
 		t.Fatalf("hello: %d", code)
 	}
 	unordered.send(req.String())
-	got := 0
-	for got < 1024 {
+	seen, results, bytes := map[string]bool{}, 0, 0
+	for len(seen) < 1024 {
 		fr := unordered.recvFrames(wait)
 		if len(fr[0]) > DefaultMaxMsgSize {
 			t.Fatalf("a message of %d bytes", len(fr[0]))
 		}
 		for _, r := range decodeResps(t, string(fr[0])) {
-			if r.Error != nil {
+			seen[string(r.ID)] = true
+			switch {
+			case r.Error == nil:
+				results++
+				bytes += len(r.Result)
+			case r.Error.Code != -32603:
 				t.Fatalf("member %s: %+v", r.ID, r.Error)
 			}
-			got++
 		}
+	}
+	// An unordered client's batch shares the same budget: its results take at most
+	// MaxMsgSize together, the rest are errors.
+	if results == 0 || results > DefaultMaxMsgSize/(64<<10) || bytes > DefaultMaxMsgSize {
+		t.Fatalf("unordered: %d results of %d bytes together, want at most %d within %d bytes", results, bytes, DefaultMaxMsgSize/(64<<10), DefaultMaxMsgSize)
 	}
 }
 
@@ -230,5 +241,44 @@ func TestResultRecordBound(t *testing.T) {
 	past := run(`"` + strings.Repeat("r", room-1) + `"`)
 	if !strings.Contains(past, `"state":"FAILURE"`) || !strings.Contains(past, `-32603`) {
 		t.Fatalf("result past the bound: %.300s", past)
+	}
+}
+
+// TestRevokeNoticesBounded: the revokes of one tick leave on the control topic in as many
+// notices as keep each within MaxMsgSize.
+func TestRevokeNoticesBounded(t *testing.T) {
+	const maxMsg, tasks = 512, 60
+	b := startBroker(t, Config{MaxMsgSize: maxMsg, Tick: 300 * time.Millisecond})
+	sub := subscribe(t, b, "control")
+	n := newNode(t, b, "n1", "work")
+	c := dealer(t, b)
+	ids := make([]string, tasks)
+	for i := range ids {
+		ids[i] = submitID(t, c, "work", fmt.Sprintf("[%d]", i), "")
+	}
+	n.credit(tasks)
+	n.collect(tasks)
+	for _, id := range ids {
+		if code := errCode(t, c.call(`{"jsonrpc":"2.0","id":1,"method":"broker.revoke","params":["`+id+`"]}`)); code != 0 {
+			t.Fatalf("revoke %s: %d", id, code)
+		}
+	}
+	revoked, notices := 0, 0
+	for revoked < tasks {
+		_, body := sub.until(func(topic, body string) bool { return topic == "control" })
+		if len(body) > maxMsg {
+			t.Fatalf("a control notice of %d bytes, MaxMsgSize %d", len(body), maxMsg)
+		}
+		var v struct {
+			Params struct{ IDs []json.RawMessage } `json:"params"`
+		}
+		if err := json.Unmarshal([]byte(body), &v); err != nil {
+			t.Fatalf("notice %s: %v", body, err)
+		}
+		revoked += len(v.Params.IDs)
+		notices++
+	}
+	if revoked != tasks || notices < 2 {
+		t.Fatalf("%d ids in %d notices, want %d in several", revoked, notices, tasks)
 	}
 }

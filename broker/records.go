@@ -189,50 +189,56 @@ func (c *core) appendStats(dst []byte) []byte {
 	return append(dst, '}')
 }
 
-// appendNodes appends the broker.nodes array. It stops once dst is past limit bytes (the
-// receiver's bound): the reply cannot be sent anyway, and fitReply answers an error in its
-// place, so building it further would only cost memory.
-func (c *core) appendNodes(dst []byte, limit int) []byte {
+// appendNodes appends the broker.nodes array and reports true, or false (dst unfinished) when
+// it would pass limit bytes, the room its reply has: each node's entry is bounded beforehand
+// (peer.entryLen), so a reply that cannot be sent costs nothing to refuse.
+func (c *core) appendNodes(dst []byte, limit int) ([]byte, bool) {
 	dst = append(dst, '[')
 	first := true
 	for _, p := range c.peers {
 		if !p.alive || !p.node {
 			continue
 		}
-		if len(dst) > limit {
-			return dst
+		if len(dst)+1+p.entryLen+1 > limit {
+			return dst, false
 		}
 		if !first {
 			dst = append(dst, ',')
 		}
 		first = false
-		dst = append(dst, `{"id":"`...)
-		dst = hex.AppendEncode(dst, p.ident)
-		dst = append(dst, `","name":`...)
-		dst = codec.AppendString(dst, p.name)
-		dst = append(dst, `,"methods":[`...)
-		for i, m := range p.mnames {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = codec.AppendString(dst, m)
-		}
-		dst = append(dst, `],"queues":[`...)
-		for i, q := range p.queues {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = codec.AppendString(dst, q)
-		}
-		dst = append(dst, `],"concurrency":`...)
-		dst = strconv.AppendInt(dst, int64(p.concurrency), 10)
-		dst = append(dst, `,"credit":`...)
-		dst = strconv.AppendInt(dst, int64(p.credit), 10)
-		dst = append(dst, `,"running":`...)
-		dst = strconv.AppendInt(dst, int64(p.held), 10)
-		dst = append(dst, '}')
+		dst = c.appendNodeEntry(dst, p)
 	}
-	return append(dst, ']')
+	return append(dst, ']'), true
+}
+
+// appendNodeEntry appends node p's object of the broker.nodes array.
+func (c *core) appendNodeEntry(dst []byte, p *peer) []byte {
+	dst = append(dst, `{"id":"`...)
+	dst = hex.AppendEncode(dst, p.ident)
+	dst = append(dst, `","name":`...)
+	dst = codec.AppendString(dst, p.name)
+	dst = append(dst, `,"methods":[`...)
+	for i, m := range p.mnames {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = codec.AppendString(dst, m)
+	}
+	dst = append(dst, `],"queues":[`...)
+	for i, q := range p.queues {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = codec.AppendString(dst, q)
+	}
+	dst = append(dst, `],"concurrency":`...)
+	dst = strconv.AppendInt(dst, int64(p.concurrency), 10)
+	dst = append(dst, `,"credit":`...)
+	dst = strconv.AppendInt(dst, int64(p.credit), 10)
+	dst = append(dst, `,"running":`...)
+	dst = strconv.AppendInt(dst, int64(p.held), 10)
+	dst = append(dst, '}')
+	return dst
 }
 
 // stats returns the counters as a Stats value.
@@ -338,17 +344,30 @@ func (c *core) publish() {
 	c.announce = c.announce[:0]
 	c.publishState()
 	if len(c.ctlIDs) > 0 {
-		v := protocol.AppendRevokeOpen(c.valbuf[:0])
-		for i, k := range c.ctlIDs {
-			if i > 0 {
-				v = append(v, ',')
-			}
-			v = c.appendHandout(v, k)
-		}
-		c.valbuf = protocol.AppendRevokeClose(v)
-		c.publishMsg(topicControl, c.valbuf)
-		c.ctlIDs = c.ctlIDs[:0]
+		c.publishRevokes()
 	}
+}
+
+// publishRevokes sends the revokes of the tick on the control topic, as many notices as keep
+// each within the subscribers' message size (a hand-out id takes at most handoutIDMax bytes).
+func (c *core) publishRevokes() {
+	v, n := c.valbuf[:0], 0
+	for _, k := range c.ctlIDs {
+		if n > 0 && len(v)+1+handoutIDMax+len("]}}") > c.maxMsg {
+			c.publishMsg(topicControl, protocol.AppendRevokeClose(v))
+			v, n = v[:0], 0
+		}
+		if n == 0 {
+			v = protocol.AppendRevokeOpen(v)
+		} else {
+			v = append(v, ',')
+		}
+		v = c.appendHandout(v, k)
+		n++
+	}
+	c.valbuf = protocol.AppendRevokeClose(v)
+	c.publishMsg(topicControl, c.valbuf)
+	c.ctlIDs = c.ctlIDs[:0]
 }
 
 // publishShutdown tells nodes and clients on the control topic that the broker is stopping.

@@ -124,6 +124,9 @@ func (c *core) handleBatch(p *peer, delim bool, body []byte) {
 		return
 	}
 	tg := target{client: p.slot, cgen: p.gen, batch: noRef, delim: delim, member: true}
+	if p.unordered {
+		c.ubudget = p.replies.MaxMember()
+	}
 	for i := range items {
 		m := &items[i]
 		needsReply := m.err != nil || m.h.Kind == codec.KindRequest
@@ -139,6 +142,7 @@ func (c *core) handleBatch(p *peer, delim bool, body []byte) {
 		}
 		c.handleOne(p, tg, &m.h, m.raw)
 	}
+	c.ubudget = -1
 	clear(items)
 	if tg.batch != noRef {
 		c.batchDone(tg.batch) // the reading guard: sends now if nothing is pending
