@@ -139,13 +139,13 @@ func BenchmarkPubSub(b *testing.B) {
 // peerSubscribed returns how many peers of a PUB hold at least one subscription.
 func (s *Socket) peerSubscribed() int {
 	n := 0
+	s.pubMu.Lock()
 	for _, c := range *s.peers.Load() {
-		c.wmu.Lock()
-		if len(c.subs.counts) > 0 {
+		if len(c.psubs) > 0 {
 			n++
 		}
-		c.wmu.Unlock()
 	}
+	s.pubMu.Unlock()
 	return n
 }
 

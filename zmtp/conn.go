@@ -41,7 +41,13 @@ type conn struct {
 	nmsgs   int        // messages (not commands) in wq
 	writing bool       // the writer was woken and has not yet found wq empty
 	wclosed bool       // the connection is closing: nothing more is queued
-	subs    subSet     // PUB: the peer's subscriptions
+
+	// PUB, guarded by Socket.pubMu: the peer's subscriptions (prefix -> count), their bytes,
+	// the publish that last reached it (pubSubs.gen), and whether it left the tree for good.
+	psubs     map[string]int
+	psubBytes int
+	pubGen    uint64
+	pubGone   bool
 
 	wake       chan struct{} // 1-slot: wakes an idle writer
 	done       chan struct{} // closed when the connection shuts down
@@ -166,36 +172,78 @@ func (c *conn) sendSubscription(topic []byte, subscribe bool) {
 	c.kickLocked()
 }
 
-// publish queues a PUB message if the peer subscribed to a prefix of its first frame. It
-// never blocks: dropped reports a matching peer at its HWM.
-func (c *conn) publish(frames [][]byte) (sent, dropped bool) {
+// publish queues a PUB message for a matching subscriber. It never blocks: false reports the
+// peer at its HWM (a closing peer takes nothing and counts as no drop).
+func (c *conn) publish(frames [][]byte) bool {
 	c.wmu.Lock()
-	if c.wclosed || !c.subs.match(frames[0]) {
+	if c.wclosed {
 		c.wmu.Unlock()
-		return false, false
+		return true
 	}
 	if c.fullLocked(nil, frames) {
 		c.wmu.Unlock()
-		return false, true
+		return false
 	}
 	c.wq.writeFrames(nil, frames)
 	c.nmsgs++
 	c.kickLocked()
-	return true, false
+	return true
 }
 
-// subscribe records a peer's (un)subscription (PUB side).
+// subscribe records a peer's (un)subscription (PUB side). A new prefix past MaxSubscriptions
+// is a protocol violation; one that would take the peer's prefixes past
+// Options.MaxSubscriptionBytes is not recorded (counted in Stats.SubsRefused): the peer
+// loses that subscription and keeps the others.
 func (c *conn) subscribe(topic []byte, on bool) error {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	if !on {
-		c.subs.remove(topic)
+	s := c.s
+	s.pubMu.Lock()
+	defer s.pubMu.Unlock()
+	if c.pubGone {
 		return nil
 	}
-	if _, ok := c.subs.add(topic, MaxSubscriptions); !ok {
+	n, found := c.psubs[string(topic)]
+	if !on {
+		switch {
+		case !found: // unknown prefix: nothing, as in libzmq
+		case n > 1:
+			c.psubs[string(topic)] = n - 1
+		default:
+			delete(c.psubs, string(topic))
+			c.psubBytes -= len(topic)
+			s.psubs.delete(topic, c)
+		}
+		return nil
+	}
+	if found {
+		c.psubs[string(topic)] = n + 1
+		return nil
+	}
+	if len(c.psubs) >= MaxSubscriptions {
 		return errTooManySubs
 	}
+	if max := s.opts.MaxSubscriptionBytes; max > 0 && c.psubBytes+len(topic) > max {
+		s.stats.subsRefused.Add(1)
+		return nil
+	}
+	if c.psubs == nil {
+		c.psubs = map[string]int{}
+	}
+	c.psubs[string(topic)] = 1
+	c.psubBytes += len(topic)
+	s.psubs.insert(topic, c)
 	return nil
+}
+
+// unsubscribeAll takes a leaving peer out of the PUB's tree.
+func (c *conn) unsubscribeAll() {
+	s := c.s
+	s.pubMu.Lock()
+	defer s.pubMu.Unlock()
+	c.pubGone = true
+	for p := range c.psubs {
+		s.psubs.delete([]byte(p), c)
+	}
+	c.psubs, c.psubBytes = nil, 0
 }
 
 var errTooManySubs = fmt.Errorf("%w: too many subscriptions", ErrProtocol)

@@ -100,6 +100,8 @@ const (
 	// MaxSubscriptions bounds the subscriptions one SUB peer may hold on a PUB socket; a peer
 	// asking for more has its connection closed as a protocol violation.
 	MaxSubscriptions = 10000
+	// DefaultMaxSubscriptionBytes is Options.MaxSubscriptionBytes's default.
+	DefaultMaxSubscriptionBytes = 256 << 10
 )
 
 // Options configure a socket. The zero value works: every zero field takes the default written
@@ -132,6 +134,13 @@ type Options struct {
 	// violation (Stats.ProtocolErrors) once the frame past the bound arrives. -1 removes the
 	// bound (trusted peers only: MaxMsgSize does not count empty frames).
 	MaxFrames int
+	// MaxSubscriptionBytes bounds the bytes of the distinct prefixes one SUB peer holds on a
+	// PUB socket. Default 256 KiB (MaxSubscriptions prefixes of 26 bytes): with MaxConns it bounds the subscriptions' memory (a prefix's
+	// bytes are kept twice: in the peer's set and in the socket's tree). A subscription that
+	// would take the peer past it is not recorded (Stats.SubsRefused): the peer does not get
+	// that topic and keeps its other subscriptions. -1 removes the bound (MaxSubscriptions
+	// prefixes of up to MaxMsgSize bytes each remain possible).
+	MaxSubscriptionBytes int
 	// HandshakeTimeout bounds the greeting plus the security handshake of each connection.
 	// Default 5s. The handshake runs in the connection's own goroutine, so a silent peer only
 	// holds its own connection slot.
@@ -208,6 +217,11 @@ func (o Options) withDefaults() Options {
 		o.MaxMsgSize = DefaultMaxMsgSize
 	} else if o.MaxMsgSize < 0 {
 		o.MaxMsgSize = -1
+	}
+	if o.MaxSubscriptionBytes == 0 {
+		o.MaxSubscriptionBytes = DefaultMaxSubscriptionBytes
+	} else if o.MaxSubscriptionBytes < 0 {
+		o.MaxSubscriptionBytes = -1
 	}
 	if o.MaxFrames == 0 {
 		o.MaxFrames = DefaultMaxFrames
@@ -328,6 +342,7 @@ type Stats struct {
 	BytesIn           uint64 // payload bytes of MsgsIn (frame bodies, without framing)
 	BytesOut          uint64 // bytes written to peers, framing included
 	Drops             uint64 // PUB messages not queued for a subscriber at its HWM
+	SubsRefused       uint64 // PUB subscriptions not recorded: past the peer's MaxSubscriptionBytes
 	Peers             int    // connections that completed their handshake and are open now
 	Accepted          uint64 // connections accepted by bound endpoints
 	Refused           uint64 // connections closed at once (MaxConns, MaxConnsPerAddr, identity in use)

@@ -57,10 +57,11 @@ func (s *Socket) send(ctx context.Context, frames [][]byte, block bool) error {
 		}
 		return s.sendTo(ctx, c, nil, frames[1:], block)
 	case Pub:
-		for _, c := range *s.peers.Load() {
-			if _, dropped := c.publish(frames); dropped {
-				s.stats.drops.Add(1)
-			}
+		s.pubMu.Lock()
+		drops := s.psubs.publish(frames)
+		s.pubMu.Unlock()
+		if drops > 0 {
+			s.stats.drops.Add(drops)
 		}
 		return nil
 	case Req:

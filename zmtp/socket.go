@@ -49,6 +49,9 @@ type Socket struct {
 	closing   chan struct{}
 	wg        sync.WaitGroup
 
+	pubMu sync.Mutex // PUB: guards psubs and the peers' subscription fields; before conn.wmu
+	psubs pubSubs    // PUB: every peer's subscriptions
+
 	subMu sync.RWMutex // SUB: guards subs; held while a new peer gets them
 	subs  subSet       // SUB: our subscriptions (also filters what arrives)
 
@@ -61,7 +64,7 @@ type Socket struct {
 	repEnvBuf  []byte
 
 	stats struct {
-		msgsIn, msgsOut, bytesIn, bytesOut, drops              atomic.Uint64
+		msgsIn, msgsOut, bytesIn, bytesOut, drops, subsRefused atomic.Uint64
 		accepted, refused, hsFail, proto, hbTimeout, reconnect atomic.Uint64
 	}
 }
@@ -270,6 +273,7 @@ func (s *Socket) Stats() Stats {
 		BytesIn:           s.stats.bytesIn.Load(),
 		BytesOut:          s.stats.bytesOut.Load(),
 		Drops:             s.stats.drops.Load(),
+		SubsRefused:       s.stats.subsRefused.Load(),
 		Peers:             len(*s.peers.Load()),
 		Accepted:          s.stats.accepted.Load(),
 		Refused:           s.stats.refused.Load(),
@@ -503,6 +507,9 @@ func (s *Socket) runConn(c *conn) bool {
 	}
 	close(c.notified)
 	s.detach(c)
+	if s.typ == Pub {
+		c.unsubscribeAll()
+	}
 	c.fr.release()
 	// Counted once the peer has left Stats.Peers, so that a reader who sees the count
 	// also sees the peer gone.
