@@ -207,3 +207,19 @@ func TestTaskTimeout(t *testing.T) {
 		t.Fatalf("caller got %+v after %v, want -32011 after about %v", r.Error, d, timeout+3*hb)
 	}
 }
+
+// TestRunLeasesBounded: the run leases of answered tasks do not pile up for TaskTimeout: the
+// FIFO drops them once they outnumber the held tasks, so it stays within 1,024 entries or twice
+// the tasks held.
+func TestRunLeasesBounded(t *testing.T) {
+	r := newRig(t, Config{})
+	for range 200 {
+		r.roundTrip(batchOf(64))
+	}
+	if n := r.c.runs.len(); n > 1025 {
+		t.Fatalf("%d run leases kept for %d held tasks", n, r.c.running)
+	}
+	if s := r.c.stats(); s.Succeeded != 200*64 {
+		t.Fatalf("succeeded %d", s.Succeeded)
+	}
+}

@@ -232,6 +232,8 @@ type core struct {
 	withDeadline int          // queued and scheduled tasks with a deadline (the live entries of deadlines)
 	sched        deadlineHeap // scheduled tasks by due time (see schedule.go)
 	leases       deadlineHeap // held tasks with a deadline, by deadline + leaseGrace (see expiry.go)
+	runs         runLeases    // held tasks under Config.TaskTimeout, in hand-out order (see expiry.go)
+	runMS        int64        // Config.TaskTimeout in milliseconds (at least 1)
 	scheduled    int          // scheduled tasks (the live entries of sched)
 	ext          taskExt      // the options of the request being handled
 	hdr          codec.Header
@@ -295,6 +297,7 @@ func newCore(cfg *Config, out, pub sender) *core {
 	c.states.MaxBatch, c.states.MaxBytes = cfg.MaxBatch, c.maxMsg
 	c.nodeLim.MaxBatch = 2 * cfg.MaxBatch
 	c.hdr.Scratch = make([]byte, 0, maxMethodLen)
+	c.runMS = max(cfg.TaskTimeout.Milliseconds(), 1)
 	c.mscratch = make([]byte, 0, maxMethodLen)
 	c.store = newMemStore(cfg.MaxResults, cfg.MaxResultBytes, c.wake, func() int64 { return c.now() })
 	return c
@@ -722,8 +725,8 @@ func (c *core) dispatch(p *peer, q *queue, slot uint32, t *task) {
 	if t.deadline == 0 && c.cfg.TaskTimeout > 0 {
 		// No deadline of its own: the run is bounded by TaskTimeout, from the hand-out (a
 		// deadline for this hand-out only: a task given back waits in its queue unbounded).
-		left = max(c.cfg.TaskTimeout.Milliseconds(), 1)
-		c.watchLease(t.key(slot), c.now()+int64(c.cfg.TaskTimeout))
+		left = c.runMS
+		c.watchRun(t.key(slot))
 	} else if t.deadline != 0 {
 		// The deadline travels with the task as the milliseconds left (the node's clock takes
 		// it from there): its handler's context ends then.

@@ -227,10 +227,62 @@ func (c *core) heldAt(k uint64) *task {
 	return t
 }
 
-// expireLeases gives up the held tasks whose deadline is past by leaseGrace.
+// runLeases holds the leases of tasks handed out under Config.TaskTimeout (no deadline of
+// their own). They all last the same, so they end in the order they were taken: a FIFO, pushed
+// and popped in O(1) on the hot path, where the deadline heap would cost a log.
+type runLeases struct {
+	e    []deadlineEntry
+	head int
+}
+
+func (r *runLeases) len() int { return len(r.e) - r.head }
+
+// watchRun notes a task handed out under TaskTimeout (key: its hand-out). Entries of tasks
+// answered meanwhile are dropped, in order, once they outnumber the held tasks.
+func (c *core) watchRun(k uint64) {
+	r := &c.runs
+	r.e = append(r.e, deadlineEntry{at: c.now() + int64(c.cfg.TaskTimeout) + c.leaseGrace(), key: k})
+	if n := r.len(); n > 1024 && n > 2*c.running {
+		w := 0
+		for _, e := range r.e[r.head:] {
+			if c.heldAt(e.key) != nil {
+				r.e[w] = e
+				w++
+			}
+		}
+		clear(r.e[w:])
+		r.e, r.head = r.e[:w], 0
+	}
+}
+
+// nextRun takes the first run lease due at now, if any.
+func (r *runLeases) next(now int64) (deadlineEntry, bool) {
+	if r.head == len(r.e) || r.e[r.head].at > now {
+		return deadlineEntry{}, false
+	}
+	e := r.e[r.head]
+	r.e[r.head] = deadlineEntry{}
+	r.head++
+	if r.head == len(r.e) {
+		r.e, r.head = r.e[:0], 0
+	} else if r.head >= 1024 && r.head*2 >= len(r.e) {
+		n := copy(r.e, r.e[r.head:])
+		r.e, r.head = r.e[:n], 0
+	}
+	return e, true
+}
+
+// expireLeases gives up the held tasks whose deadline (or run lease) is past by leaseGrace.
 func (c *core) expireLeases(now int64) {
-	for len(c.leases) > 0 && c.leases[0].at <= now {
-		e := c.leases.pop()
+	for {
+		var e deadlineEntry
+		if len(c.leases) > 0 && c.leases[0].at <= now {
+			e = c.leases.pop()
+		} else if r, ok := c.runs.next(now); ok {
+			e = r
+		} else {
+			return
+		}
 		t := c.heldAt(e.key)
 		if t == nil {
 			continue
