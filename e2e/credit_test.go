@@ -2,9 +2,7 @@ package e2e
 
 import (
 	"context"
-	"net"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,6 +11,7 @@ import (
 	"github.com/zerotask/zerotask/bench"
 	"github.com/zerotask/zerotask/broker"
 	"github.com/zerotask/zerotask/client"
+	"github.com/zerotask/zerotask/internal/faultproxy"
 	"github.com/zerotask/zerotask/internal/testutil"
 	"github.com/zerotask/zerotask/node"
 )
@@ -140,116 +139,20 @@ func TestNoHoarding(t *testing.T) {
 	}
 }
 
-// delayProxy forwards TCP connections from a loopback listener to target, delaying every chunk
+// startDelayProxy forwards TCP connections from a loopback port to target, delaying every chunk
 // by delay in each direction (as a link between two machines would), without limiting the
-// bandwidth: chunks are timestamped on arrival and written once their time has come.
-type delayProxy struct {
-	ln     net.Listener
-	target string
-	delay  time.Duration
-	wg     sync.WaitGroup
-	mu     sync.Mutex
-	conns  []net.Conn
-	closed bool
-}
-
-func startDelayProxy(t testing.TB, target string, delay time.Duration) *delayProxy {
+// bandwidth. It is closed when the test ends.
+func startDelayProxy(t testing.TB, target string, delay time.Duration) *faultproxy.Proxy {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := faultproxy.Start(faultproxy.Config{Target: target})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &delayProxy{ln: ln, target: target, delay: delay}
-	p.wg.Add(1)
-	go p.accept()
-	t.Cleanup(p.close)
+	t.Cleanup(func() { p.Close() })
+	if err := p.SetDelay(delay, delay); err != nil {
+		t.Fatal(err)
+	}
 	return p
-}
-
-func (p *delayProxy) endpoint() string { return "tcp://" + p.ln.Addr().String() }
-
-func (p *delayProxy) track(c net.Conn) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		c.Close()
-		return false
-	}
-	p.conns = append(p.conns, c)
-	return true
-}
-
-func (p *delayProxy) accept() {
-	defer p.wg.Done()
-	for {
-		in, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		out, err := net.Dial("tcp", p.target)
-		if err != nil {
-			in.Close()
-			continue
-		}
-		if !p.track(in) || !p.track(out) {
-			return
-		}
-		p.wg.Add(2)
-		go p.pipe(in, out)
-		go p.pipe(out, in)
-	}
-}
-
-type chunk struct {
-	b  []byte
-	at time.Time
-}
-
-// pipe copies src to dst, each chunk delayed; it ends both connections when either side does.
-func (p *delayProxy) pipe(src, dst net.Conn) {
-	defer p.wg.Done()
-	q := make(chan chunk, 4096)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		defer dst.Close()
-		for c := range q {
-			if d := time.Until(c.at); d > 0 {
-				time.Sleep(d) // the link's delay itself, not synchronisation
-			}
-			if _, err := dst.Write(c.b); err != nil {
-				for range q { // drain so the reader never blocks
-				}
-				return
-			}
-		}
-	}()
-	for {
-		buf := make([]byte, 64<<10)
-		n, err := src.Read(buf)
-		if n > 0 {
-			q <- chunk{b: buf[:n], at: time.Now().Add(p.delay)}
-		}
-		if err != nil {
-			break
-		}
-	}
-	close(q)
-	wg.Wait()
-	src.Close()
-}
-
-func (p *delayProxy) close() {
-	p.mu.Lock()
-	p.closed = true
-	conns := p.conns
-	p.mu.Unlock()
-	p.ln.Close()
-	for _, c := range conns {
-		c.Close()
-	}
-	p.wg.Wait()
 }
 
 // TestCreditAcrossSlowLink: a node 1 ms away from its broker in each direction (a delaying
@@ -265,7 +168,7 @@ func TestCreditAcrossSlowLink(t *testing.T) {
 		b, _ := startBroker(t, broker.Config{})
 		ep := b.Addr()
 		if proxied {
-			ep = startDelayProxy(t, strings.TrimPrefix(b.Addr(), "tcp://"), delay).endpoint()
+			ep = startDelayProxy(t, b.Addr(), delay).Endpoint()
 		}
 		n, stopNode := startNode(t, b, node.Config{Broker: ep, Concurrency: 2})
 		defer stopNode()
