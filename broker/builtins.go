@@ -223,7 +223,11 @@ func (c *core) bHello(p *peer, tg target, h *codec.Header) {
 			c.badParams(tg, h.ID, msg)
 			return
 		}
-		c.nodeHello(p, &hp)
+		if err := c.nodeHello(p, &hp); err != nil {
+			c.cnt.rejected++
+			c.fail(tg, h.ID, err)
+			return
+		}
 	default:
 		c.badParams(tg, h.ID, `role must be "client" or "node"`)
 		return
@@ -270,21 +274,29 @@ func (c *core) checkNodeHello(hp *helloParams, maxOut int) string {
 	return ""
 }
 
-// nodeHello (re)registers p as a node serving hp.Methods, with no credit.
-func (c *core) nodeHello(p *peer, hp *helloParams) {
+// unserve takes node p out of the queues it serves.
+func (c *core) unserve(p *peer) {
+	for _, qi := range p.methods {
+		q := c.queues[qi]
+		for i, s := range q.nodes {
+			if s == p.slot {
+				q.nodes = append(q.nodes[:i], q.nodes[i+1:]...)
+				break
+			}
+		}
+		c.maybeDropQueue(q)
+	}
+	p.methods = p.methods[:0]
+}
+
+// nodeHello (re)registers p as a node serving hp.Methods, with no credit. When a queue for
+// one of them cannot be made (MaxMethods, or the node's share of it), nothing is registered,
+// p is no node, and the error is the hello's answer: a node that serves nothing must not
+// believe it serves.
+func (c *core) nodeHello(p *peer, hp *helloParams) *codec.Error {
 	if p.node {
 		c.setCredit(p, 0)
-		for _, qi := range p.methods {
-			q := c.queues[qi]
-			for i, s := range q.nodes {
-				if s == p.slot {
-					q.nodes = append(q.nodes[:i], q.nodes[i+1:]...)
-					break
-				}
-			}
-			c.maybeDropQueue(q)
-		}
-		p.methods = p.methods[:0]
+		c.unserve(p)
 	} else {
 		c.nodes++
 	}
@@ -305,9 +317,13 @@ func (c *core) nodeHello(p *peer, hp *helloParams) {
 		}
 		p.mnames = append(p.mnames, m)
 		for _, qn := range p.queues {
-			q := c.queueFor([]byte(m), []byte(qn))
-			if q == nil {
-				break // MaxMethods: the rest is not served
+			q, err := c.queueFor([]byte(m), []byte(qn), p.share)
+			if err != nil {
+				c.unserve(p)
+				p.node = false
+				c.nodes--
+				p.mnames = p.mnames[:0]
+				return err
 			}
 			dup := false
 			for _, s := range q.nodes {
@@ -324,6 +340,7 @@ func (c *core) nodeHello(p *peer, hp *helloParams) {
 	}
 	p.entryLen = c.nodeEntryLen(p)
 	c.log.Debug("broker: node hello", "node", p.name, "methods", hp.Methods, "queues", p.queues, "concurrency", hp.Concurrency)
+	return nil
 }
 
 // nodeEntryLen returns the most bytes p's entry in a broker.nodes reply takes: its names as
@@ -380,8 +397,8 @@ func (c *core) bSubmit(p *peer, tg target, h *codec.Header) {
 			return
 		}
 	}
-	q := c.queueFor([]byte(method), x.queue)
-	if !c.admit(p, tg, h.ID, q, x.delay > 0) || c.tooLarge(tg, h.ID, q, params) {
+	q, qerr := c.queueFor([]byte(method), x.queue, p.share)
+	if !c.admit(p, tg, h.ID, q, qerr, x.delay > 0) || c.tooLarge(tg, h.ID, q, params) {
 		if q != nil {
 			c.maybeDropQueue(q)
 		}
@@ -533,6 +550,10 @@ func (c *core) bResult(p *peer, tg target, h *codec.Header) {
 		c.cnt.rejected++
 		c.fail(tg, h.ID, errTooManyWaits)
 		return
+	case p.share != nil && p.share.waits >= c.shareOf(c.cfg.MaxWaiting):
+		c.cnt.rejected++
+		c.fail(tg, h.ID, errWaitShare)
+		return
 	}
 	wait := time.Duration(waitMS) * time.Millisecond
 	if wait > protocol.MaxWait {
@@ -540,6 +561,9 @@ func (c *core) bResult(p *peer, tg target, h *codec.Header) {
 	}
 	w := c.newWaiter()
 	w.tg = tg
+	if w.share = p.share; w.share != nil {
+		w.share.waits++
+	}
 	w.id = append(c.pool.get(len(h.ID)), h.ID...)
 	w.pnext = p.waiters
 	if p.waiters != nil {
@@ -590,6 +614,10 @@ func (c *core) wake(w *waiter, rec *record) {
 // freeWaiter returns a waiter (and its id buffer) to the free list.
 func (c *core) freeWaiter(w *waiter) {
 	c.pool.put(w.id)
+	if sh := w.share; sh != nil {
+		sh.waits--
+		c.releaseShare(sh)
+	}
 	*w = waiter{hidx: -1}
 	if len(c.waiterFree) < 1024 {
 		c.waiterFree = append(c.waiterFree, w)

@@ -37,6 +37,7 @@ const (
 	DefaultMaxRetryBackoff      = protocol.DefaultMaxRetryBackoff      // DefaultMaxRetryBackoff is the default of Config.MaxRetryBackoff.
 	DefaultMaxDelay             = protocol.DefaultMaxDelay             // DefaultMaxDelay is the default of Config.MaxDelay.
 	DefaultMaxWaiting           = protocol.DefaultMaxWaiting           // DefaultMaxWaiting is the default of Config.MaxWaiting.
+	DefaultClientShare          = protocol.DefaultClientShare          // DefaultClientShare is the default of Config.ClientShare.
 	DefaultMaxBacklog           = protocol.DefaultMaxBacklog           // DefaultMaxBacklog is the default of Config.MaxBacklog.
 	DefaultResultGrace          = 5 * time.Second                      // DefaultResultGrace is the default of Config.ResultGrace.
 	DefaultStoreTimeout         = 5 * time.Second                      // DefaultStoreTimeout is the default of Config.StoreTimeout.
@@ -92,6 +93,8 @@ var (
 	errExpired         = protocol.ErrExpired
 	errBrokerBusy      = protocol.ErrBrokerBusy
 	errTooManyWaits    = protocol.ErrTooManyWaits
+	errMethodShare     = protocol.ErrMethodShare
+	errWaitShare       = protocol.ErrWaitShare
 	errNodeLost        = protocol.ErrNodeLost
 	errMethodTooLong   = protocol.ErrMethodTooLong
 	errNotNode         = protocol.ErrNotNode
@@ -197,6 +200,13 @@ type Config struct {
 	// MaxWaiting bounds the broker.result calls waiting at once, over all clients; past it a
 	// new wait is refused with CodeQueueFull. Default 100,000.
 	MaxWaiting int
+	// ClientShare is the percentage of MaxMethods and of MaxWaiting one client may hold (a
+	// client: its CURVE key when it has one, else its connection), so that one client cannot
+	// fill a table the others need: past its share a new method is refused with
+	// protocol.ErrMethodShare, a new wait with protocol.ErrWaitShare (CodeQueueFull, data
+	// naming the budget), and a node's hello that cannot register its methods fails. Default
+	// 5 (20 clients fill a table); 100 gives one client the whole table.
+	ClientShare int
 	// MaxNodeName bounds a node's name in its hello, in bytes as written; a longer one is
 	// answered -32602 and the node is not registered. Default 256.
 	MaxNodeName int
@@ -335,6 +345,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxWaiting <= 0 {
 		c.MaxWaiting = DefaultMaxWaiting
+	}
+	if c.ClientShare <= 0 {
+		c.ClientShare = DefaultClientShare
+	}
+	if c.ClientShare > 100 {
+		return c, errors.Join(ErrConfig, errors.New("ClientShare is a percentage: at most 100"))
 	}
 	if c.MaxNodeName <= 0 {
 		c.MaxNodeName = DefaultMaxNodeName

@@ -42,7 +42,8 @@ type peer struct {
 	slot  uint32
 	gen   uint32 // bumped when the slot is freed: stale references never match
 	alive bool
-	delim bool // its last message had the empty delimiter frame
+	delim bool   // its last message had the empty delimiter frame
+	share *share // what its client holds in the shared tables (shares.go)
 
 	// Client side.
 	unordered bool         // broker.hello {"unordered":true}: replies packed as they complete
@@ -86,6 +87,7 @@ type queue struct {
 	idx        uint32
 	methodJSON []byte             // the method as a JSON string, for task requests
 	topic      []byte             // "tasks.<method>"
+	owner      *share             // the client share it is charged to (shares.go), or nil
 	ring       ring               // task keys of priority 0; entries of removed tasks are skipped
 	hi         *[MaxPriority]ring // priorities 1..MaxPriority, made on the first such task
 	mask       uint16             // bit p set while the ring of priority p holds entries (live or stale)
@@ -210,13 +212,14 @@ type core struct {
 	batches     []batchReply
 	freeBatches []uint32
 
-	subm  map[uint64]uint32 // live submitted tasks: seq -> slot
-	seq   uint64
-	store *memStore
-	keys  map[string]uint64   // idempotency keys of submitted tasks -> seq (see keys.go)
-	opts  map[uint32]taskOpts // per-task options of the tasks with fOpts, by slot
-	qkey  []byte              // a queue key being built (queueFor)
-	rnd   uint64              // state of the backoff jitter (splitmix64)
+	subm   map[uint64]uint32 // live submitted tasks: seq -> slot
+	seq    uint64
+	store  *memStore
+	keys   map[string]uint64   // idempotency keys of submitted tasks -> seq (see keys.go)
+	shares map[string]*share   // per-client shares of the shared tables (see shares.go)
+	opts   map[uint32]taskOpts // per-task options of the tasks with fOpts, by slot
+	qkey   []byte              // a queue key being built (queueFor)
+	rnd    uint64              // state of the backoff jitter (splitmix64)
 
 	waiterFree []*waiter
 	dirty      []uint32
@@ -284,6 +287,7 @@ func newCore(cfg *Config, out, pub sender) *core {
 		queueIdx: make(map[string]uint32),
 		subm:     make(map[uint64]uint32),
 		keys:     make(map[string]uint64),
+		shares:   make(map[string]*share),
 		opts:     make(map[uint32]taskOpts),
 		scratch:  make([]byte, 0, 4096),
 		rnd:      uint64(time.Now().UnixNano()),
@@ -385,6 +389,10 @@ func (c *core) peerGone(ident []byte) {
 		c.pool.put(b)
 	}
 	clear(p.outbox)
+	if sh := p.share; sh != nil {
+		sh.peers--
+		c.releaseShare(sh)
+	}
 	// Keep the buffers, and the dirty/blocked flags that match the slot's entries in c.dirty
 	// and c.blocked (skipped while the slot is free, valid again once it is reused).
 	tasks, replies := p.tasks, p.replies
@@ -427,8 +435,9 @@ func (c *core) unlinkClient(slot uint32, t *task) {
 // ---- queues ----
 
 // queueFor returns the queue of method in the named queue qname (nil or "default": the
-// default queue), creating it. It returns nil when MaxMethods queues exist already.
-func (c *core) queueFor(method, qname []byte) *queue {
+// default queue), creating it charged to the client share sh (nil: none). It returns nil and
+// the refusal when MaxMethods queues exist already or sh holds its share of them.
+func (c *core) queueFor(method, qname []byte, sh *share) (*queue, *codec.Error) {
 	key := method
 	if len(qname) > 0 && string(qname) != DefaultQueue {
 		c.qkey = append(append(append(c.qkey[:0], method...), 0), qname...)
@@ -437,12 +446,18 @@ func (c *core) queueFor(method, qname []byte) *queue {
 		qname = nil
 	}
 	if i, ok := c.queueIdx[string(key)]; ok {
-		return c.queues[i]
+		return c.queues[i], nil
 	}
 	if len(c.queueIdx) >= c.cfg.MaxMethods {
-		return nil
+		return nil, errTooManyMethods
 	}
-	q := &queue{name: string(key), method: string(method), qname: string(qname)}
+	if sh != nil && sh.methods >= c.shareOf(c.cfg.MaxMethods) {
+		return nil, errMethodShare
+	}
+	q := &queue{name: string(key), method: string(method), qname: string(qname), owner: sh}
+	if sh != nil {
+		sh.methods++
+	}
 	if k := len(c.freeQueues); k > 0 {
 		q.idx = c.freeQueues[k-1]
 		c.freeQueues = c.freeQueues[:k-1]
@@ -454,7 +469,7 @@ func (c *core) queueFor(method, qname []byte) *queue {
 	q.methodJSON = codec.AppendString(nil, q.method)
 	q.topic = append([]byte(protocol.TopicTasksPrefix), q.method...)
 	c.queueIdx[q.name] = q.idx
-	return q
+	return q, nil
 }
 
 // maybeDropQueue forgets a queue that holds no task and that no node serves.
@@ -463,6 +478,11 @@ func (c *core) maybeDropQueue(q *queue) {
 		return
 	}
 	delete(c.queueIdx, q.name)
+	if sh := q.owner; sh != nil {
+		sh.methods--
+		q.owner = nil
+		c.releaseShare(sh)
+	}
 	c.queues[q.idx] = nil
 	c.freeQueues = append(c.freeQueues, q.idx)
 }

@@ -593,7 +593,7 @@ func (c *core) claimed(ts []store.Task) {
 		if sep := strings.IndexByte(st.Queue, 0); sep >= 0 {
 			qname = []byte(st.Queue[sep+1:]) // a named queue: method + "\x00" + name (queueFor)
 		}
-		q := c.queueFor([]byte(st.Method), qname)
+		q, _ := c.queueFor([]byte(st.Method), qname, nil)
 		if q == nil {
 			c.log.Warn("broker: too many methods: a task from the store goes back", "id", st.ID)
 			d.requeues = append(d.requeues, st.ID)

@@ -40,6 +40,14 @@ func (c *core) handle(m *zmtp.Msg) {
 		return
 	}
 	p := c.peerFor(ident)
+	if p.share == nil {
+		key := ident
+		if k, ok := m.CurveKey(); ok {
+			key = k[:]
+		}
+		p.share = c.shareFor(key)
+		p.share.peers++
+	}
 	if p.dropped {
 		return // its connection is being closed for a protocol violation
 	}
@@ -258,10 +266,10 @@ func (c *core) fail(tg target, id []byte, e *codec.Error) {
 	c.deliverNow(tg, c.scratch)
 }
 
-// admit checks the limits for a new task of queue q (nil: no queue could be made; delayed: it
-// will be scheduled) from a client with reply target tg; it answers the request and returns
-// false when one is reached.
-func (c *core) admit(p *peer, tg target, id []byte, q *queue, delayed bool) bool {
+// admit checks the limits for a new task of queue q (nil: no queue could be made, for the
+// reason qerr; delayed: it will be scheduled) from a client with reply target tg; it answers
+// the request and returns false when one is reached.
+func (c *core) admit(p *peer, tg target, id []byte, q *queue, qerr *codec.Error, delayed bool) bool {
 	switch {
 	case c.closing:
 		c.cnt.rejected++
@@ -273,7 +281,7 @@ func (c *core) admit(p *peer, tg target, id []byte, q *queue, delayed bool) bool
 		return false
 	case q == nil:
 		c.cnt.rejected++
-		c.fail(tg, id, errTooManyMethods)
+		c.fail(tg, id, qerr)
 		return false
 	case (q.live > 0 || q.withCredit == 0 || delayed || c.dur != nil) && c.queued+c.scheduled+c.storing() >= c.cfg.MaxQueued:
 		// Only a task that would wait counts against MaxQueued (queued or scheduled); nothing
@@ -304,8 +312,12 @@ func (c *core) tooLarge(tg target, id []byte, q *queue, params []byte) bool {
 
 // call queues a task call (a notification when tg.client is noRef) with the options x.
 func (c *core) call(p *peer, tg target, method, id, params []byte, x *taskExt) {
-	q := c.queueFor(method, x.queue)
-	if !c.admit(p, tg, id, q, x.delay > 0) || c.tooLarge(tg, id, q, params) {
+	var sh *share
+	if p != nil {
+		sh = p.share
+	}
+	q, qerr := c.queueFor(method, x.queue, sh)
+	if !c.admit(p, tg, id, q, qerr, x.delay > 0) || c.tooLarge(tg, id, q, params) {
 		if q != nil {
 			c.maybeDropQueue(q)
 		}

@@ -520,7 +520,7 @@ func TestInFlightLimit(t *testing.T) {
 
 // TestMaxMethods: a task for a new method past MaxMethods is refused with -32001.
 func TestMaxMethods(t *testing.T) {
-	b := startBroker(t, Config{MaxMethods: 2})
+	b := startBroker(t, Config{MaxMethods: 2, ClientShare: 100})
 	c := dealer(t, b)
 	c.send(`{"jsonrpc":"2.0","id":1,"method":"m1"}`)
 	c.send(`{"jsonrpc":"2.0","id":2,"method":"m2"}`)

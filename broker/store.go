@@ -33,6 +33,7 @@ type waiter struct {
 	next     *waiter // next waiter of the same seq (the store's list)
 	pprev    *waiter // the client's list of waiters (the routing state's)
 	pnext    *waiter
+	share    *share // the client share it is charged to
 }
 
 // memStore keeps the records of finished submitted tasks for a TTL and up to a bound, and

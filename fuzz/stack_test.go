@@ -54,7 +54,7 @@ func newStack(t testing.TB) *stack {
 	s := &stack{t: t, node: nd}
 	h, err := broker.NewEngine(broker.Config{
 		Dispatcher: bd, MaxQueued: maxQueued, MaxBatch: maxBatch, MaxMsgSize: maxMsg,
-		MaxInFlightPerClient: 100, MaxResults: 100, MaxWaiting: 10, MaxMethods: 16,
+		MaxInFlightPerClient: 100, MaxResults: 100, MaxWaiting: 10, MaxMethods: 16, ClientShare: 100,
 		MaxBacklog: 1 << 20, Logger: quietLogger,
 	}, s.sent)
 	if err != nil {

@@ -41,6 +41,7 @@ const (
 	DefaultMaxRetryBackoff      = time.Minute         // DefaultMaxRetryBackoff is the longest retry delay.
 	DefaultMaxDelay             = 30 * 24 * time.Hour // DefaultMaxDelay bounds delay_ms and eta_ms (from now).
 	DefaultMaxWaiting           = 100_000             // DefaultMaxWaiting bounds the broker.result calls waiting at once.
+	DefaultClientShare          = 5                   // DefaultClientShare is the percentage of MaxMethods and of MaxWaiting one client (identity, or CURVE key) may hold.
 	DefaultBrokerTaskQueue      = 1024                // DefaultBrokerTaskQueue bounds the user broker tasks waiting for a worker.
 	DefaultResultTTL            = time.Hour           // DefaultResultTTL is how long a finished task's record is kept.
 	DefaultMaxResults           = 1_000_000           // DefaultMaxResults bounds the finished records a broker keeps.

@@ -31,6 +31,8 @@ type brokerFlags struct {
 	store, owner                  *string
 	maxResultBytes                *int64
 	maxConnsPerAddr               *int
+	maxMethods, maxWaiting        *int
+	clientShare                   *int
 	sec                           *brokerSecFlags
 	taskTimeout, progressTimeout  *time.Duration
 }
@@ -50,6 +52,9 @@ func addBrokerFlags(fs *flagSet) *brokerFlags {
 		maxNodeName:     fs.Int("max-node-name", protocol.DefaultMaxNodeName, "bytes of a node's name at most (past it the hello gets error "+strconv.Itoa(codec.CodeInvalidParams)+")"),
 		maxNodeLists:    fs.Int("max-node-lists", protocol.DefaultMaxNodeLists, "bytes of a node's method and queue names at most, together (past it the hello gets error "+strconv.Itoa(codec.CodeInvalidParams)+")"),
 		maxConnsPerAddr: fs.Int("max-conns-per-addr", protocol.DefaultMaxConnsPerAddr, "connections from one source IP address at most, on the ROUTER and on the PUB each (-1: no bound but the total); loopback peers share one address"),
+		maxMethods:      fs.Int("max-methods", protocol.DefaultMaxMethods, "distinct method names with a queue at most (past it: error "+strconv.Itoa(protocol.CodeQueueFull)+")"),
+		maxWaiting:      fs.Int("max-waiting", protocol.DefaultMaxWaiting, protocol.MethodResult+" calls waiting at once at most (past it: error "+strconv.Itoa(protocol.CodeQueueFull)+")"),
+		clientShare:     fs.Int("client-share", protocol.DefaultClientShare, "percent of --max-methods and of --max-waiting one client (connection, or CURVE key) may hold (past it: error "+strconv.Itoa(protocol.CodeQueueFull)+"); 1 to 100"),
 		grace:           fs.Duration("grace", 10*time.Second, "on SIGINT/SIGTERM, how long to wait for in-flight work before closing anyway"),
 		taskTimeout:     fs.Duration("task-timeout", protocol.DefaultTaskTimeout, "run time given to a task without a deadline of its own; a node that has not answered 3 heartbeats later loses it ("+strconv.Itoa(protocol.CodeDeadline)+"); -1ns: none"),
 		progressTimeout: fs.Duration("progress-timeout", protocol.DefaultProgressTimeout, "a node holding tasks with no answer and no running notice for this long loses the tasks it has not started (they run elsewhere, no attempt counted); -1ns: never"),
@@ -95,13 +100,16 @@ func (f *brokerFlags) config(log *slog.Logger) (cfg broker.Config, closeStore fu
 }
 
 func (f *brokerFlags) baseConfig(log *slog.Logger) (broker.Config, error) {
-	for name, v := range map[string]int{"max-results": *f.maxResults, "max-queued": *f.maxQueued, "max-inflight": *f.maxInF, "max-batch": *f.maxBatch, "max-attempts": *f.maxAttempts, "max-node-name": *f.maxNodeName, "max-node-lists": *f.maxNodeLists} {
+	for name, v := range map[string]int{"max-results": *f.maxResults, "max-queued": *f.maxQueued, "max-inflight": *f.maxInF, "max-batch": *f.maxBatch, "max-attempts": *f.maxAttempts, "max-node-name": *f.maxNodeName, "max-node-lists": *f.maxNodeLists, "max-methods": *f.maxMethods, "max-waiting": *f.maxWaiting, "client-share": *f.clientShare} {
 		if v <= 0 {
 			return broker.Config{}, usagef("--%s must be positive, got %d", name, v)
 		}
 	}
 	if *f.maxConnsPerAddr == 0 || *f.maxConnsPerAddr < -1 {
 		return broker.Config{}, usagef("--max-conns-per-addr must be positive or -1, got %d", *f.maxConnsPerAddr)
+	}
+	if *f.clientShare > 100 {
+		return broker.Config{}, usagef("--client-share is a percentage: at most 100, got %d", *f.clientShare)
 	}
 	if *f.maxMsgSize < 256 {
 		return broker.Config{}, usagef("--max-msg-size must be at least 256, got %d", *f.maxMsgSize)
@@ -128,6 +136,9 @@ func (f *brokerFlags) baseConfig(log *slog.Logger) (broker.Config, error) {
 		MaxConnsPerAddr:      *f.maxConnsPerAddr,
 		MaxNodeName:          *f.maxNodeName,
 		MaxNodeLists:         *f.maxNodeLists,
+		MaxMethods:           *f.maxMethods,
+		MaxWaiting:           *f.maxWaiting,
+		ClientShare:          *f.clientShare,
 		MaxAttempts:          *f.maxAttempts,
 		RetryBackoff:         *f.retryBackoff,
 		MaxRetryBackoff:      *f.maxRetryBackoff,

@@ -1,0 +1,82 @@
+package broker
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/zerotask/zerotask/protocol"
+)
+
+// TestFairShares: 10 greedy clients each try to take half of the methods table and half of
+// the result waits; each gets its ClientShare (5%) and then -32001 with data naming its share,
+// and a polite client that comes after them never gets -32001: the tables have room for it.
+func TestFairShares(t *testing.T) {
+	const table, greedy = 200, 10
+	const tries = table / 2
+	b := startBroker(t, Config{MaxMethods: table, MaxWaiting: table})
+	share := table * DefaultClientShare / 100
+	// A submitted task that stays queued: what the waits wait for.
+	setup := dealer(t, b)
+	id := submit(t, setup, "pending", "[]")
+	waitReq := func(n int) string {
+		return fmt.Sprintf(`{"jsonrpc":"2.0","id":"w%d","method":"broker.result","params":{"id":%q,"wait_ms":60000}}`, n, id)
+	}
+	for g := range greedy {
+		c := dealer(t, b)
+		for j := range tries {
+			c.send(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"g%d-%d"}`, j, g, j))
+			c.send(waitReq(j))
+		}
+		refused := map[string]int{}
+		for range 2 * (tries - share) {
+			r := decodeResp(t, c.recv())
+			if r.Error == nil || r.Error.Code != CodeQueueFull {
+				t.Fatalf("greedy client %d: %+v, want -32001", g, r)
+			}
+			refused[string(r.Error.Data)]++
+		}
+		if refused[`{"budget":"client_methods"}`] != tries-share || refused[`{"budget":"client_waits"}`] != tries-share {
+			t.Fatalf("greedy client %d refused %v, want %d of each share", g, refused, tries-share)
+		}
+		c.none()
+	}
+	if s := b.Stats(); s.Methods != 1+greedy*share || s.Waiting != greedy*share {
+		t.Fatalf("methods %d and waits %d held, want %d and %d", s.Methods, s.Waiting, 1+greedy*share, greedy*share)
+	}
+	polite := dealer(t, b)
+	for j := range share {
+		polite.send(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"polite-%d"}`, j, j))
+		polite.send(waitReq(j))
+	}
+	polite.none()
+	if s := b.Stats(); s.Methods != 1+(greedy+1)*share || s.Waiting != (greedy+1)*share {
+		t.Fatalf("the polite client's methods and waits are not all held: %+v", s)
+	}
+}
+
+// TestNodeHelloFailsWithoutRoom: a node's hello that cannot register its methods (the
+// methods table full) is refused with -32001 and the node is not registered, instead of a
+// hello that succeeds while the node serves nothing; once there is room it registers.
+func TestNodeHelloFailsWithoutRoom(t *testing.T) {
+	b := startBroker(t, Config{MaxMethods: 2, ClientShare: 100})
+	c := dealer(t, b)
+	c.send(`{"jsonrpc":"2.0","id":1,"method":"m1"}`)
+	c.send(`{"jsonrpc":"2.0","id":2,"method":"m2"}`)
+	n := dealer(t, b)
+	hello := `{"jsonrpc":"2.0","id":1,"method":"` + protocol.MethodHello + `","params":{"role":"node","methods":["m1","x"]}}`
+	r := decodeResp(t, n.call(hello))
+	if r.Error == nil || r.Error.Code != CodeQueueFull || !strings.Contains(r.Error.Message, "methods") {
+		t.Fatalf("hello with no room: %+v, want -32001 too many methods", r)
+	}
+	if s := b.Stats(); s.Nodes != 0 || s.Methods != 2 {
+		t.Fatalf("after the refused hello: %d nodes, %d methods; want 0 and 2", s.Nodes, s.Methods)
+	}
+	// Its existing method m1 must not have gained a server either: the task stays queued.
+	if r := decodeResp(t, n.call(strings.Replace(hello, `,"x"`, ``, 1))); r.Error != nil {
+		t.Fatalf("hello for an existing method: %+v", r.Error)
+	}
+	if s := b.Stats(); s.Nodes != 1 {
+		t.Fatalf("nodes %d after a hello with room, want 1", s.Nodes)
+	}
+}
