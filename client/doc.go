@@ -83,7 +83,8 @@
 //     the task until it is answered.
 //   - Outgoing messages hold at most the broker's max_batch requests (1,024 by default, from
 //     its hello reply; the smallest one announced, with several brokers) and at most
-//     WithMaxMsgSize bytes (1 MiB); a single request larger than that fails with ErrTooLarge.
+//     WithMaxMsgSize bytes (1 MiB), or the broker's max_msg_size when smaller; a single
+//     request larger than that fails with ErrTooLarge.
 //   - Handles learn of completion through `broker.result` long polls (WithPollWait, default
 //     10s, per poll), one at a time per handle that something waits on; each takes an
 //     in-flight slot while it is out.

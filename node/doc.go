@@ -91,8 +91,10 @@
 //   - A task that arrives without credit while the node is full is answered at once with error
 //     CodeNoCredit; a well-behaved broker never triggers it.
 //   - Outgoing messages hold at most the broker's max_batch members (from its hello reply,
-//     default 1024) and at most MaxMsgSize bytes (default 1 MiB); a single result larger than
-//     that is replaced by a -32603 error.
+//     default 1024) and at most MaxMsgSize bytes (default 1 MiB), or the broker's
+//     max_msg_size when smaller; a single result larger than that is replaced by a -32603
+//     error. The hello announces MaxMsgSize: a broker whose own limit is larger refuses the
+//     node, since it could send tasks the node would not take.
 //   - GracePeriod (default 30s) bounds how long a stop waits for running handlers; the final
 //     results and the bye then get up to 5 seconds to leave (no wait at all when the node has no
 //     connection at that point: the broker has already put its tasks back).

@@ -107,7 +107,8 @@ type Config struct {
 	// silent for 3 intervals is taken as dead and the node reconnects. Default 1s.
 	HeartbeatInterval time.Duration
 	// MaxMsgSize bounds every message the node sends and receives, in bytes. Default 1 MiB
-	// (the broker's default frame limit).
+	// (the broker's default frame limit). The node announces it in its hello; a broker whose
+	// own MaxMsgSize is larger refuses the node (docs/protocol.md, "Message sizes").
 	MaxMsgSize int64
 	// Queues names the broker queues the node takes tasks from (see docs/reliability.md).
 	// Default: the default queue only ("default"). A node serves its dispatcher's methods in
