@@ -183,10 +183,13 @@ func (o *outbox) start(t *task) {
 // result appends the response of a finished task and sends it now when the workers have
 // nothing more ready, when a message is full, or when enough credit is owed; otherwise a later
 // result (or the timer) carries it. A retryable failure carries the ZeroTask extension members
-// "retry":true and, when the handler chose the delay, "retry_after_ms".
+// "retry":true and, when the handler chose the delay, "retry_after_ms". served is how long the
+// task kept its worker, for the credit window (0: not timed).
 func (o *outbox) result(t *task, res []byte, err error, retry bool, after, served time.Duration) {
 	o.mu.Lock()
-	o.win.served(served)
+	if served > 0 {
+		o.win.served(served)
+	}
 	if i := t.startIdx; i >= 0 {
 		// Still unreported: it finishes before its running notice, which is no longer needed.
 		last := len(o.started) - 1
