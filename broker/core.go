@@ -86,6 +86,7 @@ type queue struct {
 	qname      string // the named queue, "" for the default one
 	idx        uint32
 	methodJSON []byte             // the method as a JSON string, for task requests
+	queueJSON  []byte             // the queue member of a hand-out (nil for the default queue)
 	topic      []byte             // "tasks.<method>"
 	owner      *share             // the client share it is charged to (shares.go), or nil
 	ring       ring               // task keys of priority 0; entries of removed tasks are skipped
@@ -467,6 +468,7 @@ func (c *core) queueFor(method, qname []byte, sh *share) (*queue, *codec.Error) 
 		c.queues = append(c.queues, q)
 	}
 	q.methodJSON = codec.AppendString(nil, q.method)
+	q.queueJSON = protocol.AppendQueueMember(nil, q.qname)
 	q.topic = append([]byte(protocol.TopicTasksPrefix), q.method...)
 	c.queueIdx[q.name] = q.idx
 	return q, nil
@@ -732,7 +734,7 @@ func (c *core) dispatch(p *peer, q *queue, slot uint32, t *task) {
 	// Every task was admitted within the node's bound (see envelopeMax and admitSize), so it
 	// always fits a message of its own.
 	pk := &p.tasks
-	if !pk.Room(envelopeMax(len(q.methodJSON), len(t.params()))) {
+	if !pk.Room(envelopeMax(q, len(t.params()))) {
 		c.flushTasks(p)
 	}
 	pk.Begin()
@@ -754,6 +756,12 @@ func (c *core) dispatch(p *peer, q *queue, slot uint32, t *task) {
 		c.watchLease(t.key(slot), t.deadline)
 	}
 	pk.Cur = protocol.AppendTask(pk.Cur, id, q.methodJSON, t.params(), left)
+	var pub []byte
+	var pb [protocol.TaskInfoMaxID]byte
+	if t.seq != 0 {
+		pub = c.appendPublicID(pb[:0], t.seq)
+	}
+	pk.Cur = protocol.AppendTaskInfo(pk.Cur, pub, int(t.attempts), q.queueJSON)
 	pk.End()
 	if pk.Full() || pk.Bytes() >= pk.MaxBytes/2 {
 		c.flushTasks(p)
@@ -765,13 +773,15 @@ func (c *core) dispatch(p *peer, q *queue, slot uint32, t *task) {
 // envHead starts every response the broker builds (see replyID).
 const envHead = `{"jsonrpc":"2.0","id":`
 
-// envOverhead is the most bytes a task's message to its node takes around the method and the
-// params: the envelope and a hand-out id.
-const envOverhead = protocol.TaskOverhead + handoutIDMax
+// envOverhead is the most bytes a task's message to its node takes around the method, the
+// queue and the params: the envelope, a hand-out id and the task's info.
+const envOverhead = protocol.TaskOverhead + handoutIDMax + protocol.TaskInfoOverhead
 
-// envelopeMax returns the most bytes a task's message to its node takes, for a method written
-// in methodJSON bytes (as a JSON string) and params of paramsLen bytes.
-func envelopeMax(methodJSON, paramsLen int) int { return envOverhead + methodJSON + paramsLen }
+// envelopeMax returns the most bytes a task of queue q with params of paramsLen bytes takes
+// in its message to a node.
+func envelopeMax(q *queue, paramsLen int) int {
+	return envOverhead + len(q.methodJSON) + len(q.queueJSON) + paramsLen
+}
 
 // unlinkHeld removes t from its node's held list.
 func (c *core) unlinkHeld(p *peer, slot uint32, t *task) {

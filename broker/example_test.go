@@ -205,7 +205,7 @@ func ExampleNewEngine() {
 	}
 	fmt.Println(h.Stats().Succeeded)
 	// Output:
-	// to N: {"jsonrpc":"2.0","id":"00000000.67108864","method":"add","params":[5,6],"timeout_ms":1800000}
+	// to N: {"jsonrpc":"2.0","id":"00000000.67108864","method":"add","params":[5,6],"timeout_ms":1800000,"attempt":1}
 	// to C: {"jsonrpc":"2.0","id":7,"result":11}
 	// 1
 }

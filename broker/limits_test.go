@@ -11,8 +11,8 @@ import (
 )
 
 // taskParamsMax is the documented bound on a task's params (docs/protocol.md, "Message
-// sizes"): MaxMsgSize - 105 - the method as a JSON string.
-func taskParamsMax(maxMsg int, method string) int { return maxMsg - 105 - len(method) - 2 }
+// sizes"): MaxMsgSize - 159 - the method as a JSON string (default queue).
+func taskParamsMax(maxMsg int, method string) int { return maxMsg - 159 - len(method) - 2 }
 
 // stringParams returns params ["<tag>xxx..."] of exactly size bytes.
 func stringParams(tag string, size int) string {
@@ -20,8 +20,8 @@ func stringParams(tag string, size int) string {
 }
 
 func TestEnvelopeOverheadDocumented(t *testing.T) {
-	if envOverhead+2 != 105 {
-		t.Fatalf("envOverhead+2 = %d, docs/protocol.md says 105", envOverhead+2)
+	if envOverhead+2 != 159 {
+		t.Fatalf("envOverhead+2 = %d, docs/protocol.md says 159", envOverhead+2)
 	}
 }
 

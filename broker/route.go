@@ -297,7 +297,7 @@ func (c *core) admit(p *peer, tg target, id []byte, q *queue, qerr *codec.Error,
 // the bound every node accepts: the broker's own MaxMsgSize, which a node's hello may raise
 // but not lower (see bHello). So a task that is accepted always travels.
 func (c *core) tooLarge(tg target, id []byte, q *queue, params []byte) bool {
-	n := envelopeMax(len(q.methodJSON), len(params))
+	n := envelopeMax(q, len(params))
 	if n <= c.maxMsg-2 {
 		return false
 	}

@@ -82,7 +82,9 @@ func offlineNode(t testing.TB, cfg Config) (*Node, *captureSender, *reader) {
 }
 
 // TestTaskPathAllocs: a raw handler's task, from the broker's message to the result handed to
-// the socket (scan, copy, queue, run, append, send), allocates nothing in steady state.
+// the socket (scan, copy, queue, run, append, send), allocates one object in steady state: the
+// task's own context (see taskCtx), which must not be reused since a handler may leave a
+// goroutine behind that holds it.
 func TestTaskPathAllocs(t *testing.T) {
 	d := dispatch.New()
 	if err := d.Register("add", rawAdd); err != nil {
@@ -117,8 +119,8 @@ func TestTaskPathAllocs(t *testing.T) {
 			if raceEnabled {
 				t.Skip("the race detector allocates")
 			}
-			if a := testing.AllocsPerRun(1000, step); a != 0 {
-				t.Errorf("%v allocs per message of %d tasks, want 0", a, tc.tasks)
+			if a := testing.AllocsPerRun(1000, step); a != float64(tc.tasks) {
+				t.Errorf("%v allocs per message of %d tasks, want %d (one context per task)", a, tc.tasks, tc.tasks)
 			}
 		})
 	}
@@ -126,7 +128,7 @@ func TestTaskPathAllocs(t *testing.T) {
 
 // TestTaskPathAllocsOverSockets: the same over real sockets, end to end through zmtp: a ROUTER
 // sends a task and receives its result; everything the node and both sockets do in between
-// allocates nothing.
+// allocates nothing but the task's context.
 func TestTaskPathAllocsOverSockets(t *testing.T) {
 	d := dispatch.New()
 	if err := d.Register("add", rawAdd); err != nil {
@@ -188,8 +190,8 @@ func TestTaskPathAllocsOverSockets(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector allocates")
 	}
-	if a := testing.AllocsPerRun(2000, roundTrip); a > 0.05 {
-		t.Errorf("%v allocs per task round trip, want 0", a)
+	if a := testing.AllocsPerRun(2000, roundTrip); a > 1.05 {
+		t.Errorf("%v allocs per task round trip, want 1 (the task's context)", a)
 	}
 }
 

@@ -41,12 +41,19 @@
 // `broker.running` (ids packed together); a task that finishes before that is never reported as
 // running: its result says it all.
 //
-// The path of a raw handler (dispatch.Handler) allocates nothing per task in steady state.
+// The path of a raw handler (dispatch.Handler) allocates one object per task in steady state:
+// the task's context (below).
 //
 // # Handler contexts
 //
-// Each worker owns one context and hands it to every handler it runs. It carries the values of
-// Run's context but not its cancellation (a node that stops finishes its running tasks), and it
+// Each task runs with a context of its own, as a net/http request does, and it ends when the
+// handler returns: a goroutine the handler leaves behind sees Done (context.Canceled), and
+// nothing another task does reaches it. dispatch.TaskInfoFrom reads from it (or from any
+// context derived from it) the task's public id (submitted tasks; the same for every attempt,
+// for a handler's own idempotency), its attempt number, its queue and its deadline. It
+// implements AfterFunc, so context.WithTimeout, WithCancel and context.AfterFunc inside a
+// handler start no goroutine to watch it. It carries the values of Run's context but not its
+// cancellation (a node that stops finishes its running tasks), and it
 // is cancelled when the task is revoked (`broker.revoke` on the PUB control topic, or sent to
 // the node on its DEALER, which does not depend on the lossy PUB), or when the grace period of
 // a stop runs out. It has a deadline when the task has one: the caller's deadline (the task's
@@ -54,8 +61,7 @@
 // (dispatch.TimeLimit, else Config.TimeLimit), whichever ends first; the context then ends with
 // context.DeadlineExceeded and a handler that fails is answered with CodeDeadline. A task whose
 // deadline passed while it waited in the node for a worker is not run: it is answered with
-// CodeExpired. The deadline timer is the worker's own, re-armed per task: no allocation. A
-// handler must not use its ctx after it returns: the worker reuses it for its next task.
+// CodeExpired. The deadline timer is the worker's own, re-armed per task: no allocation.
 //
 // # Retries
 //

@@ -53,7 +53,7 @@ func TestLargeTasks(t *testing.T) {
 	}
 }
 
-// TestTaskAtSizeBound: params of exactly MaxMsgSize - 105 - the method as a JSON string (the
+// TestTaskAtSizeBound: params of exactly MaxMsgSize - 159 - the method as a JSON string (the
 // bound docs/protocol.md gives) travel to a real node and back; one byte more is refused at
 // once with -32600 and never runs.
 func TestTaskAtSizeBound(t *testing.T) {
@@ -61,7 +61,7 @@ func TestTaskAtSizeBound(t *testing.T) {
 	n, _ := startNode(t, b, node.Config{Concurrency: 1})
 	c := dial(t, b)
 	ctx := testutil.Context(t, waitLong)
-	bound := 1<<20 - 105 - len(`"echo"`)
+	bound := 1<<20 - 159 - len(`"echo"`)
 
 	params, want := echoParams("at-bound-", bound)
 	got, err := c.CallRaw(ctx, nil, "echo", params)

@@ -295,7 +295,7 @@ func (n *Node) Run(ctx context.Context) error {
 	// running tasks finish.
 	base := context.WithoutCancel(ctx)
 	for _, w := range n.workers {
-		w.ctx.parent = base
+		w.base = base
 	}
 	// life ends the node's own goroutines (readers, flusher) once the stop is complete.
 	life, endLife := context.WithCancel(base)
@@ -364,7 +364,7 @@ func (n *Node) Run(ctx context.Context) error {
 		n.log.Warn("node: grace period over, cancelling running tasks", "running", n.running.Load())
 		n.out.abandonResults()
 		for _, w := range n.workers {
-			w.ctx.cancel(false)
+			w.cancelRunning()
 		}
 		<-workersDone
 	}
@@ -398,4 +398,19 @@ func (n *Node) monitor(e zmtp.Event) {
 		n.log.Info("node: connection to broker lost", "endpoint", e.Endpoint, "err", e.Err)
 		n.out.onDisconnect()
 	}
+}
+
+// queueName returns the node's own string for the queue named q (one of Config.Queues), so a
+// task's queue costs no allocation; a name the node does not serve (a broker's mistake) is
+// copied.
+func (n *Node) queueName(q []byte) string {
+	for _, name := range n.cfg.Queues {
+		if name == string(q) {
+			return name
+		}
+	}
+	if string(q) == protocol.DefaultQueue {
+		return protocol.DefaultQueue
+	}
+	return string(q)
 }

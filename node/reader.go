@@ -103,6 +103,7 @@ func (r *reader) one(h *codec.Header, raw []byte) {
 		if ms, ok := envelopeUint(raw, h.Params, timeoutKey); ok && ms > 0 {
 			t.deadline = time.Now().Add(time.Duration(min(ms, maxTimeoutMS)) * time.Millisecond)
 		}
+		r.taskInfo(t, raw, h.Params)
 		r.tasks = append(r.tasks, t)
 	case codec.KindResponse:
 		r.n.response(h)
@@ -110,6 +111,26 @@ func (r *reader) one(h *codec.Header, raw []byte) {
 		r.n.notice(h)
 	}
 }
+
+// taskInfo reads what a handler learns of its task through dispatch.TaskInfoFrom: the task's
+// record id (submitted tasks only), attempt number and queue. The queue's name is one of the
+// node's own (Config.Queues), so naming it allocates nothing; the id, when there is one, costs
+// its string.
+func (r *reader) taskInfo(t *task, raw, params []byte) {
+	if a, ok := envelopeUint(raw, params, attemptKey); ok && a <= protocol.MaxAttemptsCap {
+		t.attempt = int(a)
+	}
+	t.queue = protocol.DefaultQueue
+	if q, ok := envelopeString(raw, params, queueKey); ok {
+		t.queue = r.n.queueName(q)
+	}
+	if id, ok := envelopeString(raw, params, taskKey); ok && len(id) <= maxTaskID {
+		t.taskID = string(id)
+	}
+}
+
+// maxTaskID bounds the task id a node takes from a hand-out.
+const maxTaskID = 256
 
 // maxTimeoutMS bounds a task's timeout_ms, as the broker does.
 const maxTimeoutMS = uint64(protocol.MaxTimeout / time.Millisecond)

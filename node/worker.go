@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/zerotask/zerotask/codec"
+	"github.com/zerotask/zerotask/dispatch"
 	"github.com/zerotask/zerotask/protocol"
 )
 
@@ -22,6 +23,9 @@ type task struct {
 	next     *task     // queue link (taskQueue.mu held)
 	revoked  bool      // a broker.revoke named it while it waited (taskQueue.mu held)
 	deadline time.Time // when the task's deadline ends (zero: none), from its timeout_ms
+	attempt  int       // its attempt number, from the hand-out's "attempt" (0: not given)
+	queue    string    // its queue, from the hand-out's "queue" ("default" when not given)
+	taskID   string    // its record's id, from the hand-out's "task" ("" for a call)
 
 	// startIdx is the task's index in outbox.started while it runs and its running notice has
 	// not been sent; -1 otherwise (outbox.mu held).
@@ -56,6 +60,7 @@ func putTask(t *task) {
 	t.id, t.method, t.params, t.next = nil, nil, nil, nil
 	t.revoked = false
 	t.deadline = time.Time{}
+	t.attempt, t.queue, t.taskID = 0, "", ""
 	t.startIdx = -1
 	if cap(t.buf) > maxPooledTask {
 		t.buf = nil
@@ -170,15 +175,20 @@ func (q *taskQueue) revoke(id []byte) bool {
 	return found
 }
 
-// worker is one of the node's Concurrency goroutines. It owns a handler context and a scratch
-// buffer for results, both reused from task to task.
+// worker is one of the node's Concurrency goroutines. It runs one task at a time, each with a
+// context of its own (see taskCtx), and keeps a scratch buffer for results and one deadline
+// timer, both reused from task to task.
 type worker struct {
 	n       *Node
-	ctx     taskCtx
+	base    context.Context // Run's context without its cancellation: the values handlers see
 	scratch []byte
+	timer   *time.Timer // fires expire at the running task's deadline; armed per run
 
-	mu  sync.Mutex // guards cur against revokes from the SUB reader
-	cur *task
+	mu    sync.Mutex // guards cur, ctx and the run numbers against revokes and the timer
+	cur   *task
+	ctx   *taskCtx // the running task's context
+	gen   uint64   // bumped per task (w.mu held)
+	armed uint64   // the gen the timer was armed for
 
 	// Service-time sampling for the credit window: every task while tasks are slow, one in
 	// svcSampleEvery while they are fast (a clock read costs about 50 ns here, a few % of a
@@ -198,14 +208,12 @@ const (
 const maxScratch = 64 << 10
 
 func newWorker(n *Node) *worker {
-	w := &worker{n: n, scratch: make([]byte, 0, 512)}
-	w.ctx.done = make(chan struct{})
-	w.ctx.parent = context.Background()
+	w := &worker{n: n, base: context.Background(), scratch: make([]byte, 0, 512)}
 	// One timer per worker, reused for every task with a deadline or a time limit: arming it
 	// costs no allocation. It fires on its own goroutine and ends the run it was armed for
-	// only (see taskCtx.expire).
-	w.ctx.timer = time.AfterFunc(time.Hour, w.ctx.expire)
-	w.ctx.timer.Stop()
+	// only (see expire).
+	w.timer = time.AfterFunc(time.Hour, w.expire)
+	w.timer.Stop()
 	return w
 }
 
@@ -216,6 +224,32 @@ func (w *worker) loop() {
 			return
 		}
 		w.run(t)
+	}
+}
+
+// expire cancels the run the timer was armed for, with context.DeadlineExceeded. A timer that
+// fires late, once that run is over, finds the run number moved on and does nothing.
+func (w *worker) expire() {
+	w.mu.Lock()
+	c := w.ctx
+	if w.armed != w.gen {
+		c = nil
+	}
+	w.mu.Unlock()
+	// A fire of an earlier run's timer that raced with this run's Reset finds it early.
+	if c != nil && !time.Now().Before(c.info.Deadline) {
+		c.cancel(context.DeadlineExceeded, false, true)
+	}
+}
+
+// cancelRunning cancels the running task's context, if a task runs (the end of a stop's grace
+// period).
+func (w *worker) cancelRunning() {
+	w.mu.Lock()
+	c := w.ctx
+	w.mu.Unlock()
+	if c != nil {
+		c.cancel(context.Canceled, false, false)
 	}
 }
 
@@ -244,18 +278,26 @@ func (w *worker) run(t *task) {
 	if !t.deadline.IsZero() || limit > 0 {
 		now = time.Now()
 	}
-	w.mu.Lock()
-	w.cur = t
-	w.ctx.reset()
-	w.mu.Unlock()
 	// The run ends at the task's deadline or after the time limit, whichever comes first.
 	byLimit := false
-	if !now.IsZero() {
-		end := t.deadline
-		if limit > 0 && (end.IsZero() || now.Add(limit).Before(end)) {
-			end, byLimit = now.Add(limit), true
+	end := t.deadline
+	if limit > 0 && (end.IsZero() || now.Add(limit).Before(end)) {
+		end, byLimit = now.Add(limit), true
+	}
+	ctx := &taskCtx{parent: w.base, info: dispatch.TaskInfo{ID: t.taskID, Attempt: t.attempt, Queue: t.queue, Deadline: end}}
+	w.mu.Lock()
+	w.cur, w.ctx = t, ctx
+	w.gen++
+	if !end.IsZero() {
+		w.armed = w.gen
+	}
+	w.mu.Unlock()
+	if !end.IsZero() {
+		if d := end.Sub(now); d > 0 {
+			w.timer.Reset(d)
+		} else {
+			ctx.cancel(context.DeadlineExceeded, false, true)
 		}
-		w.ctx.arm(end, now)
 	}
 	r := n.running.Add(1)
 	for {
@@ -280,7 +322,7 @@ func (w *worker) run(t *task) {
 	case !t.deadline.IsZero() && !now.Before(t.deadline):
 		err = errExpired // it waited here past its deadline: not run
 	default:
-		res, err = n.d.Call(&w.ctx, w.scratch[:0], t.method, t.params)
+		res, err = n.d.Call(ctx, w.scratch[:0], t.method, t.params)
 	}
 	var served time.Duration // 0: not timed
 	if timed {
@@ -292,9 +334,14 @@ func (w *worker) run(t *task) {
 	}
 
 	w.mu.Lock()
-	w.cur = nil
+	w.cur, w.ctx = nil, nil
 	w.mu.Unlock()
-	revoked, expired := w.ctx.disarm()
+	if !end.IsZero() {
+		w.timer.Stop()
+	}
+	// As net/http does for a request, the task's context ends when its handler returns: a
+	// goroutine the handler left behind sees Done, and no later task can cancel it.
+	revoked, expired := ctx.finish()
 	n.running.Add(-1)
 	var retryAfter time.Duration
 	retry := false
@@ -325,88 +372,69 @@ func (w *worker) revoke(id []byte) bool {
 	if w.cur == nil || !sameID(w.cur.id, id) {
 		return false
 	}
-	w.ctx.cancel(true)
+	w.ctx.cancel(context.Canceled, true, false)
 	return true
 }
 
-// taskCtx is the context a worker hands to its handlers: Run's values, the task's deadline
-// (the earlier of the call's deadline and the method's time limit), and a Done channel closed
-// when that deadline passes, when the running task is revoked, or when the stop's grace period
-// ends. It is reused from task to task (a new channel is made only after a cancellation, and
-// the deadline timer is the worker's own), so running a task costs no context allocation; in
-// exchange a handler must not keep its ctx after it returns.
+// taskCtx is the context of one task's run: Run's values, the task's TaskInfo (see
+// dispatch.TaskInfoFrom), its deadline (the earlier of the call's deadline and the method's
+// time limit), and a Done channel closed when that deadline passes, when the task is revoked,
+// when the stop's grace period ends, or at the latest when its handler returns. Each run has
+// its own (one allocation per task; Done's channel is made only when asked for), so a
+// goroutine a handler leaves behind sees its own task's end and nothing else.
+//
+// It implements AfterFunc, which context.AfterFunc and the standard library's derived
+// contexts (WithCancel, WithTimeout, ...) use instead of starting a goroutine to watch a
+// parent of a type they do not know.
 type taskCtx struct {
-	parent context.Context // values only; never cancelled
-	timer  *time.Timer     // fires expire at the deadline; armed per run
+	parent context.Context   // values only; never cancelled
+	info   dispatch.TaskInfo // immutable
 
-	mu       sync.Mutex
-	done     chan struct{}
-	err      error
-	revoked  bool      // cancelled by a revoke (rather than by the end of the grace period)
-	expired  bool      // cancelled by the deadline
-	deadline time.Time // zero: none
-	run      uint64    // the run the context serves now (bumped by reset)
-	armed    uint64    // the run the timer was armed for
+	mu      sync.Mutex
+	done    chan struct{} // nil until Done is called (closedChan when it ended first)
+	err     error
+	revoked bool // cancelled by a revoke
+	expired bool // cancelled by the deadline
+	afters  []*afterFunc
 }
 
-var _ context.Context = (*taskCtx)(nil)
+// afterFunc is a function registered with AfterFunc, run once when the context ends unless
+// stopped first.
+type afterFunc struct {
+	f    func()
+	used bool // run or stopped (taskCtx.mu held)
+}
+
+// closedChan is the Done of a context that ended before anyone asked for its channel.
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+var (
+	_ context.Context                            = (*taskCtx)(nil)
+	_ interface{ AfterFunc(func()) func() bool } = (*taskCtx)(nil)
+)
 
 // Deadline returns the run's deadline, if it has one.
 func (c *taskCtx) Deadline() (time.Time, bool) {
-	c.mu.Lock()
-	d := c.deadline
-	c.mu.Unlock()
-	return d, !d.IsZero()
+	return c.info.Deadline, !c.info.Deadline.IsZero()
 }
 
-// arm sets the run's deadline and starts the timer (a deadline already passed cancels at once).
-func (c *taskCtx) arm(end, now time.Time) {
-	c.mu.Lock()
-	c.deadline = end
-	c.armed = c.run
-	c.mu.Unlock()
-	if d := end.Sub(now); d > 0 {
-		c.timer.Reset(d)
-	} else {
-		c.expire()
-	}
-}
-
-// expire cancels the run the timer was armed for, with context.DeadlineExceeded. A timer that
-// fires late, once that run is over, finds the run number moved on and does nothing.
-func (c *taskCtx) expire() {
-	c.mu.Lock()
-	if c.armed == c.run && !c.deadline.IsZero() && c.err == nil {
-		c.err = context.DeadlineExceeded
-		c.expired = true
-		close(c.done)
-	}
-	c.mu.Unlock()
-}
-
-// disarm stops the timer at the end of a run and reports how the run's context ended.
-func (c *taskCtx) disarm() (revoked, expired bool) {
-	c.mu.Lock()
-	hadDeadline := !c.deadline.IsZero()
-	c.deadline = time.Time{}
-	revoked, expired = c.revoked, c.expired
-	c.mu.Unlock()
-	if hadDeadline {
-		c.timer.Stop()
-	}
-	return revoked, expired
-}
-
-// Done returns the channel closed when the task is cancelled.
+// Done returns the channel closed when the task's run ends.
 func (c *taskCtx) Done() <-chan struct{} {
 	c.mu.Lock()
+	if c.done == nil {
+		if c.err != nil {
+			c.done = closedChan
+		} else {
+			c.done = make(chan struct{})
+		}
+	}
 	d := c.done
 	c.mu.Unlock()
 	return d
 }
 
-// Err returns context.Canceled once the task is cancelled (context.DeadlineExceeded when its
-// deadline passed), nil before.
+// Err returns nil while the run goes on; then context.DeadlineExceeded when its deadline
+// passed, context.Canceled otherwise (revoked, stopped, or its handler returned).
 func (c *taskCtx) Err() error {
 	c.mu.Lock()
 	err := c.err
@@ -414,32 +442,79 @@ func (c *taskCtx) Err() error {
 	return err
 }
 
-// Value returns the value of Run's context for key.
-func (c *taskCtx) Value(key any) any { return c.parent.Value(key) }
-
-// cancel closes Done (once per task).
-func (c *taskCtx) cancel(revoked bool) {
-	c.mu.Lock()
-	if c.err == nil {
-		c.err = context.Canceled
-		c.revoked = revoked
-		close(c.done)
+// Value returns the task's *dispatch.TaskInfo for dispatch.TaskInfoKey, and the value of
+// Run's context for any other key.
+func (c *taskCtx) Value(key any) any {
+	if key == dispatch.TaskInfoKey {
+		return &c.info
 	}
-	c.mu.Unlock()
+	return c.parent.Value(key)
 }
 
-// reset readies the context for the next task; only a cancelled context needs a new channel.
-func (c *taskCtx) reset() {
+// AfterFunc arranges for f to run on its own goroutine once the context ends (at once if it
+// has), as context.AfterFunc does. stop unregisters f; it reports whether it stopped f from
+// running.
+func (c *taskCtx) AfterFunc(f func()) (stop func() bool) {
+	a := &afterFunc{f: f}
 	c.mu.Lock()
-	c.run++
-	c.deadline = time.Time{}
 	if c.err != nil {
-		c.done = make(chan struct{})
-		c.err = nil
-		c.revoked = false
-		c.expired = false
+		a.used = true
+		c.mu.Unlock()
+		go f()
+		return func() bool { return false }
+	}
+	c.afters = append(c.afters, a)
+	c.mu.Unlock()
+	return func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if a.used {
+			return false
+		}
+		a.used = true
+		for i, x := range c.afters {
+			if x == a {
+				c.afters = append(c.afters[:i], c.afters[i+1:]...)
+				break
+			}
+		}
+		return true
+	}
+}
+
+// cancel ends the run with err (once: the first cause wins) and starts the functions
+// registered with AfterFunc.
+func (c *taskCtx) cancel(err error, revoked, expired bool) {
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		return
+	}
+	c.err, c.revoked, c.expired = err, revoked, expired
+	if c.done == nil {
+		c.done = closedChan
+	} else {
+		close(c.done)
+	}
+	afters := c.afters
+	c.afters = nil
+	for _, a := range afters {
+		a.used = true
 	}
 	c.mu.Unlock()
+	for _, a := range afters {
+		go a.f()
+	}
+}
+
+// finish ends the run as its handler returned (unless it ended before) and reports how it
+// ended.
+func (c *taskCtx) finish() (revoked, expired bool) {
+	c.cancel(context.Canceled, false, false)
+	c.mu.Lock()
+	revoked, expired = c.revoked, c.expired
+	c.mu.Unlock()
+	return revoked, expired
 }
 
 // sameID compares two raw JSON ids. The broker's ids are unsigned integers written without

@@ -201,6 +201,45 @@ func AppendTask(dst, id, method, params []byte, timeoutMS int64) []byte {
 	return append(dst, '}')
 }
 
+// TaskInfoMaxID bounds the public task id AppendTaskInfo writes, quotes included: a broker
+// epoch, a dash and a 64-bit sequence number fit (longer ids are left out).
+const TaskInfoMaxID = 32
+
+// TaskInfoOverhead is the most bytes AppendTaskInfo writes besides the queue member (see
+// AppendQueueMember).
+const TaskInfoOverhead = len(`,"`+MemberTask+`":`) + TaskInfoMaxID + len(`,"`+MemberAttempt+`":`) + 3
+
+// AppendQueueMember appends `,"queue":"<queue>"`, or nothing for DefaultQueue or "": the
+// queue member of a task hand-out (see AppendTaskInfo).
+func AppendQueueMember(dst []byte, queue string) []byte {
+	if queue == "" || queue == DefaultQueue {
+		return dst
+	}
+	dst = AppendMember(dst, MemberQueue)
+	return codec.AppendString(dst, queue)
+}
+
+// AppendTaskInfo appends what a node tells a handler of its task, before the closing brace of
+// the task request dst ends with (see AppendTask): "task" (publicID, a JSON string, quotes
+// included; nil for a call, which has none), "attempt" (from 1) and queue (queueMember, from
+// AppendQueueMember).
+func AppendTaskInfo(dst, publicID []byte, attempt int, queueMember []byte) []byte {
+	if len(dst) == 0 || dst[len(dst)-1] != '}' {
+		return dst
+	}
+	dst = dst[:len(dst)-1]
+	if len(publicID) > 0 && len(publicID) <= TaskInfoMaxID {
+		dst = AppendMember(dst, MemberTask)
+		dst = append(dst, publicID...)
+	}
+	if attempt > 0 {
+		dst = AppendMember(dst, MemberAttempt)
+		dst = strconv.AppendInt(dst, int64(min(attempt, 999)), 10)
+	}
+	dst = append(dst, queueMember...)
+	return append(dst, '}')
+}
+
 // AppendRetry appends the members that mark a node's error response as retryable, before the
 // response's closing brace: "retry":true and, when afterMS > 0, the delay the handler chose.
 // dst must end with a response object, whose closing brace is moved after the members.

@@ -59,6 +59,14 @@ const (
 	MemberKey          = "key"            // MemberKey: an idempotency key (broker.submit only).
 )
 
+// The extension members of a task as the broker hands it to a node, beside timeout_ms and
+// queue (a queue other than DefaultQueue): what the node tells a handler of its task
+// (dispatch.TaskInfoFrom).
+const (
+	MemberTask    = "task"    // MemberTask: the task's public id (submitted tasks; a call has none).
+	MemberAttempt = "attempt" // MemberAttempt: this hand-out's attempt number, from 1.
+)
+
 // The extension members of a node's error response for a task that may run again.
 const (
 	MemberRetry        = "retry"          // MemberRetry: true when the failure is retryable.
