@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -147,9 +146,7 @@ func TestCurveBrokerCommands(t *testing.T) {
 	if err := os.WriteFile(nodes, []byte("# nobody\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
+	sighup(t)
 	testutil.Eventually(t, 10*time.Second, func() bool { return strings.Contains(bErr.String(), "connections_closed=") },
 		"no reload logged: %q", bErr.String())
 	if !strings.Contains(bErr.String(), "connections_closed=2") { // the node's DEALER and SUB
