@@ -33,6 +33,14 @@ func class(n int) int {
 	return c
 }
 
+// poolCap returns the capacity of the buffer get(n) returns.
+func poolCap(n int) int {
+	if c := class(n); c >= 0 {
+		return 1 << (c + minClassBits)
+	}
+	return n
+}
+
 // get returns an empty buffer with capacity for at least n bytes.
 func (p *bufPool) get(n int) []byte {
 	c := class(n)

@@ -20,6 +20,7 @@ const (
 	DefaultResultTTL            = protocol.DefaultResultTTL            // DefaultResultTTL is the default of Config.ResultTTL.
 	DefaultMaxResults           = protocol.DefaultMaxResults           // DefaultMaxResults is the default of Config.MaxResults.
 	DefaultMaxResultBytes       = protocol.DefaultMaxResultBytes       // DefaultMaxResultBytes is the default of Config.MaxResultBytes.
+	DefaultMemoryBudget         = protocol.DefaultMemoryBudget         // DefaultMemoryBudget is the default of Config.MemoryBudget.
 	DefaultMaxQueued            = protocol.DefaultMaxQueued            // DefaultMaxQueued is the default of Config.MaxQueued.
 	DefaultMaxInFlightPerClient = protocol.DefaultMaxInFlightPerClient // DefaultMaxInFlightPerClient is the default of Config.MaxInFlightPerClient.
 	DefaultMaxBatch             = protocol.DefaultMaxBatch             // DefaultMaxBatch is the default of Config.MaxBatch.
@@ -95,6 +96,7 @@ var (
 	errTooManyWaits    = protocol.ErrTooManyWaits
 	errMethodShare     = protocol.ErrMethodShare
 	errWaitShare       = protocol.ErrWaitShare
+	errTaskBytes       = protocol.ErrTaskBytes
 	errNodeLost        = protocol.ErrNodeLost
 	errMethodTooLong   = protocol.ErrMethodTooLong
 	errNotNode         = protocol.ErrNotNode
@@ -141,10 +143,19 @@ type Config struct {
 	// 1,000,000.
 	MaxResults int
 	// MaxResultBytes bounds the memory the finished records take (their raw JSON results and
-	// errors plus 128 bytes each); past it the oldest are forgotten. Default 256 MiB. (With
+	// errors plus 128 bytes each); past it the oldest are forgotten. Default MemoryBudget/4 (256 MiB). (With
 	// Config.Store the store keeps the results for ResultTTL as well; these bounds are the
 	// broker's own copy.)
 	MaxResultBytes int64
+	// MemoryBudget is the memory, in bytes, the broker's tasks and results may take: it gives
+	// MaxTaskBytes (half of it) and MaxResultBytes (a quarter) their defaults; the rest is
+	// room for what peers have in flight (docs/limits.md). Default 1 GiB.
+	MemoryBudget int64
+	// MaxTaskBytes bounds the memory of the live tasks (queued, scheduled, or at a node): their
+	// params and ids as held, plus a fixed cost per task. Past it a new task is refused with
+	// protocol.ErrTaskBytes (CodeQueueFull, data {"budget":"task_bytes"}). Default
+	// MemoryBudget/2.
+	MaxTaskBytes int64
 	// MaxQueued bounds the tasks waiting in all queues together; past it a new task is refused with
 	// CodeQueueFull at once (nothing accepted is ever dropped). Default 1,000,000; at most 60M.
 	MaxQueued int
@@ -278,8 +289,14 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MaxResults <= 0 {
 		c.MaxResults = DefaultMaxResults
 	}
+	if c.MemoryBudget <= 0 {
+		c.MemoryBudget = DefaultMemoryBudget
+	}
+	if c.MaxTaskBytes <= 0 {
+		c.MaxTaskBytes = c.MemoryBudget / 2
+	}
 	if c.MaxResultBytes <= 0 {
-		c.MaxResultBytes = DefaultMaxResultBytes
+		c.MaxResultBytes = c.MemoryBudget / 4
 	}
 	if c.MaxQueued <= 0 {
 		c.MaxQueued = DefaultMaxQueued

@@ -213,14 +213,15 @@ type core struct {
 	batches     []batchReply
 	freeBatches []uint32
 
-	subm   map[uint64]uint32 // live submitted tasks: seq -> slot
-	seq    uint64
-	store  *memStore
-	keys   map[string]uint64   // idempotency keys of submitted tasks -> seq (see keys.go)
-	shares map[string]*share   // per-client shares of the shared tables (see shares.go)
-	opts   map[uint32]taskOpts // per-task options of the tasks with fOpts, by slot
-	qkey   []byte              // a queue key being built (queueFor)
-	rnd    uint64              // state of the backoff jitter (splitmix64)
+	subm      map[uint64]uint32 // live submitted tasks: seq -> slot
+	seq       uint64
+	store     *memStore
+	keys      map[string]uint64   // idempotency keys of submitted tasks -> seq (see keys.go)
+	shares    map[string]*share   // per-client shares of the shared tables (see shares.go)
+	taskBytes int64               // what the live tasks take, for MaxTaskBytes (taskCost)
+	opts      map[uint32]taskOpts // per-task options of the tasks with fOpts, by slot
+	qkey      []byte              // a queue key being built (queueFor)
+	rnd       uint64              // state of the backoff jitter (splitmix64)
 
 	waiterFree []*waiter
 	dirty      []uint32
@@ -533,6 +534,7 @@ func (c *core) newTask(q *queue, id, params []byte) (uint32, *task, bool) {
 		n = 1 // buf != nil marks a live task
 	}
 	t.buf = append(append(c.pool.get(n), id...), params...)
+	c.taskBytes += taskCost(cap(t.buf))
 	t.idLen = uint32(len(id))
 	t.q = q.idx
 	t.client, t.batch, t.node = noRef, noRef, noRef
@@ -541,6 +543,13 @@ func (c *core) newTask(q *queue, id, params []byte) (uint32, *task, bool) {
 	q.refs++
 	return slot, t, true
 }
+
+// taskOverhead is what a live task costs besides its buffer: its slot, its ring or schedule
+// entry, its options and the maps that know it, rounded up.
+const taskOverhead = 256
+
+// taskCost is what a live task with a buffer of n bytes counts against MaxTaskBytes.
+func taskCost(n int) int64 { return int64(n) + taskOverhead }
 
 // freeTask returns a finished task's slot and buffer.
 func (c *core) freeTask(slot uint32, t *task) {
@@ -555,6 +564,7 @@ func (c *core) freeTask(slot uint32, t *task) {
 	if c.dur != nil {
 		c.freed(t)
 	}
+	c.taskBytes -= taskCost(cap(t.buf))
 	c.pool.put(t.buf)
 	c.tasks.release(slot)
 	c.maybeDropQueue(q)

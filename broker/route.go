@@ -269,7 +269,7 @@ func (c *core) fail(tg target, id []byte, e *codec.Error) {
 // admit checks the limits for a new task of queue q (nil: no queue could be made, for the
 // reason qerr; delayed: it will be scheduled) from a client with reply target tg; it answers
 // the request and returns false when one is reached.
-func (c *core) admit(p *peer, tg target, id []byte, q *queue, qerr *codec.Error, delayed bool) bool {
+func (c *core) admit(p *peer, tg target, id []byte, q *queue, qerr *codec.Error, delayed bool, size int) bool {
 	switch {
 	case c.closing:
 		c.cnt.rejected++
@@ -288,6 +288,10 @@ func (c *core) admit(p *peer, tg target, id []byte, q *queue, qerr *codec.Error,
 		// accepted is dropped.
 		c.cnt.rejected++
 		c.fail(tg, id, errQueueFull)
+		return false
+	case c.taskBytes+taskCost(poolCap(max(size, 1))) > c.cfg.MaxTaskBytes:
+		c.cnt.rejected++
+		c.fail(tg, id, errTaskBytes)
 		return false
 	}
 	return true
@@ -317,7 +321,7 @@ func (c *core) call(p *peer, tg target, method, id, params []byte, x *taskExt) {
 		sh = p.share
 	}
 	q, qerr := c.queueFor(method, x.queue, sh)
-	if !c.admit(p, tg, id, q, qerr, x.delay > 0) || c.tooLarge(tg, id, q, params) {
+	if !c.admit(p, tg, id, q, qerr, x.delay > 0, len(id)+len(params)) || c.tooLarge(tg, id, q, params) {
 		if q != nil {
 			c.maybeDropQueue(q)
 		}

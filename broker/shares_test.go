@@ -80,3 +80,34 @@ func TestNodeHelloFailsWithoutRoom(t *testing.T) {
 		t.Fatalf("nodes %d after a hello with room, want 1", s.Nodes)
 	}
 }
+
+// TestTaskBytesBudget: the live tasks' bytes are bounded by MaxTaskBytes, tested at the bound:
+// three tasks of 100 KB (a 128 KiB buffer each) fit a budget of exactly three, the fourth is
+// refused with -32001 naming the budget and queues nothing, and a finished task makes room.
+func TestTaskBytesBudget(t *testing.T) {
+	b := startBroker(t, Config{MaxTaskBytes: 3 * taskCost(128<<10)})
+	c := dealer(t, b)
+	params := stringParams("p", 100_000)
+	for i := range 3 {
+		c.send(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"echo","params":%s}`, i, params))
+	}
+	r := decodeResp(t, c.call(`{"jsonrpc":"2.0","id":3,"method":"echo","params":`+params+`}`))
+	if r.Error == nil || r.Error.Code != CodeQueueFull || string(r.Error.Data) != `{"budget":"task_bytes"}` {
+		t.Fatalf("fourth task: %+v, want -32001 task_bytes", r)
+	}
+	if s := b.Stats(); s.Queued != 3 {
+		t.Fatalf("%d queued, want 3", s.Queued)
+	}
+	n := newNode(t, b, "n", "echo")
+	n.credit(1)
+	ts := n.collect(1)
+	n.result(ts[0].ID, "1")
+	if r := decodeResp(t, c.recv()); r.Error != nil {
+		t.Fatalf("reply %+v", r.Error)
+	}
+	c.send(`{"jsonrpc":"2.0","id":4,"method":"echo","params":` + params + `}`)
+	c.none()
+	if s := b.Stats(); s.Queued+s.Running != 3 {
+		t.Fatalf("after a task finished, %d queued and %d running, want 3 in all", s.Queued, s.Running)
+	}
+}

@@ -161,7 +161,7 @@ func TestAppendMember(t *testing.T) {
 }
 
 func TestSentinels(t *testing.T) {
-	for _, e := range []*codec.Error{ErrQueueFull, ErrTooManyInFlight, ErrShuttingDown, ErrRevoked, ErrExpired, ErrNodeLost, ErrDeadline, ErrNoCredit, ErrTooManyMethods, ErrBrokerBusy, ErrTooManyWaits, ErrMethodShare, ErrWaitShare, ErrLeaseLost} {
+	for _, e := range []*codec.Error{ErrQueueFull, ErrTooManyInFlight, ErrShuttingDown, ErrRevoked, ErrExpired, ErrNodeLost, ErrDeadline, ErrNoCredit, ErrTooManyMethods, ErrBrokerBusy, ErrTooManyWaits, ErrMethodShare, ErrWaitShare, ErrTaskBytes, ErrLeaseLost} {
 		if e.Code < CodeServerErrorMin || e.Code > CodeServerErrorMax || e.Message == "" {
 			t.Errorf("%v: code outside the server-error range or no message", e)
 		}

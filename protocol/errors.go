@@ -55,6 +55,7 @@ var (
 	ErrTooManyWaits   = codec.NewError(CodeQueueFull, "queue full: result waits", nil)                                                        // ErrTooManyWaits: the broker's MaxWaiting.
 	ErrMethodShare    = codec.NewError(CodeQueueFull, "queue full: this client's share of methods", []byte(`{"budget":"client_methods"}`))    // ErrMethodShare: the client's ClientShare of MaxMethods.
 	ErrWaitShare      = codec.NewError(CodeQueueFull, "queue full: this client's share of result waits", []byte(`{"budget":"client_waits"}`)) // ErrWaitShare: the client's ClientShare of MaxWaiting.
+	ErrTaskBytes      = codec.NewError(CodeQueueFull, "queue full: task bytes", []byte(`{"budget":"task_bytes"}`))                            // ErrTaskBytes: the broker's MaxTaskBytes.
 	ErrLeaseLost      = codec.NewError(CodeDeadline, "task deadline exceeded: no answer from its node", nil)                                  // ErrLeaseLost: a node silent past a task's deadline.
 )
 

@@ -83,6 +83,8 @@ const (
 	DefaultSendHWM = 1000
 	// DefaultRecvHWM is Options.RecvHWM's default, in messages per socket.
 	DefaultRecvHWM = 1000
+	// DefaultRecvHWMBytes is Options.RecvHWMBytes's default.
+	DefaultRecvHWMBytes = 16 << 20
 	// DefaultSendHWMBytes is Options.SendHWMBytes's default, in bytes per peer.
 	DefaultSendHWMBytes = 16 << 20
 	// DefaultMaxMsgSize is Options.MaxMsgSize's default, in bytes.
@@ -121,6 +123,11 @@ type Options struct {
 	// RecvHWM bounds the socket's receive queue, in messages. Default 1000. When it is full the
 	// connections stop reading, which pushes back on the peers through TCP.
 	RecvHWM int
+	// RecvHWMBytes bounds the receive queue in bytes too (the messages' buffers): once it
+	// holds that much, the connections stop reading as when RecvHWM is reached, so a peer's
+	// flood of large messages queues at most that much ahead of the other peers' messages.
+	// One message always fits an empty queue. Default 16 MiB; -1 removes the bound.
+	RecvHWMBytes int
 	// MaxMsgSize bounds every incoming frame and message (the sum of its frames), in bytes.
 	// Default 1 MiB. A peer announcing more is disconnected before anything is allocated for
 	// it. -1 removes the limit (trusted peers only: memory is still only allocated as bytes
@@ -204,6 +211,11 @@ type Options struct {
 func (o Options) withDefaults() Options {
 	if o.SendHWM <= 0 {
 		o.SendHWM = DefaultSendHWM
+	}
+	if o.RecvHWMBytes == 0 {
+		o.RecvHWMBytes = DefaultRecvHWMBytes
+	} else if o.RecvHWMBytes < 0 {
+		o.RecvHWMBytes = -1
 	}
 	if o.RecvHWM <= 0 {
 		o.RecvHWM = DefaultRecvHWM

@@ -78,14 +78,16 @@ type recvQueue struct {
 	ring   []*Msg
 	head   int // index of the oldest message
 	n      int // messages in the ring
+	bytes  int // their buffers' lengths
+	max    int // bound on bytes: past it nothing more is pushed (but one message always fits)
 	closed bool
 
 	recvWait  waiters // Recv callers waiting for a message
 	spaceWait waiters // connection readers waiting for room
 }
 
-func newRecvQueue(size int) *recvQueue {
-	return &recvQueue{ring: make([]*Msg, size)}
+func newRecvQueue(size, maxBytes int) *recvQueue {
+	return &recvQueue{ring: make([]*Msg, size), max: maxBytes}
 }
 
 // push appends as many of msgs as fit and returns how many it took. When it took none
@@ -98,19 +100,21 @@ func (q *recvQueue) push(msgs []*Msg) (int, chan struct{}, bool) {
 		return 0, nil, false
 	}
 	free := len(q.ring) - q.n
-	if free == 0 {
+	if free == 0 || (q.max > 0 && q.n > 0 && q.bytes >= q.max) {
 		ch := q.spaceWait.register()
 		q.mu.Unlock()
 		return 0, ch, true
 	}
-	k := min(free, len(msgs))
+	k := 0
 	tail := q.head + q.n
-	for i := range k {
-		j := tail + i
+	for k < min(free, len(msgs)) && (q.max <= 0 || q.n+k == 0 || q.bytes < q.max) {
+		j := tail + k
 		if j >= len(q.ring) {
 			j -= len(q.ring)
 		}
-		q.ring[j] = msgs[i]
+		q.ring[j] = msgs[k]
+		q.bytes += len(msgs[k].buf)
+		k++
 	}
 	q.n += k
 	q.recvWait.wakeAll()
@@ -133,6 +137,7 @@ func (q *recvQueue) pop() (*Msg, chan struct{}, bool) {
 	}
 	m := q.ring[q.head]
 	q.ring[q.head] = nil
+	q.bytes -= len(m.buf)
 	q.head++
 	if q.head == len(q.ring) {
 		q.head = 0
@@ -160,6 +165,7 @@ func (q *recvQueue) popN(dst []*Msg) (int, chan struct{}, bool) {
 	k := min(q.n, len(dst))
 	for i := range k {
 		dst[i] = q.ring[q.head]
+		q.bytes -= len(dst[i].buf)
 		q.ring[q.head] = nil
 		q.head++
 		if q.head == len(q.ring) {
@@ -177,6 +183,7 @@ func (q *recvQueue) close() {
 	q.mu.Lock()
 	q.closed = true
 	for q.n > 0 {
+		q.bytes -= len(q.ring[q.head].buf)
 		q.ring[q.head].Release()
 		q.ring[q.head] = nil
 		q.head = (q.head + 1) % len(q.ring)

@@ -97,7 +97,7 @@ func NewSocket(t SocketType, o Options) *Socket {
 		dialers:   map[string]*dialer{},
 		conns:     map[*conn]struct{}{},
 		routes:    map[string]*conn{},
-		q:         newRecvQueue(o.RecvHWM),
+		q:         newRecvQueue(o.RecvHWM, o.RecvHWMBytes),
 		closing:   make(chan struct{}),
 		nextID:    rand.Uint32(),
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -30,6 +32,7 @@ type brokerFlags struct {
 	retryBackoff, maxRetryBackoff *time.Duration
 	store, owner                  *string
 	maxResultBytes                *int64
+	memoryBudget, maxTaskBytes    *int64
 	maxConnsPerAddr               *int
 	maxMethods, maxWaiting        *int
 	clientShare                   *int
@@ -44,7 +47,9 @@ func addBrokerFlags(fs *flagSet) *brokerFlags {
 		heartbeat:       fs.Duration("heartbeat", protocol.DefaultHeartbeatInterval, "heartbeat interval; a peer silent for 3 intervals is dead and a dead node's tasks are queued again"),
 		resultTTL:       fs.Duration("result-ttl", protocol.DefaultResultTTL, "how long finished results are kept for status/result"),
 		maxResults:      fs.Int("max-results", protocol.DefaultMaxResults, "finished results kept at most (the oldest are forgotten first)"),
-		maxResultBytes:  fs.Int64("max-result-bytes", protocol.DefaultMaxResultBytes, "bytes of finished results kept in memory at most (raw JSON plus 128 per result; the oldest are forgotten first)"),
+		maxResultBytes:  fs.Int64("max-result-bytes", 0, "bytes of finished results kept in memory at most (raw JSON plus 128 per result; the oldest are forgotten first); 0: a quarter of --memory-budget"),
+		memoryBudget:    fs.Int64("memory-budget", protocol.DefaultMemoryBudget, "bytes of memory for tasks and results: sizes --max-task-bytes (half) and --max-result-bytes (a quarter) unless they are given (docs/limits.md)"),
+		maxTaskBytes:    fs.Int64("max-task-bytes", 0, "bytes of live tasks (queued, scheduled or at a node; params plus 256 per task) at most (past it: error "+strconv.Itoa(protocol.CodeQueueFull)+"); 0: half of --memory-budget"),
 		maxQueued:       fs.Int("max-queued", protocol.DefaultMaxQueued, "queued tasks at most, in all queues (past it: error "+strconv.Itoa(protocol.CodeQueueFull)+")"),
 		maxInF:          fs.Int("max-inflight", protocol.DefaultMaxInFlightPerClient, "in-flight requests per client at most (past it: error "+strconv.Itoa(protocol.CodeTooManyInFlight)+")"),
 		maxBatch:        fs.Int("max-batch", protocol.DefaultMaxBatch, "JSON-RPC batch length at most (past it: error "+strconv.Itoa(codec.CodeInvalidRequest)+")"),
@@ -114,8 +119,13 @@ func (f *brokerFlags) baseConfig(log *slog.Logger) (broker.Config, error) {
 	if *f.maxMsgSize < 256 {
 		return broker.Config{}, usagef("--max-msg-size must be at least 256, got %d", *f.maxMsgSize)
 	}
-	if *f.maxResultBytes <= 0 {
-		return broker.Config{}, usagef("--max-result-bytes must be positive, got %d", *f.maxResultBytes)
+	for name, v := range map[string]int64{"max-result-bytes": *f.maxResultBytes, "max-task-bytes": *f.maxTaskBytes} {
+		if v < 0 {
+			return broker.Config{}, usagef("--%s must not be negative, got %d", name, v)
+		}
+	}
+	if *f.memoryBudget <= 0 {
+		return broker.Config{}, usagef("--memory-budget must be positive, got %d", *f.memoryBudget)
 	}
 	for name, v := range map[string]time.Duration{"heartbeat": *f.heartbeat, "result-ttl": *f.resultTTL, "retry-backoff": *f.retryBackoff, "max-retry-backoff": *f.maxRetryBackoff} {
 		if v <= 0 {
@@ -129,6 +139,8 @@ func (f *brokerFlags) baseConfig(log *slog.Logger) (broker.Config, error) {
 		ResultTTL:            *f.resultTTL,
 		MaxResults:           *f.maxResults,
 		MaxResultBytes:       *f.maxResultBytes,
+		MemoryBudget:         *f.memoryBudget,
+		MaxTaskBytes:         *f.maxTaskBytes,
 		MaxQueued:            *f.maxQueued,
 		MaxInFlightPerClient: *f.maxInF,
 		MaxBatch:             *f.maxBatch,
@@ -240,6 +252,7 @@ func runBroker(ctx context.Context, io *stdio, args []string) error {
 		return err
 	}
 	defer closeStore()
+	setMemoryLimit(cfg.MemoryBudget)
 	b, err := broker.New(cfg)
 	if err != nil {
 		return err
@@ -471,4 +484,14 @@ func runUp(ctx context.Context, io *stdio, args []string) error {
 		nodeErr = fmt.Errorf("node: %w", nodeErr)
 	}
 	return errors.Join(brokerErr, nodeErr)
+}
+
+// setMemoryLimit gives the Go runtime the broker's memory budget as its soft memory limit
+// (unless GOMEMLIMIT says otherwise): with tasks and results taking up to three quarters of
+// the budget, the collector then runs before garbage takes the heap past it, instead of
+// letting the heap reach twice what is live.
+func setMemoryLimit(budget int64) {
+	if os.Getenv("GOMEMLIMIT") == "" && budget > 0 {
+		debug.SetMemoryLimit(budget)
+	}
 }
