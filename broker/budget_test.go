@@ -22,9 +22,8 @@ func heapObjects() uint64 {
 	return s[0].Value.Uint64()
 }
 
-// TestFloodNotificationsWithinBudget replays the first row of the table of docs/limits.md
-// against a broker with default limits over loopback: one peer sends 3,000 notifications of
-// 500 KB for a method no node serves (1.5 GB). The broker takes what fits MaxTaskBytes and
+// TestFloodNotificationsWithinBudget: against a broker with default limits over loopback, one
+// peer sends 3,000 notifications of 500 KB for a method no node serves (1.5 GB). The broker takes what fits MaxTaskBytes and
 // refuses the rest (counted: a notification has no reply), the heap stays under the memory
 // budget plus 64 MB, and a good client's add, served by a node, is answered throughout.
 func TestFloodNotificationsWithinBudget(t *testing.T) {
