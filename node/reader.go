@@ -159,7 +159,11 @@ func (n *Node) response(h *codec.Header) {
 		if v, err := strconv.ParseUint(string(bytes.TrimSuffix(seq, []byte(`"`))), 10, 64); err == nil && h.Error == nil {
 			n.out.mu.Lock()
 			n.out.win.answered(v, now)
+			grew := n.out.grantLocked() > 0
 			n.out.mu.Unlock()
+			if grew {
+				n.out.wake() // a window grown while the node is idle: grant it now, not at the next result
+			}
 		}
 		return
 	}
