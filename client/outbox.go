@@ -355,7 +355,7 @@ func (o *outbox) sayHello() {
 		cl.id = o.nextID
 		o.pending[cl.id] = cl
 		var idb [20]byte
-		frame := protocol.AppendClientHello(nil, strconv.AppendUint(idb[:0], cl.id, 10))
+		frame := protocol.AppendClientHello(nil, strconv.AppendUint(idb[:0], cl.id, 10), o.c.opts.maxMsgSize)
 		// First in line; its id is left out of the frame's call range so that the calls queued
 		// before it are not taken as sent (helloSentUpTo tracks hellos instead).
 		o.out.PushFront(outFrame{B: frame, Meta: span{hello: cl.id}})

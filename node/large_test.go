@@ -1,11 +1,14 @@
 package node_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/zerotask/zerotask/client"
+	"github.com/zerotask/zerotask/dispatch"
 	"github.com/zerotask/zerotask/internal/testutil"
 	"github.com/zerotask/zerotask/node"
 )
@@ -75,5 +78,39 @@ func TestTaskAtSizeBound(t *testing.T) {
 	}
 	if s := n.Stats(); s.Hellos != 1 || s.Done != 1 {
 		t.Errorf("node stats %+v: want one hello and one task done", s)
+	}
+}
+
+// TestReplyPastClientLimit: a client announces its message size in its hello; a result that
+// would pass it reaches the client as -32603 with the call's id, and the client's connection
+// stays up for the next call.
+func TestReplyPastClientLimit(t *testing.T) {
+	b := startBroker(t)
+	d := dispatch.New()
+	if err := node.Builtins(d); err != nil {
+		t.Fatal(err)
+	}
+	big := dispatch.HandlerFunc(func(_ context.Context, dst, _ []byte) ([]byte, error) {
+		return append(append(append(dst, '"'), strings.Repeat("b", 8<<10)...), '"'), nil
+	})
+	if err := d.Register("big", big); err != nil {
+		t.Fatal(err)
+	}
+	startNode(t, b, node.Config{Concurrency: 1, Dispatcher: d})
+	ctx := testutil.Context(t, waitLong)
+	c, err := client.Dial(ctx, b.Addr(), client.WithLogger(quiet), client.WithMaxMsgSize(4096))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if _, err := c.CallRaw(ctx, nil, "big", nil); !isCode(err, -32603) || !strings.Contains(err.Error(), "too large") {
+		t.Fatalf("a result past the client's 4 KiB: %v, want -32603 reply too large", err)
+	}
+	got, err := c.CallRaw(ctx, nil, "echo", []byte(`["still here"]`))
+	if err != nil || string(got) != `"still here"` {
+		t.Fatalf("the next call: %s, %v", got, err)
+	}
+	if s := b.Stats(); s.TooLarge != 1 {
+		t.Errorf("Stats.TooLarge %d, want 1", s.TooLarge)
 	}
 }

@@ -30,9 +30,18 @@ func AppendMember(dst []byte, name string) []byte {
 }
 
 // AppendClientHello appends a client's broker.hello request with id (raw JSON): it reads
-// replies in any order ({"role":"client","unordered":true}).
-func AppendClientHello(dst, id []byte) []byte {
-	return codec.AppendRequest(dst, id, MethodHello, []byte(clientHello))
+// replies unordered, and receives messages of at most maxMsgSize bytes (0: not said, the
+// broker's own limit).
+func AppendClientHello(dst, id []byte, maxMsgSize int64) []byte {
+	if maxMsgSize <= 0 {
+		return codec.AppendRequest(dst, id, MethodHello, []byte(clientHello))
+	}
+	var pb [len(clientHello) + 40]byte
+	params := append(pb[:0], clientHello[:len(clientHello)-1]...)
+	params = append(params, `,"max_msg_size":`...)
+	params = strconv.AppendInt(params, maxMsgSize, 10)
+	params = append(params, '}')
+	return codec.AppendRequest(dst, id, MethodHello, params)
 }
 
 // NodeHello is what a node's broker.hello says: its name, the methods it serves (in each of

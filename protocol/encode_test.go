@@ -56,8 +56,12 @@ func TestEncoders(t *testing.T) {
 		b    []byte
 		want msg
 	}{
-		{"client hello", AppendClientHello(nil, []byte("7")),
+		{"client hello", AppendClientHello(nil, []byte("7"), 0),
 			msg{"2.0", json.RawMessage("7"), MethodHello, map[string]any{"role": RoleClient, "unordered": true}, nil}},
+		{"client hello with its size", AppendClientHello(nil, []byte("8"), 4096),
+			msg{"2.0", json.RawMessage("8"), MethodHello, map[string]any{"role": RoleClient, "unordered": true, "max_msg_size": num("4096")}, nil}},
+		{"node hello with its size", AppendNodeHello(nil, []byte(`"hello-2"`), &NodeHello{Name: "n", Methods: []string{"add"}, Concurrency: 1, MaxMsgSize: 1 << 20}),
+			msg{"2.0", json.RawMessage(`"hello-2"`), MethodHello, map[string]any{"role": RoleNode, "name": "n", "methods": []any{"add"}, "concurrency": num("1"), "prefetch": num("0"), "max_msg_size": num("1048576")}, nil}},
 		{"node hello", AppendNodeHello(nil, []byte(`"hello-1"`), &NodeHello{Name: `n"1`, Methods: []string{"add", "broker.x", "rpc.y", "sub"}, Concurrency: 4, Prefetch: 2, Queues: []string{"default", "q2"}}),
 			msg{"2.0", json.RawMessage(`"hello-1"`), MethodHello, map[string]any{"role": RoleNode, "name": `n"1`, "methods": []any{"add", "sub"}, "concurrency": num("4"), "prefetch": num("2"), "queues": []any{"default", "q2"}}, nil}},
 		{"node hello, no methods, no queues", AppendNodeHello(nil, []byte("1"), &NodeHello{Name: "n"}),
@@ -196,7 +200,7 @@ func TestEncodersAllocs(t *testing.T) {
 	hello := &NodeHello{Name: "n", Methods: []string{"add", "broker.x"}, Concurrency: 4, Prefetch: 4, Queues: []string{"q"}}
 	errResp := codec.AppendError(nil, []byte("3"), ErrDeadline)
 	for name, f := range map[string]func(){
-		"ClientHello":  func() { buf = AppendClientHello(buf[:0], id) },
+		"ClientHello":  func() { buf = AppendClientHello(buf[:0], id, 1<<20) },
 		"NodeHello":    func() { buf = AppendNodeHello(buf[:0], id, hello) },
 		"HelloReply":   func() { buf = AppendHelloReply(buf[:0], "epoch", 1000, 1024, 1<<20) },
 		"Credit":       func() { buf = AppendCredit(buf[:0], nil, 100) },
