@@ -244,7 +244,7 @@ type Config struct {
 	// broker does not close it.
 	Store store.Store
 	// StoreOwner names this broker in the store: the tasks it accepts are held under this id,
-	// and a broker starting with it takes back (store.Recover) what an earlier run left. It
+	// and a broker starting with it takes back (store.Register) what an earlier run left. It
 	// must be stable across restarts of one broker and distinct between brokers sharing a
 	// store. Default "broker:<hostname>:<ROUTER endpoint>".
 	StoreOwner string
@@ -261,6 +261,13 @@ type Config struct {
 	// queues with no attempt counted; the node is sent a broker.revoke for them, and the event
 	// is logged and counted (Stats.Reclaimed). Default 30s; negative: never.
 	ProgressTimeout time.Duration
+	// StoreTakeover lets a broker start under a StoreOwner that a live broker is using (its
+	// lease is being renewed): New waits until that broker stops renewing (up to 10 minutes),
+	// then takes the owner id's tasks over. Without it New fails (store.ErrOwnerLive), as two
+	// live brokers with one owner id would keep each other's lease alive. An earlier run
+	// that is gone (killed) is taken over without it, once New has seen its lease stand
+	// still for 2.5 s.
+	StoreTakeover bool
 	// StoreTimeout bounds each store call (a write of a batch, a read, a claim). Default 5s.
 	StoreTimeout time.Duration
 

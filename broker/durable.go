@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/zerotask/zerotask/codec"
@@ -26,14 +28,17 @@ import (
 //     goroutine sends them in batches, a Put always before the Ack of its task, so a crash in
 //     between runs the task again (at least once) rather than losing it.
 //   - Node loss and retries stay in memory: the store still holds the task for this broker.
-//   - Start: Recover(owner) gives back what an earlier run under the same owner id held (a
-//     kill -9); the claimer claims tasks from the store's queues for the queues whose nodes
+//   - Start: Register(owner) starts a run of the owner id (the owner of every write, see
+//     durable_loop.go) and gives back what an earlier run held (a kill -9); a run whose writes
+//     are fenced (its lease ran out and its tasks went to others) forgets them (dropStored)
+//     and registers anew. The claimer claims tasks from the store's queues for the queues whose nodes
 //     here have credit and nothing queued, so given-back tasks (and those of a broker whose
 //     lease ran out) run wherever there is room.
-//   - Graceful shutdown: submitted tasks still queued or delayed stay in the store (not failed with
-//     CodeShuttingDown as without a store); once Serve ends they are given back (Recover) for the
-//     next run or another broker. Calls are answered CodeShuttingDown and acked, as their callers
-//     know they failed.
+//   - Graceful shutdown: submitted tasks and recovered calls still queued, delayed, retried or
+//     on a lost node stay in the store (not failed with CodeShuttingDown as without a store,
+//     see staysStored); once Serve ends they are given back (Recover) for the next run or
+//     another broker. Calls this run accepted are answered CodeShuttingDown and acked, as
+//     their callers know they failed.
 //   - broker.status and broker.result for a task this broker does not know (another broker's,
 //     or one from before a restart whose record left memory) ask the store off the routing
 //     loop: the result, or QUEUED while the store holds the task, or UNKNOWN; a wait is the
@@ -44,9 +49,12 @@ import (
 
 // durable is the routing state's side of durable mode (guarded by Broker.mu).
 type durable struct {
-	st    store.Store
-	owner string
-	log   *slog.Logger
+	st   store.Store
+	name string                 // the owner id (Config.StoreOwner)
+	run  atomic.Pointer[string] // this run of it in the store (store.Register): the owner of its writes
+	log  *slog.Logger
+	// fenceMu serializes lostLease (the loops may all learn of a fence at once)
+	fenceMu sync.Mutex
 
 	holds []holdEntry // accepted tasks waiting to be written
 	puts  []putEntry  // results waiting to be written
@@ -75,7 +83,7 @@ type durable struct {
 func newDurable(st store.Store, owner string, log *slog.Logger) *durable {
 	return &durable{
 		st:       st,
-		owner:    owner,
+		name:     owner,
 		log:      log,
 		alias:    make(map[uint64]string),
 		aliasIdx: make(map[string]uint64),
@@ -104,6 +112,9 @@ type putEntry struct {
 	at                      int64
 	rOff, rEnd, eEnd        int // result pbuf[rOff:rEnd], error object pbuf[rEnd:eEnd]
 }
+
+// owner returns the store owner the broker's writes go under: its current run.
+func (d *durable) owner() string { return *d.run.Load() }
 
 func kick(ch chan struct{}) {
 	select {
@@ -532,6 +543,7 @@ type claim struct {
 	queue string
 	idx   uint32
 	n     int
+	token string // the claim's idempotency token in the store
 }
 
 // claimMin is the fewest tasks a claim asks for.
@@ -721,4 +733,60 @@ func appendStoredRecord(dst []byte, r *store.Result) []byte {
 // appendStateRecord appends the state record of task id (off the hot path: a store lookup).
 func appendStateRecord(dst []byte, id, st string) []byte {
 	return protocol.AppendStateRecord(dst, codec.AppendString(nil, id), st)
+}
+
+var errStoreLeaseLost = codec.NewError(codec.CodeInternalError, "Internal error: the broker lost its store lease; the task may run through another broker", nil)
+
+// dropStored forgets every task the broker has from the store after its lease was lost
+// (Broker.lostLease): queued, delayed and on nodes, without acking them, as the store has
+// given them to other brokers. A call whose client waits is told so (errStoreLeaseLost); a node's
+// answer for a dropped task is stale. Tasks being written stay: their write is refused.
+func (c *core) dropStored() int {
+	n := 0
+	drop := func(slot uint32, t *task) {
+		n++
+		if t.flags&fHeld != 0 {
+			c.unlinkHeld(c.peers[t.node], slot, t)
+		}
+		if t.flags&fClient != 0 && t.flags&fSubmitted == 0 {
+			tg := target{client: t.client, cgen: t.cgen, batch: t.batch, delim: t.flags&fDelim != 0, member: t.flags&fMember != 0}
+			c.unlinkClient(slot, t)
+			c.scratch2 = codec.AppendErrorObject(c.scratch2[:0], errStoreLeaseLost)
+			c.scratch = appendResponse(c.scratch[:0], t.id(), nil, c.scratch2)
+			c.deliverAsync(tg, c.scratch)
+		}
+		c.release(slot, t)
+	}
+	for _, q := range c.queues {
+		for q != nil && q.live > 0 {
+			k, ok := q.pop()
+			if !ok {
+				break
+			}
+			if t := c.queuedIn(k, q); t != nil {
+				slot, _ := splitKey(k)
+				c.leaveQueue(q, t)
+				drop(slot, t)
+			}
+		}
+	}
+	for len(c.sched) > 0 {
+		e := c.sched.pop()
+		if slot, t := c.scheduledAt(e.key); t != nil {
+			c.unschedule(t)
+			drop(slot, t)
+		}
+	}
+	for _, p := range c.peers {
+		if !p.alive || !p.node {
+			continue
+		}
+		for slot := p.hhead; slot != noRef; {
+			t := c.tasks.at(slot)
+			next := t.nnext
+			drop(slot, t)
+			slot = next
+		}
+	}
+	return n
 }

@@ -1,8 +1,11 @@
 package broker
 
 import (
-	"github.com/zerotask/zerotask/store"
+	"errors"
+	"strconv"
 	"time"
+
+	"github.com/zerotask/zerotask/store"
 )
 
 // claimInterval is how often the claimer looks for idle queues to claim store tasks for.
@@ -11,13 +14,18 @@ const claimInterval = 20 * time.Millisecond
 // claimer is the goroutine that claims tasks from the store's queues for the queues whose
 // nodes here have credit and nothing queued (idleQueues), every claimInterval, backing off per
 // queue while the store has nothing for it. A claim in flight at shutdown is finished and its
-// tasks taken in (they are the broker's in the store, whatever happens next).
+// tasks taken in (they are the broker's in the store, whatever happens next). A claim that
+// fails (a timeout: it may have run in Redis) is sent again with the same token before any
+// other, until Redis answers it: the store replies the tasks it took then, so none is left
+// held by this broker without its knowing.
 type claimer struct {
 	durLoop
 	b *Broker
 
 	claims []claim
+	retry  []claim // the claims that failed, to send again as they were
 	got    []store.Task
+	seq    uint64 // numbers this broker's claims: their tokens
 	logged errLog
 }
 
@@ -36,20 +44,37 @@ func (c *claimer) run(quit <-chan struct{}) {
 	}
 }
 
-// claimIdle claims tasks for every idle queue.
+// claimIdle sends the claims that failed, or else claims tasks for every idle queue.
 func (c *claimer) claimIdle() {
 	b := c.b
 	d := b.c.dur
-	b.mu.Lock()
-	c.claims = b.c.idleQueues(c.claims[:0])
-	b.mu.Unlock()
+	owner := d.owner()
+	if len(c.retry) > 0 {
+		c.claims = append(c.claims[:0], c.retry...)
+		c.retry = c.retry[:0]
+	} else {
+		b.mu.Lock()
+		c.claims = b.c.idleQueues(c.claims[:0])
+		b.mu.Unlock()
+		for i := range c.claims {
+			c.seq++
+			c.claims[i].token = owner + "/" + strconv.FormatUint(c.seq, 10)
+		}
+	}
 	for _, cl := range c.claims {
 		ctx, cancel := b.storeCtx()
 		var err error
-		c.got, err = d.st.Claim(ctx, cl.queue, d.owner, cl.n, c.got[:0])
+		c.got, err = d.st.Claim(ctx, cl.queue, owner, cl.token, cl.n, c.got[:0])
 		cancel()
 		if err != nil {
 			c.logged.log(b, "broker: store: claiming tasks failed", err, cl.n)
+			switch {
+			case errors.Is(err, store.ErrFenced):
+				b.lostLease(owner)
+				return
+			case !errors.Is(err, store.ErrClosed):
+				c.retry = append(c.retry, cl)
+			}
 		}
 		b.mu.Lock()
 		if len(c.got) > 0 {

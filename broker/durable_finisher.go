@@ -47,6 +47,7 @@ func (f *finisher) flush(quit <-chan struct{}, last bool) {
 	b.mu.Lock()
 	f.results, f.ids, f.requeues, f.starts, f.stops, f.buf = b.c.takeFinished(f.results[:0], f.ids[:0], f.requeues[:0], f.starts[:0], f.stops[:0], f.buf)
 	b.mu.Unlock()
+	owner := d.owner()
 	try := func(what string, n int, op func(ctx context.Context) error) bool {
 		pause := 10 * time.Millisecond
 		for {
@@ -57,6 +58,11 @@ func (f *finisher) flush(quit <-chan struct{}, last bool) {
 				return true
 			}
 			f.logged.log(b, "broker: store: "+what+" failed; retrying", err, n)
+			if errors.Is(err, store.ErrFenced) {
+				// The tasks are no longer this broker's: nothing to retry.
+				b.lostLease(owner)
+				return false
+			}
 			if last || errors.Is(err, store.ErrClosed) {
 				return false
 			}
@@ -78,19 +84,19 @@ func (f *finisher) flush(quit <-chan struct{}, last bool) {
 		// Not acked when the results could not be written: the tasks run again after a
 		// recovery rather than being lost.
 		try("acking finished tasks", len(f.ids), func(ctx context.Context) error {
-			return d.st.Ack(ctx, f.ids...)
+			return d.st.Ack(ctx, owner, f.ids...)
 		})
 	}
 	if len(f.requeues) > 0 {
 		try("giving back tasks", len(f.requeues), func(ctx context.Context) error {
-			return d.st.Requeue(ctx, f.requeues...)
+			return d.st.Requeue(ctx, owner, f.requeues...)
 		})
 	}
 	// After the acks: a mark for a task acked meanwhile is ignored by the store.
 	mark := func(ids []string, running bool) {
 		if len(ids) > 0 {
 			try("marking running tasks", len(ids), func(ctx context.Context) error {
-				return d.st.SetRunning(ctx, d.owner, running, ids...)
+				return d.st.SetRunning(ctx, owner, running, ids...)
 			})
 		}
 	}

@@ -1,7 +1,10 @@
 package broker
 
 import (
+	"errors"
 	"time"
+
+	"github.com/zerotask/zerotask/store"
 )
 
 // renewInterval is how often the heartbeat renews the broker's lease in the store.
@@ -35,7 +38,11 @@ func (h *heartbeat) renew() {
 	d := b.c.dur
 	ctx, cancel := b.storeCtx()
 	defer cancel()
-	if err := d.st.Renew(ctx, d.owner); err != nil {
+	owner := d.owner()
+	if err := d.st.Renew(ctx, owner); err != nil {
 		h.logged.log(b, "broker: store: renewing the broker's lease failed", err, 0)
+		if errors.Is(err, store.ErrFenced) {
+			b.lostLease(owner)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"errors"
 	"github.com/zerotask/zerotask/protocol"
 	"github.com/zerotask/zerotask/store"
 )
@@ -46,10 +47,14 @@ func (h *holder) write() {
 		return
 	}
 	ctx, cancel := b.storeCtx()
-	err := d.st.Hold(ctx, d.owner, h.tasks...)
+	owner := d.owner()
+	err := d.st.Hold(ctx, owner, h.tasks...)
 	cancel()
 	if err != nil {
 		h.logged.log(b, "broker: store: writing accepted tasks failed: they are refused (queue full)", err, len(h.tasks))
+		if errors.Is(err, store.ErrFenced) {
+			b.lostLease(owner)
+		}
 	}
 	h.bstates = b.boundStates(h.tasks, h.bstates[:0], err)
 	b.mu.Lock()

@@ -2,10 +2,13 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"sync/atomic"
 	"time"
+
+	"github.com/zerotask/zerotask/store"
 )
 
 // The goroutines of durable mode (see durable.go), one type per loop, each with its own file
@@ -75,14 +78,10 @@ func (b *Broker) openDurable() error {
 			return fmt.Errorf("broker: store: %w", err)
 		}
 	}
-	n, err := cfg.Store.Recover(ctx, cfg.StoreOwner)
-	if err != nil {
-		return fmt.Errorf("broker: store: recover the tasks of %q: %w", cfg.StoreOwner, err)
-	}
-	if n > 0 {
-		cfg.Logger.Info("broker: tasks of an earlier run are back in the store's queues", "owner", cfg.StoreOwner, "tasks", n)
-	}
 	b.c.dur = newDurable(cfg.Store, cfg.StoreOwner, cfg.Logger)
+	if err := b.register(cfg.StoreTakeover); err != nil {
+		return err
+	}
 	b.dur = &durLoops{
 		holder:    holder{b: b},
 		claimer:   claimer{b: b},
@@ -92,6 +91,84 @@ func (b *Broker) openDurable() error {
 	}
 	b.c.ask = b.dur.lookups.start
 	return nil
+}
+
+// A starting broker that finds its owner id's lease live probes it: it looks again after
+// livenessProbe (renewals come every renewInterval, and every hold and claim renews too); a
+// lease whose end has moved on by more than probeSlack is renewed by a live broker, one whose
+// end stands still belongs to a run that is gone (a kill -9), whose tasks are taken back at
+// once. takeoverMax bounds how long StoreTakeover waits for a live broker to stop.
+const (
+	livenessProbe = 5 * renewInterval / 2
+	probeSlack    = renewInterval / 2
+	takeoverMax   = 10 * time.Minute
+)
+
+// register starts a run of the broker's owner id in the store (store.Register), which gives
+// back what an earlier run held. An earlier run whose lease is still live is probed (see
+// livenessProbe): a dead one is taken over at once; a live one (another broker with this
+// owner id: two would keep each other's lease alive) makes New fail, unless takeover: then
+// the broker waits until that one stops renewing (up to takeoverMax).
+func (b *Broker) register(takeover bool) error {
+	d := b.c.dur
+	deadline := time.Now().Add(takeoverMax)
+	force := false
+	var seenEnd time.Time // the live lease's end when last seen
+	for {
+		ctx, cancel := b.storeCtx()
+		run, n, err := d.st.Register(ctx, d.name, force)
+		cancel()
+		var live *store.OwnerLiveError
+		switch {
+		case err == nil:
+			d.run.Store(&run)
+			if n > 0 {
+				b.cfg.Logger.Info("broker: tasks of an earlier run are back in the store's queues", "owner", d.name, "tasks", n)
+			}
+			return nil
+		case errors.As(err, &live):
+			end := time.Now().Add(live.Left)
+			switch {
+			case seenEnd.IsZero():
+			case !end.After(seenEnd.Add(probeSlack)):
+				force = true // not renewed since: its broker is gone
+				continue
+			case !takeover || time.Now().After(deadline):
+				return fmt.Errorf("broker: store: owner id %q is in use by a live broker (its lease is being renewed; StoreTakeover waits for it to stop): %w", d.name, err)
+			}
+			seenEnd = end
+			time.Sleep(livenessProbe) // the probe itself: the time between two looks
+		default:
+			return fmt.Errorf("broker: store: register owner id %q: %w", d.name, err)
+		}
+	}
+}
+
+// lostLease is called by a loop whose write was fenced: the store gave the tasks of run away
+// (its lease ran out, on Redis's clock, while this broker could not renew it). The broker
+// forgets every task it had from the store, so that it hands none of them out again (another
+// broker runs them now; answers from its nodes for them are stale), and starts a new run to
+// go on (its writes under the old run are refused).
+func (b *Broker) lostLease(run string) {
+	d := b.c.dur
+	d.fenceMu.Lock()
+	defer d.fenceMu.Unlock()
+	if d.owner() != run {
+		return // handled already
+	}
+	b.mu.Lock()
+	n := b.c.dropStored()
+	b.c.flush()
+	b.mu.Unlock()
+	b.cfg.Logger.Error("broker: store: this broker lost its lease: its tasks were given to other brokers; it forgot them and starts a new run", "run", run, "tasks", n)
+	ctx, cancel := b.storeCtx()
+	defer cancel()
+	next, _, err := d.st.Register(ctx, d.name, false)
+	if err != nil {
+		b.cfg.Logger.Error("broker: store: starting a new run failed; writes are refused until one starts", "err", err)
+		return
+	}
+	d.run.Store(&next)
 }
 
 // durLoops are the goroutines of durable mode.
@@ -128,7 +205,7 @@ func (b *Broker) closeDurable() {
 	d.heartbeat.shutdown()
 	ctx, cancel := b.storeCtx()
 	defer cancel()
-	n, err := b.c.dur.st.Recover(ctx, b.c.dur.owner)
+	n, err := b.c.dur.st.Recover(ctx, b.c.dur.owner())
 	if err != nil {
 		b.cfg.Logger.Warn("broker: store: giving back the tasks still held failed: they come back when the lease runs out or at the next start", "err", err)
 		return

@@ -3,9 +3,11 @@ package broker
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -132,7 +134,7 @@ func checkStoreKeys(t testing.TB, st *store.Redis, prefix string) {
 			t.Fatal(err)
 		}
 		kinds[kind]++
-		want := map[string]string{"r": "string", "key": "string", "seq": "string", "owners": "zset", "own": "zset", "q": "list", "t": "hash"}[kind]
+		want := map[string]string{"r": "string", "key": "string", "seq": "string", "owners": "zset", "own": "zset", "q": "list", "t": "hash", "epoch": "hash", "fenced": "zset", "claim": "list"}[kind]
 		if want == "" || typ != want {
 			t.Errorf("key %q: kind %q of type %s (want %q)", k, kind, typ, want)
 			continue
@@ -195,4 +197,164 @@ func TestDurableCorruptStoredRecord(t *testing.T) {
 			t.Errorf("record of %s: %v", id, m)
 		}
 	}
+}
+
+// TestDurableOneOwnerOneBroker: a broker refuses to start under an owner id whose run is live
+// in the store; told to take over, it waits for that lease to end and gets its tasks.
+func TestDurableOneOwnerOneBroker(t *testing.T) {
+	addr := testutil.StartRedis(t)
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	st, err := store.DialRedis(ctx, "redis://"+addr, store.Options{Prefix: testPrefix, Lease: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	a := startBroker(t, Config{Store: st, StoreOwner: "x", Logger: discardLogger()})
+	_, err = New(Config{Listen: "tcp://127.0.0.1:0", Pub: PubDisabled, Store: st, StoreOwner: "x", Logger: discardLogger()})
+	if !errors.Is(err, store.ErrOwnerLive) {
+		t.Fatalf("second broker with a live owner id: %v; want ErrOwnerLive", err)
+	}
+	_ = a
+	// A run that died holding a task (it renews no more): a takeover waits out its lease.
+	run, _, err := st.Register(ctx, "y", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Hold(ctx, run, store.Task{ID: "dead-1", Queue: "work", Method: "work", Params: []byte("[1]")}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	b := startBroker(t, Config{Store: st, StoreOwner: "y", StoreTakeover: true, Logger: discardLogger()})
+	if d := time.Since(start); d < 500*time.Millisecond {
+		t.Fatalf("took over after %v, before the 1 s lease of the other run ended", d)
+	}
+	n := newNode(t, b, "n1", "work")
+	n.credit(1)
+	if ts := n.collect(1); string(ts[0].Params) != "[1]" {
+		t.Fatalf("took over %s", ts[0].Params)
+	}
+}
+
+// claimFailStore performs the first Claim but reports it timed out, as when Redis stalls past
+// StoreTimeout and runs the claim when it resumes.
+type claimFailStore struct {
+	store.Store
+	failed atomic.Bool
+}
+
+func (s *claimFailStore) Claim(ctx context.Context, queue, owner, token string, n int, dst []store.Task) ([]store.Task, error) {
+	got, err := s.Store.Claim(ctx, queue, owner, token, n, dst)
+	if err == nil && len(got) > len(dst) && s.failed.CompareAndSwap(false, true) {
+		return dst, context.DeadlineExceeded
+	}
+	return got, err
+}
+
+// TestDurableClaimTimeoutApplied: a claim whose reply is lost still gets its tasks run: the
+// claimer sends it again with its token and takes in what it took.
+func TestDurableClaimTimeoutApplied(t *testing.T) {
+	addr := testutil.StartRedis(t)
+	raw := redisStoreFor(t, addr)
+	ctx := context.Background()
+	run, _, err := raw.Register(ctx, "gone", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ts []store.Task
+	for i := 0; i < 10; i++ {
+		ts = append(ts, store.Task{ID: fmt.Sprintf("gone-%d", i), Queue: "work", Method: "work", Params: []byte(fmt.Sprintf("[%d]", i))})
+	}
+	if err := raw.Hold(ctx, run, ts...); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Recover(ctx, run); err != nil {
+		t.Fatal(err)
+	}
+	st := &claimFailStore{Store: raw}
+	b := startBroker(t, Config{Store: st, StoreOwner: "b1", Logger: discardLogger()})
+	n := newNode(t, b, "n1", "work")
+	n.credit(10)
+	got := n.collect(10)
+	if !st.failed.Load() || len(got) != 10 {
+		t.Fatalf("claim failed %v; %d tasks ran", st.failed.Load(), len(got))
+	}
+}
+
+// TestDurableLostLease: a broker cut off from Redis past its lease (its renewals fail) while
+// another broker claims its tasks learns it lost them at its next write: it hands none of them
+// out any more and goes on under a new run.
+func TestDurableLostLease(t *testing.T) {
+	addr := testutil.StartRedis(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	open := func(lease time.Duration) *store.Redis {
+		st, err := store.DialRedis(ctx, "redis://"+addr, store.Options{Prefix: testPrefix, Lease: lease})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	}
+	cut := &cutStore{Store: open(time.Second)}
+	a := startBroker(t, Config{Store: cut, StoreOwner: "a", Logger: discardLogger()})
+	ca := dealer(t, a)
+	var ids []string
+	for i := 0; i < 5; i++ {
+		ids = append(ids, submitID(t, ca, "work", fmt.Sprintf("[%d]", i), ""))
+	}
+	cut.cut.Store(true) // a is cut off: no renewal reaches Redis
+	other := open(time.Hour)
+	orun, _, err := other.Register(ctx, "b", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []store.Task
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		g, err := other.Claim(ctx, "work", orun, "", 10, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, g...)
+		return len(got) == 5
+	}, "b claims a's 5 tasks after a's lease: %d", len(got))
+	cut.cut.Store(false)
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		s := a.Stats()
+		return s.Queued == 0
+	}, "a forgets the tasks it lost")
+	n := newNode(t, a, "n1", "work")
+	n.credit(5)
+	n.none()
+	// a goes on under a new run: a new task is held and runs.
+	id := submitID(t, ca, "work", `["new"]`, "")
+	if ts := n.collect(1); string(ts[0].Params) != `["new"]` {
+		t.Fatalf("a ran %s after losing its lease", ts[0].Params)
+	}
+	if w, owner, _ := other.Locate(ctx, id); w != store.WhereHeld || owner == "a#1" {
+		t.Fatalf("new task %s: %v by %q; want held by a's new run", id, w, owner)
+	}
+	_ = ids
+}
+
+// cutStore fails every call while cut, as a broker cut off from Redis sees it.
+type cutStore struct {
+	store.Store
+	cut atomic.Bool
+}
+
+var errCut = errors.New("cut off from the store")
+
+func (s *cutStore) Renew(ctx context.Context, owner string) error {
+	if s.cut.Load() {
+		return errCut
+	}
+	return s.Store.Renew(ctx, owner)
+}
+
+func (s *cutStore) Claim(ctx context.Context, queue, owner, token string, n int, dst []store.Task) ([]store.Task, error) {
+	if s.cut.Load() {
+		return dst, errCut
+	}
+	return s.Store.Claim(ctx, queue, owner, token, n, dst)
 }

@@ -49,8 +49,8 @@ func TestDurableSubmitWritesBeforeAnswer(t *testing.T) {
 	id := submitID(t, c, "add", "[1,2]", "")
 	// Answered: the store has the task, held by this broker.
 	where, owner, err := st.Locate(context.Background(), id)
-	if err != nil || where != store.WhereHeld || owner != "b1" {
-		t.Fatalf("Locate after the answer = %v %q %v, want held by b1", where, owner, err)
+	if err != nil || where != store.WhereHeld || owner != "b1#1" {
+		t.Fatalf("Locate after the answer = %v %q %v, want held by b1's first run", where, owner, err)
 	}
 	n := newNode(t, b, "n1", "add")
 	n.credit(1)

@@ -67,7 +67,7 @@ func benchStore(b *testing.B, s store.Store) {
 				if err := s.Hold(ctx, "broker-1", ts...); err != nil {
 					b.Fatal(err)
 				}
-				if err := s.Ack(ctx, ids...); err != nil {
+				if err := s.Ack(ctx, "broker-1", ids...); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -92,7 +92,7 @@ func benchStore(b *testing.B, s store.Store) {
 					b.Error(err)
 					return
 				}
-				if err := s.Ack(ctx, id...); err != nil {
+				if err := s.Ack(ctx, "broker-1", id...); err != nil {
 					b.Error(err)
 					return
 				}

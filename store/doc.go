@@ -52,6 +52,29 @@
 // retried Hold never stores a task twice. Delivery is at least once: a task whose owner dies
 // after its node ran it but before the Ack runs again.
 //
+// # Runs and fencing
+//
+// A broker starts with Register(owner id), which gives back what earlier runs of the id held
+// and returns a run, "<owner>#<epoch>", the owner of all its writes. When a run's lease runs
+// out (on Redis's clock) and another owner's Claim gives its tasks back, or a new run of the
+// id registers, the old run is fenced: its Hold, Claim, Renew, Ack and Requeue fail with
+// ErrFenced and change nothing, so a broker that was cut off, stalled or whose Redis clock
+// jumped cannot ack, renew or take tasks that are others' now, and learns that it lost them
+// at its next write. Register refuses an id whose current run's lease is live
+// (*OwnerLiveError) unless forced by a caller that found that run dead.
+//
+// Claims are idempotent by token: a Claim retried with its token after a timeout (it may
+// have run) replies the tasks it took, so none stays held by a broker that never learned of
+// it.
+//
+// # Bad data
+//
+// A task record that cannot be decoded (damaged, or written by an unknown version) is set
+// aside by Claim (renamed to <p>bad:<id>, counted by Quarantined, logged) instead of failing
+// the claim; a task key of the wrong type is set aside by any script that meets it (Hold,
+// Claim, Ack, Requeue, SetRunning, give-backs), so one bad key blocks no batch. Records carry
+// a version byte; the previous result version is still read.
+//
 // # Limits
 //
 // Every limit is an Options field; zero takes the default.
@@ -112,7 +135,13 @@
 //	(owner, in flight),
 //	                         r (running: marked by SetRunning, cleared with o)
 //	<p>own:<owner>   zset    ids an owner holds (claimed or held), scored by the claim sequence
-//	<p>owners        zset    owners, scored by their lease deadline (Redis TIME, ms)
+//	<p>owners        zset    owners (runs), scored by their lease deadline (Redis TIME, ms)
+//	<p>epoch         hash    owner id -> the epoch of its last run (Register: run <owner>#<epoch>)
+//	<p>fenced        zset    owners whose tasks were given back by a lease expiry or a new run,
+//	                         scored by when (forgotten after a day): their writes are refused
+//	<p>claim:<o>:<t> list    the ids claim token t of owner o took (2 leases + 1 min)
+//	<p>bad:<id>      any     a task key set aside: undecodable, or of the wrong type
+//	<p>bad           set     the ids set aside
 //	<p>seq           string  the claim sequence, shared by Claim and Hold (one global order)
 //	<p>key:<key>     string  an idempotency key: the id of the task that holds it, with a TTL
 //

@@ -75,10 +75,10 @@ func ExampleRedis_Claim() {
 		store.Task{ID: "t2", Queue: "add", Method: "add", Params: []byte(`[3,4]`)},
 		store.Task{ID: "t3", Queue: "add", Method: "add", Params: []byte(`[5,6]`)},
 	)
-	_ = s.Ack(ctx, "t1")               // finished
-	_ = s.Requeue(ctx, "t2")           // its node was lost: back to the front of its queue, attempt counted
-	n, _ := s.Recover(ctx, "broker-a") // broker-a stops: t3 goes back too
-	tasks, _ := s.Claim(ctx, "add", "broker-b", 10, nil)
+	_ = s.Ack(ctx, "broker-a", "t1")     // finished
+	_ = s.Requeue(ctx, "broker-a", "t2") // its node was lost: back to the front of its queue, attempt counted
+	n, _ := s.Recover(ctx, "broker-a")   // broker-a stops: t3 goes back too
+	tasks, _ := s.Claim(ctx, "add", "broker-b", "", 10, nil)
 	for _, t := range tasks {
 		fmt.Println("claimed", t.ID, "attempts", t.Attempts)
 	}

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -32,8 +33,10 @@ type Redis struct {
 	closeOnce sync.Once
 	closing   chan struct{} // closed by Close
 	leaseMS   string
-	keyR      string // prefix + "r:" (result keys)
-	keyQ      string // prefix + "q:" (queue lists)
+	tokenMS   string        // how long a claim token is kept
+	bad       atomic.Uint64 // records quarantined
+	keyR      string        // prefix + "r:" (result keys)
+	keyQ      string        // prefix + "q:" (queue lists)
 }
 
 // DialRedis connects to the Redis a "redis://[user:password@]host:port[/db]" URL names, with
@@ -81,6 +84,7 @@ func newRedis(c rueidis.Client, o Options) *Redis {
 		o:       o,
 		closing: make(chan struct{}),
 		leaseMS: strconv.FormatInt(max(o.Lease.Milliseconds(), 1), 10),
+		tokenMS: strconv.FormatInt((2*o.Lease + time.Minute).Milliseconds(), 10),
 		keyR:    o.Prefix + "r:",
 		keyQ:    o.Prefix + "q:",
 	}
@@ -205,17 +209,19 @@ func (r *Redis) Wait(ctx context.Context, id string, dst *Result) error {
 	}
 }
 
-// Claim implements QueueStore (one script: expired owners' tasks given back first).
-func (r *Redis) Claim(ctx context.Context, queue, owner string, n int, dst []Task) ([]Task, error) {
+// Claim implements QueueStore (one script: expired owners' tasks given back first). A task
+// whose record cannot be decoded is quarantined (see Quarantined), not returned: the rest of
+// the claim goes on.
+func (r *Redis) Claim(ctx context.Context, queue, owner, token string, n int, dst []Task) ([]Task, error) {
 	if queue == "" || owner == "" || n <= 0 {
 		return dst, fmt.Errorf("%w: claim of %d from queue %q by owner %q", ErrInvalid, n, queue, owner)
 	}
 	if err := r.closedErr(); err != nil {
 		return dst, err
 	}
-	msgs, err := eval(ctx, r.c, scriptClaim, r.o.Prefix, queue, owner, strconv.Itoa(n), r.leaseMS).ToArray()
+	msgs, err := eval(ctx, r.c, scriptClaim, r.o.Prefix, queue, owner, strconv.Itoa(n), r.leaseMS, token, r.tokenMS).ToArray()
 	if err != nil {
-		return dst, fmt.Errorf("store: claim from %q: %w", queue, err)
+		return dst, fmt.Errorf("store: claim from %q: %w", queue, scriptErr(err))
 	}
 	if len(msgs)%3 != 0 {
 		return dst, fmt.Errorf("%w: claim reply of %d items", ErrCorrupt, len(msgs))
@@ -229,9 +235,9 @@ func (r *Redis) Claim(ctx context.Context, queue, owner string, n int, dst []Tas
 			return dst, fmt.Errorf("%w: claim reply: %w", ErrCorrupt, err)
 		}
 		if err := decodeTask(v, &t); err != nil {
-			// The task is in flight now; a broken record cannot be run, so it stays there
-			// for Ack or Recover rather than being dropped silently.
-			return dst, fmt.Errorf("store: task %q: %w", id, err)
+			// A broken record cannot be run: set aside, never blocking the rest.
+			r.quarantine(ctx, owner, id, err)
+			continue
 		}
 		t.ID, t.Queue, t.Attempts = id, queue, int(a)
 		dst = append(dst, t)
@@ -343,36 +349,94 @@ func (r *Redis) Locate(ctx context.Context, id string) (Where, string, error) {
 // Ack implements QueueStore: the ids join the writer's next batch (one script for every Ack
 // in it), so that many concurrent Acks share a round trip, and Ack returns when Redis has
 // acknowledged them.
-func (r *Redis) Ack(ctx context.Context, ids ...string) error {
+func (r *Redis) Ack(ctx context.Context, owner string, ids ...string) error {
+	if owner == "" {
+		return fmt.Errorf("%w: empty owner", ErrInvalid)
+	}
 	if len(ids) == 0 {
 		return r.closedErr()
 	}
 	op := acquireOp(opAck)
+	op.owner = owner
 	op.ids = append(op.ids, ids...)
 	op.n = len(ids)
 	return r.w.do(ctx, op)
 }
 
 // Requeue implements QueueStore.
-func (r *Redis) Requeue(ctx context.Context, ids ...string) error {
-	return r.idScript(ctx, scriptRequeue, "requeue", ids)
-}
-
-func (r *Redis) idScript(ctx context.Context, s *script, what string, ids []string) error {
+func (r *Redis) Requeue(ctx context.Context, owner string, ids ...string) error {
+	if owner == "" {
+		return fmt.Errorf("%w: empty owner", ErrInvalid)
+	}
 	if err := r.closedErr(); err != nil {
 		return err
 	}
 	if len(ids) == 0 {
 		return nil
 	}
-	args := make([]string, 0, 1+len(ids))
-	args = append(args, r.o.Prefix)
+	args := make([]string, 0, 2+len(ids))
+	args = append(args, r.o.Prefix, owner)
 	args = append(args, ids...)
-	if err := eval(ctx, r.c, s, args...).Error(); err != nil {
-		return fmt.Errorf("store: %s: %w", what, err)
+	if err := eval(ctx, r.c, scriptRequeue, args...).Error(); err != nil {
+		return fmt.Errorf("store: requeue: %w", scriptErr(err))
 	}
 	return nil
 }
+
+// Register implements QueueStore.
+func (r *Redis) Register(ctx context.Context, owner string, force bool) (string, int, error) {
+	if owner == "" {
+		return "", 0, fmt.Errorf("%w: empty owner", ErrInvalid)
+	}
+	if err := r.closedErr(); err != nil {
+		return "", 0, err
+	}
+	f := "0"
+	if force {
+		f = "1"
+	}
+	v, err := eval(ctx, r.c, scriptRegister, r.o.Prefix, owner, r.leaseMS, f).ToArray()
+	if err != nil {
+		if re, ok := rueidis.IsRedisErr(err); ok && strings.HasPrefix(re.Error(), "OWNERLIVE") {
+			ms, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimPrefix(re.Error(), "OWNERLIVE")), 10, 64)
+			return "", 0, &OwnerLiveError{Owner: owner, Left: time.Duration(ms) * time.Millisecond}
+		}
+		return "", 0, fmt.Errorf("store: register owner %q: %w", owner, scriptErr(err))
+	}
+	if len(v) != 2 {
+		return "", 0, fmt.Errorf("%w: register reply of %d items", ErrCorrupt, len(v))
+	}
+	run, err1 := v[0].ToString()
+	n, err2 := v[1].AsInt64()
+	if err := errors.Join(err1, err2); err != nil {
+		return "", 0, fmt.Errorf("%w: register reply: %w", ErrCorrupt, err)
+	}
+	return run, int(n), nil
+}
+
+// scriptErr maps a script's FENCED error to ErrFenced.
+func scriptErr(err error) error {
+	if re, ok := rueidis.IsRedisErr(err); ok && strings.HasPrefix(re.Error(), "FENCED") {
+		return fmt.Errorf("%w (%s)", ErrFenced, re.Error())
+	}
+	return err
+}
+
+// quarantine sets aside the record of task id, which cannot be decoded (damaged, or written
+// by an unknown version): its hash moves to <p>bad:<id>, out of owner's set, for an operator
+// to look at; it is counted and logged (the first time, then every 1,000th).
+func (r *Redis) quarantine(ctx context.Context, owner, id string, why error) {
+	n := r.bad.Add(1)
+	if n == 1 || n%1000 == 0 {
+		r.o.Logger.Error("store: a task record cannot be decoded: moved aside", "id", id, "key", r.o.Prefix+"bad:"+id, "err", why, "quarantined", n)
+	}
+	if err := eval(ctx, r.c, scriptQuarantine, r.o.Prefix, owner, id).Error(); err != nil {
+		r.o.Logger.Error("store: moving a damaged task record aside failed", "id", id, "err", err)
+	}
+}
+
+// Quarantined returns how many damaged records this store has moved aside.
+func (r *Redis) Quarantined() uint64 { return r.bad.Load() }
 
 // Renew implements QueueStore.
 func (r *Redis) Renew(ctx context.Context, owner string) error {
@@ -383,7 +447,7 @@ func (r *Redis) Renew(ctx context.Context, owner string) error {
 		return err
 	}
 	if err := eval(ctx, r.c, scriptRenew, r.o.Prefix, owner, r.leaseMS).Error(); err != nil {
-		return fmt.Errorf("store: renew lease of %q: %w", owner, err)
+		return fmt.Errorf("store: renew lease of %q: %w", owner, scriptErr(err))
 	}
 	return nil
 }

@@ -245,9 +245,9 @@ func BenchmarkRedisAckPath(b *testing.B) {
 						}
 						var err error
 						if path == "writer" {
-							err = r.Ack(ctx, id...)
+							err = r.Ack(ctx, "broker-1", id...)
 						} else {
-							err = r.idScript(ctx, scriptAck, "ack", id)
+							err = eval(ctx, r.c, scriptAck, r.o.Prefix, "1", "broker-1", "1", id[0]).Error()
 						}
 						if err != nil {
 							b.Error(err)

@@ -137,7 +137,7 @@ func TestRedisOpenURL(t *testing.T) {
 	if err != nil || n != 1 {
 		t.Fatalf("key urltest:q:q in db 3: %d, %v", n, err)
 	}
-	if _, err := s.Claim(ctx, "q", "o", 1, nil); err != nil {
+	if _, err := s.Claim(ctx, "q", "o", "", 1, nil); err != nil {
 		t.Fatal(err)
 	}
 	ms, err := c.Do(ctx, c.B().Zscore().Key("urltest:owners").Member("o").Build()).AsInt64()
@@ -176,7 +176,7 @@ func TestRedisSurvivesRestart(t *testing.T) {
 	if err := r.Put(ctx, time.Hour, store.Result{ID: "done-1", State: store.StateSuccess, Result: []byte(`3`)}); err != nil {
 		t.Fatal(err)
 	}
-	claimed, err := r.Claim(ctx, "q", "broker-1", 10, nil)
+	claimed, err := r.Claim(ctx, "q", "broker-1", "", 10, nil)
 	if err != nil || len(claimed) != 10 {
 		t.Fatalf("Claim: %d, %v", len(claimed), err)
 	}
@@ -217,7 +217,7 @@ func TestRedisSurvivesRestart(t *testing.T) {
 	if got, err := r2.Recover(ctx, "broker-1"); err != nil || got != 10+nh {
 		t.Fatalf("Recover = %d, %v; want %d", got, err, 10+nh)
 	}
-	all, err := r2.Claim(ctx, "q", "broker-2", n+nh+1, nil)
+	all, err := r2.Claim(ctx, "q", "broker-2", "", n+nh+1, nil)
 	if err != nil || len(all) != n+nh {
 		t.Fatalf("Claim after restart: %d tasks, %v; want %d", len(all), err, n+nh)
 	}
@@ -313,7 +313,7 @@ func TestRedisSeveralOwners(t *testing.T) {
 			st    *store.Redis
 			owner string
 		}{{a, "A"}, {b, "B"}} {
-			got, err := s.st.Claim(ctx, "q", s.owner, 5, nil)
+			got, err := s.st.Claim(ctx, "q", s.owner, "", 5, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -328,7 +328,7 @@ func TestRedisSeveralOwners(t *testing.T) {
 	// A stops renewing (a dead broker); B keeps claiming and gets A's 75 tasks back.
 	back := 0
 	testutil.Eventually(t, 10*time.Second, func() bool {
-		got, err := b.Claim(ctx, "q", "B", 100, nil)
+		got, err := b.Claim(ctx, "q", "B", "", 100, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -363,7 +363,7 @@ func TestRedisNoScript(t *testing.T) {
 		if err := c.Do(ctx, c.B().ScriptFlush().Build()).Error(); err != nil {
 			t.Fatal(err)
 		}
-		got, err := r.Claim(ctx, "q", "o", 1, nil)
+		got, err := r.Claim(ctx, "q", "o", "", 1, nil)
 		if err != nil || len(got) != 1 || got[0].ID != id {
 			t.Fatalf("Claim after SCRIPT FLUSH: %v, %v", got, err)
 		}
@@ -376,7 +376,7 @@ func TestRedisNoScript(t *testing.T) {
 		if err := c.Do(ctx, c.B().ScriptFlush().Build()).Error(); err != nil {
 			t.Fatal(err)
 		}
-		if err := r.Ack(ctx, id, "h"+id); err != nil {
+		if err := r.Ack(ctx, "o", id, "h"+id); err != nil {
 			t.Fatal(err)
 		}
 		for _, x := range []string{id, "h" + id} {
@@ -390,3 +390,67 @@ func TestRedisNoScript(t *testing.T) {
 type atomicCounter struct{ n atomic.Int64 }
 
 func (c *atomicCounter) add() int { return int(c.n.Add(1)) }
+
+// TestRedisBadRecords: a damaged task record, or a task key of the wrong type, is moved aside
+// (bad:<id>, counted) and blocks nothing: the rest of a claim batch is claimed, acks and holds
+// of other tasks in the same batch go through.
+func TestRedisBadRecords(t *testing.T) {
+	addr := testutil.StartRedis(t)
+	r := openRedis(t, addr, store.Options{Prefix: "bad:"})
+	defer r.Close()
+	ctx := testutil.Context(t, 30*time.Second)
+	c := r.Client()
+	var ts []store.Task
+	for i := 0; i < 5; i++ {
+		ts = append(ts, store.Task{ID: fmt.Sprint("t", i), Queue: "q", Method: "m", Params: []byte(`[1]`)})
+	}
+	queueTasks(t, ctx, r, ts...)
+	// t1: a record of an unknown version; t3: not even a hash.
+	if err := c.Do(ctx, c.B().Hset().Key("bad:t:t1").FieldValue().FieldValue("d", "\x7fgarbage").Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Do(ctx, c.B().Del().Key("bad:t:t3").Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Do(ctx, c.B().Set().Key("bad:t:t3").Value("a string").Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := r.Claim(ctx, "q", "B", "", 10, nil)
+	if err != nil {
+		t.Fatalf("Claim over bad records: %v", err)
+	}
+	if fmt.Sprint(ids(got)) != "[t0 t2 t4]" || r.Quarantined() != 1 {
+		t.Fatalf("claimed %v, quarantined %d; want [t0 t2 t4] and 1", ids(got), r.Quarantined())
+	}
+	for _, k := range []string{"bad:bad:t1", "bad:bad:t3"} {
+		if n, _ := c.Do(ctx, c.B().Exists().Key(k).Build()).AsInt64(); n != 1 {
+			t.Errorf("%s not set aside", k)
+		}
+	}
+	// A wrong-type key among acks and holds: the others go through.
+	if err := c.Do(ctx, c.B().Set().Key("bad:t:w").Value("x").Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Ack(ctx, "B", "w", "t0"); err != nil {
+		t.Fatalf("Ack with a wrong-type key: %v", err)
+	}
+	if err := c.Do(ctx, c.B().Set().Key("bad:t:w2").Value("x").Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Hold(ctx, "B", store.Task{ID: "w2", Queue: "q", Method: "m"}, store.Task{ID: "h", Queue: "q", Method: "m"}); err != nil {
+		t.Fatalf("Hold over a wrong-type key: %v", err)
+	}
+	for id, want := range map[string]store.Where{"t0": store.WhereNone, "w2": store.WhereHeld, "h": store.WhereHeld, "t2": store.WhereHeld} {
+		if w, _, err := r.Locate(ctx, id); err != nil || w != want {
+			t.Errorf("Locate(%s) = %v, %v; want %v", id, w, err, want)
+		}
+	}
+}
+
+func ids(ts []store.Task) []string {
+	out := make([]string, len(ts))
+	for i := range ts {
+		out[i] = ts[i].ID
+	}
+	return out
+}

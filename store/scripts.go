@@ -16,11 +16,49 @@ import (
 //
 // Times are Redis's own (TIME, in milliseconds), so several brokers with skewed clocks agree
 // on when a lease runs out.
+//
+// Fencing: an owner whose tasks were given back because its lease ran out (or because a new
+// run of its owner id registered) is fenced: <p>fenced holds it (scored by when), and every
+// script that writes on an owner's behalf (Hold, Claim, Renew, Ack, Requeue) refuses a fenced
+// owner with a FENCED error, so a broker that lost its lease cannot touch tasks that are no
+// longer its own, and learns it. Register starts a new run of an owner id (<owner>#<epoch>, the
+// epoch counted in <p>epoch) after giving back what the previous run held.
 
 const luaCommon = `
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function fenced(p, owner)
+  return redis.call('ZSCORE', p .. 'fenced', owner) ~= false
+end
+-- aside moves the key of task id, of the wrong type or damaged, out of the way: renamed to
+-- <p>bad:<id>, its id added to <p>bad, so that it blocks nothing.
+local function aside(p, id)
+  redis.call('RENAME', p .. 't:' .. id, p .. 'bad:' .. id)
+  redis.call('SADD', p .. 'bad', id)
+end
+-- task_fields reads fields of task id's hash; a key of another type is set aside and reads
+-- as no task.
+local function task_fields(p, id, ...)
+  local v = redis.pcall('HMGET', p .. 't:' .. id, ...)
+  if type(v) == 'table' and v.err then
+    aside(p, id)
+    return {}
+  end
+  return v
+end
+-- free_id reports whether no task id is stored (a key of another type is set aside).
+local function free_id(p, id)
+  local tk = p .. 't:' .. id
+  if redis.call('EXISTS', tk) == 0 then
+    return true
+  end
+  if redis.call('TYPE', tk).ok ~= 'hash' then
+    aside(p, id)
+    return true
+  end
+  return false
 end
 -- give_back puts every task that owner holds back at the front of its queue, in claim order,
 -- with an attempt counted, and forgets owner.
@@ -31,7 +69,7 @@ local function give_back(p, owner)
   for i = #ids, 1, -1 do
     local id = ids[i]
     local tk = p .. 't:' .. id
-    local q = redis.call('HGET', tk, 'q')
+    local q = task_fields(p, id, 'q')[1]
     if q then
       redis.call('HINCRBY', tk, 'a', 1)
       redis.call('HDEL', tk, 'o', 'r')
@@ -67,28 +105,54 @@ end
 return (#ARGV - 1) / 4
 `
 
-// luaClaim: ARGV = prefix, queue, owner, n, lease_ms. Gives back the tasks of up to 16 owners
-// whose lease ran out, renews owner's lease, pops up to n ids and moves each task in flight
-// (its owner field set, its id in the owner's zset scored by a global sequence, so give-back
-// keeps claim order). Replies id, value, attempts per task.
+// luaClaim: ARGV = prefix, queue, owner, n, lease_ms, token, token_ttl_ms. Gives back the
+// tasks of up to 16 owners whose lease ran out (fencing them), refuses a fenced owner, renews
+// owner's lease, pops up to n ids and moves each task in flight (its owner field set, its id in
+// the owner's zset scored by a global sequence, so give-back keeps claim order). Replies id,
+// value, attempts per task. A non-empty token makes the claim idempotent: its ids are kept
+// under the token for token_ttl_ms, and a claim with the same token replies them again (those
+// the owner still holds) instead of taking more, so a claim whose reply was lost (a timeout)
+// is applied by its retry.
 const luaClaim = luaCommon + `
 local p, queue, owner, n, lease = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+local token = ARGV[6]
 local now = now_ms()
 local dead = redis.call('ZRANGEBYSCORE', p .. 'owners', '-inf', now, 'LIMIT', 0, 16)
 for _, o in ipairs(dead) do
   give_back(p, o)
+  redis.call('ZADD', p .. 'fenced', now, o)
+end
+if fenced(p, owner) then
+  return redis.error_reply('FENCED owner ' .. owner .. ' lost its lease')
 end
 redis.call('ZADD', p .. 'owners', now + lease, owner)
-local ids = redis.call('LPOP', p .. 'q:' .. queue, n)
 local out = {}
+local ck = p .. 'claim:' .. owner .. ':' .. token
+if token ~= '' and redis.call('EXISTS', ck) == 1 then
+  -- a retry of a claim that ran: its tasks again, those the owner still holds
+  for _, id in ipairs(redis.call('LRANGE', ck, 0, -1)) do
+    local v = task_fields(p, id, 'd', 'a', 'o')
+    if v[1] and v[3] == owner then
+      out[#out + 1] = id
+      out[#out + 1] = v[1]
+      out[#out + 1] = v[2]
+    end
+  end
+  return out
+end
+local ids = redis.call('LPOP', p .. 'q:' .. queue, n)
 if not ids then
   return out
+end
+if token ~= '' then
+  redis.call('RPUSH', ck, unpack(ids))
+  redis.call('PEXPIRE', ck, ARGV[7])
 end
 local base = redis.call('INCRBY', p .. 'seq', #ids) - #ids
 local ok = p .. 'own:' .. owner
 for i, id in ipairs(ids) do
   local tk = p .. 't:' .. id
-  local v = redis.call('HMGET', tk, 'd', 'a')
+  local v = task_fields(p, id, 'd', 'a')
   if v[1] then
     redis.call('HSET', tk, 'o', owner)
     redis.call('ZADD', ok, base + i, id)
@@ -108,7 +172,8 @@ return out
 // its key bound to its id for key_ttl_ms. A key bound to a task that is gone with no result
 // kept (acked after a failed write, say) is stale and taken over. Every owner in the batch has
 // its lease renewed.
-// Replies one string per task: the id its key is bound to when that stopped it, else "".
+// Replies one string per task: the id its key is bound to when that stopped it, else ""; or
+// the integer 0 for each task of a fenced owner (nothing of that group stored).
 const luaHold = luaCommon + `
 local p, lease, total, ngroups = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local now = now_ms()
@@ -119,18 +184,19 @@ local i = 5
 for g = 1, ngroups do
   local owner, k = ARGV[i], tonumber(ARGV[i + 1])
   i = i + 2
-  if not renewed[owner] then
+  local fence = fenced(p, owner)
+  if not fence and not renewed[owner] then
     renewed[owner] = true
     redis.call('ZADD', p .. 'owners', now + lease, owner)
   end
   local ok = p .. 'own:' .. owner
-  for j = 0, k - 1 do
+  for j = 0, (fence and -1 or k - 1) do
     local a = i + 6 * j
     local id = ARGV[a + 1]
     local tk = p .. 't:' .. id
     local bound = ''
     seq = seq + 1
-    if redis.call('EXISTS', tk) == 0 then
+    if free_id(p, id) then
       local key = ARGV[a + 4]
       if key ~= '' then
         local kk = p .. 'key:' .. key
@@ -148,40 +214,63 @@ for g = 1, ngroups do
     end
     out[#out + 1] = bound
   end
+  if fence then
+    for j = 1, k do
+      out[#out + 1] = 0 -- not stored: the owner is fenced
+    end
+  end
   i = i + 6 * k
 end
 return out
 `
 
-// luaAck: ARGV = prefix, ids... Forgets each task: out of its owner's set if in flight, out
-// of its queue if queued (LREM: O(queue length), for the rare ack of a queued task).
-const luaAck = `
-local p = ARGV[1]
-local n = 0
-for i = 2, #ARGV do
-  local id = ARGV[i]
-  local tk = p .. 't:' .. id
-  local v = redis.call('HMGET', tk, 'o', 'q')
-  if v[1] then
-    redis.call('ZREM', p .. 'own:' .. v[1], id)
-  elseif v[2] then
-    redis.call('LREM', p .. 'q:' .. v[2], 1, id)
+// luaAck: ARGV = prefix, ngroups, then per group (one Ack call) its owner, its id count k
+// and the ids. Forgets each task owner holds (out of its set), or that waits in a queue (LREM:
+// O(queue length), for the rare ack of a queued task); a task another owner holds is left
+// alone. A fenced owner's group is refused whole. Replies 1 per group, 0 when refused.
+const luaAck = luaCommon + `
+local p, ngroups = ARGV[1], tonumber(ARGV[2])
+local out = {}
+local i = 3
+for g = 1, ngroups do
+  local owner, k = ARGV[i], tonumber(ARGV[i + 1])
+  i = i + 2
+  if fenced(p, owner) then
+    out[g] = 0
+  else
+    out[g] = 1
+    for j = i, i + k - 1 do
+      local id = ARGV[j]
+      local tk = p .. 't:' .. id
+      local v = task_fields(p, id, 'o', 'q')
+      if v[1] == owner then
+        redis.call('ZREM', p .. 'own:' .. owner, id)
+        redis.call('DEL', tk)
+      elseif not v[1] and v[2] then
+        redis.call('LREM', p .. 'q:' .. v[2], 1, id)
+        redis.call('DEL', tk)
+      end
+    end
   end
-  n = n + redis.call('DEL', tk)
+  i = i + k
 end
-return n
+return out
 `
 
-// luaRequeue: ARGV = prefix, ids... Gives in-flight tasks back to the front of their queues,
-// last id first so that ids[0] ends up at the front, each with an attempt counted.
-const luaRequeue = `
-local p = ARGV[1]
+// luaRequeue: ARGV = prefix, owner, ids... Gives tasks owner holds back to the front of their
+// queues, last id first so that ids[0] ends up at the front, each with an attempt counted. A
+// fenced owner is refused.
+const luaRequeue = luaCommon + `
+local p, owner = ARGV[1], ARGV[2]
+if fenced(p, owner) then
+  return redis.error_reply('FENCED owner ' .. owner .. ' lost its lease')
+end
 local n = 0
-for i = #ARGV, 2, -1 do
+for i = #ARGV, 3, -1 do
   local id = ARGV[i]
   local tk = p .. 't:' .. id
-  local v = redis.call('HMGET', tk, 'o', 'q')
-  if v[1] and v[2] then
+  local v = task_fields(p, id, 'o', 'q')
+  if v[1] == owner and v[2] then
     redis.call('ZREM', p .. 'own:' .. v[1], id)
     redis.call('HDEL', tk, 'o', 'r')
     redis.call('HINCRBY', tk, 'a', 1)
@@ -195,12 +284,12 @@ return n
 // luaSetRunning: ARGV = prefix, owner, running ("1" or "0"), ids... Marks each task that
 // owner holds as running (r), or clears the mark; the mark also goes with the owner field
 // when the task is given back.
-const luaSetRunning = `
+const luaSetRunning = luaCommon + `
 local p, owner, running = ARGV[1], ARGV[2], ARGV[3] == '1'
 local n = 0
 for i = 4, #ARGV do
   local tk = p .. 't:' .. ARGV[i]
-  if redis.call('HGET', tk, 'o') == owner then
+  if task_fields(p, ARGV[i], 'o')[1] == owner then
     if running then
       redis.call('HSET', tk, 'r', '1')
     else
@@ -212,9 +301,53 @@ end
 return n
 `
 
-// luaRenew: ARGV = prefix, owner, lease_ms.
+// luaRenew: ARGV = prefix, owner, lease_ms. A fenced owner is refused.
 const luaRenew = luaCommon + `
+if fenced(ARGV[1], ARGV[2]) then
+  return redis.error_reply('FENCED owner ' .. ARGV[2] .. ' lost its lease')
+end
 redis.call('ZADD', ARGV[1] .. 'owners', now_ms() + tonumber(ARGV[3]), ARGV[2])
+return 1
+`
+
+// luaRegister: ARGV = prefix, owner, lease_ms, force. Starts a new run of owner id owner:
+// refused (OWNERLIVE, with the ms left) while its current run's lease is live unless force is
+// "1"; otherwise gives back
+// what the current run held (fencing it) and what tasks held under the bare owner id (a run
+// of a version without runs) held, counts the next epoch and takes the lease for the new run
+// <owner>#<epoch>. Fenced runs older than a day are forgotten. Replies the run and how many
+// tasks went back.
+const luaRegister = luaCommon + `
+local p, owner, lease = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local now = now_ms()
+local e = redis.call('HGET', p .. 'epoch', owner)
+local n = 0
+if e then
+  local prev = owner .. '#' .. e
+  local until_ms = redis.call('ZSCORE', p .. 'owners', prev)
+  if until_ms and tonumber(until_ms) > now and ARGV[4] ~= '1' then
+    return redis.error_reply('OWNERLIVE ' .. (tonumber(until_ms) - now))
+  end
+  n = give_back(p, prev)
+  redis.call('ZADD', p .. 'fenced', now, prev)
+end
+n = n + give_back(p, owner)
+redis.call('ZREMRANGEBYSCORE', p .. 'fenced', '-inf', now - 86400000)
+local run = owner .. '#' .. redis.call('HINCRBY', p .. 'epoch', owner, 1)
+redis.call('ZADD', p .. 'owners', now + lease, run)
+return {run, n}
+`
+
+// luaQuarantine: ARGV = prefix, owner, id. Moves a damaged task record aside: out of owner's
+// set, its hash renamed to <p>bad:<id>, the id added to <p>bad (a set, for operators).
+const luaQuarantine = `
+local p, owner, id = ARGV[1], ARGV[2], ARGV[3]
+redis.call('ZREM', p .. 'own:' .. owner, id)
+local tk = p .. 't:' .. id
+if redis.call('EXISTS', tk) == 1 then
+  redis.call('RENAME', tk, p .. 'bad:' .. id)
+end
+redis.call('SADD', p .. 'bad', id)
 return 1
 `
 
@@ -236,14 +369,16 @@ func newScript(src string) *script {
 }
 
 var (
-	scriptPut     = newScript(luaPut)
-	scriptClaim   = newScript(luaClaim)
-	scriptHold    = newScript(luaHold)
-	scriptAck     = newScript(luaAck)
-	scriptRequeue = newScript(luaRequeue)
-	scriptRenew   = newScript(luaRenew)
-	scriptRunning = newScript(luaSetRunning)
-	scriptRecover = newScript(luaRecover)
+	scriptPut        = newScript(luaPut)
+	scriptClaim      = newScript(luaClaim)
+	scriptHold       = newScript(luaHold)
+	scriptAck        = newScript(luaAck)
+	scriptRequeue    = newScript(luaRequeue)
+	scriptRenew      = newScript(luaRenew)
+	scriptRunning    = newScript(luaSetRunning)
+	scriptRecover    = newScript(luaRecover)
+	scriptRegister   = newScript(luaRegister)
+	scriptQuarantine = newScript(luaQuarantine)
 )
 
 // evalMulti runs several scripts in one pipeline (one round trip when Redis knows them all)

@@ -30,12 +30,35 @@ var (
 	ErrInvalid = errors.New("store: invalid argument")
 	// ErrCorrupt is returned when a stored record cannot be decoded (a foreign or damaged key).
 	ErrCorrupt = errors.New("store: corrupt record")
+	// ErrFenced is returned by Hold, Claim, Renew, Ack and Requeue for an owner whose tasks
+	// were given back (its lease ran out and another owner's Claim gave them back, or a new
+	// run of its owner id registered): nothing of that call was done. The owner must stop
+	// running its tasks (they are others' now) and Register again.
+	ErrFenced = errors.New("store: owner fenced: its lease ran out and its tasks were given back")
+	// ErrOwnerLive is returned by Register while the owner id's current run holds a live
+	// lease (another process uses the same owner id, or the last run of this one has not
+	// been gone for a lease yet).
+	ErrOwnerLive = errors.New("store: owner id in use: its lease is live")
 	// ErrEvictionPolicy is returned by CheckMaxmemoryPolicy for a Redis whose maxmemory-policy
 	// may evict the store's keys.
 	ErrEvictionPolicy = errors.New("store: redis maxmemory-policy may evict keys")
 	// ErrURL is returned by Open for a URL it does not understand.
 	ErrURL = errors.New("store: bad store URL")
 )
+
+// OwnerLiveError is Register's error while the owner id's current run holds a live lease.
+type OwnerLiveError struct {
+	Owner string
+	// Left is how long the lease has to run, on the store's clock, when Register looked.
+	Left time.Duration
+}
+
+func (e *OwnerLiveError) Error() string {
+	return fmt.Sprintf("store: owner id %q in use: its lease is live for %v more", e.Owner, e.Left)
+}
+
+// Unwrap makes errors.Is(err, ErrOwnerLive) hold.
+func (e *OwnerLiveError) Unwrap() error { return ErrOwnerLive }
 
 // Task is a queued task as the store keeps it. The store reads only ID and Queue; the rest is
 // carried byte for byte.
@@ -123,15 +146,26 @@ type ResultStore interface {
 // Ownership: Hold copies what it keeps. Claim appends to dst tasks whose Params and Meta are
 // the caller's to keep.
 type QueueStore interface {
+	// Register starts a run of owner id owner and returns the run's id (the owner to pass to
+	// the other calls, "<owner>#<epoch>") and how many tasks earlier runs of owner still
+	// held, which it gave back to the front of their queues with an attempt counted (a
+	// restart after a crash). While the previous run's lease is live it fails with an
+	// *OwnerLiveError (errors.Is ErrOwnerLive), unless force (the caller found that run dead:
+	// its lease is not being renewed). A run's writes are fenced (ErrFenced) once its tasks
+	// were given back.
+	Register(ctx context.Context, owner string, force bool) (run string, recovered int, err error)
 	// Claim takes up to n tasks from the front of queue for owner, appends them to dst and
-	// returns it; fewer (none) when the queue holds fewer. It renews owner's lease.
-	Claim(ctx context.Context, queue, owner string, n int, dst []Task) ([]Task, error)
-	// Ack forgets tasks, in flight or still queued (which removes them from their queue).
-	// Unknown ids are ignored.
-	Ack(ctx context.Context, ids ...string) error
-	// Requeue gives in-flight tasks back to the front of their queues, in the order given
-	// (ids[0] ends up first), each with an attempt counted. Ids not in flight are ignored.
-	Requeue(ctx context.Context, ids ...string) error
+	// returns it; fewer (none) when the queue holds fewer. It renews owner's lease. A
+	// non-empty token makes it idempotent: a Claim with the token of an earlier one that
+	// ran (its reply lost to a timeout, say) returns that claim's tasks again, those owner
+	// still holds, instead of taking more (tokens are kept for twice the lease plus a minute).
+	Claim(ctx context.Context, queue, owner, token string, n int, dst []Task) ([]Task, error)
+	// Ack forgets tasks owner holds, and tasks still queued (which removes them from their
+	// queue). Unknown ids and tasks another owner holds are ignored.
+	Ack(ctx context.Context, owner string, ids ...string) error
+	// Requeue gives tasks owner holds back to the front of their queues, in the order given
+	// (ids[0] ends up first), each with an attempt counted. Other ids are ignored.
+	Requeue(ctx context.Context, owner string, ids ...string) error
 	// Renew extends owner's lease to Options.Lease from now. An owner must renew (or claim)
 	// more often than the lease, or its tasks are given back.
 	Renew(ctx context.Context, owner string) error

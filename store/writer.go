@@ -69,7 +69,7 @@ type wop struct {
 	queues   []string      // task queues (Hold)
 	attempts []string      // task attempts (Hold)
 	ttl      string        // result TTL in ms (Put)
-	owner    string        // the owner (Hold)
+	owner    string        // the owner (Hold, Ack)
 	keys     []string      // idempotency keys (Put, Hold), "" for none; empty when no item has one
 	keyTTLs  []string      // their binding TTLs in ms (Hold)
 	bound    []string      // per task, the id its key is bound to when that stopped it (Hold's answer)
@@ -278,8 +278,8 @@ func (f *flight) flush(ctx context.Context) {
 	p := w.r.o.Prefix
 	f.putArgs = append(f.putArgs[:0], p)
 	f.holdArgs = append(f.holdArgs[:0], p, w.r.leaseMS, "", "")
-	f.ackArgs = append(f.ackArgs[:0], p)
-	holdGroups, held := 0, 0
+	f.ackArgs = append(f.ackArgs[:0], p, "")
+	holdGroups, held, ackGroups := 0, 0, 0
 	for _, op := range f.batch {
 		switch op.kind {
 		case opPut:
@@ -296,6 +296,8 @@ func (f *flight) flush(ctx context.Context) {
 				f.holdArgs = append(f.holdArgs, op.queues[i], op.ids[i], op.value(i), op.attempts[i], key, ttl)
 			}
 		case opAck:
+			ackGroups++
+			f.ackArgs = append(f.ackArgs, op.owner, strconv.Itoa(op.n))
 			f.ackArgs = append(f.ackArgs, op.ids...)
 		}
 	}
@@ -312,13 +314,14 @@ func (f *flight) flush(ctx context.Context) {
 		f.scripts = append(f.scripts, scriptHold)
 		f.args = append(f.args, f.holdArgs)
 	}
-	if len(f.ackArgs) > 1 {
+	if ackGroups > 0 {
+		f.ackArgs[1] = strconv.Itoa(ackGroups)
 		ackIdx = len(f.scripts)
 		f.scripts = append(f.scripts, scriptAck)
 		f.args = append(f.args, f.ackArgs)
 	}
 	var putErr, holdErr, ackErr error
-	var bound []rueidis.RedisMessage
+	var bound, acked []rueidis.RedisMessage
 	if len(f.scripts) > 0 {
 		res := evalMulti(ctx, w.r.c, f.scripts, f.args, &f.cmds)
 		if putIdx >= 0 {
@@ -335,8 +338,11 @@ func (f *flight) flush(ctx context.Context) {
 			}
 		}
 		if ackIdx >= 0 {
-			if err := res[ackIdx].Error(); err != nil {
+			var err error
+			if acked, err = res[ackIdx].ToArray(); err != nil {
 				ackErr = fmt.Errorf("store: ack: %w", err)
+			} else if len(acked) != ackGroups {
+				ackErr = fmt.Errorf("%w: ack reply of %d items for %d calls", ErrCorrupt, len(acked), ackGroups)
 			}
 		}
 	}
@@ -354,6 +360,10 @@ func (f *flight) flush(ctx context.Context) {
 			err = holdErr
 			if err == nil {
 				for _, m := range bound[:op.n] {
+					if _, fenced := m.AsInt64(); fenced == nil {
+						err = fmt.Errorf("store: hold tasks of %q: %w", op.owner, ErrFenced)
+						break
+					}
 					s, _ := m.ToString()
 					op.bound = append(op.bound, s)
 				}
@@ -361,6 +371,12 @@ func (f *flight) flush(ctx context.Context) {
 			}
 		case opAck:
 			err = ackErr
+			if err == nil {
+				if ok, _ := acked[0].AsInt64(); ok != 1 {
+					err = fmt.Errorf("store: ack tasks of %q: %w", op.owner, ErrFenced)
+				}
+				acked = acked[1:]
+			}
 		}
 		op.done <- err // capacity 1: never blocks, even for an abandoned op
 		f.batch[i] = nil

@@ -34,6 +34,7 @@ func TestWriterFlushOrder(t *testing.T) {
 	}
 	ack := func(ids ...string) *wop {
 		op := acquireOp(opAck)
+		op.owner = "A"
 		op.ids = append(op.ids, ids...)
 		op.n = len(ids)
 		return op

@@ -31,6 +31,7 @@ type brokerFlags struct {
 	maxMsgSize                    *int64
 	retryBackoff, maxRetryBackoff *time.Duration
 	store, owner                  *string
+	takeover                      *bool
 	maxResultBytes                *int64
 	memoryBudget, maxTaskBytes    *int64
 	maxConnsPerAddr               *int
@@ -72,6 +73,8 @@ func addBrokerFlags(fs *flagSet) *brokerFlags {
 		owner: fs.String("owner", "", "this broker's id in a Redis store: a restart with the same id takes back the tasks it held "+
 			"(default broker:<hostname>:<listen endpoint>; give each broker sharing a store its own)"),
 		sec: addBrokerSecFlags(fs),
+		takeover: fs.Bool("takeover", false, "with --store redis://...: if another broker's lease on --owner is live, wait for it to end and take its tasks over "+
+			"(without it the broker refuses to start: one owner id, one broker)"),
 	}
 }
 
@@ -88,15 +91,15 @@ func (f *brokerFlags) config(log *slog.Logger) (cfg broker.Config, closeStore fu
 	}
 	switch u := strings.TrimSpace(*f.store); {
 	case u == "" || u == "memory://" || u == "memory:" || u == "memory":
-		if *f.owner != "" {
-			return cfg, closeStore, usagef("--owner needs --store redis://...")
+		if *f.owner != "" || *f.takeover {
+			return cfg, closeStore, usagef("--owner and --takeover need --store redis://...")
 		}
 	case strings.HasPrefix(u, "redis://"):
 		st, err := store.OpenOptions(u, store.Options{Logger: log})
 		if err != nil {
 			return cfg, closeStore, fmt.Errorf("--store: %w", err)
 		}
-		cfg.Store, cfg.StoreOwner = st, *f.owner
+		cfg.Store, cfg.StoreOwner, cfg.StoreTakeover = st, *f.owner, *f.takeover
 		closeStore = func() { st.Close() }
 	default:
 		return cfg, closeStore, usagef("--store %q: want memory:// or redis://host:port/db", u)

@@ -79,6 +79,9 @@ func Run(t *testing.T, open Opener) {
 		{"Closed", testClosed},
 		{"Concurrency", testConcurrency},
 		{"ConcurrentHoldAck", testConcurrentHoldAck},
+		{"Register", testRegister},
+		{"Fencing", testFencing},
+		{"ClaimToken", testClaimToken},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
@@ -380,7 +383,7 @@ func ids(ts []store.Task) []string {
 
 func claimIDs(t *testing.T, s store.Store, queue, owner string, n int) []store.Task {
 	t.Helper()
-	got, err := s.Claim(ctx(t), queue, owner, n, nil)
+	got, err := s.Claim(ctx(t), queue, owner, "", n, nil)
 	if err != nil {
 		t.Fatalf("Claim(%s, %s, %d): %v", queue, owner, n, err)
 	}
@@ -425,7 +428,7 @@ func testQueueClaimFIFO(t *testing.T, open Opener) {
 		equalTask(t, got[i], ts[i])
 	}
 	dst := make([]store.Task, 1, 16) // Claim appends to dst
-	dst, err := s.Claim(c, "q", "b1", 100, dst)
+	dst, err := s.Claim(c, "q", "b1", "", 100, dst)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -446,7 +449,7 @@ func testAck(t *testing.T, open Opener) {
 	enqueue(t, s, sampleTasks("q", 6)...)
 	got := claimIDs(t, s, "q", "b", 2)
 	// In flight q-0 and q-1; queued q-2..q-5. Ack one of each, and an unknown id.
-	if err := s.Ack(c, "q-0", "q-3", "unknown"); err != nil {
+	if err := s.Ack(c, "b", "q-0", "q-3", "unknown"); err != nil {
 		t.Fatal(err)
 	}
 	wantWhere(t, s, "q-3", store.WhereNone, "")
@@ -458,7 +461,7 @@ func testAck(t *testing.T, open Opener) {
 	// Acked ids are forgotten: they can be stored again.
 	enqueue(t, s, store.Task{ID: "q-0", Queue: "q", Method: "again"})
 	wantIDs(t, claimIDs(t, s, "q", "b", 10), "q-0")
-	if err := s.Ack(c); err != nil {
+	if err := s.Ack(c, "b"); err != nil {
 		t.Fatalf("Ack(): %v", err)
 	}
 }
@@ -470,7 +473,7 @@ func testRequeue(t *testing.T, open Opener) {
 	got := claimIDs(t, s, "q", "b", 3) // q-0 (attempts 1), q-1 (attempts 3), q-2 (1)
 	wantIDs(t, got, "q-0", "q-1", "q-2")
 	// q-2 and q-0 back in that order; q-3 is queued (not in flight): ignored.
-	if err := s.Requeue(c, "q-2", "q-0", "q-3", "unknown"); err != nil {
+	if err := s.Requeue(c, "b", "q-2", "q-0", "q-3", "unknown"); err != nil {
 		t.Fatal(err)
 	}
 	again := claimIDs(t, s, "q", "b", 10)
@@ -483,10 +486,10 @@ func testRequeue(t *testing.T, open Opener) {
 	}
 	equalTaskExceptAttempts(t, again[1], sampleTasks("q", 5)[0])
 	// Twice more: attempts keep counting.
-	if err := s.Requeue(c, "q-1"); err != nil {
+	if err := s.Requeue(c, "b", "q-1"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Requeue(c, "q-1"); err != nil { // not in flight any more: ignored
+	if err := s.Requeue(c, "b", "q-1"); err != nil { // not in flight any more: ignored
 		t.Fatal(err)
 	}
 	if g := claimIDs(t, s, "q", "b", 1); len(g) != 1 || g[0].ID != "q-1" || g[0].Attempts != 4 {
@@ -603,7 +606,7 @@ func testHoldAck(t *testing.T, open Opener) {
 		wantWhere(t, s, tk.ID, store.WhereHeld, "b")
 	}
 	wantIDs(t, claimIDs(t, s, "q", "other", 10)) // never queued, so not claimable
-	if err := s.Ack(c, "h-0", "h-2"); err != nil {
+	if err := s.Ack(c, "b", "h-0", "h-2"); err != nil {
 		t.Fatal(err)
 	}
 	wantWhere(t, s, "h-0", store.WhereNone, "")
@@ -611,7 +614,7 @@ func testHoldAck(t *testing.T, open Opener) {
 	wantWhere(t, s, "h-1", store.WhereHeld, "b")
 	// Requeue gives a held task back to the front of its queue, attempt counted, content kept.
 	enqueue(t, s, store.Task{ID: "a-0", Queue: "q", Method: "m"})
-	if err := s.Requeue(c, "h-1"); err != nil {
+	if err := s.Requeue(c, "b", "h-1"); err != nil {
 		t.Fatal(err)
 	}
 	wantWhere(t, s, "h-1", store.WhereQueued, "")
@@ -621,7 +624,7 @@ func testHoldAck(t *testing.T, open Opener) {
 		t.Fatalf("h-1 attempts %d after one requeue; want 3 (held with 2)", got[0].Attempts)
 	}
 	equalTaskExceptAttempts(t, got[0], ts[1])
-	if err := s.Ack(c, "h-1", "a-0"); err != nil {
+	if err := s.Ack(c, "b", "h-1", "a-0"); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := s.Recover(c, "b"); err != nil || n != 0 {
@@ -760,7 +763,7 @@ func testLocate(t *testing.T, open Opener) {
 		t.Fatalf("Recover(A) = %d, %v; want 1", n, err)
 	}
 	wantWhere(t, s, "h", store.WhereQueued, "")
-	if err := s.Ack(c, "q-0", "q-1", "h"); err != nil {
+	if err := s.Ack(c, "B", "q-0", "q-1", "h"); err != nil {
 		t.Fatal(err)
 	}
 	for _, id := range []string{"q-0", "q-1", "h"} {
@@ -815,7 +818,7 @@ func testSetRunning(t *testing.T, open Opener) {
 	}
 	wantWhere(t, s, "h", store.WhereRunning, "B")
 	// Given back: queued, and held (not running) when claimed again, even by the same owner.
-	if err := s.Requeue(c, "q-0"); err != nil {
+	if err := s.Requeue(c, "A", "q-0"); err != nil {
 		t.Fatal(err)
 	}
 	wantWhere(t, s, "q-0", store.WhereQueued, "")
@@ -831,13 +834,13 @@ func testSetRunning(t *testing.T, open Opener) {
 	}
 	wantWhere(t, s, "q-0", store.WhereRunning, "A")
 	testutil.Eventually(t, 10*time.Second, func() bool {
-		if _, err := s.Claim(c, "other", "C", 1, nil); err != nil { // gives back expired owners
+		if _, err := s.Claim(c, "other", "C", "", 1, nil); err != nil { // gives back expired owners
 			t.Fatal(err)
 		}
 		w, _, err := s.Locate(c, "q-0")
 		return err == nil && w == store.WhereQueued
 	}, "A's running task not given back when its lease ran out")
-	if err := s.Ack(c, "q-0", "q-1", "q-2", "q-3", "h"); err != nil {
+	if err := s.Ack(c, "cleaner", "q-0", "q-1", "q-2", "q-3", "h"); err != nil {
 		t.Fatal(err)
 	}
 	wantWhere(t, s, "q-0", store.WhereNone, "")
@@ -850,7 +853,7 @@ func claimAfterLease(t *testing.T, s store.Store, queue string, n int, start tim
 	c := ctx(t)
 	var back []store.Task
 	if !testutil.Poll(10*time.Second, func() bool {
-		got, err := s.Claim(c, queue, "alive", 10, nil)
+		got, err := s.Claim(c, queue, "alive", "", 10, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -867,6 +870,123 @@ func claimAfterLease(t *testing.T, s store.Store, queue string, n int, start tim
 	return back
 }
 
+// testRegister: a run of an owner id is refused while the previous run's lease is live; once
+// it ran out, the next run gets what the previous one held back in the queues, and the
+// previous run's writes are fenced.
+func testRegister(t *testing.T, open Opener) {
+	const lease = 300 * time.Millisecond
+	s := openStore(t, open, store.Options{Lease: lease})
+	c := ctx(t)
+	run1, n, err := s.Register(c, "x", false)
+	if err != nil || n != 0 || run1 == "" || run1 == "x" {
+		t.Fatalf("Register(x) = %q, %d, %v; want a run of x and 0 tasks", run1, n, err)
+	}
+	if err := s.Hold(c, run1, heldTasks("h", "q", 2)...); err != nil {
+		t.Fatal(err)
+	}
+	wantWhere(t, s, "h-0", store.WhereHeld, run1)
+	if _, _, err := s.Register(c, "x", false); !errors.Is(err, store.ErrOwnerLive) {
+		t.Fatalf("Register(x) while its run is live = %v; want ErrOwnerLive", err)
+	}
+	var run2 string
+	if !testutil.Poll(10*time.Second, func() bool {
+		run2, n, err = s.Register(c, "x", false)
+		return err == nil
+	}) {
+		t.Fatalf("Register(x) after the lease: %v", err)
+	}
+	if run2 == run1 || n != 2 {
+		t.Fatalf("second run %q (first %q) got %d tasks back; want a new run and 2", run2, run1, n)
+	}
+	wantWhere(t, s, "h-0", store.WhereQueued, "")
+	wantFenced(t, s, run1)
+	if err := s.Hold(c, run2, heldTasks("n", "q", 1)...); err != nil {
+		t.Fatalf("Hold by the new run: %v", err)
+	}
+	// A graceful end (Recover) frees the owner id at once.
+	if _, err := s.Recover(c, run2); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Register(c, "x", false); err != nil {
+		t.Fatalf("Register(x) after the run ended: %v", err)
+	}
+}
+
+// wantFenced checks that every write of run is refused with ErrFenced.
+func wantFenced(t *testing.T, s store.Store, run string) {
+	t.Helper()
+	c := ctx(t)
+	_, claimErr := s.Claim(c, "q", run, "", 1, nil)
+	for name, err := range map[string]error{
+		"Renew":   s.Renew(c, run),
+		"Hold":    s.Hold(c, run, store.Task{ID: "fenced-1", Queue: "q", Method: "m"}),
+		"Ack":     s.Ack(c, run, "h-0"),
+		"Requeue": s.Requeue(c, run, "h-0"),
+		"Claim":   claimErr,
+	} {
+		if !errors.Is(err, store.ErrFenced) {
+			t.Errorf("%s by fenced %q = %v; want ErrFenced", name, run, err)
+		}
+	}
+	wantWhere(t, s, "fenced-1", store.WhereNone, "")
+}
+
+// testFencing: an owner whose lease ran out while another claimed its tasks can no longer
+// write: its tasks are the other's, and its Ack does not touch them.
+func testFencing(t *testing.T, open Opener) {
+	const lease = 300 * time.Millisecond
+	s := openStore(t, open, store.Options{Lease: lease})
+	c := ctx(t)
+	if err := s.Hold(c, "A", heldTasks("h", "q", 3)...); err != nil {
+		t.Fatal(err)
+	}
+	back := claimAfterLease(t, s, "q", 3, time.Now(), lease)
+	wantIDs(t, back, "h-0", "h-1", "h-2")
+	wantFenced(t, s, "A")
+	wantWhere(t, s, "h-0", store.WhereHeld, "alive")
+	if err := s.Ack(c, "alive", "h-0"); err != nil {
+		t.Fatal(err)
+	}
+	wantWhere(t, s, "h-0", store.WhereNone, "")
+	// An owner acks only its own tasks.
+	if err := s.Ack(c, "other", "h-1"); err != nil {
+		t.Fatal(err)
+	}
+	wantWhere(t, s, "h-1", store.WhereHeld, "alive")
+}
+
+// testClaimToken: a claim sent again with its token (its reply was lost) returns the tasks it
+// took, those still held, and takes no more; another token takes the next ones.
+func testClaimToken(t *testing.T, open Opener) {
+	s := openStore(t, open, store.Options{})
+	c := ctx(t)
+	enqueue(t, s, sampleTasks("q", 5)...)
+	first, err := s.Claim(c, "q", "b", "tok-1", 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantIDs(t, first, "q-0", "q-1")
+	again, err := s.Claim(c, "q", "b", "tok-1", 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantIDs(t, again, "q-0", "q-1")
+	equalTask(t, again[1], first[1])
+	if err := s.Ack(c, "b", "q-0"); err != nil {
+		t.Fatal(err)
+	}
+	again, err = s.Claim(c, "q", "b", "tok-1", 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantIDs(t, again, "q-1")
+	next, err := s.Claim(c, "q", "b", "tok-2", 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantIDs(t, next, "q-2", "q-3")
+}
+
 func testInvalid(t *testing.T, open Opener) {
 	s := openStore(t, open, store.Options{})
 	c := ctx(t)
@@ -878,9 +998,9 @@ func testInvalid(t *testing.T, open Opener) {
 	}{
 		{"Put ttl 0", s.Put(c, 0, store.Result{ID: "x"})},
 		{"Put empty id", s.Put(c, time.Minute, store.Result{State: store.StateSuccess})},
-		{"Claim n 0", func() error { _, err := s.Claim(c, "q", "o", 0, nil); return err }()},
-		{"Claim empty queue", func() error { _, err := s.Claim(c, "", "o", 1, nil); return err }()},
-		{"Claim empty owner", func() error { _, err := s.Claim(c, "q", "", 1, nil); return err }()},
+		{"Claim n 0", func() error { _, err := s.Claim(c, "q", "o", "", 0, nil); return err }()},
+		{"Claim empty queue", func() error { _, err := s.Claim(c, "", "o", "", 1, nil); return err }()},
+		{"Claim empty owner", func() error { _, err := s.Claim(c, "q", "", "", 1, nil); return err }()},
 		{"Renew empty owner", s.Renew(c, "")},
 		{"Hold empty owner", s.Hold(c, "", store.Task{ID: "x", Queue: "q"})},
 		{"Hold empty id", s.Hold(c, "o", store.Task{ID: "x", Queue: "q"}, store.Task{Queue: "q"})},
@@ -903,7 +1023,7 @@ func testClosed(t *testing.T, open Opener) {
 		t.Fatal(err)
 	}
 	var dst store.Result
-	_, claimErr := s.Claim(c, "q", "o", 1, nil)
+	_, claimErr := s.Claim(c, "q", "o", "", 1, nil)
 	_, getErr := s.Get(c, "x", &dst)
 	_, recErr := s.Recover(c, "o")
 	_, _, locErr := s.Locate(c, "x")
@@ -912,8 +1032,8 @@ func testClosed(t *testing.T, open Opener) {
 		"Get":        getErr,
 		"Wait":       s.Wait(c, "x", &dst),
 		"Claim":      claimErr,
-		"Ack":        s.Ack(c, "x"),
-		"Requeue":    s.Requeue(c, "x"),
+		"Ack":        s.Ack(c, "o", "x"),
+		"Requeue":    s.Requeue(c, "o", "x"),
 		"Renew":      s.Renew(c, "o"),
 		"Recover":    recErr,
 		"Hold":       s.Hold(c, "o", store.Task{ID: "x", Queue: "q"}),
@@ -995,7 +1115,7 @@ func testConcurrency(t *testing.T, open Opener) {
 					return
 				}
 				var err error
-				buf, err = s.Claim(c, "q", owner, 16, buf[:0])
+				buf, err = s.Claim(c, "q", owner, "", 16, buf[:0])
 				if err != nil {
 					report(err)
 					return
@@ -1014,7 +1134,7 @@ func testConcurrency(t *testing.T, open Opener) {
 					report(err)
 					return
 				}
-				if err := s.Ack(c, ackIDs...); err != nil {
+				if err := s.Ack(c, owner, ackIDs...); err != nil {
 					report(err)
 					return
 				}
@@ -1097,7 +1217,7 @@ func testConcurrentHoldAck(t *testing.T, open Opener) {
 						return
 					}
 				}
-				if err := s.Ack(c, ids...); err != nil {
+				if err := s.Ack(c, owner, ids...); err != nil {
 					report(fmt.Errorf("ack: %w", err))
 					return
 				}
@@ -1115,7 +1235,7 @@ func testConcurrentHoldAck(t *testing.T, open Opener) {
 				return
 			default:
 			}
-			got, err := s.Claim(c, "q", "claimer", 8, nil)
+			got, err := s.Claim(c, "q", "claimer", "", 8, nil)
 			if err != nil {
 				report(fmt.Errorf("claim: %w", err))
 				return
@@ -1180,7 +1300,10 @@ func testHoldKeys(t *testing.T, open Opener) {
 	if err := s.Put(c, time.Hour, store.Result{ID: "k-1", State: store.StateSuccess, Key: "order-17"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Ack(c, "k-1", "k-4"); err != nil {
+	if err := s.Ack(c, "A", "k-1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ack(c, "B", "k-4"); err != nil {
 		t.Fatal(err)
 	}
 	late := []store.Task{keyed("k-5", "order-17", time.Hour), keyed("k-6", "order-18", time.Hour)}
