@@ -225,10 +225,12 @@ func unixTime(ns int64) time.Time {
 
 // Task metadata in the store (store.Task.Meta): a version byte, flags, the priority, the
 // attempts bound, then uvarints: retry backoff and its ceiling (ms), and the due time of a
-// delayed task (unix ms, 0 for none); version 2 adds the idempotency key (a uvarint length,
-// then its bytes).
+// delayed task (0 for none), then the idempotency key (a uvarint length, then its bytes).
+// Version 3 keeps the due time as ms after the hold plus one (the store's clock gives the
+// task's age at a claim, see store.Task.Age: brokers with skewed clocks agree on it); versions
+// 1 and 2 kept it as unix ms of the writer's clock, and 1 had no key.
 const (
-	metaVersion   = 2
+	metaVersion   = 3
 	metaSubmitted = 1 << 0
 	maxMetaKey    = MaxKeyLen
 )
@@ -247,7 +249,7 @@ func (c *core) appendMeta(dst []byte, slot uint32, t *task, e holdEntry) []byte 
 	dst = binary.AppendUvarint(dst, uint64(o.maxBackoff/time.Millisecond))
 	var due uint64
 	if e.due > 0 {
-		due = uint64(e.due / int64(time.Millisecond))
+		due = uint64(max(e.due-c.now(), 0)/int64(time.Millisecond)) + 1
 	}
 	dst = binary.AppendUvarint(dst, due)
 	dst = binary.AppendUvarint(dst, uint64(len(o.key)))
@@ -259,12 +261,14 @@ type taskMeta struct {
 	submitted bool
 	prio      uint8
 	opts      taskOpts
-	due       int64
+	due       int64 // unix ns on this broker's clock (0: none)
 }
 
-func decodeMeta(b []byte) (taskMeta, bool) {
+// decodeMeta decodes b, read by a claim at now (this broker's clock) of a task held age ago
+// (the store's clock).
+func decodeMeta(b []byte, now int64, age time.Duration) (taskMeta, bool) {
 	var m taskMeta
-	if len(b) < 4 || b[0] != 1 && b[0] != metaVersion {
+	if len(b) < 4 || b[0] < 1 || b[0] > metaVersion {
 		return m, false
 	}
 	version := b[0]
@@ -283,7 +287,11 @@ func decodeMeta(b []byte) (taskMeta, bool) {
 	const maxMS = uint64(protocol.MaxTimeout / time.Millisecond * 1000)
 	m.opts.backoff = time.Duration(min(v[0], maxMS)) * time.Millisecond
 	m.opts.maxBackoff = time.Duration(min(v[1], maxMS)) * time.Millisecond
-	if v[2] > 0 && v[2] < 1<<62/uint64(time.Millisecond) {
+	switch {
+	case v[2] == 0 || v[2] >= 1<<62/uint64(time.Millisecond):
+	case version >= 3:
+		m.due = now + int64(v[2]-1)*int64(time.Millisecond) - int64(age)
+	default:
 		m.due = int64(v[2]) * int64(time.Millisecond)
 	}
 	if version >= 2 {
@@ -597,7 +605,7 @@ func (c *core) claimed(ts []store.Task) {
 	var last *queue
 	for i := range ts {
 		st := &ts[i]
-		m, ok := decodeMeta(st.Meta)
+		m, ok := decodeMeta(st.Meta, c.now(), st.Age)
 		if !ok {
 			c.log.Warn("broker: a task from the store has unreadable metadata: running it with defaults", "id", st.ID)
 		}
@@ -625,7 +633,9 @@ func (c *core) claimed(ts []store.Task) {
 		t.attempts = uint8(min(st.Attempts, MaxAttemptsCap))
 		t.prio = m.prio
 		if !st.Deadline.IsZero() {
-			t.deadline = st.Deadline.UnixNano()
+			// The time left, on this broker's clock (the store read it back relative to the
+			// hold, on its own clock).
+			t.deadline = c.now() + int64(time.Until(st.Deadline))
 		}
 		if m.opts != (taskOpts{}) {
 			t.flags |= fOpts

@@ -358,3 +358,60 @@ func (s *cutStore) Claim(ctx context.Context, queue, owner, token string, n int,
 	}
 	return s.Store.Claim(ctx, queue, owner, token, n, dst)
 }
+
+// TestDurableClockSkewHandOver: delays and deadlines handed over through the store hold on
+// the claiming broker's clock even when it is 2 minutes ahead: the store keeps them relative
+// to the hold, on Redis's clock. A delayed task does not run early, a task with a deadline
+// does not expire unrun.
+func TestDurableClockSkewHandOver(t *testing.T) {
+	st := storeFor(t)
+	b1, err := New(Config{Listen: "tcp://127.0.0.1:0", Pub: PubDisabled, Store: st, StoreOwner: "b1", Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- b1.Serve(context.Background()) }()
+	c := dealer(t, b1)
+	start := time.Now()
+	deadlined := submitID(t, c, "work", `["deadline"]`, `"timeout_ms":4000`)
+	delayed := submitID(t, c, "work", `["delayed"]`, `"delay_ms":1500,"timeout_ms":6000`)
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := b1.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; !errors.Is(err, ErrServerClosed) {
+		t.Fatal(err)
+	}
+
+	b2, err := New(Config{Listen: "tcp://127.0.0.1:0", Pub: PubDisabled, Store: st, StoreOwner: "b2", Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b2.c.now = func() int64 { return time.Now().Add(2 * time.Minute).UnixNano() } // 2 minutes ahead
+	go func() { errc <- b2.Serve(context.Background()) }()
+	t.Cleanup(func() {
+		sctx, scancel := context.WithTimeout(context.Background(), wait)
+		defer scancel()
+		b2.Shutdown(sctx)
+		<-errc
+	})
+	n := newNode(t, b2, "n1", "work")
+	n.credit(2)
+	ts := n.collect(1)
+	if string(ts[0].Params) != `["deadline"]` {
+		t.Fatalf("first ran %s", ts[0].Params)
+	}
+	n.result(ts[0].ID, "1")
+	ts = n.collect(1)
+	if string(ts[0].Params) != `["delayed"]` || time.Since(start) < 1400*time.Millisecond {
+		t.Fatalf("%s ran %v after its submit, want the delayed task after 1.5 s", ts[0].Params, time.Since(start))
+	}
+	n.result(ts[0].ID, "2")
+	for _, id := range []string{deadlined, delayed} {
+		testutil.Eventually(t, wait, func() bool {
+			r, ok := getResult(t, st, id)
+			return ok && r.State == store.StateSuccess
+		}, "%s ends SUCCESS", id)
+	}
+}

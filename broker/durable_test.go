@@ -339,14 +339,16 @@ func TestDurableStatsJSON(t *testing.T) {
 // FuzzDecodeMeta: the task metadata read back from a store never panics the broker, and what
 // it decodes encodes back to the same values.
 func FuzzDecodeMeta(f *testing.F) {
-	c := &core{opts: map[uint32]taskOpts{}}
+	const now = int64(1e18) // this broker's clock at the claim, on a whole millisecond
+	nowf := func() int64 { return now }
+	c := &core{opts: map[uint32]taskOpts{}, now: nowf}
 	f.Add(c.appendMeta(nil, 0, &task{prio: 3, flags: fSubmitted}, holdEntry{due: int64(time.Hour)}))
 	c.opts[0] = taskOpts{maxAttempts: 5, backoff: time.Second, maxBackoff: time.Minute}
 	f.Add(c.appendMeta(nil, 0, &task{flags: fOpts}, holdEntry{}))
 	f.Add([]byte{1, 0, 0, 0})
 	f.Add([]byte{1, 1, 200, 250, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		m, ok := decodeMeta(b)
+		m, ok := decodeMeta(b, now, 0)
 		if !ok {
 			return
 		}
@@ -360,8 +362,11 @@ func FuzzDecodeMeta(f *testing.F) {
 		if m.opts != (taskOpts{}) {
 			tk.flags |= fOpts
 		}
-		c := &core{opts: map[uint32]taskOpts{0: m.opts}}
-		m2, ok := decodeMeta(c.appendMeta(nil, 0, tk, holdEntry{due: m.due}))
+		c := &core{opts: map[uint32]taskOpts{0: m.opts}, now: nowf}
+		m2, ok := decodeMeta(c.appendMeta(nil, 0, tk, holdEntry{due: m.due}), now, 0)
+		if m.due != 0 {
+			m.due = max(m.due, now) // a due time already past is kept as now
+		}
 		if !ok || m2 != m {
 			t.Fatalf("round trip %+v -> %+v (%v)", m, m2, ok)
 		}

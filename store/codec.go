@@ -13,13 +13,19 @@ import (
 //
 //	result: 0x02 attempts(uvarint) finished_at(varint unix ns) state node result error method
 //	        (0x01, written before results named their method, reads with an empty Method)
-//	task:   0x01 deadline(varint unix ns, 0 = none) method params meta
+//	task:   0x02 deadline(varint ns from the hold, 0 = none) method params meta
+//	        (0x01: deadline as unix ns of the writer's clock, read as written)
+//
+// A task's deadline is stored relative to its hold, and the hold's time is Redis's own (the
+// hash's h field, set by the hold script): a Claim reports each task's age on Redis's clock
+// (Task.Age) and the deadline is read back as the claimer's now plus what was left minus the
+// age, so brokers with skewed clocks agree on it within the hold's round trip.
 //
 // Decoding is bounded by the value's length: a length past the end is ErrCorrupt, never a
 // large allocation.
 const (
 	resultVersion = 2
-	taskVersion   = 1
+	taskVersion   = 2
 )
 
 // appendResult appends r's value (everything but its id) to dst.
@@ -35,10 +41,18 @@ func appendResult(dst []byte, r *Result) []byte {
 	return dst
 }
 
-// appendTask appends t's value (method, params, deadline and meta) to dst.
-func appendTask(dst []byte, t *Task) []byte {
+// appendTask appends t's value (method, params, deadline and meta) to dst, its deadline as
+// the time left from now.
+func appendTask(dst []byte, t *Task, now time.Time) []byte {
 	dst = append(dst, taskVersion)
-	dst = binary.AppendVarint(dst, unixNano(t.Deadline))
+	var left int64
+	if !t.Deadline.IsZero() {
+		left = t.Deadline.Sub(now).Nanoseconds()
+		if left == 0 {
+			left = -1 // 0 means none: due now reads as just past
+		}
+	}
+	dst = binary.AppendVarint(dst, left)
 	dst = appendField(dst, t.Method)
 	dst = appendBytesField(dst, t.Params)
 	dst = appendBytesField(dst, t.Meta)
@@ -191,11 +205,17 @@ func internState(b []byte) string {
 	return string(b)
 }
 
-// decodeTask decodes a task value into t (id, queue and attempts aside). Params and Meta are
-// copied into fresh slices of one allocation (the caller may keep them).
-func decodeTask(v []byte, t *Task) error {
+// decodeTask decodes a task value into t (id, queue and attempts aside), now being the
+// reader's time and t.Age the task's age since its hold. Params and Meta are copied into fresh
+// slices of one allocation (the caller may keep them).
+func decodeTask(v []byte, t *Task, now time.Time) error {
 	d := decoder{b: v}
-	d.version(taskVersion, "task")
+	v1 := len(v) > 0 && v[0] == 1
+	if v1 {
+		d.b = d.b[1:]
+	} else {
+		d.version(taskVersion, "task")
+	}
 	deadline := d.varint("deadline")
 	method := d.bytes("method")
 	params := d.bytes("params")
@@ -204,7 +224,14 @@ func decodeTask(v []byte, t *Task) error {
 	if d.err != nil {
 		return d.err
 	}
-	t.Deadline = fromUnixNano(deadline)
+	switch {
+	case v1:
+		t.Deadline = fromUnixNano(deadline)
+	case deadline == 0:
+		t.Deadline = time.Time{}
+	default:
+		t.Deadline = now.Add(time.Duration(deadline) - t.Age)
+	}
 	t.Method = string(method)
 	t.Params, t.Meta = nil, nil
 	if n := len(params) + len(meta); n > 0 {

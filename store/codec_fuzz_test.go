@@ -51,13 +51,15 @@ func FuzzDecodeTask(f *testing.F) {
 		{Method: "add", Params: []byte(`[5,6]`), Meta: []byte{1, 2}, Deadline: time.Unix(1800000000, 0)},
 		{Method: "m", Deadline: time.Unix(-5, 0)},
 	} {
-		f.Add(appendTask(nil, &tk))
+		f.Add(appendTask(nil, &tk, time.Unix(1700000000, 0)))
 	}
+	f.Add([]byte{1, 0, 0, 0, 0})
 	f.Add([]byte{taskVersion, 0, 3, 'a'})
 	f.Add([]byte{taskVersion, 0, 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var tk Task
-		err := decodeTask(b, &tk)
+		now := time.Unix(1700000000, 0)
+		err := decodeTask(b, &tk, now)
 		if err != nil {
 			if !errors.Is(err, ErrCorrupt) {
 				t.Fatalf("error %v does not wrap ErrCorrupt", err)
@@ -68,7 +70,7 @@ func FuzzDecodeTask(f *testing.F) {
 			t.Fatalf("decoded more bytes than the input holds")
 		}
 		var again Task
-		if err := decodeTask(appendTask(nil, &tk), &again); err != nil {
+		if err := decodeTask(appendTask(nil, &tk, now), &again, now); err != nil {
 			t.Fatalf("re-encoded value does not decode: %v", err)
 		}
 		if again.Method != tk.Method || !again.Deadline.Equal(tk.Deadline) ||

@@ -223,18 +223,21 @@ func (r *Redis) Claim(ctx context.Context, queue, owner, token string, n int, ds
 	if err != nil {
 		return dst, fmt.Errorf("store: claim from %q: %w", queue, scriptErr(err))
 	}
-	if len(msgs)%3 != 0 {
+	if len(msgs)%4 != 0 {
 		return dst, fmt.Errorf("%w: claim reply of %d items", ErrCorrupt, len(msgs))
 	}
-	for i := 0; i < len(msgs); i += 3 {
+	now := time.Now()
+	for i := 0; i < len(msgs); i += 4 {
 		var t Task
 		id, err1 := msgs[i].ToString()
 		v, err2 := msgs[i+1].AsBytes()
 		a, err3 := msgs[i+2].AsInt64()
-		if err := errors.Join(err1, err2, err3); err != nil {
+		age, err4 := msgs[i+3].AsInt64()
+		if err := errors.Join(err1, err2, err3, err4); err != nil {
 			return dst, fmt.Errorf("%w: claim reply: %w", ErrCorrupt, err)
 		}
-		if err := decodeTask(v, &t); err != nil {
+		t.Age = time.Duration(max(age, 0)) * time.Millisecond
+		if err := decodeTask(v, &t, now); err != nil {
 			// A broken record cannot be run: set aside, never blocking the rest.
 			r.quarantine(ctx, owner, id, err)
 			continue
@@ -255,6 +258,7 @@ func (r *Redis) Hold(ctx context.Context, owner string, tasks ...Task) error {
 	if len(tasks) == 0 {
 		return r.Renew(ctx, owner)
 	}
+	now := time.Now()
 	op := acquireOp(opHold)
 	op.owner = owner
 	for i := range tasks {
@@ -268,7 +272,7 @@ func (r *Redis) Hold(ctx context.Context, owner string, tasks ...Task) error {
 			return fmt.Errorf("%w: task %q: key without a positive KeyTTL", ErrInvalid, t.ID)
 		}
 		t.Bound = ""
-		op.buf = appendTask(op.buf, t)
+		op.buf = appendTask(op.buf, t, now)
 		op.ends = append(op.ends, len(op.buf))
 		op.ids = append(op.ids, t.ID)
 		op.queues = append(op.queues, t.Queue)

@@ -109,7 +109,7 @@ return (#ARGV - 1) / 4
 // tasks of up to 16 owners whose lease ran out (fencing them), refuses a fenced owner, renews
 // owner's lease, pops up to n ids and moves each task in flight (its owner field set, its id in
 // the owner's zset scored by a global sequence, so give-back keeps claim order). Replies id,
-// value, attempts per task. A non-empty token makes the claim idempotent: its ids are kept
+// value, attempts and age (ms since its hold, on Redis's clock) per task. A non-empty token makes the claim idempotent: its ids are kept
 // under the token for token_ttl_ms, and a claim with the same token replies them again (those
 // the owner still holds) instead of taking more, so a claim whose reply was lost (a timeout)
 // is applied by its retry.
@@ -131,11 +131,12 @@ local ck = p .. 'claim:' .. owner .. ':' .. token
 if token ~= '' and redis.call('EXISTS', ck) == 1 then
   -- a retry of a claim that ran: its tasks again, those the owner still holds
   for _, id in ipairs(redis.call('LRANGE', ck, 0, -1)) do
-    local v = task_fields(p, id, 'd', 'a', 'o')
+    local v = task_fields(p, id, 'd', 'a', 'o', 'h')
     if v[1] and v[3] == owner then
       out[#out + 1] = id
       out[#out + 1] = v[1]
       out[#out + 1] = v[2]
+      out[#out + 1] = now - tonumber(v[4] or now)
     end
   end
   return out
@@ -152,13 +153,14 @@ local base = redis.call('INCRBY', p .. 'seq', #ids) - #ids
 local ok = p .. 'own:' .. owner
 for i, id in ipairs(ids) do
   local tk = p .. 't:' .. id
-  local v = task_fields(p, id, 'd', 'a')
+  local v = task_fields(p, id, 'd', 'a', 'h')
   if v[1] then
     redis.call('HSET', tk, 'o', owner)
     redis.call('ZADD', ok, base + i, id)
     out[#out + 1] = id
     out[#out + 1] = v[1]
     out[#out + 1] = v[2]
+    out[#out + 1] = now - tonumber(v[3] or now)
   end
 end
 return out
@@ -208,7 +210,7 @@ for g = 1, ngroups do
         end
       end
       if bound == '' then
-        redis.call('HSET', tk, 'd', ARGV[a + 2], 'q', ARGV[a], 'a', ARGV[a + 3], 'o', owner)
+        redis.call('HSET', tk, 'd', ARGV[a + 2], 'q', ARGV[a], 'a', ARGV[a + 3], 'o', owner, 'h', now)
         redis.call('ZADD', ok, seq, id)
       end
     end

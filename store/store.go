@@ -76,8 +76,14 @@ type Task struct {
 	// owner lease each add one. Hold keeps the value it is given.
 	Attempts int
 	// Deadline is when the task expires if it is still queued; zero for none. The store keeps
-	// it and does not act on it: expiring tasks is the broker's job.
+	// it and does not act on it: expiring tasks is the broker's job. It is kept as the time
+	// left at the Hold, on Redis's clock, so Claim gives it back on the claimer's clock (see
+	// Age): brokers with skewed clocks agree on it.
 	Deadline time.Time
+	// Age is set by Claim: how long ago the task was held, on the store's clock (Redis TIME).
+	// A caller that keeps times of its own in Meta stores them relative to the Hold and adds
+	// its now minus Age when it reads them back, as the store does for Deadline.
+	Age time.Duration
 	// Meta is opaque bytes the broker keeps with the task (reply routing, flags); empty reads
 	// back as nil.
 	Meta []byte

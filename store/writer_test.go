@@ -23,7 +23,7 @@ func TestWriterFlushOrder(t *testing.T) {
 		op := acquireOp(kind)
 		op.owner = owner
 		for i := range tasks {
-			op.buf = appendTask(op.buf, &tasks[i])
+			op.buf = appendTask(op.buf, &tasks[i], time.Now())
 			op.ends = append(op.ends, len(op.buf))
 			op.ids = append(op.ids, tasks[i].ID)
 			op.queues = append(op.queues, tasks[i].Queue)
