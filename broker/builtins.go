@@ -390,7 +390,9 @@ func (c *core) bSubmit(p *peer, tg target, h *codec.Header) {
 		*x = taskExt{timeout: parseTimeout(rawjson.Param(h.Params, protocol.MemberTimeoutMS, 2))}
 	}
 	if x.key != nil {
-		if seq, ok := c.keyed(x.key); ok {
+		// A task whose write is not confirmed yet does not count (durable mode): this submit
+		// is written with the key too, and the store binds the key to whichever lands first.
+		if seq, ok := c.keyed(x.key); ok && !c.unconfirmed(seq) {
 			// The same key while the first task is known: its id, and nothing runs again.
 			c.cnt.duplicate++
 			c.ok(tg, h.ID, c.appendSubmitted(c.valbuf[:0], seq, true))

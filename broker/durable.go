@@ -361,6 +361,21 @@ func (c *core) holdsWritten(batch []holdEntry, tasks []store.Task, bstates []str
 	}
 }
 
+// holdsUncertain settles a batch whose write got no answer while the broker stops: the
+// tasks may be in the store (given back to its queues when Serve ends) or not, so their
+// submits are not answered either way, and nothing is acked.
+func (c *core) holdsUncertain(batch []holdEntry) {
+	for _, e := range batch {
+		if e.reply {
+			c.releaseReply(e)
+		}
+		if slot, t := c.storingAt(e.key); t != nil {
+			c.dur.storing--
+			c.release(slot, t)
+		}
+	}
+}
+
 // duplicateHeld settles a submit whose key the store found bound to task bound: its own task
 // (t, if still here) was not written and goes; the answer names bound and its state.
 func (c *core) duplicateHeld(e holdEntry, slot uint32, t *task, bound, st string) {

@@ -1,7 +1,13 @@
 package broker
 
 import (
+	"context"
 	"errors"
+	"io"
+	"net"
+	"syscall"
+	"time"
+
 	"github.com/zerotask/zerotask/protocol"
 	"github.com/zerotask/zerotask/store"
 )
@@ -17,6 +23,7 @@ type holder struct {
 	tasks   []store.Task
 	arena   []byte
 	bstates []string
+	ids     []string
 	logged  errLog
 }
 
@@ -27,16 +34,22 @@ func (h *holder) run(quit <-chan struct{}) {
 	for {
 		select {
 		case <-quit:
-			h.write() // what was accepted up to the stop
+			h.write(quit) // what was accepted up to the stop
 			return
 		case <-kick:
-			h.write()
+			h.write(quit)
 		}
 	}
 }
 
-// write writes the tasks accepted since the last write and settles them.
-func (h *holder) write() {
+// write writes the tasks accepted since the last write and settles them. A write that got no
+// answer (a timeout, a lost connection: it may have landed) is sent again, the same tasks by
+// the same ids (a Hold of an id the store holds is a no-op), until Redis answers; meanwhile
+// their submits wait. A write Redis refused (an error reply: full under noeviction, a fenced
+// run) is undone (the ids acked) before the submits are answered CodeQueueFull, so a refused task
+// is not in Redis and never runs. If the broker stops while a write is unanswered, its tasks
+// are left to the store (given back if they landed) and their submits get no answer.
+func (h *holder) write(quit <-chan struct{}) {
 	b := h.b
 	d := b.c.dur
 	b.mu.Lock()
@@ -46,19 +59,32 @@ func (h *holder) write() {
 	if len(h.tasks) == 0 {
 		return
 	}
-	ctx, cancel := b.storeCtx()
 	owner := d.owner()
-	err := d.st.Hold(ctx, owner, h.tasks...)
-	cancel()
-	if err != nil {
-		h.logged.log(b, "broker: store: writing accepted tasks failed: they are refused (queue full)", err, len(h.tasks))
+	err := h.retry(quit, "writing accepted tasks", func(ctx context.Context) error { return d.st.Hold(ctx, owner, h.tasks...) })
+	uncertain := err != nil && indefinite(err)
+	if err != nil && !uncertain {
+		h.logged.log(b, "broker: store: writing accepted tasks was refused: they are refused (queue full)", err, len(h.tasks))
 		if errors.Is(err, store.ErrFenced) {
 			b.lostLease(owner)
+		} else {
+			// The refusal is a write: whatever of the batch landed is gone before anyone
+			// is told it was refused.
+			h.ids = h.ids[:0]
+			for i := range h.tasks {
+				h.ids = append(h.ids, h.tasks[i].ID)
+			}
+			aerr := h.retry(quit, "undoing a refused write", func(ctx context.Context) error { return d.st.Ack(ctx, owner, h.ids...) })
+			uncertain = aerr != nil && indefinite(aerr)
+			clear(h.ids)
 		}
 	}
 	h.bstates = b.boundStates(h.tasks, h.bstates[:0], err)
 	b.mu.Lock()
-	b.c.holdsWritten(h.batch, h.tasks, h.bstates, err)
+	if uncertain {
+		b.c.holdsUncertain(h.batch)
+	} else {
+		b.c.holdsWritten(h.batch, h.tasks, h.bstates, err)
+	}
 	b.c.flush()
 	b.mu.Unlock()
 	clear(h.tasks)
@@ -67,6 +93,37 @@ func (h *holder) write() {
 	if cap(h.arena) > 1<<20 {
 		h.arena = nil
 	}
+}
+
+// retry runs op (bounded by StoreTimeout) until it returns anything but an indefinite error
+// (10 ms to 1 s apart), or until the broker stops (then one more try).
+func (h *holder) retry(quit <-chan struct{}, what string, op func(ctx context.Context) error) error {
+	pause := 10 * time.Millisecond
+	stopping := false
+	for {
+		ctx, cancel := h.b.storeCtx()
+		err := op(ctx)
+		cancel()
+		if err == nil || !indefinite(err) || stopping {
+			return err
+		}
+		h.logged.log(h.b, "broker: store: "+what+" got no answer: sending it again (their submits wait)", err, len(h.tasks))
+		select {
+		case <-quit:
+			stopping = true
+		case <-time.After(pause): // retry backoff while Redis does not answer
+		}
+		pause = min(2*pause, time.Second)
+	}
+}
+
+// indefinite reports whether a store call that failed may have been applied: no answer came
+// (a timeout, a lost connection), as against an answer refusing it.
+func indefinite(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 // boundStates reads, for the tasks a Hold did not store because their idempotency key names

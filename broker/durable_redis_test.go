@@ -415,3 +415,33 @@ func TestDurableClockSkewHandOver(t *testing.T) {
 		}, "%s ends SUCCESS", id)
 	}
 }
+
+// TestDurableKeyedRetryWhileStoring: a keyed submit sent again while the first one's write is
+// pending is not told "duplicate" of a task that might yet be refused: it waits for the store,
+// which binds the key to the task that landed; both answers name that task.
+func TestDurableKeyedRetryWhileStoring(t *testing.T) {
+	st0 := storeFor(t)
+	st := blockStore{Store: st0, entered: make(chan struct{}, 1), release: make(chan struct{})}
+	b := startBroker(t, Config{Store: st, StoreOwner: "b1", Logger: discardLogger()})
+	c1, c2 := dealer(t, b), dealer(t, b)
+	req := `{"jsonrpc":"2.0","id":1,"method":"broker.submit","params":{"method":"add","params":[1,2],"key":"k1"}}`
+	c1.send(req)
+	<-st.entered
+	c2.send(req)
+	c2.none() // not answered before the first write is confirmed
+	close(st.release)
+	type answer struct {
+		ID        string
+		Duplicate bool
+	}
+	var a1, a2 answer
+	if err := json.Unmarshal(decodeResp(t, c1.recv()).Result, &a1); err != nil || a1.ID == "" || a1.Duplicate {
+		t.Fatalf("first submit: %+v %v", a1, err)
+	}
+	if err := json.Unmarshal(decodeResp(t, c2.recv()).Result, &a2); err != nil || a2.ID != a1.ID || !a2.Duplicate {
+		t.Fatalf("retry: %+v %v; want a duplicate of %s", a2, err, a1.ID)
+	}
+	if w, _, err := st0.Locate(context.Background(), a1.ID); err != nil || w != store.WhereHeld {
+		t.Fatalf("%s is %v, %v; want held", a1.ID, w, err)
+	}
+}

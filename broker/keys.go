@@ -23,6 +23,12 @@ func (c *core) keyed(key []byte) (uint64, bool) {
 	return 0, false
 }
 
+// unconfirmed reports whether submitted task seq is still being written to the store.
+func (c *core) unconfirmed(seq uint64) bool {
+	slot, ok := c.subm[seq]
+	return ok && c.tasks.at(slot).state == stStoring
+}
+
 // known reports whether submitted task seq is live or has a record kept.
 func (c *core) known(seq uint64) bool {
 	if _, ok := c.subm[seq]; ok {
