@@ -119,8 +119,9 @@ local token = ARGV[6]
 local now = now_ms()
 local dead = redis.call('ZRANGEBYSCORE', p .. 'owners', '-inf', now, 'LIMIT', 0, 16)
 for _, o in ipairs(dead) do
-  give_back(p, o)
-  redis.call('ZADD', p .. 'fenced', now, o)
+  if give_back(p, o) > 0 then
+    redis.call('ZADD', p .. 'fenced', now, o) -- its tasks are others' now
+  end
 end
 if fenced(p, owner) then
   return redis.error_reply('FENCED owner ' .. owner .. ' lost its lease')
