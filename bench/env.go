@@ -207,7 +207,7 @@ func (e *Env) startInProcess(ctx, brokerCtx, nodesCtx context.Context, cfg EnvCo
 			return fmt.Errorf("bench: start node %d: %w", i+1, err)
 		}
 		e.Nodes = append(e.Nodes, n)
-		e.goRun(&e.nodesWG, func() error { return n.Run(nodesCtx) })
+		e.goRun(&e.nodesWG, func() error { return n.Serve(nodesCtx) })
 	}
 	wait := cfg.StartupTimeout
 	if wait <= 0 {

@@ -50,7 +50,7 @@ func startCluster(t testing.TB, concurrency, prefetch int) *cluster {
 	}
 	nctx, ncancel := context.WithCancel(context.Background())
 	ran := make(chan error, 1)
-	go func() { ran <- n.Run(nctx) }()
+	go func() { ran <- n.Serve(nctx) }()
 	t.Cleanup(func() {
 		ncancel()
 		<-ran

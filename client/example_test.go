@@ -32,7 +32,7 @@ func walkthrough() (addr string, stop func()) {
 		panic(err)
 	}
 	ran := make(chan error, 1)
-	go func() { ran <- n.Run(ctx) }()
+	go func() { ran <- n.Serve(ctx) }()
 	return b.Addr(), func() {
 		cancel()
 		<-ran

@@ -56,7 +56,7 @@ func startLiveBroker(t testing.TB) *liveBroker {
 	lb.n = n
 	nctx, ncancel := context.WithCancel(context.Background())
 	lb.cancelNode = ncancel
-	go func() { lb.ran <- n.Run(nctx) }()
+	go func() { lb.ran <- n.Serve(nctx) }()
 	t.Cleanup(lb.stop)
 	testutil.Eventually(t, waitLong, func() bool { return n.Stats().Connected && b.Stats().Nodes == 1 },
 		"node connected to broker %s", lb.addr)

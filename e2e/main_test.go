@@ -138,7 +138,7 @@ func startNode(t testing.TB, b *broker.Broker, cfg node.Config) (n *node.Node, s
 	if err != nil {
 		t.Fatalf("node.New: %v", err)
 	}
-	stop = testutil.Go(t, "node.Run", 15*time.Second, n.Run)
+	stop = testutil.Go(t, "node.Serve", 15*time.Second, n.Serve)
 	return n, stop
 }
 

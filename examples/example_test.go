@@ -38,7 +38,7 @@ func cluster(ctx context.Context, brokerTasks, nodeTasks *dispatch.Dispatcher) (
 	}
 	nctx, stopN := context.WithCancel(context.Background())
 	ran := make(chan error, 1)
-	go func() { ran <- n.Run(nctx) }()
+	go func() { ran <- n.Serve(nctx) }()
 	c, err := client.Dial(ctx, b.Addr(), client.WithLogger(quiet))
 	stop := func() {
 		if c != nil {

@@ -145,7 +145,7 @@ func TestTaskPathAllocsOverSockets(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ret := make(chan error, 1)
-	go func() { ret <- n.Run(ctx) }()
+	go func() { ret <- n.Serve(ctx) }()
 	defer func() {
 		cancel()
 		<-ret

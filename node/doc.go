@@ -52,7 +52,7 @@
 // context derived from it) the task's public id (submitted tasks; the same for every attempt,
 // for a handler's own idempotency), its attempt number, its queue and its deadline. It
 // implements AfterFunc, so context.WithTimeout, WithCancel and context.AfterFunc inside a
-// handler start no goroutine to watch it. It carries the values of Run's context but not its
+// handler start no goroutine to watch it. It carries the values of Serve's context but not its
 // cancellation (a node that stops finishes its running tasks), and it
 // is cancelled when the task is revoked (`broker.revoke` on the PUB control topic, or sent to
 // the node on its DEALER, which does not depend on the lossy PUB), or when the grace period of
@@ -83,10 +83,11 @@
 // the broker was away are sent after the new hello: the broker ignores answers for tasks it did
 // not give to this connection.
 //
-// When Run's context ends the node stops gracefully: it grants no more credit, drops the tasks
-// it received but did not start (the final `broker.bye` makes the broker put them back in their
-// queues), lets running handlers finish for up to GracePeriod and then cancels their contexts,
-// sends the remaining results, says `broker.bye`, closes its sockets and returns nil. Results of
+// When Serve's context ends, or Shutdown is called, the node stops gracefully: it grants no
+// more credit, drops the tasks it received but did not start (the final `broker.bye` makes the
+// broker put them back in their queues), lets running handlers finish for up to GracePeriod
+// (or until Shutdown's context ends) and then cancels their contexts, sends the remaining
+// results, says `broker.bye`, closes its sockets and returns ErrServerClosed. Results of
 // handlers cancelled by the grace period are not reported: the bye hands those tasks back too.
 //
 // # Limits

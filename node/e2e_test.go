@@ -63,7 +63,7 @@ func startNode(t testing.TB, b *broker.Broker, cfg node.Config) (n *node.Node, s
 	if err != nil {
 		t.Fatal(err)
 	}
-	stop = testutil.Go(t, "node Run", waitLong, n.Run)
+	stop = testutil.Go(t, "node Serve", waitLong, n.Serve)
 	testutil.Eventually(t, waitLong, func() bool { return n.Stats().Connected && b.Stats().Nodes >= 1 },
 		"node connected to the broker")
 	return n, stop

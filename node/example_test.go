@@ -12,7 +12,7 @@ import (
 )
 
 // ExampleNew runs a node that serves a user task and the builtins against a broker, calls it
-// through a client, then stops the node gracefully by ending Run's context.
+// through a client, then stops the node gracefully with Shutdown.
 func ExampleNew() {
 	b, err := broker.New(broker.Config{Listen: "tcp://127.0.0.1:0", Pub: "tcp://127.0.0.1:0", Logger: quiet})
 	if err != nil {
@@ -44,10 +44,8 @@ func ExampleNew() {
 		fmt.Println(err)
 		return
 	}
-	ctx, stop := context.WithCancel(context.Background()) // a binary maps SIGINT/SIGTERM to this
-	defer stop()
 	ran := make(chan error, 1)
-	go func() { ran <- n.Run(ctx) }()
+	go func() { ran <- n.Serve(context.Background()) }()
 
 	cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -63,11 +61,15 @@ func ExampleNew() {
 	_ = c.Call(cctx, "add", &sum, 5, 6)
 	fmt.Println(greeting, sum)
 
-	stop()
-	fmt.Println("Run returned", <-ran, "after", n.Stats().Done, "tasks")
+	// A binary calls Shutdown on SIGINT/SIGTERM: running tasks may finish until its context ends.
+	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer scancel()
+	fmt.Println("Shutdown:", n.Shutdown(sctx))
+	fmt.Println("Serve returned", <-ran, "after", n.Stats().Done, "tasks")
 	// Output:
 	// hello, world 11
-	// Run returned <nil> after 2 tasks
+	// Shutdown: <nil>
+	// Serve returned node: server closed after 2 tasks
 }
 
 // ExampleBuiltins shows what the builtin tasks answer, called straight on the dispatcher.

@@ -62,12 +62,15 @@ const runningDelay = time.Millisecond
 // once its handlers have returned.
 const stopSendTimeout = 5 * time.Second
 
-// Errors returned by New and Run.
+// Errors returned by New, Serve and Shutdown (the same shape as package broker's).
 var (
-	// ErrBadConfig: a Config field is out of range; the message names it.
-	ErrBadConfig = errors.New("node: bad config")
-	// ErrRunning: Run was called while the node runs or after it ran; a Node runs once.
-	ErrRunning = errors.New("node: Run called twice")
+	// ErrConfig reports an invalid Config value; the message names it.
+	ErrConfig = errors.New("node: invalid config")
+	// ErrServing is returned by a second call to Serve: a Node serves once.
+	ErrServing = errors.New("node: already serving")
+	// ErrServerClosed is returned by Serve after Shutdown (and, wrapping the context's error,
+	// when Serve's context ends).
+	ErrServerClosed = errors.New("node: server closed")
 )
 
 // Config configures a Node. The zero value works: every zero field takes the default written
@@ -142,7 +145,8 @@ type Stats struct {
 	Connected  bool   // whether the node is connected to a broker and has said hello
 }
 
-// Node is a ZeroTask worker. Create it with New and serve with Run.
+// Node is a ZeroTask worker. Create it with New, run it with Serve, stop it with Shutdown (or by
+// ending Serve's context), as a Broker.
 type Node struct {
 	cfg      Config
 	d        *dispatch.Dispatcher
@@ -163,12 +167,17 @@ type Node struct {
 	noCredit   atomic.Uint64
 	hellos     atomic.Uint64
 
-	started atomic.Bool
-	dealer  *zmtp.Socket
-	sub     *zmtp.Socket
+	started  atomic.Bool
+	shutOnce sync.Once
+	shut     chan struct{} // closed by Shutdown: stop
+	hurry    chan struct{} // closed when Shutdown's context ends: cancel the running tasks
+	hurried  sync.Once
+	stopped  chan struct{} // closed when Serve has stopped (or would not start)
+	dealer   *zmtp.Socket
+	sub      *zmtp.Socket
 }
 
-// New checks cfg, fills in its defaults and returns a Node ready to Run.
+// New checks cfg, fills in its defaults and returns a Node ready to Serve.
 func New(cfg Config) (*Node, error) {
 	if cfg.Broker == "" {
 		cfg.Broker = DefaultBroker
@@ -187,7 +196,7 @@ func New(cfg Config) (*Node, error) {
 		cfg.Name = fmt.Sprintf("%s-%d", host, os.Getpid())
 	}
 	if cfg.Concurrency < 0 {
-		return nil, fmt.Errorf("%w: Concurrency %d < 0", ErrBadConfig, cfg.Concurrency)
+		return nil, fmt.Errorf("%w: Concurrency %d < 0", ErrConfig, cfg.Concurrency)
 	}
 	if cfg.Concurrency == 0 {
 		cfg.Concurrency = runtime.NumCPU()
@@ -198,36 +207,36 @@ func New(cfg Config) (*Node, error) {
 		cfg.Prefetch = 0
 	}
 	if cfg.GracePeriod < 0 {
-		return nil, fmt.Errorf("%w: GracePeriod %v < 0", ErrBadConfig, cfg.GracePeriod)
+		return nil, fmt.Errorf("%w: GracePeriod %v < 0", ErrConfig, cfg.GracePeriod)
 	}
 	if cfg.GracePeriod == 0 {
 		cfg.GracePeriod = DefaultGracePeriod
 	}
 	if cfg.HeartbeatInterval < 0 {
-		return nil, fmt.Errorf("%w: HeartbeatInterval %v < 0", ErrBadConfig, cfg.HeartbeatInterval)
+		return nil, fmt.Errorf("%w: HeartbeatInterval %v < 0", ErrConfig, cfg.HeartbeatInterval)
 	}
 	if cfg.HeartbeatInterval == 0 {
 		cfg.HeartbeatInterval = DefaultHeartbeatInterval
 	}
 	if cfg.MaxMsgSize < 0 {
-		return nil, fmt.Errorf("%w: MaxMsgSize %d < 0", ErrBadConfig, cfg.MaxMsgSize)
+		return nil, fmt.Errorf("%w: MaxMsgSize %d < 0", ErrConfig, cfg.MaxMsgSize)
 	}
 	if cfg.MaxMsgSize == 0 {
 		cfg.MaxMsgSize = DefaultMaxMsgSize
 	}
 	if cfg.MaxMsgSize < 256 {
-		return nil, fmt.Errorf("%w: MaxMsgSize %d < 256", ErrBadConfig, cfg.MaxMsgSize)
+		return nil, fmt.Errorf("%w: MaxMsgSize %d < 256", ErrConfig, cfg.MaxMsgSize)
 	}
 	if cfg.TimeLimit < 0 {
-		return nil, fmt.Errorf("%w: TimeLimit %v < 0", ErrBadConfig, cfg.TimeLimit)
+		return nil, fmt.Errorf("%w: TimeLimit %v < 0", ErrConfig, cfg.TimeLimit)
 	}
 	if len(cfg.Queues) > maxQueues {
-		return nil, fmt.Errorf("%w: %d Queues > %d", ErrBadConfig, len(cfg.Queues), maxQueues)
+		return nil, fmt.Errorf("%w: %d Queues > %d", ErrConfig, len(cfg.Queues), maxQueues)
 	}
 	seen := make(map[string]bool, len(cfg.Queues))
 	for _, q := range cfg.Queues {
 		if q == "" || len(q) > protocol.MaxQueueName || seen[q] {
-			return nil, fmt.Errorf("%w: queue name %q (empty, repeated, or longer than %d bytes)", ErrBadConfig, q, protocol.MaxQueueName)
+			return nil, fmt.Errorf("%w: queue name %q (empty, repeated, or longer than %d bytes)", ErrConfig, q, protocol.MaxQueueName)
 		}
 		seen[q] = true
 	}
@@ -236,6 +245,9 @@ func New(cfg Config) (*Node, error) {
 		cfg.Logger = slog.Default()
 	}
 	n := &Node{
+		shut:     make(chan struct{}),
+		hurry:    make(chan struct{}),
+		stopped:  make(chan struct{}),
 		cfg:      cfg,
 		d:        cfg.Dispatcher,
 		log:      cfg.Logger.With("node", cfg.Name),
@@ -284,12 +296,21 @@ func (n *Node) Stats() Stats {
 	return s
 }
 
-// Run connects to the broker and serves tasks until ctx ends, then stops gracefully (see the
-// package doc) and returns nil. It returns an error only when the sockets cannot be set up. A
-// Node runs once.
-func (n *Node) Run(ctx context.Context) error {
+// Serve connects to the broker and serves tasks until ctx ends or Shutdown is called, then
+// stops gracefully (see the package doc: running tasks may finish for up to
+// Config.GracePeriod). It returns ErrServerClosed after Shutdown, and ErrServerClosed wrapping
+// ctx's error when ctx ended (errors.Is matches both), as a Broker's Serve does; another error
+// only when the sockets cannot be set up. A Node serves once: a second call returns
+// ErrServing.
+func (n *Node) Serve(ctx context.Context) (err error) {
 	if !n.started.CompareAndSwap(false, true) {
-		return ErrRunning
+		return ErrServing
+	}
+	defer close(n.stopped)
+	select {
+	case <-n.shut:
+		return ErrServerClosed
+	default:
 	}
 	// Handlers get the values of ctx but not its cancellation: a stopping node lets its
 	// running tasks finish.
@@ -349,7 +370,12 @@ func (n *Node) Run(ctx context.Context) error {
 	workersDone := make(chan struct{})
 	go func() { workers.Wait(); close(workersDone) }()
 
-	<-ctx.Done()
+	select {
+	case <-ctx.Done():
+		err = fmt.Errorf("%w: %w", ErrServerClosed, ctx.Err())
+	case <-n.shut:
+		err = ErrServerClosed
+	}
 	n.log.Info("node: stopping", "running", n.running.Load(), "grace", n.cfg.GracePeriod)
 
 	// 1. No more credit; tasks not started are dropped (the bye hands them back).
@@ -361,6 +387,12 @@ func (n *Node) Run(ctx context.Context) error {
 	select {
 	case <-workersDone:
 	case <-grace.C:
+		n.hurryUp()
+	case <-n.hurry:
+	}
+	select {
+	case <-workersDone:
+	default:
 		n.log.Warn("node: grace period over, cancelling running tasks", "running", n.running.Load())
 		n.out.abandonResults()
 		for _, w := range n.workers {
@@ -385,8 +417,31 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	wg.Wait()
 	n.log.Info("node: stopped", "done", n.done.Load(), "failed", n.failed.Load())
-	return nil
+	return err
 }
+
+// Shutdown stops the node gracefully, as the end of Serve's context does: no more credit, the
+// tasks not started are handed back with the bye, and the running tasks may finish until ctx
+// ends or Config.GracePeriod has passed, whichever comes first (then their contexts are
+// cancelled). It returns once Serve has stopped, or ctx's error when ctx ended first. Serve
+// then returns ErrServerClosed; a Node shut down before Serve never serves.
+func (n *Node) Shutdown(ctx context.Context) error {
+	n.shutOnce.Do(func() { close(n.shut) })
+	if !n.started.Load() {
+		return nil
+	}
+	select {
+	case <-n.stopped:
+		return nil
+	case <-ctx.Done():
+		n.hurryUp()
+		<-n.stopped
+		return ctx.Err()
+	}
+}
+
+// hurryUp ends the grace period of a stop: the running tasks' contexts are cancelled.
+func (n *Node) hurryUp() { n.hurried.Do(func() { close(n.hurry) }) }
 
 // monitor receives the DEALER's connection events (on a zmtp goroutine: it must not block).
 func (n *Node) monitor(e zmtp.Event) {

@@ -62,25 +62,25 @@ func startNode(t testing.TB, f *fakeBroker, cfg Config) *runningNode {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	rn := &runningNode{Node: n, cancel: cancel, ret: make(chan error, 1)}
-	go func() { rn.ret <- n.Run(ctx) }()
+	go func() { rn.ret <- n.Serve(ctx) }()
 	t.Cleanup(func() { rn.stop(t) })
 	return rn
 }
 
-// stop cancels Run's context and waits for Run to return nil.
+// stop cancels Serve's context and waits for Serve to return ErrServerClosed.
 func (rn *runningNode) stop(t testing.TB) {
 	t.Helper()
 	rn.cancel()
 	select {
 	case err, ok := <-rn.ret:
-		if ok && err != nil {
-			t.Errorf("Run returned %v, want nil", err)
+		if ok && !errors.Is(err, ErrServerClosed) {
+			t.Errorf("Serve returned %v, want ErrServerClosed", err)
 		}
 		if ok {
 			close(rn.ret)
 		}
 	case <-time.After(waitLong):
-		t.Fatalf("Run did not return within %v of its context ending", waitLong)
+		t.Fatalf("Serve did not return within %v of its context ending", waitLong)
 	}
 }
 
@@ -452,7 +452,7 @@ func TestRevoke(t *testing.T) {
 	f.CheckClean()
 }
 
-// TestContextValues: handlers see Run's context values, not its cancellation.
+// TestContextValues: handlers see Serve's context values, not its cancellation.
 func TestContextValues(t *testing.T) {
 	type key struct{}
 	d := testDispatcher(t)
@@ -469,7 +469,7 @@ func TestContextValues(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), key{}, "v"))
 	ret := make(chan error, 1)
-	go func() { ret <- n.Run(ctx) }()
+	go func() { ret <- n.Serve(ctx) }()
 	f.submit("value", "[]")
 	select {
 	case v := <-got:
@@ -480,11 +480,11 @@ func TestContextValues(t *testing.T) {
 		t.Fatal("handler not called")
 	}
 	cancel()
-	if err := <-ret; err != nil {
-		t.Fatal(err)
+	if err := <-ret; !errors.Is(err, ErrServerClosed) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("Serve after its context ended: %v, want ErrServerClosed wrapping context.Canceled", err)
 	}
-	if err := n.Run(context.Background()); !errors.Is(err, ErrRunning) {
-		t.Errorf("second Run: %v, want ErrRunning", err)
+	if err := n.Serve(context.Background()); !errors.Is(err, ErrServing) {
+		t.Errorf("second Serve: %v, want ErrServing", err)
 	}
 }
 
@@ -497,8 +497,8 @@ func TestNewConfig(t *testing.T) {
 		{MaxMsgSize: 100},
 	}
 	for _, c := range bad {
-		if _, err := New(c); !errors.Is(err, ErrBadConfig) {
-			t.Errorf("New(%+v) = %v, want ErrBadConfig", c, err)
+		if _, err := New(c); !errors.Is(err, ErrConfig) {
+			t.Errorf("New(%+v) = %v, want ErrConfig", c, err)
 		}
 	}
 	n, err := New(Config{})

@@ -193,11 +193,11 @@ func TestQueuesInHello(t *testing.T) {
 		t.Errorf("hello queues %v", queues)
 	}
 	for _, qs := range [][]string{{""}, {"a", "a"}, {strings.Repeat("q", protocol.MaxQueueName+1)}, make([]string, maxQueues+1)} {
-		if _, err := New(Config{Queues: qs, Logger: quiet}); !errors.Is(err, ErrBadConfig) {
-			t.Errorf("Queues %q: %v, want ErrBadConfig", qs, err)
+		if _, err := New(Config{Queues: qs, Logger: quiet}); !errors.Is(err, ErrConfig) {
+			t.Errorf("Queues %q: %v, want ErrConfig", qs, err)
 		}
 	}
-	if _, err := New(Config{TimeLimit: -1, Logger: quiet}); !errors.Is(err, ErrBadConfig) {
+	if _, err := New(Config{TimeLimit: -1, Logger: quiet}); !errors.Is(err, ErrConfig) {
 		t.Errorf("negative TimeLimit: %v", err)
 	}
 }

@@ -180,7 +180,7 @@ func (q *taskQueue) revoke(id []byte) bool {
 // timer, both reused from task to task.
 type worker struct {
 	n       *Node
-	base    context.Context // Run's context without its cancellation: the values handlers see
+	base    context.Context // Serve's context without its cancellation: the values handlers see
 	scratch []byte
 	timer   *time.Timer // fires expire at the running task's deadline; armed per run
 
@@ -376,7 +376,7 @@ func (w *worker) revoke(id []byte) bool {
 	return true
 }
 
-// taskCtx is the context of one task's run: Run's values, the task's TaskInfo (see
+// taskCtx is the context of one task's run: Serve's values, the task's TaskInfo (see
 // dispatch.TaskInfoFrom), its deadline (the earlier of the call's deadline and the method's
 // time limit), and a Done channel closed when that deadline passes, when the task is revoked,
 // when the stop's grace period ends, or at the latest when its handler returns. Each run has
@@ -443,7 +443,7 @@ func (c *taskCtx) Err() error {
 }
 
 // Value returns the task's *dispatch.TaskInfo for dispatch.TaskInfoKey, and the value of
-// Run's context for any other key.
+// Serve's context for any other key.
 func (c *taskCtx) Value(key any) any {
 	if key == dispatch.TaskInfoKey {
 		return &c.info

@@ -347,7 +347,7 @@ func runNode(ctx context.Context, io *stdio, args []string) error {
 	}
 	fmt.Fprintf(io.out, "node serving %s for %s\n", strings.Join(d.Methods(), ", "), cfg.Broker)
 	if len(nodes) == 1 {
-		return nodes[0].Run(ctx)
+		return nodeServed(nodes[0].Serve(ctx))
 	}
 	// One node per broker (a DEALER sends round robin, so a node's results must go back on
 	// the connection its tasks came from): they share the tasks' code, each has its own
@@ -357,7 +357,7 @@ func runNode(ctx context.Context, io *stdio, args []string) error {
 	errc := make(chan error, len(nodes))
 	for _, n := range nodes {
 		go func() {
-			err := n.Run(rctx)
+			err := nodeServed(n.Serve(rctx))
 			stop()
 			errc <- err
 		}()
@@ -463,7 +463,7 @@ func runUp(ctx context.Context, io *stdio, args []string) error {
 	nodeCtx, stopNode := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopNode()
 	nodeDone := make(chan error, 1)
-	go func() { nodeDone <- n.Run(nodeCtx) }()
+	go func() { nodeDone <- nodeServed(n.Serve(nodeCtx)) }()
 	brokerCtx, stopBroker := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBroker()
 	brokerDone := make(chan error, 1)
@@ -497,4 +497,12 @@ func setMemoryLimit(budget int64) {
 	if os.Getenv("GOMEMLIMIT") == "" && budget > 0 {
 		debug.SetMemoryLimit(budget)
 	}
+}
+
+// nodeServed is a node's Serve error with a graceful stop (node.ErrServerClosed) as nil.
+func nodeServed(err error) error {
+	if errors.Is(err, node.ErrServerClosed) {
+		return nil
+	}
+	return err
 }

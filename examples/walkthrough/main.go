@@ -85,10 +85,12 @@ func walk(ctx context.Context, out io.Writer, sleepMS int) (err error) {
 	}
 	nodeCtx, stopNode := context.WithCancel(context.WithoutCancel(ctx))
 	ran := make(chan error, 1)
-	go func() { ran <- n.Run(nodeCtx) }()
+	go func() { ran <- n.Serve(nodeCtx) }()
 	defer func() { // runs before the broker's shutdown: the node leaves first
 		stopNode()
-		err = errors.Join(err, <-ran)
+		if nerr := <-ran; !errors.Is(nerr, node.ErrServerClosed) {
+			err = errors.Join(err, nerr)
+		}
 	}()
 
 	// A client: the blocking call.

@@ -6,6 +6,7 @@ package testutil
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -139,9 +140,10 @@ func (s *Buffer) String() string {
 	return s.b.String()
 }
 
-// Go runs run (a node's Run, say) on a goroutine until stop is called or the test ends; stop
+// Go runs run (a node's Serve, say) on a goroutine until stop is called or the test ends; stop
 // may be called more than once. stop cancels run's context and waits up to wait for it to
-// return; an error from run, or no return in time, fails the test, naming what ran.
+// return; an error from run (other than one wrapping context.Canceled, which is how a server
+// says its context ended), or no return in time, fails the test, naming what ran.
 func Go(t testing.TB, what string, wait time.Duration, run func(ctx context.Context) error) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -152,7 +154,7 @@ func Go(t testing.TB, what string, wait time.Duration, run func(ctx context.Cont
 			cancel()
 			select {
 			case err := <-done:
-				if err != nil {
+				if err != nil && !errors.Is(err, context.Canceled) {
 					t.Errorf("%s: %v", what, err)
 				}
 			case <-time.After(wait):
