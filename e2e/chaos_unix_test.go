@@ -192,7 +192,7 @@ type chaosRow struct {
 	succeeded, wrong, lost, reportedLost      int
 	phantom, stuck, failed, refusedRan        int
 	dups, maxDupPerFault, bound, worstPerTask int
-	worstGood                                 time.Duration
+	worstGood, slowest                        time.Duration // slowest: an acknowledged task, from submit to its end
 	elapsed                                   time.Duration
 }
 
@@ -325,6 +325,9 @@ func runChaos(t *testing.T, k chaosFault, quota, faults int, seed uint64) chaosR
 			continue
 		}
 		row.acked++
+		if r.state != "" {
+			row.slowest = max(row.slowest, r.end.Sub(r.submit))
+		}
 		switch {
 		case r.state == client.StateSuccess && r.result != strconv.Quote(r.token):
 			report("%s: WRONG ANSWER: %s (%s) ended SUCCESS with %s, its own is %q", k.name, r.token, r.id, r.result, r.token)
@@ -478,13 +481,13 @@ func echoStarts(t testing.TB, dir string) map[string][]start {
 }
 
 func writeChaosTable(b *strings.Builder, rows []chaosRow) {
-	fmt.Fprintf(b, "| fault | faults | acknowledged | wrong answers | lost acknowledged | reported lost | refused | refused then ran | unsure submits | duplicates (most per fault / bound) | good client's worst round trip | time |\n")
-	fmt.Fprintf(b, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	fmt.Fprintf(b, "| fault | faults | acknowledged | wrong answers | lost acknowledged | reported lost | refused | refused then ran | unsure submits | duplicates (most per fault / bound) | slowest task | good client's worst round trip | time |\n")
+	fmt.Fprintf(b, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	var tot chaosRow
 	for _, r := range rows {
-		fmt.Fprintf(b, "| %s | %d | %d | %d | %d | %d | %d | %d | %d | %d (%d / %d) | %v | %v |\n",
+		fmt.Fprintf(b, "| %s | %d | %d | %d | %d | %d | %d | %d | %d | %d (%d / %d) | %v | %v | %v |\n",
 			r.fault, r.faults, r.acked, r.wrong, r.lost+r.phantom+r.stuck+r.failed, r.reportedLost, r.refused, r.refusedRan, r.unsure,
-			r.dups, r.maxDupPerFault, r.bound, r.worstGood.Round(time.Millisecond), r.elapsed.Round(100*time.Millisecond))
+			r.dups, r.maxDupPerFault, r.bound, r.slowest.Round(time.Millisecond), r.worstGood.Round(time.Millisecond), r.elapsed.Round(100*time.Millisecond))
 		tot.faults += r.faults
 		tot.acked += r.acked
 		tot.wrong += r.wrong
@@ -495,7 +498,7 @@ func writeChaosTable(b *strings.Builder, rows []chaosRow) {
 		tot.unsure += r.unsure
 		tot.dups += r.dups
 	}
-	fmt.Fprintf(b, "| **all** | %d | %d | %d | %d | %d | %d | %d | %d | %d | | |\n",
+	fmt.Fprintf(b, "| **all** | %d | %d | %d | %d | %d | %d | %d | %d | %d | | | |\n",
 		tot.faults, tot.acked, tot.wrong, tot.lost, tot.reportedLost, tot.refused, tot.refusedRan, tot.unsure, tot.dups)
 }
 
