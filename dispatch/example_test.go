@@ -511,3 +511,25 @@ func ExampleDispatcher_Policy() {
 	fmt.Printf("%+v\n", d.Policy([]byte("sync")))
 	// Output: {TimeLimit:0s RetryOnError:true}
 }
+
+// A handler reads its task from its context: the task's id (the same for every attempt of a
+// submitted task: a key for the handler's own idempotency), attempt, queue and deadline. A
+// node provides it; WithTaskInfo does for a test.
+func ExampleTaskInfoFrom() {
+	d := dispatch.New()
+	d.MustRegister("charge", dispatch.Func1(func(ctx context.Context, order string) (string, error) {
+		info, ok := dispatch.TaskInfoFrom(ctx)
+		if !ok {
+			return "", errors.New("not run as a task")
+		}
+		return fmt.Sprintf("charge %s once, as %s (attempt %d, queue %s)", order, info.ID, info.Attempt, info.Queue), nil
+	}))
+	ctx := dispatch.WithTaskInfo(context.Background(), dispatch.TaskInfo{ID: "5f0c2a91-17", Attempt: 2, Queue: "payments"})
+	out, err := d.Call(ctx, nil, []byte("charge"), []byte(`["order-9"]`))
+	fmt.Println(string(out), err)
+	_, err = d.Call(context.Background(), nil, []byte("charge"), []byte(`["order-9"]`))
+	fmt.Println(err)
+	// Output:
+	// "charge order-9 once, as 5f0c2a91-17 (attempt 2, queue payments)" <nil>
+	// not run as a task
+}
