@@ -132,24 +132,26 @@ func TestBinaryCallErrors(t *testing.T) {
 			}
 		})
 	}
-	// No result in time: the hint says whether any node serves the method (broker.nodes).
+	// No node serves the method: said at once, nothing sent (exit 4); with --wait-for-node the
+	// call waits, and its timeout says why nothing came.
 	for _, tc := range []struct {
 		args []string
 		hint string
 	}{
-		{[]string{"nosuch"}, `no node serves "nosuch"`},
+		{[]string{"nosuch"}, `no node serves "nosuch" from queue "default": not sent`},
+		{[]string{"nosuch", "--wait-for-node"}, `no node serves "nosuch": the task waits in its queue`},
 		{[]string{"sleep", "5000"}, `1 node(s) serve "sleep"`},
 	} {
 		args := append([]string{"call", "--broker", router, "--timeout", "500ms"}, tc.args...)
 		code, _, errOut := zerotask(t, 30*time.Second, args...)
-		if code != 1 || !strings.Contains(errOut, tc.hint) {
-			t.Errorf("zerotask %s: exit %d, stderr %q; want the hint %q", strings.Join(args, " "), code, errOut, tc.hint)
+		if code != 4 || !strings.Contains(errOut, tc.hint) {
+			t.Errorf("zerotask %s: exit %d, stderr %q; want exit 4 and the hint %q", strings.Join(args, " "), code, errOut, tc.hint)
 		}
 	}
-	// Local failures are not JSON: nothing listens on this endpoint.
+	// Local failures are not JSON: nothing listens on this endpoint (exit 4).
 	code, out, errOut := zerotask(t, 30*time.Second, "call", "--broker", testutil.FreeEndpoint(t), "--timeout", "300ms", "add", "1", "2")
-	if code != 1 || out != "" || !strings.HasPrefix(errOut, "zerotask call: ") {
-		t.Fatalf("call to a dead endpoint: exit %d, stdout %q, stderr %q; want exit 1 and a zerotask call: message", code, out, errOut)
+	if code != 4 || out != "" || !strings.HasPrefix(errOut, "zerotask call: ") {
+		t.Fatalf("call to a dead endpoint: exit %d, stdout %q, stderr %q; want exit 4 and a zerotask call: message", code, out, errOut)
 	}
 }
 

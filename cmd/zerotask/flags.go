@@ -78,9 +78,10 @@ func (fs *flagSet) printUsage(w io.Writer) {
 }
 
 // parse parses args into fs and checks that between minArgs and maxArgs positional arguments
-// remain (maxArgs < 0: no upper bound). -h prints the usage on stdout and returns errHelp.
+// remain (maxArgs < 0: no upper bound). Flags may come anywhere on the line, before and after
+// the positional arguments (see interleave). -h prints the usage on stdout and returns errHelp.
 func parse(fs *flagSet, io *stdio, args []string, minArgs, maxArgs int) error {
-	err := fs.Parse(args)
+	err := fs.Parse(interleave(fs.FlagSet, args))
 	if errors.Is(err, flag.ErrHelp) {
 		fs.printUsage(io.out)
 		return errHelp
@@ -96,6 +97,51 @@ func parse(fs *flagSet, io *stdio, args []string, minArgs, maxArgs int) error {
 		return usagef("unexpected arguments %q: %s", fs.Args()[maxArgs:], fs.synopsis)
 	}
 	return nil
+}
+
+// interleave reorders args so that the flag package, which stops at the first positional
+// argument, sees every flag: the flags (each with its value when it takes one) first, then
+// "--", then the positional arguments in their order. "--" on the line ends the flags: what
+// follows is positional even if it starts with a dash. A negative number ("-5", "-1.5e3") is a
+// positional argument, not a flag. An unknown flag stays among the flags, for Parse to report.
+func interleave(fs *flag.FlagSet, args []string) []string {
+	flags := make([]string, 0, len(args)+1)
+	var pos []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			pos = append(pos, args[i+1:]...)
+			i = len(args)
+		case len(a) < 2 || a[0] != '-' || isNumber(a):
+			pos = append(pos, a)
+		default:
+			flags = append(flags, a)
+			name := strings.TrimLeft(a, "-")
+			if strings.Contains(name, "=") {
+				continue
+			}
+			f := fs.Lookup(name)
+			if f == nil {
+				continue
+			}
+			if bf, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && bf.IsBoolFlag() {
+				continue
+			}
+			if i+1 == len(args) { // no value: Parse reports it, with nothing to mistake for one
+				return flags
+			}
+			i++ // the flag's value, whatever it looks like
+			flags = append(flags, args[i])
+		}
+	}
+	return append(append(flags, "--"), pos...)
+}
+
+// isNumber reports whether s is a JSON number.
+func isNumber(s string) bool {
+	var n json.Number
+	return json.Unmarshal([]byte(s), &n) == nil
 }
 
 // brokerFlag adds --broker (the ROUTER endpoint to connect to) to fs.

@@ -8,14 +8,21 @@
 //	zerotask submit [flags] METHOD [ARG...] queue a task and print its id
 //	zerotask status [flags] ID              print a task's record
 //	zerotask result [flags] ID              print a task's record, waiting for it to finish
+//	zerotask revoke [flags] ID...           revoke tasks
+//	zerotask stats [flags]                  print the broker's counters
+//	zerotask nodes [flags]                  list the connected nodes
 //	zerotask bench [flags]                  measure round trips and tasks/s
 //	zerotask version                        print the version
 //
 // Every subcommand takes -h. ARGs are JSON values; a bare word that is not valid JSON is taken as
-// a string (`zerotask call echo hello` sends ["hello"]). Flags come before positional arguments.
+// a string (`zerotask call echo hello` sends ["hello"]). Flags may come before or after the
+// positional arguments; after `--` every word is positional. Client commands print tables on a
+// terminal and JSON otherwise (or with --json); every output ends in a newline.
 //
-// Exit status: 0 on success, 1 when the command failed (a JSON-RPC error is printed on stderr as
-// its JSON error object), 2 on a usage error.
+// Exit status: 0 success; 1 the task failed (FAILURE, REVOKED, EXPIRED) or a JSON-RPC error
+// answered (printed on stderr as its JSON error object); 2 a usage error; 3 an unknown task
+// (UNKNOWN); 4 the broker is unreachable or did not answer in time, or no node serves the
+// method called.
 package main
 
 import (
@@ -26,22 +33,27 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/zerotask/zerotask/bench"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
 // Exit statuses.
+// Exit statuses (README.md, "Exit status").
 const (
-	exitOK      = 0
-	exitFailure = 1
-	exitUsage   = 2
+	exitOK      = 0 // success
+	exitFailure = 1 // the task failed (FAILURE, REVOKED, EXPIRED), or a JSON-RPC error answered the call
+	exitUsage   = 2 // a command line mistake
+	exitUnknown = 3 // the broker does not know the task (UNKNOWN)
+	exitBroker  = 4 // the broker is unreachable, did not answer in time, or no node serves the method
 )
 
 func main() {
 	// SIGINT and SIGTERM end ctx: the servers stop gracefully, client commands give up.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], &stdio{out: os.Stdout, err: os.Stderr, errFile: os.Stderr})
+	code := run(ctx, os.Args[1:], &stdio{outTTY: bench.IsTerminal(os.Stdout), out: os.Stdout, err: os.Stderr, errFile: os.Stderr})
 	stop()
 	os.Exit(code)
 }
@@ -49,6 +61,7 @@ func main() {
 // stdio is where a command writes. errFile is the real stderr when there is one (the progress
 // bar is drawn only when it is a terminal); tests leave it nil.
 type stdio struct {
+	outTTY  bool // stdout is a terminal: client commands print tables unless --json
 	out     io.Writer
 	err     io.Writer
 	errFile *os.File
@@ -71,6 +84,9 @@ func commands() []command {
 		{"up", "", "run a broker and a node in one process (stops on SIGINT/SIGTERM)", runUp},
 		{"call", "METHOD [ARG...]", "call a task, wait for it and print its result as JSON", runCall},
 		{"submit", "METHOD [ARG...]", "queue a task and print its id at once", runSubmit},
+		{"revoke", "ID...", "revoke tasks: queued ones will not run, running ones are cancelled", runRevoke},
+		{"stats", "", "print the broker's counters", runStats},
+		{"nodes", "", "list the connected nodes and what they serve", runNodes},
 		{"status", "ID", "print a task's record as JSON", runStatus},
 		{"result", "ID", "print a task's record as JSON, waiting up to --wait for it to finish", runResult},
 		{"bench", "", "measure sequential round trips, pipelined tasks/s and notifications/s", runBench},
@@ -144,6 +160,9 @@ func run(ctx context.Context, args []string, io *stdio) int {
 		return exitUsage
 	case errors.As(err, &ee):
 		return ee.code
+	case isBrokerTrouble(err):
+		fmt.Fprintf(io.err, "zerotask %s: %v\n", c.name, err)
+		return exitBroker
 	default:
 		fmt.Fprintf(io.err, "zerotask %s: %v\n", c.name, err)
 		return exitFailure

@@ -30,6 +30,42 @@ func runArgs(t *testing.T, args ...string) (int, string, string) {
 	return code, out.String(), errb.String()
 }
 
+// runTTY is runArgs with stdout taken for a terminal (tables instead of JSON).
+func runTTY(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, &stdio{outTTY: true, out: &out, err: &errb})
+	return code, out.String(), errb.String()
+}
+
+// TestInterleave: flags anywhere on the line, their values kept with them, "--" ending the
+// flags, negative numbers taken as arguments.
+func TestInterleave(t *testing.T) {
+	fs := newFlagSet("t", "", "")
+	fs.Duration("timeout", 0, "")
+	fs.Bool("json", false, "")
+	fs.String("queue", "", "")
+	tests := []struct {
+		in   []string
+		want string
+	}{
+		{[]string{"add", "5", "6"}, "-- add 5 6"},
+		{[]string{"add", "5", "6", "--timeout", "1s"}, "--timeout 1s -- add 5 6"},
+		{[]string{"--timeout", "1s", "add", "5", "--json", "6"}, "--timeout 1s --json -- add 5 6"},
+		{[]string{"add", "--queue=q", "-5", "-1.5e3"}, "--queue=q -- add -5 -1.5e3"},
+		{[]string{"echo", "--", "--timeout", "-x"}, "-- echo --timeout -x"},
+		{[]string{"echo", "--queue", "--", "x"}, "--queue -- -- echo x"},
+		{[]string{"echo", "--nope", "x"}, "--nope -- echo x"},
+		{[]string{"echo", "--timeout"}, "--timeout"},
+		{[]string{"echo", "-"}, "-- echo -"},
+	}
+	for _, tc := range tests {
+		if got := strings.Join(interleave(fs.FlagSet, tc.in), " "); got != tc.want {
+			t.Errorf("interleave(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
 func TestArgValue(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"5", "5"},
@@ -143,6 +179,12 @@ func TestUsageErrors(t *testing.T) {
 		{"bench bad concurrency", []string{"bench", "--concurrency", "0"}, exitUsage, "--concurrency must be positive"},
 		{"bad log level", []string{"node", "--log-level", "loud"}, exitUsage, "log-level"},
 		{"help unknown", []string{"help", "nope"}, exitUsage, `unknown command "nope"`},
+		{"unknown flag after the args", []string{"call", "add", "1", "--nope"}, exitUsage, "flag provided but not defined: -nope"},
+		{"flag without its value", []string{"call", "add", "1", "--timeout"}, exitUsage, "flag needs an argument"},
+		{"bad eta", []string{"submit", "add", "--eta", "tomorrow"}, exitUsage, "--eta must be an RFC 3339 time"},
+		{"options on a broker method", []string{"call", "broker.ping", "--queue", "q"}, exitUsage, "task options apply to task methods"},
+		{"revoke without id", []string{"revoke"}, exitUsage, "missing arguments"},
+		{"stats with args", []string{"stats", "x"}, exitUsage, "unexpected arguments"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

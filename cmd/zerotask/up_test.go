@@ -75,8 +75,29 @@ func TestUpAndClientCommands(t *testing.T) {
 		t.Fatalf("status: exit %d, stdout %q", code, out)
 	}
 	code, out, _ = runArgs(t, "status", "--broker", router, "no-such-task")
-	if code != exitOK || !strings.Contains(out, `"state":"UNKNOWN"`) {
-		t.Fatalf("status of an unknown id: exit %d, stdout %q", code, out)
+	if code != exitUnknown || !strings.Contains(out, `"state":"UNKNOWN"`) {
+		t.Fatalf("status of an unknown id: exit %d, stdout %q; want exit %d", code, out, exitUnknown)
+	}
+
+	// On a terminal: tables, unless --json.
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"status", id, "--broker", router}, []string{"ID", "STATE", id, "SUCCESS", "sleep", "20"}},
+		{[]string{"nodes", "--broker", router}, []string{"NAME", "CONCURRENCY", "add,echo,sleep,subtract", "1 node(s)"}},
+		{[]string{"stats", "--broker", router}, []string{"accepted", "nodes"}},
+		{[]string{"nodes", "--broker", router, "--json"}, []string{`[{"id":`}},
+	} {
+		code, out, errOut := runTTY(t, tc.args...)
+		if code != exitOK || !strings.HasSuffix(out, "\n") {
+			t.Fatalf("%v on a terminal: exit %d, stdout %q, stderr %q", tc.args, code, out, errOut)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%v on a terminal: output lacks %q:\n%s", tc.args, w, out)
+			}
+		}
 	}
 
 	stop() // what SIGINT does

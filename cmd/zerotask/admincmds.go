@@ -1,0 +1,224 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/zerotask/zerotask/codec"
+	"github.com/zerotask/zerotask/protocol"
+)
+
+// nodeEntry is one node of a broker.nodes answer.
+type nodeEntry struct {
+	ID          string   `json:"id"`
+	Name        string   `json:"name"`
+	Methods     []string `json:"methods"`
+	Queues      []string `json:"queues"`
+	Concurrency int      `json:"concurrency"`
+	Credit      int      `json:"credit"`
+	Running     int      `json:"running"`
+}
+
+// taskRecord is a task record as broker.status, broker.result and broker.revoke answer it.
+type taskRecord struct {
+	ID       string          `json:"id"`
+	Method   string          `json:"method"`
+	State    string          `json:"state"`
+	Attempts int             `json:"attempts"`
+	Node     string          `json:"node"`
+	Result   json.RawMessage `json:"result"`
+	Error    *codec.Error    `json:"error"`
+}
+
+// recordsFor says what a record's state means for a command's exit status.
+type recordsFor int
+
+const (
+	forStatus recordsFor = iota // the state as it is: failed 1, unknown 3
+	forResult                   // as forStatus, and not finished yet 4
+	forRevoke                   // unknown 3; revoked or already finished 0
+)
+
+// exitFor returns the exit status a record's state gives a command.
+func (k recordsFor) exitFor(state string) int {
+	switch state {
+	case protocol.StateUnknown:
+		return exitUnknown
+	case protocol.StateFailure, protocol.StateRevoked, protocol.StateExpired:
+		if k != forRevoke {
+			return exitFailure
+		}
+	case protocol.StateSuccess:
+	default: // QUEUED, RUNNING, RETRY
+		if k == forResult {
+			return exitBroker
+		}
+	}
+	return exitOK
+}
+
+// printRecords prints task records, as JSON (one per line) or as a table, and returns the
+// exit status their states give (the most severe: unknown, then not finished, then failed).
+func printRecords(io *stdio, cf *clientFlags, raws [][]byte, k recordsFor) error {
+	code := exitOK
+	recs := make([]taskRecord, len(raws))
+	for i, raw := range raws {
+		if err := json.Unmarshal(raw, &recs[i]); err != nil {
+			return fmt.Errorf("unexpected task record %s: %w", raw, err)
+		}
+		code = worse(code, k.exitFor(recs[i].State))
+	}
+	if cf.tables(io) {
+		tw := tabwriter.NewWriter(io.out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tSTATE\tMETHOD\tATTEMPTS\tNODE\tRESULT")
+		for _, r := range recs {
+			out := string(r.Result)
+			if r.Error != nil {
+				out = string(errorJSON(r.Error))
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", r.ID, r.State, r.Method, r.Attempts, dash(r.Node), dash(out))
+		}
+		_ = tw.Flush()
+	} else {
+		for _, raw := range raws {
+			printJSON(io, raw)
+		}
+	}
+	if code != exitOK {
+		return &exitError{code: code}
+	}
+	return nil
+}
+
+// worse returns the more severe of two exit statuses: unknown task, then broker trouble (not
+// finished), then failure.
+func worse(a, b int) int {
+	rank := func(c int) int {
+		switch c {
+		case exitUnknown:
+			return 3
+		case exitBroker:
+			return 2
+		case exitFailure:
+			return 1
+		}
+		return 0
+	}
+	if rank(b) > rank(a) {
+		return b
+	}
+	return a
+}
+
+// dash returns s, or "-" for an empty s (an empty table cell).
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func runRevoke(ctx context.Context, io *stdio, args []string) error {
+	fs := newFlagSet("revoke", "ID...", "Revoke tasks: a queued one will not run, a running one has its context cancelled on\n"+
+		"its node. Prints each task's record after the revoke. Exit status 3 when an ID is UNKNOWN.").withLogLevel(slog.LevelWarn)
+	cf := addClientFlags(fs, 10*time.Second)
+	if err := parse(fs, io, args, 1, -1); err != nil {
+		return err
+	}
+	ctx, cancel, c, err := cf.dial(ctx, fs.logger(io.err), 0)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	defer c.Close()
+	raws := make([][]byte, 0, fs.NArg())
+	for _, id := range fs.Args() {
+		req := codec.AppendString([]byte(`{"`+protocol.ParamID+`":`), id)
+		res, err := callRaw(ctx, io, c, protocol.MethodRevoke, append(req, '}'))
+		if err != nil {
+			return err
+		}
+		raws = append(raws, res)
+	}
+	return printRecords(io, cf, raws, forRevoke)
+}
+
+func runStats(ctx context.Context, io *stdio, args []string) error {
+	fs := newFlagSet("stats", "", "Print the broker's counters (broker.stats; docs/protocol.md says what each counts).").withLogLevel(slog.LevelWarn)
+	cf := addClientFlags(fs, 10*time.Second)
+	if err := parse(fs, io, args, 0, 0); err != nil {
+		return err
+	}
+	ctx, cancel, c, err := cf.dial(ctx, fs.logger(io.err), 0)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	defer c.Close()
+	res, err := callRaw(ctx, io, c, protocol.MethodStats, nil)
+	if err != nil {
+		return err
+	}
+	if !cf.tables(io) {
+		printJSON(io, res)
+		return nil
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(res, &m); err != nil {
+		return fmt.Errorf("unexpected broker.stats answer %s: %w", res, err)
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	tw := tabwriter.NewWriter(io.out, 0, 4, 2, ' ', 0)
+	for _, k := range keys {
+		fmt.Fprintf(tw, "%s\t%s\n", k, m[k])
+	}
+	return tw.Flush()
+}
+
+func runNodes(ctx context.Context, io *stdio, args []string) error {
+	fs := newFlagSet("nodes", "", "List the connected nodes: their methods, queues, concurrency, credit and running tasks.").withLogLevel(slog.LevelWarn)
+	cf := addClientFlags(fs, 10*time.Second)
+	if err := parse(fs, io, args, 0, 0); err != nil {
+		return err
+	}
+	ctx, cancel, c, err := cf.dial(ctx, fs.logger(io.err), 0)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	defer c.Close()
+	res, err := callRaw(ctx, io, c, protocol.MethodNodes, nil)
+	if err != nil {
+		return err
+	}
+	if !cf.tables(io) {
+		printJSON(io, res)
+		return nil
+	}
+	var nodes []nodeEntry
+	if err := json.Unmarshal(res, &nodes); err != nil {
+		return fmt.Errorf("unexpected broker.nodes answer %s: %w", res, err)
+	}
+	tw := tabwriter.NewWriter(io.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tID\tCONCURRENCY\tCREDIT\tRUNNING\tQUEUES\tMETHODS")
+	for _, n := range nodes {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\n", dash(n.Name), n.ID, n.Concurrency, n.Credit, n.Running,
+			dash(strings.Join(n.Queues, ",")), dash(strings.Join(n.Methods, ",")))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(io.out, strconv.Itoa(len(nodes))+" node(s)")
+	return nil
+}
