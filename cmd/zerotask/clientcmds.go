@@ -340,6 +340,12 @@ func runCall(ctx context.Context, io *stdio, args []string) error {
 	if err != nil && isBrokerTrouble(err) && errors.Is(err, context.DeadlineExceeded) && task {
 		return &brokerTrouble{fmt.Errorf("no result within %v (%s): %w", *cf.timeout, whyNoResult(c, method, *tf.queue), err)}
 	}
+	if err != nil && task && errors.Is(err, protocol.ErrExpired) {
+		// Its deadline (--timeout) passed while it waited: the error, and why it waited.
+		err = classify(io, err)
+		fmt.Fprintf(io.err, "zerotask call: %s\n", whyNoResult(c, method, *tf.queue))
+		return err
+	}
 	if err != nil {
 		return classify(io, err)
 	}
