@@ -90,7 +90,7 @@ type Dispatcher struct {
 // New returns an empty Dispatcher.
 func New() *Dispatcher { return &Dispatcher{} }
 
-// Default is the package-level Dispatcher that Register, MustRegister, Handle and HandleFunc
+// Default is the package-level Dispatcher that Register and MustRegister
 // fill in. A Broker or Node serves it unless handed its own.
 var Default = New()
 
