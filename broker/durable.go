@@ -519,9 +519,10 @@ func (c *core) putResult(slot uint32, t *task, rec *record) {
 // caller's buffers; of several marks of one task, the last counts.
 func (c *core) takeFinished(results []store.Result, ids, requeues, starts, stops []string, buf []byte) ([]store.Result, []string, []string, []string, []string, []byte) {
 	d := c.dur
+	owner := d.owner()
 	buf = append(buf[:0], d.pbuf...)
 	for _, e := range d.puts {
-		r := store.Result{ID: e.id, State: e.state, Node: e.node, Method: e.method, Key: e.key, Attempts: e.attempts, FinishedAt: time.Unix(0, e.at)}
+		r := store.Result{ID: e.id, State: e.state, Node: e.node, Method: e.method, Key: e.key, Attempts: e.attempts, FinishedAt: time.Unix(0, e.at), Owner: owner}
 		if e.rEnd > e.rOff {
 			r.Result = buf[e.rOff:e.rEnd:e.rEnd]
 		}

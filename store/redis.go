@@ -157,6 +157,12 @@ func (r *Redis) Put(ctx context.Context, ttl time.Duration, results ...Result) e
 			}
 			op.keys = append(op.keys, k)
 		}
+		if o := results[i].Owner; o != "" {
+			for len(op.queues) < i {
+				op.queues = append(op.queues, "")
+			}
+			op.queues = append(op.queues, o)
+		}
 	}
 	op.n = len(results)
 	return r.w.do(ctx, op)

@@ -83,14 +83,20 @@ local function give_back(p, owner)
 end
 `
 
-// luaPut: ARGV = prefix, then (id, value, ttl_ms, key) per result. Each result is one key with
-// a TTL; a PUBLISH on its done channel wakes the Waits of any broker (a publish with no
-// subscriber costs Redis a hash lookup). A non-empty idempotency key is bound to the id for the
-// result's TTL, unless it is bound to another id still held, queued or with a result.
-const luaPut = `
+// luaPut: ARGV = prefix, then (id, value, ttl_ms, key, owner) per result. Each result is one
+// key with a TTL; a PUBLISH on its done channel wakes the Waits of any broker (a publish with
+// no subscriber costs Redis a hash lookup). A non-empty idempotency key is bound to the id for
+// the result's TTL, unless it is bound to another id still held, queued or with a result. A
+// result with an owner is written only while that owner holds the task (fencing: a broker
+// that lost the task writes no result for it). Replies how many results were written.
+const luaPut = luaCommon + `
 local p = ARGV[1]
-for i = 2, #ARGV, 4 do
+local n = 0
+for i = 2, #ARGV, 5 do
   local id = ARGV[i]
+  local owner = ARGV[i + 4]
+  if owner == '' or task_fields(p, id, 'o')[1] == owner then
+  n = n + 1
   redis.call('SET', p .. 'r:' .. id, ARGV[i + 1], 'PX', ARGV[i + 2])
   redis.call('PUBLISH', p .. 'done:' .. id, '')
   local key = ARGV[i + 3]
@@ -101,8 +107,9 @@ for i = 2, #ARGV, 4 do
       redis.call('SET', kk, id, 'PX', ARGV[i + 2])
     end
   end
+  end
 end
-return (#ARGV - 1) / 4
+return n
 `
 
 // luaClaim: ARGV = prefix, queue, owner, n, lease_ms, token, token_ttl_ms. Gives back the

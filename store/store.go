@@ -119,6 +119,10 @@ type Result struct {
 	// (unless another task holds it), so that the key is known as long as the result is. It
 	// is not stored in the result.
 	Key string
+	// Owner, when not "", fences the Put: the result is written only while Owner holds the
+	// task (a broker that lost the task to another writes no result for it; the other will).
+	// It is not stored in the result.
+	Owner string
 }
 
 // ResultStore keeps the results of finished tasks for a TTL.

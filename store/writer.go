@@ -66,7 +66,7 @@ type wop struct {
 	buf      []byte        // encoded values, back to back
 	ends     []int         // end offset of each value in buf
 	ids      []string      // result or task ids
-	queues   []string      // task queues (Hold)
+	queues   []string      // task queues (Hold); result owners (Put), empty when none has one
 	attempts []string      // task attempts (Hold)
 	ttl      string        // result TTL in ms (Put)
 	owner    string        // the owner (Hold, Ack)
@@ -285,7 +285,11 @@ func (f *flight) flush(ctx context.Context) {
 		case opPut:
 			for i := 0; i < op.n; i++ {
 				key, _ := op.key(i)
-				f.putArgs = append(f.putArgs, op.ids[i], op.value(i), op.ttl, key)
+				owner := ""
+				if i < len(op.queues) {
+					owner = op.queues[i] // a Put's owners travel in queues
+				}
+				f.putArgs = append(f.putArgs, op.ids[i], op.value(i), op.ttl, key, owner)
 			}
 		case opHold:
 			holdGroups++

@@ -958,11 +958,23 @@ func testFencing(t *testing.T, open Opener) {
 		t.Fatal(err)
 	}
 	wantWhere(t, s, "h-0", store.WhereNone, "")
-	// An owner acks only its own tasks.
+	// An owner acks only its own tasks, and puts results only for them.
 	if err := s.Ack(c, "other", "h-1"); err != nil {
 		t.Fatal(err)
 	}
 	wantWhere(t, s, "h-1", store.WhereHeld, "alive")
+	err := s.Put(c, time.Minute, store.Result{ID: "h-1", State: store.StateSuccess, Result: []byte(`"A"`), Owner: "A"},
+		store.Result{ID: "h-2", State: store.StateSuccess, Result: []byte(`"alive"`), Owner: "alive"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r store.Result
+	if found, err := s.Get(c, "h-1", &r); err != nil || found {
+		t.Fatalf("result of h-1 put by fenced A: found %v, %v; want none", found, err)
+	}
+	if found, err := s.Get(c, "h-2", &r); err != nil || !found || string(r.Result) != `"alive"` {
+		t.Fatalf("result of h-2 put by its owner: %v %q %v", found, r.Result, err)
+	}
 }
 
 // testClaimToken: a claim sent again with its token (its reply was lost) returns the tasks it
