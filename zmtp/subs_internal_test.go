@@ -2,6 +2,7 @@ package zmtp
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -109,7 +110,7 @@ func adversaries(tb testing.TB, pub *Socket, n int, base []byte) {
 func publishBatch(tb testing.TB, pub *Socket, topics [][]byte, body []byte) time.Duration {
 	start := time.Now()
 	for _, tp := range topics {
-		if err := pub.SendFrames(nil, tp, body); err != nil {
+		if err := pub.SendFrames(context.Background(), tp, body); err != nil {
 			tb.Fatal(err)
 		}
 	}
