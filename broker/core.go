@@ -605,7 +605,7 @@ func (c *core) leaveQueue(q *queue, t *task) {
 // enqueue hands a new or returned task to a node with credit, or queues it (front: a task
 // given back by a lost node runs next).
 func (c *core) enqueue(slot uint32, t *task, q *queue, front bool) {
-	if q.withCredit > 0 && q.live == 0 {
+	if q.withCredit > 0 && q.live == 0 && !c.handOutHeld() {
 		if p := c.pickNode(q); p != nil {
 			c.dispatch(p, q, slot, t)
 			return
@@ -668,7 +668,7 @@ func (c *core) popQueued(q *queue) (uint32, *task) {
 
 // pumpQueue hands q's queued tasks to its nodes with credit.
 func (c *core) pumpQueue(q *queue) {
-	for q.live > 0 && q.withCredit > 0 {
+	for q.live > 0 && q.withCredit > 0 && !c.handOutHeld() {
 		p := c.pickNode(q)
 		if p == nil {
 			return
@@ -685,7 +685,7 @@ func (c *core) pumpQueue(q *queue) {
 // each of its queues in turn.
 func (c *core) pumpNode(p *peer) {
 	n := len(p.methods)
-	for p.credit > 0 && n > 0 {
+	for p.credit > 0 && n > 0 && !c.handOutHeld() {
 		progress := false
 		for i := 0; i < n && p.credit > 0; i++ {
 			if p.mrr >= n {

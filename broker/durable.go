@@ -74,6 +74,13 @@ type durable struct {
 	stored   uint64
 	storing  int // tasks accepted and being written
 
+	// leaseUntil is until when this broker's lease is surely live (unix ns, its clock): the
+	// heartbeat's last confirmed renewal's send time plus three quarters of the lease. Past
+	// it, paused: no task is handed out (another broker may own them by now) until a renewal
+	// is confirmed, or the store fences the run (lostLease).
+	leaseUntil int64
+	paused     bool
+
 	idbuf []byte // storeID's buffer: its own, as callers pass scratch buffers along with the id
 
 	hkick chan struct{} // wakes the holder
@@ -111,6 +118,34 @@ type putEntry struct {
 	attempts                int
 	at                      int64
 	rOff, rEnd, eEnd        int // result pbuf[rOff:rEnd], error object pbuf[rEnd:eEnd]
+}
+
+// handOutHeld reports whether hand-outs wait for the lease to be confirmed (durable mode).
+func (c *core) handOutHeld() bool { return c.dur != nil && c.dur.paused }
+
+// checkLease pauses hand-outs once the lease is no longer surely live (tick).
+func (c *core) checkLease(now int64) {
+	d := c.dur
+	if !d.paused && d.leaseUntil != 0 && now > d.leaseUntil {
+		d.paused = true
+		d.log.Warn("broker: store: the lease is not confirmed any more: tasks are not handed out until it is")
+	}
+}
+
+// leaseConfirmed notes a confirmed renewal sent at sent (this broker's clock) and resumes
+// hand-outs if they were paused.
+func (c *core) leaseConfirmed(sent int64, lease time.Duration) {
+	d := c.dur
+	d.leaseUntil = sent + int64(lease)*3/4
+	if d.paused && c.now() <= d.leaseUntil {
+		d.paused = false
+		d.log.Info("broker: store: the lease is confirmed again: tasks are handed out")
+		for _, q := range c.queues {
+			if q != nil {
+				c.pumpQueue(q)
+			}
+		}
+	}
 }
 
 // owner returns the store owner the broker's writes go under: its current run.

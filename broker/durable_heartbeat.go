@@ -7,8 +7,20 @@ import (
 	"github.com/zerotask/zerotask/store"
 )
 
-// renewInterval is how often the heartbeat renews the broker's lease in the store.
+// renewInterval is how often the heartbeat renews the broker's lease in the store (a third of
+// the lease when that is shorter).
 const renewInterval = time.Second
+
+// leaser is a store that says how long its leases last (store.Redis).
+type leaser interface{ Lease() time.Duration }
+
+// lease returns the store's lease (store.DefaultLease when it does not say).
+func (b *Broker) lease() time.Duration {
+	if l, ok := b.cfg.Store.(leaser); ok && l.Lease() > 0 {
+		return l.Lease()
+	}
+	return store.DefaultLease
+}
 
 // heartbeat is the goroutine that renews the broker's lease (its owner id's) every
 // renewInterval, so that its tasks are not given to other brokers while it lives.
@@ -21,7 +33,7 @@ type heartbeat struct {
 func (h *heartbeat) start() { h.durLoop.start(h.run) }
 
 func (h *heartbeat) run(quit <-chan struct{}) {
-	t := time.NewTicker(renewInterval)
+	t := time.NewTicker(min(renewInterval, h.b.lease()/3))
 	defer t.Stop()
 	for {
 		select {
@@ -39,10 +51,18 @@ func (h *heartbeat) renew() {
 	ctx, cancel := b.storeCtx()
 	defer cancel()
 	owner := d.owner()
+	b.mu.Lock()
+	sent := b.c.now()
+	b.mu.Unlock()
 	if err := d.st.Renew(ctx, owner); err != nil {
 		h.logged.log(b, "broker: store: renewing the broker's lease failed", err, 0)
 		if errors.Is(err, store.ErrFenced) {
 			b.lostLease(owner)
 		}
+		return
 	}
+	b.mu.Lock()
+	b.c.leaseConfirmed(sent, b.lease())
+	b.c.flush()
+	b.mu.Unlock()
 }

@@ -115,6 +115,7 @@ func (b *Broker) register(takeover bool) error {
 	force := false
 	var seenEnd time.Time // the live lease's end when last seen
 	for {
+		sent := b.c.now()
 		ctx, cancel := b.storeCtx()
 		run, n, err := d.st.Register(ctx, d.name, force)
 		cancel()
@@ -122,6 +123,7 @@ func (b *Broker) register(takeover bool) error {
 		switch {
 		case err == nil:
 			d.run.Store(&run)
+			d.leaseUntil = sent + int64(b.lease())*3/4
 			if n > 0 {
 				b.cfg.Logger.Info("broker: tasks of an earlier run are back in the store's queues", "owner", d.name, "tasks", n)
 			}
@@ -163,12 +165,19 @@ func (b *Broker) lostLease(run string) {
 	b.cfg.Logger.Error("broker: store: this broker lost its lease: its tasks were given to other brokers; it forgot them and starts a new run", "run", run, "tasks", n)
 	ctx, cancel := b.storeCtx()
 	defer cancel()
+	b.mu.Lock()
+	sent := b.c.now()
+	b.mu.Unlock()
 	next, _, err := d.st.Register(ctx, d.name, false)
 	if err != nil {
 		b.cfg.Logger.Error("broker: store: starting a new run failed; writes are refused until one starts", "err", err)
 		return
 	}
 	d.run.Store(&next)
+	b.mu.Lock()
+	b.c.leaseConfirmed(sent, b.lease())
+	b.c.flush()
+	b.mu.Unlock()
 }
 
 // durLoops are the goroutines of durable mode.

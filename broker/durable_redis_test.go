@@ -304,6 +304,14 @@ func TestDurableLostLease(t *testing.T) {
 		ids = append(ids, submitID(t, ca, "work", fmt.Sprintf("[%d]", i), ""))
 	}
 	cut.cut.Store(true) // a is cut off: no renewal reaches Redis
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return a.c.dur.paused
+	}, "a stops handing out once its lease is not confirmed")
+	n := newNode(t, a, "n1", "work")
+	n.credit(5)
+	n.none() // its tasks may be another broker's by now: not handed out
 	other := open(time.Hour)
 	orun, _, err := other.Register(ctx, "b", false)
 	if err != nil {
@@ -323,8 +331,6 @@ func TestDurableLostLease(t *testing.T) {
 		s := a.Stats()
 		return s.Queued == 0
 	}, "a forgets the tasks it lost")
-	n := newNode(t, a, "n1", "work")
-	n.credit(5)
 	n.none()
 	// a goes on under a new run: a new task is held and runs.
 	id := submitID(t, ca, "work", `["new"]`, "")
@@ -342,6 +348,8 @@ type cutStore struct {
 	store.Store
 	cut atomic.Bool
 }
+
+func (s *cutStore) Lease() time.Duration { return s.Store.(*store.Redis).Lease() }
 
 var errCut = errors.New("cut off from the store")
 

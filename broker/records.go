@@ -379,6 +379,9 @@ func (c *core) publishShutdown() {
 // batches.
 func (c *core) tick(now int64) {
 	c.store.expire(now)
+	if c.dur != nil {
+		c.checkLease(now)
+	}
 	c.runDue(now)
 	c.expireDue(now)
 	c.expireLeases(now)

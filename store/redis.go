@@ -445,6 +445,9 @@ func (r *Redis) quarantine(ctx context.Context, owner, id string, why error) {
 	}
 }
 
+// Lease returns the lease the store gives its owners (Options.Lease).
+func (r *Redis) Lease() time.Duration { return r.o.Lease }
+
 // Quarantined returns how many damaged records this store has moved aside.
 func (r *Redis) Quarantined() uint64 { return r.bad.Load() }
 
