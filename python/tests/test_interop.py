@@ -1,0 +1,167 @@
+import json
+import subprocess
+import threading
+
+import pytest
+
+from conftest import eventually, zerotask_bin
+from zerotask import errors
+from zerotask.client import AsyncClient, AsyncioClient, Client
+
+
+def test_walkthrough_and_errors(broker, pynode):
+    pynode()
+    with Client(broker.router, timeout=30) as c:
+        assert c.add(5, 6) == 11
+        assert c.call("subtract", 5, 6) == -1
+        assert c.add(x=5, y=6) == 11
+        with pytest.raises(errors.InvalidParams):
+            c.add(1)
+        with pytest.raises(errors.Error) as ei:
+            c.py_error()
+        assert ei.value.code == -32050 and ei.value.data == {"why": "test"}
+        assert c.map("add", [[i, i] for i in range(2000)]) == [2 * i for i in range(2000)]
+    with AsyncClient(broker.router) as ac:
+        t = ac.add(5, 6)
+        assert t.status() in ("QUEUED", "RUNNING", "SUCCESS")
+        assert t.wait(timeout=30) == 11
+        assert t.result() == 11 and t.status() == "SUCCESS"
+
+
+def test_side_by_side(broker, pynode, gonode):
+    pynode()
+    gonode()
+    with Client(broker.router, timeout=30) as c:
+        for _ in range(20):
+            assert c.py_whoami() == "python"     # only the Python node serves it
+            assert c.echo("go") == "go"          # only the Go node serves it
+        nodes = c.broker("nodes")
+        assert len(nodes) == 2
+        assert any("py_whoami" in n["methods"] for n in nodes)
+
+
+def test_python_client_go_node(broker, gonode):
+    gonode("--concurrency", "4")
+    with Client(broker.router, timeout=30) as c:
+        assert c.add(5, 6) == 11
+        assert c.map("add", [[i, 1] for i in range(5000)]) == [i + 1 for i in range(5000)]
+        with pytest.raises((errors.DeadlineExceeded, errors.Expired)):
+            c.call("sleep", 5000, timeout=0.3)
+    with AsyncClient(broker.router) as ac:
+        assert ac.add(2, 3).wait(timeout=30) == 5
+
+    import asyncio
+
+    async def run():
+        async with AsyncioClient(broker.router, timeout=30) as c:
+            rs = await asyncio.gather(*(c.add(i, 1) for i in range(500)))
+            assert rs == [i + 1 for i in range(500)]
+    asyncio.run(run())
+
+
+def test_go_client_python_node(broker, pynode):
+    pynode()
+    for args, want in ((["add", "5", "6"], 11), (["py_tag", "tok"], "tok")):
+        out = subprocess.run([zerotask_bin(), "call", "--broker", broker.router] + args,
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        assert json.loads(out.stdout) == want
+
+
+def test_kill9_under_load(broker, pynode):
+    a = pynode("--concurrency", "4")
+    pynode("--concurrency", "4")
+    n = 20000
+    tokens = ["t-%d" % i for i in range(n)]
+    got = {}
+
+    def load():
+        with Client(broker.router, timeout=120) as c:
+            got["r"] = c.map("py_tag", [[t] for t in tokens], return_exceptions=True)
+
+    th = threading.Thread(target=load)
+    th.start()
+    with Client(broker.router, timeout=30) as c:
+        eventually(lambda: c.broker("stats")["succeeded"] >= 0 and
+                   c.broker("stats")["accepted"] > 2000, msg="load under way")
+    a.kill()  # SIGKILL
+    pynode("--concurrency", "4")
+    th.join(180)
+    assert not th.is_alive()
+    r = got["r"]
+    wrong = [(t, x) for t, x in zip(tokens, r) if not isinstance(x, Exception) and x != t]
+    failed = [x for x in r if isinstance(x, Exception)]
+    assert wrong == [], "wrong answers: %r" % wrong[:5]
+    # Calls held by the killed node go to another (attempts left): none fails.
+    assert failed == [], "failed: %r" % failed[:5]
+
+
+def test_broker_restart(broker, pynode):
+    pynode()
+    with Client(broker.router, timeout=30) as c:
+        assert c.add(1, 2) == 3
+    broker.kill9_and_restart()
+    with Client(broker.router, timeout=30) as c:
+        assert c.add(2, 2) == 4
+        eventually(lambda: len(c.broker("nodes")) == 1, msg="node back")
+
+
+@pytest.mark.parametrize("method", ["py_sleep_async", "py_sleep_thread"])
+def test_revoke(broker, pynode, method):
+    pynode("--concurrency", "1")
+    with AsyncClient(broker.router) as ac:
+        t = ac.call(method, 30)
+        eventually(lambda: t.status() == "RUNNING", msg="running")
+        t.revoke()
+        assert t.status() == "REVOKED"
+        with pytest.raises(errors.Revoked):
+            t.wait(timeout=10)
+        # The node's only slot is free again at once (the handler was stopped).
+        assert ac.add(1, 1).wait(timeout=10) == 2
+
+
+@pytest.mark.parametrize("method", ["py_sleep_async", "py_sleep_thread"])
+def test_deadline(broker, pynode, method):
+    pynode("--concurrency", "2")
+    with Client(broker.router) as c:
+        with pytest.raises(errors.DeadlineExceeded):
+            c.call(method, 30, timeout=0.5)
+        assert c.add(1, 1, timeout=10) == 2
+
+
+def test_expired_in_queue(broker):
+    with Client(broker.router) as c:  # no node: the task expires queued
+        with pytest.raises(errors.Expired):
+            c.call("add", 1, 2, timeout=0.2)
+
+
+def test_retries(broker, pynode):
+    pynode()
+    with Client(broker.router, timeout=60) as c:
+        assert c.py_flaky(2, backoff=0.01) == 3
+        assert c.py_fails_then_works(1, backoff=0.01) == 2
+        with pytest.raises(errors.Error) as ei:
+            c.call("py_flaky", 5, max_attempts=2, backoff=0.01)
+        assert ei.value.message == "not yet"
+    with AsyncClient(broker.router) as ac:
+        t = ac.py_flaky(1, backoff=0.01)
+        assert t.wait(timeout=30) == 2
+        assert t.record()["attempts"] == 2
+
+
+def test_graceful_stop(broker, pynode):
+    node = pynode("--concurrency", "1")
+    with AsyncClient(broker.router) as ac:
+        t = ac.py_sleep_thread(1)
+        eventually(lambda: t.status() == "RUNNING", msg="running")
+        node.term()  # SIGTERM: the running task finishes and is answered, then bye
+        assert t.wait(timeout=30) == "slept"
+        node.p.wait(30)
+        assert node.p.returncode == 0
+
+
+def test_cli_help():
+    import sys
+    out = subprocess.run([sys.executable, "-m", "zerotask.node", "-h"], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0 and "add and subtract" in out.stdout
