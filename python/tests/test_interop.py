@@ -61,6 +61,8 @@ def test_python_client_go_node(broker, gonode):
 
 def test_go_client_python_node(broker, pynode):
     pynode()
+    with Client(broker.router, timeout=30) as c:
+        eventually(lambda: len(c.broker("nodes")) == 1, msg="node registered")
     for args, want in ((["add", "5", "6"], 11), (["py_tag", "tok"], "tok")):
         out = subprocess.run([zerotask_bin(), "call", "--broker", broker.router] + args,
                              capture_output=True, text=True, timeout=60)
