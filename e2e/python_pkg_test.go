@@ -154,7 +154,7 @@ func TestPythonPackage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	args := []string{"-m", "pytest", "-q", "-p", "no:cacheprovider", filepath.Join(abs, "tests")}
+	args := []string{"-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", filepath.Join(abs, "tests")}
 	if testing.Verbose() {
 		args = append(args, "-v")
 	}
