@@ -191,3 +191,27 @@ def test_credit_sizes_itself(broker, pynode):
         assert seen and max(seen) <= 6, "credit + running per sample: %r" % seen[:20]
         for h in hs:
             assert h.wait(timeout=30) == "slept"
+
+
+def test_client_across_broker_restart(broker, pynode):
+    """One Client lives through a broker's kill -9: a call in flight then fails with
+    ConnectionLost (it may or may not have run), and the next calls are answered by the new run."""
+    pynode("--concurrency", "1")
+    with Client(broker.router, timeout=60) as c:
+        assert c.add(1, 2) == 3
+        got = {}
+
+        def slow():
+            try:
+                got["r"] = c.py_sleep_async(30)
+            except Exception as e:  # noqa: BLE001 - the test inspects it
+                got["r"] = e
+
+        th = threading.Thread(target=slow)
+        th.start()
+        with Client(broker.router, timeout=30) as watcher:
+            eventually(lambda: watcher.broker("stats")["running"] == 1, msg="sleep running")
+        broker.kill9_and_restart()
+        th.join(30)
+        assert isinstance(got.get("r"), errors.ConnectionLost), got
+        assert c.add(2, 2) == 4

@@ -84,26 +84,57 @@ class _Conn:
         s.setsockopt(zmq.HEARTBEAT_TTL, 3 * hb)
         s.setsockopt(zmq.SNDHWM, 0)
         s.setsockopt(zmq.RCVHWM, 0)
+        # The monitor tells of each new connection (hello again) and of each lost one (the
+        # requests sent on it will not be answered: they fail with ConnectionLost).
+        self.mon = s.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED)
         s.connect(broker)
         self.s = s
+        self.poller = zmq.Poller()
+        self.poller.register(s, zmq.POLLIN)
+        self.poller.register(self.mon, zmq.POLLIN)
         self.ids = itertools.count(1)
         self.lock = threading.RLock()
         self.replies = {}
         self.max_batch = 1024
         self.max_msg = 1 << 20
-        # Say hello as an unordered client, so a batch's answers come as they complete. Replies
-        # are matched by id alone either way.
+        self.epoch = 0  # connections lost so far
+        self._hello = None
+        self._say_hello()
+
+    def _say_hello(self):
+        # An unordered client: a batch's answers come as they complete. Replies are matched by
+        # id alone either way.
         rid = next(self.ids)
         self.s.send(_dumps({"jsonrpc": "2.0", "id": rid, "method": "broker.hello",
                             "params": {"role": "client", "unordered": True}}).encode())
         self._hello = rid
 
     def close(self):
+        try:
+            self.s.disable_monitor()
+        except zmq.ZMQError:
+            pass
+        self.mon.close(0)
         self.s.close(0)
         self.ctx.term()
 
+    def _events(self):
+        from zmq.utils.monitor import parse_monitor_message
+        while True:
+            try:
+                ev = parse_monitor_message(self.mon.recv_multipart(zmq.NOBLOCK))
+            except zmq.Again:
+                return
+            if ev["event"] == zmq.EVENT_DISCONNECTED:
+                self.epoch += 1
+            elif ev["event"] == zmq.EVENT_HANDSHAKE_SUCCEEDED and self.epoch > 0:
+                self._say_hello()
+
     def _recv_into(self, timeout_ms):
-        if not self.s.poll(timeout_ms):
+        ev = dict(self.poller.poll(timeout_ms))
+        if self.mon in ev:
+            self._events()
+        if self.s not in ev:
             return False
         while True:
             try:
@@ -132,15 +163,19 @@ class _Conn:
             if params is not None:
                 req["params"] = params
             req.update(opts)
+            self._recv_into(0)  # learn of a lost connection before sending on it
+            epoch = self.epoch
             self.s.send(_dumps(req).encode())
-            return self._wait(rid, timeout, method)
+            return self._wait(rid, timeout, method, epoch)
 
-    def _wait(self, rid, timeout, method):
+    def _wait(self, rid, timeout, method, epoch):
         end = None if timeout is None else time.monotonic() + timeout
         while rid not in self.replies:
             left = 1000 if end is None else int((end - time.monotonic()) * 1000)
             if end is not None and left <= 0:
                 raise errors.Timeout("no answer to %s within %.3gs" % (method, timeout))
+            if self.epoch != epoch:
+                raise errors.ConnectionLost("connection lost: %s may or may not have run" % method)
             self._recv_into(max(1, min(left, 1000)))
         return self.replies.pop(rid)
 
@@ -158,7 +193,14 @@ class _Conn:
             head = '{"jsonrpc":"2.0","method":%s' % _dumps(method)
             tail = "".join(",%s:%s" % (_dumps(k), _dumps(v)) for k, v in opts.items())
             replies = self.replies
+            self._recv_into(0)
+            epoch = self.epoch
             while got < n:
+                if self.epoch != epoch:
+                    for rid in ids[:sent]:
+                        replies.pop(rid, None)
+                    raise errors.ConnectionLost("connection lost: %d of %d calls unanswered "
+                                                "(they may or may not have run)" % (n - got, n))
                 while sent < n and sent - got < window:
                     k = min(n - sent, self.max_batch, window - (sent - got))
                     parts = []
