@@ -114,6 +114,13 @@ func New(cfg Config) (*Broker, error) {
 		id := append([]byte(nil), ident...)
 		go b.router.ClosePeer(id, errViolationClose)
 	}
+	b.c.closeAfterReply = func(ident []byte) {
+		// The refusal was handed to the ROUTER just now and ClosePeer discards what is not
+		// written yet: the close waits a moment so the peer reads why (the peer is marked
+		// dropped meanwhile, so nothing more it sends is handled).
+		id := append([]byte(nil), ident...)
+		time.AfterFunc(replyGrace, func() { b.router.ClosePeer(id, errForbiddenClose) })
+	}
 	if cfg.Store != nil {
 		if err := b.openDurable(); err != nil {
 			b.closeSockets()
@@ -122,6 +129,14 @@ func New(cfg Config) (*Broker, error) {
 	}
 	return b, nil
 }
+
+// errForbiddenClose is why the broker closes the connection of a key that tried to act as a
+// node without the role.
+var errForbiddenClose = errors.New("broker: a key without the node role said hello as a node")
+
+// replyGrace is how long a connection closed for a refusal stays open for the refusal to be
+// written.
+const replyGrace = 200 * time.Millisecond
 
 // errViolationClose is why the broker closes a node's connection for a protocol violation.
 var errViolationClose = errors.New("broker: protocol violation")

@@ -33,13 +33,21 @@ func (c *core) brokerCall(p *peer, tg target, h *codec.Header) {
 		c.nodeGone(p, true)
 		c.ok(tg, h.ID, trueJSON)
 	case protocol.MethodSubmit:
-		c.bSubmit(p, tg, h)
+		if c.may(p, RoleClient, tg, h.ID, errNotClientKey) {
+			c.bSubmit(p, tg, h)
+		}
 	case protocol.MethodStatus:
-		c.bStatus(p, tg, h)
+		if c.may(p, RoleClient|RoleAdmin, tg, h.ID, errNotClientKey) {
+			c.bStatus(p, tg, h)
+		}
 	case protocol.MethodResult:
-		c.bResult(p, tg, h)
+		if c.may(p, RoleClient|RoleAdmin, tg, h.ID, errNotClientKey) {
+			c.bResult(p, tg, h)
+		}
 	case protocol.MethodRevoke:
-		c.bRevoke(tg, h)
+		if c.may(p, RoleClient|RoleAdmin, tg, h.ID, errNotClientKey) {
+			c.bRevoke(p, tg, h)
+		}
 	case protocol.MethodStats:
 		c.ok(tg, h.ID, c.appendStats(c.valbuf[:0]))
 	case protocol.MethodNodes:
@@ -219,6 +227,14 @@ func (c *core) bHello(p *peer, tg target, h *codec.Header) {
 	case "", protocol.RoleClient:
 		p.unordered = hp.Unordered
 	case protocol.RoleNode:
+		if !c.may(p, RoleNode, tg, h.ID, errNotNodeKey) {
+			// It would receive others' tasks: it has no business on this connection.
+			p.dropped = true
+			if c.closeAfterReply != nil {
+				c.closeAfterReply(p.ident)
+			}
+			return
+		}
 		if msg := c.checkNodeHello(&hp, maxOut); msg != "" {
 			c.badParams(tg, h.ID, msg)
 			return
@@ -339,7 +355,7 @@ func (c *core) nodeHello(p *peer, hp *helloParams) *codec.Error {
 		}
 	}
 	p.entryLen = c.nodeEntryLen(p)
-	c.log.Debug("broker: node hello", "node", p.name, "methods", hp.Methods, "queues", p.queues, "concurrency", hp.Concurrency)
+	c.log.Debug("broker: node hello", "node", p.name, "user", p.user, "methods", hp.Methods, "queues", p.queues, "concurrency", hp.Concurrency)
 	return nil
 }
 
@@ -628,7 +644,7 @@ func (c *core) freeWaiter(w *waiter) {
 
 // bRevoke revokes a submitted task: a queued one is removed, a running one is marked REVOKED
 // (its result will be ignored) and its node is told on the PUB control topic.
-func (c *core) bRevoke(tg target, h *codec.Header) {
+func (c *core) bRevoke(p *peer, tg target, h *codec.Header) {
 	raw := c.idParam(tg, h)
 	if raw == nil {
 		return

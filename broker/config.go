@@ -100,6 +100,8 @@ var (
 	errNodeLost        = protocol.ErrNodeLost
 	errMethodTooLong   = protocol.ErrMethodTooLong
 	errNotNode         = protocol.ErrNotNode
+	errNotNodeKey      = protocol.ErrNotNodeKey
+	errNotClientKey    = protocol.ErrNotClientKey
 	errLeaseLost       = protocol.ErrLeaseLost
 	errReplyTooLarge   = protocol.ErrReplyTooLarge
 	errBatchTooLarge   = protocol.ErrBatchReplyTooLarge
@@ -129,6 +131,11 @@ type Config struct {
 	// zmtp.CurveServer with the broker's key pair and the keys allowed to connect. Default
 	// (nil): NULL, no authentication and no encryption.
 	Security zmtp.Mechanism
+	// Authorize gives the connections that authenticated with a CURVE key their name and
+	// roles (see Role): a key without RoleNode cannot say hello as a node (refused with
+	// CodeForbidden, and its connection closed), one without RoleClient cannot call or submit
+	// tasks. Default (nil): every connection may do everything.
+	Authorize Authorizer
 	// Dispatcher serves user broker tasks: handlers registered under a broker.* name (only
 	// those names are used from it; built-in broker.* methods win). Default dispatch.Default.
 	Dispatcher *dispatch.Dispatcher
@@ -432,6 +439,7 @@ type Stats struct {
 	BadAnswers uint64 // invalid answers to a task a node held: the task failed with CodeBadAnswer
 	Violations uint64 // node connections closed for a protocol violation (an answer naming no task, not JSON)
 	Reclaimed  uint64 // times a node that showed no progress lost the tasks it had not started
+	Forbidden  uint64 // requests refused because the connection's key lacks the role (CodeForbidden)
 	Nodes      int    // connected nodes (said hello as a node)
 	Clients    int    // other connected peers that sent something
 	Results    int    // finished records kept

@@ -45,6 +45,12 @@ type peer struct {
 	delim bool   // its last message had the empty delimiter frame
 	share *share // what its client holds in the shared tables (shares.go)
 
+	// Who it is (auth.go), set on its first message.
+	keyed bool          // it authenticated with a CURVE key
+	key   zmtp.CurveKey // that key
+	user  string        // its authenticated name ("" without a key)
+	deny  Role          // the roles it lacks (the zero value may do everything)
+
 	// Client side.
 	unordered bool         // broker.hello {"unordered":true}: replies packed as they complete
 	inflight  int          // replies owed (task calls, result waits, broker tasks)
@@ -171,9 +177,9 @@ var errReplyFixed = len(codec.AppendError(nil, nil, errReplyTooLarge)) - len(nul
 
 // counters are the routing state's statistics.
 type counters struct {
-	accepted, submitted, succeeded, failed, retried, revoked, expired uint64
-	dropped, stale, rejected, badFrames, brokerCalls, duplicate       uint64
-	unsent, tooLarge, handedBack, badAnswers, violations, reclaimed   uint64
+	accepted, submitted, succeeded, failed, retried, revoked, expired      uint64
+	dropped, stale, rejected, badFrames, brokerCalls, duplicate, forbidden uint64
+	unsent, tooLarge, handedBack, badAnswers, violations, reclaimed        uint64
 }
 
 // core is the broker's routing state. Every field is guarded by Broker.mu (held by the
@@ -261,6 +267,9 @@ type core struct {
 	// closePeer closes the connection of a peer that violated the protocol (set by the Broker;
 	// nil without a network). It must not block.
 	closePeer func(ident []byte)
+	// closeAfterReply closes a peer's connection once the reply just sent had time to leave
+	// (set by the Broker; nil in an Engine).
+	closeAfterReply func(ident []byte)
 	// dur is durable mode's state (Config.Store set), nil without a store; ask runs a lookup
 	// against the store off the routing loop (set by the Broker).
 	dur *durable

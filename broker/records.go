@@ -176,6 +176,7 @@ func (c *core) appendStats(dst []byte) []byte {
 	dst = field(dst, "bad_answers", s.BadAnswers)
 	dst = field(dst, "violations", s.Violations)
 	dst = field(dst, "reclaimed", s.Reclaimed)
+	dst = field(dst, "forbidden", s.Forbidden)
 	dst = field(dst, "nodes", uint64(s.Nodes))
 	dst = field(dst, "clients", uint64(s.Clients))
 	dst = field(dst, "results", uint64(s.Results))
@@ -217,6 +218,10 @@ func (c *core) appendNodeEntry(dst []byte, p *peer) []byte {
 	dst = hex.AppendEncode(dst, p.ident)
 	dst = append(dst, `","name":`...)
 	dst = codec.AppendString(dst, p.name)
+	if p.user != "" {
+		dst = append(dst, `,"user":`...)
+		dst = codec.AppendString(dst, p.user)
+	}
 	dst = append(dst, `,"methods":[`...)
 	for i, m := range p.mnames {
 		if i > 0 {
@@ -265,6 +270,7 @@ func (c *core) stats() Stats {
 		BadAnswers: c.cnt.badAnswers,
 		Violations: c.cnt.violations,
 		Reclaimed:  c.cnt.reclaimed,
+		Forbidden:  c.cnt.forbidden,
 		Nodes:      c.nodes,
 		Clients:    len(c.peerIdx) - c.nodes,
 		Results:    c.store.len(),

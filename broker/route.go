@@ -41,6 +41,7 @@ func (c *core) handle(m *zmtp.Msg) {
 	}
 	p := c.peerFor(ident)
 	if p.share == nil {
+		c.identify(p, m)
 		key := ident
 		if k, ok := m.CurveKey(); ok {
 			key = k[:]
@@ -245,6 +246,9 @@ func (c *core) handleOne(p *peer, tg target, h *codec.Header, raw []byte) {
 	case codec.IsReserved(method):
 		c.fail(tg, h.ID, codec.ErrMethodNotFound)
 	default:
+		if p.deny != 0 && !c.may(p, RoleClient, tg, h.ID, errNotClientKey) {
+			return
+		}
 		x := &c.ext
 		c.readCallExt(raw, h.Params, x)
 		if x.bad != "" {

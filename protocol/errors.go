@@ -30,6 +30,9 @@ const (
 	// valid JSON-RPC response; the broker fails the task with a message naming the node and
 	// what is wrong.
 	CodeBadAnswer = -32012
+	// CodeForbidden: the authenticated key of the connection lacks the role the request
+	// needs (a client key saying hello as a node, a node key submitting).
+	CodeForbidden = -32013
 )
 
 // NoCreditData is the data of a node's CodeNoCredit refusal.
@@ -46,6 +49,13 @@ var (
 	ErrNodeLost        = codec.NewError(CodeNodeLost, "node lost and no attempt left", nil)
 	ErrDeadline        = codec.NewError(CodeDeadline, "task deadline exceeded", nil)
 	ErrNoCredit        = codec.NewError(CodeNoCredit, "node: task sent without credit while the node is full", []byte(NoCreditData))
+	ErrForbidden       = codec.NewError(CodeForbidden, "forbidden", nil)
+)
+
+// The broker's refusals of CodeForbidden, saying which role was missing.
+var (
+	ErrNotNodeKey   = codec.NewError(CodeForbidden, "forbidden: this connection's key may not act as a node", nil) // ErrNotNodeKey: a hello as a node from a key without the node role.
+	ErrNotClientKey = codec.NewError(CodeForbidden, "forbidden: this connection's key may not submit tasks", nil)  // ErrNotClientKey: a task from a key without the client role.
 )
 
 // The broker's refusals that share a code with a sentinel above but say which limit was met.

@@ -26,17 +26,19 @@ type brokerSecFlags struct {
 	ring                   *keyring // the allowed keys, once apply has read them
 }
 
-// keyring is the set of keys a CURVE broker allows, replaced whole on SIGHUP.
+// keyring is the set of keys a CURVE broker allows and their roles, replaced whole on SIGHUP.
 type keyring struct {
 	own            zmtp.CurveKey
 	clients, nodes string
 	keys           atomic.Pointer[map[zmtp.CurveKey]string]
+	roles          atomic.Pointer[broker.Authorizer]
 }
 
 // load reads the lists; the keys in use change only when both read well.
 func (r *keyring) load() error {
 	allowed := map[zmtp.CurveKey]string{r.own: "broker"}
-	for _, p := range []struct{ flag, path string }{{"authorized-clients", r.clients}, {"authorized-nodes", r.nodes}} {
+	lists := make([]map[zmtp.CurveKey]string, 2)
+	for i, p := range []struct{ flag, path string }{{"authorized-clients", r.clients}, {"authorized-nodes", r.nodes}} {
 		if p.path == "" {
 			continue
 		}
@@ -44,19 +46,37 @@ func (r *keyring) load() error {
 		if err != nil {
 			return fmt.Errorf("--%s: %w", p.flag, err)
 		}
+		lists[i] = keys
 		for k, name := range keys {
 			if _, ok := allowed[k]; !ok {
 				allowed[k] = name
 			}
 		}
 	}
+	// The broker's own key may do everything: only the holder of its secret can use it (the
+	// in-process node of `zerotask up`).
+	auth := broker.KeyRoles(lists[0], lists[1], map[zmtp.CurveKey]string{r.own: "broker"})
+	own := auth
+	auth = func(k zmtp.CurveKey) (broker.Identity, bool) {
+		id, ok := own(k)
+		if k == r.own {
+			id.Roles |= broker.RoleNode
+		}
+		return id, ok
+	}
 	r.keys.Store(&allowed)
+	r.roles.Store(&auth)
 	return nil
 }
 
 func (r *keyring) allowed(k zmtp.CurveKey) bool {
 	_, ok := (*r.keys.Load())[k]
 	return ok
+}
+
+// authorize is the broker's Authorizer: the roles of the lists read last.
+func (r *keyring) authorize(k zmtp.CurveKey) (broker.Identity, bool) {
+	return (*r.roles.Load())(k)
 }
 
 // watchReload reads the key lists again on SIGHUP until ctx ends, and closes the connections
@@ -75,11 +95,18 @@ func (f *brokerSecFlags) watchReload(ctx context.Context, b *broker.Broker, log 
 				return
 			case <-ch:
 			}
+			before := *f.ring.roles.Load()
 			if err := f.ring.load(); err != nil {
 				log.Error("SIGHUP: key lists not reloaded, the previous keys stay in force", "err", err)
 				continue
 			}
-			n := b.CloseCurvePeers(func(k zmtp.CurveKey) bool { return !f.ring.allowed(k) })
+			// A connection's roles are fixed when it connects: a key whose entry changed
+			// reconnects to take its new ones.
+			n := b.CloseCurvePeers(func(k zmtp.CurveKey) bool {
+				was, _ := before(k)
+				now, ok := f.ring.authorize(k)
+				return !ok || was != now
+			})
 			log.Info("SIGHUP: key lists reloaded", "authorized_keys", len(*f.ring.keys.Load()), "connections_closed", n)
 		}
 	}()
@@ -125,6 +152,9 @@ func (f *brokerSecFlags) apply(cfg *broker.Config, log *slog.Logger) error {
 			}
 		}
 		cfg.Security = zmtp.CurveServer(kp, auth)
+		if auth != nil {
+			cfg.Authorize = ring.authorize
+		}
 		log.Info("CURVE enabled", "public_key", kp.Public.String(), "authorized_keys", len(*ring.keys.Load()))
 	}
 	if authenticated || *f.insecure {

@@ -1,0 +1,100 @@
+package broker
+
+import (
+	"encoding/hex"
+
+	"github.com/zerotask/zerotask/codec"
+	"github.com/zerotask/zerotask/zmtp"
+)
+
+// Roles. With Config.Authorize set, each connection that authenticated with a CURVE key gets
+// the identity the hook gives that key, once, on its first message: the roles say what it may
+// do (RoleNode: say hello as a node and run tasks; RoleClient: call and submit tasks; RoleAdmin:
+// read, wait on and revoke anyone's tasks), the name appears in broker.nodes, in the records of
+// the tasks it submits and in the logs. A connection without a CURVE key (NULL or PLAIN), or any
+// connection while Authorize is nil, may do everything: the handshake is then the only gate.
+
+// Role is a set of rights of an authenticated peer.
+type Role uint8
+
+// The roles an Authorizer grants.
+const (
+	RoleClient Role = 1 << iota // call and submit tasks, and read, wait on and revoke its own
+	RoleNode                    // say hello as a node, receive tasks and answer them
+	RoleAdmin                   // read, wait on and revoke the tasks of any submitter
+)
+
+// Identity is who an authenticated key is: a name for logs and records, and its roles.
+type Identity struct {
+	Name  string
+	Roles Role
+}
+
+// Authorizer returns the identity of a connection that authenticated with key; ok false (an
+// unknown key) grants no role. It is called on the routing loop, once per connection: it must
+// not block. It is the hook to replace the built-in key lists of `zerotask broker`.
+type Authorizer func(key zmtp.CurveKey) (id Identity, ok bool)
+
+// KeyRoles returns the Authorizer of the built-in key lists: the keys of clients get
+// RoleClient, those of nodes RoleNode, those of admins RoleAdmin and RoleClient (a key in
+// several lists gets all their roles), named by the first list that names them.
+func KeyRoles(clients, nodes, admins map[zmtp.CurveKey]string) Authorizer {
+	m := make(map[zmtp.CurveKey]Identity, len(clients)+len(nodes)+len(admins))
+	add := func(keys map[zmtp.CurveKey]string, r Role) {
+		for k, name := range keys {
+			id := m[k]
+			if id.Name == "" {
+				id.Name = name
+			}
+			id.Roles |= r
+			m[k] = id
+		}
+	}
+	add(admins, RoleAdmin|RoleClient)
+	add(clients, RoleClient)
+	add(nodes, RoleNode)
+	return func(k zmtp.CurveKey) (Identity, bool) {
+		id, ok := m[k]
+		if ok && id.Name == "" {
+			id.Name = k.String()
+		}
+		return id, ok
+	}
+}
+
+// allRoles is what an unauthenticated connection may do.
+const allRoles = RoleClient | RoleNode | RoleAdmin
+
+// identify sets p's identity from the CURVE key of its first message m.
+func (c *core) identify(p *peer, m *zmtp.Msg) {
+	k, ok := m.CurveKey()
+	if !ok {
+		return
+	}
+	p.keyed, p.key = true, k
+	if c.cfg.Authorize == nil {
+		p.user = k.String()
+		return
+	}
+	id, known := c.cfg.Authorize(k)
+	p.deny = allRoles
+	if known {
+		p.deny &^= id.Roles
+	}
+	p.user = id.Name
+	if p.user == "" {
+		p.user = k.String()
+	}
+}
+
+// may reports whether p holds a role of r; if not, it answers the request with e, counts and logs
+// the refusal.
+func (c *core) may(p *peer, r Role, tg target, id []byte, e *codec.Error) bool {
+	if p.deny&r != r {
+		return true
+	}
+	c.cnt.forbidden++
+	c.log.Warn("broker: request refused: the key lacks the role", "user", p.user, "key", p.key.String(), "peer", hex.EncodeToString(p.ident), "reason", e.Message)
+	c.fail(tg, id, e)
+	return false
+}
