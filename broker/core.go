@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"cmp"
 	"encoding/hex"
 	"errors"
 	"log/slog"
@@ -106,6 +107,7 @@ type queue struct {
 	announce   bool  // tasks were queued since the last PUB tick
 	nextClaim  int64 // durable mode: no claim from the store before (unix ns)
 	claimGap   int64 // durable mode: the current back-off between empty claims
+	paused     bool  // its named queue is paused (broker.pause): it keeps accepting, nothing is handed out
 }
 
 // ringOf returns the ring of priority p, making the high rings on first use.
@@ -229,6 +231,7 @@ type core struct {
 	qkey      []byte              // a queue key being built (queueFor)
 	rnd       uint64              // state of the backoff jitter (splitmix64)
 
+	paused     map[string]bool // paused queue names (broker.pause), DefaultQueue for the default one
 	waiterFree []*waiter
 	dirty      []uint32
 	blocked    []uint32
@@ -466,6 +469,7 @@ func (c *core) queueFor(method, qname []byte, sh *share) (*queue, *codec.Error) 
 		return nil, errMethodShare
 	}
 	q := &queue{name: string(key), method: string(method), qname: string(qname), owner: sh}
+	q.paused = c.paused[cmp.Or(q.qname, DefaultQueue)]
 	if sh != nil {
 		sh.methods++
 	}
@@ -614,7 +618,7 @@ func (c *core) leaveQueue(q *queue, t *task) {
 // enqueue hands a new or returned task to a node with credit, or queues it (front: a task
 // given back by a lost node runs next).
 func (c *core) enqueue(slot uint32, t *task, q *queue, front bool) {
-	if q.withCredit > 0 && q.live == 0 && !c.handOutHeld() {
+	if q.withCredit > 0 && q.live == 0 && !q.paused && !c.handOutHeld() {
 		if p := c.pickNode(q); p != nil {
 			c.dispatch(p, q, slot, t)
 			return
@@ -677,7 +681,7 @@ func (c *core) popQueued(q *queue) (uint32, *task) {
 
 // pumpQueue hands q's queued tasks to its nodes with credit.
 func (c *core) pumpQueue(q *queue) {
-	for q.live > 0 && q.withCredit > 0 && !c.handOutHeld() {
+	for q.live > 0 && q.withCredit > 0 && !q.paused && !c.handOutHeld() {
 		p := c.pickNode(q)
 		if p == nil {
 			return
@@ -702,7 +706,7 @@ func (c *core) pumpNode(p *peer) {
 			}
 			q := c.queues[p.methods[p.mrr]]
 			p.mrr++
-			if q.live == 0 {
+			if q.live == 0 || q.paused {
 				continue
 			}
 			slot, t := c.popQueued(q)

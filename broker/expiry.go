@@ -182,9 +182,12 @@ func (c *core) end(slot uint32, t *task, e *codec.Error, st state) {
 		t.state = st
 		c.storeTask(slot, t, nil, c.scratch2, "")
 	}
-	if st == stExpired {
+	switch st {
+	case stExpired:
 		c.cnt.expired++
-	} else {
+	case stRevoked:
+		c.cnt.revoked++
+	default:
 		c.cnt.failed++
 	}
 	c.freeTask(slot, t)

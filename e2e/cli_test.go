@@ -126,6 +126,32 @@ func TestBinaryCLI(t *testing.T) {
 	if code != 0 || json.Unmarshal([]byte(out), &nodes) != nil || len(nodes) != 1 || len(nodes[0].Methods) != 4 || !strings.HasSuffix(out, "\n") {
 		t.Fatalf("nodes: exit %d, stdout %q", code, out)
 	}
+	// pause: a paused queue keeps accepting and hands nothing out; purge drops its tasks;
+	// resume runs what came after.
+	if code, out, errOut := run("pause", "default"); code != 0 || out != `{"queue":"default","paused":true}`+"\n" {
+		t.Fatalf("pause: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	id = submit("add", "1", "2")
+	if code, out, _ := run("result", id, "--wait", "300ms"); code != 4 || decode(out).State != "QUEUED" {
+		t.Fatalf("result in a paused queue: exit %d, stdout %q; want 4 and QUEUED", code, out)
+	}
+	if code, out, errOut := run("purge", "--queue", "default", "--method", "add"); code != 0 || out != `{"purged":1}`+"\n" {
+		t.Fatalf("purge: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	if code, out, _ := run("status", id); code != 1 || decode(out).State != "REVOKED" {
+		t.Fatalf("status of a purged task: exit %d, stdout %q; want 1 and REVOKED", code, out)
+	}
+	id = submit("add", "2", "3")
+	if code, out, errOut := run("resume", "default"); code != 0 || out != `{"queue":"default","paused":false}`+"\n" {
+		t.Fatalf("resume: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	if code, out, _ := run("result", id, "--wait", "20s"); code != 0 || string(decode(out).Result) != "5" {
+		t.Fatalf("result after resume: exit %d, stdout %q", code, out)
+	}
+	if code, _, errOut := run("purge"); code != 2 || !strings.Contains(errOut, "purge needs --queue") {
+		t.Fatalf("purge without a filter: exit %d, stderr %q", code, errOut)
+	}
+
 	// The broker unreachable: 4.
 	code, _, errOut = zerotask(t, 30*time.Second, "stats", "--timeout", "300ms", "--broker", "tcp://127.0.0.1:1")
 	if code != 4 || !strings.Contains(errOut, "zerotask stats: connect to") {

@@ -19,6 +19,9 @@ const (
 	MethodStats   = "broker.stats"   // MethodStats: the broker's counters.
 	MethodNodes   = "broker.nodes"   // MethodNodes: the connected nodes.
 	MethodPing    = "broker.ping"    // MethodPing: answered "pong".
+	MethodPause   = "broker.pause"   // MethodPause: stop handing out a queue's tasks; it keeps accepting.
+	MethodResume  = "broker.resume"  // MethodResume: hand out a paused queue's tasks again.
+	MethodPurge   = "broker.purge"   // MethodPurge: drop the queued tasks of a queue or a method; answers how many.
 )
 
 // The notifications the broker sends (on the ROUTER or on the PUB socket).
@@ -79,6 +82,18 @@ const (
 	ParamIDs    = "ids"     // ParamIDs: task keys, in broker.running and broker.revoke notifications.
 	ParamWaitMS = "wait_ms" // ParamWaitMS: how long broker.result may wait for the task to finish.
 	ParamCredit = "credit"  // ParamCredit: the tasks granted by broker.credit.
+)
+
+// The params of broker.pause, broker.resume and broker.purge.
+const (
+	ParamQueue  = "queue"  // ParamQueue: a queue's name (DefaultQueue for the default one).
+	ParamMethod = "method" // ParamMethod: a method's name.
+)
+
+// The members of the answers of broker.pause, broker.resume and broker.purge.
+const (
+	MemberPaused = "paused" // MemberPaused: whether the queue is paused now.
+	MemberPurged = "purged" // MemberPurged: how many queued tasks were dropped.
 )
 
 // The roles a broker.hello names.

@@ -222,3 +222,70 @@ func runNodes(ctx context.Context, io *stdio, args []string) error {
 	fmt.Fprintln(io.out, strconv.Itoa(len(nodes))+" node(s)")
 	return nil
 }
+
+// runPause is `zerotask pause Q` (pause true) and `zerotask resume Q`.
+func runPause(pause bool) func(ctx context.Context, io *stdio, args []string) error {
+	name, method, summary := "resume", protocol.MethodResume, "Hand the tasks of a paused queue out again."
+	if pause {
+		name, method, summary = "pause", protocol.MethodPause, "Pause a queue (\"default\" for the default one): it keeps accepting tasks, none is\n"+
+			"handed to a node until `zerotask resume`."
+	}
+	return func(ctx context.Context, io *stdio, args []string) error {
+		fs := newFlagSet(name, "QUEUE", summary).withLogLevel(slog.LevelWarn)
+		cf := addClientFlags(fs, 10*time.Second)
+		if err := parse(fs, io, args, 1, 1); err != nil {
+			return err
+		}
+		ctx, cancel, c, err := cf.dial(ctx, fs.logger(io.err), 0)
+		if err != nil {
+			return err
+		}
+		defer cancel()
+		defer c.Close()
+		req := codec.AppendString([]byte(`{"`+protocol.ParamQueue+`":`), fs.Arg(0))
+		res, err := callRaw(ctx, io, c, method, append(req, '}'))
+		if err != nil {
+			return err
+		}
+		if cf.tables(io) {
+			state := "running"
+			if pause {
+				state = "paused"
+			}
+			fmt.Fprintf(io.out, "queue %s %s\n", fs.Arg(0), state)
+			return nil
+		}
+		printJSON(io, res)
+		return nil
+	}
+}
+
+func runPurge(ctx context.Context, io *stdio, args []string) error {
+	fs := newFlagSet("purge", "", "Drop the tasks waiting in a queue, of a method, or of a method in a queue; prints how\n"+
+		"many. They end REVOKED; delayed tasks and tasks at nodes are not touched.").withLogLevel(slog.LevelWarn)
+	cf := addClientFlags(fs, 10*time.Second)
+	queue := fs.String("queue", "", "the `queue` to purge (\"default\" for the default one)")
+	method := fs.String("method", "", "the `method` whose queued tasks to drop")
+	if err := parse(fs, io, args, 0, 0); err != nil {
+		return err
+	}
+	if *queue == "" && *method == "" {
+		return usagef("purge needs --queue, --method, or both")
+	}
+	ctx, cancel, c, err := cf.dial(ctx, fs.logger(io.err), 0)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	defer c.Close()
+	n, err := c.Purge(ctx, *queue, *method)
+	if err != nil {
+		return classify(io, err)
+	}
+	if cf.tables(io) {
+		fmt.Fprintf(io.out, "%d task(s) purged\n", n)
+		return nil
+	}
+	fmt.Fprintf(io.out, "{%q:%d}\n", protocol.MemberPurged, n)
+	return nil
+}

@@ -11,6 +11,8 @@
 //	zerotask revoke [flags] ID...           revoke tasks
 //	zerotask stats [flags]                  print the broker's counters
 //	zerotask nodes [flags]                  list the connected nodes
+//	zerotask pause|resume [flags] QUEUE     pause or resume a queue
+//	zerotask purge [flags]                  drop the queued tasks of a queue or a method
 //	zerotask bench [flags]                  measure round trips and tasks/s
 //	zerotask version                        print the version
 //
@@ -87,6 +89,9 @@ func commands() []command {
 		{"revoke", "ID...", "revoke tasks: queued ones will not run, running ones are cancelled", runRevoke},
 		{"stats", "", "print the broker's counters", runStats},
 		{"nodes", "", "list the connected nodes and what they serve", runNodes},
+		{"pause", "QUEUE", "pause a queue: it keeps accepting, hands nothing out", runPause(true)},
+		{"resume", "QUEUE", "hand a paused queue's tasks out again", runPause(false)},
+		{"purge", "", "drop the queued tasks of a queue (--queue) or a method (--method)", runPurge},
 		{"status", "ID", "print a task's record as JSON", runStatus},
 		{"result", "ID", "print a task's record as JSON, waiting up to --wait for it to finish", runResult},
 		{"bench", "", "measure sequential round trips, pipelined tasks/s and notifications/s", runBench},
