@@ -360,6 +360,7 @@ class _IO:
         self.probe_last = 0.0
         self.stopping_since = None
         self.next_deadline_scan = 0.0
+        self.earliest = float("inf")  # the earliest deadline of a held task not yet answered
 
     # -- credit window
     def window(self):
@@ -493,6 +494,8 @@ class _IO:
         ctx = Context(hid, m.get("task"), m.get("attempt", 1), m.get("queue", "default"), deadline)
         job = _Job(hid, self.run, t, m.get("params"), ctx)
         self.held[hid] = job
+        if deadline < self.earliest:
+            self.earliest = deadline
         (async_batch if t.is_async else sync_batch).append(job)
 
     def revoke(self, params):
@@ -539,8 +542,14 @@ class _IO:
         return bool(keep)
 
     def deadlines(self, now):
+        if now < self.earliest:
+            return  # no held task's deadline has passed: no scan
+        self.earliest = float("inf")
         for job in self.held.values():
-            if job.answered or now < job.ctx.deadline:
+            if job.answered:
+                continue
+            if now < job.ctx.deadline:
+                self.earliest = min(self.earliest, job.ctx.deadline)
                 continue
             job.ctx.revoked.set()
             if job.atask is not None:
