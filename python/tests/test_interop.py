@@ -215,3 +215,36 @@ def test_client_across_broker_restart(broker, pynode):
         th.join(30)
         assert isinstance(got.get("r"), errors.ConnectionLost), got
         assert c.add(2, 2) == 4
+
+
+def test_freeze_under_load(broker, pynode):
+    """A Python node frozen (SIGSTOP) under load is declared dead by the broker's heartbeats and
+    its tasks go to the other node; thawed, it reconnects, says hello again and its late answers
+    are ignored: every answer is its own token's."""
+    import signal as sig
+    a = pynode("--concurrency", "4")
+    pynode("--concurrency", "4")
+    n = 40000
+    tokens = ["f-%d" % i for i in range(n)]
+    got = {}
+
+    def load():
+        with Client(broker.router, timeout=120) as c:
+            got["r"] = c.map("py_tag", [[t] for t in tokens], return_exceptions=True)
+
+    th = threading.Thread(target=load)
+    th.start()
+    with Client(broker.router, timeout=30) as c:
+        eventually(lambda: c.broker("stats")["succeeded"] > 2000, msg="load under way")
+        a.p.send_signal(sig.SIGSTOP)
+        try:
+            th.join(120)
+        finally:
+            a.p.send_signal(sig.SIGCONT)
+        assert not th.is_alive()
+        eventually(lambda: len(c.broker("nodes")) == 2, msg="the thawed node back")
+        assert c.py_tag("after") == "after"
+    r = got["r"]
+    wrong = [(t, x) for t, x in zip(tokens, r) if not isinstance(x, Exception) and x != t]
+    failed = [x for x in r if isinstance(x, Exception)]
+    assert wrong == [] and failed == [], (wrong[:5], failed[:5])
