@@ -254,6 +254,7 @@ type core struct {
 	it           codec.BatchIter
 	items        []batchItem // the members of the client batch being handled
 	mscratch     []byte      // an escaped method name, decoded
+	pubScratch   []byte      // a task's public id, while its hand-out is built (dispatch)
 	// ubudget is the bytes of results left for the replies an unordered client's batch gets
 	// while it is read (MaxMember of the client at its start), or -1 outside handleBatch.
 	ubudget int
@@ -780,9 +781,11 @@ func (c *core) dispatch(p *peer, q *queue, slot uint32, t *task) {
 	}
 	pk.Cur = protocol.AppendTask(pk.Cur, id, q.methodJSON, t.params(), left)
 	var pub []byte
-	var pb [protocol.TaskInfoMaxID]byte
 	if t.seq != 0 {
-		pub = c.appendPublicID(pb[:0], t.seq)
+		// A field, not an array on the stack: appendPublicID's dst escapes, and a stack array
+		// would cost an allocation per task on the routing path.
+		c.pubScratch = c.appendPublicID(c.pubScratch[:0], t.seq)
+		pub = c.pubScratch
 	}
 	pk.Cur = protocol.AppendTaskInfo(pk.Cur, pub, int(t.attempts), q.queueJSON)
 	pk.End()
