@@ -17,6 +17,7 @@ CODES = {
     "CodeNoCredit": -32010,
     "CodeDeadline": -32011,
     "CodeBadAnswer": -32012,
+    "CodeForbidden": -32013,
 }
 
 # The codes JSON-RPC 2.0 itself defines.
@@ -108,6 +109,12 @@ class BadAnswer(Error):
     code = CODES["CodeBadAnswer"]
 
 
+class Forbidden(Error):
+    """The connection's authenticated key lacks the role the request needs."""
+
+    code = CODES["CodeForbidden"]
+
+
 class Timeout(Error, TimeoutError):
     """Raised locally when no answer came within the caller's timeout (no code on the wire)."""
 
@@ -134,7 +141,8 @@ class Retry(Exception):
 
 _BY_CODE = {c.code: c for c in (ParseError, InvalidRequest, MethodNotFound, InvalidParams,
                                 InternalError, QueueFull, TooManyInFlight, ShuttingDown, Revoked,
-                                Expired, NodeLost, NoCredit, DeadlineExceeded, BadAnswer)}
+                                Expired, NodeLost, NoCredit, DeadlineExceeded, BadAnswer,
+                                Forbidden)}
 
 
 def from_json(obj):
