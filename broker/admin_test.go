@@ -8,6 +8,7 @@ import (
 
 	"github.com/zerotask/zerotask/codec"
 	"github.com/zerotask/zerotask/internal/testutil"
+	"github.com/zerotask/zerotask/protocol"
 )
 
 // TestPauseResume: a paused queue keeps accepting and hands nothing out, other queues run on;
@@ -141,6 +142,25 @@ func TestPurge(t *testing.T) {
 	} {
 		if code := errCode(t, c.call(body)); code != codec.CodeInvalidParams {
 			t.Errorf("%s: code %d, want -32602", body, code)
+		}
+	}
+}
+
+// TestSteeringNeedsAdmin: with roles, only an admin key may pause, resume or purge.
+func TestSteeringNeedsAdmin(t *testing.T) {
+	w := newCurveWorld(t)
+	alice, _ := w.dial(t, w.alice)
+	root, _ := w.dial(t, w.admin)
+	for _, req := range []string{
+		`{"jsonrpc":"2.0","id":1,"method":"broker.pause","params":{"queue":"default"}}`,
+		`{"jsonrpc":"2.0","id":2,"method":"broker.resume","params":{"queue":"default"}}`,
+		`{"jsonrpc":"2.0","id":3,"method":"broker.purge","params":{"queue":"default"}}`,
+	} {
+		if code := errCode(t, alice.call(req)); code != protocol.CodeForbidden {
+			t.Fatalf("client key's %s: code %d, want %d", req, code, protocol.CodeForbidden)
+		}
+		if r := decodeResp(t, root.call(req)); r.Error != nil {
+			t.Fatalf("admin key's %s: %+v", req, r.Error)
 		}
 	}
 }

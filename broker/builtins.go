@@ -60,11 +60,17 @@ func (c *core) brokerCall(p *peer, tg target, h *codec.Header) {
 	case protocol.MethodPing:
 		c.ok(tg, h.ID, pongJSON)
 	case protocol.MethodPause:
-		c.bPause(tg, h, true)
+		if c.may(p, RoleAdmin, tg, h.ID, errNotAdminKey) {
+			c.bPause(tg, h, true)
+		}
 	case protocol.MethodResume:
-		c.bPause(tg, h, false)
+		if c.may(p, RoleAdmin, tg, h.ID, errNotAdminKey) {
+			c.bPause(tg, h, false)
+		}
 	case protocol.MethodPurge:
-		c.bPurge(tg, h)
+		if c.may(p, RoleAdmin, tg, h.ID, errNotAdminKey) {
+			c.bPurge(tg, h)
+		}
 	default:
 		c.userCall(p, tg, h)
 	}

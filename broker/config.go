@@ -102,6 +102,7 @@ var (
 	errNotNode         = protocol.ErrNotNode
 	errNotNodeKey      = protocol.ErrNotNodeKey
 	errNotClientKey    = protocol.ErrNotClientKey
+	errNotAdminKey     = protocol.ErrNotAdminKey
 	errLeaseLost       = protocol.ErrLeaseLost
 	errReplyTooLarge   = protocol.ErrReplyTooLarge
 	errBatchTooLarge   = protocol.ErrBatchReplyTooLarge

@@ -56,6 +56,7 @@ var (
 var (
 	ErrNotNodeKey   = codec.NewError(CodeForbidden, "forbidden: this connection's key may not act as a node", nil) // ErrNotNodeKey: a hello as a node from a key without the node role.
 	ErrNotClientKey = codec.NewError(CodeForbidden, "forbidden: this connection's key may not submit tasks", nil)  // ErrNotClientKey: a task from a key without the client role.
+	ErrNotAdminKey  = codec.NewError(CodeForbidden, "forbidden: this connection's key may not steer queues", nil)  // ErrNotAdminKey: broker.pause, resume or purge from a key without the admin role.
 )
 
 // The broker's refusals that share a code with a sentinel above but say which limit was met.
