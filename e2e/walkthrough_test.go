@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zerotask/zerotask/bench"
 	"github.com/zerotask/zerotask/broker"
 	"github.com/zerotask/zerotask/client"
 	"github.com/zerotask/zerotask/codec"
@@ -260,7 +261,13 @@ func TestBinaryBenchJSON(t *testing.T) {
 		t.Errorf("a progress bar was drawn on a stderr that is not a terminal: %q", errOut)
 	}
 	var rep struct {
-		Broker     string `json:"broker"`
+		Topology string `json:"topology"`
+		Broker   string `json:"broker"`
+		Procs    []struct {
+			Role       string `json:"role"`
+			PID        int    `json:"pid"`
+			PeakRSSKiB int64  `json:"peak_rss_kib"`
+		} `json:"procs"`
 		GOMAXPROCS int    `json:"gomaxprocs"`
 		CPU        string `json:"cpu"`
 		Phases     []struct {
@@ -276,8 +283,21 @@ func TestBinaryBenchJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("stdout is not the JSON report: %v\n%s", err, out)
 	}
-	if rep.Broker != "in-process" || rep.GOMAXPROCS < 1 || rep.CPU == "" || len(rep.Phases) != 3 {
+	// With no topology flag the bench runs what users deploy: the broker and the node as child
+	// processes, each reported with its peak RSS.
+	if rep.Topology != bench.TopologyProcesses || !strings.HasPrefix(rep.Broker, "tcp://") ||
+		rep.GOMAXPROCS < 1 || rep.CPU == "" || len(rep.Phases) != 3 {
 		t.Fatalf("report %+v", rep)
+	}
+	roles := map[string]bool{}
+	for _, p := range rep.Procs {
+		if p.PID <= 0 || p.PeakRSSKiB <= 0 {
+			t.Errorf("process %+v: want a pid and a peak RSS", p)
+		}
+		roles[p.Role] = true
+	}
+	if !roles["broker"] || !roles["node"] {
+		t.Errorf("processes %+v: want a broker and a node", rep.Procs)
 	}
 	for i, name := range []string{"sync", "async", "notify"} {
 		p := rep.Phases[i]
