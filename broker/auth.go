@@ -98,3 +98,46 @@ func (c *core) may(p *peer, r Role, tg target, id []byte, e *codec.Error) bool {
 	c.fail(tg, id, e)
 	return false
 }
+
+// Tasks belong to their submitter: a submitted task records the authenticated name of the
+// connection that submitted it, and only a connection with that name or with RoleAdmin may read,
+// wait on or revoke it; to others it is UNKNOWN, as a task that never was. Idempotency keys are
+// scoped to the submitter and the method.
+
+// ownerOf returns the authenticated name of the submitter of task t in slot, or "".
+func (c *core) ownerOf(slot uint32, t *task) string {
+	if t.flags&fOpts == 0 {
+		return ""
+	}
+	return c.opts[slot].owner
+}
+
+// mayRead reports whether p may see the task of public id raw: its own, any task for a
+// connection with RoleAdmin, and any task that has no authenticated submitter.
+func (c *core) mayRead(p *peer, raw []byte) bool {
+	if p.deny&RoleAdmin == 0 {
+		return true
+	}
+	seq, ok := c.parsePublicID(raw)
+	if !ok {
+		return true // unknown anyway
+	}
+	owner := ""
+	if slot, live := c.subm[seq]; live {
+		owner = c.ownerOf(slot, c.tasks.at(slot))
+	} else if rec, ok := c.store.get(seq); ok {
+		owner = rec.owner
+	}
+	return owner == "" || owner == p.user
+}
+
+// scopeKey returns the idempotency key of a submit by user for method: distinct users and
+// methods never share one.
+func scopeKey(user, method string, key []byte) []byte {
+	b := make([]byte, 0, len(user)+len(method)+len(key)+2)
+	b = append(b, user...)
+	b = append(b, 0)
+	b = append(b, method...)
+	b = append(b, 0)
+	return append(b, key...)
+}

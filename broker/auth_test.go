@@ -119,3 +119,65 @@ func TestRolesNodeKeyCannotSubmit(t *testing.T) {
 		t.Fatalf("forbidden %d, want 2", s.Forbidden)
 	}
 }
+
+// TestTasksBelongToSubmitter: client B cannot read, wait on or revoke client A's task, nor
+// take A's idempotency key; an admin key can read it.
+func TestTasksBelongToSubmitter(t *testing.T) {
+	w := newCurveWorld(t)
+	a, _ := w.dial(t, w.alice)
+	b, _ := w.dial(t, w.bob)
+	adm, _ := w.dial(t, w.admin)
+	submit := func(p *tpeer, method, key string) (id string, dup bool) {
+		t.Helper()
+		r := decodeResp(t, p.call(`{"jsonrpc":"2.0","id":1,"method":"broker.submit","params":{"method":"`+method+`","params":[1],"key":"`+key+`"}}`))
+		var v struct {
+			ID        string
+			Duplicate bool
+		}
+		if r.Error != nil || json.Unmarshal(r.Result, &v) != nil {
+			t.Fatalf("submit: %+v %s", r.Error, r.Result)
+		}
+		return v.ID, v.Duplicate
+	}
+	record := func(p *tpeer, method, id string) map[string]any {
+		t.Helper()
+		r := decodeResp(t, p.call(`{"jsonrpc":"2.0","id":2,"method":"`+method+`","params":{"id":"`+id+`","wait_ms":50}}`))
+		var v map[string]any
+		if r.Error != nil || json.Unmarshal(r.Result, &v) != nil {
+			t.Fatalf("%s: %+v %s", method, r.Error, r.Result)
+		}
+		return v
+	}
+	idA, _ := submit(a, "secret", "order-17")
+	for _, m := range []string{protocol.MethodStatus, protocol.MethodResult, protocol.MethodRevoke} {
+		if st := record(b, m, idA)["state"]; st != protocol.StateUnknown {
+			t.Fatalf("B's %s of A's task: state %v, want %s", m, st, protocol.StateUnknown)
+		}
+	}
+	rec := record(a, protocol.MethodStatus, idA)
+	if rec["state"] != protocol.StateQueued || rec["submitter"] != "alice" {
+		t.Fatalf("A's own task after B's revoke: %v", rec)
+	}
+	if rec := record(adm, protocol.MethodStatus, idA); rec["submitter"] != "alice" {
+		t.Fatalf("admin's status of A's task: %v", rec)
+	}
+	// B's submit with A's key, and A's with the same key for another method, are new tasks.
+	if idB, dup := submit(b, "secret", "order-17"); dup || idB == idA {
+		t.Fatalf("B's submit with A's key: id %s duplicate %v (A's %s)", idB, dup, idA)
+	}
+	if id, dup := submit(a, "other", "order-17"); dup || id == idA {
+		t.Fatalf("A's key for another method: id %s duplicate %v", id, dup)
+	}
+	if id, dup := submit(a, "secret", "order-17"); !dup || id != idA {
+		t.Fatalf("A's key again: id %s duplicate %v, want %s", id, dup, idA)
+	}
+	if rec := record(a, protocol.MethodRevoke, idA); rec["state"] != protocol.StateRevoked {
+		t.Fatalf("A's revoke of its task: %v", rec)
+	}
+	if rec := record(a, protocol.MethodStatus, idA); rec["submitter"] != "alice" {
+		t.Fatalf("A's stored record: %v", rec)
+	}
+	if st := record(b, protocol.MethodStatus, idA)["state"]; st != protocol.StateUnknown {
+		t.Fatalf("B's status of A's stored record: %v", st)
+	}
+}

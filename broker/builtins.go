@@ -417,10 +417,14 @@ func (c *core) bSubmit(p *peer, tg target, h *codec.Header) {
 	} else {
 		*x = taskExt{timeout: parseTimeout(rawjson.Param(h.Params, protocol.MemberTimeoutMS, 2))}
 	}
+	var scoped []byte
 	if x.key != nil {
+		// A key is the submitter's own, for one method: another client's key, or the same
+		// key for another method, names another task.
+		scoped = scopeKey(p.user, method, x.key)
 		// A task whose write is not confirmed yet does not count (durable mode): this submit
 		// is written with the key too, and the store binds the key to whichever lands first.
-		if seq, ok := c.keyed(x.key); ok && !c.unconfirmed(seq) {
+		if seq, ok := c.keyed(scoped); ok && !c.unconfirmed(seq) {
 			// The same key while the first task is known: its id, and nothing runs again.
 			c.cnt.duplicate++
 			c.ok(tg, h.ID, c.appendSubmitted(c.valbuf[:0], seq, true))
@@ -444,17 +448,23 @@ func (c *core) bSubmit(p *peer, tg target, h *codec.Header) {
 	c.setDeadline(t, x.timeout)
 	t.prio = x.priority
 	c.setOpts(slot, t, x)
+	if p.user != "" {
+		o := c.opts[slot]
+		o.owner = p.user
+		c.opts[slot] = o
+		t.flags |= fOpts
+	}
 	c.seq++
 	t.seq = c.seq
 	t.flags |= fSubmitted
 	c.subm[t.seq] = slot
 	if x.key != nil {
-		c.keys[string(x.key)] = t.seq
+		c.keys[string(scoped)] = t.seq
 		c.pruneKeys()
 		if c.dur != nil {
 			// The store makes the key one task across brokers and restarts (see hold).
 			o := c.opts[slot]
-			o.key = string(x.key)
+			o.key = string(scoped)
 			c.opts[slot] = o
 			t.flags |= fOpts
 		}
@@ -536,6 +546,10 @@ func (c *core) bStatus(p *peer, tg target, h *codec.Header) {
 	if raw == nil {
 		return
 	}
+	if !c.mayRead(p, raw) {
+		c.ok(tg, h.ID, appendUnknown(c.valbuf[:0], raw))
+		return
+	}
 	if c.dur != nil && !c.localRecord(raw) {
 		c.startLookup(p, tg, h, raw, 0)
 		return
@@ -557,6 +571,10 @@ func (c *core) bResult(p *peer, tg target, h *codec.Header) {
 			return
 		}
 		waitMS = n
+	}
+	if !c.mayRead(p, raw) {
+		c.ok(tg, h.ID, appendUnknown(c.valbuf[:0], raw))
+		return
 	}
 	seq, ok := c.parsePublicID(raw)
 	_, live := c.subm[seq]
@@ -659,6 +677,10 @@ func (c *core) freeWaiter(w *waiter) {
 func (c *core) bRevoke(p *peer, tg target, h *codec.Header) {
 	raw := c.idParam(tg, h)
 	if raw == nil {
+		return
+	}
+	if !c.mayRead(p, raw) {
+		c.ok(tg, h.ID, appendUnknown(c.valbuf[:0], raw))
 		return
 	}
 	if seq, ok := c.parsePublicID(raw); ok {

@@ -36,6 +36,10 @@ func (c *core) appendRecordSeq(dst []byte, seq uint64, raw []byte) []byte {
 		dst = append(dst, t.state.String()...)
 		dst = append(dst, `","attempts":`...)
 		dst = strconv.AppendUint(dst, uint64(t.attempts), 10)
+		if owner := c.ownerOf(slot, t); owner != "" {
+			dst = append(dst, `,"submitter":`...)
+			dst = codec.AppendString(dst, owner)
+		}
 		if t.prio != 0 {
 			dst = append(dst, `,"priority":`...)
 			dst = strconv.AppendUint(dst, uint64(t.prio), 10)
@@ -75,6 +79,10 @@ func (c *core) appendRecord(dst []byte, rec *record) []byte {
 	dst = append(dst, rec.state.String()...)
 	dst = append(dst, `","attempts":`...)
 	dst = strconv.AppendUint(dst, uint64(rec.attempts), 10)
+	if rec.owner != "" {
+		dst = append(dst, `,"submitter":`...)
+		dst = codec.AppendString(dst, rec.owner)
+	}
 	return appendOutcome(dst, rec.state == stSuccess, rec.result, rec.errObj, rec.node)
 }
 
@@ -124,6 +132,7 @@ func (c *core) storeTask(slot uint32, t *task, result, errObj []byte, node strin
 		method:   q.method,
 		queue:    q.qname,
 		node:     node,
+		owner:    c.ownerOf(slot, t),
 		result:   result,
 		errObj:   errObj,
 		attempts: t.attempts,

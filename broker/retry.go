@@ -21,6 +21,7 @@ type taskOpts struct {
 	backoff     time.Duration // 0: Config.RetryBackoff
 	maxBackoff  time.Duration // 0: Config.MaxRetryBackoff
 	key         string        // durable mode: the idempotency key, kept for the result's Put
+	owner       string        // the authenticated name of its submitter (auth.go), "" without one
 }
 
 // setOpts records t's options when they differ from the defaults.

@@ -14,6 +14,7 @@ type record struct {
 	method   string
 	queue    string // the named queue, "" for the default one
 	node     string
+	owner    string // the authenticated name of its submitter, "" without one
 	result   []byte // raw JSON result (SUCCESS)
 	errObj   []byte // raw JSON error object (FAILURE, REVOKED, EXPIRED)
 	expires  int64  // unix nanoseconds after which the record is forgotten
