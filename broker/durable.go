@@ -411,6 +411,30 @@ func (c *core) holdsUncertain(batch []holdEntry) {
 	}
 }
 
+// holdsLost settles a batch whose write got no answer and whose run was then fenced: the
+// tasks may have landed (and run through whichever broker claims them) or not. The broker
+// forgets them and tells their waiting submits and calls so with errStoreLeaseLost, which is
+// not a refusal: the task may run.
+func (c *core) holdsLost(batch []holdEntry) {
+	for _, e := range batch {
+		if e.reply {
+			c.fail(e.tg, e.reqID, errStoreLeaseLost)
+			c.releaseReply(e)
+		}
+		slot, t := c.storingAt(e.key)
+		if t == nil {
+			continue
+		}
+		c.dur.storing--
+		if !e.reply && t.flags&fClient != 0 && t.flags&fSubmitted == 0 {
+			tg := target{client: t.client, cgen: t.cgen, batch: t.batch, delim: t.flags&fDelim != 0, member: t.flags&fMember != 0}
+			c.unlinkClient(slot, t)
+			c.fail(tg, t.id(), errStoreLeaseLost)
+		}
+		c.release(slot, t)
+	}
+}
+
 // duplicateHeld settles a submit whose key the store found bound to task bound: its own task
 // (t, if still here) was not written and goes; the answer names bound and its state.
 func (c *core) duplicateHeld(e holdEntry, slot uint32, t *task, bound, st string) {

@@ -25,6 +25,8 @@ type holder struct {
 	bstates []string
 	ids     []string
 	logged  errLog
+	// unanswered: a try of the current retry got no answer (it may have landed).
+	unanswered bool
 }
 
 func (h *holder) start() { h.durLoop.start(h.run) }
@@ -60,12 +62,19 @@ func (h *holder) write(quit <-chan struct{}) {
 		return
 	}
 	owner := d.owner()
+	h.unanswered = false
 	err := h.retry(quit, "writing accepted tasks", func(ctx context.Context) error { return d.st.Hold(ctx, owner, h.tasks...) })
 	uncertain := err != nil && indefinite(err)
+	lost := false
 	if err != nil && !uncertain {
 		h.logged.log(b, "broker: store: writing accepted tasks was refused: they are refused (queue full)", err, len(h.tasks))
 		if errors.Is(err, store.ErrFenced) {
 			b.lostLease(owner)
+			// A try that got no answer may have landed before the run was fenced: its tasks
+			// are then in Redis's queues (given back with the run) and run through whichever
+			// broker claims them. Neither accepted nor refused: their submits and calls are
+			// told the lease was lost.
+			lost = h.unanswered
 		} else {
 			// The refusal is a write: whatever of the batch landed is gone before anyone
 			// is told it was refused.
@@ -80,9 +89,12 @@ func (h *holder) write(quit <-chan struct{}) {
 	}
 	h.bstates = b.boundStates(h.tasks, h.bstates[:0], err)
 	b.mu.Lock()
-	if uncertain {
+	switch {
+	case lost:
+		b.c.holdsLost(h.batch)
+	case uncertain:
 		b.c.holdsUncertain(h.batch)
-	} else {
+	default:
 		b.c.holdsWritten(h.batch, h.tasks, h.bstates, err)
 	}
 	b.c.flush()
@@ -107,6 +119,7 @@ func (h *holder) retry(quit <-chan struct{}, what string, op func(ctx context.Co
 		if err == nil || !indefinite(err) || stopping {
 			return err
 		}
+		h.unanswered = true
 		h.logged.log(h.b, "broker: store: "+what+" got no answer: sending it again (their submits wait)", err, len(h.tasks))
 		select {
 		case <-quit:
