@@ -23,6 +23,7 @@ import (
 	"github.com/zerotask/zerotask/client"
 	"github.com/zerotask/zerotask/internal/faultproxy"
 	"github.com/zerotask/zerotask/internal/testutil"
+	"github.com/zerotask/zerotask/protocol"
 )
 
 // The chaos suite checks answers, not states. Real processes (a `zerotask broker`, three
@@ -83,6 +84,9 @@ type chaosFault struct {
 	parties int
 	// lossy: acknowledged tasks may be lost, reported UNKNOWN (memory mode broker kill).
 	lossy bool
+	// redis, if set, sets up the durable store of the kind (its Redis, proxies, other brokers)
+	// and returns the broker's store flags; durable alone starts a plain Redis.
+	redis func(t *testing.T, s *chaosSystem, seed uint64) []string
 	do    func(t *testing.T, s *chaosSystem, rnd *rand.Rand)
 }
 
@@ -138,6 +142,10 @@ type chaosSystem struct {
 	brokerArgs []string
 	nodeRouter string // what nodes connect to: the router or the node proxy
 	pn, pc     *faultproxy.Proxy
+	// peerRouter and peerPub: another broker on the same Redis (set by a kind's redis hook);
+	// the nodes connect to it too.
+	peerRouter, peerPub string
+	redis               *jepsenRedis // the Redis of a kind with a redis hook
 
 	mu     sync.Mutex // guards broker, nodes, gen
 	broker *daemon
@@ -152,7 +160,11 @@ func (s *chaosSystem) startNode(i int) *daemon {
 	s.gen++
 	name := fmt.Sprintf("n%d.%d", i, s.gen)
 	s.mu.Unlock()
-	return startDrillNode(s.t, s.dir, s.nodeRouter, s.pub, name, "--heartbeat", chaosHB.String(),
+	router, pub := s.nodeRouter, s.pub
+	if s.peerRouter != "" {
+		router, pub = router+","+s.peerRouter, pub+","+s.peerPub
+	}
+	return startDrillNode(s.t, s.dir, router, pub, name, "--heartbeat", chaosHB.String(),
 		"--concurrency", strconv.Itoa(chaosConcurrency), "--prefetch", strconv.Itoa(chaosPrefetch), "--node-grace", "10s")
 }
 
@@ -183,7 +195,7 @@ type chaosRec struct {
 	end      time.Time // final state read
 	id       string    // acknowledged
 	refused  int       // the refusal's code, if the broker refused the submit
-	unsure   bool      // the submit failed without an answer (connection lost): may or may not run
+	unsure   bool      // the submit failed without a refusal (connection lost, lease lost): may or may not run
 	state    client.State
 	result   string
 	errCode  int
@@ -205,7 +217,9 @@ func runChaos(t *testing.T, k chaosFault, quota, faults int, seed uint64) chaosR
 	s := &chaosSystem{t: t, dir: t.TempDir(), router: testutil.FreeEndpoint(t), pub: testutil.FreeEndpoint(t)}
 	s.brokerArgs = []string{"broker", "--listen", s.router, "--pub", s.pub, "--log-level", "error",
 		"--heartbeat", chaosHB.String(), "--max-inflight", strconv.Itoa(chaosMaxInflight)}
-	if k.durable {
+	if k.redis != nil {
+		s.brokerArgs = append(s.brokerArgs, k.redis(t, s, seed)...)
+	} else if k.durable {
 		url, _ := startRedisStore(t)
 		s.brokerArgs = append(s.brokerArgs, "--store", url, "--owner", "chaos-broker")
 	}
@@ -420,9 +434,9 @@ func chaosTask(c *client.Client, token string, acked *atomic.Int64) *chaosRec {
 	r.answered = time.Now()
 	if err != nil {
 		var rpc *client.Error
-		if errors.As(err, &rpc) {
+		if errors.As(err, &rpc) && (rpc.Code == protocol.CodeQueueFull || rpc.Code == protocol.CodeTooManyInFlight) {
 			r.refused = rpc.Code
-		} else {
+		} else { // no answer, or an answer that is no refusal (a lost store lease: the task may run)
 			r.unsure = true
 		}
 		time.Sleep(5 * time.Millisecond) // pace after a refusal or an outage, not synchronisation

@@ -24,6 +24,8 @@ type RedisOptions struct {
 	AppendOnly bool
 	// Args are extra command-line arguments, e.g. "--maxmemory-policy", "allkeys-lru".
 	Args []string
+	// Env is extra environment for the server process ("NAME=value"), e.g. an LD_PRELOAD.
+	Env []string
 }
 
 // RedisServer is a redis-server child process on a loopback port, owned by one test. It is
@@ -128,6 +130,9 @@ func (r *RedisServer) start() error {
 	defer logf.Close()
 	cmd := exec.Command(r.path, args...)
 	cmd.Dir = r.Dir
+	if len(r.opts.Env) > 0 {
+		cmd.Env = append(os.Environ(), r.opts.Env...)
+	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", r.path, err)
