@@ -248,6 +248,7 @@ func (b *Broker) loop(ctx context.Context) error {
 			return err
 		}
 		b.mu.Lock()
+		b.c.clock = b.c.now()
 		for i := 0; ; i++ {
 			if m.Notification() == zmtp.NotifyDisconnect {
 				b.c.peerGone(m.Frames[0])
@@ -278,7 +279,8 @@ func (b *Broker) tickLoop(ctx context.Context) {
 		case <-t.C:
 		}
 		b.mu.Lock()
-		b.c.tick(b.c.now())
+		b.c.clock = b.c.now()
+		b.c.tick(b.c.clock)
 		if b.c.closing && b.c.running == 0 && b.jobActive == 0 && b.c.storing() == 0 {
 			// Drained (no task at a node, no broker task, no task being written to the
 			// store). The results stored during the shutdown stay readable until they are

@@ -689,6 +689,7 @@ func (c *core) bRevoke(p *peer, tg target, h *codec.Header) {
 			storing := t.state == stStoring
 			t.state = stRevoked
 			c.cnt.revoked++
+			c.count(t, outRevoked)
 			c.scratch2 = codec.AppendErrorObject(c.scratch2[:0], errRevoked)
 			c.storeTask(slot, t, nil, c.scratch2, c.nodeName(t))
 			t.flags &^= fSubmitted

@@ -103,11 +103,12 @@ type queue struct {
 	refs       int                // live tasks of this method (queued or held): the queue stays while > 0
 	nodes      []uint32
 	rr         int
-	withCredit int   // serving nodes with credit > 0
-	announce   bool  // tasks were queued since the last PUB tick
-	nextClaim  int64 // durable mode: no claim from the store before (unix ns)
-	claimGap   int64 // durable mode: the current back-off between empty claims
-	paused     bool  // its named queue is paused (broker.pause): it keeps accepting, nothing is handed out
+	withCredit int     // serving nodes with credit > 0
+	st         *qstats // its metrics (metrics.go)
+	announce   bool    // tasks were queued since the last PUB tick
+	nextClaim  int64   // durable mode: no claim from the store before (unix ns)
+	claimGap   int64   // durable mode: the current back-off between empty claims
+	paused     bool    // its named queue is paused (broker.pause): it keeps accepting, nothing is handed out
 }
 
 // ringOf returns the ring of priority p, making the high rings on first use.
@@ -193,8 +194,15 @@ type core struct {
 	log   *slog.Logger
 	epoch string // 8 hex digits: public task ids are "<epoch>-<seq>"
 	now   func() int64
-	disp  *dispatch.Dispatcher
-	lim   codec.Limits
+	// clock is c.now() read once per batch of received messages and per tick: the timestamps
+	// of the metrics (metrics.go), so the routing path reads no clock per task.
+	clock int64
+	// qstats are the metrics of every queue seen (bounded by statsMax), otherStats the entry
+	// the queues past the bound share.
+	qstats     map[string]*qstats
+	otherStats *qstats
+	disp       *dispatch.Dispatcher
+	lim        codec.Limits
 	// maxMsg is the largest message the broker receives (Config.MaxMsgSize), and the one it
 	// sends to a peer that announced no limit of its own.
 	maxMsg int
@@ -300,6 +308,7 @@ func newCore(cfg *Config, out, pub sender) *core {
 		pub:      pub,
 		peerIdx:  make(map[string]uint32),
 		queueIdx: make(map[string]uint32),
+		qstats:   make(map[string]*qstats),
 		subm:     make(map[uint64]uint32),
 		keys:     make(map[string]uint64),
 		shares:   make(map[string]*share),
@@ -486,6 +495,7 @@ func (c *core) queueFor(method, qname []byte, sh *share) (*queue, *codec.Error) 
 	q.queueJSON = protocol.AppendQueueMember(nil, q.qname)
 	q.topic = append([]byte(protocol.TopicTasksPrefix), q.method...)
 	c.queueIdx[q.name] = q.idx
+	q.st = c.statsFor(q)
 	return q, nil
 }
 
@@ -554,6 +564,7 @@ func (c *core) newTask(q *queue, id, params []byte) (uint32, *task, bool) {
 	t.client, t.batch, t.node = noRef, noRef, noRef
 	t.cprev, t.cnext, t.nprev, t.nnext = noRef, noRef, noRef, noRef
 	t.state = stQueued
+	t.born, t.since = c.clock, c.clock
 	q.refs++
 	return slot, t, true
 }
@@ -631,6 +642,7 @@ func (c *core) enqueue(slot uint32, t *task, q *queue, front bool) {
 // queueTask puts t in q without handing it out (at the front: a task given back runs next).
 func (c *core) queueTask(slot uint32, t *task, q *queue, front bool) {
 	q.push(t.prio, t.key(slot), front)
+	t.since = c.clock
 	q.live++
 	c.queued++
 	c.announceQueue(q)
@@ -745,6 +757,7 @@ func (c *core) dispatch(p *peer, q *queue, slot uint32, t *task) {
 	t.flags |= fHeld
 	t.node = p.slot
 	t.attempts++
+	c.observeHandout(q, t)
 	t.nprev, t.nnext = p.htail, noRef
 	if p.htail != noRef {
 		c.tasks.at(p.htail).nnext = slot
@@ -823,6 +836,7 @@ func (c *core) unlinkHeld(p *peer, slot uint32, t *task) {
 	}
 	t.nprev, t.nnext = noRef, noRef
 	t.flags &^= fHeld
+	c.observeRun(t)
 	t.node = noRef
 	p.held--
 	c.running--
@@ -861,6 +875,7 @@ func (c *core) nodeGone(p *peer, bye bool) {
 			t.bump()
 			t.state = stRetry
 			c.cnt.retried++
+			c.count(t, outRetried)
 			c.stateChanged(t)
 			c.queueTask(slot, t, c.queues[t.q], true)
 		}

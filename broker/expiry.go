@@ -169,6 +169,7 @@ func (c *core) expired(t *task) bool {
 // list already, or be held (it is then taken off its node).
 func (c *core) end(slot uint32, t *task, e *codec.Error, st state) {
 	c.scratch2 = codec.AppendErrorObject(c.scratch2[:0], e)
+	c.observeEnd(t)
 	if t.flags&fHeld != 0 {
 		c.unlinkHeld(c.peers[t.node], slot, t)
 	}
@@ -185,10 +186,13 @@ func (c *core) end(slot uint32, t *task, e *codec.Error, st state) {
 	switch st {
 	case stExpired:
 		c.cnt.expired++
+		c.count(t, outExpired)
 	case stRevoked:
 		c.cnt.revoked++
+		c.count(t, outRevoked)
 	default:
 		c.cnt.failed++
+		c.count(t, outFailed)
 	}
 	c.freeTask(slot, t)
 }

@@ -119,6 +119,7 @@ func (c *core) retry(slot uint32, t *task, after time.Duration) bool {
 	}
 	t.bump()
 	c.cnt.retried++
+	c.count(t, outRetried)
 	c.schedule(slot, t, at, stRetry)
 	c.stateChanged(t)
 	return true

@@ -471,9 +471,12 @@ func (c *core) finish(slot uint32, t *task, result, errObj []byte, node string) 
 	if errObj != nil {
 		st = stFailure
 		c.cnt.failed++
+		c.count(t, outFailed)
 	} else {
 		c.cnt.succeeded++
+		c.count(t, outSucceeded)
 	}
+	c.observeEnd(t)
 	if t.flags&fClient != 0 {
 		tg := target{client: t.client, cgen: t.cgen, batch: t.batch, delim: t.flags&fDelim != 0, member: t.flags&fMember != 0}
 		c.unlinkClient(slot, t)

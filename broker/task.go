@@ -73,7 +73,7 @@ const (
 	fOpts                        // has per-task options in core.opts (attempts, backoff)
 )
 
-// task is one queued or running task. It is kept small (88 bytes) because a million of them
+// task is one queued or running task. It is kept small (104 bytes) because a million of them
 // may wait in the queues: the client's id and the params share one pooled buffer, every
 // reference is a 32-bit slot, the method (and named queue) is its queue's index, and the rare
 // per-task options (attempts, backoff) live in a side table (core.opts, flag fOpts).
@@ -81,6 +81,8 @@ type task struct {
 	buf      []byte // the client's raw id (idLen bytes), then the raw params; from bufPool
 	seq      uint64 // public sequence number of a submitted task (0 for a call)
 	deadline int64  // unix nanoseconds after which it expires unless started; 0 = none
+	born     int64  // core.clock when it was accepted (metrics)
+	since    int64  // core.clock when it entered its queue or was handed out (metrics)
 	gen      uint32 // see taskKey
 	idLen    uint32
 	q        uint32 // its queue (method)

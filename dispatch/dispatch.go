@@ -332,8 +332,17 @@ func (d *Dispatcher) panicked(method []byte, r any) error {
 		msg += ": " + v
 	}
 	d.log().Error("dispatch: handler panicked", "method", string(method), "panic", v, "stack", string(stack))
-	return codec.NewError(codec.CodeInternalError, msg, nil)
+	return &panicError{codec.NewError(codec.CodeInternalError, msg, nil)}
 }
+
+// ErrPanicked is matched (errors.Is) by the error Call returns for a handler that panicked.
+var ErrPanicked = errors.New("dispatch: handler panicked")
+
+// panicError is a panic's -32603, which also matches ErrPanicked.
+type panicError struct{ rpc *codec.Error }
+
+func (e *panicError) Error() string   { return e.rpc.Error() }
+func (e *panicError) Unwrap() []error { return []error{e.rpc, ErrPanicked} }
 
 // handlerError is what Call returns for a handler error that carries no *codec.Error: the
 // protocol.CodeHandlerError that goes on the wire, and the handler's own error for errors.Is /

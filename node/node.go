@@ -121,6 +121,9 @@ type Config struct {
 	// own: the handler's context ends after that long and the task fails with CodeDeadline.
 	// Default 0: no limit (the call's deadline, when it has one, still applies).
 	TimeLimit time.Duration
+	// Metrics times every handler and counts tasks per method for WriteMetrics (two clock
+	// reads per task). Default false: WriteMetrics shows only the running handlers.
+	Metrics bool
 	// Logger receives the node's events. Default slog.Default().
 	Logger *slog.Logger
 }

@@ -195,6 +195,8 @@ type worker struct {
 	// small task's whole cost in the node).
 	runs    uint64
 	lastSvc time.Duration
+
+	ms map[string]*methodStats // its tasks' metrics by method (Config.Metrics; w.mu held)
 }
 
 // svcSampleEvery and svcAlwaysAbove: a worker times one task in svcSampleEvery, or every task
@@ -312,7 +314,7 @@ func (w *worker) run(t *task) {
 	var err error
 	var began time.Time
 	w.runs++
-	timed := w.runs%svcSampleEvery == 1 || w.lastSvc >= svcAlwaysAbove
+	timed := n.cfg.Metrics || w.runs%svcSampleEvery == 1 || w.lastSvc >= svcAlwaysAbove
 	if timed {
 		began = time.Now()
 	}
@@ -329,12 +331,16 @@ func (w *worker) run(t *task) {
 		served = max(time.Since(began), 1)
 		w.lastSvc = served
 	}
+	ran := !t.revoked && served > 0 && err != errExpired
 	if cap(res) > cap(w.scratch) && cap(res) <= maxScratch {
 		w.scratch = res[:0]
 	}
 
 	w.mu.Lock()
 	w.cur, w.ctx = nil, nil
+	if n.cfg.Metrics && ran {
+		w.observe(t.method, served, err)
+	}
 	w.mu.Unlock()
 	if !end.IsZero() {
 		w.timer.Stop()

@@ -246,7 +246,11 @@ func runBroker(ctx context.Context, io *stdio, args []string) error {
 		"wake-ups and task states, queue tasks and hand them out by credit. Stops gracefully on\nSIGINT/SIGTERM.").
 		withLogLevel(slog.LevelInfo)
 	bf := addBrokerFlags(fs)
+	hf := addHTTPFlags(fs)
 	if err := parse(fs, io, args, 0, 0); err != nil {
+		return err
+	}
+	if err := hf.check(); err != nil {
 		return err
 	}
 	log := fs.logger(io.err)
@@ -262,6 +266,10 @@ func runBroker(ctx context.Context, io *stdio, args []string) error {
 	}
 	bf.sec.watchReload(ctx, b, log)
 	fmt.Fprintf(io.out, "broker listening on %s (PUB %s)%s\n", b.Addr(), pubAddr(b), bf.storeNote(b.Config()))
+	if err := serveHTTP(ctx, io, hf, log, b.WriteMetrics); err != nil {
+		_ = b.Shutdown(context.WithoutCancel(ctx))
+		return err
+	}
 	return serveBroker(ctx, b, *bf.grace, log)
 }
 
@@ -323,7 +331,11 @@ func runNode(ctx context.Context, io *stdio, args []string) error {
 		"tasks add, subtract, echo and sleep. On SIGINT/SIGTERM it stops taking tasks, lets the running\nones finish within --node-grace, reports them and exits.").
 		withLogLevel(slog.LevelInfo)
 	nf := addNodeFlags(fs, true)
+	hf := addHTTPFlags(fs)
 	if err := parse(fs, io, args, 0, 0); err != nil {
+		return err
+	}
+	if err := hf.check(); err != nil {
 		return err
 	}
 	log := fs.logger(io.err)
@@ -335,6 +347,7 @@ func runNode(ctx context.Context, io *stdio, args []string) error {
 	if err != nil {
 		return err
 	}
+	cfg.Metrics = *hf.addr != ""
 	cfgs, err := perBroker(cfg, fs.set("sub"))
 	if err != nil {
 		return err
@@ -346,6 +359,9 @@ func runNode(ctx context.Context, io *stdio, args []string) error {
 		}
 	}
 	fmt.Fprintf(io.out, "node serving %s for %s\n", strings.Join(d.Methods(), ", "), cfg.Broker)
+	if err := serveHTTP(ctx, io, hf, log, func(w outWriter) error { return node.WriteMetrics(w, nodes...) }); err != nil {
+		return err
+	}
 	if len(nodes) == 1 {
 		return nodeServed(nodes[0].Serve(ctx))
 	}
@@ -416,7 +432,11 @@ func runUp(ctx context.Context, io *stdio, args []string) error {
 		withLogLevel(slog.LevelInfo)
 	bf := addBrokerFlags(fs)
 	nf := addNodeFlags(fs, false)
+	hf := addHTTPFlags(fs)
 	if err := parse(fs, io, args, 0, 0); err != nil {
+		return err
+	}
+	if err := hf.check(); err != nil {
 		return err
 	}
 	log := fs.logger(io.err)
@@ -433,6 +453,7 @@ func runUp(ctx context.Context, io *stdio, args []string) error {
 	if err != nil {
 		return err
 	}
+	ncfg.Metrics = *hf.addr != ""
 	if *bf.sec.secret != "" {
 		// The in-process node speaks CURVE with the broker's own key pair, which the broker
 		// always allows.
@@ -457,6 +478,16 @@ func runUp(ctx context.Context, io *stdio, args []string) error {
 		return err
 	}
 	fmt.Fprintf(io.out, "broker listening on %s (PUB %s)%s, node serving %s\n", b.Addr(), pubAddr(b), bf.storeNote(b.Config()), strings.Join(d.Methods(), ", "))
+	err = serveHTTP(ctx, io, hf, log, func(w outWriter) error {
+		if err := b.WriteMetrics(w); err != nil {
+			return err
+		}
+		return n.WriteMetrics(w)
+	})
+	if err != nil {
+		_ = b.Shutdown(context.WithoutCancel(ctx))
+		return err
+	}
 
 	// The node stops first (it finishes its running tasks and says bye), then the broker. If
 	// either ends on its own (a failure), the other is stopped too.
