@@ -2,6 +2,10 @@ package broker
 
 import (
 	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
 
 	"github.com/zerotask/zerotask/codec"
 	"github.com/zerotask/zerotask/zmtp"
@@ -140,4 +144,44 @@ func scopeKey(user, method string, key []byte) []byte {
 	b = append(b, method...)
 	b = append(b, 0)
 	return append(b, key...)
+}
+
+// ErrUnprotected is New's refusal to bind a non-loopback address without authentication
+// (protected mode, see Config.Insecure).
+var ErrUnprotected = errors.New("broker: refusing to bind a non-loopback address without authentication")
+
+// protected enforces protected mode: without a Security mechanism, only addresses that this
+// machine alone can reach, unless Insecure.
+func (cfg *Config) protected() error {
+	if cfg.Security != nil || cfg.Insecure {
+		return nil
+	}
+	for _, ep := range []string{cfg.Listen, cfg.Pub} {
+		if ep != "" && ep != PubDisabled && !LocalEndpoint(ep) {
+			return fmt.Errorf("%w: %s: anyone who reaches it can submit tasks or act as a node; "+
+				"set Config.Security (CURVE with the keys allowed), bind a loopback address, or set Config.Insecure to accept the risk", ErrUnprotected, ep)
+		}
+	}
+	return nil
+}
+
+// LocalEndpoint reports whether ep can only be reached from this machine: a tcp endpoint on a
+// loopback address (or localhost), or ipc.
+func LocalEndpoint(ep string) bool {
+	if strings.HasPrefix(ep, "ipc://") {
+		return true
+	}
+	hostport, ok := strings.CutPrefix(ep, "tcp://")
+	if !ok {
+		return false
+	}
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"encoding/json"
+	"errors"
 	"net"
 	"strings"
 	"testing"
@@ -179,5 +180,29 @@ func TestTasksBelongToSubmitter(t *testing.T) {
 	}
 	if st := record(b, protocol.MethodStatus, idA)["state"]; st != protocol.StateUnknown {
 		t.Fatalf("B's status of A's stored record: %v", st)
+	}
+}
+
+// TestProtectedMode: New refuses a non-loopback address without Security unless Insecure.
+func TestProtectedMode(t *testing.T) {
+	for _, tc := range []struct {
+		listen, pub string
+		insecure    bool
+		refused     bool
+	}{
+		{"tcp://0.0.0.0:0", "none", false, true},
+		{"tcp://127.0.0.1:0", "tcp://*:0", false, true},
+		{"tcp://0.0.0.0:0", "none", true, false},
+		{"tcp://127.0.0.1:0", "tcp://[::1]:0", false, false},
+	} {
+		b, err := New(Config{Listen: tc.listen, Pub: tc.pub, Insecure: tc.insecure, Logger: discardLogger()})
+		if got := errors.Is(err, ErrUnprotected); got != tc.refused {
+			t.Errorf("%s %s insecure=%v: err %v, want refused=%v", tc.listen, tc.pub, tc.insecure, err, tc.refused)
+		}
+		if err == nil {
+			b.closeSockets()
+		} else if tc.refused && !strings.Contains(err.Error(), "Insecure") {
+			t.Errorf("refusal %q does not name Config.Insecure", err)
+		}
 	}
 }

@@ -55,6 +55,9 @@ func New(cfg Config) (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := cfg.protected(); err != nil {
+		return nil, err
+	}
 	var e [4]byte
 	if _, err := rand.Read(e[:]); err != nil {
 		return nil, fmt.Errorf("broker: epoch: %w", err)

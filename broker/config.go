@@ -137,6 +137,10 @@ type Config struct {
 	// CodeForbidden, and its connection closed), one without RoleClient cannot call or submit
 	// tasks. Default (nil): every connection may do everything.
 	Authorize Authorizer
+	// Insecure lets the broker bind a non-loopback address (Listen or Pub) without a
+	// Security mechanism: anyone who reaches it can submit tasks, or act as a node and read
+	// every task. Default false: New refuses (protected mode), wrapping ErrUnprotected.
+	Insecure bool
 	// Dispatcher serves user broker tasks: handlers registered under a broker.* name (only
 	// those names are used from it; built-in broker.* methods win). Default dispatch.Default.
 	Dispatcher *dispatch.Dispatcher

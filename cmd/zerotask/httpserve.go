@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zerotask/zerotask/broker"
 	"github.com/zerotask/zerotask/internal/promtext"
 	"github.com/zerotask/zerotask/protocol"
 )
@@ -52,7 +53,7 @@ func httpAddr(a string) string {
 }
 
 // loopbackAddr reports whether a host:port can only be reached from this machine.
-func loopbackAddr(a string) bool { return localEndpoint("tcp://" + a) }
+func loopbackAddr(a string) bool { return broker.LocalEndpoint("tcp://" + a) }
 
 // check validates --http and --http-token before anything starts: a non-loopback address
 // without a token is refused, as the broker's own port is without authentication.

@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"strings"
 	"sync/atomic"
 	"syscall"
 
@@ -157,37 +156,19 @@ func (f *brokerSecFlags) apply(cfg *broker.Config, log *slog.Logger) error {
 		}
 		log.Info("CURVE enabled", "public_key", kp.Public.String(), "authorized_keys", len(*ring.keys.Load()))
 	}
+	// The CLI's rule is stricter than broker.New's: CURVE without key lists counts as
+	// unauthenticated here, and once it passes, New's check is this one's.
+	cfg.Insecure = *f.insecure
 	if authenticated || *f.insecure {
 		return nil
 	}
 	for _, ep := range []string{cfg.Listen, cfg.Pub} {
-		if ep != "" && ep != broker.PubDisabled && !localEndpoint(ep) {
+		if ep != "" && ep != broker.PubDisabled && !broker.LocalEndpoint(ep) {
 			return fmt.Errorf("refusing to bind %s without authentication: anyone who reaches it can submit tasks or act as a node; "+
 				"give --curve-secret with --authorized-clients/--authorized-nodes, bind a loopback address, or pass --insecure to accept the risk", ep)
 		}
 	}
 	return nil
-}
-
-// localEndpoint reports whether ep can only be reached from this machine: a tcp endpoint on a
-// loopback address (or localhost), or ipc.
-func localEndpoint(ep string) bool {
-	if strings.HasPrefix(ep, "ipc://") {
-		return true
-	}
-	hostport, ok := strings.CutPrefix(ep, "tcp://")
-	if !ok {
-		return false
-	}
-	host, _, err := net.SplitHostPort(hostport)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // peerSecFlags are the CURVE flags of a node or client command.

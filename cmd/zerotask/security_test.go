@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zerotask/zerotask/broker"
 	"github.com/zerotask/zerotask/internal/testutil"
 	"github.com/zerotask/zerotask/zmtp"
 )
@@ -57,8 +58,8 @@ func TestProtectedMode(t *testing.T) {
 	}
 	for ep, want := range map[string]bool{"tcp://127.0.0.1:1": true, "tcp://[::1]:1": true, "tcp://localhost:1": true,
 		"ipc:///tmp/x": true, "tcp://0.0.0.0:1": false, "tcp://*:1": false, "tcp://10.1.2.3:1": false, "tcp://example.org:1": false} {
-		if got := localEndpoint(ep); got != want {
-			t.Errorf("localEndpoint(%q) = %v, want %v", ep, got, want)
+		if got := broker.LocalEndpoint(ep); got != want {
+			t.Errorf("LocalEndpoint(%q) = %v, want %v", ep, got, want)
 		}
 	}
 }
