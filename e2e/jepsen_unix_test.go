@@ -418,10 +418,14 @@ func redisTime(t *testing.T, addr string) int64 {
 	return n
 }
 
-// faultRedisClockJump jumps Redis's wall clock forward past the lease (20 to 80 s) for 1 to 3
-// s, then back to the real time.
+// faultRedisClockJump jumps Redis's wall clock forward or back past the lease (20 to 80 s) for
+// 1 to 3 s, then to the real time again (leases written meanwhile end that far off).
 func faultRedisClockJump(t *testing.T, s *chaosSystem, rnd *rand.Rand) {
-	setShift(t, s.redis, 20+rnd.IntN(60))
+	jump := 20 + rnd.IntN(60)
+	if rnd.IntN(2) == 0 {
+		jump = -jump
+	}
+	setShift(t, s.redis, jump)
 	time.Sleep(time.Second + durN(rnd, 2*time.Second)) // the jump's length itself
 	setShift(t, s.redis, 0)
 	s.settled()
