@@ -180,7 +180,7 @@ func TestPubTopics(t *testing.T) {
 		t.Fatalf("%s: %s", topic, body)
 	}
 	stateOf := func(state string) string {
-		return fmt.Sprintf(`{"jsonrpc":"2.0","method":"broker.state","params":{"id":%q,"state":%q}}`, id, state)
+		return fmt.Sprintf(`{"jsonrpc":"2.0","method":"broker.state","params":{"id":%q,"state":%q,"method":"work"}}`, id, state)
 	}
 	n := newNode(t, b, "n", "work")
 	n.credit(1)

@@ -302,13 +302,14 @@ func (c *core) stateChanged(t *task) {
 	}
 	// A notice is at most stateNoticeMax bytes: an id of this or another broker (durable
 	// aliases are as short) and a state name.
+	q := c.queues[t.q]
 	pk := &c.states
-	if !pk.Room(stateNoticeMax) {
+	if !pk.Room(stateNoticeMax + len(q.methodJSON) + len(q.queueJSON)) {
 		c.publishState()
 	}
 	pk.Begin()
 	c.idbuf = c.appendPublicID(c.idbuf[:0], t.seq)
-	pk.Cur = protocol.AppendStateNotice(pk.Cur, c.idbuf, t.state.String())
+	pk.Cur = protocol.AppendTaskStateNotice(pk.Cur, c.idbuf, t.state.String(), q.methodJSON, q.queueJSON)
 	pk.End()
 	if pk.Full() {
 		c.publishState()
@@ -326,8 +327,9 @@ func (c *core) publishState() {
 	}
 }
 
-// stateNoticeMax bounds one broker.state notice: its fixed text, a quoted public id (an epoch
-// or owner alias and a sequence number: well under 160 bytes) and the longest state name.
+// stateNoticeMax bounds one broker.state notice besides its method and queue: its fixed text,
+// a quoted public id (an epoch or owner alias and a sequence number: well under 160 bytes) and
+// the longest state name.
 const stateNoticeMax = 256
 
 // publishMsg sends [topic, body] on the PUB socket, which never blocks (a slow subscriber

@@ -283,6 +283,19 @@ func AppendStateNotice(dst, id []byte, state string) []byte {
 	return append(dst, '}')
 }
 
+// AppendTaskStateNotice appends the broker's broker.state notification with the task's
+// method and queue: {"id":ID,"state":STATE,"method":METHOD} plus queueMember (from
+// AppendQueueMember: nothing for DefaultQueue). method is a JSON string, quotes included.
+func AppendTaskStateNotice(dst, id []byte, state string, method, queueMember []byte) []byte {
+	dst = append(dst, stateHead...)
+	dst = AppendStateRecord(dst, id, state)
+	dst = dst[:len(dst)-1] // reopen the record
+	dst = AppendMember(dst, MemberMethod)
+	dst = append(dst, method...)
+	dst = append(dst, queueMember...)
+	return append(dst, '}', '}')
+}
+
 // AppendTasksNotice appends the broker's broker.tasks notification: queued tasks of method (a
 // JSON string) wait in queue ("" for DefaultQueue, which is left out).
 func AppendTasksNotice(dst, method []byte, queue string, queued int) []byte {

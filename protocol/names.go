@@ -60,6 +60,7 @@ const (
 	MemberBackoffMS    = "backoff_ms"     // MemberBackoffMS: the first retry delay, doubled per attempt.
 	MemberMaxBackoffMS = "max_backoff_ms" // MemberMaxBackoffMS: the longest retry delay.
 	MemberKey          = "key"            // MemberKey: an idempotency key (broker.submit only).
+	MemberMethod       = "method"         // MemberMethod: a task's method, in a broker.state notice.
 )
 
 // The extension members of a task as the broker hands it to a node, beside timeout_ms and

@@ -93,6 +93,7 @@ func commands() []command {
 		{"resume", "QUEUE", "hand a paused queue's tasks out again", runPause(false)},
 		{"purge", "", "drop the queued tasks of a queue (--queue) or a method (--method)", runPurge},
 		{"status", "ID", "print a task's record as JSON", runStatus},
+		{"events", "", "tail the broker's task state changes as JSON lines (--method, --queue, --state)", runEvents},
 		{"result", "ID", "print a task's record as JSON, waiting up to --wait for it to finish", runResult},
 		{"bench", "", "measure sequential round trips, pipelined tasks/s and notifications/s", runBench},
 		{"keygen", "BASE", "write a new CURVE key pair: BASE (public) and BASE_secret (mode 0600)", runKeygen},
