@@ -118,11 +118,10 @@ func (b *Broker) WriteMetrics(w io.Writer) error {
 	now := b.c.now()
 	s := b.c.stats()
 	type qrow struct {
-		st          qstats
-		depth       int
-		oldestAge   float64
-		hasQueue    bool
-		method, qnm string
+		st        qstats
+		depth     int
+		oldestAge float64
+		hasQueue  bool
 	}
 	rows := make([]qrow, 0, len(b.c.qstats)+1)
 	live := make(map[*qstats]*queue, len(b.c.queues))
