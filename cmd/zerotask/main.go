@@ -28,6 +28,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -39,8 +40,13 @@ import (
 	"github.com/zerotask/zerotask/bench"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// The build's stamp, set by scripts/release.sh with -ldflags "-X main.version=... -X
+// main.commit=... -X main.date=...".
+var (
+	version = "dev"
+	commit  = ""
+	date    = ""
+)
 
 // Exit statuses.
 // Exit statuses (README.md, "Exit status").
@@ -199,5 +205,8 @@ func runVersion(_ context.Context, io *stdio, args []string) error {
 		return err
 	}
 	fmt.Fprintf(io.out, "zerotask %s (%s)\n", version, goVersion())
+	if commit != "" || date != "" {
+		fmt.Fprintf(io.out, "commit %s, built %s\n", cmp.Or(commit, "unknown"), cmp.Or(date, "unknown"))
+	}
 	return nil
 }

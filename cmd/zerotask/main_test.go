@@ -203,7 +203,14 @@ func TestVersionAndHelp(t *testing.T) {
 			t.Errorf("%v: exit %d, stdout %q", args, code, out)
 		}
 	}
-	code, out, _ := runArgs(t, "help")
+	// The stamp of scripts/release.sh.
+	version, commit, date = "v1.2.3", "0123abc", "2026-12-07T05:00:00Z"
+	code, out, _ := runArgs(t, "version")
+	version, commit, date = "dev", "", ""
+	if code != exitOK || !strings.HasPrefix(out, "zerotask v1.2.3 (go") || !strings.HasSuffix(out, "\ncommit 0123abc, built 2026-12-07T05:00:00Z\n") {
+		t.Errorf("stamped version: exit %d, stdout %q", code, out)
+	}
+	code, out, _ = runArgs(t, "help")
 	if code != exitOK {
 		t.Fatalf("help: exit %d", code)
 	}
