@@ -112,9 +112,11 @@ func startHostile(t *testing.T) hostileSystem {
 }
 
 // goodAddWait bounds the good client's add while an attack goes on. The typical figure is
-// milliseconds (TestHostileSubmitFlood logs the slowest); the bound leaves room for -race on
-// a loaded two-core machine, where one 2 s wait has been seen during a 60,000-submit flood.
-const goodAddWait = 5 * time.Second
+// milliseconds (TestHostileSubmitFlood logs the slowest: about 160 ms during a 60,000-submit
+// flood on a loaded two-core machine). The race detector slows the broker's routing loop
+// several times over, and there the same flood has held one add for 2.7 to 4 s, so under
+// -race the bound only proves that the good client is served at all.
+var goodAddWait = map[bool]time.Duration{false: 2 * time.Second, true: 15 * time.Second}[raceEnabled]
 
 // goodAdd checks that the good client's add returns 11 within goodAddWait.
 func (h hostileSystem) goodAdd(t *testing.T) {
