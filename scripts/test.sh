@@ -11,6 +11,26 @@ cd "$(dirname "$0")/.."
 FUZZTIME=${FUZZTIME:-10s}
 step() { printf '\n==> %s\n' "$*"; }
 
+# The tests that need an outside program start it themselves; without it they skip (and fail
+# under CI=true). Say up front which ones will skip here and how to get what they need.
+deps() {
+  local missing=() pkgs=()
+  /usr/bin/python3 -c 'import zmq' >/dev/null 2>&1 || { missing+=("python3-zmq: libzmq interop (zmtp, CURVE), Python node drills (e2e)"); pkgs+=(python3-zmq); }
+  /usr/bin/python3 -c 'import pytest, setuptools, ensurepip' >/dev/null 2>&1 || { missing+=("pytest, setuptools, venv: the Python package's tests (e2e TestPython*)"); pkgs+=(python3-pytest python3-setuptools python3-venv); }
+  command -v redis-server >/dev/null 2>&1 || { missing+=("redis-server: durable mode, the store conformance suite, TestJepsen, asynq peer"); pkgs+=(redis-server); }
+  command -v promtool >/dev/null 2>&1 || { missing+=("promtool: e2e TestMetrics"); pkgs+=(prometheus); }
+  command -v gcc >/dev/null 2>&1 || { missing+=("gcc: TestJepsen's Redis clock shim"); pkgs+=(gcc libc6-dev); }
+  [ ${#missing[@]} -eq 0 ] && return 0
+  step "missing test dependencies"
+  printf '  %s\n' "${missing[@]}"
+  if [ "${CI:-}" = true ]; then
+    echo "  under CI=true these tests fail instead of skipping"
+  else
+    echo "  these tests will be skipped; to run them: apt-get install -y ${pkgs[*]} (or run .ci/run as root)"
+  fi
+}
+deps
+
 step "gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then
