@@ -156,13 +156,7 @@ func runStats(ctx context.Context, io *stdio, args []string) error {
 	if err := parse(fs, io, args, 0, 0); err != nil {
 		return err
 	}
-	ctx, cancel, c, err := cf.dial(ctx, fs.logger(io.err), 0)
-	if err != nil {
-		return err
-	}
-	defer cancel()
-	defer c.Close()
-	res, err := callRaw(ctx, io, c, protocol.MethodStats, nil)
+	res, err := callOnce(ctx, io, fs, cf, protocol.MethodStats, nil)
 	if err != nil {
 		return err
 	}
@@ -192,13 +186,7 @@ func runNodes(ctx context.Context, io *stdio, args []string) error {
 	if err := parse(fs, io, args, 0, 0); err != nil {
 		return err
 	}
-	ctx, cancel, c, err := cf.dial(ctx, fs.logger(io.err), 0)
-	if err != nil {
-		return err
-	}
-	defer cancel()
-	defer c.Close()
-	res, err := callRaw(ctx, io, c, protocol.MethodNodes, nil)
+	res, err := callOnce(ctx, io, fs, cf, protocol.MethodNodes, nil)
 	if err != nil {
 		return err
 	}
@@ -236,14 +224,7 @@ func runPause(pause bool) func(ctx context.Context, io *stdio, args []string) er
 		if err := parse(fs, io, args, 1, 1); err != nil {
 			return err
 		}
-		ctx, cancel, c, err := cf.dial(ctx, fs.logger(io.err), 0)
-		if err != nil {
-			return err
-		}
-		defer cancel()
-		defer c.Close()
-		req := codec.AppendString([]byte(`{"`+protocol.ParamQueue+`":`), fs.Arg(0))
-		res, err := callRaw(ctx, io, c, method, append(req, '}'))
+		res, err := callOnce(ctx, io, fs, cf, method, stringParam(protocol.ParamQueue, fs.Arg(0)))
 		if err != nil {
 			return err
 		}

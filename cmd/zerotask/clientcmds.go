@@ -77,6 +77,23 @@ func (f *clientFlags) dial(ctx context.Context, log *slog.Logger, extra time.Dur
 // tables reports whether the command prints human tables: on a terminal, unless --json.
 func (f *clientFlags) tables(io *stdio) bool { return io.outTTY && !*f.json }
 
+// callOnce dials the broker with cf, makes one call and hangs up: what every one-shot
+// command (status, stats, nodes, pause, resume) does once its flags are parsed.
+func callOnce(ctx context.Context, io *stdio, fs *flagSet, cf *clientFlags, method string, params []byte) ([]byte, error) {
+	ctx, cancel, c, err := cf.dial(ctx, fs.logger(io.err), 0)
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	defer c.Close()
+	return callRaw(ctx, io, c, method, params)
+}
+
+// stringParam returns the params object {"member": value}, the value JSON-escaped.
+func stringParam(member, value string) []byte {
+	return append(codec.AppendString([]byte(`{"`+member+`":`), value), '}')
+}
+
 // callRaw runs one call and returns its raw JSON result. A JSON-RPC error is printed on stderr
 // as its JSON error object and ends the command with exit status 1; a lost connection or the
 // command's timeout ends it with exit status 4.
@@ -392,14 +409,7 @@ func runStatus(ctx context.Context, io *stdio, args []string) error {
 	if err := parse(fs, io, args, 1, 1); err != nil {
 		return err
 	}
-	ctx, cancel, c, err := cf.dial(ctx, fs.logger(io.err), 0)
-	if err != nil {
-		return err
-	}
-	defer cancel()
-	defer c.Close()
-	req := codec.AppendString([]byte(`{"`+protocol.ParamID+`":`), fs.Arg(0))
-	res, err := callRaw(ctx, io, c, protocol.MethodStatus, append(req, '}'))
+	res, err := callOnce(ctx, io, fs, cf, protocol.MethodStatus, stringParam(protocol.ParamID, fs.Arg(0)))
 	if err != nil {
 		return err
 	}
