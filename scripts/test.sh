@@ -57,10 +57,11 @@ step "go test -race -count=1 ./..."
 # shellcheck disable=SC2086
 go test -race -count=1 -timeout 20m ${TESTFLAGS:-} ./...
 
-# The race detector allocates, so the zero-allocation assertions (testing.AllocsPerRun) are
-# skipped under -race; this pass runs them without it, so CI holds the hot paths to 0 allocs.
-step "allocation tests without -race"
-go test -count=1 -run 'Alloc|TestScanStackScratch|TestPolicy' ./...
+# The race detector allocates and inflates the heap, so the zero-allocation assertions
+# (testing.AllocsPerRun) and the memory-budget bound skip under -race; this pass runs them
+# without it, so CI holds the hot paths to 0 allocs and the broker to its memory budget.
+step "allocation and memory-bound tests without -race"
+go test -count=1 -run 'Alloc|TestScanStackScratch|TestPolicy|WithinBudget' ./...
 
 # fuzz runs one target. A real finding always writes its input to testdata/fuzz/<target>/ and
 # fails. Go 1.26's fuzz coordinator can also fail a clean run with a bare "context deadline
