@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/zerotask/zerotask/internal/testutil"
 	"github.com/zerotask/zerotask/protocol"
 )
 
@@ -63,6 +65,9 @@ func TestNodeHelloFailsWithoutRoom(t *testing.T) {
 	c := dealer(t, b)
 	c.send(`{"jsonrpc":"2.0","id":1,"method":"m1"}`)
 	c.send(`{"jsonrpc":"2.0","id":2,"method":"m2"}`)
+	// The two calls travel on another connection than the hello: they must have filled the
+	// table before the hello is sent.
+	testutil.Eventually(t, 10*time.Second, func() bool { return b.Stats().Methods == 2 }, "the two calls' methods are not registered")
 	n := dealer(t, b)
 	hello := `{"jsonrpc":"2.0","id":1,"method":"` + protocol.MethodHello + `","params":{"role":"node","methods":["m1","x"]}}`
 	r := decodeResp(t, n.call(hello))
