@@ -74,12 +74,16 @@ type durable struct {
 	stored   uint64
 	storing  int // tasks accepted and being written
 
-	// leaseUntil is until when this broker's lease is surely live (unix ns, its clock): the
-	// heartbeat's last confirmed renewal's send time plus three quarters of the lease. Past
-	// it, paused: no task is handed out (another broker may own them by now) until a renewal
-	// is confirmed, or the store fences the run (lostLease).
+	// leaseUntil is until when this broker's lease is surely live, on mono: the last
+	// confirmed renewal's send time plus three quarters of the lease. Past it, paused: no task
+	// is handed out (another broker may own them by now) until a renewal is confirmed, or the
+	// store fences the run (lostLease). The lease is a duration on Redis's clock from the
+	// renewal, so it is measured here as a duration too, on the monotonic clock: a jump of
+	// this host's wall clock (or of Redis's) neither stretches nor ends it.
 	leaseUntil int64
 	paused     bool
+	// mono is the monotonic clock of the lease (ns since the broker's start)
+	mono func() int64
 
 	idbuf []byte // storeID's buffer: its own, as callers pass scratch buffers along with the id
 
@@ -97,7 +101,15 @@ func newDurable(st store.Store, owner string, log *slog.Logger) *durable {
 		marked:   make(map[string]struct{}),
 		hkick:    make(chan struct{}, 1),
 		fkick:    make(chan struct{}, 1),
+		mono:     monoClock(),
 	}
+}
+
+// monoClock returns a clock of nanoseconds on the monotonic clock since its making: time.Since
+// reads the monotonic reading time.Now carries, which no wall clock step moves.
+func monoClock() func() int64 {
+	base := time.Now()
+	return func() int64 { return int64(time.Since(base)) }
 }
 
 // holdEntry is an accepted task being written.
@@ -124,20 +136,20 @@ type putEntry struct {
 func (c *core) handOutHeld() bool { return c.dur != nil && c.dur.paused }
 
 // checkLease pauses hand-outs once the lease is no longer surely live (tick).
-func (c *core) checkLease(now int64) {
+func (c *core) checkLease() {
 	d := c.dur
-	if !d.paused && d.leaseUntil != 0 && now > d.leaseUntil {
+	if !d.paused && d.leaseUntil != 0 && d.mono() > d.leaseUntil {
 		d.paused = true
 		d.log.Warn("broker: store: the lease is not confirmed any more: tasks are not handed out until it is")
 	}
 }
 
-// leaseConfirmed notes a confirmed renewal sent at sent (this broker's clock) and resumes
-// hand-outs if they were paused.
+// leaseConfirmed notes a confirmed renewal sent at sent (on d.mono) and resumes hand-outs if
+// they were paused.
 func (c *core) leaseConfirmed(sent int64, lease time.Duration) {
 	d := c.dur
 	d.leaseUntil = sent + int64(lease)*3/4
-	if d.paused && c.now() <= d.leaseUntil {
+	if d.paused && d.mono() <= d.leaseUntil {
 		d.paused = false
 		d.log.Info("broker: store: the lease is confirmed again: tasks are handed out")
 		for _, q := range c.queues {

@@ -51,9 +51,7 @@ func (h *heartbeat) renew() {
 	ctx, cancel := b.storeCtx()
 	defer cancel()
 	owner := d.owner()
-	b.mu.Lock()
-	sent := b.c.now()
-	b.mu.Unlock()
+	sent := d.mono()
 	if err := d.st.Renew(ctx, owner); err != nil {
 		h.logged.log(b, "broker: store: renewing the broker's lease failed", err, 0)
 		if errors.Is(err, store.ErrFenced) {

@@ -115,7 +115,7 @@ func (b *Broker) register(takeover bool) error {
 	force := false
 	var seenEnd time.Time // the live lease's end when last seen
 	for {
-		sent := b.c.now()
+		sent := d.mono()
 		ctx, cancel := b.storeCtx()
 		run, n, err := d.st.Register(ctx, d.name, force)
 		cancel()
@@ -165,9 +165,7 @@ func (b *Broker) lostLease(run string) {
 	b.cfg.Logger.Error("broker: store: this broker lost its lease: its tasks were given to other brokers; it forgot them and starts a new run", "run", run, "tasks", n)
 	ctx, cancel := b.storeCtx()
 	defer cancel()
-	b.mu.Lock()
-	sent := b.c.now()
-	b.mu.Unlock()
+	sent := d.mono()
 	next, _, err := d.st.Register(ctx, d.name, false)
 	if err != nil {
 		b.cfg.Logger.Error("broker: store: starting a new run failed; writes are refused until one starts", "err", err)

@@ -343,6 +343,51 @@ func TestDurableLostLease(t *testing.T) {
 	_ = ids
 }
 
+// TestDurableLeaseIgnoresWallClock: the broker's lease is measured on its monotonic clock, so
+// a jump of its host's wall clock neither pauses hand-outs (2 minutes ahead, the lease still
+// confirmed) nor keeps them going past the lease while cut off from Redis (2 minutes back,
+// which on the wall clock would leave the lease "live" for 2 minutes more while another broker
+// claims its tasks).
+func TestDurableLeaseIgnoresWallClock(t *testing.T) {
+	addr := testutil.StartRedis(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := store.DialRedis(ctx, "redis://"+addr, store.Options{Prefix: testPrefix, Lease: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	cut := &cutStore{Store: st}
+	a := startBroker(t, Config{Store: cut, StoreOwner: "a", Logger: discardLogger()})
+	jump := func(d time.Duration) {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		a.c.now = func() int64 { return time.Now().Add(d).UnixNano() }
+		a.c.checkLease()
+		if a.c.dur.paused {
+			t.Fatalf("wall clock jumped %v: hand-outs paused with the lease confirmed", d)
+		}
+	}
+	jump(2 * time.Minute)
+	jump(-2 * time.Minute)
+	cut.cut.Store(true) // no renewal reaches Redis any more
+	start := time.Now()
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return a.c.dur.paused
+	}, "hand-outs pause once the lease is not confirmed, the wall clock 2 minutes back")
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("paused %v after the cut; want within the lease (1 s)", d)
+	}
+	cut.cut.Store(false)
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return !a.c.dur.paused
+	}, "hand-outs resume once a renewal is confirmed")
+}
+
 // cutStore fails every call while cut, as a broker cut off from Redis sees it.
 type cutStore struct {
 	store.Store

@@ -397,7 +397,7 @@ func (c *core) publishShutdown() {
 func (c *core) tick(now int64) {
 	c.store.expire(now)
 	if c.dur != nil {
-		c.checkLease(now)
+		c.checkLease()
 	}
 	c.runDue(now)
 	c.expireDue(now)
