@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/zerotask/zerotask/codec"
+	"github.com/zerotask/zerotask/internal/brokerlink"
 	"github.com/zerotask/zerotask/protocol"
 	"github.com/zerotask/zerotask/zmtp"
 )
@@ -231,7 +232,7 @@ func Dial(ctx context.Context, endpoint string, opts ...Option) (*Client, error)
 		MaxMsgSize:        o.maxMsgSize,
 		Security:          o.security,
 		Logger:            o.logger,
-		Monitor:           c.monitor,
+		Monitor:           brokerlink.Monitor(c.log, "client", c.out.onConnect, c.out.onDisconnect),
 	})
 	c.out.sock = c.sock
 	for _, ep := range endpoints {
@@ -295,19 +296,6 @@ func (c *Client) Close() error {
 	return nil
 }
 
-// monitor receives connection events (on a zmtp goroutine: it must not block, and it must not
-// call the socket).
-func (c *Client) monitor(e zmtp.Event) {
-	switch e.Type {
-	case zmtp.EventConnected:
-		c.log.Debug("client: connected", "endpoint", e.Endpoint, "remote", e.Remote)
-		c.out.onConnect()
-	case zmtp.EventDisconnected:
-		c.log.Info("client: connection to broker lost", "endpoint", e.Endpoint, "err", e.Err)
-		c.out.onDisconnect()
-	}
-}
-
 // helloDone handles the hello reply (on the reader goroutine).
 func (c *Client) helloDone(cl *call) {
 	if cl.err != nil {
@@ -344,19 +332,7 @@ func (c *Client) readLoop() {
 	var r reader
 	r.c = c
 	r.lim = codec.Limits{MaxFrame: int(c.opts.maxMsgSize)}
-	for {
-		m, err := c.sock.Recv(c.life)
-		if err != nil {
-			if !errors.Is(err, zmtp.ErrClosed) && c.life.Err() == nil {
-				c.log.Error("client: receive failed", "err", err)
-			}
-			return
-		}
-		if k := len(m.Frames); k > 0 {
-			r.ingest(m.Frames[k-1])
-		}
-		m.Release()
-	}
+	brokerlink.ReadLoop(c.life, c.sock, c.log, "client", r.ingest)
 }
 
 // reader turns reply messages into completed calls; it belongs to the read loop.

@@ -8,14 +8,7 @@ import (
 	"github.com/zerotask/zerotask/codec"
 	"github.com/zerotask/zerotask/internal/batch"
 	"github.com/zerotask/zerotask/protocol"
-	"github.com/zerotask/zerotask/zmtp"
 )
-
-// sender is the part of a zmtp DEALER the outbox uses.
-type sender interface {
-	Send(ctx context.Context, m *zmtp.Msg) error
-	TrySend(m *zmtp.Msg) error
-}
 
 // outbox holds the pending calls and the requests on their way out.
 //
@@ -44,7 +37,7 @@ type sender interface {
 // Lock order: outbox.mu is a leaf: never held while calling the socket or completing a call.
 type outbox struct {
 	c    *Client
-	sock sender
+	sock batch.Socket
 
 	mu      sync.Mutex
 	pending map[uint64]*call

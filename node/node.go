@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/zerotask/zerotask/dispatch"
+	"github.com/zerotask/zerotask/internal/brokerlink"
 	"github.com/zerotask/zerotask/protocol"
 	"github.com/zerotask/zerotask/zmtp"
 )
@@ -331,7 +332,7 @@ func (n *Node) Serve(ctx context.Context) (err error) {
 		MaxMsgSize:        n.cfg.MaxMsgSize,
 		Security:          n.cfg.Security,
 		Logger:            n.log,
-		Monitor:           n.monitor,
+		Monitor:           brokerlink.Monitor(n.log, "node", n.out.onConnect, n.out.onDisconnect),
 	})
 	if err := n.dealer.Connect(n.cfg.Broker); err != nil {
 		n.dealer.Close()
@@ -445,18 +446,6 @@ func (n *Node) Shutdown(ctx context.Context) error {
 
 // hurryUp ends the grace period of a stop: the running tasks' contexts are cancelled.
 func (n *Node) hurryUp() { n.hurried.Do(func() { close(n.hurry) }) }
-
-// monitor receives the DEALER's connection events (on a zmtp goroutine: it must not block).
-func (n *Node) monitor(e zmtp.Event) {
-	switch e.Type {
-	case zmtp.EventConnected:
-		n.log.Debug("node: connected", "endpoint", e.Endpoint, "remote", e.Remote)
-		n.out.onConnect()
-	case zmtp.EventDisconnected:
-		n.log.Info("node: connection to broker lost", "endpoint", e.Endpoint, "err", e.Err)
-		n.out.onDisconnect()
-	}
-}
 
 // queueName returns the node's own string for the queue named q (one of Config.Queues), so a
 // task's queue costs no allocation; a name the node does not serve (a broker's mistake) is

@@ -14,8 +14,7 @@ import (
 
 // sender is the part of a zmtp DEALER the outbox uses; tests put a fake behind it.
 type sender interface {
-	Send(ctx context.Context, m *zmtp.Msg) error
-	TrySend(m *zmtp.Msg) error
+	batch.Socket
 	Stats() zmtp.Stats
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/zerotask/zerotask/codec"
+	"github.com/zerotask/zerotask/internal/brokerlink"
 	"github.com/zerotask/zerotask/protocol"
 	"github.com/zerotask/zerotask/zmtp"
 )
@@ -19,21 +20,7 @@ func (n *Node) readLoop(life context.Context) {
 	var r reader
 	r.n = n
 	r.lim = codec.Limits{MaxFrame: int(n.cfg.MaxMsgSize)}
-	for {
-		m, err := n.dealer.Recv(life)
-		if err != nil {
-			if !errors.Is(err, zmtp.ErrClosed) && life.Err() == nil {
-				n.log.Error("node: receive failed", "err", err)
-			}
-			return
-		}
-		if k := len(m.Frames); k > 0 {
-			// The broker echoes an empty delimiter only when we send one (we never do); take
-			// the last frame as the body either way.
-			r.ingest(m.Frames[k-1])
-		}
-		m.Release()
-	}
+	brokerlink.ReadLoop(life, n.dealer, n.log, "node", r.ingest)
 }
 
 // reader turns broker messages into queued tasks. It belongs to the read loop; its buffers are
