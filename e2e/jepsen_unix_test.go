@@ -50,6 +50,7 @@ type jepsenRedis struct {
 	srv   *testutil.RedisServer
 	proxy *faultproxy.Proxy // between the (first) broker and Redis; nil when direct
 	shift string            // the clock shim's offset file (seconds), "" without the shim
+	jumps int               // clock jumps made: they alternate forward and back
 }
 
 func TestJepsen(t *testing.T) {
@@ -70,7 +71,8 @@ func TestJepsen(t *testing.T) {
 		{name: "redis DEBUG SLEEP past timeouts", redis: jepsenDirect, do: faultRedisDebugSleep},
 		{name: "redis kill -9, AOF restart", redis: jepsenDirect, do: faultRedisKill},
 		{name: "redis maxmemory full", redis: jepsenDirect, do: faultRedisFull},
-		{name: "redis clock jump", redis: jepsenClock, do: faultRedisClockJump},
+		{name: "redis clock jump 2 min each way", redis: jepsenClock, do: faultRedisClockJump},
+		{name: "redis clock jump 2 min each way, two brokers", redis: jepsenClockPartnered, do: faultRedisClockJump},
 	}
 	var sel []string
 	if v := os.Getenv("ZEROTASK_JEPSEN_KINDS"); v != "" {
@@ -418,15 +420,47 @@ func redisTime(t *testing.T, addr string) int64 {
 	return n
 }
 
-// faultRedisClockJump jumps Redis's wall clock forward or back past the lease (20 to 80 s) for
-// 1 to 3 s, then to the real time again (leases written meanwhile end that far off).
+// jepsenClockPartnered: two brokers on one Redis with the clock shim, both direct; the nodes
+// connect to both. A jump past the lease ends the first broker's lease on Redis's clock while
+// it lives, and the second, whose nodes are idle, claims its tasks (the "+60 s" case).
+func jepsenClockPartnered(t *testing.T, s *chaosSystem, seed uint64) []string {
+	flags := jepsenClock(t, s, seed)
+	_, m := startDaemon(t, brokerLine, append([]string{"broker", "--listen", "tcp://127.0.0.1:0", "--pub", "tcp://127.0.0.1:0",
+		"--log-level", "error", "--heartbeat", chaosHB.String()}, storeFlags(s.redis.srv.Addr, "jepsen-b")...)...)
+	s.peerRouter, s.peerPub = m[1], m[2]
+	return flags
+}
+
+// jepsenClockJump is how far Redis's clock jumps at least: 2 minutes, each way.
+const jepsenClockJump = 2 * time.Minute
+
+// faultRedisClockJump jumps Redis's wall clock 2 to 2.5 minutes (far past the lease),
+// forward and back in turn, for 1 to 3 s, then to the real time again: leases written
+// meanwhile end that far off.
 func faultRedisClockJump(t *testing.T, s *chaosSystem, rnd *rand.Rand) {
-	jump := 20 + rnd.IntN(60)
-	if rnd.IntN(2) == 0 {
+	jump := int(jepsenClockJump/time.Second) + rnd.IntN(31)
+	if s.redis.jumps%2 == 1 {
 		jump = -jump
 	}
+	s.redis.jumps++
+	before := redisTime(t, s.redis.srv.Addr)
 	setShift(t, s.redis, jump)
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		d := redisTime(t, s.redis.srv.Addr) - before
+		return d*int64(jump) > 0 && abs64(d) >= int64(jepsenClockJump/time.Second)
+	}, "Redis's TIME jumped %d s", jump)
 	time.Sleep(time.Second + durN(rnd, 2*time.Second)) // the jump's length itself
 	setShift(t, s.redis, 0)
 	s.settled()
+	s.mu.Lock()
+	fenced := strings.Count(s.broker.Stderr(), "lost its lease")
+	s.mu.Unlock()
+	t.Logf("redis clock jump %+d s: the broker lost its lease %d times so far", jump, fenced)
+}
+
+func abs64(n int64) int64 {
+	if n < 0 {
+		return -n
+	}
+	return n
 }
