@@ -48,6 +48,22 @@ type Broker struct {
 	dur *durLoops
 }
 
+// socketOptions are the zmtp options the ROUTER and the PUB socket share. Subscribers are held
+// to the ROUTER's liveness rule: a SUB answers PINGs, and a dead or silent one (a ZMTP 3.0 SUB
+// sends nothing after subscribing) does not keep its connection slot.
+func (cfg *Config) socketOptions() zmtp.Options {
+	return zmtp.Options{
+		SendHWM:           cfg.SendHWM,
+		MaxMsgSize:        cfg.MaxMsgSize,
+		MaxConns:          cfg.MaxConns,
+		MaxConnsPerAddr:   max(cfg.MaxConnsPerAddr, 0),
+		HeartbeatInterval: cfg.HeartbeatInterval,
+		HeartbeatTimeout:  3 * cfg.HeartbeatInterval,
+		Security:          cfg.Security,
+		Logger:            cfg.Logger,
+	}
+}
+
 // New validates cfg, binds the ROUTER and the PUB at once (so port 0 works and Addr is known)
 // and returns the broker, ready to Serve.
 func New(cfg Config) (*Broker, error) {
@@ -69,19 +85,11 @@ func New(cfg Config) (*Broker, error) {
 		done:    make(chan struct{}),
 	}
 	b.jobCtx, b.jobCancel = context.WithCancel(context.Background())
-	b.router = zmtp.NewRouter(zmtp.Options{
-		SendHWM:           cfg.SendHWM,
-		MaxMsgSize:        cfg.MaxMsgSize,
-		MaxConns:          cfg.MaxConns,
-		MaxConnsPerAddr:   max(cfg.MaxConnsPerAddr, 0),
-		HeartbeatInterval: cfg.HeartbeatInterval,
-		HeartbeatTimeout:  3 * cfg.HeartbeatInterval,
-		// A peer's disconnection arrives in the receive stream after its last message: a
-		// node's last results are handled before its tasks are given back.
-		RouterNotify: zmtp.NotifyDisconnect,
-		Security:     cfg.Security,
-		Logger:       cfg.Logger,
-	})
+	ropts := cfg.socketOptions()
+	// A peer's disconnection arrives in the receive stream after its last message: a node's
+	// last results are handled before its tasks are given back.
+	ropts.RouterNotify = zmtp.NotifyDisconnect
+	b.router = zmtp.NewRouter(ropts)
 	if err := b.router.Bind(cfg.Listen); err != nil {
 		b.router.Close()
 		b.jobCancel()
@@ -89,19 +97,7 @@ func New(cfg Config) (*Broker, error) {
 	}
 	var pub sender
 	if cfg.Pub != PubDisabled {
-		b.pub = zmtp.NewPub(zmtp.Options{
-			SendHWM:         cfg.SendHWM,
-			MaxMsgSize:      cfg.MaxMsgSize,
-			MaxConns:        cfg.MaxConns,
-			MaxConnsPerAddr: max(cfg.MaxConnsPerAddr, 0),
-			// Subscribers are held to the ROUTER's liveness rule: a SUB answers PINGs, and
-			// a dead or silent one (a ZMTP 3.0 SUB sends nothing after subscribing) does
-			// not keep its connection slot.
-			HeartbeatInterval: cfg.HeartbeatInterval,
-			HeartbeatTimeout:  3 * cfg.HeartbeatInterval,
-			Security:          cfg.Security,
-			Logger:            cfg.Logger,
-		})
+		b.pub = zmtp.NewPub(cfg.socketOptions())
 		if err := b.pub.Bind(cfg.Pub); err != nil {
 			b.router.Close()
 			b.pub.Close()
@@ -433,17 +429,13 @@ func (c *core) beginClose() {
 			c.end(slot, t, errShuttingDown, stFailure)
 		}
 	}
-	for len(c.sched) > 0 {
-		e := c.sched.pop()
-		if slot, t := c.scheduledAt(e.key); t != nil {
-			c.unschedule(t)
-			if c.staysStored(t) {
-				c.release(slot, t)
-				continue
-			}
-			c.end(slot, t, errShuttingDown, stFailure)
+	c.drainScheduled(func(slot uint32, t *task) {
+		if c.staysStored(t) {
+			c.release(slot, t)
+			return
 		}
-	}
+		c.end(slot, t, errShuttingDown, stFailure)
+	})
 	// The waits on live tasks stay: the running tasks finish and answer them.
 	c.publish()
 	c.publishShutdown()
@@ -460,6 +452,34 @@ var shutdownNotice = protocol.AppendShutdown(nil)
 
 // abortRunning ends the tasks still held by nodes when Shutdown's context ends (mu held).
 func (c *core) abortRunning() {
+	c.eachHeld(func(p *peer, slot uint32, t *task) {
+		if t.state == stRevoked {
+			c.unlinkHeld(p, slot, t)
+			c.freeTask(slot, t)
+		} else if c.staysStored(t) {
+			c.unlinkHeld(p, slot, t)
+			c.release(slot, t) // the store gives it back when Serve ends
+		} else {
+			c.end(slot, t, errShuttingDown, stFailure)
+		}
+	})
+	c.flush()
+}
+
+// drainScheduled empties the schedule, counting each task still scheduled out and passing it
+// to f (mu held).
+func (c *core) drainScheduled(f func(slot uint32, t *task)) {
+	for len(c.sched) > 0 {
+		e := c.sched.pop()
+		if slot, t := c.scheduledAt(e.key); t != nil {
+			c.unschedule(t)
+			f(slot, t)
+		}
+	}
+}
+
+// eachHeld passes every task a live node holds to f, which may unlink or end it (mu held).
+func (c *core) eachHeld(f func(p *peer, slot uint32, t *task)) {
 	for _, p := range c.peers {
 		if !p.alive || !p.node {
 			continue
@@ -467,17 +487,8 @@ func (c *core) abortRunning() {
 		for slot := p.hhead; slot != noRef; {
 			t := c.tasks.at(slot)
 			next := t.nnext
-			if t.state == stRevoked {
-				c.unlinkHeld(p, slot, t)
-				c.freeTask(slot, t)
-			} else if c.staysStored(t) {
-				c.unlinkHeld(p, slot, t)
-				c.release(slot, t) // the store gives it back when Serve ends
-			} else {
-				c.end(slot, t, errShuttingDown, stFailure)
-			}
+			f(p, slot, t)
 			slot = next
 		}
 	}
-	c.flush()
 }

@@ -306,12 +306,7 @@ func (c *core) checkNodeHello(hp *helloParams, maxOut int) string {
 func (c *core) unserve(p *peer) {
 	for _, qi := range p.methods {
 		q := c.queues[qi]
-		for i, s := range q.nodes {
-			if s == p.slot {
-				q.nodes = append(q.nodes[:i], q.nodes[i+1:]...)
-				break
-			}
-		}
+		q.dropNode(p.slot)
 		c.maybeDropQueue(q)
 	}
 	p.methods = p.methods[:0]
@@ -541,13 +536,19 @@ func (c *core) idParam(tg target, h *codec.Header) []byte {
 	return raw
 }
 
+// hidden answers the task of public id raw as unknown when p may not read it (see mayRead),
+// and reports whether it did.
+func (c *core) hidden(p *peer, tg target, h *codec.Header, raw []byte) bool {
+	if c.mayRead(p, raw) {
+		return false
+	}
+	c.ok(tg, h.ID, appendUnknown(c.valbuf[:0], raw))
+	return true
+}
+
 func (c *core) bStatus(p *peer, tg target, h *codec.Header) {
 	raw := c.idParam(tg, h)
-	if raw == nil {
-		return
-	}
-	if !c.mayRead(p, raw) {
-		c.ok(tg, h.ID, appendUnknown(c.valbuf[:0], raw))
+	if raw == nil || c.hidden(p, tg, h, raw) {
 		return
 	}
 	if c.dur != nil && !c.localRecord(raw) {
@@ -572,8 +573,7 @@ func (c *core) bResult(p *peer, tg target, h *codec.Header) {
 		}
 		waitMS = n
 	}
-	if !c.mayRead(p, raw) {
-		c.ok(tg, h.ID, appendUnknown(c.valbuf[:0], raw))
+	if c.hidden(p, tg, h, raw) {
 		return
 	}
 	seq, ok := c.parsePublicID(raw)
@@ -676,11 +676,7 @@ func (c *core) freeWaiter(w *waiter) {
 // (its result will be ignored) and its node is told on the PUB control topic.
 func (c *core) bRevoke(p *peer, tg target, h *codec.Header) {
 	raw := c.idParam(tg, h)
-	if raw == nil {
-		return
-	}
-	if !c.mayRead(p, raw) {
-		c.ok(tg, h.ID, appendUnknown(c.valbuf[:0], raw))
+	if raw == nil || c.hidden(p, tg, h, raw) {
 		return
 	}
 	if seq, ok := c.parsePublicID(raw); ok {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"math/bits"
+	"slices"
 	"strconv"
 	"time"
 
@@ -109,6 +110,13 @@ type queue struct {
 	nextClaim  int64   // durable mode: no claim from the store before (unix ns)
 	claimGap   int64   // durable mode: the current back-off between empty claims
 	paused     bool    // its named queue is paused (broker.pause): it keeps accepting, nothing is handed out
+}
+
+// dropNode takes the node of peer slot out of the queue's nodes.
+func (q *queue) dropNode(slot uint32) {
+	if i := slices.Index(q.nodes, slot); i >= 0 {
+		q.nodes = slices.Delete(q.nodes, i, i+1)
+	}
 }
 
 // ringOf returns the ring of priority p, making the high rings on first use.
@@ -889,12 +897,7 @@ func (c *core) nodeGone(p *peer, bye bool) {
 	c.nodes--
 	for _, qi := range methods {
 		q := c.queues[qi]
-		for i, s := range q.nodes {
-			if s == p.slot {
-				q.nodes = append(q.nodes[:i], q.nodes[i+1:]...)
-				break
-			}
-		}
+		q.dropNode(p.slot)
 		c.pumpQueue(q)
 		c.maybeDropQueue(q)
 	}

@@ -867,23 +867,7 @@ func (c *core) dropStored() int {
 			}
 		}
 	}
-	for len(c.sched) > 0 {
-		e := c.sched.pop()
-		if slot, t := c.scheduledAt(e.key); t != nil {
-			c.unschedule(t)
-			drop(slot, t)
-		}
-	}
-	for _, p := range c.peers {
-		if !p.alive || !p.node {
-			continue
-		}
-		for slot := p.hhead; slot != noRef; {
-			t := c.tasks.at(slot)
-			next := t.nnext
-			drop(slot, t)
-			slot = next
-		}
-	}
+	c.drainScheduled(drop)
+	c.eachHeld(func(_ *peer, slot uint32, t *task) { drop(slot, t) })
 	return n
 }

@@ -29,20 +29,7 @@ type claimer struct {
 	logged errLog
 }
 
-func (c *claimer) start() { c.durLoop.start(c.run) }
-
-func (c *claimer) run(quit <-chan struct{}) {
-	t := time.NewTicker(claimInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-quit:
-			return
-		case <-t.C:
-		}
-		c.claimIdle()
-	}
-}
+func (c *claimer) start() { c.durLoop.startTicking(claimInterval, c.claimIdle) }
 
 // claimIdle sends the claims that failed, or else claims tasks for every idle queue.
 func (c *claimer) claimIdle() {

@@ -30,20 +30,7 @@ type heartbeat struct {
 	logged errLog
 }
 
-func (h *heartbeat) start() { h.durLoop.start(h.run) }
-
-func (h *heartbeat) run(quit <-chan struct{}) {
-	t := time.NewTicker(min(renewInterval, h.b.lease()/3))
-	defer t.Stop()
-	for {
-		select {
-		case <-quit:
-			return
-		case <-t.C:
-		}
-		h.renew()
-	}
-}
+func (h *heartbeat) start() { h.durLoop.startTicking(min(renewInterval, h.b.lease()/3), h.renew) }
 
 func (h *heartbeat) renew() {
 	b := h.b

@@ -41,6 +41,22 @@ func (l *durLoop) start(run func(quit <-chan struct{})) {
 	}()
 }
 
+// startTicking starts a loop that calls f every interval until it stops.
+func (l *durLoop) startTicking(every time.Duration, f func()) {
+	l.start(func(quit <-chan struct{}) {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+			}
+			f()
+		}
+	})
+}
+
 // shutdown stops the loop and waits for it (a loop never started is a no-op).
 func (l *durLoop) shutdown() {
 	if l.quit == nil {

@@ -47,44 +47,47 @@ func (h *deadlineHeap) pop() deadlineEntry {
 	last := len(s) - 1
 	s[0] = s[last]
 	s = s[:last]
-	for i := 0; ; {
-		l := 2*i + 1
-		if l >= len(s) {
-			break
-		}
-		m := l
-		if r := l + 1; r < len(s) && s[r].at < s[l].at {
-			m = r
-		}
-		if s[i].at <= s[m].at {
-			break
-		}
-		s[i], s[m] = s[m], s[i]
-		i = m
-	}
+	s.down(0)
 	*h = s
 	return top
 }
 
-// heapify restores the heap order of an arbitrary slice.
-func (h deadlineHeap) heapify() {
-	for i := len(h)/2 - 1; i >= 0; i-- {
-		for j := i; ; {
-			l := 2*j + 1
-			if l >= len(h) {
-				break
-			}
-			m := l
-			if r := l + 1; r < len(h) && h[r].at < h[l].at {
-				m = r
-			}
-			if h[j].at <= h[m].at {
-				break
-			}
-			h[j], h[m] = h[m], h[j]
-			j = m
+// down moves entry i down to its place.
+func (h deadlineHeap) down(i int) {
+	for {
+		l := 2*i + 1
+		if l >= len(h) {
+			return
+		}
+		m := l
+		if r := l + 1; r < len(h) && h[r].at < h[l].at {
+			m = r
+		}
+		if h[i].at <= h[m].at {
+			return
+		}
+		h[i], h[m] = h[m], h[i]
+		i = m
+	}
+}
+
+// keep drops the entries for which live reports false (stale ones) and restores the heap
+// order.
+func (h *deadlineHeap) keep(live func(deadlineEntry) bool) {
+	s := *h
+	w := 0
+	for _, e := range s {
+		if live(e) {
+			s[w] = e
+			w++
 		}
 	}
+	clear(s[w:])
+	s = s[:w]
+	for i := len(s)/2 - 1; i >= 0; i-- {
+		s.down(i)
+	}
+	*h = s
 }
 
 // parseTimeout reads a timeout_ms value: a positive integer, capped at protocol.MaxTimeout (0 for
@@ -122,31 +125,32 @@ func (c *core) watchDeadline(slot uint32, t *task) {
 	}
 }
 
+// waitingAt returns the task of key k if it is still waiting (queued or scheduled, not handed
+// out) under that key.
+func (c *core) waitingAt(k uint64) (uint32, *task) {
+	slot, gen := splitKey(k)
+	t := c.tasks.at(slot)
+	if t == nil || t.buf == nil || t.gen != gen || t.flags&fHeld != 0 {
+		return slot, nil
+	}
+	return slot, t
+}
+
 // compactDeadlines drops the stale entries.
 func (c *core) compactDeadlines() {
-	w := 0
-	for _, e := range c.deadlines {
-		slot, gen := splitKey(e.key)
-		if t := c.tasks.at(slot); t != nil && t.buf != nil && t.gen == gen && t.flags&fHeld == 0 {
-			c.deadlines[w] = e
-			w++
-		}
-	}
-	clear(c.deadlines[w:])
-	c.deadlines = c.deadlines[:w]
-	c.deadlines.heapify()
+	c.deadlines.keep(func(e deadlineEntry) bool {
+		_, t := c.waitingAt(e.key)
+		return t != nil
+	})
 }
 
 // expireDue expires the queued tasks whose deadline has passed.
 func (c *core) expireDue(now int64) {
 	for len(c.deadlines) > 0 && c.deadlines[0].at <= now {
 		e := c.deadlines.pop()
-		slot, gen := splitKey(e.key)
-		t := c.tasks.at(slot)
-		if t == nil || t.buf == nil || t.gen != gen || t.flags&fHeld != 0 {
-			continue // handed out or gone since
+		if slot, t := c.waitingAt(e.key); t != nil { // else handed out or gone since
+			c.expire(slot, t)
 		}
-		c.expire(slot, t)
 	}
 }
 
@@ -211,16 +215,7 @@ func (c *core) leaseGrace() int64 { return int64(3 * c.cfg.HeartbeatInterval) }
 func (c *core) watchLease(k uint64, deadline int64) {
 	c.leases.push(deadlineEntry{at: deadline + c.leaseGrace(), key: k})
 	if len(c.leases) > 1024 && len(c.leases) > 2*c.running {
-		w := 0
-		for _, e := range c.leases {
-			if t := c.heldAt(e.key); t != nil {
-				c.leases[w] = e
-				w++
-			}
-		}
-		clear(c.leases[w:])
-		c.leases = c.leases[:w]
-		c.leases.heapify()
+		c.leases.keep(func(e deadlineEntry) bool { return c.heldAt(e.key) != nil })
 	}
 }
 

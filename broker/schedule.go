@@ -45,16 +45,10 @@ func (c *core) scheduledAt(k uint64) (uint32, *task) {
 
 // compactSched drops the stale entries of the schedule.
 func (c *core) compactSched() {
-	w := 0
-	for _, e := range c.sched {
-		if _, t := c.scheduledAt(e.key); t != nil {
-			c.sched[w] = e
-			w++
-		}
-	}
-	clear(c.sched[w:])
-	c.sched = c.sched[:w]
-	c.sched.heapify()
+	c.sched.keep(func(e deadlineEntry) bool {
+		_, t := c.scheduledAt(e.key)
+		return t != nil
+	})
 }
 
 // runDue queues the scheduled tasks that are due (or expires those whose deadline passed).
