@@ -305,12 +305,17 @@ func (r *Redis) Hold(ctx context.Context, owner string, tasks ...Task) error {
 	return r.w.do(ctx, op)
 }
 
-// SetRunning implements QueueStore: one script for all ids.
-func (r *Redis) SetRunning(ctx context.Context, owner string, running bool, ids ...string) error {
+// ownerCall checks the owner of a call and that the store is open.
+func (r *Redis) ownerCall(owner string) error {
 	if owner == "" {
 		return fmt.Errorf("%w: empty owner", ErrInvalid)
 	}
-	if err := r.closedErr(); err != nil {
+	return r.closedErr()
+}
+
+// SetRunning implements QueueStore: one script for all ids.
+func (r *Redis) SetRunning(ctx context.Context, owner string, running bool, ids ...string) error {
+	if err := r.ownerCall(owner); err != nil {
 		return err
 	}
 	if len(ids) == 0 {
@@ -375,10 +380,7 @@ func (r *Redis) Ack(ctx context.Context, owner string, ids ...string) error {
 
 // Requeue implements QueueStore.
 func (r *Redis) Requeue(ctx context.Context, owner string, ids ...string) error {
-	if owner == "" {
-		return fmt.Errorf("%w: empty owner", ErrInvalid)
-	}
-	if err := r.closedErr(); err != nil {
+	if err := r.ownerCall(owner); err != nil {
 		return err
 	}
 	if len(ids) == 0 {
@@ -395,10 +397,7 @@ func (r *Redis) Requeue(ctx context.Context, owner string, ids ...string) error 
 
 // Register implements QueueStore.
 func (r *Redis) Register(ctx context.Context, owner string, force bool) (string, int, error) {
-	if owner == "" {
-		return "", 0, fmt.Errorf("%w: empty owner", ErrInvalid)
-	}
-	if err := r.closedErr(); err != nil {
+	if err := r.ownerCall(owner); err != nil {
 		return "", 0, err
 	}
 	f := "0"
@@ -453,10 +452,7 @@ func (r *Redis) Quarantined() uint64 { return r.bad.Load() }
 
 // Renew implements QueueStore.
 func (r *Redis) Renew(ctx context.Context, owner string) error {
-	if owner == "" {
-		return fmt.Errorf("%w: empty owner", ErrInvalid)
-	}
-	if err := r.closedErr(); err != nil {
+	if err := r.ownerCall(owner); err != nil {
 		return err
 	}
 	if err := eval(ctx, r.c, scriptRenew, r.o.Prefix, owner, r.leaseMS).Error(); err != nil {

@@ -162,6 +162,16 @@ func (w *writer) flush(ctx context.Context) {
 	w.free <- f
 }
 
+// answered finishes op once Redis answered it: its after hook runs on success, and op goes
+// back to the pool.
+func answered(op *wop, err error) error {
+	if err == nil && op.after != nil {
+		op.after(op)
+	}
+	releaseOp(op)
+	return err
+}
+
 // do hands op to the writer and waits for Redis's answer. On ctx's end it returns ctx.Err()
 // and abandons op (the write may still happen).
 func (w *writer) do(ctx context.Context, op *wop) error {
@@ -176,11 +186,7 @@ func (w *writer) do(ctx context.Context, op *wop) error {
 	}
 	select {
 	case err := <-op.done:
-		if err == nil && op.after != nil {
-			op.after(op)
-		}
-		releaseOp(op)
-		return err
+		return answered(op, err)
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-w.exited:
@@ -188,11 +194,7 @@ func (w *writer) do(ctx context.Context, op *wop) error {
 		// with stop may have been left.
 		select {
 		case err := <-op.done:
-			if err == nil && op.after != nil {
-				op.after(op)
-			}
-			releaseOp(op)
-			return err
+			return answered(op, err)
 		default:
 			return ErrClosed
 		}
