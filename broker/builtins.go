@@ -71,6 +71,14 @@ func (c *core) brokerCall(p *peer, tg target, h *codec.Header) {
 		if c.may(p, RoleAdmin, tg, h.ID, errNotAdminKey) {
 			c.bPurge(tg, h)
 		}
+	case protocol.MethodList:
+		if c.may(p, RoleAdmin, tg, h.ID, errNotAdminKey) {
+			c.bList(p, tg, h)
+		}
+	case protocol.MethodRequeue:
+		if c.may(p, RoleAdmin, tg, h.ID, errNotAdminKey) {
+			c.bRequeue(p, tg, h)
+		}
 	default:
 		c.userCall(p, tg, h)
 	}
@@ -452,7 +460,7 @@ func (c *core) bSubmit(p *peer, tg target, h *codec.Header) {
 	c.seq++
 	t.seq = c.seq
 	t.flags |= fSubmitted
-	c.subm[t.seq] = slot
+	c.submitted(t.seq, slot)
 	if x.key != nil {
 		c.keys[string(scoped)] = t.seq
 		c.pruneKeys()
@@ -689,7 +697,7 @@ func (c *core) bRevoke(p *peer, tg target, h *codec.Header) {
 			c.scratch2 = codec.AppendErrorObject(c.scratch2[:0], errRevoked)
 			c.storeTask(slot, t, nil, c.scratch2, c.nodeName(t))
 			t.flags &^= fSubmitted
-			delete(c.subm, seq)
+			c.unsubmit(seq)
 			if t.flags&fHeld != 0 {
 				// Told on the PUB control topic (every node, lossy) and straight to the node
 				// that holds it on the ROUTER (reliable); the node cancels the handler's

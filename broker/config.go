@@ -46,6 +46,9 @@ const (
 	DefaultProgressTimeout      = protocol.DefaultProgressTimeout      // DefaultProgressTimeout is the default of Config.ProgressTimeout.
 	DefaultMaxNodeName          = protocol.DefaultMaxNodeName          // DefaultMaxNodeName is the default of Config.MaxNodeName.
 	DefaultMaxNodeLists         = protocol.DefaultMaxNodeLists         // DefaultMaxNodeLists is the default of Config.MaxNodeLists.
+	DefaultArchiveMax           = protocol.DefaultArchiveMax           // DefaultArchiveMax is the default of Config.ArchiveMax.
+	DefaultArchiveMaxBytes      = protocol.DefaultArchiveMaxBytes      // DefaultArchiveMaxBytes is the default of Config.ArchiveMaxBytes.
+	DefaultArchiveTTL           = protocol.DefaultArchiveTTL           // DefaultArchiveTTL is the default of Config.ArchiveTTL.
 )
 
 // Bounds of the task options (docs/reliability.md); past one a request is answered with
@@ -159,6 +162,15 @@ type Config struct {
 	// Config.Store the store keeps the results for ResultTTL as well; these bounds are the
 	// broker's own copy.)
 	MaxResultBytes int64
+	// ArchiveMax bounds the tasks the dead-letter archive keeps (submitted tasks that ended
+	// FAILURE, EXPIRED or REVOKED, with their params, options and every attempt's error; see
+	// archive.go); past it the oldest go. Default 100,000; negative: no archive.
+	ArchiveMax int
+	// ArchiveMaxBytes bounds the memory of the archive (params, errors and a fixed cost per
+	// task); past it the oldest go. Default 128 MiB.
+	ArchiveMaxBytes int64
+	// ArchiveTTL is how long an archived task is kept, independent of ResultTTL. Default 7 days.
+	ArchiveTTL time.Duration
 	// MemoryBudget is the memory, in bytes, the broker's tasks and results may take: it gives
 	// MaxTaskBytes (half of it) and MaxResultBytes (a quarter) their defaults; the rest is
 	// room for what peers have in flight (docs/limits.md). Default 1 GiB.
@@ -307,6 +319,15 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxResults <= 0 {
 		c.MaxResults = DefaultMaxResults
+	}
+	if c.ArchiveMax == 0 {
+		c.ArchiveMax = DefaultArchiveMax
+	}
+	if c.ArchiveMaxBytes <= 0 {
+		c.ArchiveMaxBytes = DefaultArchiveMaxBytes
+	}
+	if c.ArchiveTTL <= 0 {
+		c.ArchiveTTL = DefaultArchiveTTL
 	}
 	if c.MemoryBudget <= 0 {
 		c.MemoryBudget = DefaultMemoryBudget

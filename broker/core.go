@@ -247,6 +247,10 @@ type core struct {
 	qkey      []byte              // a queue key being built (queueFor)
 	rnd       uint64              // state of the backoff jitter (splitmix64)
 
+	lix   liveIndex               // the seqs of c.subm, in order (list.go)
+	arch  *archive                // the dead-letter archive (archive.go)
+	tries map[uint32][]attemptErr // failed attempts of live submitted tasks that ran again, by slot (archive.go)
+
 	paused     map[string]bool // paused queue names (broker.pause), DefaultQueue for the default one
 	waiterFree []*waiter
 	dirty      []uint32
@@ -335,6 +339,7 @@ func newCore(cfg *Config, out, pub sender) *core {
 	c.hdr.Scratch = make([]byte, 0, maxMethodLen)
 	c.runMS = max(cfg.TaskTimeout.Milliseconds(), 1)
 	c.mscratch = make([]byte, 0, maxMethodLen)
+	c.arch = newArchive(cfg.ArchiveMax, cfg.ArchiveMaxBytes, cfg.ArchiveTTL)
 	c.store = newMemStore(cfg.MaxResults, cfg.MaxResultBytes, c.wake, func() int64 { return c.now() })
 	return c
 }
@@ -589,10 +594,13 @@ func (c *core) freeTask(slot uint32, t *task) {
 	q := c.queues[t.q]
 	q.refs--
 	if t.flags&fSubmitted != 0 {
-		delete(c.subm, t.seq)
+		c.unsubmit(t.seq)
 	}
 	if t.flags&fOpts != 0 {
 		delete(c.opts, slot)
+	}
+	if len(c.tries) > 0 {
+		delete(c.tries, slot)
 	}
 	if c.dur != nil {
 		c.freed(t)

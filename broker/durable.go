@@ -733,7 +733,7 @@ func (c *core) claimed(ts []store.Task) {
 		}
 		if m.submitted {
 			t.flags |= fSubmitted
-			c.subm[t.seq] = slot
+			c.submitted(t.seq, slot)
 		}
 		c.cnt.accepted++
 		if m.due > c.now() {

@@ -54,6 +54,9 @@ func (c *core) appendRecordSeq(dst []byte, seq uint64, raw []byte) []byte {
 		c.delivered(rec)
 		return c.appendRecord(dst, rec)
 	}
+	if d, ok := c.arch.get(seq); ok {
+		return c.appendDead(dst, d)
+	}
 	if raw == nil {
 		raw = c.appendPublicID(c.scratch2[:0], seq)
 		c.scratch2 = raw
@@ -126,6 +129,9 @@ func (c *core) delivered(rec *record) {
 
 // storeTask puts the record of a finished submitted task into the result store.
 func (c *core) storeTask(slot uint32, t *task, result, errObj []byte, node string) {
+	if t.state != stSuccess {
+		c.archiveTask(slot, t, errObj, node)
+	}
 	q := c.queues[t.q]
 	c.rec = record{
 		seq:      t.seq,
@@ -396,6 +402,7 @@ func (c *core) publishShutdown() {
 // batches.
 func (c *core) tick(now int64) {
 	c.store.expire(now)
+	c.arch.expire(now)
 	if c.dur != nil {
 		c.checkLease()
 	}

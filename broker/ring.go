@@ -52,6 +52,9 @@ func (r *ring) pushFront(v uint64) {
 	r.n++
 }
 
+// at returns element i (0 is the front); i must be below len.
+func (r *ring) at(i int) uint64 { return r.buf[(r.head+i)&(len(r.buf)-1)] }
+
 // front returns the first element without removing it; ok is false when empty.
 func (r *ring) front() (uint64, bool) {
 	if r.n == 0 {

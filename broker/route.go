@@ -430,6 +430,7 @@ func (c *core) nodeResult(p *peer, h *codec.Header, raw []byte) {
 	if h.Error != nil {
 		// The error path only: a success costs nothing here.
 		if ok, after := retryAsked(raw, h.Error); ok && c.retry(slot, t, after) {
+			c.noteTry(slot, t, h.Error, p.name)
 			return
 		}
 		code := errObjCode(h.Error)

@@ -50,7 +50,8 @@ type waiter struct {
 // deadline with a nil record, or by wakeAll); cancel forgets a waiter without waking it.
 type memStore struct {
 	recs     map[uint64]*record
-	order    ring // seqs in put order
+	order    ring   // seqs in put order
+	popped   uint64 // entries popped from the front of order so far (broker.list's positions)
 	max      int
 	maxBytes int64 // bound on bytes (recordSize of every record)
 	bytes    int64
@@ -119,6 +120,7 @@ func (s *memStore) evictFront() {
 	if !ok {
 		return
 	}
+	s.popped++
 	if r, ok := s.recs[seq]; ok {
 		delete(s.recs, seq)
 		s.bytes -= recordSize(r)

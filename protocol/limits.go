@@ -56,5 +56,12 @@ const (
 	DefaultMaxNodeLists         = 64 << 10                // DefaultMaxNodeLists bounds a node's method and queue names in its hello, in bytes together.
 	DefaultTaskTimeout          = 30 * time.Minute        // DefaultTaskTimeout is the run time a task without a deadline is given at its node.
 	DefaultProgressTimeout      = 30 * time.Second        // DefaultProgressTimeout is how long a node may hold tasks it has not started without any answer or running notice.
+	DefaultArchiveMax           = 100_000                 // DefaultArchiveMax bounds the tasks the dead-letter archive keeps.
+	DefaultArchiveMaxBytes      = 128 << 20               // DefaultArchiveMaxBytes bounds the memory of the dead-letter archive, params and errors included.
+	DefaultArchiveTTL           = 7 * 24 * time.Hour      // DefaultArchiveTTL is how long an archived task is kept.
+	DefaultListLimit            = 100                     // DefaultListLimit is the page size of broker.list when the call names none.
+	MaxListLimit                = 1000                    // MaxListLimit bounds the page size of broker.list.
+	DefaultListScan             = 50_000                  // DefaultListScan bounds the entries one broker.list page looks at (a page with a filter that matches few tasks may come back short, with a cursor).
+	DefaultListTime             = 2 * time.Millisecond    // DefaultListTime bounds the time one broker.list or broker.requeue call takes on the routing loop (a page cut short has a cursor).
 	DefaultPrefetch             = 4096                    // DefaultPrefetch bounds the tasks a node holds beyond its concurrency; its credit window sizes itself within (docs/protocol.md).
 )

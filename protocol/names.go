@@ -22,6 +22,8 @@ const (
 	MethodPause   = "broker.pause"   // MethodPause: stop handing out a queue's tasks; it keeps accepting.
 	MethodResume  = "broker.resume"  // MethodResume: hand out a paused queue's tasks again.
 	MethodPurge   = "broker.purge"   // MethodPurge: drop the queued tasks of a queue or a method; answers how many.
+	MethodList    = "broker.list"    // MethodList: one page of the tasks in a state, queue or method (live, finished or archived).
+	MethodRequeue = "broker.requeue" // MethodRequeue: run archived tasks (FAILURE, EXPIRED, REVOKED) again with their params and options.
 )
 
 // The notifications the broker sends (on the ROUTER or on the PUB socket).
@@ -95,6 +97,37 @@ const (
 const (
 	MemberPaused = "paused" // MemberPaused: whether the queue is paused now.
 	MemberPurged = "purged" // MemberPurged: how many queued tasks were dropped.
+)
+
+// The params of broker.list and broker.requeue (beside ParamQueue and ParamMethod), and of
+// broker.purge for the archive.
+const (
+	ParamState    = "state"    // ParamState: list or requeue only the tasks in this state.
+	ParamOrder    = "order"    // ParamOrder: OrderOldest (the default) or OrderNewest.
+	ParamLimit    = "limit"    // ParamLimit: the most tasks in one page (DefaultListLimit, at most MaxListLimit).
+	ParamCursor   = "cursor"   // ParamCursor: where the page starts: the cursor of the page before.
+	ParamArchived = "archived" // ParamArchived: broker.purge deletes archived tasks instead of queued ones.
+)
+
+// The orders of broker.list.
+const (
+	OrderOldest = "oldest" // OrderOldest lists the oldest tasks first (the default).
+	OrderNewest = "newest" // OrderNewest lists the newest tasks first.
+)
+
+// The members of the answers of broker.list and broker.requeue, and of an archived task's record.
+const (
+	MemberTasks      = "tasks"       // MemberTasks: the page of task records.
+	MemberCursor     = "cursor"      // MemberCursor: the cursor of the next page; absent when the listing is done.
+	MemberRequeued   = "requeued"    // MemberRequeued: how many archived tasks run again.
+	MemberParams     = "params"      // MemberParams: an archived task's raw params.
+	MemberErrors     = "errors"      // MemberErrors: an archived task's attempts that failed: [{"attempt","error","node","at_ms"}].
+	MemberError      = "error"       // MemberError: a failed attempt's JSON-RPC error object.
+	MemberNode       = "node"        // MemberNode: the node an attempt ran on.
+	MemberAtMS       = "at_ms"       // MemberAtMS: when an attempt failed, unix milliseconds.
+	MemberCreatedMS  = "created_ms"  // MemberCreatedMS: when an archived task was accepted, unix milliseconds.
+	MemberFinishedMS = "finished_ms" // MemberFinishedMS: when an archived task ended, unix milliseconds.
+	MemberArchived   = "archived"    // MemberArchived: true in the record of a task read from the archive.
 )
 
 // The roles a broker.hello names.
