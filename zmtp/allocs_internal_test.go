@@ -33,7 +33,7 @@ func assertNoAllocs(t *testing.T, name string, f func(), settle func()) {
 }
 
 // TestAllocsSend: Send, SendFrames and TrySend allocate nothing in steady state, for DEALER,
-// ROUTER and PUB.
+// ROUTER and PUB (matching a topic past 1,000 adversarial subscriptions included).
 func TestAllocsSend(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -86,6 +86,10 @@ func TestAllocsSend(t *testing.T) {
 	waitSubscribed(t, pub, 1)
 	atSub := drain(sub)
 	assertNoAllocs(t, "PUB SendFrames", func() { _ = pub.SendFrames(ctx, payload) }, settled(pub, atSub))
+	base, topics, _ := flatCostSetup(t)
+	adversaries(t, pub, 1000, base)
+	assertNoAllocs(t, "PUB SendFrames past 1,000 adversarial subscriptions",
+		func() { _ = pub.SendFrames(ctx, topics[0], payload) }, settled(pub, atSub))
 }
 
 // queued returns the bytes queued for writing on s's connections.

@@ -14,54 +14,115 @@ import (
 )
 
 // TestPubSubsMatchesReference: after random subscribes and unsubscribes of prefixes that share
-// and split edges, the tree reaches exactly the peers a naive scan of every peer's prefixes
-// finds, once each, and an emptied tree is back to a bare root.
+// and split spines (short words over two letters, longer ones over three, with more peers),
+// the trie keeps its invariants after every step, reaches exactly the peers a naive scan of
+// every peer's prefixes finds, once each, and an emptied trie is back to a bare root.
 func TestPubSubsMatchesReference(t *testing.T) {
-	s := NewSocket(Pub, Options{})
-	defer s.Close()
-	peers := make([]*conn, 8)
-	for i := range peers {
-		peers[i] = &conn{s: s, wake: make(chan struct{}, 1)}
-	}
-	rng := rand.New(rand.NewPCG(1, 2))
-	word := func() []byte {
-		b := make([]byte, rng.IntN(6))
-		for i := range b {
-			b[i] = "ab"[rng.IntN(2)]
-		}
-		return b
-	}
-	for step := range 5000 {
-		c := peers[rng.IntN(len(peers))]
-		if err := c.subscribe(word(), rng.IntN(3) > 0); err != nil {
-			t.Fatal(err)
-		}
-		topic := word()
-		want := map[*conn]bool{}
-		for _, p := range peers {
-			for pre := range p.psubs {
-				if bytes.HasPrefix(topic, []byte(pre)) {
-					want[p] = true
+	for _, tc := range []struct {
+		name            string
+		peers, alphabet int
+		maxLen, steps   int
+	}{
+		{"short", 8, 2, 6, 5000},
+		{"long", 32, 3, 24, 1500},
+		{"deep", 16, 2, 64, 1000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := NewSocket(Pub, Options{})
+			defer s.Close()
+			peers := make([]*conn, tc.peers)
+			for i := range peers {
+				peers[i] = &conn{s: s, wake: make(chan struct{}, 1)}
+			}
+			rng := rand.New(rand.NewPCG(1, 2))
+			word := func() []byte {
+				b := make([]byte, rng.IntN(tc.maxLen))
+				for i := range b {
+					b[i] = "abc"[rng.IntN(tc.alphabet)]
+				}
+				return b
+			}
+			for step := range tc.steps {
+				c := peers[rng.IntN(len(peers))]
+				if err := c.subscribe(word(), rng.IntN(3) > 0); err != nil {
+					t.Fatal(err)
+				}
+				checkSpine(t, &s.psubs.root, true)
+				topic := word()
+				want := map[*conn]bool{}
+				for _, p := range peers {
+					for pre := range p.psubs {
+						if bytes.HasPrefix(topic, []byte(pre)) {
+							want[p] = true
+						}
+					}
+				}
+				got := map[*conn]int{}
+				s.psubs.walk(topic, func(c *conn) { got[c]++ })
+				for p, n := range got {
+					if n != 1 || !want[p] {
+						t.Fatalf("step %d: topic %q reached a peer %d times (want %v)", step, topic, n, want[p])
+					}
+				}
+				if len(got) != len(want) {
+					t.Fatalf("step %d: topic %q reached %d peers, want %d", step, topic, len(got), len(want))
 				}
 			}
+			for _, p := range peers {
+				p.unsubscribeAll()
+				checkSpine(t, &s.psubs.root, true)
+			}
+			if r := s.psubs.root; r.w != 0 || len(r.s) != 0 || len(r.ends) != 0 || len(r.forks) != 0 {
+				t.Fatalf("emptied trie keeps %d bytes, %d ends and %d forks at its root", len(r.s), len(r.ends), len(r.forks))
+			}
+		})
+	}
+}
+
+// checkSpine verifies a spine and its forks: sorted ends and forks within the spine's bytes,
+// no fork on the spine's own next byte, weights that add up, no fork heavier than the
+// continuation past its offset, nothing stored past the last end or fork, and (but at the
+// root) nothing at offset 0. It returns the spine's weight.
+func checkSpine(t *testing.T, sp *spine, root bool) int {
+	t.Helper()
+	w := 0
+	for i, e := range sp.ends {
+		if e.off > len(sp.s) || (i > 0 && sp.ends[i-1].off >= e.off) || len(e.conns) == 0 || (!root && e.off == 0) {
+			t.Fatalf("bad end %d at %d of a %d-byte spine", i, e.off, len(sp.s))
 		}
-		got := map[*conn]int{}
-		s.psubs.walk(topic, func(c *conn) { got[c]++ })
-		for p, n := range got {
-			if n != 1 || !want[p] {
-				t.Fatalf("step %d: topic %q reached a peer %d times (want %v)", step, topic, n, want[p])
+		w++
+	}
+	hi := 0
+	if len(sp.ends) > 0 {
+		hi = sp.ends[len(sp.ends)-1].off
+	}
+	for i, f := range sp.forks {
+		if f.off > len(sp.s) || (i > 0 && cmpFork(sp.forks[i-1], f) >= 0) || (!root && f.off == 0) ||
+			(f.off < len(sp.s) && sp.s[f.off] == f.b) || len(f.sp.s) == 0 || f.sp.s[0] != f.b {
+			t.Fatalf("bad fork %d at %d (%q) of spine %q", i, f.off, f.b, sp.s)
+		}
+		fw := checkSpine(t, f.sp, false)
+		beyond := 0
+		for _, e := range sp.ends {
+			if e.off > f.off {
+				beyond++
 			}
 		}
-		if len(got) != len(want) {
-			t.Fatalf("step %d: topic %q reached %d peers, want %d", step, topic, len(got), len(want))
+		for _, g := range sp.forks {
+			if g.off > f.off {
+				beyond += g.sp.w
+			}
 		}
+		if fw > beyond {
+			t.Fatalf("fork at %d weighs %d, more than the %d past it on spine %q", f.off, fw, beyond, sp.s)
+		}
+		w += fw
+		hi = max(hi, f.off)
 	}
-	for _, p := range peers {
-		p.unsubscribeAll()
+	if w != sp.w || (w > 0 && hi != len(sp.s)) {
+		t.Fatalf("spine %q: weight %d, counted %d; last end or fork at %d", sp.s, sp.w, w, hi)
 	}
-	if r := s.psubs.root; len(r.kids) != 0 || len(r.conns) != 0 {
-		t.Fatalf("emptied tree keeps %d children and %d peers at its root", len(r.kids), len(r.conns))
-	}
+	return w
 }
 
 // TestSubscriptionBytesBound: a SUB whose prefixes would pass MaxSubscriptionBytes loses that
@@ -125,13 +186,12 @@ func flatCostSetup(tb testing.TB) (base []byte, topics [][]byte, body []byte) {
 	return base, topics, []byte(`{"jsonrpc":"2.0","method":"broker.tasks","params":{"waiting":1}}`)
 }
 
-// TestPublishCostFlat: what a batch of 1,024 notifications costs does not grow with the
-// number of subscriptions, only with the topics' length: 3,000 subscribers holding
-// adversarial prefixes (lengths 1..1,030, each diverging from the topics at its last byte)
-// cost less than 1.5x what 1,000 of the same shapes cost (a lookup per peer, or per distinct
-// prefix length per peer, would cost 3x). Each figure is the best of several interleaved
-// runs, so that a loaded machine slows both alike; the batch without adversaries is logged
-// beside them (BenchmarkPublishAdversarialSubs measures the same).
+// TestPublishCostFlat: with 1,000 subscribers holding adversarial prefixes (lengths 1..1,030,
+// each leaving the topics at its last byte, so that the trie branches at every depth of the
+// topics' path), a batch of 1,024 notifications costs less than 2x what it costs with none,
+// and so does one with 3,000: matching costs a comparison of the topic's bytes, not a step
+// per branch. Each figure is the best of several interleaved runs, so that a loaded machine
+// slows all alike (BenchmarkPublishAdversarialSubs measures the same).
 func TestPublishCostFlat(t *testing.T) {
 	base, topics, body := flatCostSetup(t)
 	counts := []int{0, 1000, 3000}
@@ -151,11 +211,16 @@ func TestPublishCostFlat(t *testing.T) {
 			best[i] = min(best[i], publishBatch(t, p, topics, body))
 		}
 	}
-	ratio := float64(best[2]) / float64(best[1])
-	t.Logf("batch of 1,024 (topics of %d bytes): %v with no adversarial subscriber, %v with 1,000, %v with 3,000 (%.2fx)",
-		len(topics[0]), best[0], best[1], best[2], ratio)
-	if ratio >= 1.5 {
-		t.Fatalf("3,000 adversarial subscribers make a batch %.2fx as costly as 1,000, want < 1.5x", ratio)
+	t.Logf("batch of 1,024 (topics of %d bytes): %v with no adversarial subscriber, %v with 1,000 (%.2fx), %v with 3,000 (%.2fx)",
+		len(topics[0]), best[0], best[1], float64(best[1])/float64(best[0]), best[2], float64(best[2])/float64(best[0]))
+	bound := 2.0
+	if raceEnabled {
+		bound = 4 // the detector's instrumentation weighs on the comparison more than on the send
+	}
+	for i, n := range counts[1:] {
+		if r := float64(best[i+1]) / float64(best[0]); r >= bound {
+			t.Errorf("%d adversarial subscribers make a batch %.2fx as costly as none, want < %vx", n, r, bound)
+		}
 	}
 }
 
@@ -172,6 +237,7 @@ func BenchmarkPublishAdversarialSubs(b *testing.B) {
 			}
 			waitSubscribed(b, pub, 1)
 			adversaries(b, pub, n, base)
+			b.ReportAllocs()
 			b.ResetTimer()
 			for range b.N {
 				publishBatch(b, pub, topics, body)
