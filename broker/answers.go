@@ -53,9 +53,7 @@ func (c *core) badNodeMsg(p *peer, tg target, raw []byte, err error) {
 // of this broker run), counting a stale answer otherwise.
 func (c *core) heldBy(p *peer, k uint64, ours bool) (uint32, *task) {
 	if ours {
-		slot, gen := splitKey(k)
-		t := c.tasks.at(slot)
-		if t != nil && t.buf != nil && t.gen == gen && t.flags&fHeld != 0 && t.node == p.slot {
+		if slot, t := c.current(k); t != nil && t.flags&fHeld != 0 && t.node == p.slot {
 			return slot, t
 		}
 	}

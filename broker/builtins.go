@@ -160,14 +160,8 @@ func (c *core) bRunning(p *peer, tg target, h *codec.Header) {
 	}
 	for it.Next() {
 		k, ours, ok := c.parseHandout(it.Value())
-		if !ok || !ours {
-			c.cnt.stale++
-			continue
-		}
-		slot, gen := splitKey(k)
-		t := c.tasks.at(slot)
-		if t == nil || t.buf == nil || t.gen != gen || t.flags&fHeld == 0 || t.node != p.slot {
-			c.cnt.stale++
+		_, t := c.heldBy(p, k, ok && ours)
+		if t == nil {
 			continue
 		}
 		c.noteProgress(p)

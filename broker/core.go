@@ -550,12 +550,21 @@ func (c *core) compact(q *queue) {
 
 // queuedIn returns the task of key k if it is still queued in q.
 func (c *core) queuedIn(k uint64, q *queue) *task {
-	slot, gen := splitKey(k)
-	t := c.tasks.at(slot)
-	if t == nil || t.gen != gen || t.flags&(fHeld|fScheduled) != 0 || t.q != q.idx || t.buf == nil {
+	_, t := c.current(k)
+	if t == nil || t.flags&(fHeld|fScheduled) != 0 || t.q != q.idx {
 		return nil
 	}
 	return t
+}
+
+// current returns the task of key k if k still names it: the slot holds a live task of k's
+// generation.
+func (c *core) current(k uint64) (uint32, *task) {
+	slot, gen := splitKey(k)
+	if t := c.tasks.at(slot); t != nil && t.buf != nil && t.gen == gen {
+		return slot, t
+	}
+	return slot, nil
 }
 
 // ---- tasks ----

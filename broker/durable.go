@@ -209,9 +209,8 @@ func (c *core) hold(p *peer, slot uint32, t *task, due int64, reply bool, tg tar
 
 // storingAt returns the task of key k if it is still being written under that key.
 func (c *core) storingAt(k uint64) (uint32, *task) {
-	slot, gen := splitKey(k)
-	t := c.tasks.at(slot)
-	if t == nil || t.buf == nil || t.gen != gen || t.state != stStoring {
+	slot, t := c.current(k)
+	if t == nil || t.state != stStoring {
 		return slot, nil
 	}
 	return slot, t

@@ -121,27 +121,18 @@ func (c *core) watchDeadline(slot uint32, t *task) {
 	c.deadlines.push(deadlineEntry{at: t.deadline, key: t.key(slot)})
 	c.withDeadline++
 	if len(c.deadlines) > 1024 && len(c.deadlines) > 2*c.withDeadline {
-		c.compactDeadlines()
+		c.deadlines.keep(func(e deadlineEntry) bool { _, t := c.waitingAt(e.key); return t != nil })
 	}
 }
 
 // waitingAt returns the task of key k if it is still waiting (queued or scheduled, not handed
 // out) under that key.
 func (c *core) waitingAt(k uint64) (uint32, *task) {
-	slot, gen := splitKey(k)
-	t := c.tasks.at(slot)
-	if t == nil || t.buf == nil || t.gen != gen || t.flags&fHeld != 0 {
+	slot, t := c.current(k)
+	if t == nil || t.flags&fHeld != 0 {
 		return slot, nil
 	}
 	return slot, t
-}
-
-// compactDeadlines drops the stale entries.
-func (c *core) compactDeadlines() {
-	c.deadlines.keep(func(e deadlineEntry) bool {
-		_, t := c.waitingAt(e.key)
-		return t != nil
-	})
 }
 
 // expireDue expires the queued tasks whose deadline has passed.
@@ -221,12 +212,10 @@ func (c *core) watchLease(k uint64, deadline int64) {
 
 // heldAt returns the task of hand-out key k if a node still holds it under that key.
 func (c *core) heldAt(k uint64) *task {
-	slot, gen := splitKey(k)
-	t := c.tasks.at(slot)
-	if t == nil || t.buf == nil || t.gen != gen || t.flags&fHeld == 0 {
-		return nil
+	if _, t := c.current(k); t != nil && t.flags&fHeld != 0 {
+		return t
 	}
-	return t
+	return nil
 }
 
 // runLeases holds the leases of tasks handed out under Config.TaskTimeout (no deadline of

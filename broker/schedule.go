@@ -19,7 +19,7 @@ func (c *core) schedule(slot uint32, t *task, at int64, st state) {
 	c.scheduled++
 	c.sched.push(deadlineEntry{at: at, key: t.key(slot)})
 	if len(c.sched) > 1024 && len(c.sched) > 2*c.scheduled {
-		c.compactSched()
+		c.sched.keep(func(e deadlineEntry) bool { _, t := c.scheduledAt(e.key); return t != nil })
 	}
 	c.watchDeadline(slot, t)
 }
@@ -35,20 +35,11 @@ func (c *core) unschedule(t *task) {
 
 // scheduledAt returns the task of key k if it is still scheduled under that key.
 func (c *core) scheduledAt(k uint64) (uint32, *task) {
-	slot, gen := splitKey(k)
-	t := c.tasks.at(slot)
-	if t == nil || t.buf == nil || t.gen != gen || t.flags&fScheduled == 0 {
+	slot, t := c.current(k)
+	if t == nil || t.flags&fScheduled == 0 {
 		return slot, nil
 	}
 	return slot, t
-}
-
-// compactSched drops the stale entries of the schedule.
-func (c *core) compactSched() {
-	c.sched.keep(func(e deadlineEntry) bool {
-		_, t := c.scheduledAt(e.key)
-		return t != nil
-	})
 }
 
 // runDue queues the scheduled tasks that are due (or expires those whose deadline passed).
