@@ -128,12 +128,16 @@ func (d *decoder) bytes(what string) []byte {
 	return f
 }
 
-func (d *decoder) version(want byte, what string) {
-	if len(d.b) == 0 || d.b[0] != want {
+// header reads the version byte of a value: it reports whether the value is of version 1
+// (the first layout, still read), else the version must be want.
+func (d *decoder) header(want byte, what string) (v1 bool) {
+	if len(d.b) == 0 || (d.b[0] != 1 && d.b[0] != want) {
 		d.fail(what + " version")
-		return
+		return false
 	}
+	v1 = d.b[0] == 1
 	d.b = d.b[1:]
+	return v1
 }
 
 func (d *decoder) end(what string) {
@@ -146,12 +150,7 @@ func (d *decoder) end(what string) {
 // strings of the protocol are not allocated.
 func decodeResult(v []byte, dst *Result) error {
 	d := decoder{b: v}
-	v1 := len(v) > 0 && v[0] == 1
-	if v1 {
-		d.b = d.b[1:]
-	} else {
-		d.version(resultVersion, "result")
-	}
+	v1 := d.header(resultVersion, "result")
 	attempts := d.uvarint("attempts")
 	finished := d.varint("finished_at")
 	state := d.bytes("state")
@@ -202,12 +201,7 @@ func internState(b []byte) string {
 // slices of one allocation (the caller may keep them).
 func decodeTask(v []byte, t *Task, now time.Time) error {
 	d := decoder{b: v}
-	v1 := len(v) > 0 && v[0] == 1
-	if v1 {
-		d.b = d.b[1:]
-	} else {
-		d.version(taskVersion, "task")
-	}
+	v1 := d.header(taskVersion, "task")
 	deadline := d.varint("deadline")
 	method := d.bytes("method")
 	params := d.bytes("params")
