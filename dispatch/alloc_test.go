@@ -19,7 +19,7 @@ var (
 func rawAddHandler(ctx context.Context, dst, params []byte) ([]byte, error) {
 	var sum int64
 	n := 0
-	it := elemIter{b: rawjson.TrimSpace(params), i: 1}
+	it := elemIter(rawjson.TrimSpace(params), 1)
 	for it.next() {
 		v, ok := parseInt(it.val, 64)
 		if !ok {

@@ -17,7 +17,7 @@ import (
 
 func rawAdd(ctx context.Context, dst, params []byte) ([]byte, error) {
 	var a, b int
-	it := elemIter{b: params, i: 1}
+	it := elemIter(params, 1)
 	for n := 0; it.next(); n++ {
 		v, ok := parseInt(it.val, 64)
 		if !ok {

@@ -38,71 +38,33 @@ func skipValue(b []byte, i int) (int, error) {
 	return end, errSyntax
 }
 
-// elemIter walks the elements of a JSON array whose '[' has been consumed. Each call to next
-// validates one element and leaves it in val (a sub-slice of b).
-type elemIter struct {
-	b    []byte
-	i    int
-	n    int // elements seen so far
-	val  []byte
-	err  error
-	done bool
+// memberIter walks the elements of a JSON array or the members of a JSON object whose opening
+// bracket has been consumed (close is ']' or '}'). Each call to next validates one element or
+// member and leaves its value in val (a sub-slice of b) and, in an object, its raw key (quotes
+// included) in key.
+type memberIter struct {
+	b     []byte
+	i     int
+	close byte
+	n     int // elements or members seen so far
+	key   []byte
+	val   []byte
+	err   error
+	done  bool
 }
 
-func (it *elemIter) next() bool {
+// elemIter walks the array b from index i (just past its '[').
+func elemIter(b []byte, i int) memberIter { return memberIter{b: b, i: i, close: ']'} }
+
+// fieldIter walks the object b from index i (just past its '{').
+func fieldIter(b []byte, i int) memberIter { return memberIter{b: b, i: i, close: '}'} }
+
+func (it *memberIter) next() bool {
 	if it.done || it.err != nil {
 		return false
 	}
 	i := codec.SkipSpace(it.b, it.i)
-	if it.n == 0 {
-		if i < len(it.b) && it.b[i] == ']' {
-			it.i, it.done = i+1, true
-			return false
-		}
-	} else {
-		if i >= len(it.b) {
-			it.i, it.err = i, errSyntax
-			return false
-		}
-		if it.b[i] == ']' {
-			it.i, it.done = i+1, true
-			return false
-		}
-		if it.b[i] != ',' {
-			it.i, it.err = i, errSyntax
-			return false
-		}
-		i = codec.SkipSpace(it.b, i+1)
-	}
-	end, err := skipValue(it.b, i)
-	if err != nil {
-		it.i, it.err = end, err
-		return false
-	}
-	it.val = it.b[i:end]
-	it.i = end
-	it.n++
-	return true
-}
-
-// fieldIter walks the members of a JSON object whose '{' has been consumed. Each call to next
-// validates one member and leaves its raw key (quotes included) in key and its value in val.
-type fieldIter struct {
-	b    []byte
-	i    int
-	n    int
-	key  []byte
-	val  []byte
-	err  error
-	done bool
-}
-
-func (it *fieldIter) next() bool {
-	if it.done || it.err != nil {
-		return false
-	}
-	i := codec.SkipSpace(it.b, it.i)
-	if i < len(it.b) && it.b[i] == '}' {
+	if i < len(it.b) && it.b[i] == it.close {
 		it.i, it.done = i+1, true
 		return false
 	}
@@ -113,24 +75,26 @@ func (it *fieldIter) next() bool {
 		}
 		i = codec.SkipSpace(it.b, i+1)
 	}
-	kend, _, err := codec.SkipString(it.b, i)
-	if err != nil {
-		it.i, it.err = kend, errSyntax
-		return false
+	if it.close == '}' {
+		kend, _, err := codec.SkipString(it.b, i)
+		if err != nil {
+			it.i, it.err = kend, errSyntax
+			return false
+		}
+		it.key = it.b[i:kend]
+		i = codec.SkipSpace(it.b, kend)
+		if i >= len(it.b) || it.b[i] != ':' {
+			it.i, it.err = i, errSyntax
+			return false
+		}
+		i = codec.SkipSpace(it.b, i+1)
 	}
-	key := it.b[i:kend]
-	i = codec.SkipSpace(it.b, kend)
-	if i >= len(it.b) || it.b[i] != ':' {
-		it.i, it.err = i, errSyntax
-		return false
-	}
-	i = codec.SkipSpace(it.b, i+1)
 	end, err := skipValue(it.b, i)
 	if err != nil {
 		it.i, it.err = end, err
 		return false
 	}
-	it.key, it.val, it.i = key, it.b[i:end], end
+	it.val, it.i = it.b[i:end], end
 	it.n++
 	return true
 }

@@ -231,7 +231,7 @@ func (s *sig) split(params []byte, out [][]byte) error {
 	}
 	switch p[0] {
 	case '[':
-		it := elemIter{b: p, i: 1}
+		it := elemIter(p, 1)
 		for it.next() {
 			if it.n <= len(out) {
 				out[it.n-1] = it.val
@@ -267,7 +267,7 @@ func (s *sig) split(params []byte, out [][]byte) error {
 // splitNamed matches the members of the params object to the names given at registration.
 // JSON-RPC asks for exact, case-sensitive names; unknown and repeated names are refused.
 func (s *sig) splitNamed(p []byte, out [][]byte) error {
-	it := fieldIter{b: p, i: 1}
+	it := fieldIter(p, 1)
 	for it.next() {
 		if s.names == nil {
 			continue // refused below once the object is known to be valid JSON
