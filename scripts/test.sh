@@ -19,6 +19,7 @@ deps() {
   /usr/bin/python3 -c 'import pytest, setuptools, ensurepip' >/dev/null 2>&1 || { missing+=("pytest, setuptools, venv: the Python package's tests (e2e TestPython*)"); pkgs+=(python3-pytest python3-setuptools python3-venv); }
   command -v redis-server >/dev/null 2>&1 || { missing+=("redis-server: durable mode, the store conformance suite, TestJepsen, asynq peer"); pkgs+=(redis-server); }
   command -v promtool >/dev/null 2>&1 || { missing+=("promtool: e2e TestMetrics"); pkgs+=(prometheus); }
+  command -v chromium >/dev/null 2>&1 || { missing+=("chromium: the dashboard's browser test (dashboard TestDashboardInChromium)"); pkgs+=(chromium); }
   command -v gcc >/dev/null 2>&1 || { missing+=("gcc: TestJepsen's Redis clock shim"); pkgs+=(gcc libc6-dev); }
   [ ${#missing[@]} -eq 0 ] && return 0
   step "missing test dependencies"

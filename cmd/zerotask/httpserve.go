@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +14,7 @@ import (
 	"time"
 
 	"github.com/zerotask/zerotask/broker"
+	"github.com/zerotask/zerotask/dashboard"
 	"github.com/zerotask/zerotask/internal/promtext"
 	"github.com/zerotask/zerotask/protocol"
 )
@@ -24,12 +23,14 @@ import (
 type httpFlags struct {
 	addr, token *string
 	tok         []byte // the token read by check
+	// dashboard, when set, serves at / beside the metrics (the broker's web dashboard).
+	dashboard http.Handler
 }
 
 func addHTTPFlags(fs *flagSet) *httpFlags {
 	return &httpFlags{
-		addr:  fs.String("http", "", "serve "+protocol.MetricsPath+" (Prometheus text format) on this `address` (off when empty; a bare port or host-less address binds loopback)"),
-		token: fs.String("http-token", "", "`file` holding the bearer token every HTTP request must carry (required on a non-loopback --http address)"),
+		addr:  fs.String("http", "", "serve "+protocol.MetricsPath+" (Prometheus text format) and, on a broker, the live dashboard at / on this `address` (off when empty; a bare port or host-less address binds loopback)"),
+		token: fs.String("http-token", "", "`file` holding the token every HTTP request must carry, as a bearer header or the cookie of the dashboard's /login form (required on a non-loopback --http address)"),
 	}
 }
 
@@ -92,8 +93,11 @@ func (f *httpFlags) start(ctx context.Context, log *slog.Logger, write func(io.W
 	}
 	mux := http.NewServeMux()
 	mux.Handle(protocol.MetricsPath, metricsHandler(write, log))
+	if f.dashboard != nil {
+		mux.Handle("/", f.dashboard)
+	}
 	srv := &http.Server{
-		Handler:           authorize(token, mux),
+		Handler:           dashboard.Protect(token, mux),
 		ReadHeaderTimeout: httpReadHeaderTimeout,
 		WriteTimeout:      httpWriteTimeout,
 		IdleTimeout:       httpIdleTimeout,
@@ -128,25 +132,6 @@ func metricsHandler(write func(io.Writer) error, log *slog.Logger) http.Handler 
 	})
 }
 
-// authorize lets a request through when no token is set, or when it carries it as a bearer
-// token (compared in constant time, lengths included: both sides are hashed first).
-func authorize(token []byte, next http.Handler) http.Handler {
-	if token == nil {
-		return next
-	}
-	want := sha256.Sum256(token)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		sum := sha256.Sum256([]byte(got))
-		if !ok || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="zerotask"`)
-			http.Error(w, "unauthorized", http.StatusUnauthorized)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
 // httpNote is what a command prints once --http serves ("" when off).
 func httpNote(addr string) string {
 	if addr == "" {
@@ -166,5 +151,8 @@ func serveHTTP(ctx context.Context, out *stdio, f *httpFlags, log *slog.Logger, 
 		return err
 	}
 	fmt.Fprintln(out.out, httpNote(addr))
+	if f.dashboard != nil {
+		fmt.Fprintln(out.out, "dashboard on http://"+addr+"/")
+	}
 	return nil
 }

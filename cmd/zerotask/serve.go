@@ -266,6 +266,12 @@ func runBroker(ctx context.Context, io *stdio, args []string) error {
 	}
 	bf.sec.watchReload(ctx, b, log)
 	fmt.Fprintf(io.out, "broker listening on %s (PUB %s)%s\n", b.Addr(), pubAddr(b), bf.storeNote(b.Config()))
+	if *hf.addr != "" {
+		if hf.dashboard, err = startDashboard(ctx, b, *bf.sec.secret, log); err != nil {
+			_ = b.Shutdown(context.WithoutCancel(ctx))
+			return err
+		}
+	}
 	if err := serveHTTP(ctx, io, hf, log, b.WriteMetrics); err != nil {
 		_ = b.Shutdown(context.WithoutCancel(ctx))
 		return err
@@ -478,6 +484,12 @@ func runUp(ctx context.Context, io *stdio, args []string) error {
 		return err
 	}
 	fmt.Fprintf(io.out, "broker listening on %s (PUB %s)%s, node serving %s\n", b.Addr(), pubAddr(b), bf.storeNote(b.Config()), strings.Join(d.Methods(), ", "))
+	if *hf.addr != "" {
+		if hf.dashboard, err = startDashboard(ctx, b, *bf.sec.secret, log.With("role", "dashboard")); err != nil {
+			_ = b.Shutdown(context.WithoutCancel(ctx))
+			return err
+		}
+	}
 	err = serveHTTP(ctx, io, hf, log, func(w outWriter) error {
 		if err := b.WriteMetrics(w); err != nil {
 			return err
