@@ -129,6 +129,8 @@ func (c *core) mayRead(p *peer, raw []byte) bool {
 	owner := ""
 	if slot, live := c.subm[seq]; live {
 		owner = c.ownerOf(slot, c.tasks.at(slot))
+	} else if f := c.flowOf(seq); f != nil {
+		owner = f.owner
 	} else if rec, ok := c.store.get(seq); ok {
 		owner = rec.owner
 	}

@@ -382,6 +382,12 @@ var defaultQueues = []string{DefaultQueue}
 // extension members of a task call (see ext.go) plus "key", the idempotency key.
 func (c *core) bSubmit(p *peer, tg target, h *codec.Header) {
 	mraw := rawjson.Param(h.Params, "method", 0)
+	if mraw == nil {
+		if graph := rawjson.Member(h.Params, protocol.ParamWorkflow); graph != nil {
+			c.bWorkflow(p, tg, h, graph)
+			return
+		}
+	}
 	var method string
 	if mraw == nil || codec.Unmarshal(mraw, &method) != nil || method == "" {
 		c.badParams(tg, h.ID, "method must be a non-empty string")
@@ -580,6 +586,9 @@ func (c *core) bResult(p *peer, tg target, h *codec.Header) {
 	}
 	seq, ok := c.parsePublicID(raw)
 	_, live := c.subm[seq]
+	if f := c.flowOf(seq); f != nil && f.state == stRunning {
+		live = true
+	}
 	if c.dur != nil && !live && !c.localRecord(raw) {
 		wait := min(time.Duration(waitMS)*time.Millisecond, protocol.MaxWait)
 		c.startLookup(p, tg, h, raw, wait)
@@ -641,7 +650,11 @@ func (c *core) wake(w *waiter, rec *record) {
 		if c.livePeer(w.tg.client, w.tg.cgen) != nil {
 			c.delivered(rec)
 		}
-		v = c.appendRecord(v, rec)
+		if f := c.flowOf(rec.seq); f != nil {
+			v = c.appendFlowRecord(v, f)
+		} else {
+			v = c.appendRecord(v, rec)
+		}
 	} else {
 		v = c.appendRecordSeq(v, w.seq, nil)
 	}
@@ -682,32 +695,44 @@ func (c *core) bRevoke(p *peer, tg target, h *codec.Header) {
 		return
 	}
 	if seq, ok := c.parsePublicID(raw); ok {
-		if slot, live := c.subm[seq]; live {
-			t := c.tasks.at(slot)
-			storing := t.state == stStoring
-			t.state = stRevoked
-			c.cnt.revoked++
-			c.count(t, outRevoked)
-			c.scratch2 = codec.AppendErrorObject(c.scratch2[:0], errRevoked)
-			c.storeTask(slot, t, nil, c.scratch2, c.nodeName(t))
-			t.flags &^= fSubmitted
-			c.unsubmit(seq)
-			if t.flags&fHeld != 0 {
-				// Told on the PUB control topic (every node, lossy) and straight to the node
-				// that holds it on the ROUTER (reliable); the node cancels the handler's
-				// context and answers CodeRevoked, which releases the task here.
-				k := t.key(slot)
-				c.ctlIDs = append(c.ctlIDs, k)
-				c.revokeAt(c.peers[t.node], k)
-			} else {
-				if storing {
-					t.state = stStoring // in no queue yet: the holder acks it once written
-				}
-				c.dropWaiting(slot, t)
-			}
+		if f := c.flowOf(seq); f != nil {
+			c.revokeFlow(f)
+		} else {
+			c.revokeSeq(seq)
 		}
 	}
 	c.ok(tg, h.ID, c.appendRecordOf(c.valbuf[:0], raw))
+}
+
+// revokeSeq revokes live submitted task seq: a queued one is removed, a running one is marked
+// REVOKED (its result will be ignored) and its node is told.
+func (c *core) revokeSeq(seq uint64) {
+	slot, live := c.subm[seq]
+	if !live {
+		return
+	}
+	t := c.tasks.at(slot)
+	storing := t.state == stStoring
+	t.state = stRevoked
+	c.cnt.revoked++
+	c.count(t, outRevoked)
+	c.scratch2 = codec.AppendErrorObject(c.scratch2[:0], errRevoked)
+	c.storeTask(slot, t, nil, c.scratch2, c.nodeName(t))
+	t.flags &^= fSubmitted
+	c.unsubmit(seq)
+	if t.flags&fHeld != 0 {
+		// Told on the PUB control topic (every node, lossy) and straight to the node that
+		// holds it on the ROUTER (reliable); the node cancels the handler's context and
+		// answers CodeRevoked, which releases the task here.
+		k := t.key(slot)
+		c.ctlIDs = append(c.ctlIDs, k)
+		c.revokeAt(c.peers[t.node], k)
+	} else {
+		if storing {
+			t.state = stStoring // in no queue yet: the holder acks it once written
+		}
+		c.dropWaiting(slot, t)
+	}
 }
 
 // revokeAt sends node p a broker.revoke notification for task key k, after the tasks already

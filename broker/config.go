@@ -26,6 +26,9 @@ const (
 	DefaultMaxBatch             = protocol.DefaultMaxBatch             // DefaultMaxBatch is the default of Config.MaxBatch.
 	DefaultMaxMsgSize           = protocol.DefaultMaxMsgSize           // DefaultMaxMsgSize is the default of Config.MaxMsgSize.
 	DefaultMaxMethods           = protocol.DefaultMaxMethods           // DefaultMaxMethods is the default of Config.MaxMethods.
+	DefaultMaxWorkflowSteps     = protocol.DefaultMaxWorkflowSteps     // DefaultMaxWorkflowSteps is the default of Config.MaxWorkflowSteps.
+	DefaultMaxWorkflowDepth     = protocol.DefaultMaxWorkflowDepth     // DefaultMaxWorkflowDepth is the default of Config.MaxWorkflowDepth.
+	DefaultMaxWorkflows         = protocol.DefaultMaxWorkflows         // DefaultMaxWorkflows is the default of Config.MaxWorkflows.
 	DefaultSendHWM              = protocol.DefaultSendHWM              // DefaultSendHWM is the default of Config.SendHWM.
 	DefaultMaxConns             = protocol.DefaultMaxConns             // DefaultMaxConns is the default of Config.MaxConns.
 	DefaultMaxConnsPerAddr      = protocol.DefaultMaxConnsPerAddr      // DefaultMaxConnsPerAddr is the default of Config.MaxConnsPerAddr.
@@ -196,6 +199,17 @@ type Config struct {
 	// task and no node); past it a task for a new name is refused with CodeQueueFull. Default
 	// 65,536.
 	MaxMethods int
+	// MaxWorkflowSteps bounds the task steps of one workflow graph (docs/workflows.md); a
+	// larger graph is refused with -32602. Default 100,000.
+	MaxWorkflowSteps int
+	// MaxWorkflowDepth bounds how deep a graph's chains, groups and chords nest (the root is
+	// depth 1; a chord counts two: its group and its callback are one level below it); a
+	// deeper graph is refused with -32602. Default 32.
+	MaxWorkflowDepth int
+	// MaxWorkflows bounds the graphs kept, running and finished (a finished one is kept for
+	// ResultTTL, or until room is needed); past it a graph is refused with CodeQueueFull.
+	// Default 10,000.
+	MaxWorkflows int
 	// SendHWM bounds the messages queued in the ROUTER for one peer; past it the broker keeps
 	// that peer's messages itself (bounded by its credit or in-flight limit) and retries every
 	// tick, never blocking the other peers. Default 100,000.
@@ -358,6 +372,15 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxMethods <= 0 {
 		c.MaxMethods = DefaultMaxMethods
+	}
+	if c.MaxWorkflowSteps <= 0 {
+		c.MaxWorkflowSteps = DefaultMaxWorkflowSteps
+	}
+	if c.MaxWorkflowDepth <= 0 {
+		c.MaxWorkflowDepth = DefaultMaxWorkflowDepth
+	}
+	if c.MaxWorkflows <= 0 {
+		c.MaxWorkflows = DefaultMaxWorkflows
 	}
 	if c.SendHWM <= 0 {
 		c.SendHWM = DefaultSendHWM

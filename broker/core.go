@@ -244,6 +244,7 @@ type core struct {
 	shares    map[string]*share   // per-client shares of the shared tables (see shares.go)
 	taskBytes int64               // what the live tasks take, for MaxTaskBytes (taskCost)
 	opts      map[uint32]taskOpts // per-task options of the tasks with fOpts, by slot
+	wf        workflows           // workflow graphs (see workflow.go)
 	qkey      []byte              // a queue key being built (queueFor)
 	rnd       uint64              // state of the backoff jitter (splitmix64)
 
@@ -1132,6 +1133,9 @@ func (c *core) markDirty(p *peer) {
 // there is nothing more to read, so a burst leaves in as few messages as possible and a lone
 // call leaves at once.
 func (c *core) flush() {
+	if len(c.wf.outcomes) > 0 {
+		c.advanceFlows()
+	}
 	for _, s := range c.dirty {
 		p := c.peers[s]
 		p.dirty = false

@@ -65,6 +65,14 @@
 //     the store; status and result of tasks this broker does not know are read from the store
 //     off the routing loop. Routing itself stays in memory, and none of this runs under the
 //     lock but the bookkeeping: the store calls are made by those goroutines.
+//   - Workflows (workflow.go, docs/workflows.md): a broker.submit with "workflow" carries a
+//     graph of chains, groups and chords, accepted whole or refused whole, with one id whose
+//     record lists every step. The graph lives in the routing state: its steps are submitted
+//     tasks started as the results they take arrive (a step's end is noted where its record
+//     is stored and acted on at the next flush), results pass as raw bytes, and a revoke or
+//     a fail-fast failure revokes every step not finished. Bounds: MaxWorkflowSteps,
+//     MaxWorkflowDepth, MaxWorkflows. Memory mode only for now: with a store a graph is
+//     refused.
 //   - PUB notifications, batched per tick (Config.Tick, 5 ms): "tasks.<method>" when tasks
 //     wait for a method, "state" for state changes of submitted tasks, "control" for revokes
 //     and shutdown. PUB only wakes and informs; credit is the truth.

@@ -31,7 +31,7 @@ func (c *core) unconfirmed(seq uint64) bool {
 
 // known reports whether submitted task seq is live or has a record kept.
 func (c *core) known(seq uint64) bool {
-	if _, ok := c.subm[seq]; ok {
+	if _, ok := c.subm[seq]; ok || c.flowOf(seq) != nil {
 		return true
 	}
 	_, ok := c.store.get(seq)

@@ -21,6 +21,9 @@ func (c *core) appendRecordOf(dst, raw []byte) []byte {
 
 // appendRecordSeq appends the record of submitted task seq as it is now.
 func (c *core) appendRecordSeq(dst []byte, seq uint64, raw []byte) []byte {
+	if f := c.flowOf(seq); f != nil {
+		return c.appendFlowRecord(dst, f)
+	}
 	if slot, ok := c.subm[seq]; ok {
 		t := c.tasks.at(slot)
 		dst = append(dst, `{"id":`...)
@@ -156,6 +159,9 @@ func (c *core) storeTask(slot uint32, t *task, result, errObj []byte, node strin
 		c.putResult(slot, t, &c.rec)
 	}
 	c.rec = record{}
+	if len(c.wf.steps) > 0 {
+		c.stepEnded(t, result, errObj)
+	}
 }
 
 // appendStats appends the broker.stats object.
@@ -403,6 +409,9 @@ func (c *core) publishShutdown() {
 func (c *core) tick(now int64) {
 	c.store.expire(now)
 	c.arch.expire(now)
+	if len(c.wf.finished) > 0 {
+		c.pruneFlows(false)
+	}
 	if c.dur != nil {
 		c.checkLease()
 	}

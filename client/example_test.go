@@ -13,7 +13,7 @@ import (
 )
 
 // walkthrough starts what the examples talk to: a broker on free loopback ports and a node
-// serving the builtins (add, subtract, echo, sleep). It returns the broker's address and a
+// serving the builtins (add, subtract, echo, sleep, sum). It returns the broker's address and a
 // function that stops both.
 func walkthrough() (addr string, stop func()) {
 	b, err := broker.New(broker.Config{Listen: "tcp://127.0.0.1:0", Pub: "tcp://127.0.0.1:0", Logger: quiet})

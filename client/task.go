@@ -210,6 +210,11 @@ func (c *Client) Submit(ctx context.Context, method string, args []any, opts ...
 		ext := o.appendMembers(nil, ctx, true)
 		p = append(append(p[:len(p)-1], ext...), '}')
 	}
+	return c.submitRaw(ctx, method, p)
+}
+
+// submitRaw sends broker.submit with params p and makes the Handle of its answer.
+func (c *Client) submitRaw(ctx context.Context, method string, p []byte) (*Handle, error) {
 	raw, err := c.CallRaw(ctx, nil, protocol.MethodSubmit, p)
 	if err != nil {
 		return nil, err

@@ -53,7 +53,9 @@ type taskOptions struct {
 	backoff     time.Duration
 	maxBackoff  time.Duration
 	timeout     time.Duration
-	err         error
+	// continueOnError: a workflow's failure policy (ContinueOnError).
+	continueOnError bool
+	err             error
 }
 
 // Bounds of the task options: the broker's (package protocol's). Past one, the option fails

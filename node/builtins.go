@@ -29,6 +29,9 @@ const MaxSleep = 24 * time.Hour
 //     error when the task is cancelled (revoke, deadline, stop). An optional second param,
 //     [ms, tag] or {"ms": ms, "tag": tag}, any JSON value, is ignored: it tells sleeps apart
 //     (the reliability drills count how often each one ran).
+//   - sum: params [[n, ...]] (one array of numbers) or [n, ...]: their sum, an integer when
+//     every one is an integer and the sum fits int64 (0 for none). A workflow chord's
+//     reducer: the group's results array comes as its one param (docs/workflows.md).
 //
 // They are raw handlers (no reflection, no allocation for add, subtract and echo). Builtins
 // fails, registering nothing, if d already has one of these names.
@@ -44,6 +47,7 @@ func Builtins(d *dispatch.Dispatcher) error {
 		{"subtract", arith{sub: true}},
 		{"echo", dispatch.HandlerFunc(echo)},
 		{"sleep", dispatch.HandlerFunc(sleep)},
+		{"sum", dispatch.HandlerFunc(sum)},
 	}
 	for _, h := range hs {
 		if _, ok := d.Lookup([]byte(h.name)); ok {
@@ -119,6 +123,49 @@ func echo(_ context.Context, dst, params []byte) ([]byte, error) {
 		}
 	}
 	return append(dst, p...), nil
+}
+
+// errSumParams: sum's params are not numbers.
+var errSumParams = codec.NewError(codec.CodeInvalidParams, "Invalid params: expected [[n, ...]] or [n, ...] with numbers", nil)
+
+// sum adds the numbers of its params' array (or of its one array param).
+func sum(_ context.Context, dst, params []byte) ([]byte, error) {
+	var a rawjson.Array
+	list := rawjson.TrimSpace(params)
+	if a.Reset(list) && a.Next() {
+		if v := rawjson.TrimSpace(a.Value()); len(v) > 0 && v[0] == '[' && !a.Next() && !a.Malformed() {
+			list = v
+		}
+	}
+	var i int64
+	var f float64
+	isInt := true
+	for a.Reset(list); a.Next(); {
+		n, ok := parseNumber(rawjson.TrimSpace(a.Value()))
+		if !ok {
+			return dst, errSumParams
+		}
+		if isInt && n.isInt {
+			if s := i + n.i; (i >= 0) != (n.i >= 0) || (s >= 0) == (i >= 0) {
+				i = s
+				continue
+			}
+		}
+		if isInt {
+			isInt, f = false, float64(i)
+		}
+		f += n.float()
+	}
+	if a.Malformed() && len(list) > 0 {
+		return dst, errSumParams
+	}
+	if isInt {
+		return strconv.AppendInt(dst, i, 10), nil
+	}
+	if math.IsInf(f, 0) || math.IsNaN(f) {
+		return dst, errArithRange
+	}
+	return appendFloat(dst, f), nil
 }
 
 // sleep sleeps for params' milliseconds, honouring ctx.

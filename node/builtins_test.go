@@ -73,6 +73,16 @@ func TestBuiltins(t *testing.T) {
 		{"sleep", "[86400001]", "", -32602},
 		{"sleep", `["1"]`, "", -32602},
 		{"sleep", "[]", "", -32602},
+		{"sum", "[[1,2,3]]", "6", 0},
+		{"sum", "[1,2,3]", "6", 0},
+		{"sum", "[[]]", "0", 0},
+		{"sum", "[]", "0", 0},
+		{"sum", "", "0", 0},
+		{"sum", "[[1.5, 2]]", "3.5", 0},
+		{"sum", "[[9223372036854775807,1]]", "9223372036854776000", 0},
+		{"sum", `[[1,"2"]]`, "", -32602},
+		{"sum", `{"a":1}`, "", -32602},
+		{"sum", `[[1],[2]]`, "", -32602},
 	}
 	for _, c := range cases {
 		t.Run(c.method+" "+c.params, func(t *testing.T) {
@@ -113,7 +123,7 @@ func TestBuiltinsRegistration(t *testing.T) {
 	if err := Builtins(d2); err != nil {
 		t.Fatal(err)
 	}
-	if got := d2.Methods(); len(got) != 4 {
+	if got := d2.Methods(); len(got) != 5 {
 		t.Errorf("methods %v", got)
 	}
 }

@@ -97,7 +97,7 @@ func TestHelloOnConnect(t *testing.T) {
 			t.Errorf("hello params = %v", p.hello)
 		}
 		methods := fmt.Sprint(p.hello["methods"])
-		if methods != "[add echo sleep subtract]" {
+		if methods != "[add echo sleep subtract sum]" {
 			t.Errorf("hello methods = %s", methods)
 		}
 		if string(p.identity) != string(rn.identity) {

@@ -2,7 +2,7 @@
 // from the shell, and the end-to-end benchmark.
 //
 //	zerotask broker [flags]                 bind the ROUTER and PUB sockets and route tasks
-//	zerotask node [flags]                   serve add, subtract, echo and sleep for a broker
+//	zerotask node [flags]                   serve add, subtract, echo, sleep and sum for a broker
 //	zerotask up [flags]                     a broker and a node in one process
 //	zerotask call [flags] METHOD [ARG...]   call a task and print its result as JSON
 //	zerotask submit [flags] METHOD [ARG...] queue a task and print its id
@@ -88,7 +88,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"broker", "", "run a broker: bind the ROUTER and PUB sockets, queue tasks and hand them to nodes", runBroker},
-		{"node", "", "run a node serving add, subtract, echo and sleep for a broker", runNode},
+		{"node", "", "run a node serving add, subtract, echo, sleep and sum for a broker", runNode},
 		{"up", "", "run a broker and a node in one process (stops on SIGINT/SIGTERM)", runUp},
 		{"call", "METHOD [ARG...]", "call a task, wait for it and print its result as JSON", runCall},
 		{"submit", "METHOD [ARG...]", "queue a task and print its id at once", runSubmit},

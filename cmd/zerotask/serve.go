@@ -232,7 +232,7 @@ func (f *nodeFlags) config(log *slog.Logger, d *dispatch.Dispatcher) (node.Confi
 	return cfg, nil
 }
 
-// builtins returns a fresh dispatcher serving node.Builtins (add, subtract, echo, sleep).
+// builtins returns a fresh dispatcher serving node.Builtins (add, subtract, echo, sleep, sum).
 func builtins() (*dispatch.Dispatcher, error) {
 	d := dispatch.New()
 	if err := node.Builtins(d); err != nil {
@@ -334,7 +334,7 @@ func serveErr(err error) error {
 
 func runNode(ctx context.Context, io *stdio, args []string) error {
 	fs := newFlagSet("node", "", "Run a node: connect to a broker (it need not be up yet) and serve the built-in\n"+
-		"tasks add, subtract, echo and sleep. On SIGINT/SIGTERM it stops taking tasks, lets the running\nones finish within --node-grace, reports them and exits.").
+		"tasks add, subtract, echo, sleep and sum. On SIGINT/SIGTERM it stops taking tasks, lets the running\nones finish within --node-grace, reports them and exits.").
 		withLogLevel(slog.LevelInfo)
 	nf := addNodeFlags(fs, true)
 	hf := addHTTPFlags(fs)
@@ -434,7 +434,7 @@ func perBroker(cfg node.Config, subSet bool) ([]node.Config, error) {
 
 func runUp(ctx context.Context, io *stdio, args []string) error {
 	fs := newFlagSet("up", "", "Run a broker and a node in one process: the quickest way to try ZeroTask.\n"+
-		"The node serves add, subtract, echo and sleep. Stops gracefully on SIGINT/SIGTERM.").
+		"The node serves add, subtract, echo, sleep and sum. Stops gracefully on SIGINT/SIGTERM.").
 		withLogLevel(slog.LevelInfo)
 	bf := addBrokerFlags(fs)
 	nf := addNodeFlags(fs, false)
