@@ -34,3 +34,96 @@ func (c *Client) Purge(ctx context.Context, queue, method string) (int, error) {
 	}
 	return res[protocol.MemberPurged], nil
 }
+
+// ListOptions selects the tasks of List and RequeueMatching; the zero value lists every task
+// the broker knows, oldest first, DefaultListLimit a page.
+type ListOptions struct {
+	State  State  // only tasks in this state ("" for any)
+	Queue  string // only tasks of this queue ("" for any; protocol.DefaultQueue for the default one)
+	Method string // only tasks of this method ("" for any)
+	Newest bool   // newest first
+	Limit  int    // tasks per page, 1 to protocol.MaxListLimit (0: protocol.DefaultListLimit)
+	Cursor string // the Cursor of the page before ("" for the first page)
+}
+
+// ListPage is one page of List.
+type ListPage struct {
+	Tasks []TaskInfo
+	// Raw holds each task's record as the broker sent it: archived tasks (FAILURE, EXPIRED,
+	// REVOKED) carry their params, options and every failed attempt (docs/protocol.md).
+	Raw [][]byte
+	// Cursor is where the next page starts; "" when the listing is done. A page may hold
+	// fewer tasks than the limit (even none) and still have a cursor: the broker bounds the
+	// work of one page.
+	Cursor string
+}
+
+func (o *ListOptions) params(withOrder bool) map[string]any {
+	p := map[string]any{}
+	if o.State != "" {
+		p[protocol.ParamState] = string(o.State)
+	}
+	if o.Queue != "" {
+		p[protocol.ParamQueue] = o.Queue
+	}
+	if o.Method != "" {
+		p[protocol.ParamMethod] = o.Method
+	}
+	if withOrder && o.Newest {
+		p[protocol.ParamOrder] = protocol.OrderNewest
+	}
+	if withOrder && o.Limit > 0 {
+		p[protocol.ParamLimit] = o.Limit
+	}
+	if o.Cursor != "" {
+		p[protocol.ParamCursor] = o.Cursor
+	}
+	return p
+}
+
+// List returns one page of the tasks the broker knows (broker.list): live ones (QUEUED,
+// RUNNING, RETRY), finished ones still in its result store (SUCCESS) and archived ones
+// (FAILURE, EXPIRED, REVOKED).
+func (c *Client) List(ctx context.Context, o ListOptions) (ListPage, error) {
+	var res struct {
+		Tasks  []rawJSONField `json:"tasks"`
+		Cursor string         `json:"cursor"`
+	}
+	if err := c.Call(ctx, protocol.MethodList, &res, Named(o.params(true))); err != nil {
+		return ListPage{}, err
+	}
+	pg := ListPage{Cursor: res.Cursor, Tasks: make([]TaskInfo, len(res.Tasks)), Raw: make([][]byte, len(res.Tasks))}
+	for i, raw := range res.Tasks {
+		ti, err := decodeTaskInfo(raw)
+		if err != nil {
+			return ListPage{}, err
+		}
+		pg.Tasks[i], pg.Raw[i] = ti, []byte(raw)
+	}
+	return pg, nil
+}
+
+// Requeue runs archived tasks (FAILURE, EXPIRED, REVOKED) again under their ids, with their
+// params and options, as new attempts (broker.requeue), and returns how many it requeued (ids
+// not in the archive are skipped).
+func (c *Client) Requeue(ctx context.Context, ids ...string) (int, error) {
+	var res map[string]int
+	if err := c.Call(ctx, protocol.MethodRequeue, &res, Named(map[string]any{protocol.ParamIDs: ids})); err != nil {
+		return 0, err
+	}
+	return res[protocol.MemberRequeued], nil
+}
+
+// RequeueMatching requeues the archived tasks o selects (a state, queue or method; Limit and
+// Newest are not used), a bounded number per call: it returns how many, and the cursor to call
+// again with while more may match ("" when done).
+func (c *Client) RequeueMatching(ctx context.Context, o ListOptions) (int, string, error) {
+	var res struct {
+		Requeued int    `json:"requeued"`
+		Cursor   string `json:"cursor"`
+	}
+	if err := c.Call(ctx, protocol.MethodRequeue, &res, Named(o.params(false))); err != nil {
+		return 0, "", err
+	}
+	return res.Requeued, res.Cursor, nil
+}

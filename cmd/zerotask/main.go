@@ -98,6 +98,8 @@ func commands() []command {
 		{"pause", "QUEUE", "pause a queue: it keeps accepting, hands nothing out", runPause(true)},
 		{"resume", "QUEUE", "hand a paused queue's tasks out again", runPause(false)},
 		{"purge", "", "drop the queued tasks of a queue (--queue) or a method (--method)", runPurge},
+		{"ls", "", "list tasks by --state, --queue and --method, the archive of failures included", runLs},
+		{"requeue", "[ID...]", "run archived failed, expired or revoked tasks again (IDs, or --state/--queue/--method)", runRequeue},
 		{"status", "ID", "print a task's record as JSON", runStatus},
 		{"events", "", "tail the broker's task state changes as JSON lines (--method, --queue, --state)", runEvents},
 		{"result", "ID", "print a task's record as JSON, waiting up to --wait for it to finish", runResult},
