@@ -315,6 +315,14 @@ type Config struct {
 // maxQueuedCap is the hard bound on MaxQueued: the task slab addresses 64M slots.
 const maxQueuedCap = 60_000_000
 
+// orDefault sets a zero or negative *v to def: the zero value of a Config field asks for its
+// default.
+func orDefault[T ~int | ~int64](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
+}
+
 func (c Config) withDefaults() (Config, error) {
 	if c.Listen == "" {
 		c.Listen = DefaultListen
@@ -325,125 +333,63 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Dispatcher == nil {
 		c.Dispatcher = dispatch.Default
 	}
-	if c.HeartbeatInterval <= 0 {
-		c.HeartbeatInterval = DefaultHeartbeatInterval
-	}
-	if c.ResultTTL <= 0 {
-		c.ResultTTL = DefaultResultTTL
-	}
-	if c.MaxResults <= 0 {
-		c.MaxResults = DefaultMaxResults
-	}
+	orDefault(&c.HeartbeatInterval, DefaultHeartbeatInterval)
+	orDefault(&c.ResultTTL, DefaultResultTTL)
+	orDefault(&c.MaxResults, DefaultMaxResults)
 	if c.ArchiveMax == 0 {
 		c.ArchiveMax = DefaultArchiveMax
 	}
-	if c.ArchiveMaxBytes <= 0 {
-		c.ArchiveMaxBytes = DefaultArchiveMaxBytes
-	}
-	if c.ArchiveTTL <= 0 {
-		c.ArchiveTTL = DefaultArchiveTTL
-	}
-	if c.MemoryBudget <= 0 {
-		c.MemoryBudget = DefaultMemoryBudget
-	}
-	if c.MaxTaskBytes <= 0 {
-		c.MaxTaskBytes = c.MemoryBudget / 2
-	}
-	if c.MaxResultBytes <= 0 {
-		c.MaxResultBytes = c.MemoryBudget / 4
-	}
-	if c.MaxQueued <= 0 {
-		c.MaxQueued = DefaultMaxQueued
-	}
+	orDefault(&c.ArchiveMaxBytes, DefaultArchiveMaxBytes)
+	orDefault(&c.ArchiveTTL, DefaultArchiveTTL)
+	orDefault(&c.MemoryBudget, DefaultMemoryBudget)
+	orDefault(&c.MaxTaskBytes, c.MemoryBudget/2)
+	orDefault(&c.MaxResultBytes, c.MemoryBudget/4)
+	orDefault(&c.MaxQueued, DefaultMaxQueued)
 	if c.MaxQueued > maxQueuedCap {
 		return c, errors.Join(ErrConfig, errors.New("MaxQueued is above 60,000,000"))
 	}
-	if c.MaxInFlightPerClient <= 0 {
-		c.MaxInFlightPerClient = DefaultMaxInFlightPerClient
-	}
-	if c.MaxBatch <= 0 {
-		c.MaxBatch = DefaultMaxBatch
-	}
+	orDefault(&c.MaxInFlightPerClient, DefaultMaxInFlightPerClient)
+	orDefault(&c.MaxBatch, DefaultMaxBatch)
 	if c.MaxMsgSize == 0 {
 		c.MaxMsgSize = DefaultMaxMsgSize
 	}
 	if c.MaxMsgSize < 0 {
 		return c, errors.Join(ErrConfig, errors.New("MaxMsgSize must not be negative"))
 	}
-	if c.MaxMethods <= 0 {
-		c.MaxMethods = DefaultMaxMethods
-	}
-	if c.MaxWorkflowSteps <= 0 {
-		c.MaxWorkflowSteps = DefaultMaxWorkflowSteps
-	}
-	if c.MaxWorkflowDepth <= 0 {
-		c.MaxWorkflowDepth = DefaultMaxWorkflowDepth
-	}
-	if c.MaxWorkflows <= 0 {
-		c.MaxWorkflows = DefaultMaxWorkflows
-	}
-	if c.SendHWM <= 0 {
-		c.SendHWM = DefaultSendHWM
-	}
-	if c.MaxConns <= 0 {
-		c.MaxConns = DefaultMaxConns
-	}
+	orDefault(&c.MaxMethods, DefaultMaxMethods)
+	orDefault(&c.MaxWorkflowSteps, DefaultMaxWorkflowSteps)
+	orDefault(&c.MaxWorkflowDepth, DefaultMaxWorkflowDepth)
+	orDefault(&c.MaxWorkflows, DefaultMaxWorkflows)
+	orDefault(&c.SendHWM, DefaultSendHWM)
+	orDefault(&c.MaxConns, DefaultMaxConns)
 	if c.MaxConnsPerAddr == 0 {
 		c.MaxConnsPerAddr = DefaultMaxConnsPerAddr
 	} else if c.MaxConnsPerAddr < 0 {
 		c.MaxConnsPerAddr = -1
 	}
-	if c.BrokerTaskWorkers <= 0 {
-		c.BrokerTaskWorkers = DefaultBrokerTaskWorkers
-	}
-	if c.BrokerTaskQueue <= 0 {
-		c.BrokerTaskQueue = DefaultBrokerTaskQueue
-	}
-	if c.Tick <= 0 {
-		c.Tick = DefaultTick
-	}
-	if c.MaxMethodLen <= 0 {
-		c.MaxMethodLen = DefaultMaxMethodLen
-	}
-	if c.MaxAttempts <= 0 {
-		c.MaxAttempts = DefaultMaxAttempts
-	}
+	orDefault(&c.BrokerTaskWorkers, DefaultBrokerTaskWorkers)
+	orDefault(&c.BrokerTaskQueue, DefaultBrokerTaskQueue)
+	orDefault(&c.Tick, DefaultTick)
+	orDefault(&c.MaxMethodLen, DefaultMaxMethodLen)
+	orDefault(&c.MaxAttempts, DefaultMaxAttempts)
 	if c.MaxAttempts > MaxAttemptsCap {
 		return c, errors.Join(ErrConfig, errors.New("MaxAttempts is above 100"))
 	}
-	if c.RetryBackoff <= 0 {
-		c.RetryBackoff = DefaultRetryBackoff
-	}
-	if c.MaxRetryBackoff <= 0 {
-		c.MaxRetryBackoff = DefaultMaxRetryBackoff
-	}
+	orDefault(&c.RetryBackoff, DefaultRetryBackoff)
+	orDefault(&c.MaxRetryBackoff, DefaultMaxRetryBackoff)
 	if c.MaxRetryBackoff < c.RetryBackoff {
 		return c, errors.Join(ErrConfig, errors.New("MaxRetryBackoff is below RetryBackoff"))
 	}
-	if c.MaxDelay <= 0 {
-		c.MaxDelay = DefaultMaxDelay
-	}
-	if c.MaxWaiting <= 0 {
-		c.MaxWaiting = DefaultMaxWaiting
-	}
-	if c.ClientShare <= 0 {
-		c.ClientShare = DefaultClientShare
-	}
+	orDefault(&c.MaxDelay, DefaultMaxDelay)
+	orDefault(&c.MaxWaiting, DefaultMaxWaiting)
+	orDefault(&c.ClientShare, DefaultClientShare)
 	if c.ClientShare > 100 {
 		return c, errors.Join(ErrConfig, errors.New("ClientShare is a percentage: at most 100"))
 	}
-	if c.MaxNodeName <= 0 {
-		c.MaxNodeName = DefaultMaxNodeName
-	}
-	if c.MaxNodeLists <= 0 {
-		c.MaxNodeLists = DefaultMaxNodeLists
-	}
-	if c.MaxBacklog <= 0 {
-		c.MaxBacklog = DefaultMaxBacklog
-	}
-	if c.ResultGrace <= 0 {
-		c.ResultGrace = DefaultResultGrace
-	}
+	orDefault(&c.MaxNodeName, DefaultMaxNodeName)
+	orDefault(&c.MaxNodeLists, DefaultMaxNodeLists)
+	orDefault(&c.MaxBacklog, DefaultMaxBacklog)
+	orDefault(&c.ResultGrace, DefaultResultGrace)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -456,9 +402,7 @@ func (c Config) withDefaults() (Config, error) {
 	if c.ProgressTimeout == 0 {
 		c.ProgressTimeout = DefaultProgressTimeout
 	}
-	if c.StoreTimeout <= 0 {
-		c.StoreTimeout = DefaultStoreTimeout
-	}
+	orDefault(&c.StoreTimeout, DefaultStoreTimeout)
 	return c, nil
 }
 
