@@ -123,7 +123,7 @@ func TestBinaryCLI(t *testing.T) {
 	var nodes []struct {
 		Methods []string `json:"methods"`
 	}
-	if code != 0 || json.Unmarshal([]byte(out), &nodes) != nil || len(nodes) != 1 || len(nodes[0].Methods) != 4 || !strings.HasSuffix(out, "\n") {
+	if code != 0 || json.Unmarshal([]byte(out), &nodes) != nil || len(nodes) != 1 || len(nodes[0].Methods) != 5 || !strings.HasSuffix(out, "\n") {
 		t.Fatalf("nodes: exit %d, stdout %q", code, out)
 	}
 	// pause: a paused queue keeps accepting and hands nothing out; purge drops its tasks;

@@ -85,7 +85,7 @@ func TestUpAndClientCommands(t *testing.T) {
 		want []string
 	}{
 		{[]string{"status", id, "--broker", router}, []string{"ID", "STATE", id, "SUCCESS", "sleep", "20"}},
-		{[]string{"nodes", "--broker", router}, []string{"NAME", "CONCURRENCY", "add,echo,sleep,subtract", "1 node(s)"}},
+		{[]string{"nodes", "--broker", router}, []string{"NAME", "CONCURRENCY", "add,echo,sleep,subtract,sum", "1 node(s)"}},
 		{[]string{"stats", "--broker", router}, []string{"accepted", "nodes"}},
 		{[]string{"nodes", "--broker", router, "--json"}, []string{`[{"id":`}},
 	} {
