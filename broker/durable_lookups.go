@@ -90,9 +90,16 @@ func (b *Broker) runLookup(ctx context.Context, l *lookup) ([]byte, *codec.Error
 			if err == nil {
 				found = true
 			} else if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
-				// Still not finished: where it is now.
-				if where, _, err = st.Locate(ctx, l.id); err == nil {
+				// Not finished within the wait: where it is now. Gone from the store without
+				// a result (acked without one, as an undone write) it is UNKNOWN, unless its
+				// result landed just after the wait.
+				if where, _, err = st.Locate(ctx, l.id); err == nil && where != store.WhereNone {
 					return appendStateRecord(nil, l.id, storedState(where)), nil
+				}
+				if err == nil {
+					if found, err = st.Get(ctx, l.id, &r); err == nil && !found {
+						return appendStateRecord(nil, l.id, protocol.StateUnknown), nil
+					}
 				}
 			}
 		default:
