@@ -367,6 +367,10 @@ func (c *core) holdsWritten(batch []holdEntry, tasks []store.Task, bstates []str
 			c.duplicateHeld(e, slot, t, tasks[i].Bound, bstates[i])
 			continue
 		}
+		if err == nil && i < len(tasks) && tasks[i].Taken {
+			c.idTaken(e, slot, t)
+			continue
+		}
 		if t == nil {
 			c.ack(e.id) // written, and dropped (revoked, client gone) meanwhile
 			c.holdDone(e, false)
@@ -405,6 +409,34 @@ func (c *core) holdsWritten(batch []holdEntry, tasks []store.Task, bstates []str
 		}
 		c.holdDone(e, true)
 	}
+}
+
+// idTaken settles a task whose id the store has as another task (an id collision: an earlier
+// run drew the same epoch): it was not stored, so it is refused, and nothing is acked or
+// written under its id (that would touch the other task).
+func (c *core) idTaken(e holdEntry, slot uint32, t *task) {
+	c.cnt.rejected++
+	c.dur.log.Error("broker: store: a task id is another task's in the store (an id collision): the task is refused", "id", e.id)
+	if e.reply {
+		c.fail(e.tg, e.reqID, errStoreFailed)
+		c.releaseReply(e)
+	}
+	if t == nil {
+		return
+	}
+	c.dur.storing--
+	if t.flags&fOpts != 0 {
+		if key := c.opts[slot].key; key != "" && c.keys[key] == t.seq {
+			delete(c.keys, key)
+		}
+	}
+	t.state = stStoring // not in the store: nothing to ack
+	if !e.reply && t.flags&fSubmitted == 0 {
+		c.end(slot, t, errStoreFailed, stFailure) // a call: its caller is told
+		return
+	}
+	c.unlinkClient(slot, t)
+	c.freeTask(slot, t)
 }
 
 // holdsUncertain settles a batch whose write got no answer while the broker stops: the

@@ -3,7 +3,9 @@ package broker
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/zerotask/zerotask/internal/testutil"
 	"github.com/zerotask/zerotask/protocol"
@@ -36,4 +38,52 @@ func TestDurableResultWaitOnGoneTask(t *testing.T) {
 	if r.Error != nil || json.Unmarshal(r.Result, &rec) != nil || rec.State != protocol.StateUnknown {
 		t.Fatalf("wait on a task gone without a result answered %s %+v; want %s", r.Result, r.Error, protocol.StateUnknown)
 	}
+}
+
+// TestDurableIDCollision: a task whose id the store has as another task (an earlier run drew
+// the same 32-bit epoch: held by another owner, or finished with its result kept) is refused
+// -32001 instead of being reported stored, and the other task and its result are left as
+// they were; the next task is accepted and runs.
+func TestDurableIDCollision(t *testing.T) {
+	addr := testutil.StartRedis(t)
+	raw, st := redisStoreFor(t, addr), redisStoreFor(t, addr)
+	ctx := context.Background()
+	b := startBroker(t, Config{Store: st, StoreOwner: "b", Logger: discardLogger()})
+	b.mu.Lock()
+	epoch, next := b.c.epoch, b.c.seq+1
+	b.mu.Unlock()
+	held, done := fmt.Sprintf("%s-%d", epoch, next), fmt.Sprintf("%s-%d", epoch, next+1)
+	run, _, err := raw.Register(ctx, "earlier", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := raw.Hold(ctx, run, store.Task{ID: held, Queue: "work", Method: "work", Params: []byte(`["theirs"]`)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := raw.Put(ctx, time.Hour, store.Result{ID: done, State: store.StateSuccess, Result: []byte(`"theirs"`)}); err != nil {
+		t.Fatal(err)
+	}
+	c := dealer(t, b)
+	for _, id := range []string{held, done} {
+		if code := errCode(t, c.call(`{"jsonrpc":"2.0","id":1,"method":"broker.submit","params":{"method":"work","params":["mine"]}}`)); code != CodeQueueFull {
+			t.Fatalf("submit drawing id %s (another task's) answered %d, want -32001", id, code)
+		}
+	}
+	id := submitID(t, c, "work", `["mine"]`, "")
+	n := newNode(t, b, "n1", "work")
+	n.credit(3)
+	if ts := n.collect(1); string(ts[0].Params) != `["mine"]` {
+		t.Fatalf("ran %s", ts[0].Params)
+	}
+	n.none()
+	if w, owner, err := raw.Locate(ctx, held); err != nil || w != store.WhereHeld || owner != run {
+		t.Fatalf("the other task %s: %v by %q, %v; want held by %s", held, w, owner, err, run)
+	}
+	if r, ok := getResult(t, raw, done); !ok || string(r.Result) != `"theirs"` {
+		t.Fatalf("the other result %s: %+v", done, r)
+	}
+	if s := b.Stats(); s.Storing != 0 {
+		t.Fatalf("stats %+v", s)
+	}
+	_ = id
 }

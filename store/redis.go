@@ -277,7 +277,7 @@ func (r *Redis) Hold(ctx context.Context, owner string, tasks ...Task) error {
 			releaseOp(op)
 			return fmt.Errorf("%w: task %q: key without a positive KeyTTL", ErrInvalid, t.ID)
 		}
-		t.Bound = ""
+		t.Bound, t.Taken = "", false
 		op.buf = appendTask(op.buf, t, now)
 		op.ends = append(op.ends, len(op.buf))
 		op.ids = append(op.ids, t.ID)
@@ -293,15 +293,7 @@ func (r *Redis) Hold(ctx context.Context, owner string, tasks ...Task) error {
 		}
 	}
 	op.n = len(tasks)
-	if len(op.keys) > 0 {
-		op.after = func(op *wop) {
-			for i, b := range op.bound {
-				if i < len(tasks) {
-					tasks[i].Bound = b
-				}
-			}
-		}
-	}
+	op.held = tasks
 	return r.w.do(ctx, op)
 }
 

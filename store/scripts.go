@@ -182,8 +182,12 @@ return out
 // its key bound to its id for key_ttl_ms. A key bound to a task that is gone with no result
 // kept (acked after a failed write, say) is stale and taken over. Every owner in the batch has
 // its lease renewed.
-// Replies one string per task: the id its key is bound to when that stopped it, else ""; or
-// the integer 0 for each task of a fenced owner (nothing of that group stored).
+// An id the store has as another task (held by another owner, queued, or with a result: an id
+// collision) is not stored either, and left alone; an id owner holds already is a resend of
+// the same task (a write that got no answer and is sent again) and a no-op.
+// Replies one string per task: the id its key is bound to when that stopped it, else ""; the
+// integer 1 for a task whose id is another task's; or the integer 0 for each task of a fenced
+// owner (nothing of that group stored).
 const luaHold = luaCommon + `
 local p, lease, total, ngroups = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local now = now_ms()
@@ -206,7 +210,13 @@ for g = 1, ngroups do
     local tk = p .. 't:' .. id
     local bound = ''
     seq = seq + 1
-    if free_id(p, id) then
+    if not free_id(p, id) then
+      if task_fields(p, id, 'o')[1] ~= owner then
+        bound = 1 -- another task's id
+      end
+    elseif redis.call('EXISTS', p .. 'r:' .. id) == 1 then
+      bound = 1 -- a finished task's id
+    else
       local key = ARGV[a + 4]
       if key ~= '' then
         local kk = p .. 'key:' .. key

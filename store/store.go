@@ -94,6 +94,10 @@ type Task struct {
 	// Bound is set by Hold when Key is bound to another task: that task's id. The task was not
 	// stored.
 	Bound string
+	// Taken is set by Hold when ID is another task's in the store (held by another owner,
+	// queued, or with a result kept: an id collision). The task was not stored, and the other
+	// is left as it was.
+	Taken bool
 }
 
 // Result is a finished task's record.
@@ -184,8 +188,10 @@ type QueueStore interface {
 	// back. A broker restarting under the same owner id calls it first.
 	Recover(ctx context.Context, owner string) (int, error)
 	// Hold stores tasks as in flight, held by owner, in one step (as if appended and claimed
-	// by owner at once, in order): they never wait in a queue. It renews owner's lease. Ids the store already holds (queued or in flight) are left as
-	// they are. A task with a Key bound to another task (by a Hold, or a Put, whose binding
+	// by owner at once, in order): they never wait in a queue. It renews owner's lease. An id
+	// owner holds already is left as it is (a write sent again is a no-op); an id the store has
+	// as another task (another owner's, queued, or with a result) is left as it is and the task
+	// is not stored: Hold sets its Taken. A task with a Key bound to another task (by a Hold, or a Put, whose binding
 	// has not expired) that the store still holds or has a result of is not stored: Hold sets
 	// its Bound to that task's id (so pass the slice itself to read it); otherwise the Key is
 	// bound to the task's ID for KeyTTL (a binding to a task gone without a result is stale).

@@ -62,18 +62,19 @@ const (
 // left to the garbage collector).
 type wop struct {
 	kind     int
-	n        int           // results, tasks or acked ids
-	buf      []byte        // encoded values, back to back
-	ends     []int         // end offset of each value in buf
-	ids      []string      // result or task ids
-	queues   []string      // task queues (Hold); result owners (Put), empty when none has one
-	attempts []string      // task attempts (Hold)
-	ttl      string        // result TTL in ms (Put)
-	owner    string        // the owner (Hold, Ack)
-	keys     []string      // idempotency keys (Put, Hold), "" for none; empty when no item has one
-	keyTTLs  []string      // their binding TTLs in ms (Hold)
-	bound    []string      // per task, the id its key is bound to when that stopped it (Hold's answer)
-	after    func(op *wop) // run by do, on the caller's goroutine, once Redis answered without error
+	n        int      // results, tasks or acked ids
+	buf      []byte   // encoded values, back to back
+	ends     []int    // end offset of each value in buf
+	ids      []string // result or task ids
+	queues   []string // task queues (Hold); result owners (Put), empty when none has one
+	attempts []string // task attempts (Hold)
+	ttl      string   // result TTL in ms (Put)
+	owner    string   // the owner (Hold, Ack)
+	keys     []string // idempotency keys (Put, Hold), "" for none; empty when no item has one
+	keyTTLs  []string // their binding TTLs in ms (Hold)
+	bound    []string // per task, the id its key is bound to when that stopped it (Hold's answer)
+	taken    []int    // the tasks whose id was another task's (Hold's answer)
+	held     []Task   // Hold's tasks: do sets their Bound and Taken from the answer
 	done     chan error
 }
 
@@ -97,11 +98,29 @@ func acquireOp(kind int) *wop {
 	return op
 }
 
+// settle runs on the caller's goroutine once Redis answered op: a Hold's answer per task.
+func (op *wop) settle(err error) {
+	if err != nil {
+		return
+	}
+	if op.held != nil {
+		for i, b := range op.bound {
+			if i < len(op.held) {
+				op.held[i].Bound = b
+			}
+		}
+		for _, i := range op.taken {
+			op.held[i].Taken = true
+		}
+	}
+}
+
 func releaseOp(op *wop) {
 	if cap(op.buf) > 1<<20 {
 		op.buf = nil // a huge batch does not pin its buffer in the pool
 	}
-	op.n, op.buf, op.ends, op.ttl, op.owner, op.after = 0, op.buf[:0], op.ends[:0], "", "", nil
+	op.n, op.buf, op.ends, op.ttl, op.owner, op.held = 0, op.buf[:0], op.ends[:0], "", "", nil
+	op.taken = op.taken[:0]
 	clear(op.ids)
 	clear(op.queues)
 	clear(op.keys)
@@ -162,12 +181,10 @@ func (w *writer) flush(ctx context.Context) {
 	w.free <- f
 }
 
-// answered finishes op once Redis answered it: its after hook runs on success, and op goes
+// answered finishes op once Redis answered it: a Hold's answer per task is set on success, and op goes
 // back to the pool.
 func answered(op *wop, err error) error {
-	if err == nil && op.after != nil {
-		op.after(op)
-	}
+	op.settle(err)
 	releaseOp(op)
 	return err
 }
@@ -365,8 +382,13 @@ func (f *flight) flush(ctx context.Context) {
 		case opHold:
 			err = holdErr
 			if err == nil {
-				for _, m := range bound[:op.n] {
-					if _, fenced := m.AsInt64(); fenced == nil {
+				for j, m := range bound[:op.n] {
+					if v, isInt := m.AsInt64(); isInt == nil {
+						if v == 1 { // another task's id
+							op.taken = append(op.taken, j)
+							op.bound = append(op.bound, "")
+							continue
+						}
 						err = fmt.Errorf("store: hold tasks of %q: %w", op.owner, ErrFenced)
 						break
 					}

@@ -658,15 +658,31 @@ func testHoldDuplicate(t *testing.T, open Opener) {
 	if err := s.Hold(c, "A", store.Task{ID: "h-0", Queue: "q", Method: "first"}); err != nil {
 		t.Fatal(err)
 	}
-	// Held again by A: q-0 (B's), q-1 (queued), h-0 (A's own), n-0 twice in the call.
-	if err := s.Hold(c, "A",
-		store.Task{ID: "q-0", Queue: "other", Method: "changed"},
-		store.Task{ID: "q-1", Queue: "other", Method: "changed"},
-		store.Task{ID: "h-0", Queue: "q", Method: "changed"},
-		store.Task{ID: "n-0", Queue: "q", Method: "m", Attempts: 4},
-		store.Task{ID: "n-0", Queue: "q", Method: "m2"},
-	); err != nil {
+	if err := s.Put(c, time.Minute, store.Result{ID: "r-0", State: store.StateSuccess, Result: []byte(`1`)}); err != nil {
 		t.Fatal(err)
+	}
+	// Held again by A: q-0 (B's), q-1 (queued), r-0 (finished), h-0 (A's own), n-0 twice in
+	// the call. Another task's id (an id collision) is reported Taken; A's own is a resend.
+	again := []store.Task{
+		{ID: "q-0", Queue: "other", Method: "changed"},
+		{ID: "q-1", Queue: "other", Method: "changed"},
+		{ID: "r-0", Queue: "other", Method: "changed"},
+		{ID: "h-0", Queue: "q", Method: "changed"},
+		{ID: "n-0", Queue: "q", Method: "m", Attempts: 4},
+		{ID: "n-0", Queue: "q", Method: "m2"},
+	}
+	if err := s.Hold(c, "A", again...); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []bool{true, true, true, false, false, false} {
+		if again[i].Taken != want {
+			t.Errorf("Hold of %s by A: Taken %v, want %v", again[i].ID, again[i].Taken, want)
+		}
+	}
+	wantWhere(t, s, "r-0", store.WhereNone, "")
+	var r store.Result
+	if found, err := s.Get(c, "r-0", &r); err != nil || !found || string(r.Result) != `1` {
+		t.Fatalf("r-0's result after a Hold of its id: %v %v %+v", found, err, r)
 	}
 	wantWhere(t, s, "q-0", store.WhereHeld, "B")
 	wantWhere(t, s, "q-1", store.WhereQueued, "")
