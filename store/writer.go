@@ -181,8 +181,8 @@ func (w *writer) flush(ctx context.Context) {
 	w.free <- f
 }
 
-// answered finishes op once Redis answered it: a Hold's answer per task is set on success, and op goes
-// back to the pool.
+// answered finishes op once Redis answered it: on success a Hold's answer is set on its
+// tasks, and op goes back to the pool.
 func answered(op *wop, err error) error {
 	op.settle(err)
 	releaseOp(op)
