@@ -3,6 +3,7 @@ package broker
 import (
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -292,4 +293,58 @@ func reversed64(s []uint64) []uint64 {
 	r := slices.Clone(s)
 	slices.Reverse(r)
 	return r
+}
+
+// TestArchiveListMemory: 100,000 archived failures list page by page, and listing them all
+// leaves the heap where it was (a page is built in the broker's reused buffers); the archive
+// holds them within ArchiveMaxBytes.
+func TestArchiveListMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("100,000 archived tasks")
+	}
+	r := newRig(t, Config{})
+	const total = 100_000
+	for seq := uint64(1); seq <= total; seq++ {
+		r.c.arch.put(&dead{seq: seq, method: "work", state: stFailure, tries: 3, params: []byte(`[1,2,3,"some params of a failed task"]`),
+			errs: []attemptErr{{attempt: 3, node: "n1", err: []byte(`{"code":-32050,"message":"boom"}`)}}})
+	}
+	if r.c.arch.bytes > r.c.cfg.ArchiveMaxBytes || len(r.c.arch.recs) != total {
+		t.Fatalf("archive: %d tasks, %d bytes (bound %d)", len(r.c.arch.recs), r.c.arch.bytes, r.c.cfg.ArchiveMaxBytes)
+	}
+	page := func(cur string) (int, string) {
+		p := `{"state":"FAILURE","limit":1000`
+		if cur != "" {
+			p += `,"cursor":"` + cur + `"`
+		}
+		r.send("C", `{"jsonrpc":"2.0","id":1,"method":"broker.list","params":`+p+`}}`)
+		var res struct {
+			Result listPage `json:"result"`
+		}
+		if err := json.Unmarshal(r.out.body("C"), &res); err != nil {
+			t.Fatalf("page: %.200s: %v", r.out.body("C"), err)
+		}
+		return len(res.Result.Tasks), res.Result.Cursor
+	}
+	listAllPages := func() int {
+		n, cur := page("")
+		for cur != "" {
+			k, next := page(cur)
+			n += k
+			cur = next
+		}
+		return n
+	}
+	listAllPages() // warm the buffers
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	if n := listAllPages(); n != total {
+		t.Fatalf("listed %d archived tasks, want %d", n, total)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if grew := int64(after.HeapAlloc) - int64(before.HeapAlloc); grew > 4<<20 {
+		t.Fatalf("listing 100,000 archived tasks grew the heap by %d bytes", grew)
+	}
+	t.Logf("archive of %d tasks: %d bytes counted; heap %d -> %d bytes across a full listing", total, r.c.arch.bytes, before.HeapAlloc, after.HeapAlloc)
 }

@@ -39,6 +39,9 @@ type brokerFlags struct {
 	clientShare                   *int
 	sec                           *brokerSecFlags
 	taskTimeout, progressTimeout  *time.Duration
+	archiveMax                    *int
+	archiveBytes                  *int64
+	archiveTTL                    *time.Duration
 }
 
 func addBrokerFlags(fs *flagSet) *brokerFlags {
@@ -48,6 +51,9 @@ func addBrokerFlags(fs *flagSet) *brokerFlags {
 		heartbeat:       fs.Duration("heartbeat", protocol.DefaultHeartbeatInterval, "heartbeat interval; a peer silent for 3 intervals is dead and a dead node's tasks are queued again"),
 		resultTTL:       fs.Duration("result-ttl", protocol.DefaultResultTTL, "how long finished results are kept for status/result"),
 		maxResults:      fs.Int("max-results", protocol.DefaultMaxResults, "finished results kept at most (the oldest are forgotten first)"),
+		archiveMax:      fs.Int("archive-max", protocol.DefaultArchiveMax, "tasks kept at most in the archive of final failures (FAILURE, EXPIRED, REVOKED: zerotask ls, requeue); the oldest go first; -1: no archive"),
+		archiveBytes:    fs.Int64("archive-bytes", protocol.DefaultArchiveMaxBytes, "bytes the archive keeps at most (params, errors, 256 per task); the oldest go first"),
+		archiveTTL:      fs.Duration("archive-ttl", protocol.DefaultArchiveTTL, "how long an archived task is kept"),
 		maxResultBytes:  fs.Int64("max-result-bytes", 0, "bytes of finished results kept in memory at most (raw JSON plus 128 per result; the oldest are forgotten first); 0: a quarter of --memory-budget"),
 		memoryBudget:    fs.Int64("memory-budget", protocol.DefaultMemoryBudget, "bytes of memory for tasks and results: sizes --max-task-bytes (half) and --max-result-bytes (a quarter) unless they are given (docs/limits.md)"),
 		maxTaskBytes:    fs.Int64("max-task-bytes", 0, "bytes of live tasks (queued, scheduled or at a node; params plus 256 per task) at most (past it: error "+strconv.Itoa(protocol.CodeQueueFull)+"); 0: half of --memory-budget"),
@@ -127,6 +133,12 @@ func (f *brokerFlags) baseConfig(log *slog.Logger) (broker.Config, error) {
 			return broker.Config{}, usagef("--%s must not be negative, got %d", name, v)
 		}
 	}
+	if *f.archiveMax == 0 || *f.archiveMax < -1 {
+		return broker.Config{}, usagef("--archive-max must be positive or -1, got %d", *f.archiveMax)
+	}
+	if *f.archiveBytes <= 0 || *f.archiveTTL <= 0 {
+		return broker.Config{}, usagef("--archive-bytes and --archive-ttl must be positive")
+	}
 	if *f.memoryBudget <= 0 {
 		return broker.Config{}, usagef("--memory-budget must be positive, got %d", *f.memoryBudget)
 	}
@@ -142,6 +154,9 @@ func (f *brokerFlags) baseConfig(log *slog.Logger) (broker.Config, error) {
 		ResultTTL:            *f.resultTTL,
 		MaxResults:           *f.maxResults,
 		MaxResultBytes:       *f.maxResultBytes,
+		ArchiveMax:           *f.archiveMax,
+		ArchiveMaxBytes:      *f.archiveBytes,
+		ArchiveTTL:           *f.archiveTTL,
 		MemoryBudget:         *f.memoryBudget,
 		MaxTaskBytes:         *f.maxTaskBytes,
 		MaxQueued:            *f.maxQueued,
