@@ -179,8 +179,9 @@ func TestPubTopics(t *testing.T) {
 	if body != `{"jsonrpc":"2.0","method":"broker.tasks","params":{"method":"work","queued":1}}` {
 		t.Fatalf("%s: %s", topic, body)
 	}
+	// The stream names tasks by their id without its tag: a subscriber cannot act on them.
 	stateOf := func(state string) string {
-		return fmt.Sprintf(`{"jsonrpc":"2.0","method":"broker.state","params":{"id":%q,"state":%q,"method":"work"}}`, id, state)
+		return fmt.Sprintf(`{"jsonrpc":"2.0","method":"broker.state","params":{"id":%q,"state":%q,"method":"work"}}`, taskName(id), state)
 	}
 	n := newNode(t, b, "n", "work")
 	n.credit(1)
@@ -194,7 +195,7 @@ func TestPubTopics(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		ids = append(ids, submit(t, c, "later", "[]"))
 	}
-	_, body = sub.until(func(topic, body string) bool { return topic == "state" && strings.Contains(body, ids[2]) })
+	_, body = sub.until(func(topic, body string) bool { return topic == "state" && strings.Contains(body, taskName(ids[2])) })
 	if !strings.HasPrefix(body, "[") {
 		t.Fatalf("state body %s", body)
 	}

@@ -506,11 +506,34 @@ func (c *core) appendSubmitted(dst []byte, seq uint64, dup bool) []byte {
 	return c.valbuf
 }
 
-// appendPublicID appends the quoted public id "<epoch>-<seq>" of a submitted task.
+// appendPublicID appends the quoted public id "<epoch>-<seq>-<tag>" of a submitted task
+// (taskid.go).
 func (c *core) appendPublicID(dst []byte, seq uint64) []byte {
 	if c.dur != nil {
 		if id, ok := c.dur.alias[seq]; ok {
 			return codec.AppendString(dst, id)
+		}
+	}
+	dst = append(dst, '"')
+	dst = c.appendBareID(dst, seq)
+	return append(dst, '"')
+}
+
+// appendBareID appends the public id of task seq of this broker run, unquoted.
+func (c *core) appendBareID(dst []byte, seq uint64) []byte {
+	dst = append(dst, c.epoch...)
+	dst = append(dst, '-')
+	dst = appendUint(dst, seq)
+	dst = append(dst, '-')
+	return c.ids.appendTag(dst, seq)
+}
+
+// appendTaskName appends the quoted name of submitted task seq: its public id without the tag,
+// what the PUB state stream shows (taskid.go).
+func (c *core) appendTaskName(dst []byte, seq uint64) []byte {
+	if c.dur != nil {
+		if id, ok := c.dur.alias[seq]; ok {
+			return codec.AppendString(dst, taskName(id))
 		}
 	}
 	dst = append(dst, '"')
@@ -520,7 +543,8 @@ func (c *core) appendPublicID(dst []byte, seq uint64) []byte {
 	return append(dst, '"')
 }
 
-// parsePublicID returns the sequence number of a public task id of this broker.
+// parsePublicID returns the sequence number of a public task id of this broker; a wrong tag
+// is no id.
 func (c *core) parsePublicID(raw []byte) (uint64, bool) {
 	s, ok := rawjson.Unquote(raw)
 	if ok && c.dur != nil && len(c.dur.aliasIdx) > 0 {
@@ -528,10 +552,15 @@ func (c *core) parsePublicID(raw []byte) (uint64, bool) {
 			return seq, true
 		}
 	}
-	if !ok || len(s) < len(c.epoch)+2 || string(s[:len(c.epoch)]) != c.epoch || s[len(c.epoch)] != '-' {
+	e := len(c.epoch)
+	if !ok || len(s) < e+3+idTagLen || string(s[:e]) != c.epoch || s[e] != '-' || s[len(s)-idTagLen-1] != '-' {
 		return 0, false
 	}
-	return rawjson.ParseUint(s[len(c.epoch)+1:])
+	seq, ok := rawjson.ParseUint(s[e+1 : len(s)-idTagLen-1])
+	if !ok || !c.ids.validTag(s[len(s)-idTagLen:], seq) {
+		return 0, false
+	}
+	return seq, true
 }
 
 // idParam returns the raw "id" param, answering -32602 when it is missing or not a string.

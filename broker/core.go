@@ -200,7 +200,8 @@ type counters struct {
 type core struct {
 	cfg   *Config
 	log   *slog.Logger
-	epoch string // 8 hex digits: public task ids are "<epoch>-<seq>"
+	epoch string  // 8 hex digits: public task ids are "<epoch>-<seq>-<tag>" (taskid.go)
+	ids   *idKeys // tags public task ids
 	now   func() int64
 	// clock is c.now() read once per batch of received messages and per tick: the timestamps
 	// of the metrics (metrics.go), so the routing path reads no clock per task.
@@ -314,6 +315,7 @@ func newCore(cfg *Config, out, pub sender) *core {
 		cfg:      cfg,
 		log:      cfg.Logger,
 		epoch:    cfg.epoch,
+		ids:      newIDKeys(),
 		now:      func() int64 { return time.Now().UnixNano() },
 		disp:     cfg.Dispatcher,
 		lim:      codec.Limits{MaxFrame: int(cfg.MaxMsgSize), MaxBatch: cfg.MaxBatch},

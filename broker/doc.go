@@ -132,8 +132,9 @@
 // time the task is handed out, given back or freed, so a key names one hand-out of one task. Keys
 // are below 2^53 so that every JSON library reads them exactly. The id a node sees is the hand-out
 // id "<broker epoch>.<key>" (handout.go), so an answer to an earlier broker run's task is told
-// apart too. The public id of a submitted task is "<broker epoch>-<sequence>" (8 hex digits, a
-// decimal sequence number) and does not change across attempts.
+// apart too. The public id of a submitted task is "<broker epoch>-<sequence>-<tag>" (8 hex
+// digits, a decimal sequence number, a secret keyed tag: taskid.go) and does not change across
+// attempts.
 //
 // # Ownership
 //

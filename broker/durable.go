@@ -178,11 +178,8 @@ func (c *core) storeID(t *task) string {
 		return id
 	}
 	d := c.dur
-	b := append(d.idbuf[:0], c.epoch...)
-	b = append(b, '-')
-	b = appendUint(b, t.seq)
-	d.idbuf = b
-	return string(b)
+	d.idbuf = c.appendBareID(d.idbuf[:0], t.seq)
+	return string(d.idbuf)
 }
 
 // hold parks a newly accepted task until the store has it (durable mode). due is when a

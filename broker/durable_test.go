@@ -314,8 +314,11 @@ func TestDurableDroppedWhileStoring(t *testing.T) {
 		return s.Stored == 0 && s.Storing == 0
 	}, "write over")
 	// Written, then acked: nothing in the store, nothing ran.
+	b.mu.Lock()
+	id := string(b.c.appendBareID(nil, 1))
+	b.mu.Unlock()
 	testutil.Eventually(t, wait, func() bool {
-		w, _, _ := st0.Locate(context.Background(), b.ID()+"-1")
+		w, _, _ := st0.Locate(context.Background(), id)
 		return w == store.WhereNone
 	}, "dropped task acked")
 	n.none()

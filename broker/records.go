@@ -320,7 +320,7 @@ func (c *core) stateChanged(t *task) {
 		c.publishState()
 	}
 	pk.Begin()
-	c.idbuf = c.appendPublicID(c.idbuf[:0], t.seq)
+	c.idbuf = c.appendTaskName(c.idbuf[:0], t.seq) // never the id: a subscriber may not act on it
 	pk.Cur = protocol.AppendTaskStateNotice(pk.Cur, c.idbuf, t.state.String(), q.methodJSON, q.queueJSON)
 	pk.End()
 	if pk.Full() {

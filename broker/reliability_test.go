@@ -336,9 +336,9 @@ func TestIdempotencyKeyForgotten(t *testing.T) {
 	}
 	// Revoke it (stored as a record), then push the record out with another one.
 	seq := uint64(1)
-	r.send("C", `{"jsonrpc":"2.0","id":2,"method":"broker.revoke","params":{"id":"`+r.c.epoch+`-1"}}`)
+	r.send("C", `{"jsonrpc":"2.0","id":2,"method":"broker.revoke","params":{"id":"`+string(r.c.appendBareID(nil, 1))+`"}}`)
 	submit("other")
-	r.send("C", `{"jsonrpc":"2.0","id":2,"method":"broker.revoke","params":{"id":"`+r.c.epoch+`-2"}}`)
+	r.send("C", `{"jsonrpc":"2.0","id":2,"method":"broker.revoke","params":{"id":"`+string(r.c.appendBareID(nil, 2))+`"}}`)
 	if r.c.known(seq) {
 		t.Fatalf("record 1 still kept with MaxResults 1")
 	}
@@ -348,7 +348,7 @@ func TestIdempotencyKeyForgotten(t *testing.T) {
 	// Stale keys are swept: the map stays bounded by what the broker knows.
 	for i := range 5000 {
 		submit(fmt.Sprint("sweep-", i))
-		r.send("C", fmt.Sprintf(`{"jsonrpc":"2.0","id":2,"method":"broker.revoke","params":{"id":"%s-%d"}}`, r.c.epoch, r.c.seq))
+		r.send("C", fmt.Sprintf(`{"jsonrpc":"2.0","id":2,"method":"broker.revoke","params":{"id":"%s"}}`, r.c.appendBareID(nil, r.c.seq)))
 	}
 	if n := len(r.c.keys); n > 2048 {
 		t.Errorf("%d keys kept for 1 record", n)

@@ -1,0 +1,78 @@
+package broker
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zerotask/zerotask/protocol"
+)
+
+// TestTaskIDsUnguessable: on a broker without authentication, client B knows A's task only by
+// its exact id. The broker id and a sequence number (what broker.stats and the state stream
+// show), or the id with a wrong tag, read, wait on and revoke nothing; the state stream names
+// the task without its tag.
+func TestTaskIDsUnguessable(t *testing.T) {
+	b := startBroker(t, Config{})
+	sub := subscribe(t, b, protocol.TopicState)
+	a, c := dealer(t, b), dealer(t, b)
+	var id string
+	probe := 0
+	for {
+		id = submit(t, a, "secret", "[1]")
+		if _, _, ok := sub.next(50 * time.Millisecond); ok {
+			break
+		}
+		if probe++; probe > 100 {
+			t.Fatal("no state notice")
+		}
+	}
+	name := taskName(id)
+	if name == id || !strings.HasPrefix(id, name+"-") || len(id)-len(name)-1 != idTagLen || !strings.HasPrefix(id, b.ID()+"-") {
+		t.Fatalf("id %q, name %q", id, name)
+	}
+	id2 := submit(t, a, "secret", "[2]")
+	if _, body := sub.until(func(_, body string) bool { return strings.Contains(body, taskName(id2)) }); strings.Contains(body, id2) {
+		t.Fatalf("state notice carries the id: %s", body)
+	}
+	flip := []byte(id)
+	if flip[len(flip)-1] == '0' {
+		flip[len(flip)-1] = '1'
+	} else {
+		flip[len(flip)-1] = '0'
+	}
+	guesses := []string{name, string(flip), name + "-", name + "-" + strings.Repeat("0", idTagLen), id + "0"}
+	for _, g := range guesses {
+		for _, m := range []string{protocol.MethodStatus, protocol.MethodResult, protocol.MethodRevoke} {
+			r := decodeResp(t, c.call(fmt.Sprintf(`{"jsonrpc":"2.0","id":1,"method":%q,"params":{"id":%q}}`, m, g)))
+			var v struct{ State string }
+			if r.Error == nil {
+				_ = json.Unmarshal(r.Result, &v)
+			}
+			if r.Error == nil && v.State != protocol.StateUnknown {
+				t.Fatalf("%s of guessed id %q: %s", m, g, r.Result)
+			}
+		}
+	}
+	if st := status(t, c, id); st.State != protocol.StateQueued {
+		t.Fatalf("A's task after the guesses: %+v", st)
+	}
+}
+
+// TestTaskNameOf: taskName drops a tag of 16 hex digits and leaves other ids alone.
+func TestTaskNameOf(t *testing.T) {
+	for _, tc := range []struct{ id, name string }{
+		{"0a1b2c3d-7-0123456789abcdef", "0a1b2c3d-7"},
+		{"0a1b2c3d-7", "0a1b2c3d-7"},
+		{"0a1b2c3d-7-0123456789abcdeF", "0a1b2c3d-7-0123456789abcdeF"},
+		{"-0123456789abcdef", "-0123456789abcdef"},
+		{"x0123456789abcdef", "x0123456789abcdef"},
+		{"", ""},
+	} {
+		if got := taskName(tc.id); got != tc.name {
+			t.Errorf("taskName(%q) = %q, want %q", tc.id, got, tc.name)
+		}
+	}
+}
