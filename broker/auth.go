@@ -89,7 +89,13 @@ func (c *core) identify(p *peer, m *zmtp.Msg) {
 	if p.user == "" {
 		p.user = k.String()
 	}
+	if len(p.user) > MaxUserName {
+		p.user = p.user[:MaxUserName] // so that a durable task keeps its whole submitter's name
+	}
 }
+
+// MaxUserName bounds the bytes of an authenticated name: an Authorizer's longer name is cut.
+const MaxUserName = 1024
 
 // may reports whether p holds a role of r; if not, it answers the request with e, counts and logs
 // the refusal.

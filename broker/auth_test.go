@@ -18,9 +18,27 @@ type curveWorld struct {
 	b                               *Broker
 	server                          zmtp.CurveKeyPair
 	alice, bob, worker, both, admin zmtp.CurveKeyPair
+	auth                            Authorizer
 }
 
 func newCurveWorld(t *testing.T) *curveWorld {
+	t.Helper()
+	w := newCurveKeys(t)
+	w.b = startBroker(t, w.config(Config{}))
+	return w
+}
+
+// config returns cfg with the world's CURVE server and roles.
+func (w *curveWorld) config(cfg Config) Config {
+	auth := w.auth
+	cfg.Security = zmtp.CurveServer(w.server, func(k zmtp.CurveKey, _ net.Addr) bool { _, ok := auth(k); return ok })
+	cfg.Authorize = auth
+	cfg.Logger = discardLogger()
+	return cfg
+}
+
+// newCurveKeys makes the world's keys and roles, without a broker.
+func newCurveKeys(t *testing.T) *curveWorld {
 	t.Helper()
 	w := &curveWorld{}
 	for _, kp := range []*zmtp.CurveKeyPair{&w.server, &w.alice, &w.bob, &w.worker, &w.both, &w.admin} {
@@ -32,17 +50,17 @@ func newCurveWorld(t *testing.T) *curveWorld {
 	clients := map[zmtp.CurveKey]string{w.alice.Public: "alice", w.bob.Public: "bob", w.both.Public: "both"}
 	nodes := map[zmtp.CurveKey]string{w.worker.Public: "worker", w.both.Public: ""}
 	admins := map[zmtp.CurveKey]string{w.admin.Public: "root"}
-	auth := KeyRoles(clients, nodes, admins)
-	w.b = startBroker(t, Config{
-		Security:  zmtp.CurveServer(w.server, func(k zmtp.CurveKey, _ net.Addr) bool { _, ok := auth(k); return ok }),
-		Authorize: auth,
-		Logger:    discardLogger(),
-	})
+	w.auth = KeyRoles(clients, nodes, admins)
 	return w
 }
 
 // dial connects a DEALER with key pair kp; events reports its disconnections.
 func (w *curveWorld) dial(t *testing.T, kp zmtp.CurveKeyPair) (*tpeer, chan zmtp.Event) {
+	return w.dialTo(t, w.b, kp)
+}
+
+// dialTo connects a DEALER with key pair kp to broker b.
+func (w *curveWorld) dialTo(t *testing.T, b *Broker, kp zmtp.CurveKeyPair) (*tpeer, chan zmtp.Event) {
 	t.Helper()
 	events := make(chan zmtp.Event, 16)
 	s := zmtp.NewSocket(zmtp.Dealer, zmtp.Options{
@@ -57,7 +75,7 @@ func (w *curveWorld) dial(t *testing.T, kp zmtp.CurveKeyPair) (*tpeer, chan zmtp
 			}
 		},
 	})
-	if err := s.Connect(w.b.Addr()); err != nil {
+	if err := s.Connect(b.Addr()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })

@@ -127,6 +127,7 @@ type holdEntry struct {
 type putEntry struct {
 	id, state, node, method string
 	key                     string // the idempotency key, bound again for the result's TTL
+	submitter               string // the authenticated name of its submitter, "" for none
 	attempts                int
 	at                      int64
 	rOff, rEnd, eEnd        int // result pbuf[rOff:rEnd], error object pbuf[rEnd:eEnd]
@@ -268,14 +269,15 @@ func unixTime(ns int64) time.Time {
 
 // Task metadata in the store (store.Task.Meta): a version byte, flags, the priority, the
 // attempts bound, then uvarints: retry backoff and its ceiling (ms), and the due time of a
-// delayed task (0 for none), then the idempotency key (a uvarint length, then its bytes).
-// Version 3 keeps the due time as ms after the hold plus one (the store's clock gives the
+// delayed task (0 for none), then the idempotency key and the submitter's authenticated name
+// (each a uvarint length, then its bytes). Version 4 added the submitter. Version 3 keeps the due time as ms after the hold plus one (the store's clock gives the
 // task's age at a claim, see store.Task.Age: brokers with skewed clocks agree on it); versions
 // 1 and 2 kept it as unix ms of the writer's clock, and 1 had no key.
 const (
-	metaVersion   = 3
+	metaVersion   = 4
 	metaSubmitted = 1 << 0
 	maxMetaKey    = MaxKeyLen
+	maxMetaOwner  = MaxUserName
 )
 
 func (c *core) appendMeta(dst []byte, slot uint32, t *task, e holdEntry) []byte {
@@ -296,7 +298,9 @@ func (c *core) appendMeta(dst []byte, slot uint32, t *task, e holdEntry) []byte 
 	}
 	dst = binary.AppendUvarint(dst, due)
 	dst = binary.AppendUvarint(dst, uint64(len(o.key)))
-	return append(dst, o.key...)
+	dst = append(dst, o.key...)
+	dst = binary.AppendUvarint(dst, uint64(len(o.owner)))
+	return append(dst, o.owner...)
 }
 
 // taskMeta is a decoded store.Task.Meta.
@@ -343,6 +347,14 @@ func decodeMeta(b []byte, now int64, age time.Duration) (taskMeta, bool) {
 			return m, false
 		}
 		m.opts.key = string(b[k : k+int(n)])
+		b = b[k+int(n):]
+	}
+	if version >= 4 {
+		n, k := binary.Uvarint(b)
+		if k <= 0 || n > maxMetaOwner || n > uint64(len(b)-k) {
+			return m, false
+		}
+		m.opts.owner = string(b[k : k+int(n)])
 	}
 	return m, true
 }
@@ -603,7 +615,7 @@ func (c *core) putResult(slot uint32, t *task, rec *record) {
 	d := c.dur
 	e := putEntry{id: c.storeID(t), state: rec.state.String(), node: rec.node, method: rec.method, attempts: int(rec.attempts), at: c.now()}
 	if t.flags&fOpts != 0 {
-		e.key = c.opts[slot].key
+		e.key, e.submitter = c.opts[slot].key, c.opts[slot].owner
 	}
 	e.rOff = len(d.pbuf)
 	d.pbuf = append(d.pbuf, rec.result...)
@@ -621,7 +633,7 @@ func (c *core) takeFinished(results []store.Result, ids, requeues, starts, stops
 	owner := d.owner()
 	buf = append(buf[:0], d.pbuf...)
 	for _, e := range d.puts {
-		r := store.Result{ID: e.id, State: e.state, Node: e.node, Method: e.method, Key: e.key, Attempts: e.attempts, FinishedAt: time.Unix(0, e.at), Owner: owner}
+		r := store.Result{ID: e.id, State: e.state, Node: e.node, Method: e.method, Submitter: e.submitter, Key: e.key, Attempts: e.attempts, FinishedAt: time.Unix(0, e.at), Owner: owner}
 		if e.rEnd > e.rOff {
 			r.Result = buf[e.rOff:e.rEnd:e.rEnd]
 		}
@@ -789,6 +801,9 @@ type lookup struct {
 	reqID []byte // the request's id (owned)
 	tg    target
 	wait  time.Duration // broker.result's wait (0: answer at once)
+	// user is the authenticated name of the asker when it may read only its own tasks (no
+	// admin role), or "" when it may read any.
+	user string
 }
 
 // localRecord reports whether the task of public id raw is known here (live, or its record
@@ -822,6 +837,9 @@ func (c *core) startLookup(p *peer, tg target, h *codec.Header, raw []byte, wait
 		return
 	}
 	l := &lookup{id: string(id), tg: tg, wait: wait}
+	if p.deny&RoleAdmin != 0 {
+		l.user = p.user
+	}
 	if tg.client != noRef {
 		l.reqID = append([]byte(nil), h.ID...)
 		c.pending(p, tg)
@@ -852,6 +870,10 @@ func appendStoredRecord(dst []byte, r *store.Result) []byte {
 	dst = codec.AppendString(dst, r.State)
 	dst = append(dst, `,"attempts":`...)
 	dst = strconv.AppendInt(dst, int64(r.Attempts), 10)
+	if r.Submitter != "" {
+		dst = append(dst, `,"submitter":`...)
+		dst = codec.AppendString(dst, r.Submitter)
+	}
 	return appendOutcome(dst, r.State == store.StateSuccess, r.Result, r.Error, r.Node)
 }
 

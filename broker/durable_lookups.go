@@ -111,6 +111,9 @@ func (b *Broker) runLookup(ctx context.Context, l *lookup) ([]byte, *codec.Error
 		return nil, errStoreRead
 	}
 	r.ID = l.id
+	if l.user != "" && r.Submitter != "" && r.Submitter != l.user {
+		return appendStateRecord(nil, l.id, protocol.StateUnknown), nil // another's task (auth.go)
+	}
 	if len(r.Result) > 0 && !json.Valid(r.Result) || len(r.Error) > 0 && !json.Valid(r.Error) {
 		// Written by a foreign or broken writer: never passed on as JSON it is not.
 		b.cfg.Logger.Warn("broker: store: a stored result is not valid JSON", "id", l.id)

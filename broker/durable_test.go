@@ -348,6 +348,8 @@ func FuzzDecodeMeta(f *testing.F) {
 	f.Add(c.appendMeta(nil, 0, &task{prio: 3, flags: fSubmitted}, holdEntry{due: int64(time.Hour)}))
 	c.opts[0] = taskOpts{maxAttempts: 5, backoff: time.Second, maxBackoff: time.Minute}
 	f.Add(c.appendMeta(nil, 0, &task{flags: fOpts}, holdEntry{}))
+	c.opts[0] = taskOpts{key: "alice\x00add\x00order-17", owner: "alice"}
+	f.Add(c.appendMeta(nil, 0, &task{flags: fOpts | fSubmitted}, holdEntry{}))
 	f.Add([]byte{1, 0, 0, 0})
 	f.Add([]byte{1, 1, 200, 250, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -355,7 +357,7 @@ func FuzzDecodeMeta(f *testing.F) {
 		if !ok {
 			return
 		}
-		if m.prio > MaxPriority || m.opts.maxAttempts > MaxAttemptsCap || m.opts.backoff < 0 || m.opts.maxBackoff < 0 || m.due < 0 {
+		if m.prio > MaxPriority || m.opts.maxAttempts > MaxAttemptsCap || len(m.opts.owner) > maxMetaOwner || m.opts.backoff < 0 || m.opts.maxBackoff < 0 || m.due < 0 {
 			t.Fatalf("decoded out of bounds: %+v", m)
 		}
 		tk := &task{prio: m.prio}

@@ -11,8 +11,10 @@ import (
 // the key (not in the value); a task's queue and attempts live in fields of their own (the
 // Lua scripts read and change them), so the value never changes after Hold.
 //
-//	result: 0x02 attempts(uvarint) finished_at(varint unix ns) state node result error method
-//	        (0x01, written before results named their method, reads with an empty Method)
+//	result: 0x03 attempts(uvarint) finished_at(varint unix ns) state node result error method
+//	        submitter
+//	        (0x02, written before results named their submitter, reads with an empty Submitter;
+//	        0x01, before they named their method, with an empty Method too)
 //	task:   0x02 deadline(varint ns from the hold, 0 = none) method params meta
 //	        (0x01: deadline as unix ns of the writer's clock, read as written)
 //
@@ -24,7 +26,7 @@ import (
 // Decoding is bounded by the value's length: a length past the end is ErrCorrupt, never a
 // large allocation.
 const (
-	resultVersion = 2
+	resultVersion = 3
 	taskVersion   = 2
 )
 
@@ -38,6 +40,7 @@ func appendResult(dst []byte, r *Result) []byte {
 	dst = appendBytesField(dst, r.Result)
 	dst = appendBytesField(dst, r.Error)
 	dst = appendField(dst, r.Method)
+	dst = appendField(dst, r.Submitter)
 	return dst
 }
 
@@ -128,16 +131,16 @@ func (d *decoder) bytes(what string) []byte {
 	return f
 }
 
-// header reads the version byte of a value: it reports whether the value is of version 1
-// (the first layout, still read), else the version must be want.
-func (d *decoder) header(want byte, what string) (v1 bool) {
-	if len(d.b) == 0 || (d.b[0] != 1 && d.b[0] != want) {
+// header reads the version byte of a value and returns it: any version from 1 (the first
+// layout, still read) to want, the current one.
+func (d *decoder) header(want byte, what string) (version byte) {
+	if len(d.b) == 0 || d.b[0] < 1 || d.b[0] > want {
 		d.fail(what + " version")
-		return false
+		return 0
 	}
-	v1 = d.b[0] == 1
+	version = d.b[0]
 	d.b = d.b[1:]
-	return v1
+	return version
 }
 
 func (d *decoder) end(what string) {
@@ -150,16 +153,19 @@ func (d *decoder) end(what string) {
 // strings of the protocol are not allocated.
 func decodeResult(v []byte, dst *Result) error {
 	d := decoder{b: v}
-	v1 := d.header(resultVersion, "result")
+	version := d.header(resultVersion, "result")
 	attempts := d.uvarint("attempts")
 	finished := d.varint("finished_at")
 	state := d.bytes("state")
 	node := d.bytes("node")
 	res := d.bytes("result")
 	errObj := d.bytes("error")
-	var method []byte
-	if !v1 {
+	var method, submitter []byte
+	if version >= 2 {
 		method = d.bytes("method")
+	}
+	if version >= 3 {
+		submitter = d.bytes("submitter")
 	}
 	d.end("result")
 	if d.err != nil {
@@ -176,6 +182,9 @@ func decodeResult(v []byte, dst *Result) error {
 	}
 	if string(method) != dst.Method {
 		dst.Method = string(method)
+	}
+	if string(submitter) != dst.Submitter {
+		dst.Submitter = string(submitter)
 	}
 	dst.Result = append(dst.Result[:0], res...)
 	dst.Error = append(dst.Error[:0], errObj...)
@@ -201,7 +210,7 @@ func internState(b []byte) string {
 // slices of one allocation (the caller may keep them).
 func decodeTask(v []byte, t *Task, now time.Time) error {
 	d := decoder{b: v}
-	v1 := d.header(taskVersion, "task")
+	v1 := d.header(taskVersion, "task") == 1
 	deadline := d.varint("deadline")
 	method := d.bytes("method")
 	params := d.bytes("params")

@@ -15,6 +15,7 @@ func FuzzDecodeResult(f *testing.F) {
 		{},
 		{State: StateSuccess, Result: []byte(`11`), Attempts: 1, Node: "n", FinishedAt: time.Unix(1700000000, 5)},
 		{State: StateFailure, Error: []byte(`{"code":-32000,"message":"x"}`), Attempts: 300},
+		{State: StateSuccess, Result: []byte(`1`), Method: "add", Submitter: "alice"},
 	} {
 		f.Add(appendResult(nil, &r))
 	}
@@ -30,14 +31,14 @@ func FuzzDecodeResult(f *testing.F) {
 			}
 			return
 		}
-		if len(r.Result)+len(r.Error)+len(r.State)+len(r.Node) > len(b) {
+		if len(r.Result)+len(r.Error)+len(r.State)+len(r.Node)+len(r.Method)+len(r.Submitter) > len(b) {
 			t.Fatalf("decoded more bytes than the input holds")
 		}
 		var again Result
 		if err := decodeResult(appendResult(nil, &r), &again); err != nil {
 			t.Fatalf("re-encoded value does not decode: %v", err)
 		}
-		if again.State != r.State || again.Node != r.Node || again.Attempts != r.Attempts ||
+		if again.State != r.State || again.Node != r.Node || again.Method != r.Method || again.Submitter != r.Submitter || again.Attempts != r.Attempts ||
 			!again.FinishedAt.Equal(r.FinishedAt) || !bytes.Equal(again.Result, r.Result) || !bytes.Equal(again.Error, r.Error) {
 			t.Fatalf("round trip changed the result: %+v -> %+v", r, again)
 		}

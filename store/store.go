@@ -117,6 +117,9 @@ type Result struct {
 	Node string
 	// Method is the task's method ("" when not known).
 	Method string
+	// Submitter is the authenticated name of whoever submitted the task ("" for none): the
+	// broker lets only that name (or an admin) read the result.
+	Submitter string
 	// FinishedAt is when the task finished.
 	FinishedAt time.Time
 	// Key, when not "", is the task's idempotency key: Put binds it to ID for the result's TTL

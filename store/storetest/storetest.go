@@ -104,7 +104,7 @@ func ctx(t *testing.T) context.Context { return testutil.Context(t, 30*time.Seco
 func sampleResults() []store.Result {
 	at := time.Unix(1700000000, 123456789)
 	return []store.Result{
-		{ID: "r-ok", State: store.StateSuccess, Result: []byte(`11`), Attempts: 1, Node: "node-a", FinishedAt: at},
+		{ID: "r-ok", State: store.StateSuccess, Result: []byte(`11`), Attempts: 1, Node: "node-a", Method: "add", Submitter: "alice", FinishedAt: at},
 		{ID: "r-fail", State: store.StateFailure, Error: []byte(`{"code":` + strconv.Itoa(protocol.CodeHandlerError) + `,"message":"boom","data":[1,2]}`), Attempts: 3, Node: "node-b", FinishedAt: at},
 		{ID: "r-revoked", State: store.StateRevoked, Error: codec.AppendErrorObject(nil, protocol.ErrRevoked)},
 		{ID: "r-big", State: store.StateSuccess, Result: bytes.Repeat([]byte(`"0123456789abcdef",`), 4096)},
@@ -115,7 +115,7 @@ func sampleResults() []store.Result {
 func equalResult(t *testing.T, got, want store.Result) {
 	t.Helper()
 	if got.ID != want.ID || got.State != want.State || got.Attempts != want.Attempts || got.Node != want.Node ||
-		!got.FinishedAt.Equal(want.FinishedAt) || !bytes.Equal(got.Result, want.Result) || !bytes.Equal(got.Error, want.Error) {
+		got.Method != want.Method || got.Submitter != want.Submitter || !got.FinishedAt.Equal(want.FinishedAt) || !bytes.Equal(got.Result, want.Result) || !bytes.Equal(got.Error, want.Error) {
 		t.Fatalf("result\n got %+v\nwant %+v", brief(got), brief(want))
 	}
 }
