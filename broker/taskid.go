@@ -7,6 +7,8 @@ import (
 	"crypto/subtle"
 	"encoding/binary"
 	"encoding/hex"
+
+	"github.com/zerotask/zerotask/internal/rawjson"
 )
 
 // Public task ids. A submitted task's id is "<epoch>-<seq>-<tag>": the broker run's epoch (8 hex
@@ -71,4 +73,32 @@ func taskName[S ~string | ~[]byte](s S) S {
 		}
 	}
 	return s[:n]
+}
+
+// TaskID returns the id of the task named name (its id without the tag, as the PUB state
+// stream shows it), or ok false when the name is neither of this broker run nor of a task it
+// took from the store. It is for the
+// operator's tools that run in the broker's process (the dashboard), which see names in the
+// state stream and act on ids; it is safe to call concurrently with the broker.
+func (b *Broker) TaskID(name string) (id string, ok bool) {
+	c := b.c
+	if e := len(c.epoch); len(name) > e+1 && name[:e] == c.epoch && name[e] == '-' {
+		if seq, ok := rawjson.ParseUint([]byte(name[e+1:])); ok {
+			var in, out [aes.BlockSize]byte
+			binary.BigEndian.PutUint64(in[:8], seq)
+			c.ids.block.Encrypt(out[:], in[:]) // the block is safe for concurrent use; the scratch is not
+			return name + "-" + hex.EncodeToString(out[:idTagLen/2]), true
+		}
+	}
+	if c.dur == nil {
+		return "", false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, id := range c.dur.alias {
+		if taskName(id) == name {
+			return id, true
+		}
+	}
+	return "", false
 }

@@ -56,6 +56,12 @@ func TestTaskIDsUnguessable(t *testing.T) {
 			}
 		}
 	}
+	if got, ok := b.TaskID(name); !ok || got != id {
+		t.Fatalf("TaskID(%q) = %q, %v; want %q", name, got, ok, id)
+	}
+	if got, ok := b.TaskID("ffffffff-1"); ok && b.ID() != "ffffffff" {
+		t.Fatalf("TaskID of another broker's name: %q", got)
+	}
 	if st := status(t, c, id); st.State != protocol.StateQueued {
 		t.Fatalf("A's task after the guesses: %+v", st)
 	}

@@ -106,6 +106,7 @@ func startRig(t *testing.T, token string) *rig {
 	t.Cleanup(func() { r.c.Close() })
 	dash, err := dashboard.New(dashboard.Config{
 		Snapshot: b.AppendSnapshot,
+		TaskID:   b.TaskID,
 		Call: func(ctx context.Context, method string, params []byte) ([]byte, error) {
 			return r.c.CallRaw(ctx, nil, method, params)
 		},

@@ -70,6 +70,10 @@ type Config struct {
 	Sub string
 	// Security is the mechanism of the subscription (nil: NULL).
 	Security zmtp.Mechanism
+	// TaskID returns the id of a task from its name, what the state stream shows
+	// (broker.Broker.TaskID), so that the page's buttons and failure lookups can act on it;
+	// nil, or ok false: the name is shown and looked up as it is.
+	TaskID func(name string) (id string, ok bool)
 	// Interval is the time between snapshots (0: DefaultInterval).
 	Interval time.Duration
 	// MaxClients bounds the open event streams; past it a page is answered 503
@@ -227,12 +231,17 @@ func (d *Dashboard) tailStates(ctx context.Context) {
 		out := make([]stateNotice, len(notes))
 		for i, n := range notes {
 			out[i] = n.Params
+			if d.cfg.TaskID != nil {
+				if id, ok := d.cfg.TaskID(out[i].ID); ok {
+					out[i].ID = id
+				}
+			}
 			if out[i].Queue == "" {
 				out[i].Queue = protocol.DefaultQueue
 			}
 			if n.Params.State == protocol.StateFailure {
 				select {
-				case d.lookups <- n.Params.ID:
+				case d.lookups <- out[i].ID:
 				default: // too many at once: shown in the task list, without the error
 				}
 			}

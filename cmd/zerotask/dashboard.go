@@ -46,6 +46,7 @@ func startDashboard(ctx context.Context, b *broker.Broker, secret string, log *s
 		Call:     lc.call,
 		Sub:      sub,
 		Security: sec,
+		TaskID:   b.TaskID,
 		Logger:   log,
 	})
 	if err != nil {
