@@ -371,13 +371,22 @@ func runCall(ctx context.Context, io *stdio, args []string) error {
 }
 
 func runSubmit(ctx context.Context, io *stdio, args []string) error {
-	fs := newFlagSet("submit", "METHOD [ARG...]", "Queue a task and print its id at once; follow it with `zerotask status ID` and\n"+
-		"`zerotask result ID`. ARGs as for `zerotask call`; flags may follow them.").withLogLevel(slog.LevelWarn)
+	fs := newFlagSet("submit", "METHOD [ARG...] | --workflow FILE", "Queue a task and print its id at once; follow it with `zerotask status ID` and\n"+
+		"`zerotask result ID`. ARGs as for `zerotask call`; flags may follow them. With --workflow,\n"+
+		"submit a graph of chains, groups and chords instead (docs/workflows.md).").withLogLevel(slog.LevelWarn)
 	cf := addClientFlags(fs, 0)
 	tf := addTaskFlags(fs, true)
 	rawParams := fs.String("params", "", "raw JSON params (an array or an object) instead of ARGs")
-	if err := parse(fs, io, args, 1, -1); err != nil {
+	workflow := fs.String("workflow", "", "submit the workflow graph in `FILE` (- for stdin) instead of METHOD: a graph node, or\n"+
+		"the params of a workflow submit ({\"workflow\":...,\"policy\":...,\"key\":...}); --key applies to it")
+	if err := parse(fs, io, args, 0, -1); err != nil {
 		return err
+	}
+	if fs.set("workflow") {
+		return runSubmitWorkflow(ctx, io, fs, cf, *workflow, *tf.key)
+	}
+	if fs.NArg() < 1 {
+		return usagef("missing arguments: %s", fs.synopsis)
 	}
 	callArgs, err := argsOf(fs.Args()[1:], *rawParams)
 	if err != nil {

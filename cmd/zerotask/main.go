@@ -5,7 +5,7 @@
 //	zerotask node [flags]                   serve add, subtract, echo, sleep and sum for a broker
 //	zerotask up [flags]                     a broker and a node in one process
 //	zerotask call [flags] METHOD [ARG...]   call a task and print its result as JSON
-//	zerotask submit [flags] METHOD [ARG...] queue a task and print its id
+//	zerotask submit [flags] METHOD [ARG...] queue a task and print its id (--workflow FILE: a graph of tasks)
 //	zerotask status [flags] ID              print a task's record
 //	zerotask result [flags] ID              print a task's record, waiting for it to finish
 //	zerotask revoke [flags] ID...           revoke tasks
@@ -91,7 +91,7 @@ func commands() []command {
 		{"node", "", "run a node serving add, subtract, echo, sleep and sum for a broker", runNode},
 		{"up", "", "run a broker and a node in one process (stops on SIGINT/SIGTERM)", runUp},
 		{"call", "METHOD [ARG...]", "call a task, wait for it and print its result as JSON", runCall},
-		{"submit", "METHOD [ARG...]", "queue a task and print its id at once", runSubmit},
+		{"submit", "METHOD [ARG...]", "queue a task (or, with --workflow FILE, a graph of tasks) and print its id at once", runSubmit},
 		{"revoke", "ID...", "revoke tasks: queued ones will not run, running ones are cancelled", runRevoke},
 		{"stats", "", "print the broker's counters", runStats},
 		{"nodes", "", "list the connected nodes and what they serve", runNodes},
