@@ -132,12 +132,11 @@ func runRevoke(ctx context.Context, io *stdio, args []string) error {
 	if err := parse(fs, io, args, 1, -1); err != nil {
 		return err
 	}
-	ctx, cancel, c, err := cf.dial(ctx, fs.logger(io.err), 0)
+	ctx, c, hangUp, err := cf.connect(ctx, io, fs, 0)
 	if err != nil {
 		return err
 	}
-	defer cancel()
-	defer c.Close()
+	defer hangUp()
 	raws := make([][]byte, 0, fs.NArg())
 	for _, id := range fs.Args() {
 		req := codec.AppendString([]byte(`{"`+protocol.ParamID+`":`), id)
@@ -253,12 +252,11 @@ func runPurge(ctx context.Context, io *stdio, args []string) error {
 	if *queue == "" && *method == "" {
 		return usagef("purge needs --queue, --method, or both")
 	}
-	ctx, cancel, c, err := cf.dial(ctx, fs.logger(io.err), 0)
+	ctx, c, hangUp, err := cf.connect(ctx, io, fs, 0)
 	if err != nil {
 		return err
 	}
-	defer cancel()
-	defer c.Close()
+	defer hangUp()
 	n, err := c.Purge(ctx, *queue, *method)
 	if err != nil {
 		return classify(io, err)

@@ -74,18 +74,27 @@ func (f *clientFlags) dial(ctx context.Context, log *slog.Logger, extra time.Dur
 	return ctx, cancel, c, nil
 }
 
+// connect dials the broker as dial does, logging to the command's stderr; hangUp closes the
+// client and ends the timeout's context.
+func (f *clientFlags) connect(ctx context.Context, io *stdio, fs *flagSet, extra time.Duration) (_ context.Context, _ *client.Client, hangUp func(), _ error) {
+	ctx, cancel, c, err := f.dial(ctx, fs.logger(io.err), extra)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return ctx, c, func() { c.Close(); cancel() }, nil
+}
+
 // tables reports whether the command prints human tables: on a terminal, unless --json.
 func (f *clientFlags) tables(io *stdio) bool { return io.outTTY && !*f.json }
 
 // callOnce dials the broker with cf, makes one call and hangs up: what every one-shot
 // command (status, stats, nodes, pause, resume) does once its flags are parsed.
 func callOnce(ctx context.Context, io *stdio, fs *flagSet, cf *clientFlags, method string, params []byte) ([]byte, error) {
-	ctx, cancel, c, err := cf.dial(ctx, fs.logger(io.err), 0)
+	ctx, c, hangUp, err := cf.connect(ctx, io, fs, 0)
 	if err != nil {
 		return nil, err
 	}
-	defer cancel()
-	defer c.Close()
+	defer hangUp()
 	return callRaw(ctx, io, c, method, params)
 }
 
@@ -325,12 +334,11 @@ func runCall(ctx context.Context, io *stdio, args []string) error {
 	if !task && (len(opts) > 0 || fs.set("key")) {
 		return usagef("task options apply to task methods, not to %s", method)
 	}
-	ctx, cancel, c, err := cf.dial(ctx, fs.logger(io.err), 0)
+	ctx, c, hangUp, err := cf.connect(ctx, io, fs, 0)
 	if err != nil {
 		return err
 	}
-	defer cancel()
-	defer c.Close()
+	defer hangUp()
 	if task {
 		n, err := servingNodes(ctx, c, method, *tf.queue)
 		if err != nil {
@@ -396,12 +404,11 @@ func runSubmit(ctx context.Context, io *stdio, args []string) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel, c, err := cf.dial(ctx, fs.logger(io.err), 0)
+	ctx, c, hangUp, err := cf.connect(ctx, io, fs, 0)
 	if err != nil {
 		return err
 	}
-	defer cancel()
-	defer c.Close()
+	defer hangUp()
 	h, err := c.Submit(ctx, fs.Arg(0), callArgs, tf.submitOptions(fs, opts)...)
 	if err != nil {
 		return classify(io, err)
@@ -438,12 +445,11 @@ func runResult(ctx context.Context, io *stdio, args []string) error {
 	if *wait < 0 {
 		return usagef("--wait must not be negative, got %v", *wait)
 	}
-	ctx, cancel, c, err := cf.dial(ctx, fs.logger(io.err), *wait) // --timeout counts on top of --wait
+	ctx, c, hangUp, err := cf.connect(ctx, io, fs, *wait) // --timeout counts on top of --wait
 	if err != nil {
 		return err
 	}
-	defer cancel()
-	defer c.Close()
+	defer hangUp()
 	req := codec.AppendString([]byte(`{"`+protocol.ParamID+`":`), fs.Arg(0))
 	req = strconv.AppendInt(protocol.AppendMember(req, protocol.ParamWaitMS), wait.Milliseconds(), 10)
 	res, err := callRaw(ctx, io, c, protocol.MethodResult, append(req, '}'))

@@ -42,12 +42,11 @@ func runLs(ctx context.Context, io *stdio, args []string) error {
 	if *limit < 1 {
 		return usagef("--limit must be at least 1")
 	}
-	ctx, cancel, c, err := cf.dial(ctx, fs.logger(io.err), 0)
+	ctx, c, hangUp, err := cf.connect(ctx, io, fs, 0)
 	if err != nil {
 		return err
 	}
-	defer cancel()
-	defer c.Close()
+	defer hangUp()
 	o := client.ListOptions{State: client.State(*state), Queue: *queue, Method: *method, Newest: *newest, Cursor: *cursor}
 	var raws [][]byte
 	for len(raws) < *limit {
@@ -116,12 +115,11 @@ func runRequeue(ctx context.Context, io *stdio, args []string) error {
 	case fs.NArg() > protocol.MaxListLimit:
 		return usagef("at most %d IDs at once", protocol.MaxListLimit)
 	}
-	ctx, cancel, c, err := cf.dial(ctx, fs.logger(io.err), 0)
+	ctx, c, hangUp, err := cf.connect(ctx, io, fs, 0)
 	if err != nil {
 		return err
 	}
-	defer cancel()
-	defer c.Close()
+	defer hangUp()
 	n := 0
 	if filter {
 		o := client.ListOptions{State: client.State(*state), Queue: *queue, Method: *method}

@@ -206,7 +206,13 @@ func addNodeFlags(fs *flagSet, standalone bool) *nodeFlags {
 	return f
 }
 
-func (f *nodeFlags) config(log *slog.Logger, d *dispatch.Dispatcher) (node.Config, error) {
+// config is the node's configuration from its flags, serving the built-in tasks; metrics says
+// whether it keeps the counters --http serves.
+func (f *nodeFlags) config(log *slog.Logger, metrics bool) (node.Config, error) {
+	d, err := builtins()
+	if err != nil {
+		return node.Config{}, err
+	}
 	if *f.concurrency < 0 || *f.prefetch < 0 {
 		return node.Config{}, usagef("--concurrency and --prefetch must not be negative")
 	}
@@ -232,6 +238,7 @@ func (f *nodeFlags) config(log *slog.Logger, d *dispatch.Dispatcher) (node.Confi
 		Queues:      queues,
 		TimeLimit:   *f.timeLimit,
 		Logger:      log,
+		Metrics:     metrics,
 	}
 	sec, err := f.sec.mechanism()
 	if err != nil {
@@ -256,19 +263,28 @@ func builtins() (*dispatch.Dispatcher, error) {
 	return d, useDrill(d) // the end-to-end drills' task log (drill.go); nothing unless asked for
 }
 
+// parseServing parses the flags of a serving command (no arguments) and checks its --http
+// flags; it returns the command's logger.
+func parseServing(fs *flagSet, io *stdio, args []string, hf *httpFlags) (*slog.Logger, error) {
+	if err := parse(fs, io, args, 0, 0); err != nil {
+		return nil, err
+	}
+	if err := hf.check(); err != nil {
+		return nil, err
+	}
+	return fs.logger(io.err), nil
+}
+
 func runBroker(ctx context.Context, io *stdio, args []string) error {
 	fs := newFlagSet("broker", "", "Run a broker: bind a ROUTER socket for clients and nodes and a PUB socket for\n"+
 		"wake-ups and task states, queue tasks and hand them out by credit. Stops gracefully on\nSIGINT/SIGTERM.").
 		withLogLevel(slog.LevelInfo)
 	bf := addBrokerFlags(fs)
 	hf := addHTTPFlags(fs)
-	if err := parse(fs, io, args, 0, 0); err != nil {
+	log, err := parseServing(fs, io, args, hf)
+	if err != nil {
 		return err
 	}
-	if err := hf.check(); err != nil {
-		return err
-	}
-	log := fs.logger(io.err)
 	cfg, closeStore, err := bf.config(log)
 	if err != nil {
 		return err
@@ -353,22 +369,14 @@ func runNode(ctx context.Context, io *stdio, args []string) error {
 		withLogLevel(slog.LevelInfo)
 	nf := addNodeFlags(fs, true)
 	hf := addHTTPFlags(fs)
-	if err := parse(fs, io, args, 0, 0); err != nil {
-		return err
-	}
-	if err := hf.check(); err != nil {
-		return err
-	}
-	log := fs.logger(io.err)
-	d, err := builtins()
+	log, err := parseServing(fs, io, args, hf)
 	if err != nil {
 		return err
 	}
-	cfg, err := nf.config(log, d)
+	cfg, err := nf.config(log, *hf.addr != "")
 	if err != nil {
 		return err
 	}
-	cfg.Metrics = *hf.addr != ""
 	cfgs, err := perBroker(cfg, fs.set("sub"))
 	if err != nil {
 		return err
@@ -379,7 +387,7 @@ func runNode(ctx context.Context, io *stdio, args []string) error {
 			return err
 		}
 	}
-	fmt.Fprintf(io.out, "node serving %s for %s\n", strings.Join(d.Methods(), ", "), cfg.Broker)
+	fmt.Fprintf(io.out, "node serving %s for %s\n", strings.Join(cfg.Dispatcher.Methods(), ", "), cfg.Broker)
 	if err := serveHTTP(ctx, io, hf, log, func(w outWriter) error { return node.WriteMetrics(w, nodes...) }); err != nil {
 		return err
 	}
@@ -454,27 +462,19 @@ func runUp(ctx context.Context, io *stdio, args []string) error {
 	bf := addBrokerFlags(fs)
 	nf := addNodeFlags(fs, false)
 	hf := addHTTPFlags(fs)
-	if err := parse(fs, io, args, 0, 0); err != nil {
+	log, err := parseServing(fs, io, args, hf)
+	if err != nil {
 		return err
 	}
-	if err := hf.check(); err != nil {
-		return err
-	}
-	log := fs.logger(io.err)
 	bcfg, closeStore, err := bf.config(log.With("role", "broker"))
 	if err != nil {
 		return err
 	}
 	defer closeStore()
-	d, err := builtins()
+	ncfg, err := nf.config(log.With("role", "node"), *hf.addr != "")
 	if err != nil {
 		return err
 	}
-	ncfg, err := nf.config(log.With("role", "node"), d)
-	if err != nil {
-		return err
-	}
-	ncfg.Metrics = *hf.addr != ""
 	if *bf.sec.secret != "" {
 		// The in-process node speaks CURVE with the broker's own key pair, which the broker
 		// always allows.
@@ -498,7 +498,7 @@ func runUp(ctx context.Context, io *stdio, args []string) error {
 		_ = b.Shutdown(context.WithoutCancel(ctx))
 		return err
 	}
-	fmt.Fprintf(io.out, "broker listening on %s (PUB %s)%s, node serving %s\n", b.Addr(), pubAddr(b), bf.storeNote(b.Config()), strings.Join(d.Methods(), ", "))
+	fmt.Fprintf(io.out, "broker listening on %s (PUB %s)%s, node serving %s\n", b.Addr(), pubAddr(b), bf.storeNote(b.Config()), strings.Join(ncfg.Dispatcher.Methods(), ", "))
 	if *hf.addr != "" {
 		if hf.dashboard, err = startDashboard(ctx, b, *bf.sec.secret, log.With("role", "dashboard")); err != nil {
 			_ = b.Shutdown(context.WithoutCancel(ctx))
