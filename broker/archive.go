@@ -233,18 +233,7 @@ func (c *core) appendDead(dst []byte, d *dead) []byte {
 	dst = c.appendPublicID(dst, d.seq)
 	dst = append(dst, `,"method":`...)
 	dst = codec.AppendString(dst, d.method)
-	if d.queue != "" {
-		dst = append(dst, `,"queue":`...)
-		dst = codec.AppendString(dst, d.queue)
-	}
-	dst = append(dst, `,"state":"`...)
-	dst = append(dst, d.state.String()...)
-	dst = append(dst, `","attempts":`...)
-	dst = strconv.AppendUint(dst, uint64(d.tries), 10)
-	if d.owner != "" {
-		dst = append(dst, `,"submitter":`...)
-		dst = codec.AppendString(dst, d.owner)
-	}
+	dst = appendRecordState(dst, d.queue, d.state, uint64(d.tries), d.owner)
 	if d.prio != 0 {
 		dst = append(dst, `,"priority":`...)
 		dst = strconv.AppendUint(dst, uint64(d.prio), 10)

@@ -377,6 +377,24 @@ func (c *core) nodeEntryLen(p *peer) int {
 
 var defaultQueues = []string{DefaultQueue}
 
+// initSubmitted makes the new task t a submitted one: its options from x, its submitter
+// (owner, "" for none) and the next public id.
+func (c *core) initSubmitted(slot uint32, t *task, x *taskExt, owner string) {
+	c.setDeadline(t, x.timeout)
+	t.prio = x.priority
+	c.setOpts(slot, t, x)
+	if owner != "" {
+		o := c.opts[slot]
+		o.owner = owner
+		c.opts[slot] = o
+		t.flags |= fOpts
+	}
+	c.seq++
+	t.seq = c.seq
+	t.flags |= fSubmitted
+	c.submitted(t.seq, slot)
+}
+
 // bSubmit queues a task and answers at once with its id; the result goes to the store.
 // Params: {"method":M,"params":P, ...options} or [M, P, timeout_ms]; the options are the
 // extension members of a task call (see ext.go) plus "key", the idempotency key.
@@ -448,19 +466,7 @@ func (c *core) bSubmit(p *peer, tg target, h *codec.Header) {
 		c.maybeDropQueue(q)
 		return
 	}
-	c.setDeadline(t, x.timeout)
-	t.prio = x.priority
-	c.setOpts(slot, t, x)
-	if p.user != "" {
-		o := c.opts[slot]
-		o.owner = p.user
-		c.opts[slot] = o
-		t.flags |= fOpts
-	}
-	c.seq++
-	t.seq = c.seq
-	t.flags |= fSubmitted
-	c.submitted(t.seq, slot)
+	c.initSubmitted(slot, t, x, p.user)
 	if x.key != nil {
 		c.keys[string(scoped)] = t.seq
 		c.pruneKeys()

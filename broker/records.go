@@ -31,18 +31,7 @@ func (c *core) appendRecordSeq(dst []byte, seq uint64, raw []byte) []byte {
 		q := c.queues[t.q]
 		dst = append(dst, `,"method":`...)
 		dst = append(dst, q.methodJSON...)
-		if q.qname != "" {
-			dst = append(dst, `,"queue":`...)
-			dst = codec.AppendString(dst, q.qname)
-		}
-		dst = append(dst, `,"state":"`...)
-		dst = append(dst, t.state.String()...)
-		dst = append(dst, `","attempts":`...)
-		dst = strconv.AppendUint(dst, uint64(t.attempts), 10)
-		if owner := c.ownerOf(slot, t); owner != "" {
-			dst = append(dst, `,"submitter":`...)
-			dst = codec.AppendString(dst, owner)
-		}
+		dst = appendRecordState(dst, q.qname, t.state, uint64(t.attempts), c.ownerOf(slot, t))
 		if t.prio != 0 {
 			dst = append(dst, `,"priority":`...)
 			dst = strconv.AppendUint(dst, uint64(t.prio), 10)
@@ -77,19 +66,26 @@ func (c *core) appendRecord(dst []byte, rec *record) []byte {
 	dst = c.appendPublicID(dst, rec.seq)
 	dst = append(dst, `,"method":`...)
 	dst = codec.AppendString(dst, rec.method)
-	if rec.queue != "" {
+	dst = appendRecordState(dst, rec.queue, rec.state, uint64(rec.attempts), rec.owner)
+	return appendOutcome(dst, rec.state == stSuccess, rec.result, rec.errObj, rec.node)
+}
+
+// appendRecordState appends the members of a task record that follow its id and method: its
+// queue (none for the default queue), state, attempts and submitter (none when "").
+func appendRecordState(dst []byte, queue string, st state, attempts uint64, owner string) []byte {
+	if queue != "" {
 		dst = append(dst, `,"queue":`...)
-		dst = codec.AppendString(dst, rec.queue)
+		dst = codec.AppendString(dst, queue)
 	}
 	dst = append(dst, `,"state":"`...)
-	dst = append(dst, rec.state.String()...)
+	dst = append(dst, st.String()...)
 	dst = append(dst, `","attempts":`...)
-	dst = strconv.AppendUint(dst, uint64(rec.attempts), 10)
-	if rec.owner != "" {
+	dst = strconv.AppendUint(dst, attempts, 10)
+	if owner != "" {
 		dst = append(dst, `,"submitter":`...)
-		dst = codec.AppendString(dst, rec.owner)
+		dst = codec.AppendString(dst, owner)
 	}
-	return appendOutcome(dst, rec.state == stSuccess, rec.result, rec.errObj, rec.node)
+	return dst
 }
 
 // appendOutcome ends a finished record: its result (null when empty) on success, else its

@@ -403,19 +403,7 @@ func (c *core) startStep(f *workflow, n int32, input []byte) {
 		c.stepFailedToStart(f, n, errQueueFull)
 		return
 	}
-	c.setDeadline(t, x.timeout)
-	t.prio = x.priority
-	c.setOpts(slot, t, x)
-	if f.owner != "" {
-		o := c.opts[slot]
-		o.owner = f.owner
-		c.opts[slot] = o
-		t.flags |= fOpts
-	}
-	c.seq++
-	t.seq = c.seq
-	t.flags |= fSubmitted
-	c.submitted(t.seq, slot)
+	c.initSubmitted(slot, t, x, f.owner)
 	nd.seq = t.seq
 	c.wf.steps[t.seq] = stepRef{f: f, n: n}
 	c.cnt.submitted++
