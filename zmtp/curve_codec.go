@@ -47,23 +47,9 @@ func newCurveCipher(shared *[32]byte, server bool, txNext, rxLast uint64) *curve
 // writeFrames encodes the frames of pre then of frames as MESSAGE commands, MORE on every one
 // but the last (wqueue.writeFrames for a CURVE connection).
 func (cc *curveCipher) writeFrames(q *wqueue, pre, frames [][]byte) {
-	last := len(pre) + len(frames) - 1
-	i := 0
-	for _, f := range pre {
-		var fl byte
-		if i < last {
-			fl = curveFlagMore
-		}
+	for i := range len(pre) + len(frames) {
+		f, fl := nthFrame(pre, frames, i, curveFlagMore)
 		cc.writeFrame(q, fl, nil, f, nil)
-		i++
-	}
-	for _, f := range frames {
-		var fl byte
-		if i < last {
-			fl = curveFlagMore
-		}
-		cc.writeFrame(q, fl, nil, f, nil)
-		i++
 	}
 }
 

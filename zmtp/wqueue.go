@@ -112,26 +112,24 @@ func (q *wqueue) writeFrames(pre, frames [][]byte) {
 		q.cz.writeFrames(q, pre, frames)
 		return
 	}
-	last := len(pre) + len(frames) - 1
-	i := 0
-	for _, f := range pre {
-		var fl byte
-		if i < last {
-			fl = flagMore
-		}
+	for i := range len(pre) + len(frames) {
+		f, fl := nthFrame(pre, frames, i, flagMore)
 		q.writeFrameHeader(fl, len(f))
 		q.write(f)
-		i++
 	}
-	for _, f := range frames {
-		var fl byte
-		if i < last {
-			fl = flagMore
-		}
-		q.writeFrameHeader(fl, len(f))
-		q.write(f)
-		i++
+}
+
+// nthFrame returns frame i of the message made of pre then frames, and its flags: more on
+// every frame but the last.
+func nthFrame(pre, frames [][]byte, i int, more byte) ([]byte, byte) {
+	var fl byte
+	if i < len(pre)+len(frames)-1 {
+		fl = more
 	}
+	if i < len(pre) {
+		return pre[i], fl
+	}
+	return frames[i-len(pre)], fl
 }
 
 // writeCommand encodes a command frame: name-size, name, then the data parts.
