@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -86,4 +87,104 @@ func TestDurableIDCollision(t *testing.T) {
 		t.Fatalf("stats %+v", s)
 	}
 	_ = id
+}
+
+// stallStore makes every write hang until its context ends while stalled, as a Redis that
+// does not answer (stopped, cut off); it counts the calls that hung.
+type stallStore struct {
+	store.Store
+	stalled atomic.Bool
+	hung    atomic.Int64
+	maxPut  atomic.Int64 // the most results one Put carried
+}
+
+func (s *stallStore) stall(ctx context.Context) error {
+	if !s.stalled.Load() {
+		return nil
+	}
+	s.hung.Add(1)
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func (s *stallStore) Hold(ctx context.Context, owner string, ts ...store.Task) error {
+	if err := s.stall(ctx); err != nil {
+		return err
+	}
+	return s.Store.Hold(ctx, owner, ts...)
+}
+
+func (s *stallStore) Put(ctx context.Context, ttl time.Duration, rs ...store.Result) error {
+	if n := int64(len(rs)); n > s.maxPut.Load() {
+		s.maxPut.Store(n) // one finisher: no concurrent Puts
+	}
+	if err := s.stall(ctx); err != nil {
+		return err
+	}
+	return s.Store.Put(ctx, ttl, rs...)
+}
+
+func (s *stallStore) Ack(ctx context.Context, owner string, ids ...string) error {
+	if err := s.stall(ctx); err != nil {
+		return err
+	}
+	return s.Store.Ack(ctx, owner, ids...)
+}
+
+// TestDurableStoreUnreachableBounded: while Redis does not answer, what the broker keeps
+// waiting to be written stays bounded: accepted tasks whose write is pending count against
+// MaxQueued (past it a submit is refused -32001 at once), and results waiting to be written
+// are those of the tasks it had when Redis went silent (no new task runs before its write is
+// confirmed). Retries do not add to either; once Redis answers everything lands.
+func TestDurableStoreUnreachableBounded(t *testing.T) {
+	st := storeFor(t)
+	stall := &stallStore{Store: st}
+	const maxQueued, before, during = 8, 5, 20
+	b := startBroker(t, Config{Store: stall, StoreOwner: "b", MaxQueued: maxQueued, StoreTimeout: 100 * time.Millisecond, Logger: discardLogger()})
+	c := dealer(t, b)
+	var ids []string
+	for i := range before {
+		ids = append(ids, submitID(t, c, "work", fmt.Sprintf("[%d]", i), ""))
+	}
+	stall.stalled.Store(true)
+	n := newNode(t, b, "n1", "work")
+	n.credit(before + during)
+	for _, tk := range n.collect(before) {
+		n.result(tk.ID, "1")
+	}
+	for i := range during {
+		c.send(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"broker.submit","params":{"method":"work","params":["late%d"]}}`, i, i))
+	}
+	for range during - maxQueued {
+		if code := errCode(t, c.recv()); code != CodeQueueFull {
+			t.Fatalf("a submit past MaxQueued while Redis is silent answered %d, want -32001", code)
+		}
+	}
+	// Several rounds of retries later, nothing more is pending.
+	from := stall.hung.Load()
+	testutil.Eventually(t, wait, func() bool { return stall.hung.Load() >= from+10 }, "the writes are retried")
+	b.mu.Lock()
+	storing, queuedPuts := b.c.dur.storing, len(b.c.dur.puts)
+	b.mu.Unlock()
+	if storing != maxQueued {
+		t.Fatalf("%d tasks waiting to be written, want MaxQueued (%d)", storing, maxQueued)
+	}
+	// The finisher retries one batch; what finished meanwhile waits behind it.
+	if p := int(stall.maxPut.Load()) + queuedPuts; p > before {
+		t.Fatalf("%d results waiting to be written, more than the %d tasks there were", p, before)
+	}
+	n.none() // nothing new runs before its write is confirmed
+	stall.stalled.Store(false)
+	for range maxQueued {
+		if r := decodeResp(t, c.recv()); r.Error != nil {
+			t.Fatalf("a pending submit answered %+v once Redis answers", r.Error)
+		}
+	}
+	for _, id := range ids {
+		testutil.Eventually(t, wait, func() bool {
+			r, ok := getResult(t, st, id)
+			return ok && r.State == store.StateSuccess
+		}, "result of %s written once Redis answers", id)
+	}
+	n.collect(maxQueued)
 }
