@@ -32,6 +32,7 @@ type flagSet struct {
 	synopsis string
 	summary  string
 	logLevel *slog.Level // nil for commands that do not log
+	config   *string     // --config (config.go)
 }
 
 // newFlagSet returns an empty flag set for command name. Parse errors are reported by parse, not
@@ -44,7 +45,9 @@ func newFlagSet(name, args, summary string) *flagSet {
 	if args != "" {
 		syn += " " + args
 	}
-	return &flagSet{FlagSet: fs, synopsis: syn, summary: summary}
+	f := &flagSet{FlagSet: fs, synopsis: syn, summary: summary}
+	f.addConfigFlag()
+	return f
 }
 
 // withLogLevel adds --log-level with the given default to fs.
@@ -70,7 +73,8 @@ func (fs *flagSet) printUsage(w io.Writer) {
 	n := 0
 	fs.VisitAll(func(*flag.Flag) { n++ })
 	if n > 0 {
-		fmt.Fprintln(w, "\nflags:")
+		fmt.Fprintln(w, "\nflags (each also from the environment variables named, and from --config):")
+		fs.VisitAll(func(f *flag.Flag) { f.Usage = envUsage(fs.Name(), f) })
 		fs.SetOutput(w)
 		fs.PrintDefaults()
 		fs.SetOutput(io.Discard)
@@ -88,6 +92,9 @@ func parse(fs *flagSet, io *stdio, args []string, minArgs, maxArgs int) error {
 	}
 	if err != nil {
 		return usagef("%v", err)
+	}
+	if err := fs.applyEnvAndFile(os.LookupEnv); err != nil {
+		return err
 	}
 	n := fs.NArg()
 	switch {
