@@ -180,8 +180,14 @@ func (b *Broker) Stats() Stats {
 }
 
 // drainMax bounds the messages handled under one hold of mu, so the ticker and broker-task
-// replies get the lock regularly under a sustained load.
-const drainMax = 256
+// replies get the lock regularly under a sustained load; drainBytes bounds their bytes, so
+// that what the handled messages produced (replies, tasks for nodes) leaves after at most
+// that much work, however large the messages are: a flood of big messages delays others'
+// replies by the cost of about this many bytes, not of drainMax messages.
+const (
+	drainMax   = 256
+	drainBytes = 256 << 10
+)
 
 // doneCtx is an already ended context: Recv with it takes a message only if one is queued.
 var doneCtx = func() context.Context {
@@ -235,7 +241,7 @@ func (b *Broker) Serve(ctx context.Context) error {
 }
 
 // loop is the routing loop: wait for a message, then handle it and everything already
-// received (up to drainMax) under one hold of mu, then flush the pending arrays. A burst
+// received (up to drainMax messages or drainBytes) under one hold of mu, then flush the pending arrays. A burst
 // leaves in as few messages as possible; a lone call leaves at once.
 func (b *Broker) loop(ctx context.Context) error {
 	for {
@@ -248,14 +254,15 @@ func (b *Broker) loop(ctx context.Context) error {
 		}
 		b.mu.Lock()
 		b.c.clock = b.c.now()
-		for i := 0; ; i++ {
+		for i, n := 0, 0; ; i++ {
+			n += m.Size()
 			if m.Notification() == zmtp.NotifyDisconnect {
 				b.c.peerGone(m.Frames[0])
 			} else {
 				b.c.handle(m)
 			}
 			m.Release()
-			if i == drainMax {
+			if i == drainMax || n >= drainBytes {
 				break
 			}
 			if m, err = b.router.Recv(doneCtx); err != nil {

@@ -19,7 +19,8 @@ import (
 // writes it with one syscall (writev), looping until nothing is pending: messages sent while a
 // write is in flight leave together in the next one.
 //
-// Lock order: Socket.mu, then conn.wmu; recvQueue.mu is never held with either.
+// Lock order: Socket.mu, then conn.wmu; recvQueue.mu may be taken under Socket.mu, and
+// nothing is taken under it.
 type conn struct {
 	s        *Socket
 	nc       net.Conn
@@ -35,6 +36,7 @@ type conn struct {
 	d        *dialer   // the Connect that dialed it, or nil
 
 	reads atomic.Uint64 // successful reads, for the heartbeat ticker
+	lane  *recvLane     // its messages in the socket's receive queue
 
 	wmu     sync.Mutex // guards the fields below
 	wq      wqueue     // encoded messages and commands waiting for the writer
@@ -69,6 +71,7 @@ func newConn(s *Socket, nc net.Conn, ep string) *conn {
 		writerDone: make(chan struct{}),
 		notified:   make(chan struct{}),
 	}
+	c.lane = &recvLane{owner: c}
 	c.fr = newFrameReader(nc, s.opts.MaxMsgSize)
 	c.fr.maxFrames = s.opts.MaxFrames
 	c.fr.reads = &c.reads

@@ -37,7 +37,9 @@
 //     message always fits an empty queue): DEALER/REQ/ROUTER/REP block (with the context) or
 //     fail fast (TrySend); PUB drops for that subscriber and counts it (Stats.Drops).
 //   - RecvHWM (1000 messages per socket): when full, connections stop reading (TCP
-//     backpressure).
+//     backpressure). The queue is fair: Recv takes one message from each connection in turn,
+//     and a connection with nothing queued may always queue one, so a flooding peer delays
+//     another's message by at most one of its own.
 //   - MaxSubscriptions (10000 per SUB peer on a PUB).
 //
 // Protocol violations (bad greeting, unknown mechanism, malformed or unexpected command,

@@ -121,12 +121,15 @@ type Options struct {
 	// bound (SendHWM alone then bounds the queue: up to SendHWM x message size bytes).
 	SendHWMBytes int
 	// RecvHWM bounds the socket's receive queue, in messages. Default 1000. When it is full the
-	// connections stop reading, which pushes back on the peers through TCP.
+	// connections stop reading, which pushes back on the peers through TCP. The queue is fair
+	// between connections: Recv takes one message from each in turn, and a connection with
+	// nothing queued may always queue one (so the bounds may be passed by one message per
+	// connection, each already read).
 	RecvHWM int
 	// RecvHWMBytes bounds the receive queue in bytes too (the messages' buffers): once it
 	// holds that much, the connections stop reading as when RecvHWM is reached, so a peer's
-	// flood of large messages queues at most that much ahead of the other peers' messages.
-	// One message always fits an empty queue. Default 16 MiB; -1 removes the bound.
+	// flood of large messages takes at most that much memory; it delays the other peers'
+	// messages by one of its own (see RecvHWM). Default 16 MiB; -1 removes the bound.
 	RecvHWMBytes int
 	// MaxMsgSize bounds every incoming frame and message (the sum of its frames), in bytes.
 	// Default 1 MiB. A peer announcing more is disconnected before anything is allocated for

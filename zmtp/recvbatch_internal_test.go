@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/zerotask/zerotask/internal/testutil"
 )
 
 // TestRecvBatch: RecvBatch returns what Recv would, in order, several at a time, never more
@@ -115,5 +117,68 @@ func TestRecvBatchEdges(t *testing.T) {
 		}
 	case <-time.After(wait):
 		t.Fatal("RecvBatch still waiting after Close")
+	}
+}
+
+// TestRecvFairBetweenPeers: a peer that fills a ROUTER's receive queue with large messages
+// delays another peer's message by at most one of its own, and its messages keep their
+// order; the queue holds the flood within its bound in bytes (plus the other peer's one).
+func TestRecvFairBetweenPeers(t *testing.T) {
+	const maxBytes = 1 << 20
+	r := newBound(t, Router, Options{RecvHWMBytes: maxBytes}, "tcp")
+	flood := newConnected(t, Dealer, Options{Identity: []byte("flood"), SendHWM: 1000}, r.LastEndpoint())
+	good := newConnected(t, Dealer, Options{Identity: []byte("good")}, r.LastEndpoint())
+	waitPeers(t, r, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), ioWait)
+	defer cancel()
+	big := make([]byte, 64<<10)
+	const floodN = 100 // 6.4 MiB: the queue holds 1 MiB of it, the rest waits in the kernel and the sender
+	go func() {
+		for i := range floodN {
+			big[0] = byte(i)
+			if err := flood.SendFrames(ctx, big); err != nil {
+				return
+			}
+		}
+	}()
+	queuedBytes := func() (int, int) {
+		r.q.mu.Lock()
+		defer r.q.mu.Unlock()
+		return r.q.n, r.q.bytes
+	}
+	testutil.Eventually(t, ioWait, func() bool { _, b := queuedBytes(); return b >= maxBytes }, "the flood did not fill the queue")
+	send(t, good, []byte("hello"))
+	testutil.Eventually(t, ioWait, func() bool {
+		r.q.mu.Lock()
+		defer r.q.mu.Unlock()
+		for _, l := range r.q.active[r.q.ahead:] {
+			if string(l.owner.id) == "good" {
+				return true
+			}
+		}
+		return false
+	}, "the good peer's message was not queued past the full queue")
+	n, b := queuedBytes()
+	if b > maxBytes+len(big)+len("good")+len("hello") {
+		t.Errorf("queue holds %d messages, %d bytes; bound %d plus one message", n, b, maxBytes)
+	}
+	next := 0
+	for i := 0; ; i++ {
+		fr := recv(t, r)
+		if string(fr[0]) == "good" {
+			if i > 1 {
+				t.Fatalf("the good peer's message came after %d of the flood's", i)
+			}
+			break
+		}
+		if int(fr[1][0]) != next {
+			t.Fatalf("flood message %d came as number %d", fr[1][0], next)
+		}
+		next++
+	}
+	for ; next < floodN; next++ {
+		if fr := recv(t, r); string(fr[0]) != "flood" || int(fr[1][0]) != next {
+			t.Fatalf("flood message %d: got %q #%d", next, fr[0], fr[1][0])
+		}
 	}
 }

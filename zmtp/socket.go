@@ -618,6 +618,9 @@ func (s *Socket) route(c *conn, peerID []byte) error {
 				continue
 			}
 			delete(s.routes, string(id))
+			s.q.handOver(old, c) // what old queued comes first
+		} else {
+			s.q.adopt(c, id) // what a gone connection with this identity queued comes first
 		}
 		s.routes[string(id)] = c
 		s.rmu.Unlock()
@@ -646,7 +649,7 @@ func (s *Socket) notify(c *conn, kind Notify) {
 	m.setFrames()
 	m.note = kind
 	one := [1]*Msg{m}
-	_ = s.push(one[:])
+	_ = s.push(c.lane, one[:])
 }
 
 // detach removes a closed connection from the socket.
@@ -666,6 +669,7 @@ func (s *Socket) detach(c *conn) {
 			delete(s.routes, string(c.id))
 		}
 		s.rmu.Unlock()
+		s.q.orphan(c) // under mu: a connection taking the identity finds the lane
 	}
 	delete(s.conns, c)
 	s.mu.Unlock()
@@ -686,16 +690,16 @@ func (s *Socket) deliver(c *conn, batch []*Msg) error {
 	}
 	s.stats.msgsIn.Add(uint64(len(batch)))
 	s.stats.bytesIn.Add(uint64(size))
-	return s.push(batch)
+	return s.push(c.lane, batch)
 }
 
-// push queues messages for Recv, waiting while the queue is full. A connection's complete
+// push queues messages in lane l for Recv, waiting while there is no room for them. A connection's complete
 // messages are queued even when the connection closes meanwhile (as libzmq keeps a dead
 // peer's pipe readable): only Close drops them. It consumes the batch: messages it could not
 // queue are released.
-func (s *Socket) push(batch []*Msg) error {
+func (s *Socket) push(l *recvLane, batch []*Msg) error {
 	for len(batch) > 0 {
-		k, ch, ok := s.q.push(batch)
+		k, ch, ok := s.q.push(l, batch)
 		if !ok {
 			releaseAll(batch)
 			return ErrClosed
