@@ -107,6 +107,10 @@ func New(cfg Config) (*Broker, error) {
 		pub = b.pub
 	}
 	b.c = newCore(&b.cfg, countingSender{b.router, &b.sent}, pub)
+	if err := b.c.initLimits(); err != nil {
+		b.closeSockets()
+		return nil, err
+	}
 	b.c.jobs = b.startJob
 	b.c.closePeer = func(ident []byte) {
 		// Off the lock: closing a connection is a syscall.
@@ -120,12 +124,17 @@ func New(cfg Config) (*Broker, error) {
 		id := append([]byte(nil), ident...)
 		time.AfterFunc(replyGrace, func() { b.router.ClosePeer(id, errForbiddenClose) })
 	}
+	if err := b.c.checkSchedules(); err != nil {
+		b.closeSockets()
+		return nil, err
+	}
 	if cfg.Store != nil {
 		if err := b.openDurable(); err != nil {
 			b.closeSockets()
 			return nil, err
 		}
 	}
+	b.c.initSchedules()
 	return b, nil
 }
 
@@ -223,6 +232,13 @@ func (b *Broker) Serve(ctx context.Context) error {
 	}()
 	if b.c.dur != nil {
 		b.startDurable()
+	}
+	if st := b.c.scheduleStore(); st != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			scheduleSyncer{b: b, st: st}.run(sctx)
+		}()
 	}
 	err := b.loop(sctx)
 	cancel()
@@ -328,7 +344,7 @@ func (b *Broker) startJob(j *job) bool {
 func (b *Broker) runJobs(j *job) {
 	defer b.jobWG.Done()
 	for j != nil {
-		res, err := b.cfg.Dispatcher.Call(b.jobCtx, nil, j.method, j.params)
+		res, err := j.call(b.jobCtx, b.cfg.Dispatcher)
 		b.mu.Lock()
 		b.c.jobDone(j, res, err)
 		b.c.flush()

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"strconv"
 	"time"
 
@@ -79,6 +80,22 @@ func (c *core) brokerCall(p *peer, tg target, h *codec.Header) {
 		if c.may(p, RoleAdmin, tg, h.ID, errNotAdminKey) {
 			c.bRequeue(p, tg, h)
 		}
+	case protocol.MethodScheduleSet:
+		if c.may(p, RoleAdmin, tg, h.ID, errNotAdminKey) {
+			c.bScheduleSet(p, tg, h)
+		}
+	case protocol.MethodScheduleRemove:
+		if c.may(p, RoleAdmin, tg, h.ID, errNotAdminKey) {
+			c.bScheduleRemove(p, tg, h)
+		}
+	case protocol.MethodScheduleList:
+		c.ok(tg, h.ID, c.appendSchedules(c.valbuf[:0]))
+	case protocol.MethodLimitSet:
+		if c.may(p, RoleAdmin, tg, h.ID, errNotAdminKey) {
+			c.bLimitSet(tg, h)
+		}
+	case protocol.MethodLimitList:
+		c.ok(tg, h.ID, c.appendLimits(c.valbuf[:0]))
 	default:
 		c.userCall(p, tg, h)
 	}
@@ -787,6 +804,18 @@ type job struct {
 	params []byte
 	id     []byte
 	tg     target
+	// run, when set, is a built-in's work off the routing loop (a store call) in place of a
+	// handler; apply then runs under the lock with its outcome and makes the reply.
+	run   func(ctx context.Context) error
+	apply func(err error) ([]byte, error)
+}
+
+// call runs j off the routing loop: its built-in work, or its handler on d.
+func (j *job) call(ctx context.Context, d *dispatch.Dispatcher) ([]byte, error) {
+	if j.run != nil {
+		return nil, j.run(ctx)
+	}
+	return d.Call(ctx, nil, j.method, j.params)
 }
 
 // userCall runs a user broker.* task off the routing loop; the reply comes when it is done.
@@ -822,6 +851,9 @@ func (c *core) userCall(p *peer, tg target, h *codec.Header) {
 
 // jobDone delivers a user broker task's reply (called with the lock held).
 func (c *core) jobDone(j *job, result []byte, err error) {
+	if j.apply != nil {
+		result, err = j.apply(err)
+	}
 	if j.tg.client == noRef {
 		return
 	}

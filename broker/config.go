@@ -309,6 +309,18 @@ type Config struct {
 	// StoreTimeout bounds each store call (a write of a batch, a read, a claim). Default 5s.
 	StoreTimeout time.Duration
 
+	// Limits are the hand-out limits set at start (docs/workflows.md; broker.limit.set changes
+	// them at run time). MaxLimits bounds how many exist at once. Default 10,000.
+	Limits    []protocol.Limit
+	MaxLimits int
+	// Schedules are the periodic tasks set at start (broker.schedule.set adds more; in durable
+	// mode those the store keeps are loaded too). MaxSchedules bounds how many exist at once.
+	// Default 10,000.
+	Schedules    []protocol.Schedule
+	MaxSchedules int
+	// Clock is the clock of schedules and limits; nil means time.Now. Tests set a fake one.
+	Clock func() time.Time
+
 	epoch string
 }
 
@@ -403,6 +415,8 @@ func (c Config) withDefaults() (Config, error) {
 		c.ProgressTimeout = DefaultProgressTimeout
 	}
 	orDefault(&c.StoreTimeout, DefaultStoreTimeout)
+	orDefault(&c.MaxLimits, protocol.DefaultLimits)
+	orDefault(&c.MaxSchedules, protocol.DefaultSchedules)
 	return c, nil
 }
 

@@ -104,12 +104,14 @@ type queue struct {
 	refs       int                // live tasks of this method (queued or held): the queue stays while > 0
 	nodes      []uint32
 	rr         int
-	withCredit int     // serving nodes with credit > 0
-	st         *qstats // its metrics (metrics.go)
-	announce   bool    // tasks were queued since the last PUB tick
-	nextClaim  int64   // durable mode: no claim from the store before (unix ns)
-	claimGap   int64   // durable mode: the current back-off between empty claims
-	paused     bool    // its named queue is paused (broker.pause): it keeps accepting, nothing is handed out
+	withCredit int        // serving nodes with credit > 0
+	st         *qstats    // its metrics (metrics.go)
+	announce   bool       // tasks were queued since the last PUB tick
+	nextClaim  int64      // durable mode: no claim from the store before (unix ns)
+	claimGap   int64      // durable mode: the current back-off between empty claims
+	paused     bool       // its named queue is paused (broker.pause): it keeps accepting, nothing is handed out
+	held       int        // its tasks held by nodes (the running count of its limits)
+	lims       []*limiter // the limits that gate it (ratelimit.go), nil when none
 }
 
 // dropNode takes the node of peer slot out of the queue's nodes.
@@ -191,6 +193,7 @@ type counters struct {
 	accepted, submitted, succeeded, failed, retried, revoked, expired      uint64
 	dropped, stale, rejected, badFrames, brokerCalls, duplicate, forbidden uint64
 	unsent, tooLarge, handedBack, badAnswers, violations, reclaimed        uint64
+	rateLimited, ticks                                                     uint64
 }
 
 // core is the broker's routing state. Every field is guarded by Broker.mu (held by the
@@ -302,6 +305,20 @@ type core struct {
 	ask func(l *lookup)
 
 	nextStallCheck int64 // unix ns: reclaimStalled walks the nodes again then
+
+	// Hand-out limits (ratelimit.go): every limit by scope and name, and those that closed
+	// while tasks waited for them (looked at again on flush and tick).
+	limits          map[limitKey]*limiter
+	limBlocked      []*limiter
+	limBlockedSpare []*limiter
+
+	// Periodic tasks (schedules.go): by name, the earliest next tick, the peer their ticks
+	// are submitted as, and (durable mode) the last ticks not yet written to the store.
+	periodics    map[string]*periodic
+	nextPeriodic int64
+	schedPeer    *peer
+	schedBuf     []byte
+	schedDirty   map[string]int64
 
 	closing bool
 	unread  int // records stored since closing began and not delivered yet
@@ -512,6 +529,9 @@ func (c *core) queueFor(method, qname []byte, sh *share) (*queue, *codec.Error) 
 	q.topic = append([]byte(protocol.TopicTasksPrefix), q.method...)
 	c.queueIdx[q.name] = q.idx
 	q.st = c.statsFor(q)
+	if len(c.limits) > 0 {
+		c.attachLimits(q)
+	}
 	return q, nil
 }
 
@@ -521,6 +541,9 @@ func (c *core) maybeDropQueue(q *queue) {
 		return
 	}
 	delete(c.queueIdx, q.name)
+	if q.lims != nil {
+		c.detachLimits(q)
+	}
 	if sh := q.owner; sh != nil {
 		sh.methods--
 		q.owner = nil
@@ -658,7 +681,7 @@ func (c *core) leaveQueue(q *queue, t *task) {
 // enqueue hands a new or returned task to a node with credit, or queues it (front: a task
 // given back by a lost node runs next).
 func (c *core) enqueue(slot uint32, t *task, q *queue, front bool) {
-	if q.withCredit > 0 && q.live == 0 && !q.paused && !c.handOutHeld() {
+	if q.withCredit > 0 && q.live == 0 && !q.paused && !c.handOutHeld() && (q.lims == nil || c.limitsOpen(q)) {
 		if p := c.pickNode(q); p != nil {
 			c.dispatch(p, q, slot, t)
 			return
@@ -722,7 +745,7 @@ func (c *core) popQueued(q *queue) (uint32, *task) {
 
 // pumpQueue hands q's queued tasks to its nodes with credit.
 func (c *core) pumpQueue(q *queue) {
-	for q.live > 0 && q.withCredit > 0 && !q.paused && !c.handOutHeld() {
+	for q.live > 0 && q.withCredit > 0 && !q.paused && !c.handOutHeld() && (q.lims == nil || c.limitsOpen(q)) {
 		p := c.pickNode(q)
 		if p == nil {
 			return
@@ -747,7 +770,7 @@ func (c *core) pumpNode(p *peer) {
 			}
 			q := c.queues[p.methods[p.mrr]]
 			p.mrr++
-			if q.live == 0 || q.paused {
+			if q.live == 0 || q.paused || q.lims != nil && !c.limitsOpen(q) {
 				continue
 			}
 			slot, t := c.popQueued(q)
@@ -795,6 +818,10 @@ func (c *core) dispatch(p *peer, q *queue, slot uint32, t *task) {
 	p.htail = slot
 	p.held++
 	c.running++
+	q.held++
+	if q.lims != nil {
+		c.chargeLimits(q)
+	}
 
 	// Every task was admitted within the node's bound (see envelopeMax and admitSize), so it
 	// always fits a message of its own.
@@ -868,6 +895,15 @@ func (c *core) unlinkHeld(p *peer, slot uint32, t *task) {
 	t.node = noRef
 	p.held--
 	c.running--
+	q := c.queues[t.q]
+	q.held--
+	if q.lims != nil {
+		for _, l := range q.lims {
+			if l.maxRunning > 0 {
+				c.noteBlocked(l) // a slot came free: its queues are pumped at the flush
+			}
+		}
+	}
 }
 
 // nodeGone puts back every task node p held, at the front of its queue in their original
@@ -1138,6 +1174,7 @@ func (c *core) flush() {
 	if len(c.wf.outcomes) > 0 {
 		c.advanceFlows()
 	}
+	c.pumpBlocked()
 	for _, s := range c.dirty {
 		p := c.peers[s]
 		p.dirty = false

@@ -33,6 +33,13 @@ func NewEngine(cfg Config, out func(frames [][]byte)) (*Engine, error) {
 	cfg.epoch = "00000000"
 	h := &Engine{cfg: cfg, out: engineSender{out}}
 	h.c = newCore(&h.cfg, h.out, nil)
+	if err := h.c.initLimits(); err != nil {
+		return nil, err
+	}
+	if err := h.c.checkSchedules(); err != nil {
+		return nil, err
+	}
+	h.c.initSchedules()
 	h.c.jobs = func(j *job) bool {
 		if len(h.jobs) >= h.cfg.BrokerTaskQueue {
 			return false
@@ -69,7 +76,7 @@ func (h *Engine) runJobs() {
 		j := h.jobs[0]
 		h.jobs[0] = nil
 		h.jobs = h.jobs[1:]
-		res, err := h.cfg.Dispatcher.Call(context.Background(), nil, j.method, j.params)
+		res, err := j.call(context.Background(), h.cfg.Dispatcher)
 		h.c.jobDone(j, res, err)
 	}
 	h.jobs = h.jobs[:0]

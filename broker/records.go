@@ -412,6 +412,7 @@ func (c *core) tick(now int64) {
 		c.checkLease()
 	}
 	c.runDue(now)
+	c.runSchedules()
 	c.expireDue(now)
 	c.expireLeases(now)
 	c.reclaimStalled(now)

@@ -429,6 +429,10 @@ func (c *core) nodeResult(p *peer, h *codec.Header, raw []byte) {
 	}
 	if h.Error != nil {
 		// The error path only: a success costs nothing here.
+		if code := errObjCode(h.Error); isRateLimited(code, h.Error) {
+			c.rateLimited(slot, t, h.Error)
+			return
+		}
 		if ok, after := retryAsked(raw, h.Error); ok && c.retry(slot, t, after) {
 			c.noteTry(slot, t, h.Error, p.name)
 			return

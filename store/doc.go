@@ -144,6 +144,8 @@
 //	<p>bad           set     the ids set aside
 //	<p>seq           string  the claim sequence, shared by Claim and Hold (one global order)
 //	<p>key:<key>     string  an idempotency key: the id of the task that holds it, with a TTL
+//	<p>schedules     hash    a periodic task's spec (the broker's JSON) by its name (ScheduleStore)
+//	<p>schedule_last hash    the last tick (unix ms) a broker submitted, by schedule name
 //
 // Scripts build key names from the prefix and from the records they read, so the store needs
 // one Redis (or a primary with replicas), not Redis Cluster. Lease times are Redis's own
