@@ -58,6 +58,13 @@ func (c *core) brokerCall(p *peer, tg target, h *codec.Header) {
 			c.cnt.tooLarge++
 			c.fail(tg, h.ID, errReplyTooLarge)
 		}
+	case protocol.MethodQueues:
+		if v, ok := c.appendQueues(c.valbuf[:0], c.now(), c.replyRoom(p, tg, h.ID)); ok {
+			c.ok(tg, h.ID, v)
+		} else {
+			c.cnt.tooLarge++
+			c.fail(tg, h.ID, errReplyTooLarge)
+		}
 	case protocol.MethodPing:
 		c.ok(tg, h.ID, pongJSON)
 	case protocol.MethodPause:

@@ -43,7 +43,17 @@ func (b *Broker) AppendSnapshot(dst []byte) []byte {
 		dst = strconv.AppendInt(dst, p.progress/1e6, 10)
 		dst = append(dst, '}')
 	}
-	dst = append(dst, `],"queues":[`...)
+	dst = append(dst, `],"queues":`...)
+	dst, _ = c.appendQueues(dst, now, -1)
+	return append(dst, '}')
+}
+
+// appendQueues appends the broker.queues array: one object per queue (see AppendSnapshot),
+// sorted by method and queue. With limit >= 0 it stops before the array would pass limit
+// bytes and reports false.
+func (c *core) appendQueues(dst []byte, now int64, limit int) ([]byte, bool) {
+	start := len(dst)
+	dst = append(dst, '[')
 	live := make(map[*qstats]*queue, len(c.queues))
 	for _, q := range c.queues {
 		if q != nil {
@@ -64,6 +74,7 @@ func (b *Broker) AppendSnapshot(dst []byte) []byte {
 		return rows[i].queue < rows[j].queue
 	})
 	for i, st := range rows {
+		mark := len(dst)
 		if i > 0 {
 			dst = append(dst, ',')
 		}
@@ -97,6 +108,9 @@ func (b *Broker) AppendSnapshot(dst []byte) []byte {
 		dst = append(dst, `,"done_sum_ms":`...)
 		dst = strconv.AppendInt(dst, st.total.SumNS/1e6, 10)
 		dst = append(dst, '}')
+		if limit >= 0 && len(dst)-start+1 > limit {
+			return append(dst[:mark], ']'), false
+		}
 	}
-	return append(dst, "]}"...)
+	return append(dst, ']'), true
 }

@@ -24,6 +24,7 @@ const (
 	MethodPurge   = "broker.purge"   // MethodPurge: drop the queued tasks of a queue or a method; answers how many.
 	MethodList    = "broker.list"    // MethodList: one page of the tasks in a state, queue or method (live, finished or archived).
 	MethodRequeue = "broker.requeue" // MethodRequeue: run archived tasks (FAILURE, EXPIRED, REVOKED) again with their params and options.
+	MethodQueues  = "broker.queues"  // MethodQueues: every queue's depth, oldest age and outcome counts.
 )
 
 // The notifications the broker sends (on the ROUTER or on the PUB socket).

@@ -102,6 +102,7 @@ func commands() []command {
 		{"requeue", "[ID...]", "run archived failed, expired or revoked tasks again (IDs, or --state/--queue/--method)", runRequeue},
 		{"status", "ID", "print a task's record as JSON", runStatus},
 		{"events", "", "tail the broker's task state changes as JSON lines (--method, --queue, --state)", runEvents},
+		{"top", "", "a live terminal view of the broker's nodes, queues and rates (q to quit)", runTop},
 		{"result", "ID", "print a task's record as JSON, waiting up to --wait for it to finish", runResult},
 		{"bench", "", "measure sequential round trips, pipelined tasks/s and notifications/s", runBench},
 		{"keygen", "BASE", "write a new CURVE key pair: BASE (public) and BASE_secret (mode 0600)", runKeygen},
