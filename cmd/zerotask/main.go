@@ -101,6 +101,8 @@ func commands() []command {
 		{"ls", "", "list tasks by --state, --queue and --method, the archive of failures included", runLs},
 		{"requeue", "[ID...]", "run archived failed, expired or revoked tasks again (IDs, or --state/--queue/--method)", runRequeue},
 		{"status", "ID", "print a task's record as JSON", runStatus},
+		{"schedule", "list|set|remove", "list, set or remove periodic tasks (cron expressions or intervals)", runSchedule},
+		{"limit", "list|set", "list or set hand-out limits: rate and running cap per method, queue or key group", runLimit},
 		{"events", "", "tail the broker's task state changes as JSON lines (--method, --queue, --state)", runEvents},
 		{"top", "", "a live terminal view of the broker's nodes, queues and rates (q to quit)", runTop},
 		{"result", "ID", "print a task's record as JSON, waiting up to --wait for it to finish", runResult},

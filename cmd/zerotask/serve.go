@@ -42,6 +42,7 @@ type brokerFlags struct {
 	archiveMax                    *int
 	archiveBytes                  *int64
 	archiveTTL                    *time.Duration
+	plan                          *planFlags
 }
 
 func addBrokerFlags(fs *flagSet) *brokerFlags {
@@ -78,7 +79,8 @@ func addBrokerFlags(fs *flagSet) *brokerFlags {
 			"brokers sharing one Redis read each other's results; Redis must run with maxmemory-policy noeviction)"),
 		owner: fs.String("owner", "", "this broker's id in a Redis store: a restart with the same id takes back the tasks it held "+
 			"(default broker:<hostname>:<listen endpoint>; give each broker sharing a store its own)"),
-		sec: addBrokerSecFlags(fs),
+		sec:  addBrokerSecFlags(fs),
+		plan: addPlanFlags(fs),
 		takeover: fs.Bool("takeover", false, "with --store redis://...: if another broker's lease on --owner is live, wait for it to end and take its tasks over "+
 			"(without it the broker refuses to start: one owner id, one broker)"),
 	}
@@ -93,6 +95,9 @@ func (f *brokerFlags) config(log *slog.Logger) (cfg broker.Config, closeStore fu
 		return cfg, closeStore, err
 	}
 	if err := f.sec.apply(&cfg, log); err != nil {
+		return cfg, closeStore, err
+	}
+	if err := f.plan.apply(&cfg); err != nil {
 		return cfg, closeStore, err
 	}
 	switch u := strings.TrimSpace(*f.store); {
