@@ -61,9 +61,15 @@ func (w *curveWorld) dial(t *testing.T, kp zmtp.CurveKeyPair) (*tpeer, chan zmtp
 
 // dialTo connects a DEALER with key pair kp to broker b.
 func (w *curveWorld) dialTo(t *testing.T, b *Broker, kp zmtp.CurveKeyPair) (*tpeer, chan zmtp.Event) {
+	return w.dialAs(t, b, kp, "")
+}
+
+// dialAs connects a DEALER with key pair kp and routing identity identity to broker b.
+func (w *curveWorld) dialAs(t *testing.T, b *Broker, kp zmtp.CurveKeyPair, identity string) (*tpeer, chan zmtp.Event) {
 	t.Helper()
 	events := make(chan zmtp.Event, 16)
 	s := zmtp.NewSocket(zmtp.Dealer, zmtp.Options{
+		Identity: []byte(identity),
 		Logger:   discardLogger(),
 		Security: zmtp.CurveClient(w.server.Public, kp),
 		Monitor: func(e zmtp.Event) {

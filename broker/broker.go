@@ -89,6 +89,9 @@ func New(cfg Config) (*Broker, error) {
 	// A peer's disconnection arrives in the receive stream after its last message: a node's
 	// last results are handled before its tasks are given back.
 	ropts.RouterNotify = zmtp.NotifyDisconnect
+	// Identities of the ROUTER's own making: no peer can claim a node's identity to lock it
+	// out or to be sent its replies, authenticated or not.
+	ropts.RouterAssignIdentities = true
 	b.router = zmtp.NewRouter(ropts)
 	if err := b.router.Bind(cfg.Listen); err != nil {
 		b.router.Close()

@@ -182,7 +182,9 @@ type Options struct {
 	HeartbeatTTL time.Duration
 	// ReconnectInterval is the first wait before a connecting socket redials after a failed
 	// attempt or a lost connection. Default 100ms. It doubles after each failure up to
-	// ReconnectIntervalMax and starts again after a successful handshake.
+	// ReconnectIntervalMax and starts again after a connection that completed its handshake and
+	// lasted at least the current wait (a peer that accepts and closes at once is redialled
+	// ever more slowly).
 	ReconnectInterval time.Duration
 	// ReconnectIntervalMax bounds the reconnect backoff. Default 5s.
 	ReconnectIntervalMax time.Duration
@@ -192,6 +194,12 @@ type Options struct {
 	// it over (the old connection is closed), as ZMQ_ROUTER_HANDOVER. Default false: the new
 	// connection is refused, as libzmq does.
 	RouterHandover bool
+	// RouterAssignIdentities makes a ROUTER ignore the identity a peer sends and give every
+	// connection one of its own: a zero byte and 16 random bytes, new for each connection. No
+	// peer can then take over, or lock out, another peer's identity by claiming it, and none
+	// can predict another's. For a server whose peers need no stable identity across
+	// reconnections (ZeroTask's broker). Default false: the peer's identity, as libzmq.
+	RouterAssignIdentities bool
 	// RouterNotify makes a ROUTER deliver a peer's connection and/or disconnection as a
 	// message in its own receive stream, as libzmq's ZMQ_ROUTER_NOTIFY does: two frames, the
 	// peer's routing identity and an empty frame. NotifyConnect comes before the peer's first

@@ -2,6 +2,7 @@ package zmtp
 
 import (
 	"context"
+	crand "crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -438,7 +439,12 @@ func (s *Socket) dialLoop(d *dialer) {
 			}
 			s.conns[c] = struct{}{}
 			s.mu.Unlock()
-			if s.runConn(c) {
+			start := time.Now()
+			if s.runConn(c) && time.Since(start) >= backoff {
+				// Only a connection that lasted at least the current wait resets the backoff: a
+				// peer that completes the handshake and closes at once (a ROUTER refusing the
+				// identity, a server at its connection limit) is redialled ever more slowly,
+				// not every ReconnectInterval.
 				backoff = s.opts.ReconnectInterval
 			}
 		}
@@ -587,7 +593,9 @@ func (s *Socket) route(c *conn, peerID []byte) error {
 	for {
 		id := peerID
 		s.rmu.Lock()
-		if len(id) == 0 {
+		if s.opts.RouterAssignIdentities {
+			id = assignedIdentity()
+		} else if len(id) == 0 {
 			for {
 				var b [5]byte
 				binary.BigEndian.PutUint32(b[1:], s.nextID)
@@ -627,6 +635,20 @@ func (s *Socket) route(c *conn, peerID []byte) error {
 		c.id = id
 		return nil
 	}
+}
+
+// assignedIdentityLen is the length of an identity a ROUTER makes with RouterAssignIdentities:
+// a zero byte (as libzmq's generated identities, which no peer's own can be), then 16 random
+// bytes.
+const assignedIdentityLen = 17
+
+// assignedIdentity returns a fresh identity that nobody can predict (crypto/rand.Read does not
+// fail: it crashes the program when the system has no randomness to give). Two are equal with
+// probability 2^-128, and route checks anyway.
+func assignedIdentity() []byte {
+	id := make([]byte, assignedIdentityLen)
+	_, _ = crand.Read(id[1:])
+	return id
 }
 
 func isClosedChan(ch chan struct{}) bool {

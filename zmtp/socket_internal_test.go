@@ -739,6 +739,51 @@ func TestIdentityInUse(t *testing.T) {
 	}
 }
 
+// TestRouterAssignIdentities: with RouterAssignIdentities two peers that send the same
+// identity both connect, each under an identity of the ROUTER's making (a zero byte and 16
+// random bytes), and each gets its own replies.
+func TestRouterAssignIdentities(t *testing.T) {
+	r := newBound(t, Router, Options{RouterAssignIdentities: true}, "tcp")
+	a := newConnected(t, Dealer, Options{Identity: []byte("same")}, r.LastEndpoint())
+	b := newConnected(t, Dealer, Options{Identity: []byte("same")}, r.LastEndpoint())
+	waitPeers(t, r, 2)
+	seen := map[string]*Socket{}
+	for _, d := range []*Socket{a, b} {
+		send(t, d, []byte("hi"))
+		got := recv(t, r)
+		id := string(got[0])
+		if len(id) != assignedIdentityLen || id[0] != 0 || seen[id] != nil {
+			t.Fatalf("identity %x (seen %d)", id, len(seen))
+		}
+		seen[id] = d
+	}
+	for id, d := range seen {
+		send(t, r, []byte(id), []byte("yours"))
+		if got := recv(t, d); string(got[0]) != "yours" {
+			t.Fatalf("reply %s", show(got))
+		}
+	}
+	if s := r.Stats(); s.Refused != 0 {
+		t.Fatalf("refused %d", s.Refused)
+	}
+}
+
+// TestRedialBacksOffAfterRefusal: a peer refused right after its handshake (its identity in
+// use) is redialled with a growing wait, not every ReconnectInterval.
+func TestRedialBacksOffAfterRefusal(t *testing.T) {
+	r := newBound(t, Router, Options{}, "tcp")
+	newConnected(t, Dealer, Options{Identity: []byte("same")}, r.LastEndpoint())
+	waitPeers(t, r, 1)
+	const interval, window = 10 * time.Millisecond, 1500 * time.Millisecond
+	second := newConnected(t, Dealer, Options{Identity: []byte("same"), ReconnectInterval: interval, ReconnectIntervalMax: time.Second}, r.LastEndpoint())
+	time.Sleep(window) // the measurement window itself: how many redials fit in it
+	second.Close()
+	// 10+20+40+...+640 ms: 7 waits fit in 1.5 s (about 150 without backoff).
+	if n := r.Stats().Refused; n < 2 || n > 12 {
+		t.Fatalf("%d refusals in %v with a first wait of %v", n, window, interval)
+	}
+}
+
 // TestCloseUnblocks: Close makes pending Recv and Send return ErrClosed, and later calls too.
 func TestCloseUnblocks(t *testing.T) {
 	r := newBound(t, Router, Options{}, "tcp")
