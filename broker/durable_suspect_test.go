@@ -51,9 +51,9 @@ func TestDurableIDCollision(t *testing.T) {
 	ctx := context.Background()
 	b := startBroker(t, Config{Store: st, StoreOwner: "b", Logger: discardLogger()})
 	b.mu.Lock()
-	epoch, next := b.c.epoch, b.c.seq+1
+	next := b.c.seq + 1
+	held, done := string(b.c.appendBareID(nil, next)), string(b.c.appendBareID(nil, next+1))
 	b.mu.Unlock()
-	held, done := fmt.Sprintf("%s-%d", epoch, next), fmt.Sprintf("%s-%d", epoch, next+1)
 	run, _, err := raw.Register(ctx, "earlier", false)
 	if err != nil {
 		t.Fatal(err)
