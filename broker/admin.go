@@ -46,6 +46,9 @@ func (c *core) bPause(tg target, h *codec.Header, pause bool) {
 	} else {
 		delete(c.paused, name)
 	}
+	if c.persistPause != nil {
+		c.persistPause(name)
+	}
 	for _, q := range c.queues {
 		if q == nil || qnameOf(q) != name {
 			continue

@@ -46,6 +46,7 @@ type Broker struct {
 
 	// dur is durable mode's goroutines (Config.Store), nil without a store.
 	dur *durLoops
+	pw  *pauseWriter // durable mode: writes pauses to the store (durable_pause.go)
 }
 
 // socketOptions are the zmtp options the ROUTER and the PUB socket share. Subscribers are held

@@ -256,16 +256,19 @@ type core struct {
 	arch  *archive                // the dead-letter archive (archive.go)
 	tries map[uint32][]attemptErr // failed attempts of live submitted tasks that ran again, by slot (archive.go)
 
-	paused     map[string]bool // paused queue names (broker.pause), DefaultQueue for the default one
-	waiterFree []*waiter
-	dirty      []uint32
-	blocked    []uint32
-	announce   []uint32 // queues with q.announce set
-	scratch    []byte   // replies being built
-	scratch2   []byte   // values inside them
-	valbuf     []byte   // result values being built
-	rec        record   // the record being stored
-	recbuf     []byte   // a record measured for resultRoom
+	// persistPause writes the state of a paused or resumed queue to the store (durable mode;
+	// nil without a store). It must not block.
+	persistPause func(name string)
+	paused       map[string]bool // paused queue names (broker.pause), DefaultQueue for the default one
+	waiterFree   []*waiter
+	dirty        []uint32
+	blocked      []uint32
+	announce     []uint32 // queues with q.announce set
+	scratch      []byte   // replies being built
+	scratch2     []byte   // values inside them
+	valbuf       []byte   // result values being built
+	rec          record   // the record being stored
+	recbuf       []byte   // a record measured for resultRoom
 
 	deadlines    deadlineHeap // queued and scheduled tasks with a deadline (see expiry.go)
 	withDeadline int          // queued and scheduled tasks with a deadline (the live entries of deadlines)

@@ -106,6 +106,9 @@ func (b *Broker) openDurable() error {
 		lookups:   lookups{b: b},
 	}
 	b.c.ask = b.dur.lookups.start
+	if err := b.loadPaused(); err != nil {
+		return fmt.Errorf("broker: store: read the paused queues: %w", err)
+	}
 	return nil
 }
 
@@ -221,6 +224,7 @@ func (b *Broker) closeDurable() {
 		return
 	}
 	d := b.dur
+	b.pw.shutdown()
 	d.claimer.shutdown()
 	d.holder.shutdown()
 	d.lookups.shutdown()
