@@ -229,11 +229,7 @@ func (c *core) archiveTask(slot uint32, t *task, errObj []byte, node string) {
 // appendDead appends the record of an archived task: the fields of a finished record, its
 // final error, then params, every failed attempt, its options and its timestamps.
 func (c *core) appendDead(dst []byte, d *dead) []byte {
-	dst = append(dst, `{"id":`...)
-	dst = c.appendPublicID(dst, d.seq)
-	dst = append(dst, `,"method":`...)
-	dst = codec.AppendString(dst, d.method)
-	dst = appendRecordState(dst, d.queue, d.state, uint64(d.tries), d.owner)
+	dst = c.appendRecordHead(dst, d.seq, d.method, d.queue, d.state, uint64(d.tries), d.owner)
 	if d.prio != 0 {
 		dst = append(dst, `,"priority":`...)
 		dst = strconv.AppendUint(dst, uint64(d.prio), 10)

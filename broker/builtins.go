@@ -515,14 +515,16 @@ func (c *core) bSubmit(p *peer, tg target, h *codec.Header) {
 	c.ok(tg, h.ID, c.appendSubmitted(c.valbuf[:0], seq, false))
 }
 
-// appendSubmitted appends broker.submit's answer for task seq: its id and state now, and
-// "duplicate":true when an earlier submit with the same key made it.
+// appendSubmitted appends broker.submit's answer for task or workflow seq: its id and state
+// now, and "duplicate":true when an earlier submit with the same key made it.
 func (c *core) appendSubmitted(dst []byte, seq uint64, dup bool) []byte {
 	dst = append(dst, `{"id":`...)
 	dst = c.appendPublicID(dst, seq)
 	dst = append(dst, `,"state":"`...)
 	st := stUnknown
-	if slot, ok := c.subm[seq]; ok {
+	if f := c.flowOf(seq); f != nil {
+		st = f.state
+	} else if slot, ok := c.subm[seq]; ok {
 		st = c.tasks.at(slot).state
 	} else if rec, ok := c.store.get(seq); ok {
 		st = rec.state

@@ -26,12 +26,8 @@ func (c *core) appendRecordSeq(dst []byte, seq uint64, raw []byte) []byte {
 	}
 	if slot, ok := c.subm[seq]; ok {
 		t := c.tasks.at(slot)
-		dst = append(dst, `{"id":`...)
-		dst = c.appendPublicID(dst, seq)
 		q := c.queues[t.q]
-		dst = append(dst, `,"method":`...)
-		dst = append(dst, q.methodJSON...)
-		dst = appendRecordState(dst, q.qname, t.state, uint64(t.attempts), c.ownerOf(slot, t))
+		dst = c.appendRecordHead(dst, seq, q.method, q.qname, t.state, uint64(t.attempts), c.ownerOf(slot, t))
 		if t.prio != 0 {
 			dst = append(dst, `,"priority":`...)
 			dst = strconv.AppendUint(dst, uint64(t.prio), 10)
@@ -62,17 +58,17 @@ func appendUnknown(dst, raw []byte) []byte {
 
 // appendRecord appends a stored (finished) record.
 func (c *core) appendRecord(dst []byte, rec *record) []byte {
-	dst = append(dst, `{"id":`...)
-	dst = c.appendPublicID(dst, rec.seq)
-	dst = append(dst, `,"method":`...)
-	dst = codec.AppendString(dst, rec.method)
-	dst = appendRecordState(dst, rec.queue, rec.state, uint64(rec.attempts), rec.owner)
+	dst = c.appendRecordHead(dst, rec.seq, rec.method, rec.queue, rec.state, uint64(rec.attempts), rec.owner)
 	return appendOutcome(dst, rec.state == stSuccess, rec.result, rec.errObj, rec.node)
 }
 
-// appendRecordState appends the members of a task record that follow its id and method: its
-// queue (none for the default queue), state, attempts and submitter (none when "").
-func appendRecordState(dst []byte, queue string, st state, attempts uint64, owner string) []byte {
+// appendRecordHead opens the record of task seq: its id, method, queue (none for the default
+// queue), state, attempts and submitter (none when "").
+func (c *core) appendRecordHead(dst []byte, seq uint64, method, queue string, st state, attempts uint64, owner string) []byte {
+	dst = append(dst, `{"id":`...)
+	dst = c.appendPublicID(dst, seq)
+	dst = append(dst, `,"method":`...)
+	dst = codec.AppendString(dst, method)
 	if queue != "" {
 		dst = append(dst, `,"queue":`...)
 		dst = codec.AppendString(dst, queue)

@@ -276,7 +276,7 @@ func (c *core) bWorkflow(p *peer, tg target, h *codec.Header, graph []byte) {
 		scoped = scopeKey(p.user, protocol.WorkflowMethod, key)
 		if seq, ok := c.keyed(scoped); ok {
 			c.cnt.duplicate++
-			c.ok(tg, h.ID, c.appendFlowSubmitted(c.valbuf[:0], seq, true))
+			c.ok(tg, h.ID, c.appendSubmitted(c.valbuf[:0], seq, true))
 			return
 		}
 	}
@@ -301,7 +301,7 @@ func (c *core) bWorkflow(p *peer, tg target, h *codec.Header, graph []byte) {
 	c.cnt.submitted++
 	c.cnt.accepted++
 	c.runNode(f, 0, nil)
-	c.ok(tg, h.ID, c.appendFlowSubmitted(c.valbuf[:0], f.seq, false))
+	c.ok(tg, h.ID, c.appendSubmitted(c.valbuf[:0], f.seq, false))
 }
 
 // admitFlow checks that a parsed graph fits the broker's bounds now: its first steps in
@@ -593,26 +593,6 @@ func (c *core) flowOf(seq uint64) *workflow {
 		return nil
 	}
 	return c.wf.byseq[seq]
-}
-
-// appendFlowSubmitted appends broker.submit's answer for graph seq.
-func (c *core) appendFlowSubmitted(dst []byte, seq uint64, dup bool) []byte {
-	dst = append(dst, `{"id":`...)
-	dst = c.appendPublicID(dst, seq)
-	dst = append(dst, `,"state":"`...)
-	st := stUnknown
-	if f := c.flowOf(seq); f != nil {
-		st = f.state
-	} else if rec, ok := c.store.get(seq); ok {
-		st = rec.state
-	}
-	dst = append(dst, st.String()...)
-	dst = append(dst, '"')
-	if dup {
-		dst = append(dst, `,"duplicate":true`...)
-	}
-	c.valbuf = append(dst, '}')
-	return c.valbuf
 }
 
 // stepState returns the state of task node nd now.
