@@ -150,42 +150,47 @@ func runRevoke(ctx context.Context, io *stdio, args []string) error {
 }
 
 func runStats(ctx context.Context, io *stdio, args []string) error {
-	fs := newFlagSet("stats", "", "Print the broker's counters (broker.stats; docs/protocol.md says what each counts).").withLogLevel(slog.LevelWarn)
-	cf := addClientFlags(fs, 10*time.Second)
-	if err := parse(fs, io, args, 0, 0); err != nil {
-		return err
-	}
-	res, err := callOnce(ctx, io, fs, cf, protocol.MethodStats, nil)
-	if err != nil {
-		return err
-	}
-	if !cf.tables(io) {
-		printJSON(io, res)
-		return nil
-	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(res, &m); err != nil {
-		return fmt.Errorf("unexpected broker.stats answer %s: %w", res, err)
-	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	tw := tabwriter.NewWriter(io.out, 0, 4, 2, ' ', 0)
-	for _, k := range keys {
-		fmt.Fprintf(tw, "%s\t%s\n", k, m[k])
-	}
-	return tw.Flush()
+	return showCall(ctx, io, args, "stats", "Print the broker's counters (broker.stats; docs/protocol.md says what each counts).",
+		protocol.MethodStats, func(io *stdio, m map[string]json.RawMessage) error {
+			keys := make([]string, 0, len(m))
+			for k := range m {
+				keys = append(keys, k)
+			}
+			slices.Sort(keys)
+			tw := tabwriter.NewWriter(io.out, 0, 4, 2, ' ', 0)
+			for _, k := range keys {
+				fmt.Fprintf(tw, "%s\t%s\n", k, m[k])
+			}
+			return tw.Flush()
+		})
 }
 
 func runNodes(ctx context.Context, io *stdio, args []string) error {
-	fs := newFlagSet("nodes", "", "List the connected nodes: their methods, queues, concurrency, credit and running tasks.").withLogLevel(slog.LevelWarn)
+	return showCall(ctx, io, args, "nodes", "List the connected nodes: their methods, queues, concurrency, credit and running tasks.",
+		protocol.MethodNodes, func(io *stdio, nodes []nodeEntry) error {
+			tw := tabwriter.NewWriter(io.out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tID\tCONCURRENCY\tCREDIT\tRUNNING\tQUEUES\tMETHODS")
+			for _, n := range nodes {
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\n", dash(n.Name), n.ID, n.Concurrency, n.Credit, n.Running,
+					dash(strings.Join(n.Queues, ",")), dash(strings.Join(n.Methods, ",")))
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			fmt.Fprintln(io.out, strconv.Itoa(len(nodes))+" node(s)")
+			return nil
+		})
+}
+
+// showCall is a command that takes no arguments, makes one call of method without params and
+// prints its answer: as JSON, or on a terminal (no --json) decoded into T and shown by table.
+func showCall[T any](ctx context.Context, io *stdio, args []string, name, summary, method string, table func(*stdio, T) error) error {
+	fs := newFlagSet(name, "", summary).withLogLevel(slog.LevelWarn)
 	cf := addClientFlags(fs, 10*time.Second)
 	if err := parse(fs, io, args, 0, 0); err != nil {
 		return err
 	}
-	res, err := callOnce(ctx, io, fs, cf, protocol.MethodNodes, nil)
+	res, err := callOnce(ctx, io, fs, cf, method, nil)
 	if err != nil {
 		return err
 	}
@@ -193,21 +198,11 @@ func runNodes(ctx context.Context, io *stdio, args []string) error {
 		printJSON(io, res)
 		return nil
 	}
-	var nodes []nodeEntry
-	if err := json.Unmarshal(res, &nodes); err != nil {
-		return fmt.Errorf("unexpected broker.nodes answer %s: %w", res, err)
+	var v T
+	if err := json.Unmarshal(res, &v); err != nil {
+		return fmt.Errorf("unexpected %s answer %s: %w", method, res, err)
 	}
-	tw := tabwriter.NewWriter(io.out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tID\tCONCURRENCY\tCREDIT\tRUNNING\tQUEUES\tMETHODS")
-	for _, n := range nodes {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\n", dash(n.Name), n.ID, n.Concurrency, n.Credit, n.Running,
-			dash(strings.Join(n.Queues, ",")), dash(strings.Join(n.Methods, ",")))
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	fmt.Fprintln(io.out, strconv.Itoa(len(nodes))+" node(s)")
-	return nil
+	return table(io, v)
 }
 
 // runPause is `zerotask pause Q` (pause true) and `zerotask resume Q`.

@@ -237,6 +237,16 @@ func addTaskFlags(fs *flagSet, submit bool) *taskFlags {
 }
 
 // options returns the client options of the flags given; a value out of range is a usage error.
+// request reads the ARGs after METHOD (or rawParams) and the task options of a call or submit.
+func (tf *taskFlags) request(fs *flagSet, rawParams string) ([]any, []client.TaskOption, error) {
+	args, err := argsOf(fs.Args()[1:], rawParams)
+	if err != nil {
+		return nil, nil, err
+	}
+	opts, err := tf.options(fs)
+	return args, opts, err
+}
+
 func (tf *taskFlags) options(fs *flagSet) ([]client.TaskOption, error) {
 	var opts []client.TaskOption
 	if fs.set("queue") {
@@ -322,11 +332,7 @@ func runCall(ctx context.Context, io *stdio, args []string) error {
 		return err
 	}
 	method := fs.Arg(0)
-	callArgs, err := argsOf(fs.Args()[1:], *rawParams)
-	if err != nil {
-		return err
-	}
-	opts, err := tf.options(fs)
+	callArgs, opts, err := tf.request(fs, *rawParams)
 	if err != nil {
 		return err
 	}
@@ -396,11 +402,7 @@ func runSubmit(ctx context.Context, io *stdio, args []string) error {
 	if fs.NArg() < 1 {
 		return usagef("missing arguments: %s", fs.synopsis)
 	}
-	callArgs, err := argsOf(fs.Args()[1:], *rawParams)
-	if err != nil {
-		return err
-	}
-	opts, err := tf.options(fs)
+	callArgs, opts, err := tf.request(fs, *rawParams)
 	if err != nil {
 		return err
 	}

@@ -30,6 +30,12 @@ func TestUpAndClientCommands(t *testing.T) {
 		return m != nil
 	}, "zerotask up never said where it listens: stdout %q, stderr %q", upOut.String(), upErr.String())
 	router := m[1]
+	// The line comes once the broker is bound; the node's hello may still be on its way, and
+	// call refuses a method no node serves yet.
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		code, out, _ := runArgs(t, "nodes", "--broker", router)
+		return code == exitOK && strings.Contains(out, `"add"`)
+	}, "the node of zerotask up never showed in zerotask nodes")
 
 	tests := []struct {
 		name string
