@@ -15,8 +15,9 @@ import (
 // the identity the hook gives that key, once, on its first message: the roles say what it may
 // do (RoleNode: say hello as a node and run tasks; RoleClient: call and submit tasks; RoleAdmin:
 // read, wait on and revoke anyone's tasks), the name appears in broker.nodes, in the records of
-// the tasks it submits and in the logs. A connection without a CURVE key (NULL or PLAIN), or any
-// connection while Authorize is nil, may do everything: the handshake is then the only gate.
+// the tasks it submits and in the logs. Config.AuthorizeUser does the same for connections
+// that authenticated with a PLAIN username (plain.go). A NULL connection, or any connection
+// while its hook is nil, may do everything: the handshake is then the only gate.
 
 // Role is a set of rights of an authenticated peer.
 type Role uint8
@@ -69,10 +70,13 @@ func KeyRoles(clients, nodes, admins map[zmtp.CurveKey]string) Authorizer {
 // allRoles is what an unauthenticated connection may do.
 const allRoles = RoleClient | RoleNode | RoleAdmin
 
-// identify sets p's identity from the CURVE key of its first message m.
+// identify sets p's identity from the CURVE key or the PLAIN username of its first message m.
 func (c *core) identify(p *peer, m *zmtp.Msg) {
 	k, ok := m.CurveKey()
 	if !ok {
+		if user, ok := m.PlainUser(); ok {
+			c.identifyUser(p, user)
+		}
 		return
 	}
 	p.keyed, p.key = true, k
@@ -91,6 +95,24 @@ func (c *core) identify(p *peer, m *zmtp.Msg) {
 	}
 	if len(p.user) > MaxUserName {
 		p.user = p.user[:MaxUserName] // so that a durable task keeps its whole submitter's name
+	}
+}
+
+// identifyUser sets p's identity from the PLAIN username it authenticated with.
+func (c *core) identifyUser(p *peer, user string) {
+	p.keyed, p.user = true, user
+	if c.cfg.AuthorizeUser != nil {
+		id, known := c.cfg.AuthorizeUser(user)
+		p.deny = allRoles
+		if known {
+			p.deny &^= id.Roles
+			if id.Name != "" {
+				p.user = id.Name
+			}
+		}
+	}
+	if len(p.user) > MaxUserName {
+		p.user = p.user[:MaxUserName]
 	}
 }
 

@@ -143,6 +143,11 @@ type Config struct {
 	// CodeForbidden, and its connection closed), one without RoleClient cannot call or submit
 	// tasks. Default (nil): every connection may do everything.
 	Authorize Authorizer
+	// AuthorizeUser does for connections that authenticated with PLAIN (Security is
+	// zmtp.PlainServer) what Authorize does for CURVE keys, from their username
+	// (PlainUsers.Authorize is the built-in one). Default (nil): every connection may do
+	// everything, named by its username.
+	AuthorizeUser UserAuthorizer
 	// Insecure lets the broker bind a non-loopback address (Listen or Pub) without a
 	// Security mechanism: anyone who reaches it can submit tasks, or act as a node and read
 	// every task. Default false: New refuses (protected mode), wrapping ErrUnprotected.

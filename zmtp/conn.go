@@ -30,10 +30,13 @@ type conn struct {
 	peerType []byte
 	minor    byte     // peer's ZMTP minor version: 0 (3.0) or 1 (3.1)
 	curveKey CurveKey // CURVE server: the peer's authenticated long-term public key
-	hwm      int
-	hwmBytes int       // 0: no bound in bytes
-	ln       *listener // the bound endpoint that accepted it (counts against MaxConns), or nil
-	d        *dialer   // the Connect that dialed it, or nil
+	// plain and plainUser: on a PLAIN server, the peer authenticated, with that username.
+	plain     bool
+	plainUser string
+	hwm       int
+	hwmBytes  int       // 0: no bound in bytes
+	ln        *listener // the bound endpoint that accepted it (counts against MaxConns), or nil
+	d         *dialer   // the Connect that dialed it, or nil
 
 	reads atomic.Uint64 // successful reads, for the heartbeat ticker
 	lane  *recvLane     // its messages in the socket's receive queue

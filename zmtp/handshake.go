@@ -25,15 +25,19 @@ type handshake struct {
 	minor        byte
 	cipher       *curveCipher // CURVE: the data path's keys and nonces
 	curveKey     CurveKey     // CURVE server: the client's authenticated long-term key
+	plain        bool         // PLAIN server: the client authenticated
+	plainUser    string       // PLAIN server: the client's accepted username
 }
 
 // peerInfo is what a completed handshake tells about the peer.
 type peerInfo struct {
-	typeName []byte
-	identity []byte
-	minor    byte
-	cipher   *curveCipher
-	curveKey CurveKey
+	typeName  []byte
+	identity  []byte
+	minor     byte
+	cipher    *curveCipher
+	curveKey  CurveKey
+	plain     bool
+	plainUser string
 }
 
 // runHandshake exchanges greetings, then runs mech's handshake. Every error wraps ErrHandshake
@@ -73,7 +77,7 @@ func (h *handshake) run(mech Mechanism) (peerInfo, error) {
 	if err := mech.run(h); err != nil {
 		return peerInfo{}, err
 	}
-	return peerInfo{typeName: h.peerTypeName, identity: h.peerIdentity, minor: h.minor, cipher: h.cipher, curveKey: h.curveKey}, nil
+	return peerInfo{typeName: h.peerTypeName, identity: h.peerIdentity, minor: h.minor, cipher: h.cipher, curveKey: h.curveKey, plain: h.plain, plainUser: h.plainUser}, nil
 }
 
 // send writes b whole.

@@ -2,6 +2,7 @@ package zmtp
 
 import (
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"net"
 )
@@ -130,6 +131,7 @@ func (p plainServer) run(h *handshake) error {
 		_ = h.send(appendCommand(h.out[:0], libzmqPlainError, errorReason("400")))
 		return fmt.Errorf("%w: PLAIN credentials refused", ErrHandshake)
 	}
+	h.plain, h.plainUser = true, string(user)
 	if err := h.send(appendCommand(h.out[:0], "WELCOME")); err != nil {
 		return err
 	}
@@ -170,4 +172,30 @@ func errorReason(reason string) []byte {
 	b := make([]byte, 0, 1+len(reason))
 	b = append(b, byte(len(reason)))
 	return append(b, reason...)
+}
+
+// PlainUser returns the username the sending peer authenticated with, for a message received
+// on a PLAIN server socket (ok false otherwise). A broker uses it to tell what a peer may do.
+func (m *Msg) PlainUser() (user string, ok bool) {
+	if m.from == nil || !m.from.plain {
+		return "", false
+	}
+	return m.from.plainUser, true
+}
+
+// errPlainRevoked ends the connections ClosePlainPeers drops.
+var errPlainRevoked = errors.New("zmtp: PLAIN user revoked")
+
+// ClosePlainPeers closes the ready connections whose peer authenticated (on this PLAIN server
+// socket) with a username for which drop returns true, and returns how many it closed: after
+// the users allowed change, the connections of a removed user go too.
+func (s *Socket) ClosePlainPeers(drop func(user string) bool) int {
+	n := 0
+	for _, c := range *s.peers.Load() {
+		if c.plain && drop(c.plainUser) {
+			c.shutdown(errPlainRevoked)
+			n++
+		}
+	}
+	return n
 }

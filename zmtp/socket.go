@@ -482,6 +482,7 @@ func (s *Socket) runConn(c *conn) bool {
 	_ = nc.SetDeadline(time.Time{})
 	c.peerType, c.minor = info.typeName, info.minor
 	c.fr.cz, c.wq.cz, c.curveKey = info.cipher, info.cipher, info.curveKey // before the writer starts
+	c.plain, c.plainUser = info.plain, info.plainUser
 	c.fr.dl = nc
 	if s.opts.HeartbeatInterval > 0 {
 		// Every peer, 3.0 included (see Options.HeartbeatTimeout).
