@@ -919,5 +919,18 @@ func (c *core) dropStored() int {
 	}
 	c.drainScheduled(drop)
 	c.eachHeld(func(_ *peer, slot uint32, t *task) { drop(slot, t) })
+	// What is waiting to be written for those tasks is the lost run's: its results, acks,
+	// give-backs and marks would be refused as fenced, and written under the next run they
+	// would act on tasks that are others' now (an ack of a task given back to a queue forgets
+	// it unrun).
+	d := c.dur
+	clear(d.puts)
+	d.puts, d.pbuf = d.puts[:0], d.pbuf[:0]
+	clear(d.acks)
+	d.acks = d.acks[:0]
+	clear(d.requeues)
+	d.requeues = d.requeues[:0]
+	clear(d.marks)
+	d.marks = d.marks[:0]
 	return n
 }

@@ -46,8 +46,11 @@ func (f *finisher) flush(quit <-chan struct{}, last bool) {
 	d := b.c.dur
 	b.mu.Lock()
 	f.results, f.ids, f.requeues, f.starts, f.stops, f.buf = b.c.takeFinished(f.results[:0], f.ids[:0], f.requeues[:0], f.starts[:0], f.stops[:0], f.buf)
-	b.mu.Unlock()
+	// The run these belong to, read with them: lostLease drops what an old run left under the
+	// same lock before it starts a new one, so no ack of the old run's tasks goes out under
+	// the new run (which could forget a task given back to a queue, unrun).
 	owner := d.owner()
+	b.mu.Unlock()
 	try := func(what string, n int, op func(ctx context.Context) error) bool {
 		pause := 10 * time.Millisecond
 		for {

@@ -188,3 +188,114 @@ func TestDurableStoreUnreachableBounded(t *testing.T) {
 	}
 	n.collect(maxQueued)
 }
+
+// splitCutStore cuts the lease renewals and the finisher's writes separately, as a broker
+// whose connections to Redis fail and come back one after the other sees it.
+type splitCutStore struct {
+	store.Store
+	renew, writes atomic.Bool
+}
+
+func (s *splitCutStore) Lease() time.Duration { return s.Store.(*store.Redis).Lease() }
+
+func (s *splitCutStore) Renew(ctx context.Context, owner string) error {
+	if s.renew.Load() {
+		return errCut
+	}
+	return s.Store.Renew(ctx, owner)
+}
+
+func (s *splitCutStore) Claim(ctx context.Context, queue, owner, token string, n int, dst []store.Task) ([]store.Task, error) {
+	if s.renew.Load() {
+		return dst, errCut
+	}
+	return s.Store.Claim(ctx, queue, owner, token, n, dst)
+}
+
+func (s *splitCutStore) Put(ctx context.Context, ttl time.Duration, rs ...store.Result) error {
+	if s.writes.Load() {
+		return errCut
+	}
+	return s.Store.Put(ctx, ttl, rs...)
+}
+
+func (s *splitCutStore) Ack(ctx context.Context, owner string, ids ...string) error {
+	if s.writes.Load() {
+		return errCut
+	}
+	return s.Store.Ack(ctx, owner, ids...)
+}
+
+// TestDurableLostLeaseKeepsGivenBack: results and acks a broker had waiting when it learned
+// it lost its lease belong to the lost run. They are not written under its next run: an ack
+// there of a task given back to a queue (not yet claimed by anyone) would forget the task
+// unrun, and its result would not be written either: an acknowledged task lost.
+func TestDurableLostLeaseKeepsGivenBack(t *testing.T) {
+	addr := testutil.StartRedis(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	open := func(lease time.Duration) *store.Redis {
+		st, err := store.DialRedis(ctx, "redis://"+addr, store.Options{Prefix: testPrefix, Lease: lease})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	}
+	cut := &splitCutStore{Store: open(time.Second)}
+	a := startBroker(t, Config{Store: cut, StoreOwner: "a", Logger: discardLogger()})
+	ca := dealer(t, a)
+	id1 := submitID(t, ca, "work", `[1]`, "")
+	id2 := submitID(t, ca, "work", `[2]`, "")
+	n := newNode(t, a, "n1", "work")
+	n.credit(2)
+	ts := n.collect(2)
+	cut.renew.Store(true)
+	cut.writes.Store(true)
+	n.result(ts[0].ID, "1") // its write fails: the finisher retries it
+	// The lease runs out on Redis's clock; another broker's claim (of another queue) gives
+	// a's tasks back to the queue "work", where they wait.
+	other := open(time.Hour)
+	orun, _, err := other.Register(ctx, "b", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		if _, err := other.Claim(ctx, "elsewhere", orun, "", 1, nil); err != nil {
+			t.Fatal(err)
+		}
+		w, _, err := other.Locate(ctx, id2)
+		return err == nil && w == store.WhereQueued
+	}, "a's tasks given back after its lease")
+	n.result(ts[1].ID, "2") // waits behind the first result's write
+	a.mu.Lock()
+	run := a.c.dur.owner()
+	a.mu.Unlock()
+	cut.renew.Store(false) // the renewal is refused as fenced: a starts a new run
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return a.c.dur.owner() != run
+	}, "a learns it lost its lease")
+	cut.writes.Store(false)
+	// A task of the new run, finished, is a barrier: the finisher writes in order, so once
+	// its result and ack are in, whatever a had waiting before is written too.
+	after := submitID(t, ca, "work", `["after"]`, "")
+	n.credit(1)
+	at := n.collect(1)
+	if string(at[0].Params) != `["after"]` {
+		t.Fatalf("ran %s", at[0].Params)
+	}
+	n.result(at[0].ID, "3")
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		_, found := getResult(t, other, after)
+		w, _, err := other.Locate(ctx, after)
+		return found && err == nil && w == store.WhereNone
+	}, "the new run's task written and acked")
+	for _, id := range []string{id1, id2} {
+		if w, _, err := other.Locate(ctx, id); err != nil || w != store.WhereQueued {
+			_, found := getResult(t, other, id)
+			t.Errorf("%s is %v (%v), result stored %v, after a lost its lease; want queued (given back, to run again)", id, w, err, found)
+		}
+	}
+}
