@@ -215,5 +215,14 @@ func (u *PlainUsers) Authorize(user string) (Identity, bool) {
 	return e.id, ok
 }
 
+// Changed reports whether user's entry differs between u and next (roles, name or password
+// hash), or is gone from next: the connections of such a user take their new rights by
+// reconnecting (see Broker.ClosePlainPeers).
+func (u *PlainUsers) Changed(next *PlainUsers, user string) bool {
+	a, okA := u.users[user]
+	b, okB := next.users[user]
+	return okA != okB || a.id != b.id || !bytes.Equal(a.hash.key, b.hash.key) || !bytes.Equal(a.hash.salt, b.hash.salt)
+}
+
 // Server returns the PLAIN server mechanism that checks passwords against u.
 func (u *PlainUsers) Server() zmtp.Mechanism { return zmtp.PlainServer(u.Verify) }

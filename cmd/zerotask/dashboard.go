@@ -21,12 +21,15 @@ const dashboardDialTimeout = 10 * time.Second
 
 // startDashboard runs the web dashboard of b until ctx ends and returns its routes. It reads
 // b's state in process (snapshots), subscribes to b's PUB for task states, and makes its calls
-// (lookups, buttons) as a client of b, with b's own CURVE key pair when it has one (secret,
-// the --curve-secret file: the broker always allows its own key).
-func startDashboard(ctx context.Context, b *broker.Broker, secret string, log *slog.Logger) (http.Handler, error) {
+// (lookups, buttons) as a client of b, with b's own CURVE key pair when it has one (the
+// --curve-secret file: the broker always allows its own key), or its own PLAIN user.
+func startDashboard(ctx context.Context, b *broker.Broker, bsec *brokerSecFlags, log *slog.Logger) (http.Handler, error) {
 	var opts []client.Option
 	var sec zmtp.Mechanism
-	if secret != "" {
+	if secret := *bsec.secret; bsec.plain != nil {
+		opts = append(opts, client.WithPlain(plainSelfUser, bsec.plain.selfPass))
+		sec = bsec.plain.self()
+	} else if secret != "" {
 		kp, err := zmtp.LoadCurveSecret(secret)
 		if err != nil {
 			return nil, fmt.Errorf("--curve-secret: %w", err)

@@ -108,6 +108,7 @@ func commands() []command {
 		{"result", "ID", "print a task's record as JSON, waiting up to --wait for it to finish", runResult},
 		{"bench", "", "measure sequential round trips, pipelined tasks/s and notifications/s", runBench},
 		{"keygen", "BASE", "write a new CURVE key pair: BASE (public) and BASE_secret (mode 0600)", runKeygen},
+		{"passwd", "NAME ROLES", "print a --plain-users line: NAME, ROLES and the argon2id hash of the password on stdin", runPasswd},
 		{"version", "", "print the version", runVersion},
 		{"help", "[COMMAND]", "print this help, or a command's", nil},
 	}

@@ -21,8 +21,10 @@ import (
 // brokerSecFlags are the broker's security flags.
 type brokerSecFlags struct {
 	secret, clients, nodes *string
+	plainUsers             *string
 	insecure               *bool
-	ring                   *keyring // the allowed keys, once apply has read them
+	ring                   *keyring   // the allowed keys, once apply has read them
+	plain                  *plainRing // the PLAIN users, once apply has read them
 }
 
 // keyring is the set of keys a CURVE broker allows and their roles, replaced whole on SIGHUP.
@@ -81,6 +83,22 @@ func (r *keyring) authorize(k zmtp.CurveKey) (broker.Identity, bool) {
 // watchReload reads the key lists again on SIGHUP until ctx ends, and closes the connections
 // of keys no longer listed. A list that fails to read keeps the previous keys (and is logged).
 func (f *brokerSecFlags) watchReload(ctx context.Context, b *broker.Broker, log *slog.Logger) {
+	if f.plain != nil {
+		ch := make(chan os.Signal, 1)
+		signal.Notify(ch, syscall.SIGHUP)
+		go func() {
+			defer signal.Stop(ch)
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-ch:
+					f.plain.reload(b)
+				}
+			}
+		}()
+		return
+	}
 	if f.ring == nil || (f.ring.clients == "" && f.ring.nodes == "") {
 		return
 	}
@@ -113,9 +131,11 @@ func (f *brokerSecFlags) watchReload(ctx context.Context, b *broker.Broker, log 
 
 func addBrokerSecFlags(fs *flagSet) *brokerSecFlags {
 	return &brokerSecFlags{
-		secret:   fs.String("curve-secret", "", "`file` with the broker's CURVE secret key (a bare Z85 key or a czmq secret certificate, as `zerotask keygen` writes): CURVE on the ROUTER and the PUB socket"),
-		clients:  fs.String("authorized-clients", "", "`file` of the client public keys allowed to connect with CURVE (Z85, one per line, an optional name after white space, # comments)"),
-		nodes:    fs.String("authorized-nodes", "", "`file` of the node public keys allowed to connect with CURVE (same format; a key may be in both files)"),
+		secret:  fs.String("curve-secret", "", "`file` with the broker's CURVE secret key (a bare Z85 key or a czmq secret certificate, as `zerotask keygen` writes): CURVE on the ROUTER and the PUB socket"),
+		clients: fs.String("authorized-clients", "", "`file` of the client public keys allowed to connect with CURVE (Z85, one per line, an optional name after white space, # comments)"),
+		nodes:   fs.String("authorized-nodes", "", "`file` of the node public keys allowed to connect with CURVE (same format; a key may be in both files)"),
+		plainUsers: fs.String("plain-users", "", "`file` of the users allowed to connect with PLAIN (NAME ROLES HASH a line, as `zerotask passwd` prints them; roles client, node, admin); "+
+			"PLAIN sends passwords in clear text: for loopback, ipc:// or a trusted network (read again on SIGHUP)"),
 		insecure: fs.Bool("insecure", false, "allow binding a non-loopback address without authentication (anyone who can reach the port can submit tasks, or act as a node and read every task)"),
 	}
 }
@@ -125,7 +145,12 @@ func addBrokerSecFlags(fs *flagSet) *brokerSecFlags {
 // up` does).
 func (f *brokerSecFlags) apply(cfg *broker.Config, log *slog.Logger) error {
 	authenticated := false
-	if *f.secret == "" {
+	if *f.plainUsers != "" {
+		if err := f.applyPlain(cfg, log); err != nil {
+			return err
+		}
+		authenticated = true
+	} else if *f.secret == "" {
 		if *f.clients != "" || *f.nodes != "" {
 			return usagef("--authorized-clients and --authorized-nodes need --curve-secret")
 		}
@@ -173,13 +198,16 @@ func (f *brokerSecFlags) apply(cfg *broker.Config, log *slog.Logger) error {
 
 // peerSecFlags are the CURVE flags of a node or client command.
 type peerSecFlags struct {
-	server, secret *string
+	server, secret           *string
+	plainUser, plainPassFile *string
 }
 
 func addPeerSecFlags(fs *flagSet) *peerSecFlags {
 	return &peerSecFlags{
-		server: fs.String("curve-server", os.Getenv("ZEROTASK_CURVE_SERVER"), "the broker's CURVE public `key` (Z85) or a file holding it: connect with CURVE ($ZEROTASK_CURVE_SERVER)"),
-		secret: fs.String("curve-secret", os.Getenv("ZEROTASK_CURVE_SECRET"), "`file` with this side's CURVE secret key; without it a fresh key pair is used, which only a broker accepting any key lets in ($ZEROTASK_CURVE_SECRET)"),
+		server:        fs.String("curve-server", os.Getenv("ZEROTASK_CURVE_SERVER"), "the broker's CURVE public `key` (Z85) or a file holding it: connect with CURVE ($ZEROTASK_CURVE_SERVER)"),
+		secret:        fs.String("curve-secret", os.Getenv("ZEROTASK_CURVE_SECRET"), "`file` with this side's CURVE secret key; without it a fresh key pair is used, which only a broker accepting any key lets in ($ZEROTASK_CURVE_SECRET)"),
+		plainUser:     fs.String("plain-user", os.Getenv("ZEROTASK_PLAIN_USER"), "connect with PLAIN as this `user`, the password from --plain-password-file or $ZEROTASK_PLAIN_PASSWORD ($ZEROTASK_PLAIN_USER)"),
+		plainPassFile: fs.String("plain-password-file", "", "`file` whose first line is the PLAIN password of --plain-user"),
 	}
 }
 
@@ -207,6 +235,16 @@ func (f *peerSecFlags) keys() (server zmtp.CurveKey, own zmtp.CurveKeyPair, ok b
 func (f *peerSecFlags) mechanism() (zmtp.Mechanism, error) {
 	if f == nil {
 		return nil, nil
+	}
+	if *f.plainUser != "" {
+		if *f.server != "" {
+			return nil, usagef("--plain-user and --curve-server: connect with one mechanism, choose one")
+		}
+		pass, err := f.plainPassword()
+		if err != nil {
+			return nil, err
+		}
+		return zmtp.PlainClient(*f.plainUser, pass), nil
 	}
 	server, own, ok, err := f.keys()
 	if !ok || err != nil {

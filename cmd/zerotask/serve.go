@@ -303,7 +303,7 @@ func runBroker(ctx context.Context, io *stdio, args []string) error {
 	bf.sec.watchReload(ctx, b, log)
 	fmt.Fprintf(io.out, "broker listening on %s (PUB %s)%s\n", b.Addr(), pubAddr(b), bf.storeNote(b.Config()))
 	if *hf.addr != "" {
-		if hf.dashboard, err = startDashboard(ctx, b, *bf.sec.secret, log); err != nil {
+		if hf.dashboard, err = startDashboard(ctx, b, bf.sec, log); err != nil {
 			_ = b.Shutdown(context.WithoutCancel(ctx))
 			return err
 		}
@@ -480,7 +480,9 @@ func runUp(ctx context.Context, io *stdio, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *bf.sec.secret != "" {
+	if bf.sec.plain != nil {
+		ncfg.Security = bf.sec.plain.self() // the broker's own PLAIN user, which may do everything
+	} else if *bf.sec.secret != "" {
 		// The in-process node speaks CURVE with the broker's own key pair, which the broker
 		// always allows.
 		kp, err := zmtp.LoadCurveSecret(*bf.sec.secret)
@@ -505,7 +507,7 @@ func runUp(ctx context.Context, io *stdio, args []string) error {
 	}
 	fmt.Fprintf(io.out, "broker listening on %s (PUB %s)%s, node serving %s\n", b.Addr(), pubAddr(b), bf.storeNote(b.Config()), strings.Join(ncfg.Dispatcher.Methods(), ", "))
 	if *hf.addr != "" {
-		if hf.dashboard, err = startDashboard(ctx, b, *bf.sec.secret, log.With("role", "dashboard")); err != nil {
+		if hf.dashboard, err = startDashboard(ctx, b, bf.sec, log.With("role", "dashboard")); err != nil {
 			_ = b.Shutdown(context.WithoutCancel(ctx))
 			return err
 		}
