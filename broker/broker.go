@@ -440,6 +440,7 @@ func (c *core) beginClose() {
 		return
 	}
 	c.closing = true
+	c.unparkAll() // tasks waiting for their group go back to their queues, drained below
 	for _, q := range c.queues {
 		if q == nil {
 			continue

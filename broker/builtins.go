@@ -773,7 +773,7 @@ func (c *core) revokeSeq(seq uint64) {
 		return
 	}
 	t := c.tasks.at(slot)
-	storing := t.state == stStoring
+	was := t.state
 	t.state = stRevoked
 	c.cnt.revoked++
 	c.count(t, outRevoked)
@@ -789,8 +789,8 @@ func (c *core) revokeSeq(seq uint64) {
 		c.ctlIDs = append(c.ctlIDs, k)
 		c.revokeAt(c.peers[t.node], k)
 	} else {
-		if storing {
-			t.state = stStoring // in no queue yet: the holder acks it once written
+		if was == stStoring || was == stLimited {
+			t.state = was // in no queue: being written (the holder acks it once written), or waiting for its group
 		}
 		c.dropWaiting(slot, t)
 	}

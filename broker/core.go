@@ -314,6 +314,8 @@ type core struct {
 	limits          map[limitKey]*limiter
 	limBlocked      []*limiter
 	limBlockedSpare []*limiter
+	groupLimits     int // limits of scope group: while 0 no task is looked at for its group
+	parked          int // tasks waiting for their group (state stLimited)
 
 	// Periodic tasks (schedules.go): by name, the earliest next tick, the peer their ticks
 	// are submitted as, and (durable mode) the last ticks not yet written to the store.
@@ -669,6 +671,10 @@ func (c *core) leaveWaiting(q *queue, t *task) {
 		c.unschedule(t)
 		return
 	}
+	if t.state == stLimited {
+		c.unpark(t) // waiting for its group, in no queue
+		return
+	}
 	c.leaveQueue(q, t)
 }
 
@@ -684,6 +690,12 @@ func (c *core) leaveQueue(q *queue, t *task) {
 // enqueue hands a new or returned task to a node with credit, or queues it (front: a task
 // given back by a lost node runs next).
 func (c *core) enqueue(slot uint32, t *task, q *queue, front bool) {
+	if c.groupLimits > 0 {
+		if l, closed := c.groupClosed(slot, t); closed {
+			c.parkTask(l, slot, t, true)
+			return
+		}
+	}
 	if q.withCredit > 0 && q.live == 0 && !q.paused && !c.handOutHeld() && (q.lims == nil || c.limitsOpen(q)) {
 		if p := c.pickNode(q); p != nil {
 			c.dispatch(p, q, slot, t)
@@ -740,6 +752,12 @@ func (c *core) popQueued(q *queue) (uint32, *task) {
 			if c.expired(t) {
 				c.end(slot, t, errExpired, stExpired)
 				continue
+			}
+			if c.groupLimits > 0 {
+				if l, closed := c.groupClosed(slot, t); closed {
+					c.parkTask(l, slot, t, false)
+					continue
+				}
 			}
 			return slot, t
 		}
@@ -825,6 +843,9 @@ func (c *core) dispatch(p *peer, q *queue, slot uint32, t *task) {
 	if q.lims != nil {
 		c.chargeLimits(q)
 	}
+	if c.groupLimits > 0 {
+		c.chargeGroup(slot, t)
+	}
 
 	// Every task was admitted within the node's bound (see envelopeMax and admitSize), so it
 	// always fits a message of its own.
@@ -900,6 +921,9 @@ func (c *core) unlinkHeld(p *peer, slot uint32, t *task) {
 	c.running--
 	q := c.queues[t.q]
 	q.held--
+	if c.groupLimits > 0 {
+		c.releaseGroup(slot, t)
+	}
 	if q.lims != nil {
 		for _, l := range q.lims {
 			if l.maxRunning > 0 {

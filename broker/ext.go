@@ -24,6 +24,7 @@ import (
 //	backoff_ms      first retry delay, doubled per attempt (default Config.RetryBackoff)
 //	max_backoff_ms  largest retry delay (default Config.MaxRetryBackoff)
 //	key             idempotency key, broker.submit only (see keys.go)
+//	key_group       the task's key group: the group limit of that name applies (ratelimit_group.go)
 
 // taskExt is what a task's extension members asked for.
 type taskExt struct {
@@ -32,6 +33,7 @@ type taskExt struct {
 	priority    uint8
 	queue       []byte // nil: the default queue (a sub-slice of the request)
 	key         []byte // nil: none (a sub-slice of the request)
+	group       []byte // key_group, nil: none (a sub-slice of the request)
 	maxAttempts int
 	backoff     time.Duration
 	maxBackoff  time.Duration
@@ -45,6 +47,7 @@ var (
 	msgQueueNames  = "queue names must be 1 to " + strconv.Itoa(MaxQueueName) + " bytes"
 	msgBadName     = "method and queue names must not hold control characters"
 	msgMaxAttempts = "max_attempts must be an integer from 1 to " + strconv.Itoa(MaxAttemptsCap)
+	msgKeyGroup    = protocol.MemberKeyGroup + " must be a string of 1 to " + strconv.Itoa(protocol.MaxGroupLen) + " bytes without escapes or control characters"
 	msgKey         = "key must be a string of 1 to " + strconv.Itoa(MaxKeyLen) + " bytes without escapes"
 )
 
@@ -109,6 +112,13 @@ func (x *taskExt) set(c *core, name, v []byte, submit bool) {
 		} else {
 			x.maxBackoff = time.Duration(n) * time.Millisecond
 		}
+	case protocol.MemberKeyGroup:
+		s, ok := rawjson.Unquote(v)
+		if !ok || len(s) == 0 || len(s) > protocol.MaxGroupLen || !protocol.ValidName(s) {
+			x.fail(msgKeyGroup)
+			return
+		}
+		x.group = s
 	case protocol.MemberKey:
 		if !submit {
 			return // not a task call option: ignored like any unknown member

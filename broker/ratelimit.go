@@ -18,7 +18,7 @@ import (
 // fails for a limit. A limit that closed is remembered in core.limBlocked and looked at again
 // on every flush and tick, when tokens have come back or a held task has finished.
 //
-// Method and queue limits gate whole queues (a queue is a method in a named queue): q.lims
+// Group limits are per task (ratelimit_group.go). Method and queue limits gate whole queues (a queue is a method in a named queue): q.lims
 // lists the limits that apply to q, nil when none does, so a queue without limits pays one nil
 // test per hand-out. The running count of such a limit is the sum of q.held over its queues,
 // kept by dispatch and unlinkHeld, so it is always exact, even for a limit set while tasks
@@ -43,6 +43,8 @@ type limiter struct {
 	tokens     float64
 	last       int64 // when tokens was last brought up to date (unix ns)
 	maxRunning int   // 0: no cap
+	running    int   // group limits: tasks of the group held by nodes
+	parked     ring  // group limits: keys of the tasks waiting for the group (ratelimit_group.go)
 	pausedTill int64 // unix ns: closed until then (a node's CodeRateLimited)
 	set        bool  // set by a user (false: made for a pause only)
 	blocked    bool  // in core.limBlocked
@@ -88,8 +90,11 @@ func (l *limiter) open(now int64, running int) bool {
 	return true
 }
 
-// held returns the tasks of l's queues held by nodes (method and queue scopes).
+// held returns the tasks of l's scope held by nodes.
 func (c *core) held(l *limiter) int {
+	if l.scope == groupScope {
+		return l.running
+	}
 	n := 0
 	for _, qi := range l.queues {
 		n += c.queues[qi].held
@@ -142,6 +147,10 @@ func (c *core) pumpBlocked() {
 			c.dropLimit(l)
 			continue
 		}
+		if l.scope == groupScope {
+			c.pumpGroup(l, false)
+			continue
+		}
 		for _, qi := range l.queues {
 			c.pumpQueue(c.queues[qi])
 		}
@@ -162,6 +171,10 @@ func (c *core) limitFor(scope, name string, mk bool) *limiter {
 		c.limits = make(map[limitKey]*limiter)
 	}
 	c.limits[limitKey{scope, name}] = l
+	if scope == groupScope {
+		c.groupLimits++
+		return l
+	}
 	for _, q := range c.queues {
 		if q != nil && limitApplies(l, q) {
 			c.attach(l, q)
@@ -213,6 +226,11 @@ func (c *core) detachLimits(q *queue) {
 // dropLimit forgets l; its queues are pumped (they may have waited for it).
 func (c *core) dropLimit(l *limiter) {
 	delete(c.limits, limitKey{l.scope, l.name})
+	if l.scope == groupScope {
+		c.groupLimits--
+		c.pumpGroup(l, true)
+		return
+	}
 	qs := l.queues
 	l.queues = nil
 	for _, qi := range qs {
@@ -230,9 +248,9 @@ func (c *core) dropLimit(l *limiter) {
 // setLimit sets (or removes, with neither rate nor cap) a limit; the error is the answer's.
 func (c *core) setLimit(lm protocol.Limit) *codec.Error {
 	switch lm.Scope {
-	case protocol.LimitMethod, protocol.LimitQueue:
+	case protocol.LimitMethod, protocol.LimitQueue, protocol.LimitGroup:
 	default:
-		return invalidParams("scope must be " + protocol.LimitMethod + " or " + protocol.LimitQueue)
+		return invalidParams("scope must be " + protocol.LimitMethod + ", " + protocol.LimitQueue + " or " + protocol.LimitGroup)
 	}
 	if lm.Name == "" || len(lm.Name) > c.cfg.MaxMethodLen || !protocol.ValidName(lm.Name) {
 		return invalidParams("name must be a name of 1 to " + itoa(c.cfg.MaxMethodLen) + " bytes without control characters")
@@ -290,7 +308,11 @@ func (c *core) pauseLimit(scope, name string, d time.Duration) {
 func (c *core) rateLimited(slot uint32, t *task, errObj []byte) {
 	ms, _ := rawjson.ParseInt(rawjson.Member(rawjson.Member(errObj, "data"), protocol.MemberRetryAfterMS))
 	d := time.Duration(max(ms, 0)) * time.Millisecond
-	c.pauseLimit(protocol.LimitMethod, c.queues[t.q].method, d)
+	if g := c.groupOf(slot, t); g != "" {
+		c.pauseLimit(groupScope, g, d)
+	} else {
+		c.pauseLimit(protocol.LimitMethod, c.queues[t.q].method, d)
+	}
 	c.cnt.rateLimited++
 	c.refused(slot, t)
 }

@@ -323,3 +323,100 @@ func BenchmarkRoutingLimited(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/task")
 }
+
+// callsOf sends task calls of method with the given extra members (notifications).
+func callsOf(t *testing.T, c *tpeer, method string, ext []string) {
+	t.Helper()
+	var sb strings.Builder
+	sb.WriteByte('[')
+	for i, x := range ext {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		if x != "" {
+			x = "," + x
+		}
+		fmt.Fprintf(&sb, `{"jsonrpc":"2.0","method":%q,"params":[%d]%s}`, method, i, x)
+	}
+	sb.WriteByte(']')
+	c.send(sb.String())
+}
+
+// TestLimitKeyGroup: a group's limit holds back its own tasks only: tasks of other groups, and
+// without a group, queued behind them go out at once; the held ones wait (QUEUED, counted in
+// Stats.Queued), go out as the group's bucket refills, and can be revoked while they wait.
+func TestLimitKeyGroup(t *testing.T) {
+	fc := newFakeClock(time.Unix(1_700_000_000, 0))
+	b := startBroker(t, Config{Clock: fc.Now, Limits: []protocol.Limit{
+		{Scope: protocol.LimitGroup, Name: "cust-a", Rate: 1, Burst: 1},
+		{Scope: protocol.LimitGroup, Name: "cust-b", MaxRunning: 1},
+	}})
+	c := dealer(t, b)
+	n := newNode(t, b, "n", "job")
+	n.credit(100)
+	a, bb := `"key_group":"cust-a"`, `"key_group":"cust-b"`
+	callsOf(t, c, "job", []string{a, a, a, "", bb, bb, ""})
+	ts := n.collect(4) // a#0, the two without a group, b#4; a#1, a#2 and b#5 wait
+	got := paramsOf(ts)
+	if strings.Join(got, " ") != "[0] [3] [4] [6]" {
+		t.Fatalf("first hand-outs %v, want [0] [3] [4] [6]", got)
+	}
+	n.none()
+	if st := b.Stats(); st.Queued != 3 {
+		t.Fatalf("stats %+v: the 3 tasks waiting for their group count as queued", st)
+	}
+	fc.Add(time.Second)
+	if ts := n.collect(1); string(ts[0].Params) != "[1]" {
+		t.Fatalf("after 1 s: %s, want cust-a's next ([1])", ts[0].Params)
+	}
+	n.result(ts[2].ID, "true") // b#4 finishes: b#5 may run
+	if ts := n.collect(1); string(ts[0].Params) != "[5]" {
+		t.Fatalf("after cust-b's task ended: %s, want [5]", ts[0].Params)
+	}
+	// a#2 waits for its group: a submitted one with a group waits the same way and is revoked
+	// while it waits.
+	id := submitID(t, c, "job", "[9]", a)
+	r := decodeResp(t, c.call(fmt.Sprintf(`{"jsonrpc":"2.0","id":1,"method":"broker.status","params":{"id":%q}}`, id)))
+	if !strings.Contains(string(r.Result), `"QUEUED"`) {
+		t.Fatalf("status of a task waiting for its group: %s", r.Result)
+	}
+	r = decodeResp(t, c.call(fmt.Sprintf(`{"jsonrpc":"2.0","id":2,"method":"broker.revoke","params":{"id":%q}}`, id)))
+	if r.Error != nil {
+		t.Fatalf("revoke: %+v", r.Error)
+	}
+	fc.Add(time.Second)
+	if ts := n.collect(1); string(ts[0].Params) != "[2]" {
+		t.Fatalf("after 2 s: %s, want [2]", ts[0].Params)
+	}
+	fc.Add(time.Second)
+	n.none() // the revoked one never runs
+	if st := b.Stats(); st.Queued != 0 {
+		t.Fatalf("stats %+v: nothing waits", st)
+	}
+}
+
+// TestRateLimitedPausesGroup: CodeRateLimited for a task with a key group pauses that group,
+// not its method.
+func TestRateLimitedPausesGroup(t *testing.T) {
+	fc := newFakeClock(time.Unix(1_700_000_000, 0))
+	b := startBroker(t, Config{Clock: fc.Now})
+	c := dealer(t, b)
+	n := newNode(t, b, "n", "api")
+	n.credit(100)
+	callsOf(t, c, "api", []string{`"key_group":"g"`})
+	tk := n.collect(1)[0]
+	n.send(fmt.Sprintf(`{"jsonrpc":"2.0","id":%s,"error":%s}`, tk.ID, errJSON(protocol.NewRateLimited(time.Second))))
+	testutil.Eventually(t, wait, func() bool {
+		l := decodeResp(t, c.call(`{"jsonrpc":"2.0","id":1,"method":"broker.limit.list"}`))
+		return strings.Contains(string(l.Result), `{"scope":"group","name":"g","paused_ms":1000}`)
+	}, "the group paused")
+	callsOf(t, c, "api", []string{`"key_group":"g"`, ""})
+	if ts := n.collect(1); string(ts[0].Params) != "[1]" {
+		t.Fatalf("during the group's pause: %s, want the task without a group", ts[0].Params)
+	}
+	n.none()
+	fc.Add(time.Second)
+	if ts := paramsOf(n.collect(2)); strings.Join(ts, " ") != "[0] [0]" {
+		t.Fatalf("after the pause: %v, want the task given back and the new one", ts)
+	}
+}

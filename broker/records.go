@@ -262,7 +262,7 @@ func (c *core) appendNodeEntry(dst []byte, p *peer) []byte {
 // stats returns the counters as a Stats value.
 func (c *core) stats() Stats {
 	s := Stats{
-		Queued:     c.queued,
+		Queued:     c.queued + c.parked,
 		Running:    c.running,
 		Accepted:   c.cnt.accepted,
 		Submitted:  c.cnt.submitted,

@@ -22,15 +22,16 @@ type taskOpts struct {
 	maxBackoff  time.Duration // 0: Config.MaxRetryBackoff
 	key         string        // durable mode: the idempotency key, kept for the result's Put
 	owner       string        // the authenticated name of its submitter (auth.go), "" without one
+	group       string        // its key group (the key_group option): the group limit that applies
 }
 
 // setOpts records t's options when they differ from the defaults.
 func (c *core) setOpts(slot uint32, t *task, x *taskExt) {
-	if x.maxAttempts == 0 && x.backoff == 0 {
+	if x.maxAttempts == 0 && x.backoff == 0 && x.group == nil {
 		return
 	}
 	t.flags |= fOpts
-	c.opts[slot] = taskOpts{maxAttempts: uint8(x.maxAttempts), backoff: x.backoff, maxBackoff: x.maxBackoff}
+	c.opts[slot] = taskOpts{maxAttempts: uint8(x.maxAttempts), backoff: x.backoff, maxBackoff: x.maxBackoff, group: string(x.group)}
 }
 
 // maxAttempts returns how many hand-outs task t may have.

@@ -287,7 +287,7 @@ func (c *core) admit(p *peer, tg target, id []byte, q *queue, qerr *codec.Error,
 		c.cnt.rejected++
 		c.fail(tg, id, qerr)
 		return false
-	case (q.live > 0 || q.withCredit == 0 || delayed || c.dur != nil) && c.queued+c.scheduled+c.storing() >= c.cfg.MaxQueued:
+	case (q.live > 0 || q.withCredit == 0 || delayed || c.dur != nil) && c.queued+c.parked+c.scheduled+c.storing() >= c.cfg.MaxQueued:
 		// Only a task that would wait counts against MaxQueued (queued or scheduled); nothing
 		// accepted is dropped.
 		c.cnt.rejected++

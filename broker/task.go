@@ -17,6 +17,9 @@ const (
 	// stStoring: accepted and being written to the store (durable mode), in no queue, the
 	// schedule or a node yet; it reads as QUEUED.
 	stStoring
+	// stLimited: waiting for its key group's limit to open (ratelimit_group.go), in no queue;
+	// it reads as QUEUED.
+	stLimited
 )
 
 var stateNames = [...]string{
@@ -29,6 +32,7 @@ var stateNames = [...]string{
 	stRevoked: protocol.StateRevoked,
 	stExpired: protocol.StateExpired,
 	stStoring: protocol.StateQueued,
+	stLimited: protocol.StateQueued,
 }
 
 func (s state) String() string {
