@@ -21,6 +21,7 @@ import (
 // brokerSecFlags are the broker's security flags.
 type brokerSecFlags struct {
 	secret, clients, nodes *string
+	admins                 *string
 	plainUsers             *string
 	insecure               *bool
 	ring                   *keyring   // the allowed keys, once apply has read them
@@ -29,17 +30,17 @@ type brokerSecFlags struct {
 
 // keyring is the set of keys a CURVE broker allows and their roles, replaced whole on SIGHUP.
 type keyring struct {
-	own            zmtp.CurveKey
-	clients, nodes string
-	keys           atomic.Pointer[map[zmtp.CurveKey]string]
-	roles          atomic.Pointer[broker.Authorizer]
+	own                    zmtp.CurveKey
+	clients, nodes, admins string
+	keys                   atomic.Pointer[map[zmtp.CurveKey]string]
+	roles                  atomic.Pointer[broker.Authorizer]
 }
 
 // load reads the lists; the keys in use change only when both read well.
 func (r *keyring) load() error {
 	allowed := map[zmtp.CurveKey]string{r.own: "broker"}
-	lists := make([]map[zmtp.CurveKey]string, 2)
-	for i, p := range []struct{ flag, path string }{{"authorized-clients", r.clients}, {"authorized-nodes", r.nodes}} {
+	lists := make([]map[zmtp.CurveKey]string, 3)
+	for i, p := range []struct{ flag, path string }{{"authorized-clients", r.clients}, {"authorized-nodes", r.nodes}, {"authorized-admins", r.admins}} {
 		if p.path == "" {
 			continue
 		}
@@ -56,7 +57,13 @@ func (r *keyring) load() error {
 	}
 	// The broker's own key may do everything: only the holder of its secret can use it (the
 	// in-process node of `zerotask up`).
-	auth := broker.KeyRoles(lists[0], lists[1], map[zmtp.CurveKey]string{r.own: "broker"})
+	admins := map[zmtp.CurveKey]string{r.own: "broker"}
+	for k, name := range lists[2] {
+		if k != r.own {
+			admins[k] = name
+		}
+	}
+	auth := broker.KeyRoles(lists[0], lists[1], admins)
 	own := auth
 	auth = func(k zmtp.CurveKey) (broker.Identity, bool) {
 		id, ok := own(k)
@@ -99,7 +106,7 @@ func (f *brokerSecFlags) watchReload(ctx context.Context, b *broker.Broker, log 
 		}()
 		return
 	}
-	if f.ring == nil || (f.ring.clients == "" && f.ring.nodes == "") {
+	if f.ring == nil || (f.ring.clients == "" && f.ring.nodes == "" && f.ring.admins == "") {
 		return
 	}
 	ch := make(chan os.Signal, 1)
@@ -134,6 +141,7 @@ func addBrokerSecFlags(fs *flagSet) *brokerSecFlags {
 		secret:  fs.String("curve-secret", "", "`file` with the broker's CURVE secret key (a bare Z85 key or a czmq secret certificate, as `zerotask keygen` writes): CURVE on the ROUTER and the PUB socket"),
 		clients: fs.String("authorized-clients", "", "`file` of the client public keys allowed to connect with CURVE (Z85, one per line, an optional name after white space, # comments)"),
 		nodes:   fs.String("authorized-nodes", "", "`file` of the node public keys allowed to connect with CURVE (same format; a key may be in both files)"),
+		admins:  fs.String("authorized-admins", "", "`file` of the admin public keys allowed to connect with CURVE (same format): they may also call and submit, read, wait on and revoke anyone's tasks, list, requeue, pause, resume and purge"),
 		plainUsers: fs.String("plain-users", "", "`file` of the users allowed to connect with PLAIN (NAME ROLES HASH a line, as `zerotask passwd` prints them; roles client, node, admin); "+
 			"PLAIN sends passwords in clear text: for loopback, ipc:// or a trusted network (read again on SIGHUP)"),
 		insecure: fs.Bool("insecure", false, "allow binding a non-loopback address without authentication (anyone who can reach the port can submit tasks, or act as a node and read every task)"),
@@ -151,27 +159,27 @@ func (f *brokerSecFlags) apply(cfg *broker.Config, log *slog.Logger) error {
 		}
 		authenticated = true
 	} else if *f.secret == "" {
-		if *f.clients != "" || *f.nodes != "" {
-			return usagef("--authorized-clients and --authorized-nodes need --curve-secret")
+		if *f.clients != "" || *f.nodes != "" || *f.admins != "" {
+			return usagef("--authorized-clients, --authorized-nodes and --authorized-admins need --curve-secret")
 		}
 	} else {
 		kp, err := zmtp.LoadCurveSecret(*f.secret)
 		if err != nil {
 			return fmt.Errorf("--curve-secret: %w", err)
 		}
-		ring := &keyring{own: kp.Public, clients: *f.clients, nodes: *f.nodes}
+		ring := &keyring{own: kp.Public, clients: *f.clients, nodes: *f.nodes, admins: *f.admins}
 		if err := ring.load(); err != nil {
 			return err
 		}
 		f.ring = ring
 		var auth zmtp.CurveAuth
-		if *f.clients != "" || *f.nodes != "" {
+		if *f.clients != "" || *f.nodes != "" || *f.admins != "" {
 			authenticated = true
 			auth = func(k zmtp.CurveKey, peer net.Addr) bool {
 				if ring.allowed(k) {
 					return true
 				}
-				log.Warn("CURVE key refused: not in --authorized-clients or --authorized-nodes", "key", k.String(), "peer", peer)
+				log.Warn("CURVE key refused: not in --authorized-clients, --authorized-nodes or --authorized-admins", "key", k.String(), "peer", peer)
 				return false
 			}
 		}

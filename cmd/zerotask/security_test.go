@@ -84,8 +84,13 @@ func TestCurveBrokerCommands(t *testing.T) {
 	clientBase, clientPub := keygen("client")
 	nodeBase, nodePub := keygen("node")
 	strangerBase, _ := keygen("stranger")
+	adminBase, adminPub := keygen("admin")
 	clients := filepath.Join(dir, "clients")
 	nodes := filepath.Join(dir, "nodes")
+	admins := filepath.Join(dir, "admins")
+	if err := os.WriteFile(admins, []byte(adminPub.String()+" root\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(clients, []byte("# clients\n"+clientPub.String()+" alice\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +105,7 @@ func TestCurveBrokerCommands(t *testing.T) {
 	go func() {
 		exited <- run(ctx, []string{"broker", "--listen", "tcp://127.0.0.1:0", "--pub", "tcp://127.0.0.1:0",
 			"--curve-secret", brokerBase + "_secret", "--authorized-clients", clients, "--authorized-nodes", nodes,
-			"--log-level", "info"}, &stdio{out: &bOut, err: &bErr})
+			"--authorized-admins", admins, "--log-level", "info"}, &stdio{out: &bOut, err: &bErr})
 	}()
 	var router, pub string
 	testutil.Eventually(t, 10*time.Second, func() bool {
@@ -124,6 +129,20 @@ func TestCurveBrokerCommands(t *testing.T) {
 			"--curve-secret", clientBase+"_secret", "add", "2", "3")
 		return code == exitOK && out == "5\n"
 	}, "CURVE client call never answered; broker stderr %q node stderr %q", bErr.String(), nErr.String())
+
+	// Steering needs an admin key: the client's is refused, the admin's (--authorized-admins) is not.
+	for _, k := range []struct {
+		base string
+		ok   bool
+	}{{clientBase, false}, {adminBase, true}} {
+		code, out, errOut := runArgs(t, "pause", "--timeout", "5s", "--broker", router, "--curve-server", brokerPub.String(), "--curve-secret", k.base+"_secret", "reports")
+		if (code == exitOK) != k.ok {
+			t.Fatalf("pause with %s: exit %d, stdout %q, stderr %q", filepath.Base(k.base), code, out, errOut)
+		}
+	}
+	if code, _, errOut := runArgs(t, "resume", "--timeout", "5s", "--broker", router, "--curve-server", brokerPub.String(), "--curve-secret", adminBase+"_secret", "reports"); code != exitOK {
+		t.Fatalf("resume with the admin key: exit %d, stderr %q", code, errOut)
+	}
 
 	t.Setenv("ZEROTASK_CURVE_SERVER", brokerPub.String())
 	t.Setenv("ZEROTASK_CURVE_SECRET", clientBase+"_secret")
