@@ -19,6 +19,9 @@ import (
 // the broker's dispatcher (run off the routing loop), else -32601.
 func (c *core) brokerCall(p *peer, tg target, h *codec.Header) {
 	c.cnt.brokerCalls++
+	if r, refusal := methodRole(string(h.Method)); refusal != nil && !c.may(p, r, tg, h.ID, refusal) {
+		return
+	}
 	switch string(h.Method) {
 	case protocol.MethodCredit:
 		c.bCredit(p, tg, h)
@@ -34,73 +37,41 @@ func (c *core) brokerCall(p *peer, tg target, h *codec.Header) {
 		c.nodeGone(p, true)
 		c.ok(tg, h.ID, trueJSON)
 	case protocol.MethodSubmit:
-		if c.may(p, RoleClient, tg, h.ID, errNotClientKey) {
-			c.bSubmit(p, tg, h)
-		}
+		c.bSubmit(p, tg, h)
 	case protocol.MethodStatus:
-		if c.may(p, RoleClient|RoleAdmin, tg, h.ID, errNotClientKey) {
-			c.bStatus(p, tg, h)
-		}
+		c.bStatus(p, tg, h)
 	case protocol.MethodResult:
-		if c.may(p, RoleClient|RoleAdmin, tg, h.ID, errNotClientKey) {
-			c.bResult(p, tg, h)
-		}
+		c.bResult(p, tg, h)
 	case protocol.MethodRevoke:
-		if c.may(p, RoleClient|RoleAdmin, tg, h.ID, errNotClientKey) {
-			c.bRevoke(p, tg, h)
-		}
+		c.bRevoke(p, tg, h)
 	case protocol.MethodStats:
 		c.ok(tg, h.ID, c.appendStats(c.valbuf[:0]))
 	case protocol.MethodNodes:
-		if v, ok := c.appendNodes(c.valbuf[:0], c.replyRoom(p, tg, h.ID)); ok {
-			c.ok(tg, h.ID, v)
-		} else {
-			c.cnt.tooLarge++
-			c.fail(tg, h.ID, errReplyTooLarge)
-		}
+		v, fits := c.appendNodes(c.valbuf[:0], c.replyRoom(p, tg, h.ID))
+		c.okIfFits(tg, h.ID, v, fits)
 	case protocol.MethodQueues:
-		if v, ok := c.appendQueues(c.valbuf[:0], c.now(), c.replyRoom(p, tg, h.ID)); ok {
-			c.ok(tg, h.ID, v)
-		} else {
-			c.cnt.tooLarge++
-			c.fail(tg, h.ID, errReplyTooLarge)
-		}
+		v, fits := c.appendQueues(c.valbuf[:0], c.now(), c.replyRoom(p, tg, h.ID))
+		c.okIfFits(tg, h.ID, v, fits)
 	case protocol.MethodPing:
 		c.ok(tg, h.ID, pongJSON)
 	case protocol.MethodPause:
-		if c.may(p, RoleAdmin, tg, h.ID, errNotAdminKey) {
-			c.bPause(tg, h, true)
-		}
+		c.bPause(tg, h, true)
 	case protocol.MethodResume:
-		if c.may(p, RoleAdmin, tg, h.ID, errNotAdminKey) {
-			c.bPause(tg, h, false)
-		}
+		c.bPause(tg, h, false)
 	case protocol.MethodPurge:
-		if c.may(p, RoleAdmin, tg, h.ID, errNotAdminKey) {
-			c.bPurge(tg, h)
-		}
+		c.bPurge(tg, h)
 	case protocol.MethodList:
-		if c.may(p, RoleAdmin, tg, h.ID, errNotAdminKey) {
-			c.bList(p, tg, h)
-		}
+		c.bList(p, tg, h)
 	case protocol.MethodRequeue:
-		if c.may(p, RoleAdmin, tg, h.ID, errNotAdminKey) {
-			c.bRequeue(p, tg, h)
-		}
+		c.bRequeue(p, tg, h)
 	case protocol.MethodScheduleSet:
-		if c.may(p, RoleAdmin, tg, h.ID, errNotAdminKey) {
-			c.bScheduleSet(p, tg, h)
-		}
+		c.bScheduleSet(p, tg, h)
 	case protocol.MethodScheduleRemove:
-		if c.may(p, RoleAdmin, tg, h.ID, errNotAdminKey) {
-			c.bScheduleRemove(p, tg, h)
-		}
+		c.bScheduleRemove(p, tg, h)
 	case protocol.MethodScheduleList:
 		c.ok(tg, h.ID, c.appendSchedules(c.valbuf[:0]))
 	case protocol.MethodLimitSet:
-		if c.may(p, RoleAdmin, tg, h.ID, errNotAdminKey) {
-			c.bLimitSet(tg, h)
-		}
+		c.bLimitSet(tg, h)
 	case protocol.MethodLimitList:
 		c.ok(tg, h.ID, c.appendLimits(c.valbuf[:0]))
 	default:
@@ -108,10 +79,37 @@ func (c *core) brokerCall(p *peer, tg target, h *codec.Header) {
 	}
 }
 
+// methodRole is the role a broker method needs and the refusal of a connection without it
+// (see Role); the methods not named here need none.
+func methodRole(method string) (Role, *codec.Error) {
+	switch method {
+	case protocol.MethodSubmit:
+		return RoleClient, errNotClientKey
+	case protocol.MethodStatus, protocol.MethodResult, protocol.MethodRevoke:
+		return RoleClient | RoleAdmin, errNotClientKey
+	case protocol.MethodPause, protocol.MethodResume, protocol.MethodPurge, protocol.MethodList,
+		protocol.MethodRequeue, protocol.MethodScheduleSet, protocol.MethodScheduleRemove,
+		protocol.MethodLimitSet:
+		return RoleAdmin, errNotAdminKey
+	}
+	return 0, nil
+}
+
 var (
 	trueJSON = []byte("true")
 	pongJSON = []byte(`"pong"`)
 )
+
+// okIfFits answers a request with result v when it fits the requester's messages, else with
+// errReplyTooLarge.
+func (c *core) okIfFits(tg target, id, v []byte, fits bool) {
+	if !fits {
+		c.cnt.tooLarge++
+		c.fail(tg, id, errReplyTooLarge)
+		return
+	}
+	c.ok(tg, id, v)
+}
 
 // ok answers a request with a raw result at once.
 func (c *core) ok(tg target, id, result []byte) {
