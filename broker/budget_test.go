@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"runtime/debug"
-	"runtime/metrics"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,13 +13,6 @@ import (
 
 	"github.com/zerotask/zerotask/internal/testutil"
 )
-
-// heapObjects is the live and not yet swept heap (runtime/metrics), read without forcing a GC.
-func heapObjects() uint64 {
-	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	metrics.Read(s)
-	return s[0].Value.Uint64()
-}
 
 // TestFloodNotificationsWithinBudget: against a broker with default limits over loopback, one
 // peer sends 3,000 notifications of 500 KB for a method no node serves (1.5 GB). The broker takes what fits MaxTaskBytes and
@@ -68,12 +60,12 @@ func TestFloodNotificationsWithinBudget(t *testing.T) {
 		}
 	}()
 	var peak atomic.Uint64
-	base := heapObjects()
+	base := heapObjectBytes()
 	wg.Add(1)
 	go func() { // the heap, every 5 ms
 		defer wg.Done()
 		for ctx.Err() == nil {
-			if h := heapObjects(); h > peak.Load() {
+			if h := heapObjectBytes(); h > peak.Load() {
 				peak.Store(h)
 			}
 			time.Sleep(5 * time.Millisecond)

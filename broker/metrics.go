@@ -3,6 +3,7 @@ package broker
 import (
 	"bufio"
 	"io"
+	"runtime/metrics"
 	"sort"
 
 	"github.com/zerotask/zerotask/internal/promtext"
@@ -198,6 +199,8 @@ func (b *Broker) WriteMetrics(w io.Writer) error {
 	sample(protocol.MetricNodes, nil, float64(s.Nodes))
 	head(protocol.MetricClients, "Connected peers other than nodes.", "gauge")
 	sample(protocol.MetricClients, nil, float64(s.Clients))
+	head(protocol.MetricHeapBytes, "Bytes of the process's heap held by objects, live or not yet swept (what the memory budget bounds).", "gauge")
+	sample(protocol.MetricHeapBytes, nil, float64(heapObjectBytes()))
 	if err := flush(); err != nil {
 		return err
 	}
@@ -228,4 +231,12 @@ func (b *Broker) WriteMetrics(w io.Writer) error {
 		return err
 	}
 	return bw.Flush()
+}
+
+// heapObjectBytes reads the heap held by objects (runtime/metrics), without forcing a
+// collection.
+func heapObjectBytes() uint64 {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
 }

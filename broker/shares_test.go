@@ -116,3 +116,40 @@ func TestTaskBytesBudget(t *testing.T) {
 		t.Fatalf("after a task finished, %d queued and %d running, want 3 in all", s.Queued, s.Running)
 	}
 }
+
+// TestManyWaitsOnOneTaskLeave: 10 clients that hold 100,000 broker.result waits on one task
+// (each its in-flight limit) and leave cost the broker time in proportion to their waits,
+// not to their square (a wait leaves its task's list in O(1)): every wait is released, and
+// another client's call answered, well within the deadline.
+func TestManyWaitsOnOneTaskLeave(t *testing.T) {
+	const clients, each = 10, DefaultMaxInFlightPerClient
+	b := startBroker(t, Config{MaxWaiting: clients * each, ClientShare: 100})
+	setup := dealer(t, b)
+	id := submit(t, setup, "pending", "[]")
+	greedy := make([]*tpeer, clients)
+	batch := make([]string, 0, 1000)
+	for g := range greedy {
+		greedy[g] = dealer(t, b)
+		for i := 0; i < each; i += cap(batch) {
+			batch = batch[:0]
+			for j := range cap(batch) {
+				batch = append(batch, fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"broker.result","params":{"id":%q,"wait_ms":600000}}`, i+j, id))
+			}
+			greedy[g].send("[" + strings.Join(batch, ",") + "]")
+		}
+	}
+	testutil.Eventually(t, 60*time.Second, func() bool { return b.Stats().Waiting == clients*each }, "the waits are not all held: %d", b.Stats().Waiting)
+	start := time.Now()
+	for _, g := range greedy {
+		g.s.Close()
+	}
+	testutil.Eventually(t, 60*time.Second, func() bool { return b.Stats().Waiting == 0 }, "the gone clients' waits are held: %d", b.Stats().Waiting)
+	left := time.Since(start)
+	if r := decodeResp(t, setup.call(`{"jsonrpc":"2.0","id":1,"method":"broker.stats"}`)); r.Error != nil {
+		t.Fatalf("broker.stats after the greedy clients left: %+v", r.Error)
+	}
+	t.Logf("%d waits on one task released %v after their clients left", clients*each, left)
+	if bound := map[bool]time.Duration{false: 5 * time.Second, true: 20 * time.Second}[raceEnabled]; left > bound {
+		t.Fatalf("releasing %d waits took %v, want under %v", clients*each, left, bound)
+	}
+}

@@ -32,6 +32,7 @@ type waiter struct {
 	deadline int64
 	hidx     int     // index in the deadline heap, -1 when not in it
 	next     *waiter // next waiter of the same seq (the store's list)
+	prev     *waiter // previous one, so that forgetting one costs O(1) however many wait
 	pprev    *waiter // the client's list of waiters (the routing state's)
 	pnext    *waiter
 	share    *share // the client share it is charged to
@@ -108,7 +109,7 @@ func (s *memStore) put(rec *record, ttl time.Duration) {
 	for w := s.waiters[rec.seq]; w != nil; {
 		next := w.next
 		s.heap.Remove(w)
-		w.next = nil
+		w.next, w.prev = nil, nil
 		s.wake(w, r)
 		w = next
 	}
@@ -143,7 +144,10 @@ func (s *memStore) get(seq uint64) (*record, bool) {
 
 func (s *memStore) wait(seq uint64, deadline int64, w *waiter) {
 	w.seq, w.deadline = seq, deadline
-	w.next = s.waiters[seq]
+	w.next, w.prev = s.waiters[seq], nil
+	if w.next != nil {
+		w.next.prev = w
+	}
 	s.waiters[seq] = w
 	s.heap.Push(w)
 }
@@ -181,25 +185,25 @@ func (s *memStore) wakeAll() {
 	}
 }
 
-// unlinkWaiter removes w from its seq's list.
+// unlinkWaiter removes w from its seq's list, in O(1): a client may have many waits on one
+// task, and leave.
 func (s *memStore) unlinkWaiter(w *waiter) {
-	head := s.waiters[w.seq]
-	if head == w {
+	switch {
+	case w.prev != nil:
+		w.prev.next = w.next
+	case s.waiters[w.seq] == w:
 		if w.next == nil {
 			delete(s.waiters, w.seq)
 		} else {
 			s.waiters[w.seq] = w.next
 		}
-		w.next = nil
-		return
+	default:
+		return // not in a list
 	}
-	for p := head; p != nil; p = p.next {
-		if p.next == w {
-			p.next = w.next
-			w.next = nil
-			return
-		}
+	if w.next != nil {
+		w.next.prev = w.prev
 	}
+	w.next, w.prev = nil, nil
 }
 
 func (s *memStore) len() int     { return len(s.recs) }

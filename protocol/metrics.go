@@ -15,6 +15,7 @@ const (
 	MetricRunning        = "zerotask_running_tasks"            // held by nodes
 	MetricNodes          = "zerotask_nodes"                    // connected nodes
 	MetricClients        = "zerotask_clients"                  // connected other peers
+	MetricHeapBytes      = "zerotask_heap_bytes"               // the process's heap objects (runtime/metrics)
 	MetricQueuedSeconds  = "zerotask_task_queued_seconds"      // histogram by method and queue
 	MetricRunningSeconds = "zerotask_task_running_seconds"     // histogram by method and queue
 	MetricTotalSeconds   = "zerotask_task_end_to_end_seconds"  // histogram by method and queue
