@@ -40,6 +40,7 @@ func runClients(ctx context.Context, cfg Config, env *Env, rep *Report, phases [
 		conc[i] = strconv.Itoa(c)
 	}
 	args = append(args, "--concurrency", strings.Join(conc, ","))
+	args = append(args, cfg.ClientArgs...)
 	if cfg.Warmup < 0 {
 		args = append(args, "--warmup", "0")
 	} else if cfg.Warmup > 0 {

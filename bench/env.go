@@ -56,6 +56,12 @@ type EnvConfig struct {
 	// Curve puts CURVE on every connection (client, nodes, the broker's ROUTER and PUB), with
 	// keys made for the run and only the run's node and client keys allowed. Not with Broker.
 	Curve bool
+	// ClientOptions are more options of the bench's client: with Broker, the security the
+	// external broker asks for (client.WithCurve, client.WithPlain).
+	ClientOptions []client.Option
+	// ClientArgs are the flags that give the client processes of Config.Clients the same
+	// security (`--curve-server KEY --curve-secret FILE`, `--plain-user NAME`).
+	ClientArgs []string
 	// Dispatcher serves the in-process nodes' tasks (default: a fresh one with node.Builtins).
 	Dispatcher *dispatch.Dispatcher
 	// StartupTimeout bounds the wait for the in-process nodes to connect (default 10s).
@@ -135,6 +141,7 @@ func NewEnv(ctx context.Context, cfg EnvConfig) (_ *Env, err error) {
 	if e.curve != nil {
 		copts = append(copts, client.WithCurve(e.curve.broker.Public, e.curve.client))
 	}
+	copts = append(copts, cfg.ClientOptions...)
 	e.Client, err = client.Dial(ctx, e.Endpoint, copts...)
 	if err != nil {
 		return e, fmt.Errorf("bench: connect to %s: %w", e.Endpoint, err)

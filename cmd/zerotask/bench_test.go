@@ -102,6 +102,8 @@ func TestBenchFlagErrors(t *testing.T) {
 		{[]string{"--prefetch", "-1"}, "must not be negative"},
 		{[]string{"--senders", "-2"}, "must not be negative"},
 		{[]string{"--in-process", "--broker", "tcp://127.0.0.1:1"}, "exclude each other"},
+		{[]string{"--curve-server", "x"}, "are for an existing broker"},
+		{[]string{"--curve", "--broker", "tcp://127.0.0.1:1"}, "takes --curve-server"},
 		{[]string{"--clients", "0"}, "--clients must be positive"},
 		{[]string{"--clients", "2", "--in-process"}, "--clients needs separate processes"},
 		{[]string{"--tasks", "1", "--cpuprofile", "/nonexistent-dir/cpu.prof"}, "--cpuprofile"},

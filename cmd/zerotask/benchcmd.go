@@ -44,7 +44,8 @@ func runBench(ctx context.Context, io *stdio, args []string) error {
 	timeout := fs.Duration("timeout", bench.DefaultTimeout, "how long replies may take past --duration before they count as errors")
 	warmup := fs.Int("warmup", 1_000, "sequential calls before measuring (0 = none)")
 	asJSON := fs.Bool("json", false, "print the report as JSON instead of a table")
-	curve := fs.Bool("curve", false, "CURVE on every connection of the broker and nodes the bench starts (keys made for the run; not with --broker)")
+	curve := fs.Bool("curve", false, "CURVE on every connection of the broker and nodes the bench starts (keys made for the run; not with --broker, where --curve-server and --curve-secret give the keys)")
+	sec := addPeerSecFlags(fs)
 	cpuProfile := fs.String("cpuprofile", "", "write a pprof CPU profile of the measured phases (warm-up excluded) to `file`")
 	memProfile := fs.String("memprofile", "", "write a pprof allocation profile (every allocation of the run) to `file`")
 	if err := parse(fs, io, args, 0, 0); err != nil {
@@ -58,7 +59,9 @@ func runBench(ctx context.Context, io *stdio, args []string) error {
 	case *brokerEP != "" && fs.set("store"):
 		return usagef("--store is for the broker the bench starts: an existing broker has its own")
 	case *brokerEP != "" && *curve:
-		return usagef("--curve is for the broker the bench starts")
+		return usagef("--curve is for the broker the bench starts; an existing CURVE broker takes --curve-server and --curve-secret")
+	case *brokerEP == "" && sec.set():
+		return usagef("--curve-server and --plain-user are for an existing broker (--broker); --curve secures the broker the bench starts")
 	case *clients <= 0:
 		return usagef("--clients must be positive, got %d", *clients)
 	case *clients > 1 && *curve:
@@ -98,10 +101,15 @@ func runBench(ctx context.Context, io *stdio, args []string) error {
 	if warm == 0 {
 		warm = -1 // bench.Config: negative means none
 	}
+	copts, err := sec.clientOptions()
+	if err != nil {
+		return err
+	}
 	log := fs.logger(io.err)
 	cfg := bench.Config{
 		EnvConfig: bench.EnvConfig{Broker: *brokerEP, Store: *storeURL, Nodes: *nodes, NodeConcurrency: *nodeConc,
-			NodePrefetch: *prefetch, NodeFixedCredit: *fixedCredit, Curve: *curve, Logger: log},
+			NodePrefetch: *prefetch, NodeFixedCredit: *fixedCredit, Curve: *curve, Logger: log,
+			ClientOptions: copts, ClientArgs: sec.args()},
 		Load: bench.Load{Method: *method, Params: rawParams, Tasks: *tasks, Duration: *dur,
 			Concurrency: conc[0], Pipeline: *pipeline, Senders: *senders, Timeout: *timeout},
 		Phases:   ph,

@@ -58,24 +58,11 @@ func (f *clientFlags) dial(ctx context.Context, log *slog.Logger, extra time.Dur
 		return nil, nil, nil, usagef("--timeout must be positive, got %v", *f.timeout)
 	}
 	opts := []client.Option{client.WithLogger(log)}
-	if *f.sec.plainUser != "" {
-		if _, err := f.sec.mechanism(); err != nil { // the flags' checks
-			return nil, nil, nil, err
-		}
-		pass, err := f.sec.plainPassword()
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		opts = append(opts, client.WithPlain(*f.sec.plainUser, pass))
-	} else {
-		server, own, ok, err := f.sec.keys()
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		if ok {
-			opts = append(opts, client.WithCurve(server, own))
-		}
+	sec, err := f.sec.clientOptions()
+	if err != nil {
+		return nil, nil, nil, err
 	}
+	opts = append(opts, sec...)
 	ctx, cancel := context.WithTimeout(ctx, *f.timeout+extra)
 	c, err := client.Dial(ctx, *f.broker, opts...)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 
 	"github.com/zerotask/zerotask/broker"
+	"github.com/zerotask/zerotask/client"
 	"github.com/zerotask/zerotask/zmtp"
 )
 
@@ -151,4 +152,39 @@ func runPasswd(_ context.Context, io *stdio, args []string) error {
 	}
 	fmt.Fprintln(io.out, line)
 	return nil
+}
+
+// clientOptions returns the client options of the flags: CURVE with --curve-server, PLAIN with
+// --plain-user, none without either.
+func (f *peerSecFlags) clientOptions() ([]client.Option, error) {
+	if _, err := f.mechanism(); err != nil { // the flags' checks
+		return nil, err
+	}
+	if *f.plainUser != "" {
+		pass, err := f.plainPassword()
+		if err != nil {
+			return nil, err
+		}
+		return []client.Option{client.WithPlain(*f.plainUser, pass)}, nil
+	}
+	server, own, ok, err := f.keys()
+	if !ok || err != nil {
+		return nil, err
+	}
+	return []client.Option{client.WithCurve(server, own)}, nil
+}
+
+// set reports whether any security flag of a peer is given.
+func (f *peerSecFlags) set() bool { return *f.server != "" || *f.plainUser != "" }
+
+// args returns the flags that give a child process the same security (the password travels by
+// the environment the child inherits, or its file).
+func (f *peerSecFlags) args() []string {
+	var a []string
+	for _, kv := range [][2]string{{"curve-server", *f.server}, {"curve-secret", *f.secret}, {"plain-user", *f.plainUser}, {"plain-password-file", *f.plainPassFile}} {
+		if kv[1] != "" {
+			a = append(a, "--"+kv[0], kv[1])
+		}
+	}
+	return a
 }

@@ -144,6 +144,12 @@ func TestCurveBrokerCommands(t *testing.T) {
 		t.Fatalf("resume with the admin key: exit %d, stderr %q", code, errOut)
 	}
 
+	// zerotask bench drives the existing CURVE broker with the client's keys.
+	if code, out, errOut := runArgs(t, "bench", "--broker", router, "--curve-server", brokerPub.String(), "--curve-secret", clientBase+"_secret",
+		"--tasks", "200", "--duration", "10s", "--phases", "sync", "--warmup", "10", "--json"); code != exitOK || !strings.Contains(out, `"tasks": 200,`) {
+		t.Fatalf("bench against the CURVE broker: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+
 	t.Setenv("ZEROTASK_CURVE_SERVER", brokerPub.String())
 	t.Setenv("ZEROTASK_CURVE_SECRET", clientBase+"_secret")
 	if code, out, errOut := runArgs(t, "call", "--timeout", "5s", "--broker", router, "add", "1", "1"); code != exitOK || out != "2\n" {
