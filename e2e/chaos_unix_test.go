@@ -3,14 +3,12 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -467,36 +465,13 @@ func chaosTask(c *client.Client, token string, acked *atomic.Int64) *chaosRec {
 // echoStarts reads the drill logs in dir: every start of each echo token (its time and the
 // node process's log), in order of time.
 func echoStarts(t testing.TB, dir string) map[string][]start {
-	t.Helper()
-	files, err := filepath.Glob(filepath.Join(dir, "*.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string][]start{}
-	for _, name := range files {
-		f, err := os.Open(name)
-		if err != nil {
-			t.Fatal(err)
+	out := logStarts(t, dir, "echo", func(params []byte) (string, bool) {
+		var p []string
+		if json.Unmarshal(params, &p) != nil || len(p) != 1 {
+			return "", false // a line cut by SIGKILL
 		}
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			ms, rest, _ := strings.Cut(sc.Text(), " ")
-			method, params, ok := strings.Cut(rest, " ")
-			if !ok || method != "echo" {
-				continue
-			}
-			at, err := strconv.ParseInt(ms, 10, 64)
-			if err != nil {
-				continue
-			}
-			var p []string
-			if json.Unmarshal([]byte(params), &p) != nil || len(p) != 1 {
-				continue // a line cut by SIGKILL
-			}
-			out[p[0]] = append(out[p[0]], start{file: filepath.Base(name), at: time.UnixMilli(at)})
-		}
-		f.Close()
-	}
+		return p[0], true
+	})
 	for _, ts := range out {
 		slices.SortFunc(ts, func(a, b start) int { return a.at.Compare(b.at) })
 	}

@@ -69,12 +69,26 @@ type start struct {
 
 // starts reads the drill logs in dir and returns, per sleep tag, every start.
 func starts(t testing.TB, dir string) map[int][]start {
+	return logStarts(t, dir, "sleep", func(params []byte) (int, bool) {
+		var p struct {
+			Tag *int `json:"tag"`
+		}
+		if json.Unmarshal(params, &p) != nil || p.Tag == nil {
+			return 0, false // a line cut by SIGKILL, or a sleep without a tag
+		}
+		return *p.Tag, true
+	})
+}
+
+// logStarts reads the drill logs in dir and returns every start of method, grouped by what
+// key reads from its params (a line key refuses is skipped), in the order of the logs.
+func logStarts[K comparable](t testing.TB, dir, method string, key func(params []byte) (K, bool)) map[K][]start {
 	t.Helper()
 	files, err := filepath.Glob(filepath.Join(dir, "*.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[int][]start{}
+	out := map[K][]start{}
 	for _, name := range files {
 		f, err := os.Open(name)
 		if err != nil {
@@ -83,21 +97,19 @@ func starts(t testing.TB, dir string) map[int][]start {
 		sc := bufio.NewScanner(f)
 		for sc.Scan() {
 			ms, rest, _ := strings.Cut(sc.Text(), " ")
-			method, params, ok := strings.Cut(rest, " ")
-			if !ok || method != "sleep" {
+			m, params, ok := strings.Cut(rest, " ")
+			if !ok || m != method {
 				continue
 			}
 			at, err := strconv.ParseInt(ms, 10, 64)
 			if err != nil {
 				continue
 			}
-			var p struct {
-				Tag *int `json:"tag"`
+			k, ok := key([]byte(params))
+			if !ok {
+				continue
 			}
-			if json.Unmarshal([]byte(params), &p) != nil || p.Tag == nil {
-				continue // a line cut by SIGKILL, or a sleep without a tag
-			}
-			out[*p.Tag] = append(out[*p.Tag], start{file: filepath.Base(name), at: time.UnixMilli(at)})
+			out[k] = append(out[k], start{file: filepath.Base(name), at: time.UnixMilli(at)})
 		}
 		f.Close()
 	}
