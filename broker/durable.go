@@ -372,6 +372,22 @@ func (c *core) holdsWritten(batch []holdEntry, tasks []store.Task, bstates []str
 	d := c.dur
 	for i, e := range batch {
 		slot, t := c.storingAt(e.key)
+		if c.wf.cq != nil && t != nil {
+			var st *store.Task
+			var bst string
+			if i < len(tasks) {
+				st = &tasks[i]
+			}
+			if i < len(bstates) {
+				bst = bstates[i]
+			}
+			if c.flowWritten(e, slot, t, st, bst, err) {
+				continue
+			}
+			if err == nil && st != nil && c.stepWritten(slot, t, st.Taken) {
+				continue
+			}
+		}
 		if err == nil && i < len(tasks) && tasks[i].Bound != "" {
 			c.duplicateHeld(e, slot, t, tasks[i].Bound, bstates[i])
 			continue
@@ -694,6 +710,10 @@ func (c *core) idleQueues(dst []claim) []claim {
 		return dst
 	}
 	now := c.now()
+	if q := c.flowQueue(); q != nil && now >= q.nextClaim {
+		// Graphs first: a graph resumed before its steps are claimed finds them here.
+		dst = append(dst, claim{queue: q.name, idx: q.idx, n: claimMin})
+	}
 	for _, q := range c.queues {
 		if q == nil || q.live > 0 || q.withCredit == 0 || now < q.nextClaim {
 			continue
@@ -740,6 +760,9 @@ func (c *core) claimed(ts []store.Task) {
 		if sep := strings.IndexByte(st.Queue, 0); sep >= 0 {
 			qname = []byte(st.Queue[sep+1:]) // a named queue: method + "\x00" + name (queueFor)
 		}
+		if len(c.wf.bysid) > 0 && c.stepClaim(st.ID) {
+			continue
+		}
 		q, _ := c.queueFor([]byte(st.Method), qname, nil)
 		if q == nil {
 			c.log.Warn("broker: too many methods: a task from the store goes back", "id", st.ID)
@@ -757,6 +780,9 @@ func (c *core) claimed(ts []store.Task) {
 		t.seq = c.seq
 		d.alias[t.seq] = st.ID
 		d.aliasIdx[st.ID] = t.seq
+		if len(c.wf.bysid) > 0 {
+			c.stepClaimed(st.ID, t.seq)
+		}
 		t.attempts = uint8(min(st.Attempts, MaxAttemptsCap))
 		t.prio = m.prio
 		if !st.Deadline.IsZero() {

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/zerotask/zerotask/protocol"
 	"github.com/zerotask/zerotask/store"
 )
 
@@ -27,9 +28,36 @@ type claimer struct {
 	got    []store.Task
 	seq    uint64 // numbers this broker's claims: their tokens
 	logged errLog
+	ticks  int      // claimIdle calls, for the polls of away workflow steps
+	away   []string // the away steps being polled
 }
 
-func (c *claimer) start() { c.durLoop.startTicking(claimInterval, c.claimIdle) }
+// awayPollEvery is how many claimIdle calls pass between two reads of the results of away
+// workflow steps (workflow_durable.go): about half a second.
+const awayPollEvery = 25
+
+func (c *claimer) start() {
+	c.durLoop.startTicking(claimInterval, func() {
+		c.claimIdle()
+		c.pollAway()
+	})
+}
+
+// pollAway reads, every awayPollEvery calls, the results of workflow steps that are in the
+// store and not here (another broker may run them).
+func (c *claimer) pollAway() {
+	if c.ticks++; c.ticks%awayPollEvery != 0 {
+		return
+	}
+	b := c.b
+	b.mu.Lock()
+	c.away = b.c.awayIDs(c.away[:0])
+	b.mu.Unlock()
+	if len(c.away) > 0 {
+		b.pollAway(c.away)
+	}
+	clear(c.away)
+}
 
 // claimIdle sends the claims that failed, or else claims tasks for every idle queue.
 func (c *claimer) claimIdle() {
@@ -53,6 +81,17 @@ func (c *claimer) claimIdle() {
 		var err error
 		c.got, err = d.st.Claim(ctx, cl.queue, owner, cl.token, cl.n, c.got[:0])
 		cancel()
+		if cl.queue == protocol.WorkflowQueue && err == nil {
+			// Graphs: their steps' results are read first, off the routing loop.
+			stored := b.fetchFlowSteps(c.got)
+			b.mu.Lock()
+			b.c.resumeFlows(c.got, stored)
+			b.c.flush()
+			b.c.claimDone(cl, len(c.got))
+			b.mu.Unlock()
+			clear(c.got)
+			continue
+		}
 		if err != nil {
 			c.logged.log(b, "broker: store: claiming tasks failed", err, cl.n)
 			switch {

@@ -6,6 +6,7 @@ import (
 	"github.com/zerotask/zerotask/codec"
 	"github.com/zerotask/zerotask/internal/rawjson"
 	"github.com/zerotask/zerotask/protocol"
+	"github.com/zerotask/zerotask/store"
 )
 
 // Workflows (docs/workflows.md): a broker.submit carrying a graph of chains, groups and chords
@@ -49,6 +50,9 @@ type wnode struct {
 	params []byte
 	ext    taskExt
 	seq    uint64 // its task's seq once started, 0 before
+	step   int32  // its index in the graph's steps
+	sid    string // durable mode: its store id (stepID)
+	away   bool   // durable mode: its task is in the store, not here (workflow_durable.go)
 	// A group's member outcomes in place, and how many ended.
 	results [][]byte
 	ndone   int
@@ -65,6 +69,10 @@ type workflow struct {
 	result []byte // the root's result (SUCCESS) or error object
 	errObj []byte
 	ended  int64 // unix ns when it finished
+	// Durable mode: the coordinator task's slot, and the stored results of the steps of a
+	// resumed graph, by step index, not fed yet.
+	coord uint32
+	known map[int]*store.Result
 }
 
 // stepRef names a started step of a graph.
@@ -87,6 +95,22 @@ type workflows struct {
 	steps    map[uint64]stepRef   // started steps not ended, by task seq
 	outcomes []stepOutcome        // ended steps not acted on yet
 	finished []uint64             // finished graphs in finishing order (pruneFlows)
+	// Durable mode: the queue of the coordinators, and the away steps by store id.
+	cq         *queue
+	away       map[string]stepRef
+	bysid      map[string]stepRef // every step of the durable graphs here, by store id
+	superseded map[uint64]bool    // step tasks being written whose step was claimed meanwhile
+}
+
+// initFlows makes the maps of the graphs' state.
+func (c *core) initFlows() {
+	if c.wf.byseq == nil {
+		c.wf.byseq = make(map[uint64]*workflow)
+		c.wf.steps = make(map[uint64]stepRef)
+		c.wf.away = make(map[string]stepRef)
+		c.wf.bysid = make(map[string]stepRef)
+		c.wf.superseded = make(map[uint64]bool)
+	}
 }
 
 // The refusals of a graph.
@@ -239,6 +263,7 @@ func (fp *flowParse) task(idx int32, raw, mraw, params []byte, ready bool) {
 	nd.method = method
 	nd.params = append([]byte(nil), params...)
 	nd.ext = x
+	nd.step = int32(len(fp.steps))
 	fp.steps = append(fp.steps, idx)
 	fp.bytes += len(params)
 	if ready {
@@ -251,10 +276,6 @@ func (fp *flowParse) task(idx int32, raw, mraw, params []byte, ready bool) {
 
 // bWorkflow accepts a graph (broker.submit with "workflow"): all of it or none, one answer.
 func (c *core) bWorkflow(p *peer, tg target, h *codec.Header, graph []byte) {
-	if c.dur != nil {
-		c.badParams(tg, h.ID, "workflows are not available with a store yet")
-		return
-	}
 	policy := policyFailFast
 	if v := rawjson.Member(h.Params, protocol.ParamPolicy); v != nil {
 		switch s, _ := rawjson.Unquote(v); string(s) {
@@ -293,6 +314,17 @@ func (c *core) bWorkflow(p *peer, tg target, h *codec.Header, graph []byte) {
 	}
 	c.seq++
 	f := &workflow{seq: c.seq, policy: policy, state: stRunning, nodes: fp.nodes, steps: fp.steps, owner: p.user}
+	if c.dur != nil {
+		graph := string(c.appendBareID(nil, f.seq))
+		for k, n := range f.steps {
+			f.nodes[n].sid = stepID(graph, k)
+			c.wf.bysid[f.nodes[n].sid] = stepRef{f: f, n: n}
+		}
+		if !c.holdFlow(p, tg, h, f, scoped) {
+			c.cnt.rejected++
+			return
+		}
+	}
 	c.wf.byseq[f.seq] = f
 	if scoped != nil {
 		c.keys[string(scoped)] = f.seq
@@ -300,6 +332,9 @@ func (c *core) bWorkflow(p *peer, tg target, h *codec.Header, graph []byte) {
 	}
 	c.cnt.submitted++
 	c.cnt.accepted++
+	if c.dur != nil {
+		return // started and answered once the store has it (flowWritten)
+	}
 	c.runNode(f, 0, nil)
 	c.ok(tg, h.ID, c.appendSubmitted(c.valbuf[:0], f.seq, false))
 }
@@ -312,10 +347,7 @@ func (c *core) admitFlow(fp *flowParse) *codec.Error {
 	if c.closing {
 		return errShuttingDown
 	}
-	if c.wf.byseq == nil {
-		c.wf.byseq = make(map[uint64]*workflow)
-		c.wf.steps = make(map[uint64]stepRef)
-	}
+	c.initFlows()
 	c.pruneFlows(true)
 	if len(c.wf.byseq) >= c.cfg.MaxWorkflows {
 		return errFlowFull
@@ -384,6 +416,9 @@ func stepParams(params, input []byte) []byte {
 // params. A step that cannot start (its message too large, no room for its method) ends at
 // once with the refusal.
 func (c *core) startStep(f *workflow, n int32, input []byte) {
+	if c.startKnown(f, n) {
+		return
+	}
 	nd := &f.nodes[n]
 	params := stepParams(nd.params, input)
 	x := &nd.ext
@@ -409,6 +444,10 @@ func (c *core) startStep(f *workflow, n int32, input []byte) {
 	c.cnt.submitted++
 	c.cnt.accepted++
 	c.stateChanged(t)
+	if c.dur != nil {
+		c.holdStep(f, n, slot, t, c.due(x.delay))
+		return
+	}
 	c.start(slot, t, q, x.delay)
 }
 
@@ -562,12 +601,19 @@ func (c *core) endFlow(f *workflow) {
 	}
 	for i := range f.nodes {
 		f.nodes[i].results = nil
+		if f.nodes[i].sid != "" {
+			delete(c.wf.bysid, f.nodes[i].sid)
+		}
 	}
 	f.ended = c.now()
 	c.wf.finished = append(c.wf.finished, f.seq)
 	c.rec = record{seq: f.seq, method: protocol.WorkflowMethod, owner: f.owner, result: f.result, errObj: f.errObj, state: f.state}
 	c.store.put(&c.rec, c.cfg.ResultTTL)
 	c.rec = record{}
+	f.known = nil
+	if c.dur != nil {
+		c.endStored(f)
+	}
 }
 
 // pruneFlows forgets the finished graphs past ResultTTL and, with room asked for, the oldest
@@ -581,6 +627,12 @@ func (c *core) pruneFlows(room bool) {
 			break
 		}
 		delete(c.wf.byseq, c.wf.finished[i])
+		if c.dur != nil {
+			if id, ok := c.dur.alias[c.wf.finished[i]]; ok {
+				delete(c.dur.alias, c.wf.finished[i])
+				delete(c.dur.aliasIdx, id)
+			}
+		}
 	}
 	if i > 0 {
 		c.wf.finished = append(c.wf.finished[:0], c.wf.finished[i:]...)
@@ -600,6 +652,8 @@ func (c *core) stepState(nd *wnode) string {
 	switch {
 	case nd.ended:
 		return nd.fin.String()
+	case nd.away:
+		return protocol.StateQueued
 	case nd.seq == 0:
 		return protocol.StatePending
 	}
@@ -626,6 +680,10 @@ func (c *core) appendFlowRecord(dst []byte, f *workflow) []byte {
 		if nd.seq != 0 {
 			dst = append(dst, `"id":`...)
 			dst = c.appendPublicID(dst, nd.seq)
+			dst = append(dst, ',')
+		} else if nd.away {
+			dst = append(dst, `"id":`...)
+			dst = codec.AppendString(dst, nd.sid)
 			dst = append(dst, ',')
 		}
 		dst = append(dst, `"method":`...)
@@ -665,6 +723,8 @@ func (c *core) appendFlowHead(dst []byte, f *workflow) []byte {
 		switch {
 		case nd.ended:
 			counts[nd.fin]++
+		case nd.away:
+			counts[stQueued]++
 		case nd.seq == 0:
 			pending++
 		default:

@@ -43,6 +43,11 @@ const StatePending = "PENDING"
 // WorkflowMethod is the method a graph's record names.
 const WorkflowMethod = "workflow"
 
+// WorkflowQueue is the store queue (durable mode) of the graphs themselves: a graph is kept
+// as a task of that queue whose params are its submit's params. No node serves it (a
+// broker.* name cannot be submitted); brokers claim from it to resume graphs.
+const WorkflowQueue = "broker.workflow"
+
 // Bounds of a graph (the broker's defaults; Config.MaxWorkflowSteps, MaxWorkflowDepth and
 // MaxWorkflows set them).
 const (
