@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/zerotask/zerotask/codec"
-	"github.com/zerotask/zerotask/protocol"
 )
 
 // Retries and time limits. dispatch does not retry anything itself: it only carries what a
@@ -115,13 +114,4 @@ func (d *Dispatcher) Policy(method []byte) Policy {
 		return Policy{}
 	}
 	return t.policies[string(method)]
-}
-
-// RateLimited is what a handler returns when the service behind it said "too many requests,
-// retry after d" (HTTP 429): the task did not do its work. The broker pauses the task's key
-// group (or its method, for a task without a group) for d, puts the task back in its queue,
-// and counts no attempt: a rate-limited task waits, it never fails for it. d is cut to
-// protocol.MaxRateLimitWait.
-func RateLimited(d time.Duration) error {
-	return protocol.NewRateLimited(min(max(d, 0), protocol.MaxRateLimitWait))
 }
