@@ -14,12 +14,7 @@ import (
 // resumed; the resume is written too.
 func TestDurablePauseSurvivesRestart(t *testing.T) {
 	st := storeFor(t)
-	b1, err := New(Config{Listen: "tcp://127.0.0.1:0", Pub: PubDisabled, Store: st, StoreOwner: "p", Logger: discardLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- b1.Serve(context.Background()) }()
+	b1, errc := serveDurable(t, st, "p")
 	c := dealer(t, b1)
 	if r := decodeResp(t, c.call(`{"jsonrpc":"2.0","id":1,"method":"broker.pause","params":{"queue":"default"}}`)); r.Error != nil {
 		t.Fatalf("pause: %+v", r.Error)

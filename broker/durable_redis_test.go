@@ -425,12 +425,7 @@ func TestDurableClockSkewHandOver(t *testing.T) {
 func testClockSkewHandOver(t *testing.T, skew time.Duration) {
 	const delay = 2 * time.Second
 	st := storeFor(t)
-	b1, err := New(Config{Listen: "tcp://127.0.0.1:0", Pub: PubDisabled, Store: st, StoreOwner: "b1", Logger: discardLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- b1.Serve(context.Background()) }()
+	b1, errc := serveDurable(t, st, "b1")
 	c := dealer(t, b1)
 	start := time.Now()
 	deadlined := submitID(t, c, "work", `["deadline"]`, `"timeout_ms":4000`)

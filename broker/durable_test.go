@@ -21,6 +21,19 @@ func storeFor(t testing.TB) *store.Redis {
 	return redisStoreFor(t, testutil.StartRedis(t))
 }
 
+// serveDurable starts a broker on st as owner (loopback, no PUB) and serves it; the channel
+// gets Serve's error. The test stops it (Shutdown) itself.
+func serveDurable(t testing.TB, st store.Store, owner string) (*Broker, chan error) {
+	t.Helper()
+	b, err := New(Config{Listen: "tcp://127.0.0.1:0", Pub: PubDisabled, Store: st, StoreOwner: owner, Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- b.Serve(context.Background()) }()
+	return b, errc
+}
+
 // queuedLen returns how many tasks wait in the store's queue q.
 func queuedLen(t testing.TB, st *store.Redis, q string) int {
 	t.Helper()
@@ -203,12 +216,7 @@ func TestDurableTwoBrokers(t *testing.T) {
 // in the store (given back to its queues), and answers queued calls -32003.
 func TestDurableShutdownKeepsQueued(t *testing.T) {
 	st := storeFor(t)
-	b, err := New(Config{Listen: "tcp://127.0.0.1:0", Pub: PubDisabled, Store: st, StoreOwner: "b1", Logger: discardLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- b.Serve(context.Background()) }()
+	b, errc := serveDurable(t, st, "b1")
 	c := dealer(t, b)
 	var ids []string
 	for i := 0; i < 3; i++ {
@@ -383,12 +391,7 @@ func FuzzDecodeMeta(f *testing.F) {
 // task not before it is due, its attempts bound kept.
 func TestDurableHandOver(t *testing.T) {
 	st := storeFor(t)
-	b1, err := New(Config{Listen: "tcp://127.0.0.1:0", Pub: PubDisabled, Store: st, StoreOwner: "b1", Logger: discardLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- b1.Serve(context.Background()) }()
+	b1, errc := serveDurable(t, st, "b1")
 	c := dealer(t, b1)
 	low := submitID(t, c, "work", `["low"]`, "")
 	high := submitID(t, c, "work", `["high"]`, `"priority":9`)
@@ -572,12 +575,7 @@ func TestDurableStopKeepsRecoveredCalls(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	b, err := New(Config{Listen: "tcp://127.0.0.1:0", Pub: PubDisabled, Store: st, StoreOwner: "b1", Logger: discardLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- b.Serve(context.Background()) }()
+	b, errc := serveDurable(t, st, "b1")
 	nd := newNode(t, b, "n1", "work")
 	nd.credit(2)
 	ts := nd.collect(2)

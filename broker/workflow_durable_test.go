@@ -17,12 +17,7 @@ import (
 // run again, the others do, and the callback runs once with every result in member order.
 func TestDurableWorkflowResumes(t *testing.T) {
 	st := storeFor(t)
-	b1, err := New(Config{Listen: "tcp://127.0.0.1:0", Pub: PubDisabled, Store: st, StoreOwner: "wf", Logger: discardLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- b1.Serve(context.Background()) }()
+	b1, errc := serveDurable(t, st, "wf")
 	c := dealer(t, b1)
 	members := make([]string, 6)
 	for i := range members {
