@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"bytes"
 	"strconv"
 	"time"
 
@@ -28,6 +29,7 @@ type attemptErr struct {
 // dead is an archived task.
 type dead struct {
 	seq     uint64
+	alias   string // durable mode: its id in the store when it is not "<epoch>-<seq>" (another run's task)
 	method  string
 	queue   string // the named queue, "" for the default one
 	owner   string // its submitter's authenticated name
@@ -69,6 +71,7 @@ func keptError(errObj []byte) []byte {
 // task requeued or deleted.
 type archive struct {
 	recs     map[uint64]*dead
+	aliases  map[string]uint64 // the seqs of entries with an alias, by alias
 	order    ring
 	popped   uint64
 	max      int   // <0: no archive
@@ -78,7 +81,7 @@ type archive struct {
 }
 
 func newArchive(max int, maxBytes int64, ttl time.Duration) *archive {
-	return &archive{recs: make(map[uint64]*dead), max: max, maxBytes: maxBytes, ttl: int64(ttl)}
+	return &archive{recs: make(map[uint64]*dead), aliases: make(map[string]uint64), max: max, maxBytes: maxBytes, ttl: int64(ttl)}
 }
 
 func (a *archive) enabled() bool { return a.max > 0 }
@@ -95,6 +98,9 @@ func (a *archive) put(d *dead) {
 		d.size += int64(len(e.err)) + 64
 	}
 	a.recs[d.seq] = d
+	if d.alias != "" {
+		a.aliases[d.alias] = d.seq
+	}
 	a.order.pushBack(d.seq)
 	a.bytes += d.size
 	for len(a.recs) > 1 && (len(a.recs) > a.max || a.bytes > a.maxBytes) {
@@ -116,8 +122,7 @@ func (a *archive) evictFront() {
 	pos := a.popped
 	a.popped++
 	if d, ok := a.recs[seq]; ok && d.pos == pos {
-		delete(a.recs, seq)
-		a.bytes -= d.size
+		a.drop(d)
 	}
 }
 
@@ -148,9 +153,17 @@ func (a *archive) get(seq uint64) (*dead, bool) {
 // remove forgets archived task seq (requeued or deleted); its FIFO entry goes stale.
 func (a *archive) remove(seq uint64) {
 	if d, ok := a.recs[seq]; ok {
-		delete(a.recs, seq)
-		a.bytes -= d.size
+		a.drop(d)
 	}
+}
+
+// drop forgets archived task d.
+func (a *archive) drop(d *dead) {
+	delete(a.recs, d.seq)
+	if d.alias != "" {
+		delete(a.aliases, d.alias)
+	}
+	a.bytes -= d.size
 }
 
 // expire drops the entries older than the TTL.
@@ -209,6 +222,9 @@ func (c *core) archiveTask(slot uint32, t *task, errObj []byte, node string) {
 		ended:  c.now(),
 		errs:   c.tries[slot],
 	}
+	if c.dur != nil {
+		d.alias = c.dur.alias[t.seq]
+	}
 	if p := t.params(); len(p) > 0 {
 		d.params = append([]byte(nil), p...)
 	}
@@ -229,7 +245,16 @@ func (c *core) archiveTask(slot uint32, t *task, errObj []byte, node string) {
 // appendDead appends the record of an archived task: the fields of a finished record, its
 // final error, then params, every failed attempt, its options and its timestamps.
 func (c *core) appendDead(dst []byte, d *dead) []byte {
-	dst = c.appendRecordHead(dst, d.seq, d.method, d.queue, d.state, uint64(d.tries), d.owner)
+	if d.alias == "" {
+		dst = c.appendRecordHead(dst, d.seq, d.method, d.queue, d.state, uint64(d.tries), d.owner)
+	} else {
+		// Named by its id in the store (another run's task), not by its local sequence number.
+		head := c.appendRecordHead(c.scratch2[:0], d.seq, d.method, d.queue, d.state, uint64(d.tries), d.owner)
+		c.scratch2 = head
+		dst = append(dst, `{"id":`...)
+		dst = codec.AppendString(dst, d.alias)
+		dst = append(dst, head[bytes.Index(head, []byte(`,"method":`)):]...)
+	}
 	if d.prio != 0 {
 		dst = append(dst, `,"priority":`...)
 		dst = strconv.AppendUint(dst, uint64(d.prio), 10)

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/zerotask/zerotask/codec"
 	"github.com/zerotask/zerotask/internal/testutil"
 )
 
@@ -53,4 +54,24 @@ func TestDurablePauseSurvivesRestart(t *testing.T) {
 		names, err := st.Paused(ctx)
 		return err == nil && len(names) == 0
 	}, "the resume written to the store")
+}
+
+// TestDurableArchive: on a durable broker a failed task is archived and listed under its id;
+// broker.requeue answers -32602 (not served in durable mode yet).
+func TestDurableArchive(t *testing.T) {
+	st := storeFor(t)
+	b := startBroker(t, Config{Store: st, StoreOwner: "rq"})
+	c := dealer(t, b)
+	n := newNode(t, b, "n1", "work")
+	id := submitID(t, c, "work", `["again"]`, "")
+	n.credit(1)
+	tk := n.collect(1)[0]
+	n.fail(tk.ID, -32050, "boom")
+	waitState(t, c, id, "FAILURE")
+	if pg := list(t, c, `{"state":"FAILURE"}`); len(pg.Tasks) != 1 || pg.Tasks[0].ID != id || string(pg.Tasks[0].Params) != `["again"]` {
+		t.Fatalf("archive: %+v", pg)
+	}
+	if code := errCode(t, c.call(`{"jsonrpc":"2.0","id":"rq","method":"broker.requeue","params":{"ids":["`+id+`"]}}`)); code != codec.CodeInvalidParams {
+		t.Fatalf("requeue on a durable broker: code %d", code)
+	}
 }

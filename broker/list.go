@@ -478,6 +478,8 @@ func (c *core) bList(p *peer, tg target, h *codec.Header) {
 // and answers a cursor while more may match. Answers {"requeued":N[,"cursor":C]}.
 func (c *core) bRequeue(p *peer, tg target, h *codec.Header) {
 	if c.dur != nil {
+		// The store keeps a finished task's id bound to its result (Hold refuses it), so a
+		// requeue under the same id needs the store to forget that result first.
 		c.badParams(tg, h.ID, "requeue is not served by a durable broker yet")
 		return
 	}
@@ -506,9 +508,11 @@ func (c *core) bRequeue(p *peer, tg target, h *codec.Header) {
 			return
 		}
 		for _, id := range ids {
-			seq, ok := c.parsePublicID(codec.AppendString(c.scratch2[:0], id))
+			seq, ok := c.arch.aliases[id]
 			if !ok {
-				continue
+				if seq, ok = c.parsePublicID(codec.AppendString(c.scratch2[:0], id)); !ok {
+					continue
+				}
 			}
 			if d, ok := c.arch.get(seq); ok && !one(d) {
 				break
