@@ -49,6 +49,8 @@ func (c *core) brokerCall(p *peer, tg target, h *codec.Header) {
 	case protocol.MethodNodes:
 		v, fits := c.appendNodes(c.valbuf[:0], c.replyRoom(p, tg, h.ID))
 		c.okIfFits(tg, h.ID, v, fits)
+	case protocol.MethodProgress:
+		c.bProgress(p, tg, h)
 	case protocol.MethodQueues:
 		v, fits := c.appendQueues(c.valbuf[:0], c.now(), c.replyRoom(p, tg, h.ID))
 		c.okIfFits(tg, h.ID, v, fits)

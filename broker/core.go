@@ -242,6 +242,7 @@ type core struct {
 	freeBatches []uint32
 
 	subm      map[uint64]uint32 // live submitted tasks: seq -> slot
+	progress  progressTable     // running submitted tasks' last progress reports (taskprogress.go)
 	seq       uint64
 	store     *memStore
 	keys      map[string]uint64   // idempotency keys of submitted tasks -> seq (see keys.go)

@@ -36,6 +36,7 @@ func (c *core) appendRecordSeq(dst []byte, seq uint64, raw []byte) []byte {
 			dst = append(dst, `,"node":`...)
 			dst = codec.AppendString(dst, name)
 		}
+		dst = c.progress.appendMember(dst, seq)
 		return append(dst, '}')
 	}
 	if rec, ok := c.store.get(seq); ok {

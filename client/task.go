@@ -47,6 +47,9 @@ type TaskInfo struct {
 	Node     string       // the node that ran it (or runs it)
 	Result   []byte       // raw JSON result, for SUCCESS
 	Error    *codec.Error // the task's error, for FAILURE (and the broker's, for REVOKED and EXPIRED)
+	// Progress is the raw JSON of the last progress report of a running task
+	// (dispatch.Progress: {"done":D,"total":T,"note":N}); nil when none, and once finished.
+	Progress []byte
 }
 
 // Err returns the error a finished task stands for: nil for SUCCESS, its error for FAILURE,
@@ -82,6 +85,7 @@ type taskRecord struct {
 	Node     string       `json:"node"`
 	Result   rawJSONField `json:"result"`
 	Error    rawJSONField `json:"error"`
+	Progress rawJSONField `json:"progress"`
 }
 
 func decodeTaskInfo(raw []byte) (TaskInfo, error) {
@@ -95,6 +99,9 @@ func decodeTaskInfo(raw []byte) (TaskInfo, error) {
 	}
 	if len(r.Error) > 0 && string(r.Error) != "null" {
 		ti.Error = decodeError(r.Error)
+	}
+	if len(r.Progress) > 0 {
+		ti.Progress = []byte(r.Progress)
 	}
 	return ti, nil
 }
@@ -294,6 +301,16 @@ func (h *Handle) Status(ctx context.Context) (State, error) {
 	}
 	h.state = ti.State
 	return ti.State, nil
+}
+
+// Progress asks the broker for the task's last progress report (broker.status): its raw JSON,
+// nil when the task has reported none or is finished.
+func (h *Handle) Progress(ctx context.Context) ([]byte, error) {
+	ti, err := h.c.Status(ctx, h.id)
+	if err != nil {
+		return nil, err
+	}
+	return ti.Progress, nil
 }
 
 // Wait blocks until the task is finished, or ctx ends, and decodes its result into result (a

@@ -70,6 +70,8 @@ type outbox struct {
 	timer *time.Timer   // the running delay and the backstop for results left behind
 
 	snd batch.Sender[grant] // the send loop, shared with the client
+
+	prog progressBook // tasks with a progress report to send (taskprogress.go; mu held)
 }
 
 // grant is what a message records: the credit it grants (its broker.credit members), so that a
@@ -92,6 +94,7 @@ func (o *outbox) init(n *Node) {
 	o.byeWritten = make(chan struct{})
 	o.started = make([]*task, 0, n.cfg.Concurrency)
 	o.win.init(n.cfg.Concurrency, n.cfg.Prefetch, n.cfg.FixedCredit)
+	o.prog.init(n.cfg.HeartbeatInterval)
 }
 
 // wake makes loop run (never blocks).
@@ -393,6 +396,7 @@ func (o *outbox) loop(life context.Context) {
 		select {
 		case <-life.Done():
 			o.timer.Stop()
+			o.prog.timer.Stop()
 			return
 		case <-o.kick:
 		case <-o.timer.C:
@@ -400,6 +404,8 @@ func (o *outbox) loop(life context.Context) {
 			o.timerArmed = false
 			o.runningDue = len(o.started) > 0
 			o.mu.Unlock()
+		case <-o.prog.timer.C:
+			o.packProgress()
 		}
 		o.hello()
 		o.flush(true)

@@ -287,6 +287,7 @@ func (w *worker) run(t *task) {
 		end, byLimit = now.Add(limit), true
 	}
 	ctx := &taskCtx{parent: w.base, info: dispatch.TaskInfo{ID: t.taskID, Attempt: t.attempt, Queue: t.queue, Deadline: end}}
+	ctx.prog.out, ctx.prog.src = &n.out, t
 	w.mu.Lock()
 	w.cur, w.ctx = t, ctx
 	w.gen++
@@ -348,6 +349,7 @@ func (w *worker) run(t *task) {
 	// As net/http does for a request, the task's context ends when its handler returns: a
 	// goroutine the handler left behind sees Done, and no later task can cancel it.
 	revoked, expired := ctx.finish()
+	ctx.endProgress()
 	n.running.Add(-1)
 	var retryAfter time.Duration
 	retry := false
@@ -402,6 +404,8 @@ type taskCtx struct {
 	revoked bool // cancelled by a revoke
 	expired bool // cancelled by the deadline
 	afters  []*afterFunc
+
+	prog taskProgress // its progress reports (taskprogress.go)
 }
 
 // afterFunc is a function registered with AfterFunc, run once when the context ends unless
@@ -453,6 +457,9 @@ func (c *taskCtx) Err() error {
 func (c *taskCtx) Value(key any) any {
 	if key == dispatch.TaskInfoKey {
 		return &c.info
+	}
+	if key == dispatch.ProgressKey {
+		return c
 	}
 	return c.parent.Value(key)
 }

@@ -296,6 +296,25 @@ func AppendTaskStateNotice(dst, id []byte, state string, method, queueMember []b
 	return append(dst, '}', '}')
 }
 
+// AppendTaskProgressNotice appends the broker.state notice of a running task's progress:
+// AppendTaskStateNotice's members plus "progress":PROGRESS (raw JSON).
+func AppendTaskProgressNotice(dst, id []byte, state string, method, queueMember, progress []byte) []byte {
+	dst = AppendTaskStateNotice(dst, id, state, method, queueMember)
+	dst = dst[:len(dst)-2] // reopen the params
+	dst = AppendMember(dst, MemberProgress)
+	dst = append(dst, progress...)
+	return append(dst, '}', '}')
+}
+
+// AppendProgress appends the node's broker.progress notice for the task of hand-out id id.
+func AppendProgress(dst, id, progress []byte) []byte {
+	dst = append(dst, notice+MethodProgress+`","params":{"`+ParamID+`":`...)
+	dst = append(dst, id...)
+	dst = AppendMember(dst, MemberProgress)
+	dst = append(dst, progress...)
+	return append(dst, '}', '}')
+}
+
 // AppendTasksNotice appends the broker's broker.tasks notification: queued tasks of method (a
 // JSON string) wait in queue ("" for DefaultQueue, which is left out).
 func AppendTasksNotice(dst, method []byte, queue string, queued int) []byte {

@@ -65,3 +65,7 @@ const (
 	DefaultListTime             = 2 * time.Millisecond    // DefaultListTime bounds the time one broker.list or broker.requeue call takes on the routing loop (a page cut short has a cursor).
 	DefaultPrefetch             = 4096                    // DefaultPrefetch bounds the tasks a node holds beyond its concurrency; its credit window sizes itself within (docs/protocol.md).
 )
+
+// MaxProgressSize bounds the JSON value of one progress report (dispatch.Progress), in bytes:
+// a node drops a larger one (ProgressRaw returns an error) and the broker ignores it.
+const MaxProgressSize = 1024

@@ -25,6 +25,10 @@ const (
 	MethodList    = "broker.list"    // MethodList: one page of the tasks in a state, queue or method (live, finished or archived).
 	MethodRequeue = "broker.requeue" // MethodRequeue: run archived tasks (FAILURE, EXPIRED, REVOKED) again with their params and options.
 	MethodQueues  = "broker.queues"  // MethodQueues: every queue's depth, oldest age and outcome counts.
+	// MethodProgress: a node reports a running task's progress (notification:
+	// {"id":HANDOUT-ID,"progress":JSON}); the broker keeps the last one in the task's record
+	// and publishes it on the state stream.
+	MethodProgress = "broker.progress"
 )
 
 // The notifications the broker sends (on the ROUTER or on the PUB socket).
@@ -64,6 +68,7 @@ const (
 	MemberMaxBackoffMS = "max_backoff_ms" // MemberMaxBackoffMS: the longest retry delay.
 	MemberKey          = "key"            // MemberKey: an idempotency key (broker.submit only).
 	MemberMethod       = "method"         // MemberMethod: a task's method, in a broker.state notice.
+	MemberProgress     = "progress"       // MemberProgress: a running task's last progress report (raw JSON), in its record and broker.state notices.
 )
 
 // The extension members of a task as the broker hands it to a node, beside timeout_ms and
