@@ -206,12 +206,8 @@ func ExampleMap() {
 // ExampleClient_CallWith calls a task with options: they come after the params, and Key,
 // which applies to Submit only, would not compile here.
 func ExampleClient_CallWith() {
-	addr, stop := walkthrough()
+	ctx, c, stop := exampleClient() // a broker and a node in this process, a client of them
 	defer stop()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c := dialExample(ctx, addr)
-	defer c.Close()
 
 	var sum int
 	err := c.CallWith(ctx, "add", &sum, []any{5, 6}, client.Priority(9), client.Timeout(5*time.Second))
@@ -222,12 +218,8 @@ func ExampleClient_CallWith() {
 // ExampleHandle_TryResult looks at a handle without waiting: not done right after the submit,
 // done once Wait has returned.
 func ExampleHandle_TryResult() {
-	addr, stop := walkthrough()
+	ctx, c, stop := exampleClient() // a broker and a node in this process, a client of them
 	defer stop()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c := dialExample(ctx, addr)
-	defer c.Close()
 
 	h, err := c.Submit(ctx, "sleep", []any{100})
 	if err != nil {
@@ -247,12 +239,8 @@ func ExampleHandle_TryResult() {
 // ExampleClient_Wait waits on a task by id, for at most a given time: the record then says
 // whether it is finished.
 func ExampleClient_Wait() {
-	addr, stop := walkthrough()
+	ctx, c, stop := exampleClient() // a broker and a node in this process, a client of them
 	defer stop()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c := dialExample(ctx, addr)
-	defer c.Close()
 
 	h, err := c.Submit(ctx, "sleep", []any{2000})
 	if err != nil {
@@ -273,6 +261,15 @@ func ExampleClient_Wait() {
 }
 
 // dialExample connects to addr for an example.
+// exampleClient starts the walkthrough's broker and node, and dials a client of them under a
+// 10-second context; stop closes it all.
+func exampleClient() (context.Context, *client.Client, func()) {
+	addr, stop := walkthrough()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	c := dialExample(ctx, addr)
+	return ctx, c, func() { c.Close(); cancel(); stop() }
+}
+
 func dialExample(ctx context.Context, addr string) *client.Client {
 	c, err := client.Dial(ctx, addr, client.WithLogger(quiet))
 	if err != nil {
@@ -283,12 +280,8 @@ func dialExample(ctx context.Context, addr string) *client.Client {
 
 // ExampleKey submits the same report twice with one idempotency key: one task, one run.
 func ExampleKey() {
-	addr, stop := walkthrough()
+	ctx, c, stop := exampleClient() // a broker and a node in this process, a client of them
 	defer stop()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c := dialExample(ctx, addr)
-	defer c.Close()
 
 	first, err := c.Submit(ctx, "echo", []any{"report"}, client.Key("report-2026-11"))
 	if err != nil {
@@ -306,12 +299,8 @@ func ExampleKey() {
 
 // ExampleDelay holds a task in the broker before it runs: it is never handed to a node early.
 func ExampleDelay() {
-	addr, stop := walkthrough()
+	ctx, c, stop := exampleClient() // a broker and a node in this process, a client of them
 	defer stop()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c := dialExample(ctx, addr)
-	defer c.Close()
 
 	start := time.Now()
 	h, err := c.Submit(ctx, "add", []any{5, 6}, client.Delay(300*time.Millisecond))
@@ -329,12 +318,8 @@ func ExampleDelay() {
 // ExampleTimeout gives a task a deadline: the node ends its handler's context then. A Call's
 // context deadline does the same by itself.
 func ExampleTimeout() {
-	addr, stop := walkthrough()
+	ctx, c, stop := exampleClient() // a broker and a node in this process, a client of them
 	defer stop()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c := dialExample(ctx, addr)
-	defer c.Close()
 
 	err := c.CallWith(ctx, "sleep", nil, []any{5000}, client.Timeout(100*time.Millisecond))
 	fmt.Println(errors.Is(err, client.ErrDeadline), err)
@@ -344,12 +329,8 @@ func ExampleTimeout() {
 // ExamplePriority passes options of one task (priority, attempts, backoff) to CallWith, after
 // its params.
 func ExamplePriority() {
-	addr, stop := walkthrough()
+	ctx, c, stop := exampleClient() // a broker and a node in this process, a client of them
 	defer stop()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c := dialExample(ctx, addr)
-	defer c.Close()
 
 	var sum int
 	err := c.CallWith(ctx, "add", &sum, []any{5, 6}, client.Priority(9), client.MaxAttempts(3),
@@ -361,12 +342,8 @@ func ExamplePriority() {
 // ExampleQueue: a task in a named queue runs only on nodes that serve that queue; none does
 // here, so the call waits and expires.
 func ExampleQueue() {
-	addr, stop := walkthrough()
+	ctx, c, stop := exampleClient() // a broker and a node in this process, a client of them
 	defer stop()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c := dialExample(ctx, addr)
-	defer c.Close()
 
 	err := c.CallWith(ctx, "add", nil, []any{5, 6}, client.Queue("reports"), client.Timeout(100*time.Millisecond))
 	fmt.Println(errors.Is(err, client.ErrExpired))
@@ -375,12 +352,8 @@ func ExampleQueue() {
 
 // ExampleMaxAttempts shows an option refused locally: nothing is sent.
 func ExampleMaxAttempts() {
-	addr, stop := walkthrough()
+	ctx, c, stop := exampleClient() // a broker and a node in this process, a client of them
 	defer stop()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c := dialExample(ctx, addr)
-	defer c.Close()
 
 	_, err := c.Submit(ctx, "add", []any{5, 6}, client.MaxAttempts(1000))
 	fmt.Println(errors.Is(err, client.ErrBadOption))
@@ -389,12 +362,8 @@ func ExampleMaxAttempts() {
 
 // ExampleETA holds a task until a time of the broker's clock.
 func ExampleETA() {
-	addr, stop := walkthrough()
+	ctx, c, stop := exampleClient() // a broker and a node in this process, a client of them
 	defer stop()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c := dialExample(ctx, addr)
-	defer c.Close()
 
 	h, err := c.Submit(ctx, "echo", []any{"hi"}, client.ETA(time.Now().Add(200*time.Millisecond)))
 	if err != nil {
