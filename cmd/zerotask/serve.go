@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"runtime/debug"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"time"
@@ -296,6 +297,13 @@ func runBroker(ctx context.Context, io *stdio, args []string) error {
 	}
 	defer closeStore()
 	setMemoryLimit(cfg.MemoryBudget)
+	gcCtx, stopGC := context.WithCancel(ctx)
+	gcDone := make(chan struct{})
+	go func() {
+		defer close(gcDone)
+		returnGarbage(gcCtx, garbageCheck)
+	}()
+	defer func() { stopGC(); <-gcDone }()
 	b, err := broker.New(cfg)
 	if err != nil {
 		return err
@@ -561,6 +569,41 @@ func runUp(ctx context.Context, io *stdio, args []string) error {
 func setMemoryLimit(budget int64) {
 	if os.Getenv("GOMEMLIMIT") == "" && budget > 0 {
 		debug.SetMemoryLimit(budget)
+	}
+}
+
+// garbageCheck is how often returnGarbage looks at the heap.
+const garbageCheck = 2 * time.Second
+
+// returnGarbage runs a collection and gives the freed memory back to the system when the heap
+// holds more than 64 MiB of garbage and no collection ran during the last interval: after a
+// burst (a flood that was refused, a client that left with its replies) the broker allocates
+// little, so the runtime would otherwise keep that garbage, and the process's memory, until
+// its two-minute forced collection. At most one collection per interval, and none while the
+// broker allocates enough to collect by itself.
+func returnGarbage(ctx context.Context, every time.Duration) {
+	s := []metrics.Sample{
+		{Name: "/gc/cycles/total:gc-cycles"},
+		{Name: "/memory/classes/heap/objects:bytes"},
+		{Name: "/gc/heap/live:bytes"},
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	var cycles uint64
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		metrics.Read(s)
+		n, objects, live := s[0].Value.Uint64(), s[1].Value.Uint64(), s[2].Value.Uint64()
+		if n == cycles && objects > live+64<<20 {
+			debug.FreeOSMemory()
+			metrics.Read(s)
+			n = s[0].Value.Uint64()
+		}
+		cycles = n
 	}
 }
 
