@@ -82,6 +82,7 @@ func startRig(t *testing.T, token string) *rig {
 		return nil, fmt.Errorf("boom: %s", params)
 	}))
 	d.MustRegister("block", dispatch.HandlerFunc(func(ctx context.Context, dst, params []byte) ([]byte, error) {
+		dispatch.Progress(ctx, 3, 7, "halfway")
 		<-ctx.Done()
 		r.blocked <- string(params)
 		return nil, ctx.Err()
@@ -128,8 +129,8 @@ func startRig(t *testing.T, token string) *rig {
 
 // TestDashboardInChromium drives the page in headless Chromium: it signs in, sees both nodes
 // and a queue's depth, sees the counters move as tasks run (no reload), sees a failure with
-// its error, revokes a running task from its button and sees it REVOKED, and saves a
-// screenshot.
+// its error, sees a running task's progress, revokes it from its button and sees it REVOKED,
+// and saves a screenshot.
 func TestDashboardInChromium(t *testing.T) {
 	exe := chromium(t)
 	const token = "s3cret-dashboard-token"
@@ -222,6 +223,7 @@ func TestDashboardInChromium(t *testing.T) {
 	}
 	row := `#tasks tr[data-id="` + hb.ID() + `"]`
 	waitText("running", row+" td.state", func(s string) bool { return s == "RUNNING" })
+	waitText("progress", row+" td.progress", func(s string) bool { return s == "3/7 (42%) halfway" })
 	do("revoke button", chromedp.Click(chromedp.CSS(row+" button.revoke")))
 	waitText("revoked", row+" td.state", func(s string) bool { return s == "REVOKED" })
 	select {

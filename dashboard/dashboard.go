@@ -182,10 +182,11 @@ func (d *Dashboard) broadcast(ev []byte) {
 
 // stateNotice is the params of a broker.state notice.
 type stateNotice struct {
-	ID     string `json:"id"`
-	State  string `json:"state"`
-	Method string `json:"method,omitempty"`
-	Queue  string `json:"queue,omitempty"`
+	ID       string          `json:"id"`
+	State    string          `json:"state"`
+	Method   string          `json:"method,omitempty"`
+	Queue    string          `json:"queue,omitempty"`
+	Progress json.RawMessage `json:"progress,omitempty"`
 }
 
 // tailStates subscribes to the broker's state topic and forwards each batch to the pages as

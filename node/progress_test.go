@@ -39,7 +39,7 @@ func progressNotices(t *testing.T, b *broker.Broker, ping func()) (setID func(st
 	var n, seen atomic.Int64
 	var lastV, name atomic.Value
 	lastV.Store("")
-	name.Store("\x00")
+	name.Store([2]string{"\x00", "\x00"})
 	stop := testutil.Go(t, "progress subscriber", waitLong, func(ctx context.Context) error {
 		defer s.Close()
 		for {
@@ -50,9 +50,9 @@ func progressNotices(t *testing.T, b *broker.Broker, ping func()) (setID func(st
 			if len(m.Frames) == 2 {
 				body := string(m.Frames[1])
 				seen.Add(1)
-				id := name.Load().(string)
+				ids := name.Load().([2]string)
 				for _, part := range strings.Split(body, `"method":"broker.state"`) {
-					if strings.Contains(part, `"id":"`+id+`"`) && strings.Contains(part, `"progress":`) {
+					if (strings.Contains(part, `"id":"`+ids[0]+`"`) || strings.Contains(part, `"id":"`+ids[1]+`"`)) && strings.Contains(part, `"progress":`) {
 						n.Add(1)
 						lastV.Store(part)
 					}
@@ -63,8 +63,8 @@ func progressNotices(t *testing.T, b *broker.Broker, ping func()) (setID func(st
 	})
 	_ = stop
 	testutil.Eventually(t, waitLong, func() bool { ping(); return seen.Load() > 0 }, "the state stream reaches the subscriber")
-	// A task's name on the stream is its id without the tag.
-	setID = func(id string) { name.Store(id[:strings.LastIndexByte(id, '-')]) }
+	// The stream shows a task by its id or by its name (the id without its tag).
+	setID = func(id string) { name.Store([2]string{id, id[:max(0, strings.LastIndexByte(id, '-'))]}) }
 	return setID, func() int { return int(n.Load()) }, func() string { return lastV.Load().(string) }
 }
 

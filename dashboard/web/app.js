@@ -156,8 +156,12 @@ function onStates(list) {
   const now = new Date().toLocaleTimeString();
   for (const n of list) {
     const t = tasks.get(n.id);
-    if (t) { t.state = n.state; t.time = now; continue; }
-    tasks.set(n.id, {time: now, id: n.id, method: n.method || "", queue: n.queue || "", state: n.state});
+    if (t) {
+      t.state = n.state; t.time = now;
+      t.progress = n.progress !== undefined ? n.progress : (FINAL.has(n.state) ? undefined : t.progress);
+      continue;
+    }
+    tasks.set(n.id, {time: now, id: n.id, method: n.method || "", queue: n.queue || "", state: n.state, progress: n.progress});
     if (tasks.size > MAX_TASKS) tasks.delete(tasks.keys().next().value);
   }
   renderTasks();
@@ -169,12 +173,22 @@ function renderTasks() {
     const b = el("button", "revoke", "danger revoke");
     b.disabled = FINAL.has(t.state);
     b.onclick = () => revoke(t.id);
-    const tr = row([t.time, el("td", t.id, "id"), t.method, t.queue, el("td", t.state, "state " + t.state), (() => { const td = el("td"); td.appendChild(b); return td; })()]);
+    const tr = row([t.time, el("td", t.id, "id"), t.method, t.queue, el("td", t.state, "state " + t.state), el("td", progressText(t.progress), "progress"), (() => { const td = el("td"); td.appendChild(b); return td; })()]);
     tr.dataset.id = t.id;
     rows.push(tr);
   }
   rows.reverse();
   fill($("tasks").tBodies[0], rows);
+}
+
+// progressText shows a dispatch.Progress report ({done,total,note}) or any other JSON value.
+function progressText(p) {
+  if (p === undefined || p === null) return "";
+  if (typeof p === "object" && typeof p.done === "number" && typeof p.total === "number") {
+    const pct = p.total > 0 ? " (" + Math.floor((100 * p.done) / p.total) + "%)" : "";
+    return p.done + "/" + p.total + pct + (p.note ? " " + p.note : "");
+  }
+  return JSON.stringify(p);
 }
 
 async function revoke(id) {
