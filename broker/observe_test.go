@@ -2,6 +2,8 @@ package broker
 
 import (
 	"encoding/json"
+	"io"
+	"strconv"
 	"testing"
 )
 
@@ -35,4 +37,40 @@ func TestAppendQueuesBound(t *testing.T) {
 	if got, ok := b.c.appendQueues(nil, b.c.now(), len(full)); !ok || string(got) != string(full) {
 		t.Errorf("limit = its length: %s, %v", got, ok)
 	}
+}
+
+// BenchmarkWriteMetrics is the broker's cost of one /metrics scrape with 16 queues (its CPU
+// time per scrape, times 10 scrapes a second, is the scrape's share of a core), and of one
+// dashboard snapshot.
+func BenchmarkWriteMetrics(b *testing.B) {
+	br, err := New(Config{Listen: "tcp://127.0.0.1:0", Pub: PubDisabled})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer br.closeSockets()
+	br.mu.Lock()
+	for i := range 16 {
+		st := br.c.statsFor(&queue{method: "method" + strconv.Itoa(i), name: "method" + strconv.Itoa(i)})
+		for k := range 1000 {
+			st.total.Observe(int64(k) * 1000)
+			st.queued.Observe(int64(k) * 100)
+			st.running.Observe(int64(k) * 900)
+		}
+	}
+	br.mu.Unlock()
+	b.Run("metrics", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := br.WriteMetrics(io.Discard); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("snapshot", func(b *testing.B) {
+		b.ReportAllocs()
+		var buf []byte
+		for b.Loop() {
+			buf = br.AppendSnapshot(buf[:0])
+		}
+	})
 }
