@@ -963,10 +963,11 @@ func testFencing(t *testing.T, open Opener) {
 	const lease = 300 * time.Millisecond
 	s := openStore(t, open, store.Options{Lease: lease})
 	c := ctx(t)
+	start := time.Now() // the lease starts when the store runs the Hold, after this
 	if err := s.Hold(c, "A", heldTasks("h", "q", 3)...); err != nil {
 		t.Fatal(err)
 	}
-	back := claimAfterLease(t, s, "q", 3, time.Now(), lease)
+	back := claimAfterLease(t, s, "q", 3, start, lease)
 	wantIDs(t, back, "h-0", "h-1", "h-2")
 	wantFenced(t, s, "A")
 	wantWhere(t, s, "h-0", store.WhereHeld, "alive")
