@@ -447,17 +447,18 @@ type Stats struct {
 	// HandedBack counts tasks that came back from a node unstarted (refused for credit,
 	// handed back by a stopping node, or taken from a node that showed no progress): queued
 	// again at the front, no attempt counted.
-	HandedBack uint64
-	BadAnswers uint64 // invalid answers to a task a node held: the task failed with CodeBadAnswer
-	Violations uint64 // node connections closed for a protocol violation (an answer naming no task, not JSON)
-	Reclaimed  uint64 // times a node that showed no progress lost the tasks it had not started
-	Forbidden  uint64 // requests refused because the connection's key lacks the role (CodeForbidden)
-	Nodes      int    // connected nodes (said hello as a node)
-	Clients    int    // other connected peers that sent something
-	Results    int    // finished records kept
-	Waiting    int    // broker.result calls waiting
-	Methods    int    // method names with a queue
-	Storing    int    // tasks accepted and being written to the store (durable mode)
-	Stored     uint64 // tasks written to the store (durable mode)
-	Claimed    uint64 // tasks taken from the store's queues: another run's or another broker's
+	HandedBack  uint64
+	BadAnswers  uint64 // invalid answers to a task a node held: the task failed with CodeBadAnswer
+	Violations  uint64 // node connections closed for a protocol violation (an answer naming no task, not JSON)
+	Reclaimed   uint64 // times a node that showed no progress lost the tasks it had not started
+	Forbidden   uint64 // requests refused because the connection's key lacks the role (CodeForbidden)
+	Nodes       int    // connected nodes (said hello as a node)
+	Clients     int    // other connected peers that sent something
+	Results     int    // finished records kept
+	Waiting     int    // broker.result calls waiting
+	Methods     int    // method names with a queue
+	Storing     int    // tasks accepted and being written to the store (durable mode)
+	Stored      uint64 // tasks written to the store (durable mode)
+	StoreErrors uint64 // task writes the store refused (durable mode; each task was refused)
+	Claimed     uint64 // tasks taken from the store's queues: another run's or another broker's
 }

@@ -72,6 +72,7 @@ type durable struct {
 	lookups  int // status/result lookups running against the store
 	claimed  uint64
 	stored   uint64
+	failed   uint64 // task writes the store refused (the tasks were refused)
 	storing  int // tasks accepted and being written
 
 	// leaseUntil is until when this broker's lease is surely live, on mono: the last
@@ -406,6 +407,7 @@ func (c *core) holdsWritten(batch []holdEntry, tasks []store.Task, bstates []str
 		if err != nil {
 			// Refused; the write may have landed before the error, so freeing it acks it.
 			c.cnt.rejected++
+			d.failed++
 			if e.reply {
 				c.fail(e.tg, e.reqID, errStoreFailed)
 				c.releaseReply(e)

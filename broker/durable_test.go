@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/zerotask/zerotask/internal/testutil"
+	"github.com/zerotask/zerotask/protocol"
 	"github.com/zerotask/zerotask/store"
 )
 
@@ -269,8 +270,12 @@ func TestDurableStoreFailureRefuses(t *testing.T) {
 			}
 		})
 	}
-	if s := b.Stats(); s.Running != 0 || s.Queued != 0 || s.Storing != 0 {
-		t.Fatalf("stats after refusals %+v", s)
+	if s := b.Stats(); s.Running != 0 || s.Queued != 0 || s.Storing != 0 || s.StoreErrors != uint64(len(tests)) {
+		t.Fatalf("stats after refusals %+v (want StoreErrors %d)", s, len(tests))
+	}
+	var m strings.Builder
+	if err := b.WriteMetrics(&m); err != nil || !strings.Contains(m.String(), "\n"+protocol.MetricStoreErrors+" 2\n") {
+		t.Errorf("metrics after two refused writes (%v):\n%s", err, m.String())
 	}
 	b.mu.Lock()
 	live, subm := b.c.tasks.live, len(b.c.subm)

@@ -293,7 +293,7 @@ func (c *core) stats() Stats {
 		Storing:    c.storing(),
 	}
 	if c.dur != nil {
-		s.Stored, s.Claimed = c.dur.stored, c.dur.claimed
+		s.Stored, s.Claimed, s.StoreErrors = c.dur.stored, c.dur.claimed, c.dur.failed
 	}
 	return s
 }
