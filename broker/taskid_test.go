@@ -82,3 +82,33 @@ func TestTaskNameOf(t *testing.T) {
 		}
 	}
 }
+
+// TestPublicIDAllocs: building and checking a public id allocate nothing (the hand-out path
+// builds one per submitted task).
+func TestPublicIDAllocs(t *testing.T) {
+	c := newCore(&Config{epoch: "0a1b2c3d"}, nil, nil)
+	buf := make([]byte, 0, 64)
+	seq := uint64(1)
+	if n := testing.AllocsPerRun(1000, func() {
+		seq++
+		buf = c.appendPublicID(buf[:0], seq)
+		if got, ok := c.parsePublicID(buf); !ok || got != seq {
+			t.Fatalf("parse %s: %d %v", buf, got, ok)
+		}
+	}); n != 0 {
+		t.Fatalf("%v allocations per id", n)
+	}
+}
+
+// BenchmarkPublicID: the cost of one id's tag, built and checked.
+func BenchmarkPublicID(b *testing.B) {
+	c := newCore(&Config{epoch: "0a1b2c3d"}, nil, nil)
+	buf := make([]byte, 0, 64)
+	b.ReportAllocs()
+	for i := range b.N {
+		buf = c.appendPublicID(buf[:0], uint64(i))
+		if _, ok := c.parsePublicID(buf); !ok {
+			b.Fatal("parse")
+		}
+	}
+}
