@@ -129,7 +129,9 @@ func TestBinaryLsRequeue(t *testing.T) {
 	}
 
 	// requeue by filter: revoke the parked tasks, then requeue every REVOKED one of "add".
-	code, out, _ = run("ls", "--queue", "parked")
+	if code, out, _ = run("ls", "--queue", "parked"); code != 0 {
+		t.Fatalf("ls --queue parked: exit %d", code)
+	}
 	var ids []string
 	for _, r := range lines(out) {
 		ids = append(ids, r.ID)
