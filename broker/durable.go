@@ -73,7 +73,7 @@ type durable struct {
 	claimed  uint64
 	stored   uint64
 	failed   uint64 // task writes the store refused (the tasks were refused)
-	storing  int // tasks accepted and being written
+	storing  int    // tasks accepted and being written
 
 	// leaseUntil is until when this broker's lease is surely live, on mono: the last
 	// confirmed renewal's send time plus three quarters of the lease. Past it, paused: no task
