@@ -51,6 +51,18 @@ type periodic struct {
 // cronParser reads 5 or 6 fields (seconds optional, first) and descriptors.
 var cronParser = cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 
+// parseCron reads a cron expression. robfig/cron v3.0.1's parser panics on some input (a
+// "TZ=" with nothing after it slices out of range: FuzzScheduleSpec found it), and its input
+// comes from the wire: a panic is an invalid expression.
+func parseCron(expr string) (s cron.Schedule, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s, err = nil, fmt.Errorf("invalid expression %q", expr)
+		}
+	}()
+	return cronParser.Parse(expr)
+}
+
 // after returns the first tick after t (unix ns), math.MaxInt64 when there is none.
 func (s *periodic) after(t int64) int64 {
 	if s.cron == nil {
@@ -83,7 +95,7 @@ func (c *core) parseSchedule(sp protocol.Schedule) (*periodic, *codec.Error) {
 		} else if sp.TZ != "" {
 			return nil, invalidParams("tz and a CRON_TZ= in cron: give one")
 		}
-		cs, err := cronParser.Parse(expr)
+		cs, err := parseCron(expr)
 		if err != nil {
 			return nil, invalidParams("cron: " + err.Error())
 		}

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"encoding/json"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -264,4 +265,63 @@ func TestScheduleConfigRefused(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "limit") {
 		t.Fatalf("New: %v", err)
 	}
+}
+
+// TestScheduleBounds: the bounds of a schedule and of a task's key group, at and past them.
+func TestScheduleBounds(t *testing.T) {
+	r := newRig(t, Config{})
+	for _, tc := range []struct {
+		sp protocol.Schedule
+		ok bool
+	}{
+		{protocol.Schedule{Name: strings.Repeat("n", protocol.MaxScheduleName), Method: "m", EveryMS: 1000}, true},
+		{protocol.Schedule{Name: strings.Repeat("n", protocol.MaxScheduleName+1), Method: "m", EveryMS: 1000}, false},
+		{protocol.Schedule{Name: "s", Method: "m", EveryMS: protocol.MinEvery.Milliseconds()}, true},
+		{protocol.Schedule{Name: "s", Method: "m", EveryMS: protocol.MinEvery.Milliseconds() - 1}, false},
+		{protocol.Schedule{Name: "s", Method: "m", EveryMS: protocol.DefaultMaxDelay.Milliseconds()}, true},
+		{protocol.Schedule{Name: "s", Method: "m", EveryMS: protocol.DefaultMaxDelay.Milliseconds() + 1}, false},
+	} {
+		if _, e := r.c.parseSchedule(tc.sp); (e == nil) != tc.ok {
+			t.Errorf("name %d bytes, every_ms %d: error %v, want ok %v", len(tc.sp.Name), tc.sp.EveryMS, e, tc.ok)
+		}
+	}
+	b := startBroker(t, Config{})
+	c := dealer(t, b)
+	for _, tc := range []struct {
+		group string
+		ok    bool
+	}{{strings.Repeat("g", protocol.MaxGroupLen), true}, {strings.Repeat("g", protocol.MaxGroupLen+1), false}, {"", false}} {
+		res := submitExt(t, c, "m", "[]", `"key_group":"`+tc.group+`"`)
+		if (res.Error == nil) != tc.ok {
+			t.Errorf("key_group of %d bytes: %+v, want ok %v", len(tc.group), res.Error, tc.ok)
+		}
+	}
+}
+
+// FuzzScheduleSpec: any cron expression, zone and interval is refused or gives a schedule
+// whose ticks move forward (and never panics).
+func FuzzScheduleSpec(f *testing.F) {
+	for _, s := range []string{"* * * * *", "*/5 * * * * *", "0 9 * * MON-FRI", "@hourly", "@every 90s", "CRON_TZ=Asia/Tokyo 0 0 1 * *", "0 0 30 2 *", "60 * * * *", "TZ=", "@every -1s"} {
+		f.Add(s, "", int64(0))
+	}
+	f.Add("", "Europe/Paris", int64(1000))
+	f.Add("0 0 * * *", "Nowhere/Nothing", int64(0))
+	r := newRig(f, Config{})
+	f.Fuzz(func(t *testing.T, expr, tz string, every int64) {
+		s, e := r.c.parseSchedule(protocol.Schedule{Name: "f", Method: "m", Cron: expr, TZ: tz, EveryMS: every})
+		if e != nil {
+			return
+		}
+		at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
+		for range 3 {
+			nx := s.after(at)
+			if nx <= at {
+				t.Fatalf("%q %q %d: tick %d after %d", expr, tz, every, nx, at)
+			}
+			if nx == math.MaxInt64 {
+				return
+			}
+			at = nx
+		}
+	})
 }
