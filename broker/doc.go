@@ -71,8 +71,9 @@
 //     tasks started as the results they take arrive (a step's end is noted where its record
 //     is stored and acted on at the next flush), results pass as raw bytes, and a revoke or
 //     a fail-fast failure revokes every step not finished. Bounds: MaxWorkflowSteps,
-//     MaxWorkflowDepth, MaxWorkflows. Memory mode only for now: with a store a graph is
-//     refused.
+//     MaxWorkflowDepth, MaxWorkflows. In durable mode (workflow_durable.go) the graph is a
+//     task of the store queue protocol.WorkflowQueue and its steps durable tasks with ids
+//     derived from the graph's, so a restarted broker resumes it from its steps' results.
 //   - PUB notifications, batched per tick (Config.Tick, 5 ms): "tasks.<method>" when tasks
 //     wait for a method, "state" for state changes of submitted tasks, "control" for revokes
 //     and shutdown. PUB only wakes and informs; credit is the truth.
