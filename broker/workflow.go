@@ -126,6 +126,7 @@ type flowParse struct {
 	ready int // task nodes that start at once
 	bytes int // params bytes
 	bad   string
+	names map[string]string // the method names seen, interned
 }
 
 func (fp *flowParse) fail(msg string) {
@@ -146,6 +147,7 @@ func (fp *flowParse) node(raw []byte, parent, pos int32, depth int, ready bool) 
 		return -1
 	}
 	var method, params, chain, group, callback []byte
+	opts := false // members besides these: the task options, read by readExt
 	var o rawjson.Object
 	if !o.Reset(raw) {
 		fp.fail("a workflow node must be an object")
@@ -163,6 +165,8 @@ func (fp *flowParse) node(raw []byte, parent, pos int32, depth int, ready bool) 
 			group = o.Value()
 		case protocol.MemberCallback:
 			callback = o.Value()
+		default:
+			opts = true
 		}
 	}
 	if o.Malformed() {
@@ -173,7 +177,7 @@ func (fp *flowParse) node(raw []byte, parent, pos int32, depth int, ready bool) 
 	fp.nodes = append(fp.nodes, wnode{parent: parent, pos: pos})
 	switch {
 	case method != nil && chain == nil && group == nil && callback == nil:
-		fp.task(idx, raw, method, params, ready)
+		fp.task(idx, raw, method, params, ready, opts)
 	case chain != nil && method == nil && group == nil && callback == nil:
 		fp.nodes[idx].kind = wChain
 		fp.list(idx, chain, depth, func(i int) bool { return ready && i == 0 })
@@ -221,10 +225,21 @@ func (fp *flowParse) list(idx int32, raw []byte, depth int, ready func(int) bool
 }
 
 // task checks and keeps a task node.
-func (fp *flowParse) task(idx int32, raw, mraw, params []byte, ready bool) {
+func (fp *flowParse) task(idx int32, raw, mraw, params []byte, ready, opts bool) {
 	c := fp.c
 	var method string
-	if codec.Unmarshal(mraw, &method) != nil || method == "" {
+	if m, ok := rawjson.Unquote(mraw); ok {
+		if fp.names == nil {
+			fp.names = make(map[string]string)
+		}
+		if method, ok = fp.names[string(m)]; !ok {
+			method = string(m)
+			fp.names[method] = method // a graph repeats few methods: one string each
+		}
+	} else if codec.Unmarshal(mraw, &method) != nil {
+		method = ""
+	}
+	if method == "" {
 		fp.fail("method must be a non-empty string")
 		return
 	}
@@ -246,7 +261,9 @@ func (fp *flowParse) task(idx int32, raw, mraw, params []byte, ready bool) {
 		return
 	}
 	var x taskExt
-	c.readExt(raw, params, &x, true)
+	if opts {
+		c.readExt(raw, params, &x, true)
+	}
 	switch {
 	case x.bad != "":
 		fp.fail(x.bad)
