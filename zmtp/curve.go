@@ -146,12 +146,9 @@ func (m *curveClient) run(h *handshake) error {
 	nonce++
 
 	// WELCOME
-	name, data, err := h.recvCommand()
+	data, err := h.expect("WELCOME")
 	if err != nil {
 		return err
-	}
-	if !isCommand(name, "WELCOME") {
-		return h.unexpected(name, data, "WELCOME")
 	}
 	if len(data) != curveWelcomeSize {
 		return errCurveMalform
@@ -194,12 +191,9 @@ func (m *curveClient) run(h *handshake) error {
 	nonce++
 
 	// READY
-	name, data, err = h.recvCommand()
+	data, err = h.expect("READY")
 	if err != nil {
 		return err
-	}
-	if !isCommand(name, "READY") {
-		return h.unexpected(name, data, "READY")
 	}
 	if len(data) < curveReadyMin || len(data) > curveReadyMin+maxCurveMetadata {
 		return errCurveMalform
@@ -231,12 +225,9 @@ func (m *curveServer) run(h *handshake) error {
 	defer clear(own[:])
 
 	// HELLO
-	name, data, err := h.recvCommand()
+	data, err := h.expect("HELLO")
 	if err != nil {
 		return err
-	}
-	if !isCommand(name, "HELLO") {
-		return h.unexpected(name, data, "HELLO")
 	}
 	if len(data) != curveHelloSize {
 		return errCurveMalform
@@ -286,12 +277,9 @@ func (m *curveServer) run(h *handshake) error {
 	}
 
 	// INITIATE
-	name, data, err = h.recvCommand()
+	data, err = h.expect("INITIATE")
 	if err != nil {
 		return err
-	}
-	if !isCommand(name, "INITIATE") {
-		return h.unexpected(name, data, "INITIATE")
 	}
 	if len(data) < curveInitiateMin || len(data) > curveInitiateMin+maxCurveMetadata {
 		return errCurveMalform

@@ -126,19 +126,31 @@ func sealFrame(box []byte, flags byte, frame []byte, subKey *[32]byte, short uin
 	clear(ks[:])
 }
 
+// openHead fills ks with the head keystream of the box's message and checks the box's tag
+// against it, in constant time. It returns the counter for the stream past the head; on a bad
+// tag it clears ks and reports false.
+func openHead(ks *[128]byte, box []byte, subKey *[32]byte, short uint64) (counter [16]byte, ok bool) {
+	msg := box[boxTag:]
+	counter = shortStream(ks, subKey, short, len(msg))
+	var want [boxTag]byte
+	poly1305.Sum(&want, msg, (*[32]byte)(ks[:32]))
+	if subtle.ConstantTimeCompare(box[:boxTag], want[:]) != 1 {
+		clear(ks[:])
+		return counter, false
+	}
+	return counter, true
+}
+
 // openFrame authenticates a MESSAGE box (tag, then flags and frame) where it was read and
 // decrypts the frame straight into dst (len(box)-boxTag-1 bytes): one pass from the read
 // buffer to the message, no copy first and no move after. On failure dst is untouched.
 func openFrame(dst, box []byte, subKey *[32]byte, short uint64) (flags byte, ok bool) {
 	var ks [128]byte
-	msg := box[boxTag:]
-	counter := shortStream(&ks, subKey, short, len(msg))
-	var want [boxTag]byte
-	poly1305.Sum(&want, msg, (*[32]byte)(ks[:32]))
-	if subtle.ConstantTimeCompare(box[:boxTag], want[:]) != 1 {
-		clear(ks[:])
+	counter, ok := openHead(&ks, box, subKey, short)
+	if !ok {
 		return 0, false
 	}
+	msg := box[boxTag:]
 	flags = msg[0] ^ ks[32]
 	frame := msg[1:]
 	n := min(len(frame), headStream-1)
@@ -158,15 +170,11 @@ func openShort(box []byte, subKey *[32]byte, short uint64) bool {
 		return false
 	}
 	var ks [128]byte
-	msg := box[boxTag:]
-	counter := shortStream(&ks, subKey, short, len(msg))
-	var want [boxTag]byte
-	poly1305.Sum(&want, msg, (*[32]byte)(ks[:32]))
-	if subtle.ConstantTimeCompare(box[:boxTag], want[:]) != 1 {
-		clear(ks[:])
+	counter, ok := openHead(&ks, box, subKey, short)
+	if !ok {
 		return false
 	}
-	shortXOR(msg, &ks, &counter, subKey)
+	shortXOR(box[boxTag:], &ks, &counter, subKey)
 	clear(ks[:])
 	return true
 }

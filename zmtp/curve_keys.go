@@ -204,28 +204,26 @@ func LoadCurvePublic(arg string) (CurveKey, error) {
 			}
 		}
 	}
-	b, err := readKeyFile(arg)
-	if err != nil {
-		return CurveKey{}, err
-	}
-	k, err := ParseCurvePublicFile(b)
-	if err != nil {
-		return k, fmt.Errorf("%s: %w", arg, err)
-	}
-	return k, nil
+	return loadKeyFile(arg, ParseCurvePublicFile)
 }
 
 // LoadCurveSecret reads a secret key file (see ParseCurveSecretFile).
 func LoadCurveSecret(path string) (CurveKeyPair, error) {
+	return loadKeyFile(path, ParseCurveSecretFile)
+}
+
+// loadKeyFile reads the key file at path and parses it; a parse error names the file.
+func loadKeyFile[K any](path string, parse func([]byte) (K, error)) (K, error) {
 	b, err := readKeyFile(path)
 	if err != nil {
-		return CurveKeyPair{}, err
+		var zero K
+		return zero, err
 	}
-	kp, err := ParseCurveSecretFile(b)
+	k, err := parse(b)
 	if err != nil {
-		return kp, fmt.Errorf("%s: %w", path, err)
+		return k, fmt.Errorf("%s: %w", path, err)
 	}
-	return kp, nil
+	return k, nil
 }
 
 func readKeyFile(path string) ([]byte, error) {

@@ -105,6 +105,19 @@ func (h *handshake) recvCommand() (name, data []byte, err error) {
 	return splitCommand(h.msg.Frames[0])
 }
 
+// expect reads the next command and returns its data when it is the command want; any other
+// command (or an ERROR) fails the handshake.
+func (h *handshake) expect(want string) (data []byte, err error) {
+	name, data, err := h.recvCommand()
+	if err != nil {
+		return nil, err
+	}
+	if !isCommand(name, want) {
+		return nil, h.unexpected(name, data, want)
+	}
+	return data, nil
+}
+
 // unexpected builds the error for a command other than want; an ERROR command's reason is
 // reported.
 func (h *handshake) unexpected(name, data []byte, want string) error {

@@ -32,14 +32,11 @@ func (nullMech) run(h *handshake) error {
 	if err := h.send(appendCommand(h.out[:0], "READY", h.metadata())); err != nil {
 		return err
 	}
-	name, data, err := h.recvCommand()
+	data, err := h.expect("READY")
 	if err != nil {
 		return err
 	}
-	if isCommand(name, "READY") {
-		return h.peerMetadata(data)
-	}
-	return h.unexpected(name, data, "READY")
+	return h.peerMetadata(data)
 }
 
 // PlainClient returns the client side of PLAIN (rfc.zeromq.org/spec/24): it sends username and
@@ -67,12 +64,9 @@ func (p plainClient) run(h *handshake) error {
 	if err := h.send(appendCommand(b, "HELLO", hello)); err != nil {
 		return err
 	}
-	name, data, err := h.recvCommand()
+	data, err := h.expect("WELCOME")
 	if err != nil {
 		return err
-	}
-	if !isCommand(name, "WELCOME") {
-		return h.unexpected(name, data, "WELCOME")
 	}
 	if len(data) != 0 {
 		return fmt.Errorf("%w: WELCOME with data", ErrProtocol)
@@ -80,12 +74,9 @@ func (p plainClient) run(h *handshake) error {
 	if err := h.send(appendCommand(h.out[:0], "INITIATE", h.metadata())); err != nil {
 		return err
 	}
-	name, data, err = h.recvCommand()
+	data, err = h.expect("READY")
 	if err != nil {
 		return err
-	}
-	if !isCommand(name, "READY") {
-		return h.unexpected(name, data, "READY")
 	}
 	return h.peerMetadata(data)
 }
@@ -106,12 +97,9 @@ func (plainServer) isServer() bool { return true }
 
 // run: HELLO -> WELCOME or ERROR, then INITIATE -> READY.
 func (p plainServer) run(h *handshake) error {
-	name, data, err := h.recvCommand()
+	data, err := h.expect("HELLO")
 	if err != nil {
 		return err
-	}
-	if !isCommand(name, "HELLO") {
-		return h.unexpected(name, data, "HELLO")
 	}
 	if len(data) < 1 || int(data[0]) > len(data)-2 {
 		return fmt.Errorf("%w: malformed HELLO", ErrProtocol)
@@ -135,12 +123,9 @@ func (p plainServer) run(h *handshake) error {
 	if err := h.send(appendCommand(h.out[:0], "WELCOME")); err != nil {
 		return err
 	}
-	name, data, err = h.recvCommand()
+	data, err = h.expect("INITIATE")
 	if err != nil {
 		return err
-	}
-	if !isCommand(name, "INITIATE") {
-		return h.unexpected(name, data, "INITIATE")
 	}
 	if err := h.peerMetadata(data); err != nil {
 		return err
