@@ -12,6 +12,7 @@ import (
 
 	"github.com/zerotask/zerotask/codec"
 	"github.com/zerotask/zerotask/internal/brokerlink"
+	"github.com/zerotask/zerotask/internal/rawjson"
 	"github.com/zerotask/zerotask/protocol"
 	"github.com/zerotask/zerotask/zmtp"
 )
@@ -370,7 +371,7 @@ func (r *reader) one(h *codec.Header) {
 	if h.Kind != codec.KindResponse {
 		return
 	}
-	id, ok := parseID(h.ID)
+	id, ok := rawjson.ParseDigits(h.ID) // the client's own ids: unsigned integers
 	if !ok {
 		if h.Error != nil {
 			// id null: the broker could not read a request of ours (or a whole batch).
@@ -388,21 +389,6 @@ func (r *reader) one(h *codec.Header) {
 		cl.result = append(cl.result[:0], h.Result...)
 	}
 	cl.complete()
-}
-
-// parseID reads the client's own ids: unsigned integers.
-func parseID(b []byte) (uint64, bool) {
-	if len(b) == 0 || len(b) > 20 {
-		return 0, false
-	}
-	var v uint64
-	for _, ch := range b {
-		if ch < '0' || ch > '9' {
-			return 0, false
-		}
-		v = v*10 + uint64(ch-'0')
-	}
-	return v, true
 }
 
 // decodeError turns a raw JSON-RPC error object into a *codec.Error.

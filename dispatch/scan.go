@@ -11,6 +11,7 @@ import (
 	"strconv"
 
 	"github.com/zerotask/zerotask/codec"
+	"github.com/zerotask/zerotask/internal/rawjson"
 )
 
 // maxParamDepth bounds the nesting of arrays and objects inside params: codec's walker tracks
@@ -137,18 +138,9 @@ func parseInt(v []byte, bits int) (int64, bool) {
 	if neg {
 		d = v[1:]
 	}
-	if len(d) == 0 || len(d) > 1 && d[0] == '0' {
+	u, ok := rawjson.ParseDigits(d)
+	if !ok {
 		return 0, false
-	}
-	var u uint64
-	for _, c := range d {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		if u > (math.MaxUint64-9)/10 {
-			return 0, false
-		}
-		u = u*10 + uint64(c-'0')
 	}
 	limit := uint64(1) << (bits - 1)
 	if neg {
@@ -165,18 +157,9 @@ func parseInt(v []byte, bits int) (int64, bool) {
 
 // parseUint parses the JSON non-negative integer v into a uint of the given bit size.
 func parseUint(v []byte, bits int) (uint64, bool) {
-	if len(v) == 0 || len(v) > 1 && v[0] == '0' {
+	u, ok := rawjson.ParseDigits(v)
+	if !ok {
 		return 0, false
-	}
-	var u uint64
-	for _, c := range v {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		if u > (math.MaxUint64-uint64(c-'0'))/10 {
-			return 0, false
-		}
-		u = u*10 + uint64(c-'0')
 	}
 	if bits < 64 && u >= uint64(1)<<bits {
 		return 0, false

@@ -47,6 +47,21 @@ const (
 	kindFloat64
 )
 
+// bits is the size in bits of a numeric kind's Go type (64 for the others).
+func (k kind) bits() int {
+	switch k {
+	case kindInt, kindUint:
+		return strconv.IntSize
+	case kindInt8, kindUint8:
+		return 8
+	case kindInt16, kindUint16:
+		return 16
+	case kindInt32, kindUint32, kindFloat32:
+		return 32
+	}
+	return 64
+}
+
 // null is the result type of the adapters whose function returns no value (Proc0..Proc4).
 type null struct{}
 
@@ -361,34 +376,17 @@ func decodeArg[A any](s *sig, i int, raw []byte) (a A, err error) {
 		// string param costs: the handler may keep it after the request buffer is reused.
 		*(*string)(p) = string(raw[1 : len(raw)-1])
 	case kindFloat32, kindFloat64:
-		bits := 64
-		if s.kinds[i] == kindFloat32 {
-			bits = 32
-		}
-		f, ok := parseFloat(raw, bits)
+		f, ok := parseFloat(raw, s.kinds[i].bits())
 		if !ok {
 			return a, s.typeError(i, raw)
 		}
-		if bits == 32 {
+		if s.kinds[i] == kindFloat32 {
 			*(*float32)(p) = float32(f)
 		} else {
 			*(*float64)(p) = f
 		}
 	case kindInt, kindInt8, kindInt16, kindInt32, kindInt64:
-		var bits int
-		switch s.kinds[i] {
-		case kindInt:
-			bits = strconv.IntSize
-		case kindInt8:
-			bits = 8
-		case kindInt16:
-			bits = 16
-		case kindInt32:
-			bits = 32
-		default:
-			bits = 64
-		}
-		v, ok := parseInt(raw, bits)
+		v, ok := parseInt(raw, s.kinds[i].bits())
 		if !ok {
 			return a, s.typeError(i, raw)
 		}
@@ -405,20 +403,7 @@ func decodeArg[A any](s *sig, i int, raw []byte) (a A, err error) {
 			*(*int64)(p) = v
 		}
 	case kindUint, kindUint8, kindUint16, kindUint32, kindUint64:
-		var bits int
-		switch s.kinds[i] {
-		case kindUint:
-			bits = strconv.IntSize
-		case kindUint8:
-			bits = 8
-		case kindUint16:
-			bits = 16
-		case kindUint32:
-			bits = 32
-		default:
-			bits = 64
-		}
-		v, ok := parseUint(raw, bits)
+		v, ok := parseUint(raw, s.kinds[i].bits())
 		if !ok {
 			return a, s.typeError(i, raw)
 		}

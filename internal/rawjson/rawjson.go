@@ -250,10 +250,11 @@ func Param(params []byte, name string, pos int) []byte {
 
 // ParseUint parses a JSON number that is a non-negative integer without fraction, exponent,
 // sign or leading zero (task numbers, credit counts), surrounding space allowed.
-func ParseUint(b []byte) (uint64, bool) { return parseDigits(TrimSpace(b)) }
+func ParseUint(b []byte) (uint64, bool) { return ParseDigits(TrimSpace(b)) }
 
-// parseDigits parses a non-empty run of decimal digits without a leading zero.
-func parseDigits(b []byte) (uint64, bool) {
+// ParseDigits parses a non-empty run of decimal digits without a leading zero (no space, no
+// sign) that fits in a uint64.
+func ParseDigits(b []byte) (uint64, bool) {
 	if len(b) == 0 || len(b) > 20 {
 		return 0, false
 	}
@@ -281,7 +282,7 @@ func ParseInt(b []byte) (int64, bool) {
 	if neg {
 		b = b[1:]
 	}
-	u, ok := parseDigits(b)
+	u, ok := ParseDigits(b)
 	if !ok || u > 1<<62 {
 		return 0, false
 	}
