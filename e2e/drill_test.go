@@ -134,6 +134,8 @@ type brokerStats struct {
 	Results   int    `json:"results"`
 	Scheduled int    `json:"scheduled"`
 	Claimed   uint64 `json:"claimed"` // durable mode: tasks taken from the store
+	Storing   int    `json:"storing"` // durable mode: writes to the store in flight
+	Duplicate uint64 `json:"duplicate"`
 }
 
 func statsOf(t testing.TB, c *client.Client) brokerStats {

@@ -1,0 +1,240 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/zerotask/zerotask/client"
+	"github.com/zerotask/zerotask/dispatch"
+	"github.com/zerotask/zerotask/internal/testutil"
+	"github.com/zerotask/zerotask/node"
+	"github.com/zerotask/zerotask/protocol"
+)
+
+// The timed acceptance runs of periodic tasks and rate limits (docs/workflows.md), on the wall
+// clock against `zerotask broker` processes. Their window is short by default, to keep CI
+// short; ZEROTASK_FLOWS_WINDOW=10s runs them over the acceptance's full 10 s (BENCHMARKS.md,
+// "Workflows, schedules and limits", has the figures of such a run).
+const flowsWindowEnv = "ZEROTASK_FLOWS_WINDOW"
+
+// flowsWindow returns the measuring window: ZEROTASK_FLOWS_WINDOW, whole seconds from 1 s to
+// 60 s, default 3 s.
+func flowsWindow(t testing.TB) time.Duration {
+	t.Helper()
+	v := os.Getenv(flowsWindowEnv)
+	if v == "" {
+		return 3 * time.Second
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < time.Second || d > time.Minute || d%time.Second != 0 {
+		t.Fatalf("%s=%q: want whole seconds from 1s to 60s", flowsWindowEnv, v)
+	}
+	return d
+}
+
+// startLog records when each task of a method started on the nodes, and its id.
+type startLog struct {
+	mu  sync.Mutex
+	at  []time.Time
+	ids map[string]int // task id -> runs (empty ids are not recorded)
+}
+
+func (l *startLog) handler() dispatch.Handler {
+	return dispatch.HandlerFunc(func(ctx context.Context, dst, _ []byte) ([]byte, error) {
+		now := time.Now()
+		info, _ := dispatch.TaskInfoFrom(ctx)
+		l.mu.Lock()
+		l.at = append(l.at, now)
+		if info.ID != "" {
+			if l.ids == nil {
+				l.ids = make(map[string]int)
+			}
+			l.ids[info.ID]++
+		}
+		l.mu.Unlock()
+		return append(dst, "true"...), nil
+	})
+}
+
+// snapshot returns the start times, sorted, and the ids run more than once.
+func (l *startLog) snapshot() (at []time.Time, twice []string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	at = slices.Clone(l.at)
+	slices.SortFunc(at, func(a, b time.Time) int { return a.Compare(b) })
+	for id, n := range l.ids {
+		if n > 1 {
+			twice = append(twice, id)
+		}
+	}
+	return at, twice
+}
+
+// within counts the times in [from, to).
+func within(at []time.Time, from, to time.Time) int {
+	n := 0
+	for _, a := range at {
+		if !a.Before(from) && a.Before(to) {
+			n++
+		}
+	}
+	return n
+}
+
+// TestScheduleTwoBrokerProcesses: two `zerotask broker --store redis://...` processes on one
+// Redis, a node on each. `zerotask schedule set --every 1s` on the first broker; the second
+// learns it through the store, and both submit every tick. Removed through the second broker
+// after the window: it ran once per second of the window (+-1: the ticks at the window's
+// edges), no task twice, and both brokers submitted ticks that the other had already
+// enqueued (the store's key binding let one in).
+func TestScheduleTwoBrokerProcesses(t *testing.T) {
+	window := flowsWindow(t)
+	url, _ := startRedisStore(t)
+	var routers []string
+	for _, owner := range []string{"sa", "sb"} {
+		_, m := startDaemon(t, brokerLine, "broker", "--listen", "tcp://127.0.0.1:0", "--pub", "none",
+			"--log-level", "warn", "--store", url, "--owner", owner)
+		routers = append(routers, m[1])
+	}
+	var log startLog
+	d := dispatch.New()
+	d.MustRegister("beat", log.handler())
+	for i, r := range routers {
+		n, _ := startNode(t, nil, node.Config{Broker: r, Sub: protocol.NoEndpoint, Dispatcher: d, Name: "n" + strconv.Itoa(i)})
+		waitConnected(t, n)
+	}
+	ca, cb := dial(t, routers[0]), dial(t, routers[1])
+	list := func(c *client.Client) []protocol.Schedule {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		var l []protocol.Schedule
+		if err := c.Call(ctx, protocol.MethodScheduleList, &l); err != nil {
+			t.Fatalf("broker.schedule.list: %v", err)
+		}
+		return l
+	}
+
+	cli := func(router string, args ...string) {
+		t.Helper()
+		args = append([]string{"schedule", args[0], "--broker", router}, args[1:]...)
+		if code, out, errOut := zerotask(t, 30*time.Second, args...); code != 0 {
+			t.Fatalf("zerotask %v: exit %d\n%s%s", args, code, out, errOut)
+		}
+	}
+	cli(routers[0], "set", "--every", "1s", "beat", "beat")
+	testutil.Eventually(t, 10*time.Second, func() bool { return len(list(cb)) == 1 }, "the schedule reaches the second broker")
+	// The window: W whole seconds from the second after next. Ticks fall on whole seconds and
+	// a tick's task starts a little after it (well within its second): the second a run
+	// started in is its tick. The window is measured, not waited on for synchronisation: the
+	// schedule runs on the wall clock.
+	from := time.Now().Truncate(time.Second).Add(2 * time.Second)
+	to := from.Add(window)
+	time.Sleep(time.Until(to.Add(time.Second)))
+	cli(routers[1], "remove", "beat")
+	testutil.Eventually(t, 10*time.Second, func() bool { return len(list(ca)) == 0 }, "the removal reaches the first broker")
+	// Every tick submitted before the removal has run once both brokers are idle.
+	idle := func() bool {
+		for _, c := range []*client.Client{ca, cb} {
+			if s := statsOf(t, c); s.Queued+s.Running+s.Storing != 0 {
+				return false
+			}
+		}
+		return true
+	}
+	testutil.Eventually(t, 30*time.Second, idle, "both brokers idle")
+
+	at, twice := log.snapshot()
+	in := within(at, from, to)
+	perSecond := map[int64]int{}
+	for _, a := range at {
+		perSecond[a.Unix()]++
+	}
+	sa, sb := statsOf(t, ca), statsOf(t, cb)
+	secs := int(window / time.Second)
+	t.Logf("every 1s, two broker processes on one Redis: %d runs in the %v from %s (%d in all); "+
+		"broker a enqueued %d ticks and found %d taken, broker b enqueued %d and found %d taken",
+		in, window, from.Format("15:04:05"), len(at), sa.Submitted, sa.Duplicate, sb.Submitted, sb.Duplicate)
+	if len(twice) > 0 {
+		t.Fatalf("tasks run twice: %v", twice)
+	}
+	if in < secs-1 || in > secs+1 {
+		t.Fatalf("%d runs in %v, want %d +- 1; runs per second (unix time): %v", in, window, secs, perSecond)
+	}
+	if int(sa.Submitted+sb.Submitted) != len(at) {
+		t.Fatalf("the brokers enqueued %d tasks, the nodes ran %d", sa.Submitted+sb.Submitted, len(at))
+	}
+	// Both brokers submitted every tick of the window: one of them enqueued it, the other
+	// found its key taken.
+	for i, s := range []brokerStats{sa, sb} {
+		if n := int(s.Submitted + s.Duplicate); n < secs {
+			t.Fatalf("broker %d submitted %d ticks, want every tick of the window (%d) at least", i, n, secs)
+		}
+	}
+}
+
+// TestLimitRateRealNodes: `zerotask broker --limits FILE` with 100 per second (burst 10) on a
+// method, 5,000 tasks queued, then 4 nodes of concurrency 4. The handlers log when they
+// start: in a window of the steady state (after the burst) 100 per second run, +- 2%; over the
+// window from the first start, the burst and 100 per second; the rest wait in the queue.
+func TestLimitRateRealNodes(t *testing.T) {
+	window := flowsWindow(t)
+	const (
+		rate   = 100
+		burst  = 10
+		queued = 5000
+	)
+	limits := filepath.Join(t.TempDir(), "limits.json")
+	if err := os.WriteFile(limits, []byte(`[{"scope":"method","name":"work","rate":100,"burst":10}]`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, router, pub := startBinaryBroker(t, "--limits", limits)
+	c := dial(t, router)
+	ctx := testutil.Context(t, time.Minute)
+	for range queued {
+		if err := c.Notify(ctx, "work"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testutil.Eventually(t, 30*time.Second, func() bool { return statsOf(t, c).Queued == queued }, "%d tasks queued", queued)
+
+	var log startLog
+	d := dispatch.New()
+	d.MustRegister("work", log.handler())
+	for i := range 4 {
+		n, _ := startNode(t, nil, node.Config{Broker: router, Sub: pub, Dispatcher: d, Concurrency: 4, Name: "n" + strconv.Itoa(i)})
+		waitConnected(t, n)
+	}
+	// The steady window starts half a second after the first start (the burst long spent).
+	const settle = 500 * time.Millisecond
+	var first time.Time
+	testutil.Eventually(t, 30*time.Second, func() bool {
+		at, _ := log.snapshot()
+		if len(at) == 0 {
+			return false
+		}
+		first = at[0]
+		return at[len(at)-1].After(first.Add(settle + window))
+	}, "tasks ran past the window")
+	at, _ := log.snapshot()
+	fromFirst := within(at, first, first.Add(window))
+	steady := within(at, first.Add(settle), first.Add(settle+window))
+	st := statsOf(t, c)
+	want := float64(rate) * window.Seconds()
+	t.Logf("%d/s (burst %d), 4 nodes, %d queued: %d ran in the %v from the first start, %d in a %v window of the steady state (want %.0f +- 2%%); %d still queued, %d failed",
+		rate, burst, queued, fromFirst, window, steady, window, want, st.Queued, st.Failed)
+	if d := float64(steady) - want; d < -0.02*want || d > 0.02*want {
+		t.Errorf("steady state: %d ran in %v, want %.0f +- 2%%", steady, window, want)
+	}
+	if d := float64(fromFirst) - (want + burst); d < -0.02*want || d > 0.02*want {
+		t.Errorf("from the first start: %d ran in %v, want the burst and %.0f, +- 2%%", fromFirst, window, want)
+	}
+	if st.Failed != 0 || st.Queued == 0 || st.Queued > queued-len(at) {
+		t.Errorf("stats %+v: the limited tasks must wait in the queue, none fail", st)
+	}
+}
