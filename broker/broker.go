@@ -116,6 +116,13 @@ func New(cfg Config) (*Broker, error) {
 		return nil, err
 	}
 	b.c.jobs = b.startJob
+	b.c.handshakes = func() uint64 {
+		n := b.router.Stats().HandshakeFailures
+		if b.pub != nil {
+			n += b.pub.Stats().HandshakeFailures
+		}
+		return n
+	}
 	b.c.closePeer = func(ident []byte) {
 		// Off the lock: closing a connection is a syscall.
 		id := append([]byte(nil), ident...)

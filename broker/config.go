@@ -461,4 +461,9 @@ type Stats struct {
 	Stored      uint64 // tasks written to the store (durable mode)
 	StoreErrors uint64 // task writes the store refused (durable mode; each task was refused)
 	Claimed     uint64 // tasks taken from the store's queues: another run's or another broker's
+	// HandshakeFailures counts the connections to the ROUTER and the PUB refused at their
+	// handshake: an unknown CURVE key or PLAIN user, a wrong password, a peer without the
+	// broker's mechanism (a NULL peer of a CURVE broker), a bad greeting, or a handshake past
+	// its deadline. Such a peer never sends the broker a message.
+	HandshakeFailures uint64
 }

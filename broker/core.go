@@ -226,6 +226,10 @@ type core struct {
 	pub  sender // the PUB (nil when disabled)
 	omsg zmtp.Msg
 
+	// handshakes counts the connections of the ROUTER and the PUB that failed their handshake
+	// (nil in an Engine, which has no sockets).
+	handshakes func() uint64
+
 	pool  bufPool
 	tasks taskSlab
 

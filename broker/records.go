@@ -191,6 +191,7 @@ func (c *core) appendStats(dst []byte) []byte {
 	dst = field(dst, "violations", s.Violations)
 	dst = field(dst, "reclaimed", s.Reclaimed)
 	dst = field(dst, "forbidden", s.Forbidden)
+	dst = field(dst, "handshake_failures", s.HandshakeFailures)
 	dst = field(dst, "nodes", uint64(s.Nodes))
 	dst = field(dst, "clients", uint64(s.Clients))
 	dst = field(dst, "results", uint64(s.Results))
@@ -291,6 +292,9 @@ func (c *core) stats() Stats {
 		Waiting:    c.store.waiting(),
 		Methods:    len(c.queueIdx),
 		Storing:    c.storing(),
+	}
+	if c.handshakes != nil {
+		s.HandshakeFailures = c.handshakes()
 	}
 	if c.dur != nil {
 		s.Stored, s.Claimed, s.StoreErrors = c.dur.stored, c.dur.claimed, c.dur.failed
