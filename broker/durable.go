@@ -55,6 +55,9 @@ type durable struct {
 	log  *slog.Logger
 	// fenceMu serializes lostLease (the loops may all learn of a fence at once)
 	fenceMu sync.Mutex
+	// lost is the last run whose tasks dropStored forgot: a write made under it that Redis
+	// took before the fence is settled as stale (see stale).
+	lost string
 
 	holds []holdEntry // accepted tasks waiting to be written
 	puts  []putEntry  // results waiting to be written
@@ -164,6 +167,14 @@ func (c *core) leaseConfirmed(sent int64, lease time.Duration) {
 
 // owner returns the store owner the broker's writes go under: its current run.
 func (d *durable) owner() string { return *d.run.Load() }
+
+// stale reports (under Broker.mu) whether run, under which a write was made, has been lost
+// and its tasks forgotten (dropStored). A Hold or Claim of that run that Redis took did so
+// before the run was fenced, so the fence's give-back put its tasks back in Redis's queues:
+// they are not this broker's to run. Taken in under the next run they would run here with
+// results the store does not write (the task is not that run's) and acks that forget them
+// unrun from the queue: acknowledged tasks lost.
+func (d *durable) stale(run string) bool { return run == d.lost || run != d.owner() }
 
 func kick(ch chan struct{}) {
 	select {
@@ -369,8 +380,9 @@ const keySlack = 24 * time.Hour
 // CodeQueueFull and acks the ids (the write may have landed before the error). A task whose key the
 // store found bound to another task (tasks[i].Bound) was not written: its submit is answered
 // with that task, "duplicate":true, with the state in bstates[i] (read from the store).
-func (c *core) holdsWritten(batch []holdEntry, tasks []store.Task, bstates []string, err error) {
+func (c *core) holdsWritten(run string, batch []holdEntry, tasks []store.Task, bstates []string, err error) {
 	d := c.dur
+	stale := err == nil && d.stale(run)
 	for i, e := range batch {
 		slot, t := c.storingAt(e.key)
 		if c.wf.cq != nil && t != nil {
@@ -419,6 +431,10 @@ func (c *core) holdsWritten(batch []holdEntry, tasks []store.Task, bstates []str
 			continue
 		}
 		d.stored++
+		if stale {
+			c.holdStale(e, slot, t)
+			continue
+		}
 		if c.closing {
 			if c.staysStored(t) {
 				c.holdDone(e, true)
@@ -503,6 +519,20 @@ func (c *core) holdsLost(batch []holdEntry) {
 		}
 		c.release(slot, t)
 	}
+}
+
+// holdStale settles a task whose write Redis took under a run lost since (d.stale): the
+// fence gave it back to Redis's queue, from which a broker claims and runs it. Its submit is
+// answered accepted (the task is in Redis); a plain call, whose answer would come from this
+// broker's node, is told errStoreLeaseLost (it runs as a recovered call, its answer lost).
+func (c *core) holdStale(e holdEntry, slot uint32, t *task) {
+	if !e.reply && t.flags&fClient != 0 && t.flags&fSubmitted == 0 {
+		tg := target{client: t.client, cgen: t.cgen, batch: t.batch, delim: t.flags&fDelim != 0, member: t.flags&fMember != 0}
+		c.unlinkClient(slot, t)
+		c.fail(tg, t.id(), errStoreLeaseLost)
+	}
+	c.holdDone(e, true)
+	c.release(slot, t)
 }
 
 // duplicateHeld settles a submit whose key the store found bound to task bound: its own task
@@ -916,7 +946,8 @@ var errStoreLeaseLost = codec.NewError(codec.CodeInternalError, "Internal error:
 // (Broker.lostLease): queued, delayed and on nodes, without acking them, as the store has
 // given them to other brokers. A call whose client waits is told so (errStoreLeaseLost); a node's
 // answer for a dropped task is stale. Tasks being written stay: their write is refused.
-func (c *core) dropStored() int {
+func (c *core) dropStored(run string) int {
+	c.dur.lost = run
 	n := 0
 	drop := func(slot uint32, t *task) {
 		n++

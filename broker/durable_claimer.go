@@ -85,7 +85,9 @@ func (c *claimer) claimIdle() {
 			// Graphs: their steps' results are read first, off the routing loop.
 			stored := b.fetchFlowSteps(c.got)
 			b.mu.Lock()
-			b.c.resumeFlows(c.got, stored)
+			if !b.c.dur.stale(owner) {
+				b.c.resumeFlows(c.got, stored)
+			}
 			b.c.flush()
 			b.c.claimDone(cl, len(c.got))
 			b.mu.Unlock()
@@ -103,7 +105,14 @@ func (c *claimer) claimIdle() {
 			}
 		}
 		b.mu.Lock()
-		if len(c.got) > 0 {
+		switch {
+		case len(c.got) == 0:
+		case b.c.dur.stale(owner):
+			// Taken before the run was fenced, given back to the queue by the fence: not
+			// this broker's (the next claim may take them again, under the new run).
+			clear(c.got)
+			c.got = c.got[:0]
+		default:
 			b.c.claimed(c.got)
 			b.c.flush()
 		}

@@ -95,7 +95,7 @@ func (h *holder) write(quit <-chan struct{}) {
 	case uncertain:
 		b.c.holdsUncertain(h.batch)
 	default:
-		b.c.holdsWritten(h.batch, h.tasks, h.bstates, err)
+		b.c.holdsWritten(owner, h.batch, h.tasks, h.bstates, err)
 	}
 	b.c.flush()
 	b.mu.Unlock()

@@ -178,7 +178,7 @@ func (b *Broker) lostLease(run string) {
 		return // handled already
 	}
 	b.mu.Lock()
-	n := b.c.dropStored()
+	n := b.c.dropStored(run)
 	b.c.flush()
 	b.mu.Unlock()
 	b.cfg.Logger.Error("broker: store: this broker lost its lease: its tasks were given to other brokers; it forgot them and starts a new run", "run", run, "tasks", n)

@@ -1,0 +1,175 @@
+package broker
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/zerotask/zerotask/internal/testutil"
+	"github.com/zerotask/zerotask/store"
+)
+
+// raceStore holds back the reply of one Claim or Hold that Redis took (when armed) until the
+// test releases it, and cuts the lease renewals while cut: a broker whose write landed just
+// before its run was fenced, and which reads the reply only after it learned of the fence.
+type raceStore struct {
+	store.Store
+	cut               atomic.Bool
+	armClaim, armHold atomic.Bool
+	entered, released chan struct{}
+}
+
+func newRaceStore(st store.Store) *raceStore {
+	return &raceStore{Store: st, entered: make(chan struct{}, 1), released: make(chan struct{})}
+}
+
+func (s *raceStore) Lease() time.Duration { return s.Store.(*store.Redis).Lease() }
+
+func (s *raceStore) Renew(ctx context.Context, owner string) error {
+	if s.cut.Load() {
+		return errCut
+	}
+	return s.Store.Renew(ctx, owner)
+}
+
+func (s *raceStore) Claim(ctx context.Context, queue, owner, token string, n int, dst []store.Task) ([]store.Task, error) {
+	got, err := s.Store.Claim(ctx, queue, owner, token, n, dst)
+	if err == nil && len(got) > len(dst) && s.armClaim.CompareAndSwap(true, false) {
+		s.entered <- struct{}{}
+		<-s.released
+	}
+	return got, err
+}
+
+func (s *raceStore) Hold(ctx context.Context, owner string, tasks ...store.Task) error {
+	err := s.Store.Hold(ctx, owner, tasks...)
+	if err == nil && s.armHold.CompareAndSwap(true, false) {
+		s.entered <- struct{}{}
+		<-s.released
+	}
+	return err
+}
+
+// TestDurableStaleWriteAfterFence: a claim or a hold that Redis took under a run, whose reply
+// the broker reads only after that run was fenced (its tasks given back to the queue) and it
+// went on under a new run, is not taken in under the new run: those tasks are Redis's queue's
+// now. Taken in, they ran with results the store does not write (the task is not the new
+// run's) and acks that forgot them unrun from the queue: acknowledged tasks lost (seen in
+// e2e.TestJepsen "redis clock jump 2 min each way"). Every task ends SUCCESS in Redis.
+func TestDurableStaleWriteAfterFence(t *testing.T) {
+	for _, which := range []string{"claim", "hold"} {
+		t.Run(which, func(t *testing.T) { testStaleWriteAfterFence(t, which) })
+	}
+}
+
+func testStaleWriteAfterFence(t *testing.T, which string) {
+	addr := testutil.StartRedis(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	open := func(lease time.Duration) *store.Redis {
+		st, err := store.DialRedis(ctx, "redis://"+addr, store.Options{Prefix: testPrefix, Lease: lease})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	}
+	other := open(time.Hour)
+	var ids []string
+	if which == "claim" { // submitted tasks a dead run left in the queue, for the broker to claim
+		run, _, err := other.Register(ctx, "gone", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		meta := (&core{opts: map[uint32]taskOpts{}}).appendMeta(nil, 0, &task{flags: fSubmitted}, holdEntry{})
+		for i := range 5 {
+			id := fmt.Sprintf("gone-%d", i)
+			ids = append(ids, id)
+			if err := other.Hold(ctx, run, store.Task{ID: id, Queue: "work", Method: "work", Params: []byte(fmt.Sprintf("[%d]", i)), Meta: meta}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := other.Recover(ctx, run); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rs := newRaceStore(open(time.Second))
+	a := startBroker(t, Config{Store: rs, StoreOwner: "a", Logger: discardLogger()})
+	run := a.c.dur.owner()
+	n := newNode(t, a, "n1", "work")
+	c := dealer(t, a)
+	if which == "claim" {
+		rs.armClaim.Store(true)
+		n.credit(5)
+	} else {
+		rs.armHold.Store(true)
+		c.send(`{"jsonrpc":"2.0","id":1,"method":"broker.submit","params":{"method":"work","params":["held"]}}`)
+	}
+	select {
+	case <-rs.entered:
+	case <-ctx.Done():
+		t.Fatalf("no %s landed", which)
+	}
+	// The run's lease runs out (no renewal reaches Redis); another broker's claim gives its
+	// tasks, the ones just taken included, back to the queue and fences it.
+	rs.cut.Store(true)
+	orun, _, err := other.Register(ctx, "b", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := other.Client()
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		if _, err := other.Claim(ctx, "elsewhere", orun, "", 1, nil); err != nil {
+			t.Fatal(err)
+		}
+		_, err := rc.Do(ctx, rc.B().Zscore().Key(testPrefix+"fenced").Member(run).Build()).ToFloat64()
+		return err == nil
+	}, "run %s fenced after its lease", run)
+	rs.cut.Store(false) // the next renewal is refused as fenced: the broker goes on under a new run
+	testutil.Eventually(t, 10*time.Second, func() bool { return a.c.dur.owner() != run }, "the broker learns it lost %s", run)
+	close(rs.released) // now the reply of the write made under the lost run
+	if which == "hold" {
+		id := submitIDFrom(t, c.recv())
+		ids = append(ids, id)
+		n.credit(1)
+	}
+	// The node answers whatever it is given; every task ends SUCCESS in Redis.
+	done := func() bool {
+		for _, id := range ids {
+			if r, ok := getResult(t, other, id); !ok || r.State != store.StateSuccess {
+				return false
+			}
+		}
+		return true
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for !done() {
+		if time.Now().After(deadline) {
+			for _, id := range ids {
+				r, ok := getResult(t, other, id)
+				w, owner, _ := other.Locate(ctx, id)
+				t.Errorf("%s: result stored %v (%s), in the store %v by %q", id, ok, r.State, w, owner)
+			}
+			t.Fatalf("acknowledged tasks did not end SUCCESS after a %s landed under a run fenced since", which)
+		}
+		if fr, ok := n.tryRecv(50 * time.Millisecond); ok {
+			for _, tk := range parseTasks(t, fr[len(fr)-1]) {
+				n.result(tk.ID, "1")
+			}
+		}
+	}
+}
+
+// submitIDFrom reads the task id of a broker.submit answer.
+func submitIDFrom(t testing.TB, body string) string {
+	t.Helper()
+	r := decodeResp(t, body)
+	var v struct{ ID string }
+	if r.Error != nil || json.Unmarshal(r.Result, &v) != nil || v.ID == "" {
+		t.Fatalf("submit answered %s %+v", r.Result, r.Error)
+	}
+	return v.ID
+}
