@@ -93,7 +93,7 @@ func (a *archive) put(d *dead) {
 		a.bytes -= old.size // its FIFO entry goes stale: the task moves to the back
 	}
 	d.pos = a.popped + uint64(a.order.len())
-	d.size = deadOverhead + int64(len(d.params))
+	d.size = deadOverhead + int64(len(d.params)+len(d.opts.meta))
 	for _, e := range d.errs {
 		d.size += int64(len(e.err)) + 64
 	}
@@ -259,6 +259,7 @@ func (c *core) appendDead(dst []byte, d *dead) []byte {
 		dst = append(dst, `,"priority":`...)
 		dst = strconv.AppendUint(dst, uint64(d.prio), 10)
 	}
+	dst = appendMeta(dst, d.opts.meta)
 	if n := len(d.errs); n > 0 {
 		dst = protocol.AppendMember(dst, protocol.MemberError)
 		dst = append(dst, d.errs[n-1].err...)

@@ -855,7 +855,7 @@ func (c *core) dispatch(p *peer, q *queue, slot uint32, t *task) {
 	// Every task was admitted within the node's bound (see envelopeMax and admitSize), so it
 	// always fits a message of its own.
 	pk := &p.tasks
-	if !pk.Room(envelopeMax(q, len(t.params()))) {
+	if !pk.Room(envelopeMax(q, len(t.params())+c.metaSize(slot, t))) {
 		c.flushTasks(p)
 	}
 	pk.Begin()
@@ -885,6 +885,9 @@ func (c *core) dispatch(p *peer, q *queue, slot uint32, t *task) {
 		pub = c.pubScratch
 	}
 	pk.Cur = protocol.AppendTaskInfo(pk.Cur, pub, int(t.attempts), q.queueJSON)
+	if m := c.metaOf(slot, t); m != "" {
+		pk.Cur = protocol.AppendTaskMeta(pk.Cur, m)
+	}
 	pk.End()
 	if pk.Full() || pk.Bytes() >= pk.MaxBytes/2 {
 		c.flushTasks(p)

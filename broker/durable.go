@@ -282,14 +282,16 @@ func unixTime(ns int64) time.Time {
 // Task metadata in the store (store.Task.Meta): a version byte, flags, the priority, the
 // attempts bound, then uvarints: retry backoff and its ceiling (ms), and the due time of a
 // delayed task (0 for none), then the idempotency key and the submitter's authenticated name
-// (each a uvarint length, then its bytes). Version 4 added the submitter. Version 3 keeps the due time as ms after the hold plus one (the store's clock gives the
+// (each a uvarint length, then its bytes), then its meta object the same way. Version 5 added
+// the meta object, version 4 the submitter. Version 3 keeps the due time as ms after the hold plus one (the store's clock gives the
 // task's age at a claim, see store.Task.Age: brokers with skewed clocks agree on it); versions
 // 1 and 2 kept it as unix ms of the writer's clock, and 1 had no key.
 const (
-	metaVersion   = 4
+	metaVersion   = 5
 	metaSubmitted = 1 << 0
 	maxMetaKey    = MaxKeyLen
 	maxMetaOwner  = MaxUserName
+	maxMetaMeta   = protocol.MaxMetaLen
 )
 
 func (c *core) appendMeta(dst []byte, slot uint32, t *task, e holdEntry) []byte {
@@ -312,7 +314,9 @@ func (c *core) appendMeta(dst []byte, slot uint32, t *task, e holdEntry) []byte 
 	dst = binary.AppendUvarint(dst, uint64(len(o.key)))
 	dst = append(dst, o.key...)
 	dst = binary.AppendUvarint(dst, uint64(len(o.owner)))
-	return append(dst, o.owner...)
+	dst = append(dst, o.owner...)
+	dst = binary.AppendUvarint(dst, uint64(len(o.meta)))
+	return append(dst, o.meta...)
 }
 
 // taskMeta is a decoded store.Task.Meta.
@@ -367,6 +371,14 @@ func decodeMeta(b []byte, now int64, age time.Duration) (taskMeta, bool) {
 			return m, false
 		}
 		m.opts.owner = string(b[k : k+int(n)])
+		b = b[k+int(n):]
+	}
+	if version >= 5 {
+		n, k := binary.Uvarint(b)
+		if k <= 0 || n > maxMetaMeta || n > uint64(len(b)-k) {
+			return m, false
+		}
+		m.opts.meta = string(b[k : k+int(n)])
 	}
 	return m, true
 }

@@ -363,6 +363,8 @@ func FuzzDecodeMeta(f *testing.F) {
 	f.Add(c.appendMeta(nil, 0, &task{flags: fOpts}, holdEntry{}))
 	c.opts[0] = taskOpts{key: "alice\x00add\x00order-17", owner: "alice"}
 	f.Add(c.appendMeta(nil, 0, &task{flags: fOpts | fSubmitted}, holdEntry{}))
+	c.opts[0] = taskOpts{meta: `{"traceparent":"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}`}
+	f.Add(c.appendMeta(nil, 0, &task{flags: fOpts | fSubmitted}, holdEntry{}))
 	f.Add([]byte{1, 0, 0, 0})
 	f.Add([]byte{1, 1, 200, 250, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -370,7 +372,7 @@ func FuzzDecodeMeta(f *testing.F) {
 		if !ok {
 			return
 		}
-		if m.prio > MaxPriority || m.opts.maxAttempts > MaxAttemptsCap || len(m.opts.owner) > maxMetaOwner || m.opts.backoff < 0 || m.opts.maxBackoff < 0 || m.due < 0 {
+		if m.prio > MaxPriority || m.opts.maxAttempts > MaxAttemptsCap || len(m.opts.owner) > maxMetaOwner || len(m.opts.meta) > maxMetaMeta || m.opts.backoff < 0 || m.opts.maxBackoff < 0 || m.due < 0 {
 			t.Fatalf("decoded out of bounds: %+v", m)
 		}
 		tk := &task{prio: m.prio}

@@ -25,6 +25,8 @@ import (
 //	max_backoff_ms  largest retry delay (default Config.MaxRetryBackoff)
 //	key             idempotency key, broker.submit only (see keys.go)
 //	key_group       the task's key group: the group limit of that name applies (ratelimit_group.go)
+//	meta            a JSON object of at most MaxMetaLen bytes, carried byte for byte to the node
+//	                and into the record (trace context, user fields); never read inside
 
 // taskExt is what a task's extension members asked for.
 type taskExt struct {
@@ -34,6 +36,7 @@ type taskExt struct {
 	queue       []byte // nil: the default queue (a sub-slice of the request)
 	key         []byte // nil: none (a sub-slice of the request)
 	group       []byte // key_group, nil: none (a sub-slice of the request)
+	meta        []byte // meta, nil: none (a sub-slice of the request)
 	maxAttempts int
 	backoff     time.Duration
 	maxBackoff  time.Duration
@@ -49,6 +52,7 @@ var (
 	msgMaxAttempts = "max_attempts must be an integer from 1 to " + strconv.Itoa(MaxAttemptsCap)
 	msgKeyGroup    = protocol.MemberKeyGroup + " must be a string of 1 to " + strconv.Itoa(protocol.MaxGroupLen) + " bytes without escapes or control characters"
 	msgKey         = "key must be a string of 1 to " + strconv.Itoa(MaxKeyLen) + " bytes without escapes"
+	msgMeta        = protocol.MemberMeta + " must be a JSON object of at most " + strconv.Itoa(protocol.MaxMetaLen) + " bytes"
 )
 
 // set reads one member; unknown names are ignored (as JSON-RPC wants).
@@ -119,6 +123,13 @@ func (x *taskExt) set(c *core, name, v []byte, submit bool) {
 			return
 		}
 		x.group = s
+	case protocol.MemberMeta:
+		// The request was validated by codec: an object here is well-formed JSON.
+		if len(v) < 2 || v[0] != '{' || len(v) > protocol.MaxMetaLen {
+			x.fail(msgMeta)
+			return
+		}
+		x.meta = v
 	case protocol.MemberKey:
 		if !submit {
 			return // not a task call option: ignored like any unknown member
@@ -170,13 +181,14 @@ func containsAny(head, tail, key []byte) bool {
 var (
 	priorityName = []byte(protocol.MemberPriority + `"`)
 	queueName    = []byte(protocol.MemberQueue + `"`)
+	metaName     = []byte(protocol.MemberMeta + `"`)
 )
 
 // mayHaveExt reports whether the envelope bytes b (outside params) can hold an extension
-// member of a task call: every one has a '_' in its name but priority and queue. A false
+// member of a task call: every one has a '_' in its name but priority, queue and meta. A false
 // positive (a '_' in the method or the id) only costs the full walk.
 func mayHaveExt(b []byte) bool {
-	return bytes.IndexByte(b, '_') >= 0 || bytes.Contains(b, priorityName) || bytes.Contains(b, queueName)
+	return bytes.IndexByte(b, '_') >= 0 || bytes.Contains(b, priorityName) || bytes.Contains(b, queueName) || bytes.Contains(b, metaName)
 }
 
 // readCallExt reads the extension members of a task call's object (params is its params

@@ -224,7 +224,7 @@ func (b *Broker) WriteMetrics(w io.Writer) error {
 	if durable {
 		head(protocol.MetricStoreWrites, "Tasks written to the store (durable mode).", "counter")
 		sample(protocol.MetricStoreWrites, nil, float64(s.Stored))
-		head(protocol.MetricStoreErrors, "Task writes the store refused (durable mode); each such task was refused with -32001.", "counter")
+		head(protocol.MetricStoreErrors, "Task writes the store refused (durable mode); each such task was refused as queue full.", "counter")
 		sample(protocol.MetricStoreErrors, nil, float64(s.StoreErrors))
 		head(protocol.MetricStoreClaimed, "Tasks taken from the store's queues (durable mode).", "counter")
 		sample(protocol.MetricStoreClaimed, nil, float64(s.Claimed))

@@ -28,6 +28,7 @@ func (c *core) appendRecordSeq(dst []byte, seq uint64, raw []byte) []byte {
 		t := c.tasks.at(slot)
 		q := c.queues[t.q]
 		dst = c.appendRecordHead(dst, seq, q.method, q.qname, t.state, uint64(t.attempts), c.ownerOf(slot, t))
+		dst = appendMeta(dst, c.metaOf(slot, t))
 		if t.prio != 0 {
 			dst = append(dst, `,"priority":`...)
 			dst = strconv.AppendUint(dst, uint64(t.prio), 10)
@@ -60,6 +61,7 @@ func appendUnknown(dst, raw []byte) []byte {
 // appendRecord appends a stored (finished) record.
 func (c *core) appendRecord(dst []byte, rec *record) []byte {
 	dst = c.appendRecordHead(dst, rec.seq, rec.method, rec.queue, rec.state, uint64(rec.attempts), rec.owner)
+	dst = appendMeta(dst, rec.meta)
 	return appendOutcome(dst, rec.state == stSuccess, rec.result, rec.errObj, rec.node)
 }
 
@@ -83,6 +85,16 @@ func (c *core) appendRecordHead(dst []byte, seq uint64, method, queue string, st
 		dst = codec.AppendString(dst, owner)
 	}
 	return dst
+}
+
+// appendMeta appends a record's meta member: the task's meta object as its client wrote it
+// (nothing for none).
+func appendMeta(dst []byte, meta string) []byte {
+	if meta == "" {
+		return dst
+	}
+	dst = protocol.AppendMember(dst, protocol.MemberMeta)
+	return append(dst, meta...)
 }
 
 // appendOutcome ends a finished record: its result (null when empty) on success, else its
@@ -135,6 +147,7 @@ func (c *core) storeTask(slot uint32, t *task, result, errObj []byte, node strin
 		queue:    q.qname,
 		node:     node,
 		owner:    c.ownerOf(slot, t),
+		meta:     c.metaOf(slot, t),
 		result:   result,
 		errObj:   errObj,
 		attempts: t.attempts,

@@ -23,15 +23,32 @@ type taskOpts struct {
 	key         string        // durable mode: the idempotency key, kept for the result's Put
 	owner       string        // the authenticated name of its submitter (auth.go), "" without one
 	group       string        // its key group (the key_group option): the group limit that applies
+	meta        string        // its meta object (raw JSON as the client wrote it), "" for none
 }
 
 // setOpts records t's options when they differ from the defaults.
 func (c *core) setOpts(slot uint32, t *task, x *taskExt) {
-	if x.maxAttempts == 0 && x.backoff == 0 && x.group == nil {
+	if x.maxAttempts == 0 && x.backoff == 0 && x.group == nil && x.meta == nil {
 		return
 	}
 	t.flags |= fOpts
-	c.opts[slot] = taskOpts{maxAttempts: uint8(x.maxAttempts), backoff: x.backoff, maxBackoff: x.maxBackoff, group: string(x.group)}
+	c.opts[slot] = taskOpts{maxAttempts: uint8(x.maxAttempts), backoff: x.backoff, maxBackoff: x.maxBackoff, group: string(x.group), meta: string(x.meta)}
+}
+
+// metaOf returns t's meta object ("" for none).
+func (c *core) metaOf(slot uint32, t *task) string {
+	if t.flags&fOpts == 0 {
+		return ""
+	}
+	return c.opts[slot].meta
+}
+
+// metaSize returns the bytes t's meta takes in its hand-out (0 for none).
+func (c *core) metaSize(slot uint32, t *task) int {
+	if m := c.metaOf(slot, t); m != "" {
+		return protocol.MetaOverhead + len(m)
+	}
+	return 0
 }
 
 // maxAttempts returns how many hand-outs task t may have.

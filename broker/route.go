@@ -303,9 +303,12 @@ func (c *core) admit(p *peer, tg target, id []byte, q *queue, qerr *codec.Error,
 
 // tooLarge refuses (-32600, answered) a task of queue q whose message to a node could pass
 // the bound every node accepts: the broker's own MaxMsgSize, which a node's hello may raise
-// but not lower (see bHello). So a task that is accepted always travels.
-func (c *core) tooLarge(tg target, id []byte, q *queue, params []byte) bool {
+// but not lower (see bHello). So a task that is accepted always travels, its meta with it.
+func (c *core) tooLarge(tg target, id []byte, q *queue, params []byte, x *taskExt) bool {
 	n := envelopeMax(q, len(params))
+	if len(x.meta) > 0 {
+		n += protocol.MetaOverhead + len(x.meta)
+	}
 	if n <= c.maxMsg-2 {
 		return false
 	}
@@ -325,7 +328,7 @@ func (c *core) call(p *peer, tg target, method, id, params []byte, x *taskExt) {
 		sh = p.share
 	}
 	q, qerr := c.queueFor(method, x.queue, sh)
-	if !c.admit(p, tg, id, q, qerr, x.delay > 0, len(id)+len(params)) || c.tooLarge(tg, id, q, params) {
+	if !c.admit(p, tg, id, q, qerr, x.delay > 0, len(id)+len(params)) || c.tooLarge(tg, id, q, params, x) {
 		if q != nil {
 			c.maybeDropQueue(q)
 		}

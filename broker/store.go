@@ -15,6 +15,7 @@ type record struct {
 	queue    string // the named queue, "" for the default one
 	node     string
 	owner    string // the authenticated name of its submitter, "" without one
+	meta     string // its meta object (raw JSON), "" for none
 	result   []byte // raw JSON result (SUCCESS)
 	errObj   []byte // raw JSON error object (FAILURE, REVOKED, EXPIRED)
 	expires  int64  // unix nanoseconds after which the record is forgotten
@@ -68,7 +69,9 @@ type memStore struct {
 // the record, its map entry and ring slot.
 const recordOverhead = 128
 
-func recordSize(r *record) int64 { return int64(len(r.result)+len(r.errObj)) + recordOverhead }
+func recordSize(r *record) int64 {
+	return int64(len(r.result)+len(r.errObj)+len(r.meta)) + recordOverhead
+}
 
 func newMemStore(max int, maxBytes int64, wake func(*waiter, *record), now func() int64) *memStore {
 	return &memStore{

@@ -50,6 +50,9 @@ type TaskInfo struct {
 	// Progress is the raw JSON of the last progress report of a running task
 	// (dispatch.Progress: {"done":D,"total":T,"note":N}); nil when none, and once finished.
 	Progress []byte
+	// Meta is the task's meta object (Meta option) as it was submitted, byte for byte; nil
+	// when it has none.
+	Meta []byte
 }
 
 // Err returns the error a finished task stands for: nil for SUCCESS, its error for FAILURE,
@@ -86,6 +89,7 @@ type taskRecord struct {
 	Result   rawJSONField `json:"result"`
 	Error    rawJSONField `json:"error"`
 	Progress rawJSONField `json:"progress"`
+	Meta     rawJSONField `json:"meta"`
 }
 
 func decodeTaskInfo(raw []byte) (TaskInfo, error) {
@@ -102,6 +106,9 @@ func decodeTaskInfo(raw []byte) (TaskInfo, error) {
 	}
 	if len(r.Progress) > 0 {
 		ti.Progress = []byte(r.Progress)
+	}
+	if len(r.Meta) > 0 {
+		ti.Meta = []byte(r.Meta)
 	}
 	return ti, nil
 }

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -53,6 +54,7 @@ type taskOptions struct {
 	backoff     time.Duration
 	maxBackoff  time.Duration
 	timeout     time.Duration
+	meta        []byte
 	// continueOnError: a workflow's failure policy (ContinueOnError).
 	continueOnError bool
 	err             error
@@ -62,6 +64,7 @@ type taskOptions struct {
 // locally with ErrBadOption.
 const (
 	MaxKeyLen      = protocol.MaxKeyLen       // MaxKeyLen bounds an idempotency key, in bytes.
+	MaxMetaLen     = protocol.MaxMetaLen      // MaxMetaLen bounds a task's meta object, in bytes as written.
 	MaxQueueName   = protocol.MaxQueueName    // MaxQueueName bounds a queue name, in bytes.
 	MaxPriority    = protocol.MaxPriority     // MaxPriority is the highest priority (0 is the default and lowest).
 	MaxAttemptsCap = protocol.MaxAttemptsCap  // MaxAttemptsCap bounds MaxAttempts.
@@ -164,6 +167,19 @@ func Timeout(d time.Duration) TaskOption {
 	})
 }
 
+// Meta gives the task a meta object: a JSON object of at most MaxMetaLen bytes (a W3C
+// traceparent, user fields) that travels byte for byte to the handler
+// (dispatch.TaskInfo.Meta) and into the task's record (Status). The broker never reads inside
+// it. Of several Meta options the last wins; contrib/otel builds one from a span's context.
+func Meta(obj json.RawMessage) TaskOption {
+	return taskOption(func(o *taskOptions) {
+		if len(obj) > MaxMetaLen || len(obj) < 2 || obj[0] != '{' || !json.Valid(obj) {
+			o.fail("Meta must be a JSON object of at most %d bytes, starting with '{', got %d bytes", MaxMetaLen, len(obj))
+		}
+		o.meta = obj
+	})
+}
+
 func (o *taskOptions) fail(format string, args ...any) {
 	if o.err == nil {
 		o.err = fmt.Errorf("%w: %s", ErrBadOption, fmt.Sprintf(format, args...))
@@ -229,6 +245,10 @@ func (o *taskOptions) appendMembers(dst []byte, ctx context.Context, submit bool
 		if o.backoff > 0 {
 			dst = appendMS(dst, protocol.MemberBackoffMS, o.backoff)
 			dst = appendMS(dst, protocol.MemberMaxBackoffMS, o.maxBackoff)
+		}
+		if len(o.meta) > 0 {
+			dst = protocol.AppendMember(dst, protocol.MemberMeta)
+			dst = append(dst, o.meta...)
 		}
 		timeout = o.timeout
 	}

@@ -21,6 +21,10 @@ type TaskInfo struct {
 	// Deadline is when the task's context ends (its deadline or the method's time limit,
 	// whichever comes first); zero when it has none.
 	Deadline time.Time
+	// Meta is the task's meta object exactly as its caller wrote it, byte for byte (a JSON
+	// object of at most protocol.MaxMetaLen bytes: a W3C traceparent, user fields); "" when it
+	// has none. A string, so that TaskInfo stays comparable and a handler may keep it.
+	Meta string
 }
 
 // taskInfoKey is the context key of a *TaskInfo.

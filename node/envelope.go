@@ -10,14 +10,15 @@ import (
 // ZeroTask's extensions travel as top-level members of a task's JSON-RPC object, beside
 // jsonrpc, id, method and params (docs/protocol.md): other JSON-RPC peers ignore them. The node
 // reads "timeout_ms" (the milliseconds left until the task's deadline when the broker handed it
-// out), and "task", "attempt" and "queue" (what dispatch.TaskInfoFrom tells a handler); a task
-// without extensions costs a few short byte searches.
+// out), and "task", "attempt", "queue" and "meta" (what dispatch.TaskInfoFrom tells a
+// handler); a task without extensions costs a few short byte searches.
 
 var (
 	timeoutKey = []byte(`"` + protocol.MemberTimeoutMS + `"`)
 	taskKey    = []byte(`"` + protocol.MemberTask + `"`)
 	attemptKey = []byte(`"` + protocol.MemberAttempt + `"`)
 	queueKey   = []byte(`"` + protocol.MemberQueue + `"`)
+	metaKey    = []byte(`"` + protocol.MemberMeta + `"`)
 )
 
 // envelopeUint returns the unsigned integer value of the top-level member key (quoted, e.g.

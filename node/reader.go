@@ -100,9 +100,9 @@ func (r *reader) one(h *codec.Header, raw []byte) {
 }
 
 // taskInfo reads what a handler learns of its task through dispatch.TaskInfoFrom: the task's
-// record id (submitted tasks only), attempt number and queue. The queue's name is one of the
-// node's own (Config.Queues), so naming it allocates nothing; the id, when there is one, costs
-// its string.
+// record id (submitted tasks only), attempt number, queue and meta. The queue's name is one of
+// the node's own (Config.Queues), so naming it allocates nothing; the id and the meta, when
+// there are, cost their copies (the handler may keep them).
 func (r *reader) taskInfo(t *task, raw, params []byte) {
 	if a, ok := envelopeUint(raw, params, attemptKey); ok && a <= protocol.MaxAttemptsCap {
 		t.attempt = int(a)
@@ -113,6 +113,9 @@ func (r *reader) taskInfo(t *task, raw, params []byte) {
 	}
 	if id, ok := envelopeString(raw, params, taskKey); ok && len(id) <= maxTaskID {
 		t.taskID = string(id)
+	}
+	if m := envelopeValue(raw, params, metaKey); len(m) >= 2 && m[0] == '{' && len(m) <= protocol.MaxMetaLen {
+		t.meta = string(m)
 	}
 }
 

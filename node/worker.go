@@ -26,6 +26,7 @@ type task struct {
 	attempt  int       // its attempt number, from the hand-out's "attempt" (0: not given)
 	queue    string    // its queue, from the hand-out's "queue" ("default" when not given)
 	taskID   string    // its record's id, from the hand-out's "task" ("" for a call)
+	meta     string    // its meta object, from the hand-out's "meta" ("" for none)
 
 	// startIdx is the task's index in outbox.started while it runs and its running notice has
 	// not been sent; -1 otherwise (outbox.mu held).
@@ -60,7 +61,7 @@ func putTask(t *task) {
 	t.id, t.method, t.params, t.next = nil, nil, nil, nil
 	t.revoked = false
 	t.deadline = time.Time{}
-	t.attempt, t.queue, t.taskID = 0, "", ""
+	t.attempt, t.queue, t.taskID, t.meta = 0, "", "", ""
 	t.startIdx = -1
 	if cap(t.buf) > maxPooledTask {
 		t.buf = nil
@@ -286,7 +287,7 @@ func (w *worker) run(t *task) {
 	if limit > 0 && (end.IsZero() || now.Add(limit).Before(end)) {
 		end, byLimit = now.Add(limit), true
 	}
-	ctx := &taskCtx{parent: w.base, info: dispatch.TaskInfo{ID: t.taskID, Attempt: t.attempt, Queue: t.queue, Deadline: end}}
+	ctx := &taskCtx{parent: w.base, info: dispatch.TaskInfo{ID: t.taskID, Attempt: t.attempt, Queue: t.queue, Deadline: end, Meta: t.meta}}
 	ctx.prog.out, ctx.prog.src = &n.out, t
 	w.mu.Lock()
 	w.cur, w.ctx = t, ctx

@@ -249,6 +249,20 @@ func AppendTaskInfo(dst, publicID []byte, attempt int, queueMember []byte) []byt
 	return append(dst, '}')
 }
 
+// MetaOverhead is the most bytes AppendTaskMeta writes besides the meta object itself.
+const MetaOverhead = len(`,"` + MemberMeta + `":`)
+
+// AppendTaskMeta appends the task's meta object (raw JSON, written as it came; nothing when
+// empty) before the closing brace of the task request dst ends with, after AppendTaskInfo.
+func AppendTaskMeta(dst []byte, meta string) []byte {
+	if len(meta) == 0 || len(dst) == 0 || dst[len(dst)-1] != '}' {
+		return dst
+	}
+	dst = AppendMember(dst[:len(dst)-1], MemberMeta)
+	dst = append(dst, meta...)
+	return append(dst, '}')
+}
+
 // AppendRetry appends the members that mark a node's error response as retryable, before the
 // response's closing brace: "retry":true and, when afterMS > 0, the delay the handler chose.
 // dst must end with a response object, whose closing brace is moved after the members.

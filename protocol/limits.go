@@ -8,6 +8,7 @@ const (
 	MaxPriority    = 9              // MaxPriority is the highest priority: 0 (the default) to 9, higher first.
 	MaxQueueName   = 128            // MaxQueueName bounds a queue name, in bytes.
 	MaxKeyLen      = 256            // MaxKeyLen bounds an idempotency key, in bytes.
+	MaxMetaLen     = 4096           // MaxMetaLen bounds a task's meta object (MemberMeta), in bytes as written.
 	MaxAttemptsCap = 100            // MaxAttemptsCap bounds max_attempts and the broker's MaxAttempts.
 	MaxTimeout     = 24 * time.Hour // MaxTimeout bounds timeout_ms (a longer one is cut to it).
 	MaxWait        = time.Hour      // MaxWait bounds wait_ms of broker.result (a longer one is cut to it).

@@ -69,6 +69,11 @@ const (
 	MemberKey          = "key"            // MemberKey: an idempotency key (broker.submit only).
 	MemberMethod       = "method"         // MemberMethod: a task's method, in a broker.state notice.
 	MemberProgress     = "progress"       // MemberProgress: a running task's last progress report (raw JSON), in its record and broker.state notices.
+
+	// MemberMeta: the task's metadata, a JSON object of at most MaxMetaLen bytes (a W3C
+	// traceparent, user fields) that the broker carries byte for byte to the handler
+	// (dispatch.TaskInfo.Meta) and into the task's record; it never reads inside it.
+	MemberMeta = "meta"
 )
 
 // The extension members of a task as the broker hands it to a node, beside timeout_ms and
