@@ -135,14 +135,7 @@ func AppendRunningClose(dst []byte) []byte { return append(dst, "]}"...) }
 
 // AppendRunning appends a node's broker.running notification for the task ids (raw JSON).
 func AppendRunning(dst []byte, ids [][]byte) []byte {
-	dst = AppendRunningOpen(dst)
-	for i, id := range ids {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = append(dst, id...)
-	}
-	return AppendRunningClose(dst)
+	return AppendRunningClose(appendIDs(AppendRunningOpen(dst), ids))
 }
 
 // AppendBye appends a node's broker.bye notification: it leaves, and the broker queues again
@@ -171,14 +164,18 @@ func AppendRevokeClose(dst []byte) []byte { return append(dst, "]}}"...) }
 // AppendRevoke appends the broker's broker.revoke notification for the tasks with these
 // hand-out ids (raw JSON).
 func AppendRevoke(dst []byte, ids [][]byte) []byte {
-	dst = AppendRevokeOpen(dst)
+	return AppendRevokeClose(appendIDs(AppendRevokeOpen(dst), ids))
+}
+
+// appendIDs appends the raw JSON ids separated by commas: the body of a running or revoke list.
+func appendIDs(dst []byte, ids [][]byte) []byte {
 	for i, id := range ids {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
 		dst = append(dst, id...)
 	}
-	return AppendRevokeClose(dst)
+	return dst
 }
 
 // TaskOverhead is the most bytes AppendTask writes besides the id, the method and the params.

@@ -248,22 +248,8 @@ func (p *Proxy) CutNext(n int, cut Cut) {
 // writes to the receiving side (which sees a peer that stops writing). Bytes already read are
 // held and forwarded afterwards, in order. d is in (0, MaxStall].
 func (p *Proxy) Stall(dir Dir, d time.Duration) (int, error) {
-	if d <= 0 || d > MaxStall {
-		return 0, fmt.Errorf("%w: %v, want (0, %v]", ErrBadStall, d, MaxStall)
-	}
-	if dir&Both == 0 {
-		return 0, ErrBadDir
-	}
-	cs := p.open()
 	until := time.Now().Add(d)
-	for _, c := range cs {
-		for i, pp := range c.pipes {
-			if dir&pipeDir(i) != 0 {
-				pp.stall(until)
-			}
-		}
-	}
-	return len(cs), nil
+	return p.eachOpen(dir, d, func(pp *pipe) { pp.stall(until) }, nil)
 }
 
 // HalfClose closes dir on every open connection: the receiving side reads end-of-stream (a FIN)
@@ -271,6 +257,13 @@ func (p *Proxy) Stall(dir Dir, d time.Duration) (int, error) {
 // direction keeps flowing; after d (in (0, MaxStall]) the connection is cut, if its peers have
 // not closed it by then. It returns how many connections it closed so.
 func (p *Proxy) HalfClose(dir Dir, d time.Duration) (int, error) {
+	return p.eachOpen(dir, d, func(pp *pipe) { pp.halfClose() }, func(c *conn) { c.cutBy(d) })
+}
+
+// eachOpen checks a timed fault's direction and span (d in (0, MaxStall]), then calls onPipe
+// for every pipe of an open connection that runs in dir and, after those, after (when not nil)
+// for the connection. It returns how many connections it touched.
+func (p *Proxy) eachOpen(dir Dir, d time.Duration, onPipe func(*pipe), after func(*conn)) (int, error) {
 	if d <= 0 || d > MaxStall {
 		return 0, fmt.Errorf("%w: %v, want (0, %v]", ErrBadStall, d, MaxStall)
 	}
@@ -281,10 +274,12 @@ func (p *Proxy) HalfClose(dir Dir, d time.Duration) (int, error) {
 	for _, c := range cs {
 		for i, pp := range c.pipes {
 			if dir&pipeDir(i) != 0 {
-				pp.halfClose()
+				onPipe(pp)
 			}
 		}
-		c.cutBy(d)
+		if after != nil {
+			after(c)
+		}
 	}
 	return len(cs), nil
 }

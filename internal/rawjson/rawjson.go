@@ -70,15 +70,20 @@ type Object struct {
 func (o *Object) Reset(obj []byte) bool {
 	obj = TrimSpace(obj)
 	*o = Object{b: obj, knownOff: -1}
-	if len(obj) < 2 || obj[0] != '{' || obj[len(obj)-1] != '}' {
-		o.bad, o.done = true, true
-		return false
+	var ok bool
+	o.i, ok, o.done = enter(obj, '{', '}')
+	o.bad = !ok
+	return ok
+}
+
+// enter checks that b (trimmed) runs from open to close and returns the offset of its first
+// member or element, and whether it has none (or is not such a container: ok false).
+func enter(b []byte, open, close byte) (i int, ok, empty bool) {
+	if len(b) < 2 || b[0] != open || b[len(b)-1] != close {
+		return 0, false, true
 	}
-	o.i = SkipSpace(obj, 1)
-	if obj[o.i] == '}' {
-		o.done = true
-	}
-	return true
+	i = SkipSpace(b, 1)
+	return i, true, b[i] == close
 }
 
 // Known tells the walk that v, a sub-slice of the object, is a member's value: the walk steps
@@ -182,15 +187,10 @@ type Array struct {
 func (a *Array) Reset(b []byte) bool {
 	b = TrimSpace(b)
 	*a = Array{b: b}
-	if len(b) < 2 || b[0] != '[' || b[len(b)-1] != ']' {
-		a.bad, a.done = true, true
-		return false
-	}
-	a.i = SkipSpace(b, 1)
-	if b[a.i] == ']' {
-		a.done = true
-	}
-	return true
+	var ok bool
+	a.i, ok, a.done = enter(b, '[', ']')
+	a.bad = !ok
+	return ok
 }
 
 // Next advances to the next element, reporting false at the end or on malformed input.
