@@ -1,11 +1,13 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -237,4 +239,79 @@ func TestLimitRateRealNodes(t *testing.T) {
 	if st.Failed != 0 || st.Queued == 0 || st.Queued > queued-len(at) {
 		t.Errorf("stats %+v: the limited tasks must wait in the queue, none fail", st)
 	}
+}
+
+// BenchmarkMapReduceProcesses compares a 10,000-member chord (client.MapReduce: add, then
+// sum) with client.Map over the same inputs, in the same run, against `zerotask broker` and
+// `zerotask node` processes with every flag at its default (the client is this process). The
+// acceptance bound on chord/map is 0.5. Where /proc is readable it also reports the CPU time
+// the broker, the node and the client spent per task of each (their utime and stime, in clock ticks).
+func BenchmarkMapReduceProcesses(b *testing.B) {
+	bd, router, pub := startBinaryBroker(b)
+	nd := startBinaryNode(b, router, pub)
+	bpid, npid := bd.cmd.Process.Pid, nd.cmd.Process.Pid
+	c := dial(b, router)
+	testutil.Eventually(b, 10*time.Second, func() bool { return len(nodesOf(b, c)) == 1 }, "the node connected")
+	ctx := context.Background()
+	const n = 10_000
+	inputs := make([][2]int, n)
+	want := 0
+	for i := range inputs {
+		inputs[i] = [2]int{i, 1}
+		want += i + 1
+	}
+	self := os.Getpid()
+	var tMap, tChord, bMap, bChord, nMap, nChord, cMap, cChord time.Duration
+	b.ResetTimer()
+	for range b.N {
+		start, b0, n0, c0 := time.Now(), procCPU(bpid), procCPU(npid), procCPU(self)
+		out, err := client.Map[int](ctx, c, "add", inputs)
+		tMap += time.Since(start)
+		bMap, nMap, cMap = bMap+procCPU(bpid)-b0, nMap+procCPU(npid)-n0, cMap+procCPU(self)-c0
+		if err != nil || len(out) != n {
+			b.Fatal(err)
+		}
+		start, b0, n0, c0 = time.Now(), procCPU(bpid), procCPU(npid), procCPU(self)
+		sum, err := client.MapReduce[int](ctx, c, "add", inputs, "sum")
+		tChord += time.Since(start)
+		bChord, nChord, cChord = bChord+procCPU(bpid)-b0, nChord+procCPU(npid)-n0, cChord+procCPU(self)-c0
+		if err != nil || sum != want {
+			b.Fatalf("sum %d, %v; want %d", sum, err, want)
+		}
+	}
+	tasks := float64(n * b.N)
+	b.ReportMetric(tasks/tMap.Seconds(), "map-tasks/s")
+	b.ReportMetric(tasks/tChord.Seconds(), "chord-tasks/s")
+	b.ReportMetric(tMap.Seconds()/tChord.Seconds(), "chord/map")
+	if bMap+bChord > 0 {
+		us := func(d time.Duration) float64 { return float64(d.Microseconds()) / tasks }
+		b.ReportMetric(us(bMap), "broker-us/map-task")
+		b.ReportMetric(us(bChord), "broker-us/chord-task")
+		b.ReportMetric(us(nMap), "node-us/map-task")
+		b.ReportMetric(us(nChord), "node-us/chord-task")
+		b.ReportMetric(us(cMap), "client-us/map-task")
+		b.ReportMetric(us(cChord), "client-us/chord-task")
+	}
+}
+
+// procCPU returns the CPU time (user and system) process pid has used, from /proc/PID/stat;
+// 0 where there is no /proc.
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name (which may hold spaces) are space-separated; utime
+	// and stime are the 14th and 15th fields of the line, in clock ticks of 1/100 s.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	s, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+s) * 10 * time.Millisecond
 }
