@@ -58,6 +58,12 @@ step "go test -race -count=1 ./..."
 # shellcheck disable=SC2086
 go test -race -count=1 -timeout 20m ${TESTFLAGS:-} ./...
 
+# contrib/otel is a Go module of its own (so the core module depends on no OpenTelemetry
+# package): ./... above does not reach it.
+step "contrib/otel: vet, staticcheck, go test -race"
+# shellcheck disable=SC2086
+(cd contrib/otel && go vet ./... && "$STATICCHECK" ./... && go test -race -count=1 ${TESTFLAGS:-} ./...)
+
 # The race detector allocates and inflates the heap, so the zero-allocation assertions
 # (testing.AllocsPerRun) and the memory-budget bound skip under -race; this pass runs them
 # without it, so CI holds the hot paths to 0 allocs and the broker to its memory budget.
