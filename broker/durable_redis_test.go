@@ -283,7 +283,8 @@ func TestDurableClaimTimeoutApplied(t *testing.T) {
 
 // TestDurableLostLease: a broker cut off from Redis past its lease (its renewals fail) while
 // another broker claims its tasks learns it lost them at its next write: it hands none of them
-// out any more and goes on under a new run.
+// out any more, delayed ones included (due while it is cut off, or after), and goes on under
+// a new run.
 func TestDurableLostLease(t *testing.T) {
 	addr := testutil.StartRedis(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -303,6 +304,10 @@ func TestDurableLostLease(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		ids = append(ids, submitID(t, ca, "work", fmt.Sprintf("[%d]", i), ""))
 	}
+	const lateDelay = 3 * time.Second
+	submitted := time.Now()
+	ids = append(ids, submitID(t, ca, "work", `["soon"]`, `"delay_ms":300`))
+	ids = append(ids, submitID(t, ca, "work", `["late"]`, fmt.Sprintf(`"delay_ms":%d`, lateDelay.Milliseconds())))
 	cut.cut.Store(true) // a is cut off: no renewal reaches Redis
 	testutil.Eventually(t, 5*time.Second, func() bool {
 		a.mu.Lock()
@@ -324,8 +329,8 @@ func TestDurableLostLease(t *testing.T) {
 			t.Fatal(err)
 		}
 		got = append(got, g...)
-		return len(got) == 5
-	}, "b claims a's 5 tasks after a's lease: %d", len(got))
+		return len(got) == len(ids)
+	}, "b claims a's %d tasks after a's lease: %d", len(ids), len(got))
 	cut.cut.Store(false)
 	testutil.Eventually(t, 10*time.Second, func() bool {
 		s := a.Stats()
@@ -340,7 +345,9 @@ func TestDurableLostLease(t *testing.T) {
 	if w, owner, _ := other.Locate(ctx, id); w != store.WhereHeld || owner == "a#1" {
 		t.Fatalf("new task %s: %v by %q; want held by a's new run", id, w, owner)
 	}
-	_ = ids
+	// Past the late delayed task's due time: a does not run it (b holds it).
+	testutil.Eventually(t, 2*lateDelay, func() bool { return time.Since(submitted) > lateDelay+100*time.Millisecond }, "past the delay")
+	n.none()
 }
 
 // TestDurableLeaseIgnoresWallClock: the broker's lease is measured on its monotonic clock, so
@@ -415,7 +422,8 @@ func (s *cutStore) Claim(ctx context.Context, queue, owner, token string, n int,
 // TestDurableClockSkewHandOver: delays and deadlines handed over through the store hold on
 // the claiming broker's clock even when it is 2 minutes ahead or behind: the store keeps them
 // relative to the hold, on Redis's clock. A delayed task runs neither early nor more than 1 s
-// late, a task with a deadline does not expire unrun.
+// late; a task with a deadline does not expire unrun, and its node is given the time left
+// within 1 s; a task still queued at its deadline expires neither early nor more than 1 s late.
 func TestDurableClockSkewHandOver(t *testing.T) {
 	for _, skew := range []time.Duration{2 * time.Minute, -2 * time.Minute} {
 		t.Run(skew.String(), func(t *testing.T) { testClockSkewHandOver(t, skew) })
@@ -430,6 +438,11 @@ func testClockSkewHandOver(t *testing.T, skew time.Duration) {
 	start := time.Now()
 	deadlined := submitID(t, c, "work", `["deadline"]`, `"timeout_ms":4000`)
 	delayed := submitID(t, c, "work", `["delayed"]`, fmt.Sprintf(`"delay_ms":%d,"timeout_ms":6000`, delay.Milliseconds()))
+	// On a queue whose only node is kept busy by the first task: the second waits, claimed
+	// by the other broker, until its deadline.
+	submitID(t, c, "slow", `["blocker"]`, "")
+	const expiry = 3 * time.Second
+	expiring := submitID(t, c, "slow", `["expiring"]`, fmt.Sprintf(`"timeout_ms":%d`, expiry.Milliseconds()))
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	if err := b1.Shutdown(ctx); err != nil {
@@ -451,11 +464,20 @@ func testClockSkewHandOver(t *testing.T, skew time.Duration) {
 		b2.Shutdown(sctx)
 		<-errc
 	})
+	busy := newNode(t, b2, "n2", "slow")
+	busy.credit(1)
+	bt := busy.collect(1)
+	if string(bt[0].Params) != `["blocker"]` {
+		t.Fatalf("the slow queue's node ran %s first", bt[0].Params)
+	}
 	n := newNode(t, b2, "n1", "work")
 	n.credit(2)
 	ts := n.collect(1)
 	if string(ts[0].Params) != `["deadline"]` {
 		t.Fatalf("first ran %s", ts[0].Params)
+	}
+	if left, want := time.Duration(ts[0].TimeoutMS)*time.Millisecond, 4*time.Second-time.Since(start); left < want-time.Second || left > want+100*time.Millisecond {
+		t.Fatalf("the deadlined task was handed out with %v left, want %v within 1 s", left, want.Round(time.Millisecond))
 	}
 	n.result(ts[0].ID, "1")
 	ts = n.collect(1)
@@ -465,6 +487,16 @@ func testClockSkewHandOver(t *testing.T, skew time.Duration) {
 	}
 	t.Logf("clock %v off: the %v delayed task ran %v after its submit", skew, delay, ran.Round(time.Millisecond))
 	n.result(ts[0].ID, "2")
+	testutil.Eventually(t, wait, func() bool {
+		r, ok := getResult(t, st, expiring)
+		return ok && r.State == store.StateExpired
+	}, "the queued task with a deadline expires")
+	if gone := time.Since(start); gone < expiry-100*time.Millisecond || gone > expiry+time.Second {
+		t.Fatalf("the task with a %v deadline expired %v after its submit, want within 1 s of it", expiry, gone)
+	} else {
+		t.Logf("clock %v off: the task with a %v deadline expired %v after its submit", skew, expiry, gone.Round(time.Millisecond))
+	}
+	busy.result(bt[0].ID, "0")
 	for _, id := range []string{deadlined, delayed} {
 		testutil.Eventually(t, wait, func() bool {
 			r, ok := getResult(t, st, id)

@@ -208,9 +208,10 @@ type tnode struct {
 
 // ntask is a task as a node receives it.
 type ntask struct {
-	ID     json.RawMessage `json:"id"`
-	Method string          `json:"method"`
-	Params json.RawMessage `json:"params"`
+	ID        json.RawMessage `json:"id"`
+	Method    string          `json:"method"`
+	Params    json.RawMessage `json:"params"`
+	TimeoutMS int64           `json:"timeout_ms"`
 }
 
 func newNode(t testing.TB, b *Broker, name string, methods ...string) *tnode {
