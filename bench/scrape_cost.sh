@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # The cost of scraping /metrics: `zerotask bench --broker` against a broker and a node started
 # as separate processes with default flags and --http, runs alternating without and with a
-# scraper that fetches the broker's and the node's /metrics every 100 ms. Prints the pipelined
-# tasks/s of each run and the ratio of the medians (a ratio within one run of this script, so
-# the figures of a shared machine compare).
+# scraper that fetches the broker's and the node's /metrics every 100 ms (one curl process on
+# kept-alive connections, as Prometheus scrapes: no process started per scrape). Prints the
+# pipelined tasks/s of each run and the ratio of the medians (a ratio within one run of this
+# script, so the figures of a shared machine compare). Then the CPU time one scrape costs the
+# broker and the node (their /proc CPU time over SCRAPES scrapes, less the same wall time idle),
+# and what scraping every INTERVAL costs as a share of one core: a figure the load of a shared
+# machine does not blur, unlike the throughput ratio.
 #
-#   REPEAT [3]  DURATION [3s]  INTERVAL [0.1]
+#   REPEAT [3]  DURATION [3s]  INTERVAL [0.1]  SCRAPES [2000]
 #
 # usage: bench/scrape_cost.sh   (needs go and curl)
 set -euo pipefail
@@ -13,6 +17,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 REPEAT=${REPEAT:-3}
 DURATION=${DURATION:-3s}
 INTERVAL=${INTERVAL:-0.1}
+SCRAPES=${SCRAPES:-2000}
 OUT=$(mktemp -d -t zerotask-scrape-XXXXXX)
 (cd "$root" && go build -o "$OUT/zerotask" ./cmd/zerotask)
 zt="$OUT/zerotask"
@@ -31,7 +36,11 @@ pids+=($!)
 for _ in $(seq 100); do grep -q '^metrics on' "$OUT/n.out" 2>/dev/null && break; sleep 0.1; done
 nm=$(sed -n 's/^metrics on //p' "$OUT/n.out")
 
-scrape() { while :; do curl -s -o /dev/null "$bm"; curl -s -o /dev/null "$nm"; sleep "$INTERVAL"; done; }
+# urls N: a curl config fetching the broker's and the node's /metrics N times each.
+urls() { for _ in $(seq "$1"); do printf 'url = "%s"\noutput = /dev/null\nurl = "%s"\noutput = /dev/null\n' "$bm" "$nm"; done; }
+urls 3000 >"$OUT/scrape.curl"
+per_sec=$(python3 -c "print(round(2 / $INTERVAL))")
+scrape() { exec curl -s --rate "$per_sec/s" -K "$OUT/scrape.curl"; }
 rate() { "$zt" bench --broker "$router" --json --duration "$DURATION" | python3 -c 'import json,sys; print(next(p["tasks_per_sec"] for p in json.load(sys.stdin)["phases"] if p["name"] == "async"))'; }
 
 off=() on=()
@@ -48,4 +57,23 @@ off = [float(x) for x in sys.argv[1].split()]
 on = [float(x) for x in sys.argv[2].split()]
 mo, mn = statistics.median(off), statistics.median(on)
 print(f"median without scrapes {mo:.0f} tasks/s, with scrapes {mn:.0f} tasks/s: {100*(mn/mo-1):+.1f}%")
+PY
+
+# CPU per scrape: the processes' user+system ticks over SCRAPES back-to-back scrapes, less an
+# idle stretch of the same wall time.
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
+urls "$SCRAPES" >"$OUT/burst.curl"
+b0=$(ticks "${pids[0]}") n0=$(ticks "${pids[1]}") t0=$(date +%s.%N)
+curl -s -K "$OUT/burst.curl"
+b1=$(ticks "${pids[0]}") n1=$(ticks "${pids[1]}") t1=$(date +%s.%N)
+sleep "$(python3 -c "print($t1 - $t0)")"
+b2=$(ticks "${pids[0]}") n2=$(ticks "${pids[1]}")
+python3 - "$b0" "$b1" "$b2" "$n0" "$n1" "$n2" "$hz" "$SCRAPES" "$INTERVAL" "$(curl -s "$bm" | wc -c)" "$(curl -s "$nm" | wc -c)" <<'PY'
+import sys
+b0, b1, b2, n0, n1, n2, hz, n = (int(x) for x in sys.argv[1:9])
+interval, bsize, nsize = float(sys.argv[9]), int(sys.argv[10]), int(sys.argv[11])
+for name, busy, idle, size in (("broker", b1 - b0, b2 - b1, bsize), ("node", n1 - n0, n2 - n1, nsize)):
+    per = max(busy - idle, 0) / hz / n
+    print(f"{name}: {per*1e6:.0f} us CPU per scrape ({size} bytes); every {interval}s that is {100*per/interval:.2f}% of one core")
 PY
