@@ -146,6 +146,10 @@
 //	<p>key:<key>     string  an idempotency key: the id of the task that holds it, with a TTL
 //	<p>schedules     hash    a periodic task's spec (the broker's JSON) by its name (ScheduleStore)
 //	<p>schedule_last hash    the last tick (unix ms) a broker submitted, by schedule name
+//	<p>paused        set     the paused queue names (SetPaused)
+//	<p>dead          hash    the archive (dead letters): id -> an archived task (archive.go)
+//	<p>deadz         zset    archived ids by position (archive time, ms, * 4096, unique)
+//	<p>deadbytes     string  the archive's size in bytes; <p>deadlast the last position
 //
 // Scripts build key names from the prefix and from the records they read, so the store needs
 // one Redis (or a primary with replicas), not Redis Cluster. Lease times are Redis's own
