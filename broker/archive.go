@@ -86,6 +86,9 @@ func newArchive(max int, maxBytes int64, ttl time.Duration) *archive {
 
 func (a *archive) enabled() bool { return a.max > 0 }
 
+// archOn reports whether tasks are archived: in memory, or in the store (durable mode).
+func (c *core) archOn() bool { return c.arch.enabled() || c.darch != nil }
+
 // put archives d (replacing an earlier entry of the same task), then applies the bounds. The
 // newest entry always stays.
 func (a *archive) put(d *dead) {
@@ -194,7 +197,7 @@ func (a *archive) at(pos uint64) (d *dead, ok bool) {
 
 // noteTry keeps the error of a failed attempt of submitted task t that runs again.
 func (c *core) noteTry(slot uint32, t *task, errObj []byte, node string) {
-	if t.flags&fSubmitted == 0 || !c.arch.enabled() {
+	if t.flags&fSubmitted == 0 || !c.archOn() {
 		return
 	}
 	if c.tries == nil {
@@ -206,7 +209,7 @@ func (c *core) noteTry(slot uint32, t *task, errObj []byte, node string) {
 // archiveTask archives submitted task t, which ends now in state t.state with error object
 // errObj, at node ("" for none).
 func (c *core) archiveTask(slot uint32, t *task, errObj []byte, node string) {
-	if !c.arch.enabled() {
+	if !c.archOn() {
 		return
 	}
 	q := c.queues[t.q]
@@ -239,6 +242,10 @@ func (c *core) archiveTask(slot uint32, t *task, errObj []byte, node string) {
 	if len(errObj) > 0 {
 		d.errs = append(d.errs, attemptErr{attempt: t.attempts, node: node, at: d.ended, err: keptError(errObj)})
 	}
+	if c.darch != nil {
+		c.archiveStored(t, q, d)
+		return
+	}
 	c.arch.put(d)
 }
 
@@ -249,8 +256,10 @@ func (c *core) appendDead(dst []byte, d *dead) []byte {
 		dst = c.appendRecordHead(dst, d.seq, d.method, d.queue, d.state, uint64(d.tries), d.owner)
 	} else {
 		// Named by its id in the store (another run's task), not by its local sequence number.
-		head := c.appendRecordHead(c.scratch2[:0], d.seq, d.method, d.queue, d.state, uint64(d.tries), d.owner)
-		c.scratch2 = head
+		// Not built in a scratch buffer: archiving (durable mode) runs while the caller's
+		// error object may sit in one.
+		var buf [512]byte
+		head := c.appendRecordHead(buf[:0], d.seq, d.method, d.queue, d.state, uint64(d.tries), d.owner)
 		dst = append(dst, `{"id":`...)
 		dst = codec.AppendString(dst, d.alias)
 		dst = append(dst, head[bytes.Index(head, []byte(`,"method":`)):]...)

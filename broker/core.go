@@ -15,6 +15,7 @@ import (
 	"github.com/zerotask/zerotask/internal/batch"
 	"github.com/zerotask/zerotask/internal/rawjson"
 	"github.com/zerotask/zerotask/protocol"
+	"github.com/zerotask/zerotask/store"
 	"github.com/zerotask/zerotask/zmtp"
 )
 
@@ -257,8 +258,12 @@ type core struct {
 	qkey      []byte              // a queue key being built (queueFor)
 	rnd       uint64              // state of the backoff jitter (splitmix64)
 
-	lix   liveIndex               // the seqs of c.subm, in order (list.go)
-	arch  *archive                // the dead-letter archive (archive.go)
+	lix  liveIndex // the seqs of c.subm, in order (list.go)
+	arch *archive  // the dead-letter archive (archive.go); off when darch is set
+	// darch is the archive in the store (durable mode on a store that keeps one,
+	// durable_archive.go), bounded by dlim
+	darch archiveStore
+	dlim  store.ArchiveLimits
 	tries map[uint32][]attemptErr // failed attempts of live submitted tasks that ran again, by slot (archive.go)
 
 	// persistPause writes the state of a paused or resumed queue to the store (durable mode;

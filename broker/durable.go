@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"encoding/binary"
 	"log/slog"
 	"strconv"
@@ -69,6 +70,7 @@ type durable struct {
 	marked map[string]struct{} // takeFinished's scratch
 	// ids claimed that cannot run here (no queue could be made): given back
 	requeues []string
+	deads    []store.Dead // tasks to archive in the store, before their acks
 
 	alias    map[uint64]string // local seq -> store id of tasks taken from the store (other brokers' ids)
 	aliasIdx map[string]uint64
@@ -303,13 +305,19 @@ func (c *core) appendMeta(dst []byte, slot uint32, t *task, e holdEntry) []byte 
 	if t.flags&fOpts != 0 {
 		o = c.opts[slot]
 	}
-	dst = append(dst, metaVersion, fl, t.prio, o.maxAttempts)
-	dst = binary.AppendUvarint(dst, uint64(o.backoff/time.Millisecond))
-	dst = binary.AppendUvarint(dst, uint64(o.maxBackoff/time.Millisecond))
 	var due uint64
 	if e.due > 0 {
 		due = uint64(max(e.due-c.now(), 0)/int64(time.Millisecond)) + 1
 	}
+	return appendMetaOf(dst, fl, t.prio, o, due)
+}
+
+// appendMetaOf appends the metadata of a task with flags fl, priority prio, options o and due
+// time due (ms after the hold plus one; 0 for none).
+func appendMetaOf(dst []byte, fl, prio byte, o taskOpts, due uint64) []byte {
+	dst = append(dst, metaVersion, fl, prio, o.maxAttempts)
+	dst = binary.AppendUvarint(dst, uint64(o.backoff/time.Millisecond))
+	dst = binary.AppendUvarint(dst, uint64(o.maxBackoff/time.Millisecond))
 	dst = binary.AppendUvarint(dst, due)
 	dst = binary.AppendUvarint(dst, uint64(len(o.key)))
 	dst = append(dst, o.key...)
@@ -874,6 +882,10 @@ type lookup struct {
 	// user is the authenticated name of the asker when it may read only its own tasks (no
 	// admin role), or "" when it may read any.
 	user string
+	// run, when set, answers the request instead of a status lookup (durable_archive.go),
+	// and after, when set, runs under Broker.mu before the answer is delivered.
+	run   func(ctx context.Context) ([]byte, *codec.Error)
+	after func()
 }
 
 // localRecord reports whether the task of public id raw is known here (live, or its record
@@ -1003,5 +1015,7 @@ func (c *core) dropStored(run string) int {
 	d.requeues = d.requeues[:0]
 	clear(d.marks)
 	d.marks = d.marks[:0]
+	clear(d.deads)
+	d.deads = d.deads[:0]
 	return n
 }

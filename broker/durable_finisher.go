@@ -32,6 +32,7 @@ type finisher struct {
 	results  []store.Result
 	ids      []string
 	requeues []string
+	deads    []store.Dead
 	starts   []string
 	stops    []string
 	buf      []byte
@@ -46,6 +47,9 @@ func (f *finisher) flush(quit <-chan struct{}, last bool) {
 	d := b.c.dur
 	b.mu.Lock()
 	f.results, f.ids, f.requeues, f.starts, f.stops, f.buf = b.c.takeFinished(f.results[:0], f.ids[:0], f.requeues[:0], f.starts[:0], f.stops[:0], f.buf)
+	f.deads = append(f.deads[:0], d.deads...)
+	clear(d.deads)
+	d.deads = d.deads[:0]
 	// The run these belong to, read with them: lostLease drops what an old run left under the
 	// same lock before it starts a new one, so no ack of the old run's tasks goes out under
 	// the new run (which could forget a task given back to a queue, unrun).
@@ -83,6 +87,13 @@ func (f *finisher) flush(quit <-chan struct{}, last bool) {
 			return d.st.Put(ctx, b.cfg.ResultTTL, f.results...)
 		})
 	}
+	if ok && len(f.deads) > 0 {
+		// Before the acks, as the results; a task is acked even when its archiving failed
+		// (run again, it would fail again, maybe with effects).
+		try("archiving failed tasks", len(f.deads), func(ctx context.Context) error {
+			return b.c.darch.Archive(ctx, b.c.dlim, f.deads...)
+		})
+	}
 	if ok && len(f.ids) > 0 {
 		// Not acked when the results could not be written: the tasks run again after a
 		// recovery rather than being lost.
@@ -106,6 +117,7 @@ func (f *finisher) flush(quit <-chan struct{}, last bool) {
 	mark(f.starts, true)
 	mark(f.stops, false)
 	clear(f.results)
+	clear(f.deads)
 	clear(f.ids)
 	clear(f.requeues)
 	clear(f.starts)

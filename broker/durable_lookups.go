@@ -28,8 +28,19 @@ func (l *lookups) start(lk *lookup) {
 	l.wg.Add(1)
 	go func() {
 		defer l.wg.Done()
-		v, e := b.runLookup(l.ctx, lk)
+		var v []byte
+		var e *codec.Error
+		if lk.run != nil {
+			ctx, cancel := context.WithTimeout(l.ctx, storeJobTimeouts*b.cfg.StoreTimeout)
+			v, e = lk.run(ctx)
+			cancel()
+		} else {
+			v, e = b.runLookup(l.ctx, lk)
+		}
 		b.mu.Lock()
+		if lk.after != nil {
+			lk.after()
+		}
 		if e != nil {
 			b.c.dur.lookups--
 			if lk.tg.client != noRef {

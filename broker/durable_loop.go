@@ -106,6 +106,12 @@ func (b *Broker) openDurable() error {
 		lookups:   lookups{b: b},
 	}
 	b.c.ask = b.dur.lookups.start
+	if as, ok := cfg.Store.(archiveStore); ok && b.c.arch.enabled() {
+		// The archive lives in the store, shared by the brokers on it; none in memory.
+		b.c.darch = as
+		b.c.dlim = store.ArchiveLimits{Max: cfg.ArchiveMax, MaxBytes: cfg.ArchiveMaxBytes, TTL: cfg.ArchiveTTL}
+		b.c.arch.max = -1
+	}
 	if err := b.loadPaused(); err != nil {
 		return fmt.Errorf("broker: store: read the paused queues: %w", err)
 	}

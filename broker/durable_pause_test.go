@@ -3,10 +3,10 @@ package broker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 
-	"github.com/zerotask/zerotask/codec"
 	"github.com/zerotask/zerotask/internal/testutil"
 )
 
@@ -56,22 +56,100 @@ func TestDurablePauseSurvivesRestart(t *testing.T) {
 	}, "the resume written to the store")
 }
 
-// TestDurableArchive: on a durable broker a failed task is archived and listed under its id;
-// broker.requeue answers -32602 (not served in durable mode yet).
+// TestDurableArchive: on a durable broker a task that fails 3 times is archived in the store
+// with its params, options and 3 errors, listed under its id by this broker, after its
+// restart, and by another broker on the same store (with the live tasks first when no state is
+// given); broker.requeue through the other broker runs it again under its id (its FAILURE
+// forgotten) and it succeeds; a filter requeues an expired and a revoked task.
 func TestDurableArchive(t *testing.T) {
 	st := storeFor(t)
-	b := startBroker(t, Config{Store: st, StoreOwner: "rq"})
-	c := dealer(t, b)
-	n := newNode(t, b, "n1", "work")
-	id := submitID(t, c, "work", `["again"]`, "")
-	n.credit(1)
-	tk := n.collect(1)[0]
-	n.fail(tk.ID, -32050, "boom")
-	waitState(t, c, id, "FAILURE")
-	if pg := list(t, c, `{"state":"FAILURE"}`); len(pg.Tasks) != 1 || pg.Tasks[0].ID != id || string(pg.Tasks[0].Params) != `["again"]` {
-		t.Fatalf("archive: %+v", pg)
+	b1, errc := serveDurable(t, st, "a1")
+	c := dealer(t, b1)
+	n := newNodeQueues(t, b1, "n1", []string{"q1"}, "work")
+	id := submitID(t, c, "work", `["again"]`, `"max_attempts":3,"backoff_ms":1,"queue":"q1"`)
+	for attempt := 1; attempt <= 3; attempt++ {
+		n.credit(1)
+		tk := n.collect(1)[0]
+		n.send(fmt.Sprintf(`{"jsonrpc":"2.0","id":%s,"error":{"code":-32050,"message":"boom %d"},"retry":true}`, tk.ID, attempt))
 	}
-	if code := errCode(t, c.call(`{"jsonrpc":"2.0","id":"rq","method":"broker.requeue","params":{"ids":["`+id+`"]}}`)); code != codec.CodeInvalidParams {
-		t.Fatalf("requeue on a durable broker: code %d", code)
+	waitState(t, c, id, "FAILURE")
+	check := func(c *tpeer, filter string) {
+		t.Helper()
+		var pg listPage
+		testutil.Eventually(t, wait, func() bool {
+			pg = list(t, c, filter)
+			return len(pg.Tasks) == 1
+		}, "the failed task archived in the store")
+		d := pg.Tasks[0]
+		if d.ID != id || !d.Archived || d.Queue != "q1" || string(d.Params) != `["again"]` || d.Attempts != 3 || d.MaxAttempts != 3 || len(d.Errors) != 3 || pg.Cursor != "" {
+			t.Fatalf("archived task: %+v", pg)
+		}
+		for i, e := range d.Errors {
+			if e.Attempt != i+1 || e.Node != "n1" || string(e.Error) != fmt.Sprintf(`{"code":-32050,"message":"boom %d"}`, i+1) {
+				t.Fatalf("attempt %d: %+v %s", i+1, e, e.Error)
+			}
+		}
+	}
+	check(c, `{"state":"FAILURE"}`)
+	check(c, `{"queue":"q1","method":"work"}`)
+	if pg := list(t, c, `{"state":"FAILURE","queue":"other"}`); len(pg.Tasks) != 0 {
+		t.Fatalf("filtered out: %+v", pg)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := b1.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; !errors.Is(err, ErrServerClosed) {
+		t.Fatal(err)
+	}
+
+	// After a restart, and through another broker on the store.
+	b1 = startBroker(t, Config{Store: st, StoreOwner: "a1"})
+	check(dealer(t, b1), `{"state":"FAILURE"}`)
+	b2 := startBroker(t, Config{Store: st, StoreOwner: "a2"})
+	c2 := dealer(t, b2)
+	n2 := newNodeQueues(t, b2, "n2", []string{"q1", "default"}, "work", "gone")
+	live := submitID(t, c2, "work", `["live"]`, "")
+	pg := list(t, c2, `{"limit":1}`) // the live task first, then a cursor into the archive
+	if len(pg.Tasks) != 1 || pg.Tasks[0].ID != live || pg.Cursor == "" {
+		t.Fatalf("first page: %+v", pg)
+	}
+	if pg = list(t, c2, fmt.Sprintf(`{"limit":1,"cursor":%q}`, pg.Cursor)); len(pg.Tasks) != 1 || pg.Tasks[0].ID != id || pg.Cursor != "" {
+		t.Fatalf("second page: %+v", pg)
+	}
+	n2.credit(1)
+	n2.result(n2.collect(1)[0].ID, "0")
+
+	r := decodeResp(t, c2.call(fmt.Sprintf(`{"jsonrpc":"2.0","id":"rq","method":"broker.requeue","params":{"ids":[%q,"nosuch"]}}`, id)))
+	if r.Error != nil || string(r.Result) != `{"requeued":1}` {
+		t.Fatalf("requeue: %+v %s", r.Error, r.Result)
+	}
+	if pg := list(t, c2, `{"state":"FAILURE"}`); len(pg.Tasks) != 0 {
+		t.Fatalf("archive after the requeue: %+v", pg)
+	}
+	n2.credit(1)
+	tk := n2.collect(1)[0]
+	if string(tk.Params) != `["again"]` {
+		t.Fatalf("requeued task's params %s", tk.Params)
+	}
+	if st := status(t, c2, id); st.State != "RUNNING" && st.State != "QUEUED" {
+		t.Fatalf("requeued task: %+v", st)
+	}
+	n2.result(tk.ID, "42")
+	waitState(t, c2, id, "SUCCESS")
+	waitState(t, dealer(t, b1), id, "SUCCESS")
+
+	// An expired and a revoked task; a filter requeues both.
+	exp := submitID(t, c2, "gone", "[1]", `"timeout_ms":1`)
+	rev := submitID(t, c2, "gone", "[2]", "")
+	if got := decodeResp(t, c2.call(fmt.Sprintf(`{"jsonrpc":"2.0","id":"rv","method":"broker.revoke","params":{"id":%q}}`, rev))); got.Error != nil {
+		t.Fatalf("revoke: %+v", got.Error)
+	}
+	waitState(t, c2, exp, "EXPIRED")
+	testutil.Eventually(t, wait, func() bool { return len(list(t, c2, `{"method":"gone"}`).Tasks) == 2 }, "both archived")
+	r = decodeResp(t, c2.call(`{"jsonrpc":"2.0","id":"rq","method":"broker.requeue","params":{"method":"gone"}}`))
+	if r.Error != nil || string(r.Result) != `{"requeued":2}` {
+		t.Fatalf("requeue by filter: %+v %s", r.Error, r.Result)
 	}
 }

@@ -134,7 +134,7 @@ func checkStoreKeys(t testing.TB, st *store.Redis, prefix string) {
 			t.Fatal(err)
 		}
 		kinds[kind]++
-		want := map[string]string{"r": "string", "key": "string", "seq": "string", "owners": "zset", "own": "zset", "q": "list", "t": "hash", "epoch": "hash", "fenced": "zset", "claim": "list", "paused": "set"}[kind]
+		want := map[string]string{"r": "string", "key": "string", "seq": "string", "owners": "zset", "own": "zset", "q": "list", "t": "hash", "epoch": "hash", "fenced": "zset", "claim": "list", "paused": "set", "dead": "hash", "deadz": "zset", "deadbytes": "string", "deadlast": "string"}[kind]
 		if want == "" || typ != want {
 			t.Errorf("key %q: kind %q of type %s (want %q)", k, kind, typ, want)
 			continue

@@ -254,11 +254,11 @@ func (c *core) readFilter(tg target, h *codec.Header, f *filter) bool {
 		f.src, f.lastSrc = srcDone, srcDone
 	case stFailure, stExpired, stRevoked:
 		f.src = srcArchive
-		if !c.arch.enabled() {
+		if !c.archOn() {
 			f.src, f.lastSrc = srcDone, srcDone
 		}
 	}
-	if !c.arch.enabled() && f.lastSrc == srcArchive {
+	if !c.archOn() && f.lastSrc == srcArchive {
 		f.lastSrc = srcDone
 	}
 	if raw := rawjson.Param(h.Params, protocol.ParamCursor, -1); raw != nil {
@@ -335,7 +335,7 @@ func (c *core) walk(f *filter, scan int, fn func(seq uint64, d *dead) bool) stri
 			if done := c.walkRing(f, r, s.popped, &scan, func(pos uint64) bool {
 				seq := r.at(int(pos - s.popped))
 				rec, ok := s.recs[seq]
-				if !ok || (c.arch.enabled() && rec.state != stSuccess) || !f.matches(rec.state, rec.method, rec.queue) {
+				if !ok || (c.archOn() && rec.state != stSuccess) || !f.matches(rec.state, rec.method, rec.queue) {
 					return true
 				}
 				return fn(seq, nil)
@@ -431,44 +431,86 @@ func (c *core) bList(p *peer, tg target, h *codec.Header) {
 	}
 	// The page stops before the reply would pass what the client reads in one message; the
 	// room keeps space for the cursor.
-	room := c.replyRoom(p, tg, h.ID) - 64
-	dst := append(c.valbuf[:0], `{"`+protocol.MemberTasks+`":[`...)
-	n := 0
-	cur := c.walk(&f, protocol.DefaultListScan, func(seq uint64, d *dead) bool {
-		if n == limit {
-			return false
+	pg := page{limit: limit, room: c.replyRoom(p, tg, h.ID) - 64}
+	if c.darch != nil && f.lastSrc == srcArchive {
+		c.listDurable(p, tg, h, &f, &pg)
+		return
+	}
+	pg.dst = append(c.valbuf[:0], pageHead...)
+	cur := c.walk(&f, protocol.DefaultListScan, func(seq uint64, d *dead) bool { return c.pageAdd(&pg, seq, d) })
+	c.valbuf = pg.end(cur)
+	c.ok(tg, h.ID, c.valbuf)
+}
+
+const pageHead = `{"` + protocol.MemberTasks + `":[`
+
+// page is a broker.list answer being built: pageHead, then n records, up to limit records and
+// room bytes.
+type page struct {
+	dst         []byte
+	n           int
+	limit, room int
+}
+
+// pageAdd adds the record of task seq (archived entry d, if not nil) to pg, or reports false
+// when pg is full.
+func (c *core) pageAdd(pg *page, seq uint64, d *dead) bool {
+	if pg.n == pg.limit {
+		return false
+	}
+	mark := len(pg.dst)
+	if pg.n > 0 {
+		pg.dst = append(pg.dst, ',')
+	}
+	if d != nil {
+		pg.dst = c.appendDead(pg.dst, d)
+	} else {
+		pg.dst = c.appendRecordSeq(pg.dst, seq, nil)
+	}
+	if len(pg.dst)+2 > pg.room {
+		pg.dst = pg.dst[:mark]
+		if pg.n == 0 {
+			// One record larger than a message: it is skipped, said in its place.
+			pg.dst = append(pg.dst, `{"id":`...)
+			pg.dst = c.appendPublicID(pg.dst, seq)
+			pg.dst = append(pg.dst, `,"too_large":true}`...)
+			pg.n++
+			return true
 		}
-		mark := len(dst)
-		if n > 0 {
-			dst = append(dst, ',')
-		}
-		if d != nil {
-			dst = c.appendDead(dst, d)
-		} else {
-			dst = c.appendRecordSeq(dst, seq, nil)
-		}
-		if len(dst)+2 > room {
-			dst = dst[:mark]
-			if n == 0 {
-				// One record larger than a message: it is skipped, said in its place.
-				dst = append(dst, `{"id":`...)
-				dst = c.appendPublicID(dst, seq)
-				dst = append(dst, `,"too_large":true}`...)
-				n++
-				return true
-			}
-			return false
-		}
-		n++
-		return true
-	})
-	dst = append(dst, ']')
+		return false
+	}
+	pg.n++
+	return true
+}
+
+// addRaw adds a record as it is to pg, or reports false when pg is full (a record larger than
+// a message on its own is said in its place, with its id).
+func (pg *page) addRaw(rec []byte, id string) bool {
+	if pg.n == pg.limit || pg.n > 0 && len(pg.dst)+1+len(rec)+2 > pg.room {
+		return false
+	}
+	if pg.n > 0 {
+		pg.dst = append(pg.dst, ',')
+	}
+	if len(pg.dst)+len(rec)+2 > pg.room {
+		pg.dst = append(pg.dst, `{"id":`...)
+		pg.dst = codec.AppendString(pg.dst, id)
+		pg.dst = append(pg.dst, `,"too_large":true}`...)
+	} else {
+		pg.dst = append(pg.dst, rec...)
+	}
+	pg.n++
+	return true
+}
+
+// end closes pg with cursor cur ("" for none) and returns it.
+func (pg *page) end(cur string) []byte {
+	dst := append(pg.dst, ']')
 	if cur != "" {
 		dst = protocol.AppendMember(dst, protocol.MemberCursor)
 		dst = codec.AppendString(dst, cur)
 	}
-	c.valbuf = append(dst, '}')
-	c.ok(tg, h.ID, c.valbuf)
+	return append(dst, '}')
 }
 
 // bRequeue runs archived tasks again, each under its own id with its params and options, as a
@@ -477,10 +519,14 @@ func (c *core) bList(p *peer, tg target, h *codec.Header) {
 // at least one) with an optional cursor: a filter requeues at most MaxListLimit tasks per call
 // and answers a cursor while more may match. Answers {"requeued":N[,"cursor":C]}.
 func (c *core) bRequeue(p *peer, tg target, h *codec.Header) {
+	if c.darch != nil {
+		c.requeueDurable(p, tg, h)
+		return
+	}
 	if c.dur != nil {
-		// The store keeps a finished task's id bound to its result (Hold refuses it), so a
-		// requeue under the same id needs the store to forget that result first.
-		c.badParams(tg, h.ID, "requeue is not served by a durable broker yet")
+		// Its archive is in memory only when its store keeps none (or it is off), and a task
+		// runs again only through the store.
+		c.badParams(tg, h.ID, "requeue needs the archive in the store (the store keeps none, or Config.ArchiveMax < 0)")
 		return
 	}
 	n := 0

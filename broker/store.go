@@ -140,6 +140,15 @@ func (s *memStore) evictFront() {
 	}
 }
 
+// forget drops the record of seq (a durable broker's archived task run again through the
+// store: its record here is stale); its FIFO entry goes stale.
+func (s *memStore) forget(seq uint64) {
+	if r, ok := s.recs[seq]; ok {
+		delete(s.recs, seq)
+		s.bytes -= recordSize(r)
+	}
+}
+
 func (s *memStore) get(seq uint64) (*record, bool) {
 	r, ok := s.recs[seq]
 	return r, ok

@@ -12,7 +12,8 @@ import (
 // built binary against a durable broker on a real redis-server: a failed task is listed from
 // the archive; a queue paused before a restart (SIGTERM, then a new broker process on the same
 // store and owner id) is still paused after it: its task stays QUEUED with a node serving it,
-// and runs once the queue is resumed.
+// and runs once the queue is resumed. The failed task is still in the archive after the
+// restart (it lives in redis), and `zerotask requeue` runs it again.
 func TestBinaryDurablePauseAndLs(t *testing.T) {
 	url, _ := startRedisStore(t)
 	router := testutil.FreeEndpoint(t)
@@ -63,5 +64,24 @@ func TestBinaryDurablePauseAndLs(t *testing.T) {
 	}
 	if code, out, _ := run("result", task, "--wait", "30s"); code != 0 || !strings.Contains(out, `"result":3`) {
 		t.Fatalf("result after resume: exit %d, stdout %q", code, out)
+	}
+
+	// The archive lives in the store: the failed task is still listed after the restart, and
+	// `zerotask requeue` runs it again under its id (it fails again: its params are still bad).
+	if code, out, _ := run("ls", "--state", "FAILURE", "--json"); code != 0 || !strings.Contains(out, failed) || !strings.Contains(out, `"archived":true`) {
+		t.Fatalf("ls --state FAILURE after the restart: exit %d, stdout %q", code, out)
+	}
+	if code, _, errOut := run("requeue", "no-such-task"); code != 3 {
+		t.Fatalf("requeue of an id not in the archive: exit %d, stderr %q", code, errOut)
+	}
+	if code, out, errOut := run("requeue", failed); code != 0 || out != `{"requeued":1}`+"\n" {
+		t.Fatalf("requeue %s: exit %d, stdout %q, stderr %q", failed, code, out, errOut)
+	}
+	testutil.Eventually(t, 30*time.Second, func() bool {
+		code, out, _ := run("ls", "--state", "FAILURE", "--json")
+		return code == 0 && strings.Contains(out, failed)
+	}, "the requeued task failed again and archived again")
+	if code, out, _ := run("result", failed, "--wait", "30s"); code != 1 || !strings.Contains(out, `"FAILURE"`) {
+		t.Fatalf("result of the requeued task: exit %d, stdout %q", code, out)
 	}
 }
