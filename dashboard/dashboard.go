@@ -213,25 +213,17 @@ func (d *Dashboard) tailStates(ctx context.Context) {
 			}
 			return
 		}
-		var notes []struct {
-			Params stateNotice `json:"params"`
-		}
+		var out []stateNotice
 		if len(m.Frames) == 2 {
-			body := m.Frames[1]
-			if len(body) > 0 && body[0] != '[' {
-				body = append(append([]byte{'['}, body...), ']')
-			}
-			if err := json.Unmarshal(body, &notes); err != nil {
+			if out, err = protocol.NoticeParams[stateNotice](m.Frames[1]); err != nil {
 				d.log.Debug("dashboard: a state message that is not a batch of notices", "err", err)
 			}
 		}
 		m.Release()
-		if len(notes) == 0 {
+		if len(out) == 0 {
 			continue
 		}
-		out := make([]stateNotice, len(notes))
-		for i, n := range notes {
-			out[i] = n.Params
+		for i := range out {
 			if d.cfg.TaskID != nil {
 				if id, ok := d.cfg.TaskID(out[i].ID); ok {
 					out[i].ID = id
@@ -240,7 +232,7 @@ func (d *Dashboard) tailStates(ctx context.Context) {
 			if out[i].Queue == "" {
 				out[i].Queue = protocol.DefaultQueue
 			}
-			if n.Params.State == protocol.StateFailure {
+			if out[i].State == protocol.StateFailure {
 				select {
 				case d.lookups <- out[i].ID:
 				default: // too many at once: shown in the task list, without the error

@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"encoding/json"
 	"strconv"
 
 	"github.com/zerotask/zerotask/codec"
@@ -338,4 +339,25 @@ func AppendTasksNotice(dst, method []byte, queue string, queued int) []byte {
 	dst = append(dst, `,"queued":`...)
 	dst = strconv.AppendInt(dst, int64(queued), 10)
 	return append(dst, "}}"...)
+}
+
+// NoticeParams decodes the params of the notifications in a published message's body: one
+// notification, or a batch of them (the broker batches its state notices per tick). A body
+// that is neither decodes to nothing, with the error.
+func NoticeParams[T any](body []byte) ([]T, error) {
+	if len(body) > 0 && body[0] != '[' {
+		batch := make([]byte, 0, len(body)+2)
+		body = append(append(append(batch, '['), body...), ']')
+	}
+	var notes []struct {
+		Params T `json:"params"`
+	}
+	if err := json.Unmarshal(body, &notes); err != nil {
+		return nil, err
+	}
+	params := make([]T, len(notes))
+	for i := range notes {
+		params[i] = notes[i].Params
+	}
+	return params, nil
 }

@@ -1,9 +1,11 @@
 package protocol
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -229,5 +231,37 @@ func BenchmarkAppendTask(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		buf = AppendTask(buf[:0], id, method, params, 30000)
+	}
+}
+
+func TestNoticeParams(t *testing.T) {
+	type rec struct {
+		ID    string `json:"id"`
+		State string `json:"state"`
+	}
+	one := AppendStateNotice(nil, []byte(`"a"`), StateSuccess)
+	two := AppendStateNotice(nil, []byte(`"b"`), StateFailure)
+	batch := append(append(append(append([]byte{'['}, one...), ','), two...), ']')
+	for _, tc := range []struct {
+		name    string
+		body    []byte
+		want    []rec
+		wantErr bool
+	}{
+		{"one notice", one, []rec{{"a", StateSuccess}}, false},
+		{"a batch", batch, []rec{{"a", StateSuccess}, {"b", StateFailure}}, false},
+		{"empty batch", []byte(`[]`), []rec{}, false},
+		{"not JSON", []byte(`{"params":`), nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := slices.Clip(slices.Clone(tc.body))
+			got, err := NoticeParams[rec](body)
+			if (err != nil) != tc.wantErr || !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("NoticeParams(%s) = %v, %v; want %v (error %v)", tc.body, got, err, tc.want, tc.wantErr)
+			}
+			if !bytes.Equal(body, tc.body) {
+				t.Fatalf("the body changed: %s", body)
+			}
+		})
 	}
 }

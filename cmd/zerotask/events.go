@@ -79,22 +79,15 @@ func runEvents(ctx context.Context, io *stdio, args []string) error {
 			}
 			return fmt.Errorf("receive: %w", err)
 		}
-		var notes []struct {
-			Params event `json:"params"`
-		}
+		var notes []event
 		if len(m.Frames) == 2 {
-			body := m.Frames[1]
-			if len(body) > 0 && body[0] != '[' {
-				body = append(append([]byte{'['}, body...), ']')
-			}
-			if err := json.Unmarshal(body, &notes); err != nil {
+			if notes, err = protocol.NoticeParams[event](m.Frames[1]); err != nil {
 				log.Warn("events: a state message that is not a batch of notices", "err", err)
 			}
 		}
 		m.Release()
 		now := time.Now().UTC().Format(time.RFC3339Nano)
-		for _, n := range notes {
-			e := n.Params
+		for _, e := range notes {
 			if e.Queue == "" {
 				e.Queue = protocol.DefaultQueue
 			}
