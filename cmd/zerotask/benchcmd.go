@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	goio "io"
 	"log/slog"
 	"os"
 	"runtime"
@@ -124,21 +125,19 @@ func runBench(ctx context.Context, io *stdio, args []string) error {
 		}
 		cfg.Binary = bin
 	}
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
+	for _, p := range []struct {
+		flag, path string
+		to         *goio.Writer
+	}{{"cpuprofile", *cpuProfile, &cfg.CPUProfile}, {"memprofile", *memProfile, &cfg.MemProfile}} {
+		if p.path == "" {
+			continue
+		}
+		f, err := os.Create(p.path)
 		if err != nil {
-			return fmt.Errorf("bench: --cpuprofile: %w", err)
+			return fmt.Errorf("bench: --%s: %w", p.flag, err)
 		}
 		defer f.Close()
-		cfg.CPUProfile = f
-	}
-	if *memProfile != "" {
-		f, err := os.Create(*memProfile)
-		if err != nil {
-			return fmt.Errorf("bench: --memprofile: %w", err)
-		}
-		defer f.Close()
-		cfg.MemProfile = f
+		*p.to = f
 	}
 	if io.errFile != nil && bench.IsTerminal(io.errFile) {
 		cfg.Progress = bench.NewProgress(io.errFile)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -221,4 +222,36 @@ func (fs *flagSet) set(name string) bool {
 		}
 	})
 	return found
+}
+
+// subcommand is one word of a command that has several (zerotask schedule list).
+type subcommand struct {
+	name string
+	run  func(ctx context.Context, io *stdio, args []string) error
+}
+
+// runSubcommand runs the subcommand of cmd that args[0] names with the rest of args; with no
+// word or -h it prints the usage line (and without a word fails as a usage error).
+func runSubcommand(ctx context.Context, io *stdio, args []string, cmd, usage string, subs ...subcommand) error {
+	sub := ""
+	if len(args) > 0 {
+		sub, args = args[0], args[1:]
+	}
+	names := make([]string, len(subs))
+	for i, s := range subs {
+		if s.name == sub {
+			return s.run(ctx, io, args)
+		}
+		names[i] = s.name
+	}
+	want := strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+	switch sub {
+	case "", "-h", "-help", "--help":
+		fmt.Fprintln(io.out, "usage: zerotask "+cmd+" "+usage)
+		if sub == "" {
+			return usagef("%s needs %s", cmd, want)
+		}
+		return nil
+	}
+	return usagef("%s %q: want %s", cmd, sub, want)
 }

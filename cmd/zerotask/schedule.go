@@ -63,25 +63,8 @@ func readJSONFile(path string, v any) error {
 }
 
 func runSchedule(ctx context.Context, io *stdio, args []string) error {
-	sub := ""
-	if len(args) > 0 {
-		sub, args = args[0], args[1:]
-	}
-	switch sub {
-	case "list":
-		return runScheduleList(ctx, io, args)
-	case "set":
-		return runScheduleSet(ctx, io, args)
-	case "remove":
-		return runScheduleRemove(ctx, io, args)
-	case "", "-h", "-help", "--help":
-		fmt.Fprintln(io.out, "usage: zerotask schedule list | set NAME METHOD [ARG...] | remove NAME  (-h after each for its flags)")
-		if sub == "" {
-			return usagef("schedule needs list, set or remove")
-		}
-		return nil
-	}
-	return usagef("schedule %q: want list, set or remove", sub)
+	return runSubcommand(ctx, io, args, "schedule", "list | set NAME METHOD [ARG...] | remove NAME  (-h after each for its flags)",
+		subcommand{"list", runScheduleList}, subcommand{"set", runScheduleSet}, subcommand{"remove", runScheduleRemove})
 }
 
 func runScheduleSet(ctx context.Context, io *stdio, args []string) error {
@@ -176,23 +159,8 @@ func msTime(ms int64) string {
 }
 
 func runLimit(ctx context.Context, io *stdio, args []string) error {
-	sub := ""
-	if len(args) > 0 {
-		sub, args = args[0], args[1:]
-	}
-	switch sub {
-	case "list":
-		return runLimitList(ctx, io, args)
-	case "set":
-		return runLimitSet(ctx, io, args)
-	case "", "-h", "-help", "--help":
-		fmt.Fprintln(io.out, "usage: zerotask limit list | set (--method M | --queue Q | --group G) [--rate R] [--burst B] [--max-running N]")
-		if sub == "" {
-			return usagef("limit needs list or set")
-		}
-		return nil
-	}
-	return usagef("limit %q: want list or set", sub)
+	return runSubcommand(ctx, io, args, "limit", "list | set (--method M | --queue Q | --group G) [--rate R] [--burst B] [--max-running N]",
+		subcommand{"list", runLimitList}, subcommand{"set", runLimitSet})
 }
 
 func runLimitSet(ctx context.Context, io *stdio, args []string) error {

@@ -91,24 +91,31 @@ func (r *keyring) authorize(k zmtp.CurveKey) (broker.Identity, bool) {
 // of keys no longer listed. A list that fails to read keeps the previous keys (and is logged).
 func (f *brokerSecFlags) watchReload(ctx context.Context, b *broker.Broker, log *slog.Logger) {
 	if f.plain != nil {
-		ch := make(chan os.Signal, 1)
-		signal.Notify(ch, syscall.SIGHUP)
-		go func() {
-			defer signal.Stop(ch)
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-ch:
-					f.plain.reload(b)
-				}
-			}
-		}()
+		onSIGHUP(ctx, func() { f.plain.reload(b) })
 		return
 	}
 	if f.ring == nil || (f.ring.clients == "" && f.ring.nodes == "" && f.ring.admins == "") {
 		return
 	}
+	onSIGHUP(ctx, func() {
+		before := *f.ring.roles.Load()
+		if err := f.ring.load(); err != nil {
+			log.Error("SIGHUP: key lists not reloaded, the previous keys stay in force", "err", err)
+			return
+		}
+		// A connection's roles are fixed when it connects: a key whose entry changed
+		// reconnects to take its new ones.
+		n := b.CloseCurvePeers(func(k zmtp.CurveKey) bool {
+			was, _ := before(k)
+			now, ok := f.ring.authorize(k)
+			return !ok || was != now
+		})
+		log.Info("SIGHUP: key lists reloaded", "authorized_keys", len(*f.ring.keys.Load()), "connections_closed", n)
+	})
+}
+
+// onSIGHUP runs reload on each SIGHUP the process gets, one at a time, until ctx ends.
+func onSIGHUP(ctx context.Context, reload func()) {
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, syscall.SIGHUP)
 	go func() {
@@ -118,20 +125,8 @@ func (f *brokerSecFlags) watchReload(ctx context.Context, b *broker.Broker, log 
 			case <-ctx.Done():
 				return
 			case <-ch:
+				reload()
 			}
-			before := *f.ring.roles.Load()
-			if err := f.ring.load(); err != nil {
-				log.Error("SIGHUP: key lists not reloaded, the previous keys stay in force", "err", err)
-				continue
-			}
-			// A connection's roles are fixed when it connects: a key whose entry changed
-			// reconnects to take its new ones.
-			n := b.CloseCurvePeers(func(k zmtp.CurveKey) bool {
-				was, _ := before(k)
-				now, ok := f.ring.authorize(k)
-				return !ok || was != now
-			})
-			log.Info("SIGHUP: key lists reloaded", "authorized_keys", len(*f.ring.keys.Load()), "connections_closed", n)
 		}
 	}()
 }

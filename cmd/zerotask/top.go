@@ -35,15 +35,6 @@ type topStats struct {
 	Clients   uint64 `json:"clients"`
 }
 
-type topNode struct {
-	Name        string   `json:"name"`
-	Methods     []string `json:"methods"`
-	Queues      []string `json:"queues"`
-	Concurrency int      `json:"concurrency"`
-	Credit      int      `json:"credit"`
-	Running     int      `json:"running"`
-}
-
 type topQueue struct {
 	Method    string `json:"method"`
 	Queue     string `json:"queue"`
@@ -58,7 +49,7 @@ type topQueue struct {
 type topFrame struct {
 	at     time.Time
 	stats  topStats
-	nodes  []topNode
+	nodes  []nodeEntry
 	queues []topQueue
 	err    error
 }
