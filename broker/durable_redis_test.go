@@ -507,30 +507,72 @@ func testClockSkewHandOver(t *testing.T, skew time.Duration) {
 
 // TestDurableKeyedRetryWhileStoring: a keyed submit sent again while the first one's write is
 // pending is not told "duplicate" of a task that might yet be refused: it waits for the store,
-// which binds the key to the task that landed; both answers name that task.
+// which binds the key to the task that landed. When the first write lands, both answers name
+// that task; when it is refused (-32001), the retry is its own task, in Redis, and runs.
 func TestDurableKeyedRetryWhileStoring(t *testing.T) {
-	st0 := storeFor(t)
-	st := blockStore{Store: st0, entered: make(chan struct{}, 1), release: make(chan struct{})}
-	b := startBroker(t, Config{Store: st, StoreOwner: "b1", Logger: discardLogger()})
-	c1, c2 := dealer(t, b), dealer(t, b)
-	req := `{"jsonrpc":"2.0","id":1,"method":"broker.submit","params":{"method":"add","params":[1,2],"key":"k1"}}`
-	c1.send(req)
-	<-st.entered
-	c2.send(req)
-	c2.none() // not answered before the first write is confirmed
-	close(st.release)
-	type answer struct {
-		ID        string
-		Duplicate bool
+	for _, refuse := range []bool{false, true} {
+		t.Run(map[bool]string{false: "first lands", true: "first refused"}[refuse], func(t *testing.T) {
+			st0 := storeFor(t)
+			st := &refuseFirstStore{Store: st0, refuse: refuse, entered: make(chan struct{}, 1), release: make(chan struct{})}
+			b := startBroker(t, Config{Store: st, StoreOwner: "b1", Logger: discardLogger()})
+			c1, c2 := dealer(t, b), dealer(t, b)
+			req := `{"jsonrpc":"2.0","id":1,"method":"broker.submit","params":{"method":"add","params":[1,2],"key":"k1"}}`
+			c1.send(req)
+			<-st.entered
+			c2.send(req)
+			c2.none() // not answered before the first write is settled
+			close(st.release)
+			type answer struct {
+				ID        string
+				Duplicate bool
+			}
+			var a1, a2 answer
+			r1 := decodeResp(t, c1.recv())
+			if refuse {
+				if r1.Error == nil || r1.Error.Code != CodeQueueFull {
+					t.Fatalf("first submit, its write refused: %s %+v; want -32001", r1.Result, r1.Error)
+				}
+			} else if err := json.Unmarshal(r1.Result, &a1); err != nil || a1.ID == "" || a1.Duplicate {
+				t.Fatalf("first submit: %+v %v", a1, err)
+			}
+			if err := json.Unmarshal(decodeResp(t, c2.recv()).Result, &a2); err != nil || a2.ID == "" {
+				t.Fatalf("retry: %+v %v", a2, err)
+			}
+			if refuse && a2.Duplicate || !refuse && (a2.ID != a1.ID || !a2.Duplicate) {
+				t.Fatalf("retry: %+v; first: %+v", a2, a1)
+			}
+			if w, _, err := st0.Locate(context.Background(), a2.ID); err != nil || w != store.WhereHeld {
+				t.Fatalf("%s is %v, %v; want held", a2.ID, w, err)
+			}
+			n := newNode(t, b, "n1", "add")
+			n.credit(1)
+			n.result(n.collect(1)[0].ID, "3")
+			testutil.Eventually(t, wait, func() bool {
+				r, ok := getResult(t, st0, a2.ID)
+				return ok && r.State == store.StateSuccess
+			}, "the task the key names runs")
+		})
 	}
-	var a1, a2 answer
-	if err := json.Unmarshal(decodeResp(t, c1.recv()).Result, &a1); err != nil || a1.ID == "" || a1.Duplicate {
-		t.Fatalf("first submit: %+v %v", a1, err)
+}
+
+// refuseFirstStore holds the first Hold until released, then performs it, or refuses it
+// (an error reply, nothing written) when refuse is set; later Holds go through.
+type refuseFirstStore struct {
+	store.Store
+	refuse  bool
+	once    atomic.Bool
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (s *refuseFirstStore) Hold(ctx context.Context, owner string, ts ...store.Task) error {
+	if !s.once.CompareAndSwap(false, true) {
+		return s.Store.Hold(ctx, owner, ts...)
 	}
-	if err := json.Unmarshal(decodeResp(t, c2.recv()).Result, &a2); err != nil || a2.ID != a1.ID || !a2.Duplicate {
-		t.Fatalf("retry: %+v %v; want a duplicate of %s", a2, err, a1.ID)
+	s.entered <- struct{}{}
+	<-s.release
+	if s.refuse {
+		return errDown
 	}
-	if w, _, err := st0.Locate(context.Background(), a1.ID); err != nil || w != store.WhereHeld {
-		t.Fatalf("%s is %v, %v; want held", a1.ID, w, err)
-	}
+	return s.Store.Hold(ctx, owner, ts...)
 }
