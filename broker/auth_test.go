@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zerotask/zerotask/internal/testutil"
 	"github.com/zerotask/zerotask/protocol"
 	"github.com/zerotask/zerotask/zmtp"
 )
@@ -142,6 +143,30 @@ func TestRolesNodeKeyCannotSubmit(t *testing.T) {
 	}
 	if s := w.b.Stats(); s.Forbidden != 2 {
 		t.Fatalf("forbidden %d, want 2", s.Forbidden)
+	}
+}
+
+// TestUnknownKeyCounted: a key in no list fails its handshake (our DEALER never has a peer to
+// send to), nothing of it is accepted, and broker.stats counts the refusal (handshake_failures).
+func TestUnknownKeyCounted(t *testing.T) {
+	w := newCurveWorld(t)
+	stranger, err := zmtp.NewCurveKeyPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.dial(t, stranger)
+	testutil.Eventually(t, wait, func() bool { return w.b.Stats().HandshakeFailures >= 1 },
+		"no handshake failure counted for a key in no list")
+	a, _ := w.dial(t, w.alice)
+	var st struct {
+		Accepted          uint64 `json:"accepted"`
+		HandshakeFailures uint64 `json:"handshake_failures"`
+	}
+	if err := json.Unmarshal(decodeResp(t, a.call(`{"jsonrpc":"2.0","id":2,"method":"broker.stats"}`)).Result, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.HandshakeFailures < 1 || st.Accepted != 0 {
+		t.Fatalf("broker.stats: handshake_failures %d accepted %d, want >= 1 and 0", st.HandshakeFailures, st.Accepted)
 	}
 }
 
