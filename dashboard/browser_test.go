@@ -129,7 +129,7 @@ func startRig(t *testing.T, token string) *rig {
 
 // TestDashboardInChromium drives the page in headless Chromium: it signs in, sees both nodes
 // and a queue's depth, sees the counters move as tasks run (no reload), sees a failure with
-// its error, sees a running task's progress, revokes it from its button and sees it REVOKED,
+// its error and runs it again from its requeue button, sees a running task's progress, revokes it from its button and sees it REVOKED,
 // and saves a screenshot.
 func TestDashboardInChromium(t *testing.T) {
 	exe := chromium(t)
@@ -215,6 +215,13 @@ func TestDashboardInChromium(t *testing.T) {
 		t.Fatal("fail succeeded")
 	}
 	waitText("failure", `#failures tr[data-id="`+h.ID()+`"] td.err`, func(s string) bool { return strings.Contains(s, "marker-77") })
+	// Its requeue button runs it again from the archive (it fails again: the failed counter
+	// moves by one).
+	failed := r.b.Stats().Failed
+	waitText("failed", "#stat-failed", func(s string) bool { return s == strconv.FormatUint(failed, 10) })
+	do("requeue button", chromedp.Click(chromedp.CSS(`#failures tr[data-id="`+h.ID()+`"] button.requeue`)))
+	waitText("requeued", "#msg", func(s string) bool { return s == "requeue "+h.ID()+": running again" })
+	waitText("failed again", "#stat-failed", func(s string) bool { return s == strconv.FormatUint(failed+1, 10) })
 
 	// A running task revoked from its button ends REVOKED, and its handler is stopped.
 	hb, err := r.c.Submit(tctx, "block", []any{"blocker"})

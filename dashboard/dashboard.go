@@ -305,7 +305,7 @@ func event(name string, data []byte) []byte {
 
 // Handler returns the dashboard's routes: the page and its files at /, the event stream at
 // /api/events, a task's record at /api/task?id=, and the buttons at /api/revoke, /api/pause,
-// /api/resume and /api/purge (POST).
+// /api/resume, /api/purge and /api/requeue (POST).
 func (d *Dashboard) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /", pageHeaders(d.files))
@@ -315,6 +315,7 @@ func (d *Dashboard) Handler() http.Handler {
 	mux.HandleFunc("POST /api/pause", d.button(protocol.MethodPause, protocol.ParamQueue))
 	mux.HandleFunc("POST /api/resume", d.button(protocol.MethodResume, protocol.ParamQueue))
 	mux.HandleFunc("POST /api/purge", d.button(protocol.MethodPurge, protocol.ParamQueue))
+	mux.HandleFunc("POST /api/requeue", d.button(protocol.MethodRequeue, protocol.ParamID))
 	return mux
 }
 

@@ -212,10 +212,22 @@ function onFailure(rec) {
   if (failures.length > MAX_FAILURES) failures.pop();
   fill($("failures").tBodies[0], failures.map((f) => {
     const err = f.error ? (f.error.message || JSON.stringify(f.error)) + (f.error.data !== undefined ? " " + JSON.stringify(f.error.data) : "") : "";
-    const tr = row([f._time, el("td", f.id, "id"), f.method || "", f.node || "", el("td", err, "err")]);
+    const b = el("button", "requeue", "requeue");
+    b.onclick = () => requeue(f.id);
+    const tr = row([f._time, el("td", f.id, "id"), f.method || "", f.node || "", el("td", err, "err"), (() => { const td = el("td"); td.appendChild(b); return td; })()]);
     tr.dataset.id = f.id;
     return tr;
   }));
+}
+
+// requeue runs an archived failure again (broker.requeue) under its id.
+async function requeue(id) {
+  try {
+    const r = JSON.parse(await post("/api/requeue", {id}));
+    say("requeue " + id + ": " + (r.requeued ? "running again" : "not in the archive"), !r.requeued);
+  } catch (e) {
+    say("requeue " + id + ": " + e.message, true);
+  }
 }
 
 // ---- lookup ----
