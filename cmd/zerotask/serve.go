@@ -287,10 +287,16 @@ func runBroker(ctx context.Context, io *stdio, args []string) error {
 		withLogLevel(slog.LevelInfo)
 	bf := addBrokerFlags(fs)
 	hf := addHTTPFlags(fs)
+	prof := addCPUProfileFlag(fs)
 	log, err := parseServing(fs, io, args, hf)
 	if err != nil {
 		return err
 	}
+	stopProf, err := startCPUProfile(*prof)
+	if err != nil {
+		return err
+	}
+	defer stopProf()
 	cfg, closeStore, err := bf.config(log)
 	if err != nil {
 		return err
@@ -382,10 +388,16 @@ func runNode(ctx context.Context, io *stdio, args []string) error {
 		withLogLevel(slog.LevelInfo)
 	nf := addNodeFlags(fs, true)
 	hf := addHTTPFlags(fs)
+	prof := addCPUProfileFlag(fs)
 	log, err := parseServing(fs, io, args, hf)
 	if err != nil {
 		return err
 	}
+	stopProf, err := startCPUProfile(*prof)
+	if err != nil {
+		return err
+	}
+	defer stopProf()
 	cfg, err := nf.config(log, *hf.addr != "")
 	if err != nil {
 		return err
@@ -475,10 +487,16 @@ func runUp(ctx context.Context, io *stdio, args []string) error {
 	bf := addBrokerFlags(fs)
 	nf := addNodeFlags(fs, false)
 	hf := addHTTPFlags(fs)
+	prof := addCPUProfileFlag(fs)
 	log, err := parseServing(fs, io, args, hf)
 	if err != nil {
 		return err
 	}
+	stopProf, err := startCPUProfile(*prof)
+	if err != nil {
+		return err
+	}
+	defer stopProf()
 	bcfg, closeStore, err := bf.config(log.With("role", "broker"))
 	if err != nil {
 		return err
