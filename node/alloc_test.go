@@ -214,7 +214,7 @@ func BenchmarkTaskPath(b *testing.B) {
 				}
 				frame = append(frame, `{"jsonrpc":"2.0","id":`...)
 				frame = strconv.AppendInt(frame, int64(1000+i), 10)
-				frame = append(frame, `,"method":"add","params":[5,6]}`...)
+				frame = append(frame, `,"method":"add","params":[5,6],"timeout_ms":30000,"attempt":1}`...) // as the broker hands out a call
 			}
 			frame = append(frame, ']')
 			b.SetBytes(int64(len(frame)))

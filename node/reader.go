@@ -31,6 +31,8 @@ type reader struct {
 	h     codec.Header
 	it    codec.BatchIter
 	tasks []*task
+	env   envelope  // the extension members of the task being read
+	now   time.Time // when the message being read arrived: one clock read per message
 }
 
 // ingest handles one message body: tasks are queued, the hello reply is read, anything else is
@@ -42,6 +44,7 @@ func (r *reader) ingest(body []byte) {
 		return
 	}
 	r.tasks = r.tasks[:0]
+	r.now = time.Time{}
 	if r.h.Kind == codec.KindBatch {
 		r.it.ResetLimits(body, &r.lim)
 		for r.it.Next() {
@@ -85,12 +88,16 @@ func (r *reader) one(h *codec.Header, raw []byte) {
 			method = codec.AppendUnescape(nil, method)
 		}
 		t := newTask(h.ID, method, h.Params)
+		r.env.read(raw, h.Params)
 		// The task's deadline travels as the milliseconds left when the broker handed it out
 		// (a ZeroTask extension, outside params): the node's clock takes it from here.
-		if ms, ok := envelopeUint(raw, h.Params, timeoutKey); ok && ms > 0 {
-			t.deadline = time.Now().Add(time.Duration(min(ms, maxTimeoutMS)) * time.Millisecond)
+		if ms, ok := envelopeUint(r.env.timeoutMS); ok && ms > 0 {
+			if r.now.IsZero() {
+				r.now = time.Now()
+			}
+			t.deadline = r.now.Add(time.Duration(min(ms, maxTimeoutMS)) * time.Millisecond)
 		}
-		r.taskInfo(t, raw, h.Params)
+		r.taskInfo(t)
 		r.tasks = append(r.tasks, t)
 	case codec.KindResponse:
 		r.n.response(h)
@@ -103,18 +110,18 @@ func (r *reader) one(h *codec.Header, raw []byte) {
 // record id (submitted tasks only), attempt number, queue and meta. The queue's name is one of
 // the node's own (Config.Queues), so naming it allocates nothing; the id and the meta, when
 // there are, cost their copies (the handler may keep them).
-func (r *reader) taskInfo(t *task, raw, params []byte) {
-	if a, ok := envelopeUint(raw, params, attemptKey); ok && a <= protocol.MaxAttemptsCap {
+func (r *reader) taskInfo(t *task) {
+	if a, ok := envelopeUint(r.env.attempt); ok && a <= protocol.MaxAttemptsCap {
 		t.attempt = int(a)
 	}
 	t.queue = protocol.DefaultQueue
-	if q, ok := envelopeString(raw, params, queueKey); ok {
+	if q, ok := envelopeString(r.env.queue); ok {
 		t.queue = r.n.queueName(q)
 	}
-	if id, ok := envelopeString(raw, params, taskKey); ok && len(id) <= maxTaskID {
+	if id, ok := envelopeString(r.env.task); ok && len(id) <= maxTaskID {
 		t.taskID = string(id)
 	}
-	if m := envelopeValue(raw, params, metaKey); len(m) >= 2 && m[0] == '{' && len(m) <= protocol.MaxMetaLen {
+	if m := r.env.meta; len(m) >= 2 && m[0] == '{' && len(m) <= protocol.MaxMetaLen {
 		t.meta = string(m)
 	}
 }

@@ -226,7 +226,9 @@ func TestEnvelopeUint(t *testing.T) {
 			end := rawjson.Skip(obj, start)
 			params = obj[start:end]
 		}
-		got, ok := envelopeUint(obj, params, timeoutKey)
+		var e envelope
+		e.read(obj, params)
+		got, ok := envelopeUint(e.timeoutMS)
 		if got != tt.want || ok != tt.ok {
 			t.Errorf("%s: %d %v, want %d %v", tt.obj, got, ok, tt.want, tt.ok)
 		}

@@ -183,13 +183,12 @@ type worker struct {
 	n       *Node
 	base    context.Context // Serve's context without its cancellation: the values handlers see
 	scratch []byte
-	timer   *time.Timer // fires expire at the running task's deadline; armed per run
+	timer   *time.Timer // fires expire at or before the running task's deadline (see arm)
 
-	mu    sync.Mutex // guards cur, ctx and the run numbers against revokes and the timer
-	cur   *task
-	ctx   *taskCtx // the running task's context
-	gen   uint64   // bumped per task (w.mu held)
-	armed uint64   // the gen the timer was armed for
+	mu      sync.Mutex // guards cur, ctx and timerAt against revokes and the timer
+	cur     *task
+	ctx     *taskCtx  // the running task's context
+	timerAt time.Time // when the timer fires; zero when it may be stopped
 
 	// Service-time sampling for the credit window: every task while tasks are slow, one in
 	// svcSampleEvery while they are fast (a clock read costs about 50 ns here, a few % of a
@@ -213,8 +212,8 @@ const maxScratch = 64 << 10
 func newWorker(n *Node) *worker {
 	w := &worker{n: n, base: context.Background(), scratch: make([]byte, 0, 512)}
 	// One timer per worker, reused for every task with a deadline or a time limit: arming it
-	// costs no allocation. It fires on its own goroutine and ends the run it was armed for
-	// only (see expire).
+	// costs no allocation. It fires on its own goroutine and ends the run then in progress
+	// only if that run's deadline has passed (see expire).
 	w.timer = time.AfterFunc(time.Hour, w.expire)
 	w.timer.Stop()
 	return w
@@ -224,25 +223,45 @@ func (w *worker) loop() {
 	for {
 		t := w.n.q.pop()
 		if t == nil {
+			w.timer.Stop() // left armed from the last run (see armLocked)
 			return
 		}
 		w.run(t)
 	}
 }
 
-// expire cancels the run the timer was armed for, with context.DeadlineExceeded. A timer that
-// fires late, once that run is over, finds the run number moved on and does nothing.
+// expire ends the running task's context with context.DeadlineExceeded if its deadline has
+// passed, and otherwise arms the timer again for it: the timer is left armed from run to run
+// (see arm), so it may fire during a later run, or between runs, when it does nothing.
 func (w *worker) expire() {
 	w.mu.Lock()
+	w.timerAt = time.Time{}
 	c := w.ctx
-	if w.armed != w.gen {
+	if c != nil && !c.info.Deadline.IsZero() {
+		if d := time.Until(c.info.Deadline); d > 0 {
+			w.timerAt = c.info.Deadline
+			w.timer.Reset(d)
+			c = nil
+		}
+	} else {
 		c = nil
 	}
 	w.mu.Unlock()
-	// A fire of an earlier run's timer that raced with this run's Reset finds it early.
-	if c != nil && !time.Now().Before(c.info.Deadline) {
+	if c != nil {
 		c.cancel(context.DeadlineExceeded, false, true)
 	}
+}
+
+// armLocked makes sure the timer fires by end (w.mu held). Tasks mostly come with deadlines
+// seconds away, each later than the last: a timer that already fires earlier is left as it
+// is (expire re-arms it for the run then in progress), which spares a timer reset and stop
+// per task.
+func (w *worker) armLocked(end time.Time, d time.Duration) {
+	if !w.timerAt.IsZero() && !w.timerAt.After(end) {
+		return
+	}
+	w.timerAt = end
+	w.timer.Reset(d)
 }
 
 // cancelRunning cancels the running task's context, if a task runs (the end of a stop's grace
@@ -289,19 +308,19 @@ func (w *worker) run(t *task) {
 	}
 	ctx := &taskCtx{parent: w.base, info: dispatch.TaskInfo{ID: t.taskID, Attempt: t.attempt, Queue: t.queue, Deadline: end, Meta: t.meta}}
 	ctx.prog.out, ctx.prog.src = &n.out, t
+	expired := false
 	w.mu.Lock()
 	w.cur, w.ctx = t, ctx
-	w.gen++
-	if !end.IsZero() {
-		w.armed = w.gen
-	}
-	w.mu.Unlock()
 	if !end.IsZero() {
 		if d := end.Sub(now); d > 0 {
-			w.timer.Reset(d)
+			w.armLocked(end, d)
 		} else {
-			ctx.cancel(context.DeadlineExceeded, false, true)
+			expired = true
 		}
+	}
+	w.mu.Unlock()
+	if expired {
+		ctx.cancel(context.DeadlineExceeded, false, true)
 	}
 	r := n.running.Add(1)
 	for {
@@ -344,9 +363,6 @@ func (w *worker) run(t *task) {
 		w.observe(t.method, served, err)
 	}
 	w.mu.Unlock()
-	if !end.IsZero() {
-		w.timer.Stop()
-	}
 	// As net/http does for a request, the task's context ends when its handler returns: a
 	// goroutine the handler left behind sees Done, and no later task can cancel it.
 	revoked, expired := ctx.finish()
