@@ -283,6 +283,11 @@ func (b *Broker) loop(ctx context.Context) error {
 		b.c.clock = b.c.now()
 		for i, n := 0, 0; ; i++ {
 			n += m.Size()
+			if i == 0 {
+				b.c.msgClock = b.c.clock
+			} else {
+				b.c.msgClock = b.c.now()
+			}
 			if m.Notification() == zmtp.NotifyDisconnect {
 				b.c.peerGone(m.Frames[0])
 			} else {
@@ -297,6 +302,7 @@ func (b *Broker) loop(ctx context.Context) error {
 			}
 		}
 		b.c.flush()
+		b.c.msgClock = 0
 		b.mu.Unlock()
 	}
 }

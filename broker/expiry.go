@@ -109,7 +109,7 @@ func parseTimeout(v []byte) time.Duration {
 // setDeadline gives a new task its deadline.
 func (c *core) setDeadline(t *task, d time.Duration) {
 	if d > 0 {
-		t.deadline = c.now() + int64(d)
+		t.deadline = c.recvNow() + int64(d)
 	}
 }
 
@@ -232,7 +232,7 @@ func (r *runLeases) len() int { return len(r.e) - r.head }
 // answered meanwhile are dropped, in order, once they outnumber the held tasks.
 func (c *core) watchRun(k uint64) {
 	r := &c.runs
-	r.e = append(r.e, deadlineEntry{at: c.now() + int64(c.cfg.TaskTimeout) + c.leaseGrace(), key: k})
+	r.e = append(r.e, deadlineEntry{at: c.recvNow() + int64(c.cfg.TaskTimeout) + c.leaseGrace(), key: k})
 	if n := r.len(); n > 1024 && n > 2*c.running {
 		w := 0
 		for _, e := range r.e[r.head:] {

@@ -13,7 +13,7 @@ import "github.com/zerotask/zerotask/protocol"
 // running stay with it, bounded by their deadline (Config.TaskTimeout without one).
 
 // noteProgress records that node p answered or reported a task running.
-func (c *core) noteProgress(p *peer) { p.progress = c.now() }
+func (c *core) noteProgress(p *peer) { p.progress = c.recvNow() }
 
 // reclaimStalled takes back the unstarted tasks of every node that showed no progress for
 // ProgressTimeout. It runs on tick, walking the nodes at most every quarter of the timeout.
