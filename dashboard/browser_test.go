@@ -206,7 +206,7 @@ func TestDashboardInChromium(t *testing.T) {
 	}
 	waitText("succeeded after 5 more", "#stat-succeeded", func(s string) bool { return s == strconv.Itoa(before+5) })
 
-	// A failure shows with its error.
+	// A failure shows with its params and error.
 	h, err := r.c.Submit(tctx, "fail", []any{"marker-77"})
 	if err != nil {
 		t.Fatal(err)
@@ -215,6 +215,7 @@ func TestDashboardInChromium(t *testing.T) {
 		t.Fatal("fail succeeded")
 	}
 	waitText("failure", `#failures tr[data-id="`+h.ID()+`"] td.err`, func(s string) bool { return strings.Contains(s, "marker-77") })
+	waitText("failure's params", `#failures tr[data-id="`+h.ID()+`"] td.params`, func(s string) bool { return s == `["marker-77"]` })
 	// Its requeue button runs it again from the archive (it fails again: the failed counter
 	// moves by one).
 	failed := r.b.Stats().Failed

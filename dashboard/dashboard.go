@@ -25,6 +25,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -53,6 +54,9 @@ const (
 	// failureLookups bounds the failures waiting for their record to be fetched; past it a
 	// failure is shown without its error.
 	failureLookups = 64
+	// failureListLimit is how many of the archive's newest failures are searched for a failed
+	// task's record with its params.
+	failureListLimit = 20
 	// maxIDLen bounds a task id a lookup or button accepts.
 	maxIDLen = 256
 )
@@ -97,7 +101,7 @@ type Dashboard struct {
 	last     []byte   // the last snapshot event
 	failures [][]byte // recent failure events, oldest first
 	done     chan struct{}
-	lookups  chan string
+	lookups  chan failed
 }
 
 // New validates cfg and returns a Dashboard.
@@ -127,7 +131,7 @@ func New(cfg Config) (*Dashboard, error) {
 		files:   http.FileServer(http.FS(sub)),
 		clients: make(map[chan []byte]struct{}),
 		done:    make(chan struct{}),
-		lookups: make(chan string, failureLookups),
+		lookups: make(chan failed, failureLookups),
 	}, nil
 }
 
@@ -234,7 +238,7 @@ func (d *Dashboard) tailStates(ctx context.Context) {
 			}
 			if out[i].State == protocol.StateFailure {
 				select {
-				case d.lookups <- out[i].ID:
+				case d.lookups <- failed{out[i].ID, time.Now().UnixMilli()}:
 				default: // too many at once: shown in the task list, without the error
 				}
 			}
@@ -250,22 +254,33 @@ func (d *Dashboard) tailStates(ctx context.Context) {
 	}
 }
 
-// fetchFailures reads the record of each failed task and keeps it as a recent failure.
+// failed is a failure seen on the state stream: the task's id and when it was seen (unix ms).
+type failed struct {
+	id string
+	at int64
+}
+
+// fetchFailures reads the record of each failed task and keeps it as a recent failure, with
+// "failed_ms": when the state stream said it failed (the page shows that time, not when the
+// page learnt of it).
 func (d *Dashboard) fetchFailures(ctx context.Context) {
 	for {
-		var id string
+		var f failed
 		select {
 		case <-ctx.Done():
 			return
-		case id = <-d.lookups:
+		case f = <-d.lookups:
 		}
-		rec, err := d.status(ctx, id)
+		rec, err := d.failureRecord(ctx, f.id)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
 			}
-			d.log.Debug("dashboard: record of a failed task", "id", id, "err", err)
-			rec, _ = json.Marshal(map[string]string{"id": id, "state": protocol.StateFailure})
+			d.log.Debug("dashboard: record of a failed task", "id", f.id, "err", err)
+			rec, _ = json.Marshal(map[string]string{"id": f.id, "state": protocol.StateFailure})
+		}
+		if len(rec) > 2 && rec[0] == '{' {
+			rec = append(strconv.AppendInt([]byte(`{"failed_ms":`), f.at, 10), append([]byte{','}, rec[1:]...)...)
 		}
 		ev := event("failure", rec)
 		d.mu.Lock()
@@ -276,6 +291,30 @@ func (d *Dashboard) fetchFailures(ctx context.Context) {
 		d.mu.Unlock()
 		d.broadcast(ev)
 	}
+}
+
+// failureRecord returns the record of failed task id with its params: from the archive's
+// newest failures (broker.list), which keep the params, else its record (broker.status).
+func (d *Dashboard) failureRecord(ctx context.Context, id string) ([]byte, error) {
+	page, err := d.call(ctx, protocol.MethodList, map[string]any{
+		protocol.ParamState: protocol.StateFailure, protocol.ParamOrder: protocol.OrderNewest, protocol.ParamLimit: failureListLimit,
+	})
+	if err == nil {
+		var p struct {
+			Tasks []json.RawMessage `json:"tasks"`
+		}
+		if json.Unmarshal(page, &p) == nil {
+			for _, t := range p.Tasks {
+				var h struct {
+					ID string `json:"id"`
+				}
+				if json.Unmarshal(t, &h) == nil && h.ID == id {
+					return t, nil
+				}
+			}
+		}
+	}
+	return d.status(ctx, id)
 }
 
 // status calls broker.status for one task.

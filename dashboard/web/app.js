@@ -28,6 +28,13 @@ function row(cells) {
 
 function num(v) { return el("td", v, "num"); }
 
+// empty is the row of a table with nothing to show yet.
+function empty(cols, text) {
+  const td = el("td", text, "muted");
+  td.colSpan = cols;
+  return row([td]);
+}
+
 function ago(ms) {
   if (!ms) return "-";
   const s = Math.max(0, (Date.now() - ms) / 1000);
@@ -134,18 +141,28 @@ function draw(canvas, values, unit) {
   g.globalAlpha = 0.25; g.strokeStyle = fg; g.beginPath(); g.moveTo(left, bottom); g.lineTo(right, bottom); g.stroke();
   g.globalAlpha = 1; g.fillStyle = fg; g.font = "11px system-ui,sans-serif";
   const last = values.length ? values[values.length - 1] : null;
-  g.fillText("max " + fmt(maxV) + unit + (last !== null ? "   now " + fmt(last) + unit : ""), left, 11);
+  if (values.length) g.fillText("max " + fmt(maxV) + unit + (last !== null ? "   now " + fmt(last) + unit : ""), left, 11);
+  if (values.length < 2) {
+    g.globalAlpha = 0.6;
+    g.fillText("collecting: one point per second from when this page opened", left, (top + bottom) / 2);
+    g.globalAlpha = 1;
+  }
   g.strokeStyle = line.trim(); g.lineWidth = 1.5; g.beginPath();
   const step = (right - left) / Math.max(1, HISTORY - 1);
   const x0 = right - (values.length - 1) * step;
   let pen = false;
+  const dots = [];
   values.forEach((v, i) => {
     if (v === null) { pen = false; return; }
     const x = x0 + i * step, y = bottom - (v / maxV) * (bottom - top);
     if (pen) g.lineTo(x, y); else g.moveTo(x, y);
+    // A point between two gaps draws no segment: it gets a dot.
+    if ((i === 0 || values[i - 1] === null) && (i === values.length - 1 || values[i + 1] === null)) dots.push([x, y]);
     pen = true;
   });
   g.stroke();
+  g.fillStyle = line.trim();
+  for (const [x, y] of dots) { g.beginPath(); g.arc(x, y, 2, 0, 2 * Math.PI); g.fill(); }
 }
 
 function fmt(v) { return v >= 100 ? v.toFixed(0) : v.toFixed(1); }
@@ -159,6 +176,8 @@ function onStates(list) {
     if (t) {
       t.state = n.state; t.time = now;
       t.progress = n.progress !== undefined ? n.progress : (FINAL.has(n.state) ? undefined : t.progress);
+      tasks.delete(n.id); // re-inserted: the newest change is on top
+      tasks.set(n.id, t);
       continue;
     }
     tasks.set(n.id, {time: now, id: n.id, method: n.method || "", queue: n.queue || "", state: n.state, progress: n.progress});
@@ -178,7 +197,7 @@ function renderTasks() {
     rows.push(tr);
   }
   rows.reverse();
-  fill($("tasks").tBodies[0], rows);
+  fill($("tasks").tBodies[0], rows.length ? rows : [empty(7, "No task has changed state since this page opened.")]);
 }
 
 // progressText shows a dispatch.Progress report ({done,total,note}) or any other JSON value.
@@ -207,14 +226,16 @@ async function revoke(id) {
 function onFailure(rec) {
   const i = failures.findIndex((f) => f.id === rec.id);
   if (i >= 0) failures.splice(i, 1);
-  rec._time = new Date().toLocaleTimeString();
+  rec._time = new Date(rec.failed_ms || Date.now()).toLocaleTimeString();
   failures.unshift(rec);
   if (failures.length > MAX_FAILURES) failures.pop();
-  fill($("failures").tBodies[0], failures.map((f) => {
+  fill($("failures").tBodies[0], failures.length === 0 ? [empty(7, "No failures.")] : failures.map((f) => {
     const err = f.error ? (f.error.message || JSON.stringify(f.error)) + (f.error.data !== undefined ? " " + JSON.stringify(f.error.data) : "") : "";
+    let params = f.params !== undefined ? JSON.stringify(f.params) : "";
+    if (params.length > 120) params = params.slice(0, 119) + "\u2026";
     const b = el("button", "requeue", "requeue");
     b.onclick = () => requeue(f.id);
-    const tr = row([f._time, el("td", f.id, "id"), f.method || "", f.node || "", el("td", err, "err"), (() => { const td = el("td"); td.appendChild(b); return td; })()]);
+    const tr = row([f._time, el("td", f.id, "id"), f.method || "", el("td", params, "id params"), f.node || "", el("td", err, "err"), (() => { const td = el("td"); td.appendChild(b); return td; })()]);
     tr.dataset.id = f.id;
     return tr;
   }));
@@ -267,4 +288,8 @@ function connect() {
   es.addEventListener("state", (e) => onStates(JSON.parse(e.data)));
   es.addEventListener("failure", (e) => onFailure(JSON.parse(e.data)));
 }
+renderTasks();
+draw($("chart-rate"), [], "/s");
+draw($("chart-latency"), [], " ms");
+fill($("failures").tBodies[0], [empty(7, "No failures.")]);
 connect();
