@@ -605,16 +605,21 @@ func (c *core) revokeFlow(f *workflow) {
 // endFlow revokes the steps of a finished graph that have not ended, stores its record (waking
 // the broker.result waits on it) and keeps it for ResultTTL.
 func (c *core) endFlow(f *workflow) {
-	for _, n := range f.steps {
-		nd := &f.nodes[n]
-		if nd.ended {
-			continue
+	// The steps not running go first: a node that holds a step it has not started then reads
+	// that step's revoke before those of its running steps, whose cancels free workers that
+	// would otherwise start it.
+	for _, running := range [2]bool{false, true} {
+		for _, n := range f.steps {
+			nd := &f.nodes[n]
+			if nd.ended || c.stepRunning(nd) != running {
+				continue
+			}
+			if nd.seq != 0 {
+				c.revokeSeq(nd.seq) // its stepEnded comes through storeTask
+			}
+			nd.ended, nd.fin = true, stRevoked
+			delete(c.wf.steps, nd.seq)
 		}
-		if nd.seq != 0 {
-			c.revokeSeq(nd.seq) // its stepEnded comes through storeTask
-		}
-		nd.ended, nd.fin = true, stRevoked
-		delete(c.wf.steps, nd.seq)
 	}
 	for i := range f.nodes {
 		f.nodes[i].results = nil
@@ -662,6 +667,15 @@ func (c *core) flowOf(seq uint64) *workflow {
 		return nil
 	}
 	return c.wf.byseq[seq]
+}
+
+// stepRunning reports whether task node nd's task runs on a node now.
+func (c *core) stepRunning(nd *wnode) bool {
+	if nd.seq == 0 {
+		return false
+	}
+	slot, ok := c.subm[nd.seq]
+	return ok && c.tasks.at(slot).state == stRunning
 }
 
 // stepState returns the state of task node nd now.

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -70,4 +71,57 @@ func TestDrillDurableWorkflowKill(t *testing.T) {
 	if cs.Succeeded > members+1-uint64(done)+uint64(8+4096) {
 		t.Errorf("the restarted broker ran %d tasks: more than those left and what the node held", cs.Succeeded)
 	}
+}
+
+// TestWorkflowRevokeProcesses: a chord of 1,010 `sleep 60000` members (and a callback) on a
+// `zerotask broker` process, with one `zerotask node` process of concurrency 10 and a prefetch
+// of 1: 10 members run (the node's log of starts says which), one waits in the node and 999 in
+// the broker's queue. Revoking the graph ends every step REVOKED, and the 10 running sleeps end
+// at once in the node process (their handlers' contexts are cancelled: a sleep returns only at
+// its end or then); no other member ever starts.
+func TestWorkflowRevokeProcesses(t *testing.T) {
+	const members, running = 1010, 10
+	_, router, pub := startBinaryBroker(t)
+	dir := t.TempDir()
+	startDrillNode(t, dir, router, pub, "n1", "--concurrency", "10", "--prefetch", "1")
+	c := dial(t, router)
+	testutil.Eventually(t, 10*time.Second, func() bool { return len(nodesOf(t, c)) == 1 }, "the node connected")
+	flows := make([]*client.Flow, members)
+	for i := range flows {
+		flows[i] = client.Task("sleep", []any{sleepParams(i, 60_000)})
+	}
+	ctx := testutil.Context(t, time.Minute)
+	h, err := c.SubmitWorkflow(ctx, client.Chord(flows, client.Task("sum", nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wi client.WorkflowInfo
+	testutil.Eventually(t, 20*time.Second, func() bool {
+		wi, err = c.WorkflowStatus(ctx, h.ID())
+		return err == nil && len(runs(t, dir)) == running && wi.Counts[client.StateRunning] == running
+	}, "%d members running: %+v, %v", running, &wi.Counts, &err)
+	if wi.Counts[client.StateQueued]+wi.Counts[client.StateRunning] != members || wi.Counts[client.StatePending] != 1 {
+		t.Fatalf("before the revoke: %+v, want %d queued or running and the callback pending", wi.Counts, members)
+	}
+	before := wi.Counts
+	revoked := time.Now()
+	if ti, err := c.Revoke(ctx, h.ID()); err != nil || ti.State != client.StateRevoked {
+		t.Fatalf("Revoke: %+v, %v", ti, err)
+	}
+	if err := h.Wait(ctx, nil); !errors.Is(err, client.ErrRevoked) {
+		t.Fatalf("Wait: %v, want ErrRevoked", err)
+	}
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		return nodesOf(t, c)["n1"].Running == 0 && statsOf(t, c).Running == 0
+	}, "the running sleeps ended in the node process")
+	ended := time.Since(revoked)
+	wi, err = c.WorkflowStatus(ctx, h.ID())
+	if err != nil || wi.State != client.StateRevoked || wi.Counts[client.StateRevoked] != members+1 || len(wi.Steps) != members+1 {
+		t.Fatalf("after the revoke: %s %+v, %v; want all %d steps REVOKED", wi.State, wi.Counts, err, members+1)
+	}
+	if n := len(runs(t, dir)); n != running {
+		t.Fatalf("%d members started in the node, want the %d that ran before the revoke", n, running)
+	}
+	t.Logf("revoked a graph of %d queued and %d running members (%d of them started in the node): every step REVOKED, the running sleeps ended %v after the revoke",
+		before[client.StateQueued], before[client.StateRunning], running, ended.Round(time.Millisecond))
 }

@@ -262,27 +262,25 @@ func (n *Node) controlOne(h *codec.Header) {
 		n.log.Warn("node: bad revoke", "err", err)
 		return
 	}
-	for _, id := range p.IDs {
-		n.revoke(id)
-	}
 	if p.ID != nil {
-		n.revoke(p.ID)
+		p.IDs = append(p.IDs, p.ID)
 	}
-}
-
-// revoke cancels the task with this id if it runs here, and marks it if it waits here.
-func (n *Node) revoke(id []byte) {
-	hit := false
-	for _, w := range n.workers {
-		if w.revoke(id) {
-			hit = true
+	// The tasks waiting here are marked first: cancelling a running one frees its worker,
+	// which would otherwise start the next waiting task before its revoke is read (a revoked
+	// graph's prefetched step ran for a moment that way).
+	hit := make([]bool, len(p.IDs))
+	for i, id := range p.IDs {
+		hit[i] = n.q.revoke(id)
+	}
+	for i, id := range p.IDs {
+		for _, w := range n.workers {
+			if w.revoke(id) {
+				hit[i] = true
+			}
 		}
-	}
-	if n.q.revoke(id) {
-		hit = true
-	}
-	if hit {
-		n.revoked.Add(1)
-		n.log.Info("node: task revoked", "id", string(id))
+		if hit[i] {
+			n.revoked.Add(1)
+			n.log.Info("node: task revoked", "id", string(id))
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -179,6 +180,35 @@ func TestRevokeOnDealer(t *testing.T) {
 		t.Errorf("add after revoke: %s %+v", r.Result, r.Error)
 	}
 	f.CheckClean()
+}
+
+// TestRevokeWaitingBeforeRunning: one revoke naming a running task and a task waiting behind
+// it (concurrency 1) marks the waiting one before it cancels the running one, so the worker
+// the cancel frees never starts the revoked waiting task; both answer -32004.
+func TestRevokeWaitingBeforeRunning(t *testing.T) {
+	for i := range 20 { // the order used to be a race: try it several times
+		f := newFakeBroker(t)
+		d := testDispatcher(t)
+		var started atomic.Int64
+		d.MustRegister("mark", dispatch.HandlerFunc(func(_ context.Context, dst, _ []byte) ([]byte, error) {
+			started.Add(1)
+			return append(dst, "true"...), nil
+		}))
+		rn := startNode(t, f, Config{Concurrency: 1, Sub: "none", Dispatcher: d})
+		running := f.submit("sleep", "[60000]")
+		waiting := f.submit("mark", "[]")
+		testutil.Eventually(t, waitLong, func() bool { s := rn.Stats(); return s.Running == 1 && s.Queued == 1 }, "one running, one waiting")
+		f.sendRaw(`{"jsonrpc":"2.0","method":"broker.revoke","params":{"ids":[` + running + `,` + waiting + `]}}`)
+		for _, id := range []string{running, waiting} {
+			if r := waitResult(t, f, id); r.Error == nil || r.Error.Code != -32004 {
+				t.Fatalf("run %d: task %s answered %s %+v, want -32004", i, id, r.Result, r.Error)
+			}
+		}
+		if n := started.Load(); n != 0 {
+			t.Fatalf("run %d: the revoked waiting task started", i)
+		}
+		f.CheckClean()
+	}
 }
 
 // TestQueuesInHello: the queues a node takes tasks from go in every hello; bad names are
