@@ -35,6 +35,28 @@ type taskRecord struct {
 	Node     string          `json:"node"`
 	Result   json.RawMessage `json:"result"`
 	Error    *codec.Error    `json:"error"`
+	Progress json.RawMessage `json:"progress"`
+}
+
+// progressText shows a running task's last progress report in a table: "progress 7/10 (70%)
+// NOTE" for a dispatch.Progress report, "progress JSON" for any other value.
+func progressText(raw json.RawMessage) string {
+	var p struct {
+		Done  *int64 `json:"done"`
+		Total *int64 `json:"total"`
+		Note  string `json:"note"`
+	}
+	if json.Unmarshal(raw, &p) != nil || p.Done == nil || p.Total == nil {
+		return "progress " + string(raw)
+	}
+	s := fmt.Sprintf("progress %d/%d", *p.Done, *p.Total)
+	if *p.Total > 0 {
+		s += fmt.Sprintf(" (%d%%)", *p.Done*100 / *p.Total)
+	}
+	if p.Note != "" {
+		s += " " + p.Note
+	}
+	return s
 }
 
 // recordsFor says what a record's state means for a command's exit status.
@@ -82,6 +104,8 @@ func printRecords(io *stdio, cf *clientFlags, raws [][]byte, k recordsFor) error
 			out := string(r.Result)
 			if r.Error != nil {
 				out = string(errorJSON(r.Error))
+			} else if len(r.Progress) > 0 && out == "" {
+				out = progressText(r.Progress)
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", r.ID, r.State, r.Method, r.Attempts, dash(r.Node), dash(out))
 		}
