@@ -440,10 +440,40 @@ func TestRedisBadRecords(t *testing.T) {
 	if err := r.Hold(ctx, "B", store.Task{ID: "w2", Queue: "q", Method: "m"}, store.Task{ID: "h", Queue: "q", Method: "m"}); err != nil {
 		t.Fatalf("Hold over a wrong-type key: %v", err)
 	}
-	for id, want := range map[string]store.Where{"t0": store.WhereNone, "w2": store.WhereHeld, "h": store.WhereHeld, "t2": store.WhereHeld} {
+	// An idempotency key of the wrong type, in a hold batch and in a result batch: set aside
+	// and read as unbound; the other tasks and results of the batch go through.
+	if err := c.Do(ctx, c.B().Hset().Key("bad:key:k1").FieldValue().FieldValue("x", "y").Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Hold(ctx, "B", store.Task{ID: "k", Queue: "q", Method: "m", Key: "k1", KeyTTL: time.Minute}, store.Task{ID: "h2", Queue: "q", Method: "m"}); err != nil {
+		t.Fatalf("Hold over a wrong-type idempotency key: %v", err)
+	}
+	if err := c.Do(ctx, c.B().Del().Key("bad:key:k1").Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Do(ctx, c.B().Lpush().Key("bad:key:k1").Element("x").Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Put(ctx, time.Minute, store.Result{ID: "k", State: store.StateSuccess, Result: []byte("1"), Key: "k1"},
+		store.Result{ID: "h", State: store.StateSuccess, Result: []byte("2")}); err != nil {
+		t.Fatalf("Put over a wrong-type idempotency key: %v", err)
+	}
+	for id, want := range map[string]store.Where{"t0": store.WhereNone, "w2": store.WhereHeld, "h": store.WhereHeld, "t2": store.WhereHeld, "k": store.WhereHeld, "h2": store.WhereHeld} {
 		if w, _, err := r.Locate(ctx, id); err != nil || w != want {
 			t.Errorf("Locate(%s) = %v, %v; want %v", id, w, err, want)
 		}
+	}
+	for _, id := range []string{"k", "h"} {
+		var res store.Result
+		if found, err := r.Get(ctx, id, &res); err != nil || !found {
+			t.Errorf("result of %s: found %v, %v", id, found, err)
+		}
+	}
+	if bound, err := c.Do(ctx, c.B().Get().Key("bad:key:k1").Build()).ToString(); err != nil || bound != "k" {
+		t.Errorf("idempotency key k1 after its wrong-type value was set aside: %q, %v; want bound to k", bound, err)
+	}
+	if n, _ := c.Do(ctx, c.B().Exists().Key("bad:bad:key:k1").Build()).AsInt64(); n != 1 {
+		t.Errorf("the wrong-type idempotency key was not set aside")
 	}
 }
 

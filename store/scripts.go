@@ -48,6 +48,19 @@ local function task_fields(p, id, ...)
   end
   return v
 end
+-- key_get reads idempotency key kk (<p>key:<name>); a key of another type is set aside
+-- (renamed to <p>bad:key:<name>, added to <p>bad) and reads as unbound, so that it blocks
+-- neither the holds nor the result writes of the batch it is in.
+local function key_get(p, kk)
+  local v = redis.pcall('GET', kk)
+  if type(v) == 'table' and v.err then
+    local name = string.sub(kk, #p + 1)
+    redis.call('RENAME', kk, p .. 'bad:' .. name)
+    redis.call('SADD', p .. 'bad', name)
+    return false
+  end
+  return v
+end
 -- free_id reports whether no task id is stored (a key of another type is set aside).
 local function free_id(p, id)
   local tk = p .. 't:' .. id
@@ -102,7 +115,7 @@ for i = 2, #ARGV, 5 do
   local key = ARGV[i + 3]
   if key ~= '' then
     local kk = p .. 'key:' .. key
-    local cur = redis.call('GET', kk)
+    local cur = key_get(p, kk)
     if not cur or cur == id or (redis.call('EXISTS', p .. 't:' .. cur) == 0 and redis.call('EXISTS', p .. 'r:' .. cur) == 0) then
       redis.call('SET', kk, id, 'PX', ARGV[i + 2])
     end
@@ -220,7 +233,7 @@ for g = 1, ngroups do
       local key = ARGV[a + 4]
       if key ~= '' then
         local kk = p .. 'key:' .. key
-        local cur = redis.call('GET', kk)
+        local cur = key_get(p, kk)
         if cur and cur ~= id and (redis.call('EXISTS', p .. 't:' .. cur) == 1 or redis.call('EXISTS', p .. 'r:' .. cur) == 1) then
           bound = cur
         else
