@@ -567,8 +567,9 @@ func TestDurableLookupBound(t *testing.T) {
 
 // TestDurableStopKeepsRecoveredCalls: calls an earlier run left in the store (a kill -9) are
 // claimed by the restarted broker; a graceful stop then gives back every one it did not
-// finish, the ones still queued and the ones on a node lost during the stop, instead of
-// failing them with nobody to answer (-32003) and acking them.
+// finish, the ones still queued and the ones on a node lost during the stop (a task submitted
+// to this run among them), instead of failing them with nobody to answer (-32003) and acking
+// them.
 func TestDurableStopKeepsRecoveredCalls(t *testing.T) {
 	st := storeFor(t)
 	ctx := context.Background()
@@ -588,6 +589,12 @@ func TestDurableStopKeepsRecoveredCalls(t *testing.T) {
 	ts := nd.collect(2)
 	nd.result(ts[0].ID, "1") // one finishes; one stays on the node
 	testutil.Eventually(t, wait, func() bool { return b.Stats().Claimed == n && b.Stats().Queued == n-2 }, "all claimed, %d queued", n-2)
+	// A task submitted to this run, on the node too when the node is lost.
+	sub := submitID(t, dealer(t, b), "work", `["sub"]`, `"priority":9`)
+	nd.credit(1)
+	if st := nd.collect(1); string(st[0].Params) != `["sub"]` {
+		t.Fatalf("the node was given %s, want the submitted task", st[0].Params)
+	}
 	sctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	stopped := make(chan error, 1)
@@ -601,7 +608,7 @@ func TestDurableStopKeepsRecoveredCalls(t *testing.T) {
 		t.Fatal(err)
 	}
 	back := 0
-	for _, id := range ids {
+	for _, id := range append(ids, sub) {
 		w, _, err := st.Locate(ctx, id)
 		if err != nil {
 			t.Fatal(err)
@@ -610,7 +617,7 @@ func TestDurableStopKeepsRecoveredCalls(t *testing.T) {
 			back++
 		}
 	}
-	if back != n-1 || queuedLen(t, st, "work") != n-1 {
-		t.Fatalf("%d of %d unfinished recovered calls back in the store (queue %d)", back, n-1, queuedLen(t, st, "work"))
+	if back != n || queuedLen(t, st, "work") != n {
+		t.Fatalf("%d of %d unfinished recovered calls and submitted tasks back in the store (queue %d)", back, n, queuedLen(t, st, "work"))
 	}
 }
