@@ -477,7 +477,7 @@ func (c *core) bSubmit(p *peer, tg target, h *codec.Header) {
 		}
 	}
 	q, qerr := c.queueFor([]byte(method), x.queue, p.share)
-	if !c.admit(p, tg, h.ID, q, qerr, x.delay > 0, len(params)) || c.tooLarge(tg, h.ID, q, params, x) {
+	if !c.admit(p, tg, h.ID, q, qerr, x.delay > 0, false, len(params)) || c.tooLarge(tg, h.ID, q, params, x) {
 		if q != nil {
 			c.maybeDropQueue(q)
 		}

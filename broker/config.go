@@ -23,6 +23,7 @@ const (
 	DefaultMemoryBudget         = protocol.DefaultMemoryBudget         // DefaultMemoryBudget is the default of Config.MemoryBudget.
 	DefaultMaxQueued            = protocol.DefaultMaxQueued            // DefaultMaxQueued is the default of Config.MaxQueued.
 	DefaultMaxInFlightPerClient = protocol.DefaultMaxInFlightPerClient // DefaultMaxInFlightPerClient is the default of Config.MaxInFlightPerClient.
+	DefaultMaxInFlightBytes     = protocol.DefaultMaxInFlightBytes     // DefaultMaxInFlightBytes is the default of Config.MaxInFlightBytes.
 	DefaultMaxBatch             = protocol.DefaultMaxBatch             // DefaultMaxBatch is the default of Config.MaxBatch.
 	DefaultMaxMsgSize           = protocol.DefaultMaxMsgSize           // DefaultMaxMsgSize is the default of Config.MaxMsgSize.
 	DefaultMaxMethods           = protocol.DefaultMaxMethods           // DefaultMaxMethods is the default of Config.MaxMethods.
@@ -103,6 +104,7 @@ var (
 	errMethodShare     = protocol.ErrMethodShare
 	errWaitShare       = protocol.ErrWaitShare
 	errTaskBytes       = protocol.ErrTaskBytes
+	errInFlightBytes   = protocol.ErrInFlightBytes
 	errNodeLost        = protocol.ErrNodeLost
 	errMethodTooLong   = protocol.ErrMethodTooLong
 	errNotNode         = protocol.ErrNotNode
@@ -194,6 +196,14 @@ type Config struct {
 	// MaxInFlightPerClient bounds the requests of one client awaiting a reply (task calls,
 	// broker.result waits, broker tasks); past it CodeTooManyInFlight. Default 10,000.
 	MaxInFlightPerClient int
+	// MaxInFlightBytes bounds the bytes of one client's task calls awaiting a reply (their
+	// params and ids as held, plus the fixed cost per task of MaxTaskBytes), so that a client
+	// that calls without reading cannot take MaxTaskBytes, nor queue more work ahead of other
+	// clients' tasks at a node than that: past it a call is refused with
+	// protocol.ErrInFlightBytes (CodeTooManyInFlight, data {"budget":"client_inflight_bytes"});
+	// one call always fits when the client has none in flight. Default 4 MiB (MaxInFlightPerClient
+	// calls of up to 128 bytes of id and params; 63 of 60 KB).
+	MaxInFlightBytes int64
 	// MaxBatch bounds the members of a batch (a longer one is answered with -32600) and the
 	// tasks or replies the broker packs into one message. Default 1,024.
 	MaxBatch int
@@ -403,6 +413,7 @@ func (c Config) withDefaults() (Config, error) {
 	if c.ClientShare > 100 {
 		return c, errors.Join(ErrConfig, errors.New("ClientShare is a percentage: at most 100"))
 	}
+	orDefault(&c.MaxInFlightBytes, DefaultMaxInFlightBytes)
 	orDefault(&c.MaxNodeName, DefaultMaxNodeName)
 	orDefault(&c.MaxNodeLists, DefaultMaxNodeLists)
 	orDefault(&c.MaxBacklog, DefaultMaxBacklog)

@@ -57,6 +57,7 @@ type peer struct {
 	// Client side.
 	unordered bool         // broker.hello {"unordered":true}: replies packed as they complete
 	inflight  int          // replies owed (task calls, result waits, broker tasks)
+	ibytes    int64        // what its task calls in thead take (taskCost), for MaxInFlightBytes
 	thead     uint32       // head of the list of its task calls that owe a reply (task.cprev/cnext)
 	waiters   *waiter      // its broker.result waits (waiter.pprev/pnext)
 	replies   batch.Packer // unordered replies waiting for the flush
@@ -485,6 +486,7 @@ func (c *core) peerGone(ident []byte) {
 // linkClient adds a task call to its client's list.
 func (c *core) linkClient(p *peer, slot uint32, t *task) {
 	t.flags |= fClient
+	p.ibytes += taskCost(cap(t.buf))
 	t.cprev, t.cnext = noRef, p.thead
 	if p.thead != noRef {
 		c.tasks.at(p.thead).cprev = slot
@@ -497,9 +499,13 @@ func (c *core) unlinkClient(slot uint32, t *task) {
 		return
 	}
 	t.flags &^= fClient
+	p := c.livePeer(t.client, t.cgen)
+	if p != nil {
+		p.ibytes -= taskCost(cap(t.buf))
+	}
 	if t.cprev != noRef {
 		c.tasks.at(t.cprev).cnext = t.cnext
-	} else if p := c.livePeer(t.client, t.cgen); p != nil && p.thead == slot {
+	} else if p != nil && p.thead == slot {
 		p.thead = t.cnext
 	}
 	if t.cnext != noRef {

@@ -282,3 +282,56 @@ func TestRevokeNoticesBounded(t *testing.T) {
 		t.Fatalf("%d ids in %d notices, want %d in several", revoked, notices, tasks)
 	}
 }
+
+// TestInFlightBytes: a client's task calls awaiting a reply are bounded in bytes
+// (MaxInFlightBytes): the call that would pass the bound is refused with -32002 and data
+// naming the budget, while submits, notifications and other clients are not counted against
+// it; an answer makes room again, and one call always fits when none is in flight.
+func TestInFlightBytes(t *testing.T) {
+	const size = 3000 // params; with id 1..3 bytes, a 4 KiB buffer each
+	cost, small := taskCost(poolCap(size+3)), taskCost(poolCap(len(`5[1]`)))
+	b := startBroker(t, Config{MaxInFlightBytes: 3*cost + small})
+	n := newNode(t, b, "n", "work")
+	n.credit(100)
+	c := dealer(t, b)
+	for i := range 3 {
+		c.send(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"work","params":%s}`, i, stringParams("c", size)))
+	}
+	ts := n.collect(3)
+	r := decodeResp(t, c.call(fmt.Sprintf(`{"jsonrpc":"2.0","id":99,"method":"work","params":%s}`, stringParams("c", size))))
+	if r.Error == nil || r.Error.Code != CodeTooManyInFlight || string(r.Error.Data) != `{"budget":"client_inflight_bytes"}` {
+		t.Fatalf("the call past the bound: %+v", r)
+	}
+	// A small call still fits under the bound (the bound is in bytes, not calls).
+	c.send(`{"jsonrpc":"2.0","id":5,"method":"work","params":[1]}`)
+	s := n.collect(1)
+	// Not counted: a submit (answered at once), a notification, another client's call.
+	if id := submit(t, c, "work", stringParams("s", size)); id == "" {
+		t.Fatal("submit refused")
+	}
+	c.send(fmt.Sprintf(`{"jsonrpc":"2.0","method":"work","params":%s}`, stringParams("n", size)))
+	other := dealer(t, b)
+	other.send(fmt.Sprintf(`{"jsonrpc":"2.0","id":1,"method":"work","params":%s}`, stringParams("o", size)))
+	n.collect(3)
+	// An answer makes room for one more.
+	n.result(ts[0].ID, "0")
+	c.recv()
+	n.result(s[0].ID, "0")
+	c.recv()
+	c.send(fmt.Sprintf(`{"jsonrpc":"2.0","id":100,"method":"work","params":%s}`, stringParams("c", size)))
+	n.collect(1)
+	if code := errCode(t, c.call(fmt.Sprintf(`{"jsonrpc":"2.0","id":101,"method":"work","params":%s}`, stringParams("c", size)))); code != CodeTooManyInFlight {
+		t.Fatalf("a call past the bound again: code %d, want %d", code, CodeTooManyInFlight)
+	}
+
+	// One call always fits: a bound below a single call's cost.
+	b2 := startBroker(t, Config{MaxInFlightBytes: 1})
+	n2 := newNode(t, b2, "n", "work")
+	n2.credit(10)
+	c2 := dealer(t, b2)
+	c2.send(fmt.Sprintf(`{"jsonrpc":"2.0","id":1,"method":"work","params":%s}`, stringParams("c", size)))
+	n2.collect(1)
+	if code := errCode(t, c2.call(`{"jsonrpc":"2.0","id":2,"method":"work","params":[1]}`)); code != CodeTooManyInFlight {
+		t.Fatalf("the second call past a bound of 1 byte: code %d, want %d", code, CodeTooManyInFlight)
+	}
+}

@@ -12,7 +12,7 @@ func TestQueuedMemory(t *testing.T) {
 	if testing.Short() || raceEnabled {
 		n = 100_000 // the race detector makes this slow; the per-task figure is the same
 	}
-	r := newRig(t, Config{MaxQueued: n, MaxInFlightPerClient: n})
+	r := newRig(t, Config{MaxQueued: n, MaxInFlightPerClient: n, MaxInFlightBytes: 1 << 40})
 	req := []byte(`{"jsonrpc":"2.0","id":1234567,"method":"work","params":[5,6]}`)
 	before := heapInUse()
 	for i := 0; i < n; i++ {
@@ -49,7 +49,7 @@ func BenchmarkEnqueue(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		if i%per == 0 {
 			b.StopTimer()
-			r = newRig(b, Config{MaxInFlightPerClient: per})
+			r = newRig(b, Config{MaxInFlightPerClient: per, MaxInFlightBytes: 1 << 30})
 			p = r.c.peerFor(identC)
 			for k := 0; k < per; k++ { // warm the free lists
 				r.c.handleBody(p, false, req)

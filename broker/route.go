@@ -271,9 +271,10 @@ func (c *core) fail(tg target, id []byte, e *codec.Error) {
 }
 
 // admit checks the limits for a new task of queue q (nil: no queue could be made, for the
-// reason qerr; delayed: it will be scheduled) from a client with reply target tg; it answers
-// the request and returns false when one is reached.
-func (c *core) admit(p *peer, tg target, id []byte, q *queue, qerr *codec.Error, delayed bool, size int) bool {
+// reason qerr; delayed: it will be scheduled; call: its reply waits for the task, so it counts
+// against the client's MaxInFlightBytes) from a client with reply target tg; it answers the
+// request and returns false when one is reached.
+func (c *core) admit(p *peer, tg target, id []byte, q *queue, qerr *codec.Error, delayed, call bool, size int) bool {
 	switch {
 	case c.closing:
 		c.cnt.rejected++
@@ -296,6 +297,10 @@ func (c *core) admit(p *peer, tg target, id []byte, q *queue, qerr *codec.Error,
 	case c.taskBytes+taskCost(poolCap(max(size, 1))) > c.cfg.MaxTaskBytes:
 		c.cnt.rejected++
 		c.fail(tg, id, errTaskBytes)
+		return false
+	case call && tg.client != noRef && p != nil && p.ibytes > 0 && p.ibytes+taskCost(poolCap(max(size, 1))) > c.cfg.MaxInFlightBytes:
+		c.cnt.rejected++
+		c.fail(tg, id, errInFlightBytes)
 		return false
 	}
 	return true
@@ -328,7 +333,7 @@ func (c *core) call(p *peer, tg target, method, id, params []byte, x *taskExt) {
 		sh = p.share
 	}
 	q, qerr := c.queueFor(method, x.queue, sh)
-	if !c.admit(p, tg, id, q, qerr, x.delay > 0, len(id)+len(params)) || c.tooLarge(tg, id, q, params, x) {
+	if !c.admit(p, tg, id, q, qerr, x.delay > 0, true, len(id)+len(params)) || c.tooLarge(tg, id, q, params, x) {
 		if q != nil {
 			c.maybeDropQueue(q)
 		}

@@ -90,7 +90,7 @@ func TestNodeHelloFailsWithoutRoom(t *testing.T) {
 // three tasks of 100 KB (a 128 KiB buffer each) fit a budget of exactly three, the fourth is
 // refused with -32001 naming the budget and queues nothing, and a finished task makes room.
 func TestTaskBytesBudget(t *testing.T) {
-	b := startBroker(t, Config{MaxTaskBytes: 3 * taskCost(128<<10)})
+	b := startBroker(t, Config{MaxTaskBytes: 3 * taskCost(128<<10), MaxInFlightBytes: 1 << 30})
 	c := dealer(t, b)
 	params := stringParams("p", 100_000)
 	for i := range 3 {

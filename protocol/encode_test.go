@@ -167,7 +167,7 @@ func TestAppendMember(t *testing.T) {
 }
 
 func TestSentinels(t *testing.T) {
-	for _, e := range []*codec.Error{ErrQueueFull, ErrTooManyInFlight, ErrShuttingDown, ErrRevoked, ErrExpired, ErrNodeLost, ErrDeadline, ErrNoCredit, ErrTooManyMethods, ErrBrokerBusy, ErrTooManyWaits, ErrMethodShare, ErrWaitShare, ErrTaskBytes, ErrLeaseLost} {
+	for _, e := range []*codec.Error{ErrQueueFull, ErrTooManyInFlight, ErrShuttingDown, ErrRevoked, ErrExpired, ErrNodeLost, ErrDeadline, ErrNoCredit, ErrTooManyMethods, ErrBrokerBusy, ErrTooManyWaits, ErrMethodShare, ErrWaitShare, ErrTaskBytes, ErrInFlightBytes, ErrLeaseLost} {
 		if e.Code < CodeServerErrorMin || e.Code > CodeServerErrorMax || e.Message == "" {
 			t.Errorf("%v: code outside the server-error range or no message", e)
 		}

@@ -61,13 +61,14 @@ var (
 
 // The broker's refusals that share a code with a sentinel above but say which limit was met.
 var (
-	ErrTooManyMethods = codec.NewError(CodeQueueFull, "queue full: too many methods", nil)                                                    // ErrTooManyMethods: the broker's MaxMethods.
-	ErrBrokerBusy     = codec.NewError(CodeQueueFull, "queue full: broker tasks", nil)                                                        // ErrBrokerBusy: the broker's BrokerTaskQueue.
-	ErrTooManyWaits   = codec.NewError(CodeQueueFull, "queue full: result waits", nil)                                                        // ErrTooManyWaits: the broker's MaxWaiting.
-	ErrMethodShare    = codec.NewError(CodeQueueFull, "queue full: this client's share of methods", []byte(`{"budget":"client_methods"}`))    // ErrMethodShare: the client's ClientShare of MaxMethods.
-	ErrWaitShare      = codec.NewError(CodeQueueFull, "queue full: this client's share of result waits", []byte(`{"budget":"client_waits"}`)) // ErrWaitShare: the client's ClientShare of MaxWaiting.
-	ErrTaskBytes      = codec.NewError(CodeQueueFull, "queue full: task bytes", []byte(`{"budget":"task_bytes"}`))                            // ErrTaskBytes: the broker's MaxTaskBytes.
-	ErrLeaseLost      = codec.NewError(CodeDeadline, "task deadline exceeded: no answer from its node", nil)                                  // ErrLeaseLost: a node silent past a task's deadline.
+	ErrTooManyMethods = codec.NewError(CodeQueueFull, "queue full: too many methods", nil)                                                                              // ErrTooManyMethods: the broker's MaxMethods.
+	ErrBrokerBusy     = codec.NewError(CodeQueueFull, "queue full: broker tasks", nil)                                                                                  // ErrBrokerBusy: the broker's BrokerTaskQueue.
+	ErrTooManyWaits   = codec.NewError(CodeQueueFull, "queue full: result waits", nil)                                                                                  // ErrTooManyWaits: the broker's MaxWaiting.
+	ErrMethodShare    = codec.NewError(CodeQueueFull, "queue full: this client's share of methods", []byte(`{"budget":"client_methods"}`))                              // ErrMethodShare: the client's ClientShare of MaxMethods.
+	ErrWaitShare      = codec.NewError(CodeQueueFull, "queue full: this client's share of result waits", []byte(`{"budget":"client_waits"}`))                           // ErrWaitShare: the client's ClientShare of MaxWaiting.
+	ErrTaskBytes      = codec.NewError(CodeQueueFull, "queue full: task bytes", []byte(`{"budget":"task_bytes"}`))                                                      // ErrTaskBytes: the broker's MaxTaskBytes.
+	ErrInFlightBytes  = codec.NewError(CodeTooManyInFlight, "too many in-flight requests: this client's bytes in flight", []byte(`{"budget":"client_inflight_bytes"}`)) // ErrInFlightBytes: the broker's MaxInFlightBytes.
+	ErrLeaseLost      = codec.NewError(CodeDeadline, "task deadline exceeded: no answer from its node", nil)                                                            // ErrLeaseLost: a node silent past a task's deadline.
 )
 
 // The broker's answers when a message would pass its receiver's size limit (docs/protocol.md,

@@ -34,6 +34,7 @@ const (
 	DefaultMaxMsgSize           = 1 << 20                 // DefaultMaxMsgSize bounds a frame and a message, in bytes.
 	DefaultMaxBatch             = 1024                    // DefaultMaxBatch bounds the members of a batch, and of a message the roles pack.
 	DefaultMaxInFlightPerClient = 10_000                  // DefaultMaxInFlightPerClient bounds the requests of one client awaiting a reply.
+	DefaultMaxInFlightBytes     = 4 << 20                 // DefaultMaxInFlightBytes bounds the bytes of one client's task calls awaiting a reply (docs/limits.md).
 	DefaultMaxQueued            = 1_000_000               // DefaultMaxQueued bounds the tasks waiting in a broker's queues (queued and delayed).
 	DefaultMaxMethodLen         = 1024                    // DefaultMaxMethodLen bounds a method name, in bytes as written.
 	DefaultMaxMethods           = 65_536                  // DefaultMaxMethods bounds the distinct method names with a queue.

@@ -33,7 +33,7 @@ type brokerFlags struct {
 	retryBackoff, maxRetryBackoff *time.Duration
 	store, owner                  *string
 	takeover                      *bool
-	maxResultBytes                *int64
+	maxResultBytes, maxInFBytes   *int64
 	memoryBudget, maxTaskBytes    *int64
 	maxConnsPerAddr               *int
 	maxMethods, maxWaiting        *int
@@ -61,6 +61,7 @@ func addBrokerFlags(fs *flagSet) *brokerFlags {
 		maxTaskBytes:    fs.Int64("max-task-bytes", 0, "bytes of live tasks (queued, scheduled or at a node; params plus 256 per task) at most (past it: error "+strconv.Itoa(protocol.CodeQueueFull)+"); 0: half of --memory-budget"),
 		maxQueued:       fs.Int("max-queued", protocol.DefaultMaxQueued, "queued tasks at most, in all queues (past it: error "+strconv.Itoa(protocol.CodeQueueFull)+")"),
 		maxInF:          fs.Int("max-inflight", protocol.DefaultMaxInFlightPerClient, "in-flight requests per client at most (past it: error "+strconv.Itoa(protocol.CodeTooManyInFlight)+")"),
+		maxInFBytes:     fs.Int64("max-inflight-bytes", protocol.DefaultMaxInFlightBytes, "bytes of one client's task calls awaiting a reply at most (params plus 256 per call; past it: error "+strconv.Itoa(protocol.CodeTooManyInFlight)+")"),
 		maxBatch:        fs.Int("max-batch", protocol.DefaultMaxBatch, "JSON-RPC batch length at most (past it: error "+strconv.Itoa(codec.CodeInvalidRequest)+")"),
 		maxMsgSize:      fs.Int64("max-msg-size", protocol.DefaultMaxMsgSize, "bytes per message at most, received and sent (a peer's hello may announce less; tasks whose message to a node would pass it: error "+strconv.Itoa(codec.CodeInvalidRequest)+")"),
 		maxNodeName:     fs.Int("max-node-name", protocol.DefaultMaxNodeName, "bytes of a node's name at most (past it the hello gets error "+strconv.Itoa(codec.CodeInvalidParams)+")"),
@@ -145,6 +146,9 @@ func (f *brokerFlags) baseConfig(log *slog.Logger) (broker.Config, error) {
 	if *f.archiveBytes <= 0 || *f.archiveTTL <= 0 {
 		return broker.Config{}, usagef("--archive-bytes and --archive-ttl must be positive")
 	}
+	if *f.maxInFBytes <= 0 {
+		return broker.Config{}, usagef("--max-inflight-bytes must be positive, got %d", *f.maxInFBytes)
+	}
 	if *f.memoryBudget <= 0 {
 		return broker.Config{}, usagef("--memory-budget must be positive, got %d", *f.memoryBudget)
 	}
@@ -167,6 +171,7 @@ func (f *brokerFlags) baseConfig(log *slog.Logger) (broker.Config, error) {
 		MaxTaskBytes:         *f.maxTaskBytes,
 		MaxQueued:            *f.maxQueued,
 		MaxInFlightPerClient: *f.maxInF,
+		MaxInFlightBytes:     *f.maxInFBytes,
 		MaxBatch:             *f.maxBatch,
 		MaxMsgSize:           *f.maxMsgSize,
 		MaxConnsPerAddr:      *f.maxConnsPerAddr,
