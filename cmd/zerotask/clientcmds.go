@@ -215,6 +215,7 @@ type taskFlags struct {
 	backoff     *time.Duration
 	maxBackoff  *time.Duration
 	timeout     *time.Duration // submit only: the task's deadline (call's is its --timeout)
+	meta        *string
 }
 
 func addTaskFlags(fs *flagSet, submit bool) *taskFlags {
@@ -227,6 +228,7 @@ func addTaskFlags(fs *flagSet, submit bool) *taskFlags {
 		maxAttempts: fs.Int("max-attempts", 0, fmt.Sprintf("hand the task to a node at most this many times, 1 to %d (default: the broker's)", protocol.MaxAttemptsCap)),
 		backoff:     fs.Duration("backoff", 0, "the first retry delay, doubled per attempt (default: the broker's)"),
 		maxBackoff:  fs.Duration("max-backoff", 0, "the longest retry delay, with --backoff (default: the larger of --backoff and "+protocol.DefaultMaxRetryBackoff.String()+")"),
+		meta:        fs.String("meta", "", fmt.Sprintf("the task's meta, a JSON `object` of at most %d bytes carried as it is to the handler and into the record (a W3C traceparent, user fields)", protocol.MaxMetaLen)),
 	}
 	if submit {
 		tf.timeout = fs.Duration("timeout", 0, "the task's deadline from now: still queued then, it expires; running then, its handler's context ends (0 = none)")
@@ -279,6 +281,13 @@ func (tf *taskFlags) options(fs *flagSet) ([]client.TaskOption, error) {
 	}
 	if tf.timeout != nil && fs.set("timeout") {
 		opts = append(opts, client.Timeout(*tf.timeout))
+	}
+	if fs.set("meta") {
+		m := []byte(*tf.meta)
+		if len(m) > protocol.MaxMetaLen || !json.Valid(m) || len(m) < 2 || m[0] != '{' {
+			return nil, usagef("--meta must be a JSON object of at most %d bytes, got %q", protocol.MaxMetaLen, *tf.meta)
+		}
+		opts = append(opts, client.Meta(m))
 	}
 	return opts, nil
 }

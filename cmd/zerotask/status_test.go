@@ -16,7 +16,8 @@ import (
 )
 
 // TestStatusShowsProgress: a task that reports progress 10 times shows the last report in
-// `zerotask status`, as JSON and in the table of a terminal, while it runs.
+// `zerotask status`, as JSON and in the table of a terminal, while it runs; a task submitted
+// with --meta has it in its record.
 func TestStatusShowsProgress(t *testing.T) {
 	const wait = 10 * time.Second
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -60,5 +61,19 @@ func TestStatusShowsProgress(t *testing.T) {
 	code, out, errOut := runTTY(t, "status", "--broker", b.Addr(), h.ID())
 	if code != exitOK || !strings.Contains(out, "RUNNING") || !strings.Contains(out, "progress 10/10 (100%) step 0") {
 		t.Errorf("status on a terminal: exit %d, stdout %q, stderr %q; want the last progress", code, out, errOut)
+	}
+
+	// submit --meta: the record carries the object as given; one that is not an object is a
+	// usage error.
+	const meta = `{"traceparent":"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "user": 7}`
+	code, out, errOut = runArgs(t, "submit", "--broker", b.Addr(), "--meta", meta, "steps")
+	if code != exitOK {
+		t.Fatalf("submit --meta: exit %d, stderr %q", code, errOut)
+	}
+	if _, out, _ = runArgs(t, "status", "--broker", b.Addr(), strings.TrimSpace(out)); !strings.Contains(out, `"meta":`+meta) {
+		t.Errorf("status of a task submitted with --meta: %q", out)
+	}
+	if code, _, errOut = runArgs(t, "submit", "--broker", b.Addr(), "--meta", "[1]", "steps"); code != exitUsage || !strings.Contains(errOut, "--meta") {
+		t.Errorf("submit --meta [1]: exit %d, stderr %q; want a usage error", code, errOut)
 	}
 }

@@ -68,7 +68,7 @@ func runSubmitWorkflow(ctx context.Context, io *stdio, fs *flagSet, cf *clientFl
 	if fs.NArg() > 0 {
 		return usagef("--workflow takes no METHOD or ARGs: the graph names its methods")
 	}
-	for _, name := range []string{"queue", "priority", "delay", "eta", "max-attempts", "backoff", "max-backoff", "timeout", "params"} {
+	for _, name := range []string{"queue", "priority", "delay", "eta", "max-attempts", "backoff", "max-backoff", "timeout", "params", "meta"} {
 		if fs.set(name) {
 			return usagef("--%s applies to a task, not to a workflow: set it on the graph's steps", name)
 		}
