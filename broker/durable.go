@@ -365,28 +365,21 @@ func decodeMeta(b []byte, now int64, age time.Duration) (taskMeta, bool) {
 	default:
 		m.due = int64(v[2]) * int64(time.Millisecond)
 	}
-	if version >= 2 {
+	// The strings each version added, in order: the key (2), the owner (4), the meta (5).
+	for _, f := range [...]struct {
+		since byte
+		max   uint64
+		to    *string
+	}{{2, maxMetaKey, &m.opts.key}, {4, maxMetaOwner, &m.opts.owner}, {5, maxMetaMeta, &m.opts.meta}} {
+		if version < f.since {
+			break
+		}
 		n, k := binary.Uvarint(b)
-		if k <= 0 || n > maxMetaKey || n > uint64(len(b)-k) {
+		if k <= 0 || n > f.max || n > uint64(len(b)-k) {
 			return m, false
 		}
-		m.opts.key = string(b[k : k+int(n)])
+		*f.to = string(b[k : k+int(n)])
 		b = b[k+int(n):]
-	}
-	if version >= 4 {
-		n, k := binary.Uvarint(b)
-		if k <= 0 || n > maxMetaOwner || n > uint64(len(b)-k) {
-			return m, false
-		}
-		m.opts.owner = string(b[k : k+int(n)])
-		b = b[k+int(n):]
-	}
-	if version >= 5 {
-		n, k := binary.Uvarint(b)
-		if k <= 0 || n > maxMetaMeta || n > uint64(len(b)-k) {
-			return m, false
-		}
-		m.opts.meta = string(b[k : k+int(n)])
 	}
 	return m, true
 }
@@ -681,17 +674,23 @@ func (c *core) freed(t *task) {
 // putResult queues the result of a finished submitted task for the store.
 func (c *core) putResult(slot uint32, t *task, rec *record) {
 	d := c.dur
-	e := putEntry{id: c.storeID(t), state: rec.state.String(), node: rec.node, method: rec.method, attempts: int(rec.attempts), at: c.now()}
+	c.queuePut(slot, t, putEntry{id: c.storeID(t), state: rec.state.String(), node: rec.node, method: rec.method, attempts: int(rec.attempts), at: c.now()}, rec.result, rec.errObj)
+	kick(d.fkick)
+}
+
+// queuePut queues e, the result record of task t in slot, with its result and error (copied)
+// and the task's key and submitter, for the store.
+func (c *core) queuePut(slot uint32, t *task, e putEntry, result, errObj []byte) {
+	d := c.dur
 	if t.flags&fOpts != 0 {
 		e.key, e.submitter = c.opts[slot].key, c.opts[slot].owner
 	}
 	e.rOff = len(d.pbuf)
-	d.pbuf = append(d.pbuf, rec.result...)
+	d.pbuf = append(d.pbuf, result...)
 	e.rEnd = len(d.pbuf)
-	d.pbuf = append(d.pbuf, rec.errObj...)
+	d.pbuf = append(d.pbuf, errObj...)
 	e.eEnd = len(d.pbuf)
 	d.puts = append(d.puts, e)
-	kick(d.fkick)
 }
 
 // takeFinished moves the results, acks, give-backs and running marks to write into the
@@ -908,6 +907,16 @@ func (c *core) startLookup(p *peer, tg target, h *codec.Header, raw []byte, wait
 		c.ok(tg, h.ID, appendUnknown(c.valbuf[:0], raw))
 		return
 	}
+	l := &lookup{id: string(id), tg: tg, wait: wait}
+	if p.deny&RoleAdmin != 0 {
+		l.user = p.user
+	}
+	c.askStore(p, tg, h, l)
+}
+
+// askStore hands l to the store's workers within the bounds every store request is held to
+// (the client's requests in flight, MaxWaiting); past one the request is refused.
+func (c *core) askStore(p *peer, tg target, h *codec.Header, l *lookup) {
 	switch {
 	case tg.client != noRef && p.inflight >= c.cfg.MaxInFlightPerClient:
 		c.cnt.rejected++
@@ -917,10 +926,6 @@ func (c *core) startLookup(p *peer, tg target, h *codec.Header, raw []byte, wait
 		c.cnt.rejected++
 		c.fail(tg, h.ID, errTooManyWaits)
 		return
-	}
-	l := &lookup{id: string(id), tg: tg, wait: wait}
-	if p.deny&RoleAdmin != 0 {
-		l.user = p.user
 	}
 	if tg.client != noRef {
 		l.reqID = append([]byte(nil), h.ID...)

@@ -58,23 +58,7 @@ func (c *core) archiveStored(t *task, q *queue, d *dead) {
 // startStoreJob answers a request with run, off the routing loop (durable mode); after, if
 // set, runs under Broker.mu before the answer goes.
 func (c *core) startStoreJob(p *peer, tg target, h *codec.Header, run func(ctx context.Context) ([]byte, *codec.Error), after func()) {
-	switch {
-	case tg.client != noRef && p.inflight >= c.cfg.MaxInFlightPerClient:
-		c.cnt.rejected++
-		c.fail(tg, h.ID, errTooManyInFlight)
-		return
-	case c.dur.lookups+c.store.waiting() >= c.cfg.MaxWaiting:
-		c.cnt.rejected++
-		c.fail(tg, h.ID, errTooManyWaits)
-		return
-	}
-	l := &lookup{tg: tg, run: run, after: after}
-	if tg.client != noRef {
-		l.reqID = append([]byte(nil), h.ID...)
-		c.pending(p, tg)
-	}
-	c.dur.lookups++
-	c.ask(l)
+	c.askStore(p, tg, h, &lookup{tg: tg, run: run, after: after})
 }
 
 // deadMatches reports whether f selects archived task d.
@@ -168,15 +152,7 @@ func (c *core) requeueDurable(p *peer, tg target, h *codec.Header) {
 			return
 		}
 	} else {
-		if !c.readFilter(tg, h, &f) {
-			return
-		}
-		if f.state == stUnknown && !f.hasQ && !f.hasM {
-			c.badParams(tg, h.ID, "requeue needs id, ids, or a filter (state, queue, method)")
-			return
-		}
-		if f.state != stUnknown && f.state != stFailure && f.state != stExpired && f.state != stRevoked {
-			c.badParams(tg, h.ID, "only FAILURE, EXPIRED and REVOKED tasks are requeued")
+		if !c.readRequeueFilter(tg, h, &f) {
 			return
 		}
 		byFilter = true

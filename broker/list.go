@@ -566,15 +566,7 @@ func (c *core) bRequeue(p *peer, tg target, h *codec.Header) {
 		}
 	} else {
 		var f filter
-		if !c.readFilter(tg, h, &f) {
-			return
-		}
-		if f.state == stUnknown && !f.hasQ && !f.hasM {
-			c.badParams(tg, h.ID, "requeue needs id, ids, or a filter (state, queue, method)")
-			return
-		}
-		if f.state != stUnknown && f.state != stFailure && f.state != stExpired && f.state != stRevoked {
-			c.badParams(tg, h.ID, "only FAILURE, EXPIRED and REVOKED tasks are requeued")
+		if !c.readRequeueFilter(tg, h, &f) {
 			return
 		}
 		f.src = srcArchive
@@ -640,4 +632,21 @@ func (c *core) requeue(p *peer, d *dead) *codec.Error {
 	c.stateChanged(t)
 	c.start(slot, t, q, 0)
 	return nil
+}
+
+// readRequeueFilter reads the filter of a broker.requeue that names no ids into f and checks
+// that it selects archived tasks; on false it has answered the error.
+func (c *core) readRequeueFilter(tg target, h *codec.Header, f *filter) bool {
+	if !c.readFilter(tg, h, f) {
+		return false
+	}
+	if f.state == stUnknown && !f.hasQ && !f.hasM {
+		c.badParams(tg, h.ID, "requeue needs id, ids, or a filter (state, queue, method)")
+		return false
+	}
+	if f.state != stUnknown && f.state != stFailure && f.state != stExpired && f.state != stRevoked {
+		c.badParams(tg, h.ID, "only FAILURE, EXPIRED and REVOKED tasks are requeued")
+		return false
+	}
+	return true
 }

@@ -264,16 +264,7 @@ func (c *core) endStored(f *workflow) {
 	if t == nil || t.buf == nil || t.seq != f.seq {
 		return
 	}
-	e := putEntry{id: c.storeID(t), state: f.state.String(), method: protocol.WorkflowMethod, at: c.now()}
-	if t.flags&fOpts != 0 {
-		e.key, e.submitter = c.opts[slot].key, c.opts[slot].owner
-	}
-	e.rOff = len(d.pbuf)
-	d.pbuf = append(d.pbuf, f.result...)
-	e.rEnd = len(d.pbuf)
-	d.pbuf = append(d.pbuf, f.errObj...)
-	e.eEnd = len(d.pbuf)
-	d.puts = append(d.puts, e)
+	c.queuePut(slot, t, putEntry{id: c.storeID(t), state: f.state.String(), method: protocol.WorkflowMethod, at: c.now()}, f.result, f.errObj)
 	id, aliased := d.alias[f.seq]
 	c.freeTask(slot, t) // the ack, after the put
 	if aliased {
