@@ -204,35 +204,37 @@ func LoadCurvePublic(arg string) (CurveKey, error) {
 			}
 		}
 	}
-	return loadKeyFile(arg, ParseCurvePublicFile)
+	return loadKeyFile(arg, maxKeyFile, ParseCurvePublicFile)
 }
 
 // LoadCurveSecret reads a secret key file (see ParseCurveSecretFile).
 func LoadCurveSecret(path string) (CurveKeyPair, error) {
-	return loadKeyFile(path, ParseCurveSecretFile)
+	return loadKeyFile(path, maxKeyFile, ParseCurveSecretFile)
 }
 
-// loadKeyFile reads the key file at path and parses it; a parse error names the file.
-func loadKeyFile[K any](path string, parse func([]byte) (K, error)) (K, error) {
-	b, err := readKeyFile(path)
+// loadKeyFile reads the key file at path (at most limit bytes) and parses it; a parse error
+// names the file.
+func loadKeyFile[K any](path string, limit int64, parse func([]byte) (K, error)) (K, error) {
+	var zero K
+	b, err := readKeyFile(path, limit)
 	if err != nil {
-		var zero K
 		return zero, err
 	}
 	k, err := parse(b)
 	if err != nil {
-		return k, fmt.Errorf("%s: %w", path, err)
+		return zero, fmt.Errorf("%s: %w", path, err)
 	}
 	return k, nil
 }
 
-func readKeyFile(path string) ([]byte, error) {
+// readKeyFile reads the file at path, up to one byte past limit (the parser refuses that).
+func readKeyFile(path string, limit int64) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrCurveKey, err)
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrCurveKey, path, err)
 	}
@@ -304,18 +306,5 @@ func ParseCurveKeyList(b []byte) (map[CurveKey]string, error) {
 
 // LoadCurveKeyList reads a key list file (see ParseCurveKeyList).
 func LoadCurveKeyList(path string) (map[CurveKey]string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrCurveKey, err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxKeyList+1))
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", ErrCurveKey, path, err)
-	}
-	keys, err := ParseCurveKeyList(b)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return keys, nil
+	return loadKeyFile(path, maxKeyList, ParseCurveKeyList)
 }
