@@ -197,15 +197,10 @@ func (e *Env) mapped(ctx context.Context, l Load) (PhaseResult, error) {
 	l.Progress.Begin(PhaseAsync, l.Tasks, l.Duration, done.Load)
 	defer l.Progress.End()
 
-	type sender struct {
-		ok, errs int64
-		last     time.Time
-		first    error
-	}
-	ss := make([]*sender, senders)
+	ss := make([]*tally, senders)
 	var wg sync.WaitGroup
 	for i := range ss {
-		s := new(sender)
+		s := new(tally)
 		ss[i] = s
 		share := l.Concurrency / senders
 		if i < l.Concurrency%senders {
@@ -227,10 +222,7 @@ func (e *Env) mapped(ctx context.Context, l Load) (PhaseResult, error) {
 				now := time.Now()
 				if err != nil {
 					// Map stops at the first failure: count the whole call as failed.
-					s.errs += int64(n)
-					if s.first == nil {
-						s.first = err
-					}
+					s.fail(int64(n), err)
 					if ctx.Err() != nil {
 						return
 					}
@@ -254,19 +246,7 @@ func (e *Env) mapped(ctx context.Context, l Load) (PhaseResult, error) {
 
 	res := PhaseResult{Name: PhaseAsync, Concurrency: l.Concurrency, Pipeline: PipelineMap, Senders: senders,
 		Hist: hist, Latency: hist.Summary(), Errors: probeErrs}
-	var firstErr error
-	end := start
-	for _, s := range ss {
-		res.Tasks += s.ok
-		res.Errors += s.errs
-		if s.last.After(end) {
-			end = s.last
-		}
-		if firstErr == nil && s.first != nil {
-			firstErr = s.first
-		}
-	}
-	res.Elapsed = end.Sub(start)
+	firstErr := res.sum(start, ss)
 	if res.Tasks == 0 && firstErr != nil {
 		return res, fmt.Errorf("bench: %s: every call failed: %w", PhaseAsync, firstErr)
 	}
@@ -284,11 +264,8 @@ func (e *Env) calls(ctx context.Context, name string, l Load) (PhaseResult, erro
 	defer l.Progress.End()
 
 	type worker struct {
-		h     Histogram
-		ok    int64
-		errs  int64
-		last  time.Time
-		first error
+		tally
+		h Histogram
 	}
 	ws := make([]*worker, l.Concurrency)
 	var wg sync.WaitGroup
@@ -305,10 +282,7 @@ func (e *Env) calls(ctx context.Context, name string, l Load) (PhaseResult, erro
 				dst, err = e.Client.CallRaw(ctx, dst[:0], l.Method, l.Params)
 				t1 := time.Now()
 				if err != nil {
-					w.errs++
-					if w.first == nil {
-						w.first = err
-					}
+					w.fail(1, err)
 					if ctx.Err() != nil {
 						break
 					}
@@ -325,20 +299,12 @@ func (e *Env) calls(ctx context.Context, name string, l Load) (PhaseResult, erro
 	wg.Wait()
 
 	res := PhaseResult{Name: name, Concurrency: l.Concurrency, Hist: new(Histogram)}
-	var firstErr error
-	end := start
-	for _, w := range ws {
+	ts := make([]*tally, len(ws))
+	for i, w := range ws {
 		res.Hist.Merge(&w.h)
-		res.Tasks += w.ok
-		res.Errors += w.errs
-		if w.last.After(end) {
-			end = w.last
-		}
-		if firstErr == nil && w.first != nil {
-			firstErr = w.first
-		}
+		ts[i] = &w.tally
 	}
-	res.Elapsed = end.Sub(start)
+	firstErr := res.sum(start, ts)
 	res.Latency = res.Hist.Summary()
 	if res.Tasks == 0 && firstErr != nil {
 		return res, fmt.Errorf("bench: %s: every call failed: %w", name, firstErr)
@@ -704,4 +670,38 @@ func (e *Env) checkServed(ctx context.Context, method string, timeout time.Durat
 		}
 	}
 	return fmt.Errorf("%w %q at %s (%d node(s) connected)", ErrNotServed, method, e.Endpoint, len(nodes))
+}
+
+// tally counts what one load goroutine of a phase saw.
+type tally struct {
+	ok, errs int64
+	last     time.Time // when its last call ended
+	first    error     // its first error
+}
+
+// fail counts n failed tasks.
+func (t *tally) fail(n int64, err error) {
+	t.errs += n
+	if t.first == nil {
+		t.first = err
+	}
+}
+
+// sum adds the tallies' counts to res, sets its Elapsed from start to the last call's end,
+// and returns the first error of the first tally that had one.
+func (res *PhaseResult) sum(start time.Time, ts []*tally) error {
+	var firstErr error
+	end := start
+	for _, t := range ts {
+		res.Tasks += t.ok
+		res.Errors += t.errs
+		if t.last.After(end) {
+			end = t.last
+		}
+		if firstErr == nil && t.first != nil {
+			firstErr = t.first
+		}
+	}
+	res.Elapsed = end.Sub(start)
+	return firstErr
 }
