@@ -188,27 +188,23 @@ func (o *taskOptions) fail(format string, args ...any) {
 
 // submitOptions applies opts; nil when there are none.
 func submitOptions(opts []SubmitOption) (*taskOptions, error) {
-	if len(opts) == 0 {
-		return nil, nil
-	}
-	o := &taskOptions{}
-	for _, f := range opts {
-		if f != nil {
-			f.applySubmit(o)
-		}
-	}
-	return o, o.err
+	return applyOptions(opts, SubmitOption.applySubmit)
 }
 
 // callOptions applies opts; nil when there are none.
 func callOptions(opts []TaskOption) (*taskOptions, error) {
+	return applyOptions(opts, TaskOption.applyTask)
+}
+
+// applyOptions applies the options that are not nil with apply; nil when there are none.
+func applyOptions[O any](opts []O, apply func(O, *taskOptions)) (*taskOptions, error) {
 	if len(opts) == 0 {
 		return nil, nil
 	}
 	o := &taskOptions{}
 	for _, f := range opts {
-		if f != nil {
-			f.applyTask(o)
+		if any(f) != nil {
+			apply(f, o)
 		}
 	}
 	return o, o.err
