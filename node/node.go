@@ -199,34 +199,18 @@ func New(cfg Config) (*Node, error) {
 		}
 		cfg.Name = fmt.Sprintf("%s-%d", host, os.Getpid())
 	}
-	if cfg.Concurrency < 0 {
-		return nil, fmt.Errorf("%w: Concurrency %d < 0", ErrConfig, cfg.Concurrency)
-	}
-	if cfg.Concurrency == 0 {
-		cfg.Concurrency = runtime.NumCPU()
-	}
 	if cfg.Prefetch == 0 {
 		cfg.Prefetch = DefaultPrefetch
 	} else if cfg.Prefetch < 0 {
 		cfg.Prefetch = 0
 	}
-	if cfg.GracePeriod < 0 {
-		return nil, fmt.Errorf("%w: GracePeriod %v < 0", ErrConfig, cfg.GracePeriod)
-	}
-	if cfg.GracePeriod == 0 {
-		cfg.GracePeriod = DefaultGracePeriod
-	}
-	if cfg.HeartbeatInterval < 0 {
-		return nil, fmt.Errorf("%w: HeartbeatInterval %v < 0", ErrConfig, cfg.HeartbeatInterval)
-	}
-	if cfg.HeartbeatInterval == 0 {
-		cfg.HeartbeatInterval = DefaultHeartbeatInterval
-	}
-	if cfg.MaxMsgSize < 0 {
-		return nil, fmt.Errorf("%w: MaxMsgSize %d < 0", ErrConfig, cfg.MaxMsgSize)
-	}
-	if cfg.MaxMsgSize == 0 {
-		cfg.MaxMsgSize = DefaultMaxMsgSize
+	if err := errors.Join(
+		orDefault("Concurrency", &cfg.Concurrency, runtime.NumCPU()),
+		orDefault("GracePeriod", &cfg.GracePeriod, DefaultGracePeriod),
+		orDefault("HeartbeatInterval", &cfg.HeartbeatInterval, DefaultHeartbeatInterval),
+		orDefault("MaxMsgSize", &cfg.MaxMsgSize, DefaultMaxMsgSize),
+	); err != nil {
+		return nil, err
 	}
 	if cfg.MaxMsgSize < 256 {
 		return nil, fmt.Errorf("%w: MaxMsgSize %d < 256", ErrConfig, cfg.MaxMsgSize)
@@ -460,4 +444,16 @@ func (n *Node) queueName(q []byte) string {
 		return protocol.DefaultQueue
 	}
 	return string(q)
+}
+
+// orDefault checks a Config field that zero sets to its default: a negative v is an error
+// naming the field, zero becomes def.
+func orDefault[T ~int | ~int64](name string, v *T, def T) error {
+	if *v < 0 {
+		return fmt.Errorf("%w: %s %v < 0", ErrConfig, name, *v)
+	}
+	if *v == 0 {
+		*v = def
+	}
+	return nil
 }
