@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"bytes"
 	"strconv"
 
 	"github.com/zerotask/zerotask/codec"
@@ -128,6 +129,24 @@ type flowParse struct {
 	bad   string
 	names map[string]string // the method names seen, interned
 }
+
+// size makes room for the nodes and steps of graph at once: a large graph's nodes (a few
+// hundred bytes each) would otherwise be copied at every doubling. Each task step names
+// "method" once; a container (chain, group, chord) adds a node or two. The estimate is bounded
+// by MaxWorkflowSteps, as the graph is; a wrong one only costs growth.
+func (fp *flowParse) size(graph []byte) {
+	steps := min(bytes.Count(graph, methodMember), fp.c.cfg.MaxWorkflowSteps)
+	containers := min(bytes.Count(graph, groupMember)+bytes.Count(graph, chainMember), steps)
+	fp.nodes = make([]wnode, 0, steps+2*containers+1)
+	fp.steps = make([]int32, 0, steps)
+}
+
+// The member names size counts.
+var (
+	methodMember = []byte(`"method"`)
+	groupMember  = []byte(`"` + protocol.MemberGroup + `"`)
+	chainMember  = []byte(`"` + protocol.MemberChain + `"`)
+)
 
 func (fp *flowParse) fail(msg string) {
 	if fp.bad == "" {
@@ -319,6 +338,7 @@ func (c *core) bWorkflow(p *peer, tg target, h *codec.Header, graph []byte) {
 		}
 	}
 	fp := flowParse{c: c}
+	fp.size(graph)
 	fp.node(graph, -1, 0, 1, true)
 	if fp.bad != "" {
 		c.badParams(tg, h.ID, "workflow: "+fp.bad)
