@@ -81,8 +81,9 @@ func appendPaused(dst []byte, name string, paused bool) []byte {
 // bPurge drops the queued tasks of a queue, a method, or a method in a queue:
 // {"queue":Q,"method":M} (at least one). Each ends REVOKED (its caller gets CodeRevoked; a
 // submitted task's record says REVOKED). Tasks held back until a time (delay, eta, retry
-// backoff) and tasks at nodes are not touched. Answers {"purged":N}.
-func (c *core) bPurge(tg target, h *codec.Header) {
+// backoff) and tasks at nodes are not touched. With "archived":true it forgets the archived
+// tasks of the queue, method or both instead. Answers {"purged":N}.
+func (c *core) bPurge(p *peer, tg target, h *codec.Header) {
 	qname, hasQ, bad := c.nameParam(tg, h, protocol.ParamQueue, 0)
 	if bad {
 		return
@@ -95,6 +96,22 @@ func (c *core) bPurge(tg target, h *codec.Header) {
 		c.badParams(tg, h.ID, "purge needs a queue, a method, or both")
 		return
 	}
+	if raw := rawjson.Param(h.Params, protocol.ParamArchived, -1); raw != nil {
+		var archived bool
+		if codec.Unmarshal(raw, &archived) != nil {
+			c.badParams(tg, h.ID, "archived must be true or false")
+			return
+		}
+		if archived {
+			f := filter{queue: qname, hasQ: hasQ, method: method, hasM: hasM}
+			if c.darch != nil {
+				c.purgeStored(p, tg, h, &f)
+				return
+			}
+			c.ok(tg, h.ID, appendPurged(c.valbuf[:0], c.purgeArchive(&f)))
+			return
+		}
+	}
 	n := 0
 	for _, q := range c.queues {
 		if q == nil || (hasQ && qnameOf(q) != qname) || (hasM && q.method != method) {
@@ -102,10 +119,27 @@ func (c *core) bPurge(tg target, h *codec.Header) {
 		}
 		n += c.purgeQueue(q)
 	}
-	dst := append(c.valbuf[:0], '{')
-	dst = append(dst, `"`+protocol.MemberPurged+`":`...)
+	c.ok(tg, h.ID, appendPurged(c.valbuf[:0], n))
+}
+
+// appendPurged appends {"purged":N}.
+func appendPurged(dst []byte, n int) []byte {
+	dst = append(dst, `{"`+protocol.MemberPurged+`":`...)
 	dst = strconv.AppendInt(dst, int64(n), 10)
-	c.ok(tg, h.ID, append(dst, '}'))
+	return append(dst, '}')
+}
+
+// purgeArchive forgets the archived tasks f selects (in memory) and returns how many. It looks
+// at every archived task: bounded by Config.ArchiveMax.
+func (c *core) purgeArchive(f *filter) int {
+	n := 0
+	for seq, d := range c.arch.recs {
+		if f.matches(d.state, d.method, d.queue) {
+			c.arch.remove(seq)
+			n++
+		}
+	}
+	return n
 }
 
 // purgeQueue ends every queued task of q REVOKED and returns how many there were.

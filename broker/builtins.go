@@ -61,7 +61,7 @@ func (c *core) brokerCall(p *peer, tg target, h *codec.Header) {
 	case protocol.MethodResume:
 		c.bPause(tg, h, false)
 	case protocol.MethodPurge:
-		c.bPurge(tg, h)
+		c.bPurge(p, tg, h)
 	case protocol.MethodList:
 		c.bList(p, tg, h)
 	case protocol.MethodRequeue:

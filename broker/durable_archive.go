@@ -25,6 +25,7 @@ type archiveStore interface {
 	Archive(ctx context.Context, lim store.ArchiveLimits, dead ...store.Dead) error
 	ListDead(ctx context.Context, lim store.ArchiveLimits, from uint64, newest bool, n int, dst []store.Dead) ([]store.Dead, error)
 	Revive(ctx context.Context, ids ...string) ([]store.Dead, error)
+	DeleteDead(ctx context.Context, ids ...string) (int, error)
 }
 
 const (
@@ -197,4 +198,35 @@ func (c *core) requeueDurable(p *peer, tg target, h *codec.Header) {
 			}
 		}
 	})
+}
+
+// purgeStored forgets the archived tasks in the store that f selects (broker.purge with
+// "archived":true), looking at the whole archive (bounded by Config.ArchiveMax).
+func (c *core) purgeStored(p *peer, tg target, h *codec.Header, f *filter) {
+	as, lim, log := c.darch, c.dlim, c.log
+	fl := *f
+	c.startStoreJob(p, tg, h, func(ctx context.Context) ([]byte, *codec.Error) {
+		n := 0
+		var from uint64
+		for {
+			var ids []string
+			cur, err := walkDead(ctx, as, lim, &fl, from, func(d *store.Dead) bool {
+				ids = append(ids, d.ID)
+				return true
+			})
+			if err == nil && len(ids) > 0 {
+				var k int
+				k, err = as.DeleteDead(ctx, ids...)
+				n += k
+			}
+			if err != nil {
+				log.Warn("broker: store: purging the archive failed", "err", err)
+				return nil, errStoreRead
+			}
+			if cur == "" {
+				return appendPurged(nil, n), nil
+			}
+			from, _ = strconv.ParseUint(cur[1:], 10, 64)
+		}
+	}, nil)
 }

@@ -152,4 +152,18 @@ func TestDurableArchive(t *testing.T) {
 	if r.Error != nil || string(r.Result) != `{"requeued":2}` {
 		t.Fatalf("requeue by filter: %+v %s", r.Error, r.Result)
 	}
+
+	// broker.purge with "archived" forgets archived tasks of a method, for every broker.
+	doomed := submitID(t, c2, "doomed", "[3]", "")
+	if got := decodeResp(t, c2.call(fmt.Sprintf(`{"jsonrpc":"2.0","id":"rv","method":"broker.revoke","params":{"id":%q}}`, doomed))); got.Error != nil {
+		t.Fatalf("revoke: %+v", got.Error)
+	}
+	testutil.Eventually(t, wait, func() bool { return len(list(t, c2, `{"method":"doomed"}`).Tasks) == 1 }, "the revoked task archived")
+	r = decodeResp(t, c2.call(`{"jsonrpc":"2.0","id":"pg","method":"broker.purge","params":{"method":"doomed","archived":true}}`))
+	if r.Error != nil || string(r.Result) != `{"purged":1}` {
+		t.Fatalf("purge archived: %+v %s", r.Error, r.Result)
+	}
+	if pg := list(t, dealer(t, b1), `{"method":"doomed"}`); len(pg.Tasks) != 0 {
+		t.Fatalf("archive after the purge: %+v", pg)
+	}
 }

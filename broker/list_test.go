@@ -198,6 +198,23 @@ func TestArchiveAndRequeue(t *testing.T) {
 	if r.Error != nil || string(r.Result) != `{"requeued":2}` {
 		t.Fatalf("requeue by filter: %+v %s", r.Error, r.Result)
 	}
+
+	// broker.purge with "archived" forgets the archived tasks of a method, and only those.
+	doomed := submitID(t, c, "doomed", "[3]", "")
+	if got := decodeResp(t, c.call(fmt.Sprintf(`{"jsonrpc":"2.0","id":"rv","method":"broker.revoke","params":{"id":%q}}`, doomed))); got.Error != nil {
+		t.Fatalf("revoke: %+v", got.Error)
+	}
+	before := len(listAll(t, c, `"state":"REVOKED",`, 10))
+	r = decodeResp(t, c.call(`{"jsonrpc":"2.0","id":"pg","method":"broker.purge","params":{"method":"doomed","archived":true}}`))
+	if r.Error != nil || string(r.Result) != `{"purged":1}` {
+		t.Fatalf("purge archived: %+v %s", r.Error, r.Result)
+	}
+	if after := len(listAll(t, c, `"state":"REVOKED",`, 10)); after != before-1 {
+		t.Fatalf("archived REVOKED tasks: %d before the purge, %d after", before, after)
+	}
+	if code := errCode(t, c.call(`{"jsonrpc":"2.0","id":"pg","method":"broker.purge","params":{"method":"doomed","archived":1}}`)); code != codec.CodeInvalidParams {
+		t.Fatalf("archived not a boolean: code %d", code)
+	}
 	if st := status(t, c, rev); st.State != "QUEUED" {
 		t.Fatalf("requeued revoked task: %+v", st)
 	}

@@ -35,6 +35,24 @@ func (c *Client) Purge(ctx context.Context, queue, method string) (int, error) {
 	return res[protocol.MemberPurged], nil
 }
 
+// PurgeArchived forgets the archived tasks (FAILURE, EXPIRED, REVOKED) of a queue, a method,
+// or a method in a queue (at least one given) and returns how many there were; in durable mode
+// from the archive in the store, for every broker on it.
+func (c *Client) PurgeArchived(ctx context.Context, queue, method string) (int, error) {
+	p := map[string]any{protocol.ParamArchived: true}
+	if queue != "" {
+		p[protocol.ParamQueue] = queue
+	}
+	if method != "" {
+		p[protocol.ParamMethod] = method
+	}
+	var res map[string]int
+	if err := c.Call(ctx, protocol.MethodPurge, &res, Named(p)); err != nil {
+		return 0, err
+	}
+	return res[protocol.MemberPurged], nil
+}
+
 // ListOptions selects the tasks of List and RequeueMatching; the zero value lists every task
 // the broker knows, oldest first, DefaultListLimit a page.
 type ListOptions struct {

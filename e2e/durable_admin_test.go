@@ -84,4 +84,11 @@ func TestBinaryDurablePauseAndLs(t *testing.T) {
 	if code, out, _ := run("result", failed, "--wait", "30s"); code != 1 || !strings.Contains(out, `"FAILURE"`) {
 		t.Fatalf("result of the requeued task: exit %d, stdout %q", code, out)
 	}
+	// purge --archived forgets it.
+	if code, out, errOut := run("purge", "--method", "add", "--archived"); code != 0 || out != `{"purged":1}`+"\n" {
+		t.Fatalf("purge --archived: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	if code, out, _ := run("ls", "--state", "FAILURE", "--json"); code != 0 || out != "" {
+		t.Fatalf("ls --state FAILURE after purge --archived: exit %d, stdout %q", code, out)
+	}
 }

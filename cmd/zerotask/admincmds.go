@@ -261,10 +261,12 @@ func runPause(pause bool) func(ctx context.Context, io *stdio, args []string) er
 
 func runPurge(ctx context.Context, io *stdio, args []string) error {
 	fs := newFlagSet("purge", "", "Drop the tasks waiting in a queue, of a method, or of a method in a queue; prints how\n"+
-		"many. They end REVOKED; delayed tasks and tasks at nodes are not touched.").withLogLevel(slog.LevelWarn)
+		"many. They end REVOKED; delayed tasks and tasks at nodes are not touched. With --archived,\n"+
+		"forget the archived tasks of the queue or method instead.").withLogLevel(slog.LevelWarn)
 	cf := addClientFlags(fs, 10*time.Second)
 	queue := fs.String("queue", "", "the `queue` to purge (\"default\" for the default one)")
 	method := fs.String("method", "", "the `method` whose queued tasks to drop")
+	archived := fs.Bool("archived", false, "forget the archived tasks (FAILURE, EXPIRED, REVOKED) of the queue or method instead")
 	if err := parse(fs, io, args, 0, 0); err != nil {
 		return err
 	}
@@ -276,7 +278,11 @@ func runPurge(ctx context.Context, io *stdio, args []string) error {
 		return err
 	}
 	defer hangUp()
-	n, err := c.Purge(ctx, *queue, *method)
+	purge := c.Purge
+	if *archived {
+		purge = c.PurgeArchived
+	}
+	n, err := purge(ctx, *queue, *method)
 	if err != nil {
 		return classify(io, err)
 	}
