@@ -3,8 +3,8 @@
 # as separate processes with default flags and --http, runs alternating without and with a
 # scraper that fetches the broker's and the node's /metrics every 100 ms (one curl process on
 # kept-alive connections, as Prometheus scrapes: no process started per scrape). Prints the
-# pipelined tasks/s of each run and the ratio of the medians (a ratio within one run of this
-# script, so the figures of a shared machine compare). Then the CPU time one scrape costs the
+# pipelined tasks/s and the broker's and node's CPU per task of each run, and the ratios of the
+# medians (ratios within one run of this script, so the figures of a shared machine compare). Then the CPU time one scrape costs the
 # broker and the node (their /proc CPU time over SCRAPES scrapes, less the same wall time idle),
 # and what scraping every INTERVAL costs as a share of one core: a figure the load of a shared
 # machine does not blur, unlike the throughput ratio.
@@ -41,28 +41,43 @@ urls() { for _ in $(seq "$1"); do printf 'url = "%s"\noutput = /dev/null\nurl = 
 urls 3000 >"$OUT/scrape.curl"
 per_sec=$(python3 -c "print(round(2 / $INTERVAL))")
 scrape() { exec curl -s --rate "$per_sec/s" -K "$OUT/scrape.curl"; }
-rate() { "$zt" bench --broker "$router" --json --duration "$DURATION" | python3 -c 'import json,sys; print(next(p["tasks_per_sec"] for p in json.load(sys.stdin)["phases"] if p["name"] == "async"))'; }
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
+# rate: one bench run; prints the pipelined tasks/s and the broker's and the node's CPU per
+# task in microseconds (their /proc CPU time over the run, over every task of its phases):
+# a cost per task that the load of a shared machine blurs far less than the throughput.
+rate() {
+  local c0 c1
+  c0=$(( $(ticks "${pids[0]}") + $(ticks "${pids[1]}") ))
+  "$zt" bench --broker "$router" --json --duration "$DURATION" >"$OUT/run.json"
+  c1=$(( $(ticks "${pids[0]}") + $(ticks "${pids[1]}") ))
+  python3 - "$OUT/run.json" "$(( c1 - c0 ))" "$hz" <<'PY'
+import json, sys
+phases = json.load(open(sys.argv[1]))["phases"]
+tasks = sum(p["tasks"] for p in phases)
+print(next(p["tasks_per_sec"] for p in phases if p["name"] == "async"), round(int(sys.argv[2]) / int(sys.argv[3]) / tasks * 1e6, 2))
+PY
+}
 
-off=() on=()
+off=() on=() offc=() onc=()
 for i in $(seq "$REPEAT"); do
-  off+=("$(rate)")
+  read -r r c < <(rate); off+=("$r"); offc+=("$c")
   scrape & sp=$!
-  on+=("$(rate)")
+  read -r r c < <(rate); on+=("$r"); onc+=("$c")
   kill "$sp"; wait "$sp" 2>/dev/null || true
-  echo "run $i: without scrapes ${off[-1]} tasks/s, with scrapes every ${INTERVAL}s ${on[-1]} tasks/s" >&2
+  echo "run $i: without scrapes ${off[-1]} tasks/s (${offc[-1]} us CPU/task), with scrapes every ${INTERVAL}s ${on[-1]} tasks/s (${onc[-1]} us CPU/task)" >&2
 done
-python3 - "${off[*]}" "${on[*]}" <<'PY'
+python3 - "${off[*]}" "${on[*]}" "${offc[*]}" "${onc[*]}" <<'PY'
 import statistics, sys
-off = [float(x) for x in sys.argv[1].split()]
-on = [float(x) for x in sys.argv[2].split()]
+off, on, offc, onc = ([float(x) for x in a.split()] for a in sys.argv[1:5])
 mo, mn = statistics.median(off), statistics.median(on)
 print(f"median without scrapes {mo:.0f} tasks/s, with scrapes {mn:.0f} tasks/s: {100*(mn/mo-1):+.1f}%")
+co, cn = statistics.median(offc), statistics.median(onc)
+print(f"broker+node CPU per task: median without scrapes {co:.2f} us, with scrapes {cn:.2f} us: {100*(cn/co-1):+.1f}%")
 PY
 
 # CPU per scrape: the processes' user+system ticks over SCRAPES back-to-back scrapes, less an
 # idle stretch of the same wall time.
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-hz=$(getconf CLK_TCK)
 urls "$SCRAPES" >"$OUT/burst.curl"
 b0=$(ticks "${pids[0]}") n0=$(ticks "${pids[1]}") t0=$(date +%s.%N)
 curl -s -K "$OUT/burst.curl"
