@@ -178,39 +178,33 @@ func containsAny(head, tail, key []byte) bool {
 	return bytes.Contains(head, key) || bytes.Contains(tail, key)
 }
 
-var (
-	priorityName = []byte(protocol.MemberPriority + `"`)
-	queueName    = []byte(protocol.MemberQueue + `"`)
-	metaName     = []byte(protocol.MemberMeta + `"`)
-)
-
-// mayHaveExt reports whether the envelope bytes b (outside params) can hold an extension
-// member of a task call: every one has a '_' in its name but priority, queue and meta. A false
-// positive (a '_' in the method or the id) only costs the full walk.
-func mayHaveExt(b []byte) bool {
-	return bytes.IndexByte(b, '_') >= 0 || bytes.Contains(b, priorityName) || bytes.Contains(b, queueName) || bytes.Contains(b, metaName)
-}
-
-// readCallExt reads the extension members of a task call's object (params is its params
-// member): a request without any costs a few byte searches over its envelope.
-func (c *core) readCallExt(obj, params []byte, x *taskExt) {
-	head, tail := envelope(obj, params)
-	if !mayHaveExt(head) && !mayHaveExt(tail) {
-		*x = taskExt{}
+// readCallExt reads the extension members of a task call: ext is what codec did not read of
+// its object (codec.Header.Ext), which params lies within when members around it are
+// extensions. A request without any costs nothing more.
+func (c *core) readCallExt(ext, params []byte, x *taskExt) {
+	*x = taskExt{}
+	if len(ext) == 0 {
 		return
 	}
-	c.readExt(obj, params, x, false)
+	var o rawjson.Object
+	o.ResetMembers(ext)
+	c.readMembers(&o, params, x, false)
 }
 
-// readExt reads the extension members of obj (a request object, or broker.submit's params
-// object), skipping the member whose value is skip (params: never scanned again). A task call
-// without extensions costs one walk over its few envelope members.
+// readExt reads the extension members of obj (broker.submit's params object), skipping the
+// member whose value is skip (never scanned again).
 func (c *core) readExt(obj, skip []byte, x *taskExt, submit bool) {
 	*x = taskExt{}
 	var o rawjson.Object
 	if !o.Reset(obj) {
 		return
 	}
+	c.readMembers(&o, skip, x, submit)
+}
+
+// readMembers reads the members of the walk o into x (x zeroed), skipping the member whose
+// value is skip.
+func (c *core) readMembers(o *rawjson.Object, skip []byte, x *taskExt, submit bool) {
 	o.Known(skip)
 	for o.Next() {
 		if v := o.Value(); len(skip) == 0 || &v[0] != &skip[0] {

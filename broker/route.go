@@ -250,7 +250,7 @@ func (c *core) handleOne(p *peer, tg target, h *codec.Header, raw []byte) {
 			return
 		}
 		x := &c.ext
-		c.readCallExt(raw, h.Params, x)
+		c.readCallExt(h.Ext, h.Params, x)
 		if x.bad != "" {
 			c.badParams(tg, h.ID, x.bad)
 			return

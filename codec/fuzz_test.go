@@ -140,6 +140,7 @@ func FuzzScan(f *testing.F) {
 			if d := diffHeader(&h, &msgs[0]); d != "" {
 				t.Fatalf("Scan and the reference disagree on %s: %q", d, data)
 			}
+			checkExt(t, &h, data)
 			return
 		}
 		if h.Kind != KindBatch || h.BatchLen != len(msgs) {
@@ -157,6 +158,9 @@ func FuzzScan(f *testing.F) {
 			}
 			if d := diffHeader(eh, m); d != "" {
 				t.Fatalf("element %d: BatchIter and the reference disagree on %s: %q", it.Index(), d, data)
+			}
+			if err == nil {
+				checkExt(t, eh, it.Elem())
 			}
 			n++
 		}
@@ -216,4 +220,17 @@ func watchdog(data []byte) func() {
 		}
 	}()
 	return func() { close(done) }
+}
+
+// checkExt checks Header.Ext of an accepted object obj: nil, or a span of obj that starts with
+// a member name and leaves out the braces.
+func checkExt(t *testing.T, h *Header, obj []byte) {
+	t.Helper()
+	if h.Ext == nil {
+		return
+	}
+	off := cap(obj) - cap(h.Ext)
+	if len(h.Ext) == 0 || h.Ext[0] != '"' || off < 1 || off+len(h.Ext) >= len(obj) {
+		t.Fatalf("Ext %q is not a member span of %q", h.Ext, obj)
+	}
 }

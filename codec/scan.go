@@ -52,6 +52,11 @@ type Header struct {
 	Params []byte // raw JSON params (array or object); nil when absent
 	Result []byte // raw JSON result of a success response; nil when absent
 	Error  []byte // raw JSON error object of an error response; nil when absent
+	// Ext spans the members codec does not read (ZeroTask's extension members, or any
+	// other): the raw bytes from the first such member's name to the end of the last one's
+	// value, the members between them included, so that a reader of extensions walks these
+	// few bytes (see ExtMembers) instead of the whole object again. nil when there are none.
+	Ext []byte
 
 	// MethodEscaped is true when Method still holds JSON escape sequences because Scratch had
 	// no room to decode them into.
@@ -68,7 +73,7 @@ type Header struct {
 // whereas h.Method = h.Scratch[:n] is a recognised self-assignment.)
 func (h *Header) reset() {
 	h.Kind, h.MethodEscaped, h.BatchLen = KindInvalid, false, 0
-	h.ID, h.Method, h.Params, h.Result, h.Error = nil, nil, nil, nil, nil
+	h.ID, h.Method, h.Params, h.Result, h.Error, h.Ext = nil, nil, nil, nil, nil, nil
 }
 
 // The default limits and the hard ceiling on nesting.
@@ -204,6 +209,8 @@ type scanner struct {
 // least one byte long, so nil means absent.
 type members struct {
 	jsonrpc, id, method, params, result, err []byte
+	ext                                      []byte // see Header.Ext
+	extStart                                 int    // offset of ext's first member, when ext != nil
 }
 
 // finish checks that only whitespace follows the top-level value and reports a broken depth
@@ -507,6 +514,11 @@ func (s *scanner) scanObject(data []byte, i, base int, m *members) (int, *Error)
 		}
 		if slot := m.slot(key, esc); slot != nil {
 			*slot = data[vs:i]
+		} else {
+			if m.ext == nil {
+				m.extStart = ks
+			}
+			m.ext = data[m.extStart:i]
 		}
 		if i = skipWS(data, i); i >= len(data) {
 			return i, ErrParse
@@ -617,7 +629,7 @@ func (s *scanner) validate(m *members, h *Header) *Error {
 		if m.id == nil {
 			h.Kind = KindNotification
 		}
-		h.ID, h.Params = m.id, m.params
+		h.ID, h.Params, h.Ext = m.id, m.params, m.ext
 		name := m.method[1 : len(m.method)-1]
 		switch {
 		case bytes.IndexByte(name, '\\') < 0:
@@ -639,7 +651,7 @@ func (s *scanner) validate(m *members, h *Header) *Error {
 		}
 	}
 	h.Kind = KindResponse
-	h.ID, h.Result, h.Error = m.id, m.result, m.err
+	h.ID, h.Result, h.Error, h.Ext = m.id, m.result, m.err, m.ext
 	return nil
 }
 

@@ -9,23 +9,24 @@ import (
 // jsonrpc, id, method and params (docs/protocol.md): other JSON-RPC peers ignore them. The node
 // reads "timeout_ms" (the milliseconds left until the task's deadline when the broker handed it
 // out), and "task", "attempt", "queue" and "meta" (what dispatch.TaskInfoFrom tells a
-// handler), in one walk over the object's members that steps over params without reading them
-// again.
+// handler), in one walk over the members codec did not read (codec.Header.Ext): a task without
+// extensions costs nothing more.
 
 // envelope holds the raw values of the extension members a node reads (nil when absent).
 type envelope struct {
 	timeoutMS, attempt, queue, task, meta []byte
 }
 
-// read fills e from the top-level members of the JSON object obj, outside params (a sub-slice
-// of obj, or nil). The last of repeated members wins, as in codec. obj has been validated by
-// codec already.
-func (e *envelope) read(obj, params []byte) {
+// read fills e from ext, the members of a task's object that codec did not read
+// (codec.Header.Ext), which params lies within when members around it are extensions. The
+// last of repeated members wins, as in codec. They have been validated by codec already.
+func (e *envelope) read(ext, params []byte) {
 	*e = envelope{}
-	var o rawjson.Object
-	if !o.Reset(obj) {
+	if len(ext) == 0 {
 		return
 	}
+	var o rawjson.Object
+	o.ResetMembers(ext)
 	o.Known(params)
 	for o.Next() {
 		switch string(o.Name()) {

@@ -88,7 +88,7 @@ func (r *reader) one(h *codec.Header, raw []byte) {
 			method = codec.AppendUnescape(nil, method)
 		}
 		t := newTask(h.ID, method, h.Params)
-		r.env.read(raw, h.Params)
+		r.env.read(h.Ext, h.Params)
 		// The task's deadline travels as the milliseconds left when the broker handed it out
 		// (a ZeroTask extension, outside params): the node's clock takes it from here.
 		if ms, ok := envelopeUint(r.env.timeoutMS); ok && ms > 0 {

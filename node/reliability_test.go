@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zerotask/zerotask/codec"
 	"github.com/zerotask/zerotask/dispatch"
-	"github.com/zerotask/zerotask/internal/rawjson"
 	"github.com/zerotask/zerotask/internal/testutil"
 	"github.com/zerotask/zerotask/protocol"
 )
@@ -250,14 +250,12 @@ func TestEnvelopeUint(t *testing.T) {
 	}
 	for _, tt := range tests {
 		obj := []byte(tt.obj)
-		var params []byte
-		if i := strings.Index(tt.obj, `"params":`); i >= 0 {
-			start := i + len(`"params":`)
-			end := rawjson.Skip(obj, start)
-			params = obj[start:end]
+		var h codec.Header
+		if err := codec.Scan(obj, &h); err != nil {
+			t.Fatalf("%s: %v", tt.obj, err)
 		}
 		var e envelope
-		e.read(obj, params)
+		e.read(h.Ext, h.Params)
 		got, ok := envelopeUint(e.timeoutMS)
 		if got != tt.want || ok != tt.ok {
 			t.Errorf("%s: %d %v, want %d %v", tt.obj, got, ok, tt.want, tt.ok)

@@ -63,6 +63,7 @@ type Object struct {
 	knownLen    int
 	name, value []byte
 	bad, done   bool
+	members     bool // a member list without braces (ResetMembers)
 }
 
 // Reset starts a walk over obj (surrounding space allowed) and reports whether obj looks like
@@ -74,6 +75,14 @@ func (o *Object) Reset(obj []byte) bool {
 	o.i, ok, o.done = enter(obj, '{', '}')
 	o.bad = !ok
 	return ok
+}
+
+// ResetMembers starts a walk over members, the members of an object without its braces
+// ("a":1,"b":2, as codec.Header.Ext holds them); empty members has none.
+func (o *Object) ResetMembers(members []byte) {
+	*o = Object{b: members, knownOff: -1, members: true}
+	o.i = SkipSpace(members, 0)
+	o.done = o.i >= len(members)
 }
 
 // enter checks that b (trimmed) runs from open to close and returns the offset of its first
@@ -129,7 +138,9 @@ func (o *Object) Next() bool {
 	switch {
 	case i < len(b) && b[i] == ',':
 		o.i = SkipSpace(b, i+1)
-	case i == len(b)-1 && b[i] == '}':
+	case i == len(b)-1 && b[i] == '}' && !o.members:
+		o.done = true
+	case i == len(b) && o.members:
 		o.done = true
 	default:
 		return o.fail()

@@ -269,3 +269,32 @@ func FuzzRawJSON(f *testing.F) {
 		}
 	})
 }
+
+// TestResetMembers: a member list without braces is walked like an object's members; a
+// malformed one stops the walk.
+func TestResetMembers(t *testing.T) {
+	tests := []struct {
+		in   string
+		want string // name=value pairs, space-separated
+		bad  bool
+	}{
+		{``, ``, false},
+		{`  `, ``, false},
+		{`"a":1`, `a=1`, false},
+		{`"a":1,"b":{"c":[2]} , "d" : "x"`, `a=1 b={"c":[2]} d="x"`, false},
+		{`"a":1,`, `a=1`, true},
+		{`"a":1}`, ``, true},
+		{`"a"`, ``, true},
+	}
+	for _, tt := range tests {
+		var o Object
+		o.ResetMembers([]byte(tt.in))
+		var got []string
+		for o.Next() {
+			got = append(got, string(o.Name())+"="+string(o.Value()))
+		}
+		if g := strings.Join(got, " "); g != tt.want || o.Malformed() != tt.bad {
+			t.Errorf("%q: %q malformed %v, want %q malformed %v", tt.in, g, o.Malformed(), tt.want, tt.bad)
+		}
+	}
+}
