@@ -161,7 +161,7 @@ func (b *Broker) register(takeover bool) error {
 				force = true // not renewed since: its broker is gone
 				continue
 			case !takeover || time.Now().After(deadline):
-				return fmt.Errorf("broker: store: owner id %q is in use by a live broker (its lease is being renewed; StoreTakeover waits for it to stop): %w", d.name, err)
+				return fmt.Errorf("broker: store: owner id %q is in use by a live broker (its lease is being renewed; Config.StoreTakeover, zerotask broker --takeover, waits for it to stop): %w", d.name, err)
 			}
 			seenEnd = end
 			time.Sleep(livenessProbe) // the probe itself: the time between two looks

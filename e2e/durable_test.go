@@ -340,3 +340,21 @@ func TestBrokerRefusesEvictingRedis(t *testing.T) {
 		})
 	}
 }
+
+// TestBrokerOwnerInUse: `zerotask broker --owner x` refuses to start while another broker
+// process serves owner x on the same Redis (a configuration mistake that would keep both
+// leases alive), naming the fix; once that broker is killed with kill -9, a broker under x
+// starts (after the 2.5 s probe that shows the lease is no longer renewed) and takes it over.
+func TestBrokerOwnerInUse(t *testing.T) {
+	url, _ := startRedisStore(t)
+	args := []string{"broker", "--listen", "tcp://127.0.0.1:0", "--pub", "tcp://127.0.0.1:0", "--log-level", "error", "--store", url, "--owner", "x"}
+	first, _ := startDaemon(t, brokerLine, args...)
+	code, _, stderr := zerotask(t, 30*time.Second, args...)
+	if code == 0 || !strings.Contains(stderr, "is in use by a live broker") || !strings.Contains(stderr, "--takeover") {
+		t.Fatalf("a second broker under a live owner id exited %d with stderr %q; want a failure naming the owner id in use and --takeover", code, stderr)
+	}
+	kill9(t, first)
+	start := time.Now()
+	startDaemon(t, brokerLine, args...)
+	t.Logf("a broker under the killed broker's owner id served %v after its start", time.Since(start).Round(time.Millisecond))
+}
