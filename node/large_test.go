@@ -22,15 +22,17 @@ func echoParams(token string, size int) (params, result []byte) {
 
 // TestLargeTasks: tasks of 500 KiB, 700 KiB and 1 MiB - 200 bytes, queued before a node
 // connects and then sent while it runs, all end with their own answers (echo of a unique
-// token), and the node's connection never drops (one hello). With default limits everywhere.
+// token), and the node's connection never drops (one hello). With default limits everywhere:
+// each round has a client of its own, since one client's calls in flight are bounded by their
+// bytes (broker MaxInFlightBytes, 4 MiB) and the two rounds together pass that.
 func TestLargeTasks(t *testing.T) {
 	b := startBroker(t)
-	c := dial(t, b)
 	ctx := testutil.Context(t, waitLong)
 	sizes := []int{500 << 10, 700 << 10, 1<<20 - 200}
 
 	var wg sync.WaitGroup
 	run := func(round string) {
+		c := dial(t, b)
 		for i, size := range sizes {
 			wg.Add(1)
 			go func() {
