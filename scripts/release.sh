@@ -4,6 +4,7 @@
 # (`zerotask version` prints them), and writes SHA256SUMS beside them.
 #
 #   scripts/release.sh [DIR]      VERSION=v1.2.3 scripts/release.sh
+#   TARGETS="linux/amd64" scripts/release.sh DIR   (a subset of the platforms, e.g. for a test)
 set -eu
 cd "$(dirname "$0")/.."
 out=${1:-dist}
@@ -12,7 +13,8 @@ commit=$(git rev-parse HEAD 2>/dev/null || echo unknown)
 date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 ldflags="-s -w -X main.version=$version -X main.commit=$commit -X main.date=$date"
 mkdir -p "$out"
-for target in linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64; do
+targets=${TARGETS:-linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64}
+for target in $targets; do
 	os=${target%/*}
 	arch=${target#*/}
 	bin="$out/zerotask-$version-$os-$arch"
