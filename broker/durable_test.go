@@ -394,14 +394,15 @@ func FuzzDecodeMeta(f *testing.F) {
 }
 
 // TestDurableHandOver: a broker shut down gracefully leaves its submitted tasks in the store
-// with their options; another broker on the same store runs them: priorities kept, a delayed
+// with their options; another broker on the same store runs them: priorities and meta kept, a delayed
 // task not before it is due, its attempts bound kept.
 func TestDurableHandOver(t *testing.T) {
 	st := storeFor(t)
 	b1, errc := serveDurable(t, st, "b1")
 	c := dealer(t, b1)
 	low := submitID(t, c, "work", `["low"]`, "")
-	high := submitID(t, c, "work", `["high"]`, `"priority":9`)
+	const meta = `{"traceparent":"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "n":1e400}`
+	high := submitID(t, c, "work", `["high"]`, `"priority":9,"meta":`+meta)
 	due := time.Now().Add(400 * time.Millisecond)
 	later := submitID(t, c, "work", `["later"]`, `"delay_ms":400,"max_attempts":1`)
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
@@ -422,6 +423,9 @@ func TestDurableHandOver(t *testing.T) {
 	for len(order) < 3 {
 		ts := n.collect(1)
 		order = append(order, string(ts[0].Params))
+		if m := string(ts[0].Meta); (string(ts[0].Params) == `["high"]`) != (m == meta) || m != "" && m != meta {
+			t.Errorf("task %s handed out with meta %q, want %q on high only", ts[0].Params, m, meta)
+		}
 		lastAt = time.Now()
 		if string(ts[0].Params) == `["later"]` {
 			laterID = ts[0].ID

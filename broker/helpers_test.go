@@ -212,6 +212,7 @@ type ntask struct {
 	Method    string          `json:"method"`
 	Params    json.RawMessage `json:"params"`
 	TimeoutMS int64           `json:"timeout_ms"`
+	Meta      json.RawMessage `json:"meta"`
 }
 
 func newNode(t testing.TB, b *Broker, name string, methods ...string) *tnode {
