@@ -262,8 +262,7 @@ func (c *core) takeHolds(batch []holdEntry, tasks []store.Task, arena []byte) ([
 		tasks = append(tasks, st)
 		batch = append(batch, e)
 	}
-	clear(d.holds)
-	d.holds = d.holds[:0]
+	d.holds = emptied(d.holds)
 	for i := range tasks {
 		s := sp[i]
 		if s.p1 > s.p0 {
@@ -711,8 +710,7 @@ func (c *core) takeFinished(results []store.Result, ids, requeues, starts, stops
 	}
 	ids = append(ids, d.acks...)
 	requeues = append(requeues, d.requeues...)
-	clear(d.requeues)
-	d.requeues = d.requeues[:0]
+	d.requeues = emptied(d.requeues)
 	for i := len(d.marks) - 1; i >= 0; i-- { // the last mark of a task wins
 		m := d.marks[i]
 		if _, seen := d.marked[m.id]; seen {
@@ -726,12 +724,9 @@ func (c *core) takeFinished(results []store.Result, ids, requeues, starts, stops
 		}
 	}
 	clear(d.marked)
-	clear(d.marks)
-	d.marks = d.marks[:0]
-	clear(d.puts)
-	d.puts = d.puts[:0]
-	clear(d.acks)
-	d.acks = d.acks[:0]
+	d.marks = emptied(d.marks)
+	d.puts = emptied(d.puts)
+	d.acks = emptied(d.acks)
 	if cap(d.pbuf) > 1<<20 {
 		d.pbuf = nil
 	} else {
@@ -1012,15 +1007,17 @@ func (c *core) dropStored(run string) int {
 	// would act on tasks that are others' now (an ack of a task given back to a queue forgets
 	// it unrun).
 	d := c.dur
-	clear(d.puts)
-	d.puts, d.pbuf = d.puts[:0], d.pbuf[:0]
-	clear(d.acks)
-	d.acks = d.acks[:0]
-	clear(d.requeues)
-	d.requeues = d.requeues[:0]
-	clear(d.marks)
-	d.marks = d.marks[:0]
-	clear(d.deads)
-	d.deads = d.deads[:0]
+	d.puts, d.pbuf = emptied(d.puts), d.pbuf[:0]
+	d.acks = emptied(d.acks)
+	d.requeues = emptied(d.requeues)
+	d.marks = emptied(d.marks)
+	d.deads = emptied(d.deads)
 	return n
+}
+
+// emptied clears s (so that what its elements point to can be collected) and returns it
+// empty, its capacity kept for reuse.
+func emptied[T any](s []T) []T {
+	clear(s)
+	return s[:0]
 }

@@ -48,8 +48,7 @@ func (f *finisher) flush(quit <-chan struct{}, last bool) {
 	b.mu.Lock()
 	f.results, f.ids, f.requeues, f.starts, f.stops, f.buf = b.c.takeFinished(f.results[:0], f.ids[:0], f.requeues[:0], f.starts[:0], f.stops[:0], f.buf)
 	f.deads = append(f.deads[:0], d.deads...)
-	clear(d.deads)
-	d.deads = d.deads[:0]
+	d.deads = emptied(d.deads)
 	// The run these belong to, read with them: lostLease drops what an old run left under the
 	// same lock before it starts a new one, so no ack of the old run's tasks goes out under
 	// the new run (which could forget a task given back to a queue, unrun).

@@ -353,20 +353,10 @@ func (f *flight) flush(ctx context.Context) {
 			}
 		}
 		if holdIdx >= 0 {
-			var err error
-			if bound, err = res[holdIdx].ToArray(); err != nil {
-				holdErr = fmt.Errorf("store: hold tasks: %w", err)
-			} else if len(bound) != held {
-				holdErr = fmt.Errorf("%w: hold reply of %d items for %d tasks", ErrCorrupt, len(bound), held)
-			}
+			bound, holdErr = replyArray(res[holdIdx], held, "hold", "tasks")
 		}
 		if ackIdx >= 0 {
-			var err error
-			if acked, err = res[ackIdx].ToArray(); err != nil {
-				ackErr = fmt.Errorf("store: ack: %w", err)
-			} else if len(acked) != ackGroups {
-				ackErr = fmt.Errorf("%w: ack reply of %d items for %d calls", ErrCorrupt, len(acked), ackGroups)
-			}
+			acked, ackErr = replyArray(res[ackIdx], ackGroups, "ack", "calls")
 		}
 	}
 	for i, op := range f.batch {
@@ -412,4 +402,17 @@ func (f *flight) flush(ctx context.Context) {
 	clear(f.putArgs)
 	clear(f.holdArgs)
 	clear(f.ackArgs)
+}
+
+// replyArray reads the reply of script what that holds one item for each of want things (of
+// names them), or the error that says why it cannot.
+func replyArray(r rueidis.RedisResult, want int, what, of string) ([]rueidis.RedisMessage, error) {
+	a, err := r.ToArray()
+	if err != nil {
+		return nil, fmt.Errorf("store: %s %s: %w", what, of, err)
+	}
+	if len(a) != want {
+		return a, fmt.Errorf("%w: %s reply of %d items for %d %s", ErrCorrupt, what, len(a), want, of)
+	}
+	return a, nil
 }
