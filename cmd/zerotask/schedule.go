@@ -118,36 +118,22 @@ func runScheduleRemove(ctx context.Context, io *stdio, args []string) error {
 }
 
 func runScheduleList(ctx context.Context, io *stdio, args []string) error {
-	fs := newFlagSet("schedule-list", "", "List the periodic tasks: when each runs next and last ran.").withLogLevel(slog.LevelWarn)
-	cf := addClientFlags(fs, 10*time.Second)
-	if err := parse(fs, io, args, 0, 0); err != nil {
-		return err
-	}
-	res, err := callOnce(ctx, io, fs, cf, protocol.MethodScheduleList, nil)
-	if err != nil {
-		return err
-	}
-	if !cf.tables(io) {
-		printJSON(io, res)
-		return nil
-	}
-	var list []protocol.Schedule
-	if err := json.Unmarshal(res, &list); err != nil {
-		return fmt.Errorf("unexpected answer %s: %w", res, err)
-	}
-	tw := tabwriter.NewWriter(io.out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tWHEN\tMETHOD\tNEXT\tLAST")
-	for _, s := range list {
-		when := s.Cron
-		if s.TZ != "" {
-			when += " (" + s.TZ + ")"
-		}
-		if s.EveryMS > 0 {
-			when = "every " + (time.Duration(s.EveryMS) * time.Millisecond).String()
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.Name, when, s.Method, msTime(s.NextMS), msTime(s.LastMS))
-	}
-	return tw.Flush()
+	return showCall(ctx, io, args, "schedule-list", "List the periodic tasks: when each runs next and last ran.",
+		protocol.MethodScheduleList, func(io *stdio, list []protocol.Schedule) error {
+			tw := tabwriter.NewWriter(io.out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tWHEN\tMETHOD\tNEXT\tLAST")
+			for _, s := range list {
+				when := s.Cron
+				if s.TZ != "" {
+					when += " (" + s.TZ + ")"
+				}
+				if s.EveryMS > 0 {
+					when = "every " + (time.Duration(s.EveryMS) * time.Millisecond).String()
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.Name, when, s.Method, msTime(s.NextMS), msTime(s.LastMS))
+			}
+			return tw.Flush()
+		})
 }
 
 // msTime formats unix milliseconds in UTC, "-" for none.
@@ -200,31 +186,17 @@ func runLimitSet(ctx context.Context, io *stdio, args []string) error {
 }
 
 func runLimitList(ctx context.Context, io *stdio, args []string) error {
-	fs := newFlagSet("limit-list", "", "List the hand-out limits, with the tasks running under each and any pause a node asked for.").withLogLevel(slog.LevelWarn)
-	cf := addClientFlags(fs, 10*time.Second)
-	if err := parse(fs, io, args, 0, 0); err != nil {
-		return err
-	}
-	res, err := callOnce(ctx, io, fs, cf, protocol.MethodLimitList, nil)
-	if err != nil {
-		return err
-	}
-	if !cf.tables(io) {
-		printJSON(io, res)
-		return nil
-	}
-	var list []protocol.Limit
-	if err := json.Unmarshal(res, &list); err != nil {
-		return fmt.Errorf("unexpected answer %s: %w", res, err)
-	}
-	tw := tabwriter.NewWriter(io.out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SCOPE\tNAME\tRATE\tBURST\tMAX-RUNNING\tRUNNING\tPAUSED")
-	for _, l := range list {
-		paused := "-"
-		if l.PausedMS > 0 {
-			paused = (time.Duration(l.PausedMS) * time.Millisecond).String()
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\n", l.Scope, l.Name, strconv.FormatFloat(l.Rate, 'g', -1, 64), l.Burst, l.MaxRunning, l.Running, paused)
-	}
-	return tw.Flush()
+	return showCall(ctx, io, args, "limit-list", "List the hand-out limits, with the tasks running under each and any pause a node asked for.",
+		protocol.MethodLimitList, func(io *stdio, list []protocol.Limit) error {
+			tw := tabwriter.NewWriter(io.out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "SCOPE\tNAME\tRATE\tBURST\tMAX-RUNNING\tRUNNING\tPAUSED")
+			for _, l := range list {
+				paused := "-"
+				if l.PausedMS > 0 {
+					paused = (time.Duration(l.PausedMS) * time.Millisecond).String()
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\n", l.Scope, l.Name, strconv.FormatFloat(l.Rate, 'g', -1, 64), l.Burst, l.MaxRunning, l.Running, paused)
+			}
+			return tw.Flush()
+		})
 }

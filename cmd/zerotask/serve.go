@@ -274,16 +274,29 @@ func builtins() (*dispatch.Dispatcher, error) {
 	return d, useDrill(d) // the end-to-end drills' task log (drill.go); nothing unless asked for
 }
 
-// parseServing parses the flags of a serving command (no arguments) and checks its --http
-// flags; it returns the command's logger.
-func parseServing(fs *flagSet, io *stdio, args []string, hf *httpFlags) (*slog.Logger, error) {
+// servingFlags are the flags every serving command (broker, node, up) has besides its own.
+type servingFlags struct {
+	http       *httpFlags
+	cpuProfile *string
+}
+
+func addServingFlags(fs *flagSet) *servingFlags {
+	return &servingFlags{http: addHTTPFlags(fs), cpuProfile: addCPUProfileFlag(fs)}
+}
+
+// parse parses the flags of a serving command (no arguments), checks its --http and starts
+// its --cpuprofile; stop ends the profile.
+func (sf *servingFlags) parse(fs *flagSet, io *stdio, args []string) (log *slog.Logger, stop func(), err error) {
 	if err := parse(fs, io, args, 0, 0); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if err := hf.check(); err != nil {
-		return nil, err
+	if err := sf.http.check(); err != nil {
+		return nil, nil, err
 	}
-	return fs.logger(io.err), nil
+	if stop, err = startCPUProfile(*sf.cpuProfile); err != nil {
+		return nil, nil, err
+	}
+	return fs.logger(io.err), stop, nil
 }
 
 func runBroker(ctx context.Context, io *stdio, args []string) error {
@@ -291,13 +304,9 @@ func runBroker(ctx context.Context, io *stdio, args []string) error {
 		"wake-ups and task states, queue tasks and hand them out by credit. Stops gracefully on\nSIGINT/SIGTERM.").
 		withLogLevel(slog.LevelInfo)
 	bf := addBrokerFlags(fs)
-	hf := addHTTPFlags(fs)
-	prof := addCPUProfileFlag(fs)
-	log, err := parseServing(fs, io, args, hf)
-	if err != nil {
-		return err
-	}
-	stopProf, err := startCPUProfile(*prof)
+	sf := addServingFlags(fs)
+	hf := sf.http
+	log, stopProf, err := sf.parse(fs, io, args)
 	if err != nil {
 		return err
 	}
@@ -392,13 +401,9 @@ func runNode(ctx context.Context, io *stdio, args []string) error {
 		"tasks add, subtract, echo, sleep and sum. On SIGINT/SIGTERM it stops taking tasks, lets the running\nones finish within --node-grace, reports them and exits.").
 		withLogLevel(slog.LevelInfo)
 	nf := addNodeFlags(fs, true)
-	hf := addHTTPFlags(fs)
-	prof := addCPUProfileFlag(fs)
-	log, err := parseServing(fs, io, args, hf)
-	if err != nil {
-		return err
-	}
-	stopProf, err := startCPUProfile(*prof)
+	sf := addServingFlags(fs)
+	hf := sf.http
+	log, stopProf, err := sf.parse(fs, io, args)
 	if err != nil {
 		return err
 	}
@@ -491,13 +496,9 @@ func runUp(ctx context.Context, io *stdio, args []string) error {
 		withLogLevel(slog.LevelInfo)
 	bf := addBrokerFlags(fs)
 	nf := addNodeFlags(fs, false)
-	hf := addHTTPFlags(fs)
-	prof := addCPUProfileFlag(fs)
-	log, err := parseServing(fs, io, args, hf)
-	if err != nil {
-		return err
-	}
-	stopProf, err := startCPUProfile(*prof)
+	sf := addServingFlags(fs)
+	hf := sf.http
+	log, stopProf, err := sf.parse(fs, io, args)
 	if err != nil {
 		return err
 	}
