@@ -36,16 +36,15 @@ type reader struct {
 }
 
 // ingest handles one message body: tasks are queued, the hello reply is read, anything else is
-// logged and dropped.
+// logged and dropped. An array is validated as BatchIter walks it (syntax, limits, what follows
+// it), each element scanned once instead of the whole array first: one that turns out malformed
+// past its first elements is dropped with its tasks (a response or notice before the fault has
+// been acted on, as it would be had it come alone).
 func (r *reader) ingest(body []byte) {
 	n := r.n
-	if err := codec.ScanLimits(body, &r.h, &r.lim); err != nil {
-		n.log.Warn("node: bad message from broker", "err", err, "bytes", len(body))
-		return
-	}
 	r.tasks = r.tasks[:0]
 	r.now = time.Time{}
-	if r.h.Kind == codec.KindBatch {
+	if i := codec.SkipSpace(body, 0); i < len(body) && body[i] == '[' {
 		r.it.ResetLimits(body, &r.lim)
 		for r.it.Next() {
 			h, err := r.it.Header()
@@ -54,7 +53,20 @@ func (r *reader) ingest(body []byte) {
 			}
 			r.one(h, r.it.Elem())
 		}
+		if err := r.it.Err(); err != nil {
+			n.log.Warn("node: bad message from broker", "err", err, "bytes", len(body))
+			for _, t := range r.tasks {
+				putTask(t)
+			}
+			clear(r.tasks)
+			r.tasks = r.tasks[:0]
+			return
+		}
 	} else {
+		if err := codec.ScanLimits(body, &r.h, &r.lim); err != nil {
+			n.log.Warn("node: bad message from broker", "err", err, "bytes", len(body))
+			return
+		}
 		r.one(&r.h, body)
 	}
 	if len(r.tasks) == 0 {

@@ -262,3 +262,35 @@ func TestEnvelopeUint(t *testing.T) {
 		}
 	}
 }
+
+// TestIngestArray: an array from the broker is validated as it is walked; its tasks are queued
+// only when the whole array is valid, and an array malformed past its first elements, or with
+// something after it, is dropped with its tasks.
+func TestIngestArray(t *testing.T) {
+	task := func(id int) string {
+		return fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"add","params":[5,6],"timeout_ms":30000,"attempt":1}`, id)
+	}
+	tests := []struct {
+		name  string
+		frame string
+		want  int // tasks queued
+	}{
+		{"two tasks", "[" + task(1) + "," + task(2) + "]", 2},
+		{"an invalid element is skipped", "[" + task(1) + `,{"jsonrpc":"1.0","id":3,"method":"add"}` + "]", 1},
+		{"cut short", "[" + task(1) + "," + task(2), 0},
+		{"broken after two tasks", "[" + task(1) + "," + task(2) + ",{]", 0},
+		{"something after the array", "[" + task(1) + "]x", 0},
+		{"empty array", "[]", 0},
+		{"a lone task", task(7), 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n, _, r := offlineNode(t, Config{Concurrency: 1, Prefetch: 8})
+			r.lim = codec.Limits{MaxFrame: int(n.cfg.MaxMsgSize)}
+			r.ingest([]byte(tt.frame))
+			if got := n.q.len(); got != tt.want {
+				t.Errorf("%d tasks queued, want %d", got, tt.want)
+			}
+		})
+	}
+}
