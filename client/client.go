@@ -345,19 +345,24 @@ type reader struct {
 }
 
 func (r *reader) ingest(body []byte) {
-	if err := codec.ScanLimits(body, &r.h, &r.lim); err != nil {
-		r.c.log.Warn("client: bad message from broker", "err", err, "bytes", len(body))
-		return
-	}
-	if r.h.Kind != codec.KindBatch {
+	if i := codec.SkipSpace(body, 0); i >= len(body) || body[i] != '[' {
+		if err := codec.ScanLimits(body, &r.h, &r.lim); err != nil {
+			r.c.log.Warn("client: bad message from broker", "err", err, "bytes", len(body))
+			return
+		}
 		r.one(&r.h)
 		return
 	}
+	// An array is validated as it is walked, each element scanned once: the answers before a
+	// fault past the first elements are delivered, the rest of the array is dropped.
 	r.it.ResetLimits(body, &r.lim)
 	for r.it.Next() {
 		if h, err := r.it.Header(); err == nil {
 			r.one(h)
 		}
+	}
+	if err := r.it.Err(); err != nil {
+		r.c.log.Warn("client: bad message from broker", "err", err, "bytes", len(body))
 	}
 }
 

@@ -68,3 +68,40 @@ func FuzzReader(f *testing.F) {
 
 // validJSONish: a result the reader accepted is what codec.Scan accepted: non-empty.
 func validJSONish(b []byte) bool { return len(b) > 0 }
+
+// TestReaderArray: the answers of an array are delivered as it is walked; an array malformed
+// past its first elements delivers those before the fault and drops the rest.
+func TestReaderArray(t *testing.T) {
+	tests := []struct {
+		name string
+		body string
+		done []bool // calls 1..3 completed
+	}{
+		{"three answers", `[{"jsonrpc":"2.0","id":1,"result":1},{"jsonrpc":"2.0","id":2,"result":2},{"jsonrpc":"2.0","id":3,"result":3}]`, []bool{true, true, true}},
+		{"broken after two", `[{"jsonrpc":"2.0","id":1,"result":1},{"jsonrpc":"2.0","id":2,"result":2},{"jsonrpc":"2.0","id":3,`, []bool{true, true, false}},
+		{"broken at once", `[{"jsonrpc":"2.0","id":1,"result":1`, []bool{false, false, false}},
+		{"a lone answer", `{"jsonrpc":"2.0","id":3,"result":3}`, []bool{false, false, true}},
+		{"empty", `[]`, []bool{false, false, false}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := offlineClient()
+			defer c.stop()
+			calls := make([]*call, 4)
+			c.out.mu.Lock()
+			for i := 1; i < len(calls); i++ {
+				calls[i] = newCall(nil)
+				calls[i].id = uint64(i)
+				c.out.pending[uint64(i)] = calls[i]
+			}
+			c.out.mu.Unlock()
+			r := reader{c: c, lim: codec.Limits{MaxFrame: DefaultMaxMsgSize}}
+			r.ingest([]byte(tt.body))
+			for i := 1; i < len(calls); i++ {
+				if got := len(calls[i].own) == 1; got != tt.done[i-1] {
+					t.Errorf("call %d completed %v, want %v", i, got, tt.done[i-1])
+				}
+			}
+		})
+	}
+}
