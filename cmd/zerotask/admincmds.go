@@ -4,12 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/zerotask/zerotask/codec"
 	"github.com/zerotask/zerotask/protocol"
@@ -150,9 +148,8 @@ func dash(s string) string {
 }
 
 func runRevoke(ctx context.Context, io *stdio, args []string) error {
-	fs := newFlagSet("revoke", "ID...", "Revoke tasks: a queued one will not run, a running one has its context cancelled on\n"+
-		"its node. Prints each task's record after the revoke. Exit status 3 when an ID is UNKNOWN.").withLogLevel(slog.LevelWarn)
-	cf := addClientFlags(fs, 10*time.Second)
+	fs, cf := newClientCommand("revoke", "ID...", "Revoke tasks: a queued one will not run, a running one has its context cancelled on\n"+
+		"its node. Prints each task's record after the revoke. Exit status 3 when an ID is UNKNOWN.")
 	if err := parse(fs, io, args, 1, -1); err != nil {
 		return err
 	}
@@ -209,8 +206,7 @@ func runNodes(ctx context.Context, io *stdio, args []string) error {
 // showCall is a command that takes no arguments, makes one call of method without params and
 // prints its answer: as JSON, or on a terminal (no --json) decoded into T and shown by table.
 func showCall[T any](ctx context.Context, io *stdio, args []string, name, summary, method string, table func(*stdio, T) error) error {
-	fs := newFlagSet(name, "", summary).withLogLevel(slog.LevelWarn)
-	cf := addClientFlags(fs, 10*time.Second)
+	fs, cf := newClientCommand(name, "", summary)
 	if err := parse(fs, io, args, 0, 0); err != nil {
 		return err
 	}
@@ -237,8 +233,7 @@ func runPause(pause bool) func(ctx context.Context, io *stdio, args []string) er
 			"handed to a node until `zerotask resume`."
 	}
 	return func(ctx context.Context, io *stdio, args []string) error {
-		fs := newFlagSet(name, "QUEUE", summary).withLogLevel(slog.LevelWarn)
-		cf := addClientFlags(fs, 10*time.Second)
+		fs, cf := newClientCommand(name, "QUEUE", summary)
 		if err := parse(fs, io, args, 1, 1); err != nil {
 			return err
 		}
@@ -260,10 +255,9 @@ func runPause(pause bool) func(ctx context.Context, io *stdio, args []string) er
 }
 
 func runPurge(ctx context.Context, io *stdio, args []string) error {
-	fs := newFlagSet("purge", "", "Drop the tasks waiting in a queue, of a method, or of a method in a queue; prints how\n"+
+	fs, cf := newClientCommand("purge", "", "Drop the tasks waiting in a queue, of a method, or of a method in a queue; prints how\n"+
 		"many. They end REVOKED; delayed tasks and tasks at nodes are not touched. With --archived,\n"+
-		"forget the archived tasks of the queue or method instead.").withLogLevel(slog.LevelWarn)
-	cf := addClientFlags(fs, 10*time.Second)
+		"forget the archived tasks of the queue or method instead.")
 	queue := fs.String("queue", "", "the `queue` to purge (\"default\" for the default one)")
 	method := fs.String("method", "", "the `method` whose queued tasks to drop")
 	archived := fs.Bool("archived", false, "forget the archived tasks (FAILURE, EXPIRED, REVOKED) of the queue or method instead")

@@ -44,6 +44,13 @@ func addClientFlags(fs *flagSet, timeout time.Duration) *clientFlags {
 // defaultCommandTimeout bounds a client command that has no --timeout of its own.
 const defaultCommandTimeout = 10 * time.Second
 
+// newClientCommand is the flag set of a one-shot client command: the shared client flags,
+// --timeout defaulting to defaultCommandTimeout, and warnings and errors logged.
+func newClientCommand(name, args, summary string) (*flagSet, *clientFlags) {
+	fs := newFlagSet(name, args, summary).withLogLevel(slog.LevelWarn)
+	return fs, addClientFlags(fs, defaultCommandTimeout)
+}
+
 // brokerTrouble is an error reaching the broker, or waiting for it past the command's
 // timeout: exit status exitBroker.
 type brokerTrouble struct{ err error }
@@ -427,10 +434,9 @@ func runSubmit(ctx context.Context, io *stdio, args []string) error {
 }
 
 func runStatus(ctx context.Context, io *stdio, args []string) error {
-	fs := newFlagSet("status", "ID", "Print a task's record: its state (QUEUED, RUNNING, SUCCESS, FAILURE, RETRY, REVOKED,\n"+
+	fs, cf := newClientCommand("status", "ID", "Print a task's record: its state (QUEUED, RUNNING, SUCCESS, FAILURE, RETRY, REVOKED,\n"+
 		"EXPIRED, or UNKNOWN for an id the broker never saw or has forgotten), attempts, node, and its\n"+
-		"result or error once finished. Exit status 1 for FAILURE, REVOKED and EXPIRED, 3 for UNKNOWN.").withLogLevel(slog.LevelWarn)
-	cf := addClientFlags(fs, 10*time.Second)
+		"result or error once finished. Exit status 1 for FAILURE, REVOKED and EXPIRED, 3 for UNKNOWN.")
 	if err := parse(fs, io, args, 1, 1); err != nil {
 		return err
 	}
@@ -442,11 +448,9 @@ func runStatus(ctx context.Context, io *stdio, args []string) error {
 }
 
 func runResult(ctx context.Context, io *stdio, args []string) error {
-	fs := newFlagSet("result", "ID", "Print a task's record once it is finished, or when --wait has passed. Exit status\n"+
+	fs, cf := newClientCommand("result", "ID", "Print a task's record once it is finished, or when --wait has passed. Exit status\n"+
 		"0 for SUCCESS, 1 for FAILURE, REVOKED and EXPIRED, 3 for UNKNOWN, 4 when the task is not\n"+
-		"finished by the end of --wait (the record, still QUEUED or RUNNING, is printed).").
-		withLogLevel(slog.LevelWarn)
-	cf := addClientFlags(fs, 10*time.Second)
+		"finished by the end of --wait (the record, still QUEUED or RUNNING, is printed).")
 	wait := fs.Duration("wait", 0, "how long the broker may hold the answer until the task is finished (0 = answer at once)")
 	if err := parse(fs, io, args, 1, 1); err != nil {
 		return err

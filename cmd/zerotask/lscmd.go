@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"text/tabwriter"
-	"time"
 
 	"github.com/zerotask/zerotask/client"
 	"github.com/zerotask/zerotask/protocol"
@@ -25,11 +23,10 @@ type listed struct {
 }
 
 func runLs(ctx context.Context, io *stdio, args []string) error {
-	fs := newFlagSet("ls", "", "List tasks the broker knows: queued, running and retrying ones, finished ones still in its\n"+
+	fs, cf := newClientCommand("ls", "", "List tasks the broker knows: queued, running and retrying ones, finished ones still in its\n"+
 		"result store (SUCCESS), and the archive of final failures (FAILURE, EXPIRED, REVOKED)\n"+
 		"with their params and every attempt's error (--json prints each record whole).\n"+
-		"Prints at most --limit tasks; when more match, says on stderr how to go on (--cursor).").withLogLevel(slog.LevelWarn)
-	cf := addClientFlags(fs, 10*time.Second)
+		"Prints at most --limit tasks; when more match, says on stderr how to go on (--cursor).")
 	state := fs.String("state", "", "only tasks in this `state` (QUEUED, RUNNING, RETRY, SUCCESS, FAILURE, REVOKED, EXPIRED)")
 	queue := fs.String("queue", "", "only tasks of this `queue` (\"default\" for the default one)")
 	method := fs.String("method", "", "only tasks of this `method`")
@@ -96,10 +93,9 @@ func clipCell(s string) string {
 }
 
 func runRequeue(ctx context.Context, io *stdio, args []string) error {
-	fs := newFlagSet("requeue", "[ID...]", "Run archived tasks (FAILURE, EXPIRED, REVOKED) again under their ids, with their params\n"+
+	fs, cf := newClientCommand("requeue", "[ID...]", "Run archived tasks (FAILURE, EXPIRED, REVOKED) again under their ids, with their params\n"+
 		"and options, as new attempts: the given IDs, or every archived task matching --state,\n"+
-		"--queue and --method. Prints how many. Exit status 3 when an ID is not in the archive.").withLogLevel(slog.LevelWarn)
-	cf := addClientFlags(fs, 10*time.Second)
+		"--queue and --method. Prints how many. Exit status 3 when an ID is not in the archive.")
 	state := fs.String("state", "", "requeue the archived tasks in this `state` (FAILURE, EXPIRED or REVOKED)")
 	queue := fs.String("queue", "", "requeue the archived tasks of this `queue`")
 	method := fs.String("method", "", "requeue the archived tasks of this `method`")

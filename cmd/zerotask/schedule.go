@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"os"
 	"strconv"
 	"text/tabwriter"
@@ -68,9 +67,8 @@ func runSchedule(ctx context.Context, io *stdio, args []string) error {
 }
 
 func runScheduleSet(ctx context.Context, io *stdio, args []string) error {
-	fs := newFlagSet("schedule-set", "NAME METHOD [ARG...]", "Add (or replace) the periodic task NAME: METHOD with ARGs (as for `zerotask call`), run on\n"+
-		"a cron expression (--cron, 5 fields or 6 with seconds first, in --tz) or every --every.").withLogLevel(slog.LevelWarn)
-	cf := addClientFlags(fs, 10*time.Second)
+	fs, cf := newClientCommand("schedule-set", "NAME METHOD [ARG...]", "Add (or replace) the periodic task NAME: METHOD with ARGs (as for `zerotask call`), run on\n"+
+		"a cron expression (--cron, 5 fields or 6 with seconds first, in --tz) or every --every.")
 	cronExpr := fs.String("cron", "", "cron `expression`: \"0 9 * * MON-FRI\", \"*/10 * * * * *\" (seconds first), @hourly; CRON_TZ=Zone may lead")
 	tz := fs.String("tz", "", "IANA time `zone` of --cron (default UTC)")
 	every := fs.Duration("every", 0, "run every `interval` (at least 1s; ticks fall on multiples of it since the Unix epoch)")
@@ -100,8 +98,7 @@ func runScheduleSet(ctx context.Context, io *stdio, args []string) error {
 }
 
 func runScheduleRemove(ctx context.Context, io *stdio, args []string) error {
-	fs := newFlagSet("schedule-remove", "NAME", "Remove the periodic task NAME (exit status 3 when there was none).").withLogLevel(slog.LevelWarn)
-	cf := addClientFlags(fs, 10*time.Second)
+	fs, cf := newClientCommand("schedule-remove", "NAME", "Remove the periodic task NAME (exit status 3 when there was none).")
 	if err := parse(fs, io, args, 1, 1); err != nil {
 		return err
 	}
@@ -150,10 +147,9 @@ func runLimit(ctx context.Context, io *stdio, args []string) error {
 }
 
 func runLimitSet(ctx context.Context, io *stdio, args []string) error {
-	fs := newFlagSet("limit-set", "", "Set the hand-out limit of one method, queue or key group: a rate (tasks per second, with a\n"+
+	fs, cf := newClientCommand("limit-set", "", "Set the hand-out limit of one method, queue or key group: a rate (tasks per second, with a\n"+
 		"burst) and a cap on its tasks running at once over all nodes. Neither --rate nor --max-running\n"+
-		"removes the limit. Limited tasks wait in their queue; none fails for it.").withLogLevel(slog.LevelWarn)
-	cf := addClientFlags(fs, 10*time.Second)
+		"removes the limit. Limited tasks wait in their queue; none fails for it.")
 	method := fs.String("method", "", "limit the tasks of this `method`")
 	queue := fs.String("queue", "", "limit the tasks of this `queue` (\"default\" for the default one)")
 	group := fs.String("group", "", "limit the tasks whose "+protocol.MemberKeyGroup+" option is this `group`")
