@@ -21,25 +21,19 @@ func (c *Client) Resume(ctx context.Context, queue string) error {
 // queue or method matches any; not both empty) and returns how many (broker.purge). Each ends
 // REVOKED; delayed tasks and tasks at nodes are not touched.
 func (c *Client) Purge(ctx context.Context, queue, method string) (int, error) {
-	p := map[string]string{}
-	if queue != "" {
-		p[protocol.ParamQueue] = queue
-	}
-	if method != "" {
-		p[protocol.ParamMethod] = method
-	}
-	var res map[string]int
-	if err := c.Call(ctx, protocol.MethodPurge, &res, Named(p)); err != nil {
-		return 0, err
-	}
-	return res[protocol.MemberPurged], nil
+	return c.purge(ctx, map[string]any{}, queue, method)
 }
 
 // PurgeArchived forgets the archived tasks (FAILURE, EXPIRED, REVOKED) of a queue, a method,
 // or a method in a queue (at least one given) and returns how many there were; in durable mode
 // from the archive in the store, for every broker on it.
 func (c *Client) PurgeArchived(ctx context.Context, queue, method string) (int, error) {
-	p := map[string]any{protocol.ParamArchived: true}
+	return c.purge(ctx, map[string]any{protocol.ParamArchived: true}, queue, method)
+}
+
+// purge calls broker.purge with params p and the queue and method that are not empty, and
+// returns how many tasks it dropped.
+func (c *Client) purge(ctx context.Context, p map[string]any, queue, method string) (int, error) {
 	if queue != "" {
 		p[protocol.ParamQueue] = queue
 	}
