@@ -26,6 +26,7 @@ type archiveStore interface {
 	ListDead(ctx context.Context, lim store.ArchiveLimits, from uint64, newest bool, n int, dst []store.Dead) ([]store.Dead, error)
 	Revive(ctx context.Context, ids ...string) ([]store.Dead, error)
 	DeleteDead(ctx context.Context, ids ...string) (int, error)
+	GetDead(ctx context.Context, id string, d *store.Dead) (bool, error)
 }
 
 const (

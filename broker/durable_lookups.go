@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"github.com/zerotask/zerotask/codec"
+	"github.com/zerotask/zerotask/internal/rawjson"
 	"github.com/zerotask/zerotask/protocol"
 	"github.com/zerotask/zerotask/store"
 	"sync"
@@ -90,9 +91,10 @@ func (b *Broker) runLookup(ctx context.Context, l *lookup) ([]byte, *codec.Error
 		switch {
 		case err != nil:
 		case where == store.WhereNone:
-			// Finished between the two reads, or unknown.
+			// Finished between the two reads, or unknown (or its result is gone and it is
+			// archived: the archive outlives the result TTL).
 			if found, err = st.Get(ctx, l.id, &r); err == nil && !found {
-				return appendStateRecord(nil, l.id, protocol.StateUnknown), nil
+				return b.archivedRecord(ctx, l), nil
 			}
 		case l.wait > 0:
 			wctx, wcancel := context.WithTimeout(ctx, l.wait)
@@ -138,3 +140,23 @@ func (b *Broker) runLookup(ctx context.Context, l *lookup) ([]byte, *codec.Error
 }
 
 var errStoreCorrupt = codec.NewError(codec.CodeInternalError, "Internal error: the stored record is corrupt", nil)
+
+// archivedRecord answers task l.id from the store's archive (its record there), or UNKNOWN.
+func (b *Broker) archivedRecord(ctx context.Context, l *lookup) []byte {
+	if as := b.c.darch; as != nil {
+		var d store.Dead
+		found, err := as.GetDead(ctx, l.id, &d)
+		if err != nil {
+			b.cfg.Logger.Warn("broker: store: reading an archived task failed", "id", l.id, "err", err)
+		}
+		if found && json.Valid(d.Record) {
+			// Another's task reads as UNKNOWN to a user without the admin role (auth.go).
+			var sub string
+			raw := rawjson.Param(d.Record, "submitter", -1)
+			if l.user == "" || raw == nil || codec.Unmarshal(raw, &sub) == nil && sub == l.user {
+				return d.Record
+			}
+		}
+	}
+	return appendStateRecord(nil, l.id, protocol.StateUnknown)
+}

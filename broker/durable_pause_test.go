@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/zerotask/zerotask/internal/testutil"
@@ -92,6 +93,14 @@ func TestDurableArchive(t *testing.T) {
 	}
 	check(c, `{"state":"FAILURE"}`)
 	check(c, `{"queue":"q1","method":"work"}`)
+	// Its result gone (past the result TTL), broker.status answers its archived record.
+	if err := st.Client().Do(context.Background(), st.Client().B().Del().Key(testPrefix+"r:"+id).Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	c3 := dealer(t, startBroker(t, Config{Store: st, StoreOwner: "a3"}))
+	if body := c3.call(fmt.Sprintf(`{"jsonrpc":"2.0","id":"st","method":"broker.status","params":{"id":%q}}`, id)); !strings.Contains(body, `"state":"FAILURE"`) || !strings.Contains(body, `"archived":true`) || !strings.Contains(body, `"params":["again"]`) {
+		t.Fatalf("status from the archive: %s", body)
+	}
 	if pg := list(t, c, `{"state":"FAILURE","queue":"other"}`); len(pg.Tasks) != 0 {
 		t.Fatalf("filtered out: %+v", pg)
 	}

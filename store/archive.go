@@ -7,6 +7,8 @@ import (
 	"math"
 	"strconv"
 	"time"
+
+	"github.com/redis/rueidis"
 )
 
 // The dead-letter archive of a durable broker (docs/protocol.md, "The archive"): the tasks
@@ -219,6 +221,26 @@ func (r *Redis) Revive(ctx context.Context, ids ...string) ([]Dead, error) {
 		}
 	}
 	return out, nil
+}
+
+// GetDead reads the archived task id into d (its Pos and At not set) and reports whether it is
+// archived.
+func (r *Redis) GetDead(ctx context.Context, id string, d *Dead) (bool, error) {
+	if err := r.closedErr(); err != nil {
+		return false, err
+	}
+	v, err := r.c.Do(ctx, r.c.B().Hget().Key(r.o.Prefix+"dead").Field(id).Build()).AsBytes()
+	if rueidis.IsRedisNil(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("store: read archived task: %w", err)
+	}
+	*d = Dead{ID: id}
+	if err := decodeDead(v, d); err != nil {
+		return false, fmt.Errorf("archived task %q: %w", id, err)
+	}
+	return true, nil
 }
 
 // DeleteDead forgets the archived tasks of ids and returns how many there were.

@@ -68,6 +68,13 @@ func TestRedisArchive(t *testing.T) {
 		if pg, err = r.ListDead(ctx, lim, 0, true, 2, nil); err != nil || ids(pg) != "id1 id4 " {
 			t.Fatalf("newest after archiving id1 again: %s, %v", ids(pg), err)
 		}
+		var one store.Dead
+		if found, err := r.GetDead(ctx, "id3", &one); err != nil || !found || string(one.Record) != `{"n":3}` || string(one.Params) != "[3]" {
+			t.Fatalf("GetDead(id3) = %v, %v: %+v", found, err, one)
+		}
+		if found, err := r.GetDead(ctx, "nosuch", &one); err != nil || found {
+			t.Fatalf("GetDead(nosuch) = %v, %v", found, err)
+		}
 		if n, err := r.DeleteDead(ctx, "id4", "nosuch"); err != nil || n != 1 {
 			t.Fatalf("DeleteDead = %d, %v", n, err)
 		}
