@@ -110,3 +110,77 @@ func TestDurableSubmitterSurvives(t *testing.T) {
 		}
 	}
 }
+
+// TestDurableArchivedSubmitter: a failed task's record in the store's archive (read by
+// broker.status through another broker once its result is gone) is its submitter's: another
+// user without the admin role gets UNKNOWN, the submitter and an admin get the archived record.
+func TestDurableArchivedSubmitter(t *testing.T) {
+	st := storeFor(t)
+	w := newCurveKeys(t)
+	start := func(owner string) *Broker {
+		b, err := New(w.config(Config{Listen: "tcp://127.0.0.1:0", Pub: PubDisabled, Store: st, StoreOwner: owner}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		errc := make(chan error, 1)
+		go func() { errc <- b.Serve(context.Background()) }()
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), wait)
+			defer cancel()
+			if err := b.Shutdown(ctx); err != nil {
+				t.Error(err)
+			}
+			if err := <-errc; !errors.Is(err, ErrServerClosed) {
+				t.Error(err)
+			}
+		})
+		return b
+	}
+	b1 := start("b1")
+	node, _ := w.dialTo(t, b1, w.worker)
+	if r := decodeResp(t, node.call(`{"jsonrpc":"2.0","id":"hello","method":"broker.hello","params":{"role":"node","name":"n","methods":["secret"],"concurrency":1}}`)); r.Error != nil {
+		t.Fatalf("hello: %+v", r.Error)
+	}
+	n := &tnode{tpeer: node, name: "n"}
+	a1, _ := w.dialTo(t, b1, w.alice)
+	r := decodeResp(t, a1.call(`{"jsonrpc":"2.0","id":1,"method":"broker.submit","params":{"method":"secret","params":["s3cr3t"]}}`))
+	var sub struct{ ID string }
+	if r.Error != nil || json.Unmarshal(r.Result, &sub) != nil || sub.ID == "" {
+		t.Fatalf("submit: %+v %s", r.Error, r.Result)
+	}
+	n.credit(1)
+	n.fail(n.collect(1)[0].ID, -32050, "boom")
+	ctx := context.Background()
+	testutil.Eventually(t, wait, func() bool {
+		var d store.Dead
+		ok, err := st.GetDead(ctx, sub.ID, &d)
+		return err == nil && ok
+	}, "the failed task archived in the store")
+	if err := st.Client().Do(ctx, st.Client().B().Del().Key(testPrefix+"r:"+sub.ID).Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	state := func(p *tpeer) (string, bool) {
+		t.Helper()
+		r := decodeResp(t, p.call(`{"jsonrpc":"2.0","id":2,"method":"broker.status","params":{"id":"`+sub.ID+`"}}`))
+		var v struct {
+			State    string
+			Archived bool
+		}
+		if r.Error != nil || json.Unmarshal(r.Result, &v) != nil {
+			t.Fatalf("status: %+v %s", r.Error, r.Result)
+		}
+		return v.State, v.Archived
+	}
+	b2 := start("b2")
+	alice, _ := w.dialTo(t, b2, w.alice)
+	bob, _ := w.dialTo(t, b2, w.bob)
+	adm, _ := w.dialTo(t, b2, w.admin)
+	if s, _ := state(bob); s != protocol.StateUnknown {
+		t.Fatalf("another user's status of the archived task: %s", s)
+	}
+	for _, p := range []*tpeer{alice, adm} {
+		if s, archived := state(p); s != protocol.StateFailure || !archived {
+			t.Fatalf("the submitter's or an admin's status of the archived task: %s, archived %v", s, archived)
+		}
+	}
+}
