@@ -7,20 +7,7 @@ import (
 	"time"
 )
 
-func (f *finisher) start() { f.durLoop.start(f.run) }
-
-func (f *finisher) run(quit <-chan struct{}) {
-	kick := f.b.c.dur.fkick
-	for {
-		select {
-		case <-quit:
-			f.flush(quit, true)
-			return
-		case <-kick:
-			f.flush(quit, false)
-		}
-	}
-}
+func (f *finisher) start() { f.durLoop.startKicked(f.b.c.dur.fkick, f.flush) }
 
 // finisher is the goroutine that writes what finished: results, then acks (a task is never
 // acked before its result is stored), give-backs and running marks, retrying while the store

@@ -29,19 +29,9 @@ type holder struct {
 	unanswered bool
 }
 
-func (h *holder) start() { h.durLoop.start(h.run) }
-
-func (h *holder) run(quit <-chan struct{}) {
-	kick := h.b.c.dur.hkick
-	for {
-		select {
-		case <-quit:
-			h.write(quit) // what was accepted up to the stop
-			return
-		case <-kick:
-			h.write(quit)
-		}
-	}
+// start runs write on each kick, and once more at the stop for what was accepted up to it.
+func (h *holder) start() {
+	h.durLoop.startKicked(h.b.c.dur.hkick, func(quit <-chan struct{}, _ bool) { h.write(quit) })
 }
 
 // write writes the tasks accepted since the last write and settles them. A write that got no

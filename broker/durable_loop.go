@@ -57,6 +57,22 @@ func (l *durLoop) startTicking(every time.Duration, f func()) {
 	})
 }
 
+// startKicked starts a loop that calls work(quit, false) on each kick, and work(quit, true)
+// once when it stops.
+func (l *durLoop) startKicked(kick <-chan struct{}, work func(quit <-chan struct{}, last bool)) {
+	l.start(func(quit <-chan struct{}) {
+		for {
+			select {
+			case <-quit:
+				work(quit, true)
+				return
+			case <-kick:
+				work(quit, false)
+			}
+		}
+	})
+}
+
 // shutdown stops the loop and waits for it (a loop never started is a no-op).
 func (l *durLoop) shutdown() {
 	if l.quit == nil {
