@@ -284,15 +284,22 @@ func (o *outbox) close() bool {
 // loop is the background sender: it fails the calls of a lost connection, says hello on a new
 // one, and sends what callers could not send at once.
 func (o *outbox) loop(life context.Context) {
+	onKick(life, o.kick, func() {
+		o.failLost()
+		o.sayHello()
+		o.flush(true)
+	})
+}
+
+// onKick runs f after each kick until life ends.
+func onKick(life context.Context, kick <-chan struct{}, f func()) {
 	for {
 		select {
 		case <-life.Done():
 			return
-		case <-o.kick:
+		case <-kick:
 		}
-		o.failLost()
-		o.sayHello()
-		o.flush(true)
+		f()
 	}
 }
 

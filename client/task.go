@@ -510,17 +510,12 @@ func (r *hookRunner) add(f func()) {
 }
 
 func (r *hookRunner) run(life context.Context) {
-	for {
-		select {
-		case <-life.Done():
-			return
-		case <-r.kick:
-		}
+	onKick(life, r.kick, func() {
 		for {
 			r.mu.Lock()
 			if len(r.queue) == 0 {
 				r.mu.Unlock()
-				break
+				return
 			}
 			f := r.queue[0]
 			r.queue[0] = nil
@@ -528,5 +523,5 @@ func (r *hookRunner) run(life context.Context) {
 			r.mu.Unlock()
 			f()
 		}
-	}
+	})
 }
