@@ -57,42 +57,47 @@ func Skip(b []byte, i int) int {
 //	}
 //	if o.Malformed() { ... }
 type Object struct {
-	b           []byte
-	i           int
+	cursor
 	knownOff    int // offset in b of a value whose extent is known (see Known), or -1
 	knownLen    int
 	name, value []byte
-	bad, done   bool
 	members     bool // a member list without braces (ResetMembers)
+}
+
+// cursor is where a walk over an object or an array stands.
+type cursor struct {
+	b         []byte
+	i         int
+	bad, done bool
+}
+
+// enter starts the walk over b (trimmed), which must run from open to close, at its first
+// member or element, and reports whether b is such a container.
+func (c *cursor) enter(b []byte, open, close byte) bool {
+	c.b = b
+	if len(b) < 2 || b[0] != open || b[len(b)-1] != close {
+		c.bad, c.done = true, true
+		return false
+	}
+	c.i = SkipSpace(b, 1)
+	c.done = b[c.i] == close
+	return true
 }
 
 // Reset starts a walk over obj (surrounding space allowed) and reports whether obj looks like
 // an object ('{' to '}').
 func (o *Object) Reset(obj []byte) bool {
-	obj = TrimSpace(obj)
-	*o = Object{b: obj, knownOff: -1}
-	var ok bool
-	o.i, ok, o.done = enter(obj, '{', '}')
-	o.bad = !ok
-	return ok
+	*o = Object{knownOff: -1}
+	return o.enter(TrimSpace(obj), '{', '}')
 }
 
 // ResetMembers starts a walk over members, the members of an object without its braces
 // ("a":1,"b":2, as codec.Header.Ext holds them); empty members has none.
 func (o *Object) ResetMembers(members []byte) {
-	*o = Object{b: members, knownOff: -1, members: true}
+	*o = Object{knownOff: -1, members: true}
+	o.b = members
 	o.i = SkipSpace(members, 0)
 	o.done = o.i >= len(members)
-}
-
-// enter checks that b (trimmed) runs from open to close and returns the offset of its first
-// member or element, and whether it has none (or is not such a container: ok false).
-func enter(b []byte, open, close byte) (i int, ok, empty bool) {
-	if len(b) < 2 || b[0] != open || b[len(b)-1] != close {
-		return 0, false, true
-	}
-	i = SkipSpace(b, 1)
-	return i, true, b[i] == close
 }
 
 // Known tells the walk that v, a sub-slice of the object, is a member's value: the walk steps
@@ -187,21 +192,15 @@ func Member(obj []byte, key string) []byte {
 //		use(a.Value())
 //	}
 type Array struct {
-	b         []byte
-	i         int
-	cur       []byte
-	bad, done bool
+	cursor
+	cur []byte
 }
 
 // Reset starts a walk over the array b (surrounding space allowed) and reports whether b looks
 // like an array ('[' to ']').
 func (a *Array) Reset(b []byte) bool {
-	b = TrimSpace(b)
-	*a = Array{b: b}
-	var ok bool
-	a.i, ok, a.done = enter(b, '[', ']')
-	a.bad = !ok
-	return ok
+	*a = Array{}
+	return a.enter(TrimSpace(b), '[', ']')
 }
 
 // Next advances to the next element, reporting false at the end or on malformed input.
