@@ -18,6 +18,18 @@ import (
 // testPrefix is the key prefix of the tests' stores.
 const testPrefix = "zt:"
 
+// dialLeased dials the Redis at addr as a store whose owners hold leases of lease, closed when
+// the test ends.
+func dialLeased(ctx context.Context, t *testing.T, addr string, lease time.Duration) *store.Redis {
+	t.Helper()
+	st, err := store.DialRedis(ctx, "redis://"+addr, store.Options{Prefix: testPrefix, Lease: lease})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
 // redisStoreFor opens a Redis store on addr for the test (closed when it ends).
 func redisStoreFor(t testing.TB, addr string) *store.Redis {
 	t.Helper()
@@ -289,15 +301,7 @@ func TestDurableLostLease(t *testing.T) {
 	addr := testutil.StartRedis(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	open := func(lease time.Duration) *store.Redis {
-		st, err := store.DialRedis(ctx, "redis://"+addr, store.Options{Prefix: testPrefix, Lease: lease})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		return st
-	}
-	cut := &cutStore{Store: open(time.Second)}
+	cut := &cutStore{Store: dialLeased(ctx, t, addr, time.Second)}
 	a := startBroker(t, Config{Store: cut, StoreOwner: "a", Logger: discardLogger()})
 	ca := dealer(t, a)
 	var ids []string
@@ -317,7 +321,7 @@ func TestDurableLostLease(t *testing.T) {
 	n := newNode(t, a, "n1", "work")
 	n.credit(5)
 	n.none() // its tasks may be another broker's by now: not handed out
-	other := open(time.Hour)
+	other := dialLeased(ctx, t, addr, time.Hour)
 	orun, _, err := other.Register(ctx, "b", false)
 	if err != nil {
 		t.Fatal(err)

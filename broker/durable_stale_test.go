@@ -69,15 +69,7 @@ func testStaleWriteAfterFence(t *testing.T, which string) {
 	addr := testutil.StartRedis(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	open := func(lease time.Duration) *store.Redis {
-		st, err := store.DialRedis(ctx, "redis://"+addr, store.Options{Prefix: testPrefix, Lease: lease})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		return st
-	}
-	other := open(time.Hour)
+	other := dialLeased(ctx, t, addr, time.Hour)
 	var ids []string
 	if which == "claim" { // submitted tasks a dead run left in the queue, for the broker to claim
 		run, _, err := other.Register(ctx, "gone", false)
@@ -96,7 +88,7 @@ func testStaleWriteAfterFence(t *testing.T, which string) {
 			t.Fatal(err)
 		}
 	}
-	rs := newRaceStore(open(time.Second))
+	rs := newRaceStore(dialLeased(ctx, t, addr, time.Second))
 	a := startBroker(t, Config{Store: rs, StoreOwner: "a", Logger: discardLogger()})
 	run := a.c.dur.owner()
 	n := newNode(t, a, "n1", "work")

@@ -234,15 +234,7 @@ func TestDurableLostLeaseKeepsGivenBack(t *testing.T) {
 	addr := testutil.StartRedis(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	open := func(lease time.Duration) *store.Redis {
-		st, err := store.DialRedis(ctx, "redis://"+addr, store.Options{Prefix: testPrefix, Lease: lease})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		return st
-	}
-	cut := &splitCutStore{Store: open(time.Second)}
+	cut := &splitCutStore{Store: dialLeased(ctx, t, addr, time.Second)}
 	a := startBroker(t, Config{Store: cut, StoreOwner: "a", Logger: discardLogger()})
 	ca := dealer(t, a)
 	id1 := submitID(t, ca, "work", `[1]`, "")
@@ -255,7 +247,7 @@ func TestDurableLostLeaseKeepsGivenBack(t *testing.T) {
 	n.result(ts[0].ID, "1") // its write fails: the finisher retries it
 	// The lease runs out on Redis's clock; another broker's claim (of another queue) gives
 	// a's tasks back to the queue "work", where they wait.
-	other := open(time.Hour)
+	other := dialLeased(ctx, t, addr, time.Hour)
 	orun, _, err := other.Register(ctx, "b", false)
 	if err != nil {
 		t.Fatal(err)
