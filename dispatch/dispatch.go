@@ -52,6 +52,16 @@ type Handler interface {
 	ServeRPC(ctx context.Context, dst, params []byte) ([]byte, error)
 }
 
+// ContextFree is implemented by a Handler that never looks at its ctx: no deadline, no
+// cancellation, no TaskInfo, no progress reports. A node then runs it without making a
+// per-task context (an allocation, and the locks that guard its cancellation), and a revoke
+// or a deadline cannot stop it once it runs, as it could not see them anyway. A Handler wrapped
+// by middleware is not ContextFree (the middleware may read ctx) unless the wrapper says so.
+type ContextFree interface {
+	Handler
+	ContextFree()
+}
+
 // HandlerFunc adapts an ordinary function to the Handler interface, as http.HandlerFunc does.
 type HandlerFunc func(ctx context.Context, dst, params []byte) ([]byte, error)
 
@@ -287,6 +297,13 @@ func (d *Dispatcher) Call(ctx context.Context, dst, method, params []byte) ([]by
 	if !ok {
 		return dst, codec.ErrMethodNotFound
 	}
+	return d.call(ctx, h, dst, method, params)
+}
+
+// CallHandler runs h, a handler Lookup returned for method, as Call would run it (panic
+// recovery, error mapping, null for an empty result): for a caller that looked the handler up
+// already, to learn about it (ContextFree) before running it.
+func (d *Dispatcher) CallHandler(ctx context.Context, h Handler, dst, method, params []byte) ([]byte, error) {
 	return d.call(ctx, h, dst, method, params)
 }
 

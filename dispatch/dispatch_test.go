@@ -468,3 +468,39 @@ func TestDefaultDispatcher(t *testing.T) {
 		}
 	}
 }
+
+// freeHandler reads no context (ContextFree).
+type freeHandler struct{}
+
+func (freeHandler) ServeRPC(_ context.Context, dst, _ []byte) ([]byte, error) {
+	return append(dst, "1"...), nil
+}
+
+func (freeHandler) ContextFree() {}
+
+// TestContextFree: Lookup's handler is ContextFree only while no middleware wraps it (a
+// middleware may read ctx), and CallHandler runs it as Call does.
+func TestContextFree(t *testing.T) {
+	var d Dispatcher
+	d.MustRegister("free", freeHandler{})
+	d.MustRegister("boom", HandlerFunc(func(context.Context, []byte, []byte) ([]byte, error) { panic("boom") }))
+	h, ok := d.Lookup([]byte("free"))
+	if _, free := h.(ContextFree); !ok || !free {
+		t.Fatalf("Lookup(free) = %T, %v: want a ContextFree handler", h, ok)
+	}
+	if out, err := d.CallHandler(context.Background(), h, []byte("x"), []byte("free"), nil); err != nil || string(out) != "x1" {
+		t.Errorf("CallHandler = %q, %v; want x1", out, err)
+	}
+	b, _ := d.Lookup([]byte("boom"))
+	if out, err := d.CallHandler(context.Background(), b, []byte("x"), []byte("boom"), nil); string(out) != "x" || codec.AsError(err).Code != codec.CodeInternalError {
+		t.Errorf("CallHandler(panic) = %q, %v; want x and -32603", out, err)
+	}
+	d.Use(func(_ string, next Handler) Handler {
+		return HandlerFunc(func(ctx context.Context, dst, p []byte) ([]byte, error) { return next.ServeRPC(ctx, dst, p) })
+	})
+	if h, _ := d.Lookup([]byte("free")); h != nil {
+		if _, free := h.(ContextFree); free {
+			t.Error("a handler wrapped by middleware is still ContextFree")
+		}
+	}
+}

@@ -45,9 +45,9 @@ func Builtins(d *dispatch.Dispatcher) error {
 	}{
 		{"add", arith{sub: false}},
 		{"subtract", arith{sub: true}},
-		{"echo", dispatch.HandlerFunc(echo)},
+		{"echo", freeFunc(echo)},
 		{"sleep", dispatch.HandlerFunc(sleep)},
-		{"sum", dispatch.HandlerFunc(sum)},
+		{"sum", freeFunc(sum)},
 	}
 	for _, h := range hs {
 		if _, ok := d.Lookup([]byte(h.name)); ok {
@@ -73,6 +73,20 @@ var (
 
 // arith is add (sub false) and subtract (sub true).
 type arith struct{ sub bool }
+
+// ContextFree: arith never reads its context (dispatch.ContextFree).
+func (arith) ContextFree() {}
+
+// freeFunc is a builtin that never reads its context (dispatch.ContextFree).
+type freeFunc func(ctx context.Context, dst, params []byte) ([]byte, error)
+
+// ServeRPC calls f(ctx, dst, params).
+func (f freeFunc) ServeRPC(ctx context.Context, dst, params []byte) ([]byte, error) {
+	return f(ctx, dst, params)
+}
+
+// ContextFree marks f as not reading its context.
+func (freeFunc) ContextFree() {}
 
 // ServeRPC computes a+b or a-b.
 func (h arith) ServeRPC(_ context.Context, dst, params []byte) ([]byte, error) {

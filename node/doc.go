@@ -63,6 +63,12 @@
 // deadline passed while it waited in the node for a worker is not run: it is answered with
 // CodeExpired. The deadline timer is the worker's own, re-armed per task: no allocation.
 //
+// A handler that says it never reads its context (dispatch.ContextFree, as the builtins add,
+// subtract, echo and sum do; not when middleware wraps it, nor with Config.Metrics) runs
+// without one: no per-task context, deadline timer or worker lock, since nothing could reach
+// it. It is still not run when its deadline passed while it waited (CodeExpired), but a revoke
+// or a deadline cannot stop it once it runs, and a fast one is not listed for running notices.
+//
 // # Retries
 //
 // The node never runs a task twice by itself: the broker decides (docs/reliability.md). A

@@ -85,33 +85,43 @@ func TestDeadlines(t *testing.T) {
 }
 
 // TestExpiredInNode: a task whose deadline passes while it waits in the node for a worker is
-// answered CodeExpired and never run.
+// answered CodeExpired and never run, whether its handler reads its context or not
+// (dispatch.ContextFree, run without one).
 func TestExpiredInNode(t *testing.T) {
-	d := testDispatcher(t)
-	ran := make(chan struct{}, 1)
-	d.MustRegister("mark", dispatch.HandlerFunc(func(ctx context.Context, dst, p []byte) ([]byte, error) {
-		ran <- struct{}{}
-		return dst, nil
-	}))
-	f := newFakeBroker(t)
-	startNode(t, f, Config{Concurrency: 1, Prefetch: 4, Dispatcher: d})
-	f.hold(true)
-	busy := f.submit("sleep", "[400]")
-	late := f.submitExt("mark", "[]", `"timeout_ms":50`)
-	f.hold(false)
-	r := waitResult(t, f, late)
-	if r.Error == nil || r.Error.Code != CodeExpired {
-		t.Fatalf("late task answered %s %+v, want %d", r.Result, r.Error, CodeExpired)
+	for _, free := range []bool{false, true} {
+		t.Run(map[bool]string{false: "context", true: "context-free"}[free], func(t *testing.T) {
+			d := testDispatcher(t)
+			ran := make(chan struct{}, 1)
+			mark := func(ctx context.Context, dst, p []byte) ([]byte, error) {
+				ran <- struct{}{}
+				return dst, nil
+			}
+			if free {
+				d.MustRegister("mark", freeFunc(mark))
+			} else {
+				d.MustRegister("mark", dispatch.HandlerFunc(mark))
+			}
+			f := newFakeBroker(t)
+			startNode(t, f, Config{Concurrency: 1, Prefetch: 4, Dispatcher: d})
+			f.hold(true)
+			busy := f.submit("sleep", "[400]")
+			late := f.submitExt("mark", "[]", `"timeout_ms":50`)
+			f.hold(false)
+			r := waitResult(t, f, late)
+			if r.Error == nil || r.Error.Code != CodeExpired {
+				t.Fatalf("late task answered %s %+v, want %d", r.Result, r.Error, CodeExpired)
+			}
+			select {
+			case <-ran:
+				t.Fatal("an expired task ran")
+			default:
+			}
+			if r := waitResult(t, f, busy); string(r.Result) != "400" {
+				t.Errorf("busy task %s %+v", r.Result, r.Error)
+			}
+			f.CheckClean()
+		})
 	}
-	select {
-	case <-ran:
-		t.Fatal("an expired task ran")
-	default:
-	}
-	if r := waitResult(t, f, busy); string(r.Result) != "400" {
-		t.Errorf("busy task %s %+v", r.Result, r.Error)
-	}
-	f.CheckClean()
 }
 
 // TestRetryMarks: the node marks retryable failures with "retry":true (and the handler's own

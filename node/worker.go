@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/zerotask/zerotask/codec"
@@ -80,6 +81,10 @@ type taskQueue struct {
 	tail   *task
 	n      int
 	closed bool // the node is stopping: pop returns nil once the queue is empty
+
+	// waiting mirrors n for empty, which every result asks: read without the lock, so that a
+	// worker's result does not contend with the reader's push and the other workers' pops.
+	waiting atomic.Int64
 }
 
 func (q *taskQueue) init() { q.cond.L = &q.mu }
@@ -93,12 +98,7 @@ func (q *taskQueue) len() int {
 
 // empty reports whether no task waits. The answer may be stale by the time it is used; workers
 // use it only to decide whether to send now or let a later result carry theirs.
-func (q *taskQueue) empty() bool {
-	q.mu.Lock()
-	e := q.n == 0
-	q.mu.Unlock()
-	return e
-}
+func (q *taskQueue) empty() bool { return q.waiting.Load() == 0 }
 
 // push queues the tasks of one broker message and wakes as many workers. It returns false (and
 // queues nothing) when the node is stopping: the caller then drops them.
@@ -118,17 +118,25 @@ func (q *taskQueue) push(ts []*task) bool {
 		q.n++
 		q.cond.Signal()
 	}
+	q.waiting.Store(int64(q.n))
 	q.mu.Unlock()
 	return true
 }
 
 // pop blocks until a task is ready and returns it, or returns nil when the queue is closed.
 func (q *taskQueue) pop() *task {
+	t, _ := q.popWait()
+	return t
+}
+
+// popWait is pop that also reports whether it had to wait for a task.
+func (q *taskQueue) popWait() (t *task, waited bool) {
 	q.mu.Lock()
 	for q.head == nil && !q.closed {
+		waited = true
 		q.cond.Wait()
 	}
-	t := q.head
+	t = q.head
 	if t != nil {
 		q.head = t.next
 		if q.head == nil {
@@ -136,9 +144,10 @@ func (q *taskQueue) pop() *task {
 		}
 		t.next = nil
 		q.n--
+		q.waiting.Store(int64(q.n))
 	}
 	q.mu.Unlock()
-	return t
+	return t, waited
 }
 
 // close stops the queue: waiting tasks are dropped (returned to the pool and released from the
@@ -154,6 +163,7 @@ func (q *taskQueue) close(n *Node) {
 		t = next
 	}
 	q.head, q.tail, q.n = nil, nil, 0
+	q.waiting.Store(0)
 	q.cond.Broadcast()
 	q.mu.Unlock()
 	if dropped > 0 {
@@ -196,6 +206,12 @@ type worker struct {
 	runs    uint64
 	lastSvc time.Duration
 
+	// clock is the worker's last clock read, and clockRuns the runs since: a context-free
+	// task (runFree) whose deadline is more than clockSlack past it checks its deadline
+	// against it instead of reading the clock (see runFree).
+	clock     time.Time
+	clockRuns uint64
+
 	ms map[string]*methodStats // its tasks' metrics by method (Config.Metrics; w.mu held)
 }
 
@@ -210,7 +226,7 @@ const (
 const maxScratch = 64 << 10
 
 func newWorker(n *Node) *worker {
-	w := &worker{n: n, base: context.Background(), scratch: make([]byte, 0, 512)}
+	w := &worker{n: n, base: context.Background(), scratch: make([]byte, 0, 512), clockRuns: svcSampleEvery}
 	// One timer per worker, reused for every task with a deadline or a time limit: arming it
 	// costs no allocation. It fires on its own goroutine and ends the run then in progress
 	// only if that run's deadline has passed (see expire).
@@ -221,10 +237,13 @@ func newWorker(n *Node) *worker {
 
 func (w *worker) loop() {
 	for {
-		t := w.n.q.pop()
+		t, waited := w.n.q.popWait()
 		if t == nil {
 			w.timer.Stop() // left armed from the last run (see armLocked)
 			return
+		}
+		if waited {
+			w.clockRuns = svcSampleEvery // idle for an unknown time: the clock is stale
 		}
 		w.run(t)
 	}
@@ -288,9 +307,20 @@ var (
 	errTimeLimit = codec.NewError(CodeDeadline, "task time limit exceeded", nil)
 )
 
+// clockSlack: a context-free task whose deadline is further than this past the worker's last
+// clock read, taken at most svcSampleEvery fast runs ago, is run without reading the clock.
+const clockSlack = time.Second
+
 // run runs one task and hands its result to the outbox.
 func (w *worker) run(t *task) {
 	n := w.n
+	h, found := n.d.Lookup(t.method)
+	if found && !n.cfg.Metrics {
+		if _, free := h.(dispatch.ContextFree); free {
+			w.runFree(t, h)
+			return
+		}
+	}
 	pol := n.d.Policy(t.method)
 	now := time.Time{}
 	limit := pol.TimeLimit
@@ -299,6 +329,7 @@ func (w *worker) run(t *task) {
 	}
 	if !t.deadline.IsZero() || limit > 0 {
 		now = time.Now()
+		w.clock, w.clockRuns = now, 0
 	}
 	// The run ends at the task's deadline or after the time limit, whichever comes first.
 	byLimit := false
@@ -344,8 +375,10 @@ func (w *worker) run(t *task) {
 		err = errRevoked
 	case !t.deadline.IsZero() && !now.Before(t.deadline):
 		err = errExpired // it waited here past its deadline: not run
+	case !found:
+		err = codec.ErrMethodNotFound
 	default:
-		res, err = n.d.Call(ctx, w.scratch[:0], t.method, t.params)
+		res, err = n.d.CallHandler(ctx, h, w.scratch[:0], t.method, t.params)
 	}
 	var served time.Duration // 0: not timed
 	if timed {
@@ -381,6 +414,71 @@ func (w *worker) run(t *task) {
 			}
 		case err != errExpired && err != errRevoked:
 			retryAfter, retry = pol.Retryable(err)
+		}
+		n.failed.Add(1)
+	} else {
+		n.done.Add(1)
+	}
+	n.out.result(t, res, err, retry, retryAfter, served)
+	putTask(t)
+}
+
+// runFree runs a task whose handler reads no context (dispatch.ContextFree): no taskCtx, no
+// deadline timer, nothing for a revoke to cancel (the handler could not see it), no lock of
+// the worker's. Such handlers are the node's small builtins, run by the hundred thousand a
+// second, for which run's per-task context, locks and clock reads were most of the node's
+// cost. A task that waited here past its deadline is still answered errExpired and not run:
+// the clock is read for a deadline within clockSlack of the worker's last read, and that read
+// is at most svcSampleEvery runs old while runs are fast (every run is timed once they are
+// slow, and a worker that waited for a task reads the clock afresh).
+func (w *worker) runFree(t *task, h dispatch.Handler) {
+	n := w.n
+	w.runs++
+	w.clockRuns++
+	timed := w.runs%svcSampleEvery == 1 || w.lastSvc >= svcAlwaysAbove
+	var began time.Time
+	if timed || (!t.deadline.IsZero() && (w.clockRuns >= svcSampleEvery || t.deadline.Sub(w.clock) <= clockSlack)) {
+		began = time.Now()
+		w.clock, w.clockRuns = began, 0
+	}
+	r := n.running.Add(1)
+	for {
+		m := n.maxRunning.Load()
+		if r <= m || n.maxRunning.CompareAndSwap(m, r) {
+			break
+		}
+	}
+	slow := w.lastSvc >= svcAlwaysAbove
+	if slow {
+		// Recent runs were slow: this one may outlast runningDelay and need its notice.
+		n.out.start(t)
+	}
+	var res []byte
+	var err error
+	switch {
+	case t.revoked:
+		err = errRevoked
+	case !t.deadline.IsZero() && !w.clock.Before(t.deadline):
+		err = errExpired
+	default:
+		res, err = n.d.CallHandler(w.base, h, w.scratch[:0], t.method, t.params)
+	}
+	var served time.Duration
+	if timed {
+		now := time.Now()
+		served = max(now.Sub(began), 1)
+		w.lastSvc = served
+		w.clock = now
+	}
+	if cap(res) > cap(w.scratch) && cap(res) <= maxScratch {
+		w.scratch = res[:0]
+	}
+	n.running.Add(-1)
+	var retryAfter time.Duration
+	retry := false
+	if err != nil {
+		if err != errExpired && err != errRevoked {
+			retryAfter, retry = n.d.Policy(t.method).Retryable(err)
 		}
 		n.failed.Add(1)
 	} else {
