@@ -19,6 +19,20 @@ import (
 // writes it with one syscall (writev), looping until nothing is pending: messages sent while a
 // write is in flight leave together in the next one.
 //
+// Direct writes: a Send that finds the connection idle (no write in flight, nothing queued
+// before its message) and something received since the last direct write (a conversation:
+// requests and replies, tasks and results) writes the message itself, with one non-blocking
+// write on the socket (direct.go), instead of waking the writer goroutine: a lone message then
+// leaves without a goroutine hand-off, as libzmq's sender writes from its own thread when its
+// pipe was empty. A one-way stream (nothing coming back) keeps the writer, whose wake-up
+// delay lets a burst leave in few writes: one write per message costs a fire-and-forget
+// sender about half as much CPU again.
+// Whatever the socket does not take at once (a full send buffer, an error), and whatever was
+// queued meanwhile, goes to the writer, which owns the connection's output from then on. One
+// party at a time writes, the one that set writing (the sender that found it idle, or the
+// writer after a hand-off), so bytes leave in queue order; the message is encoded into wq first
+// either way, so a direct write carries exactly what the writer would (CURVE included).
+//
 // Lock order: Socket.mu, then conn.wmu; recvQueue.mu may be taken under Socket.mu, and
 // nothing is taken under it.
 type conn struct {
@@ -44,8 +58,17 @@ type conn struct {
 	wmu     sync.Mutex // guards the fields below
 	wq      wqueue     // encoded messages and commands waiting for the writer
 	nmsgs   int        // messages (not commands) in wq
-	writing bool       // the writer was woken and has not yet found wq empty
+	writing bool       // a write is in flight: a direct one, or the writer was woken and has not yet found wq empty
 	wclosed bool       // the connection is closing: nothing more is queued
+	direct  bool       // a sender is writing directly (it owns w until it takes wmu again)
+	wgone   bool       // the writer goroutine has returned: the direct writer cleans up
+	wreads  uint64     // reads when the last direct write began
+
+	// w is the output being written. Whoever set writing owns it: a direct sender, or the
+	// writer goroutine.
+	w      writer
+	dw     directWriter  // non-blocking writes on the socket (direct.go); dw.ok false: none
+	writes atomic.Uint64 // successful writes, for the heartbeat ticker
 
 	// PUB, guarded by Socket.pubMu: the peer's subscriptions (prefix -> count), their bytes,
 	// the publish that last reached it (pubSubs.gen), and whether it left the tree for good.
@@ -75,6 +98,7 @@ func newConn(s *Socket, nc net.Conn, ep string) *conn {
 		notified:   make(chan struct{}),
 	}
 	c.lane = &recvLane{owner: c}
+	c.dw.init(nc)
 	c.fr = newFrameReader(nc, s.opts.MaxMsgSize)
 	c.fr.maxFrames = s.opts.MaxFrames
 	c.fr.reads = &c.reads
@@ -109,7 +133,7 @@ func (c *conn) enqueue(pre, frames [][]byte) (ok, closed bool) {
 	}
 	c.wq.writeFrames(pre, frames)
 	c.nmsgs++
-	c.kickLocked()
+	c.sendLocked()
 	return true, false
 }
 
@@ -130,11 +154,89 @@ func (c *conn) kickLocked() {
 	c.writing = true
 	c.wmu.Unlock()
 	if wake {
-		select {
-		case c.wake <- struct{}{}:
-		default:
-		}
+		c.wakeWriter()
 	}
+}
+
+// sendLocked sends what was just queued, then unlocks wmu: at once on this goroutine when
+// nothing was in flight and the queue holds one chunk (a direct write), else by the writer.
+func (c *conn) sendLocked() {
+	if c.writing || !c.dw.ok || len(c.wq.chunks) != 1 {
+		c.kickLocked()
+		return
+	}
+	r := c.reads.Load()
+	if r == c.wreads {
+		// Nothing received since the last direct write: a one-way stream, where the writer's
+		// wake-up lets the messages sent meanwhile leave together in one write.
+		c.kickLocked()
+		return
+	}
+	c.wreads = r
+	c.writing, c.direct = true, true
+	w := &c.w
+	size := c.wq.n
+	w.out = c.wq.swap(w.out)
+	n := c.nmsgs
+	c.nmsgs = 0
+	c.wmu.Unlock()
+	if n > 0 {
+		c.s.sendWait.wakeAll() // room in this peer's queue
+	}
+	k := c.dw.write(w.out[0])
+	if k < size {
+		// The socket took part of it (or failed): the writer writes the rest, and reports a
+		// failure as it does for its own writes.
+		c.wmu.Lock()
+		c.direct = false
+		if c.wgone {
+			c.dropLocked()
+			c.wmu.Unlock()
+			return
+		}
+		w.skip, w.nmsgs, w.size = k, n, size
+		c.wmu.Unlock()
+		directHandoffs.Add(1)
+		c.wakeWriter()
+		return
+	}
+	c.writes.Add(1)
+	c.s.stats.msgsOut.Add(uint64(n))
+	c.s.stats.bytesOut.Add(uint64(size))
+	c.wmu.Lock()
+	c.direct = false
+	w.out = c.wq.recycle(w.out)
+	switch {
+	case c.wgone:
+		c.dropLocked()
+		c.wmu.Unlock()
+	case c.wq.n == 0 || c.wclosed:
+		c.writing = false
+		c.wmu.Unlock()
+	default:
+		// Queued during the write: the writer takes it (a sender does not write for others).
+		c.wmu.Unlock()
+		c.wakeWriter()
+	}
+}
+
+// directHandoffs counts direct writes the socket took only part of (tests check the hand-over
+// is exercised; a rare path, so a shared counter costs nothing).
+var directHandoffs atomic.Uint64
+
+// wakeWriter hands the output to the writer goroutine (writing is set).
+func (c *conn) wakeWriter() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// dropLocked gives back every chunk once the connection's writing is over (wmu held).
+func (c *conn) dropLocked() {
+	c.w.out = c.wq.recycle(c.w.out)
+	c.wq.drop()
+	c.writing = false
 }
 
 // sendCommand queues a command frame (commands do not count against the HWM).
@@ -145,7 +247,7 @@ func (c *conn) sendCommand(name string, data ...[]byte) {
 		return
 	}
 	c.wq.writeCommand(name, data...)
-	c.kickLocked()
+	c.sendLocked()
 }
 
 // sendSubscription tells a PUB peer about a (un)subscription in the form its ZMTP version
@@ -257,11 +359,13 @@ var errTooManySubs = fmt.Errorf("%w: too many subscriptions", ErrProtocol)
 // writeLoop is the connection's writer goroutine.
 func (c *conn) writeLoop() {
 	defer close(c.writerDone)
-	var w writer
 	defer func() {
 		c.wmu.Lock()
-		w.out = c.wq.recycle(w.out)
-		c.wq.drop()
+		if c.direct {
+			c.wgone = true // the direct sender owns the chunks in flight: it gives them back
+		} else {
+			c.dropLocked()
+		}
 		c.wmu.Unlock()
 	}()
 	var tick <-chan time.Time
@@ -271,20 +375,18 @@ func (c *conn) writeLoop() {
 		defer t.Stop()
 		tick = t.C
 	}
-	var lastReads, writes, lastWrites uint64
+	var lastReads, lastWrites uint64
 	for {
 		select {
 		case <-c.wake:
-			n, err := c.flush(&w)
-			if err != nil {
+			if err := c.flush(); err != nil {
 				c.shutdown(err)
 				return
 			}
-			writes += n
 		case <-tick:
 			// PING when the interval passed with nothing received (to make the peer speak) or
 			// nothing sent (so the peer knows we are alive).
-			r := c.reads.Load()
+			r, writes := c.reads.Load(), c.writes.Load()
 			if r == lastReads || writes == lastWrites {
 				c.sendPing()
 			}
@@ -295,24 +397,36 @@ func (c *conn) writeLoop() {
 	}
 }
 
-// writer is the writer goroutine's own state: the chunks being written and the vectored
-// writer.
+// writer is the state of the connection's output in flight: the chunks being written and the
+// vectored writer.
 type writer struct {
 	out [][]byte // chunks taken from the queue, being written
 	vw  vecWriter
+	// The rest of a direct write the socket did not take at once: out[0][skip:] is left, and
+	// the write carried nmsgs messages of size bytes in all (for the stats).
+	skip, nmsgs, size int
 }
 
-// flush writes everything pending, one syscall per batch, until the queue is empty. It returns
-// the number of writes made.
-func (c *conn) flush(w *writer) (uint64, error) {
-	var writes uint64
+// flush writes everything pending, one syscall per batch, until the queue is empty (writer
+// goroutine).
+func (c *conn) flush() error {
+	w := &c.w
+	if len(w.out) > 0 { // handed over by a direct write
+		if _, err := c.nc.Write(w.out[0][w.skip:]); err != nil {
+			return err
+		}
+		c.writes.Add(1)
+		c.s.stats.msgsOut.Add(uint64(w.nmsgs))
+		c.s.stats.bytesOut.Add(uint64(w.size))
+		w.skip, w.nmsgs, w.size = 0, 0, 0
+	}
 	for {
 		c.wmu.Lock()
 		w.out = c.wq.recycle(w.out) // the chunks of the last write, for the next messages
 		if c.wq.n == 0 || c.wclosed {
 			c.writing = false
 			c.wmu.Unlock()
-			return writes, nil
+			return nil
 		}
 		size := c.wq.n
 		w.out = c.wq.swap(w.out)
@@ -324,9 +438,9 @@ func (c *conn) flush(w *writer) (uint64, error) {
 		}
 		_, err := w.vw.write(c.nc, w.out)
 		if err != nil {
-			return writes, err
+			return err
 		}
-		writes++
+		c.writes.Add(1)
 		c.s.stats.msgsOut.Add(uint64(n))
 		c.s.stats.bytesOut.Add(uint64(size))
 	}
