@@ -200,13 +200,16 @@ return out
 // the same task (a write that got no answer and is sent again) and a no-op.
 // Replies one string per task: the id its key is bound to when that stopped it, else ""; the
 // integer 1 for a task whose id is another task's; or the integer 0 for each task of a fenced
-// owner (nothing of that group stored).
+// owner (nothing of that group stored). When every task was stored it replies an empty array
+// instead (the common case, so Redis builds and the broker reads no per-task reply).
 const luaHold = luaCommon + `
 local p, lease, total, ngroups = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local now = now_ms()
+local nows = string.format('%d', now) -- formatted once, not per task
 local seq = redis.call('INCRBY', p .. 'seq', total) - total
 local renewed = {}
 local out = {}
+local stopped = false -- a task not stored
 local i = 5
 for g = 1, ngroups do
   local owner, k = ARGV[i], tonumber(ARGV[i + 1])
@@ -221,15 +224,24 @@ for g = 1, ngroups do
     local a = i + 6 * j
     local id = ARGV[a + 1]
     local tk = p .. 't:' .. id
+    local rk = p .. 'r:' .. id
     local bound = ''
     seq = seq + 1
-    if not free_id(p, id) then
+    -- One EXISTS over both keys answers the common case (a new id: neither a task nor a
+    -- result); only an id in use pays for the checks that tell which.
+    local fresh = redis.call('EXISTS', tk, rk) == 0
+    if fresh then
+      -- a new id
+    elseif not free_id(p, id) then
       if task_fields(p, id, 'o')[1] ~= owner then
         bound = 1 -- another task's id
       end
-    elseif redis.call('EXISTS', p .. 'r:' .. id) == 1 then
+    elseif redis.call('EXISTS', rk) == 1 then
       bound = 1 -- a finished task's id
     else
+      fresh = true -- a key of another type set aside
+    end
+    if fresh then
       local key = ARGV[a + 4]
       if key ~= '' then
         local kk = p .. 'key:' .. key
@@ -241,18 +253,25 @@ for g = 1, ngroups do
         end
       end
       if bound == '' then
-        redis.call('HSET', tk, 'd', ARGV[a + 2], 'q', ARGV[a], 'a', ARGV[a + 3], 'o', owner, 'h', now)
-        redis.call('ZADD', ok, seq, id)
+        redis.call('HSET', tk, 'd', ARGV[a + 2], 'q', ARGV[a], 'a', ARGV[a + 3], 'o', owner, 'h', nows)
+        redis.call('ZADD', ok, string.format('%d', seq), id)
       end
     end
     out[#out + 1] = bound
+    if bound ~= '' then
+      stopped = true
+    end
   end
   if fence then
+    stopped = true
     for j = 1, k do
       out[#out + 1] = 0 -- not stored: the owner is fenced
     end
   end
   i = i + 6 * k
+end
+if not stopped then
+  return {}
 end
 return out
 `
@@ -272,12 +291,17 @@ for g = 1, ngroups do
     out[g] = 0
   else
     out[g] = 1
+    local ok = p .. 'own:' .. owner
     for j = i, i + k - 1 do
       local id = ARGV[j]
       local tk = p .. 't:' .. id
-      local v = task_fields(p, id, 'o', 'q')
+      local v = redis.pcall('HMGET', tk, 'o', 'q') -- task_fields, inline: this loop is hot
+      if v.err then
+        aside(p, id)
+        v = {}
+      end
       if v[1] == owner then
-        redis.call('ZREM', p .. 'own:' .. owner, id)
+        redis.call('ZREM', ok, id)
         redis.call('DEL', tk)
       elseif not v[1] and v[2] then
         redis.call('LREM', p .. 'q:' .. v[2], 1, id)

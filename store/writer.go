@@ -345,6 +345,7 @@ func (f *flight) flush(ctx context.Context) {
 	}
 	var putErr, holdErr, ackErr error
 	var bound, acked []rueidis.RedisMessage
+	allHeld := false
 	if len(f.scripts) > 0 {
 		res := evalMulti(ctx, w.r.c, f.scripts, f.args, &f.cmds)
 		if putIdx >= 0 {
@@ -353,7 +354,11 @@ func (f *flight) flush(ctx context.Context) {
 			}
 		}
 		if holdIdx >= 0 {
-			bound, holdErr = replyArray(res[holdIdx], held, "hold", "tasks")
+			if a, err := res[holdIdx].ToArray(); err == nil && len(a) == 0 {
+				allHeld = true // every task stored: the script replies nothing per task
+			} else {
+				bound, holdErr = replyArray(res[holdIdx], held, "hold", "tasks")
+			}
 		}
 		if ackIdx >= 0 {
 			acked, ackErr = replyArray(res[ackIdx], ackGroups, "ack", "calls")
@@ -371,7 +376,7 @@ func (f *flight) flush(ctx context.Context) {
 			}
 		case opHold:
 			err = holdErr
-			if err == nil {
+			if err == nil && !allHeld {
 				for j, m := range bound[:op.n] {
 					if v, isInt := m.AsInt64(); isInt == nil {
 						if v == 1 { // another task's id
