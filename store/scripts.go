@@ -73,6 +73,21 @@ local function free_id(p, id)
   end
   return false
 end
+-- batched runs cmd (with key first when key is not nil) over the items of list, in calls of at
+-- most 1,000 items (unpack is bounded by Lua's stack), and replies the sum of the integer
+-- replies. One variadic command per batch costs Redis far less than one command per task.
+local function batched(cmd, key, list)
+  local n = 0
+  for s = 1, #list, 1000 do
+    local e = math.min(s + 999, #list)
+    if key then
+      n = n + redis.call(cmd, key, unpack(list, s, e))
+    else
+      n = n + redis.call(cmd, unpack(list, s, e))
+    end
+  end
+  return n
+end
 -- give_back puts every task that owner holds back at the front of its queue, in claim order,
 -- with an attempt counted, and forgets owner.
 local function give_back(p, owner)
@@ -210,6 +225,7 @@ local seq = redis.call('INCRBY', p .. 'seq', total) - total
 local renewed = {}
 local out = {}
 local stopped = false -- a task not stored
+local seen = {} -- ids stored by this script: their owner
 local i = 5
 for g = 1, ngroups do
   local owner, k = ARGV[i], tonumber(ARGV[i + 1])
@@ -220,26 +236,44 @@ for g = 1, ngroups do
     redis.call('ZADD', p .. 'owners', now + lease, owner)
   end
   local ok = p .. 'own:' .. owner
+  -- One EXISTS over every task and result key of the group answers the common case (new
+  -- ids); only a group with an id in use checks each task.
+  local inuse = false
+  if not fence then
+    local keys = {}
+    for j = 0, k - 1 do
+      local id = ARGV[i + 6 * j + 1]
+      keys[#keys + 1] = p .. 't:' .. id
+      keys[#keys + 1] = p .. 'r:' .. id
+    end
+    inuse = batched('EXISTS', nil, keys) > 0
+  end
+  local zargs = {}
   for j = 0, (fence and -1 or k - 1) do
     local a = i + 6 * j
     local id = ARGV[a + 1]
     local tk = p .. 't:' .. id
-    local rk = p .. 'r:' .. id
     local bound = ''
+    local fresh = true
     seq = seq + 1
-    -- One EXISTS over both keys answers the common case (a new id: neither a task nor a
-    -- result); only an id in use pays for the checks that tell which.
-    local fresh = redis.call('EXISTS', tk, rk) == 0
-    if fresh then
-      -- a new id
-    elseif not free_id(p, id) then
-      if task_fields(p, id, 'o')[1] ~= owner then
-        bound = 1 -- another task's id
+    if seen[id] then
+      fresh = false -- stored by this script already: a resend, or another task's id
+      if seen[id] ~= owner then
+        bound = 1
       end
-    elseif redis.call('EXISTS', rk) == 1 then
-      bound = 1 -- a finished task's id
-    else
-      fresh = true -- a key of another type set aside
+    elseif inuse then
+      local rk = p .. 'r:' .. id
+      if redis.call('EXISTS', tk, rk) == 0 then
+        -- a new id
+      elseif not free_id(p, id) then
+        fresh = false
+        if task_fields(p, id, 'o')[1] ~= owner then
+          bound = 1 -- another task's id
+        end
+      elseif redis.call('EXISTS', rk) == 1 then
+        fresh = false
+        bound = 1 -- a finished task's id
+      end -- else a key of another type, set aside: a new id
     end
     if fresh then
       local key = ARGV[a + 4]
@@ -254,7 +288,9 @@ for g = 1, ngroups do
       end
       if bound == '' then
         redis.call('HSET', tk, 'd', ARGV[a + 2], 'q', ARGV[a], 'a', ARGV[a + 3], 'o', owner, 'h', nows)
-        redis.call('ZADD', ok, string.format('%d', seq), id)
+        seen[id] = owner
+        zargs[#zargs + 1] = string.format('%d', seq)
+        zargs[#zargs + 1] = id
       end
     end
     out[#out + 1] = bound
@@ -262,6 +298,7 @@ for g = 1, ngroups do
       stopped = true
     end
   end
+  batched('ZADD', ok, zargs)
   if fence then
     stopped = true
     for j = 1, k do
@@ -291,7 +328,7 @@ for g = 1, ngroups do
     out[g] = 0
   else
     out[g] = 1
-    local ok = p .. 'own:' .. owner
+    local gone, dels = {}, {} -- the owner's tasks: out of its set and deleted in one call each
     for j = i, i + k - 1 do
       local id = ARGV[j]
       local tk = p .. 't:' .. id
@@ -301,13 +338,15 @@ for g = 1, ngroups do
         v = {}
       end
       if v[1] == owner then
-        redis.call('ZREM', ok, id)
-        redis.call('DEL', tk)
+        gone[#gone + 1] = id
+        dels[#dels + 1] = tk
       elseif not v[1] and v[2] then
         redis.call('LREM', p .. 'q:' .. v[2], 1, id)
         redis.call('DEL', tk)
       end
     end
+    batched('ZREM', p .. 'own:' .. owner, gone)
+    batched('DEL', nil, dels)
   end
   i = i + k
 end

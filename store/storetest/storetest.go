@@ -700,6 +700,28 @@ func testHoldDuplicate(t *testing.T, open Opener) {
 	if n, err := s.Recover(c, "B"); err != nil || n != 1 {
 		t.Fatalf("Recover(B) = %d, %v; want 1 (q-0 stayed with B)", n, err)
 	}
+	// Only new ids, one of them twice: the second is a resend, not a second task.
+	fresh := []store.Task{
+		{ID: "f-0", Queue: "f", Method: "first"},
+		{ID: "f-1", Queue: "f", Method: "m"},
+		{ID: "f-0", Queue: "f", Method: "second"},
+	}
+	if err := s.Hold(c, "A", fresh...); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fresh {
+		if f.Taken || f.Bound != "" {
+			t.Errorf("Hold of new id %s: Taken %v, Bound %q", f.ID, f.Taken, f.Bound)
+		}
+	}
+	if n, err := s.Recover(c, "A"); err != nil || n != 2 {
+		t.Fatalf("Recover(A) of f-0, f-1 = %d, %v; want 2", n, err)
+	}
+	got = claimIDs(t, s, "f", "C", 10)
+	wantIDs(t, got, "f-0", "f-1")
+	if got[0].Method != "first" {
+		t.Fatalf("a resend in the same Hold replaced the task: %+v", got[0])
+	}
 }
 
 func testHoldRecover(t *testing.T, open Opener) {
