@@ -3,6 +3,7 @@ package codec
 import (
 	"bytes"
 	"encoding/binary"
+	"math/bits"
 	"strconv"
 	"unicode/utf8"
 )
@@ -432,17 +433,22 @@ func scanString(data []byte, i int) (int, bool, *Error) {
 	i++
 	for {
 		// Eight bytes at a time while none is special: a byte is special when it is below
-		// 0x20, a quote, a backslash or >= 0x80 (the usual SWAR has-less/has-zero tricks; a
-		// false positive only sends us to the byte loop, which is exact).
-		for i+8 <= len(data) {
+		// 0x20, a quote, a backslash or >= 0x80 (the usual SWAR has-less/has-zero tricks). A
+		// false positive can only sit above a true one (a borrow runs upwards from a special
+		// byte), so the lowest bit set marks the first special byte exactly: jump to it.
+		for {
+			if i+8 > len(data) {
+				for i < len(data) && plain[data[i]] {
+					i++
+				}
+				break
+			}
 			w := binary.LittleEndian.Uint64(data[i:])
-			if ((w-lsb*0x20)|((w^(lsb*'"'))-lsb)|((w^(lsb*'\\'))-lsb))&^w&msb|w&msb != 0 {
+			if m := ((w-lsb*0x20)|((w^(lsb*'"'))-lsb)|((w^(lsb*'\\'))-lsb))&^w&msb | w&msb; m != 0 {
+				i += bits.TrailingZeros64(m) >> 3
 				break
 			}
 			i += 8
-		}
-		for i < len(data) && plain[data[i]] {
-			i++
 		}
 		if i >= len(data) {
 			return i, esc, ErrParse

@@ -16,7 +16,7 @@ import (
 //	window = Concurrency + max(1, ceil(windowGain * Concurrency * rtt / svc))
 //
 // clamped to [Concurrency, Concurrency+Prefetch] (Prefetch is the upper bound). svc is a moving
-// average of how long one task keeps a worker; rtt is the smallest of the last rttSamples
+// average of how long one task keeps a worker (a sample counting as at most svcJump times it); rtt is the smallest of the last rttSamples
 // round trips of broker.credit sent as a request (the broker answers it at once), probed at
 // most every rttProbeEvery while the node grants credit. Slow tasks make the window shrink to
 // Concurrency + 1: the node holds one task beyond its slots, and the rest stay at the broker
@@ -27,6 +27,12 @@ const (
 	windowGain = 2
 	// svcShift sets the moving average of the service time: each task moves it by 1/8.
 	svcShift = 3
+	// svcJump bounds one sample: it counts as at most svcJump times the average, so one task
+	// that was descheduled or met a GC pause (a millisecond against 100 ns of add) moves the
+	// average by less than 2x instead of shrinking a window of thousands to a handful for
+	// the time the average takes to come back; tasks that really turned slow still show
+	// within about 20 samples (every task is timed then).
+	svcJump = 8
 	// rttSamples is how many round-trip samples the minimum is taken over.
 	rttSamples = 8
 	// rttProbeEvery is the shortest time between two round-trip probes.
@@ -72,7 +78,7 @@ func (w *window) served(d time.Duration) {
 	if w.svc == 0 {
 		w.svc = ns
 	} else {
-		w.svc += (ns - w.svc) >> svcShift
+		w.svc += (min(ns, svcJump*w.svc) - w.svc) >> svcShift
 		if w.svc <= 0 {
 			w.svc = 1
 		}

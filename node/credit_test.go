@@ -106,3 +106,28 @@ func TestWindowRoundTrip(t *testing.T) {
 		t.Fatal("a lost probe blocks the next one for ever")
 	}
 }
+
+// TestWindowOutlier: one task that kept its worker for a millisecond (descheduled, a GC pause)
+// amid 1 us tasks costs the window less than half of its size, while tasks that really turned
+// slow shrink it to one beyond the slots within svcJump's bound of samples.
+func TestWindowOutlier(t *testing.T) {
+	var w window
+	w.init(2, 1<<20, false)
+	for range 100 {
+		w.served(time.Microsecond)
+	}
+	now := time.Now()
+	seq, _ := w.probeDue(now)
+	w.answered(seq, now.Add(100*time.Microsecond))
+	before := w.size
+	w.served(time.Millisecond)
+	if w.size < before/2 {
+		t.Errorf("one 1 ms task amid 1 us ones: window %d -> %d, want at least half", before, w.size)
+	}
+	for range 30 {
+		w.served(50 * time.Millisecond)
+	}
+	if w.size != 3 {
+		t.Errorf("after 30 tasks of 50 ms: window %d, want 3", w.size)
+	}
+}

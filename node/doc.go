@@ -15,7 +15,7 @@
 //
 // bounded by Concurrency + Prefetch (Prefetch defaults to DefaultPrefetch, 4096): enough tasks
 // to cover one round trip to the broker at the node's service rate, twice over. svc is a moving
-// average of how long a task keeps a worker; rtt is the smallest of the last 8 round trips of a
+// average of how long a task keeps a worker (one sample counts as at most 8 times it); rtt is the smallest of the last 8 round trips of a
 // credit grant sent as a request (`broker.credit` with an id, which the broker answers at once),
 // probed at most every 50 ms while the node grants credit. Small tasks get a deep pipe (the
 // window of add over loopback is in the thousands), slow tasks about one task beyond the
