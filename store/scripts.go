@@ -328,24 +328,29 @@ for g = 1, ngroups do
     out[g] = 0
   else
     out[g] = 1
+    -- The owner's set says in one call which ids it holds (an id is in own:<owner> exactly
+    -- while its record's o is owner); only the others' records are read, one by one.
+    local ok = p .. 'own:' .. owner
     local gone, dels = {}, {} -- the owner's tasks: out of its set and deleted in one call each
-    for j = i, i + k - 1 do
-      local id = ARGV[j]
-      local tk = p .. 't:' .. id
-      local v = redis.pcall('HMGET', tk, 'o', 'q') -- task_fields, inline: this loop is hot
-      if v.err then
-        aside(p, id)
-        v = {}
-      end
-      if v[1] == owner then
-        gone[#gone + 1] = id
-        dels[#dels + 1] = tk
-      elseif not v[1] and v[2] then
-        redis.call('LREM', p .. 'q:' .. v[2], 1, id)
-        redis.call('DEL', tk)
+    for s = i, i + k - 1, 1000 do
+      local e = math.min(s + 999, i + k - 1)
+      local held = redis.call('ZMSCORE', ok, unpack(ARGV, s, e))
+      for j = s, e do
+        local id = ARGV[j]
+        local tk = p .. 't:' .. id
+        if held[j - s + 1] then
+          gone[#gone + 1] = id
+          dels[#dels + 1] = tk
+        else
+          local v = task_fields(p, id, 'o', 'q')
+          if not v[1] and v[2] then
+            redis.call('LREM', p .. 'q:' .. v[2], 1, id)
+            redis.call('DEL', tk)
+          end
+        end
       end
     end
-    batched('ZREM', p .. 'own:' .. owner, gone)
+    batched('ZREM', ok, gone)
     batched('DEL', nil, dels)
   end
   i = i + k
