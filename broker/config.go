@@ -44,6 +44,7 @@ const (
 	DefaultMaxWaiting           = protocol.DefaultMaxWaiting           // DefaultMaxWaiting is the default of Config.MaxWaiting.
 	DefaultClientShare          = protocol.DefaultClientShare          // DefaultClientShare is the default of Config.ClientShare.
 	DefaultMaxBacklog           = protocol.DefaultMaxBacklog           // DefaultMaxBacklog is the default of Config.MaxBacklog.
+	DefaultMaxNodeBytes         = protocol.DefaultMaxNodeBytes         // DefaultMaxNodeBytes is the default of Config.MaxNodeBytes.
 	DefaultResultGrace          = 5 * time.Second                      // DefaultResultGrace is the default of Config.ResultGrace.
 	DefaultStoreTimeout         = 5 * time.Second                      // DefaultStoreTimeout is the default of Config.StoreTimeout.
 	DefaultTaskTimeout          = protocol.DefaultTaskTimeout          // DefaultTaskTimeout is the default of Config.TaskTimeout.
@@ -204,6 +205,13 @@ type Config struct {
 	// one call always fits when the client has none in flight. Default 4 MiB (MaxInFlightPerClient
 	// calls of up to 128 bytes of id and params; 63 of 60 KB).
 	MaxInFlightBytes int64
+	// MaxNodeBytes bounds the bytes of params handed to one node and not answered yet, whatever
+	// its credit: a node that holds this much gets no further task until an answer makes room
+	// (one task always goes to a node that holds none). It bounds what travels ahead of any
+	// task on a node's connection, both ways (the hand-outs before it, and the answers of the
+	// tasks the node took first), so that one client's big tasks cannot hold up others' small
+	// ones at a shared node for longer than that many bytes take (handout.go). Default 1 MiB.
+	MaxNodeBytes int64
 	// MaxBatch bounds the members of a batch (a longer one is answered with -32600) and the
 	// tasks or replies the broker packs into one message. Default 1,024.
 	MaxBatch int
@@ -414,6 +422,7 @@ func (c Config) withDefaults() (Config, error) {
 		return c, errors.Join(ErrConfig, errors.New("ClientShare is a percentage: at most 100"))
 	}
 	orDefault(&c.MaxInFlightBytes, DefaultMaxInFlightBytes)
+	orDefault(&c.MaxNodeBytes, DefaultMaxNodeBytes)
 	orDefault(&c.MaxNodeName, DefaultMaxNodeName)
 	orDefault(&c.MaxNodeLists, DefaultMaxNodeLists)
 	orDefault(&c.MaxBacklog, DefaultMaxBacklog)

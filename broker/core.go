@@ -72,6 +72,8 @@ type peer struct {
 	concurrency int
 	methods     []uint32 // queues it serves
 	credit      int
+	hbytes      int64  // bytes of params of the tasks it holds (MaxNodeBytes; handout.go)
+	reopen      bool   // in core.reopened: its hbytes fell below MaxNodeBytes (handout.go)
 	held        int    // tasks it holds
 	hhead       uint32 // its held tasks, oldest first (task.nprev/nnext)
 	htail       uint32
@@ -328,6 +330,7 @@ type core struct {
 	// while tasks waited for them (looked at again on flush and tick).
 	limits          map[limitKey]*limiter
 	limBlocked      []*limiter
+	reopenedNodes   []uint32 // nodes an answer opened again (MaxNodeBytes), pumped at the flush
 	limBlockedSpare []*limiter
 	groupLimits     int // limits of scope group: while 0 no task is looked at for its group
 	parked          int // tasks waiting for their group (state stLimited)
@@ -752,7 +755,7 @@ func (c *core) pickNode(q *queue) *peer {
 		}
 		p := c.peers[q.nodes[q.rr]]
 		q.rr++
-		if p.credit > 0 {
+		if c.open(p) {
 			return p
 		}
 	}
@@ -803,9 +806,9 @@ func (c *core) pumpQueue(q *queue) {
 // each of its queues in turn.
 func (c *core) pumpNode(p *peer) {
 	n := len(p.methods)
-	for p.credit > 0 && n > 0 && !c.handOutHeld() {
+	for c.open(p) && n > 0 && !c.handOutHeld() {
 		progress := false
-		for i := 0; i < n && p.credit > 0; i++ {
+		for i := 0; i < n && c.open(p); i++ {
 			if p.mrr >= n {
 				p.mrr = 0
 			}
@@ -829,9 +832,15 @@ func (c *core) pumpNode(p *peer) {
 
 // setCredit changes a node's credit, keeping its queues' withCredit counts.
 func (c *core) setCredit(p *peer, credit int) {
-	was := p.credit > 0
+	was := c.open(p)
 	p.credit = credit
-	if now := credit > 0; now != was {
+	c.reopened(p, was)
+}
+
+// reopened keeps the withCredit counts of p's queues when p's openness (c.open) changed from
+// was.
+func (c *core) reopened(p *peer, was bool) {
+	if now := c.open(p); now != was {
 		d := 1
 		if !now {
 			d = -1
@@ -845,6 +854,7 @@ func (c *core) setCredit(p *peer, credit int) {
 // dispatch hands task t to node p: one credit used, the task appended to p's pending array.
 func (c *core) dispatch(p *peer, q *queue, slot uint32, t *task) {
 	c.setCredit(p, p.credit-1)
+	c.holdBytes(p, t)
 	t.bump()
 	t.flags |= fHeld
 	t.node = p.slot
@@ -938,6 +948,7 @@ func (c *core) unlinkHeld(p *peer, slot uint32, t *task) {
 	}
 	t.nprev, t.nnext = noRef, noRef
 	t.flags &^= fHeld
+	c.releaseBytes(p, t)
 	c.observeRun(t)
 	t.node = noRef
 	p.held--
@@ -1225,6 +1236,7 @@ func (c *core) flush() {
 		c.advanceFlows()
 	}
 	c.pumpBlocked()
+	c.pumpReopened()
 	for _, s := range c.dirty {
 		p := c.peers[s]
 		p.dirty = false

@@ -49,3 +49,53 @@ func (c *core) parseHandout(raw []byte) (k uint64, ours, ok bool) {
 	}
 	return k, string(raw[1:e+1]) == c.epoch, true
 }
+
+// A node's bytes. Credit bounds the tasks a node holds by count, and a node's window grows to
+// thousands of tasks when its tasks are fast; with tasks of tens of KB that is megabytes on
+// the node's one connection, and every task handed out after them waits for all of them to
+// travel, and for their answers to travel back, whoever sent them. So a node is open (it may
+// take a task) only while it has credit and holds less than MaxNodeBytes of params: past it,
+// the tasks wait in their queues, where the hand-out goes round the methods (pumpNode), and a
+// small task of another client is handed out as soon as an answer makes room, behind at most
+// MaxNodeBytes instead of behind everything one client has in flight. One task always goes to
+// a node that holds none, whatever its size.
+
+// open reports whether node p may take another task now.
+func (c *core) open(p *peer) bool {
+	return p.credit > 0 && p.hbytes < c.cfg.MaxNodeBytes
+}
+
+// holdBytes counts the params of t, handed to p, in p.hbytes.
+func (c *core) holdBytes(p *peer, t *task) {
+	was := c.open(p)
+	p.hbytes += int64(len(t.params()))
+	c.reopened(p, was)
+}
+
+// releaseBytes counts t, no longer held by p, out of p.hbytes. When that opens p again, p is
+// noted for a pump at the flush: the queued tasks may go to it (not at once: the caller may be
+// in the middle of changing the task's state).
+func (c *core) releaseBytes(p *peer, t *task) {
+	was := c.open(p)
+	p.hbytes -= int64(len(t.params()))
+	c.reopened(p, was)
+	if !was && c.open(p) && !p.reopen {
+		p.reopen = true
+		c.reopenedNodes = append(c.reopenedNodes, p.slot)
+	}
+}
+
+// pumpReopened hands queued tasks to the nodes that an answer opened again.
+func (c *core) pumpReopened() {
+	for _, s := range c.reopenedNodes {
+		p := c.peers[s]
+		if p == nil {
+			continue
+		}
+		p.reopen = false
+		if p.alive && p.node {
+			c.pumpNode(p)
+		}
+	}
+	c.reopenedNodes = c.reopenedNodes[:0]
+}
