@@ -502,23 +502,30 @@ func (s *scanner) scanObject(data []byte, i, base int, m *members) (int, *Error)
 			return i, ErrParse
 		}
 		ks := i
-		var esc bool
 		var e *Error
-		if i, esc, e = scanString(data, i); e != nil {
-			return i, e
-		}
-		key := data[ks+1 : i-1]
-		if i = skipWS(data, i); i >= len(data) || data[i] != ':' {
-			return i, ErrParse
+		var slot *[]byte
+		if slot, i = m.compactKey(data, i); slot == nil {
+			// Not one of codec's members written compactly: scan the key as any string.
+			var esc bool
+			if i, esc, e = scanString(data, i); e != nil {
+				return i, e
+			}
+			key := data[ks+1 : i-1]
+			if i = skipWS(data, i); i >= len(data) || data[i] != ':' {
+				return i, ErrParse
+			}
+			slot = m.slot(key, esc)
 		}
 		if i = skipWS(data, i+1); i >= len(data) {
 			return i, ErrParse
 		}
 		vs := i
-		if i, e = s.skipValue(data, i, base+1); e != nil {
+		if slot == &m.jsonrpc && hasLiteral(data, i, `"2.0"`) {
+			i += len(`"2.0"`) // the one value jsonrpc has, in almost every message
+		} else if i, e = s.skipValue(data, i, base+1); e != nil {
 			return i, e
 		}
-		if slot := m.slot(key, esc); slot != nil {
+		if slot != nil {
 			*slot = data[vs:i]
 		} else {
 			if m.ext == nil {
@@ -540,6 +547,39 @@ func (s *scanner) scanObject(data []byte, i, base int, m *members) (int, *Error)
 			return i, ErrParse
 		}
 	}
+}
+
+// compactKey recognises the name of a member codec knows written as most peers write it,
+// without escapes and with the colon right after the closing quote ("method":), at data[i] (a
+// quote): it returns where the member's value goes and the index of the colon, or nil and i.
+// Every message names three or four of them, so this spares their scan as strings and the
+// name switch.
+func (m *members) compactKey(data []byte, i int) (*[]byte, int) {
+	if i+5 > len(data) {
+		return nil, i
+	}
+	var slot *[]byte
+	var key string
+	switch data[i+1] {
+	case 'j':
+		slot, key = &m.jsonrpc, `"jsonrpc":`
+	case 'i':
+		slot, key = &m.id, `"id":`
+	case 'm':
+		slot, key = &m.method, `"method":`
+	case 'p':
+		slot, key = &m.params, `"params":`
+	case 'r':
+		slot, key = &m.result, `"result":`
+	case 'e':
+		slot, key = &m.err, `"error":`
+	default:
+		return nil, i
+	}
+	if !hasLiteral(data, i, key) {
+		return nil, i
+	}
+	return slot, i + len(key) - 1
 }
 
 // slot returns where the value of member key goes, or nil for a member codec ignores.
