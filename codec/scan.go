@@ -520,7 +520,7 @@ func (s *scanner) scanObject(data []byte, i, base int, m *members) (int, *Error)
 			return i, ErrParse
 		}
 		vs := i
-		if slot == &m.jsonrpc && hasLiteral(data, i, `"2.0"`) {
+		if slot == &m.jsonrpc && len(data)-i >= 5 && string(data[i:i+5]) == `"2.0"` {
 			i += len(`"2.0"`) // the one value jsonrpc has, in almost every message
 		} else if i, e = s.skipValue(data, i, base+1); e != nil {
 			return i, e
@@ -555,31 +555,39 @@ func (s *scanner) scanObject(data []byte, i, base int, m *members) (int, *Error)
 // Every message names three or four of them, so this spares their scan as strings and the
 // name switch.
 func (m *members) compactKey(data []byte, i int) (*[]byte, int) {
-	if i+5 > len(data) {
+	// Each name is compared with a constant of its own length, which the compiler turns into
+	// a few word loads (a variable one would cost a call to memequal).
+	d := data[i:]
+	if len(d) < 10 {
 		return nil, i
 	}
-	var slot *[]byte
-	var key string
-	switch data[i+1] {
+	switch d[1] {
 	case 'j':
-		slot, key = &m.jsonrpc, `"jsonrpc":`
+		if string(d[:10]) == `"jsonrpc":` {
+			return &m.jsonrpc, i + 9
+		}
 	case 'i':
-		slot, key = &m.id, `"id":`
+		if string(d[:5]) == `"id":` {
+			return &m.id, i + 4
+		}
 	case 'm':
-		slot, key = &m.method, `"method":`
+		if string(d[:9]) == `"method":` {
+			return &m.method, i + 8
+		}
 	case 'p':
-		slot, key = &m.params, `"params":`
+		if string(d[:9]) == `"params":` {
+			return &m.params, i + 8
+		}
 	case 'r':
-		slot, key = &m.result, `"result":`
+		if string(d[:9]) == `"result":` {
+			return &m.result, i + 8
+		}
 	case 'e':
-		slot, key = &m.err, `"error":`
-	default:
-		return nil, i
+		if string(d[:8]) == `"error":` {
+			return &m.err, i + 7
+		}
 	}
-	if !hasLiteral(data, i, key) {
-		return nil, i
-	}
-	return slot, i + len(key) - 1
+	return nil, i
 }
 
 // slot returns where the value of member key goes, or nil for a member codec ignores.
