@@ -248,6 +248,7 @@ type core struct {
 
 	queues     []*queue
 	queueIdx   map[string]uint32
+	lastQueue  *queue // the queue queueFor found last (nil once dropped): most tasks name the same one
 	freeQueues []uint32
 
 	batches     []batchReply
@@ -530,8 +531,13 @@ func (c *core) queueFor(method, qname []byte, sh *share) (*queue, *codec.Error) 
 	} else {
 		qname = nil
 	}
+	// Most tasks name the queue the task before them named: compare with it before hashing.
+	if q := c.lastQueue; q != nil && q.name == string(key) && c.queues[q.idx] == q {
+		return q, nil
+	}
 	if i, ok := c.queueIdx[string(key)]; ok {
-		return c.queues[i], nil
+		c.lastQueue = c.queues[i]
+		return c.lastQueue, nil
 	}
 	if len(c.queueIdx) >= c.cfg.MaxMethods {
 		return nil, errTooManyMethods
@@ -579,6 +585,9 @@ func (c *core) maybeDropQueue(q *queue) {
 	}
 	c.queues[q.idx] = nil
 	c.freeQueues = append(c.freeQueues, q.idx)
+	if c.lastQueue == q {
+		c.lastQueue = nil
+	}
 }
 
 // compact drops the entries of removed tasks from q's rings once they outnumber the live ones.
