@@ -101,7 +101,7 @@ type queue struct {
 	queueJSON  []byte             // the queue member of a hand-out (nil for the default queue)
 	topic      []byte             // "tasks.<method>"
 	owner      *share             // the client share it is charged to (shares.go), or nil
-	ring       ring               // task keys of priority 0; entries of removed tasks are skipped
+	ring       lanes              // task keys of priority 0, a lane per client (shares.go); entries of removed tasks are skipped
 	hi         *[MaxPriority]ring // priorities 1..MaxPriority, made on the first such task
 	mask       uint16             // bit p set while the ring of priority p holds entries (live or stale)
 	live       int                // queued tasks
@@ -125,20 +125,22 @@ func (q *queue) dropNode(slot uint32) {
 	}
 }
 
-// ringOf returns the ring of priority p, making the high rings on first use.
+// ringOf returns the ring of priority p > 0, making the high rings on first use.
 func (q *queue) ringOf(p uint8) *ring {
-	if p == 0 {
-		return &q.ring
-	}
 	if q.hi == nil {
 		q.hi = new([MaxPriority]ring)
 	}
 	return &q.hi[p-1]
 }
 
-// push adds task key k of priority p, at the front (a task given back by a lost node runs
-// next among its priority) or the back.
-func (q *queue) push(p uint8, k uint64, front bool) {
+// push adds task key k of priority p and of client (a peer slot, noRef for none), at the
+// front (a task given back by a lost node runs next among its priority) or the back.
+func (q *queue) push(p uint8, k uint64, front bool, client uint32) {
+	if p == 0 {
+		q.ring.push(client, k, front)
+		q.mask |= 1
+		return
+	}
 	r := q.ringOf(p)
 	if front {
 		r.pushFront(k)
@@ -152,6 +154,16 @@ func (q *queue) push(p uint8, k uint64, front bool) {
 func (q *queue) pop() (uint64, bool) {
 	for q.mask != 0 {
 		p := uint8(15 - bits.LeadingZeros16(q.mask))
+		if p == 0 {
+			k, ok := q.ring.pop()
+			if q.ring.len() == 0 {
+				q.mask &^= 1
+			}
+			if ok {
+				return k, true
+			}
+			continue
+		}
 		r := q.ringOf(p)
 		k, ok := r.popFront()
 		if r.len() == 0 {
@@ -739,7 +751,7 @@ func (c *core) enqueue(slot uint32, t *task, q *queue, front bool) {
 
 // queueTask puts t in q without handing it out (at the front: a task given back runs next).
 func (c *core) queueTask(slot uint32, t *task, q *queue, front bool) {
-	q.push(t.prio, t.key(slot), front)
+	q.push(t.prio, t.key(slot), front, t.client)
 	t.since = c.clock
 	q.live++
 	c.queued++

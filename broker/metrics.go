@@ -100,7 +100,7 @@ func (c *core) oldest(q *queue) int64 {
 			}
 		}
 	}
-	look(&q.ring)
+	q.ring.each(look)
 	if q.hi != nil {
 		for i := range q.hi {
 			look(&q.hi[i])
