@@ -34,6 +34,13 @@ type Broker struct {
 	jobCtx    context.Context
 	jobCancel context.CancelFunc
 
+	// gate opens when Serve starts routing (or the sockets close without it): the ROUTER's
+	// readers, which run the routing (receive), wait for it. routing (guarded by mu) is true
+	// while Serve routes: messages read before are held at the gate, after are dropped.
+	gate     chan struct{}
+	gateOnce sync.Once
+	routing  bool
+
 	serving   atomic.Bool
 	shutdown  atomic.Bool
 	cancel    context.CancelFunc // ends Serve (guarded by mu)
@@ -82,6 +89,7 @@ func New(cfg Config) (*Broker, error) {
 	cfg.epoch = hex.EncodeToString(e[:])
 	b := &Broker{
 		cfg:     cfg,
+		gate:    make(chan struct{}),
 		drained: make(chan struct{}),
 		done:    make(chan struct{}),
 	}
@@ -93,6 +101,10 @@ func New(cfg Config) (*Broker, error) {
 	// Identities of the ROUTER's own making: no peer can claim a node's identity to lock it
 	// out or to be sent its replies, authenticated or not.
 	ropts.RouterAssignIdentities = true
+	// Each connection's reader routes what it reads (receive), under mu: a request crosses
+	// the broker on the goroutine that read it and leaves by a direct write when its peer's
+	// connection is idle, with no hand-off between goroutines.
+	ropts.Handler = b.receive
 	b.router = zmtp.NewRouter(ropts)
 	if err := b.router.Bind(cfg.Listen); err != nil {
 		b.router.Close()
@@ -199,22 +211,41 @@ func (b *Broker) Stats() Stats {
 	return b.c.stats()
 }
 
-// drainMax bounds the messages handled under one hold of mu, so the ticker and broker-task
-// replies get the lock regularly under a sustained load; drainBytes bounds their bytes, so
-// that what the handled messages produced (replies, tasks for nodes) leaves after at most
-// that much work, however large the messages are: a flood of big messages delays others'
-// replies by the cost of about this many bytes, not of drainMax messages.
-const (
-	drainMax   = 256
-	drainBytes = 256 << 10
-)
+// openGate lets the ROUTER's readers in (once).
+func (b *Broker) openGate() { b.gateOnce.Do(func() { close(b.gate) }) }
 
-// doneCtx is an already ended context: Recv with it takes a message only if one is queued.
-var doneCtx = func() context.Context {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	return ctx
-}()
+// receive routes a batch of messages one ROUTER connection has read (the socket's Handler, on
+// that connection's reader goroutine): handled under one hold of mu, then the pending arrays
+// flushed, so a burst leaves in as few messages as possible and a lone call leaves at once.
+// Connections route concurrently, one batch at a time each, taking turns at mu.
+func (b *Broker) receive(msgs []*zmtp.Msg) {
+	<-b.gate
+	b.mu.Lock()
+	if !b.routing {
+		b.mu.Unlock()
+		for _, m := range msgs {
+			m.Release()
+		}
+		return
+	}
+	b.c.clock = b.c.now()
+	for i, m := range msgs {
+		if i == 0 {
+			b.c.msgClock = b.c.clock
+		} else {
+			b.c.msgClock = b.c.now()
+		}
+		if m.Notification() == zmtp.NotifyDisconnect {
+			b.c.peerGone(m.Frames[0])
+		} else {
+			b.c.handle(m)
+		}
+		m.Release()
+	}
+	b.c.flush()
+	b.c.msgClock = 0
+	b.mu.Unlock()
+}
 
 // Serve routes messages until ctx ends or Shutdown completes, then closes the sockets. It
 // returns ErrServerClosed after Shutdown, and ErrServerClosed wrapping ctx's error when ctx
@@ -251,7 +282,14 @@ func (b *Broker) Serve(ctx context.Context) error {
 			scheduleSyncer{b: b, st: st}.run(sctx)
 		}()
 	}
-	err := b.loop(sctx)
+	b.mu.Lock()
+	b.routing = true
+	b.mu.Unlock()
+	b.openGate()
+	<-sctx.Done()
+	b.mu.Lock()
+	b.routing = false
+	b.mu.Unlock()
 	cancel()
 	wg.Wait()
 	b.jobCancel()
@@ -261,50 +299,7 @@ func (b *Broker) Serve(ctx context.Context) error {
 	if b.shutdown.Load() {
 		return ErrServerClosed
 	}
-	if ctx.Err() != nil {
-		return fmt.Errorf("%w: %w", ErrServerClosed, ctx.Err())
-	}
-	return fmt.Errorf("broker: receive: %w", err)
-}
-
-// loop is the routing loop: wait for a message, then handle it and everything already
-// received (up to drainMax messages or drainBytes) under one hold of mu, then flush the pending arrays. A burst
-// leaves in as few messages as possible; a lone call leaves at once.
-func (b *Broker) loop(ctx context.Context) error {
-	for {
-		m, err := b.router.Recv(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
-		}
-		b.mu.Lock()
-		b.c.clock = b.c.now()
-		for i, n := 0, 0; ; i++ {
-			n += m.Size()
-			if i == 0 {
-				b.c.msgClock = b.c.clock
-			} else {
-				b.c.msgClock = b.c.now()
-			}
-			if m.Notification() == zmtp.NotifyDisconnect {
-				b.c.peerGone(m.Frames[0])
-			} else {
-				b.c.handle(m)
-			}
-			m.Release()
-			if i == drainMax || n >= drainBytes {
-				break
-			}
-			if m, err = b.router.Recv(doneCtx); err != nil {
-				break
-			}
-		}
-		b.c.flush()
-		b.c.msgClock = 0
-		b.mu.Unlock()
-	}
+	return fmt.Errorf("%w: %w", ErrServerClosed, ctx.Err())
 }
 
 // tickLoop runs the timers and the PUB batches every Tick.
@@ -438,6 +433,7 @@ func (b *Broker) linger(ctx context.Context) {
 
 func (b *Broker) closeSockets() {
 	b.closeMu.Do(func() {
+		b.openGate() // readers held there see routing off and drop what they read
 		b.jobCancel()
 		b.router.Close()
 		if b.pub != nil {

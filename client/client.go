@@ -234,6 +234,7 @@ func Dial(ctx context.Context, endpoint string, opts ...Option) (*Client, error)
 		Security:          o.security,
 		Logger:            o.logger,
 		Monitor:           brokerlink.Monitor(c.log, "client", c.out.onConnect, c.out.onDisconnect),
+		Handler:           c.receiveHandler(),
 	})
 	c.out.sock = c.sock
 	for _, ep := range endpoints {
@@ -243,7 +244,6 @@ func Dial(ctx context.Context, endpoint string, opts ...Option) (*Client, error)
 			return nil, fmt.Errorf("client: dial %s: %w", ep, err)
 		}
 	}
-	c.spawn(c.readLoop)
 	c.spawn(func() { c.out.loop(c.life) })
 	c.spawn(func() { c.hooks.run(c.life) })
 	select {
@@ -328,15 +328,15 @@ func (c *Client) helloDone(cl *call) {
 	c.readyOnce.Do(func() { close(c.ready) })
 }
 
-// readLoop receives the broker's replies until the socket closes.
-func (c *Client) readLoop() {
-	var r reader
-	r.c = c
-	r.lim = codec.Limits{MaxFrame: int(c.opts.maxMsgSize)}
-	brokerlink.ReadLoop(c.life, c.sock, c.log, "client", r.ingest)
+// receiveHandler returns the DEALER's receive handler: the broker's replies complete their
+// calls on the connection's reader goroutine, which wakes each caller directly.
+func (c *Client) receiveHandler() func([]*zmtp.Msg) {
+	r := &reader{c: c, lim: codec.Limits{MaxFrame: int(c.opts.maxMsgSize)}}
+	return brokerlink.Handler(r.ingest)
 }
 
-// reader turns reply messages into completed calls; it belongs to the read loop.
+// reader turns reply messages into completed calls; it belongs to one DEALER reader at a time
+// (brokerlink.Handler).
 type reader struct {
 	c   *Client
 	lim codec.Limits

@@ -317,6 +317,7 @@ func (n *Node) Serve(ctx context.Context) (err error) {
 		Security:          n.cfg.Security,
 		Logger:            n.log,
 		Monitor:           brokerlink.Monitor(n.log, "node", n.out.onConnect, n.out.onDisconnect),
+		Handler:           n.receiveHandler(),
 	})
 	if err := n.dealer.Connect(n.cfg.Broker); err != nil {
 		n.dealer.Close()
@@ -343,8 +344,7 @@ func (n *Node) Serve(ctx context.Context) (err error) {
 	}
 
 	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); n.readLoop(life) }()
+	wg.Add(1)
 	go func() { defer wg.Done(); n.out.loop(life) }()
 	if n.sub != nil {
 		wg.Add(1)

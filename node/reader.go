@@ -15,16 +15,15 @@ import (
 	"github.com/zerotask/zerotask/zmtp"
 )
 
-// readLoop receives the broker's messages on the DEALER until the socket closes.
-func (n *Node) readLoop(life context.Context) {
-	var r reader
-	r.n = n
-	r.lim = codec.Limits{MaxFrame: int(n.cfg.MaxMsgSize)}
-	brokerlink.ReadLoop(life, n.dealer, n.log, "node", r.ingest)
+// receiveHandler returns the DEALER's receive handler: the broker's messages are read into
+// tasks on the connection's reader goroutine, which hands each task straight to a worker.
+func (n *Node) receiveHandler() func([]*zmtp.Msg) {
+	r := &reader{n: n, lim: codec.Limits{MaxFrame: int(n.cfg.MaxMsgSize)}}
+	return brokerlink.Handler(r.ingest)
 }
 
-// reader turns broker messages into queued tasks. It belongs to the read loop; its buffers are
-// reused from message to message.
+// reader turns broker messages into queued tasks. It belongs to one DEALER reader at a time
+// (brokerlink.Handler); its buffers are reused from message to message.
 type reader struct {
 	n     *Node
 	lim   codec.Limits

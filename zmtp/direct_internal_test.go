@@ -125,3 +125,85 @@ func receiveInOrder(ctx context.Context, s *Socket, start <-chan struct{}, sende
 	}
 	return nil
 }
+
+// TestHandler: with Options.Handler, a ROUTER's messages come through the handler on the
+// connections' readers, each connection's in order, the disconnect notification after the
+// connection's last message; Recv and RecvBatch refuse; a PUB refuses the option.
+func TestHandler(t *testing.T) {
+	type got struct {
+		id    string
+		body  []byte
+		notif Notify
+	}
+	ch := make(chan got, 4096)
+	r := newBound(t, Router, Options{RouterNotify: NotifyDisconnect, Handler: func(ms []*Msg) {
+		for _, m := range ms {
+			g := got{id: string(m.Frames[0]), notif: m.Notification()}
+			if g.notif == 0 {
+				g.body = append([]byte(nil), m.Frames[len(m.Frames)-1]...)
+			}
+			ch <- g
+			m.Release()
+		}
+	}}, "tcp")
+	if _, err := r.Recv(context.Background()); err != ErrNotSupported {
+		t.Fatalf("Recv with a Handler: %v, want ErrNotSupported", err)
+	}
+	if _, err := r.RecvBatch(context.Background(), make([]*Msg, 1)); err != ErrNotSupported {
+		t.Fatalf("RecvBatch with a Handler: %v, want ErrNotSupported", err)
+	}
+	const peers, each = 3, 500
+	ds := make([]*Socket, peers)
+	for i := range ds {
+		ds[i] = newConnected(t, Dealer, Options{Identity: []byte{'d', byte('0' + i)}}, r.LastEndpoint())
+	}
+	waitPeers(t, r, peers)
+	var wg sync.WaitGroup
+	for i, d := range ds {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var b [4]byte
+			for k := range each {
+				binary.BigEndian.PutUint32(b[:], uint32(k))
+				if err := d.SendFrames(testutil.Context(t, ioWait), b[:]); err != nil {
+					t.Errorf("dealer %d send: %v", i, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	next := map[string]int{}
+	gone := map[string]bool{}
+	deadline := testutil.Context(t, 12*wait)
+	for n := 0; len(gone) < peers; n++ {
+		if n == peers*each {
+			for _, d := range ds { // every message is in: the disconnects come next
+				d.Close()
+			}
+		}
+		var g got
+		select {
+		case g = <-ch:
+		case <-deadline.Done():
+			t.Fatalf("handler got %v and disconnects %v before the deadline", next, gone)
+		}
+		if g.notif == NotifyDisconnect {
+			if next[g.id] != each {
+				t.Fatalf("peer %q: disconnect after %d of %d messages", g.id, next[g.id], each)
+			}
+			gone[g.id] = true
+			continue
+		}
+		if k := int(binary.BigEndian.Uint32(g.body)); k != next[g.id] {
+			t.Fatalf("peer %q: message %d, want %d", g.id, k, next[g.id])
+		}
+		next[g.id]++
+	}
+	p := NewSocket(Pub, Options{Handler: func([]*Msg) {}})
+	defer p.Close()
+	if err := p.Bind("tcp://127.0.0.1:0"); err == nil {
+		t.Fatal("a PUB with a Handler bound; want ErrBadOption")
+	}
+}

@@ -216,6 +216,18 @@ type Options struct {
 	// Monitor, when set, is called for connection events. It runs on the connection's
 	// goroutine and must not block.
 	Monitor func(Event)
+	// Handler, when set, takes the messages a ROUTER or DEALER receives in place of Recv: each
+	// connection's reader calls it with the messages it has read, in order, a batch at a time
+	// (every message complete in the read buffer, at most 64), so a message reaches its
+	// consumer on the goroutine that read it, without the hand-off through the receive queue
+	// (about a third of a lone request's trip through a process that receives, handles and
+	// sends). Recv and RecvBatch then fail with ErrNotSupported. Connections call it
+	// concurrently; each waits for its own call to return before reading on (backpressure
+	// instead of RecvHWM). The handler owns the messages (Release each) but not the slice, and
+	// must not call Close. RouterNotify notifications come through it too, after the
+	// connection's last message. Messages read once Close has begun are dropped, as the
+	// receive queue drops them.
+	Handler func(msgs []*Msg)
 }
 
 // withDefaults returns o with every zero field set to its default.

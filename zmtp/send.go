@@ -213,6 +213,9 @@ func (s *Socket) sendRep(ctx context.Context, frames [][]byte, block bool) error
 //
 // When ctx ends first it returns the context's error.
 func (s *Socket) Recv(ctx context.Context) (*Msg, error) {
+	if s.opts.Handler != nil {
+		return nil, ErrNotSupported
+	}
 	switch s.typ {
 	case Pub:
 		return nil, ErrNotSupported
@@ -291,8 +294,10 @@ func (s *Socket) Recv(ctx context.Context) (*Msg, error) {
 // alternate one message at a time, and PUB receives nothing: ErrNotSupported. An empty msgs
 // returns 0 at once. When ctx ends first it returns the context's error.
 func (s *Socket) RecvBatch(ctx context.Context, msgs []*Msg) (int, error) {
-	switch s.typ {
-	case Router, Dealer, Sub:
+	switch {
+	case s.opts.Handler != nil:
+		return 0, ErrNotSupported
+	case s.typ == Router, s.typ == Dealer, s.typ == Sub:
 	default:
 		return 0, ErrNotSupported
 	}

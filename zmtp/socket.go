@@ -108,6 +108,8 @@ func NewSocket(t SocketType, o Options) *Socket {
 		s.optErr = fmt.Errorf("%w: %v", ErrNotSupported, t)
 	case len(o.Identity) > maxIdentity:
 		s.optErr = fmt.Errorf("%w: Identity over %d bytes", ErrBadOption, maxIdentity)
+	case o.Handler != nil && t != Router && t != Dealer:
+		s.optErr = fmt.Errorf("%w: Handler on a %v socket (ROUTER and DEALER only)", ErrBadOption, t)
 	}
 	return s
 }
@@ -672,7 +674,21 @@ func (s *Socket) notify(c *conn, kind Notify) {
 	m.setFrames()
 	m.note = kind
 	one := [1]*Msg{m}
+	if s.opts.Handler != nil {
+		s.handle(one[:])
+		return
+	}
 	_ = s.push(c.lane, one[:])
+}
+
+// handle passes a batch to Options.Handler, or drops it once Close has begun.
+func (s *Socket) handle(batch []*Msg) {
+	if s.closedFlag.Load() {
+		releaseAll(batch)
+		return
+	}
+	s.opts.Handler(batch)
+	clear(batch)
 }
 
 // detach removes a closed connection from the socket.
@@ -713,6 +729,10 @@ func (s *Socket) deliver(c *conn, batch []*Msg) error {
 	}
 	s.stats.msgsIn.Add(uint64(len(batch)))
 	s.stats.bytesIn.Add(uint64(size))
+	if s.opts.Handler != nil {
+		s.handle(batch)
+		return nil
+	}
 	return s.push(c.lane, batch)
 }
 

@@ -1,38 +1,31 @@
 // Package brokerlink holds what the client and the node do alike on their DEALER to the
-// broker, apart from sending (internal/batch): the receive loop and the connection events.
+// broker, apart from sending (internal/batch): the receive handler and the connection events.
 package brokerlink
 
 import (
-	"context"
-	"errors"
 	"log/slog"
+	"sync"
 
 	"github.com/zerotask/zerotask/zmtp"
 )
 
-// Receiver is the part of a zmtp DEALER the receive loop uses.
-type Receiver interface {
-	Recv(ctx context.Context) (*zmtp.Msg, error)
-}
-
-// ReadLoop receives messages until the socket closes or ctx ends, handing the body of each
-// to ingest. The body is the last frame: the broker echoes an empty delimiter only when the
-// peer sends one (neither the client nor the node does). The body is valid during the call
-// only. A receive error other than a close or ctx's end is logged as who (for example
-// "client").
-func ReadLoop(ctx context.Context, sock Receiver, log *slog.Logger, who string, ingest func(body []byte)) {
-	for {
-		m, err := sock.Recv(ctx)
-		if err != nil {
-			if !errors.Is(err, zmtp.ErrClosed) && ctx.Err() == nil {
-				log.Error(who+": receive failed", "err", err)
+// Handler returns the DEALER's zmtp Options.Handler: the body of each message read is handed
+// to ingest on the goroutine that read it (no hand-off to a receive loop), one message at a
+// time across connections (ingest's buffers belong to one caller at a time). The body is the
+// last frame: the broker echoes an empty delimiter only when the peer sends one (neither the
+// client nor the node does); it is valid during the call only. ingest runs on a connection's
+// reader: it must not block (that connection reads nothing meanwhile, PINGs included).
+func Handler(ingest func(body []byte)) func([]*zmtp.Msg) {
+	var mu sync.Mutex
+	return func(msgs []*zmtp.Msg) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, m := range msgs {
+			if k := len(m.Frames); k > 0 {
+				ingest(m.Frames[k-1])
 			}
-			return
+			m.Release()
 		}
-		if k := len(m.Frames); k > 0 {
-			ingest(m.Frames[k-1])
-		}
-		m.Release()
 	}
 }
 
