@@ -328,29 +328,32 @@ for g = 1, ngroups do
     out[g] = 0
   else
     out[g] = 1
-    -- The owner's set says in one call which ids it holds (an id is in own:<owner> exactly
-    -- while its record's o is owner); only the others' records are read, one by one.
+    -- One ZREM of every id from the owner's set: when it removes them all (the common case)
+    -- each was the owner's (an id is in own:<owner> exactly while its record's o is owner),
+    -- and their records go in one DEL. Otherwise each record is read to tell them apart.
     local ok = p .. 'own:' .. owner
-    local gone, dels = {}, {} -- the owner's tasks: out of its set and deleted in one call each
+    local dels = {}
+    local owned = 0
     for s = i, i + k - 1, 1000 do
-      local e = math.min(s + 999, i + k - 1)
-      local held = redis.call('ZMSCORE', ok, unpack(ARGV, s, e))
-      for j = s, e do
+      owned = owned + redis.call('ZREM', ok, unpack(ARGV, s, math.min(s + 999, i + k - 1)))
+    end
+    if owned == k then
+      for j = i, i + k - 1 do
+        dels[#dels + 1] = p .. 't:' .. ARGV[j]
+      end
+    else
+      for j = i, i + k - 1 do
         local id = ARGV[j]
         local tk = p .. 't:' .. id
-        if held[j - s + 1] then
-          gone[#gone + 1] = id
+        local v = task_fields(p, id, 'o', 'q')
+        if v[1] == owner then
           dels[#dels + 1] = tk
-        else
-          local v = task_fields(p, id, 'o', 'q')
-          if not v[1] and v[2] then
-            redis.call('LREM', p .. 'q:' .. v[2], 1, id)
-            redis.call('DEL', tk)
-          end
+        elseif not v[1] and v[2] then
+          redis.call('LREM', p .. 'q:' .. v[2], 1, id)
+          redis.call('DEL', tk)
         end
       end
     end
-    batched('ZREM', ok, gone)
     batched('DEL', nil, dels)
   end
   i = i + k
