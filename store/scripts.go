@@ -203,7 +203,8 @@ return out
 `
 
 // luaHold: ARGV = prefix, lease_ms, ntasks, ngroups, then per group (one Hold call) its owner,
-// its task count k and (queue, id, value, attempts, key, key_ttl_ms) per task. Each task whose
+// its task count k, its stride w and per task (queue, id, value, attempts), followed by (key,
+// key_ttl_ms) when w is 6 (a group with a keyed task; 4 otherwise). Each task whose
 // id does not exist, and whose idempotency key (if any) is not bound to another id, is stored
 // in flight: its hash with o = owner, its id in the owner's zset scored by the global claim
 // sequence (one INCRBY for the whole batch; skipped ids leave gaps, which keep the order), and
@@ -228,8 +229,8 @@ local stopped = false -- a task not stored
 local seen = {} -- ids stored by this script: their owner
 local i = 5
 for g = 1, ngroups do
-  local owner, k = ARGV[i], tonumber(ARGV[i + 1])
-  i = i + 2
+  local owner, k, w = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
+  i = i + 3
   local fence = fenced(p, owner)
   if not fence and not renewed[owner] then
     renewed[owner] = true
@@ -242,7 +243,7 @@ for g = 1, ngroups do
   if not fence then
     local keys = {}
     for j = 0, k - 1 do
-      local id = ARGV[i + 6 * j + 1]
+      local id = ARGV[i + w * j + 1]
       keys[#keys + 1] = p .. 't:' .. id
       keys[#keys + 1] = p .. 'r:' .. id
     end
@@ -250,7 +251,7 @@ for g = 1, ngroups do
   end
   local zargs = {}
   for j = 0, (fence and -1 or k - 1) do
-    local a = i + 6 * j
+    local a = i + w * j
     local id = ARGV[a + 1]
     local tk = p .. 't:' .. id
     local bound = ''
@@ -276,7 +277,7 @@ for g = 1, ngroups do
       end -- else a key of another type, set aside: a new id
     end
     if fresh then
-      local key = ARGV[a + 4]
+      local key = w == 6 and ARGV[a + 4] or ''
       if key ~= '' then
         local kk = p .. 'key:' .. key
         local cur = key_get(p, kk)
@@ -305,7 +306,7 @@ for g = 1, ngroups do
       out[#out + 1] = 0 -- not stored: the owner is fenced
     end
   end
-  i = i + 6 * k
+  i = i + w * k
 end
 if not stopped then
   return {}

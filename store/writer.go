@@ -313,7 +313,14 @@ func (f *flight) flush(ctx context.Context) {
 		case opHold:
 			holdGroups++
 			held += op.n
-			f.holdArgs = append(f.holdArgs, op.owner, strconv.Itoa(op.n))
+			if len(op.keys) == 0 { // no keyed task: no key members (fewer arguments for Redis to read)
+				f.holdArgs = append(f.holdArgs, op.owner, strconv.Itoa(op.n), "4")
+				for i := 0; i < op.n; i++ {
+					f.holdArgs = append(f.holdArgs, op.queues[i], op.ids[i], op.value(i), op.attempts[i])
+				}
+				continue
+			}
+			f.holdArgs = append(f.holdArgs, op.owner, strconv.Itoa(op.n), "6")
 			for i := 0; i < op.n; i++ {
 				key, ttl := op.key(i)
 				f.holdArgs = append(f.holdArgs, op.queues[i], op.ids[i], op.value(i), op.attempts[i], key, ttl)
