@@ -73,7 +73,8 @@ type peer struct {
 	methods     []uint32 // queues it serves
 	credit      int
 	hbytes      int64  // bytes of params of the tasks it holds (MaxNodeBytes; handout.go)
-	reopen      bool   // in core.reopened: its hbytes fell below MaxNodeBytes (handout.go)
+	reopen      bool   // in core.reopenedNodes: an answer made room (handout.go)
+	full        bool   // a queue's next task did not fit its MaxNodeBytes (handout.go)
 	held        int    // tasks it holds
 	hhead       uint32 // its held tasks, oldest first (task.nprev/nnext)
 	htail       uint32
@@ -174,6 +175,18 @@ func (q *queue) pop() (uint64, bool) {
 		}
 	}
 	return 0, false
+}
+
+// peek returns the first entry pop would take, without taking it.
+func (q *queue) peek() (uint64, bool) {
+	if q.mask == 0 {
+		return 0, false
+	}
+	p := uint8(15 - bits.LeadingZeros16(q.mask))
+	if p == 0 {
+		return q.ring.peek()
+	}
+	return q.ringOf(p).front()
 }
 
 // entries returns the ring entries of every priority, live or stale.
@@ -741,7 +754,7 @@ func (c *core) enqueue(slot uint32, t *task, q *queue, front bool) {
 		}
 	}
 	if q.withCredit > 0 && q.live == 0 && !q.paused && !c.handOutHeld() && (q.lims == nil || c.limitsOpen(q)) {
-		if p := c.pickNode(q); p != nil {
+		if p := c.pickFit(q, t); p != nil {
 			c.dispatch(p, q, slot, t)
 			return
 		}
@@ -811,7 +824,7 @@ func (c *core) popQueued(q *queue) (uint32, *task) {
 // pumpQueue hands q's queued tasks to its nodes with credit.
 func (c *core) pumpQueue(q *queue) {
 	for q.live > 0 && q.withCredit > 0 && !q.paused && !c.handOutHeld() && (q.lims == nil || c.limitsOpen(q)) {
-		p := c.pickNode(q)
+		p := c.pickFit(q, nil)
 		if p == nil {
 			return
 		}
@@ -824,9 +837,12 @@ func (c *core) pumpQueue(q *queue) {
 }
 
 // pumpNode hands queued tasks to node p while it has credit, taking one task at a time from
-// each of its queues in turn.
+// each of its queues in turn. A queue whose next task did not fit p's MaxNodeBytes has the
+// first turn of the next pump, so that big tasks are not passed over for ever by small ones
+// that take the room an answer makes.
 func (c *core) pumpNode(p *peer) {
 	n := len(p.methods)
+	missed := -1
 	for c.open(p) && n > 0 && !c.handOutHeld() {
 		progress := false
 		for i := 0; i < n && c.open(p); i++ {
@@ -838,6 +854,12 @@ func (c *core) pumpNode(p *peer) {
 			if q.live == 0 || q.paused || q.lims != nil && !c.limitsOpen(q) {
 				continue
 			}
+			if !c.headFits(p, q) {
+				if missed < 0 {
+					missed = p.mrr - 1
+				}
+				continue
+			}
 			slot, t := c.popQueued(q)
 			if t == nil {
 				continue
@@ -846,8 +868,11 @@ func (c *core) pumpNode(p *peer) {
 			progress = true
 		}
 		if !progress {
-			return
+			break
 		}
+	}
+	if missed >= 0 {
+		p.mrr = missed
 	}
 }
 

@@ -53,16 +53,44 @@ func (c *core) parseHandout(raw []byte) (k uint64, ours, ok bool) {
 // A node's bytes. Credit bounds the tasks a node holds by count, and a node's window grows to
 // thousands of tasks when its tasks are fast; with tasks of tens of KB that is megabytes on
 // the node's one connection, and every task handed out after them waits for all of them to
-// travel, and for their answers to travel back, whoever sent them. So a node is open (it may
-// take a task) only while it has credit and holds less than MaxNodeBytes of params: past it,
-// the tasks wait in their queues, where the hand-out goes round the methods (pumpNode), and a
-// small task of another client is handed out as soon as an answer makes room, behind at most
-// MaxNodeBytes instead of behind everything one client has in flight. One task always goes to
-// a node that holds none, whatever its size.
+// travel, and for their answers to travel back, whoever sent them. So a task goes to a node
+// only if the params the node holds, with the task's, stay within MaxNodeBytes (or the node
+// holds none: one task always goes, whatever its size). A small task of another client still
+// goes beside a node full of big ones (the room left is enough for it), and a big one waits
+// in its queue until an answer makes room; what travels ahead of any task on the connection is
+// at most MaxNodeBytes, instead of everything one client has in flight.
 
-// open reports whether node p may take another task now.
+// open reports whether node p may take a task now (one that fits: see fits).
 func (c *core) open(p *peer) bool {
 	return p.credit > 0 && p.hbytes < c.cfg.MaxNodeBytes
+}
+
+// fits reports whether task t fits node p's MaxNodeBytes.
+func (c *core) fits(p *peer, t *task) bool {
+	if p.hbytes == 0 || p.hbytes+int64(len(t.params())) <= c.cfg.MaxNodeBytes {
+		return true
+	}
+	p.full = true
+	return false
+}
+
+// headFits reports whether q's next task fits node p, dropping the stale entries ahead of
+// it. (popQueued may still skip it, when it has expired or its group is closed, and hand out
+// the one after: a node holds at most one task past MaxNodeBytes.)
+func (c *core) headFits(p *peer, q *queue) bool {
+	if p.hbytes == 0 {
+		return true
+	}
+	for {
+		k, ok := q.peek()
+		if !ok {
+			return true
+		}
+		if t := c.queuedIn(k, q); t != nil {
+			return c.fits(p, t)
+		}
+		q.pop() // stale: the entry of a removed task
+	}
 }
 
 // holdBytes counts the params of t, handed to p, in p.hbytes.
@@ -72,20 +100,21 @@ func (c *core) holdBytes(p *peer, t *task) {
 	c.reopened(p, was)
 }
 
-// releaseBytes counts t, no longer held by p, out of p.hbytes. When that opens p again, p is
-// noted for a pump at the flush: the queued tasks may go to it (not at once: the caller may be
-// in the middle of changing the task's state).
+// releaseBytes counts t, no longer held by p, out of p.hbytes. When a task did not fit p, or
+// p was closed by its bytes, p is noted for a pump at the flush: the tasks waiting may fit now
+// (not at once: the caller may be in the middle of changing the task's state).
 func (c *core) releaseBytes(p *peer, t *task) {
 	was := c.open(p)
 	p.hbytes -= int64(len(t.params()))
 	c.reopened(p, was)
-	if !was && c.open(p) && !p.reopen {
+	if (p.full || !was && c.open(p)) && !p.reopen {
+		p.full = false
 		p.reopen = true
 		c.reopenedNodes = append(c.reopenedNodes, p.slot)
 	}
 }
 
-// pumpReopened hands queued tasks to the nodes that an answer opened again.
+// pumpReopened hands queued tasks to the nodes that answers made room in.
 func (c *core) pumpReopened() {
 	for _, s := range c.reopenedNodes {
 		p := c.peers[s]
@@ -98,4 +127,19 @@ func (c *core) pumpReopened() {
 		}
 	}
 	c.reopenedNodes = c.reopenedNodes[:0]
+}
+
+// pickFit returns the next node serving q, round robin, that is open and that task t fits (t
+// nil: q's next queued task), or nil.
+func (c *core) pickFit(q *queue, t *task) *peer {
+	for range len(q.nodes) {
+		p := c.pickNode(q)
+		if p == nil {
+			return nil
+		}
+		if t != nil && c.fits(p, t) || t == nil && c.headFits(p, q) {
+			return p
+		}
+	}
+	return nil
 }

@@ -5,22 +5,25 @@ import (
 	"testing"
 )
 
-// TestNodeBytes: a node holds at most MaxNodeBytes of params whatever its credit. At the bound
-// it gets nothing more until an answer makes room; another client's small task, of another
-// method, goes with the first hand-out or the second after an answer (the hand-out goes round
-// the node's methods); and
-// one task always goes to a node that holds none, even past the bound.
+// TestNodeBytes: a task goes to a node only if the params the node holds stay within
+// MaxNodeBytes with it, whatever the node's credit; a big task waits for an answer to make
+// room, while another client's small task (of another method) goes at once if it fits the
+// room left, else after the next answer or the one after (the hand-out goes round the node's
+// methods); and one task always goes to a node that holds none, even past the bound.
 func TestNodeBytes(t *testing.T) {
 	const size = 3000
 	plen := int64(len(stringParams("c", size)))
 	for _, tc := range []struct {
-		name  string
-		bound int64
-		first int // tasks handed out before the node is full
+		name   string
+		bound  int64
+		first  int  // tasks handed out before the node is full
+		atOnce bool // the small task fits beside them
 	}{
-		{"two tasks reach the bound", 2 * plen, 2},
-		{"one byte under three tasks", 3*plen - 1, 3},
-		{"a bound below one task", 1, 1},
+		{"two tasks reach the bound", 2 * plen, 2, false},
+		{"one byte under three tasks", 3*plen - 1, 2, true},
+		{"two tasks and the small one reach the bound", 2*plen + 3, 2, true},
+		{"two tasks and one byte less than the small one", 2*plen + 2, 2, false},
+		{"a bound below one task", 1, 1, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := startBroker(t, Config{MaxNodeBytes: tc.bound})
@@ -34,7 +37,14 @@ func TestNodeBytes(t *testing.T) {
 			n.none()
 			other := dealer(t, b)
 			other.send(`{"jsonrpc":"2.0","id":"s","method":"small","params":[1]}`)
-			n.none() // full: the small task waits for room too
+			if tc.atOnce {
+				if got := n.collect(1); got[0].Method != "small" {
+					t.Fatalf("got %s, want the small task", got[0].Method)
+				}
+				n.none()
+				return
+			}
+			n.none() // it does not fit: it waits for room
 			for answers := 1; ; answers++ {
 				if answers > 2 {
 					t.Fatal("the small task was not handed out within two answers")

@@ -122,6 +122,14 @@ func (ls *lanes) push(client uint32, k uint64, front bool) {
 	ls.n++
 }
 
+// peek returns the entry pop would take, without taking it.
+func (ls *lanes) peek() (uint64, bool) {
+	if ls.cur == nil {
+		return 0, false
+	}
+	return ls.cur.ring.front()
+}
+
 // pop takes the first entry of the current lane and moves on to the next lane.
 func (ls *lanes) pop() (uint64, bool) {
 	l := ls.cur
