@@ -197,6 +197,9 @@ func (c *conn) sendLocked() {
 		w.skip, w.nmsgs, w.size = k, n, size
 		c.wmu.Unlock()
 		directHandoffs.Add(1)
+		if k > 0 {
+			directCuts.Add(1)
+		}
 		c.wakeWriter()
 		return
 	}
@@ -223,6 +226,9 @@ func (c *conn) sendLocked() {
 // directHandoffs counts direct writes the socket took only part of (tests check the hand-over
 // is exercised; a rare path, so a shared counter costs nothing).
 var directHandoffs atomic.Uint64
+
+// directCuts counts those cut mid-message (0 < bytes written < the write), likewise.
+var directCuts atomic.Uint64
 
 // wakeWriter hands the output to the writer goroutine (writing is set).
 func (c *conn) wakeWriter() {

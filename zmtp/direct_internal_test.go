@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"net"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,9 +16,9 @@ import (
 // TestDirectWriteOrder: many goroutines send to one peer at once, each its own numbered
 // sequence, in both directions (DEALER to ROUTER and ROUTER to DEALER), with sizes from empty to
 // most of a write chunk. Messages leave by direct writes when the connection is idle and through
-// the writer otherwise, and a receiver that starts late fills the socket buffers so that direct
-// writes are cut short and handed over: every message arrives intact and each sender's
-// sequence in order, over TCP, IPC and CURVE.
+// the writer otherwise (a receiver that starts late lets the queues fill): every message
+// arrives intact and each sender's sequence in order, over TCP, IPC and CURVE. A direct write
+// cut short mid-message is TestDirectWriteHandOver's.
 func TestDirectWriteOrder(t *testing.T) {
 	sk, ck := testCurveKeys(t)
 	cases := []struct {
@@ -205,5 +207,123 @@ func TestHandler(t *testing.T) {
 	defer p.Close()
 	if err := p.Bind("tcp://127.0.0.1:0"); err == nil {
 		t.Fatal("a PUB with a Handler bound; want ErrBadOption")
+	}
+}
+
+// TestDirectWriteHandOver: a direct write that the socket takes only part of (its buffers full:
+// the peer is not reading yet) hands the rest to the writer mid-message; then concurrent
+// senders' messages, direct or through the writer, all arrive whole, each sender's in order.
+func TestDirectWriteHandOver(t *testing.T) {
+	// A Unix socket: its send buffer takes a write in pieces (TCP takes a whole write or
+	// nothing), so the hand-over happens mid-message.
+	ln, err := net.Listen("unix", filepath.Join(t.TempDir(), "s.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			close(accepted)
+			return
+		}
+		accepted <- c
+	}()
+	nc, err := net.Dial("unix", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer, ok := <-accepted
+	if !ok {
+		t.Fatal("accept failed")
+	}
+	defer peer.Close()
+	_ = nc.(*net.UnixConn).SetWriteBuffer(4 << 10) // pieces of about 4 KiB, two at most in flight
+	_ = peer.(*net.UnixConn).SetReadBuffer(16 << 10)
+	s := NewSocket(Dealer, Options{})
+	defer s.Close()
+	c := newConn(s, nc, "test")
+	c.minor = 1
+	go c.writeLoop()
+	defer func() {
+		c.shutdown(nil)
+		<-c.writerDone
+	}()
+	const senders, each, size = 4, 200, 12000
+	ctx := testutil.Context(t, 12*wait)
+	sent := make([]int, senders)
+	send := func(g int, body []byte) error {
+		i := sent[g]
+		body[0] = byte(g)
+		binary.BigEndian.PutUint32(body[1:], uint32(i))
+		c.reads.Add(1) // as if a reply had come in: the conversation that allows direct writes
+		if err := s.sendTo(ctx, c, nil, [][]byte{body}, true); err != nil {
+			return fmt.Errorf("sender %d: %w", g, err)
+		}
+		sent[g]++
+		return nil
+	}
+	// Phase 1: one message at a time onto an idle connection (direct writes) until one is cut
+	// short by the full buffers and handed over.
+	before := directCuts.Load()
+	body0 := make([]byte, size)
+	for directCuts.Load() == before {
+		testutil.Eventually(t, wait, func() bool {
+			c.wmu.Lock()
+			defer c.wmu.Unlock()
+			return !c.writing
+		}, "the writer stays busy with the reader not reading")
+		if sent[0] == each {
+			t.Fatalf("%d messages written directly without filling the socket's buffers", each)
+		}
+		if err := send(0, body0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("cut short and handed over after %d direct writes", sent[0])
+	// Phase 2: everyone at once, with the reader draining.
+	errs := make(chan error, senders+1)
+	for g := range senders {
+		go func() {
+			body := body0
+			if g > 0 {
+				body = make([]byte, size)
+			}
+			for sent[g] < each {
+				if err := send(g, body); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	go func() {
+		fr := newFrameReader(peer, -1)
+		defer fr.release()
+		next := make([]int, senders)
+		for range senders * each {
+			m := AcquireMsg()
+			if _, err := fr.readMsg(m); err != nil {
+				errs <- fmt.Errorf("read: %w", err)
+				return
+			}
+			m.setFrames()
+			f := m.Frames[0]
+			g, i := int(f[0]), int(binary.BigEndian.Uint32(f[1:]))
+			if len(f) != size || g >= senders || i != next[g] {
+				errs <- fmt.Errorf("message of %d bytes from sender %d numbered %d, want %d bytes numbered %d", len(f), g, i, size, next[g])
+				return
+			}
+			next[g]++
+			m.Release()
+		}
+		errs <- nil
+	}()
+	for range senders + 1 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
 	}
 }
