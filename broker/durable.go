@@ -406,7 +406,7 @@ func (c *core) holdsWritten(run string, batch []holdEntry, tasks []store.Task, b
 			if i < len(bstates) {
 				bst = bstates[i]
 			}
-			if c.flowWritten(e, slot, t, st, bst, err) {
+			if c.flowWritten(e, slot, t, st, bst, err, stale) {
 				continue
 			}
 			if err == nil && st != nil && c.stepWritten(slot, t, st.Taken) {

@@ -58,9 +58,12 @@ func (s *raceStore) Hold(ctx context.Context, owner string, tasks ...store.Task)
 // went on under a new run, is not taken in under the new run: those tasks are Redis's queue's
 // now. Taken in, they ran with results the store does not write (the task is not the new
 // run's) and acks that forgot them unrun from the queue: acknowledged tasks lost (seen in
-// e2e.TestJepsen "redis clock jump 2 min each way"). Every task ends SUCCESS in Redis.
+// e2e.TestJepsen "redis clock jump 2 min each way"). Every task ends SUCCESS in Redis. The
+// same for a workflow whose coordinator is that write: the graph is not started under the
+// new run (its coordinator is back in the workflow queue, and an ack of it would forget it
+// unrun); the graph runs from there and its record ends SUCCESS.
 func TestDurableStaleWriteAfterFence(t *testing.T) {
-	for _, which := range []string{"claim", "hold"} {
+	for _, which := range []string{"claim", "hold", "workflow"} {
 		t.Run(which, func(t *testing.T) { testStaleWriteAfterFence(t, which) })
 	}
 }
@@ -93,12 +96,16 @@ func testStaleWriteAfterFence(t *testing.T, which string) {
 	run := a.c.dur.owner()
 	n := newNode(t, a, "n1", "work")
 	c := dealer(t, a)
-	if which == "claim" {
+	switch which {
+	case "claim":
 		rs.armClaim.Store(true)
 		n.credit(5)
-	} else {
+	case "hold":
 		rs.armHold.Store(true)
 		c.send(`{"jsonrpc":"2.0","id":1,"method":"broker.submit","params":{"method":"work","params":["held"]}}`)
+	case "workflow": // the graph's coordinator is the write that lands under the lost run
+		rs.armHold.Store(true)
+		c.send(`{"jsonrpc":"2.0","id":1,"method":"broker.submit","params":{"workflow":{"group":[{"method":"work","params":["g0"]},{"method":"work","params":["g1"]}]}}}`)
 	}
 	select {
 	case <-rs.entered:
@@ -123,10 +130,13 @@ func testStaleWriteAfterFence(t *testing.T, which string) {
 	rs.cut.Store(false) // the next renewal is refused as fenced: the broker goes on under a new run
 	testutil.Eventually(t, 10*time.Second, func() bool { return a.c.dur.owner() != run }, "the broker learns it lost %s", run)
 	close(rs.released) // now the reply of the write made under the lost run
-	if which == "hold" {
-		id := submitIDFrom(t, c.recv())
-		ids = append(ids, id)
+	switch which {
+	case "hold":
+		ids = append(ids, submitIDFrom(t, c.recv()))
 		n.credit(1)
+	case "workflow": // accepted (it is in Redis); the graph ends SUCCESS, its record stored
+		ids = append(ids, submitIDFrom(t, c.recv()))
+		n.credit(10)
 	}
 	// The node answers whatever it is given; every task ends SUCCESS in Redis.
 	done := func() bool {

@@ -77,8 +77,12 @@ func (c *core) holdFlow(p *peer, tg target, h *codec.Header, f *workflow, scoped
 }
 
 // flowWritten settles the write of a coordinator (from holdsWritten): the graph starts, or it
-// is dropped with its task. It reports whether t was a coordinator.
-func (c *core) flowWritten(e holdEntry, slot uint32, t *task, st *store.Task, bstate string, err error) bool {
+// is dropped with its task. A coordinator Redis took under a run lost since (stale: the fence
+// gave it back to the workflow queue) is not started here: its submit is answered (the graph
+// is in Redis), and whichever broker claims it runs the graph; started here, its steps would
+// run under the next run and its ack would forget the queued coordinator, the graph unrun and
+// its record never written. It reports whether t was a coordinator.
+func (c *core) flowWritten(e holdEntry, slot uint32, t *task, st *store.Task, bstate string, err error, stale bool) bool {
 	if c.wf.cq == nil || t == nil || t.q != c.wf.cq.idx {
 		return false
 	}
@@ -106,6 +110,12 @@ func (c *core) flowWritten(e holdEntry, slot uint32, t *task, st *store.Task, bs
 	}
 	c.dur.storing--
 	c.dur.stored++
+	if stale {
+		c.dropFlow(f)
+		c.holdDone(e, true)
+		c.release(slot, t) // no ack: the coordinator is the workflow queue's now
+		return true
+	}
 	t.state = stRunning // in no queue: it stands for the graph until it ends
 	c.runNode(f, 0, nil)
 	c.holdDone(e, true)
