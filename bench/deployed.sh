@@ -50,7 +50,7 @@ done
 
 # 3. credit: the default window against fixed windows (--fixed-credit --prefetch N)
 for i in $(seq "$REPEAT"); do
-  for pf in default 64 512 1024 4096 8192; do
+  for pf in default 64 512 1024 4096 8192 16384; do
     say "credit $pf, run $i"
     args=(--phases async,notify --duration "$DURATION" --concurrency 4096 --json)
     [ "$pf" = default ] || args+=(--fixed-credit --prefetch "$pf")

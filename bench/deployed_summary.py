@@ -70,7 +70,7 @@ if zr:
     print("pyzmq client, JSON-RPC batches of 64, 4,096 in flight: %s tasks/s answered (median %.0f), errors %s" % ([round(z["tasks_per_sec"]) for z in zr], med([z["tasks_per_sec"] for z in zr]), [z["errors"] for z in zr]))
 
 print("\n## credit: default window vs fixed windows (async 4,096 in flight / notify), medians")
-for pf in ("default", "64", "512", "1024", "4096", "8192"):
+for pf in ("default", "64", "512", "1024", "4096", "8192", "16384"):
     rs = load("credit-%s-*.json" % pf)
     if rs:
         a = med([phase(r, "async")["tasks_per_sec"] for r in rs])
