@@ -44,6 +44,7 @@ const (
 	DefaultMaxWaiting           = protocol.DefaultMaxWaiting           // DefaultMaxWaiting is the default of Config.MaxWaiting.
 	DefaultClientShare          = protocol.DefaultClientShare          // DefaultClientShare is the default of Config.ClientShare.
 	DefaultMaxBacklog           = protocol.DefaultMaxBacklog           // DefaultMaxBacklog is the default of Config.MaxBacklog.
+	DefaultMaxBacklogTotal      = protocol.DefaultMaxBacklogTotal      // DefaultMaxBacklogTotal is the default of Config.MaxBacklogTotal.
 	DefaultMaxNodeBytes         = protocol.DefaultMaxNodeBytes         // DefaultMaxNodeBytes is the default of Config.MaxNodeBytes.
 	DefaultResultGrace          = 5 * time.Second                      // DefaultResultGrace is the default of Config.ResultGrace.
 	DefaultStoreTimeout         = 5 * time.Second                      // DefaultStoreTimeout is the default of Config.StoreTimeout.
@@ -290,6 +291,11 @@ type Config struct {
 	// is full (a peer that does not read): past it further replies to that peer are dropped and
 	// counted (Stats.Unsent); one message always fits an empty backlog. Default 64 MiB.
 	MaxBacklog int64
+	// MaxBacklogTotal bounds the bytes of those messages for all peers together, so that many
+	// peers that do not read cannot hold MaxBacklog each: past it a reply to a peer that
+	// already has a backlog is dropped and counted the same way (a peer's first message still
+	// fits, so the total may pass it by one message per peer). Default 256 MiB.
+	MaxBacklogTotal int64
 	// ResultGrace is how long Shutdown keeps the broker answering broker.status and
 	// broker.result after the running tasks finished, while results stored during the shutdown
 	// have not been read (bounded by Shutdown's context too). Default 5s.
@@ -426,6 +432,7 @@ func (c Config) withDefaults() (Config, error) {
 	orDefault(&c.MaxNodeName, DefaultMaxNodeName)
 	orDefault(&c.MaxNodeLists, DefaultMaxNodeLists)
 	orDefault(&c.MaxBacklog, DefaultMaxBacklog)
+	orDefault(&c.MaxBacklogTotal, DefaultMaxBacklogTotal)
 	orDefault(&c.ResultGrace, DefaultResultGrace)
 	if c.Logger == nil {
 		c.Logger = slog.Default()

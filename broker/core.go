@@ -357,6 +357,7 @@ type core struct {
 	limits          map[limitKey]*limiter
 	limBlocked      []*limiter
 	reopenedNodes   []uint32 // nodes an answer opened again (MaxNodeBytes), pumped at the flush
+	backlog         int64    // bytes in all peers' outboxes (MaxBacklogTotal)
 	limBlockedSpare []*limiter
 	groupLimits     int // limits of scope group: while 0 no task is looked at for its group
 	parked          int // tasks waiting for their group (state stLimited)
@@ -495,6 +496,7 @@ func (c *core) peerGone(ident []byte) {
 		c.pool.put(b)
 	}
 	clear(p.outbox)
+	c.backlog -= p.backlog
 	if sh := p.share; sh != nil {
 		sh.peers--
 		c.releaseShare(sh)
@@ -1343,7 +1345,7 @@ func (c *core) trySend(ident []byte, delim bool, body []byte) error {
 // MaxBacklog bytes (a peer that does not read what it asked for) the message is dropped and
 // counted: the broker's memory stays bounded whatever a peer does.
 func (c *core) park(p *peer, delim bool, body []byte) {
-	if p.backlog > 0 && p.backlog+int64(len(body)) > c.cfg.MaxBacklog { // one message always fits
+	if p.backlog > 0 && (p.backlog+int64(len(body)) > c.cfg.MaxBacklog || c.backlog+int64(len(body)) > c.cfg.MaxBacklogTotal) { // one message always fits
 		c.cnt.unsent++
 		if c.cnt.unsent&(c.cnt.unsent-1) == 0 { // 1, 2, 4, 8, ...: a trace, not a flood
 			c.log.Warn("broker: a peer does not read its replies: dropping them", "peer", hex.EncodeToString(p.ident), "name", p.name, "backlog", p.backlog, "dropped", c.cnt.unsent)
@@ -1351,6 +1353,7 @@ func (c *core) park(p *peer, delim bool, body []byte) {
 		return
 	}
 	p.backlog += int64(len(body))
+	c.backlog += int64(len(body))
 	b := c.pool.get(len(body) + 1)
 	if delim {
 		b = append(b, 1)
@@ -1380,6 +1383,7 @@ func (c *core) retryBlocked() {
 				break
 			}
 			p.backlog -= int64(len(b) - 1)
+			c.backlog -= int64(len(b) - 1)
 			c.pool.put(b)
 			n++
 		}

@@ -51,6 +51,7 @@ const (
 	DefaultMaxTaskBytes         = DefaultMemoryBudget / 2 // DefaultMaxTaskBytes bounds the memory of the live tasks (queued, scheduled or at a node), params included.
 	DefaultMaxResultBytes       = DefaultMemoryBudget / 4 // DefaultMaxResultBytes bounds the memory of the finished records.
 	DefaultMaxBacklog           = 64 << 20                // DefaultMaxBacklog bounds, in bytes, what a broker keeps for a peer that does not read.
+	DefaultMaxBacklogTotal      = 256 << 20               // DefaultMaxBacklogTotal bounds, in bytes, what a broker keeps for all the peers that do not read, together (docs/limits.md).
 	DefaultSendHWM              = 100_000                 // DefaultSendHWM bounds the messages queued in the ROUTER for one peer.
 	DefaultMaxConns             = 1024                    // DefaultMaxConns bounds the connections on the broker's sockets.
 	DefaultMaxConnsPerAddr      = 256                     // DefaultMaxConnsPerAddr bounds the connections from one source IP address on each of the broker's sockets.
