@@ -63,7 +63,7 @@ func (s *raceStore) Hold(ctx context.Context, owner string, tasks ...store.Task)
 // new run (its coordinator is back in the workflow queue, and an ack of it would forget it
 // unrun); the graph runs from there and its record ends SUCCESS.
 func TestDurableStaleWriteAfterFence(t *testing.T) {
-	for _, which := range []string{"claim", "hold", "workflow"} {
+	for _, which := range []string{"claim", "hold", "workflow", "running workflow"} {
 		t.Run(which, func(t *testing.T) { testStaleWriteAfterFence(t, which) })
 	}
 }
@@ -106,11 +106,17 @@ func testStaleWriteAfterFence(t *testing.T, which string) {
 	case "workflow": // the graph's coordinator is the write that lands under the lost run
 		rs.armHold.Store(true)
 		c.send(`{"jsonrpc":"2.0","id":1,"method":"broker.submit","params":{"workflow":{"group":[{"method":"work","params":["g0"]},{"method":"work","params":["g1"]}]}}}`)
+	case "running workflow": // a graph with a step on the node when the run is lost
+		ids = append(ids, submitIDFrom(t, c.call(`{"jsonrpc":"2.0","id":1,"method":"broker.submit","params":{"workflow":{"chain":[{"method":"work","params":["s0"]},{"method":"work","params":["s1"]}]}}}`)))
+		n.credit(1)
+		n.collect(1) // s0, not answered before the fence
 	}
-	select {
-	case <-rs.entered:
-	case <-ctx.Done():
-		t.Fatalf("no %s landed", which)
+	if which != "running workflow" {
+		select {
+		case <-rs.entered:
+		case <-ctx.Done():
+			t.Fatalf("no %s landed", which)
+		}
 	}
 	// The run's lease runs out (no renewal reaches Redis); another broker's claim gives its
 	// tasks, the ones just taken included, back to the queue and fences it.
@@ -129,13 +135,15 @@ func testStaleWriteAfterFence(t *testing.T, which string) {
 	}, "run %s fenced after its lease", run)
 	rs.cut.Store(false) // the next renewal is refused as fenced: the broker goes on under a new run
 	testutil.Eventually(t, 10*time.Second, func() bool { return a.c.dur.owner() != run }, "the broker learns it lost %s", run)
-	close(rs.released) // now the reply of the write made under the lost run
+	close(rs.released) // now the reply of the write made under the lost run (if one waits)
 	switch which {
 	case "hold":
 		ids = append(ids, submitIDFrom(t, c.recv()))
 		n.credit(1)
 	case "workflow": // accepted (it is in Redis); the graph ends SUCCESS, its record stored
 		ids = append(ids, submitIDFrom(t, c.recv()))
+		n.credit(10)
+	case "running workflow":
 		n.credit(10)
 	}
 	// The node answers whatever it is given; every task ends SUCCESS in Redis.
