@@ -139,6 +139,9 @@ func TestHandler(t *testing.T) {
 	}
 	ch := make(chan got, 4096)
 	r := newBound(t, Router, Options{RouterNotify: NotifyDisconnect, Handler: func(ms []*Msg) {
+		if len(ms) > 64 {
+			t.Errorf("a batch of %d messages, more than 64", len(ms))
+		}
 		for _, m := range ms {
 			g := got{id: string(m.Frames[0]), notif: m.Notification()}
 			if g.notif == 0 {
@@ -326,4 +329,46 @@ func TestDirectWriteHandOver(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// TestHandlerBackpressure: while the handler has not returned, its connection reads nothing
+// more: the peer's sends back up until its queue is full; once the handler returns,
+// everything sent arrives.
+func TestHandlerBackpressure(t *testing.T) {
+	release := make(chan struct{})
+	var got atomic.Int64
+	r := newBound(t, Router, Options{Handler: func(ms []*Msg) {
+		<-release
+		got.Add(int64(len(ms)))
+		releaseAll(ms)
+	}}, "tcp")
+	d := newConnected(t, Dealer, Options{SendHWM: 10}, r.LastEndpoint())
+	waitPeers(t, d, 1)
+	body := make([]byte, 64<<10)
+	sent := 0
+	m := &Msg{Frames: [][]byte{body}}
+	// Full means: the queue takes nothing and the writer wrote nothing since the last look
+	// (the socket buffers are full too).
+	var lastOut uint64
+	wasFull := false
+	testutil.Eventually(t, 12*wait, func() bool {
+		refused := false
+		for i := 0; i < 1000 && !refused; i++ {
+			switch err := d.TrySend(m); err {
+			case nil:
+				sent++
+			case ErrQueueFull:
+				refused = true
+			default:
+				t.Fatalf("TrySend: %v", err)
+			}
+		}
+		out := d.Stats().MsgsOut
+		full := refused && wasFull && out == lastOut
+		wasFull, lastOut = refused, out
+		return full
+	}, "the DEALER kept sending: the ROUTER kept reading behind a blocked handler")
+	t.Logf("%d messages of 64 KiB sent before the queue was full", sent)
+	close(release)
+	testutil.Eventually(t, 12*wait, func() bool { return got.Load() == int64(sent) }, "received %d of %d", got.Load(), sent)
 }
