@@ -36,7 +36,10 @@ done
 # 2. a plain libzmq client: JSON-RPC batches of 64 to a broker and one node (defaults)
 for i in $(seq "$REPEAT"); do
   say "pyzmq client, batches of 64, run $i"
-  "$zt" broker --listen tcp://127.0.0.1:0 --pub tcp://127.0.0.1:0 --log-level warn >"$OUT/b.out" 2>>"$OUT/log" &
+  # Emptied here, not by the background job's redirection, which may come after the wait
+  # below has read the last run's line (and then the address is read from an empty file).
+  : >"$OUT/b.out"
+  "$zt" broker --listen tcp://127.0.0.1:0 --pub tcp://127.0.0.1:0 --log-level warn >>"$OUT/b.out" 2>>"$OUT/log" &
   bpid=$!
   for _ in $(seq 100); do grep -q 'listening on' "$OUT/b.out" 2>/dev/null && break; sleep 0.05; done
   read -r router pub < <(sed -n 's/^broker listening on \(tcp:[^ ]*\) (PUB \(tcp:[^)]*\)).*/\1 \2/p' "$OUT/b.out")
