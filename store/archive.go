@@ -354,6 +354,7 @@ for i = 2, #ARGV, 3 do
     dead_drop(p, id)
     redis.call('DEL', p .. 'r:' .. id)
     redis.call('HSET', p .. 't:' .. id, 'd', ARGV[i + 2], 'q', q, 'a', 0, 'h', now)
+    want_type(p, p .. 'q:' .. q, 'list')
     redis.call('RPUSH', p .. 'q:' .. q, id)
     out[#out + 1] = 1
   else

@@ -73,7 +73,9 @@
 // aside by Claim (renamed to <p>bad:<id>, counted by Quarantined, logged) instead of failing
 // the claim; a task key of the wrong type is set aside by any script that meets it (Hold,
 // Claim, Ack, Requeue, SetRunning, give-backs), and so is an idempotency key of the wrong type
-// (<p>bad:key:<key>, by Hold and Put, then read as unbound), so one bad key blocks no batch.
+// (<p>bad:key:<key>, by Hold and Put, then read as unbound), and so is a structure key of the
+// wrong type (a queue, an owner's set, owners, fenced, epoch: <p>bad:<name>, by the script
+// that meets it, one TYPE per key and script), so one bad key blocks no batch.
 // Records carry a version byte; every earlier version is still read.
 //
 // # Limits
@@ -149,7 +151,9 @@
 //	<p>claim:<o>:<t> list    the ids claim token t of owner o took (2 leases + 1 min)
 //	<p>bad:<id>      any     a task key set aside: undecodable, or of the wrong type
 //	<p>bad:key:<key> any     an idempotency key of the wrong type, set aside
-//	<p>bad           set     the ids set aside (and "key:<key>" for idempotency keys)
+//	<p>bad:<name>    any     a structure key of the wrong type set aside (q:<queue>, own:<owner>, ...)
+//	<p>bad           set     the ids set aside (and "key:<key>" for idempotency keys, the
+//	                         names of structure keys)
 //	<p>seq           string  the claim sequence, shared by Claim and Hold (one global order)
 //	<p>key:<key>     string  an idempotency key: the id of the task that holds it, with a TTL
 //	<p>schedules     hash    a periodic task's spec (the broker's JSON) by its name (ScheduleStore)

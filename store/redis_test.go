@@ -484,3 +484,66 @@ func ids(ts []store.Task) []string {
 	}
 	return out
 }
+
+// TestRedisBadStructureKeys: a structure key of the wrong type (a queue, an owner's set, the
+// owners, the fenced runs, the epochs) is set aside (<p>bad:<name>, its name in <p>bad) by the
+// script that meets it, and the writes go on: holds, acks, requeues, claims, renewals and a
+// registration all succeed over them.
+func TestRedisBadStructureKeys(t *testing.T) {
+	addr := testutil.StartRedis(t)
+	r := openRedis(t, addr, store.Options{Prefix: "bs:"})
+	defer r.Close()
+	ctx := testutil.Context(t, 30*time.Second)
+	c := r.Client()
+	set := func(key string) {
+		t.Helper()
+		if err := c.Do(ctx, c.B().Set().Key(key).Value("not mine").Build()).Error(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, k := range []string{"bs:owners", "bs:own:B", "bs:fenced", "bs:epoch"} {
+		set(k)
+	}
+	if err := c.Do(ctx, c.B().Hset().Key("bs:q:q").FieldValue().FieldValue("x", "y").Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	task := func(id string) store.Task { return store.Task{ID: id, Queue: "q", Method: "m", Params: []byte(`[1]`)} }
+	if err := r.Hold(ctx, "B", task("h1"), task("h2")); err != nil {
+		t.Fatalf("Hold over wrong-type owners, own:B and fenced: %v", err)
+	}
+	if err := r.Ack(ctx, "B", "h1"); err != nil {
+		t.Fatalf("Ack: %v", err)
+	}
+	if err := r.Requeue(ctx, "B", "h2"); err != nil {
+		t.Fatalf("Requeue into a wrong-type queue: %v", err)
+	}
+	got, err := r.Claim(ctx, "q", "C", "", 10, nil)
+	if err != nil || fmt.Sprint(ids(got)) != "[h2]" {
+		t.Fatalf("Claim = %v, %v; want [h2]", ids(got), err)
+	}
+	set("bs:owners")
+	if err := r.Renew(ctx, "C"); err != nil {
+		t.Fatalf("Renew over a wrong-type owners: %v", err)
+	}
+	set("bs:epoch")
+	if _, _, err := r.Register(ctx, "D", false); err != nil {
+		t.Fatalf("Register over a wrong-type epoch: %v", err)
+	}
+	set("bs:own:C")
+	if err := r.Ack(ctx, "C", "h2"); err != nil {
+		t.Fatalf("Ack over a wrong-type own:C: %v", err)
+	}
+	for id, want := range map[string]store.Where{"h1": store.WhereNone, "h2": store.WhereNone} {
+		if w, _, err := r.Locate(ctx, id); err != nil || w != want {
+			t.Errorf("Locate(%s) = %v, %v; want %v", id, w, err, want)
+		}
+	}
+	for _, k := range []string{"bs:bad:owners", "bs:bad:own:B", "bs:bad:own:C", "bs:bad:fenced", "bs:bad:epoch", "bs:bad:q:q"} {
+		if n, _ := c.Do(ctx, c.B().Exists().Key(k).Build()).AsInt64(); n != 1 {
+			t.Errorf("%s not set aside", k)
+		}
+	}
+	if n, _ := c.Do(ctx, c.B().Sismember().Key("bs:bad").Member("q:q").Build()).AsInt64(); n != 1 {
+		t.Errorf("q:q not listed in bs:bad")
+	}
+}

@@ -29,7 +29,19 @@ local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
+-- want_type makes key k (a structure key: a queue, an owner's set, the owners, the fenced
+-- runs) of type t or absent: a key of another type is set aside (renamed to <p>bad:<name>,
+-- the name added to <p>bad), so that it blocks no write of anyone else.
+local function want_type(p, k, t)
+  local ty = redis.call('TYPE', k).ok
+  if ty ~= 'none' and ty ~= t then
+    local name = string.sub(k, #p + 1)
+    redis.call('RENAME', k, p .. 'bad:' .. name)
+    redis.call('SADD', p .. 'bad', name)
+  end
+end
 local function fenced(p, owner)
+  want_type(p, p .. 'fenced', 'zset')
   return redis.call('ZSCORE', p .. 'fenced', owner) ~= false
 end
 -- aside moves the key of task id, of the wrong type or damaged, out of the way: renamed to
@@ -92,8 +104,11 @@ end
 -- with an attempt counted, and forgets owner.
 local function give_back(p, owner)
   local ok = p .. 'own:' .. owner
+  want_type(p, ok, 'zset')
+  want_type(p, p .. 'owners', 'zset')
   local ids = redis.call('ZRANGE', ok, 0, -1)
   local n = 0
+  local checked = {}
   for i = #ids, 1, -1 do
     local id = ids[i]
     local tk = p .. 't:' .. id
@@ -101,6 +116,10 @@ local function give_back(p, owner)
     if q then
       redis.call('HINCRBY', tk, 'a', 1)
       redis.call('HDEL', tk, 'o', 'r')
+      if not checked[q] then
+        checked[q] = true
+        want_type(p, p .. 'q:' .. q, 'list')
+      end
       redis.call('LPUSH', p .. 'q:' .. q, id)
       n = n + 1
     end
@@ -152,6 +171,7 @@ const luaClaim = luaCommon + `
 local p, queue, owner, n, lease = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
 local token = ARGV[6]
 local now = now_ms()
+want_type(p, p .. 'owners', 'zset')
 local dead = redis.call('ZRANGEBYSCORE', p .. 'owners', '-inf', now, 'LIMIT', 0, 16)
 for _, o in ipairs(dead) do
   if give_back(p, o) > 0 then
@@ -164,6 +184,9 @@ end
 redis.call('ZADD', p .. 'owners', now + lease, owner)
 local out = {}
 local ck = p .. 'claim:' .. owner .. ':' .. token
+if token ~= '' then
+  want_type(p, ck, 'list')
+end
 if token ~= '' and redis.call('EXISTS', ck) == 1 then
   -- a retry of a claim that ran: its tasks again, those the owner still holds
   for _, id in ipairs(redis.call('LRANGE', ck, 0, -1)) do
@@ -177,6 +200,7 @@ if token ~= '' and redis.call('EXISTS', ck) == 1 then
   end
   return out
 end
+want_type(p, p .. 'q:' .. queue, 'list')
 local ids = redis.call('LPOP', p .. 'q:' .. queue, n)
 if not ids then
   return out
@@ -187,6 +211,7 @@ if token ~= '' then
 end
 local base = redis.call('INCRBY', p .. 'seq', #ids) - #ids
 local ok = p .. 'own:' .. owner
+want_type(p, ok, 'zset')
 for i, id in ipairs(ids) do
   local tk = p .. 't:' .. id
   local v = task_fields(p, id, 'd', 'a', 'h')
@@ -227,6 +252,7 @@ local renewed = {}
 local out = {}
 local stopped = false -- a task not stored
 local seen = {} -- ids stored by this script: their owner
+want_type(p, p .. 'owners', 'zset')
 local i = 5
 for g = 1, ngroups do
   local owner, k, w = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
@@ -237,6 +263,9 @@ for g = 1, ngroups do
     redis.call('ZADD', p .. 'owners', now + lease, owner)
   end
   local ok = p .. 'own:' .. owner
+  if not fence then
+    want_type(p, ok, 'zset')
+  end
   -- One EXISTS over every task and result key of the group answers the common case (new
   -- ids); only a group with an id in use checks each task.
   local inuse = false
@@ -333,6 +362,7 @@ for g = 1, ngroups do
     -- each was the owner's (an id is in own:<owner> exactly while its record's o is owner),
     -- and their records go in one DEL. Otherwise each record is read to tell them apart.
     local ok = p .. 'own:' .. owner
+    want_type(p, ok, 'zset')
     local dels = {}
     local owned = 0
     for s = i, i + k - 1, 1000 do
@@ -350,6 +380,7 @@ for g = 1, ngroups do
         if v[1] == owner then
           dels[#dels + 1] = tk
         elseif not v[1] and v[2] then
+          want_type(p, p .. 'q:' .. v[2], 'list')
           redis.call('LREM', p .. 'q:' .. v[2], 1, id)
           redis.call('DEL', tk)
         end
@@ -371,11 +402,17 @@ if fenced(p, owner) then
   return redis.error_reply('FENCED owner ' .. owner .. ' lost its lease')
 end
 local n = 0
+want_type(p, p .. 'own:' .. owner, 'zset')
+local checked = {}
 for i = #ARGV, 3, -1 do
   local id = ARGV[i]
   local tk = p .. 't:' .. id
   local v = task_fields(p, id, 'o', 'q')
   if v[1] == owner and v[2] then
+    if not checked[v[2]] then
+      checked[v[2]] = true
+      want_type(p, p .. 'q:' .. v[2], 'list')
+    end
     redis.call('ZREM', p .. 'own:' .. v[1], id)
     redis.call('HDEL', tk, 'o', 'r')
     redis.call('HINCRBY', tk, 'a', 1)
@@ -411,6 +448,7 @@ const luaRenew = luaCommon + `
 if fenced(ARGV[1], ARGV[2]) then
   return redis.error_reply('FENCED owner ' .. ARGV[2] .. ' lost its lease')
 end
+want_type(ARGV[1], ARGV[1] .. 'owners', 'zset')
 redis.call('ZADD', ARGV[1] .. 'owners', now_ms() + tonumber(ARGV[3]), ARGV[2])
 return 1
 `
@@ -425,6 +463,9 @@ return 1
 const luaRegister = luaCommon + `
 local p, owner, lease = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local now = now_ms()
+want_type(p, p .. 'epoch', 'hash')
+want_type(p, p .. 'owners', 'zset')
+want_type(p, p .. 'fenced', 'zset')
 local e = redis.call('HGET', p .. 'epoch', owner)
 local n = 0
 if e then
@@ -445,8 +486,9 @@ return {run, n}
 
 // luaQuarantine: ARGV = prefix, owner, id. Moves a damaged task record aside: out of owner's
 // set, its hash renamed to <p>bad:<id>, the id added to <p>bad (a set, for operators).
-const luaQuarantine = `
+const luaQuarantine = luaCommon + `
 local p, owner, id = ARGV[1], ARGV[2], ARGV[3]
+want_type(p, p .. 'own:' .. owner, 'zset')
 redis.call('ZREM', p .. 'own:' .. owner, id)
 local tk = p .. 't:' .. id
 if redis.call('EXISTS', tk) == 1 then
