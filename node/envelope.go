@@ -22,9 +22,15 @@ type envelope struct {
 // last of repeated members wins, as in codec. They have been validated by codec already.
 func (e *envelope) read(ext, params []byte) {
 	*e = envelope{}
-	if len(ext) == 0 {
+	if len(ext) == 0 || e.readCompact(ext) {
 		return
 	}
+	*e = envelope{}
+	e.readWalk(ext, params)
+}
+
+// readWalk is read's general path: a walk over the members.
+func (e *envelope) readWalk(ext, params []byte) {
 	var o rawjson.Object
 	o.ResetMembers(ext)
 	o.Known(params)
@@ -55,4 +61,75 @@ func envelopeString(v []byte) ([]byte, bool) {
 		return nil, false
 	}
 	return rawjson.Unquote(v)
+}
+
+// The members a ZeroTask broker writes after a hand-out's params, in its order (see
+// protocol.AppendTask and AppendTaskInfo).
+const (
+	compactTimeout = `"` + protocol.MemberTimeoutMS + `":`
+	compactTask    = `"` + protocol.MemberTask + `":`
+	compactAttempt = `"` + protocol.MemberAttempt + `":`
+)
+
+// readCompact reads ext when it is exactly what a ZeroTask broker writes for most tasks:
+// "timeout_ms":<digits>, "task":"<no escapes>" and "attempt":<digits>, each optional, in that
+// order, separated by bare commas, and nothing else. It reports false (e half filled) for
+// anything else, which read then walks in full. ext has been validated by codec, so a digit
+// run or a string ended by a comma or by ext's end is the whole value: the values are the
+// bytes the walk would give. Per task this spares the walk's member-by-member scan, which
+// was a tenth of a node's CPU for add.
+func (e *envelope) readCompact(ext []byte) bool {
+	rest, sep := ext, false
+	var ok bool
+	if e.timeoutMS, rest, ok = compactMember(rest, compactTimeout, sep, false); ok {
+		sep = true
+	}
+	if e.task, rest, ok = compactMember(rest, compactTask, sep, true); ok {
+		sep = true
+	}
+	e.attempt, rest, _ = compactMember(rest, compactAttempt, sep, false)
+	return len(rest) == 0
+}
+
+// compactMember reads the member name (with its colon) at the start of b, after a comma when
+// sep, with a value of digits, or a string without escapes when str. It returns the value and
+// what follows it, or nil, b and false when b does not start so.
+func compactMember(b []byte, name string, sep, str bool) ([]byte, []byte, bool) {
+	i := 0
+	if sep {
+		if len(b) == 0 || b[0] != ',' {
+			return nil, b, false
+		}
+		i = 1
+	}
+	if len(b)-i < len(name) || string(b[i:i+len(name)]) != name {
+		return nil, b, false
+	}
+	i += len(name)
+	vs := i
+	if str {
+		if i >= len(b) || b[i] != '"' {
+			return nil, b, false
+		}
+		for i++; i < len(b) && b[i] != '"'; i++ {
+			if b[i] == '\\' {
+				return nil, b, false
+			}
+		}
+		if i >= len(b) {
+			return nil, b, false
+		}
+		i++
+	} else {
+		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
+			i++
+		}
+		if i == vs {
+			return nil, b, false
+		}
+	}
+	if i < len(b) && b[i] != ',' {
+		return nil, b, false
+	}
+	return b[vs:i], b[i:], true
 }
