@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/zerotask/zerotask/internal/testutil"
 )
@@ -371,4 +372,56 @@ func TestHandlerBackpressure(t *testing.T) {
 	t.Logf("%d messages of 64 KiB sent before the queue was full", sent)
 	close(release)
 	testutil.Eventually(t, 12*wait, func() bool { return got.Load() == int64(sent) }, "received %d of %d", got.Load(), sent)
+}
+
+// TestSendAtHWMOnce: ROUTER senders that keep meeting a full peer queue (SendHWM 1) each send
+// every message exactly once: a message queued by the re-check after registering to wait is
+// not queued again.
+func TestSendAtHWMOnce(t *testing.T) {
+	r, d := benchPair(t, "tcp", Router, Dealer, Options{SendHWM: 1}, Options{Identity: []byte("peer")})
+	const senders, each = 4, 500
+	ctx := testutil.Context(t, 12*wait)
+	errs := make(chan error, senders+1)
+	for g := range senders {
+		go func() {
+			var head [5]byte
+			for i := range each {
+				head[0] = byte(g)
+				binary.BigEndian.PutUint32(head[1:], uint32(i))
+				if err := r.SendFrames(ctx, []byte("peer"), head[:]); err != nil {
+					errs <- fmt.Errorf("send %d/%d: %w", g, i, err)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	go func() {
+		next := make([]int, senders)
+		for range senders * each {
+			m, err := d.Recv(ctx)
+			if err != nil {
+				errs <- err
+				return
+			}
+			f := m.Frames[0]
+			g, i := int(f[0]), int(binary.BigEndian.Uint32(f[1:]))
+			m.Release()
+			if g >= senders || i != next[g] {
+				errs <- fmt.Errorf("sender %d: message %d, want %d", g, i, next[g])
+				return
+			}
+			next[g]++
+		}
+		if m, ok := tryRecv(d, 50*time.Millisecond); ok {
+			errs <- fmt.Errorf("one message too many: %q", show(m))
+			return
+		}
+		errs <- nil
+	}()
+	for range senders + 1 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
 }

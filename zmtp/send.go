@@ -94,7 +94,10 @@ func (s *Socket) sendTo(ctx context.Context, c *conn, pre, frames [][]byte, bloc
 		ok, closed = c.enqueue(pre, frames)
 		if ok || closed {
 			s.sendWait.done(ch)
-			continue
+			if ok {
+				return nil // queued by this re-check: going round again would queue it twice
+			}
+			return fmt.Errorf("%w: peer disconnected", ErrUnknownPeer)
 		}
 		select {
 		case <-ch:
