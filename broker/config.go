@@ -24,6 +24,7 @@ const (
 	DefaultMaxQueued            = protocol.DefaultMaxQueued            // DefaultMaxQueued is the default of Config.MaxQueued.
 	DefaultMaxInFlightPerClient = protocol.DefaultMaxInFlightPerClient // DefaultMaxInFlightPerClient is the default of Config.MaxInFlightPerClient.
 	DefaultMaxInFlightBytes     = protocol.DefaultMaxInFlightBytes     // DefaultMaxInFlightBytes is the default of Config.MaxInFlightBytes.
+	DefaultMaxStoreBytes        = protocol.DefaultMaxStoreBytes        // DefaultMaxStoreBytes is the default of Config.MaxStoreBytes.
 	DefaultMaxBatch             = protocol.DefaultMaxBatch             // DefaultMaxBatch is the default of Config.MaxBatch.
 	DefaultMaxMsgSize           = protocol.DefaultMaxMsgSize           // DefaultMaxMsgSize is the default of Config.MaxMsgSize.
 	DefaultMaxMethods           = protocol.DefaultMaxMethods           // DefaultMaxMethods is the default of Config.MaxMethods.
@@ -107,6 +108,7 @@ var (
 	errWaitShare       = protocol.ErrWaitShare
 	errTaskBytes       = protocol.ErrTaskBytes
 	errInFlightBytes   = protocol.ErrInFlightBytes
+	errStoreBytes      = protocol.ErrStoreBytes
 	errNodeLost        = protocol.ErrNodeLost
 	errMethodTooLong   = protocol.ErrMethodTooLong
 	errNotNode         = protocol.ErrNotNode
@@ -213,6 +215,12 @@ type Config struct {
 	// tasks the node took first), so that one client's big tasks cannot hold up others' small
 	// ones at a shared node for longer than that many bytes take (handout.go). Default 1 MiB.
 	MaxNodeBytes int64
+	// MaxStoreBytes bounds, in durable mode, the bytes of accepted tasks sent to the store and
+	// not yet acknowledged by it (params plus 256 per task): while the store is slow or silent,
+	// a new task past it is refused with protocol.ErrStoreBytes (CodeQueueFull, data
+	// {"budget":"store_bytes"}) instead of piling up in memory, and accepted again as the
+	// writes are answered. One task always fits when none is being written. Default 64 MiB.
+	MaxStoreBytes int64
 	// MaxBatch bounds the members of a batch (a longer one is answered with -32600) and the
 	// tasks or replies the broker packs into one message. Default 1,024.
 	MaxBatch int
@@ -429,6 +437,7 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	orDefault(&c.MaxInFlightBytes, DefaultMaxInFlightBytes)
 	orDefault(&c.MaxNodeBytes, DefaultMaxNodeBytes)
+	orDefault(&c.MaxStoreBytes, DefaultMaxStoreBytes)
 	orDefault(&c.MaxNodeName, DefaultMaxNodeName)
 	orDefault(&c.MaxNodeLists, DefaultMaxNodeLists)
 	orDefault(&c.MaxBacklog, DefaultMaxBacklog)

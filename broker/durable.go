@@ -79,6 +79,7 @@ type durable struct {
 	stored   uint64
 	failed   uint64 // task writes the store refused (the tasks were refused)
 	storing  int    // tasks accepted and being written
+	unacked  int64  // their bytes (holdEntry.bytes), for MaxStoreBytes
 
 	// leaseUntil is until when this broker's lease is surely live, on mono: the last
 	// confirmed renewal's send time plus three quarters of the lease. Past it, paused: no task
@@ -127,7 +128,12 @@ type holdEntry struct {
 	reply bool   // a submit whose answer waits for the write
 	tg    target // the submit's reply target
 	reqID []byte // the submit's request id (pooled)
+	bytes int64  // what it counts against MaxStoreBytes (storeCost) until its write is answered
 }
+
+// storeCost is what a task with n bytes of params counts against MaxStoreBytes while its
+// write is under way: the params, and its id, metadata and the store's command around them.
+func storeCost(n int) int64 { return int64(n) + taskOverhead }
 
 // putEntry is a finished submitted task's result waiting to be written.
 type putEntry struct {
@@ -207,7 +213,8 @@ func (c *core) hold(p *peer, slot uint32, t *task, due int64, reply bool, tg tar
 	}
 	t.state = stStoring
 	d.storing++
-	e := holdEntry{key: t.key(slot), id: c.storeID(t), seq: t.seq, due: due, reply: reply}
+	e := holdEntry{key: t.key(slot), id: c.storeID(t), seq: t.seq, due: due, reply: reply, bytes: storeCost(len(t.params()))}
+	d.unacked += e.bytes
 	if reply && tg.client != noRef {
 		e.tg = tg
 		e.reqID = append(c.pool.get(len(reqID)), reqID...)
@@ -238,6 +245,7 @@ func (c *core) takeHolds(batch []holdEntry, tasks []store.Task, arena []byte) ([
 	for _, e := range d.holds {
 		slot, t := c.storingAt(e.key)
 		if t == nil {
+			d.unacked -= e.bytes
 			c.holdDone(e, false) // never written: nothing to ack
 			continue
 		}
@@ -395,6 +403,9 @@ const keySlack = 24 * time.Hour
 func (c *core) holdsWritten(run string, batch []holdEntry, tasks []store.Task, bstates []string, err error) {
 	d := c.dur
 	stale := err == nil && d.stale(run)
+	for _, e := range batch {
+		d.unacked -= e.bytes // the store answered, whatever it said
+	}
 	for i, e := range batch {
 		slot, t := c.storingAt(e.key)
 		if c.wf.cq != nil && t != nil {

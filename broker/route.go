@@ -298,6 +298,10 @@ func (c *core) admit(p *peer, tg target, id []byte, q *queue, qerr *codec.Error,
 		c.cnt.rejected++
 		c.fail(tg, id, errTaskBytes)
 		return false
+	case c.dur != nil && c.dur.unacked > 0 && c.dur.unacked+storeCost(size) > c.cfg.MaxStoreBytes:
+		c.cnt.rejected++
+		c.fail(tg, id, errStoreBytes)
+		return false
 	case call && tg.client != noRef && p != nil && p.ibytes > 0 && p.ibytes+taskCost(poolCap(max(size, 1))) > c.cfg.MaxInFlightBytes:
 		c.cnt.rejected++
 		c.fail(tg, id, errInFlightBytes)

@@ -67,6 +67,7 @@ var (
 	ErrMethodShare    = codec.NewError(CodeQueueFull, "queue full: this client's share of methods", []byte(`{"budget":"client_methods"}`))                              // ErrMethodShare: the client's ClientShare of MaxMethods.
 	ErrWaitShare      = codec.NewError(CodeQueueFull, "queue full: this client's share of result waits", []byte(`{"budget":"client_waits"}`))                           // ErrWaitShare: the client's ClientShare of MaxWaiting.
 	ErrTaskBytes      = codec.NewError(CodeQueueFull, "queue full: task bytes", []byte(`{"budget":"task_bytes"}`))                                                      // ErrTaskBytes: the broker's MaxTaskBytes.
+	ErrStoreBytes     = codec.NewError(CodeQueueFull, "queue full: bytes not yet written to the store", []byte(`{"budget":"store_bytes"}`))                             // ErrStoreBytes: the broker's MaxStoreBytes (durable mode).
 	ErrInFlightBytes  = codec.NewError(CodeTooManyInFlight, "too many in-flight requests: this client's bytes in flight", []byte(`{"budget":"client_inflight_bytes"}`)) // ErrInFlightBytes: the broker's MaxInFlightBytes.
 	ErrLeaseLost      = codec.NewError(CodeDeadline, "task deadline exceeded: no answer from its node", nil)                                                            // ErrLeaseLost: a node silent past a task's deadline.
 )

@@ -66,6 +66,7 @@ const (
 	MaxListLimit                = 1000                    // MaxListLimit bounds the page size of broker.list.
 	DefaultListScan             = 50_000                  // DefaultListScan bounds the entries one broker.list page looks at (a page with a filter that matches few tasks may come back short, with a cursor).
 	DefaultListTime             = 2 * time.Millisecond    // DefaultListTime bounds the time one broker.list or broker.requeue call takes on the routing loop (a page cut short has a cursor).
+	DefaultMaxStoreBytes        = 64 << 20                // DefaultMaxStoreBytes bounds the bytes of accepted tasks a durable broker has sent to the store and not seen acknowledged (docs/limits.md).
 	DefaultMaxNodeBytes         = 1 << 20                 // DefaultMaxNodeBytes bounds the bytes of params a broker hands one node that it has not answered (docs/limits.md).
 	DefaultPrefetch             = 16384                   // DefaultPrefetch bounds the tasks a node holds beyond its concurrency; its credit window sizes itself within (docs/protocol.md): a node running add at 1.5 million tasks/s needs ~16k in flight to stay busy across a 2 ms round trip.
 )

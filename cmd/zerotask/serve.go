@@ -35,6 +35,7 @@ type brokerFlags struct {
 	takeover                      *bool
 	maxResultBytes, maxInFBytes   *int64
 	maxNodeBytes                  *int64
+	maxStoreBytes                 *int64
 	memoryBudget, maxTaskBytes    *int64
 	maxConnsPerAddr               *int
 	maxMethods, maxWaiting        *int
@@ -64,6 +65,7 @@ func addBrokerFlags(fs *flagSet) *brokerFlags {
 		maxInF:          fs.Int("max-inflight", protocol.DefaultMaxInFlightPerClient, "in-flight requests per client at most (past it: error "+strconv.Itoa(protocol.CodeTooManyInFlight)+")"),
 		maxInFBytes:     fs.Int64("max-inflight-bytes", protocol.DefaultMaxInFlightBytes, "bytes of one client's task calls awaiting a reply at most (params plus 256 per call; past it: error "+strconv.Itoa(protocol.CodeTooManyInFlight)+")"),
 		maxNodeBytes:    fs.Int64("max-node-bytes", protocol.DefaultMaxNodeBytes, "bytes of params handed to one node and not answered at most, whatever its credit (one task always goes to a node that holds none; docs/limits.md)"),
+		maxStoreBytes:   fs.Int64("max-store-bytes", protocol.DefaultMaxStoreBytes, "durable mode: bytes of accepted tasks sent to Redis and not yet acknowledged at most (params plus 256 per task; past it: error "+strconv.Itoa(protocol.CodeQueueFull)+" until writes are answered; docs/limits.md)"),
 		maxBatch:        fs.Int("max-batch", protocol.DefaultMaxBatch, "JSON-RPC batch length at most (past it: error "+strconv.Itoa(codec.CodeInvalidRequest)+")"),
 		maxMsgSize:      fs.Int64("max-msg-size", protocol.DefaultMaxMsgSize, "bytes per message at most, received and sent (a peer's hello may announce less; tasks whose message to a node would pass it: error "+strconv.Itoa(codec.CodeInvalidRequest)+")"),
 		maxNodeName:     fs.Int("max-node-name", protocol.DefaultMaxNodeName, "bytes of a node's name at most (past it the hello gets error "+strconv.Itoa(codec.CodeInvalidParams)+")"),
@@ -154,6 +156,9 @@ func (f *brokerFlags) baseConfig(log *slog.Logger) (broker.Config, error) {
 	if *f.maxNodeBytes <= 0 {
 		return broker.Config{}, usagef("--max-node-bytes must be positive, got %d", *f.maxNodeBytes)
 	}
+	if *f.maxStoreBytes <= 0 {
+		return broker.Config{}, usagef("--max-store-bytes must be positive, got %d", *f.maxStoreBytes)
+	}
 	if *f.memoryBudget <= 0 {
 		return broker.Config{}, usagef("--memory-budget must be positive, got %d", *f.memoryBudget)
 	}
@@ -178,6 +183,7 @@ func (f *brokerFlags) baseConfig(log *slog.Logger) (broker.Config, error) {
 		MaxInFlightPerClient: *f.maxInF,
 		MaxInFlightBytes:     *f.maxInFBytes,
 		MaxNodeBytes:         *f.maxNodeBytes,
+		MaxStoreBytes:        *f.maxStoreBytes,
 		MaxBatch:             *f.maxBatch,
 		MaxMsgSize:           *f.maxMsgSize,
 		MaxConnsPerAddr:      *f.maxConnsPerAddr,
