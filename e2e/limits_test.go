@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -21,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zerotask/zerotask/client"
 	"github.com/zerotask/zerotask/internal/testutil"
 	"github.com/zerotask/zerotask/protocol"
 	"github.com/zerotask/zerotask/zmtp"
@@ -28,7 +30,7 @@ import (
 
 // The attacks of issue #14's table, each replayed from its own process (the test binary run
 // again with attackEnv set) against `zerotask broker` with default flags and a node serving
-// add, while a good client in the test process keeps calling add.
+// add, while a good client (the test binary again, with goodClientEnv set) keeps calling add.
 
 // attackEnv names the attack a child process runs; attackRouterEnv and attackPubEnv give it
 // the broker's endpoints.
@@ -76,17 +78,19 @@ var attackRows = []attackRow{
 }
 
 // goodAddBound is the longest a good client's add may take during an attack: the issue's
-// 100 ms (1 s under the race detector, which slows the good client's own process). A loaded
-// machine stalls any process now and then (here the broker, the node and the good client are
-// three processes beside the offender), so 1% of the adds may take longer, each bounded by
-// goodAddWait, and the figures are logged.
+// 100 ms (1 s under the race detector, which slows the good client's own process). Every add
+// must take less, except one that would have without the time the OS left a thread of the
+// broker, the node or the good client runnable and not running while it was under way
+// (sampleStalls, stalledDuring): on a loaded machine that is the machine's doing, not the
+// broker's, and each such add is logged with its stalls.
 var goodAddBound = map[bool]time.Duration{false: 100 * time.Millisecond, true: time.Second}[raceEnabled]
 
 // TestAttackTable replays each row of the table. For each: the broker's RSS stays under its
-// budget plus 64 MB throughout, the offender sees its errors (or loses its connection), the
-// good client's adds are answered (the slowest is logged, and 99% of them, all but 3 at
-// least, must take less than goodAddBound), and once the offender has left the broker's heap
-// comes back within 10 s to where it was plus what the offender legitimately left queued.
+// budget plus 64 MB throughout, the offender sees its errors (or loses its connection), every
+// add of the good client (a process of its own, runGoodClient) takes less than goodAddBound
+// unless it would have without the time the OS kept a process on its path from running, and
+// once the offender has left the broker's heap comes back within 10 s to where it was plus
+// what the offender legitimately left queued.
 func TestAttackTable(t *testing.T) {
 	testutil.SkipShort(t, "ten attacks of up to 1.5 GB each")
 	if runtime.GOOS != "linux" {
@@ -101,11 +105,7 @@ func TestAttackTable(t *testing.T) {
 				t.Fatalf("broker --http: %v\n%s", err, bd.Stderr())
 			}
 			url := m[1]
-			startBinaryNode(t, router, pub, "--concurrency", "2")
-			c := dial(t, router)
-			if err := callAdd(t, func(ctx context.Context, sum *int) error { return c.Call(ctx, "add", sum, 5, 6) }, 30*time.Second); err != nil {
-				t.Fatalf("add before the attack: %v", err)
-			}
+			nd := startBinaryNode(t, router, pub, "--concurrency", "2")
 			heap := func() uint64 { s, _ := scrape(t, url); return uint64(s[protocol.MetricHeapBytes]) }
 			base := heap()
 
@@ -126,24 +126,14 @@ func TestAttackTable(t *testing.T) {
 					}
 				}
 			}()
-			var lat []time.Duration
+			good := startGoodClient(t, ctx, router)
+			var stalls []stall
 			wg.Add(1)
-			go func() { // the good client: one add at a time
+			go func() { // the OS's run-queue waits of the three processes on the add's path
 				defer wg.Done()
-				for {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					start := time.Now()
-					if err := callAdd(t, func(ctx context.Context, sum *int) error { return c.Call(ctx, "add", sum, 5, 6) }, goodAddWait); err != nil {
-						t.Errorf("the good client's add failed after %v: %v", time.Since(start), err)
-						return
-					}
-					lat = append(lat, time.Since(start))
-				}
+				stalls = sampleStalls(map[string]int{"broker": bd.cmd.Process.Pid, "node": nd.cmd.Process.Pid, "good client": good.cmd.Process.Pid}, stop)
 			}()
+			load0 := loadavg()
 
 			cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
 			cmd.Env = append(os.Environ(), attackEnv+"="+row.name, attackRouterEnv+"="+router, attackPubEnv+"="+pub)
@@ -152,8 +142,10 @@ func TestAttackTable(t *testing.T) {
 			attackStart := time.Now()
 			runErr := cmd.Run() // the offender leaves when it is done
 			left := time.Now()
+			adds := good.stop(t)
 			close(stop)
 			wg.Wait()
+			load1 := loadavg()
 			if runErr != nil {
 				t.Fatalf("offender: %v\n%s%s", runErr, out.String(), errb.String())
 			}
@@ -174,11 +166,25 @@ func TestAttackTable(t *testing.T) {
 			if after > want {
 				t.Errorf("broker heap %d MB 10 s after the offender left, want at most %d MB (%d MB before, %d MB kept)", after>>20, want>>20, base>>20, row.keep>>20)
 			}
-			slow := 0
-			for _, d := range lat {
-				if d > goodAddBound {
-					slow++
+			// An add slower than goodAddBound is the machine's doing, not the broker's, only
+			// when the time the OS left a thread of a process on its path (broker, node, good
+			// client) runnable and not running while the add was under way explains the excess.
+			var lat []time.Duration
+			slow, excused := 0, 0
+			for _, a := range adds {
+				lat = append(lat, a.took)
+				if a.took <= goodAddBound {
+					continue
 				}
+				stalled, why := stalledDuring(stalls, a.start, a.start.Add(a.took))
+				at := a.start.Sub(attackStart).Round(time.Millisecond)
+				if a.took-stalled <= goodAddBound {
+					excused++
+					t.Logf("add at %v took %v, %v of it while the OS did not run a process on its path: %s", at, a.took.Round(time.Millisecond), stalled.Round(time.Millisecond), strings.Join(why, "; "))
+					continue
+				}
+				slow++
+				t.Logf("add at %v took %v, only %v of it while the OS did not run a process on its path: %s", at, a.took.Round(time.Millisecond), stalled.Round(time.Millisecond), strings.Join(why, "; "))
 			}
 			slices.Sort(lat)
 			pct := func(p int) time.Duration {
@@ -187,14 +193,246 @@ func TestAttackTable(t *testing.T) {
 				}
 				return lat[(len(lat)-1)*p/100].Round(10 * time.Microsecond)
 			}
-			t.Logf("offender: %s in %v; broker RSS peak %d MB, heap %d MB before, %d MB %v after it left; good adds %d (median %v, 99%% %v, slowest %v), %d over %v",
+			t.Logf("offender: %s in %v; broker RSS peak %d MB, heap %d MB before, %d MB %v after it left; good adds %d (median %v, 99%% %v, slowest %v), %d over %v but not without the OS's stalls, %d over it all the same; %d stalls over %v; load %s -> %s",
 				got, left.Sub(attackStart).Round(time.Millisecond), peakRSS.Load()>>20, base>>20, after>>20, time.Since(left).Round(time.Millisecond),
-				len(lat), pct(50), pct(99), pct(100), slow, goodAddBound)
-			if slow > max(len(lat)/100, 3) {
-				t.Errorf("%d of the good client's %d adds took more than %v", slow, len(lat), goodAddBound)
+				len(lat), pct(50), pct(99), pct(100), excused, goodAddBound, slow, len(stalls), stallMin, load0, load1)
+			if len(adds) == 0 {
+				t.Errorf("the good client made no add during the attack")
+			}
+			if slow > 0 {
+				t.Errorf("%d of the good client's %d adds took more than %v, more than the OS's stalls of the processes on their path explain", slow, len(adds), goodAddBound)
 			}
 		})
 	}
+}
+
+// goodClientEnv gives a child of TestAttackTable the broker's ROUTER endpoint: the child is
+// the good client.
+const goodClientEnv = "ZEROTASK_E2E_GOOD_CLIENT"
+
+// runGoodClient is the good client, in its own process: add(5, 6), one call at a time, until
+// its stdin closes. It prints "ready" once its first add is answered, then one line per add:
+// "<start, Unix ns> <duration, ns>" (or "error <duration, ns> <error>", and it stops).
+func runGoodClient(router string) int {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _, _ = io.Copy(io.Discard, os.Stdin); cancel() }()
+	dctx, dcancel := context.WithTimeout(ctx, 30*time.Second)
+	c, err := client.Dial(dctx, router)
+	dcancel()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "dial: %v\n", err)
+		return 1
+	}
+	defer c.Close()
+	w := bufio.NewWriter(os.Stdout)
+	defer w.Flush()
+	for i := 0; ctx.Err() == nil; i++ {
+		wait := goodAddWait
+		if i == 0 {
+			wait = 30 * time.Second // the node may still be connecting
+		}
+		start := time.Now()
+		cctx, ccancel := context.WithTimeout(context.Background(), wait)
+		var sum int
+		err := c.Call(cctx, "add", &sum, 5, 6)
+		ccancel()
+		took := time.Since(start)
+		if err == nil && sum != 11 {
+			err = fmt.Errorf("add(5, 6) = %d, want 11", sum)
+		}
+		if err != nil {
+			fmt.Fprintf(w, "error %d %v\n", took, err)
+			return 0
+		}
+		if i == 0 {
+			fmt.Fprintln(w, "ready")
+			_ = w.Flush()
+			continue
+		}
+		fmt.Fprintf(w, "%d %d\n", start.UnixNano(), took)
+	}
+	return 0
+}
+
+// goodClient is the parent's side of runGoodClient.
+type goodClient struct {
+	cmd   *exec.Cmd
+	stdin io.Closer
+	lines chan string
+	errb  bytes.Buffer
+}
+
+// addTime is one of the good client's adds.
+type addTime struct {
+	start time.Time
+	took  time.Duration
+}
+
+// startGoodClient starts the good client and waits for its first add.
+func startGoodClient(t *testing.T, ctx context.Context, router string) *goodClient {
+	t.Helper()
+	g := &goodClient{cmd: exec.CommandContext(ctx, os.Args[0], "-test.run=^$"), lines: make(chan string, 1024)}
+	g.cmd.Env = append(os.Environ(), goodClientEnv+"="+router)
+	g.cmd.Stderr = &g.errb
+	in, err := g.cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := g.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.stdin = in
+	if err := g.cmd.Start(); err != nil {
+		t.Fatalf("good client: %v", err)
+	}
+	t.Cleanup(func() { _ = in.Close(); _ = g.cmd.Wait() })
+	go func() {
+		defer close(g.lines)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			g.lines <- sc.Text()
+		}
+	}()
+	select {
+	case l, ok := <-g.lines:
+		if !ok || l != "ready" {
+			t.Fatalf("good client's first add: %q\n%s", l, g.errb.String())
+		}
+	case <-ctx.Done():
+		t.Fatalf("good client's first add: %v", ctx.Err())
+	}
+	return g
+}
+
+// stop ends the good client and returns its adds; an add that failed fails the test.
+func (g *goodClient) stop(t *testing.T) []addTime {
+	t.Helper()
+	_ = g.stdin.Close()
+	var adds []addTime
+	for l := range g.lines {
+		f := strings.Fields(l)
+		if len(f) >= 2 && f[0] == "error" {
+			ns, _ := strconv.ParseInt(f[1], 10, 64)
+			t.Errorf("the good client's add failed after %v: %s", time.Duration(ns), strings.Join(f[2:], " "))
+			continue
+		}
+		if len(f) != 2 {
+			t.Errorf("good client printed %q", l)
+			continue
+		}
+		start, err1 := strconv.ParseInt(f[0], 10, 64)
+		took, err2 := strconv.ParseInt(f[1], 10, 64)
+		if err1 != nil || err2 != nil {
+			t.Errorf("good client printed %q", l)
+			continue
+		}
+		adds = append(adds, addTime{time.Unix(0, start), time.Duration(took)})
+	}
+	if err := g.cmd.Wait(); err != nil {
+		t.Errorf("good client: %v\n%s", err, g.errb.String())
+	}
+	return adds
+}
+
+// stallMin is the shortest wait of a thread on the OS's run queue that counts as a stall. On
+// a busy two-core machine the broker's and node's threads wait 5-15 ms at a time between
+// their turns as a matter of course (they run beside the offender and each other): that is
+// the load the test makes, not a stall, and adds that took long through it are not excused.
+const stallMin = 20 * time.Millisecond
+
+// stall is time the OS left a thread of a process runnable and not running: wait, ended
+// between from+wait and to (the run-queue wait is counted when the thread runs again).
+type stall struct {
+	who      string
+	tid      int
+	from, to time.Time
+	wait     time.Duration
+}
+
+// sampleStalls reads, every 10 ms until stop closes, how long each thread of the given
+// processes has been runnable and not running (the second field of
+// /proc/<pid>/task/<tid>/schedstat, cumulative, so a late sample loses nothing), and returns,
+// for each process and sample, the longest wait of one of its threads since the sample before
+// when it is over stallMin.
+func sampleStalls(pids map[string]int, stop <-chan struct{}) []stall {
+	type sample struct {
+		at   time.Time
+		wait time.Duration
+	}
+	last := map[string]map[int]sample{}
+	var stalls []stall
+	for {
+		for who, pid := range pids {
+			if last[who] == nil {
+				last[who] = map[int]sample{}
+			}
+			dir := fmt.Sprintf("/proc/%d/task", pid)
+			ents, _ := os.ReadDir(dir)
+			var worst stall
+			for _, e := range ents {
+				tid, err := strconv.Atoi(e.Name())
+				if err != nil {
+					continue
+				}
+				b, err := os.ReadFile(dir + "/" + e.Name() + "/schedstat")
+				f := bytes.Fields(b)
+				if err != nil || len(f) < 2 {
+					continue
+				}
+				ns, _ := strconv.ParseInt(string(f[1]), 10, 64)
+				now := sample{time.Now(), time.Duration(ns)}
+				prev, ok := last[who][tid]
+				last[who][tid] = now
+				if w := now.wait - prev.wait; ok && w > worst.wait {
+					worst = stall{who, tid, prev.at.Add(-w), now.at, w}
+				}
+			}
+			if worst.wait > stallMin {
+				stalls = append(stalls, worst)
+			}
+		}
+		select {
+		case <-stop:
+			return stalls
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// stalledDuring returns how long the OS kept the processes on an add's path from running while
+// it was under way (each process's stalls overlapping it, each counted for at most the
+// overlap, summed), and the stalls.
+func stalledDuring(stalls []stall, start, end time.Time) (time.Duration, []string) {
+	var total time.Duration
+	var why []string
+	for _, s := range stalls {
+		from, to := s.from, s.to
+		if from.Before(start) {
+			from = start
+		}
+		if to.After(end) {
+			to = end
+		}
+		if !from.Before(to) {
+			continue
+		}
+		total += min(s.wait, to.Sub(from))
+		why = append(why, fmt.Sprintf("%s thread %d waited %v ending in [%v, %v]", s.who, s.tid, s.wait.Round(time.Millisecond),
+			s.from.Add(s.wait).Sub(start).Round(time.Millisecond), s.to.Sub(start).Round(time.Millisecond)))
+	}
+	return total, why
+}
+
+// loadavg is the machine's load average over 1, 5 and 15 minutes.
+func loadavg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 // rss returns a process's resident set size from /proc (0 when unreadable).
@@ -272,11 +510,14 @@ func attackNotifyFlood(ctx context.Context, router, _ string) (string, error) {
 // minute on a loaded machine) with ZEROTASK_E2E_LONG set, else 3,000 (180 MB, in seconds:
 // still past the client's bytes in flight, and past what the broker keeps for a peer plus
 // what loopback's socket buffers hold, up to 36 MiB).
+// echoConns is how many connections the echo row's offender sends its calls over.
+const echoConns = 8
+
 func echoCalls() int {
 	if os.Getenv("ZEROTASK_E2E_LONG") != "" {
 		return 20_000
 	}
-	return 3_000
+	return 10_000
 }
 
 // attackEchoUnread sends echo calls of 60 KB and reads no reply. Their replies are more than
@@ -284,11 +525,18 @@ func echoCalls() int {
 // broker has refused calls past its bytes in flight or dropped replies, 100 at least (its
 // counters, read on another connection), and reports both.
 func attackEchoUnread(ctx context.Context, router, _ string) (string, error) {
-	s, err := offender(zmtp.Dealer, router)
-	if err != nil {
-		return "", err
+	// Over several connections, each a client of its own to the broker: together they have
+	// more in flight than one client's MaxInFlightBytes, all of it ahead of a good client's
+	// add in a first-come first-served queue.
+	var conns []*zmtp.Socket
+	for range echoConns {
+		s, err := offender(zmtp.Dealer, router)
+		if err != nil {
+			return "", err
+		}
+		defer s.Close()
+		conns = append(conns, s)
 	}
-	defer s.Close()
 	st, err := offender(zmtp.Dealer, router)
 	if err != nil {
 		return "", err
@@ -301,7 +549,7 @@ func attackEchoUnread(ctx context.Context, router, _ string) (string, error) {
 	arg := `"` + strings.Repeat("e", 60_000) + `"`
 	n := echoCalls()
 	for i := range n {
-		if err := s.SendFrames(ctx, fmt.Appendf(nil, `{"jsonrpc":"2.0","id":%d,"method":"echo","params":[%s]}`, i, arg)); err != nil {
+		if err := conns[i%len(conns)].SendFrames(ctx, fmt.Appendf(nil, `{"jsonrpc":"2.0","id":%d,"method":"echo","params":[%s]}`, i, arg)); err != nil {
 			return "", err
 		}
 	}

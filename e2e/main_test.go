@@ -27,6 +27,9 @@ func TestMain(m *testing.M) {
 	if name := os.Getenv(attackEnv); name != "" { // a child of TestAttackTable
 		os.Exit(runAttack(name))
 	}
+	if router := os.Getenv(goodClientEnv); router != "" { // the good client of TestAttackTable
+		os.Exit(runGoodClient(router))
+	}
 	dir, err := os.MkdirTemp("", "zerotask-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: temp dir:", err)
