@@ -147,6 +147,26 @@ func (c *conn) fullLocked(pre, frames [][]byte) bool {
 	return c.hwmBytes > 0 && c.nmsgs > 0 && c.wq.n+framesSize(pre, frames) > c.hwmBytes
 }
 
+// takeLocked moves everything queued into w.out for one write and unlocks wmu, waking the
+// senders that wait for room in this peer's queue; it returns the bytes and messages taken.
+func (c *conn) takeLocked(w *writer) (size, n int) {
+	size, n = c.wq.n, c.nmsgs
+	w.out = c.wq.swap(w.out)
+	c.nmsgs = 0
+	c.wmu.Unlock()
+	if n > 0 {
+		c.s.sendWait.wakeAll()
+	}
+	return size, n
+}
+
+// wrote counts one write to the socket of n messages, size bytes in all.
+func (c *conn) wrote(n, size int) {
+	c.writes.Add(1)
+	c.s.stats.msgsOut.Add(uint64(n))
+	c.s.stats.bytesOut.Add(uint64(size))
+}
+
 // kickLocked marks the writer busy and wakes it if it was idle, then unlocks wmu. Waking only
 // an idle writer keeps channel operations off the path of messages sent during a write.
 func (c *conn) kickLocked() {
@@ -175,14 +195,7 @@ func (c *conn) sendLocked() {
 	c.wreads = r
 	c.writing, c.direct = true, true
 	w := &c.w
-	size := c.wq.n
-	w.out = c.wq.swap(w.out)
-	n := c.nmsgs
-	c.nmsgs = 0
-	c.wmu.Unlock()
-	if n > 0 {
-		c.s.sendWait.wakeAll() // room in this peer's queue
-	}
+	size, n := c.takeLocked(w)
 	k := c.dw.write(w.out[0])
 	if k < size {
 		// The socket took part of it (or failed): the writer writes the rest, and reports a
@@ -203,9 +216,7 @@ func (c *conn) sendLocked() {
 		c.wakeWriter()
 		return
 	}
-	c.writes.Add(1)
-	c.s.stats.msgsOut.Add(uint64(n))
-	c.s.stats.bytesOut.Add(uint64(size))
+	c.wrote(n, size)
 	c.wmu.Lock()
 	c.direct = false
 	w.out = c.wq.recycle(w.out)
@@ -421,9 +432,7 @@ func (c *conn) flush() error {
 		if _, err := c.nc.Write(w.out[0][w.skip:]); err != nil {
 			return err
 		}
-		c.writes.Add(1)
-		c.s.stats.msgsOut.Add(uint64(w.nmsgs))
-		c.s.stats.bytesOut.Add(uint64(w.size))
+		c.wrote(w.nmsgs, w.size)
 		w.skip, w.nmsgs, w.size = 0, 0, 0
 	}
 	for {
@@ -434,21 +443,11 @@ func (c *conn) flush() error {
 			c.wmu.Unlock()
 			return nil
 		}
-		size := c.wq.n
-		w.out = c.wq.swap(w.out)
-		n := c.nmsgs
-		c.nmsgs = 0
-		c.wmu.Unlock()
-		if n > 0 {
-			c.s.sendWait.wakeAll() // room in this peer's queue
-		}
-		_, err := w.vw.write(c.nc, w.out)
-		if err != nil {
+		size, n := c.takeLocked(w)
+		if _, err := w.vw.write(c.nc, w.out); err != nil {
 			return err
 		}
-		c.writes.Add(1)
-		c.s.stats.msgsOut.Add(uint64(n))
-		c.s.stats.bytesOut.Add(uint64(size))
+		c.wrote(n, size)
 	}
 }
 
