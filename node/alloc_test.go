@@ -128,10 +128,21 @@ func TestTaskPathAllocs(t *testing.T) {
 
 // TestTaskPathAllocsOverSockets: the same over real sockets, end to end through zmtp: a ROUTER
 // sends a task and receives its result; everything the node and both sockets do in between
-// allocates nothing but the task's context.
+// allocates nothing but the task's context, and nothing at all for a context-free handler
+// (the builtin add), which the reader runs itself (runInline).
 func TestTaskPathAllocsOverSockets(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		h      dispatch.Handler
+		allocs float64
+	}{{"raw", rawAdd, 1}, {"context-free", arith{}, 0}} {
+		t.Run(tc.name, func(t *testing.T) { taskPathAllocsOverSockets(t, tc.h, tc.allocs) })
+	}
+}
+
+func taskPathAllocsOverSockets(t *testing.T, h dispatch.Handler, allocs float64) {
 	d := dispatch.New()
-	if err := d.Register("add", rawAdd); err != nil {
+	if err := d.Register("add", h); err != nil {
 		t.Fatal(err)
 	}
 	r := zmtp.NewRouter(zmtp.Options{})
@@ -187,11 +198,14 @@ func TestTaskPathAllocsOverSockets(t *testing.T) {
 		roundTrip()
 	}
 	t.Logf("result message: %s", last)
+	if _, free := h.(dispatch.ContextFree); free && n.inlined.Load() == 0 {
+		t.Error("no task run on the reader")
+	}
 	if raceEnabled {
 		t.Skip("the race detector allocates")
 	}
-	if a := testing.AllocsPerRun(2000, roundTrip); a > 1.05 {
-		t.Errorf("%v allocs per task round trip, want 1 (the task's context)", a)
+	if a := testing.AllocsPerRun(2000, roundTrip); a > allocs+0.05 {
+		t.Errorf("%v allocs per task round trip, want %v", a, allocs)
 	}
 }
 

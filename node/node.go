@@ -160,7 +160,11 @@ type Node struct {
 
 	q       taskQueue
 	workers []*worker
-	out     outbox
+	// inl runs the tasks the reader runs itself (runInline), one at a time; inline counts
+	// those running, for the stop to wait for.
+	inl    *worker
+	inline sync.WaitGroup
+	out    outbox
 
 	running    atomic.Int64
 	maxRunning atomic.Int64
@@ -170,6 +174,7 @@ type Node struct {
 	revoked    atomic.Uint64
 	noCredit   atomic.Uint64
 	hellos     atomic.Uint64
+	inlined    atomic.Uint64 // tasks run on the reader (runInline)
 
 	started  atomic.Bool
 	shutOnce sync.Once
@@ -243,11 +248,14 @@ func New(cfg Config) (*Node, error) {
 		identity: newIdentity(),
 	}
 	n.q.init()
+	n.q.workers = cfg.Concurrency
 	n.out.init(n)
 	n.workers = make([]*worker, cfg.Concurrency)
 	for i := range n.workers {
 		n.workers[i] = newWorker(n)
 	}
+	n.inl = newWorker(n)
+	n.inl.timeAll = true
 	return n, nil
 }
 
@@ -306,6 +314,7 @@ func (n *Node) Serve(ctx context.Context) (err error) {
 	for _, w := range n.workers {
 		w.base = base
 	}
+	n.inl.base = base
 	// life ends the node's own goroutines (readers, flusher) once the stop is complete.
 	life, endLife := context.WithCancel(base)
 	defer endLife()
@@ -356,7 +365,7 @@ func (n *Node) Serve(ctx context.Context) (err error) {
 		go func() { defer workers.Done(); w.loop() }()
 	}
 	workersDone := make(chan struct{})
-	go func() { workers.Wait(); close(workersDone) }()
+	go func() { workers.Wait(); n.inline.Wait(); close(workersDone) }()
 
 	select {
 	case <-ctx.Done():

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/zerotask/zerotask/codec"
+	"github.com/zerotask/zerotask/dispatch"
 	"github.com/zerotask/zerotask/internal/brokerlink"
 	"github.com/zerotask/zerotask/protocol"
 	"github.com/zerotask/zerotask/zmtp"
@@ -32,6 +33,7 @@ type reader struct {
 	tasks []*task
 	env   envelope  // the extension members of the task being read
 	now   time.Time // when the message being read arrived: one clock read per message
+	skips int       // messages handed to the workers since an inline run was slow (runInline)
 }
 
 // ingest handles one message body: tasks are queued, the hello reply is read, anything else is
@@ -73,6 +75,11 @@ func (r *reader) ingest(body []byte) {
 	}
 	n.received.Add(uint64(len(r.tasks)))
 	ok := n.out.accept(len(r.tasks))
+	if ok == 1 && len(r.tasks) == 1 && r.runInline(r.tasks[0]) {
+		r.tasks[0] = nil
+		r.tasks = r.tasks[:0]
+		return
+	}
 	for _, t := range r.tasks[ok:] {
 		n.noCredit.Add(1)
 		n.log.Warn("node: task without credit refused", "id", string(t.id))
@@ -89,6 +96,53 @@ func (r *reader) ingest(body []byte) {
 	clear(r.tasks)
 	r.tasks = r.tasks[:0]
 }
+
+// runInline runs t on the reader itself, as a worker would, and reports whether it did. A
+// lone task in its message (a sequential call's) whose handler is context-free runs here when
+// the node is idle (no task waits, every worker waits), taking a worker's slot meanwhile
+// (taskQueue.lend): its reply then leaves from this goroutine, written straight to the
+// connection, without the hand-off to a worker and back (a wake-up each way, most of the
+// node's share of a call's round trip). Anything else goes to the workers as before: a message
+// of several tasks (they run in parallel there, and none waits behind the reader), a task that
+// arrives while a worker is busy (under load the reader only reads), a handler
+// that reads its context (it may block: the connection would read nothing meanwhile, PINGs
+// included), Config.Metrics (run times them), and, once an inline run took svcAlwaysAbove or
+// more, the next inlineRetry messages (a slow context-free handler holds up the reader at most
+// once per inlineRetry messages).
+func (r *reader) runInline(t *task) bool {
+	n := r.n
+	if n.cfg.Metrics {
+		return false
+	}
+	w := n.inl
+	if w.lastSvc >= svcAlwaysAbove {
+		if r.skips++; r.skips < inlineRetry {
+			return false
+		}
+		r.skips = 0
+	}
+	h, found := n.d.Lookup(t.method)
+	if !found {
+		return false
+	}
+	if _, free := h.(dispatch.ContextFree); !free {
+		return false
+	}
+	if !n.q.lend(n) {
+		return false
+	}
+	if !r.now.IsZero() {
+		w.clock, w.clockRuns = r.now, 0 // read on arrival: as fresh as the task
+	}
+	n.inlined.Add(1)
+	w.runFree(t, h)
+	n.q.giveBack(n)
+	return true
+}
+
+// inlineRetry is how many messages go to the workers after a slow inline run before the reader
+// runs one again (runInline).
+const inlineRetry = 64
 
 // one handles one JSON-RPC object from the broker (raw is its bytes).
 func (r *reader) one(h *codec.Header, raw []byte) {

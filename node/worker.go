@@ -82,6 +82,13 @@ type taskQueue struct {
 	n      int
 	closed bool // the node is stopping: pop returns nil once the queue is empty
 
+	// idle counts the workers waiting in popWait, and lent the slots of those lent to tasks
+	// run on the reader instead (lend): a waiting worker takes a task only while idle > lent,
+	// so the tasks running, on workers and on the reader, never outnumber the workers.
+	idle    int
+	lent    int
+	workers int // the node's workers (Config.Concurrency)
+
 	// waiting mirrors n for empty, which every result asks: read without the lock, so that a
 	// worker's result does not contend with the reader's push and the other workers' pops.
 	waiting atomic.Int64
@@ -132,10 +139,12 @@ func (q *taskQueue) pop() *task {
 // popWait is pop that also reports whether it had to wait for a task.
 func (q *taskQueue) popWait() (t *task, waited bool) {
 	q.mu.Lock()
-	for q.head == nil && !q.closed {
+	q.idle++
+	for (q.head == nil || q.idle <= q.lent) && !q.closed {
 		waited = true
 		q.cond.Wait()
 	}
+	q.idle--
 	t = q.head
 	if t != nil {
 		q.head = t.next
@@ -148,6 +157,33 @@ func (q *taskQueue) popWait() (t *task, waited bool) {
 	}
 	q.mu.Unlock()
 	return t, waited
+}
+
+// lend takes the slot of an idle worker for a task run on the reader (Node.runInline): it
+// succeeds when the node is idle (no task waits, every worker waits with nothing to do, none
+// lent) and the queue is open; one worker then stays waiting until giveBack. Under load, when
+// workers are busy, tasks go to them as before and the reader only reads. While it succeeds
+// the node's stop waits for the run (Node.inline).
+func (q *taskQueue) lend(n *Node) bool {
+	q.mu.Lock()
+	ok := q.head == nil && !q.closed && q.lent == 0 && q.idle == q.workers
+	if ok {
+		q.lent++
+		n.inline.Add(1)
+	}
+	q.mu.Unlock()
+	return ok
+}
+
+// giveBack returns a slot lend took, and wakes a worker for a task queued meanwhile.
+func (q *taskQueue) giveBack(n *Node) {
+	q.mu.Lock()
+	q.lent--
+	if q.head != nil {
+		q.cond.Signal()
+	}
+	q.mu.Unlock()
+	n.inline.Done()
 }
 
 // close stops the queue: waiting tasks are dropped (returned to the pool and released from the
@@ -205,6 +241,7 @@ type worker struct {
 	// small task's whole cost in the node).
 	runs    uint64
 	lastSvc time.Duration
+	timeAll bool // time every run: the reader's (Node.inl), which must learn at once that runs are slow
 
 	// clock is the worker's last clock read, and clockRuns the runs since: a context-free
 	// task (runFree) whose deadline is more than clockSlack past it checks its deadline
@@ -435,7 +472,7 @@ func (w *worker) runFree(t *task, h dispatch.Handler) {
 	n := w.n
 	w.runs++
 	w.clockRuns++
-	timed := w.runs%svcSampleEvery == 1 || w.lastSvc >= svcAlwaysAbove
+	timed := w.timeAll || w.runs%svcSampleEvery == 1 || w.lastSvc >= svcAlwaysAbove
 	var began time.Time
 	if timed || (!t.deadline.IsZero() && (w.clockRuns >= svcSampleEvery || t.deadline.Sub(w.clock) <= clockSlack)) {
 		began = time.Now()
