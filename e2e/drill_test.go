@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -81,7 +82,8 @@ func starts(t testing.TB, dir string) map[int][]start {
 }
 
 // logStarts reads the drill logs in dir and returns every start of method, grouped by what
-// key reads from its params (a line key refuses is skipped), in the order of the logs.
+// key reads from its params (a line key refuses is skipped), each group in the order of time:
+// one file per node process, so the order of the files says nothing about which ran first.
 func logStarts[K comparable](t testing.TB, dir, method string, key func(params []byte) (K, bool)) map[K][]start {
 	t.Helper()
 	files, err := filepath.Glob(filepath.Join(dir, "*.log"))
@@ -112,6 +114,9 @@ func logStarts[K comparable](t testing.TB, dir, method string, key func(params [
 			out[k] = append(out[k], start{file: filepath.Base(name), at: time.UnixMilli(at)})
 		}
 		f.Close()
+	}
+	for _, ss := range out {
+		slices.SortStableFunc(ss, func(a, b start) int { return a.at.Compare(b.at) })
 	}
 	return out
 }
