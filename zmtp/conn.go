@@ -131,20 +131,37 @@ func (c *conn) enqueue(pre, frames [][]byte) (ok, closed bool) {
 		c.wmu.Unlock()
 		return false, false
 	}
+	n := c.wq.n
 	c.wq.writeFrames(pre, frames)
+	c.queuedLocked(n)
 	c.nmsgs++
 	c.sendLocked()
 	return true, false
 }
 
 // fullLocked reports whether the queue cannot take one more message: SendHWM messages are
-// queued, or the message would take the queued bytes past SendHWMBytes. A message always fits
-// an empty queue, whatever its size, so that no message is refused forever (wmu held).
+// queued, or the message would take the queued bytes past SendHWMBytes, or the bytes queued
+// for all the socket's peers past SendHWMTotalBytes. A message always fits an empty queue,
+// whatever its size, so that no message is refused forever (wmu held).
 func (c *conn) fullLocked(pre, frames [][]byte) bool {
 	if c.nmsgs >= c.hwm {
 		return true
 	}
-	return c.hwmBytes > 0 && c.nmsgs > 0 && c.wq.n+framesSize(pre, frames) > c.hwmBytes
+	if c.nmsgs == 0 {
+		return false
+	}
+	size := framesSize(pre, frames)
+	if c.hwmBytes > 0 && c.wq.n+size > c.hwmBytes {
+		return true
+	}
+	total := c.s.opts.SendHWMTotalBytes
+	return total > 0 && c.s.queued.Load()+int64(size) > int64(total)
+}
+
+// queuedLocked adds what the queue gained since it held before bytes to the socket's total
+// (wmu held). Every change of c.wq.n goes through it or through takeLocked and dropLocked.
+func (c *conn) queuedLocked(before int) {
+	c.s.queued.Add(int64(c.wq.n - before))
 }
 
 // takeLocked moves everything queued into w.out for one write and unlocks wmu, waking the
@@ -152,6 +169,7 @@ func (c *conn) fullLocked(pre, frames [][]byte) bool {
 func (c *conn) takeLocked(w *writer) (size, n int) {
 	size, n = c.wq.n, c.nmsgs
 	w.out = c.wq.swap(w.out)
+	c.s.queued.Add(-int64(size))
 	c.nmsgs = 0
 	c.wmu.Unlock()
 	if n > 0 {
@@ -252,6 +270,7 @@ func (c *conn) wakeWriter() {
 // dropLocked gives back every chunk once the connection's writing is over (wmu held).
 func (c *conn) dropLocked() {
 	c.w.out = c.wq.recycle(c.w.out)
+	c.s.queued.Add(-int64(c.wq.n))
 	c.wq.drop()
 	c.writing = false
 }
@@ -263,7 +282,9 @@ func (c *conn) sendCommand(name string, data ...[]byte) {
 		c.wmu.Unlock()
 		return
 	}
+	n := c.wq.n
 	c.wq.writeCommand(name, data...)
+	c.queuedLocked(n)
 	c.sendLocked()
 }
 
@@ -287,6 +308,7 @@ func (c *conn) sendSubscription(topic []byte, subscribe bool) {
 		c.wmu.Unlock()
 		return
 	}
+	n := c.wq.n
 	if c.wq.cz != nil {
 		c.wq.cz.writeFrame(&c.wq, 0, flag, topic, nil)
 	} else {
@@ -294,6 +316,7 @@ func (c *conn) sendSubscription(topic []byte, subscribe bool) {
 		c.wq.write(flag)
 		c.wq.write(topic)
 	}
+	c.queuedLocked(n)
 	c.kickLocked()
 }
 
@@ -309,7 +332,9 @@ func (c *conn) publish(frames [][]byte) bool {
 		c.wmu.Unlock()
 		return false
 	}
+	n := c.wq.n
 	c.wq.writeFrames(nil, frames)
+	c.queuedLocked(n)
 	c.nmsgs++
 	c.kickLocked()
 	return true

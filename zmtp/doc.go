@@ -36,6 +36,8 @@
 //   - SendHWM (1000 messages per peer) and SendHWMBytes (16 MiB per peer, framing included; a
 //     message always fits an empty queue): DEALER/REQ/ROUTER/REP block (with the context) or
 //     fail fast (TrySend); PUB drops for that subscriber and counts it (Stats.Drops).
+//     SendHWMTotalBytes (256 MiB) bounds all the peers' queues together, so that many peers
+//     that do not read cannot each hold SendHWMBytes; past it a peer counts as at its HWM.
 //   - RecvHWM (1000 messages per socket): when full, connections stop reading (TCP
 //     backpressure). The queue is fair: Recv takes one message from each connection in turn,
 //     and a connection with nothing queued may always queue one, so a flooding peer delays

@@ -87,6 +87,9 @@ const (
 	DefaultRecvHWMBytes = 16 << 20
 	// DefaultSendHWMBytes is Options.SendHWMBytes's default, in bytes per peer.
 	DefaultSendHWMBytes = 16 << 20
+	// DefaultSendHWMTotalBytes is Options.SendHWMTotalBytes's default, in bytes for all the
+	// socket's peers together.
+	DefaultSendHWMTotalBytes = 256 << 20
 	// DefaultMaxMsgSize is Options.MaxMsgSize's default, in bytes.
 	DefaultMaxMsgSize = 1 << 20
 	// DefaultMaxFrames is Options.MaxFrames's default, in frames per message.
@@ -120,6 +123,12 @@ type Options struct {
 	// message always fits an empty queue, whatever its size. Default 16 MiB; -1 removes the
 	// bound (SendHWM alone then bounds the queue: up to SendHWM x message size bytes).
 	SendHWMBytes int
+	// SendHWMTotalBytes bounds the bytes in all the peers' send queues together, so that many
+	// peers that do not read cannot hold SendHWMBytes each: a message that would take the total
+	// past it counts as its peer's HWM reached (Send waits or fails as at SendHWM, PUB drops).
+	// A message still always fits its peer's empty queue, so the total may pass the bound by
+	// at most one message per peer. Default 256 MiB; -1 removes the bound.
+	SendHWMTotalBytes int
 	// RecvHWM bounds the socket's receive queue, in messages. Default 1000. When it is full the
 	// connections stop reading, which pushes back on the peers through TCP. The queue is fair
 	// between connections: Recv takes one message from each in turn, and a connection with
@@ -247,6 +256,11 @@ func (o Options) withDefaults() Options {
 		o.SendHWMBytes = DefaultSendHWMBytes
 	} else if o.SendHWMBytes < 0 {
 		o.SendHWMBytes = 0 // no bound (conn.hwmBytes 0)
+	}
+	if o.SendHWMTotalBytes == 0 {
+		o.SendHWMTotalBytes = DefaultSendHWMTotalBytes
+	} else if o.SendHWMTotalBytes < 0 {
+		o.SendHWMTotalBytes = 0 // no bound
 	}
 	if o.MaxMsgSize == 0 {
 		o.MaxMsgSize = DefaultMaxMsgSize

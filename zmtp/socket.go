@@ -38,6 +38,7 @@ type Socket struct {
 	peers      atomic.Pointer[[]*conn] // copy of ready, read without locks by Send
 	rr         atomic.Uint32           // round-robin cursor
 	closedFlag atomic.Bool
+	queued     atomic.Int64 // bytes in every peer's send queue (Options.SendHWMTotalBytes)
 
 	rmu    sync.RWMutex     // guards routes
 	routes map[string]*conn // ROUTER: routing identity -> connection

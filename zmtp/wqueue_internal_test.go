@@ -144,6 +144,73 @@ func TestSendHWMBytes(t *testing.T) {
 	}
 }
 
+// TestSendHWMTotalBytes: SendHWMTotalBytes bounds the bytes queued for all of a socket's peers
+// together: once one peer's queue holds the total, another peer takes one message into its
+// empty queue and no more, and room comes back when a queue is taken for a write or dropped.
+// Connections without writers, so nothing drains a queue under the test.
+func TestSendHWMTotalBytes(t *testing.T) {
+	body := [][]byte{bytes.Repeat([]byte("x"), 98)} // 100 bytes encoded
+	fill := func(c *conn) int {
+		for i := range 1000 {
+			if ok, _ := c.enqueue(nil, body); !ok {
+				return i
+			}
+		}
+		return -1
+	}
+	tests := []struct {
+		name  string
+		total int
+		want  [2]int // messages the first and the second peer take
+	}{
+		{"bound 1000: 10, then 1 into the empty queue", 1000, [2]int{10, 1}},
+		{"bound 1099: still 10, then 1", 1099, [2]int{10, 1}},
+		{"bound 1500: 15, then 1", 1500, [2]int{15, 1}},
+		{"-1: only SendHWM bounds", -1, [2]int{20, 20}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := NewSocket(Router, Options{SendHWM: 20, SendHWMTotalBytes: tc.total})
+			defer s.Close()
+			var cs [2]*conn
+			for i := range cs {
+				cs[i] = newConn(s, nil, "test")
+			}
+			defer func() {
+				for _, c := range cs {
+					c.wmu.Lock()
+					c.dropLocked()
+					c.wmu.Unlock()
+					c.fr.release()
+				}
+			}()
+			for i, c := range cs {
+				if got := fill(c); got != tc.want[i] {
+					t.Fatalf("peer %d took %d messages, want %d", i, got, tc.want[i])
+				}
+			}
+			if got, want := s.queued.Load(), int64(100*(tc.want[0]+tc.want[1])); got != want {
+				t.Fatalf("socket counts %d bytes queued, want %d", got, want)
+			}
+			if tc.total < 0 {
+				return
+			}
+			// The first peer's queue taken for a write gives its bytes back to the others.
+			cs[0].wmu.Lock()
+			cs[0].takeLocked(&cs[0].w)
+			if got := fill(cs[1]); got != tc.want[0]-1 {
+				t.Fatalf("after the first queue was written, the second peer took %d more, want %d", got, tc.want[0]-1)
+			}
+			cs[1].wmu.Lock()
+			cs[1].dropLocked()
+			cs[1].wmu.Unlock()
+			if got := s.queued.Load(); got != 0 {
+				t.Fatalf("%d bytes counted after every queue was taken or dropped, want 0", got)
+			}
+		})
+	}
+}
+
 // TestLargeMessagesAcrossChunks: messages spanning many chunks, interleaved with small ones,
 // arrive byte for byte over a real connection, in order.
 func TestLargeMessagesAcrossChunks(t *testing.T) {
