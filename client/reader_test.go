@@ -37,16 +37,7 @@ func FuzzReader(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		c := offlineClient()
 		defer c.stop()
-		calls := make([]*call, 4)
-		c.out.mu.Lock()
-		for i := 1; i < len(calls); i++ {
-			calls[i] = newCall(nil)
-			calls[i].id = uint64(i)
-			c.out.pending[uint64(i)] = calls[i]
-		}
-		c.out.mu.Unlock()
-		r := reader{c: c, lim: codec.Limits{MaxFrame: DefaultMaxMsgSize}}
-		r.ingest(body)
+		calls := ingestPending(c, body)
 		for i := 1; i < len(calls); i++ {
 			cl := calls[i]
 			c.out.mu.Lock()
@@ -64,6 +55,22 @@ func FuzzReader(f *testing.F) {
 			}
 		}
 	})
+}
+
+// ingestPending makes calls 1, 2 and 3 pending on c, then has a reader ingest body; it
+// returns the calls by id (index 0 unused).
+func ingestPending(c *Client, body []byte) []*call {
+	calls := make([]*call, 4)
+	c.out.mu.Lock()
+	for i := 1; i < len(calls); i++ {
+		calls[i] = newCall(nil)
+		calls[i].id = uint64(i)
+		c.out.pending[uint64(i)] = calls[i]
+	}
+	c.out.mu.Unlock()
+	r := reader{c: c, lim: codec.Limits{MaxFrame: DefaultMaxMsgSize}}
+	r.ingest(body)
+	return calls
 }
 
 // validJSONish: a result the reader accepted is what codec.Scan accepted: non-empty.
@@ -87,16 +94,7 @@ func TestReaderArray(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := offlineClient()
 			defer c.stop()
-			calls := make([]*call, 4)
-			c.out.mu.Lock()
-			for i := 1; i < len(calls); i++ {
-				calls[i] = newCall(nil)
-				calls[i].id = uint64(i)
-				c.out.pending[uint64(i)] = calls[i]
-			}
-			c.out.mu.Unlock()
-			r := reader{c: c, lim: codec.Limits{MaxFrame: DefaultMaxMsgSize}}
-			r.ingest([]byte(tt.body))
+			calls := ingestPending(c, []byte(tt.body))
 			for i := 1; i < len(calls); i++ {
 				if got := len(calls[i].own) == 1; got != tt.done[i-1] {
 					t.Errorf("call %d completed %v, want %v", i, got, tt.done[i-1])
