@@ -13,7 +13,7 @@
 //
 //	Concurrency + max(1, ceil(2 * Concurrency * rtt / svc))
 //
-// bounded by Concurrency + Prefetch (Prefetch defaults to DefaultPrefetch, 16384): enough tasks
+// bounded by Concurrency + Prefetch (Prefetch defaults to DefaultPrefetch): enough tasks
 // to cover one round trip to the broker at the node's service rate, twice over. svc is a moving
 // average of how long a task keeps a worker (one sample counts as at most 8 times it); rtt is the smallest of the last 8 round trips of a
 // credit grant sent as a request (`broker.credit` with an id, which the broker answers at once),
@@ -105,7 +105,7 @@
 //
 // # Limits
 //
-//   - Concurrency (default runtime.NumCPU()) handlers at once, Prefetch (default 16384) tasks
+//   - Concurrency (default runtime.NumCPU()) handlers at once, Prefetch (default DefaultPrefetch) tasks
 //     waiting at most: the credit the node grants never exceeds their sum (and stays within the
 //     window, see Credit).
 //   - A task that arrives without credit while the node is full is answered at once with error

@@ -41,6 +41,9 @@ log = logging.getLogger("zerotask.node")
 DEFAULT_BROKER = "tcp://127.0.0.1:5555"
 DEFAULT_SUB = "tcp://127.0.0.1:5556"
 DEFAULT_MAX_MSG_SIZE = 1 << 20
+# The bound of a node's credit window beyond its concurrency. Lower than the Go node's
+# (protocol.DefaultPrefetch): a Python node runs tens of thousands of tasks a second, and 4096
+# in flight covers a round trip of tens of milliseconds at that rate.
 DEFAULT_PREFETCH = 4096
 PROBE_EVERY = 0.05
 PROBE_GIVE_UP = 0.5
