@@ -390,13 +390,7 @@ func (w *worker) run(t *task) {
 	if expired {
 		ctx.cancel(context.DeadlineExceeded, false, true)
 	}
-	r := n.running.Add(1)
-	for {
-		m := n.maxRunning.Load()
-		if r <= m || n.maxRunning.CompareAndSwap(m, r) {
-			break
-		}
-	}
+	n.runStarted()
 	n.out.start(t)
 
 	var res []byte
@@ -478,13 +472,7 @@ func (w *worker) runFree(t *task, h dispatch.Handler) {
 		began = time.Now()
 		w.clock, w.clockRuns = began, 0
 	}
-	r := n.running.Add(1)
-	for {
-		m := n.maxRunning.Load()
-		if r <= m || n.maxRunning.CompareAndSwap(m, r) {
-			break
-		}
-	}
+	n.runStarted()
 	slow := w.lastSvc >= svcAlwaysAbove
 	if slow {
 		// Recent runs were slow: this one may outlast runningDelay and need its notice.
@@ -686,3 +674,14 @@ func (c *taskCtx) finish() (revoked, expired bool) {
 // spaces, so a byte comparison is exact; ids that differ only by JSON spelling (1e1 vs 10) are
 // not expected and compare unequal.
 func sameID(a, b []byte) bool { return string(a) == string(b) }
+
+// runStarted counts a task that begins to run, and raises the peak (Stats.MaxRunning) to it.
+func (n *Node) runStarted() {
+	r := n.running.Add(1)
+	for {
+		m := n.maxRunning.Load()
+		if r <= m || n.maxRunning.CompareAndSwap(m, r) {
+			return
+		}
+	}
+}
