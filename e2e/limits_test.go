@@ -210,9 +210,10 @@ func TestAttackTable(t *testing.T) {
 // the good client.
 const goodClientEnv = "ZEROTASK_E2E_GOOD_CLIENT"
 
-// runGoodClient is the good client, in its own process: add(5, 6), one call at a time, until
-// its stdin closes. It prints "ready" once its first add is answered, then one line per add:
-// "<start, Unix ns> <duration, ns>" (or "error <duration, ns> <error>", and it stops).
+// runGoodClient is the good client, in its own process: add(i, 1) for i = 0, 1, ..., one call
+// at a time, each answer checked to be its own call's (i+1), until its stdin closes. It prints
+// "ready" once its first add is answered, then one line per add: "<start, Unix ns> <duration,
+// ns>" (or "error <duration, ns> <error>", and it stops).
 func runGoodClient(router string) int {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -235,11 +236,11 @@ func runGoodClient(router string) int {
 		start := time.Now()
 		cctx, ccancel := context.WithTimeout(context.Background(), wait)
 		var sum int
-		err := c.Call(cctx, "add", &sum, 5, 6)
+		err := c.Call(cctx, "add", &sum, i, 1)
 		ccancel()
 		took := time.Since(start)
-		if err == nil && sum != 11 {
-			err = fmt.Errorf("add(5, 6) = %d, want 11", sum)
+		if err == nil && sum != i+1 {
+			err = fmt.Errorf("add(%d, 1) = %d, want %d", i, sum, i+1)
 		}
 		if err != nil {
 			fmt.Fprintf(w, "error %d %v\n", took, err)
