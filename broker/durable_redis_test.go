@@ -146,7 +146,7 @@ func checkStoreKeys(t testing.TB, st *store.Redis, prefix string) {
 			t.Fatal(err)
 		}
 		kinds[kind]++
-		want := map[string]string{"r": "string", "key": "string", "seq": "string", "owners": "zset", "own": "zset", "q": "list", "t": "hash", "epoch": "hash", "fenced": "zset", "claim": "list", "paused": "set", "dead": "hash", "deadz": "zset", "deadbytes": "string", "deadlast": "string"}[kind]
+		want := map[string]string{"r": "string", "key": "string", "seq": "string", "owners": "zset", "own": "zset", "q": "list", "t": "hash", "epoch": "hash", "fenced": "zset", "claim": "list", "paused": "set", "dead": "hash", "deadz": "zset", "deadbytes": "string", "deadlast": "string", "held": "hash", "run": "set", "holders": "set"}[kind]
 		if want == "" || typ != want {
 			t.Errorf("key %q: kind %q of type %s (want %q)", k, kind, typ, want)
 			continue
@@ -179,8 +179,17 @@ func checkStoreKeys(t testing.TB, st *store.Redis, prefix string) {
 			if n, _ := c.Do(ctx, c.B().Exists().Key(prefix+"r:"+id).Build()).AsInt64(); n != 1 {
 				t.Errorf("idempotency key %q names %q, which has no result", k, id)
 			}
-		case "t", "q", "own":
+		case "t", "q", "own", "run":
 			t.Errorf("key %q: a task still in the store after every task finished", k)
+		case "held":
+			// A held hash outlives its tasks: its anchor field ("") keeps it.
+			fields, err := c.Do(ctx, c.B().Hkeys().Key(k).Build()).AsStrSlice()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(fields) != 1 || fields[0] != "" {
+				t.Errorf("key %q: tasks %q still in the store after every task finished", k, fields)
+			}
 		}
 	}
 	if kinds["r"] == 0 {

@@ -350,7 +350,7 @@ local now = now_ms()
 local out = {}
 for i = 2, #ARGV, 3 do
   local id, q = ARGV[i], ARGV[i + 1]
-  if redis.call('HEXISTS', h, id) == 1 and free_id(p, id) then
+  if redis.call('HEXISTS', h, id) == 1 and free_id(p, id) and not held_by(p, id) then
     dead_drop(p, id)
     redis.call('DEL', p .. 'r:' .. id)
     redis.call('HSET', p .. 't:' .. id, 'd', ARGV[i + 2], 'q', q, 'a', 0, 'h', now)

@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/binary"
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -60,6 +61,22 @@ func appendTask(dst []byte, t *Task, now time.Time) []byte {
 	dst = appendBytesField(dst, t.Params)
 	dst = appendBytesField(dst, t.Meta)
 	return dst
+}
+
+// appendHeld appends the tail of t's held record to dst: "<i>,<attempts>,<len(queue)>,<queue>"
+// then t's value (appendTask), i being t's place in its Hold call, from 1. The hold script
+// puts "<hold time>,<claim sequence before the call>," before it and stores it as the field
+// t.ID of the owner's held hash (scripts.go); the scripts read the record's numbers and queue,
+// Claim and the give-backs its value.
+func appendHeld(dst []byte, i int, t *Task, now time.Time) []byte {
+	dst = strconv.AppendInt(dst, int64(i), 10)
+	dst = append(dst, ',')
+	dst = strconv.AppendInt(dst, int64(max(t.Attempts, 0)), 10)
+	dst = append(dst, ',')
+	dst = strconv.AppendInt(dst, int64(len(t.Queue)), 10)
+	dst = append(dst, ',')
+	dst = append(dst, t.Queue...)
+	return appendTask(dst, t, now)
 }
 
 func unixNano(t time.Time) int64 {

@@ -71,12 +71,16 @@
 //
 // A task record that cannot be decoded (damaged, or written by an unknown version) is set
 // aside by Claim (renamed to <p>bad:<id>, counted by Quarantined, logged) instead of failing
-// the claim; a task key of the wrong type is set aside by any script that meets it (Hold,
-// Claim, Ack, Requeue, SetRunning, give-backs), and so is an idempotency key of the wrong type
-// (<p>bad:key:<key>, by Hold and Put, then read as unbound), and so is a structure key of the
-// wrong type (a queue, an owner's set, owners, fenced, epoch: <p>bad:<name>, by the script
-// that meets it, one TYPE per key and script), so one bad key blocks no batch.
-// Records carry a version byte; every earlier version is still read.
+// the claim; a held record whose numbers or queue cannot be read is set aside (its bytes in
+// <p>bad:<id>) by the give-back or Requeue that meets it; a task key of the wrong type is set
+// aside by any script that meets it (Hold, Claim, Ack, Requeue, SetRunning, give-backs), and
+// so is an idempotency key of the wrong type (<p>bad:key:<key>, by Hold and Put, then read as
+// unbound), and so is a structure key of the wrong type (a queue, an owner's set, held hash
+// or running set, holders, owners, fenced, epoch: <p>bad:<name>, by the script that meets it,
+// one TYPE per key and script), so one bad key blocks no batch.
+// Records carry a version byte; every earlier version is still read, and so are the task keys
+// and owners' sets that versions before held hashes held their tasks in (a rolling upgrade;
+// TestRedisPreviousLayout).
 //
 // # Limits
 //
@@ -108,11 +112,16 @@
 // The order means that an Ack gathered with the Hold of the same id forgets the task
 // (TestWriterFlushOrder).
 // The hold and ack scripts work per group (one Hold or Ack call), not per task, wherever they
-// can: one EXISTS over a group's task and result keys answers new ids, one ZADD adds them to
-// the owner's set; an ack's one ZREM removes its ids from the owner's set and, when it
-// removed them all, one DEL drops their records. Only an id in use (a resend, a collision, a
-// queued or another owner's task) takes the per-task path. What remains per task is the
-// record's HSET, so Redis spends about 4.5 us of CPU per durable task (BENCHMARKS.md).
+// can. A held task is one field of its owner's held hash (<p>held:<owner>), not a key of its
+// own: a group's hold is one HSET of all its tasks, after one EXISTS over the group's task and
+// result keys and one HMGET per owner's held hash (ids in use); its ack is one HDEL. Only an
+// id in use (a resend, a collision, a queued or claimed task) takes the per-task path. Each
+// field or key a script writes is a command Redis runs, allocates for and appends to its AOF:
+// a task key per held task (five fields, listed in the owner's sorted set, then deleted) cost
+// Redis about twice the CPU per task of a field in the held hash (BENCHMARKS.md, "Durable
+// mode"). The held hash keeps an anchor field (the field "", no task's id), whose long value
+// keeps the hash in the hashtable encoding and keeps the last ack from deleting it: in the
+// listpack encoding of a small hash, every field set, read or deleted scans the hash.
 // Each caller returns when Redis has answered its part. While a batch is on the wire the next
 // one gathers, so batches grow with the load and round trips do not bound throughput (group
 // commit); up to two batches are on the wire at once, so that a call arriving while one is out
@@ -130,20 +139,31 @@
 // Claims, Requeues, Renews and Recovers are one Lua script call each (atomic in Redis), run
 // with EVALSHA and rerun with EVAL when Redis answers NOSCRIPT (after a restart or SCRIPT
 // FLUSH), as the writer's scripts are; rueidis pipelines them with whatever else is in flight.
-// Locate is one HMGET of the task's hash (o, q, r): an owner means held (running when marked
-// by SetRunning, one script for all its ids), a queue alone queued, nothing none.
+// Locate is one script: the task's key (o, q, r: an owner means claimed, running when
+// marked by SetRunning; a queue alone queued), else the held hash that has the id (running
+// when in the owner's run set), else none.
 //
 // # Redis: key layout
 //
 // Under Options.Prefix ("zerotask:" by default; several ZeroTask systems can share one Redis
 // under different prefixes):
 //
-//	<p>r:<id> string a result (binary value, see codec.go), with its TTL (PX) <p>done:<id> channel
-//	published once per Put of <id>; Waits subscribe to it <p>q:<queue> list ids of the tasks waiting
-//	in <queue>, front first <p>t:<id> hash a task: d (binary value), q (queue), a (attempts), o
-//	(owner, in flight),
-//	                         r (running: marked by SetRunning, cleared with o)
-//	<p>own:<owner>   zset    ids an owner holds (claimed or held), scored by the claim sequence
+//	<p>r:<id>        string  a result (binary value, see codec.go), with its TTL (PX)
+//	<p>done:<id>     channel published once per Put of <id>; Waits subscribe to it
+//	<p>q:<queue>     list    ids of the tasks waiting in <queue>, front first
+//	<p>t:<id>        hash    a task waiting in a queue, or claimed: d (binary value), q (queue),
+//	                         a (attempts), h (hold time), o (owner, when claimed), r (running:
+//	                         marked by SetRunning, cleared with o)
+//	<p>held:<owner>  hash    the tasks owner stored by Hold: id -> held record
+//	                         "<h>,<base>,<i>,<a>,<qlen>,<q><d>" (hold time, Redis ms; claim
+//	                         sequence base + i; attempts; queue; value, codec.go), and the
+//	                         anchor field ""
+//	<p>run:<owner>   set     the ids of owner's held-hash tasks marked running (SetRunning)
+//	<p>holders       set     the owners that have a held hash (Register gives back one left
+//	                         behind by a version before held hashes)
+//	<p>own:<owner>   zset    ids of owner's claimed tasks (task keys with o = owner), scored
+//	                         by the claim sequence (and tasks held by versions before held
+//	                         hashes)
 //	<p>owners        zset    owners (runs), scored by their lease deadline (Redis TIME, ms)
 //	<p>epoch         hash    owner id -> the epoch of its last run (Register: run <owner>#<epoch>)
 //	<p>fenced        zset    owners whose tasks were given back by a lease expiry or a new run,

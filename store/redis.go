@@ -158,10 +158,10 @@ func (r *Redis) Put(ctx context.Context, ttl time.Duration, results ...Result) e
 			op.keys = append(op.keys, k)
 		}
 		if o := results[i].Owner; o != "" {
-			for len(op.queues) < i {
-				op.queues = append(op.queues, "")
+			for len(op.owners) < i {
+				op.owners = append(op.owners, "")
 			}
-			op.queues = append(op.queues, o)
+			op.owners = append(op.owners, o)
 		}
 	}
 	op.n = len(results)
@@ -278,11 +278,9 @@ func (r *Redis) Hold(ctx context.Context, owner string, tasks ...Task) error {
 			return fmt.Errorf("%w: task %q: key without a positive KeyTTL", ErrInvalid, t.ID)
 		}
 		t.Bound, t.Taken = "", false
-		op.buf = appendTask(op.buf, t, now)
+		op.buf = appendHeld(op.buf, i+1, t, now)
 		op.ends = append(op.ends, len(op.buf))
 		op.ids = append(op.ids, t.ID)
-		op.queues = append(op.queues, t.Queue)
-		op.attempts = append(op.attempts, strconv.Itoa(max(t.Attempts, 0)))
 		if t.Key != "" {
 			for len(op.keys) < i {
 				op.keys = append(op.keys, "")
@@ -326,7 +324,7 @@ func (r *Redis) SetRunning(ctx context.Context, owner string, running bool, ids 
 	return nil
 }
 
-// Locate implements QueueStore: one HMGET of the task's hash.
+// Locate implements QueueStore: one script (the task's key, else the held hash that has it).
 func (r *Redis) Locate(ctx context.Context, id string) (Where, string, error) {
 	if id == "" {
 		return WhereNone, "", fmt.Errorf("%w: empty task id", ErrInvalid)
@@ -334,23 +332,24 @@ func (r *Redis) Locate(ctx context.Context, id string) (Where, string, error) {
 	if err := r.closedErr(); err != nil {
 		return WhereNone, "", err
 	}
-	v, err := r.c.Do(ctx, r.c.B().Hmget().Key(r.o.Prefix+"t:"+id).Field("o", "q", "r").Build()).ToArray()
+	v, err := eval(ctx, r.c, scriptLocate, r.o.Prefix, id).AsStrSlice()
 	if err != nil {
 		return WhereNone, "", fmt.Errorf("store: locate task %q: %w", id, err)
 	}
-	if len(v) != 3 {
+	if len(v) != 2 {
 		return WhereNone, "", fmt.Errorf("%w: locate reply of %d items", ErrCorrupt, len(v))
 	}
-	if o, err := v[0].ToString(); err == nil {
-		if _, err := v[2].ToString(); err == nil {
-			return WhereRunning, o, nil
-		}
-		return WhereHeld, o, nil
-	}
-	if _, err := v[1].ToString(); err == nil {
+	switch v[0] {
+	case "running":
+		return WhereRunning, v[1], nil
+	case "held":
+		return WhereHeld, v[1], nil
+	case "queued":
 		return WhereQueued, "", nil
+	case "none":
+		return WhereNone, "", nil
 	}
-	return WhereNone, "", nil
+	return WhereNone, "", fmt.Errorf("%w: locate reply %q", ErrCorrupt, v[0])
 }
 
 // Ack implements QueueStore: the ids join the writer's next batch (one script for every Ack

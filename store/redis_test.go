@@ -485,8 +485,8 @@ func ids(ts []store.Task) []string {
 	return out
 }
 
-// TestRedisBadStructureKeys: a structure key of the wrong type (a queue, an owner's set, the
-// owners, the fenced runs, the epochs) is set aside (<p>bad:<name>, its name in <p>bad) by the
+// TestRedisBadStructureKeys: a structure key of the wrong type (a queue, an owner's set or
+// held hash, the holders, the owners, the fenced runs, the epochs) is set aside (<p>bad:<name>, its name in <p>bad) by the
 // script that meets it, and the writes go on: holds, acks, requeues, claims, renewals and a
 // registration all succeed over them.
 func TestRedisBadStructureKeys(t *testing.T) {
@@ -501,7 +501,7 @@ func TestRedisBadStructureKeys(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, k := range []string{"bs:owners", "bs:own:B", "bs:fenced", "bs:epoch"} {
+	for _, k := range []string{"bs:owners", "bs:own:B", "bs:held:B", "bs:holders", "bs:fenced", "bs:epoch"} {
 		set(k)
 	}
 	if err := c.Do(ctx, c.B().Hset().Key("bs:q:q").FieldValue().FieldValue("x", "y").Build()).Error(); err != nil {
@@ -509,7 +509,7 @@ func TestRedisBadStructureKeys(t *testing.T) {
 	}
 	task := func(id string) store.Task { return store.Task{ID: id, Queue: "q", Method: "m", Params: []byte(`[1]`)} }
 	if err := r.Hold(ctx, "B", task("h1"), task("h2")); err != nil {
-		t.Fatalf("Hold over wrong-type owners, own:B and fenced: %v", err)
+		t.Fatalf("Hold over wrong-type owners, own:B, held:B, holders and fenced: %v", err)
 	}
 	if err := r.Ack(ctx, "B", "h1"); err != nil {
 		t.Fatalf("Ack: %v", err)
@@ -538,7 +538,7 @@ func TestRedisBadStructureKeys(t *testing.T) {
 			t.Errorf("Locate(%s) = %v, %v; want %v", id, w, err, want)
 		}
 	}
-	for _, k := range []string{"bs:bad:owners", "bs:bad:own:B", "bs:bad:own:C", "bs:bad:fenced", "bs:bad:epoch", "bs:bad:q:q"} {
+	for _, k := range []string{"bs:bad:owners", "bs:bad:own:B", "bs:bad:held:B", "bs:bad:holders", "bs:bad:own:C", "bs:bad:fenced", "bs:bad:epoch", "bs:bad:q:q"} {
 		if n, _ := c.Do(ctx, c.B().Exists().Key(k).Build()).AsInt64(); n != 1 {
 			t.Errorf("%s not set aside", k)
 		}

@@ -23,6 +23,18 @@ import (
 // owner with a FENCED error, so a broker that lost its lease cannot touch tasks that are no
 // longer its own, and learns it. Register starts a new run of an owner id (<owner>#<epoch>, the
 // epoch counted in <p>epoch) after giving back what the previous run held.
+//
+// Two kinds of records hold an owner's tasks. A task stored by Hold (the broker's path for
+// every task it accepts) is one field of the owner's hash <p>held:<owner>: id -> held record
+// "<h>,<base>,<i>,<a>,<qlen>,<q><d>" (hold time in Redis ms; the claim sequence, as the
+// sequence before the task's Hold call and the task's place in it from 1; attempts; the
+// queue's length and name; then the task value), so that a hold is one field set and an ack one field
+// deleted, not a key made, listed in a sorted set and deleted (each field and each key a
+// command Redis runs, allocates for and propagates to its append-only file: the held hash
+// costs Redis about half the CPU per task). A task taken by Claim, and every task held by a
+// version before the held hash, is a task key <p>t:<id> (o = owner) listed in the owner's
+// sorted set <p>own:<owner>; every script reads both kinds, and a give-back merges them in
+// claim order. Tasks waiting in a queue are always task keys.
 
 const luaCommon = `
 local function now_ms()
@@ -85,6 +97,58 @@ local function free_id(p, id)
   end
   return false
 end
+-- anchor is the value of the anchor field of every held hash (see luaHold).
+local anchor = 'anchor: keeps this held hash in the hashtable encoding (a value over 64 bytes)'
+-- parse_rec reads a held record (see above): its hold time (a string), claim sequence (the
+-- group's base plus the task's place in it), attempts, queue and task value; nil when it is
+-- damaged.
+local function parse_rec(rec)
+  local h, base, j, a, ql, pos = string.match(rec, '^(%d+),(%d+),(%d+),(%d+),(%d+),()')
+  if not h then
+    return nil
+  end
+  ql = tonumber(ql)
+  return {h = h, seq = tonumber(base) + tonumber(j), a = tonumber(a), q = string.sub(rec, pos, pos + ql - 1), d = string.sub(rec, pos + ql)}
+end
+-- rec_aside sets a damaged held record of id aside: its bytes to <p>bad:<id>, its id added to
+-- <p>bad.
+local function rec_aside(p, id, rec)
+  redis.call('SET', p .. 'bad:' .. id, rec)
+  redis.call('SADD', p .. 'bad', id)
+end
+-- held_by returns the owner whose held hash has id, or nil (read only: a key of the wrong
+-- type reads as not there; the writes that meet it set it aside).
+local function held_by(p, id)
+  local owners = redis.pcall('ZRANGE', p .. 'owners', 0, -1)
+  if type(owners) ~= 'table' or owners.err then
+    return nil
+  end
+  for _, o in ipairs(owners) do
+    if redis.pcall('HEXISTS', p .. 'held:' .. o, id) == 1 then
+      return o
+    end
+  end
+  return nil
+end
+-- holds reports whether owner holds task id (either kind of record).
+local function holds(p, owner, id)
+  return redis.pcall('HEXISTS', p .. 'held:' .. owner, id) == 1 or task_fields(p, id, 'o')[1] == owner
+end
+-- in_store reports whether id is a task in the store (queued, claimed or held by anyone) or
+-- has a result kept.
+local function in_store(p, id)
+  return redis.call('EXISTS', p .. 't:' .. id, p .. 'r:' .. id) > 0 or held_by(p, id) ~= nil
+end
+-- to_queue stores held record r of id as a task waiting in its queue (a task key without an
+-- owner), with an attempt counted; a task key already there (damaged, or another task's: an
+-- anomaly) is set aside first. The caller pushes id on the queue.
+local function to_queue(p, id, r)
+  local tk = p .. 't:' .. id
+  if redis.call('EXISTS', tk) == 1 then
+    aside(p, id)
+  end
+  redis.call('HSET', tk, 'd', r.d, 'q', r.q, 'a', r.a + 1, 'h', r.h)
+end
 -- batched runs cmd (with key first when key is not nil) over the items of list, in calls of at
 -- most 1,000 items (unpack is bounded by Lua's stack), and replies the sum of the integer
 -- replies. One variadic command per batch costs Redis far less than one command per task.
@@ -100,22 +164,54 @@ local function batched(cmd, key, list)
   end
   return n
 end
--- give_back puts every task that owner holds back at the front of its queue, in claim order,
--- with an attempt counted, and forgets owner.
+-- give_back puts every task that owner holds (both kinds of records) back at the front of
+-- its queue, in claim order, with an attempt counted, and forgets owner.
 local function give_back(p, owner)
   local ok = p .. 'own:' .. owner
+  local hk = p .. 'held:' .. owner
   want_type(p, ok, 'zset')
+  want_type(p, hk, 'hash')
   want_type(p, p .. 'owners', 'zset')
-  local ids = redis.call('ZRANGE', ok, 0, -1)
+  -- One order for both kinds: the claim sequence (unique, shared by Claim and Hold).
+  local seqs, byseq = {}, {}
+  local zs = redis.call('ZRANGE', ok, 0, -1, 'WITHSCORES')
+  for i = 1, #zs, 2 do
+    local s = tonumber(zs[i + 1])
+    seqs[#seqs + 1] = s
+    byseq[s] = {zs[i], false}
+  end
+  local hs = redis.call('HGETALL', hk)
+  for i = 1, #hs, 2 do
+    local r = hs[i] ~= '' and parse_rec(hs[i + 1]) -- '' is the anchor field, no task
+    if hs[i] == '' then
+      -- nothing to give back
+    elseif r and not byseq[r.seq] then
+      seqs[#seqs + 1] = r.seq
+      byseq[r.seq] = {hs[i], r}
+    else
+      rec_aside(p, hs[i], hs[i + 1])
+    end
+  end
+  if #hs > 0 then
+    table.sort(seqs)
+  end
   local n = 0
   local checked = {}
-  for i = #ids, 1, -1 do
-    local id = ids[i]
-    local tk = p .. 't:' .. id
-    local q = task_fields(p, id, 'q')[1]
+  for i = #seqs, 1, -1 do
+    local id, r = byseq[seqs[i]][1], byseq[seqs[i]][2]
+    local q
+    if r then
+      q = r.q
+      to_queue(p, id, r)
+    else
+      local tk = p .. 't:' .. id
+      q = task_fields(p, id, 'q')[1]
+      if q then
+        redis.call('HINCRBY', tk, 'a', 1)
+        redis.call('HDEL', tk, 'o', 'r')
+      end
+    end
     if q then
-      redis.call('HINCRBY', tk, 'a', 1)
-      redis.call('HDEL', tk, 'o', 'r')
       if not checked[q] then
         checked[q] = true
         want_type(p, p .. 'q:' .. q, 'list')
@@ -124,8 +220,11 @@ local function give_back(p, owner)
       n = n + 1
     end
   end
-  redis.call('DEL', ok)
+  redis.call('DEL', ok, hk, p .. 'run:' .. owner)
   redis.call('ZREM', p .. 'owners', owner)
+  if #hs > 0 then
+    redis.call('SREM', p .. 'holders', owner)
+  end
   return n
 end
 `
@@ -142,7 +241,7 @@ local n = 0
 for i = 2, #ARGV, 5 do
   local id = ARGV[i]
   local owner = ARGV[i + 4]
-  if owner == '' or task_fields(p, id, 'o')[1] == owner then
+  if owner == '' or holds(p, owner, id) then
   n = n + 1
   redis.call('SET', p .. 'r:' .. id, ARGV[i + 1], 'PX', ARGV[i + 2])
   redis.call('PUBLISH', p .. 'done:' .. id, '')
@@ -150,7 +249,7 @@ for i = 2, #ARGV, 5 do
   if key ~= '' then
     local kk = p .. 'key:' .. key
     local cur = key_get(p, kk)
-    if not cur or cur == id or (redis.call('EXISTS', p .. 't:' .. cur) == 0 and redis.call('EXISTS', p .. 'r:' .. cur) == 0) then
+    if not cur or cur == id or not in_store(p, cur) then
       redis.call('SET', kk, id, 'PX', ARGV[i + 2])
     end
   end
@@ -228,14 +327,16 @@ return out
 `
 
 // luaHold: ARGV = prefix, lease_ms, ntasks, ngroups, then per group (one Hold call) its owner,
-// its task count k, its stride w and per task (queue, id, value, attempts), followed by (key,
-// key_ttl_ms) when w is 6 (a group with a keyed task; 4 otherwise). Each task whose
-// id does not exist, and whose idempotency key (if any) is not bound to another id, is stored
-// in flight: its hash with o = owner, its id in the owner's zset scored by the global claim
-// sequence (one INCRBY for the whole batch; skipped ids leave gaps, which keep the order), and
-// its key bound to its id for key_ttl_ms. A key bound to a task that is gone with no result
-// kept (acked after a failed write, say) is stale and taken over. Every owner in the batch has
-// its lease renewed.
+// its task count k, its stride w and per task (id, tail), followed by (key, key_ttl_ms) when w
+// is 4 (a group with a keyed task; 2 otherwise); tail is the end of the task's held record,
+// "<i>,<a>,<qlen>,<q><d>" (i its place in the group, from 1), built by the broker. Each task whose id is not in use, and whose
+// idempotency key (if any) is not bound to another id, is stored in flight as a field of the
+// owner's held hash: its record, the hold time (Redis TIME) and the global claim sequence
+// before the group (one INCRBY for the whole batch, the task's own i past it; skipped ids
+// leave gaps, which keep the order) put before tail;
+// its key is bound to its id for key_ttl_ms. A key bound to a task that is gone with no result
+// kept (acked after a failed write, say) is stale and taken over. Every owner in the batch
+// has its lease renewed.
 // An id the store has as another task (held by another owner, queued, or with a result: an id
 // collision) is not stored either, and left alone; an id owner holds already is a resend of
 // the same task (a write that got no answer and is sent again) and a no-op.
@@ -246,107 +347,151 @@ return out
 const luaHold = luaCommon + `
 local p, lease, total, ngroups = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local now = now_ms()
-local nows = string.format('%d', now) -- formatted once, not per task
+local pre = string.format('%d', now) .. ',' -- formatted once, not per task
 local seq = redis.call('INCRBY', p .. 'seq', total) - total
+local pt, pr = p .. 't:', p .. 'r:'
 local renewed = {}
-local out = {}
-local stopped = false -- a task not stored
+local out -- the reply per task, made once a task is not stored
+local done = 0 -- tasks gone through
 local seen = {} -- ids stored by this script: their owner
+local owners -- the owners, read once: whose held hashes an id may be in
+local holders = {} -- owners added to <p>holders by this script
 want_type(p, p .. 'owners', 'zset')
+want_type(p, p .. 'holders', 'set')
 local i = 5
 for g = 1, ngroups do
   local owner, k, w = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
   i = i + 3
-  local fence = fenced(p, owner)
-  if not fence and not renewed[owner] then
-    renewed[owner] = true
-    redis.call('ZADD', p .. 'owners', now + lease, owner)
-  end
-  local ok = p .. 'own:' .. owner
-  if not fence then
-    want_type(p, ok, 'zset')
-  end
-  -- One EXISTS over every task and result key of the group answers the common case (new
-  -- ids); only a group with an id in use checks each task.
-  local inuse = false
-  if not fence then
-    local keys = {}
-    for j = 0, k - 1 do
-      local id = ARGV[i + w * j + 1]
-      keys[#keys + 1] = p .. 't:' .. id
-      keys[#keys + 1] = p .. 'r:' .. id
-    end
-    inuse = batched('EXISTS', nil, keys) > 0
-  end
-  local zargs = {}
-  for j = 0, (fence and -1 or k - 1) do
-    local a = i + w * j
-    local id = ARGV[a + 1]
-    local tk = p .. 't:' .. id
-    local bound = ''
-    local fresh = true
-    seq = seq + 1
-    if seen[id] then
-      fresh = false -- stored by this script already: a resend, or another task's id
-      if seen[id] ~= owner then
-        bound = 1
-      end
-    elseif inuse then
-      local rk = p .. 'r:' .. id
-      if redis.call('EXISTS', tk, rk) == 0 then
-        -- a new id
-      elseif not free_id(p, id) then
-        fresh = false
-        if task_fields(p, id, 'o')[1] ~= owner then
-          bound = 1 -- another task's id
-        end
-      elseif redis.call('EXISTS', rk) == 1 then
-        fresh = false
-        bound = 1 -- a finished task's id
-      end -- else a key of another type, set aside: a new id
-    end
-    if fresh then
-      local key = w == 6 and ARGV[a + 4] or ''
-      if key ~= '' then
-        local kk = p .. 'key:' .. key
-        local cur = key_get(p, kk)
-        if cur and cur ~= id and (redis.call('EXISTS', p .. 't:' .. cur) == 1 or redis.call('EXISTS', p .. 'r:' .. cur) == 1) then
-          bound = cur
-        else
-          redis.call('SET', kk, id, 'PX', ARGV[a + 5])
-        end
-      end
-      if bound == '' then
-        redis.call('HSET', tk, 'd', ARGV[a + 2], 'q', ARGV[a], 'a', ARGV[a + 3], 'o', owner, 'h', nows)
-        seen[id] = owner
-        zargs[#zargs + 1] = string.format('%d', seq)
-        zargs[#zargs + 1] = id
+  if fenced(p, owner) then
+    if not out then
+      out = {}
+      for x = 1, done do
+        out[x] = ''
       end
     end
-    out[#out + 1] = bound
-    if bound ~= '' then
-      stopped = true
-    end
-  end
-  batched('ZADD', ok, zargs)
-  if fence then
-    stopped = true
     for j = 1, k do
       out[#out + 1] = 0 -- not stored: the owner is fenced
+    end
+    done = done + k
+    seq = seq + k
+  else
+    if not renewed[owner] then
+      renewed[owner] = true
+      redis.call('ZADD', p .. 'owners', now + lease, owner)
+    end
+    local hk = p .. 'held:' .. owner
+    want_type(p, hk, 'hash')
+    -- Ids in use, for the whole group at once: one EXISTS over its task and result keys, and
+    -- one HMGET per owner's held hash (who holds each id).
+    local ids, keys = {}, {}
+    for j = 0, k - 1 do
+      local id = ARGV[i + w * j]
+      ids[j + 1] = id
+      keys[2 * j + 1] = pt .. id
+      keys[2 * j + 2] = pr .. id
+    end
+    local inuse = batched('EXISTS', nil, keys) > 0
+    if not owners then
+      owners = redis.call('ZRANGE', p .. 'owners', 0, -1)
+    end
+    local holder = {}
+    for _, o in ipairs(owners) do
+      local ok = p .. 'held:' .. o
+      for s = 1, k, 1000 do
+        local v = redis.pcall('HMGET', ok, unpack(ids, s, math.min(s + 999, k)))
+        if v.err then
+          want_type(p, ok, 'hash')
+          break
+        end
+        for j = 1, #v do
+          if v[j] then
+            holder[ids[s + j - 1]] = o
+          end
+        end
+      end
+    end
+    -- Per task only what cannot be done per group: no number formatted (the group's part of
+    -- the claim sequence is in gpre, the task's place in the group in its tail), and a reply
+    -- only once a task is not stored.
+    local gpre = pre .. string.format('%d', seq) .. ','
+    local keyed = w == 4
+    local hargs = {}
+    for j = 0, k - 1 do
+      local a = i + w * j
+      local id = ids[j + 1]
+      local bound = ''
+      local fresh = true
+      local by = seen[id] or holder[id]
+      if by then
+        fresh = false -- a resend, or another task's id
+        if by ~= owner then
+          bound = 1
+        end
+      elseif inuse then
+        local tk, rk = keys[2 * j + 1], keys[2 * j + 2]
+        if redis.call('EXISTS', tk, rk) == 0 then
+          -- a new id
+        elseif not free_id(p, id) then
+          fresh = false
+          if task_fields(p, id, 'o')[1] ~= owner then
+            bound = 1 -- another task's id
+          end
+        elseif redis.call('EXISTS', rk) == 1 then
+          fresh = false
+          bound = 1 -- a finished task's id
+        end -- else a key of another type, set aside: a new id
+      end
+      if fresh then
+        local key = keyed and ARGV[a + 2] or ''
+        if key ~= '' then
+          local kk = p .. 'key:' .. key
+          local cur = key_get(p, kk)
+          if cur and cur ~= id and (seen[cur] or in_store(p, cur)) then
+            bound = cur
+          else
+            redis.call('SET', kk, id, 'PX', ARGV[a + 3])
+          end
+        end
+        if bound == '' then
+          seen[id] = owner
+          hargs[#hargs + 1] = id
+          hargs[#hargs + 1] = gpre .. ARGV[a + 1]
+        end
+      end
+      if bound ~= '' and not out then
+        out = {}
+        for x = 1, done do
+          out[x] = ''
+        end
+      end
+      if out then
+        out[#out + 1] = bound
+      end
+      done = done + 1
+    end
+    seq = seq + k
+    if #hargs > 0 then
+      -- The anchor field ("", no task's id) keeps the hash in Redis's hashtable encoding:
+      -- its value is longer than hash-max-listpack-value (64 by default), and an ack never
+      -- empties (deletes) the hash. A small hash in the listpack encoding costs a scan of the
+      -- whole hash per field set, read or deleted.
+      redis.call('HSETNX', hk, '', anchor)
+      batched('HSET', hk, hargs)
+      if not holders[owner] then
+        holders[owner] = true
+        redis.call('SADD', p .. 'holders', owner)
+      end
     end
   end
   i = i + w * k
 end
-if not stopped then
-  return {}
-end
-return out
+return out or {}
 `
 
 // luaAck: ARGV = prefix, ngroups, then per group (one Ack call) its owner, its id count k
-// and the ids. Forgets each task owner holds (out of its set), or that waits in a queue (LREM:
-// O(queue length), for the rare ack of a queued task); a task another owner holds is left
-// alone. A fenced owner's group is refused whole. Replies 1 per group, 0 when refused.
+// and the ids. Forgets each task owner holds (either kind of record), or that waits in a queue
+// (LREM: O(queue length), for the rare ack of a queued task); a task another owner holds is
+// left alone. A fenced owner's group is refused whole. Replies 1 per group, 0 when refused.
 const luaAck = luaCommon + `
 local p, ngroups = ARGV[1], tonumber(ARGV[2])
 local out = {}
@@ -358,35 +503,55 @@ for g = 1, ngroups do
     out[g] = 0
   else
     out[g] = 1
-    -- One ZREM of every id from the owner's set: when it removes them all (the common case)
-    -- each was the owner's (an id is in own:<owner> exactly while its record's o is owner),
-    -- and their records go in one DEL. Otherwise each record is read to tell them apart.
-    local ok = p .. 'own:' .. owner
-    want_type(p, ok, 'zset')
-    local dels = {}
-    local owned = 0
-    for s = i, i + k - 1, 1000 do
-      owned = owned + redis.call('ZREM', ok, unpack(ARGV, s, math.min(s + 999, i + k - 1)))
+    -- One HDEL of every id from the owner's held hash: when it removes them all (the common
+    -- case) that is the whole ack. Otherwise the rest are claimed tasks (one ZREM from the
+    -- owner's set, one DEL of their keys when it removed them all) or are read one by one.
+    local hk = p .. 'held:' .. owner
+    want_type(p, hk, 'hash')
+    local last = i + k - 1
+    local n = 0
+    for s = i, last, 1000 do
+      n = n + redis.call('HDEL', hk, unpack(ARGV, s, math.min(s + 999, last)))
     end
-    if owned == k then
-      for j = i, i + k - 1 do
-        dels[#dels + 1] = p .. 't:' .. ARGV[j]
+    local rk = p .. 'run:' .. owner
+    if redis.call('EXISTS', rk) == 1 then
+      want_type(p, rk, 'set')
+      for s = i, last, 1000 do
+        redis.call('SREM', rk, unpack(ARGV, s, math.min(s + 999, last)))
       end
-    else
-      for j = i, i + k - 1 do
-        local id = ARGV[j]
-        local tk = p .. 't:' .. id
-        local v = task_fields(p, id, 'o', 'q')
-        if v[1] == owner then
-          dels[#dels + 1] = tk
-        elseif not v[1] and v[2] then
-          want_type(p, p .. 'q:' .. v[2], 'list')
-          redis.call('LREM', p .. 'q:' .. v[2], 1, id)
-          redis.call('DEL', tk)
+    end
+    if n < k then
+      local ok = p .. 'own:' .. owner
+      want_type(p, ok, 'zset')
+      local owned = 0
+      if n == 0 then
+        for s = i, last, 1000 do
+          owned = owned + redis.call('ZREM', ok, unpack(ARGV, s, math.min(s + 999, last)))
         end
       end
+      local dels = {}
+      if owned == k then
+        -- each was the owner's (an id is in own:<owner> exactly while its record's o is owner)
+        for j = i, last do
+          dels[#dels + 1] = p .. 't:' .. ARGV[j]
+        end
+      else
+        for j = i, last do
+          local id = ARGV[j]
+          local tk = p .. 't:' .. id
+          local v = task_fields(p, id, 'o', 'q')
+          if v[1] == owner then
+            redis.call('ZREM', ok, id)
+            dels[#dels + 1] = tk
+          elseif not v[1] and v[2] then
+            want_type(p, p .. 'q:' .. v[2], 'list')
+            redis.call('LREM', p .. 'q:' .. v[2], 1, id)
+            redis.call('DEL', tk)
+          end
+        end
+      end
+      batched('DEL', nil, dels)
     end
-    batched('DEL', nil, dels)
   end
   i = i + k
 end
@@ -402,21 +567,41 @@ if fenced(p, owner) then
   return redis.error_reply('FENCED owner ' .. owner .. ' lost its lease')
 end
 local n = 0
+local hk, rk = p .. 'held:' .. owner, p .. 'run:' .. owner
 want_type(p, p .. 'own:' .. owner, 'zset')
+want_type(p, hk, 'hash')
+want_type(p, rk, 'set')
 local checked = {}
 for i = #ARGV, 3, -1 do
   local id = ARGV[i]
-  local tk = p .. 't:' .. id
-  local v = task_fields(p, id, 'o', 'q')
-  if v[1] == owner and v[2] then
-    if not checked[v[2]] then
-      checked[v[2]] = true
-      want_type(p, p .. 'q:' .. v[2], 'list')
+  local q
+  local rec = redis.call('HGET', hk, id)
+  if rec then
+    redis.call('HDEL', hk, id)
+    redis.call('SREM', rk, id)
+    local r = parse_rec(rec)
+    if r then
+      q = r.q
+      to_queue(p, id, r)
+    else
+      rec_aside(p, id, rec)
     end
-    redis.call('ZREM', p .. 'own:' .. v[1], id)
-    redis.call('HDEL', tk, 'o', 'r')
-    redis.call('HINCRBY', tk, 'a', 1)
-    redis.call('LPUSH', p .. 'q:' .. v[2], id)
+  else
+    local tk = p .. 't:' .. id
+    local v = task_fields(p, id, 'o', 'q')
+    if v[1] == owner and v[2] then
+      q = v[2]
+      redis.call('ZREM', p .. 'own:' .. v[1], id)
+      redis.call('HDEL', tk, 'o', 'r')
+      redis.call('HINCRBY', tk, 'a', 1)
+    end
+  end
+  if q then
+    if not checked[q] then
+      checked[q] = true
+      want_type(p, p .. 'q:' .. q, 'list')
+    end
+    redis.call('LPUSH', p .. 'q:' .. q, id)
     n = n + 1
   end
 end
@@ -424,14 +609,26 @@ return n
 `
 
 // luaSetRunning: ARGV = prefix, owner, running ("1" or "0"), ids... Marks each task that
-// owner holds as running (r), or clears the mark; the mark also goes with the owner field
-// when the task is given back.
+// owner holds as running, or clears the mark: a held task's id in the owner's set
+// <p>run:<owner>, a claimed task's field r (which goes with the owner field when the task is
+// given back); the set goes with the owner's held hash.
 const luaSetRunning = luaCommon + `
 local p, owner, running = ARGV[1], ARGV[2], ARGV[3] == '1'
+local hk, rk = p .. 'held:' .. owner, p .. 'run:' .. owner
+want_type(p, hk, 'hash')
+want_type(p, rk, 'set')
 local n = 0
 for i = 4, #ARGV do
-  local tk = p .. 't:' .. ARGV[i]
-  if task_fields(p, ARGV[i], 'o')[1] == owner then
+  local id = ARGV[i]
+  if redis.call('HEXISTS', hk, id) == 1 then
+    if running then
+      redis.call('SADD', rk, id)
+    else
+      redis.call('SREM', rk, id)
+    end
+    n = n + 1
+  elseif task_fields(p, id, 'o')[1] == owner then
+    local tk = p .. 't:' .. id
     if running then
       redis.call('HSET', tk, 'r', '1')
     else
@@ -441,6 +638,30 @@ for i = 4, #ARGV do
   end
 end
 return n
+`
+
+// luaLocate: ARGV = prefix, id. Replies where task id is ("none", "queued", "held" or
+// "running") and its owner ("" when none): a task key (queued, or claimed: o, r), else the
+// held hash that has it. Reads only.
+const luaLocate = luaCommon + `
+local p, id = ARGV[1], ARGV[2]
+local v = redis.pcall('HMGET', p .. 't:' .. id, 'o', 'q', 'r')
+if type(v) == 'table' and not v.err then
+  if v[1] then
+    return {v[3] and 'running' or 'held', v[1]}
+  end
+  if v[2] then
+    return {'queued', ''}
+  end
+end
+local o = held_by(p, id)
+if o then
+  if redis.pcall('SISMEMBER', p .. 'run:' .. o, id) == 1 then
+    return {'running', o}
+  end
+  return {'held', o}
+end
+return {'none', ''}
 `
 
 // luaRenew: ARGV = prefix, owner, lease_ms. A fenced owner is refused.
@@ -458,7 +679,9 @@ return 1
 // "1"; otherwise gives back
 // what the current run held (fencing it) and what tasks held under the bare owner id (a run
 // of a version without runs) held, counts the next epoch and takes the lease for the new run
-// <owner>#<epoch>. Fenced runs older than a day are forgotten. Replies the run and how many
+// <owner>#<epoch>. Fenced runs older than a day are forgotten. A held hash whose owner has no
+// lease (left by the give-back of a version before held hashes, which knew only task keys;
+// <p>holders lists the owners that have one) goes back too. Replies the run and how many
 // tasks went back.
 const luaRegister = luaCommon + `
 local p, owner, lease = ARGV[1], ARGV[2], tonumber(ARGV[3])
@@ -478,6 +701,16 @@ if e then
   redis.call('ZADD', p .. 'fenced', now, prev)
 end
 n = n + give_back(p, owner)
+-- A version before the held hash gives back only task keys: a held hash it left behind (its
+-- owner no longer has a lease) goes back now.
+want_type(p, p .. 'holders', 'set')
+for _, o in ipairs(redis.call('SMEMBERS', p .. 'holders')) do
+  if redis.call('EXISTS', p .. 'held:' .. o) == 0 then
+    redis.call('SREM', p .. 'holders', o)
+  elseif not redis.call('ZSCORE', p .. 'owners', o) then
+    n = n + give_back(p, o)
+  end
+end
 redis.call('ZREMRANGEBYSCORE', p .. 'fenced', '-inf', now - 86400000)
 local run = owner .. '#' .. redis.call('HINCRBY', p .. 'epoch', owner, 1)
 redis.call('ZADD', p .. 'owners', now + lease, run)
@@ -526,6 +759,7 @@ var (
 	scriptRecover    = newScript(luaRecover)
 	scriptRegister   = newScript(luaRegister)
 	scriptQuarantine = newScript(luaQuarantine)
+	scriptLocate     = newScript(luaLocate)
 )
 
 // evalMulti runs several scripts in one pipeline (one round trip when Redis knows them all)

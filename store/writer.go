@@ -61,21 +61,20 @@ const (
 // owns it again only after done has delivered (an abandoned op, whose caller's ctx ended, is
 // left to the garbage collector).
 type wop struct {
-	kind     int
-	n        int      // results, tasks or acked ids
-	buf      []byte   // encoded values, back to back
-	ends     []int    // end offset of each value in buf
-	ids      []string // result or task ids
-	queues   []string // task queues (Hold); result owners (Put), empty when none has one
-	attempts []string // task attempts (Hold)
-	ttl      string   // result TTL in ms (Put)
-	owner    string   // the owner (Hold, Ack)
-	keys     []string // idempotency keys (Put, Hold), "" for none; empty when no item has one
-	keyTTLs  []string // their binding TTLs in ms (Hold)
-	bound    []string // per task, the id its key is bound to when that stopped it (Hold's answer)
-	taken    []int    // the tasks whose id was another task's (Hold's answer)
-	held     []Task   // Hold's tasks: do sets their Bound and Taken from the answer
-	done     chan error
+	kind    int
+	n       int      // results, tasks or acked ids
+	buf     []byte   // encoded values (Hold: the tails of held records, appendHeld), back to back
+	ends    []int    // end offset of each value in buf
+	ids     []string // result or task ids
+	owners  []string // result owners (Put), empty when none has one
+	ttl     string   // result TTL in ms (Put)
+	owner   string   // the owner (Hold, Ack)
+	keys    []string // idempotency keys (Put, Hold), "" for none; empty when no item has one
+	keyTTLs []string // their binding TTLs in ms (Hold)
+	bound   []string // per task, the id its key is bound to when that stopped it (Hold's answer)
+	taken   []int    // the tasks whose id was another task's (Hold's answer)
+	held    []Task   // Hold's tasks: do sets their Bound and Taken from the answer
+	done    chan error
 }
 
 // key returns item i's idempotency key and its TTL ("" when none).
@@ -122,11 +121,11 @@ func releaseOp(op *wop) {
 	op.n, op.buf, op.ends, op.ttl, op.owner, op.held = 0, op.buf[:0], op.ends[:0], "", "", nil
 	op.taken = op.taken[:0]
 	clear(op.ids)
-	clear(op.queues)
+	clear(op.owners)
 	clear(op.keys)
 	clear(op.keyTTLs)
 	clear(op.bound)
-	op.ids, op.queues, op.attempts = op.ids[:0], op.queues[:0], op.attempts[:0]
+	op.ids, op.owners = op.ids[:0], op.owners[:0]
 	op.keys, op.keyTTLs, op.bound = op.keys[:0], op.keyTTLs[:0], op.bound[:0]
 	opPool.Put(op)
 }
@@ -305,25 +304,28 @@ func (f *flight) flush(ctx context.Context) {
 			for i := 0; i < op.n; i++ {
 				key, _ := op.key(i)
 				owner := ""
-				if i < len(op.queues) {
-					owner = op.queues[i] // a Put's owners travel in queues
+				if i < len(op.owners) {
+					owner = op.owners[i]
 				}
 				f.putArgs = append(f.putArgs, op.ids[i], op.value(i), op.ttl, key, owner)
 			}
 		case opHold:
 			holdGroups++
 			held += op.n
-			if len(op.keys) == 0 { // no keyed task: no key members (fewer arguments for Redis to read)
-				f.holdArgs = append(f.holdArgs, op.owner, strconv.Itoa(op.n), "4")
+			// Per task its id and the tail of its held record (appendHeld), and with a keyed
+			// task in the group its key and the key's TTL (fewer arguments for Redis to read
+			// when none is keyed).
+			if len(op.keys) == 0 {
+				f.holdArgs = append(f.holdArgs, op.owner, strconv.Itoa(op.n), "2")
 				for i := 0; i < op.n; i++ {
-					f.holdArgs = append(f.holdArgs, op.queues[i], op.ids[i], op.value(i), op.attempts[i])
+					f.holdArgs = append(f.holdArgs, op.ids[i], op.value(i))
 				}
 				continue
 			}
-			f.holdArgs = append(f.holdArgs, op.owner, strconv.Itoa(op.n), "6")
+			f.holdArgs = append(f.holdArgs, op.owner, strconv.Itoa(op.n), "4")
 			for i := 0; i < op.n; i++ {
 				key, ttl := op.key(i)
-				f.holdArgs = append(f.holdArgs, op.queues[i], op.ids[i], op.value(i), op.attempts[i], key, ttl)
+				f.holdArgs = append(f.holdArgs, op.ids[i], op.value(i), key, ttl)
 			}
 		case opAck:
 			ackGroups++

@@ -23,11 +23,9 @@ func TestWriterFlushOrder(t *testing.T) {
 		op := acquireOp(kind)
 		op.owner = owner
 		for i := range tasks {
-			op.buf = appendTask(op.buf, &tasks[i], time.Now())
+			op.buf = appendHeld(op.buf, i+1, &tasks[i], time.Now())
 			op.ends = append(op.ends, len(op.buf))
 			op.ids = append(op.ids, tasks[i].ID)
-			op.queues = append(op.queues, tasks[i].Queue)
-			op.attempts = append(op.attempts, "0")
 		}
 		op.n = len(tasks)
 		return op
