@@ -15,9 +15,10 @@ import (
 )
 
 // Redis is the Store on a Redis server (6.2 or later: LPOP with a count). Results are keys
-// with a TTL, queues are lists of task ids, tasks are hashes, in-flight tasks are held in a
-// sorted set per owner, and owners' leases in one sorted set; the package doc has the key
-// layout and the durability it gives.
+// with a TTL, queues are lists of task ids, queued and claimed tasks are hashes (a claimed
+// one listed in a sorted set per owner), tasks stored by Hold are fields of a hash per owner,
+// and owners' leases are one sorted set; the package doc has the key layout and the
+// durability it gives.
 //
 // Puts, Holds and Acks from every caller go through one writer goroutine that sends whatever
 // has gathered as one pipeline (one round trip for a batch of results, held tasks and acks),
