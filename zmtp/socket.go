@@ -487,6 +487,9 @@ func (s *Socket) runConn(c *conn) bool {
 	c.fr.cz, c.wq.cz, c.curveKey = info.cipher, info.cipher, info.curveKey // before the writer starts
 	c.plain, c.plainUser = info.plain, info.plainUser
 	c.fr.dl = nc
+	if rr := newRawReader(nc); rr != nil {
+		c.fr.rd = rr // after the handshake, which reads through nc (direct.go says why)
+	}
 	if s.opts.HeartbeatInterval > 0 {
 		// Every peer, 3.0 included (see Options.HeartbeatTimeout).
 		c.fr.timeout = s.opts.HeartbeatTimeout
