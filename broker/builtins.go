@@ -722,6 +722,12 @@ func (c *core) wake(w *waiter, rec *record) {
 	c.valbuf = v
 	c.scratch = codec.AppendResult(c.scratch[:0], w.id, v)
 	c.deliverAsync(w.tg, c.scratch)
+	c.unlinkPeerWaiter(w)
+	c.freeWaiter(w)
+}
+
+// unlinkPeerWaiter removes w from its client's list of waiters.
+func (c *core) unlinkPeerWaiter(w *waiter) {
 	if p := c.livePeer(w.tg.client, w.tg.cgen); p != nil {
 		if w.pprev != nil {
 			w.pprev.pnext = w.pnext
@@ -732,7 +738,6 @@ func (c *core) wake(w *waiter, rec *record) {
 			w.pnext.pprev = w.pprev
 		}
 	}
-	c.freeWaiter(w)
 }
 
 // freeWaiter returns a waiter (and its id buffer) to the free list.

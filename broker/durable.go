@@ -635,11 +635,47 @@ func (c *core) staysStored(t *task) bool {
 }
 
 // release forgets a task without acking it: the store keeps it (a graceful shutdown in
-// durable mode), and it is given back when Serve ends.
+// durable mode, given back when Serve ends; a lost lease, given back by the fence), and its
+// broker.result waits go on against the store (handOffWaits).
 func (c *core) release(slot uint32, t *task) {
+	if c.dur != nil && t.flags&fSubmitted != 0 {
+		c.handOffWaits(t)
+	}
 	t.state = stStoring // freeTask acks nothing for it
 	c.unlinkClient(slot, t)
 	c.freeTask(slot, t)
+}
+
+// handOffWaits takes the broker.result waits on task t, which the broker forgets unfinished
+// while Redis keeps it, off its memory: left there, their deadline would answer them from
+// memory, where the task is gone (UNKNOWN), while it is in Redis and runs through the next
+// run or another broker. Each goes on as a store lookup for the rest of its wait, answered
+// with the result whichever broker writes it, or the task's state in Redis at the deadline.
+// During a graceful stop, which ends the lookups, each is answered at once with the state it
+// is left in: QUEUED in the store.
+func (c *core) handOffWaits(t *task) {
+	first := c.store.take(t.seq)
+	if first == nil {
+		return
+	}
+	id := c.storeID(t)
+	now := c.now()
+	for w := first; w != nil; {
+		next := w.next
+		w.next, w.prev = nil, nil
+		if c.closing || c.ask == nil {
+			c.scratch = codec.AppendResult(c.scratch[:0], w.id, appendStateRecord(nil, id, protocol.StateQueued))
+			c.deliverAsync(w.tg, c.scratch)
+		} else {
+			// Already counted: against MaxWaiting as a wait (now as a lookup), and in its
+			// client's requests in flight until the lookup answers it.
+			c.dur.lookups++
+			c.ask(&lookup{id: id, reqID: append([]byte(nil), w.id...), tg: w.tg, wait: time.Duration(max(w.deadline-now, 0))})
+		}
+		c.unlinkPeerWaiter(w)
+		c.freeWaiter(w)
+		w = next
+	}
 }
 
 // ack queues the ack of a task that left the broker, after the results queued before it.

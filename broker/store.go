@@ -183,6 +183,17 @@ func (s *memStore) expire(now int64) {
 	}
 }
 
+// take removes every waiter of seq (from its list and the deadline heap) without waking
+// them, and returns the first; the others follow it by next.
+func (s *memStore) take(seq uint64) *waiter {
+	first := s.waiters[seq]
+	delete(s.waiters, seq)
+	for w := first; w != nil; w = w.next {
+		s.heap.Remove(w)
+	}
+	return first
+}
+
 func (s *memStore) cancel(w *waiter) {
 	s.heap.Remove(w)
 	s.unlinkWaiter(w)
