@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -45,6 +46,8 @@ import (
 //
 // ZEROTASK_CHAOS_TASKS sets the acknowledged tasks per fault kind (default 6,000: 54,000 in
 // all), ZEROTASK_CHAOS_FAULTS the faults per kind (default 20), ZEROTASK_CHAOS_SEED the seed.
+// ZEROTASK_CHAOS_KEEP names a directory where a failing run keeps what it needs to be traced
+// (keepRun; also for TestJepsen), ZEROTASK_CHAOS_LOG_LEVEL the broker's --log-level (error).
 
 const (
 	chaosHB          = 250 * time.Millisecond // heartbeat of every role: a silent peer is dead after 750 ms
@@ -213,7 +216,11 @@ type chaosRow struct {
 func runChaos(t *testing.T, k chaosFault, quota, faults int, seed uint64) chaosRow {
 	rnd := rand.New(rand.NewPCG(seed, 0x5eed))
 	s := &chaosSystem{t: t, dir: t.TempDir(), router: testutil.FreeEndpoint(t), pub: testutil.FreeEndpoint(t)}
-	s.brokerArgs = []string{"broker", "--listen", s.router, "--pub", s.pub, "--log-level", "error",
+	logLevel := "error"
+	if v := os.Getenv("ZEROTASK_CHAOS_LOG_LEVEL"); v != "" {
+		logLevel = v
+	}
+	s.brokerArgs = []string{"broker", "--listen", s.router, "--pub", s.pub, "--log-level", logLevel,
 		"--heartbeat", chaosHB.String(), "--max-inflight", strconv.Itoa(chaosMaxInflight)}
 	if k.redis != nil {
 		s.brokerArgs = append(s.brokerArgs, k.redis(t, s, seed)...)
@@ -418,7 +425,45 @@ func runChaos(t *testing.T, k chaosFault, quota, faults int, seed uint64) chaosR
 	}
 	t.Logf("%s: %d faults in %v: %d submitted, %d acknowledged, %d refused %v, %d unsure; %d SUCCESS, %d reported lost; %d extra starts (most per fault %d, bound %d); good client's worst round trip %v",
 		k.name, row.faults, elapsed.Round(time.Millisecond), row.submitted, row.acked, row.refused, refusals, row.unsure, row.succeeded, row.reportedLost, row.dups, row.maxDupPerFault, k.bound, worstGood.Round(time.Millisecond))
+	if dir := os.Getenv("ZEROTASK_CHAOS_KEEP"); dir != "" && t.Failed() {
+		keepRun(t, s, dir, recs, ran, windows)
+	}
 	return row
+}
+
+// keepRun copies what a failed run leaves into a directory of its own under dir, before the
+// test's cleanups remove it: the broker's stderr (its first MiB), the nodes' start logs, the
+// Redis server's directory (its append-only file lists every write Redis applied, in order:
+// what happened to a task's keys), the fault windows and one line per submit.
+func keepRun(t *testing.T, s *chaosSystem, dir string, recs []*chaosRec, ran map[string][]start, windows []chaosWindow) {
+	d := filepath.Join(dir, strings.NewReplacer("/", "_", " ", "_").Replace(t.Name())+"-"+time.Now().Format("150405.000"))
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		t.Logf("keep: %v", err)
+		return
+	}
+	var b strings.Builder
+	for i, w := range windows {
+		fmt.Fprintf(&b, "fault %d: %s to %s\n", i+1, w.from.Format(tsFmt), w.to.Format(tsFmt))
+	}
+	for _, r := range recs {
+		fmt.Fprintf(&b, "%s id=%s submit=%s answered=%s refused=%d unsure=%v state=%s end=%s starts=%d\n", r.token, r.id,
+			r.submit.Format(tsFmt), r.answered.Format(tsFmt), r.refused, r.unsure, r.state, r.end.Format(tsFmt), len(ran[r.token]))
+	}
+	s.mu.Lock()
+	stderr := s.broker.Stderr()
+	s.mu.Unlock()
+	errs := []error{
+		os.WriteFile(filepath.Join(d, "history.txt"), []byte(b.String()), 0o644),
+		os.WriteFile(filepath.Join(d, "broker.stderr"), []byte(stderr), 0o644),
+		os.CopyFS(filepath.Join(d, "nodes"), os.DirFS(s.dir)),
+	}
+	if s.redis != nil {
+		errs = append(errs, os.CopyFS(filepath.Join(d, "redis"), os.DirFS(s.redis.srv.Dir)))
+	}
+	if err := errors.Join(errs...); err != nil {
+		t.Logf("keep: %v", err)
+	}
+	t.Logf("the failed run is kept in %s", d)
 }
 
 const tsFmt = "15:04:05.000"
