@@ -12,6 +12,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/zerotask/zerotask/internal/procs"
 )
 
 // Phase names, in the order Run runs them.
@@ -100,12 +102,16 @@ type Report struct {
 	Method string
 	Params string
 	// Host facts, for comparing figures: GOMAXPROCS, the CPU count, model, Go version, OS/arch.
-	GOMAXPROCS int
-	NumCPU     int
-	CPU        string
-	GoVersion  string
-	OS         string
-	Arch       string
+	// GOMAXPROCS is the Ps under load; AdaptiveProcs says the processes ran the adaptive
+	// policy of the zerotask binary (one P while mostly idle: internal/procs), which is on
+	// unless GOMAXPROCS is set in the environment.
+	GOMAXPROCS    int
+	AdaptiveProcs bool
+	NumCPU        int
+	CPU           string
+	GoVersion     string
+	OS            string
+	Arch          string
 	// Phases holds one result per phase run, in order.
 	Phases []PhaseResult
 }
@@ -113,12 +119,13 @@ type Report struct {
 // NewReport returns a Report with the host facts filled in.
 func NewReport() *Report {
 	return &Report{
-		GOMAXPROCS: runtime.GOMAXPROCS(0),
-		NumCPU:     runtime.NumCPU(),
-		CPU:        CPUModel(),
-		GoVersion:  runtime.Version(),
-		OS:         runtime.GOOS,
-		Arch:       runtime.GOARCH,
+		GOMAXPROCS:    procs.Max(),
+		AdaptiveProcs: procs.Running(),
+		NumCPU:        runtime.NumCPU(),
+		CPU:           CPUModel(),
+		GoVersion:     runtime.Version(),
+		OS:            runtime.GOOS,
+		Arch:          runtime.GOARCH,
 	}
 }
 
@@ -196,6 +203,7 @@ type jsonReport struct {
 	Method          string             `json:"method"`
 	Params          string             `json:"params"`
 	GOMAXPROCS      int                `json:"gomaxprocs"`
+	AdaptiveProcs   bool               `json:"adaptive_procs,omitempty"`
 	NumCPU          int                `json:"num_cpu"`
 	CPU             string             `json:"cpu"`
 	GoVersion       string             `json:"go_version"`
@@ -211,7 +219,7 @@ func (r *Report) WriteJSON(w io.Writer) error {
 	out := jsonReport{
 		Topology: r.Topology, Broker: r.Broker, Nodes: r.Nodes, NodeConcurrency: r.NodeConcurrency, NodePrefetch: r.NodePrefetch,
 		Method: r.Method, Params: r.Params,
-		GOMAXPROCS: r.GOMAXPROCS, NumCPU: r.NumCPU, CPU: r.CPU, GoVersion: r.GoVersion,
+		GOMAXPROCS: r.GOMAXPROCS, AdaptiveProcs: r.AdaptiveProcs, NumCPU: r.NumCPU, CPU: r.CPU, GoVersion: r.GoVersion,
 		OS: r.OS, Arch: r.Arch, Phases: make([]jsonPhase, 0, len(r.Phases)),
 	}
 	for _, p := range r.Procs {
@@ -254,8 +262,12 @@ func (r *Report) WriteJSON(w io.Writer) error {
 func (r *Report) WriteTable(w io.Writer) error {
 	bw := bufio.NewWriter(w)
 	fmt.Fprintf(bw, "zerotask bench: %s, method %s %s\n", r.Where(), r.Method, r.Params)
-	fmt.Fprintf(bw, "host: %s, GOMAXPROCS=%d, %d CPUs, %s, %s/%s\n\n",
-		r.CPU, r.GOMAXPROCS, r.NumCPU, r.GoVersion, r.OS, r.Arch)
+	adaptive := ""
+	if r.AdaptiveProcs {
+		adaptive = " (1 while mostly idle)"
+	}
+	fmt.Fprintf(bw, "host: %s, GOMAXPROCS=%d%s, %d CPUs, %s, %s/%s\n\n",
+		r.CPU, r.GOMAXPROCS, adaptive, r.NumCPU, r.GoVersion, r.OS, r.Arch)
 	tw := tabwriter.NewWriter(bw, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "phase \tin flight\ttasks\terrors\telapsed\ttasks/s\tp50\tp90\tp99\tmax\t")
 	for _, p := range r.Phases {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"runtime"
 	"runtime/pprof"
 	"slices"
 	"sync"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/zerotask/zerotask/client"
+	"github.com/zerotask/zerotask/internal/procs"
 	"github.com/zerotask/zerotask/protocol"
 )
 
@@ -74,7 +74,7 @@ type Load struct {
 	// PipelineCalls.
 	Pipeline string
 	// Senders is how many goroutines send notifications in the notify phase, and call Map in
-	// the async phase with PipelineMap (default GOMAXPROCS, at most Concurrency for Map).
+	// the async phase with PipelineMap (default procs.Max(): the process's Ps under load; at most Concurrency for Map).
 	Senders int
 	// Timeout bounds the wait for replies past Duration (default DefaultTimeout): a call still
 	// unanswered then counts as an error.
@@ -106,7 +106,7 @@ func (l Load) withDefaults() Load {
 		l.Pipeline = PipelineMap
 	}
 	if l.Senders <= 0 {
-		l.Senders = runtime.GOMAXPROCS(0)
+		l.Senders = procs.Max()
 	}
 	return l
 }
@@ -343,15 +343,12 @@ func (e *Env) probe(ctx context.Context, l Load, h *Histogram, wg *sync.WaitGrou
 	}
 }
 
-// Notify sends notifications from l.Senders goroutines (default GOMAXPROCS), never more than
+// Notify sends notifications from l.Senders goroutines (default procs.Max()), never more than
 // l.NotifyAhead ahead of the nodes, and measures how fast the nodes complete them. Elapsed runs
 // from the first send to the moment the last one is seen completed; the result's Concurrency is
 // the NotifyAhead bound (what may be in flight).
 func (e *Env) Notify(ctx context.Context, l Load) (PhaseResult, error) {
 	l = l.withDefaults()
-	if l.Senders <= 0 {
-		l.Senders = runtime.GOMAXPROCS(0)
-	}
 	ctx, cancel := phaseCtx(ctx, l)
 	defer cancel()
 	args, err := notifyArgs(l.Params)

@@ -6,13 +6,13 @@ import (
 	goio "io"
 	"log/slog"
 	"os"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/zerotask/zerotask/bench"
+	"github.com/zerotask/zerotask/internal/procs"
 )
 
 func runBench(ctx context.Context, io *stdio, args []string) error {
@@ -154,8 +154,12 @@ func runBench(ctx context.Context, io *stdio, args []string) error {
 			where = "existing broker " + *brokerEP
 		}
 		fmt.Fprintf(io.err, "zerotask bench: %s, phases %s, %v each, GOMAXPROCS=%d ...\n",
-			where, strings.Join(ph, ","), phaseBudget(*dur, *tasks), runtime.GOMAXPROCS(0))
+			where, strings.Join(ph, ","), phaseBudget(*dur, *tasks), procs.Max())
 	}
+	// The client runs the binary's adaptive GOMAXPROCS as the broker and nodes it starts do
+	// (internal/procs; off when GOMAXPROCS is set): the report says so.
+	stopProcs := procs.Start(context.Background(), procs.Policy{}, log)
+	defer stopProcs()
 	rep, err := bench.Run(ctx, cfg)
 	if rep != nil && len(rep.Phases) > 0 { // interrupted or failed: show what was measured
 		var werr error

@@ -16,6 +16,7 @@ import (
 	"github.com/zerotask/zerotask/broker"
 	"github.com/zerotask/zerotask/codec"
 	"github.com/zerotask/zerotask/dispatch"
+	"github.com/zerotask/zerotask/internal/procs"
 	"github.com/zerotask/zerotask/node"
 	"github.com/zerotask/zerotask/protocol"
 	"github.com/zerotask/zerotask/store"
@@ -296,8 +297,8 @@ func addServingFlags(fs *flagSet) *servingFlags {
 	return &servingFlags{http: addHTTPFlags(fs), cpuProfile: addCPUProfileFlag(fs)}
 }
 
-// parse parses the flags of a serving command (no arguments), checks its --http and starts
-// its --cpuprofile; stop ends the profile.
+// parse parses the flags of a serving command (no arguments), checks its --http, starts its
+// --cpuprofile and the adaptive GOMAXPROCS (internal/procs); stop ends both.
 func (sf *servingFlags) parse(fs *flagSet, io *stdio, args []string) (log *slog.Logger, stop func(), err error) {
 	if err := parse(fs, io, args, 0, 0); err != nil {
 		return nil, nil, err
@@ -305,10 +306,15 @@ func (sf *servingFlags) parse(fs *flagSet, io *stdio, args []string) (log *slog.
 	if err := sf.http.check(); err != nil {
 		return nil, nil, err
 	}
-	if stop, err = startCPUProfile(*sf.cpuProfile); err != nil {
+	stopProf, err := startCPUProfile(*sf.cpuProfile)
+	if err != nil {
 		return nil, nil, err
 	}
-	return fs.logger(io.err), stop, nil
+	log = fs.logger(io.err)
+	// One P while the process is mostly idle, the default as soon as it is busy (package
+	// procs says why); nothing when GOMAXPROCS is set.
+	stopProcs := procs.Start(context.Background(), procs.Policy{}, log)
+	return log, func() { stopProcs(); stopProf() }, nil
 }
 
 func runBroker(ctx context.Context, io *stdio, args []string) error {

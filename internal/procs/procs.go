@@ -1,0 +1,294 @@
+// Package procs runs a process with one P (runtime.GOMAXPROCS(1)) while its demand for CPU is
+// well under one core, and gives it the runtime's default number of Ps back as soon as the
+// demand nears one core.
+//
+// Why: a ZeroTask process serving one request at a time (a sequential call crosses the
+// client, the broker and the node, each woken by one message and idle again after it) pays
+// the Go scheduler's cross-thread wake-ups when it has more than one P. A goroutine made
+// runnable while another P is idle wakes a second thread to look for work (runtime.wakep: a
+// futex wake, a thread that spins and finds nothing, a futex sleep), and a spinning thread
+// that finds work wakes the next one; on a small machine those threads take the CPU the other
+// processes of the call are waiting for. With one P there is no idle P to wake: a message
+// wakes the one thread waiting in the netpoller, and the goroutine hand-offs that follow stay
+// on that thread.
+//
+// Demand is measured every Period as the cores the process used (getrusage) plus the mean
+// number of goroutines that were runnable and waiting for a P (the runtime's
+// /sched/latencies:seconds histogram, by Little's law): at one P a goroutine that waits is
+// work a second P would have run, and it shows even when the machine is too busy to give the
+// process a whole core. At one P, a Period whose demand reaches Raise restores the default at
+// once (runtime.SetDefaultGOMAXPROCS, which also keeps the runtime's own updates of it from
+// the process's cgroup CPU limit). At the default, a window of Hold with no Period at Raise
+// and a mean demand under Lower goes back to one P. Each change stops the world for some
+// microseconds; the window makes changes rare.
+//
+// The controller does nothing when GOMAXPROCS is set in the environment (the operator chose),
+// or when the runtime's default is one P already.
+package procs
+
+import (
+	"context"
+	"log/slog"
+	"math"
+	"os"
+	"runtime"
+	"runtime/metrics"
+	"sync"
+	"time"
+)
+
+// The policy's defaults.
+const (
+	// DefaultPeriod is how often the demand is sampled.
+	DefaultPeriod = 10 * time.Millisecond
+	// DefaultRaise is the demand, in cores, that RaiseAfter Periods in a row must reach for a
+	// process on one P to get the default back: one P is then the bottleneck.
+	DefaultRaise = 1.0
+	// DefaultRaiseAfter is how many Periods in a row must reach Raise: more than one, so that
+	// a burst shorter than a Period (a process's start, a collection) does not count.
+	DefaultRaiseAfter = 2
+	// DefaultLower is the mean demand over Hold under which a process goes back to one P:
+	// what one P carries with room to spare.
+	DefaultLower = 0.5
+	// DefaultHold is the window over which the mean demand is taken before going back to one
+	// P (and so the least time at the default after a raise).
+	DefaultHold = time.Second
+)
+
+// Policy says when the controller changes the number of Ps; zero fields take the defaults.
+type Policy struct {
+	Period     time.Duration // sampling period
+	Raise      float64       // demand of a Period, in cores, that counts toward restoring the default at one P
+	RaiseAfter int           // Periods in a row at Raise that restore it
+	Lower      float64       // mean demand over Hold under which the default goes back to one P
+	Hold       time.Duration // the window of the mean
+}
+
+func (p Policy) withDefaults() Policy {
+	if p.Period <= 0 {
+		p.Period = DefaultPeriod
+	}
+	if p.Raise <= 0 {
+		p.Raise = DefaultRaise
+	}
+	if p.RaiseAfter <= 0 {
+		p.RaiseAfter = DefaultRaiseAfter
+	}
+	if p.Lower <= 0 {
+		p.Lower = DefaultLower
+	}
+	if p.Hold <= 0 {
+		p.Hold = DefaultHold
+	}
+	return p
+}
+
+// Enabled reports whether Start runs the controller: GOMAXPROCS is not set in the
+// environment, the runtime's default is more than one P, and the process's CPU time can be
+// read here.
+func Enabled() bool {
+	return os.Getenv("GOMAXPROCS") == "" && runtime.GOMAXPROCS(0) > 1 && cpuTimeOK
+}
+
+// Start runs the controller with policy p until ctx ends or the returned stop is called;
+// stop waits for it to end and leaves the runtime's default in place. When Enabled is false
+// it does nothing. log (nil: none) gets each change at debug level.
+func Start(ctx context.Context, p Policy, log *slog.Logger) (stop func()) {
+	if !Enabled() {
+		return func() {}
+	}
+	mu.Lock()
+	if active {
+		mu.Unlock()
+		return func() {} // one controller per process: the first one's policy holds
+	}
+	active, maxProcs = true, runtime.GOMAXPROCS(0)
+	mu.Unlock()
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	w := newWaitMeter()
+	c := &controller{
+		p:      p.withDefaults(),
+		set:    setProcs,
+		sample: func() (time.Duration, time.Duration) { return cpuTime(), w.total() },
+		log:    log,
+	}
+	go func() {
+		defer close(done)
+		defer func() {
+			mu.Lock()
+			active = false
+			mu.Unlock()
+		}()
+		c.run(ctx)
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
+// Whether a controller runs in this process, and the Ps the runtime gave the process when it
+// started.
+var (
+	mu       sync.Mutex
+	active   bool
+	maxProcs int
+)
+
+// Running reports whether a controller started by Start runs in this process.
+func Running() bool {
+	mu.Lock()
+	defer mu.Unlock()
+	return active
+}
+
+// Max returns the number of Ps the process runs with under load: the runtime's default as it
+// was when the controller started, or GOMAXPROCS when none runs. What a process sizes its own
+// parallelism by (not runtime.GOMAXPROCS(0), 1 while the controller keeps one P).
+func Max() int {
+	mu.Lock()
+	defer mu.Unlock()
+	if active {
+		return maxProcs
+	}
+	return runtime.GOMAXPROCS(0)
+}
+
+// setProcs sets one P (n == 1), or the runtime's default (n == 0).
+func setProcs(n int) {
+	if n == 0 {
+		runtime.SetDefaultGOMAXPROCS()
+		return
+	}
+	runtime.GOMAXPROCS(n)
+}
+
+// controller is the sampling loop's state. set and sample are the runtime's outside tests.
+type controller struct {
+	p      Policy
+	set    func(n int)                      // 1: one P; 0: the runtime's default
+	sample func() (cpu, wait time.Duration) // CPU time used and time spent runnable, so far
+	log    *slog.Logger                     // nil: none
+	one    bool                             // running on one P
+	high   int                              // Periods in a row at Raise, on one P
+	// The window at the default: its start (zero: none yet) and its demand's sum and count.
+	from time.Time
+	sum  float64
+	n    int
+}
+
+func (c *controller) run(ctx context.Context) {
+	defer func() {
+		if c.one {
+			c.set(0)
+		}
+	}()
+	t := time.NewTicker(c.p.Period)
+	defer t.Stop()
+	lastCPU, lastWait := c.sample()
+	lastAt := time.Now()
+	c.lower()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		cpu, wait := c.sample()
+		now := time.Now()
+		if el := float64(now.Sub(lastAt)); el > 0 {
+			c.step(float64(cpu-lastCPU)/el+float64(wait-lastWait)/el, now)
+		}
+		lastCPU, lastWait, lastAt = cpu, wait, now
+	}
+}
+
+// step takes one Period's demand (cores used plus goroutines waiting for a P, on average).
+func (c *controller) step(demand float64, now time.Time) {
+	if c.one {
+		if demand < c.p.Raise {
+			c.high = 0
+			return
+		}
+		if c.high++; c.high >= c.p.RaiseAfter {
+			c.one, c.high, c.from, c.sum, c.n = false, 0, now, 0, 0
+			c.set(0)
+			if c.log != nil {
+				c.log.Debug("procs: the runtime's default", "demand", demand, "gomaxprocs", runtime.GOMAXPROCS(0))
+			}
+		}
+		return
+	}
+	if demand >= c.p.Raise {
+		c.from, c.sum, c.n = now, 0, 0 // one P would be raised again at once
+		return
+	}
+	c.sum += demand
+	c.n++
+	if now.Sub(c.from) < c.p.Hold {
+		return
+	}
+	mean := c.sum / float64(c.n)
+	c.from, c.sum, c.n = now, 0, 0
+	if mean < c.p.Lower {
+		c.lower()
+		if c.log != nil {
+			c.log.Debug("procs: one P", "mean_demand", mean)
+		}
+	}
+}
+
+// lower goes to one P.
+func (c *controller) lower() {
+	c.one, c.high = true, 0
+	c.set(1)
+}
+
+// waitMetric is the runtime's histogram of the time goroutines spent runnable before running.
+const waitMetric = "/sched/latencies:seconds"
+
+// trackingPeriod is that histogram's sampling: the runtime records one transition of a
+// goroutine in 8 (runtime.gTrackingPeriod), so the recorded waits add up to an eighth.
+const trackingPeriod = 8
+
+// waitMeter estimates the total time goroutines spent runnable and not running (waiting for
+// a P) from the runtime's histogram: each bucket's new count times the bucket's middle, times
+// the sampling. Divided by a Period, its growth is the mean number of goroutines that waited.
+type waitMeter struct {
+	s    []metrics.Sample
+	prev []uint64
+	sum  float64 // seconds so far
+}
+
+func newWaitMeter() *waitMeter {
+	return &waitMeter{s: []metrics.Sample{{Name: waitMetric}}}
+}
+
+// total returns the estimated time spent runnable so far.
+func (w *waitMeter) total() time.Duration {
+	metrics.Read(w.s)
+	if w.s[0].Value.Kind() != metrics.KindFloat64Histogram {
+		return 0
+	}
+	h := w.s[0].Value.Float64Histogram()
+	if len(w.prev) != len(h.Counts) {
+		w.prev = make([]uint64, len(h.Counts))
+	}
+	for i, n := range h.Counts {
+		d := n - w.prev[i]
+		if d == 0 {
+			continue
+		}
+		w.prev[i] = n
+		lo, hi := h.Buckets[i], h.Buckets[i+1]
+		if math.IsInf(lo, -1) {
+			lo = 0
+		}
+		if math.IsInf(hi, 1) {
+			hi = lo
+		}
+		w.sum += float64(d) * (lo + hi) / 2 * trackingPeriod
+	}
+	return time.Duration(w.sum * float64(time.Second))
+}

@@ -1,0 +1,210 @@
+package procs
+
+import (
+	"context"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/zerotask/zerotask/internal/testutil"
+)
+
+// TestStep: the policy on sequences of Periods' demand, from one P. Two Periods in a row at
+// Raise restore the default (one alone, a burst, does not); at the default a window of Hold
+// whose mean demand is under Lower goes back to one P, a Period at Raise restarts the window,
+// and a window at or above Lower keeps the default.
+func TestStep(t *testing.T) {
+	p := Policy{Period: 10 * time.Millisecond, Raise: 1, RaiseAfter: 2, Lower: 0.5, Hold: 100 * time.Millisecond}
+	up := []float64{1.5, 1.2}
+	then := func(a []float64, b ...[]float64) []float64 {
+		out := append([]float64(nil), a...)
+		for _, x := range b {
+			out = append(out, x...)
+		}
+		return out
+	}
+	cases := []struct {
+		name   string
+		demand []float64 // one per Period, from one P
+		want   []int     // the calls of set, in order (1: one P, 0: the default)
+		one    bool      // on one P at the end
+	}{
+		{"idle", rep(0.01, 50), nil, true},
+		{"sequential calls", rep(0.6, 50), nil, true},
+		{"a burst", then(rep(0.2, 3), []float64{3}, rep(0.2, 3), []float64{3}, rep(0.9, 3)), nil, true},
+		{"load", then([]float64{0.2}, up), []int{0}, false},
+		{"load that stays", then(up, rep(0.9, 50)), []int{0}, false},
+		{"load that ends", then(up, rep(0.1, 12)), []int{0, 1}, true},
+		{"mean over the window", then(up, rep2(0.2, 0.7, 12)), []int{0, 1}, true},
+		{"mean at Lower", then(up, rep2(0.3, 0.7, 12)), []int{0}, false},
+		{"a Period at Raise restarts the window", then(up, rep(0.1, 8), []float64{1.2}, rep(0.1, 8)), []int{0}, false},
+		{"again", then(up, rep(0.1, 12), up), []int{0, 1, 0}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []int
+			c := &controller{p: p, set: func(n int) { got = append(got, n) }}
+			c.lower()
+			got = got[:0]
+			now := time.Unix(0, 0)
+			for _, d := range tc.demand {
+				now = now.Add(p.Period)
+				c.step(d, now)
+			}
+			if !equal(got, tc.want) || c.one != tc.one {
+				t.Errorf("set calls %v, one P %v; want %v, %v", got, c.one, tc.want, tc.one)
+			}
+		})
+	}
+}
+
+func rep(d float64, n int) []float64 {
+	out := make([]float64, n)
+	for i := range out {
+		out[i] = d
+	}
+	return out
+}
+
+// rep2 alternates a and b, n of each.
+func rep2(a, b float64, n int) []float64 {
+	out := make([]float64, 0, 2*n)
+	for range n {
+		out = append(out, a, b)
+	}
+	return out
+}
+
+func equal(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// TestRun: the loop on a CPU clock that runs at a given number of cores: it starts on one P,
+// restores the default once the process uses two cores, and leaves the default when stopped.
+func TestRun(t *testing.T) {
+	var cores atomic.Int64 // thousandths of a core
+	var mu sync.Mutex
+	var cpu time.Duration
+	last := time.Now()
+	sample := func() (time.Duration, time.Duration) {
+		mu.Lock()
+		defer mu.Unlock()
+		now := time.Now()
+		cpu += now.Sub(last) * time.Duration(cores.Load()) / 1000
+		last = now
+		return cpu, 0
+	}
+	var sets []int
+	var setMu sync.Mutex
+	set := func(n int) {
+		setMu.Lock()
+		sets = append(sets, n)
+		setMu.Unlock()
+	}
+	calls := func() []int {
+		setMu.Lock()
+		defer setMu.Unlock()
+		return append([]int(nil), sets...)
+	}
+	c := &controller{p: Policy{Period: time.Millisecond, Raise: 1, RaiseAfter: 2, Lower: 0.5, Hold: time.Hour}, set: set, sample: sample}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.run(ctx)
+	}()
+	testutil.Eventually(t, 10*time.Second, func() bool { return len(calls()) == 1 }, "no start on one P: %v", calls())
+	cores.Store(2000)
+	testutil.Eventually(t, 10*time.Second, func() bool { return len(calls()) == 2 }, "not raised: %v", calls())
+	cancel()
+	<-done
+	if got := calls(); !equal(got, []int{1, 0}) {
+		t.Errorf("set calls %v, want [1 0]", got)
+	}
+}
+
+// TestEnabled: GOMAXPROCS in the environment turns the controller off, and Start then
+// changes nothing.
+func TestEnabled(t *testing.T) {
+	t.Setenv("GOMAXPROCS", "3")
+	if Enabled() {
+		t.Fatal("enabled with GOMAXPROCS set")
+	}
+	before := runtime.GOMAXPROCS(0)
+	stop := Start(context.Background(), Policy{}, nil)
+	stop()
+	if got := runtime.GOMAXPROCS(0); got != before {
+		t.Errorf("GOMAXPROCS %d after Start with GOMAXPROCS set, want %d", got, before)
+	}
+}
+
+// TestWaitMeter: the estimate of the time spent runnable only grows, and grows while more
+// goroutines are runnable than there are Ps.
+func TestWaitMeter(t *testing.T) {
+	w := newWaitMeter()
+	first := w.total()
+	if first < 0 {
+		t.Fatalf("total %v < 0", first)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 * runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+					runtime.Gosched()
+				}
+			}
+		}()
+	}
+	ok := testutil.Poll(10*time.Second, func() bool { return w.total() > first })
+	close(stop)
+	wg.Wait()
+	if !ok {
+		t.Fatal("no runnable time measured with goroutines queued for the Ps")
+	}
+}
+
+// TestStart: the controller puts the process on one P while it is idle, a second Start while
+// it runs changes nothing, Max reports the default meanwhile, and stop leaves the default.
+func TestStart(t *testing.T) {
+	if !Enabled() {
+		t.Skip("the controller is off here (GOMAXPROCS set, or one CPU)")
+	}
+	def := runtime.GOMAXPROCS(0)
+	stop := Start(context.Background(), Policy{Period: time.Millisecond}, nil)
+	stopped := false
+	defer func() {
+		if !stopped {
+			stop()
+		}
+	}()
+	testutil.Eventually(t, 10*time.Second, func() bool { return runtime.GOMAXPROCS(0) == 1 }, "not on one P: GOMAXPROCS %d", runtime.GOMAXPROCS(0))
+	if !Running() || Max() != def {
+		t.Errorf("Running %v, Max %d; want true, %d", Running(), Max(), def)
+	}
+	Start(context.Background(), Policy{}, nil)() // a second one: nothing
+	if !Running() {
+		t.Error("the second Start's stop stopped the first controller")
+	}
+	stop()
+	stopped = true
+	if got := runtime.GOMAXPROCS(0); got != def || Running() || Max() != def {
+		t.Errorf("after stop: GOMAXPROCS %d, Running %v, Max %d; want %d, false, %d", got, Running(), Max(), def, def)
+	}
+}
