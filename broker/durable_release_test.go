@@ -84,24 +84,9 @@ func testWaitOnFencedTask(t *testing.T, onNode bool) {
 	resultWait(c, 2, id, long)
 	testutil.Eventually(t, wait, func() bool { return waitingOn(a, 1) }, "the wait registered on the live task")
 
-	// The run's lease runs out (no renewal reaches Redis); another broker's claim gives the
-	// task back to the queue and fences the run; the next renewal tells the broker, which
-	// forgets the task and goes on under a new run.
-	cs.cut.Store(true)
-	orun, _, err := other.Register(ctx, "b", false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc := other.Client()
-	testutil.Eventually(t, 10*time.Second, func() bool {
-		if _, err := other.Claim(ctx, "elsewhere", orun, "", 1, nil); err != nil {
-			t.Fatal(err)
-		}
-		_, err := rc.Do(ctx, rc.B().Zscore().Key(testPrefix+"fenced").Member(run).Build()).ToFloat64()
-		return err == nil
-	}, "run %s fenced after its lease", run)
-	cs.cut.Store(false)
-	testutil.Eventually(t, 10*time.Second, func() bool { return a.c.dur.owner() != run }, "the broker learns it lost %s", run)
+	// The run's lease runs out; another broker's claim gives the task back to the queue and
+	// fences the run; the broker forgets the task and goes on under a new run.
+	fenceByClaim(ctx, t, a, &cs.cut, other, run)
 
 	// The new run claims the task back for the node, which answers it: the wait that began
 	// before the fence is answered with that result.

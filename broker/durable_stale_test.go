@@ -118,23 +118,7 @@ func testStaleWriteAfterFence(t *testing.T, which string) {
 			t.Fatalf("no %s landed", which)
 		}
 	}
-	// The run's lease runs out (no renewal reaches Redis); another broker's claim gives its
-	// tasks, the ones just taken included, back to the queue and fences it.
-	rs.cut.Store(true)
-	orun, _, err := other.Register(ctx, "b", false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc := other.Client()
-	testutil.Eventually(t, 10*time.Second, func() bool {
-		if _, err := other.Claim(ctx, "elsewhere", orun, "", 1, nil); err != nil {
-			t.Fatal(err)
-		}
-		_, err := rc.Do(ctx, rc.B().Zscore().Key(testPrefix+"fenced").Member(run).Build()).ToFloat64()
-		return err == nil
-	}, "run %s fenced after its lease", run)
-	rs.cut.Store(false) // the next renewal is refused as fenced: the broker goes on under a new run
-	testutil.Eventually(t, 10*time.Second, func() bool { return a.c.dur.owner() != run }, "the broker learns it lost %s", run)
+	fenceByClaim(ctx, t, a, &rs.cut, other, run)
 	close(rs.released) // now the reply of the write made under the lost run (if one waits)
 	switch which {
 	case "hold":
@@ -182,4 +166,27 @@ func submitIDFrom(t testing.TB, body string) string {
 		t.Fatalf("submit answered %s %+v", r.Result, r.Error)
 	}
 	return v.ID
+}
+
+// fenceByClaim lets run's lease run out (cut stops its renewals from reaching Redis), has
+// other, a second broker's store, claim so that Redis gives the run's tasks back to the queue
+// and fences it, then lets the renewals through again: the next one is refused as fenced, and
+// the test waits until b knows it lost run and goes on under a new one.
+func fenceByClaim(ctx context.Context, t *testing.T, b *Broker, cut *atomic.Bool, other *store.Redis, run string) {
+	t.Helper()
+	cut.Store(true)
+	orun, _, err := other.Register(ctx, "b", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := other.Client()
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		if _, err := other.Claim(ctx, "elsewhere", orun, "", 1, nil); err != nil {
+			t.Fatal(err)
+		}
+		_, err := rc.Do(ctx, rc.B().Zscore().Key(testPrefix+"fenced").Member(run).Build()).ToFloat64()
+		return err == nil
+	}, "run %s fenced after its lease", run)
+	cut.Store(false)
+	testutil.Eventually(t, 10*time.Second, func() bool { return b.c.dur.owner() != run }, "the broker learns it lost %s", run)
 }
