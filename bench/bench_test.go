@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"runtime"
 	"strconv"
@@ -9,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/zerotask/zerotask/protocol"
 )
 
 // startEnv starts an in-process broker and nodes for a benchmark or test and closes them at
@@ -303,5 +306,109 @@ func TestRunExternalBroker(t *testing.T) {
 	_, err = Run(ctx, Config{EnvConfig: EnvConfig{Broker: ext.Endpoint}, Load: Load{Method: "no_such_task", Tasks: 1}})
 	if !errors.Is(err, ErrNotServed) {
 		t.Fatalf("Run with an unserved method: %v, want ErrNotServed", err)
+	}
+}
+
+func TestParseOutstanding(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int64
+	}{
+		{`{"queued":3,"running":4,"succeeded":10}`, 7},
+		{`{"queued":3}`, 3},
+		{`{"running":2}`, 2},
+		{`{"succeeded":10}`, -1},
+		{`[1]`, -1},
+	}
+	for _, tc := range tests {
+		if got := parseOutstanding([]byte(tc.in)); got != tc.want {
+			t.Errorf("parseOutstanding(%s) = %d, want %d", tc.in, got, tc.want)
+		}
+	}
+}
+
+// TestNotifyShared: client processes that share a broker's notify window (NotifyShare) keep
+// the tasks it holds unfinished within NotifyAhead together, where each counting its own
+// sends against everyone's completions lets the total grow past it (two clients: at least
+// twice NotifyAhead, plus every completion); none of them is refused; and a client that finds
+// itself alone with a share of 2 (the others finished or not started) still ends its phase.
+// The node runs sleep 1 ms tasks, so that the window, not the senders, bounds what is held.
+func TestNotifyShared(t *testing.T) {
+	ext := startEnv(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const ahead = 5000
+	load := Load{Method: "sleep", Duration: time.Second, NotifyAhead: ahead, NotifyShare: 2, Senders: 2}
+	clients := make([]*Env, 2)
+	for i := range clients {
+		env, err := NewEnv(ctx, EnvConfig{Broker: ext.Endpoint})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer env.Close()
+		clients[i] = env
+	}
+	stats := func() (outstanding, rejected int64) {
+		raw, err := ext.Client.CallRaw(ctx, nil, protocol.MethodStats, nil)
+		if err != nil {
+			t.Error(err)
+			return 0, 0
+		}
+		var st struct{ Rejected int64 }
+		_ = json.Unmarshal(raw, &st)
+		return parseOutstanding(raw), st.Rejected
+	}
+
+	var most atomic.Int64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+			}
+			if n, _ := stats(); n > most.Load() {
+				most.Store(n)
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	res := make([]PhaseResult, len(clients))
+	errs := make([]error, len(clients))
+	for i, env := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res[i], errs[i] = env.Notify(ctx, load)
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	<-sampled
+	for i := range clients {
+		if errs[i] != nil || res[i].Errors != 0 || res[i].Tasks == 0 {
+			t.Fatalf("client %d: %+v, %v", i+1, res[i], errs[i])
+		}
+	}
+	if _, rejected := stats(); rejected != 0 {
+		t.Errorf("%d notifications refused", rejected)
+	}
+	if m := most.Load(); m > ahead*8/5 {
+		t.Errorf("the broker held %d tasks unfinished at once, window %d", m, ahead)
+	}
+	t.Logf("most held at once %d (window %d); completed %d and %d", most.Load(), ahead, res[0].Tasks, res[1].Tasks)
+
+	// Alone, with a share of 2: the phase ends (a share that assumed the others still send
+	// would wait for completions that never come).
+	start := time.Now()
+	r, err := clients[0].Notify(ctx, Load{Method: "sleep", Duration: 300 * time.Millisecond, NotifyAhead: 500, NotifyShare: 2})
+	if err != nil || r.Errors != 0 || r.Tasks == 0 {
+		t.Fatalf("alone: %+v, %v", r, err)
+	}
+	if el := time.Since(start); el > 20*time.Second {
+		t.Errorf("alone: the phase took %v", el)
 	}
 }

@@ -30,7 +30,8 @@ func runClients(ctx context.Context, cfg Config, env *Env, rep *Report, phases [
 	args := []string{"bench", "--broker", env.Endpoint, "--json", "--log-level", "error",
 		"--phases", strings.Join(phases, ","), "--method", l.Method, "--params", string(l.Params),
 		"--duration", l.Duration.String(), "--tasks", strconv.FormatInt(l.Tasks, 10),
-		"--timeout", l.Timeout.String(), "--pipeline", l.Pipeline, "--senders", strconv.Itoa(l.Senders)}
+		"--timeout", l.Timeout.String(), "--pipeline", l.Pipeline, "--senders", strconv.Itoa(l.Senders),
+		"--notify-share", strconv.Itoa(cfg.Clients)}
 	levels := cfg.InFlight
 	if len(levels) == 0 {
 		levels = []int{l.Concurrency}

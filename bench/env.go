@@ -262,19 +262,45 @@ func (e *Env) goRun(wg *sync.WaitGroup, f func() error) {
 // external broker). Phases take its
 // difference, so only its growth matters.
 func (e *Env) Completed(ctx context.Context) (done, failed int64, err error) {
+	done, failed, _, err = e.progress(ctx)
+	return done, failed, err
+}
+
+// progress is Completed and, from a broker's broker.stats, the tasks it holds unfinished
+// (queued and running, everyone's); -1 when that is not known (in-process nodes).
+func (e *Env) progress(ctx context.Context) (done, failed, outstanding int64, err error) {
 	if e.Broker != nil {
 		for _, n := range e.Nodes {
 			st := n.Stats()
 			done += int64(st.Done)
 			failed += int64(st.Failed)
 		}
-		return done, failed, nil
+		return done, failed, -1, nil
 	}
 	raw, err := e.Client.CallRaw(ctx, nil, protocol.MethodStats, nil)
 	if err != nil {
-		return 0, 0, fmt.Errorf("bench: broker.stats: %w", err)
+		return 0, 0, 0, fmt.Errorf("bench: broker.stats: %w", err)
 	}
-	return parseStats(raw)
+	if done, failed, err = parseStats(raw); err != nil {
+		return 0, 0, 0, err
+	}
+	return done, failed, parseOutstanding(raw), nil
+}
+
+// parseOutstanding takes the tasks a broker holds unfinished (queued plus running) out of a
+// broker.stats answer; -1 when it has neither counter.
+func parseOutstanding(raw []byte) int64 {
+	var st struct{ Queued, Running *int64 }
+	if json.Unmarshal(raw, &st) != nil || st.Queued == nil && st.Running == nil {
+		return -1
+	}
+	var n int64
+	for _, p := range []*int64{st.Queued, st.Running} {
+		if p != nil {
+			n += *p
+		}
+	}
+	return n
 }
 
 // parseStats takes the finished-task counters out of a broker.stats answer. It accepts the

@@ -82,6 +82,15 @@ type Load struct {
 	// NotifyAhead bounds the notifications sent and not yet completed (default
 	// DefaultNotifyAhead), so that the broker's queue limit is never hit.
 	NotifyAhead int64
+	// NotifyShare is how many client processes run the notify phase against the broker at
+	// once (default 1; Config.Clients sets it for the processes it starts). The completions a
+	// client sees are the broker's, everyone's, so its own sends against them bound nothing
+	// when others send too (four clients that did so drove a broker past its queue limit:
+	// 1.47 million of 2.5 million notifications refused, the broker's CPU spent refusing
+	// them). With more than one, a client stops while the tasks the broker holds unfinished
+	// (queued and running, from broker.stats) plus its sends since that count, times
+	// NotifyShare, reach NotifyAhead: together the clients keep the broker within it.
+	NotifyShare int
 	// Progress, when set, draws a bar while the phase runs.
 	Progress *Progress
 }
@@ -101,6 +110,9 @@ func (l Load) withDefaults() Load {
 	}
 	if l.NotifyAhead <= 0 {
 		l.NotifyAhead = DefaultNotifyAhead
+	}
+	if l.NotifyShare <= 0 {
+		l.NotifyShare = 1
 	}
 	if l.Pipeline == "" {
 		l.Pipeline = PipelineMap
@@ -355,16 +367,19 @@ func (e *Env) Notify(ctx context.Context, l Load) (PhaseResult, error) {
 	if err != nil {
 		return PhaseResult{}, err
 	}
-	base, baseFailed, err := e.Completed(ctx)
+	base, baseFailed, held, err := e.progress(ctx)
 	if err != nil {
 		return PhaseResult{}, err
 	}
 	var (
 		sent      atomic.Int64
 		completed atomic.Int64 // completed tasks (done + failed) since base, as last polled
-		sendErrs  atomic.Int64
-		firstErr  error
-		errOnce   sync.Once
+		// The broker's unfinished tasks at the last poll and the sends counted then (shared
+		// window, NotifyShare > 1).
+		outstanding, sentAtPoll atomic.Int64
+		sendErrs                atomic.Int64
+		firstErr                error
+		errOnce                 sync.Once
 	)
 	start := time.Now()
 	bud := newBudget(l, start)
@@ -383,12 +398,15 @@ func (e *Env) Notify(ctx context.Context, l Load) (PhaseResult, error) {
 		defer t.Stop()
 		sendersOver := false
 		for {
-			d, f, err := e.Completed(ctx)
+			n := sent.Load()
+			d, f, out, err := e.progress(ctx)
 			if err != nil {
 				pollErr = err
 				return
 			}
 			completed.Store(d + f - base - baseFailed)
+			outstanding.Store(out)
+			sentAtPoll.Store(n)
 			if sendersOver && completed.Load() >= sent.Load() {
 				finalDone, finalFailed, finished = d-base, f-baseFailed, time.Now()
 				return
@@ -405,13 +423,24 @@ func (e *Env) Notify(ctx context.Context, l Load) (PhaseResult, error) {
 		}
 	}(sendersDone)
 
+	outstanding.Store(held)
+	shared := l.NotifyShare > 1 && held >= 0
+	full := func() bool {
+		if shared {
+			return outstanding.Load()+(sent.Load()-sentAtPoll.Load())*int64(l.NotifyShare) >= l.NotifyAhead
+		}
+		return sent.Load()-completed.Load() >= l.NotifyAhead
+	}
 	var wg sync.WaitGroup
 	for range l.Senders {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for bud.next(time.Now()) {
-				for sent.Load()-completed.Load() >= l.NotifyAhead {
+				for full() {
+					if !bud.deadline.IsZero() && !time.Now().Before(bud.deadline) {
+						return // the phase is over while the window is full
+					}
 					select {
 					case <-ctx.Done():
 						return

@@ -43,6 +43,7 @@ func runBench(ctx context.Context, io *stdio, args []string) error {
 	params := fs.String("params", "", "raw JSON params of each task (default: [5,6] for add and subtract, [\"x\"] for echo, [1] for sleep)")
 	phases := fs.String("phases", strings.Join([]string{bench.PhaseSync, bench.PhaseAsync, bench.PhaseNotify}, ","), "phases to run, in order")
 	timeout := fs.Duration("timeout", bench.DefaultTimeout, "how long replies may take past --duration before they count as errors")
+	notifyShare := fs.Int("notify-share", 1, "client processes running the notify phase against the broker at once, which share its window of notifications ahead of the completions (--clients sets it for the processes it starts)")
 	warmup := fs.Int("warmup", 1_000, "sequential calls before measuring (0 = none)")
 	asJSON := fs.Bool("json", false, "print the report as JSON instead of a table")
 	curve := fs.Bool("curve", false, "CURVE on every connection of the broker and nodes the bench starts (keys made for the run; not with --broker, where --curve-server and --curve-secret give the keys)")
@@ -75,6 +76,8 @@ func runBench(ctx context.Context, io *stdio, args []string) error {
 		return usagef("--nodes must be positive, got %d", *nodes)
 	case len(conc) == 0 || slices.Min(conc) <= 0:
 		return usagef("--concurrency must be positive, got %s", conc.String())
+	case *notifyShare <= 0:
+		return usagef("--notify-share must be positive, got %d", *notifyShare)
 	case *nodeConc < 0 || *warmup < 0 || *senders < 0 || *prefetch < 0:
 		return usagef("--node-concurrency, --warmup, --senders and --prefetch must not be negative")
 	case *pipeline != bench.PipelineMap && *pipeline != bench.PipelineCalls:
@@ -112,7 +115,7 @@ func runBench(ctx context.Context, io *stdio, args []string) error {
 			NodePrefetch: *prefetch, NodeFixedCredit: *fixedCredit, Curve: *curve, Logger: log,
 			ClientOptions: copts, ClientArgs: sec.args()},
 		Load: bench.Load{Method: *method, Params: rawParams, Tasks: *tasks, Duration: *dur,
-			Concurrency: conc[0], Pipeline: *pipeline, Senders: *senders, Timeout: *timeout},
+			Concurrency: conc[0], Pipeline: *pipeline, Senders: *senders, Timeout: *timeout, NotifyShare: *notifyShare},
 		Phases:   ph,
 		InFlight: conc,
 		Warmup:   warm,
