@@ -15,11 +15,15 @@
 // Demand is measured every Period as the cores the process used (getrusage) plus the mean
 // number of goroutines that were runnable and waiting for a P (the runtime's
 // /sched/latencies:seconds histogram, by Little's law): at one P a goroutine that waits is
-// work a second P would have run, and it shows even when the machine is too busy to give the
-// process a whole core. At one P, a Period whose demand reaches Raise restores the default at
-// once (runtime.SetDefaultGOMAXPROCS, which also keeps the runtime's own updates of it from
-// the process's cgroup CPU limit). At the default, a window of Hold with no Period at Raise
-// and a mean demand under Lower goes back to one P. Each change stops the world for some
+// work a second P would have run. At one P, RaiseAfter Periods in a row whose demand reaches
+// Raise restore the default (runtime.SetDefaultGOMAXPROCS, which also keeps the runtime's own
+// updates of it from the process's cgroup CPU limit), provided the machine had Spare idle
+// cores over the last tenth of a second (/proc/stat): where every CPU is busy, a goroutine
+// waiting for a P is waiting for the machine, and a second thread would only take CPU from the
+// other processes (on 2 vCPUs with a broker, four nodes and a client, every process raised
+// itself and the nodes' CPU per task doubled). At the default, a window of Hold with no such
+// Period goes back to one P when its mean demand is under Lower, or when the process used
+// under one core while the machine had no idle CPU. Each change stops the world for some
 // microseconds; the window makes changes rare.
 //
 // The controller does nothing when GOMAXPROCS is set in the environment (the operator chose),
@@ -53,6 +57,9 @@ const (
 	// DefaultHold is the window over which the mean demand is taken before going back to one
 	// P (and so the least time at the default after a raise).
 	DefaultHold = time.Second
+	// DefaultSpare is the machine's idle CPU, in cores over the last tenth of a second, that
+	// a raise needs: a second P only helps where a second thread can run.
+	DefaultSpare = 0.5
 )
 
 // Policy says when the controller changes the number of Ps; zero fields take the defaults.
@@ -62,6 +69,7 @@ type Policy struct {
 	RaiseAfter int           // Periods in a row at Raise that restore it
 	Lower      float64       // mean demand over Hold under which the default goes back to one P
 	Hold       time.Duration // the window of the mean
+	Spare      float64       // the machine's idle cores a raise needs
 }
 
 func (p Policy) withDefaults() Policy {
@@ -79,6 +87,9 @@ func (p Policy) withDefaults() Policy {
 	}
 	if p.Hold <= 0 {
 		p.Hold = DefaultHold
+	}
+	if p.Spare <= 0 {
+		p.Spare = DefaultSpare
 	}
 	return p
 }
@@ -107,11 +118,16 @@ func Start(ctx context.Context, p Policy, log *slog.Logger) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	w := newWaitMeter()
+	m := newMachineMeter()
 	c := &controller{
-		p:      p.withDefaults(),
-		set:    setProcs,
-		sample: func() (time.Duration, time.Duration) { return cpuTime(), w.total() },
-		log:    log,
+		p:   p.withDefaults(),
+		set: setProcs,
+		read: func() sample {
+			s := sample{cpu: cpuTime(), wait: w.total()}
+			s.idle, s.total, s.machine = m.read()
+			return s
+		},
+		log: log,
 	}
 	go func() {
 		defer close(done)
@@ -164,18 +180,36 @@ func setProcs(n int) {
 	runtime.GOMAXPROCS(n)
 }
 
-// controller is the sampling loop's state. set and sample are the runtime's outside tests.
+// sample is what the controller reads each Period: the process's CPU time and time spent
+// runnable so far, and the machine's idle and total CPU time so far (/proc/stat, in ticks;
+// machine false where it cannot be read).
+type sample struct {
+	cpu, wait   time.Duration
+	idle, total uint64
+	machine     bool
+}
+
+// idleWindow is how many Periods the machine's idle CPU is taken over: /proc/stat counts in
+// ticks of 10 ms per CPU, so one Period is too coarse and ten give tenths of a core.
+const idleWindow = 10
+
+// controller is the sampling loop's state. set and read are the runtime's and the kernel's
+// outside tests.
 type controller struct {
-	p      Policy
-	set    func(n int)                      // 1: one P; 0: the runtime's default
-	sample func() (cpu, wait time.Duration) // CPU time used and time spent runnable, so far
-	log    *slog.Logger                     // nil: none
-	one    bool                             // running on one P
-	high   int                              // Periods in a row at Raise, on one P
-	// The window at the default: its start (zero: none yet) and its demand's sum and count.
-	from time.Time
-	sum  float64
-	n    int
+	p    Policy
+	set  func(n int)   // 1: one P; 0: the runtime's default
+	read func() sample // the counters so far
+	log  *slog.Logger  // nil: none
+	one  bool          // running on one P
+	high int           // Periods in a row at Raise, on one P
+	// The window at the default: its start (zero: none yet), and its demand's, CPU use's and
+	// idle machine's sums over n Periods.
+	from               time.Time
+	sum, used, idleSum float64
+	n                  int
+	ring               [idleWindow]sample // the last samples, for the machine's idle CPU
+	rn                 int                // samples taken
+	cpus               float64            // CPUs the machine's ticks are counted over
 }
 
 func (c *controller) run(ctx context.Context) {
@@ -186,7 +220,8 @@ func (c *controller) run(ctx context.Context) {
 	}()
 	t := time.NewTicker(c.p.Period)
 	defer t.Stop()
-	lastCPU, lastWait := c.sample()
+	last := c.read()
+	c.push(last)
 	lastAt := time.Now()
 	c.lower()
 	for {
@@ -195,46 +230,76 @@ func (c *controller) run(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		cpu, wait := c.sample()
+		cur := c.read()
 		now := time.Now()
 		if el := float64(now.Sub(lastAt)); el > 0 {
-			c.step(float64(cpu-lastCPU)/el+float64(wait-lastWait)/el, now)
+			use := float64(cur.cpu-last.cpu) / el
+			c.step(use+float64(cur.wait-last.wait)/el, use, c.push(cur), now)
 		}
-		lastCPU, lastWait, lastAt = cpu, wait, now
+		last, lastAt = cur, now
 	}
 }
 
-// step takes one Period's demand (cores used plus goroutines waiting for a P, on average).
-func (c *controller) step(demand float64, now time.Time) {
+// push records a sample and returns the machine's idle CPUs over the last idleWindow Periods
+// (-1: not known).
+func (c *controller) push(s sample) float64 {
+	old := c.ring[c.rn%idleWindow]
+	c.ring[c.rn%idleWindow] = s
+	c.rn++
+	if !s.machine || !old.machine || c.rn <= idleWindow || s.total <= old.total {
+		return -1
+	}
+	if c.cpus == 0 {
+		c.cpus = float64(runtime.NumCPU())
+	}
+	return c.cpus * float64(s.idle-old.idle) / float64(s.total-old.total)
+}
+
+// step takes one Period: demand is the cores used plus the goroutines that waited for a P,
+// on average, use the cores used alone, idle the machine's idle CPUs lately (-1: not known).
+//
+// A second P is worth having only if it can run: with idle below half a core every thread the
+// machine has is busy already (other processes', or this one's), and a goroutine that waited
+// for a P waited for the machine, which another P would not change. So a raise needs idle
+// CPU, and at the default a window in which the process used under one core while the
+// machine had no idle CPU to give goes back to one P as a window of low demand does.
+func (c *controller) step(demand, use, idle float64, now time.Time) {
+	spare := idle < 0 || idle >= c.p.Spare
 	if c.one {
-		if demand < c.p.Raise {
+		if demand < c.p.Raise || !spare {
 			c.high = 0
 			return
 		}
 		if c.high++; c.high >= c.p.RaiseAfter {
-			c.one, c.high, c.from, c.sum, c.n = false, 0, now, 0, 0
+			c.one, c.high, c.from, c.sum, c.used, c.idleSum, c.n = false, 0, now, 0, 0, 0, 0
 			c.set(0)
 			if c.log != nil {
-				c.log.Debug("procs: the runtime's default", "demand", demand, "gomaxprocs", runtime.GOMAXPROCS(0))
+				c.log.Debug("procs: the runtime's default", "demand", demand, "idle_cpus", idle, "gomaxprocs", runtime.GOMAXPROCS(0))
 			}
 		}
 		return
 	}
-	if demand >= c.p.Raise {
-		c.from, c.sum, c.n = now, 0, 0 // one P would be raised again at once
+	if demand >= c.p.Raise && spare {
+		c.from, c.sum, c.used, c.idleSum, c.n = now, 0, 0, 0, 0 // one P would be raised again at once
 		return
 	}
 	c.sum += demand
+	c.used += use
+	if idle < 0 {
+		idle = c.p.Spare // not known: never the reason to go back
+	}
+	c.idleSum += idle
 	c.n++
 	if now.Sub(c.from) < c.p.Hold {
 		return
 	}
-	mean := c.sum / float64(c.n)
-	c.from, c.sum, c.n = now, 0, 0
-	if mean < c.p.Lower {
+	n := float64(c.n)
+	mean, used, idleMean := c.sum/n, c.used/n, c.idleSum/n
+	c.from, c.sum, c.used, c.idleSum, c.n = now, 0, 0, 0, 0
+	if mean < c.p.Lower || used < 1 && idleMean < c.p.Spare/2 {
 		c.lower()
 		if c.log != nil {
-			c.log.Debug("procs: one P", "mean_demand", mean)
+			c.log.Debug("procs: one P", "mean_demand", mean, "mean_cpu", used, "idle_cpus", idleMean)
 		}
 	}
 }

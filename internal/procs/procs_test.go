@@ -11,36 +11,64 @@ import (
 	"github.com/zerotask/zerotask/internal/testutil"
 )
 
-// TestStep: the policy on sequences of Periods' demand, from one P. Two Periods in a row at
-// Raise restore the default (one alone, a burst, does not); at the default a window of Hold
-// whose mean demand is under Lower goes back to one P, a Period at Raise restarts the window,
-// and a window at or above Lower keeps the default.
+// TestStep: the policy on sequences of Periods, from one P. Two Periods in a row at Raise,
+// with the machine's idle CPU at Spare (or not known), restore the default: one alone (a burst)
+// does not, nor demand on a machine with no idle CPU. At the default a window of Hold whose mean
+// demand is under Lower goes back to one P, and so does one in which the process used under a
+// core while the machine had no idle CPU (the extra Ps got none); a Period at Raise restarts
+// the window, and a window at or above Lower on a machine with idle CPU keeps the default.
 func TestStep(t *testing.T) {
-	p := Policy{Period: 10 * time.Millisecond, Raise: 1, RaiseAfter: 2, Lower: 0.5, Hold: 100 * time.Millisecond}
-	up := []float64{1.5, 1.2}
-	then := func(a []float64, b ...[]float64) []float64 {
-		out := append([]float64(nil), a...)
+	p := Policy{Period: 10 * time.Millisecond, Raise: 1, RaiseAfter: 2, Lower: 0.5, Hold: 100 * time.Millisecond, Spare: 0.5}
+	type period struct{ demand, use, idle float64 }
+	at := func(demand float64, n int) []period { // idle unknown, use = demand
+		out := make([]period, n)
+		for i := range out {
+			out[i] = period{demand, demand, -1}
+		}
+		return out
+	}
+	alt := func(a, b float64, n int) []period {
+		out := make([]period, 0, 2*n)
+		for range n {
+			out = append(out, period{a, a, -1}, period{b, b, -1})
+		}
+		return out
+	}
+	busy := func(demand, use float64, n int) []period { // the machine has no idle CPU
+		out := make([]period, n)
+		for i := range out {
+			out[i] = period{demand, use, 0.1}
+		}
+		return out
+	}
+	up := at(1.5, 2)
+	then := func(a []period, b ...[]period) []period {
+		out := append([]period(nil), a...)
 		for _, x := range b {
 			out = append(out, x...)
 		}
 		return out
 	}
 	cases := []struct {
-		name   string
-		demand []float64 // one per Period, from one P
-		want   []int     // the calls of set, in order (1: one P, 0: the default)
-		one    bool      // on one P at the end
+		name    string
+		periods []period
+		want    []int // the calls of set, in order (1: one P, 0: the default)
+		one     bool  // on one P at the end
 	}{
-		{"idle", rep(0.01, 50), nil, true},
-		{"sequential calls", rep(0.6, 50), nil, true},
-		{"a burst", then(rep(0.2, 3), []float64{3}, rep(0.2, 3), []float64{3}, rep(0.9, 3)), nil, true},
-		{"load", then([]float64{0.2}, up), []int{0}, false},
-		{"load that stays", then(up, rep(0.9, 50)), []int{0}, false},
-		{"load that ends", then(up, rep(0.1, 12)), []int{0, 1}, true},
-		{"mean over the window", then(up, rep2(0.2, 0.7, 12)), []int{0, 1}, true},
-		{"mean at Lower", then(up, rep2(0.3, 0.7, 12)), []int{0}, false},
-		{"a Period at Raise restarts the window", then(up, rep(0.1, 8), []float64{1.2}, rep(0.1, 8)), []int{0}, false},
-		{"again", then(up, rep(0.1, 12), up), []int{0, 1, 0}, false},
+		{"idle", at(0.01, 50), nil, true},
+		{"sequential calls", at(0.6, 50), nil, true},
+		{"a burst", then(at(0.2, 3), at(3, 1), at(0.2, 3), at(3, 1), at(0.9, 3)), nil, true},
+		{"load", then(at(0.2, 1), up), []int{0}, false},
+		{"load with idle CPU", then([]period{{1.5, 0.9, 1.2}, {1.2, 0.9, 1.0}}), []int{0}, false},
+		{"load on a machine without idle CPU", busy(1.8, 0.5, 30), nil, true},
+		{"load that stays", then(up, at(0.9, 50)), []int{0}, false},
+		{"load that ends", then(up, at(0.1, 12)), []int{0, 1}, true},
+		{"mean over the window", then(up, alt(0.2, 0.7, 12)), []int{0, 1}, true},
+		{"mean at Lower", then(up, alt(0.3, 0.7, 12)), []int{0}, false},
+		{"the machine filled up", then(up, busy(0.9, 0.6, 12)), []int{0, 1}, true},
+		{"the machine filled up, this process using it", then(up, busy(1.6, 1.5, 12)), []int{0}, false},
+		{"a Period at Raise restarts the window", then(up, at(0.1, 8), at(1.2, 1), at(0.1, 8)), []int{0}, false},
+		{"again", then(up, at(0.1, 12), up), []int{0, 1, 0}, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -49,9 +77,9 @@ func TestStep(t *testing.T) {
 			c.lower()
 			got = got[:0]
 			now := time.Unix(0, 0)
-			for _, d := range tc.demand {
+			for _, x := range tc.periods {
 				now = now.Add(p.Period)
-				c.step(d, now)
+				c.step(x.demand, x.use, x.idle, now)
 			}
 			if !equal(got, tc.want) || c.one != tc.one {
 				t.Errorf("set calls %v, one P %v; want %v, %v", got, c.one, tc.want, tc.one)
@@ -60,21 +88,26 @@ func TestStep(t *testing.T) {
 	}
 }
 
-func rep(d float64, n int) []float64 {
-	out := make([]float64, n)
-	for i := range out {
-		out[i] = d
+// TestParseStat: the first line of /proc/stat, idle and iowait as idle, guest time not added
+// again; anything else is not read.
+func TestParseStat(t *testing.T) {
+	tests := []struct {
+		in          string
+		idle, total uint64
+		ok          bool
+	}{
+		{"cpu  10 1 5 100 3 0 2 0 7 0\ncpu0 5 0 2 50 1 0 1 0 3 0\n", 103, 121, true},
+		{"cpu  10 1 5 100\n", 100, 116, true},
+		{"cpu0 10 1 5 100 3\n", 0, 0, false},
+		{"cpu  10 x 5 100 3\n", 0, 0, false},
+		{"", 0, 0, false},
 	}
-	return out
-}
-
-// rep2 alternates a and b, n of each.
-func rep2(a, b float64, n int) []float64 {
-	out := make([]float64, 0, 2*n)
-	for range n {
-		out = append(out, a, b)
+	for _, tc := range tests {
+		idle, total, ok := parseStat([]byte(tc.in))
+		if idle != tc.idle || total != tc.total || ok != tc.ok {
+			t.Errorf("parseStat(%q) = %d, %d, %v; want %d, %d, %v", tc.in, idle, total, ok, tc.idle, tc.total, tc.ok)
+		}
 	}
-	return out
 }
 
 func equal(a, b []int) bool {
@@ -96,13 +129,13 @@ func TestRun(t *testing.T) {
 	var mu sync.Mutex
 	var cpu time.Duration
 	last := time.Now()
-	sample := func() (time.Duration, time.Duration) {
+	read := func() sample {
 		mu.Lock()
 		defer mu.Unlock()
 		now := time.Now()
 		cpu += now.Sub(last) * time.Duration(cores.Load()) / 1000
 		last = now
-		return cpu, 0
+		return sample{cpu: cpu}
 	}
 	var sets []int
 	var setMu sync.Mutex
@@ -116,7 +149,7 @@ func TestRun(t *testing.T) {
 		defer setMu.Unlock()
 		return append([]int(nil), sets...)
 	}
-	c := &controller{p: Policy{Period: time.Millisecond, Raise: 1, RaiseAfter: 2, Lower: 0.5, Hold: time.Hour}, set: set, sample: sample}
+	c := &controller{p: Policy{Period: time.Millisecond, Raise: 1, RaiseAfter: 2, Lower: 0.5, Hold: time.Hour}, set: set, read: read}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
