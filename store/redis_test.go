@@ -296,7 +296,10 @@ func TestRedisWaitAcrossStores(t *testing.T) {
 // the tasks of the one that stops renewing come back to the other.
 func TestRedisSeveralOwners(t *testing.T) {
 	addr := testutil.StartRedis(t)
-	o := store.Options{Prefix: "multi:", Lease: 300 * time.Millisecond}
+	// Long enough that neither owner's lease runs out between its own claims on a loaded
+	// machine (a claim that finds its own run's lease out gives its tasks back and fences it),
+	// short enough that A's tasks come back soon after it stops.
+	o := store.Options{Prefix: "multi:", Lease: 2 * time.Second}
 	a := openRedis(t, addr, o)
 	defer a.Close()
 	b := openRedis(t, addr, o)
@@ -327,7 +330,7 @@ func TestRedisSeveralOwners(t *testing.T) {
 	}
 	// A stops renewing (a dead broker); B keeps claiming and gets A's 75 tasks back.
 	back := 0
-	testutil.Eventually(t, 10*time.Second, func() bool {
+	testutil.Eventually(t, 20*time.Second, func() bool {
 		got, err := b.Claim(ctx, "q", "B", "", 100, nil)
 		if err != nil {
 			t.Fatal(err)
