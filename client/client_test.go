@@ -186,10 +186,17 @@ func TestBatchesCoalesce(t *testing.T) {
 	c := dial(t, f)
 	ctx := testutil.Context(t, waitLong)
 
-	// Deterministic: hold the sender, queue 50 calls from 50 goroutines, let go.
-	c.out.mu.Lock()
-	c.out.snd.Hold(true)
-	c.out.mu.Unlock()
+	// Deterministic: hold the sender, queue 50 calls from 50 goroutines, let go. The hold waits
+	// for a sender at work (the connection's hello) to finish: its end would clear the hold.
+	testutil.Eventually(t, waitLong, func() bool {
+		c.out.mu.Lock()
+		defer c.out.mu.Unlock()
+		if c.out.snd.Sending() {
+			return false
+		}
+		c.out.snd.Hold(true)
+		return true
+	}, "no sender at work")
 	var wg sync.WaitGroup
 	errs := make(chan error, 50)
 	for i := range 50 {
