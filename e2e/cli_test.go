@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/zerotask/zerotask/internal/testutil"
 )
 
 // TestBinaryCLI drives the client commands through the built binary against a real broker and
@@ -18,6 +20,12 @@ func TestBinaryCLI(t *testing.T) {
 		t.Helper()
 		return zerotask(t, 60*time.Second, append([]string{args[0], "--broker", router}, args[1:]...)...)
 	}
+	// "node serving" is printed when the node's side is up; the broker lists it once its hello
+	// arrived, and the table below starts with calls that need it there.
+	testutil.Eventually(t, 30*time.Second, func() bool {
+		code, out, _ := run("nodes")
+		return code == 0 && strings.Contains(out, `"add"`)
+	}, "the broker lists the node")
 	submit := func(args ...string) string {
 		t.Helper()
 		code, out, errOut := run(append([]string{"submit"}, args...)...)
