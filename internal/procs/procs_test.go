@@ -193,11 +193,22 @@ func TestWaitMeter(t *testing.T) {
 
 // TestStart: the controller puts the process on one P while it is idle, a second Start while
 // it runs changes nothing, Max reports the default meanwhile, and stop leaves the default.
+// The process's own environment does not decide what is tested: GOMAXPROCS is cleared and the
+// runtime's default taken. Where the controller is off by design even so (one CPU, or no CPU
+// clock on this OS), the assertion is that Start does nothing, as TestEnabled checks for
+// GOMAXPROCS set.
 func TestStart(t *testing.T) {
-	if !Enabled() {
-		t.Skip("the controller is off here (GOMAXPROCS set, or one CPU)")
-	}
+	t.Setenv("GOMAXPROCS", "")
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0)) // the value this test started with
+	runtime.SetDefaultGOMAXPROCS()
 	def := runtime.GOMAXPROCS(0)
+	if !Enabled() {
+		Start(context.Background(), Policy{Period: time.Millisecond}, nil)()
+		if Running() || runtime.GOMAXPROCS(0) != def {
+			t.Fatalf("controller off: Running %v, GOMAXPROCS %d; want false, %d", Running(), runtime.GOMAXPROCS(0), def)
+		}
+		return
+	}
 	stop := Start(context.Background(), Policy{Period: time.Millisecond}, nil)
 	stopped := false
 	defer func() {
