@@ -149,6 +149,15 @@ local function to_queue(p, id, r)
   end
   redis.call('HSET', tk, 'd', r.d, 'q', r.q, 'a', r.a + 1, 'h', r.h)
 end
+-- push_front puts id at the front of queue q; checked (queue -> true) holds the queues whose
+-- key type this script already checked, so that a give-back of many tasks checks each once.
+local function push_front(p, q, id, checked)
+  if not checked[q] then
+    checked[q] = true
+    want_type(p, p .. 'q:' .. q, 'list')
+  end
+  redis.call('LPUSH', p .. 'q:' .. q, id)
+end
 -- batched runs cmd (with key first when key is not nil) over the items of list, in calls of at
 -- most 1,000 items (unpack is bounded by Lua's stack), and replies the sum of the integer
 -- replies. One variadic command per batch costs Redis far less than one command per task.
@@ -212,11 +221,7 @@ local function give_back(p, owner)
       end
     end
     if q then
-      if not checked[q] then
-        checked[q] = true
-        want_type(p, p .. 'q:' .. q, 'list')
-      end
-      redis.call('LPUSH', p .. 'q:' .. q, id)
+      push_front(p, q, id, checked)
       n = n + 1
     end
   end
@@ -597,11 +602,7 @@ for i = #ARGV, 3, -1 do
     end
   end
   if q then
-    if not checked[q] then
-      checked[q] = true
-      want_type(p, p .. 'q:' .. q, 'list')
-    end
-    redis.call('LPUSH', p .. 'q:' .. q, id)
+    push_front(p, q, id, checked)
     n = n + 1
   end
 end
