@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/zerotask/zerotask/internal/procs"
 	"github.com/zerotask/zerotask/protocol"
 )
 
@@ -69,7 +70,7 @@ func startChild(ctx context.Context, role, bin string, ready *regexp.Regexp, arg
 	if err != nil {
 		return nil, nil, fmt.Errorf("bench: %s: %w", role, err)
 	}
-	if err := cmd.Start(); err != nil {
+	if err := procs.StartProcess(cmd.Start); err != nil {
 		return nil, nil, fmt.Errorf("bench: start %s (%s): %w", role, bin, err)
 	}
 	go c.read(out)

@@ -45,6 +45,7 @@ func runBench(ctx context.Context, io *stdio, args []string) error {
 	timeout := fs.Duration("timeout", bench.DefaultTimeout, "how long replies may take past --duration before they count as errors")
 	notifyShare := fs.Int("notify-share", 1, "client processes running the notify phase against the broker at once, which share its window of notifications ahead of the completions (--clients sets it for the processes it starts)")
 	warmup := fs.Int("warmup", 1_000, "sequential calls before measuring (0 = none)")
+	pinIdle := addPinIdleFlag(fs)
 	asJSON := fs.Bool("json", false, "print the report as JSON instead of a table")
 	curve := fs.Bool("curve", false, "CURVE on every connection of the broker and nodes the bench starts (keys made for the run; not with --broker, where --curve-server and --curve-secret give the keys)")
 	sec := addPeerSecFlags(fs)
@@ -121,6 +122,13 @@ func runBench(ctx context.Context, io *stdio, args []string) error {
 		Warmup:   warm,
 		Clients:  *clients,
 	}
+	if !*pinIdle {
+		// Every process of the run keeps its CPUs, or none of them would share one.
+		off := "--pin-idle=false"
+		cfg.BrokerArgs = append(cfg.BrokerArgs, off)
+		cfg.NodeArgs = append(cfg.NodeArgs, off)
+		cfg.ClientArgs = append(cfg.ClientArgs, off)
+	}
 	if *brokerEP == "" && !*inProcess || *clients > 1 {
 		bin, err := os.Executable()
 		if err != nil {
@@ -161,7 +169,7 @@ func runBench(ctx context.Context, io *stdio, args []string) error {
 	}
 	// The client runs the binary's adaptive GOMAXPROCS as the broker and nodes it starts do
 	// (internal/procs; off when GOMAXPROCS is set): the report says so.
-	stopProcs := procs.Start(context.Background(), procs.Policy{}, log)
+	stopProcs := procs.Start(context.Background(), procs.Policy{NoPin: !*pinIdle}, log)
 	defer stopProcs()
 	rep, err := bench.Run(ctx, cfg)
 	if rep != nil && len(rep.Phases) > 0 { // interrupted or failed: show what was measured

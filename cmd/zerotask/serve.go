@@ -291,10 +291,17 @@ func builtins() (*dispatch.Dispatcher, error) {
 type servingFlags struct {
 	http       *httpFlags
 	cpuProfile *string
+	pinIdle    *bool
 }
 
 func addServingFlags(fs *flagSet) *servingFlags {
-	return &servingFlags{http: addHTTPFlags(fs), cpuProfile: addCPUProfileFlag(fs)}
+	return &servingFlags{http: addHTTPFlags(fs), cpuProfile: addCPUProfileFlag(fs), pinIdle: addPinIdleFlag(fs)}
+}
+
+// addPinIdleFlag adds --pin-idle to a command that runs the adaptive GOMAXPROCS
+// (internal/procs): whether a lightly loaded process also keeps to one CPU.
+func addPinIdleFlag(fs *flagSet) *bool {
+	return fs.Bool("pin-idle", true, "while the process is lightly loaded and the machine has idle CPU, keep its threads to one CPU, the one every ZeroTask process on the machine picks, so that a call's hops between them do not wake another CPU (given back as soon as the process or the CPU is busy; docs/operations.md)")
 }
 
 // parse parses the flags of a serving command (no arguments), checks its --http, starts its
@@ -313,7 +320,7 @@ func (sf *servingFlags) parse(fs *flagSet, io *stdio, args []string) (log *slog.
 	log = fs.logger(io.err)
 	// One P while the process is mostly idle, the default as soon as it is busy (package
 	// procs says why); nothing when GOMAXPROCS is set.
-	stopProcs := procs.Start(context.Background(), procs.Policy{}, log)
+	stopProcs := procs.Start(context.Background(), procs.Policy{NoPin: !*sf.pinIdle}, log)
 	return log, func() { stopProcs(); stopProf() }, nil
 }
 

@@ -26,8 +26,17 @@
 // under one core while the machine had no idle CPU. Each change stops the world for some
 // microseconds; the window makes changes rare.
 //
+// One CPU while lightly loaded: on Linux, a process on one P whose demand stays under PinUnder
+// while the machine has idle CPU also keeps its threads to one CPU, the lowest it may use,
+// the one every ZeroTask process on the machine picks (see stepOne for why and when it ends).
+// The guard that ends it when the processes sharing that CPU want more than it gives is their
+// threads' wait on the kernel's run queue (/proc/self/task/*/schedstat), long waits per run
+// (see crowded); where that cannot be read nothing is pinned. A process this one starts must
+// be started through StartProcess, or it would take the one CPU as all it may use.
+//
 // The controller does nothing when GOMAXPROCS is set in the environment (the operator chose),
-// or when the runtime's default is one P already.
+// or when the runtime's default is one P already; Policy.NoPin keeps the Ps adaptive without
+// the one CPU.
 package procs
 
 import (
@@ -60,16 +69,47 @@ const (
 	// DefaultSpare is the machine's idle CPU, in cores over the last tenth of a second, that
 	// a raise needs: a second P only helps where a second thread can run.
 	DefaultSpare = 0.5
+	// DefaultPinUnder is the mean demand over Hold under which a process on one P also keeps
+	// to one CPU (while the machine has Spare idle cores): see the package doc.
+	DefaultPinUnder = 0.75
+	// DefaultPinLeave is the demand that RaiseAfter Periods in a row must reach for a process
+	// kept to one CPU to get all its CPUs back (still on one P).
+	DefaultPinLeave = 0.9
+	// DefaultCrowdWait is the share of a Period that a pinned process's threads must wait on the
+	// kernel's run queue, RaiseAfter Periods in a row, with waits of CrowdRun on average, for it
+	// to get all its CPUs back: the processes sharing the CPU want more than it gives.
+	DefaultCrowdWait = 0.2
+	// DefaultCrowdRun is the mean wait per run that tells a crowded CPU from a sequential call:
+	// the hops of a call wait for the tail of the previous one (12-17 us measured on a 2-vCPU
+	// VM), processes sharing a CPU under load for each other's bursts (120-310 us).
+	DefaultCrowdRun = 100 * time.Microsecond
+	// DefaultCrowdAfter is how many crowded Periods in a row end the one CPU: more than a
+	// process's start takes (several processes started at once crowd it for some Periods).
+	DefaultCrowdAfter = 5
+	// DefaultPinBackoff is how long a process that left the one CPU because it was crowded
+	// stays off it at first; it doubles with each crowd that comes within PinBackoffMax of the
+	// pin (a load that keeps coming back), up to PinBackoffMax.
+	DefaultPinBackoff = time.Second
+	// DefaultPinBackoffMax bounds that back-off.
+	DefaultPinBackoffMax = 16 * time.Second
 )
 
 // Policy says when the controller changes the number of Ps; zero fields take the defaults.
 type Policy struct {
-	Period     time.Duration // sampling period
-	Raise      float64       // demand of a Period, in cores, that counts toward restoring the default at one P
-	RaiseAfter int           // Periods in a row at Raise that restore it
-	Lower      float64       // mean demand over Hold under which the default goes back to one P
-	Hold       time.Duration // the window of the mean
-	Spare      float64       // the machine's idle cores a raise needs
+	Period        time.Duration // sampling period
+	Raise         float64       // demand of a Period, in cores, that counts toward restoring the default at one P
+	RaiseAfter    int           // Periods in a row at Raise that restore it
+	Lower         float64       // mean demand over Hold under which the default goes back to one P
+	Hold          time.Duration // the window of the mean
+	Spare         float64       // the machine's idle cores a raise needs
+	PinUnder      float64       // mean demand over Hold under which one P also keeps to one CPU
+	PinLeave      float64       // demand of RaiseAfter Periods that gives a pinned process its CPUs back
+	CrowdWait     float64       // share of a Period spent on the run queue that counts toward leaving the one CPU
+	CrowdRun      time.Duration // the mean wait per run it needs
+	CrowdAfter    int           // crowded Periods in a row that end the one CPU
+	PinBackoff    time.Duration // how long a process that left a crowded CPU stays off it, at first
+	PinBackoffMax time.Duration // bounds the back-off, which doubles while crowds come soon after each pin
+	NoPin         bool          // never keep to one CPU (the Ps still adapt)
 }
 
 func (p Policy) withDefaults() Policy {
@@ -90,6 +130,27 @@ func (p Policy) withDefaults() Policy {
 	}
 	if p.Spare <= 0 {
 		p.Spare = DefaultSpare
+	}
+	if p.PinUnder <= 0 {
+		p.PinUnder = DefaultPinUnder
+	}
+	if p.PinLeave <= 0 {
+		p.PinLeave = DefaultPinLeave
+	}
+	if p.CrowdWait <= 0 {
+		p.CrowdWait = DefaultCrowdWait
+	}
+	if p.CrowdRun <= 0 {
+		p.CrowdRun = DefaultCrowdRun
+	}
+	if p.CrowdAfter <= 0 {
+		p.CrowdAfter = DefaultCrowdAfter
+	}
+	if p.PinBackoff <= 0 {
+		p.PinBackoff = DefaultPinBackoff
+	}
+	if p.PinBackoffMax < p.PinBackoff {
+		p.PinBackoffMax = max(DefaultPinBackoffMax, p.PinBackoff)
 	}
 	return p
 }
@@ -119,9 +180,19 @@ func Start(ctx context.Context, p Policy, log *slog.Logger) (stop func()) {
 	done := make(chan struct{})
 	w := newWaitMeter()
 	m := newMachineMeter()
+	a := newAffinity()
+	mu.Lock()
+	aff = a
+	mu.Unlock()
+	rq := newRunqMeter()
 	c := &controller{
 		p:   p.withDefaults(),
 		set: setProcs,
+		pin: a.apply,
+		// Keeping to one CPU needs the run-queue wait, the only sign that the processes
+		// sharing it want more than it gives (their own demand counts only the CPU they got).
+		canPin: a.ok && !p.NoPin && rq.read().ok,
+		runq:   rq.read,
 		read: func() sample {
 			s := sample{cpu: cpuTime(), wait: w.total()}
 			s.idle, s.total, s.machine = m.read()
@@ -131,9 +202,10 @@ func Start(ctx context.Context, p Policy, log *slog.Logger) (stop func()) {
 	}
 	go func() {
 		defer close(done)
+		defer rq.close()
 		defer func() {
 			mu.Lock()
-			active = false
+			active, aff = false, nil
 			mu.Unlock()
 		}()
 		c.run(ctx)
@@ -150,7 +222,22 @@ var (
 	mu       sync.Mutex
 	active   bool
 	maxProcs int
+	aff      *affinity // the running controller's (nil: none)
 )
+
+// StartProcess runs start, which starts another process (exec.Cmd.Start), from a thread that
+// has every CPU this process had before the controller kept it to one: the new process
+// inherits its starter's CPUs, and a ZeroTask process started from a thread kept to one CPU
+// would take that one CPU as all it may use, and never leave it under load.
+func StartProcess(start func() error) error {
+	mu.Lock()
+	a := aff
+	mu.Unlock()
+	if a == nil {
+		return start()
+	}
+	return a.withAll(start)
+}
 
 // Running reports whether a controller started by Start runs in this process.
 func Running() bool {
@@ -196,12 +283,23 @@ const idleWindow = 10
 // controller is the sampling loop's state. set and read are the runtime's and the kernel's
 // outside tests.
 type controller struct {
-	p    Policy
-	set  func(n int)   // 1: one P; 0: the runtime's default
-	read func() sample // the counters so far
-	log  *slog.Logger  // nil: none
-	one  bool          // running on one P
-	high int           // Periods in a row at Raise, on one P
+	p      Policy
+	set    func(n int)       // 1: one P; 0: the runtime's default
+	read   func() sample     // the counters so far
+	pin    func(on bool)     // keep every thread to one CPU, or give them all back
+	canPin bool              // pin works here
+	runq   func() runqSample // the threads' run-queue wait so far (read while pinned)
+	rq     runqSample        // its last reading while pinned (ok false: none)
+	crowd  int               // Periods in a row crowded, pinned
+	// noPinUntil: after leaving a crowded CPU, not pinned again before then; backoff: the
+	// current back-off (0: PinBackoff); pinnedAt: when the last pin began.
+	noPinUntil, pinnedAt time.Time
+	backoff              time.Duration
+	log                  *slog.Logger // nil: none
+	one                  bool         // running on one P
+	pinned               bool         // kept to one CPU (on one P only)
+	high                 int          // Periods in a row at Raise, on one P
+	hot                  int          // Periods in a row at PinLeave, pinned
 	// The window at the default: its start (zero: none yet), and its demand's, CPU use's and
 	// idle machine's sums over n Periods.
 	from               time.Time
@@ -214,6 +312,7 @@ type controller struct {
 
 func (c *controller) run(ctx context.Context) {
 	defer func() {
+		c.unpin()
 		if c.one {
 			c.set(0)
 		}
@@ -224,6 +323,12 @@ func (c *controller) run(ctx context.Context) {
 	c.push(last)
 	lastAt := time.Now()
 	c.lower()
+	if c.canPin {
+		// A process starts idle: on one CPU at once (a quiet window would keep the first
+		// second of a short run unpinned); its first busy Periods give the CPUs back.
+		c.pinned, c.pinnedAt = true, lastAt
+		c.pin(true)
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -232,12 +337,42 @@ func (c *controller) run(ctx context.Context) {
 		}
 		cur := c.read()
 		now := time.Now()
-		if el := float64(now.Sub(lastAt)); el > 0 {
+		el := float64(now.Sub(lastAt))
+		crowded := c.crowded(el)
+		if el > 0 {
 			use := float64(cur.cpu-last.cpu) / el
-			c.step(use+float64(cur.wait-last.wait)/el, use, c.push(cur), now)
+			c.step(use+float64(cur.wait-last.wait)/el, use, c.push(cur), crowded, now)
 		}
 		last, lastAt = cur, now
 	}
+}
+
+// runqSample is the run-queue wait of the process's threads and the times they were run, so
+// far (runqMeter).
+type runqSample struct {
+	wait time.Duration
+	runs int64
+	ok   bool
+}
+
+// crowded reads the run-queue wait while pinned and reports whether the Period of el ns since
+// the last reading was crowded: the threads waited CrowdWait of it, CrowdRun per run on average.
+func (c *controller) crowded(el float64) bool {
+	if !c.pinned {
+		c.rq = runqSample{}
+		return false
+	}
+	r := c.runq()
+	last := c.rq
+	c.rq = r
+	if !r.ok || !last.ok || el <= 0 {
+		return false
+	}
+	wait, runs := r.wait-last.wait, r.runs-last.runs
+	if wait <= 0 || runs <= 0 { // a thread ended, or nothing ran
+		return false
+	}
+	return float64(wait)/el >= c.p.CrowdWait && wait/time.Duration(runs) >= c.p.CrowdRun
 }
 
 // push records a sample and returns the machine's idle CPUs over the last idleWindow Periods
@@ -263,20 +398,10 @@ func (c *controller) push(s sample) float64 {
 // for a P waited for the machine, which another P would not change. So a raise needs idle
 // CPU, and at the default a window in which the process used under one core while the
 // machine had no idle CPU to give goes back to one P as a window of low demand does.
-func (c *controller) step(demand, use, idle float64, now time.Time) {
+func (c *controller) step(demand, use, idle float64, crowded bool, now time.Time) {
 	spare := idle < 0 || idle >= c.p.Spare
 	if c.one {
-		if demand < c.p.Raise || !spare {
-			c.high = 0
-			return
-		}
-		if c.high++; c.high >= c.p.RaiseAfter {
-			c.one, c.high, c.from, c.sum, c.used, c.idleSum, c.n = false, 0, now, 0, 0, 0, 0
-			c.set(0)
-			if c.log != nil {
-				c.log.Debug("procs: the runtime's default", "demand", demand, "idle_cpus", idle, "gomaxprocs", runtime.GOMAXPROCS(0))
-			}
-		}
+		c.stepOne(demand, idle, spare, crowded, now)
 		return
 	}
 	if demand >= c.p.Raise && spare {
@@ -304,9 +429,109 @@ func (c *controller) step(demand, use, idle float64, now time.Time) {
 	}
 }
 
-// lower goes to one P.
+// stepOne is step on one P: the raise, and keeping to one CPU.
+//
+// One CPU: a process on one P whose demand stayed under PinUnder for Hold, while the machine
+// had idle CPU, keeps all its threads to the lowest CPU it may use, the same one every
+// ZeroTask process on the machine picks. A sequential call then crosses the client, the broker
+// and the node on one CPU: each hop wakes a thread on the CPU that is about to go idle, not a
+// thread on another CPU, which on a VM means waking a halted vCPU (an IPI and a VM entry), the
+// largest part of a hop once the goroutine hand-offs were gone (docs/perf.md). It ends, before
+// any raise, when RaiseAfter Periods in a row reach PinLeave (the process alone wants the
+// CPU), or are crowded (see crowded): the processes sharing the CPU want more than it gives,
+// which their own demand does not show, since it counts only the CPU they got. A process
+// that left a crowded CPU stays off it for PinBackoff, twice that if the crowd came within
+// PinBackoffMax of the pin, and so on up to PinBackoffMax.
+func (c *controller) stepOne(demand, idle float64, spare, crowded bool, now time.Time) {
+	if demand >= c.p.Raise && spare {
+		c.high++
+	} else {
+		c.high = 0
+	}
+	if c.high >= c.p.RaiseAfter {
+		c.unpin()
+		c.one, c.high = false, 0
+		c.window(now)
+		c.set(0)
+		if c.log != nil {
+			c.log.Debug("procs: the runtime's default", "demand", demand, "idle_cpus", idle, "gomaxprocs", runtime.GOMAXPROCS(0))
+		}
+		return
+	}
+	if c.pinned {
+		if demand >= c.p.PinLeave {
+			c.hot++
+		} else {
+			c.hot = 0
+		}
+		if crowded {
+			c.crowd++
+		} else {
+			c.crowd = 0
+		}
+		crowded := c.crowd >= c.p.CrowdAfter
+		if c.hot >= c.p.RaiseAfter || crowded {
+			if crowded {
+				switch {
+				case c.backoff == 0 || now.Sub(c.pinnedAt) >= c.p.PinBackoffMax:
+					c.backoff = c.p.PinBackoff
+				default:
+					c.backoff = min(2*c.backoff, c.p.PinBackoffMax)
+				}
+				c.noPinUntil = now.Add(c.backoff)
+			}
+			if c.log != nil {
+				c.log.Debug("procs: all CPUs", "demand", demand, "crowded", crowded, "off_for", c.backoff)
+			}
+			c.unpin()
+			c.window(now)
+		}
+		return
+	}
+	if !c.canPin || now.Before(c.noPinUntil) {
+		return
+	}
+	if c.from.IsZero() {
+		c.window(now)
+	}
+	if idle < 0 {
+		idle = 0 // not known: never pin
+	}
+	c.sum += demand
+	c.idleSum += idle
+	c.n++
+	if now.Sub(c.from) < c.p.Hold {
+		return
+	}
+	n := float64(c.n)
+	mean, idleMean := c.sum/n, c.idleSum/n
+	c.window(now)
+	if mean < c.p.PinUnder && idleMean >= c.p.Spare {
+		c.pinned, c.hot, c.crowd, c.pinnedAt = true, 0, 0, now
+		c.pin(true)
+		if c.log != nil {
+			c.log.Debug("procs: one CPU", "mean_demand", mean, "idle_cpus", idleMean)
+		}
+	}
+}
+
+// window starts a new window at now.
+func (c *controller) window(now time.Time) {
+	c.from, c.sum, c.used, c.idleSum, c.n = now, 0, 0, 0, 0
+}
+
+// unpin gives the threads all their CPUs back if they were kept to one.
+func (c *controller) unpin() {
+	if c.pinned {
+		c.pinned, c.hot, c.crowd = false, 0, 0
+		c.pin(false)
+	}
+}
+
+// lower goes to one P (on all CPUs: one CPU comes after a quiet window there).
 func (c *controller) lower() {
 	c.one, c.high = true, 0
+	c.from = time.Time{}
 	c.set(1)
 }
 

@@ -3,6 +3,7 @@ package procs
 import (
 	"context"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -79,7 +80,7 @@ func TestStep(t *testing.T) {
 			now := time.Unix(0, 0)
 			for _, x := range tc.periods {
 				now = now.Add(p.Period)
-				c.step(x.demand, x.use, x.idle, now)
+				c.step(x.demand, x.use, x.idle, false, now)
 			}
 			if !equal(got, tc.want) || c.one != tc.one {
 				t.Errorf("set calls %v, one P %v; want %v, %v", got, c.one, tc.want, tc.one)
@@ -228,5 +229,117 @@ func TestStart(t *testing.T) {
 	stopped = true
 	if got := runtime.GOMAXPROCS(0); got != def || Running() || Max() != def {
 		t.Errorf("after stop: GOMAXPROCS %d, Running %v, Max %d; want %d, false, %d", got, Running(), Max(), def, def)
+	}
+}
+
+// TestPin: on one P, a window of Hold with mean demand under PinUnder while the machine had
+// Spare idle cores keeps the threads to one CPU; two Periods at PinLeave give the CPUs back
+// (still on one P), and so do CrowdAfter crowded Periods in a row (the run-queue waits of
+// processes sharing the CPU), after which the process stays off it for PinBackoff, doubled
+// when the crowd comes back soon after the next pin; a raise gives them back first.
+// Without idle CPU on the machine (the processes that would share the CPU are busy) nothing is
+// pinned.
+func TestPin(t *testing.T) {
+	p := Policy{Period: 10 * time.Millisecond, Raise: 1, RaiseAfter: 2, Lower: 0.5, Hold: 100 * time.Millisecond,
+		Spare: 0.5, PinUnder: 0.75, PinLeave: 0.9, CrowdAfter: 3, PinBackoff: 500 * time.Millisecond, PinBackoffMax: 4 * time.Second}
+	type period struct {
+		demand, idle float64
+		crowded      bool
+	}
+	rep := func(demand, idle float64, n int) []period {
+		out := make([]period, n)
+		for i := range out {
+			out[i] = period{demand, idle, false}
+		}
+		return out
+	}
+	crowd := func(n int) []period {
+		out := make([]period, n)
+		for i := range out {
+			out[i] = period{0.3, 0.8, true}
+		}
+		return out
+	}
+	then := func(a []period, b ...[]period) []period {
+		out := append([]period(nil), a...)
+		for _, x := range b {
+			out = append(out, x...)
+		}
+		return out
+	}
+	cases := []struct {
+		name    string
+		periods []period
+		want    string // the calls made, in order
+		pinned  bool
+	}{
+		{"sequential calls on a machine with idle CPU", rep(0.6, 1.2, 12), "pin ", true},
+		{"load on a busy machine", rep(0.6, 0.1, 30), "", false},
+		{"no idle CPU known", rep(0.3, -1, 30), "", false},
+		{"the shared CPU fills up", then(rep(0.6, 1.2, 12), rep(0.95, 0.2, 2)), "pin unpin ", false},
+		{"a burst", then(rep(0.6, 1.2, 12), rep(0.95, 1.0, 1), rep(0.5, 1.0, 3)), "pin ", true},
+		{"load", then(rep(0.6, 1.2, 12), rep(1.5, 1.0, 2)), "pin unpin default ", false},
+		{"again after load", then(rep(0.6, 1.2, 12), rep(1.5, 1.0, 2), rep(0.1, 1.5, 12), rep(0.3, 1.5, 12)), "pin unpin default one pin ", true},
+		{"crowded", then(rep(0.6, 1.2, 12), crowd(3)), "pin unpin ", false},
+		{"crowded Periods not in a row", then(rep(0.6, 1.2, 12), crowd(2), rep(0.6, 1.2, 1), crowd(2)), "pin ", true},
+		{"off for the back-off after a crowd", then(rep(0.6, 1.2, 12), crowd(3), rep(0.3, 1.5, 45)), "pin unpin ", false},
+		{"back on after the back-off", then(rep(0.6, 1.2, 12), crowd(3), rep(0.3, 1.5, 62)), "pin unpin pin ", true},
+		// Crowded again at once: off for 1 s (twice 500 ms), so not back within 900 ms.
+		{"the back-off doubles", then(rep(0.6, 1.2, 12), crowd(3), rep(0.3, 1.5, 62), crowd(3), rep(0.3, 1.5, 90)), "pin unpin pin unpin ", false},
+		{"and ends", then(rep(0.6, 1.2, 12), crowd(3), rep(0.3, 1.5, 62), crowd(3), rep(0.3, 1.5, 112)), "pin unpin pin unpin pin ", true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var got strings.Builder
+			c := &controller{p: p.withDefaults(), canPin: true,
+				set: func(n int) { got.WriteString(map[int]string{0: "default ", 1: "one "}[n]) },
+				pin: func(on bool) { got.WriteString(map[bool]string{true: "pin ", false: "unpin "}[on]) }}
+			c.lower()
+			got.Reset()
+			now := time.Unix(0, 0)
+			for _, x := range tc.periods {
+				now = now.Add(p.Period)
+				c.step(x.demand, x.demand, x.idle, x.crowded, now)
+			}
+			if got.String() != tc.want || c.pinned != tc.pinned {
+				t.Errorf("calls %q, pinned %v; want %q, %v", got.String(), c.pinned, tc.want, tc.pinned)
+			}
+		})
+	}
+}
+
+// TestCrowded: a pinned Period is crowded when the threads waited CrowdWait of it on the run
+// queue, CrowdRun per run on average: the short waits of a sequential call's hops are not, nor
+// a first reading, nor sums that went down (a thread ended).
+func TestCrowded(t *testing.T) {
+	p := Policy{}.withDefaults()
+	const el = float64(10 * time.Millisecond)
+	r := func(waitUS, runs int64) runqSample {
+		return runqSample{wait: time.Duration(waitUS) * time.Microsecond, runs: runs, ok: true}
+	}
+	cases := []struct {
+		name      string
+		pinned    bool
+		last, cur runqSample
+		want      bool
+	}{
+		{"processes sharing the CPU under load", true, r(1000, 100), r(4000, 112), true},
+		{"a sequential call's hops", true, r(1000, 100), r(3000, 250), false},
+		{"long waits but few", true, r(1000, 100), r(1500, 101), false},
+		{"first reading", true, runqSample{}, r(4000, 112), false},
+		{"a thread ended", true, r(9000, 300), r(4000, 112), false},
+		{"not read", true, r(1000, 100), runqSample{}, false},
+		{"not pinned", false, r(1000, 100), r(4000, 112), false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &controller{p: p, pinned: tc.pinned, rq: tc.last, runq: func() runqSample { return tc.cur }}
+			if got := c.crowded(el); got != tc.want {
+				t.Errorf("crowded = %v, want %v", got, tc.want)
+			}
+			if !tc.pinned && c.rq.ok {
+				t.Error("a reading kept while not pinned")
+			}
+		})
 	}
 }
