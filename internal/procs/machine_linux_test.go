@@ -43,6 +43,7 @@ func TestParseSchedstat(t *testing.T) {
 		{"0 0 0\n", 0, 0, true},
 		{"5000 1200\n", 0, 0, false},
 		{"5000 1200 7 9\n", 0, 0, false},
+		{"5000 1200 7 ", 0, 0, false},
 		{"5000 x 7\n", 0, 0, false},
 		{"5000  1200 7\n", 0, 0, false},
 		{"", 0, 0, false},

@@ -86,15 +86,12 @@ func parseSchedstat(b []byte) (wait time.Duration, runs int64, ok bool) {
 	b = bytes.TrimRight(b, "\n")
 	var v [3]uint64
 	for i := range v {
-		field, rest, _ := bytes.Cut(b, []byte{' '})
+		field, rest, found := bytes.Cut(b, []byte{' '})
 		n, ok := atou(field)
-		if !ok || n > 1<<62 {
+		if !ok || n > 1<<62 || found != (i < len(v)-1) {
 			return 0, 0, false
 		}
 		v[i], b = n, rest
-	}
-	if len(b) != 0 {
-		return 0, 0, false
 	}
 	return time.Duration(v[1]), int64(v[2]), true
 }
