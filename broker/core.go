@@ -108,7 +108,8 @@ type queue struct {
 	live       int                // queued tasks
 	refs       int                // live tasks of this method (queued or held): the queue stays while > 0
 	nodes      []uint32
-	rr         int
+	rr         int        // the node hand-outs go to first (pickNode)
+	turn       int        // tasks handed out since the last flush (pickNode); > 0: in core.handed
 	withCredit int        // serving nodes with credit > 0
 	st         *qstats    // its metrics (metrics.go)
 	announce   bool       // tasks were queued since the last PUB tick
@@ -357,6 +358,7 @@ type core struct {
 	limits          map[limitKey]*limiter
 	limBlocked      []*limiter
 	reopenedNodes   []uint32 // nodes an answer opened again (MaxNodeBytes), pumped at the flush
+	handed          []uint32 // queues that handed out tasks since the last flush (pickNode)
 	backlog         int64    // bytes in all peers' outboxes (MaxBacklogTotal)
 	limBlockedSpare []*limiter
 	groupLimits     int // limits of scope group: while 0 no task is looked at for its group
@@ -782,20 +784,43 @@ func (c *core) announceQueue(q *queue) {
 	}
 }
 
-// pickNode returns the next node serving q that has credit, round robin.
+// pickNode returns the node serving q that hand-outs go to, or the next one after it with
+// credit. Round robin is per flush, not per task: the tasks handed out between two flushes go
+// to one node while it has credit, up to MaxBatch of them, and the flush moves q's turn to the
+// next node. A burst then leaves as one hand-out message to one node instead of a slice to
+// each, so that adding nodes does not cut the batches each of them reads, runs and answers
+// into pieces (each piece a wake-up and a message more); the bursts still spread over the
+// nodes, and the next node fills once one's credit is spent (credit shrinks to the slots when
+// tasks are slow, so no node hoards them).
 func (c *core) pickNode(q *queue) *peer {
 	n := len(q.nodes)
+	if q.turn > 0 && q.turn%c.cfg.MaxBatch == 0 {
+		q.rr++
+	}
 	for i := 0; i < n; i++ {
 		if q.rr >= n {
 			q.rr = 0
 		}
-		p := c.peers[q.nodes[q.rr]]
-		q.rr++
-		if c.open(p) {
+		if p := c.peers[q.nodes[q.rr]]; c.open(p) {
 			return p
 		}
+		q.rr++
 	}
 	return nil
+}
+
+// turnQueues moves the turn of each queue that handed out tasks since the last flush to its
+// next node.
+func (c *core) turnQueues() {
+	for _, qi := range c.handed {
+		if int(qi) < len(c.queues) {
+			if q := c.queues[qi]; q != nil && q.turn > 0 {
+				q.turn = 0
+				q.rr++
+			}
+		}
+	}
+	c.handed = c.handed[:0]
 }
 
 // popQueued takes the first live task of q, highest priority first.
@@ -1285,6 +1310,7 @@ func (c *core) flush() {
 	}
 	c.pumpBlocked()
 	c.pumpReopened()
+	c.turnQueues()
 	for _, s := range c.dirty {
 		p := c.peers[s]
 		p.dirty = false

@@ -129,8 +129,8 @@ func (c *core) pumpReopened() {
 	c.reopenedNodes = c.reopenedNodes[:0]
 }
 
-// pickFit returns the next node serving q, round robin, that is open and that task t fits (t
-// nil: q's next queued task), or nil.
+// pickFit returns the node serving q whose turn it is (pickNode), or the next one, that is
+// open and that task t fits (t nil: q's next queued task), or nil.
 func (c *core) pickFit(q *queue, t *task) *peer {
 	for range len(q.nodes) {
 		p := c.pickNode(q)
@@ -138,8 +138,13 @@ func (c *core) pickFit(q *queue, t *task) *peer {
 			return nil
 		}
 		if t != nil && c.fits(p, t) || t == nil && c.headFits(p, q) {
+			if q.turn == 0 {
+				c.handed = append(c.handed, q.idx)
+			}
+			q.turn++
 			return p
 		}
+		q.rr++ // the next node may have room for it
 	}
 	return nil
 }

@@ -298,48 +298,97 @@ func TestCreditNeverExceeded(t *testing.T) {
 	}
 }
 
-// TestFairness: two nodes with credit share a burst round robin; a node with credit never
-// idles while tasks wait.
+// TestFairness: hand-outs go round robin per flush, in runs of at most MaxBatch tasks: a burst
+// goes whole to the node whose turn it is, the next burst to the next node; with a smaller
+// MaxBatch a burst spreads over the nodes in runs of MaxBatch; a node with credit never idles
+// while tasks wait (when one node's credit is spent, the rest go to the other).
 func TestFairness(t *testing.T) {
-	b := startBroker(t, Config{})
-	n1 := newNode(t, b, "n1", "work")
-	n2 := newNode(t, b, "n2", "work")
-	n1.credit(100)
-	n2.credit(100)
-	testutil.Eventually(t, wait, func() bool {
-		b.mu.Lock()
-		defer b.mu.Unlock()
-		q := b.c.queues[b.c.queueIdx["work"]]
-		return q.withCredit == 2
-	}, "both nodes have credit")
-	c := dealer(t, b)
-	var sb strings.Builder
-	sb.WriteByte('[')
-	for i := 0; i < 100; i++ {
-		if i > 0 {
-			sb.WriteByte(',')
+	burst := func(from, n int) string {
+		var sb strings.Builder
+		sb.WriteByte('[')
+		for i := from; i < from+n; i++ {
+			if i > from {
+				sb.WriteByte(',')
+			}
+			fmt.Fprintf(&sb, `{"jsonrpc":"2.0","method":"work","params":[%d]}`, i)
 		}
-		fmt.Fprintf(&sb, `{"jsonrpc":"2.0","method":"work","params":[%d]}`, i)
+		sb.WriteByte(']')
+		return sb.String()
 	}
-	sb.WriteByte(']')
-	c.send(sb.String())
-	a := n1.collect(50)
-	bb := n2.collect(50)
-	if len(a) != 50 || len(bb) != 50 {
-		t.Fatalf("split %d/%d", len(a), len(bb))
+	start := func(t *testing.T, cfg Config, credit1, credit2 int) (*Broker, *tnode, *tnode, *tpeer) {
+		b := startBroker(t, cfg)
+		n1 := newNode(t, b, "n1", "work")
+		n2 := newNode(t, b, "n2", "work")
+		n1.credit(credit1)
+		n2.credit(credit2)
+		testutil.Eventually(t, wait, func() bool {
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			q := b.c.queues[b.c.queueIdx["work"]]
+			return q.withCredit == 2
+		}, "both nodes have credit")
+		return b, n1, n2, dealer(t, b)
 	}
-	// With one node out of credit, the other takes everything.
-	c.send(sb.String())
-	n2.collect(50)
-	n1.collect(50)
-	if s := b.Stats(); s.Queued != 0 {
-		t.Fatalf("stats %+v", s)
+	// drain collects what the two nodes were handed, until total tasks.
+	drain := func(t *testing.T, b *Broker, n1, n2 *tnode, total int) (int, int) {
+		t.Helper()
+		grab := func(n *tnode) int {
+			if fr, ok := n.tryRecv(10 * time.Millisecond); ok {
+				return len(parseTasks(t, fr[len(fr)-1]))
+			}
+			return 0
+		}
+		var got1, got2 int
+		testutil.Eventually(t, wait, func() bool {
+			got1 += grab(n1)
+			got2 += grab(n2)
+			return got1+got2 >= total
+		}, "the burst handed out")
+		if got1+got2 != total {
+			t.Fatalf("handed out %d + %d, want %d", got1, got2, total)
+		}
+		return got1, got2
 	}
-	c.send(`{"jsonrpc":"2.0","method":"work","params":[1]}`)
-	n1.none()
-	n2.none()
-	n2.credit(1)
-	n2.collect(1)
+
+	t.Run("a burst goes to one node, the next to the other", func(t *testing.T) {
+		b, n1, n2, c := start(t, Config{}, 100, 100)
+		c.send(burst(0, 60))
+		a1, a2 := drain(t, b, n1, n2, 60)
+		if a1 != 60 && a2 != 60 {
+			t.Fatalf("first burst split %d/%d, want 60 to one node", a1, a2)
+		}
+		c.send(burst(60, 60))
+		b1, b2 := drain(t, b, n1, n2, 60)
+		if a1 == 60 && b2 != 60 || a2 == 60 && b1 != 60 {
+			t.Fatalf("bursts %d/%d then %d/%d, want the second whole to the other node", a1, a2, b1, b2)
+		}
+	})
+	t.Run("runs of MaxBatch", func(t *testing.T) {
+		b, n1, n2, c := start(t, Config{MaxBatch: 10}, 100, 100)
+		for i := 0; i < 10; i++ {
+			c.send(burst(10*i, 10))
+		}
+		if a1, a2 := drain(t, b, n1, n2, 100); a1 != 50 || a2 != 50 {
+			t.Fatalf("split %d/%d, want 50/50", a1, a2)
+		}
+	})
+	t.Run("no node idles while tasks wait", func(t *testing.T) {
+		b, n1, n2, c := start(t, Config{}, 30, 70)
+		c.send(burst(0, 100))
+		if a1, a2 := drain(t, b, n1, n2, 100); a1 != 30 || a2 != 70 {
+			t.Fatalf("split %d/%d over credits 30/70", a1, a2)
+		}
+		if s := b.Stats(); s.Queued != 0 {
+			t.Fatalf("stats %+v", s)
+		}
+		// Both out of credit: the next task waits for the first credit.
+		c.send(`{"jsonrpc":"2.0","method":"work","params":[1]}`)
+		testutil.Eventually(t, wait, func() bool { return b.Stats().Queued == 1 }, "queued")
+		n1.none()
+		n2.none()
+		n2.credit(1)
+		n2.collect(1)
+	})
 }
 
 // TestNodeDisconnect: a node's held tasks go back to the front of the queue (RETRY, attempt
