@@ -18,8 +18,10 @@
 //     the routing loop. Built-ins win over user handlers of the same name.
 //   - Credit-based pulling: a node says hello (methods, concurrency) and grants credit; the
 //     broker never has more tasks out at a node than the credit it granted, and picks among
-//     the nodes of a method round robin. A queue is non-empty only while none of its nodes has
-//     credit, so no node hoards while another idles.
+//     the nodes of a method round robin per flush: the tasks handed out between two flushes go
+//     to one node while it has credit (up to MaxBatch), so a burst leaves as one message to one
+//     node, and the next flush starts at the next node. A queue is non-empty only while none of
+//     its nodes has credit, so no node hoards while another idles.
 //   - Node death (a ZMTP disconnect, including 3 missed heartbeats, or broker.bye): every task the
 //     node held goes back to the front of its queue in state RETRY, its attempt counted, and runs
 //     elsewhere (while it has attempts left: then it fails with CodeNodeLost); at a bye, a task
