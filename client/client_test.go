@@ -597,7 +597,7 @@ func TestInputParams(t *testing.T) {
 	if _, err := inputParams(make(chan int)); err == nil {
 		t.Errorf("inputParams(chan) did not fail")
 	}
-	if _, err := encodeArgs([]any{Named(5)}); err == nil {
+	if _, err := encodeArgs(nil, []any{Named(5)}); err == nil {
 		t.Errorf("Named(5) did not fail")
 	}
 }

@@ -162,7 +162,7 @@ func inputParams(v any) ([]byte, error) {
 	case json.RawMessage:
 		b = x
 	case named:
-		return encodeArgs([]any{x})
+		return encodeArgs(nil, []any{x})
 	default:
 		var err error
 		if b, err = codec.Marshal(v); err != nil {

@@ -208,7 +208,7 @@ func (c *Client) Submit(ctx context.Context, method string, args []any, opts ...
 	if err != nil {
 		return nil, err
 	}
-	params, err := encodeArgs(args)
+	params, err := encodeArgs(nil, args)
 	if err != nil {
 		return nil, err
 	}

@@ -33,7 +33,7 @@ type Flow struct {
 // them). Options (Queue, Priority, Timeout, MaxAttempts, Backoff, Delay, ETA) apply to the
 // step; the idempotency Key applies to a whole graph (SubmitWorkflow).
 func Task(method string, args []any, opts ...TaskOption) *Flow {
-	params, err := encodeArgs(args)
+	params, err := encodeArgs(nil, args)
 	if err != nil {
 		return &Flow{err: err}
 	}
