@@ -3,9 +3,7 @@
 package procs
 
 import (
-	"os"
 	"runtime"
-	"strconv"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -51,16 +49,8 @@ func (a *affinity) apply(on bool) {
 		set = &a.one
 	}
 	for range 2 {
-		d, err := os.Open("/proc/self/task")
-		if err != nil {
-			return
-		}
-		names, _ := d.Readdirnames(-1)
-		d.Close()
-		for _, n := range names {
-			if tid, err := strconv.Atoi(n); err == nil {
-				_ = unix.SchedSetaffinity(tid, set)
-			}
+		for _, tid := range threads() {
+			_ = unix.SchedSetaffinity(tid, set)
 		}
 	}
 }

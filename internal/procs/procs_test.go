@@ -3,6 +3,7 @@ package procs
 import (
 	"context"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -43,13 +44,7 @@ func TestStep(t *testing.T) {
 		return out
 	}
 	up := at(1.5, 2)
-	then := func(a []period, b ...[]period) []period {
-		out := append([]period(nil), a...)
-		for _, x := range b {
-			out = append(out, x...)
-		}
-		return out
-	}
+	then := slices.Concat[[]period]
 	cases := []struct {
 		name    string
 		periods []period
@@ -260,13 +255,7 @@ func TestPin(t *testing.T) {
 		}
 		return out
 	}
-	then := func(a []period, b ...[]period) []period {
-		out := append([]period(nil), a...)
-		for _, x := range b {
-			out = append(out, x...)
-		}
-		return out
-	}
+	then := slices.Concat[[]period]
 	cases := []struct {
 		name    string
 		periods []period

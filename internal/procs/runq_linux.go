@@ -33,21 +33,31 @@ func newRunqMeter() *runqMeter {
 
 // list opens the schedstat file of every thread not open yet.
 func (m *runqMeter) list() {
-	d, err := os.Open("/proc/self/task")
-	if err != nil {
-		return
-	}
-	names, _ := d.Readdirnames(-1)
-	d.Close()
-	for _, n := range names {
-		tid, err := strconv.Atoi(n)
-		if err != nil || m.files[tid] != nil {
+	for _, tid := range threads() {
+		if m.files[tid] != nil {
 			continue
 		}
-		if f, err := os.Open("/proc/self/task/" + n + "/schedstat"); err == nil {
+		if f, err := os.Open("/proc/self/task/" + strconv.Itoa(tid) + "/schedstat"); err == nil {
 			m.files[tid] = f
 		}
 	}
+}
+
+// threads lists the thread ids of the process (/proc/self/task; none if it cannot be read).
+func threads() []int {
+	d, err := os.Open("/proc/self/task")
+	if err != nil {
+		return nil
+	}
+	names, _ := d.Readdirnames(-1)
+	d.Close()
+	tids := make([]int, 0, len(names))
+	for _, n := range names {
+		if tid, err := strconv.Atoi(n); err == nil {
+			tids = append(tids, tid)
+		}
+	}
+	return tids
 }
 
 // read returns the threads' run-queue wait and runs so far (ok false when none could be read).
