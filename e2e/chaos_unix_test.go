@@ -148,7 +148,8 @@ type chaosSystem struct {
 	peerRouter, peerPub string
 	redis               *jepsenRedis // the Redis of a kind with a redis hook
 
-	mu     sync.Mutex // guards broker, nodes, gen
+	mu     sync.Mutex // guards broker, nodes, gen, hit
+	hit    time.Time  // when the last fault took effect, if it says (faultBrokerKill)
 	broker *daemon
 	nodes  []*daemon
 	gen    int
@@ -186,7 +187,9 @@ func (s *chaosSystem) settled() {
 }
 
 // chaosWindow is when a fault was on: from its start until the system settled.
-type chaosWindow struct{ from, to time.Time }
+// chaosWindow is a fault's time: from its start until the system settled, and hit, when the
+// fault took effect (a killed broker reaped; from where a fault does not say).
+type chaosWindow struct{ from, hit, to time.Time }
 
 // chaosRec is one task's history.
 type chaosRec struct {
@@ -315,6 +318,12 @@ func runChaos(t *testing.T, k chaosFault, quota, faults int, seed uint64) chaosR
 		w := chaosWindow{from: time.Now()}
 		k.do(t, s, rnd)
 		w.to = time.Now()
+		s.mu.Lock()
+		w.hit = w.from
+		if s.hit.After(w.from) {
+			w.hit = s.hit
+		}
+		s.mu.Unlock()
 		windows = append(windows, w)
 		if os.Getenv("ZEROTASK_CHAOS_TRACE") != "" {
 			t.Logf("fault %d at %v: %v of load before it, settled after %v", i+1, w.from.Format(tsFmt),
@@ -367,8 +376,9 @@ func runChaos(t *testing.T, k chaosFault, quota, faults int, seed uint64) chaosR
 			row.succeeded++
 		case r.state == client.StateUnknown:
 			row.reportedLost++
-			// Only a broker that died after accepting the task may lose it.
-			if !k.lossy || !slices.ContainsFunc(windows, func(w chaosWindow) bool { return w.from.After(r.submit) && w.from.Before(r.end) }) {
+			// Only a broker that died after accepting the task may lose it: one killed (reaped)
+			// after the submit, by a fault that began before the answer.
+			if !k.lossy || !slices.ContainsFunc(windows, func(w chaosWindow) bool { return w.hit.After(r.submit) && w.from.Before(r.end) }) {
 				report("%s: acknowledged %s (%s, at %v) LOST: the broker says UNKNOWN at %v", k.name, r.token, r.id, r.answered.Format(tsFmt), r.end.Format(tsFmt))
 				row.lost++
 			}
@@ -555,6 +565,9 @@ func faultBrokerKill(t *testing.T, s *chaosSystem, rnd *rand.Rand) {
 	s.mu.Unlock()
 	kill9(t, b)
 	start := time.Now()
+	s.mu.Lock()
+	s.hit = start
+	s.mu.Unlock()
 	nb, _ := startDaemon(t, brokerLine, s.brokerArgs...)
 	up := time.Since(start)
 	s.mu.Lock()

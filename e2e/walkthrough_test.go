@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/zerotask/zerotask/dispatch"
 	"github.com/zerotask/zerotask/internal/testutil"
 	"github.com/zerotask/zerotask/node"
+	"github.com/zerotask/zerotask/protocol"
 )
 
 // TestWalkthroughInProcess is the seed walkthrough as a library: a broker, a node serving add,
@@ -145,10 +147,12 @@ func TestBinaryCallErrors(t *testing.T) {
 	} {
 		args := append([]string{"call", "--broker", router, "--timeout", "500ms"}, tc.args...)
 		code, _, errOut := zerotask(t, 30*time.Second, args...)
-		// The task's deadline is the call's: it may expire in the broker (EXPIRED, 1) just
-		// before the call's own timeout (4).
-		if (code != 4 && code != 1) || !strings.Contains(errOut, tc.hint) {
-			t.Errorf("zerotask %s: exit %d, stderr %q; want exit 4 (or 1, expired) and the hint %q", strings.Join(args, " "), code, errOut, tc.hint)
+		// The task's deadline is the call's: it may expire in the broker just before the
+		// call's own timeout, answered as a JSON-RPC error (exit 1, CodeDeadline) instead of
+		// the timeout's hint (exit 4).
+		expired := fmt.Sprintf(`{"code":%d,`, protocol.CodeDeadline)
+		if !(code == 4 && strings.Contains(errOut, tc.hint) || code == 1 && strings.HasPrefix(errOut, expired)) {
+			t.Errorf("zerotask %s: exit %d, stderr %q; want exit 4 and the hint %q, or exit 1 and the deadline's error", strings.Join(args, " "), code, errOut, tc.hint)
 		}
 	}
 	// Local failures are not JSON: nothing listens on this endpoint (exit 4).
