@@ -30,6 +30,13 @@ const (
 	DefaultProbeEvery = time.Millisecond
 )
 
+// notifyPoll is how often the notify phase asks the broker for its completions
+// (broker.stats): often enough that the window of DefaultNotifyAhead never runs dry at millions
+// of tasks a second (100,000 tasks last 50 ms or more there), seldom enough that the polls of
+// several client processes cost the broker little (each is a request it answers with every
+// counter, and a wake-up of the client's poller).
+const notifyPoll = 5 * time.Millisecond
+
 // How the async phase keeps its calls in flight (Load.Pipeline).
 const (
 	// PipelineMap: Senders goroutines each call client.Map back to back, over inputs of
@@ -394,7 +401,7 @@ func (e *Env) Notify(ctx context.Context, l Load) (PhaseResult, error) {
 	sendersDone := make(chan struct{})
 	go func(sendersDone <-chan struct{}) {
 		defer close(pollDone)
-		t := time.NewTicker(time.Millisecond)
+		t := time.NewTicker(notifyPoll)
 		defer t.Stop()
 		sendersOver := false
 		for {
