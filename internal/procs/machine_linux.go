@@ -5,6 +5,8 @@ package procs
 import (
 	"bytes"
 	"os"
+
+	"github.com/zerotask/zerotask/internal/rawjson"
 )
 
 // machineMeter reads the machine's CPU time from /proc/stat, kept open and read again from its
@@ -41,7 +43,7 @@ func parseStat(b []byte) (idle, total uint64, ok bool) {
 		return 0, 0, false
 	}
 	for i := 1; i < len(f) && i <= 8; i++ {
-		v, ok := atou(f[i])
+		v, ok := rawjson.ParseDigits(f[i])
 		if !ok {
 			return 0, 0, false
 		}
@@ -51,20 +53,4 @@ func parseStat(b []byte) (idle, total uint64, ok bool) {
 		}
 	}
 	return idle, total, true
-}
-
-// atou parses decimal digits (strconv would allocate a string per field, a hundred times a
-// second).
-func atou(b []byte) (uint64, bool) {
-	if len(b) == 0 || len(b) > 19 {
-		return 0, false
-	}
-	var v uint64
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		v = v*10 + uint64(c-'0')
-	}
-	return v, true
 }

@@ -7,6 +7,8 @@ import (
 	"os"
 	"strconv"
 	"time"
+
+	"github.com/zerotask/zerotask/internal/rawjson"
 )
 
 // runqRelist is how many reads of the run-queue meter go by between two listings of the
@@ -97,7 +99,7 @@ func parseSchedstat(b []byte) (wait time.Duration, runs int64, ok bool) {
 	var v [3]uint64
 	for i := range v {
 		field, rest, found := bytes.Cut(b, []byte{' '})
-		n, ok := atou(field)
+		n, ok := rawjson.ParseDigits(field)
 		if !ok || n > 1<<62 || found != (i < len(v)-1) {
 			return 0, 0, false
 		}
