@@ -1,7 +1,6 @@
 package client
 
 import (
-	"context"
 	"encoding/json"
 	"math"
 	"reflect"
@@ -67,41 +66,18 @@ func TestAppendArgs(t *testing.T) {
 	}
 }
 
-// TestNotifyAllocs: a notification of two small integers, of a string, or of raw JSON members
-// given as a slice made once (as `zerotask bench` sends them), allocates nothing in the client
-// once warm. (Passing a json.RawMessage as a variadic argument boxes it, an allocation at the
-// call site; small integers box for free.)
-func TestNotifyAllocs(t *testing.T) {
-	s := newEchoServer(t)
-	c := dialEcho(t, s)
-	ctx := context.Background()
-	raw := []any{json.RawMessage(`5`), json.RawMessage(`6`)}
-	cases := []struct {
-		name string
-		send func() error
-	}{
-		{"ints", func() error { return c.Notify(ctx, "add", 5, 6) }},
-		{"raw members", func() error { return c.Notify(ctx, "add", raw...) }},
-		{"a string", func() error { return c.Notify(ctx, "echo", "hello") }},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			for range 200 {
-				if err := tc.send(); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if raceEnabled {
-				t.Skip("the race detector allocates")
-			}
-			n := testing.AllocsPerRun(2000, func() {
-				if err := tc.send(); err != nil {
-					t.Fatal(err)
-				}
-			})
-			if n > 0 {
-				t.Errorf("%v allocs per Notify, want 0", n)
-			}
-		})
+// TestArgsBufBound: a params buffer grown up to argsPooledMax goes back to the pool in place of
+// the one taken; one grown past it does not.
+func TestArgsBufBound(t *testing.T) {
+	for _, tc := range []struct {
+		size int
+		kept bool
+	}{{argsPooledMax, true}, {argsPooledMax + 1, false}} {
+		pb := &[]byte{}
+		params := make([]byte, 0, tc.size)
+		putArgsBuf(pb, params)
+		if got := cap(*pb) == tc.size; got != tc.kept {
+			t.Errorf("params of cap %d: kept %v, want %v", tc.size, got, tc.kept)
+		}
 	}
 }
