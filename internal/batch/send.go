@@ -52,7 +52,13 @@ type Sender[M Meta[M]] struct {
 	Wake func() // wakes the owner's background loop (never blocks)
 
 	sending bool
-	msg     zmtp.Msg // the message handed to the socket (sending held)
+	// handed is the session in which a non-blocking Flush found the socket full and woke the
+	// background loop: until the loop's blocking Flush starts, which sends everything queued,
+	// further non-blocking Flushes in that session only append. Without it every call of a
+	// fast producer (Notify in a loop) would try the full socket again, and put its frame
+	// back, once per member.
+	handed context.Context
+	msg    zmtp.Msg // the message handed to the socket (sending held)
 }
 
 // Sending reports whether a sender is at work (Mu held).
@@ -66,7 +72,10 @@ func (s *Sender[M]) Hold(held bool) { s.sending = held }
 func (s *Sender[M]) Flush(o Owner[M], sock Socket, blocking bool) {
 	s.Mu.Lock()
 	sess, ok := o.Session()
-	if s.sending || !ok {
+	if blocking || s.handed != sess {
+		s.handed = nil // the loop is here, or the connection changed
+	}
+	if s.sending || !ok || s.handed != nil {
 		s.Mu.Unlock()
 		return
 	}
@@ -103,6 +112,9 @@ func (s *Sender[M]) Flush(o Owner[M], sock Socket, blocking bool) {
 				s.Out.PushFront(f)
 			}
 			s.sending = false
+			if !blocking {
+				s.handed = sess
+			}
 			s.Mu.Unlock()
 			if !blocking {
 				s.Wake()

@@ -31,10 +31,16 @@ func (s *fakeSock) TrySend(m *zmtp.Msg) error {
 // owner records what the Sender told it.
 type owner struct {
 	ok                           bool
+	sess                         context.Context // nil: context.Background()
 	taken, sent, unsent, dropped int
 }
 
-func (o *owner) Session() (context.Context, bool)   { return context.Background(), o.ok }
+func (o *owner) Session() (context.Context, bool) {
+	if o.sess != nil {
+		return o.sess, o.ok
+	}
+	return context.Background(), o.ok
+}
 func (o *owner) Yield(bool) bool                    { return false }
 func (o *owner) More(context.Context) bool          { return true }
 func (o *owner) Taking(Frame[count])                { o.taken++ }
@@ -77,5 +83,51 @@ func TestSender(t *testing.T) {
 	s.Flush(o, sock, false)
 	if len(sock.sent) != 2 {
 		t.Fatalf("sent %q while held or refused", sock.sent)
+	}
+}
+
+// TestSenderHandedOver: once a non-blocking Flush found the socket full and woke the loop,
+// later non-blocking Flushes in that session only append (they do not try the full socket
+// again) until the loop's blocking Flush sends everything; a new session tries at once.
+func TestSenderHandedOver(t *testing.T) {
+	var mu sync.Mutex
+	b := Builder[count]{Packer: Packer{MaxBatch: 1, MaxBytes: 1024}}
+	woken := 0
+	s := Sender[count]{Mu: &mu, Out: &b, Wake: func() { woken++ }}
+	add := func(k int) {
+		start := b.Begin()
+		b.Cur = append(b.Cur, member(k, 20)...)
+		b.End(start, count{1, k})
+	}
+	sock := &fakeSock{errs: []error{zmtp.ErrQueueFull}}
+	o := &owner{ok: true}
+	add(0)
+	s.Flush(o, sock, false) // full: handed over
+	for k := 1; k < 4; k++ {
+		add(k)
+		s.Flush(o, sock, false)
+	}
+	if len(sock.sent) != 0 || woken != 1 || o.taken != 1 {
+		t.Fatalf("after the hand-over: sent %q, woken %d, taken %d", sock.sent, woken, o.taken)
+	}
+	s.Flush(o, sock, true)
+	if len(sock.sent) != 4 || sock.sent[0] != member(0, 20) || sock.sent[3] != member(3, 20) {
+		t.Fatalf("the loop sent %q, want members 0 to 3 in order", sock.sent)
+	}
+	add(4)
+	s.Flush(o, sock, false) // the loop has run: callers send again
+	if len(sock.sent) != 5 {
+		t.Fatalf("sent %d after the loop ran, want 5", len(sock.sent))
+	}
+
+	sock.errs = []error{zmtp.ErrQueueFull}
+	add(5)
+	s.Flush(o, sock, false) // handed over in this session
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	o.sess = ctx // a new connection
+	s.Flush(o, sock, false)
+	if len(sock.sent) != 6 || sock.sent[5] != member(5, 20) {
+		t.Fatalf("a new session did not send at once: %q", sock.sent)
 	}
 }
