@@ -146,7 +146,7 @@ func TestCallContextCancel(t *testing.T) {
 		t.Fatalf("call after a cancelled one: %d, %v", sum, err)
 	}
 	c.out.mu.Lock()
-	n := len(c.out.pending)
+	n := c.out.pending.len()
 	c.out.mu.Unlock()
 	if n != 0 {
 		t.Errorf("%d calls still pending", n)
@@ -212,7 +212,7 @@ func TestBatchesCoalesce(t *testing.T) {
 	testutil.Eventually(t, waitLong, func() bool {
 		c.out.mu.Lock()
 		defer c.out.mu.Unlock()
-		return len(c.out.pending) == 50
+		return c.out.pending.len() == 50
 	}, "50 calls queued")
 	var before int
 	f.snapshot(func(f *fakeBroker) { before = f.msgs })
@@ -295,7 +295,7 @@ func TestNotify(t *testing.T) {
 	}
 	f.waitFor(waitLong, "notification", func(f *fakeBroker) bool { return len(f.notified) == 1 && f.notified[0] == "add" })
 	c.out.mu.Lock()
-	n := len(c.out.pending)
+	n := c.out.pending.len()
 	c.out.mu.Unlock()
 	if n != 0 {
 		t.Errorf("a notification left %d calls pending", n)

@@ -124,11 +124,11 @@ func checkIdle(t testing.TB, c *Client) {
 	idle := func() bool {
 		c.out.mu.Lock()
 		defer c.out.mu.Unlock()
-		return len(c.out.pending) == 0 && len(c.slots) == 0
+		return c.out.pending.len() == 0 && len(c.slots) == 0
 	}
 	if !testutil.Poll(waitLong, idle) {
 		c.out.mu.Lock()
-		t.Errorf("not idle: %d calls pending, %d slots taken", len(c.out.pending), len(c.slots))
+		t.Errorf("not idle: %d calls pending, %d slots taken", c.out.pending.len(), len(c.slots))
 		c.out.mu.Unlock()
 	}
 }
@@ -665,7 +665,7 @@ func TestOutboxConnections(t *testing.T) {
 	isPending := func(cl *call) bool {
 		o.mu.Lock()
 		defer o.mu.Unlock()
-		return o.pending[cl.id] == cl
+		return o.pending.get(cl.id) == cl
 	}
 
 	// Nothing leaves before a connection.

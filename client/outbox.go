@@ -40,7 +40,7 @@ type outbox struct {
 	sock batch.Socket
 
 	mu      sync.Mutex
-	pending map[uint64]*call
+	pending pendingCalls
 	nextID  uint64
 	out     batch.Builder[span] // requests on their way out (cur and closed frames)
 
@@ -85,7 +85,6 @@ type outFrame = batch.Frame[span]
 
 func (o *outbox) init(c *Client) {
 	o.c = c
-	o.pending = make(map[uint64]*call)
 	o.out.MaxBatch = c.opts.maxBatch
 	o.out.MaxBytes = int(c.opts.maxMsgSize)
 	o.kick = make(chan struct{}, 1)
@@ -148,7 +147,7 @@ func (o *outbox) enqueue(cl *call, method string, params, ext []byte, send bool)
 		return ErrTooLarge
 	}
 	if cl != nil {
-		o.pending[id] = cl
+		o.pending.put(cl)
 	}
 	b.End(start, span{first: id, last: id})
 	o.mu.Unlock()
@@ -171,7 +170,7 @@ func (o *outbox) Session() (context.Context, bool) { return o.sess, o.connected 
 // the replies that just came in): let them run first and append their requests, which then
 // leave with this one. A lone call (nothing else pending) is sent at once.
 func (o *outbox) Yield(blocking bool) bool {
-	return !blocking && len(o.pending) > 1 && o.out.Members() < o.out.MaxBatch/2
+	return !blocking && o.pending.len() > 1 && o.out.Members() < o.out.MaxBatch/2
 }
 
 // More: sending goes on while a connection is up.
@@ -209,10 +208,7 @@ func (o *outbox) Dropped(f outFrame, err error) {
 // take removes and returns the pending call with this id, or nil.
 func (o *outbox) take(id uint64) *call {
 	o.mu.Lock()
-	cl := o.pending[id]
-	if cl != nil {
-		delete(o.pending, id)
-	}
+	cl := o.pending.take(id)
 	o.mu.Unlock()
 	return cl
 }
@@ -220,9 +216,9 @@ func (o *outbox) take(id uint64) *call {
 // abandon removes cl from the pending calls; false means its reply is being delivered.
 func (o *outbox) abandon(cl *call) bool {
 	o.mu.Lock()
-	_, ok := o.pending[cl.id]
+	ok := o.pending.get(cl.id) == cl
 	if ok {
-		delete(o.pending, cl.id)
+		o.pending.take(cl.id)
 	}
 	o.mu.Unlock()
 	return ok
@@ -268,11 +264,7 @@ func (o *outbox) close() bool {
 		return false
 	}
 	o.closed = true
-	calls := make([]*call, 0, len(o.pending))
-	for id, cl := range o.pending {
-		delete(o.pending, id)
-		calls = append(calls, cl)
-	}
+	calls := o.pending.removeIf(make([]*call, 0, o.pending.len()), func(*call) bool { return true })
 	o.mu.Unlock()
 	for _, cl := range calls {
 		cl.err = ErrClosed
@@ -312,17 +304,16 @@ func (o *outbox) failLost() {
 		return
 	}
 	o.failDue = false
-	var lost []*call
 	hellos := 0
-	for id, cl := range o.pending {
-		if (cl.hello && id <= o.lostHelloUp) || (!cl.hello && id <= o.lostUpTo) {
-			delete(o.pending, id)
-			lost = append(lost, cl)
+	lost := o.pending.removeIf(nil, func(cl *call) bool {
+		if (cl.hello && cl.id <= o.lostHelloUp) || (!cl.hello && cl.id <= o.lostUpTo) {
 			if cl.hello {
 				hellos++
 			}
+			return true
 		}
-	}
+		return false
+	})
 	if hellos > 0 && o.connected && !o.closed {
 		o.helloDue = min(o.helloDue+hellos, o.live)
 	}
@@ -353,7 +344,7 @@ func (o *outbox) sayHello() {
 		cl.hello = true
 		o.nextID++
 		cl.id = o.nextID
-		o.pending[cl.id] = cl
+		o.pending.put(cl)
 		var idb [20]byte
 		frame := protocol.AppendClientHello(nil, strconv.AppendUint(idb[:0], cl.id, 10), o.c.opts.maxMsgSize)
 		// First in line; its id is left out of the frame's call range so that the calls queued

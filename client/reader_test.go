@@ -41,7 +41,7 @@ func FuzzReader(f *testing.F) {
 		for i := 1; i < len(calls); i++ {
 			cl := calls[i]
 			c.out.mu.Lock()
-			_, still := c.out.pending[uint64(i)]
+			still := c.out.pending.get(uint64(i)) != nil
 			c.out.mu.Unlock()
 			got := len(cl.own)
 			if still && got != 0 || !still && got != 1 {
@@ -65,7 +65,7 @@ func ingestPending(c *Client, body []byte) []*call {
 	for i := 1; i < len(calls); i++ {
 		calls[i] = newCall(nil)
 		calls[i].id = uint64(i)
-		c.out.pending[uint64(i)] = calls[i]
+		c.out.pending.put(calls[i])
 	}
 	c.out.mu.Unlock()
 	r := reader{c: c, lim: codec.Limits{MaxFrame: DefaultMaxMsgSize}}
