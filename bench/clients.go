@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/zerotask/zerotask/internal/procs"
 )
 
 // runClients runs the phases from cfg.Clients client processes at once (`zerotask bench
@@ -61,7 +63,13 @@ func runClients(ctx context.Context, cfg Config, env *Env, rep *Report, phases [
 			cmd.WaitDelay = childStopWait
 			var stdout, stderr bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
-			if err := cmd.Run(); err != nil {
+			// Started as the broker and nodes are: from a thread with every CPU (procs), or
+			// they would take this process's one CPU as all they may use.
+			err := procs.StartProcess(cmd.Start)
+			if err == nil {
+				err = cmd.Wait()
+			}
+			if err != nil {
 				errs[i] = fmt.Errorf("bench: client %d: %w: %s", i+1, err, strings.TrimSpace(stderr.String()))
 				return
 			}
