@@ -330,6 +330,30 @@ func appendFloat(dst []byte, f float64) []byte {
 	return dst
 }
 
+// numberPair reads params written as most callers write two numbers, [x,y] without spaces,
+// and returns x and y (any run of the bytes a JSON number has: parseNumber checks them). It
+// reports false for anything else, which args then walks in full; for add it spares the
+// array walk, half of add's own CPU.
+func numberPair(p []byte) (x, y []byte, ok bool) {
+	if len(p) < 5 || p[0] != '[' || p[len(p)-1] != ']' {
+		return nil, nil, false
+	}
+	comma := 0
+	for i := 1; i < len(p)-1; i++ {
+		switch c := p[i]; {
+		case '0' <= c && c <= '9', c == '-', c == '+', c == '.', c == 'e', c == 'E':
+		case c == ',' && comma == 0:
+			comma = i
+		default:
+			return nil, nil, false
+		}
+	}
+	if comma < 2 || comma > len(p)-3 {
+		return nil, nil, false
+	}
+	return p[1:comma], p[comma+1 : len(p)-1], true
+}
+
 // args splits params into the raw values of len(names) (at most len(out)) arguments, given
 // positionally ([x, y]) or by name ({"a": x, "b": y}, each name exactly once, nothing else). It
 // reports false for anything else. It does not validate the values themselves beyond skipping
@@ -341,6 +365,10 @@ func args(params []byte, out *[2][]byte, names ...string) bool {
 	}
 	switch p[0] {
 	case '[':
+		if x, y, ok := numberPair(p); ok && len(names) == 2 {
+			out[0], out[1] = x, y
+			return true
+		}
 		var a rawjson.Array
 		k := 0
 		for a.Reset(p); a.Next(); k++ {

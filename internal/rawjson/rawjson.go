@@ -20,6 +20,9 @@ func SkipSpace(b []byte, i int) int { return codec.SkipSpace(b, i) }
 
 // TrimSpace returns b without leading and trailing JSON whitespace.
 func TrimSpace(b []byte) []byte {
+	if len(b) > 0 && !IsSpace(b[0]) && !IsSpace(b[len(b)-1]) {
+		return b // the usual case, without a call
+	}
 	i := SkipSpace(b, 0)
 	j := len(b)
 	for j > i && IsSpace(b[j-1]) {
@@ -263,24 +266,26 @@ func Param(params []byte, name string, pos int) []byte {
 func ParseUint(b []byte) (uint64, bool) { return ParseDigits(TrimSpace(b)) }
 
 // ParseDigits parses a non-empty run of decimal digits without a leading zero (no space, no
-// sign) that fits in a uint64.
+// sign) that fits in a uint64. Nineteen digits always fit: only a twentieth needs the
+// overflow check.
 func ParseDigits(b []byte) (uint64, bool) {
-	if len(b) == 0 || len(b) > 20 {
+	if len(b) == 0 || len(b) > 20 || len(b) > 1 && b[0] == '0' {
 		return 0, false
 	}
 	var n uint64
-	for _, c := range b {
-		if c < '0' || c > '9' {
+	for _, c := range b[:min(len(b), 19)] {
+		d := c - '0'
+		if d > 9 {
 			return 0, false
 		}
-		d := uint64(c - '0')
-		if n > (1<<64-1-d)/10 {
-			return 0, false
-		}
-		n = n*10 + d
+		n = n*10 + uint64(d)
 	}
-	if len(b) > 1 && b[0] == '0' {
-		return 0, false
+	if len(b) == 20 {
+		d := b[19] - '0'
+		if d > 9 || n > (1<<64-1-uint64(d))/10 {
+			return 0, false
+		}
+		n = n*10 + uint64(d)
 	}
 	return n, true
 }
