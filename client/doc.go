@@ -3,7 +3,7 @@
 // once (Map).
 //
 // A Client is one DEALER connected to the broker's ROUTER (or to several brokers' ROUTERs: see
-// Several brokers), one reader goroutine and a map of pending calls keyed by JSON-RPC id. It is
+// Several brokers), one reader goroutine and a table of pending calls keyed by JSON-RPC id. It is
 // safe for use by many goroutines at once, and meant to be shared: one Client per process and
 // broker (or set of brokers) is the usual shape.
 //

@@ -106,7 +106,7 @@ func TestTaskPathAllocs(t *testing.T) {
 			step := func() {
 				r.ingest(frame)
 				for range tc.tasks {
-					w.run(n.q.pop())
+					w.run(w.next())
 				}
 			}
 			s.keep = true
@@ -237,7 +237,7 @@ func BenchmarkTaskPath(b *testing.B) {
 			for range b.N {
 				r.ingest(frame)
 				for range k {
-					w.run(n.q.pop())
+					w.run(w.next())
 				}
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*k), "ns/task")

@@ -34,6 +34,26 @@ type reader struct {
 	env   envelope  // the extension members of the task being read
 	now   time.Time // when the message being read arrived: one clock read per message
 	skips int       // messages handed to the workers since an inline run was slow (runInline)
+	spare freeList  // tasks done, taken from the task queue's free list (newTask)
+}
+
+// newTask copies id, method and params into a task from the reader's spare ones, refilled
+// from the task queue's free list, or else from the pool.
+func (r *reader) newTask(id, method, params []byte) *task {
+	if r.spare.head == nil {
+		r.spare.head = r.n.q.takeFree()
+	}
+	if t := r.spare.pop(); t != nil {
+		return fillTask(t, id, method, params)
+	}
+	return newTask(id, method, params)
+}
+
+// putTask keeps t, a task the reader is done with, among its spare ones.
+func (r *reader) putTask(t *task) {
+	if !r.spare.push(t) {
+		putTask(t)
+	}
 }
 
 // ingest handles one message body: tasks are queued, the hello reply is read, anything else is
@@ -57,7 +77,7 @@ func (r *reader) ingest(body []byte) {
 		if err := r.it.Err(); err != nil {
 			n.log.Warn("node: bad message from broker", "err", err, "bytes", len(body))
 			for _, t := range r.tasks {
-				putTask(t)
+				r.putTask(t)
 			}
 			clear(r.tasks)
 			r.tasks = r.tasks[:0]
@@ -84,12 +104,12 @@ func (r *reader) ingest(body []byte) {
 		n.noCredit.Add(1)
 		n.log.Warn("node: task without credit refused", "id", string(t.id))
 		n.out.refuse(t.id)
-		putTask(t)
+		r.putTask(t)
 	}
 	if !n.q.push(r.tasks[:ok]) {
 		// Stopping: not started, not answered; the bye hands them back.
 		for _, t := range r.tasks[:ok] {
-			putTask(t)
+			r.putTask(t)
 		}
 		n.out.release(ok)
 	}
@@ -136,6 +156,10 @@ func (r *reader) runInline(t *task) bool {
 	}
 	n.inlined.Add(1)
 	w.runFree(t, h)
+	if w.done != nil {
+		r.putTask(w.done)
+		w.done = nil
+	}
 	n.q.giveBack(n)
 	return true
 }
@@ -152,7 +176,7 @@ func (r *reader) one(h *codec.Header, raw []byte) {
 		if h.MethodEscaped {
 			method = codec.AppendUnescape(nil, method)
 		}
-		t := newTask(h.ID, method, h.Params)
+		t := r.newTask(h.ID, method, h.Params)
 		r.env.read(h.Ext, h.Params)
 		// The task's deadline travels as the milliseconds left when the broker handed it out
 		// (a ZeroTask extension, outside params): the node's clock takes it from here.

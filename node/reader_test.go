@@ -29,7 +29,7 @@ func FuzzIngest(f *testing.F) {
 		w := n.workers[0]
 		r.ingest(body)
 		for n.q.len() > 0 {
-			w.run(n.q.pop())
+			w.run(w.next())
 		}
 		n.out.flush(false)
 		answered := 0
@@ -87,7 +87,7 @@ func TestMessageSizeLimit(t *testing.T) {
 		// And one result that cannot fit in any message.
 		`{"jsonrpc":"2.0","id":3,"method":"echo","params":["` + str(300) + `"]}]`))
 	for n.q.len() > 0 {
-		w.run(n.q.pop())
+		w.run(w.next())
 	}
 	n.out.flush(false)
 	var results, tooLarge int

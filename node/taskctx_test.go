@@ -23,7 +23,7 @@ func runOffline(t *testing.T, cfg Config, h dispatch.Handler, frame string) {
 	n, _, r := offlineNode(t, cfg)
 	r.ingest([]byte(frame))
 	for n.q.len() > 0 {
-		n.workers[0].run(n.q.pop())
+		n.workers[0].run(n.workers[0].next())
 	}
 }
 
