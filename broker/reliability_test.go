@@ -61,7 +61,8 @@ func TestPriorities(t *testing.T) {
 		t.Fatalf("hand-out order %s, want %s", got, want)
 	}
 	for _, bad := range []string{`"priority":10`, `"priority":-1`, `"priority":"high"`, `"queue":""`, `"queue":7`,
-		`"max_attempts":0`, `"max_attempts":101`, `"timeout_ms":0`, `"delay_ms":-5`, `"backoff_ms":0`,
+		`"max_attempts":0`, `"max_attempts":101`, `"timeout_ms":0`, `"timeout_ms":1.5`, `"timeout_ms":"5"`,
+		`"timeout_ms":-5`, `"timeout_ms":5,"priority":10`, `"delay_ms":-5`, `"backoff_ms":0`,
 		`"backoff_ms":100,"max_backoff_ms":10`} {
 		body := c.call(`{"jsonrpc":"2.0","id":"bad","method":"work",` + bad + `}`)
 		if code := errCode(t, body); code != -32602 {
