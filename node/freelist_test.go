@@ -36,7 +36,7 @@ func TestFreeList(t *testing.T) {
 	if next, _ := q.popWait(done); next == nil || string(next.id) != `"z"` {
 		t.Fatalf("popWait gave %v", next)
 	}
-	if l := q.takeFree(); l != done || l.next != nil || q.free.n != 0 {
-		t.Fatalf("takeFree gave %p, want the done task %p", l, done)
+	if l := q.takeFree(); l.head != done || l.n != 1 || done.next != nil || q.free.n != 0 || q.free.head != nil {
+		t.Fatalf("takeFree gave %p (n %d), want the done task %p", l.head, l.n, done)
 	}
 }

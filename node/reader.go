@@ -41,7 +41,7 @@ type reader struct {
 // from the task queue's free list, or else from the pool.
 func (r *reader) newTask(id, method, params []byte) *task {
 	if r.spare.head == nil {
-		r.spare.head = r.n.q.takeFree()
+		r.spare = r.n.q.takeFree()
 	}
 	if t := r.spare.pop(); t != nil {
 		return fillTask(t, id, method, params)

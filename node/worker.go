@@ -205,10 +205,10 @@ func (q *taskQueue) popWait(done *task) (t *task, waited bool) {
 	return t, waited
 }
 
-// takeFree takes every task on the free list (linked through task.next), or nil.
-func (q *taskQueue) takeFree() *task {
+// takeFree takes the whole free list.
+func (q *taskQueue) takeFree() freeList {
 	q.mu.Lock()
-	l := q.free.head
+	l := q.free
 	q.free = freeList{}
 	q.mu.Unlock()
 	return l
