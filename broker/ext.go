@@ -191,9 +191,10 @@ func (c *core) readCallExt(ext, params []byte, x *taskExt) {
 	if len(ext) == 0 {
 		return
 	}
-	if v, ok := bytes.CutPrefix(ext, compactTimeoutMS); ok && isDigits(v) {
+	if v, ok := bytes.CutPrefix(ext, compactTimeoutMS); ok && bytes.IndexByte(v, ',') < 0 {
 		// Only a timeout, as the Go client writes for every call: no walk (a tenth of the
-		// broker's CPU with results). ext was validated by codec, so the digits are the value.
+		// broker's CPU with results). ext was validated by codec, so without a comma it is
+		// that one member, and v its whole value.
 		x.setTimeout(v)
 		return
 	}
@@ -204,16 +205,6 @@ func (c *core) readCallExt(ext, params []byte, x *taskExt) {
 
 // compactTimeoutMS is timeout_ms's name as most clients write it, colon included.
 var compactTimeoutMS = []byte(`"` + protocol.MemberTimeoutMS + `":`)
-
-// isDigits reports whether b is a non-empty run of decimal digits.
-func isDigits(b []byte) bool {
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return len(b) > 0
-}
 
 // readExt reads the extension members of obj (broker.submit's params object), skipping the
 // member whose value is skip (never scanned again).

@@ -216,10 +216,7 @@ func (o *outbox) take(id uint64) *call {
 // abandon removes cl from the pending calls; false means its reply is being delivered.
 func (o *outbox) abandon(cl *call) bool {
 	o.mu.Lock()
-	ok := o.pending.get(cl.id) == cl
-	if ok {
-		o.pending.take(cl.id)
-	}
+	ok := o.pending.take(cl.id) != nil
 	o.mu.Unlock()
 	return ok
 }

@@ -186,7 +186,6 @@ func (s *chaosSystem) settled() {
 	testutil.Eventually(s.t, 30*time.Second, func() bool { return s.nodeCount() == chaosNodes }, "%d nodes listed again", chaosNodes)
 }
 
-// chaosWindow is when a fault was on: from its start until the system settled.
 // chaosWindow is a fault's time: from its start until the system settled, and hit, when the
 // fault took effect (a killed broker reaped; from where a fault does not say).
 type chaosWindow struct{ from, hit, to time.Time }

@@ -365,9 +365,11 @@ func args(params []byte, out *[2][]byte, names ...string) bool {
 	}
 	switch p[0] {
 	case '[':
-		if x, y, ok := numberPair(p); ok && len(names) == 2 {
-			out[0], out[1] = x, y
-			return true
+		if len(names) == 2 {
+			if x, y, ok := numberPair(p); ok {
+				out[0], out[1] = x, y
+				return true
+			}
 		}
 		var a rawjson.Array
 		k := 0

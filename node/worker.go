@@ -181,9 +181,7 @@ func (q *taskQueue) push(ts []*task) bool {
 func (q *taskQueue) popWait(done *task) (t *task, waited bool) {
 	q.mu.Lock()
 	if done != nil && !q.free.push(done) {
-		q.mu.Unlock()
 		putTask(done)
-		q.mu.Lock()
 	}
 	q.idle++
 	for (q.head == nil || q.idle <= q.lent) && !q.closed {
