@@ -12,13 +12,14 @@ import (
 )
 
 // call is one request waiting for its reply. Calls are pooled; the reader fills result or err
-// and completes the call exactly once, by its callback (internal calls) or on its done channel.
+// and completes the call exactly once: by its callback (internal calls), in its Map's queue, or
+// on its own channel.
 type call struct {
 	id     uint64
-	own    chan *call   // capacity 1: the channel of a synchronous call
-	done   chan<- *call // where completion is signalled (own, or a Map's channel)
-	cb     func(*call)  // internal calls: run on completion instead of signalling done
-	result []byte       // raw JSON result, owned by the call
+	own    chan *call  // capacity 1: the channel of a synchronous call
+	q      *doneQueue  // a Map's call: completion goes to its queue instead of own
+	cb     func(*call) // internal calls: run on completion instead
+	result []byte      // raw JSON result, owned by the call
 	err    error
 	index  int  // Map: the input's index
 	pos    int  // Map: the call's position among the in-flight calls
@@ -33,19 +34,15 @@ var callPool = sync.Pool{New: func() any {
 	return cl
 }}
 
-// newCall returns a pooled call signalling done (its own channel when nil).
-func newCall(done chan<- *call) *call {
+// newCall returns a pooled call completing into q (on its own channel when nil).
+func newCall(q *doneQueue) *call {
 	cl := callPool.Get().(*call)
-	if done == nil {
-		cl.done = cl.own
-	} else {
-		cl.done = done
-	}
+	cl.q = q
 	return cl
 }
 
 func putCall(cl *call) {
-	cl.id, cl.done, cl.cb, cl.err, cl.index, cl.pos, cl.hello = 0, nil, nil, nil, 0, 0, false
+	cl.id, cl.q, cl.cb, cl.err, cl.index, cl.pos, cl.hello = 0, nil, nil, nil, 0, 0, false
 	if cap(cl.result) > maxKeptResult {
 		cl.result = nil
 	}
@@ -54,43 +51,25 @@ func putCall(cl *call) {
 }
 
 // complete hands the finished call to whoever waits for it. It never blocks: own has room for
-// its one completion and a Map's channel for all its calls in flight.
+// its one completion, and a Map's queue grows.
 func (cl *call) complete() {
-	if cl.cb != nil {
+	switch {
+	case cl.cb != nil:
 		cl.cb(cl)
-		return
+	case cl.q != nil:
+		cl.q.push(cl)
+	default:
+		cl.own <- cl
 	}
-	cl.done <- cl
 }
 
 // acquire takes an in-flight slot, waiting until one frees or ctx ends.
-func (c *Client) acquire(ctx context.Context) error {
-	select {
-	case c.slots <- struct{}{}:
-		return nil
-	default:
-	}
-	select {
-	case c.slots <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-c.life.Done():
-		return ErrClosed
-	}
-}
+func (c *Client) acquire(ctx context.Context) error { return c.slots.acquire(ctx, c.life) }
 
 // tryAcquire takes a slot if one is free now.
-func (c *Client) tryAcquire() bool {
-	select {
-	case c.slots <- struct{}{}:
-		return true
-	default:
-		return false
-	}
-}
+func (c *Client) tryAcquire() bool { return c.slots.tryAcquire() }
 
-func (c *Client) release() { <-c.slots }
+func (c *Client) release() { c.slots.release() }
 
 // CallRaw calls method with raw JSON params (nil for none; an array or an object otherwise) and
 // appends the raw JSON result to dst. It blocks until the reply comes or ctx ends; when ctx ends

@@ -130,7 +130,7 @@ type Client struct {
 	unknownTries int
 	log          *slog.Logger
 	sock         *zmtp.Socket
-	slots        chan struct{} // max in flight: a slot is a token sent in, taken back on release
+	slots        inflight // max in flight
 
 	out outbox
 
@@ -219,12 +219,12 @@ func Dial(ctx context.Context, endpoint string, opts ...Option) (*Client, error)
 		endpoint:     endpoint,
 		unknownTries: 1,
 		log:          o.logger,
-		slots:        make(chan struct{}, o.maxInFlight),
 		ready:        make(chan struct{}),
 	}
 	if n := len(endpoints); n > 1 {
 		c.unknownTries = unknownTriesPerBroker * n
 	}
+	c.slots.init(o.maxInFlight)
 	c.life, c.stop = context.WithCancel(context.Background())
 	c.out.init(c)
 	c.hooks.init()

@@ -151,8 +151,8 @@ func TestCallContextCancel(t *testing.T) {
 	if n != 0 {
 		t.Errorf("%d calls still pending", n)
 	}
-	if len(c.slots) != 0 {
-		t.Errorf("%d in-flight slots still taken", len(c.slots))
+	if int(c.slots.used.Load()) != 0 {
+		t.Errorf("%d in-flight slots still taken", int(c.slots.used.Load()))
 	}
 	// A context that is already done fails at once.
 	done, cancel2 := context.WithCancel(context.Background())
@@ -533,8 +533,8 @@ func TestMapError(t *testing.T) {
 	if _, err := Map[int](short, c, "hang", []any{1, 2, 3}); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Map over hanging calls: %v", err)
 	}
-	if len(c.slots) != 0 {
-		t.Errorf("%d slots still taken after Map returned", len(c.slots))
+	if int(c.slots.used.Load()) != 0 {
+		t.Errorf("%d slots still taken after Map returned", int(c.slots.used.Load()))
 	}
 	f.release("1")
 }

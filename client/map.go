@@ -58,8 +58,9 @@ func Map[Out, In any](ctx context.Context, c *Client, method string, inputs []In
 		return results, nil
 	}
 	conc := min(o.concurrency, len(inputs))
-	done := make(chan *call, conc) // room for every call in flight: completion never blocks
-	_, deadline := ctx.Deadline()  // each call carries the time left as its timeout_ms
+	done := newDoneQueue(conc)
+	var got, spare []*call        // the finished calls taken from done, and the slice given back
+	_, deadline := ctx.Deadline() // each call carries the time left as its timeout_ms
 	var extBuf [32]byte
 	live := make([]*call, 0, conc)
 	var failed error
@@ -89,7 +90,13 @@ func Map[Out, In any](ctx context.Context, c *Client, method string, inputs []In
 				c.release()
 				continue
 			}
-			finish(<-done) // its completion is on its way
+			// Its completion is on its way.
+			<-done.ready
+			got = done.take(spare)
+			for _, cl := range got {
+				finish(cl)
+			}
+			spare = got
 		}
 	}
 
@@ -138,16 +145,12 @@ func Map[Out, In any](ctx context.Context, c *Client, method string, inputs []In
 			return results, nil
 		}
 		select {
-		case cl := <-done:
-			finish(cl)
-			for more := true; more; {
-				select {
-				case cl := <-done:
-					finish(cl)
-				default:
-					more = false
-				}
+		case <-done.ready:
+			got = done.take(spare)
+			for _, cl := range got {
+				finish(cl)
 			}
+			spare = got
 		case <-ctx.Done():
 			abort()
 			return nil, ctx.Err()

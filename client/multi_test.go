@@ -124,11 +124,11 @@ func checkIdle(t testing.TB, c *Client) {
 	idle := func() bool {
 		c.out.mu.Lock()
 		defer c.out.mu.Unlock()
-		return c.out.pending.len() == 0 && len(c.slots) == 0
+		return c.out.pending.len() == 0 && int(c.slots.used.Load()) == 0
 	}
 	if !testutil.Poll(waitLong, idle) {
 		c.out.mu.Lock()
-		t.Errorf("not idle: %d calls pending, %d slots taken", c.out.pending.len(), len(c.slots))
+		t.Errorf("not idle: %d calls pending, %d slots taken", c.out.pending.len(), int(c.slots.used.Load()))
 		c.out.mu.Unlock()
 	}
 }
@@ -604,9 +604,9 @@ func scriptedClient(t *testing.T) (*Client, *scriptSender) {
 	c := &Client{
 		opts:  options{maxInFlight: 100, maxMsgSize: DefaultMaxMsgSize, maxBatch: DefaultMaxBatch},
 		log:   quiet,
-		slots: make(chan struct{}, 100),
 		ready: make(chan struct{}),
 	}
+	c.slots.init(100)
 	c.life, c.stop = context.WithCancel(context.Background())
 	t.Cleanup(c.stop)
 	c.out.init(c)
