@@ -61,6 +61,7 @@ func Map[Out, In any](ctx context.Context, c *Client, method string, inputs []In
 	done := newDoneQueue(conc)
 	var got, spare []*call        // the finished calls taken from done, and the slice given back
 	_, deadline := ctx.Deadline() // each call carries the time left as its timeout_ms
+	timed := deadline && isTaskMethod(method)
 	var extBuf [32]byte
 	live := make([]*call, 0, conc)
 	var failed error
@@ -103,6 +104,12 @@ func Map[Out, In any](ctx context.Context, c *Client, method string, inputs []In
 	next := 0
 	for {
 		issued := 0
+		// The time left, read once for the inputs this round sends (within microseconds of
+		// each other).
+		ext := extBuf[:0]
+		if timed {
+			ext = (*taskOptions)(nil).appendMembers(ext, ctx, false)
+		}
 		for failed == nil && next < len(inputs) && len(live) < conc {
 			if !c.tryAcquire() {
 				if len(live) > 0 {
@@ -120,10 +127,6 @@ func Map[Out, In any](ctx context.Context, c *Client, method string, inputs []In
 			}
 			cl := newCall(done)
 			cl.index, cl.pos = next, len(live)
-			ext := extBuf[:0]
-			if deadline && isTaskMethod(method) {
-				ext = (*taskOptions)(nil).appendMembers(ext, ctx, false)
-			}
 			if err := c.out.enqueue(cl, method, params, ext, false); err != nil {
 				putCall(cl)
 				c.release()
