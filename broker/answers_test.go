@@ -1,7 +1,9 @@
 package broker
 
 import (
+	"bytes"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -210,16 +212,41 @@ func TestTaskTimeout(t *testing.T) {
 
 // TestRunLeasesBounded: the run leases of answered tasks do not pile up for TaskTimeout: the
 // FIFO drops them once they outnumber the held tasks, so it stays within 1,024 entries or twice
-// the tasks held.
+// the tasks held, also when a task handed out first is still held in front of them all (and
+// its lease is kept).
 func TestRunLeasesBounded(t *testing.T) {
-	r := newRig(t, Config{})
-	for range 200 {
-		r.roundTrip(batchOf(64))
-	}
-	if n := r.c.runs.len(); n > 1025 {
-		t.Fatalf("%d run leases kept for %d held tasks", n, r.c.running)
-	}
-	if s := r.c.stats(); s.Succeeded != 200*64 {
-		t.Fatalf("succeeded %d", s.Succeeded)
+	for _, tc := range []struct {
+		name string
+		hold bool // leave the first task unanswered
+	}{
+		{"answered in order", false},
+		{"the first one held", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, Config{})
+			var heldKey uint64
+			if tc.hold {
+				r.send("C", `{"jsonrpc":"2.0","id":"held","method":"add","params":[1,2]}`)
+				body := r.out.body("N")
+				i := bytes.Index(body, idPrefix) + len(idPrefix)
+				k, ours, ok := r.c.parseHandout(body[i : i+bytes.IndexByte(body[i+1:], '"')+2])
+				if !ok || !ours {
+					t.Fatalf("no hand-out id in %s", body)
+				}
+				heldKey = k
+			}
+			for range 200 {
+				r.roundTrip(batchOf(64))
+			}
+			if n := r.c.runs.len(); n > 1025 {
+				t.Fatalf("%d run leases kept for %d held tasks", n, r.c.running)
+			}
+			if s := r.c.stats(); s.Succeeded != 200*64 {
+				t.Fatalf("succeeded %d", s.Succeeded)
+			}
+			if tc.hold && !slices.ContainsFunc(r.c.runs.e[r.c.runs.head:], func(e deadlineEntry) bool { return e.key == heldKey }) {
+				t.Fatal("the lease of the task still held was dropped")
+			}
+		})
 	}
 }

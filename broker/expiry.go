@@ -234,6 +234,21 @@ func (c *core) watchRun(k uint64) {
 	r := &c.runs
 	r.e = append(r.e, deadlineEntry{at: c.recvNow() + int64(c.cfg.TaskTimeout) + c.leaseGrace(), key: k})
 	if n := r.len(); n > 1024 && n > 2*c.running {
+		// Tasks mostly end in the order they were handed out: the answered ones at the front
+		// go first, each looked at once; the whole list is walked only when a task still held
+		// near the front keeps it from shrinking enough.
+		for r.head < len(r.e) && c.heldAt(r.e[r.head].key) == nil {
+			r.e[r.head] = deadlineEntry{}
+			r.head++
+		}
+		if r.head >= 1024 && r.head*2 >= len(r.e) {
+			m := copy(r.e, r.e[r.head:])
+			clear(r.e[m:])
+			r.e, r.head = r.e[:m], 0
+		}
+		if r.len() <= 2*c.running {
+			return
+		}
 		w := 0
 		for _, e := range r.e[r.head:] {
 			if c.heldAt(e.key) != nil {

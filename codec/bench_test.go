@@ -155,3 +155,41 @@ func BenchmarkBatch64(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkIterBatch64 walks batches of 64 with BatchIter as the broker and the node do, in the
+// shapes they carry most: a client's requests, a broker's task hand-outs to a node, and a
+// node's results.
+func BenchmarkIterBatch64(b *testing.B) {
+	for _, in := range []struct{ name, elem string }{
+		{"requests", `{"jsonrpc":"2.0","method":"add","params":[5,6],"id":%d,"timeout_ms":9000}`},
+		{"handouts", `{"jsonrpc":"2.0","id":"b383330e.%d","method":"add","params":[5,6],"timeout_ms":10000,"attempt":1}`},
+		{"results", `{"jsonrpc":"2.0","id":"b383330e.%d","result":11}`},
+	} {
+		var sb strings.Builder
+		sb.WriteByte('[')
+		for i := 0; i < 64; i++ {
+			if i > 0 {
+				sb.WriteByte(',')
+			}
+			sb.WriteString(strings.Replace(in.elem, "%d", strconv.Itoa(67108864+i), 1))
+		}
+		sb.WriteByte(']')
+		frame := []byte(sb.String())
+		b.Run(in.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(frame)))
+			var it BatchIter
+			for b.Loop() {
+				it.Reset(frame)
+				for it.Next() {
+					if _, err := it.Header(); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if err := it.Err(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -202,7 +202,7 @@ func AppendTask(dst, id, method, params []byte, timeoutMS int64) []byte {
 		dst = append(dst, params...)
 	}
 	if timeoutMS > 0 {
-		dst = AppendMember(dst, MemberTimeoutMS)
+		dst = append(dst, `,"`+MemberTimeoutMS+`":`...) // one append of a constant
 		dst = strconv.AppendInt(dst, timeoutMS, 10)
 	}
 	return append(dst, '}')
@@ -236,12 +236,16 @@ func AppendTaskInfo(dst, publicID []byte, attempt int, queueMember []byte) []byt
 	}
 	dst = dst[:len(dst)-1]
 	if len(publicID) > 0 && len(publicID) <= TaskInfoMaxID {
-		dst = AppendMember(dst, MemberTask)
+		dst = append(dst, `,"`+MemberTask+`":`...)
 		dst = append(dst, publicID...)
 	}
 	if attempt > 0 {
-		dst = AppendMember(dst, MemberAttempt)
-		dst = strconv.AppendInt(dst, int64(min(attempt, 999)), 10)
+		dst = append(dst, `,"`+MemberAttempt+`":`...)
+		if attempt < 10 {
+			dst = append(dst, byte('0'+attempt)) // almost always 1
+		} else {
+			dst = strconv.AppendInt(dst, int64(min(attempt, 999)), 10)
+		}
 	}
 	dst = append(dst, queueMember...)
 	return append(dst, '}')
