@@ -272,6 +272,33 @@ func (d *Dispatcher) Lookup(method []byte) (Handler, bool) {
 	return h, ok
 }
 
+// LookupCache remembers one Lookup for LookupCached: a worker running many tasks of one method
+// in a row finds its handler with a compare of the name instead of a map lookup. The zero value
+// is empty; one goroutine uses it at a time.
+type LookupCache struct {
+	tab   *table
+	name  []byte
+	h     Handler
+	found bool
+}
+
+// LookupCached is Lookup through c: the handler found last, when method is the same name and
+// nothing was registered or wrapped since; a lookup, remembered in c, otherwise.
+func (d *Dispatcher) LookupCached(c *LookupCache, method []byte) (Handler, bool) {
+	t := d.load()
+	if c.tab == t && string(c.name) == string(method) {
+		return c.h, c.found
+	}
+	h, ok := t.handlers[string(method)]
+	if len(method) <= maxCachedName {
+		c.tab, c.name, c.h, c.found = t, append(c.name[:0], method...), h, ok
+	}
+	return h, ok
+}
+
+// maxCachedName bounds the method name a LookupCache keeps a copy of.
+const maxCachedName = 256
+
 // Methods returns the registered method names, sorted.
 func (d *Dispatcher) Methods() []string {
 	return slices.Clone(d.load().names)

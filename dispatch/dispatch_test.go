@@ -504,3 +504,61 @@ func TestContextFree(t *testing.T) {
 		}
 	}
 }
+
+// TestLookupCached: a LookupCache answers as Lookup does, through every change of the table
+// (a method registered, middleware added), for names not found and names too long to keep.
+func TestLookupCached(t *testing.T) {
+	answer := func(v string) Handler {
+		return HandlerFunc(func(_ context.Context, dst, _ []byte) ([]byte, error) { return append(dst, v...), nil })
+	}
+	d := New()
+	if err := d.Register("a", answer("1")); err != nil {
+		t.Fatal(err)
+	}
+	long := strings.Repeat("x", maxCachedName+1)
+	var c LookupCache
+	steps := []struct {
+		name   string
+		before func()
+		method string
+		want   string // the handler's answer; "" for not found
+	}{
+		{"first lookup", nil, "a", "1"},
+		{"same name, cached", nil, "a", "1"},
+		{"not found", nil, "b", ""},
+		{"not found, cached", nil, "b", ""},
+		{"registered since", func() { _ = d.Register("b", answer("2")) }, "b", "2"},
+		{"back to the first", nil, "a", "1"},
+		{"middleware added", func() {
+			d.Use(func(_ string, h Handler) Handler {
+				return HandlerFunc(func(ctx context.Context, dst, p []byte) ([]byte, error) {
+					dst, err := h.ServeRPC(ctx, dst, p)
+					return append(dst, '!'), err
+				})
+			})
+		}, "a", "1!"},
+		{"a name too long to keep", nil, long, ""},
+		{"after it", nil, "b", "2!"},
+	}
+	for _, s := range steps {
+		if s.before != nil {
+			s.before()
+		}
+		h, found := d.LookupCached(&c, []byte(s.method))
+		wantH, wantFound := d.Lookup([]byte(s.method))
+		if found != wantFound || found != (s.want != "") {
+			t.Fatalf("%s: found %v, Lookup %v, want %v", s.name, found, wantFound, s.want != "")
+		}
+		if !found {
+			continue
+		}
+		got, _ := h.ServeRPC(context.Background(), nil, nil)
+		viaLookup, _ := wantH.ServeRPC(context.Background(), nil, nil)
+		if string(got) != s.want || string(viaLookup) != s.want {
+			t.Fatalf("%s: answered %q (Lookup's %q), want %q", s.name, got, viaLookup, s.want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { d.LookupCached(&c, []byte("a")) }); n != 0 {
+		t.Errorf("LookupCached allocates %v times", n)
+	}
+}

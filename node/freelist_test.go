@@ -27,6 +27,22 @@ func TestFreeList(t *testing.T) {
 		t.Fatalf("popped %d, n %d", got, l.n)
 	}
 
+	// The bytes of the tasks' storage bound it too: tasks of the largest size kept fill it at
+	// maxFreeBytes.
+	big := make([]byte, maxPooledTask-64)
+	kept := 0
+	for l.push(newTask(nil, []byte("add"), big)) {
+		kept++
+	}
+	if want := maxFreeBytes / maxPooledTask; kept < want-1 || kept > want || l.bytes > maxFreeBytes {
+		t.Fatalf("kept %d tasks of %d bytes (%d bytes), want about %d within %d", kept, len(big), l.bytes, want, maxFreeBytes)
+	}
+	for l.pop() != nil {
+	}
+	if l.n != 0 || l.bytes != 0 {
+		t.Fatalf("emptied: n %d, bytes %d", l.n, l.bytes)
+	}
+
 	// Through the queue: a worker's done task reaches the reader's takeFree.
 	var q taskQueue
 	q.init()

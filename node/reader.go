@@ -141,7 +141,7 @@ func (r *reader) runInline(t *task) bool {
 		}
 		r.skips = 0
 	}
-	h, found := n.d.Lookup(t.method)
+	h, found := n.d.LookupCached(&w.look, t.method)
 	if !found {
 		return false
 	}

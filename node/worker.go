@@ -83,23 +83,32 @@ func resetTask(t *task) {
 // pool: a worker hands its last task over when it takes the next (popWait, under the lock it
 // takes anyway), and the reader takes the whole list when its own runs out (takeFree, one lock
 // per refill), so a task costs no pool Get and Put (a tenth of a node's CPU for add).
-// maxFreeTasks bounds the list; past it tasks go to the pool.
-const maxFreeTasks = 4096
+// maxFreeTasks and maxFreeBytes bound the list, by count and by the bytes of the tasks'
+// storage; past them tasks go to the pool. The count covers a node's default window
+// (protocol.DefaultPrefetch): every task a busy node holds comes back through the list, where
+// 4,096 sent the rest of a full window through the pool (4-5% of the node's CPU for add). The
+// bytes keep a list of big tasks from pinning much memory.
+const (
+	maxFreeTasks = 16384
+	maxFreeBytes = 8 << 20
+)
 
 // freeList is a stack of reset tasks linked through task.next.
 type freeList struct {
-	head *task
-	n    int
+	head  *task
+	n     int
+	bytes int // the tasks' storage, cap(buf) summed
 }
 
 // push adds t, reset; it reports false (and keeps nothing) when the list is full.
 func (l *freeList) push(t *task) bool {
-	if l.n >= maxFreeTasks {
+	resetTask(t)
+	if l.n >= maxFreeTasks || l.bytes+cap(t.buf) > maxFreeBytes {
 		return false
 	}
-	resetTask(t)
 	t.next, l.head = l.head, t
 	l.n++
+	l.bytes += cap(t.buf)
 	return true
 }
 
@@ -109,6 +118,7 @@ func (l *freeList) pop() *task {
 	if t != nil {
 		l.head, t.next = t.next, nil
 		l.n--
+		l.bytes -= cap(t.buf)
 	}
 	return t
 }
@@ -305,6 +315,8 @@ type worker struct {
 	ms map[string]*methodStats // its tasks' metrics by method (Config.Metrics; w.mu held)
 
 	done *task // the last task run, finished, for the free list (the worker's own goroutine)
+
+	look dispatch.LookupCache // the worker's last method and its handler
 }
 
 // svcSampleEvery and svcAlwaysAbove: a worker times one task in svcSampleEvery, or every task
@@ -420,7 +432,7 @@ const clockSlack = time.Second
 // run runs one task and hands its result to the outbox.
 func (w *worker) run(t *task) {
 	n := w.n
-	h, found := n.d.Lookup(t.method)
+	h, found := n.d.LookupCached(&w.look, t.method)
 	if found && !n.cfg.Metrics {
 		if _, free := h.(dispatch.ContextFree); free {
 			w.runFree(t, h)
