@@ -33,8 +33,13 @@ type reader struct {
 	tasks []*task
 	env   envelope  // the extension members of the task being read
 	now   time.Time // when the message being read arrived: one clock read per message
-	skips int       // messages handed to the workers since an inline run was slow (runInline)
-	spare freeList  // tasks done, taken from the task queue's free list (newTask)
+	// The last timeout_ms read in this message (its raw digits) and the deadline it gave:
+	// the tasks of one message mostly carry the same.
+	lastTimeout  [20]byte
+	lastTimeoutN int
+	lastDeadline time.Time
+	skips        int      // messages handed to the workers since an inline run was slow (runInline)
+	spare        freeList // tasks done, taken from the task queue's free list (newTask)
 }
 
 // newTask copies id, method and params into a task from the reader's spare ones, refilled
@@ -64,7 +69,7 @@ func (r *reader) putTask(t *task) {
 func (r *reader) ingest(body []byte) {
 	n := r.n
 	r.tasks = r.tasks[:0]
-	r.now = time.Time{}
+	r.now, r.lastTimeoutN = time.Time{}, 0
 	if i := codec.SkipSpace(body, 0); i < len(body) && body[i] == '[' {
 		r.it.ResetLimits(body, &r.lim)
 		for r.it.Next() {
@@ -180,11 +185,17 @@ func (r *reader) one(h *codec.Header, raw []byte) {
 		r.env.read(h.Ext, h.Params)
 		// The task's deadline travels as the milliseconds left when the broker handed it out
 		// (a ZeroTask extension, outside params): the node's clock takes it from here.
-		if ms, ok := envelopeUint(r.env.timeoutMS); ok && ms > 0 {
+		if raw := r.env.timeoutMS; r.lastTimeoutN > 0 && string(raw) == string(r.lastTimeout[:r.lastTimeoutN]) {
+			t.deadline = r.lastDeadline
+		} else if ms, ok := envelopeUint(raw); ok && ms > 0 {
 			if r.now.IsZero() {
 				r.now = time.Now()
 			}
 			t.deadline = r.now.Add(time.Duration(min(ms, maxTimeoutMS)) * time.Millisecond)
+			if len(raw) <= len(r.lastTimeout) {
+				r.lastTimeoutN = copy(r.lastTimeout[:], raw)
+				r.lastDeadline = t.deadline
+			}
 		}
 		r.taskInfo(t)
 		r.tasks = append(r.tasks, t)
