@@ -222,6 +222,9 @@ func (n number) float() float64 {
 // parseNumber parses one JSON number (RFC 8259 grammar exactly: no '+', no leading zeros, no
 // "Inf"). It allocates nothing.
 func parseNumber(b []byte) (number, bool) {
+	if i, ok := smallInt(b); ok {
+		return number{isInt: true, i: i}, true
+	}
 	if !validNumber(b) {
 		return number{}, false
 	}
@@ -245,6 +248,30 @@ func parseNumber(b []byte) (number, bool) {
 		return number{}, false
 	}
 	return number{f: f}, true
+}
+
+// smallInt parses an integer of at most 18 digits, optionally negative, in one pass: what
+// arithmetic is mostly given. It reports false for anything else, valid or not (parseNumber's
+// general path judges it then).
+func smallInt(b []byte) (int64, bool) {
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	if len(b) == 0 || len(b) > 18 || (b[0] == '0' && len(b) > 1) {
+		return 0, false
+	}
+	var u int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		u = u*10 + int64(c-'0')
+	}
+	if neg {
+		u = -u
+	}
+	return u, true
 }
 
 // parseInt64 parses an optionally negative run of digits, reporting false on overflow.
