@@ -324,9 +324,10 @@ type core struct {
 	ext          taskExt      // the options of the request being handled
 	hdr          codec.Header
 	it           codec.BatchIter
-	items        []batchItem // the members of the client batch being handled
-	mscratch     []byte      // an escaped method name, decoded
-	pubScratch   []byte      // a task's public id, while its hand-out is built (dispatch)
+	items        []batchItem         // the members of the client batch being handled
+	mscratch     []byte              // an escaped method name, decoded
+	pubScratch   []byte              // a task's public id, while its hand-out is built (dispatch)
+	taskw        protocol.TaskWriter // writes hand-outs, remembering the last timeout (dispatch)
 	// ubudget is the bytes of results left for the replies an unordered client's batch gets
 	// while it is read (MaxMember of the client at its start), or -1 outside handleBatch.
 	ubudget int
@@ -974,7 +975,7 @@ func (c *core) dispatch(p *peer, q *queue, slot uint32, t *task) {
 		left = max((t.deadline-c.recvNow()+int64(time.Millisecond)-1)/int64(time.Millisecond), 1)
 		c.watchLease(t.key(slot), t.deadline)
 	}
-	pk.Cur = protocol.AppendTask(pk.Cur, id, q.methodJSON, t.params(), left)
+	pk.Cur = c.taskw.Append(pk.Cur, id, q.methodJSON, t.params(), left)
 	var pub []byte
 	if t.seq != 0 {
 		// A field, not an array on the stack: appendPublicID's dst escapes, and a stack array

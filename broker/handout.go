@@ -29,9 +29,13 @@ func (c *core) parseHandout(raw []byte) (k uint64, ours, ok bool) {
 	if n < e+4 || n > handoutIDMax || raw[0] != '"' || raw[n-1] != '"' || raw[e+1] != '.' {
 		return 0, false, false
 	}
-	for _, b := range raw[1 : e+1] {
-		if !('0' <= b && b <= '9' || 'a' <= b && b <= 'f') {
-			return 0, false, false
+	// Almost every id is of this run: one compare; another run's epoch is checked for its
+	// form.
+	if ours = string(raw[1:e+1]) == c.epoch; !ours {
+		for _, b := range raw[1 : e+1] {
+			if !('0' <= b && b <= '9' || 'a' <= b && b <= 'f') {
+				return 0, false, false
+			}
 		}
 	}
 	digits := raw[e+2 : n-1]
@@ -47,7 +51,7 @@ func (c *core) parseHandout(raw []byte) (k uint64, ours, ok bool) {
 	if k >= 1<<53 {
 		return 0, false, false
 	}
-	return k, string(raw[1:e+1]) == c.epoch, true
+	return k, ours, true
 }
 
 // A node's bytes. Credit bounds the tasks a node holds by count, and a node's window grows to

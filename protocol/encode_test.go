@@ -265,3 +265,20 @@ func TestNoticeParams(t *testing.T) {
 		})
 	}
 }
+
+// TestTaskWriter: a TaskWriter writes what AppendTask writes, whatever the order of the
+// timeouts it is given (repeated, changed, none, the largest).
+func TestTaskWriter(t *testing.T) {
+	id, method, params := []byte(`"e.42"`), []byte(`"add"`), []byte("[5,6]")
+	var w TaskWriter
+	for i, ms := range []int64{5, 5, 7, 0, 7, 123456, 1<<63 - 1, 5, -1, 5} {
+		got := string(w.Append(nil, id, method, params, ms))
+		if want := string(AppendTask(nil, id, method, params, ms)); got != want {
+			t.Fatalf("task %d (timeout %d): %s, want %s", i, ms, got, want)
+		}
+	}
+	buf := make([]byte, 0, 128)
+	if n := testing.AllocsPerRun(100, func() { buf = w.Append(buf[:0], id, method, params, 9) }); n != 0 {
+		t.Errorf("Append allocates %v times", n)
+	}
+}
