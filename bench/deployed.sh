@@ -52,8 +52,12 @@ for i in $(seq "$REPEAT"); do
 done
 
 # 3. credit: the default window against fixed windows (--fixed-credit --prefetch N)
+# Each repeat starts one window further along the list, so that no window always runs first:
+# the host's speed drifts within a repeat.
+windows=(default 64 512 1024 4096 8192 16384)
 for i in $(seq "$REPEAT"); do
-  for pf in default 64 512 1024 4096 8192 16384; do
+  for k in $(seq 0 $((${#windows[@]} - 1))); do
+    pf=${windows[$(((i - 1 + k) % ${#windows[@]}))]}
     say "credit $pf, run $i"
     args=(--phases async,notify --duration "$DURATION" --concurrency 4096 --json)
     [ "$pf" = default ] || args+=(--fixed-credit --prefetch "$pf")
