@@ -207,3 +207,42 @@ func TestPackerRoom(t *testing.T) {
 		t.Errorf("after Take: %d members", p.Members())
 	}
 }
+
+// TestNewBufferSize: while frames queue unsent (none recycled), each new message starts in a
+// buffer sized for the last one, so that its members are appended without growing it; the size
+// stays within maxKeptBuf.
+func TestNewBufferSize(t *testing.T) {
+	for _, tc := range []struct {
+		name           string
+		maxBatch, size int // members per frame, bytes per member
+	}{
+		{"small frames", 4, 100},
+		{"frames of 40 KB", 400, 100},
+		{"frames past maxKeptBuf", 64, 8 << 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := Builder[count]{Packer: Packer{MaxBatch: tc.maxBatch, MaxBytes: 1 << 20}}
+			grown := 0
+			for k := range 3 * tc.maxBatch {
+				start := b.Begin()
+				before := cap(b.Cur)
+				b.Cur = append(b.Cur, member(k, tc.size)...)
+				if cap(b.Cur) != before && k >= tc.maxBatch && len(b.Cur) <= maxKeptBuf {
+					grown++ // a frame after the first grew its buffer
+				}
+				b.End(start, count{1, k})
+			}
+			if grown > 0 {
+				t.Errorf("buffers of later frames grew %d times", grown)
+			}
+			if n := len(b.Queued()); n != 3 {
+				t.Fatalf("%d frames queued, want 3", n)
+			}
+			for _, f := range b.Queued() {
+				if want := min(max(minBuf, tc.maxBatch*(tc.size+1)*9/8+16), maxKeptBuf); len(f.B) <= maxKeptBuf && cap(f.B) > 2*want {
+					t.Errorf("a frame of %d bytes in a buffer of %d", len(f.B), cap(f.B))
+				}
+			}
+		})
+	}
+}
