@@ -111,6 +111,13 @@ type Limits struct {
 // DefaultLimits are the limits Scan, BatchIter.Reset and Decode use.
 var DefaultLimits = Limits{MaxFrame: DefaultMaxFrame, MaxBatch: DefaultMaxBatch, MaxDepth: DefaultMaxDepth}
 
+// Effective returns the limits l applies: its unset fields (all of them for a nil l) take the
+// defaults, and MaxDepth is capped at HardMaxDepth.
+func (l *Limits) Effective() Limits {
+	maxFrame, maxBatch, maxDepth := l.values()
+	return Limits{MaxFrame: maxFrame, MaxBatch: maxBatch, MaxDepth: maxDepth}
+}
+
 // values returns the effective limits; a nil *Limits means the defaults.
 func (l *Limits) values() (maxFrame, maxBatch, maxDepth int) {
 	maxFrame, maxBatch, maxDepth = DefaultMaxFrame, DefaultMaxBatch, DefaultMaxDepth

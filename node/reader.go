@@ -38,8 +38,9 @@ type reader struct {
 	lastTimeout  [20]byte
 	lastTimeoutN int
 	lastDeadline time.Time
-	skips        int      // messages handed to the workers since an inline run was slow (runInline)
-	spare        freeList // tasks done, taken from the task queue's free list (newTask)
+	skips        int            // messages handed to the workers since an inline run was slow (runInline)
+	spare        freeList       // tasks done, taken from the task queue's free list (newTask)
+	fast         []codec.Header // the headers of a batch fastBatch read
 }
 
 // newTask copies id, method and params into a task from the reader's spare ones, refilled
@@ -70,14 +71,19 @@ func (r *reader) ingest(body []byte) {
 	n := r.n
 	r.tasks = r.tasks[:0]
 	r.now, r.lastTimeoutN = time.Time{}, 0
-	if i := codec.SkipSpace(body, 0); i < len(body) && body[i] == '[' {
+	if len(body) > 0 && body[0] == '[' && r.fastBatch(body) {
+		for k := range r.fast {
+			r.one(&r.fast[k])
+		}
+		clear(r.fast) // no views into body kept past it
+	} else if i := codec.SkipSpace(body, 0); i < len(body) && body[i] == '[' {
 		r.it.ResetLimits(body, &r.lim)
 		for r.it.Next() {
 			h, err := r.it.Header()
 			if err != nil {
 				continue
 			}
-			r.one(h, r.it.Elem())
+			r.one(h)
 		}
 		if err := r.it.Err(); err != nil {
 			n.log.Warn("node: bad message from broker", "err", err, "bytes", len(body))
@@ -93,7 +99,7 @@ func (r *reader) ingest(body []byte) {
 			n.log.Warn("node: bad message from broker", "err", err, "bytes", len(body))
 			return
 		}
-		r.one(&r.h, body)
+		r.one(&r.h)
 	}
 	if len(r.tasks) == 0 {
 		return
@@ -173,8 +179,8 @@ func (r *reader) runInline(t *task) bool {
 // runs one again (runInline).
 const inlineRetry = 64
 
-// one handles one JSON-RPC object from the broker (raw is its bytes).
-func (r *reader) one(h *codec.Header, raw []byte) {
+// one handles one JSON-RPC object from the broker.
+func (r *reader) one(h *codec.Header) {
 	switch h.Kind {
 	case codec.KindRequest:
 		method := h.Method

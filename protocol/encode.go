@@ -180,12 +180,14 @@ func appendIDs(dst []byte, ids [][]byte) []byte {
 }
 
 // TaskOverhead is the most bytes AppendTask writes besides the id, the method and the params.
-const TaskOverhead = len(taskHead) + len(taskMethod) + len(taskParams) + len(`,"`+MemberTimeoutMS+`":`) + 19 + len("}")
+const TaskOverhead = len(TaskHead) + len(TaskMethod) + len(TaskParams) + len(`,"`+MemberTimeoutMS+`":`) + 19 + len("}")
 
+// How AppendTask writes a task, piece by piece: the head before the hand-out id, then the
+// method's member, then the params' (a node may read a hand-out written so by comparing these).
 const (
-	taskHead   = `{"jsonrpc":"2.0","id":`
-	taskMethod = `,"method":`
-	taskParams = `,"params":`
+	TaskHead   = `{"jsonrpc":"2.0","id":`
+	TaskMethod = `,"method":`
+	TaskParams = `,"params":`
 )
 
 // AppendTask appends a task as the broker hands it to a node: a request with the task's
@@ -209,12 +211,12 @@ type TaskWriter struct {
 
 // Append is AppendTask.
 func (w *TaskWriter) Append(dst, id, method, params []byte, timeoutMS int64) []byte {
-	dst = append(dst, taskHead...)
+	dst = append(dst, TaskHead...)
 	dst = append(dst, id...)
-	dst = append(dst, taskMethod...)
+	dst = append(dst, TaskMethod...)
 	dst = append(dst, method...)
 	if len(params) > 0 {
-		dst = append(dst, taskParams...)
+		dst = append(dst, TaskParams...)
 		dst = append(dst, params...)
 	}
 	if timeoutMS > 0 {
