@@ -22,9 +22,12 @@ import (
 // Concurrency + 1: the node holds one task beyond its slots, and the rest stay at the broker
 // for whichever node frees first. Until both are measured the window is 2 x Concurrency (capped).
 const (
-	// windowGain covers one round trip twice: credit leaves in batches (about half the window at
-	// a time), and the round trip measured is the fastest one seen.
-	windowGain = 2
+	// windowGain covers the round trip four times over: credit leaves in batches (about half the
+	// window at a time), and the round trip measured is the fastest one seen, a lone probe's,
+	// where under load a grant waits behind the results it travels with and the hand-outs come
+	// back behind a busy broker's other work (docs/perf.md, "CPU per task, second round"). Slow
+	// tasks are not affected: their window stays one task beyond the slots.
+	windowGain = 4
 	// svcShift sets the moving average of the service time: each task moves it by 1/8.
 	svcShift = 3
 	// svcJump bounds one sample: it counts as at most svcJump times the average, so one task

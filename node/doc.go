@@ -11,10 +11,10 @@
 //
 // The node sizes its credit by itself. Its window (tasks held plus credit granted and unused) is
 //
-//	Concurrency + max(1, ceil(2 * Concurrency * rtt / svc))
+//	Concurrency + max(1, ceil(4 * Concurrency * rtt / svc))
 //
 // bounded by Concurrency + Prefetch (Prefetch defaults to DefaultPrefetch): enough tasks
-// to cover one round trip to the broker at the node's service rate, twice over. svc is a moving
+// to cover one round trip to the broker at the node's service rate, four times over. svc is a moving
 // average of how long a task keeps a worker (one sample counts as at most 8 times it); rtt is the smallest of the last 8 round trips of a
 // credit grant sent as a request (`broker.credit` with an id, which the broker answers at once),
 // probed at most every 50 ms while the node grants credit. Small tasks get a deep pipe (the

@@ -46,6 +46,8 @@ DEFAULT_MAX_MSG_SIZE = 1 << 20
 # in flight covers a round trip of tens of milliseconds at that rate.
 DEFAULT_PREFETCH = 4096
 PROBE_EVERY = 0.05
+# The credit window's gain (docs/protocol.md, "Credit that sizes itself").
+WINDOW_GAIN = 4
 PROBE_GIVE_UP = 0.5
 RUNNING_AFTER = 0.001
 
@@ -374,7 +376,7 @@ class _IO:
         if self.svc is None or not self.rtts:
             return min(2 * c, self.capacity)
         rtt = min(self.rtts)
-        w = c + max(1, math.ceil(2 * c * rtt / max(self.svc, 1e-7)))
+        w = c + max(1, math.ceil(WINDOW_GAIN * c * rtt / max(self.svc, 1e-7)))
         return max(c, min(w, self.capacity))
 
     def grant(self, force=False):
