@@ -25,8 +25,10 @@
 //
 // # How a task flows
 //
-// A reader goroutine receives the broker's messages, scans them with codec (params are never
-// decoded by the node itself), copies each task once into a pooled task record and queues it.
+// A reader goroutine receives the broker's messages, scans them with codec (a batch of
+// hand-outs in exactly the form the broker writes is read by comparing its fixed pieces, and
+// anything else goes through codec; params are never decoded by the node itself), copies each
+// task once into a pooled task record and queues it.
 // A fixed pool of Concurrency worker goroutines takes tasks from that queue (the tasks of one
 // broker message spread over all workers), runs each through Dispatcher.Call with the raw params,
 // and appends the JSON-RPC response to a shared outgoing buffer. When a worker has nothing more
