@@ -222,6 +222,9 @@ func internState(b []byte) string {
 	return string(b)
 }
 
+// maxDeadlineSpan bounds how far from now a stored task's deadline may be.
+const maxDeadlineSpan = 100 * 365 * 24 * time.Hour
+
 // decodeTask decodes a task value into t (id, queue and attempts aside), now being the
 // reader's time and t.Age the task's age since its hold. Params and Meta are copied into fresh
 // slices of one allocation (the caller may keep them).
@@ -239,6 +242,12 @@ func decodeTask(v []byte, t *Task, now time.Time) error {
 	switch {
 	case v1:
 		t.Deadline = fromUnixNano(deadline)
+		// A value written now holds the deadline as the time left, an int64 of nanoseconds
+		// (about 292 years either way): one further from now than maxDeadlineSpan could not be
+		// written back as it was read, and no broker set it.
+		if off := t.Deadline.Sub(now); !t.Deadline.IsZero() && (off > maxDeadlineSpan || off < -maxDeadlineSpan) {
+			return fmt.Errorf("%w: deadline %v", ErrCorrupt, t.Deadline)
+		}
 	case deadline == 0:
 		t.Deadline = time.Time{}
 	default:

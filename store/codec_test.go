@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/binary"
+	"errors"
 	"testing"
 	"time"
 )
@@ -62,6 +63,23 @@ func TestDecodePreviousVersions(t *testing.T) {
 	}
 	if tk.Method != "add" || string(tk.Params) != "[1,2]" || string(tk.Meta) != "\x05m" || !tk.Deadline.Equal(deadline) {
 		t.Errorf("task version 1 decoded as %+v", tk)
+	}
+	// A version 1 deadline further than maxDeadlineSpan from now could not be written back as
+	// the time left: the value is corrupt; at the bound it decodes.
+	now := time.Unix(1700000000, 0)
+	for _, tc := range []struct {
+		off     time.Duration
+		corrupt bool
+	}{
+		{maxDeadlineSpan, false}, {-maxDeadlineSpan, false},
+		{maxDeadlineSpan + time.Nanosecond, true}, {-maxDeadlineSpan - time.Nanosecond, true},
+	} {
+		v := binary.AppendVarint([]byte{1}, now.Add(tc.off).UnixNano())
+		v = field(field(field(v, "m"), ""), "")
+		err := decodeTask(v, &tk, now)
+		if corrupt := errors.Is(err, ErrCorrupt); corrupt != tc.corrupt || (!corrupt && err != nil) {
+			t.Errorf("version 1, deadline %v from now: %v, want corrupt %v", tc.off, err, tc.corrupt)
+		}
 	}
 	if taskVersion != 2 {
 		t.Errorf("task version %d: add the new layout to this test, keeping the old ones", taskVersion)
