@@ -238,14 +238,9 @@ func (c *core) watchRun(k uint64) {
 		// go first, each looked at once; the whole list is walked only when a task still held
 		// near the front keeps it from shrinking enough.
 		for r.head < len(r.e) && c.heldAt(r.e[r.head].key) == nil {
-			r.e[r.head] = deadlineEntry{}
 			r.head++
 		}
-		if r.head >= 1024 && r.head*2 >= len(r.e) {
-			m := copy(r.e, r.e[r.head:])
-			clear(r.e[m:])
-			r.e, r.head = r.e[:m], 0
-		}
+		r.shift()
 		if r.len() <= 2*c.running {
 			return
 		}
@@ -267,15 +262,21 @@ func (r *runLeases) next(now int64) (deadlineEntry, bool) {
 		return deadlineEntry{}, false
 	}
 	e := r.e[r.head]
-	r.e[r.head] = deadlineEntry{}
 	r.head++
+	r.shift()
+	return e, true
+}
+
+// shift gives back the room of the entries taken from the front: all of it when none is
+// left, else by moving the rest down once the front is at least 1,024 entries and half the
+// list (entries are plain values: nothing is kept alive by the stale ones).
+func (r *runLeases) shift() {
 	if r.head == len(r.e) {
 		r.e, r.head = r.e[:0], 0
 	} else if r.head >= 1024 && r.head*2 >= len(r.e) {
 		n := copy(r.e, r.e[r.head:])
 		r.e, r.head = r.e[:n], 0
 	}
-	return e, true
 }
 
 // expireLeases gives up the held tasks whose deadline (or run lease) is past by leaseGrace.

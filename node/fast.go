@@ -107,9 +107,9 @@ var fastExt = [...]struct {
 	name string
 	str  bool
 }{
-	{`,"` + protocol.MemberTimeoutMS + `":`, false},
-	{`,"` + protocol.MemberTask + `":`, true},
-	{`,"` + protocol.MemberAttempt + `":`, false},
+	{"," + compactTimeout, false},
+	{"," + compactTask, true},
+	{"," + compactAttempt, false},
 	{`,"` + protocol.MemberQueue + `":`, true},
 }
 
